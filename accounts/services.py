@@ -1,0 +1,104 @@
+"""Sign-up, login and session tokens for the UI API."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_ratelimit import ALL
+from django_ratelimit.core import get_usage
+
+from messaging_platform.api.errors import ApiError
+from messaging_platform.tokens import generate_secret, hash_secret
+
+from .models import SessionToken, User, normalize_email
+
+SESSION_TOKEN_PREFIX = "mp_sess_"
+# last_used_at is written at most this often, so that reads do not each cost a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown to the client once
+    session: SessionToken
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.session.expires_at
+
+
+@transaction.atomic
+def user_signup(*, email: str, password: str, name: str) -> User:
+    email = normalize_email(email)
+    if User.objects.filter(email=email).exists():
+        raise ApiError("email_taken", "An account with this email already exists.", status=409,
+                       fields={"email": ["An account with this email already exists."]})
+    candidate = User(email=email, name=name)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as exc:
+        raise ApiError("invalid_params", "password: " + exc.messages[0],
+                       fields={"password": exc.messages}) from exc
+    return User.objects.create_user(email=email, password=password, name=name)
+
+
+def session_token_issue(*, user: User, user_agent: str = "") -> IssuedToken:
+    raw = generate_secret(SESSION_TOKEN_PREFIX)
+    session = SessionToken.objects.create(
+        user=user,
+        token_hash=hash_secret(raw),
+        expires_at=timezone.now() + timedelta(hours=settings.SESSION_TOKEN_TTL_HOURS),
+        user_agent=user_agent[:255],
+    )
+    return IssuedToken(token=raw, session=session)
+
+
+def session_token_authenticate(raw: str) -> SessionToken | None:
+    """The live session for a raw token, or None when it is unknown, expired or its user inactive."""
+    if not raw.startswith(SESSION_TOKEN_PREFIX):
+        return None
+    session = (
+        SessionToken.objects.select_related("user").filter(token_hash=hash_secret(raw)).first()
+    )
+    if session is None or session.is_expired or not session.user.is_active:
+        return None
+    now = timezone.now()
+    if session.last_used_at is None or now - session.last_used_at > LAST_USED_RESOLUTION:
+        SessionToken.objects.filter(pk=session.pk).update(last_used_at=now)
+        session.last_used_at = now
+    return session
+
+
+def session_token_revoke(*, session: SessionToken) -> None:
+    SessionToken.objects.filter(pk=session.pk).delete()
+
+
+def _login_limits(request: HttpRequest, email: str):
+    account_key = lambda group, req: "account:" + email  # noqa: E731
+    return [
+        ("login-failures-account", settings.LOGIN_FAILURE_RATE_PER_ACCOUNT, account_key),
+        ("login-failures-address", settings.LOGIN_FAILURE_RATE_PER_ADDRESS, "ip"),
+    ]
+
+
+def user_login(*, request: HttpRequest, email: str, password: str) -> User:
+    """Check the credentials; failures are counted per account and per client address."""
+    email = normalize_email(email)
+    limits = _login_limits(request, email)
+    for group, rate, key in limits:
+        usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=False)
+        if usage and usage["count"] >= usage["limit"]:
+            raise ApiError("rate_limited", "Too many failed logins; try again later.", status=429,
+                           headers={"Retry-After": str(max(1, usage["time_left"]))})
+    user = authenticate(request, email=email, password=password)
+    if user is None:
+        for group, rate, key in limits:
+            get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+        raise ApiError("unauthorized", "Invalid email or password.", status=401)
+    return user

@@ -1,0 +1,129 @@
+"""Fixtures shared by every app's tests: users, workspaces (always with a second one), clients."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.services import session_token_issue
+from workspaces.models import Membership, Role, Workspace
+from workspaces.services import api_key_create, workspace_create
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_service(name: str, available: bool) -> None:
+    """Skip a test whose backing service was not given, except under CI where it is an error."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is required under CI but was not configured or is not reachable.")
+    pytest.skip(f"{name} not configured (set it to run this test)")
+
+
+def uses_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate-limit counters and idempotency live in the cache; each test starts from zero.
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def make_user(db):
+    counter = {"n": 0}
+
+    def make(email: str | None = None, name: str = "Test User", password: str = "correct-horse-9"):
+        counter["n"] += 1
+        email = email or f"user{counter['n']}@example.com"
+        return User.objects.create_user(email=email, password=password, name=name)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("owner@example.com", name="Olivia Owner")
+
+
+@pytest.fixture
+def workspace(user) -> Workspace:
+    return workspace_create(user=user, name="Acme")
+
+
+@pytest.fixture
+def member(make_user, workspace):
+    person = make_user("member@example.com", name="Max Member")
+    Membership.objects.create(workspace=workspace, user=person, role=Role.MEMBER)
+    return person
+
+
+@pytest.fixture
+def admin_user(make_user, workspace):
+    person = make_user("admin@example.com", name="Ada Admin")
+    Membership.objects.create(workspace=workspace, user=person, role=Role.ADMIN)
+    return person
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("outsider@example.com", name="Oscar Outsider")
+
+
+@pytest.fixture
+def other_workspace(outsider) -> Workspace:
+    return workspace_create(user=outsider, name="Other Co")
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {session_token_issue(user=user).token}")
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def owner_client(user, workspace) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def member_client(member) -> APIClient:
+    return client_for(member)
+
+
+@pytest.fixture
+def outsider_client(outsider, other_workspace) -> APIClient:
+    return client_for(outsider)
+
+
+@pytest.fixture
+def api_key(user, workspace):
+    membership = Membership.objects.get(user=user, workspace=workspace)
+    return api_key_create(actor=membership, name="Test key")
+
+
+@pytest.fixture
+def api_client(api_key) -> APIClient:
+    """An integrator's client, authenticated with the workspace's API key."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.key}")
+    return client
+
+
+@pytest.fixture
+def other_api_client(outsider, other_workspace) -> APIClient:
+    membership = Membership.objects.get(user=outsider, workspace=other_workspace)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(actor=membership, name='k').key}")
+    return client

@@ -1,0 +1,44 @@
+"""Opaque, prefixed identifiers (`ws_…`, `msg_…`): never sequential, safe to show to clients."""
+
+import secrets
+import string
+
+from django.db import models
+from django.utils.deconstruct import deconstructible
+
+_ALPHABET = string.ascii_letters + string.digits
+ID_RANDOM_LENGTH = 22  # about 131 bits of randomness
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(ID_RANDOM_LENGTH))
+
+
+@deconstructible
+class IdGenerator:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def __call__(self) -> str:
+        return new_id(self.prefix)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdGenerator) and other.prefix == self.prefix
+
+
+class PrefixedIdField(models.CharField):
+    """A primary key like `ws_3kTMd9…`, generated on creation."""
+
+    def __init__(self, prefix: str = "", *args, **kwargs):
+        self.prefix = prefix
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("primary_key", True)
+        kwargs.setdefault("editable", False)
+        kwargs["default"] = IdGenerator(prefix)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("default", None)
+        kwargs["prefix"] = self.prefix
+        return name, path, args, kwargs

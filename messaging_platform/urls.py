@@ -1,0 +1,45 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from messaging_platform.api.views import api_not_found
+from messaging_platform.health import healthz
+from workspaces import api as workspaces_api
+
+ws = "api/ui/workspaces/<str:workspace_id>"
+
+api_patterns = [
+    path("api/auth/signup", accounts_api.SignupView.as_view(), name="auth-signup"),
+    path("api/auth/login", accounts_api.LoginView.as_view(), name="auth-login"),
+    path("api/auth/logout", accounts_api.LogoutView.as_view(), name="auth-logout"),
+    path("api/auth/me", accounts_api.MeView.as_view(), name="auth-me"),
+    path("api/ui/workspaces", workspaces_api.WorkspaceListView.as_view(), name="workspace-list"),
+    path(ws, workspaces_api.WorkspaceDetailView.as_view(), name="workspace-detail"),
+    path(f"{ws}/members", workspaces_api.MemberListView.as_view(), name="member-list"),
+    path(f"{ws}/members/<str:user_id>", workspaces_api.MemberDetailView.as_view(),
+         name="member-detail"),
+    path(f"{ws}/invitations", workspaces_api.InvitationListView.as_view(), name="invitation-list"),
+    path(f"{ws}/invitations/<str:invitation_id>", workspaces_api.InvitationDetailView.as_view(),
+         name="invitation-detail"),
+    path("api/ui/invitations/accept", workspaces_api.InvitationAcceptView.as_view(),
+         name="invitation-accept"),
+    path(f"{ws}/api-keys", workspaces_api.ApiKeyListView.as_view(), name="apikey-list"),
+    path(f"{ws}/api-keys/<str:api_key_id>", workspaces_api.ApiKeyDetailView.as_view(),
+         name="apikey-detail"),
+    path("api/workspace", workspaces_api.IntegratorWorkspaceView.as_view(),
+         name="integrator-workspace"),
+]
+
+urlpatterns = [
+    *api_patterns,
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Anything else under /api/ is a 404 in the error format.
+    re_path(r"^api(/.*)?$", api_not_found),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+]
+
+handler500 = "messaging_platform.api.views.server_error"

@@ -1,0 +1,67 @@
+from django.db import models
+
+from messaging_platform.crypto import EncryptedTextField
+from messaging_platform.ids import PrefixedIdField
+from workspaces.models import TenantQuerySet, Workspace
+
+
+class ProviderKind(models.TextChoices):
+    SIMULATOR = "simulator", "Simulator"
+    TWILIO = "twilio", "Twilio"
+
+
+class ProviderAccount(models.Model):
+    """A workspace's carrier account. The Auth Token is encrypted at rest and never shown."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE,
+                                     related_name="provider_account")
+    provider = models.CharField(max_length=20, choices=ProviderKind.choices)
+    account_sid = models.CharField(max_length=64, blank=True)
+    auth_token = EncryptedTextField(blank=True)
+    messaging_service_sid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} account of {self.workspace_id}"
+
+
+class NumberType(models.TextChoices):
+    LONG_CODE = "long_code", "Long code"
+    TOLL_FREE = "toll_free", "Toll-free"
+    SHORT_CODE = "short_code", "Short code"
+
+
+class PhoneNumber(models.Model):
+    id = PrefixedIdField(prefix="pn")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="phone_numbers")
+    # E.164. Unique on the installation: a number belongs to at most one workspace.
+    phone_number = models.CharField(max_length=16, unique=True)
+    friendly_name = models.CharField(max_length=64, blank=True)
+    provider_sid = models.CharField(max_length=64, blank=True)  # PN… on Twilio
+    number_type = models.CharField(max_length=12, choices=NumberType.choices,
+                                   default=NumberType.LONG_CODE)
+    sms_enabled = models.BooleanField(default=True)
+    mms_enabled = models.BooleanField(default=False)
+    voice_enabled = models.BooleanField(default=False)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], condition=models.Q(is_default=True),
+                                    name="one_default_number_per_workspace")
+        ]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {"sms": self.sms_enabled, "mms": self.mms_enabled, "voice": self.voice_enabled}

@@ -1,0 +1,184 @@
+"""UI API for workspaces, members, invitations and API keys; the integrator's own workspace."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging_platform.api.idempotency import idempotent
+from messaging_platform.api.mixins import UIAPIMixin
+
+from . import services
+from .models import ApiKey, Invitation, Membership, Workspace
+from .scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
+from .serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyInputSerializer,
+    ApiKeySerializer,
+    IntegratorWorkspaceSerializer,
+    InvitationAcceptSerializer,
+    InvitationInputSerializer,
+    InvitationSerializer,
+    MemberSerializer,
+    RoleInputSerializer,
+    WorkspaceInputSerializer,
+    WorkspaceSerializer,
+)
+
+
+def _workspace_answer(workspace: Workspace, role: str) -> dict:
+    return WorkspaceSerializer(
+        {"id": workspace.id, "name": workspace.name, "role": role,
+         "created_at": workspace.created_at}
+    ).data
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@extend_schema(tags=["workspaces"])
+class WorkspaceListView(UIAPIMixin, generics.GenericAPIView):
+    serializer_class = WorkspaceSerializer
+
+    def get_queryset(self):
+        return Membership.objects.select_related("workspace").filter(
+            user=self.request.user, workspace__is_active=True
+        ).order_by("workspace__created_at", "workspace_id")
+
+    @extend_schema(summary="Workspaces I belong to")
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([_workspace_answer(m.workspace, m.role) for m in page])
+
+    @extend_schema(request=WorkspaceInputSerializer, responses={201: WorkspaceSerializer},
+                   summary="Create a workspace (you become its owner)")
+    @idempotent
+    def post(self, request):
+        data = _valid(WorkspaceInputSerializer, request.data)
+        workspace = services.workspace_create(user=request.user, name=data["name"])
+        return Response(_workspace_answer(workspace, "owner"), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["workspaces"])
+class WorkspaceDetailView(WorkspaceMemberMixin, APIView):
+    serializer_class = WorkspaceSerializer
+
+    def requires_manager(self, request) -> bool:
+        # Deleting is checked by the service (owners only); renaming needs owner or admin.
+        return request.method == "PATCH"
+
+    @extend_schema(responses=WorkspaceSerializer, summary="One workspace")
+    def get(self, request, workspace_id):
+        return Response(_workspace_answer(self.workspace, self.membership.role))
+
+    @extend_schema(request=WorkspaceInputSerializer, responses=WorkspaceSerializer,
+                   summary="Rename a workspace")
+    def patch(self, request, workspace_id):
+        data = _valid(WorkspaceInputSerializer, request.data)
+        workspace = services.workspace_rename(workspace=self.workspace, name=data["name"])
+        return Response(_workspace_answer(workspace, self.membership.role))
+
+    @extend_schema(responses={204: None}, summary="Delete a workspace (owners only)")
+    def delete(self, request, workspace_id):
+        services.workspace_delete(membership=self.membership)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["members"])
+class MemberListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = Membership.objects.all()
+    serializer_class = MemberSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("user").order_by("created_at", "pk")
+
+
+@extend_schema(tags=["members"])
+class MemberDetailView(WorkspaceMemberMixin, APIView):
+    def requires_manager(self, request) -> bool:
+        return False  # anyone may leave; the service checks the rest
+
+    @extend_schema(request=RoleInputSerializer, responses=MemberSerializer,
+                   summary="Change a member's role")
+    def patch(self, request, workspace_id, user_id):
+        data = _valid(RoleInputSerializer, request.data)
+        member = services.member_change_role(actor=self.membership, user_id=user_id,
+                                             role=data["role"])
+        return Response(MemberSerializer(member).data)
+
+    @extend_schema(responses={204: None}, summary="Remove a member, or leave the workspace")
+    def delete(self, request, workspace_id, user_id):
+        services.member_remove(actor=self.membership, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["members"])
+class InvitationListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = Invitation.objects.all()
+    serializer_class = InvitationSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("invited_by").order_by("-created_at", "pk")
+
+    @extend_schema(request=InvitationInputSerializer, responses={201: InvitationSerializer},
+                   summary="Invite someone by email")
+    @idempotent
+    def post(self, request, workspace_id):
+        data = _valid(InvitationInputSerializer, request.data)
+        issued = services.invitation_create(actor=self.membership, **data)
+        return Response(InvitationSerializer(issued.invitation).data,
+                        status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["members"])
+class InvitationDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses={204: None}, summary="Revoke a pending invitation")
+    def delete(self, request, workspace_id, invitation_id):
+        services.invitation_revoke(actor=self.membership, invitation_id=invitation_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["members"])
+class InvitationAcceptView(UIAPIMixin, APIView):
+    @extend_schema(request=InvitationAcceptSerializer, responses=WorkspaceSerializer,
+                   summary="Accept an invitation with its token")
+    def post(self, request):
+        data = _valid(InvitationAcceptSerializer, request.data)
+        membership = services.invitation_accept(user=request.user, token=data["token"])
+        return Response(_workspace_answer(membership.workspace, membership.role))
+
+
+@extend_schema(tags=["api keys"])
+class ApiKeyListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = ApiKey.objects.all()
+    serializer_class = ApiKeySerializer
+
+    def get_queryset(self):
+        return super().get_queryset().filter(revoked_at__isnull=True).order_by("-created_at", "pk")
+
+    @extend_schema(request=ApiKeyInputSerializer, responses={201: ApiKeyCreatedSerializer},
+                   summary="Create an API key (its secret is shown once)")
+    @idempotent
+    def post(self, request, workspace_id):
+        data = _valid(ApiKeyInputSerializer, request.data)
+        issued = services.api_key_create(actor=self.membership, name=data["name"])
+        answer = ApiKeySerializer(issued.api_key).data | {"key": issued.key}
+        return Response(answer, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["api keys"])
+class ApiKeyDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses={204: None}, summary="Revoke an API key")
+    def delete(self, request, workspace_id, api_key_id):
+        services.api_key_revoke(actor=self.membership, api_key_id=api_key_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["integrator"])
+class IntegratorWorkspaceView(IntegratorWorkspaceMixin, APIView):
+    @extend_schema(responses=IntegratorWorkspaceSerializer, summary="The API key's workspace")
+    def get(self, request):
+        return Response(IntegratorWorkspaceSerializer(self.workspace).data)

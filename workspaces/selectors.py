@@ -1,0 +1,26 @@
+"""Reads with their permission checks. Another workspace's object answers like a missing one."""
+
+from messaging_platform.api.errors import forbidden, not_found
+
+from .models import Membership, Workspace
+
+
+def access_workspace(*, user, workspace_id: str, manage: bool = False) -> Membership:
+    """The caller's membership in a workspace; 404 if not a member, 403 if managing needs a role."""
+    membership = (
+        Membership.objects.select_related("workspace")
+        .filter(user=user, workspace_id=workspace_id, workspace__is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise not_found("Workspace not found.")
+    if manage and not membership.can_manage:
+        raise forbidden("Only owners and admins of this workspace can do this.")
+    return membership
+
+
+def workspaces_for_user(*, user) -> list[tuple[Workspace, str]]:
+    memberships = Membership.objects.select_related("workspace").filter(
+        user=user, workspace__is_active=True
+    )
+    return [(m.workspace, m.role) for m in memberships.order_by("workspace__created_at")]

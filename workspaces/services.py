@@ -1,0 +1,216 @@
+"""Workspaces, members, invitations and API keys: every write goes through here."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User, normalize_email
+from messaging_platform.api.errors import ApiError, forbidden, not_found
+from messaging_platform.tokens import generate_secret, hash_secret
+
+from .models import ApiKey, Invitation, Membership, Role, Workspace
+
+API_KEY_PREFIX = "mp_live_"
+API_KEY_DISPLAY_LENGTH = len(API_KEY_PREFIX) + 6
+INVITATION_TOKEN_PREFIX = "mp_inv_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@transaction.atomic
+def workspace_create(*, user: User, name: str) -> Workspace:
+    workspace = Workspace.objects.create(name=name)
+    Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+    return workspace
+
+
+def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
+    workspace.name = name
+    workspace.save(update_fields=["name", "updated_at"])
+    return workspace
+
+
+def workspace_delete(*, membership: Membership) -> None:
+    if membership.role != Role.OWNER:
+        raise forbidden("Only an owner can delete the workspace.")
+    membership.workspace.delete()
+
+
+# Members ---------------------------------------------------------------------------------------
+
+
+def _member(workspace: Workspace, user_id: str) -> Membership:
+    membership = (
+        Membership.objects.for_workspace(workspace).select_related("user").filter(user_id=user_id)
+    ).first()
+    if membership is None:
+        raise not_found("Member not found.")
+    return membership
+
+
+def _ensure_other_owner(target: Membership) -> None:
+    if target.role == Role.OWNER:
+        owners = Membership.objects.for_workspace(target.workspace).filter(role=Role.OWNER)
+        if owners.select_for_update().count() <= 1:
+            raise ApiError("last_owner", "A workspace must keep at least one owner.", status=409)
+
+
+@transaction.atomic
+def member_change_role(*, actor: Membership, user_id: str, role: str) -> Membership:
+    if not actor.can_manage:
+        raise forbidden("Only owners and admins can change roles.")
+    target = _member(actor.workspace, user_id)
+    if (role == Role.OWNER or target.role == Role.OWNER) and actor.role != Role.OWNER:
+        raise forbidden("Only an owner can grant or take away the owner role.")
+    if target.role == Role.OWNER and role != Role.OWNER:
+        _ensure_other_owner(target)
+    target.role = role
+    target.save(update_fields=["role"])
+    return target
+
+
+@transaction.atomic
+def member_remove(*, actor: Membership, user_id: str) -> None:
+    """Remove a member; any member may remove themselves (leave)."""
+    target = _member(actor.workspace, user_id)
+    if target.user_id != actor.user_id:
+        if not actor.can_manage:
+            raise forbidden("Only owners and admins can remove members.")
+        if target.role == Role.OWNER and actor.role != Role.OWNER:
+            raise forbidden("Only an owner can remove an owner.")
+    _ensure_other_owner(target)
+    target.delete()
+
+
+# Invitations -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str
+
+
+@transaction.atomic
+def invitation_create(*, actor: Membership, email: str, role: str) -> IssuedInvitation:
+    if not actor.can_manage:
+        raise forbidden("Only owners and admins can invite members.")
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise forbidden("Only an owner can invite another owner.")
+    email = normalize_email(email)
+    workspace = actor.workspace
+    if Membership.objects.for_workspace(workspace).filter(user__email=email).exists():
+        raise ApiError("already_member", f"{email} is already a member of this workspace.",
+                       status=409)
+    token = generate_secret(INVITATION_TOKEN_PREFIX)
+    invitation = Invitation.objects.create(
+        workspace=workspace,
+        email=email,
+        role=role,
+        token_hash=hash_secret(token),
+        invited_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
+    )
+    inviter = actor.user.name or actor.user.email
+    accept_url = f"{settings.PUBLIC_BASE_URL}/invitations/accept?token={token}"
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"{inviter} invited you to {workspace.name}",
+            message=(
+                f"{inviter} invited you to join the workspace {workspace.name} as {role}.\n\n"
+                f"Accept the invitation: {accept_url}\n\n"
+                f"Or accept through the API with this token: {token}\n"
+                f"The invitation expires in {settings.INVITATION_TTL_DAYS} days."
+            ),
+            from_email=None,
+            recipient_list=[email],
+            fail_silently=True,
+        )
+    )
+    return IssuedInvitation(invitation=invitation, token=token)
+
+
+def invitation_revoke(*, actor: Membership, invitation_id: str) -> None:
+    if not actor.can_manage:
+        raise forbidden("Only owners and admins can revoke invitations.")
+    deleted, _ = (
+        Invitation.objects.for_workspace(actor.workspace)
+        .filter(pk=invitation_id, accepted_at__isnull=True)
+        .delete()
+    )
+    if not deleted:
+        raise not_found("Invitation not found.")
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, token: str) -> Membership:
+    """Join the workspace of a pending invitation addressed to this user's email. Single use."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("workspace")
+        .filter(token_hash=hash_secret(token))
+        .first()
+    )
+    if invitation is None or invitation.status != "pending" or not invitation.workspace.is_active:
+        raise not_found("This invitation does not exist, was already used, or has expired.")
+    if invitation.email != user.email:
+        raise forbidden("This invitation was sent to another email address.")
+    membership, created = Membership.objects.get_or_create(
+        workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+# API keys --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    key: str  # shown to the client once
+
+
+def api_key_create(*, actor: Membership, name: str) -> IssuedApiKey:
+    if not actor.can_manage:
+        raise forbidden("Only owners and admins can create API keys.")
+    raw = generate_secret(API_KEY_PREFIX)
+    api_key = ApiKey.objects.create(
+        workspace=actor.workspace,
+        name=name,
+        prefix=raw[:API_KEY_DISPLAY_LENGTH],
+        key_hash=hash_secret(raw),
+        created_by=actor.user,
+    )
+    return IssuedApiKey(api_key=api_key, key=raw)
+
+
+def api_key_revoke(*, actor: Membership, api_key_id: str) -> None:
+    if not actor.can_manage:
+        raise forbidden("Only owners and admins can revoke API keys.")
+    updated = (
+        ApiKey.objects.for_workspace(actor.workspace)
+        .filter(pk=api_key_id, revoked_at__isnull=True)
+        .update(revoked_at=timezone.now())
+    )
+    if not updated:
+        raise not_found("API key not found.")
+
+
+def api_key_authenticate(raw: str) -> ApiKey | None:
+    """The live key for a raw secret; a revoked key or disabled workspace fails at once."""
+    if not raw.startswith(API_KEY_PREFIX):
+        return None
+    api_key = ApiKey.objects.select_related("workspace").filter(key_hash=hash_secret(raw)).first()
+    if api_key is None or not api_key.is_active or not api_key.workspace.is_active:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
