@@ -1,0 +1,117 @@
+"""The carrier adapter interface. One module per carrier implements it; nothing else in the
+platform knows which carrier it talks to.
+
+Errors say whether they are permanent (do not retry: invalid number, unverified sender, bad
+credentials) or transient (retry later: timeouts, 5xx, 429).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class ProviderError(Exception):
+    """A carrier refused or failed a request. `code` is the carrier's own error code, if any."""
+
+    permanent: bool = True
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    permanent = True
+
+
+class TransientProviderError(ProviderError):
+    permanent = False
+
+
+class ProviderAuthError(PermanentProviderError):
+    """The account's credentials were refused."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_sid: str  # the carrier's id for the message (SM… on Twilio)
+    status: str  # the carrier's status word right after accepting (queued, accepted, sent, …)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    provider_sid: str
+    from_number: str
+    to_number: str
+    body: str
+    media_urls: list[str] = field(default_factory=list)
+    messaging_service_sid: str = ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    provider_sid: str
+    status: str  # one of the platform's statuses: queued, sending, sent, delivered, failed, undelivered
+    error_code: str | None = None
+    error_message: str | None = None
+    to_number: str = ""
+    from_number: str = ""
+
+
+@dataclass(frozen=True)
+class NumberInfo:
+    phone_number: str  # E.164
+    provider_sid: str
+    friendly_name: str = ""
+    sms: bool = True
+    mms: bool = False
+    voice: bool = False
+    number_type: str = "long_code"  # long_code | toll_free | short_code
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    account_sid: str
+    friendly_name: str
+    status: str  # active, suspended, closed
+
+
+class Provider(Protocol):
+    """What every carrier adapter offers. Built with `numbers.providers.get_provider(account)`."""
+
+    name: str
+
+    def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
+             status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
+        """Hand one message to the carrier. Raises PermanentProviderError / TransientProviderError."""
+        ...
+
+    def validate_webhook(self, *, url: str, params: dict[str, str], signature: str) -> bool:
+        """Whether a webhook request really comes from the carrier (url: the public URL it called)."""
+        ...
+
+    def parse_inbound(self, params: dict[str, str]) -> InboundMessage:
+        """Read an inbound-message webhook. Raises ValueError when required fields are missing."""
+        ...
+
+    def parse_status(self, params: dict[str, str]) -> StatusUpdate:
+        """Read a status-callback webhook. Raises ValueError when required fields are missing."""
+        ...
+
+    def configure_number(self, *, number: NumberInfo, inbound_url: str, status_url: str) -> None:
+        """Point a number's inbound-message and status webhooks at this platform."""
+        ...
+
+    def list_numbers(self) -> list[NumberInfo]:
+        """Every number on the carrier account, with its capabilities."""
+        ...
+
+    def check_credentials(self) -> AccountInfo:
+        """Fetch the account with the stored credentials. Raises ProviderAuthError if refused."""
+        ...
+
