@@ -5,40 +5,36 @@ from rest_framework import serializers
 
 from numbers.phone import E164Field
 
-from .models import Conversation, Message
+from .models import Conversation, Direction, Status
 from .segments import MAX_BODY_CHARACTERS
 
 MAX_MEDIA = 10
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
 
 
-class MessageSerializer(serializers.ModelSerializer):
-    """The message object. The documented fields come first."""
+class MessageSerializer(serializers.Serializer):
+    """The message object: the documented fields first, in the documented order."""
 
+    id = serializers.CharField()
+    direction = serializers.ChoiceField(choices=Direction.choices)
     to = serializers.CharField(source="to_number")
-    # `from` is a Python keyword: declared below through get_fields.
+    # `from` is a Python keyword, so it is added to the class namespace by name.
+    vars()["from"] = serializers.CharField(source="from_number_or_none", allow_null=True)
+    body = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    provider_sid = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
     sid = serializers.CharField(source="id")
+    media_urls = serializers.ListField(child=serializers.URLField())
+    num_segments = serializers.IntegerField()
+    encoding = serializers.ChoiceField(choices=["GSM-7", "UCS-2"])
+    error_code = serializers.CharField(allow_null=True)
+    error_message = serializers.CharField(allow_null=True)
+    scheduled_at = serializers.DateTimeField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
     conversation_id = serializers.CharField(allow_null=True)
-
-    class Meta:
-        model = Message
-        fields = [
-            "id", "direction", "to", "from", "body", "status", "provider_sid", "created_at",
-            "sid", "media_urls", "num_segments", "encoding", "error_code", "error_message",
-            "scheduled_at", "sent_at", "delivered_at", "updated_at", "conversation_id",
-        ]
-        read_only_fields = fields
-
-    def get_fields(self):
-        fields = super().get_fields()
-        ordered = {}
-        for name in self.Meta.fields:
-            if name == "from":
-                ordered["from"] = serializers.CharField(source="from_number_or_none",
-                                                        allow_null=True)
-            else:
-                ordered[name] = fields[name]
-        return ordered
 
 
 class MediaUrlsField(serializers.ListField):
