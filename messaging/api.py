@@ -56,7 +56,11 @@ def preview_from_request(request, workspace) -> dict:
     body = request.data.get("body") if isinstance(request.data, dict) else None
     data = SendInputSerializer(data=request.data)
     errors: dict[str, list[str]] = {}
-    if data.is_valid():
+    try:
+        valid = data.is_valid()
+    except ApiError as exc:  # a malformed phone number is its own error code
+        valid, errors = False, exc.fields or {"non_field_errors": [str(exc.detail)]}
+    if valid:
         fields = data.validated_data
         try:
             account = workspace_provider_account(workspace=workspace)
@@ -67,7 +71,7 @@ def preview_from_request(request, workspace) -> dict:
             sending.ensure_not_opted_out(workspace=workspace, to_number=fields["to"])
         except ApiError as exc:
             errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
-    else:
+    elif not errors:
         errors = {name: [str(m) for m in msgs] for name, msgs in data.errors.items()}
     preview = sending.message_preview(body=body if isinstance(body, str) else "")
     return {"valid": not errors, "characters": preview.characters,

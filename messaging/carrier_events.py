@@ -67,7 +67,8 @@ def carrier_event_record(*, workspace: Workspace, provider: str, kind: str,
 def carrier_event_process(*, event_id: str) -> None:
     """Apply one stored carrier event, once."""
     with transaction.atomic():
-        event = (CarrierEvent.objects.select_for_update().select_related("workspace", "message")
+        event = (CarrierEvent.objects.select_for_update(of=("self",))
+                 .select_related("workspace", "message")
                  .filter(pk=event_id, processed_at__isnull=True).first())
         if event is None:
             return

@@ -1,6 +1,6 @@
 """Reads of messages and conversations, always within one workspace."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -48,7 +48,7 @@ def _parse_moment(name: str, raw: str, *, end_of_day: bool = False) -> datetime:
                                  {name: ["Use ISO 8601, for example 2024-01-15T10:30:00Z."]})
         moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.utc)
+        moment = timezone.make_aware(moment, UTC)
     return moment
 
 
