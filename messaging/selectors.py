@@ -1,5 +1,6 @@
 """Reads of messages and conversations, always within one workspace."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import QuerySet
@@ -29,17 +30,14 @@ def access_conversation(*, workspace: Workspace, conversation_id: str) -> Conver
     return conversation
 
 
-def _is_datetime(raw: str) -> bool:
-    try:
-        return parse_datetime(raw) is not None
-    except ValueError:
-        return False
+def _is_date_only(raw: str) -> bool:
+    return re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) is not None
 
 
 def _parse_moment(name: str, raw: str, *, end_of_day: bool = False) -> datetime:
     try:
-        moment = parse_datetime(raw)
-        day = None if moment else parse_date(raw)
+        day = parse_date(raw) if _is_date_only(raw) else None
+        moment = None if day else parse_datetime(raw)
     except ValueError:  # well formed but impossible, like month 13
         moment = day = None
     if moment is None:
@@ -73,10 +71,10 @@ def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
     if raw := filters.get("startDate"):
         messages = messages.filter(created_at__gte=_parse_moment("startDate", raw))
     if raw := filters.get("endDate"):
-        if _is_datetime(raw):
-            messages = messages.filter(created_at__lte=_parse_moment("endDate", raw))
-        else:  # a whole day, up to its end
+        if _is_date_only(raw):  # a whole day, up to its end
             messages = messages.filter(created_at__lt=_parse_moment("endDate", raw, end_of_day=True))
+        else:
+            messages = messages.filter(created_at__lte=_parse_moment("endDate", raw))
     if raw := filters.get("conversation"):
         messages = messages.filter(conversation_id=raw)
     if raw := filters.get("search"):
