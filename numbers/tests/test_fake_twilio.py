@@ -166,19 +166,20 @@ def test_a_messaging_service_picks_from_its_pool_and_answers_accepted(fake_twili
 
 
 def test_rate_limits_answer_429_with_retry_after_and_refill(fake_twilio, twilio_account):
-    fake_twilio.set_rate_limit(TWILIO_LONG_CODE, 10)  # a burst of 10, then one per 100 ms
+    fake_twilio.set_rate_limit(TWILIO_LONG_CODE, 2, burst=3)  # a burst of 3, then one per 500 ms
     data = {"To": "+14155550100", "From": TWILIO_LONG_CODE, "Body": "x"}
     auth = (twilio_account.sid, twilio_account.auth_token)
     post = lambda: requests.post(url(fake_twilio, twilio_account, "/Messages"), data=data,  # noqa: E731
                                  auth=auth, timeout=5)
 
-    statuses = [post().status_code for _ in range(10)]
+    statuses = [post().status_code for _ in range(3)]
     refused = post()
-    assert statuses == [201] * 10
+    assert statuses == [201] * 3
     assert refused.status_code == 429 and refused.json()["code"] == 20429
     assert refused.headers["Retry-After"] == "1"
-    time.sleep(0.15)
+    time.sleep(0.6)
     assert post().status_code == 201
+    assert fake_twilio.rate_limited[TWILIO_LONG_CODE] == 1
 
 
 def test_status_callbacks_are_signed_exactly_as_twilio_signs_them(twilio_account, sink):
