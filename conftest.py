@@ -29,6 +29,12 @@ def uses_postgres() -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher is slow on purpose; tests make many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     # Rate-limit counters and idempotency live in the cache; each test starts from zero.
     cache.clear()
@@ -127,3 +133,15 @@ def other_api_client(outsider, other_workspace) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(actor=membership, name='k').key}")
     return client
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The answer is `status` in the documented error format, with `code`; returns the body."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == code, body
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert set(body) <= {"error", "detail", "fields"}
+    assert "Traceback" not in response.content.decode()
+    return body
