@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
@@ -45,7 +46,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.fingerprint != fingerprint:
         raise ApiError("idempotency_conflict",
                        "This Idempotency-Key was already used with a different request.", status=409)
-    response = Response(record.body, status=record.status_code)
+    response = Response(json.loads(record.body), status=record.status_code)
     response["Idempotent-Replayed"] = "true"
     return response
 
@@ -78,7 +79,8 @@ def idempotent(handler):
                         with transaction.atomic():
                             IdempotencyRecord.objects.create(
                                 scope=scope, key=key, fingerprint=fingerprint,
-                                status_code=response.status_code, body=response.data,
+                                status_code=response.status_code,
+                                body=json.dumps(response.data, cls=DjangoJSONEncoder),
                             )
                     except IntegrityError:
                         raise _LostRace  # another request with this key committed first
