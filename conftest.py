@@ -5,6 +5,7 @@ import os
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -145,3 +146,13 @@ def assert_error(response, status: int, code: str) -> dict:
     assert set(body) <= {"error", "detail", "fields"}
     assert "Traceback" not in response.content.decode()
     return body
+
+
+def all_rows_text() -> str:
+    """Every stored value of every table, as the database holds it, to scan for secrets."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            chunks.append(repr(cursor.fetchall()))
+    return "\n".join(chunks)

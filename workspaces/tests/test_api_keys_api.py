@@ -2,10 +2,9 @@ import hashlib
 import time
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
-from conftest import assert_error, client_for
+from conftest import all_rows_text, assert_error, client_for
 from workspaces.models import ApiKey, Workspace
 
 pytestmark = pytest.mark.django_db
@@ -19,16 +18,6 @@ def key_client(raw: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
-
-
-def all_rows_text() -> str:
-    """Every value of every row of every table, for scanning for secrets."""
-    chunks = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            chunks.append(repr(cursor.fetchall()))
-    return "\n".join(chunks)
 
 
 @pytest.mark.parametrize("who", ["user", "admin_user"])
