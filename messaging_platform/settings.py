@@ -253,7 +253,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "messaging_platform.api.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "messaging_platform.api.schema.AutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -269,12 +269,6 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "messaging_platform.api.schema.add_error_responses",
     ],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (mp_live_…)"},
-            "sessionToken": {"type": "http", "scheme": "bearer", "description": "A session token"},
-        }
-    },
 }
 
 LOGGING = {

@@ -92,6 +92,7 @@ def idempotent(handler):
             return _replay(record, fingerprint)
         return response
 
+    wrapper.idempotent = True  # the OpenAPI schema documents the header
     return wrapper
 
 
