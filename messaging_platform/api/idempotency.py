@@ -51,9 +51,12 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     return response
 
 
+def _cutoff():
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+
+
 def _live_record(scope: str, key: str) -> IdempotencyRecord | None:
-    since = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    return IdempotencyRecord.objects.filter(scope=scope, key=key, created_at__gte=since).first()
+    return IdempotencyRecord.objects.filter(scope=scope, key=key, created_at__gte=_cutoff()).first()
 
 
 def idempotent(handler):
@@ -72,7 +75,10 @@ def idempotent(handler):
             return _replay(record, fingerprint)
         try:
             with transaction.atomic():
-                IdempotencyRecord.objects.filter(scope=scope, key=key).delete()  # an expired one
+                # Only an expired record goes: a live one was committed by a concurrent request
+                # since the check above, and our insert below must collide with it.
+                IdempotencyRecord.objects.filter(scope=scope, key=key,
+                                                 created_at__lt=_cutoff()).delete()
                 response = handler(view, request, *args, **kwargs)
                 if response.status_code < 500:
                     try:
@@ -97,6 +103,5 @@ def idempotent(handler):
 
 
 def purge_expired_idempotency_records() -> int:
-    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=_cutoff()).delete()
     return deleted

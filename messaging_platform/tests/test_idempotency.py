@@ -131,3 +131,21 @@ def test_concurrent_duplicates_create_exactly_one_workspace(make_user):
     assert [a.status_code for a in answers] == [201] * len(clients)
     assert len({a.json()["id"] for a in answers}) == 1
     assert sum(1 for a in answers if a.get("Idempotent-Replayed") == "true") == len(clients) - 1
+
+
+def test_a_key_older_than_24_hours_starts_afresh(owner_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging_platform.api.idempotency import purge_expired_idempotency_records
+
+    first = post(owner_client, "/api/ui/workspaces", {"name": "Globex"}, "k")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    again = post(owner_client, "/api/ui/workspaces", {"name": "Initech"}, "k")
+    assert again.status_code == 201
+    assert "Idempotent-Replayed" not in again
+    assert again.json()["id"] != first.json()["id"]
+    assert IdempotencyRecord.objects.count() == 1
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    assert purge_expired_idempotency_records() == 1
