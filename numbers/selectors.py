@@ -1,0 +1,67 @@
+"""Reads of carrier accounts and numbers, shared with the messaging app. Scoped by workspace."""
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from messaging_platform.api.errors import ApiError, not_found
+from workspaces.models import Workspace
+
+from .models import PhoneNumber, ProviderAccount
+
+
+def workspace_provider_account(*, workspace: Workspace) -> ProviderAccount | None:
+    """The workspace's carrier account, or None when it has not set one up."""
+    return ProviderAccount.objects.for_workspace(workspace).first()
+
+
+def require_provider_account(*, workspace: Workspace) -> ProviderAccount:
+    """The workspace's carrier account, or a 400 `provider_not_configured`."""
+    account = workspace_provider_account(workspace=workspace)
+    if account is None:
+        raise ApiError("provider_not_configured",
+                       "This workspace has no carrier account; set one up under its provider "
+                       "settings first.")
+    return account
+
+
+def workspace_numbers(*, workspace: Workspace) -> QuerySet[PhoneNumber]:
+    return PhoneNumber.objects.for_workspace(workspace).order_by("created_at", "id")
+
+
+def access_number(*, workspace: Workspace, number_id: str) -> PhoneNumber:
+    """One of the workspace's numbers; another workspace's number is a 404 like a missing one."""
+    number = PhoneNumber.objects.for_workspace(workspace).filter(pk=number_id).first()
+    if number is None:
+        raise not_found("Phone number not found.")
+    return number
+
+
+def workspace_number_by_e164(*, workspace: Workspace, phone_number: str) -> PhoneNumber | None:
+    """The workspace's number with this E.164 string (for checking a message's `from`)."""
+    return PhoneNumber.objects.for_workspace(workspace).filter(phone_number=phone_number).first()
+
+
+def default_sender(*, workspace: Workspace) -> PhoneNumber | None:
+    """The workspace's default number; None when it has no numbers.
+
+    The services keep exactly one default whenever a workspace has numbers.
+    """
+    return PhoneNumber.objects.for_workspace(workspace).filter(is_default=True).first()
+
+
+def number_owner(*, phone_number: str) -> PhoneNumber | None:
+    """The number, with its workspace, installation-wide: routes an inbound message by its `To`.
+
+    Not scoped on purpose: the carrier webhook must still check that the number belongs to the
+    workspace named in its URL.
+    """
+    return PhoneNumber.objects.select_related("workspace").filter(phone_number=phone_number).first()
+
+
+def inbound_webhook_url(*, workspace: Workspace) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/{workspace.pk}/inbound"
+
+
+def status_webhook_url(*, workspace: Workspace) -> str:
+    """The status-callback URL to hand the carrier for this workspace's messages."""
+    return f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/{workspace.pk}/status"
