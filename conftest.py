@@ -12,6 +12,8 @@ from accounts.services import session_token_issue
 from workspaces.models import Membership, Role, Workspace
 from workspaces.services import api_key_create, workspace_create
 
+pytest_plugins = ["messaging_platform.testing.fixtures"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -32,6 +32,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -228,6 +233,13 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
 
+# Carriers. The Twilio REST base URL can point at a Twilio-compatible API or the fake carrier of the
+# test suite (messaging_platform.testing.fake_twilio); the simulator walks messages through their
+# statuses one delay apart (0 = at once, in the committing thread).
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+TWILIO_HTTP_TIMEOUT = env_float("TWILIO_HTTP_TIMEOUT", 10.0)
+SIMULATOR_DELAY_SECONDS = env_float("SIMULATOR_DELAY_SECONDS", 1.0)
+
 # The platform's own API rules.
 API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "100/m")
 UI_RATE_LIMIT = env_str("UI_RATE_LIMIT", "1000/m")
@@ -283,5 +295,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The twilio library logs every request and response at INFO (without credentials).
+        "twilio.http_client": {"level": env_str("TWILIO_LOG_LEVEL", "WARNING")},
+    },
 }

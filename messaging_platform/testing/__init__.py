@@ -1,0 +1,1 @@
+"""Test doubles shared by the test suite and bench/: the fake Twilio server and pytest fixtures."""

@@ -1,0 +1,775 @@
+"""A fake Twilio REST API on loopback, for tests and benchmarks.
+
+It answers the calls the official `twilio` library makes for this platform (message create,
+account fetch, incoming phone numbers list/fetch/update) with Twilio-shaped JSON and Twilio-style
+errors, records every accepted message, can misbehave on demand (latency, failures, outage, slow
+answers, per-sender rate limits), and can post status callbacks and inbound messages signed exactly
+as Twilio signs them. It needs no Django, so bench/ scripts can use it as they are:
+
+    with FakeTwilio(callbacks=True) as fake:
+        account = fake.add_account(numbers=["+12025550100"])
+        # TWILIO_API_BASE_URL=fake.base_url for the platform's processes
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import math
+import re
+import secrets
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+from .twilio_params import (
+    API_VERSION,
+    SIGNATURE_HEADER,
+    compute_signature,
+    inbound_params,
+    new_sid,
+    possible_e164,
+    segments,
+    signature_headers,
+    signed_post,
+    status_params,
+    twilio_date,
+)
+
+__all__ = [
+    "API_VERSION",
+    "SIGNATURE_HEADER",
+    "CallbackRecord",
+    "FakeAccount",
+    "FakeNumber",
+    "FakeTwilio",
+    "RequestRecord",
+    "SentMessage",
+    "compute_signature",
+    "inbound_params",
+    "new_sid",
+    "segments",
+    "signature_headers",
+    "signed_post",
+    "status_params",
+]
+
+
+# --- state ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeNumber:
+    phone_number: str
+    sid: str = field(default_factory=lambda: new_sid("PN"))
+    sms: bool = True
+    mms: bool = True
+    voice: bool = True
+    friendly_name: str = ""
+    sms_url: str = ""
+    sms_method: str = "POST"
+    status_callback: str = ""
+    created: float = field(default_factory=time.time)
+
+
+@dataclass
+class FakeAccount:
+    sid: str
+    auth_token: str
+    friendly_name: str = "Fake Twilio account"
+    status: str = "active"
+    numbers: dict[str, FakeNumber] = field(default_factory=dict)  # by PN sid
+    services: dict[str, list[str]] = field(default_factory=dict)  # MG sid -> pool of E.164 numbers
+
+    def number(self, phone_number: str) -> FakeNumber | None:
+        return next((n for n in self.numbers.values() if n.phone_number == phone_number), None)
+
+    @property
+    def phone_numbers(self) -> list[str]:
+        return [n.phone_number for n in self.numbers.values()]
+
+    def service_of(self, phone_number: str) -> str | None:
+        return next((mg for mg, pool in self.services.items() if phone_number in pool), None)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the fake accepted, with when it arrived (monotonic for intervals, wall clock
+    to compare with other processes)."""
+
+    sid: str
+    account_sid: str
+    to: str
+    from_number: str  # the sender used: From, or the pool number picked for a Messaging Service
+    messaging_service_sid: str
+    body: str
+    media_urls: tuple[str, ...]
+    status_callback: str
+    received_monotonic: float
+    received_at: float
+
+
+@dataclass(frozen=True)
+class CallbackRecord:
+    url: str
+    params: dict[str, str]
+    status_code: int | None  # None when the POST failed
+    error: str = ""
+    sent_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    status: int
+    at: float
+
+
+@dataclass(frozen=True)
+class _Failure:
+    status: int
+    code: int | None
+    message: str
+    retry_after: float | None
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+class _Bucket:
+    """A token bucket: `rate` messages per second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = burst, time.monotonic()
+
+    def take(self) -> float:
+        """0 when a message may go now, else the seconds until it may."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as api.twilio.com does
+    server_version = "FakeTwilio/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests and benchmarks read the records instead
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.fake._handle(self, "GET")  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.server.fake._handle(self, "POST")  # type: ignore[attr-defined]
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self.server.fake._handle(self, "DELETE")  # type: ignore[attr-defined]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a slow or keep-alive handler never blocks stop()
+    request_queue_size = 1024  # benchmarks open many connections at once
+
+
+_ACCOUNT_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<ac>AC[0-9a-zA-Z]+)(?P<rest>/[^?]*)?\.json$")
+_NUMBER_PATH = re.compile(r"^/IncomingPhoneNumbers/(?P<pn>PN[0-9a-zA-Z]+)$")
+
+
+class FakeTwilio:
+    """A Twilio REST API double on 127.0.0.1. Start it, point TWILIO_API_BASE_URL at `.base_url`.
+
+    Knobs (safe to change while it runs): `latency` (seconds added to every answer), `down`
+    (answer 503 to everything), `slow` (sleep `slow_seconds` before answering, to trip client
+    timeouts), `fail_next()`, `set_rate_limit()` / `default_rate_limit`, `reject_recipient()`,
+    `set_delivery_outcome()`, `callbacks` (post `sent` and `delivered` status callbacks).
+    """
+
+    def __init__(
+        self,
+        accounts: Mapping[str, str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        callbacks: bool = False,
+        callback_delay: float = 0.0,
+        callback_workers: int = 4,
+        slow_seconds: float = 30.0,
+        default_rate_limit: float | None = None,
+    ):
+        self.host, self.port = host, port
+        self.latency = latency
+        self.callbacks = callbacks
+        self.callback_delay = callback_delay
+        self.callback_workers = callback_workers
+        self.slow = False
+        self.slow_seconds = slow_seconds
+        self.down = False
+        self.default_rate_limit = default_rate_limit
+        self.max_page_size = 1000  # Twilio's cap; lower it to exercise a client's paging
+        self.accounts: dict[str, FakeAccount] = {}
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._messages: list[SentMessage] = []
+        self._callbacks: list[CallbackRecord] = []
+        self._requests: list[RequestRecord] = []
+        self._failures: deque[_Failure] = deque()
+        self._buckets: dict[str, _Bucket] = {}
+        self._rate_limits: dict[str, tuple[float, float]] = {}
+        self._recipient_errors: dict[str, tuple[int, int, str]] = {}
+        self._outcomes: dict[str, tuple[str, str | None]] = {}
+        self._pool_cursor = itertools.count()
+        self.sends_by_sender: Counter[str] = Counter()
+        self.rate_limited: Counter[str] = Counter()  # 429s answered, per sender
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._callback_local = threading.local()
+        for sid, token in (accounts or {}).items():
+            self.add_account(sid, token)
+
+    # lifecycle
+
+    def start(self) -> FakeTwilio:
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.fake = self  # type: ignore[attr-defined]
+        self.port = self._server.server_address[1]
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.callback_workers, thread_name_prefix="fake-twilio-callback"
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-twilio", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes slow answers and pending callbacks
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # configuration
+
+    def add_account(
+        self,
+        sid: str | None = None,
+        auth_token: str | None = None,
+        *,
+        friendly_name: str = "Fake Twilio account",
+        status: str = "active",
+        numbers: Iterable[str | FakeNumber] = (),
+        services: Mapping[str, Iterable[str]] | None = None,
+    ) -> FakeAccount:
+        """Register an account (random AC sid and token unless given) with its numbers and
+        Messaging Services ({MG sid: pool numbers}; pool numbers are added to the account)."""
+        account = FakeAccount(
+            sid=sid or new_sid("AC"),
+            auth_token=auth_token or secrets.token_hex(16),
+            friendly_name=friendly_name,
+            status=status,
+        )
+        with self._lock:
+            self.accounts[account.sid] = account
+        for number in numbers:
+            self.add_number(account.sid, number)
+        for mg, pool in (services or {}).items():
+            self.add_messaging_service(account.sid, pool, sid=mg)
+        return account
+
+    def add_number(self, account_sid: str, number: str | FakeNumber, **fields: Any) -> FakeNumber:
+        """Add an incoming number (E.164 or a FakeNumber; fields: sid, sms, mms, voice, friendly_name)."""
+        record = number if isinstance(number, FakeNumber) else FakeNumber(phone_number=number, **fields)
+        with self._lock:
+            account = self.accounts[account_sid]
+            if account.number(record.phone_number) is None:
+                account.numbers[record.sid] = record
+            return account.number(record.phone_number)  # type: ignore[return-value]
+
+    def add_messaging_service(
+        self, account_sid: str, numbers: Iterable[str], *, sid: str | None = None
+    ) -> str:
+        mg = sid or new_sid("MG")
+        pool = list(numbers)
+        for number in pool:
+            self.add_number(account_sid, number)
+        with self._lock:
+            self.accounts[account_sid].services[mg] = pool
+        return mg
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 503,
+        *,
+        code: int | None = None,
+        message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Answer the next `n` requests (of any kind) with this error instead of serving them."""
+        failure = _Failure(
+            status,
+            code if code is not None else (20429 if status == 429 else 20000 + status),
+            message or ("Too Many Requests" if status == 429 else "Service Unavailable"),
+            retry_after,
+        )
+        with self._lock:
+            self._failures.extend([failure] * n)
+
+    def set_rate_limit(self, sender: str, per_second: float | None, *, burst: float | None = None) -> None:
+        """Allow `per_second` messages from one From number (None: no limit); beyond it, 429 20429."""
+        with self._lock:
+            self._buckets.pop(sender, None)
+            if per_second is None:
+                self._rate_limits.pop(sender, None)
+            else:
+                self._rate_limits[sender] = (per_second, burst or max(1.0, per_second))
+
+    def reject_recipient(self, to: str, code: int, message: str = "", status: int = 400) -> None:
+        """Refuse sends to `to` with this Twilio error (e.g. 21610 unsubscribed, 21614 not mobile)."""
+        with self._lock:
+            self._recipient_errors[to] = (status, code, message or f"Error {code} for {to}")
+
+    def set_delivery_outcome(self, to: str, status: str, error_code: str | int | None = None) -> None:
+        """The final status callback for messages to `to` (delivered, undelivered, failed)."""
+        with self._lock:
+            self._outcomes[to] = (status, str(error_code) if error_code is not None else None)
+
+    def reset(self) -> None:
+        """Forget recorded traffic and faults (accounts stay)."""
+        with self._lock:
+            self._messages.clear()
+            self._callbacks.clear()
+            self._requests.clear()
+            self._failures.clear()
+            self._buckets.clear()
+            self.sends_by_sender.clear()
+            self.rate_limited.clear()
+            self.down = self.slow = False
+
+    # what happened
+
+    @property
+    def messages(self) -> list[SentMessage]:
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def callbacks_sent(self) -> list[CallbackRecord]:
+        with self._lock:
+            return list(self._callbacks)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._requests)
+
+    def duplicate_sends(self) -> dict[tuple[str, str, str], int]:
+        """(From, To, Body) accepted more than once: a platform that sends each message once has none."""
+        counts = Counter((m.from_number, m.to, m.body) for m in self.messages)
+        return {key: n for key, n in counts.items() if n > 1}
+
+    def wait_for_messages(self, count: int = 1, timeout: float = 5.0) -> list[SentMessage]:
+        return self._wait(
+            lambda: len(self._messages) >= count, timeout, f"{count} messages", lambda: self.messages
+        )
+
+    def wait_for_callbacks(self, count: int = 1, timeout: float = 5.0) -> list[CallbackRecord]:
+        return self._wait(
+            lambda: len(self._callbacks) >= count, timeout, f"{count} callbacks", lambda: self.callbacks_sent
+        )
+
+    def _wait(self, ready: Callable[[], bool], timeout: float, what: str, result: Callable[[], Any]) -> Any:
+        with self._changed:
+            if not self._changed.wait_for(ready, timeout):
+                raise TimeoutError(f"fake Twilio did not see {what} within {timeout}s")
+        return result()
+
+    # playing the carrier towards the platform
+
+    def post_inbound(
+        self,
+        url: str,
+        *,
+        account_sid: str,
+        from_number: str,
+        to_number: str,
+        body: str = "",
+        media_urls: Iterable[str] = (),
+        timeout: float = 10.0,
+    ) -> requests.Response:
+        """POST a signed inbound-message webhook to `url`, as Twilio does for a text to `to_number`."""
+        account = self.accounts[account_sid]
+        params = inbound_params(
+            from_number=from_number,
+            to_number=to_number,
+            body=body,
+            media_urls=media_urls,
+            account_sid=account.sid,
+            messaging_service_sid=account.service_of(to_number),
+        )
+        return signed_post(url, params, account.auth_token, timeout=timeout)
+
+    # request handling
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        split = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length).decode() if length else ""
+        form = parse_qs(raw, keep_blank_values=True)
+        query = parse_qs(split.query, keep_blank_values=True)
+        headers: dict[str, str] = {}
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            if self.slow:
+                self._stopping.wait(self.slow_seconds)
+            status, payload = self._serve(handler, method, split.path, form, query)
+        except _ApiError as exc:
+            status, headers = exc.status, exc.headers
+            payload = {
+                "code": exc.code,
+                "message": exc.message,
+                "more_info": f"https://www.twilio.com/docs/errors/{exc.code}",
+                "status": exc.status,
+            }
+        except Exception as exc:  # a bug in the fake, or input it does not understand
+            status, payload = (
+                500,
+                {
+                    "code": 20500,
+                    "message": f"Internal Server Error ({type(exc).__name__})",
+                    "more_info": "https://www.twilio.com/docs/errors/20500",
+                    "status": 500,
+                },
+            )
+        with self._changed:
+            self._requests.append(RequestRecord(method, split.path, status, time.time()))
+            self._changed.notify_all()
+        body = json.dumps(payload).encode()
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json; charset=utf-8")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.send_header("Twilio-Request-Id", new_sid("RQ"))
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            pass  # the client gave up (timeout) and closed the connection
+
+    def _serve(
+        self,
+        handler: BaseHTTPRequestHandler,
+        method: str,
+        path: str,
+        form: dict[str, list[str]],
+        query: dict[str, list[str]],
+    ) -> tuple[int, Any]:
+        with self._lock:
+            failure = self._failures.popleft() if self._failures else None
+        if self.down:
+            raise _ApiError(503, 20503, "Service Unavailable")
+        if failure is not None:
+            extra = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else {}
+            raise _ApiError(failure.status, failure.code or failure.status, failure.message, extra)
+        match = _ACCOUNT_PATH.match(path)
+        if not match:
+            raise _ApiError(404, 20404, f"The requested resource {path} was not found")
+        account = self._authenticate(handler, match["ac"])
+        rest = match["rest"] or ""
+        if rest == "" and method == "GET":
+            return 200, self._account_json(account)
+        if rest == "/Messages" and method == "POST":
+            return 201, self._create_message(account, form)
+        if rest == "/IncomingPhoneNumbers" and method == "GET":
+            return 200, self._numbers_page(account, query)
+        number_match = _NUMBER_PATH.match(rest)
+        if number_match:
+            number = account.numbers.get(number_match["pn"])
+            if number is None:
+                raise _ApiError(404, 20404, f"The requested resource {path} was not found")
+            if method == "POST":
+                self._update_number(number, form)
+            if method in ("GET", "POST"):
+                return 200, self._number_json(account, number)
+        raise _ApiError(
+            404 if method == "GET" else 405,
+            20404 if method == "GET" else 20004,
+            f"The requested resource {path} was not found",
+        )
+
+    def _authenticate(self, handler: BaseHTTPRequestHandler, account_sid: str) -> FakeAccount:
+        header = handler.headers.get("Authorization") or ""
+        username = password = ""
+        if header.startswith("Basic "):
+            with contextlib.suppress(ValueError):
+                username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        account = self.accounts.get(username)
+        if (
+            account is None
+            or username != account_sid
+            or not secrets.compare_digest(password.encode(), account.auth_token.encode())
+        ):
+            raise _ApiError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        return account
+
+    def _create_message(self, account: FakeAccount, form: dict[str, list[str]]) -> dict[str, Any]:
+        def first(name: str) -> str:
+            return (form.get(name) or [""])[0]
+
+        to, from_number, service = first("To"), first("From"), first("MessagingServiceSid")
+        body, media, callback = first("Body"), form.get("MediaUrl", []), first("StatusCallback")
+        if not to:
+            raise _ApiError(400, 21604, "A 'To' phone number is required.")
+        if not possible_e164(to):
+            raise _ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if not body and not media:
+            raise _ApiError(400, 21602, "Message body is required.")
+        if len(body) > 1600:
+            raise _ApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        if from_number:
+            number = account.number(from_number)
+            if number is None or not number.sms:
+                raise _ApiError(
+                    400,
+                    21606,
+                    f"The From phone number {from_number} is not a valid, "
+                    "SMS-capable inbound phone number or short code for your account.",
+                )
+            sender = from_number
+        elif service:
+            pool = account.services.get(service)
+            if pool is None:
+                raise _ApiError(400, 21701, f"The Messaging Service Sid {service} is invalid.")
+            if not pool:
+                raise _ApiError(400, 21704, "The Messaging Service contains no phone numbers.")
+            sender = pool[next(self._pool_cursor) % len(pool)]
+        else:
+            raise _ApiError(400, 21603, "A 'From' phone number is required.")
+        with self._lock:
+            rejection = self._recipient_errors.get(to)
+            if rejection is not None:
+                raise _ApiError(rejection[0], rejection[1], rejection[2])
+            if from_number:
+                self._check_rate(from_number)
+            now = time.time()
+            message = SentMessage(
+                sid=new_sid("MM" if media else "SM"),
+                account_sid=account.sid,
+                to=to,
+                from_number=sender,
+                messaging_service_sid=service,
+                body=body,
+                media_urls=tuple(media),
+                status_callback=callback,
+                received_monotonic=time.monotonic(),
+                received_at=now,
+            )
+            self._messages.append(message)
+            self.sends_by_sender[sender] += 1
+            self._changed.notify_all()
+        if self.callbacks and callback and self._executor is not None:
+            self._executor.submit(self._post_callbacks, account, message)
+        return {
+            "account_sid": account.sid,
+            "api_version": API_VERSION,
+            "body": body,
+            "date_created": twilio_date(now),
+            "date_sent": None,
+            "date_updated": twilio_date(now),
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            # A Messaging Service picks the sender later: Twilio answers "accepted" and no From.
+            "from": from_number or None,
+            "messaging_service_sid": service or None,
+            "num_media": str(len(media)),
+            "num_segments": str(segments(body)),
+            "price": None,
+            "price_unit": "USD",
+            "sid": message.sid,
+            "status": "queued" if from_number else "accepted",
+            "subresource_uris": {
+                "media": f"/{API_VERSION}/Accounts/{account.sid}/Messages/{message.sid}/Media.json"
+            },
+            "to": to,
+            "uri": f"/{API_VERSION}/Accounts/{account.sid}/Messages/{message.sid}.json",
+        }
+
+    def _check_rate(self, sender: str) -> None:
+        limit = self._rate_limits.get(sender)
+        if limit is None and self.default_rate_limit:
+            limit = (self.default_rate_limit, max(1.0, self.default_rate_limit))
+        if limit is None:
+            return
+        bucket = self._buckets.get(sender)
+        if bucket is None or (bucket.rate, bucket.burst) != limit:
+            bucket = self._buckets[sender] = _Bucket(*limit)
+        wait = bucket.take()
+        if wait:
+            self.rate_limited[sender] += 1
+            raise _ApiError(429, 20429, "Too Many Requests", {"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def _post_callbacks(self, account: FakeAccount, message: SentMessage) -> None:
+        with self._lock:
+            final, code = self._outcomes.get(message.to, ("delivered", None))
+        steps = [(final, code)] if final == "failed" else [("sent", None), (final, code)]
+        session = getattr(self._callback_local, "session", None)
+        if session is None:
+            session = self._callback_local.session = requests.Session()
+        for status, error_code in steps:
+            if self.callback_delay and self._stopping.wait(self.callback_delay):
+                return
+            if self._stopping.is_set():
+                return
+            params = status_params(
+                message_sid=message.sid,
+                status=status,
+                from_number=message.from_number,
+                to_number=message.to,
+                error_code=error_code,
+                account_sid=account.sid,
+                messaging_service_sid=message.messaging_service_sid or None,
+            )
+            try:
+                response = signed_post(message.status_callback, params, account.auth_token, session=session)
+                record = CallbackRecord(
+                    message.status_callback, params, response.status_code, "", time.time()
+                )
+            except requests.RequestException as exc:
+                record = CallbackRecord(
+                    message.status_callback, params, None, type(exc).__name__, time.time()
+                )
+            with self._changed:
+                self._callbacks.append(record)
+                self._changed.notify_all()
+
+    def _numbers_page(self, account: FakeAccount, query: dict[str, list[str]]) -> dict[str, Any]:
+        def first(name: str, default: str = "") -> str:
+            return (query.get(name) or [default])[0]
+
+        page_size = max(1, min(self.max_page_size, int(first("PageSize", "50") or 50)))
+        page = max(0, int(first("Page", "0") or 0))
+        with self._lock:
+            numbers = list(account.numbers.values())
+        wanted = first("PhoneNumber")
+        if wanted:
+            numbers = [n for n in numbers if n.phone_number == wanted]
+        start = page * page_size
+        chunk = numbers[start : start + page_size]
+        base = f"/{API_VERSION}/Accounts/{account.sid}/IncomingPhoneNumbers.json"
+
+        def uri(p: int) -> str:
+            params = {"PageSize": page_size, "Page": p, **({"PhoneNumber": wanted} if wanted else {})}
+            if p:
+                params["PageToken"] = f"PA{p}"
+            return f"{base}?{urlencode(params)}"
+
+        return {
+            "end": start + len(chunk) - 1 if chunk else start,
+            "first_page_uri": uri(0),
+            "incoming_phone_numbers": [self._number_json(account, n) for n in chunk],
+            "next_page_uri": uri(page + 1) if start + page_size < len(numbers) else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_uri": uri(page - 1) if page else None,
+            "start": start,
+            "uri": uri(page),
+        }
+
+    def _update_number(self, number: FakeNumber, form: dict[str, list[str]]) -> None:
+        fields = {
+            "SmsUrl": "sms_url",
+            "SmsMethod": "sms_method",
+            "StatusCallback": "status_callback",
+            "FriendlyName": "friendly_name",
+        }
+        with self._lock:
+            for param, attr in fields.items():
+                if param in form:
+                    setattr(number, attr, form[param][0])
+
+    @staticmethod
+    def _number_json(account: FakeAccount, number: FakeNumber) -> dict[str, Any]:
+        return {
+            "account_sid": account.sid,
+            "address_requirements": "none",
+            "address_sid": None,
+            "api_version": API_VERSION,
+            "beta": False,
+            "capabilities": {"voice": number.voice, "sms": number.sms, "mms": number.mms, "fax": False},
+            "date_created": twilio_date(number.created),
+            "date_updated": twilio_date(number.created),
+            "friendly_name": number.friendly_name or number.phone_number,
+            "origin": "twilio",
+            "phone_number": number.phone_number,
+            "sid": number.sid,
+            "sms_application_sid": "",
+            "sms_fallback_method": "POST",
+            "sms_fallback_url": "",
+            "sms_method": number.sms_method,
+            "sms_url": number.sms_url,
+            "status": "in-use",
+            "status_callback": number.status_callback,
+            "status_callback_method": "POST",
+            "trunk_sid": None,
+            "uri": f"/{API_VERSION}/Accounts/{account.sid}/IncomingPhoneNumbers/{number.sid}.json",
+            "voice_method": "POST",
+            "voice_url": "",
+        }
+
+    @staticmethod
+    def _account_json(account: FakeAccount) -> dict[str, Any]:
+        return {
+            # Twilio returns the Auth Token here too; callers must not leak it.
+            "auth_token": account.auth_token,
+            "date_created": twilio_date(0),
+            "date_updated": twilio_date(0),
+            "friendly_name": account.friendly_name,
+            "owner_account_sid": account.sid,
+            "sid": account.sid,
+            "status": account.status,
+            "subresource_uris": {},
+            "type": "Full",
+            "uri": f"/{API_VERSION}/Accounts/{account.sid}.json",
+        }

@@ -1,0 +1,48 @@
+"""pytest fixtures for the fake carrier (registered in the root conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .fake_twilio import FakeAccount, FakeNumber, FakeTwilio
+
+# The numbers of the `twilio_account` fixture's account (fictional 555-01XX numbers).
+TWILIO_LONG_CODE = "+12025550100"
+TWILIO_TOLL_FREE = "+18885550100"
+TWILIO_POOL_NUMBER = "+12025550101"  # in the account's Messaging Service
+TWILIO_SERVICE_SID = "MG" + "0" * 31 + "1"
+
+
+@pytest.fixture
+def fake_twilio(settings) -> Iterator[FakeTwilio]:
+    """A running fake Twilio; settings.TWILIO_API_BASE_URL points at it for this test."""
+    with FakeTwilio() as server:
+        settings.TWILIO_API_BASE_URL = server.base_url
+        yield server
+
+
+@pytest.fixture
+def make_twilio_account(fake_twilio: FakeTwilio) -> Callable[..., FakeAccount]:
+    """make_twilio_account(sid=None, auth_token=None, *, numbers=(), services=None, ...) -> FakeAccount:
+    an account the fake knows (random AC sid and token unless given)."""
+
+    def make(*args: Any, **kwargs: Any) -> FakeAccount:
+        return fake_twilio.add_account(*args, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def twilio_account(make_twilio_account: Callable[..., FakeAccount]) -> FakeAccount:
+    """An account with a long code (SMS, MMS, voice), a toll-free number (SMS only) and a
+    Messaging Service whose pool holds one more long code."""
+    return make_twilio_account(
+        numbers=[
+            FakeNumber(TWILIO_LONG_CODE, friendly_name="Main line"),
+            FakeNumber(TWILIO_TOLL_FREE, mms=False, voice=False, friendly_name="Toll-free"),
+        ],
+        services={TWILIO_SERVICE_SID: [TWILIO_POOL_NUMBER]},
+    )

@@ -1,0 +1,320 @@
+"""The Twilio adapter. Every call goes through the official `twilio` library, pointed at
+settings.TWILIO_API_BASE_URL, so a Twilio-compatible API or the fake carrier of the test suite can
+stand in for api.twilio.com.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+import requests
+from django.conf import settings
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from .base import (
+    AccountInfo,
+    InboundMessage,
+    NumberInfo,
+    PermanentProviderError,
+    ProviderAuthError,
+    ProviderError,
+    SendResult,
+    StatusUpdate,
+    TransientProviderError,
+)
+
+if TYPE_CHECKING:
+    from numbers.models import ProviderAccount
+
+TWILIO_ORIGIN = "https://api.twilio.com"
+
+# Twilio's message statuses, as the platform names them.
+STATUS_MAP = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "sending",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+AUTH_ERROR_CODES = {20003}
+RATE_LIMIT_CODES = {20429, 14107}
+_LIBRARY_PREFIX = re.compile(r"^Unable to [a-z]+ (?:record|page)s?:\s*", re.IGNORECASE)
+
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """The library's HTTP client, sending api.twilio.com requests to another base URL, and keeping
+    the last response so that errors can read its headers (Retry-After) and body."""
+
+    def __init__(self, base_url: str, timeout: float):
+        super().__init__(timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        self.last_response: Response | None = None
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_ORIGIN):
+            url = self.base_url + url[len(TWILIO_ORIGIN) :]
+        self.last_response = None
+        self.last_response = super().request(method, url, *args, **kwargs)
+        return self.last_response
+
+
+# One HTTP client (one requests.Session, so pooled keep-alive connections) per thread: a Session
+# is not documented as thread-safe, and sends may run concurrently in threads.
+_local = threading.local()
+
+
+def _http_client() -> BaseUrlHttpClient:
+    base_url, timeout = settings.TWILIO_API_BASE_URL, float(settings.TWILIO_HTTP_TIMEOUT)
+    client: BaseUrlHttpClient | None = getattr(_local, "client", None)
+    if client is None or client.base_url != base_url.rstrip("/") or client.timeout != timeout:
+        client = _local.client = BaseUrlHttpClient(base_url, timeout)
+    return client
+
+
+def _error_payload(response: Response | None) -> dict[str, Any]:
+    if response is None:
+        return {}
+    try:
+        payload = json.loads(response.text or "{}")
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _retry_after(response: Response | None) -> float | None:
+    headers = (response.headers if response is not None else None) or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare, and the caller's own backoff copes
+
+
+def classify_error(
+    status: int, code: int | None, message: str, response: Response | None = None
+) -> ProviderError:
+    """Turn a Twilio error answer into the platform's permanent / transient errors."""
+    code_text = str(code) if code is not None else None
+    if status == 401 or (code in AUTH_ERROR_CODES):
+        return ProviderAuthError(
+            f"Twilio refused the account credentials: {message}", code=code_text, status=status
+        )
+    if status == 429 or (code in RATE_LIMIT_CODES):
+        return TransientProviderError(
+            f"Twilio rate limit: {message}", code=code_text, status=status, retry_after=_retry_after(response)
+        )
+    if status >= 500 or status == 408:
+        return TransientProviderError(
+            f"Twilio is unavailable (HTTP {status}): {message}",
+            code=code_text,
+            status=status,
+            retry_after=_retry_after(response),
+        )
+    return PermanentProviderError(message, code=code_text, status=status)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class TwilioProvider:
+    """Twilio Programmable Messaging, with the workspace's Account SID and Auth Token."""
+
+    name = "twilio"
+
+    def __init__(self, account: ProviderAccount):
+        self.account_sid = account.account_sid or ""
+        self._auth_token = account.auth_token or ""  # never put in a message or log line
+        self.messaging_service_sid = account.messaging_service_sid or ""
+
+    def __repr__(self) -> str:
+        return f"<TwilioProvider {self.account_sid}>"
+
+    # Clients are cheap (the library builds its resources lazily); the HTTP session is shared.
+    def _client(self) -> tuple[Client, BaseUrlHttpClient]:
+        if not self.account_sid or not self._auth_token:
+            raise ProviderAuthError("The Twilio Account SID and Auth Token are required.")
+        http = _http_client()
+        return Client(self.account_sid, self._auth_token, http_client=http), http
+
+    @contextmanager
+    def _calling(self, http: BaseUrlHttpClient) -> Iterator[None]:
+        """Translate the library's and requests' exceptions. `from None`: a requests exception
+        holds the prepared request, whose Authorization header carries the token."""
+        try:
+            yield
+        except TwilioRestException as exc:
+            message = _LIBRARY_PREFIX.sub("", str(exc.msg or "")) or f"HTTP {exc.status}"
+            raise classify_error(
+                int(exc.status), _int_or_none(exc.code), message, http.last_response
+            ) from None
+        except TwilioException as exc:
+            # Page reads raise a bare TwilioException("Unable to fetch page", response).
+            response = http.last_response
+            if response is None or response.status_code < 400:
+                raise TransientProviderError(f"Unexpected answer from Twilio: {exc.args[0]}") from None
+            payload = _error_payload(response)
+            message = str(payload.get("message") or f"HTTP {response.status_code}")
+            raise classify_error(
+                response.status_code, _int_or_none(payload.get("code")), message, response
+            ) from None
+        except requests.Timeout:
+            raise TransientProviderError(f"Twilio did not answer within {http.timeout:g} seconds.") from None
+        except requests.RequestException as exc:
+            raise TransientProviderError(f"Could not reach Twilio: {type(exc).__name__}") from None
+
+    def send(
+        self,
+        *,
+        to: str,
+        from_number: str | None,
+        body: str,
+        media_urls: list[str],
+        status_callback: str | None,
+        messaging_service_sid: str | None = None,
+    ) -> SendResult:
+        client, http = self._client()
+        kwargs: dict[str, Any] = {"to": to}
+        if from_number:
+            kwargs["from_"] = from_number
+        else:
+            service = messaging_service_sid or self.messaging_service_sid
+            if not service:
+                # What Twilio would answer; no need to ask it.
+                raise PermanentProviderError("A 'From' phone number is required.", code="21603")
+            kwargs["messaging_service_sid"] = service
+        if body:
+            kwargs["body"] = body
+        if media_urls:
+            kwargs["media_url"] = list(media_urls)
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        with self._calling(http):
+            message = client.messages.create(**kwargs)
+        return SendResult(provider_sid=message.sid, status=message.status or "queued")
+
+    def check_credentials(self) -> AccountInfo:
+        client, http = self._client()
+        with self._calling(http):
+            account = client.api.v2010.accounts(self.account_sid).fetch()
+        return AccountInfo(
+            account_sid=account.sid or self.account_sid,
+            friendly_name=account.friendly_name or "",
+            status=account.status or "",
+        )
+
+    def list_numbers(self) -> list[NumberInfo]:
+        client, http = self._client()
+        with self._calling(http):
+            records = list(client.incoming_phone_numbers.stream(page_size=1000))
+        return [_number_info(record) for record in records]
+
+    def configure_number(self, *, number: NumberInfo, inbound_url: str, status_url: str) -> None:
+        client, http = self._client()
+        with self._calling(http):
+            sid = number.provider_sid
+            if not sid:
+                found = client.incoming_phone_numbers.list(phone_number=number.phone_number, limit=1)
+                if not found:
+                    raise PermanentProviderError(
+                        f"{number.phone_number} is not a number of this Twilio account.",
+                        code="20404",
+                        status=404,
+                    )
+                sid = found[0].sid
+            client.incoming_phone_numbers(sid).update(
+                sms_url=inbound_url, sms_method="POST", status_callback=status_url
+            )
+
+    def validate_webhook(self, *, url: str, params: Mapping[str, str], signature: str) -> bool:
+        if not signature or not self._auth_token:
+            return False
+        return bool(RequestValidator(self._auth_token).validate(url, params, signature))
+
+    def parse_inbound(self, params: Mapping[str, str]) -> InboundMessage:
+        return parse_inbound_params(params)
+
+    def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
+        return parse_status_params(params)
+
+
+def _number_info(record: Any) -> NumberInfo:
+    caps = {str(k).lower(): bool(v) for k, v in (record.capabilities or {}).items()}
+    return NumberInfo(
+        phone_number=record.phone_number,
+        provider_sid=record.sid or "",
+        friendly_name=record.friendly_name or "",
+        sms=caps.get("sms", False),
+        mms=caps.get("mms", False),
+        voice=caps.get("voice", False),
+        number_type=number_type(record.phone_number),
+    )
+
+
+def number_type(phone_number: str) -> str:
+    try:
+        parsed = phonenumbers.parse(phone_number)
+    except phonenumbers.NumberParseException:
+        return "long_code"
+    if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE:
+        return "toll_free"
+    return "long_code"
+
+
+def _required(params: Mapping[str, str], *names: str) -> str:
+    for name in names:
+        value = params.get(name)
+        if value:
+            return str(value)
+    raise ValueError(f"missing field {names[0]}")
+
+
+def parse_inbound_params(params: Mapping[str, str]) -> InboundMessage:
+    """Read Twilio's inbound-message webhook parameters (shared by every Twilio-shaped carrier)."""
+    try:
+        num_media = int(params.get("NumMedia") or 0)
+    except ValueError:
+        raise ValueError("NumMedia is not a number") from None
+    media = [str(params[f"MediaUrl{i}"]) for i in range(max(0, num_media)) if params.get(f"MediaUrl{i}")]
+    return InboundMessage(
+        provider_sid=_required(params, "MessageSid", "SmsMessageSid", "SmsSid"),
+        from_number=_required(params, "From"),
+        to_number=_required(params, "To"),
+        body=str(params.get("Body") or ""),
+        media_urls=media,
+        messaging_service_sid=str(params.get("MessagingServiceSid") or ""),
+    )
+
+
+def parse_status_params(params: Mapping[str, str]) -> StatusUpdate:
+    """Read Twilio's message status-callback parameters."""
+    raw = _required(params, "MessageStatus", "SmsStatus").lower()
+    if raw not in STATUS_MAP:
+        raise ValueError(f"unknown message status {raw!r}")
+    return StatusUpdate(
+        provider_sid=_required(params, "MessageSid", "SmsSid"),
+        status=STATUS_MAP[raw],
+        error_code=str(params.get("ErrorCode") or "") or None,
+        error_message=str(params.get("ErrorMessage") or "") or None,
+        to_number=str(params.get("To") or ""),
+        from_number=str(params.get("From") or ""),
+    )
