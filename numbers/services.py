@@ -36,7 +36,7 @@ def carrier_error(exc: ProviderError, *, secret: str = "") -> ApiError:
     if secret:
         message = message.replace(secret, "[redacted]")
     if isinstance(exc, ProviderAuthError):
-        return ApiError("invalid_credentials", f"The carrier refused the credentials: {message}")
+        return ApiError("invalid_credentials", message)
     if not exc.permanent:
         retry_after = str(int(exc.retry_after)) if exc.retry_after else TRANSIENT_RETRY_AFTER
         return ApiError("provider_unavailable",
