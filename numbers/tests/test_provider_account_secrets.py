@@ -114,6 +114,7 @@ def test_the_token_never_appears_in_the_admin(connected, workspace, operator_cli
         operator_client.get(f"/admin/numbers/provideraccount/{account.pk}/history/"),
         operator_client.get(f"/admin/numbers/provideraccount/{account.pk}/delete/"),
         operator_client.get("/admin/numbers/provideraccount/?q=" + connected.sid),
+        operator_client.get("/admin/numbers/provideraccount/add/"),
     ]
     for page in pages:
         assert page.status_code == 200
