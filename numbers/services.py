@@ -4,6 +4,7 @@ Carrier calls come before database writes, so a refused or failed call leaves no
 """
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -38,7 +39,8 @@ def carrier_error(exc: ProviderError, *, secret: str = "") -> ApiError:
     if isinstance(exc, ProviderAuthError):
         return ApiError("invalid_credentials", message)
     if not exc.permanent:
-        retry_after = str(int(exc.retry_after)) if exc.retry_after else TRANSIENT_RETRY_AFTER
+        retry_after = (str(max(1, math.ceil(exc.retry_after))) if exc.retry_after
+                       else TRANSIENT_RETRY_AFTER)
         return ApiError("provider_unavailable",
                         f"The carrier did not answer properly; try again shortly. ({message})",
                         status=503, headers={"Retry-After": retry_after})

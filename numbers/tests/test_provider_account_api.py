@@ -221,3 +221,11 @@ def test_outsiders_see_nothing(outsider_client, owner_client, workspace):
 def test_it_needs_a_session(anon_client, api_client, workspace):
     assert anon_client.get(url(workspace)).status_code == 401
     assert api_client.get(url(workspace)).status_code in (401, 403)  # API keys are not sessions
+
+
+def test_the_carriers_retry_after_is_passed_on(owner_client, workspace, twilio_account,
+                                               fake_twilio):
+    fake_twilio.fail_next(status=429, retry_after=0.5)
+    response = owner_client.put(url(workspace), twilio_body(twilio_account), format="json")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
