@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class MessagingConfig(AppConfig):
     name = "messaging"
+
+    def ready(self) -> None:
+        from numbers.signals import carrier_event
+
+        from .carrier_events import on_simulated_carrier_event
+
+        carrier_event.connect(on_simulated_carrier_event, dispatch_uid="messaging.carrier_event")

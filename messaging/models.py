@@ -1,1 +1,213 @@
-from django.db import models  # noqa: F401
+from django.conf import settings
+from django.db import models
+
+from messaging_platform.ids import PrefixedIdField
+from workspaces.models import TenantQuerySet, Workspace
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class Status(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    RECEIVED = "received", "Received"
+
+
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.CANCELED,
+                            Status.RECEIVED})
+
+
+class Conversation(models.Model):
+    """One thread per (our number, the contact's number) in a workspace."""
+
+    id = PrefixedIdField(prefix="conv")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="conversations")
+    # Our side: an E.164 number, or a Messaging Service sid when the carrier picks the sender.
+    our_number = models.CharField(max_length=64)
+    contact_number = models.CharField(max_length=16)
+    last_message = models.ForeignKey("Message", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    unread_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "our_number", "contact_number"],
+                                    name="one_conversation_per_pair")
+        ]
+        indexes = [models.Index(fields=["workspace", "-last_message_at"], name="conv_ws_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.our_number} ↔ {self.contact_number}"
+
+
+class Message(models.Model):
+    id = PrefixedIdField(prefix="msg")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    to_number = models.CharField(max_length=16)
+    from_number = models.CharField(max_length=16, blank=True)
+    messaging_service_sid = models.CharField(max_length=64, blank=True)
+    body = models.TextField(blank=True)
+    media_urls = models.JSONField(default=list, blank=True)
+    num_segments = models.PositiveSmallIntegerField(default=1)
+    encoding = models.CharField(max_length=5, default="GSM-7")
+    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    status_callback = models.URLField(max_length=2000, blank=True)
+    error_code = models.CharField(max_length=16, null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="messages")
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Delivery bookkeeping: how often we tried, when a worker claimed it, when to try again.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    api_key = models.ForeignKey("workspaces.ApiKey", on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="+")
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="+")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # One per list filter, each ending in the list's order (newest first).
+            models.Index(fields=["workspace", "-created_at"], name="msg_ws_created"),
+            models.Index(fields=["workspace", "status", "-created_at"], name="msg_ws_status"),
+            models.Index(fields=["workspace", "direction", "-created_at"], name="msg_ws_direction"),
+            models.Index(fields=["workspace", "to_number", "-created_at"], name="msg_ws_to"),
+            models.Index(fields=["workspace", "from_number", "-created_at"], name="msg_ws_from"),
+            models.Index(fields=["conversation", "-created_at"], name="msg_conversation"),
+            models.Index(fields=["workspace", "updated_at"], name="msg_ws_updated"),
+            # The sweeps look for work left behind: stale queued/sending, due scheduled.
+            models.Index(fields=["status", "next_attempt_at"], name="msg_status_due",
+                         condition=models.Q(status__in=["queued", "sending", "scheduled"])),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def from_number_or_none(self) -> str | None:
+        return self.from_number or None
+
+
+class MessageEvent(models.Model):
+    """The history of a message: each status it took, and why."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    error_code = models.CharField(max_length=16, null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+    source = models.CharField(max_length=16)  # api, worker, carrier, operator, sweep
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.status}"
+
+
+class CarrierEventKind(models.TextChoices):
+    INBOUND = "inbound", "Inbound message"
+    STATUS = "status", "Status callback"
+
+
+class CarrierEvent(models.Model):
+    """A carrier webhook exactly as received, stored before it is processed.
+
+    `dedupe_key` makes a carrier's retry of the same event a no-op.
+    """
+
+    id = PrefixedIdField(prefix="cev")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=20)
+    kind = models.CharField(max_length=8, choices=CarrierEventKind.choices)
+    dedupe_key = models.CharField(max_length=200)
+    provider_sid = models.CharField(max_length=64, blank=True, db_index=True)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="carrier_events")
+    params = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "kind", "dedupe_key"],
+                                    name="one_carrier_event_per_key")
+        ]
+        indexes = [
+            models.Index(fields=["received_at"], name="cev_unprocessed",
+                         condition=models.Q(processed_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.dedupe_key}"
+
+
+class OptOut(models.Model):
+    """A contact who asked this workspace to stop messaging them."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="opt_outs")
+    phone_number = models.CharField(max_length=16)
+    keyword = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "phone_number"], name="one_opt_out_per_number")
+        ]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+
+class ConsentAction(models.TextChoices):
+    OPT_OUT = "opt_out", "Opted out"
+    OPT_IN = "opt_in", "Opted in"
+    HELP = "help", "Asked for help"
+
+
+class ConsentEvent(models.Model):
+    """The audit trail of every consent keyword a contact sent."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    phone_number = models.CharField(max_length=16)
+    action = models.CharField(max_length=8, choices=ConsentAction.choices)
+    keyword = models.CharField(max_length=20)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "phone_number"], name="consent_ws_number")]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number} {self.action} ({self.keyword})"

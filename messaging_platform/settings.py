@@ -176,7 +176,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
-CELERY_BEAT_SCHEDULE: dict = {}
+# Publishing a task must not hang a request when the broker is down: the sweep recovers.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                    "interval_max": 0.5}
+SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
+CELERY_BEAT_SCHEDULE = {
+    "sweep": {"task": "messaging.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
+    "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
+                                  "schedule": 3600},
+}
+
+# Delivery: retries of transient carrier errors, and when the sweep steps in.
+SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8)
+SEND_RETRY_BASE_SECONDS = float(env_str("SEND_RETRY_BASE_SECONDS", "2"))
+SEND_RETRY_MAX_SECONDS = float(env_str("SEND_RETRY_MAX_SECONDS", "300"))
+SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 120)
+QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 60)
+SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

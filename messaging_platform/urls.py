@@ -44,6 +44,7 @@ api_patterns = [
 
 urlpatterns = [
     *api_patterns,
+    path("", include("messaging.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api/ is a 404 in the error format.

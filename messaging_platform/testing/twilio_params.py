@@ -128,7 +128,7 @@ def segments(body: str) -> int:
     if all(c in _GSM7 or c in _GSM7_EXT for c in body):
         length, single, multi = sum(2 if c in _GSM7_EXT else 1 for c in body), 160, 153
     else:
-        length, single, multi = len(body), 70, 67
+        length, single, multi = len(body.encode("utf-16-le")) // 2, 70, 67  # UTF-16 code units
     return 1 if length <= single else math.ceil(length / multi)
 
 

@@ -1,0 +1,101 @@
+from django.contrib import admin, messages
+
+from messaging_platform.api.errors import ApiError
+
+from .delivery import message_retry
+from .models import CarrierEvent, ConsentEvent, Conversation, Message, MessageEvent, OptOut
+from .sending import message_cancel
+
+
+class MessageEventInline(admin.TabularInline):
+    model = MessageEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "status", "error_code", "error_message", "source"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CarrierEventInline(admin.TabularInline):
+    model = CarrierEvent
+    extra = 0
+    can_delete = False
+    fields = ["received_at", "kind", "provider", "params", "processed_at", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "workspace", "direction", "status", "to_number", "from_number",
+                    "created_at", "error_code"]
+    list_filter = ["direction", "status", "encoding"]
+    search_fields = ["=id", "=provider_sid", "to_number", "from_number", "body", "workspace__name",
+                     "=workspace__id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["workspace"]
+    readonly_fields = [f.name for f in Message._meta.fields]
+    inlines = [MessageEventInline, CarrierEventInline]
+    actions = ["retry", "cancel"]
+    show_full_result_count = False  # counting millions of rows on every page is slow
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed messages")
+    def retry(self, request, queryset):
+        self._apply(request, queryset, message_retry, "queued again")
+
+    @admin.action(description="Cancel the selected scheduled messages")
+    def cancel(self, request, queryset):
+        self._apply(request, queryset, message_cancel, "canceled")
+
+    def _apply(self, request, queryset, action, verb: str) -> None:
+        done, refused = 0, []
+        for message in queryset:
+            try:
+                action(message=message, source="operator")
+                done += 1
+            except ApiError as exc:
+                refused.append(f"{message.id}: {exc.detail}")
+        if done:
+            self.message_user(request, f"{done} message(s) {verb}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ["id", "workspace", "our_number", "contact_number", "last_message_at",
+                    "unread_count"]
+    search_fields = ["=id", "our_number", "contact_number", "=workspace__id"]
+    readonly_fields = ["id", "workspace", "last_message", "created_at"]
+
+
+@admin.register(CarrierEvent)
+class CarrierEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "workspace", "kind", "provider", "provider_sid", "received_at",
+                    "processed_at", "error"]
+    list_filter = ["kind", "provider", ("processed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=id", "=provider_sid", "dedupe_key", "=workspace__id"]
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in CarrierEvent._meta.fields]
+
+
+@admin.register(OptOut)
+class OptOutAdmin(admin.ModelAdmin):
+    list_display = ["phone_number", "workspace", "keyword", "created_at"]
+    search_fields = ["phone_number", "=workspace__id"]
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(admin.ModelAdmin):
+    list_display = ["phone_number", "workspace", "action", "keyword", "created_at"]
+    list_filter = ["action"]
+    search_fields = ["phone_number", "=workspace__id"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["workspace", "phone_number", "action", "keyword", "message", "created_at"]

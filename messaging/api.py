@@ -1,0 +1,232 @@
+"""Messages, conversations and opt-outs: the integrator API and the UI API."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging_platform.api.errors import ApiError
+from messaging_platform.api.idempotency import idempotent
+from numbers.selectors import workspace_provider_account
+from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
+
+from . import selectors, sending
+from .conversations import conversation_mark_read
+from .models import Conversation, Message, OptOut
+from .serializers import ConversationSerializer, MessageSerializer, SendInputSerializer
+
+LIST_FILTERS = [
+    OpenApiParameter("direction", OpenApiTypes.STR, enum=["inbound", "outbound"]),
+    OpenApiParameter("status", OpenApiTypes.STR),
+    OpenApiParameter("from", OpenApiTypes.STR, description="E.164 sender"),
+    OpenApiParameter("to", OpenApiTypes.STR, description="E.164 recipient"),
+    OpenApiParameter("startDate", OpenApiTypes.DATETIME, description="ISO 8601, inclusive"),
+    OpenApiParameter("endDate", OpenApiTypes.DATETIME, description="ISO 8601, inclusive"),
+    OpenApiParameter("conversation", OpenApiTypes.STR, description="A conversation id"),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Text in the body"),
+    OpenApiParameter("updated_since", OpenApiTypes.DATETIME,
+                     description="Only messages changed after this moment (catching up after a "
+                                 "dropped WebSocket)"),
+]
+
+PreviewSerializer = inline_serializer("MessagePreview", {
+    "valid": serializers.BooleanField(),
+    "characters": serializers.IntegerField(),
+    "num_segments": serializers.IntegerField(),
+    "encoding": serializers.ChoiceField(choices=["GSM-7", "UCS-2"]),
+    "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+})
+
+
+def send_from_request(request, workspace, **origin) -> Response:
+    data = SendInputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    fields = data.validated_data
+    message = sending.message_send(
+        workspace=workspace, to=fields["to"], body=fields["body"],
+        media_urls=fields["media_urls"], from_number=fields.get("from"),
+        status_callback=fields.get("status_callback", ""),
+        scheduled_at=fields.get("scheduled_at"), **origin,
+    )
+    return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+def preview_from_request(request, workspace) -> dict:
+    body = request.data.get("body") if isinstance(request.data, dict) else None
+    data = SendInputSerializer(data=request.data)
+    errors: dict[str, list[str]] = {}
+    try:
+        valid = data.is_valid()
+    except ApiError as exc:  # a malformed phone number is its own error code
+        valid, errors = False, exc.fields or {"non_field_errors": [str(exc.detail)]}
+    if valid:
+        fields = data.validated_data
+        try:
+            account = workspace_provider_account(workspace=workspace)
+            if account is None:
+                raise ApiError("provider_not_configured", "This workspace has no carrier account.")
+            sending.resolve_sender(workspace=workspace, account=account,
+                                   from_number=fields.get("from"), is_mms=bool(fields["media_urls"]))
+            sending.ensure_not_opted_out(workspace=workspace, to_number=fields["to"])
+        except ApiError as exc:
+            errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
+    elif not errors:
+        errors = {name: [str(m) for m in msgs] for name, msgs in data.errors.items()}
+    preview = sending.message_preview(body=body if isinstance(body, str) else "")
+    return {"valid": not errors, "characters": preview.characters,
+            "num_segments": preview.num_segments, "encoding": preview.encoding, "errors": errors}
+
+
+# Integrator API ---------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["messages"])
+class MessageListView(IntegratorWorkspaceMixin, generics.GenericAPIView):
+    serializer_class = MessageSerializer
+
+    @extend_schema(parameters=LIST_FILTERS, summary="The workspace's messages, newest first")
+    def get(self, request):
+        page = self.paginate_queryset(
+            selectors.message_list(workspace=self.workspace, filters=request.query_params))
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer},
+                   summary="Send an SMS or MMS")
+    @idempotent
+    def post(self, request):
+        return send_from_request(request, self.workspace, api_key=request.auth)
+
+
+@extend_schema(tags=["messages"])
+class MessagePreviewView(IntegratorWorkspaceMixin, APIView):
+    @extend_schema(request=SendInputSerializer, responses=PreviewSerializer,
+                   summary="Segments, encoding and validation of a message, without sending it")
+    def post(self, request):
+        return Response(preview_from_request(request, self.workspace))
+
+
+@extend_schema(tags=["messages"])
+class MessageDetailView(IntegratorWorkspaceMixin, APIView):
+    @extend_schema(responses=MessageSerializer, summary="One message")
+    def get(self, request, message_id):
+        message = selectors.access_message(workspace=self.workspace, message_id=message_id)
+        return Response(MessageSerializer(message).data)
+
+
+@extend_schema(tags=["messages"])
+class MessageCancelView(IntegratorWorkspaceMixin, APIView):
+    @extend_schema(request=None, responses=MessageSerializer, summary="Cancel a scheduled message")
+    def post(self, request, message_id):
+        message = selectors.access_message(workspace=self.workspace, message_id=message_id)
+        return Response(MessageSerializer(sending.message_cancel(message=message)).data)
+
+
+# UI API -----------------------------------------------------------------------------------------
+
+
+class _MembersMayWrite:
+    def requires_manager(self, request) -> bool:
+        return False  # sending and reading threads is every member's work
+
+
+@extend_schema(tags=["messages"])
+class WorkspaceMessageListView(_MembersMayWrite, WorkspaceMemberMixin, generics.GenericAPIView):
+    queryset = Message.objects.all()
+    serializer_class = MessageSerializer
+
+    @extend_schema(
+        parameters=LIST_FILTERS, summary="The workspace's messages (documented envelope)",
+        responses=inline_serializer("WorkspaceMessagePage", {
+            "data": MessageSerializer(many=True),
+            "messages": MessageSerializer(many=True),
+            "pagination": inline_serializer("MessagePagination", {
+                "currentPage": serializers.IntegerField(),
+                "totalPages": serializers.IntegerField(),
+                "totalItems": serializers.IntegerField(),
+                "totalMessages": serializers.IntegerField(),
+                "hasNext": serializers.BooleanField(),
+            }),
+        }),
+    )
+    def get(self, request, workspace_id):
+        page = self.paginate_queryset(
+            selectors.message_list(workspace=self.workspace, filters=request.query_params))
+        envelope = self.paginator.envelope(MessageSerializer(page, many=True).data)
+        # The documented page of this endpoint also names them `messages` and `totalMessages`.
+        envelope["messages"] = envelope["data"]
+        envelope["pagination"]["totalMessages"] = envelope["pagination"]["totalItems"]
+        return Response(envelope)
+
+    @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer},
+                   summary="Send an SMS or MMS from the UI")
+    @idempotent
+    def post(self, request, workspace_id):
+        return send_from_request(request, self.workspace, sent_by=request.user)
+
+
+@extend_schema(tags=["messages"])
+class WorkspaceMessagePreviewView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
+    @extend_schema(request=SendInputSerializer, responses=PreviewSerializer,
+                   summary="Segments, encoding and validation of a message, without sending it")
+    def post(self, request, workspace_id):
+        return Response(preview_from_request(request, self.workspace))
+
+
+@extend_schema(tags=["messages"])
+class WorkspaceMessageDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=MessageSerializer, summary="One message")
+    def get(self, request, workspace_id, message_id):
+        message = selectors.access_message(workspace=self.workspace, message_id=message_id)
+        return Response(MessageSerializer(message).data)
+
+
+@extend_schema(tags=["messages"])
+class WorkspaceMessageCancelView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses=MessageSerializer, summary="Cancel a scheduled message")
+    def post(self, request, workspace_id, message_id):
+        message = selectors.access_message(workspace=self.workspace, message_id=message_id)
+        return Response(MessageSerializer(sending.message_cancel(message=message)).data)
+
+
+@extend_schema(tags=["conversations"])
+class ConversationListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = Conversation.objects.all()
+    serializer_class = ConversationSerializer
+
+    def get_queryset(self):
+        return selectors.conversation_list(workspace=self.workspace)
+
+
+@extend_schema(tags=["conversations"])
+class ConversationDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=ConversationSerializer, summary="One conversation")
+    def get(self, request, workspace_id, conversation_id):
+        conversation = selectors.access_conversation(workspace=self.workspace,
+                                                     conversation_id=conversation_id)
+        return Response(ConversationSerializer(conversation).data)
+
+
+@extend_schema(tags=["conversations"])
+class ConversationReadView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses=ConversationSerializer,
+                   summary="Mark a conversation read")
+    def post(self, request, workspace_id, conversation_id):
+        conversation = selectors.access_conversation(workspace=self.workspace,
+                                                     conversation_id=conversation_id)
+        return Response(ConversationSerializer(conversation_mark_read(conversation=conversation)).data)
+
+
+class OptOutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OptOut
+        fields = ["phone_number", "keyword", "created_at"]
+
+
+@extend_schema(tags=["conversations"])
+class OptOutListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = OptOut.objects.all()
+    serializer_class = OptOutSerializer
+
+    def get_queryset(self):
+        return selectors.opt_out_list(workspace=self.workspace)

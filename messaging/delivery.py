@@ -1,0 +1,269 @@
+"""Delivering outbound messages to the carrier, exactly once, through crashes and outages.
+
+A worker claims a `queued` message by moving it to `sending` in one conditional UPDATE, so a
+duplicate task finds nothing to do. Transient carrier errors put it back to `queued` with a
+backoff; permanent ones end it `failed` with the carrier's code. The sweep (a periodic task)
+re-enqueues whatever a lost broker message or a killed worker left behind.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from numbers.models import ProviderAccount
+from numbers.providers import get_provider
+from numbers.providers.base import PermanentProviderError, ProviderError, TransientProviderError
+from numbers.selectors import status_webhook_url
+
+from . import events
+from .models import FINAL_STATUSES, Message, MessageEvent, Status
+
+logger = logging.getLogger(__name__)
+
+# Order of progress: a status never moves to one of lower or equal rank.
+STATUS_RANK = {
+    Status.SCHEDULED: 0, Status.QUEUED: 1, Status.SENDING: 2, Status.SENT: 3,
+    Status.DELIVERED: 4, Status.UNDELIVERED: 4, Status.FAILED: 4, Status.CANCELED: 4,
+    Status.RECEIVED: 4,
+}
+
+
+def status_callback_url(message: Message) -> str:
+    # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
+    return f"{status_webhook_url(workspace=message.workspace)}?message_id={message.id}"
+
+
+def message_claim(*, message_id: str) -> Message | None:
+    """Move a queued message to `sending` for this worker; None if someone else has it."""
+    now = timezone.now()
+    claimed = Message.objects.filter(pk=message_id, status=Status.QUEUED).update(
+        status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    if not claimed:
+        return None
+    message = Message.objects.select_related("workspace").get(pk=message_id)
+    MessageEvent.objects.create(message=message, status=Status.SENDING, source="worker")
+    events.message_updated(message)
+    return message
+
+
+def message_deliver(*, message_id: str) -> None:
+    """Hand one queued message to the workspace's carrier."""
+    message = message_claim(message_id=message_id)
+    if message is None:
+        return
+    account = ProviderAccount.objects.for_workspace(message.workspace).first()
+    if account is None:
+        message_fail(message=message, code="provider_not_configured",
+                     reason="The workspace has no carrier account any more.")
+        return
+    try:
+        result = get_provider(account).send(
+            to=message.to_number,
+            from_number=message.from_number or None,
+            body=message.body,
+            media_urls=list(message.media_urls),
+            status_callback=status_callback_url(message),
+            messaging_service_sid=message.messaging_service_sid or None,
+        )
+    except PermanentProviderError as exc:
+        message_fail(message=message, code=exc.code or "carrier_rejected", reason=exc.message)
+        return
+    except TransientProviderError as exc:
+        message_retry_later(message=message, error=exc)
+        return
+    except Exception as exc:  # an adapter bug or an unexpected library error: retry, bounded
+        logger.exception("Unexpected error sending %s", message.id)
+        message_retry_later(message=message, error=TransientProviderError(str(exc)))
+        return
+    message_mark_sent(message_id=message.id, provider_sid=result.provider_sid)
+
+
+@transaction.atomic
+def message_mark_sent(*, message_id: str, provider_sid: str) -> Message:
+    message = Message.objects.select_for_update().select_related("workspace").get(pk=message_id)
+    message.provider_sid = message.provider_sid or provider_sid
+    fields = ["provider_sid", "updated_at"]
+    # A fast carrier callback may already have moved it on; never move it back.
+    if message.status in (Status.SENDING, Status.QUEUED):
+        message.status = Status.SENT
+        message.sent_at = timezone.now()
+        message.next_attempt_at = None
+        fields += ["status", "sent_at", "next_attempt_at"]
+        MessageEvent.objects.create(message=message, status=Status.SENT, source="worker")
+    message.save(update_fields=fields)
+    events.message_updated(message)
+    return message
+
+
+@transaction.atomic
+def message_fail(*, message: Message, code: str, reason: str, source: str = "worker") -> None:
+    updated = Message.objects.filter(pk=message.pk).exclude(status__in=FINAL_STATUSES).update(
+        status=Status.FAILED, error_code=code, error_message=reason, next_attempt_at=None,
+        updated_at=timezone.now(),
+    )
+    if updated:
+        message.refresh_from_db()
+        MessageEvent.objects.create(message=message, status=Status.FAILED, error_code=code,
+                                    error_message=reason, source=source)
+        events.message_updated(message)
+        _notify_status_callback(message)
+
+
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, at least what the carrier asked for."""
+    ceiling = min(settings.SEND_RETRY_MAX_SECONDS, settings.SEND_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+    return max(delay, retry_after or 0)
+
+
+@transaction.atomic
+def message_retry_later(*, message: Message, error: ProviderError) -> None:
+    if message.attempts >= settings.SEND_MAX_ATTEMPTS:
+        message_fail(message=message, code=error.code or "carrier_unavailable",
+                     reason=f"Gave up after {message.attempts} attempts: {error.message}")
+        return
+    delay = retry_delay(message.attempts, error.retry_after)
+    now = timezone.now()
+    updated = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+        status=Status.QUEUED, claimed_at=None, next_attempt_at=now + timedelta(seconds=delay),
+        updated_at=now,
+    )
+    if not updated:
+        return
+    message.refresh_from_db()
+    MessageEvent.objects.create(message=message, status=Status.QUEUED, error_code=error.code,
+                                error_message=f"Retrying in {delay:.0f}s: {error.message}",
+                                source="worker")
+    events.message_updated(message)
+    from .tasks import enqueue_send
+
+    transaction.on_commit(lambda: enqueue_send(message.id, countdown=delay))
+
+
+@transaction.atomic
+def message_apply_status(*, message: Message, status: str, error_code: str | None = None,
+                         error_message: str | None = None, provider_sid: str | None = None,
+                         source: str = "carrier") -> bool:
+    """Apply a status the carrier reported. Statuses only move forward; answers whether it did."""
+    message = Message.objects.select_for_update().select_related("workspace").get(pk=message.pk)
+    fields = ["updated_at"]
+    if provider_sid and not message.provider_sid:
+        message.provider_sid = provider_sid
+        fields.append("provider_sid")
+    moved = (message.status not in FINAL_STATUSES
+             and STATUS_RANK.get(status, -1) > STATUS_RANK[message.status])
+    if moved:
+        now = timezone.now()
+        message.status = status
+        message.next_attempt_at = None
+        fields += ["status", "next_attempt_at"]
+        if status == Status.SENT or (status in FINAL_STATUSES and not message.sent_at):
+            message.sent_at = message.sent_at or now
+            fields.append("sent_at")
+        if status == Status.DELIVERED:
+            message.delivered_at = now
+            fields.append("delivered_at")
+        if status in (Status.FAILED, Status.UNDELIVERED):
+            message.error_code = error_code
+            message.error_message = error_message
+            fields += ["error_code", "error_message"]
+        MessageEvent.objects.create(message=message, status=status, error_code=error_code,
+                                    error_message=error_message, source=source)
+    if len(fields) > 1:
+        message.save(update_fields=fields)
+    if moved:
+        events.message_updated(message)
+        _notify_status_callback(message)
+    return moved
+
+
+def _notify_status_callback(message: Message) -> None:
+    if message.status_callback:
+        from .tasks import notify_status_callback
+
+        transaction.on_commit(
+            lambda: notify_status_callback.delay(message.id, message.status)
+        )
+
+
+@transaction.atomic
+def message_retry(*, message: Message, source: str = "operator") -> Message:
+    """Send a failed or undelivered message again (an operator's decision)."""
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if message.status not in (Status.FAILED, Status.UNDELIVERED):
+        from messaging_platform.api.errors import ApiError
+
+        raise ApiError("not_retryable", "Only failed or undelivered messages can be retried.",
+                       status=409)
+    message.status = Status.QUEUED
+    message.attempts = 0
+    message.error_code = message.error_message = None
+    message.provider_sid = None
+    message.next_attempt_at = None
+    message.save()
+    MessageEvent.objects.create(message=message, status=Status.QUEUED, source=source)
+    events.message_updated(message)
+    from .tasks import enqueue_send
+
+    transaction.on_commit(lambda: enqueue_send(message.id))
+    return message
+
+
+def sweep_messages() -> dict[str, int]:
+    """Re-enqueue what the broker may have lost: due scheduled, stale queued, stale sending."""
+    from .tasks import enqueue_send
+
+    now = timezone.now()
+    batch = settings.SWEEP_BATCH_SIZE
+    counts = {"scheduled": 0, "queued": 0, "sending": 0}
+
+    due = list(Message.objects.filter(status=Status.SCHEDULED, scheduled_at__lte=now)
+               .values_list("pk", flat=True)[:batch])
+    for message_id in due:
+        with transaction.atomic():
+            if Message.objects.filter(pk=message_id, status=Status.SCHEDULED).update(
+                    status=Status.QUEUED, updated_at=now):
+                message = Message.objects.get(pk=message_id)
+                MessageEvent.objects.create(message=message, status=Status.QUEUED, source="sweep")
+                events.message_updated(message)
+                transaction.on_commit(lambda mid=message_id: enqueue_send(mid))
+                counts["scheduled"] += 1
+
+    stale = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
+    forgotten = list(
+        Message.objects.filter(status=Status.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True, updated_at__lt=stale)
+                | Q(next_attempt_at__lt=now - timedelta(seconds=settings.QUEUED_STALE_SECONDS / 4)))
+        .values_list("pk", flat=True)[:batch]
+    )
+    for message_id in forgotten:
+        Message.objects.filter(pk=message_id, status=Status.QUEUED).update(updated_at=now)
+        enqueue_send(message_id)
+        counts["queued"] += 1
+
+    # A worker died between claiming and storing the carrier's answer. If the carrier had taken
+    # the message, its status callback (which carries our id) would have moved it on by now.
+    lease = now - timedelta(seconds=settings.SEND_LEASE_SECONDS)
+    abandoned = list(Message.objects.filter(status=Status.SENDING, claimed_at__lt=lease,
+                                            provider_sid__isnull=True)
+                     .values_list("pk", flat=True)[:batch])
+    for message_id in abandoned:
+        with transaction.atomic():
+            if Message.objects.filter(pk=message_id, status=Status.SENDING,
+                                      claimed_at__lt=lease).update(
+                    status=Status.QUEUED, claimed_at=None, updated_at=now):
+                message = Message.objects.get(pk=message_id)
+                MessageEvent.objects.create(message=message, status=Status.QUEUED, source="sweep",
+                                            error_message="Worker lost; sending again.")
+                events.message_updated(message)
+                transaction.on_commit(lambda mid=message_id: enqueue_send(mid))
+                counts["sending"] += 1
+    if any(counts.values()):
+        logger.info("Sweep re-enqueued %s", counts)
+    return counts

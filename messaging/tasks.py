@@ -1,0 +1,70 @@
+"""Celery tasks: each loads by id and calls a service. Enqueueing never raises into the caller:
+if the broker is down, the periodic sweep finds the work in the database later."""
+
+import logging
+
+import requests
+from celery import shared_task
+
+from messaging_platform.api.idempotency import purge_expired_idempotency_records
+
+from . import carrier_events, delivery
+
+logger = logging.getLogger(__name__)
+
+STATUS_CALLBACK_TIMEOUT = 5
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_message(message_id: str) -> None:
+    delivery.message_deliver(message_id=message_id)
+
+
+def enqueue_send(message_id: str, countdown: float | None = None) -> None:
+    try:
+        send_message.apply_async((message_id,), countdown=countdown)
+    except Exception:
+        logger.exception("Could not enqueue %s; the sweep will pick it up", message_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def process_carrier_event(event_id: str) -> None:
+    carrier_events.carrier_event_process(event_id=event_id)
+
+
+def enqueue_carrier_event(event_id: str) -> None:
+    try:
+        process_carrier_event.delay(event_id)
+    except Exception:
+        logger.exception("Could not enqueue carrier event %s; the sweep will pick it up", event_id)
+
+
+@shared_task(ignore_result=True)
+def sweep() -> None:
+    delivery.sweep_messages()
+    carrier_events.sweep_carrier_events()
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_records() -> None:
+    purge_expired_idempotency_records()
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=6,
+             autoretry_for=(requests.RequestException,), retry_backoff=5, retry_backoff_max=600,
+             retry_jitter=True)
+def notify_status_callback(self, message_id: str, status: str) -> None:
+    """POST the message object to the status_callback URL the integrator gave on send."""
+    from .models import Message
+    from .serializers import MessageSerializer
+
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None or not message.status_callback:
+        return
+    response = requests.post(
+        message.status_callback,
+        json={"type": "message.status_updated", "data": MessageSerializer(message).data},
+        timeout=STATUS_CALLBACK_TIMEOUT,
+    )
+    if response.status_code >= 500 or response.status_code == 429:
+        raise requests.HTTPError(f"status callback answered {response.status_code}")

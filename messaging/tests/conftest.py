@@ -1,0 +1,38 @@
+import pytest
+
+from numbers.models import PhoneNumber, ProviderAccount
+
+OUR_NUMBER = "+12015550123"
+CONTACT = "+14155552671"
+
+
+@pytest.fixture
+def simulator(workspace) -> ProviderAccount:
+    return ProviderAccount.objects.create(workspace=workspace, provider="simulator")
+
+
+@pytest.fixture
+def our_number(workspace, simulator) -> PhoneNumber:
+    return PhoneNumber.objects.create(workspace=workspace, phone_number=OUR_NUMBER,
+                                      friendly_name="Main line", sms_enabled=True,
+                                      mms_enabled=True, is_default=True)
+
+
+@pytest.fixture
+def other_number(other_workspace) -> PhoneNumber:
+    ProviderAccount.objects.create(workspace=other_workspace, provider="simulator")
+    return PhoneNumber.objects.create(workspace=other_workspace, phone_number="+13125550100",
+                                      is_default=True, mms_enabled=True)
+
+
+@pytest.fixture
+def send(api_client, our_number, django_capture_on_commit_callbacks):
+    """POST /api/messages as the integrator, running what happens after commit (the worker)."""
+
+    def post(headers: dict | None = None, **body):
+        body.setdefault("to", CONTACT)
+        body.setdefault("body", "Hello from the platform")
+        with django_capture_on_commit_callbacks(execute=True):
+            return api_client.post("/api/messages", body, format="json", **(headers or {}))
+
+    return post
