@@ -96,7 +96,7 @@ def test_it_needs_a_carrier_account(owner_client, workspace):
 
 
 @pytest.mark.parametrize("phone_number", [
-    "not a number", "12345", "+1555", "+15551234567", "", "+1" + "9" * 80, 14155552671, None,
+    "not a number", "12345", "+1555", "+15551234567", "+1" + "9" * 80, 14155552671,
     ["+12025550100"],
 ])
 def test_it_refuses_malformed_numbers(owner_client, twilio_workspace, phone_number):
@@ -112,6 +112,15 @@ def test_a_missing_phone_number_is_a_missing_param(owner_client, twilio_workspac
     response = owner_client.post(numbers_url(twilio_workspace), {}, format="json")
     assert response.status_code == 400
     assert response.json()["error"] == "missing_params"
+
+
+@pytest.mark.parametrize("phone_number", ["", None])
+def test_a_blank_or_null_phone_number_is_an_invalid_param(owner_client, twilio_workspace,
+                                                           phone_number):
+    response = add(owner_client, twilio_workspace, phone_number)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_params"
+    assert "phone_number" in response.json()["fields"]
 
 
 def test_a_number_is_added_once(owner_client, twilio_workspace):
