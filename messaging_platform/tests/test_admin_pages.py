@@ -44,7 +44,45 @@ def secrets(db, user, workspace, member, owner_client) -> list[str]:
               invitation.invitation.token_hash, raw_key, hash_secret(raw_key),
               ApiKey.objects.get(pk=created.json()["id"]).key_hash, user.password]
     values += list(SessionToken.objects.values_list("token_hash", flat=True))
+    values += _carrier_and_message_rows(workspace)
     return values
+
+
+def _carrier_and_message_rows(workspace) -> list[str]:
+    """A Twilio account, a number and one message with its history; returns the carrier secrets."""
+    from django.db import connection
+
+    from messaging.models import (
+        CarrierEvent,
+        ConsentEvent,
+        Conversation,
+        Message,
+        MessageEvent,
+        OptOut,
+    )
+    from numbers.models import PhoneNumber, ProviderAccount
+
+    token = "f" * 31 + "9"
+    account = ProviderAccount.objects.create(workspace=workspace, provider="twilio",
+                                             account_sid="AC" + "a" * 32, auth_token=token)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT auth_token FROM numbers_provideraccount WHERE id = %s", [account.pk])
+        ciphertext = cursor.fetchone()[0]
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+12015550123", is_default=True)
+    conversation = Conversation.objects.create(workspace=workspace, our_number="+12015550123",
+                                               contact_number="+14155552671")
+    message = Message.objects.create(workspace=workspace, direction="outbound", status="sent",
+                                     to_number="+14155552671", from_number="+12015550123",
+                                     body="Hello", provider_sid="SM" + "1" * 32,
+                                     conversation=conversation)
+    MessageEvent.objects.create(message=message, status="sent", source="worker")
+    CarrierEvent.objects.create(workspace=workspace, provider="twilio", kind="status",
+                                dedupe_key="x", message=message,
+                                params={"MessageSid": message.provider_sid})
+    OptOut.objects.create(workspace=workspace, phone_number="+14155552672", keyword="STOP")
+    ConsentEvent.objects.create(workspace=workspace, phone_number="+14155552672",
+                                action="opt_out", keyword="STOP")
+    return [token, ciphertext]
 
 
 def registered_models():
