@@ -8,7 +8,8 @@ from celery import shared_task
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import carrier_events, delivery
+from . import carrier_events, delivery, outbound
+from .urlsafety import UnsafeUrl, check_public_url
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +62,26 @@ def notify_status_callback(self, message_id: str, status: str) -> None:
     message = Message.objects.filter(pk=message_id).first()
     if message is None or not message.status_callback:
         return
+    try:
+        check_public_url(message.status_callback)  # again: DNS may point elsewhere now
+    except UnsafeUrl as exc:
+        logger.warning("Status callback of %s refused: %s", message_id, exc)
+        return
     response = requests.post(
         message.status_callback,
         json={"type": "message.status_updated", "data": MessageSerializer(message).data},
-        timeout=STATUS_CALLBACK_TIMEOUT,
+        timeout=STATUS_CALLBACK_TIMEOUT, allow_redirects=False,
     )
     if response.status_code >= 500 or response.status_code == 429:
         raise requests.HTTPError(f"status callback answered {response.status_code}")
+
+
+# A hard limit, beyond the HTTP timeouts, so that no receiver can hold a worker.
+@shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=90)
+def deliver_webhook(delivery_id: str) -> None:
+    outbound.webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_webhook_deliveries() -> None:
+    outbound.sweep_webhook_deliveries()
