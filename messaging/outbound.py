@@ -95,6 +95,13 @@ def webhook_delivery_list(*, endpoint: WebhookEndpoint):
             .order_by("-created_at", "-pk"))
 
 
+def access_webhook_delivery(*, endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
+    delivery = webhook_delivery_list(endpoint=endpoint).filter(pk=delivery_id).first()
+    if delivery is None:
+        raise not_found("Delivery not found.")
+    return delivery
+
+
 def webhook_endpoint_create(*, workspace: Workspace, url: str, events: list[str],
                             description: str = "", created_by=None) -> WebhookEndpoint:
     """Register an endpoint; the caller shows `endpoint.secret` once."""

@@ -312,6 +312,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a `status` field with different choices: name them apart.
+    "ENUM_NAME_OVERRIDES": {"WebhookDeliveryStatusEnum": "messaging.models.DeliveryStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "messaging_platform.api.schema.add_error_responses",
