@@ -5,6 +5,7 @@ import os
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -135,3 +136,25 @@ def other_api_client(outsider, other_workspace) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(actor=membership, name='k').key}")
     return client
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The answer is `status` in the documented error format, with `code`; returns the body."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == code, body
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert set(body) <= {"error", "detail", "fields"}
+    assert "Traceback" not in response.content.decode()
+    return body
+
+
+def all_rows_text() -> str:
+    """Every stored value of every table, as the database holds it, to scan for secrets."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            chunks.append(repr(cursor.fetchall()))
+    return "\n".join(chunks)

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.password_validation import validate_password
 
+from . import services
 from .models import User, normalize_email
 
 
@@ -9,6 +10,18 @@ class LoginForm(AuthenticationForm):
     username = forms.EmailField(label="Email", max_length=254,
                                 widget=forms.EmailInput(attrs={"autofocus": True,
                                                                "autocomplete": "email"}))
+
+    def clean(self):
+        # The page shares the API's failed-login limits, or it would be a way around them.
+        email = self.cleaned_data.get("username") or ""
+        if services.login_retry_after(request=self.request, email=email) is not None:
+            raise forms.ValidationError("Too many failed logins; try again later.",
+                                        code="rate_limited")
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            services.login_failure_record(request=self.request, email=email)
+            raise
 
 
 class SignupForm(forms.Form):

@@ -87,18 +87,29 @@ def _login_limits(request: HttpRequest, email: str):
     ]
 
 
+def login_retry_after(*, request: HttpRequest, email: str) -> int | None:
+    """Seconds to wait when this account or client address has failed too often, else None."""
+    for group, rate, key in _login_limits(request, normalize_email(email)):
+        usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=False)
+        if usage and usage["count"] >= usage["limit"]:
+            return max(1, usage["time_left"])
+    return None
+
+
+def login_failure_record(*, request: HttpRequest, email: str) -> None:
+    for group, rate, key in _login_limits(request, normalize_email(email)):
+        get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+
+
 def user_login(*, request: HttpRequest, email: str, password: str) -> User:
     """Check the credentials; failures are counted per account and per client address."""
     email = normalize_email(email)
-    limits = _login_limits(request, email)
-    for group, rate, key in limits:
-        usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=False)
-        if usage and usage["count"] >= usage["limit"]:
-            raise ApiError("rate_limited", "Too many failed logins; try again later.", status=429,
-                           headers={"Retry-After": str(max(1, usage["time_left"]))})
+    retry_after = login_retry_after(request=request, email=email)
+    if retry_after is not None:
+        raise ApiError("rate_limited", "Too many failed logins; try again later.", status=429,
+                       headers={"Retry-After": str(retry_after)})
     user = authenticate(request, email=email, password=password)
     if user is None:
-        for group, rate, key in limits:
-            get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+        login_failure_record(request=request, email=email)
         raise ApiError("unauthorized", "Invalid email or password.", status=401)
     return user

@@ -85,7 +85,8 @@ def preview_from_request(request, workspace) -> dict:
 class MessageListView(IntegratorWorkspaceMixin, generics.GenericAPIView):
     serializer_class = MessageSerializer
 
-    @extend_schema(parameters=LIST_FILTERS, summary="The workspace's messages, newest first")
+    @extend_schema(parameters=LIST_FILTERS, summary="The workspace's messages, newest first",
+                   operation_id="messages_list")
     def get(self, request):
         page = self.paginate_queryset(
             selectors.message_list(workspace=self.workspace, filters=request.query_params))
@@ -137,6 +138,7 @@ class WorkspaceMessageListView(_MembersMayWrite, WorkspaceMemberMixin, generics.
 
     @extend_schema(
         parameters=LIST_FILTERS, summary="The workspace's messages (documented envelope)",
+        operation_id="ui_workspaces_messages_list",
         responses=inline_serializer("WorkspaceMessagePage", {
             "data": MessageSerializer(many=True),
             "messages": MessageSerializer(many=True),

@@ -6,7 +6,6 @@ import logging
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from messaging_platform.api.exceptions import error_body
 from numbers.models import ProviderAccount
@@ -25,8 +24,11 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
 def twilio_webhook(request: HttpRequest, workspace_id: str, kind: str) -> HttpResponse:
+    if request.method != "POST":
+        response = _error(405, "method_not_allowed", "Carrier webhooks are POST requests.")
+        response["Allow"] = "POST"
+        return response
     account = (ProviderAccount.objects.select_related("workspace")
                .filter(workspace_id=workspace_id, workspace__is_active=True,
                        provider="twilio").first())

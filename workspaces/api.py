@@ -48,7 +48,7 @@ class WorkspaceListView(UIAPIMixin, generics.GenericAPIView):
             user=self.request.user, workspace__is_active=True
         ).order_by("workspace__created_at", "workspace_id")
 
-    @extend_schema(summary="Workspaces I belong to")
+    @extend_schema(responses=WorkspaceSerializer(many=True), summary="Workspaces I belong to")
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([_workspace_answer(m.workspace, m.role) for m in page])

@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
@@ -45,14 +46,17 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.fingerprint != fingerprint:
         raise ApiError("idempotency_conflict",
                        "This Idempotency-Key was already used with a different request.", status=409)
-    response = Response(record.body, status=record.status_code)
+    response = Response(json.loads(record.body), status=record.status_code)
     response["Idempotent-Replayed"] = "true"
     return response
 
 
+def _cutoff():
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+
+
 def _live_record(scope: str, key: str) -> IdempotencyRecord | None:
-    since = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    return IdempotencyRecord.objects.filter(scope=scope, key=key, created_at__gte=since).first()
+    return IdempotencyRecord.objects.filter(scope=scope, key=key, created_at__gte=_cutoff()).first()
 
 
 def idempotent(handler):
@@ -71,14 +75,18 @@ def idempotent(handler):
             return _replay(record, fingerprint)
         try:
             with transaction.atomic():
-                IdempotencyRecord.objects.filter(scope=scope, key=key).delete()  # an expired one
+                # Only an expired record goes: a live one was committed by a concurrent request
+                # since the check above, and our insert below must collide with it.
+                IdempotencyRecord.objects.filter(scope=scope, key=key,
+                                                 created_at__lt=_cutoff()).delete()
                 response = handler(view, request, *args, **kwargs)
                 if response.status_code < 500:
                     try:
                         with transaction.atomic():
                             IdempotencyRecord.objects.create(
                                 scope=scope, key=key, fingerprint=fingerprint,
-                                status_code=response.status_code, body=response.data,
+                                status_code=response.status_code,
+                                body=json.dumps(response.data, cls=DjangoJSONEncoder),
                             )
                     except IntegrityError:
                         raise _LostRace  # another request with this key committed first
@@ -90,10 +98,10 @@ def idempotent(handler):
             return _replay(record, fingerprint)
         return response
 
+    wrapper.idempotent = True  # the OpenAPI schema documents the header
     return wrapper
 
 
 def purge_expired_idempotency_records() -> int:
-    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=_cutoff()).delete()
     return deleted

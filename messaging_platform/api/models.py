@@ -1,5 +1,7 @@
 from django.db import models
 
+from messaging_platform.crypto import EncryptedTextField
+
 
 class IdempotencyRecord(models.Model):
     """The answer to a POST made with an Idempotency-Key, replayed for 24 hours."""
@@ -9,7 +11,8 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
-    body = models.JSONField()
+    # The answer as JSON, encrypted: it may hold a secret shown once (an API key's `key`).
+    body = EncryptedTextField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

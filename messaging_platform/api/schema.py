@@ -1,4 +1,61 @@
-"""OpenAPI post-processing: every operation documents the error format it can answer with."""
+"""OpenAPI: our authentication schemes, and every operation's error answers in one format."""
+
+import inspect
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiParameter
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's, plus the Idempotency-Key header on idempotent handlers, and without
+    descriptions inherited from our base classes' docstrings (those describe the code)."""
+
+    def _handler(self):
+        return getattr(self.view, getattr(self.view, "action", self.method.lower()), None)
+
+    def get_description(self) -> str:
+        handler_doc = inspect.getdoc(self._handler()) or ""
+        return handler_doc or (self.view.__class__.__dict__.get("__doc__") or "").strip()
+
+    def get_override_parameters(self) -> list:
+        parameters = list(super().get_override_parameters())
+        if getattr(self._handler(), "idempotent", False):
+            parameters.append(OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                description="Retry safely: the same key and body within 24 hours replay the first "
+                            "answer (with `Idempotent-Replayed: true`); another body is a 409.",
+            ))
+        return parameters
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "messaging_platform.api.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "http", "scheme": "bearer",
+                "description": "An API key of the workspace (`mp_live_…`), for the integrator API."}
+
+
+class SessionTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "messaging_platform.api.authentication.SessionTokenAuthentication"
+    name = "sessionToken"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "http", "scheme": "bearer",
+                "description": "A session token (`mp_sess_…`) from /api/auth/login, for the UI API."}
+
+
+class CookieSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "messaging_platform.api.authentication.CookieSessionAuthentication"
+    name = "cookieSession"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME,
+                "description": "The browser UI's cookie session (with a CSRF token)."}
+
 
 ERROR_SCHEMA = {
     "type": "object",
