@@ -15,7 +15,7 @@ from accounts.services import session_token_issue
 from conftest import require_service, uses_postgres
 from messaging.models import Message, Status
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
-from messaging_platform.testing.processes import DaphneProcess, WorkerProcess, wait_until
+from messaging_platform.testing.processes import DaphneProcess, WorkerProcess
 from numbers.models import PhoneNumber, ProviderAccount
 from workspaces.models import Membership
 from workspaces.services import api_key_create
