@@ -82,7 +82,25 @@ def _carrier_and_message_rows(workspace) -> list[str]:
     OptOut.objects.create(workspace=workspace, phone_number="+14155552672", keyword="STOP")
     ConsentEvent.objects.create(workspace=workspace, phone_number="+14155552672",
                                 action="opt_out", keyword="STOP")
-    return [token, ciphertext]
+    return [token, ciphertext, *_webhook_rows(workspace)]
+
+
+def _webhook_rows(workspace) -> list[str]:
+    """An outbound webhook endpoint with one delivery and its attempt; returns its secret."""
+    from django.utils import timezone
+
+    from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+    from messaging.outbound import generate_webhook_secret
+
+    secret = generate_webhook_secret()
+    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="https://hooks.example.com/x",
+                                              events=["message.received"], secret=secret)
+    delivery = WebhookDelivery.objects.create(workspace=workspace, endpoint=endpoint,
+                                              event_id="evt_1", event_type="message.received",
+                                              payload={"id": "evt_1", "data": {}})
+    WebhookAttempt.objects.create(delivery=delivery, attempted_at=timezone.now(), status_code=500,
+                                  error="Answered 500.")
+    return [secret, secret.removeprefix("whsec_")]
 
 
 def registered_models():
