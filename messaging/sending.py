@@ -92,11 +92,13 @@ def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[s
     conversation.last_message = message
     conversation.last_message_at = message.created_at
     conversation.save(update_fields=["last_message", "last_message_at"])
+    # Published before the send is enqueued (on_commit keeps this order): an eager task or a
+    # fast worker must not announce `sending` before subscribers heard of the message at all.
+    events.message_created(message)
     if status == Status.QUEUED:
         from .tasks import enqueue_send
 
         transaction.on_commit(lambda: enqueue_send(message.id))
-    events.message_created(message)
     return message
 
 

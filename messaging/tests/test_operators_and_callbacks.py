@@ -89,7 +89,8 @@ def receiver():
 
 
 def test_status_changes_are_posted_to_the_status_callback(send, receiver, settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the receiver is on loopback
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the receiver is on loopback, over http
+    settings.WEBHOOK_ALLOW_HTTP = True
     url, received = receiver
     message_id = send(to=CONTACT, status_callback=url).json()["id"]
     statuses = [event["data"]["status"] for event in received]
