@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from messaging_platform.api.views import api_not_found
 from messaging_platform.health import healthz
+from numbers import api as numbers_api
 from workspaces import api as workspaces_api
 
 ws = "api/ui/workspaces/<str:workspace_id>"
@@ -27,6 +28,16 @@ api_patterns = [
     path(f"{ws}/api-keys", workspaces_api.ApiKeyListView.as_view(), name="apikey-list"),
     path(f"{ws}/api-keys/<str:api_key_id>", workspaces_api.ApiKeyDetailView.as_view(),
          name="apikey-detail"),
+    path(f"{ws}/provider", numbers_api.ProviderAccountView.as_view(), name="provider-account"),
+    path(f"{ws}/provider/test", numbers_api.ProviderAccountTestView.as_view(),
+         name="provider-account-test"),
+    path(f"{ws}/numbers", numbers_api.NumberListView.as_view(), name="number-list"),
+    path(f"{ws}/numbers/import", numbers_api.NumberImportView.as_view(), name="number-import"),
+    path(f"{ws}/numbers/<str:number_id>", numbers_api.NumberDetailView.as_view(),
+         name="number-detail"),
+    path("api/numbers", numbers_api.IntegratorNumberListView.as_view(), name="integrator-numbers"),
+    path("api/numbers/<str:number_id>", numbers_api.IntegratorNumberDetailView.as_view(),
+         name="integrator-number-detail"),
     path("api/workspace", workspaces_api.IntegratorWorkspaceView.as_view(),
          name="integrator-workspace"),
 ]

@@ -27,6 +27,10 @@ class ProviderAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.get_provider_display()} account of {self.workspace_id}"
 
+    @property
+    def auth_token_set(self) -> bool:
+        return bool(self.auth_token)
+
 
 class NumberType(models.TextChoices):
     LONG_CODE = "long_code", "Long code"
@@ -53,7 +57,7 @@ class PhoneNumber(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        ordering = ["created_at"]
+        ordering = ["created_at", "id"]  # id breaks ties, so pages never overlap
         constraints = [
             models.UniqueConstraint(fields=["workspace"], condition=models.Q(is_default=True),
                                     name="one_default_number_per_workspace")

@@ -51,6 +51,13 @@ class E164Field(serializers.CharField):
         kwargs.setdefault("max_length", MAX_RAW_LENGTH)
         super().__init__(**kwargs)
 
+    def run_validation(self, data=serializers.empty):
+        # A blank or null number is a malformed number, not a generic invalid parameter.
+        if data is None or (isinstance(data, str) and not data.strip()):
+            raise InvalidPhoneNumber("A phone number is required, in E.164 form.",
+                                     field=self.field_name)
+        return super().run_validation(data)
+
     def to_internal_value(self, data) -> str:
         if not isinstance(data, str):
             raise InvalidPhoneNumber("A phone number must be a string in E.164 form.",

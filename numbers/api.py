@@ -1,0 +1,119 @@
+"""UI API for a workspace's carrier account and numbers; the integrator's read-only numbers."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging_platform.api.idempotency import idempotent
+from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
+
+from . import selectors, services
+from .models import PhoneNumber
+from .serializers import (
+    NumbersImportSerializer,
+    PhoneNumberInputSerializer,
+    PhoneNumberSerializer,
+    PhoneNumberUpdateSerializer,
+    ProviderAccountInputSerializer,
+    ProviderAccountSerializer,
+    ProviderTestSerializer,
+)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@extend_schema(tags=["provider"])
+class ProviderAccountView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=ProviderAccountSerializer,
+                   summary="The workspace's carrier account (provider is null when none)")
+    def get(self, request, workspace_id):
+        account = selectors.workspace_provider_account(workspace=self.workspace)
+        return Response(ProviderAccountSerializer.answer(account))
+
+    @extend_schema(request=ProviderAccountInputSerializer, responses=ProviderAccountSerializer,
+                   summary="Set the carrier account (Twilio credentials are checked first)")
+    def put(self, request, workspace_id):
+        data = _valid(ProviderAccountInputSerializer, request.data)
+        account = services.provider_account_set(workspace=self.workspace, **data)
+        return Response(ProviderAccountSerializer.answer(account))
+
+
+@extend_schema(tags=["provider"])
+class ProviderAccountTestView(WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses=ProviderTestSerializer,
+                   summary="Check the stored credentials against the carrier")
+    def post(self, request, workspace_id):
+        info = services.provider_account_check(workspace=self.workspace)
+        return Response(ProviderTestSerializer({"ok": True, "account": info}).data)
+
+
+@extend_schema(tags=["numbers"])
+class NumberListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = PhoneNumber.objects.all()
+    serializer_class = PhoneNumberSerializer
+
+    def get_queryset(self):
+        return selectors.workspace_numbers(workspace=self.workspace)
+
+    @extend_schema(request=PhoneNumberInputSerializer, responses={201: PhoneNumberSerializer},
+                   summary="Add a number of the carrier account (points its webhooks here)")
+    @idempotent
+    def post(self, request, workspace_id):
+        data = _valid(PhoneNumberInputSerializer, request.data)
+        number = services.number_add(workspace=self.workspace, **data)
+        return Response(PhoneNumberSerializer(number).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["numbers"])
+class NumberImportView(WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses={201: NumbersImportSerializer},
+                   summary="Add every number of the carrier account not yet in the workspace")
+    @idempotent
+    def post(self, request, workspace_id):
+        result = services.numbers_import(workspace=self.workspace)
+        answer = NumbersImportSerializer({"data": result.added, "skipped": result.skipped}).data
+        return Response(answer, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["numbers"])
+class NumberDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=PhoneNumberSerializer, summary="One number")
+    def get(self, request, workspace_id, number_id):
+        number = selectors.access_number(workspace=self.workspace, number_id=number_id)
+        return Response(PhoneNumberSerializer(number).data)
+
+    @extend_schema(request=PhoneNumberUpdateSerializer, responses=PhoneNumberSerializer,
+                   summary="Rename a number or make it the default sender")
+    def patch(self, request, workspace_id, number_id):
+        data = _valid(PhoneNumberUpdateSerializer, request.data)
+        number = selectors.access_number(workspace=self.workspace, number_id=number_id)
+        number = services.number_update(number=number, **data)
+        return Response(PhoneNumberSerializer(number).data)
+
+    @extend_schema(responses={204: None}, summary="Remove a number from the workspace")
+    def delete(self, request, workspace_id, number_id):
+        number = selectors.access_number(workspace=self.workspace, number_id=number_id)
+        services.number_remove(number=number)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["integrator"])
+class IntegratorNumberListView(IntegratorWorkspaceMixin, generics.ListAPIView):
+    queryset = PhoneNumber.objects.all()
+    serializer_class = PhoneNumberSerializer
+
+    def get_queryset(self):
+        return selectors.workspace_numbers(workspace=self.workspace)
+
+
+@extend_schema(tags=["integrator"])
+class IntegratorNumberDetailView(IntegratorWorkspaceMixin, APIView):
+    @extend_schema(responses=PhoneNumberSerializer, summary="One of the workspace's numbers")
+    def get(self, request, number_id):
+        number = selectors.access_number(workspace=self.workspace, number_id=number_id)
+        return Response(PhoneNumberSerializer(number).data)

@@ -1,0 +1,279 @@
+"""A workspace's carrier account and phone numbers: every write goes through here.
+
+Carrier calls come before database writes, so a refused or failed call leaves nothing saved.
+"""
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+
+from messaging_platform.api.errors import ApiError
+from workspaces.models import Workspace
+
+from . import selectors
+from .models import PhoneNumber, ProviderAccount, ProviderKind
+from .phone import InvalidPhoneNumber, normalize_e164
+from .providers import get_provider
+from .providers.base import AccountInfo, NumberInfo, ProviderAuthError, ProviderError
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_RETRY_AFTER = "30"
+_PLAUSIBLE_E164 = re.compile(r"\+[1-9][0-9]{5,14}")
+
+
+@dataclass
+class ImportResult:
+    added: list[PhoneNumber] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"phone_number", "reason"}
+
+
+def carrier_error(exc: ProviderError, *, secret: str = "") -> ApiError:
+    """The API error for a carrier's refusal or failure, without ever echoing the secret."""
+    message = exc.message or "The carrier refused the request."
+    if secret:
+        message = message.replace(secret, "[redacted]")
+    if isinstance(exc, ProviderAuthError):
+        return ApiError("invalid_credentials", message)
+    if not exc.permanent:
+        retry_after = (str(max(1, math.ceil(exc.retry_after))) if exc.retry_after
+                       else TRANSIENT_RETRY_AFTER)
+        return ApiError("provider_unavailable",
+                        f"The carrier did not answer properly; try again shortly. ({message})",
+                        status=503, headers={"Retry-After": retry_after})
+    code = f" (carrier error {exc.code})" if exc.code else ""
+    return ApiError("provider_error", f"The carrier refused the request{code}: {message}")
+
+
+def _log_carrier_failure(action: str, account: ProviderAccount, exc: ProviderError) -> None:
+    # Only identifiers and the carrier's code: never the credentials.
+    logger.warning("Carrier %s failed for workspace %s (%s %s): code=%s status=%s permanent=%s",
+                   action, account.workspace_id, account.provider, account.account_sid or "-",
+                   exc.code, exc.status, exc.permanent)
+
+
+# Carrier account ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def provider_account_set(*, workspace: Workspace, provider: str, account_sid: str = "",
+                         auth_token: str | None = None,
+                         messaging_service_sid: str = "") -> ProviderAccount:
+    """Create or replace the workspace's carrier account.
+
+    Twilio credentials are checked with the carrier first; a refusal or an outage saves nothing.
+    An omitted `auth_token` keeps the stored one, but only for the same Account SID.
+    """
+    account = (ProviderAccount.objects.select_for_update().for_workspace(workspace).first()
+               or ProviderAccount(workspace=workspace))
+    if provider == ProviderKind.SIMULATOR:
+        # Switching to the simulator drops the Twilio credentials: no secret kept without use.
+        account.provider, account.account_sid = ProviderKind.SIMULATOR, ""
+        account.auth_token, account.messaging_service_sid = "", ""
+        account.save()
+        return account
+
+    if not auth_token:
+        same_account = account.provider == ProviderKind.TWILIO and account.account_sid == account_sid
+        if not (same_account and account.auth_token):
+            raise ApiError("missing_params", "Missing required parameter(s): auth_token.",
+                           fields={"auth_token": ["Required for a new Account SID."]})
+        auth_token = account.auth_token
+    candidate = ProviderAccount(workspace=workspace, provider=provider, account_sid=account_sid,
+                                auth_token=auth_token, messaging_service_sid=messaging_service_sid)
+    try:
+        get_provider(candidate).check_credentials()
+    except ProviderError as exc:
+        _log_carrier_failure("credential check", candidate, exc)
+        raise carrier_error(exc, secret=auth_token) from None
+    account.provider, account.account_sid = provider, account_sid
+    account.auth_token, account.messaging_service_sid = auth_token, messaging_service_sid
+    account.save()
+    logger.info("Carrier account of workspace %s set to %s %s", workspace.pk, provider, account_sid)
+    return account
+
+
+def provider_account_check(*, workspace: Workspace) -> AccountInfo:
+    """Fetch the account from the carrier with the stored credentials (changes nothing)."""
+    account = selectors.require_provider_account(workspace=workspace)
+    try:
+        return get_provider(account).check_credentials()
+    except ProviderError as exc:
+        _log_carrier_failure("credential check", account, exc)
+        raise carrier_error(exc, secret=account.auth_token) from None
+
+
+# Numbers ------------------------------------------------------------------------------------
+
+
+def _carrier_numbers(account: ProviderAccount) -> tuple[dict[str, NumberInfo], list[str]]:
+    """The carrier account's numbers by E.164, and those it lists that are not usable numbers."""
+    try:
+        listed = get_provider(account).list_numbers()
+    except ProviderError as exc:
+        _log_carrier_failure("number listing", account, exc)
+        raise carrier_error(exc, secret=account.auth_token) from None
+    found: dict[str, NumberInfo] = {}
+    unusable: list[str] = []
+    for info in listed:
+        try:
+            found[normalize_e164(info.phone_number)] = info
+        except InvalidPhoneNumber:
+            # The carrier is the authority on its own numbers (test ranges, ranges phonenumbers
+            # does not know yet): keep any plausible E.164 as it spells it.
+            if _PLAUSIBLE_E164.fullmatch(info.phone_number or ""):
+                found[info.phone_number] = info
+            else:
+                unusable.append(info.phone_number)
+    return found, unusable
+
+
+def _configure(account: ProviderAccount, info: NumberInfo) -> None:
+    workspace = account.workspace
+    try:
+        get_provider(account).configure_number(
+            number=info,
+            inbound_url=selectors.inbound_webhook_url(workspace=workspace),
+            status_url=selectors.status_webhook_url(workspace=workspace),
+        )
+    except ProviderError as exc:
+        _log_carrier_failure("number configuration", account, exc)
+        raise carrier_error(exc, secret=account.auth_token) from None
+
+
+def _lock_workspace(workspace: Workspace) -> None:
+    # Serialises number changes of one workspace, so that "first number becomes the default" and
+    # default switching cannot race (a no-op on SQLite, which locks the whole database anyway).
+    Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+
+
+def _unavailable(phone_number: str) -> ApiError:
+    return ApiError("number_unavailable",
+                    f"{phone_number} already belongs to another workspace on this installation.",
+                    status=409)
+
+
+def _new_number(workspace: Workspace, phone_number: str, info: NumberInfo, *, friendly_name: str,
+                is_default: bool) -> PhoneNumber:
+    number = PhoneNumber(
+        workspace=workspace, phone_number=phone_number,
+        friendly_name=friendly_name or info.friendly_name[:64], provider_sid=info.provider_sid,
+        number_type=info.number_type, sms_enabled=info.sms, mms_enabled=info.mms,
+        voice_enabled=info.voice, is_default=is_default,
+    )
+    try:
+        with transaction.atomic():  # a savepoint, so a lost race leaves the transaction usable
+            number.save(force_insert=True)
+    except IntegrityError:
+        raise _unavailable(phone_number) from None  # another workspace took it meanwhile
+    return number
+
+
+@transaction.atomic
+def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = "") -> PhoneNumber:
+    """Add one number of the carrier account to the workspace and point its webhooks here.
+
+    The first number of a workspace becomes its default sender.
+    """
+    e164 = normalize_e164(phone_number, field="phone_number")
+    account = selectors.require_provider_account(workspace=workspace)
+    _lock_workspace(workspace)
+    owner = selectors.number_owner(phone_number=e164)
+    if owner is not None:
+        if owner.workspace_id == workspace.pk:
+            raise ApiError("number_already_added", f"{e164} is already in this workspace.",
+                           status=409)
+        # Checked before touching the carrier: configuring would steal the other's webhooks.
+        raise _unavailable(e164)
+    info = _carrier_numbers(account)[0].get(e164)
+    if info is None:
+        raise ApiError("number_not_on_account",
+                       f"{e164} is not a number of this workspace's carrier account.")
+    _configure(account, info)
+    is_default = selectors.default_sender(workspace=workspace) is None
+    number = _new_number(workspace, e164, info, friendly_name=friendly_name, is_default=is_default)
+    logger.info("Number %s added to workspace %s", number.pk, workspace.pk)
+    return number
+
+
+@transaction.atomic
+def numbers_import(*, workspace: Workspace) -> ImportResult:
+    """Add every number of the carrier account that is not in the workspace yet.
+
+    Numbers of other workspaces are skipped and reported. Every number is configured on the
+    carrier before any is saved, so a carrier failure part-way saves none.
+    """
+    account = selectors.require_provider_account(workspace=workspace)
+    _lock_workspace(workspace)
+    result = ImportResult()
+    carrier_numbers, unusable = _carrier_numbers(account)
+    result.skipped += [{"phone_number": raw, "reason": "invalid_phone_number"} for raw in unusable]
+    owners = {n.phone_number: n.workspace_id
+              for n in PhoneNumber.objects.filter(phone_number__in=carrier_numbers)}
+    to_add: list[tuple[str, NumberInfo]] = []
+    for e164, info in carrier_numbers.items():
+        owner = owners.get(e164)
+        if owner == workspace.pk:
+            result.skipped.append({"phone_number": e164, "reason": "already_in_workspace"})
+        elif owner is not None:
+            result.skipped.append({"phone_number": e164, "reason": "number_unavailable"})
+        else:
+            to_add.append((e164, info))
+    for _, info in to_add:
+        _configure(account, info)
+    needs_default = selectors.default_sender(workspace=workspace) is None
+    for index, (e164, info) in enumerate(to_add):
+        result.added.append(_new_number(workspace, e164, info, friendly_name="",
+                                        is_default=needs_default and index == 0))
+    logger.info("Imported %d number(s) into workspace %s, skipped %d", len(result.added),
+                workspace.pk, len(result.skipped))
+    return result
+
+
+@transaction.atomic
+def number_update(*, number: PhoneNumber, friendly_name: str | None = None,
+                  is_default: bool | None = None) -> PhoneNumber:
+    """Rename a number and/or make it the workspace's default sender (unsetting the previous one).
+
+    A default can only be replaced, not unset: a workspace with numbers always has one.
+    """
+    _lock_workspace(number.workspace)
+    number = PhoneNumber.objects.select_for_update().get(pk=number.pk)
+    changed: list[str] = []
+    if friendly_name is not None:
+        number.friendly_name = friendly_name
+        changed.append("friendly_name")
+    if is_default is True and not number.is_default:
+        # Unset first: the one-default constraint is checked statement by statement.
+        PhoneNumber.objects.for_workspace(number.workspace).filter(is_default=True).update(
+            is_default=False)
+        number.is_default = True
+        changed.append("is_default")
+    elif is_default is False and number.is_default:
+        raise ApiError("invalid_params",
+                       "A workspace always has a default number: make another number the default "
+                       "instead.", fields={"is_default": ["Cannot unset the default number."]})
+    if changed:
+        number.save(update_fields=[*changed, "updated_at"])
+    return number
+
+
+@transaction.atomic
+def number_remove(*, number: PhoneNumber) -> None:
+    """Remove a number from the workspace; if it was the default, the oldest other one takes over.
+
+    The carrier keeps the number and its webhooks; inbound messages to it are then not routed
+    to this workspace any more.
+    """
+    workspace, number_id, was_default = number.workspace, number.pk, number.is_default
+    _lock_workspace(workspace)
+    number.delete()
+    if was_default:
+        successor = selectors.workspace_numbers(workspace=workspace).first()
+        if successor is not None:
+            successor.is_default = True
+            successor.save(update_fields=["is_default", "updated_at"])
+    logger.info("Number %s removed from workspace %s", number_id, workspace.pk)
