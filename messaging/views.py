@@ -49,6 +49,7 @@ class ComposeForm(forms.Form):
 
 
 class ReplyForm(forms.Form):
+    prefix = "reply"  # beside the composer's `body` on the same page
     body = forms.CharField(label="Simulated reply", max_length=MAX_BODY_CHARACTERS,
                            widget=forms.TextInput(attrs={"placeholder": "Reply as the contact…"}))
 
