@@ -36,9 +36,10 @@ class ComposeForm(forms.Form):
     from_number = forms.ChoiceField(label="From", required=False)
     body = forms.CharField(label="Message", max_length=MAX_BODY_CHARACTERS, required=False,
                            strip=False, widget=forms.Textarea(attrs={
-                               "rows": 3, "placeholder": "Write a message…",
+                               "rows": 2, "placeholder": "Write a message…",
                                "data-segments": "", "maxlength": MAX_BODY_CHARACTERS}))
     media_url = forms.URLField(label="Image URL (MMS, optional)", max_length=2000, required=False,
+                               assume_scheme="https",
                                widget=forms.URLInput(attrs={"placeholder": "https://…"}))
 
     def __init__(self, *args, numbers=(), **kwargs):
