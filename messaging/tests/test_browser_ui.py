@@ -2,6 +2,7 @@
 server started here. Skipped locally without /usr/bin/chromium; under CI a missing browser fails."""
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# `UI_SCREENSHOTS=1 pytest messaging/tests/test_browser_ui.py` refreshes the README's screenshots.
 SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
 PASSWORD = "a-long-passphrase-1"
 TIMEOUT_MS = 15_000
@@ -79,6 +81,8 @@ def expect_text(page, text: str) -> None:
 
 
 def shot(page, name: str) -> None:
+    if not os.environ.get("UI_SCREENSHOTS"):
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
