@@ -1,8 +1,9 @@
 from django.urls import path
 
-from . import api, outbound_api, webhooks
+from . import api, outbound_api, views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
+w = "w/<str:ws>"  # the pages
 
 urlpatterns = [
     path("api/messages", api.MessageListView.as_view(), name="message-list"),
@@ -38,4 +39,12 @@ urlpatterns = [
          {"kind": "inbound"}, name="twilio-inbound"),
     path("webhooks/twilio/<str:workspace_id>/status", webhooks.twilio_webhook,
          {"kind": "status"}, name="twilio-status"),
+    path(f"{w}/inbox/", views.inbox, name="inbox"),
+    path(f"{w}/inbox/send", views.send, name="send"),
+    path(f"{w}/inbox/<str:conversation_id>/", views.thread, name="thread"),
+    path(f"{w}/inbox/<str:conversation_id>/simulate-reply", views.simulate_reply,
+         name="simulate-reply"),
+    path(f"{w}/messages/", views.message_log, name="log"),
+    path(f"{w}/messages/<str:message_id>/", views.message_detail, name="log-detail"),
+    path(f"{w}/settings/opt-outs/", views.opt_outs, name="opt-outs"),
 ]

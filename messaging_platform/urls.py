@@ -52,6 +52,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
+    path("", include("workspaces.urls")),
+    path("", include("numbers.urls")),
 ]
 
 handler500 = "messaging_platform.api.views.server_error"
