@@ -20,7 +20,7 @@ from numbers.providers import get_provider
 from numbers.providers.base import PermanentProviderError, ProviderError, TransientProviderError
 from numbers.selectors import status_webhook_url
 
-from . import events
+from . import events, pacing
 from .models import FINAL_STATUSES, Message, MessageEvent, Status
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,11 @@ def message_claim(*, message_id: str) -> Message | None:
     return message
 
 
-def message_deliver(*, message_id: str) -> None:
-    """Hand one queued message to the workspace's carrier."""
+def message_deliver(*, message_id: str, not_before: float | None = None) -> None:
+    """Hand one queued message to the workspace's carrier, in its sender's pace."""
+    if pacing.pacing_enabled() and not pacing.wait_for_slot(message_id=message_id,
+                                                            not_before=not_before):
+        return
     message = message_claim(message_id=message_id)
     if message is None:
         return

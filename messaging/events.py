@@ -35,6 +35,19 @@ def message_updated(message) -> None:
     _publish_on_commit(message, MESSAGE_UPDATED)
 
 
+def messages_created(messages: list, workspace_id: str) -> None:
+    """A batch's messages of one workspace, published after commit in one trip to the channel
+    layer (one async_to_sync per event would start a thread per message)."""
+
+    def publish() -> None:
+        from .serializers import MessageSerializer
+
+        publish_events(workspace_id, [{"id": new_id("evt"), "type": MESSAGE_CREATED, "data": data}
+                                      for data in MessageSerializer(messages, many=True).data])
+
+    transaction.on_commit(publish)
+
+
 def _publish_on_commit(message, event_type: str) -> None:
     def publish() -> None:
         from .serializers import MessageSerializer
@@ -46,16 +59,25 @@ def _publish_on_commit(message, event_type: str) -> None:
 
 
 def publish_event(workspace_id: str, event: dict) -> None:
+    publish_events(workspace_id, [event])
+
+
+def publish_events(workspace_id: str, events: list[dict]) -> None:
     try:
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(
-                workspace_group(workspace_id), {"type": "workspace.event", "event": event}
-            )
+            group = workspace_group(workspace_id)
+
+            async def send_all() -> None:
+                for event in events:
+                    await layer.group_send(group, {"type": "workspace.event", "event": event})
+
+            async_to_sync(send_all)()
     except Exception:
-        logger.exception("Could not publish %s to the channel layer", event["type"])
-    for sink in EVENT_SINKS:
-        try:
-            sink(workspace_id, event)
-        except Exception:
-            logger.exception("Event sink %s failed for %s", sink, event["type"])
+        logger.exception("Could not publish %d event(s) to the channel layer", len(events))
+    for event in events:
+        for sink in EVENT_SINKS:
+            try:
+                sink(workspace_id, event)
+            except Exception:
+                logger.exception("Event sink %s failed for %s", sink, event["type"])
