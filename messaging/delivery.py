@@ -89,7 +89,7 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
 
 @transaction.atomic
 def message_mark_sent(*, message_id: str, provider_sid: str) -> Message:
-    message = Message.objects.select_for_update().select_related("workspace").get(pk=message_id)
+    message = Message.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=message_id)
     message.provider_sid = message.provider_sid or provider_sid
     fields = ["provider_sid", "updated_at"]
     # A fast carrier callback may already have moved it on; never move it back.
@@ -154,7 +154,7 @@ def message_apply_status(*, message: Message, status: str, error_code: str | Non
                          error_message: str | None = None, provider_sid: str | None = None,
                          source: str = "carrier") -> bool:
     """Apply a status the carrier reported. Statuses only move forward; answers whether it did."""
-    message = Message.objects.select_for_update().select_related("workspace").get(pk=message.pk)
+    message = Message.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=message.pk)
     fields = ["updated_at"]
     if provider_sid and not message.provider_sid:
         message.provider_sid = provider_sid
