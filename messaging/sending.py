@@ -160,12 +160,14 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
         message.conversation.last_message_at = message.created_at
         latest[message.conversation.pk] = message.conversation
     Conversation.objects.bulk_update(list(latest.values()), ["last_message", "last_message_at"])
+    # Published before the sends are enqueued (on_commit keeps this order): a fast worker must not
+    # announce `sending` before subscribers heard of the message at all.
+    events.messages_created(messages, workspace.id)
     queued = [m.id for m in messages if m.status == Status.QUEUED]
     if queued:
         from .tasks import enqueue_many
 
         transaction.on_commit(lambda: enqueue_many(queued))
-    events.messages_created(messages, workspace.id)
     return results
 
 
