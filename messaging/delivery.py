@@ -11,7 +11,7 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -65,13 +65,16 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
         message_fail(message=message, code="provider_not_configured",
                      reason="The workspace has no carrier account any more.")
         return
+    provider = get_provider(account)
+    callback_url = status_callback_url(message)
+    _release_db_connection()
     try:
-        result = get_provider(account).send(
+        result = provider.send(
             to=message.to_number,
             from_number=message.from_number or None,
             body=message.body,
             media_urls=list(message.media_urls),
-            status_callback=status_callback_url(message),
+            status_callback=callback_url,
             messaging_service_sid=message.messaging_service_sid or None,
         )
     except PermanentProviderError as exc:
@@ -85,6 +88,14 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
         message_retry_later(message=message, error=TransientProviderError(str(exc)))
         return
     message_mark_sent(message_id=message.id, provider_sid=result.provider_sid)
+
+
+def _release_db_connection() -> None:
+    """With a connection pool (a worker running many threads), hand this thread's connection back
+    while it waits on the carrier, so that threads share a few connections instead of each
+    holding one through every HTTP call. Without a pool, closing would mean reconnecting."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
 
 
 @transaction.atomic
