@@ -363,8 +363,10 @@ class Platform:
                 role = name if len(tree) == 1 else (f"{name} master" if i == 0 else f"{name}.{i}")
                 if name.startswith("worker") and len(tree) == 1:
                     role = name
-                cpu = _cpu(p) - marks.get(p.pid, _cpu(p))
-                lines.append(f"    {role:<18} pid {p.pid:<7} cpu {100 * cpu / elapsed:5.0f}%  "
+                # A process started after mark() is measured from its start.
+                since = elapsed if p.pid in marks else max(1e-9, time.time() - p.create_time())
+                cpu = _cpu(p) - marks.get(p.pid, 0.0)
+                lines.append(f"    {role:<18} pid {p.pid:<7} cpu {100 * cpu / since:5.0f}%  "
                              f"rss {_rss_mb(p):6.1f} MB")
         pg = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
         redis_ps = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("redis")]
