@@ -38,6 +38,7 @@ def status_callback_url(message: Message) -> str:
     return f"{status_webhook_url(workspace=message.workspace)}?message_id={message.id}"
 
 
+@transaction.atomic  # the claim and its event in one commit (one WAL flush, not two)
 def message_claim(*, message_id: str) -> Message | None:
     """Move a queued message to `sending` for this worker; None if someone else has it."""
     now = timezone.now()
