@@ -41,8 +41,11 @@ def main() -> None:
         for number, rate in rates.items():
             times = sorted(at for _, sender, at in receipts if sender == number)
             achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
+            gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False))
+            median = 1 / gaps[len(gaps) // 2] if gaps and gaps[len(gaps) // 2] > 0 else float("nan")
             print(f"    {number}: setting {rate:g}/s, achieved {achieved:.3f}/s "
-                  f"({100 * (achieved / rate - 1):+.1f}%) over {len(times)} messages, "
+                  f"({100 * (achieved / rate - 1):+.1f}%) first to last, {median:.3f}/s from the "
+                  f"median gap, over {len(times)} messages, "
                   f"429s answered: {stats['rate_limited'].get(number, 0)}", flush=True)
         platform.report("pacing")
 
