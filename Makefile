@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv migrate worker clean
+.PHONY: run test lint venv migrate worker clean bench bench-accept bench-e2e bench-drain bench-inbound \
+	bench-storm bench-ws bench-pacing bench-memory
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,13 @@ migrate: venv
 
 worker: venv
 	$(BIN)/celery -A messaging_platform worker --loglevel=INFO
+
+# Benchmarks (bench/, written up in docs/performance.md): each brings the platform up on loopback
+# with its own PostgreSQL database (bench) and Redis database (/9), runs, prints, and tears down.
+bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-ws bench-pacing bench-memory: venv
+	$(BIN)/python bench/$(subst bench-,,$@).py $(ARGS)
+
+bench: bench-memory bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-pacing bench-ws
 
 clean:
 	rm -rf $(VENV) staticfiles

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging_platform.api.errors import ApiError
+from messaging_platform.api.exceptions import describe_exception
 from messaging_platform.api.idempotency import idempotent
 from numbers.selectors import workspace_provider_account
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
@@ -50,6 +51,53 @@ def send_from_request(request, workspace, **origin) -> Response:
         scheduled_at=fields.get("scheduled_at"), **origin,
     )
     return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+MAX_BATCH = 1000
+
+
+def send_batch_from_request(request, workspace, **origin) -> Response:
+    """Validate each message of a batch on its own, store the valid ones together, answer each."""
+    items = request.data.get("messages") if isinstance(request.data, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise ApiError("invalid_params" if isinstance(items, list) else "missing_params",
+                       f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
+                       fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]})
+    answers: list[dict | None] = [None] * len(items)
+    valid: list[tuple[int, sending.SendRequest]] = []
+    # One serializer for every item: building a DRF serializer copies its fields, which would
+    # cost more than validating.
+    validator = SendInputSerializer()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            answers[index] = _item_error(
+                index, ApiError("invalid_params", "Each message must be a JSON object."))
+            continue
+        try:
+            fields = validator.run_validation(item)
+        except (ApiError, serializers.ValidationError) as exc:
+            answers[index] = _item_error(index, exc)
+            continue
+        valid.append((index, sending.SendRequest(
+            to=fields["to"], body=fields["body"], media_urls=fields["media_urls"],
+            from_number=fields.get("from"), status_callback=fields.get("status_callback", ""),
+            scheduled_at=fields.get("scheduled_at"))))
+    if valid:
+        results = sending.message_send_many(workspace=workspace,
+                                            requests=[r for _, r in valid], **origin)
+        sent = [m for m in results if not isinstance(m, ApiError)]
+        serialized = iter(MessageSerializer(sent, many=True).data)
+        for (index, _), result in zip(valid, results, strict=True):
+            if isinstance(result, ApiError):
+                answers[index] = _item_error(index, result)
+            else:
+                answers[index] = {"index": index, "status": 201, "message": next(serialized)}
+    return Response({"data": answers}, status=status.HTTP_200_OK)
+
+
+def _item_error(index: int, exc: Exception) -> dict:
+    code, body, _ = describe_exception(exc)
+    return {"index": index, "status": code, "error": body}
 
 
 def preview_from_request(request, workspace) -> dict:
@@ -97,6 +145,30 @@ class MessageListView(IntegratorWorkspaceMixin, generics.GenericAPIView):
     @idempotent
     def post(self, request):
         return send_from_request(request, self.workspace, api_key=request.auth)
+
+
+BatchInputSerializer = inline_serializer("MessageBatchInput", {
+    "messages": SendInputSerializer(many=True, help_text=f"1 to {MAX_BATCH} messages"),
+})
+BatchResultSerializer = inline_serializer("MessageBatchResult", {
+    "data": inline_serializer("MessageBatchItem", {
+        "index": serializers.IntegerField(),
+        "status": serializers.IntegerField(help_text="201 if accepted, else the error's status"),
+        "message": MessageSerializer(required=False),
+        "error": inline_serializer("MessageBatchError", {
+            "error": serializers.CharField(), "detail": serializers.CharField(),
+            "fields": serializers.DictField(required=False)}, required=False),
+    }, many=True),
+})
+
+
+@extend_schema(tags=["messages"])
+class MessageBatchView(IntegratorWorkspaceMixin, APIView):
+    @extend_schema(request=BatchInputSerializer, responses={200: BatchResultSerializer},
+                   summary="Send up to 1,000 messages, each accepted or refused on its own")
+    @idempotent
+    def post(self, request):
+        return send_batch_from_request(request, self.workspace, api_key=request.auth)
 
 
 @extend_schema(tags=["messages"])

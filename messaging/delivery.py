@@ -11,7 +11,7 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from numbers.providers import get_provider
 from numbers.providers.base import PermanentProviderError, ProviderError, TransientProviderError
 from numbers.selectors import status_webhook_url
 
-from . import events
+from . import events, pacing
 from .models import FINAL_STATUSES, Message, MessageEvent, Status
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def status_callback_url(message: Message) -> str:
     return f"{status_webhook_url(workspace=message.workspace)}?message_id={message.id}"
 
 
+@transaction.atomic  # the claim and its event in one commit (one WAL flush, not two)
 def message_claim(*, message_id: str) -> Message | None:
     """Move a queued message to `sending` for this worker; None if someone else has it."""
     now = timezone.now()
@@ -52,8 +53,11 @@ def message_claim(*, message_id: str) -> Message | None:
     return message
 
 
-def message_deliver(*, message_id: str) -> None:
-    """Hand one queued message to the workspace's carrier."""
+def message_deliver(*, message_id: str, not_before: float | None = None) -> None:
+    """Hand one queued message to the workspace's carrier, in its sender's pace."""
+    if pacing.pacing_enabled() and not pacing.wait_for_slot(message_id=message_id,
+                                                            not_before=not_before):
+        return
     message = message_claim(message_id=message_id)
     if message is None:
         return
@@ -62,13 +66,16 @@ def message_deliver(*, message_id: str) -> None:
         message_fail(message=message, code="provider_not_configured",
                      reason="The workspace has no carrier account any more.")
         return
+    provider = get_provider(account)
+    callback_url = status_callback_url(message)
+    _release_db_connection()
     try:
-        result = get_provider(account).send(
+        result = provider.send(
             to=message.to_number,
             from_number=message.from_number or None,
             body=message.body,
             media_urls=list(message.media_urls),
-            status_callback=status_callback_url(message),
+            status_callback=callback_url,
             messaging_service_sid=message.messaging_service_sid or None,
         )
     except PermanentProviderError as exc:
@@ -84,9 +91,17 @@ def message_deliver(*, message_id: str) -> None:
     message_mark_sent(message_id=message.id, provider_sid=result.provider_sid)
 
 
+def _release_db_connection() -> None:
+    """With a connection pool (a worker running many threads), hand this thread's connection back
+    while it waits on the carrier, so that threads share a few connections instead of each
+    holding one through every HTTP call. Without a pool, closing would mean reconnecting."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
+
+
 @transaction.atomic
 def message_mark_sent(*, message_id: str, provider_sid: str) -> Message:
-    message = Message.objects.select_for_update().select_related("workspace").get(pk=message_id)
+    message = Message.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=message_id)
     message.provider_sid = message.provider_sid or provider_sid
     fields = ["provider_sid", "updated_at"]
     # A fast carrier callback may already have moved it on; never move it back.
@@ -152,7 +167,7 @@ def message_apply_status(*, message: Message, status: str, error_code: str | Non
                          error_message: str | None = None, provider_sid: str | None = None,
                          source: str = "carrier") -> bool:
     """Apply a status the carrier reported. Statuses only move forward; answers whether it did."""
-    message = Message.objects.select_for_update().select_related("workspace").get(pk=message.pk)
+    message = Message.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=message.pk)
     fields = ["updated_at"]
     if provider_sid and not message.provider_sid:
         message.provider_sid = provider_sid

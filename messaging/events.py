@@ -4,11 +4,16 @@ workspace's Channels group (WebSocket clients) and to the workspace's event sink
 A failure to publish is logged, never raised into the request or task that changed the message.
 """
 
+import asyncio
+import functools
 import logging
+import os
+import threading
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import transaction
 
 from messaging_platform.ids import new_id
@@ -17,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
+PUBLISH_TIMEOUT = 5  # seconds: a stuck Redis must not hold a request or task for long
 
 # Other parts of the platform (outbound webhooks) subscribe here: sink(workspace_id, event).
 EVENT_SINKS: list[Callable[[str, dict], None]] = []
@@ -35,27 +41,78 @@ def message_updated(message) -> None:
     _publish_on_commit(message, MESSAGE_UPDATED)
 
 
-def _publish_on_commit(message, event_type: str) -> None:
+def messages_created(messages: list, workspace_id: str) -> None:
+    """A batch's messages of one workspace, published after commit in one trip to the channel
+    layer (one async_to_sync per event would start a thread per message)."""
+
     def publish() -> None:
         from .serializers import MessageSerializer
 
-        event = {"id": new_id("evt"), "type": event_type, "data": MessageSerializer(message).data}
-        publish_event(message.workspace_id, event)
+        publish_events(workspace_id, [{"id": new_id("evt"), "type": MESSAGE_CREATED, "data": data}
+                                      for data in MessageSerializer(messages, many=True).data])
+
+    transaction.on_commit(publish)
+
+
+@functools.cache
+def _serializer():
+    """One MessageSerializer for every event: building one deep-copies its twenty fields, which
+    costs more than serializing. to_representation keeps no state, so threads may share it."""
+    from .serializers import MessageSerializer
+
+    return MessageSerializer()
+
+
+def _publish_on_commit(message, event_type: str) -> None:
+    def publish() -> None:
+        data = _serializer().to_representation(message)
+        publish_event(message.workspace_id, {"id": new_id("evt"), "type": event_type, "data": data})
 
     transaction.on_commit(publish)
 
 
 def publish_event(workspace_id: str, event: dict) -> None:
+    publish_events(workspace_id, [event])
+
+
+_publisher: tuple[int, asyncio.AbstractEventLoop] | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a thread of its own, for publishing from sync code.
+
+    async_to_sync without a running loop makes a new loop and thread per call, and channels-redis
+    a new Redis connection per loop: about a millisecond and a connection for every event. The pid
+    check makes a forked child (gunicorn, Celery prefork) start its own loop."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or _publisher[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="event-publisher", daemon=True).start()
+            _publisher = (os.getpid(), loop)
+        return _publisher[1]
+
+
+def publish_events(workspace_id: str, events: list[dict]) -> None:
     try:
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(
-                workspace_group(workspace_id), {"type": "workspace.event", "event": event}
-            )
+            group = workspace_group(workspace_id)
+
+            async def send_all() -> None:
+                for event in events:
+                    await layer.group_send(group, {"type": "workspace.event", "event": event})
+
+            if isinstance(layer, RedisChannelLayer):  # safe from any loop: the state is in Redis
+                asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(PUBLISH_TIMEOUT)
+            else:  # the in-memory layer must run on the loop of its consumers
+                async_to_sync(send_all)()
     except Exception:
-        logger.exception("Could not publish %s to the channel layer", event["type"])
-    for sink in EVENT_SINKS:
-        try:
-            sink(workspace_id, event)
-        except Exception:
-            logger.exception("Event sink %s failed for %s", sink, event["type"])
+        logger.exception("Could not publish %d event(s) to the channel layer", len(events))
+    for event in events:
+        for sink in EVENT_SINKS:
+            try:
+                sink(workspace_id, event)
+            except Exception:
+                logger.exception("Event sink %s failed for %s", sink, event["type"])

@@ -1,6 +1,7 @@
 """Accepting messages: validation, the sender, opt-outs, segments; then queue or schedule."""
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -11,8 +12,7 @@ from numbers.selectors import default_sender, require_provider_account, workspac
 from workspaces.models import ApiKey, Workspace
 
 from . import events
-from .conversations import conversation_for
-from .models import Direction, Message, MessageEvent, OptOut, Status
+from .models import Conversation, Direction, Message, MessageEvent, OptOut, Status
 from .segments import count_segments
 
 
@@ -51,11 +51,32 @@ def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_numbe
     return Sender(number=number)
 
 
+def opted_out_numbers(*, workspace: Workspace, numbers: Iterable[str]) -> set[str]:
+    return set(OptOut.objects.for_workspace(workspace).filter(phone_number__in=set(numbers))
+               .values_list("phone_number", flat=True))
+
+
+def opted_out_error(to_number: str) -> ApiError:
+    return ApiError("recipient_opted_out",
+                    f"{to_number} has opted out of messages from this workspace.",
+                    fields={"to": ["This recipient opted out."]})
+
+
 def ensure_not_opted_out(*, workspace: Workspace, to_number: str) -> None:
-    if OptOut.objects.for_workspace(workspace).filter(phone_number=to_number).exists():
-        raise ApiError("recipient_opted_out",
-                       f"{to_number} has opted out of messages from this workspace.",
-                       fields={"to": ["This recipient opted out."]})
+    if opted_out_numbers(workspace=workspace, numbers=[to_number]):
+        raise opted_out_error(to_number)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One message to send, as the API validated it."""
+
+    to: str
+    body: str
+    media_urls: list[str] = field(default_factory=list)
+    from_number: str | None = None
+    status_callback: str = ""
+    scheduled_at: datetime | None = None
 
 
 @transaction.atomic
@@ -64,42 +85,90 @@ def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[s
                  scheduled_at: datetime | None = None, api_key: ApiKey | None = None,
                  sent_by=None) -> Message:
     """Store an outbound message as `queued` (or `scheduled`) and hand it to a worker on commit."""
-    account = require_provider_account(workspace=workspace)
-    sender = resolve_sender(workspace=workspace, account=account, from_number=from_number,
-                            is_mms=bool(media_urls))
-    ensure_not_opted_out(workspace=workspace, to_number=to)
-    segments = count_segments(body)
-    conversation = conversation_for(workspace=workspace, our_side=sender.our_side, contact=to)
-    status = Status.SCHEDULED if scheduled_at else Status.QUEUED
-    message = Message.objects.create(
-        workspace=workspace,
-        direction=Direction.OUTBOUND,
-        status=status,
-        to_number=to,
-        from_number=sender.number.phone_number if sender.number else "",
-        messaging_service_sid=sender.messaging_service_sid,
-        body=body,
-        media_urls=media_urls,
-        num_segments=max(1, segments.num_segments),
-        encoding=segments.encoding,
-        status_callback=status_callback,
-        scheduled_at=scheduled_at,
-        conversation=conversation,
-        api_key=api_key,
-        sent_by=sent_by,
-    )
-    MessageEvent.objects.create(message=message, status=status, source="api")
-    conversation.last_message = message
-    conversation.last_message_at = message.created_at
-    conversation.save(update_fields=["last_message", "last_message_at"])
-    # Published before the send is enqueued (on_commit keeps this order): an eager task or a
-    # fast worker must not announce `sending` before subscribers heard of the message at all.
-    events.message_created(message)
-    if status == Status.QUEUED:
-        from .tasks import enqueue_send
+    request = SendRequest(to=to, body=body, media_urls=media_urls, from_number=from_number,
+                          status_callback=status_callback, scheduled_at=scheduled_at)
+    [result] = message_send_many(workspace=workspace, requests=[request], api_key=api_key,
+                                 sent_by=sent_by)
+    if isinstance(result, ApiError):
+        raise result
+    return result
 
-        transaction.on_commit(lambda: enqueue_send(message.id))
-    return message
+
+@transaction.atomic
+def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
+                      api_key: ApiKey | None = None, sent_by=None) -> list[Message | ApiError]:
+    """Store many outbound messages in a few queries, each checked by the rules of a single send
+    (sender, opt-outs) and answered on its own: one refused message does not stop the others.
+    A workspace without a carrier account refuses them all (raises)."""
+    from .conversations import conversations_for
+
+    account = require_provider_account(workspace=workspace)
+    senders: dict[tuple[str | None, bool], Sender | ApiError] = {}
+    opted_out = opted_out_numbers(workspace=workspace, numbers=(r.to for r in requests))
+    results: list[Message | ApiError] = []
+    accepted: list[tuple[int, SendRequest, Sender]] = []
+    for index, request in enumerate(requests):
+        key = (request.from_number, bool(request.media_urls))
+        if key not in senders:
+            try:
+                senders[key] = resolve_sender(workspace=workspace, account=account,
+                                              from_number=request.from_number,
+                                              is_mms=bool(request.media_urls))
+            except ApiError as exc:
+                senders[key] = exc
+        sender = senders[key]
+        if isinstance(sender, ApiError):
+            results.append(sender)
+        elif request.to in opted_out:
+            results.append(opted_out_error(request.to))
+        else:
+            results.append(sender)  # replaced by its message below
+            accepted.append((index, request, sender))
+    if not accepted:
+        return results
+
+    conversations = conversations_for(
+        workspace=workspace, pairs={(sender.our_side, request.to) for _, request, sender in accepted})
+    messages = []
+    for index, request, sender in accepted:
+        segments = count_segments(request.body)
+        message = Message(
+            workspace=workspace,
+            direction=Direction.OUTBOUND,
+            status=Status.SCHEDULED if request.scheduled_at else Status.QUEUED,
+            to_number=request.to,
+            from_number=sender.number.phone_number if sender.number else "",
+            messaging_service_sid=sender.messaging_service_sid,
+            body=request.body,
+            media_urls=request.media_urls,
+            num_segments=max(1, segments.num_segments),
+            encoding=segments.encoding,
+            status_callback=request.status_callback,
+            scheduled_at=request.scheduled_at,
+            conversation=conversations[(sender.our_side, request.to)],
+            api_key=api_key,
+            sent_by=sent_by,
+        )
+        results[index] = message
+        messages.append(message)
+    Message.objects.bulk_create(messages)
+    MessageEvent.objects.bulk_create(
+        [MessageEvent(message=m, status=m.status, source="api") for m in messages])
+    latest = {}
+    for message in messages:  # in order, so the last one of each conversation wins
+        message.conversation.last_message = message
+        message.conversation.last_message_at = message.created_at
+        latest[message.conversation.pk] = message.conversation
+    Conversation.objects.bulk_update(list(latest.values()), ["last_message", "last_message_at"])
+    # Published before the sends are enqueued (on_commit keeps this order): a fast worker must not
+    # announce `sending` before subscribers heard of the message at all.
+    events.messages_created(messages, workspace.id)
+    queued = [m.id for m in messages if m.status == Status.QUEUED]
+    if queued:
+        from .tasks import enqueue_many
+
+        transaction.on_commit(lambda: enqueue_many(queued))
+    return results
 
 
 @transaction.atomic

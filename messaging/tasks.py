@@ -17,15 +17,44 @@ STATUS_CALLBACK_TIMEOUT = 5
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def send_message(message_id: str) -> None:
-    delivery.message_deliver(message_id=message_id)
+def send_message(message_id: str, not_before: float | None = None) -> None:
+    delivery.message_deliver(message_id=message_id, not_before=not_before)
 
 
-def enqueue_send(message_id: str, countdown: float | None = None) -> None:
+def enqueue_send(message_id: str, countdown: float | None = None,
+                 not_before: float | None = None) -> None:
+    """`not_before`: the pacing slot the message already holds (epoch seconds)."""
     try:
-        send_message.apply_async((message_id,), countdown=countdown)
+        kwargs = {"not_before": not_before} if not_before is not None else {}
+        send_message.apply_async((message_id,), kwargs, countdown=countdown)
     except Exception:
         logger.exception("Could not enqueue %s; the sweep will pick it up", message_id)
+
+
+ENQUEUE_CHUNK = 100
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def enqueue_sends(message_ids: list[str]) -> None:
+    for message_id in message_ids:
+        enqueue_send(message_id)
+
+
+def enqueue_many(message_ids: list[str]) -> None:
+    """Enqueue a batch's sends: a few fan-out tasks, so that the request publishes a handful of
+    broker messages rather than a thousand (the workers publish the rest)."""
+    from django.conf import settings
+
+    if settings.CELERY_TASK_ALWAYS_EAGER or len(message_ids) <= 10:
+        for message_id in message_ids:
+            enqueue_send(message_id)
+        return
+    for start in range(0, len(message_ids), ENQUEUE_CHUNK):
+        chunk = message_ids[start:start + ENQUEUE_CHUNK]
+        try:
+            enqueue_sends.delay(chunk)
+        except Exception:
+            logger.exception("Could not enqueue %d sends; the sweep will pick them up", len(chunk))
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -7,6 +7,7 @@ w = "w/<str:ws>"  # the pages
 
 urlpatterns = [
     path("api/messages", api.MessageListView.as_view(), name="message-list"),
+    path("api/messages/batch", api.MessageBatchView.as_view(), name="message-batch"),
     path("api/messages/preview", api.MessagePreviewView.as_view(), name="message-preview"),
     path("api/messages/<str:message_id>", api.MessageDetailView.as_view(), name="message-detail"),
     path("api/messages/<str:message_id>/cancel", api.MessageCancelView.as_view(),

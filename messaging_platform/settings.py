@@ -173,6 +173,11 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4)
+# Delivery waits on the carrier's HTTP answer, not on the CPU: a pool of threads per worker process
+# keeps many sends in flight (2 prefork processes and a 200 ms carrier would cap at 10 msgs/s).
+# Each thread has its own database connection and Twilio HTTP session.
+CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 32)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
@@ -212,6 +217,22 @@ WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
 
 # WebSocket: how many messages one catch_up frame answers with at most.
 WEBSOCKET_CATCH_UP_LIMIT = env_int("WEBSOCKET_CATCH_UP_LIMIT", 500)
+
+# Per-sender pacing: messages per second a sender may send, unless its number sets its own
+# `send_rate`. Carriers queue or refuse (429) beyond these. Shared across worker processes in
+# Redis; off without Redis (the embedded default sends through the simulator, which has no limit).
+SEND_PACING = env_bool("SEND_PACING", bool(REDIS_URL))
+SEND_RATE_LONG_CODE = env_float("SEND_RATE_LONG_CODE", 1.0)
+SEND_RATE_TOLL_FREE = env_float("SEND_RATE_TOLL_FREE", 3.0)
+SEND_RATE_SHORT_CODE = env_float("SEND_RATE_SHORT_CODE", 100.0)
+SEND_RATE_MESSAGING_SERVICE = env_float("SEND_RATE_MESSAGING_SERVICE", 10.0)
+# Pace this fraction below the rate, so that network jitter between two sends one interval apart
+# never looks like a burst to a carrier that allows no burst at all.
+SEND_RATE_HEADROOM = env_float("SEND_RATE_HEADROOM", 0.03)
+# A message whose slot is further away than this waits in the broker (a countdown), not in a worker
+# thread; a countdown is capped below the broker's visibility timeout and renewed until the slot.
+SEND_PACING_SLEEP_MAX_SECONDS = env_float("SEND_PACING_SLEEP_MAX_SECONDS", 0.2)
+SEND_PACING_MAX_COUNTDOWN_SECONDS = env_float("SEND_PACING_MAX_COUNTDOWN_SECONDS", 60.0)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

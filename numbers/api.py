@@ -91,7 +91,7 @@ class NumberDetailView(WorkspaceMemberMixin, APIView):
         return Response(PhoneNumberSerializer(number).data)
 
     @extend_schema(request=PhoneNumberUpdateSerializer, responses=PhoneNumberSerializer,
-                   summary="Rename a number or make it the default sender")
+                   summary="Rename a number, make it the default sender or set its send rate")
     def patch(self, request, workspace_id, number_id):
         data = _valid(PhoneNumberUpdateSerializer, request.data)
         number = selectors.access_number(workspace=self.workspace, number_id=number_id)

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from messaging_platform.crypto import EncryptedTextField
@@ -51,6 +53,9 @@ class PhoneNumber(models.Model):
     mms_enabled = models.BooleanField(default=False)
     voice_enabled = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)
+    # Messages per second this sender may send; null: the default for its number type.
+    send_rate = models.FloatField(null=True, blank=True,
+                                  validators=[MinValueValidator(0.01), MaxValueValidator(10_000)])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,3 +74,14 @@ class PhoneNumber(models.Model):
     @property
     def capabilities(self) -> dict[str, bool]:
         return {"sms": self.sms_enabled, "mms": self.mms_enabled, "voice": self.voice_enabled}
+
+    @property
+    def effective_send_rate(self) -> float:
+        return self.send_rate or default_send_rate(self.number_type)
+
+
+def default_send_rate(number_type: str) -> float:
+    return {
+        NumberType.TOLL_FREE: settings.SEND_RATE_TOLL_FREE,
+        NumberType.SHORT_CODE: settings.SEND_RATE_SHORT_CODE,
+    }.get(number_type, settings.SEND_RATE_LONG_CODE)

@@ -72,11 +72,15 @@ class CapabilitiesSerializer(serializers.Serializer):
 class PhoneNumberSerializer(serializers.ModelSerializer):
     capabilities = CapabilitiesSerializer(read_only=True)
     number_type = serializers.ChoiceField(choices=NumberType.choices, read_only=True)
+    send_rate = serializers.FloatField(
+        source="effective_send_rate", read_only=True,
+        help_text="Messages per second the workers send from this number: its own setting, or "
+                  "the default for its type (long code 1, toll-free 3, short code 100).")
 
     class Meta:
         model = PhoneNumber
         fields = ["id", "phone_number", "friendly_name", "capabilities", "is_default",
-                  "number_type", "created_at"]
+                  "number_type", "send_rate", "created_at"]
         read_only_fields = fields
 
 
@@ -89,6 +93,9 @@ class PhoneNumberInputSerializer(serializers.Serializer):
 class PhoneNumberUpdateSerializer(serializers.Serializer):
     friendly_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
     is_default = serializers.BooleanField(required=False)
+    send_rate = serializers.FloatField(required=False, allow_null=True, min_value=0.01,
+                                       max_value=10_000,
+                                       help_text="Messages per second; null for the type's default.")
 
 
 class SkippedNumberSerializer(serializers.Serializer):

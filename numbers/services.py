@@ -233,10 +233,15 @@ def numbers_import(*, workspace: Workspace) -> ImportResult:
     return result
 
 
+UNSET = object()  # a keyword left out, where None means something
+
+
 @transaction.atomic
 def number_update(*, number: PhoneNumber, friendly_name: str | None = None,
-                  is_default: bool | None = None) -> PhoneNumber:
-    """Rename a number and/or make it the workspace's default sender (unsetting the previous one).
+                  is_default: bool | None = None, send_rate: float | None | object = UNSET,
+                  ) -> PhoneNumber:
+    """Rename a number, make it the workspace's default sender (unsetting the previous one),
+    and/or set its messages per second (None: the default for its type).
 
     A default can only be replaced, not unset: a workspace with numbers always has one.
     """
@@ -246,6 +251,9 @@ def number_update(*, number: PhoneNumber, friendly_name: str | None = None,
     if friendly_name is not None:
         number.friendly_name = friendly_name
         changed.append("friendly_name")
+    if send_rate is not UNSET:
+        number.send_rate = send_rate
+        changed.append("send_rate")
     if is_default is True and not number.is_default:
         # Unset first: the one-default constraint is checked statement by statement.
         PhoneNumber.objects.for_workspace(number.workspace).filter(is_default=True).update(

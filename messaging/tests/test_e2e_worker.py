@@ -45,7 +45,9 @@ def start_worker(platform):
         defaults = {"SEND_RETRY_BASE_SECONDS": "0.5", "SEND_RETRY_MAX_SECONDS": "2",
                     "SEND_MAX_ATTEMPTS": "40", "SWEEP_INTERVAL_SECONDS": "1",
                     "QUEUED_STALE_SECONDS": "4", "SEND_LEASE_SECONDS": "8",
-                    "CELERY_VISIBILITY_TIMEOUT": "10"}
+                    "CELERY_VISIBILITY_TIMEOUT": "10",
+                    # Pacing stays on, but these tests are about crashes, not about carrier limits.
+                    "SEND_RATE_LONG_CODE": "1000"}
         worker = WorkerProcess({**defaults, **env}).start()
         workers.append(worker)
         return worker

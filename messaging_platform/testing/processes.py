@@ -103,7 +103,7 @@ class DaphneProcess:
 class WorkerProcess:
     """`celery worker -B` in its own process group, so a kill takes its children too."""
 
-    def __init__(self, env: dict[str, str], *, concurrency: int = 2, pool: str = "prefork",
+    def __init__(self, env: dict[str, str], *, concurrency: int = 8, pool: str = "threads",
                  log_path: Path | None = None):
         self.env = env
         self.concurrency = concurrency

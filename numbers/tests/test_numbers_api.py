@@ -319,6 +319,21 @@ def test_the_default_cannot_simply_be_unset(owner_client, twilio_workspace, impo
     assert PhoneNumber.objects.get(pk=main).is_default
 
 
+def test_a_numbers_send_rate_defaults_by_type_and_can_be_set_and_reset(owner_client,
+                                                                        twilio_workspace, imported):
+    main, toll_free = imported[TWILIO_LONG_CODE], imported[TWILIO_TOLL_FREE]
+    assert owner_client.get(numbers_url(twilio_workspace, f"/{main}")).json()["send_rate"] == 1.0
+    assert owner_client.get(numbers_url(twilio_workspace, f"/{toll_free}")).json()["send_rate"] == 3.0
+    url = numbers_url(twilio_workspace, f"/{main}")
+    assert owner_client.patch(url, {"send_rate": 12.5}, format="json").json()["send_rate"] == 12.5
+    assert PhoneNumber.objects.get(pk=main).send_rate == 12.5
+    assert owner_client.patch(url, {"friendly_name": "x"}, format="json").json()["send_rate"] == 12.5
+    assert owner_client.patch(url, {"send_rate": None}, format="json").json()["send_rate"] == 1.0
+    assert PhoneNumber.objects.get(pk=main).send_rate is None
+    for bad in (0, -1, "fast", 10_001):
+        assert owner_client.patch(url, {"send_rate": bad}, format="json").status_code == 400
+
+
 def test_it_renames_a_number(owner_client, twilio_workspace, imported):
     main = imported[TWILIO_LONG_CODE]
     response = owner_client.patch(numbers_url(twilio_workspace, f"/{main}"),

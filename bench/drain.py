@@ -1,0 +1,56 @@
+"""Benchmark 3: drain. 10,000 messages are queued while no worker runs; then the workers start,
+and the carrier's receipts are counted until every message reached it. The carrier answers at
+once and posts no status callbacks, so this measures sending alone.
+
+    .venv/bin/python bench/drain.py [--messages 10000] [--carrier-latency 0]
+"""
+
+import argparse
+import time
+
+from harness import Platform, load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--carrier-latency", type=float, default=0.0)
+    parser.add_argument("--worker-processes", type=int, default=2)
+    parser.add_argument("--worker-concurrency", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    with Platform(worker_processes=args.worker_processes, worker_concurrency=args.worker_concurrency,
+                  carrier_latency=args.carrier_latency, callbacks=False) as platform:
+        platform.banner("drain")
+        queued = platform.queue_messages(args.messages, "drain-")
+        print(f"  queued {queued} messages with no worker running; {load()}", flush=True)
+        platform.mark()
+        started = time.monotonic()
+        platform.start_workers()  # includes the workers' start-up time, as an operator would see
+        marks, last = [], 0
+        deadline = started + args.timeout
+        while time.monotonic() < deadline:
+            count = platform.carrier.call("count")
+            now = time.monotonic()
+            if count != last:
+                marks.append((now - started, count))
+                last = count
+            if count >= queued:
+                break
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        first = next((t for t, c in marks if c > 0), float("nan"))
+        print(f"  drained {last}/{queued} in {elapsed:.1f} s from starting the workers = "
+              f"{last / elapsed:.0f} msgs/s; {last / (elapsed - first):.0f} msgs/s from the first "
+              f"send ({first:.1f} s after start); {load()}", flush=True)
+        for t, c in marks[:: max(1, len(marks) // 8)]:
+            print(f"    t={t:5.1f} s  {c:6d} sent", flush=True)
+        platform.report("drain")
+        stats = platform.carrier.call("stats")
+        print(f"  carrier: {stats['duplicates']} duplicate sends, 429s {stats['rate_limited']}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

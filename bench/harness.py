@@ -1,0 +1,510 @@
+"""Brings the platform up in its production shape on loopback, for one benchmark, and down again.
+
+gunicorn (sync workers) serves HTTP, daphne the WebSockets, Celery workers (threads pool) and beat
+run the tasks, on their own PostgreSQL database (`bench`, dropped and created each run) and their
+own Redis database (/9, flushed), with the fake Twilio from the test suite as the carrier, in a
+process of its own. Every process is measured (CPU seconds, resident memory) with psutil, and the
+machine's load average is printed with every figure, because the machine may be shared.
+
+    with Platform(web_workers=4) as platform:
+        platform.start_workers()
+        ...
+        platform.report("after")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import platform as pyplatform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = os.environ.get("BENCH_DB", "bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+FERNET_KEY = "Uvuxn6MjzysptEGrdrxDdPMmyUT-KrNCDj6H1Me0OYw="  # a bench-only key
+LONG_CODE, TOLL_FREE, SHORT_CODE = "+12025550100", "+18885550100", "+12025550199"
+CONTACT = "+14155552671"
+BODY_160 = ("Your order #{n:08d} has shipped and is on its way. Track it at example.com/t/{n:08d} "
+            "- reply STOP to opt out, HELP for help. Thank you for shopping with us!!")
+
+
+def body160(n: int) -> str:
+    text = BODY_160.format(n=n)
+    return (text + "x" * 160)[:160]
+
+
+def wall(monotonic: float) -> float:
+    """A monotonic instant as wall-clock time, to compare with the carrier's receipt times."""
+    return monotonic + (time.time() - time.monotonic())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds == seconds else "n/a"
+
+
+# --- the fake carrier, in a process of its own -------------------------------------------------
+
+
+def _carrier_main(conn, latency: float, callbacks: bool) -> None:
+    from messaging_platform.testing.fake_twilio import FakeTwilio
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fake = FakeTwilio(latency=latency, callbacks=callbacks, callback_workers=8).start()
+    conn.send(fake.base_url)
+    while True:
+        try:
+            command, args = conn.recv()
+        except EOFError:
+            break
+        if command == "stop":
+            break
+        try:
+            if command == "set":
+                setattr(fake, args[0], args[1])
+                result = None
+            elif command == "receipts":  # (body, from, received_at) of every accepted message
+                result = [(m.body, m.from_number, m.received_at) for m in fake.messages]
+            elif command == "count":
+                result = len(fake.messages)
+            elif command == "stats":
+                result = {"rate_limited": dict(fake.rate_limited),
+                          "sends_by_sender": dict(fake.sends_by_sender),
+                          "callbacks": len(fake.callbacks_sent),
+                          "callback_failures": sum(1 for c in fake.callbacks_sent
+                                                   if c.status_code is None or c.status_code >= 300),
+                          "duplicates": len(fake.duplicate_sends())}
+            else:
+                result = getattr(fake, command)(*args)
+                if command == "add_account":
+                    result = (result.sid, result.auth_token)
+            conn.send(("ok", result))
+        except Exception as exc:  # report, keep serving
+            conn.send(("error", repr(exc)))
+    fake.stop()
+
+
+class Carrier:
+    """The fake Twilio in a child process; method calls go over a pipe."""
+
+    def __init__(self, latency: float = 0.0, callbacks: bool = True):
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_carrier_main, args=(child, latency, callbacks),
+                                   daemon=True, name="fake-twilio")
+        self.process.start()
+        self.base_url: str = self.conn.recv()
+
+    def call(self, command: str, *args: Any) -> Any:
+        self.conn.send((command, args))
+        status, result = self.conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"fake carrier: {result}")
+        return result
+
+    def set(self, name: str, value: Any) -> None:
+        self.call("set", name, value)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.send(("stop", ()))
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+# --- the platform's processes ------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    cpu_mark: dict[int, float] = field(default_factory=dict)
+
+    def tree(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.popen.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+
+def _cpu(p: psutil.Process) -> float:
+    try:
+        t = p.cpu_times()
+        return t.user + t.system
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def _rss_mb(p: psutil.Process) -> float:
+    try:
+        return p.memory_info().rss / 2**20
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+class Platform:
+    """The platform on loopback. `settings` are extra environment variables for every process."""
+
+    def __init__(self, *, web_workers: int = 4, worker_processes: int = 2,
+                 worker_concurrency: int = 32, carrier_latency: float = 0.0,
+                 callbacks: bool = True, ws: bool = False, settings: dict[str, str] | None = None):
+        self.web_workers = web_workers
+        self.worker_processes = worker_processes
+        self.worker_concurrency = worker_concurrency
+        self.ws = ws
+        self.web_port, self.ws_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.ws_url = f"ws://127.0.0.1:{self.ws_port}"
+        self.procs: list[Proc] = []
+        self.workers: list[Proc] = []
+        self.log_dir = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Rate limits raised for the run (the documented default is 100/min per key).
+        self.settings = {"API_KEY_RATE_LIMIT": "100000000/m", "UI_RATE_LIMIT": "100000000/m",
+                         **(settings or {})}
+        self.carrier = Carrier(latency=carrier_latency, callbacks=callbacks)
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"{PG}/{DB_NAME}", "REDIS_URL": REDIS_URL,
+            "SECRET_KEY": "bench-secret-key", "FIELD_ENCRYPTION_KEY": FERNET_KEY,
+            "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false", "PUBLIC_BASE_URL": self.url,
+            "TWILIO_API_BASE_URL": self.carrier.base_url, "LOG_LEVEL": "WARNING",
+            "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
+            "CACHE_KEY_PREFIX": "bench", "CHANNEL_LAYER_PREFIX": "bench-channels",
+            **self.settings,
+        }
+        self.workspace_id = ""
+        self.api_key = ""
+        self.account: tuple[str, str] = ("", "")
+
+    # lifecycle
+
+    def __enter__(self) -> Platform:
+        try:
+            self._create_database()
+            os.environ.update(self.env)  # this process reads and seeds the same database
+            import django
+
+            django.setup()
+            self._seed()
+            self._start_web()
+            if self.ws:
+                self._start("ws", [sys.executable, "-m", "daphne", "-b", "127.0.0.1",
+                                   "-p", str(self.ws_port), "messaging_platform.asgi:application"],
+                            {"DATABASE_POOL": "true"})
+                self._wait_port(self.ws_port)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in [*self.workers, *self.procs]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGTERM)
+        for proc in [*self.workers, *self.procs]:
+            try:
+                proc.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+        self.carrier.stop()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"],
+                       capture_output=True)
+
+    def _create_database(self) -> None:
+        for sql in (f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}"):
+            subprocess.run(["psql", PG + "/postgres", "-qc", sql], check=True, capture_output=True)
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR,
+                       env=self.env, check=True)
+
+    def _seed(self) -> None:
+        from accounts.models import User
+        from numbers.models import NumberType, PhoneNumber, ProviderAccount
+        from workspaces.models import Membership
+        from workspaces.services import api_key_create, workspace_create
+
+        sid, token = self.carrier.call("add_account", None, None)
+        for number in (LONG_CODE, TOLL_FREE, SHORT_CODE):
+            self.carrier.call("add_number", sid, number)
+        self.account = (sid, token)
+        user = User.objects.create_user(email="bench@example.com", password="bench-password-1",
+                                        name="Bench")
+        workspace = workspace_create(user=user, name="Bench")
+        ProviderAccount.objects.create(workspace=workspace, provider="twilio", account_sid=sid,
+                                       auth_token=token)
+        # Throughput benchmarks send from a short code with pacing raised out of the way; the
+        # pacing benchmark sets its own rates.
+        PhoneNumber.objects.create(workspace=workspace, phone_number=SHORT_CODE, is_default=True,
+                                   number_type=NumberType.SHORT_CODE, send_rate=100000)
+        PhoneNumber.objects.create(workspace=workspace, phone_number=LONG_CODE)
+        PhoneNumber.objects.create(workspace=workspace, phone_number=TOLL_FREE,
+                                   number_type=NumberType.TOLL_FREE)
+        self.workspace_id = workspace.id
+        membership = Membership.objects.get(user=user, workspace=workspace)
+        self.api_key = api_key_create(actor=membership, name="bench").key
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        popen = subprocess.Popen(argv, cwd=BASE_DIR, env={**self.env, **(env or {})}, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        proc = Proc(name, popen)
+        self.procs.append(proc)
+        return proc
+
+    def _start_web(self) -> None:
+        self._start("web", [sys.executable, "-m", "gunicorn", "messaging_platform.wsgi",
+                            "--workers", str(self.web_workers), "--bind", f"127.0.0.1:{self.web_port}",
+                            "--backlog", "2048"],
+                    {"DATABASE_CONN_MAX_AGE": "600"})
+        self._wait_port(self.web_port)
+        # The port opens before the workers have imported Django: wait for real answers.
+        import requests
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.2)
+        self._start("beat", [sys.executable, "-m", "celery", "-A", "messaging_platform", "beat",
+                             "--loglevel=WARNING", "-s", str(self.log_dir / "beat-schedule")])
+
+    def start_workers(self, processes: int | None = None, concurrency: int | None = None) -> None:
+        """The Procfile's `worker` line, `processes` times (the default pool: threads)."""
+        for i in range(processes or self.worker_processes):
+            proc = self._start(f"worker{i + 1}", [
+                sys.executable, "-m", "celery", "-A", "messaging_platform", "worker",
+                "--loglevel=WARNING", f"--concurrency={concurrency or self.worker_concurrency}",
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{i}@%h"],
+                {"DATABASE_POOL": "true"})  # as the Procfile runs them
+            self.procs.remove(proc)
+            self.workers.append(proc)
+        time.sleep(3)  # connected to the broker, threads started
+
+    def _wait_port(self, port: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"nothing listens on {port}; see {self.log_dir}")
+
+    # measuring
+
+    def all_procs(self) -> list[Proc]:
+        return [*self.procs, *self.workers]
+
+    def mark(self) -> None:
+        """Start a CPU measurement window for every process (and the carrier and this one)."""
+        self._mark_at = time.monotonic()
+        self._marks = {p.pid: _cpu(p) for p in self._measured()}
+
+    def _measured(self) -> list[psutil.Process]:
+        found = [p for proc in self.all_procs() for p in proc.tree()]
+        return [*found, psutil.Process(self.carrier.process.pid), psutil.Process()]
+
+    def report(self, title: str) -> str:
+        """CPU used since mark() (as % of one core) and resident memory of each process."""
+        elapsed = max(1e-9, time.monotonic() - getattr(self, "_mark_at", time.monotonic()))
+        marks = getattr(self, "_marks", {})
+        lines = [f"  processes ({title}; {load()}):"]
+        groups: list[tuple[str, list[psutil.Process]]] = [
+            (proc.name, proc.tree()) for proc in self.all_procs()]
+        groups += [("fake-carrier", [psutil.Process(self.carrier.process.pid)]),
+                   ("load-generator", [psutil.Process()])]
+        for name, tree in groups:
+            for i, p in enumerate(tree):
+                role = name if len(tree) == 1 else (f"{name} master" if i == 0 else f"{name}.{i}")
+                if name.startswith("worker") and len(tree) == 1:
+                    role = name
+                # A process started after mark() is measured from its start.
+                since = elapsed if p.pid in marks else max(1e-9, time.time() - p.create_time())
+                cpu = _cpu(p) - marks.get(p.pid, 0.0)
+                lines.append(f"    {role:<18} pid {p.pid:<7} cpu {100 * cpu / since:5.0f}%  "
+                             f"rss {_rss_mb(p):6.1f} MB")
+        pg = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
+        redis_ps = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("redis")]
+        for label, ps in (("postgresql (all)", pg), ("redis-server", redis_ps)):
+            lines.append(f"    {label:<18} {len(ps)} processes, rss {sum(_rss_mb(p) for p in ps):6.1f} MB "
+                         "(shared with other users of the machine)")
+        text = "\n".join(lines)
+        print(text, flush=True)
+        return text
+
+    def banner(self, name: str) -> None:
+        import django
+
+        print(f"== {name}: {time.strftime('%Y-%m-%d %H:%M:%S')}, {load()}, "
+              f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, Python {pyplatform.python_version()}, "
+              f"Django {django.get_version()}", flush=True)
+        print(f"   web: gunicorn, {self.web_workers} sync workers; workers: {self.worker_processes} "
+              f"celery processes x {self.worker_concurrency} threads; settings raised for the run: "
+              f"{self.settings}", flush=True)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def queue_messages(self, count: int, tag: str, **fields: Any) -> int:
+        """Queue `count` messages through the batch endpoint (1,000 a request); answers how many
+        were accepted."""
+        import requests
+
+        accepted = 0
+        for start in range(0, count, 1000):
+            messages = [{"to": CONTACT, "body": (f"{tag}{n:06d} " + "x" * 160)[:160], **fields}
+                        for n in range(start, min(count, start + 1000))]
+            response = requests.post(f"{self.url}/api/messages/batch", json={"messages": messages},
+                                     headers=self.headers(), timeout=120)
+            response.raise_for_status()
+            accepted += sum(1 for item in response.json()["data"] if item["status"] == 201)
+        return accepted
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(interval)
+        return False
+
+
+# --- load generation ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    scheduled: float  # when the request was due (open loop) or sent (closed loop), monotonic
+    done: float
+    status: int
+    payload: Any = None
+
+    @property
+    def latency(self) -> float:
+        return self.done - self.scheduled
+
+
+Request = Callable[[aiohttp.ClientSession, int], Awaitable[tuple[int, Any]]]
+
+
+def open_loop(rate: float, duration: float, request: Request,
+              *, connections: int = 512) -> tuple[list[Result], float]:
+    """Requests due at a fixed schedule (i / rate), each started on time whether or not earlier
+    ones answered; latency counts from the due time, so a stall shows up in every request behind it."""
+
+    async def main() -> tuple[list[Result], float]:
+        connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=60)
+        results: list[Result] = []
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            start = time.monotonic() + 0.2
+            total = int(rate * duration)
+            lag = 0.0
+
+            async def one(i: int, due: float) -> None:
+                try:
+                    status, payload = await request(session, i)
+                except Exception as exc:  # a refused or timed-out request is a result too
+                    status, payload = 0, repr(exc)
+                results.append(Result(due, time.monotonic(), status, payload))
+
+            tasks = []
+            for i in range(total):
+                due = start + i / rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    lag = max(lag, -delay)
+                tasks.append(asyncio.create_task(one(i, due)))
+            await asyncio.gather(*tasks)
+            return results, lag
+
+    return asyncio.run(main())
+
+
+def closed_loop(concurrency: int, duration: float, request: Request) -> tuple[list[Result], float]:
+    """`concurrency` clients, each sending its next request when the last one answered."""
+
+    async def main() -> tuple[list[Result], float]:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        results: list[Result] = []
+        counter = iter(range(10**9))
+        async with aiohttp.ClientSession(connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=60)) as session:
+            start = time.monotonic()
+            end = start + duration
+
+            async def client() -> None:
+                while time.monotonic() < end:
+                    sent = time.monotonic()
+                    try:
+                        status, payload = await request(session, next(counter))
+                    except Exception as exc:
+                        status, payload = 0, repr(exc)
+                    results.append(Result(sent, time.monotonic(), status, payload))
+
+            await asyncio.gather(*(client() for _ in range(concurrency)))
+            return results, time.monotonic() - start
+
+    return asyncio.run(main())
+
+
+def summarize(label: str, results: list[Result], elapsed: float, ok: int = 201) -> dict[str, float]:
+    good = [r for r in results if r.status == ok]
+    latencies = [r.latency for r in good]
+    statuses: dict[int, int] = {}
+    for r in results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    figures = {"requests": len(results), "ok": len(good), "rate": len(good) / elapsed,
+               "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+               "max": max(latencies, default=float("nan"))}
+    print(f"  {label}: {len(good)}/{len(results)} ok in {elapsed:.1f} s = {figures['rate']:.0f}/s; "
+          f"p50 {ms(figures['p50'])}, p99 {ms(figures['p99'])}, max {ms(figures['max'])}; "
+          f"statuses {statuses}; {load()}", flush=True)
+    return figures

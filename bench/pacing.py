@@ -1,0 +1,54 @@
+"""Per-sender pacing: a long code (1/s), a toll-free number (3/s) and a short code (100/s), each
+given a burst far beyond its rate at once, with the fake carrier enforcing those limits (429 beyond
+them, as a token bucket). Achieved rates must be within 5% of the settings, with no 429.
+
+    .venv/bin/python bench/pacing.py [--seconds 20]
+"""
+
+import argparse
+import time
+
+from harness import LONG_CODE, SHORT_CODE, TOLL_FREE, Platform, load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20, help="how long each sender is busy")
+    args = parser.parse_args()
+
+    with Platform(callbacks=False) as platform:
+        platform.banner("pacing")
+        from numbers.models import PhoneNumber
+
+        PhoneNumber.objects.update(send_rate=None)  # every number at its type's default rate
+        rates = {LONG_CODE: 1.0, TOLL_FREE: 3.0, SHORT_CODE: 100.0}
+        for number, rate in rates.items():
+            platform.carrier.call("set_rate_limit", number, rate)
+        print(f"  carrier limits (token buckets, burst = max(1, rate)): {rates}", flush=True)
+        platform.start_workers()
+        platform.mark()
+        counts = {number: int(rate * args.seconds) + 1 for number, rate in rates.items()}
+        started = time.monotonic()
+        for number, count in counts.items():
+            platform.queue_messages(count, f"pace{number}-", **{"from": number})
+        platform.wait_for(lambda: platform.carrier.call("count") >= sum(counts.values()),
+                          timeout=args.seconds * 3 + 60, interval=1)
+        elapsed = time.monotonic() - started
+        receipts = platform.carrier.call("receipts")
+        stats = platform.carrier.call("stats")
+        print(f"  all {sum(counts.values())} queued at once; {len(receipts)} reached the carrier in "
+              f"{elapsed:.1f} s; {load()}", flush=True)
+        for number, rate in rates.items():
+            times = sorted(at for _, sender, at in receipts if sender == number)
+            achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
+            gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False))
+            median = 1 / gaps[len(gaps) // 2] if gaps and gaps[len(gaps) // 2] > 0 else float("nan")
+            print(f"    {number}: setting {rate:g}/s, achieved {achieved:.3f}/s "
+                  f"({100 * (achieved / rate - 1):+.1f}%) first to last, {median:.3f}/s from the "
+                  f"median gap, over {len(times)} messages, "
+                  f"429s answered: {stats['rate_limited'].get(number, 0)}", flush=True)
+        platform.report("pacing")
+
+
+if __name__ == "__main__":
+    main()
