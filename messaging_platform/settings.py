@@ -267,7 +267,10 @@ SESSION_TOKEN_TTL_HOURS = env_int("SESSION_TOKEN_TTL_HOURS", 24 * 14)
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
 IDEMPOTENCY_TTL_HOURS = 24
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "REMOTE_ADDR")
+# The request META key that holds the client's address (REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind
+# a proxy); django-ratelimit reads it through client_ip(), which never fails on a missing one.
+CLIENT_ADDRESS_META_KEY = env_str("RATELIMIT_IP_META_KEY", "REMOTE_ADDR")
+RATELIMIT_IP_META_KEY = "messaging_platform.api.throttling.client_ip"
 # django-ratelimit warns about the local-memory cache; it is fine for one process (make run).
 # Its W001 also flags Django's own RedisCache only because the list it checks predates it; that
 # backend's incr() is Redis's atomic INCR, which is all django-ratelimit needs.
