@@ -1,7 +1,31 @@
 """Bearer authentication: API keys for the integrator API, session tokens for the UI API."""
 
+from django.conf import settings
+from django_ratelimit import ALL
+from django_ratelimit.core import get_usage
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+
+FAILED_BEARER_GROUP = "bearer-failures-address"
+
+
+def _failed_bearer_usage(request, *, increment: bool) -> dict | None:
+    return get_usage(getattr(request, "_request", request), group=FAILED_BEARER_GROUP, key="ip",
+                     rate=settings.BEARER_FAILURE_RATE_PER_ADDRESS, method=ALL,
+                     increment=increment)
+
+
+def refuse_guessing(request) -> None:
+    """429 once this client address has presented too many unknown tokens: keys and session
+    tokens are long random secrets, so many misses from one address are a guessing attempt."""
+    usage = _failed_bearer_usage(request, increment=False)
+    if usage and usage["count"] >= usage["limit"]:
+        raise Throttled(wait=max(1, usage["time_left"]),
+                        detail="Too many invalid credentials from this address; try again later.")
+
+
+def record_failed_bearer(request) -> None:
+    _failed_bearer_usage(request, increment=True)
 
 
 def bearer_token(request) -> str | None:
@@ -31,8 +55,10 @@ class ApiKeyAuthentication(_BearerAuthentication):
             return None
         from workspaces.services import api_key_authenticate
 
+        refuse_guessing(request)
         api_key = api_key_authenticate(raw)
         if api_key is None:
+            record_failed_bearer(request)
             raise AuthenticationFailed("Invalid or revoked API key.")
         return (ApiKeyUser(api_key), api_key)
 
@@ -44,8 +70,10 @@ class SessionTokenAuthentication(_BearerAuthentication):
             return None
         from accounts.services import session_token_authenticate
 
+        refuse_guessing(request)
         session = session_token_authenticate(raw)
         if session is None:
+            record_failed_bearer(request)
             raise AuthenticationFailed("Invalid or expired session token.")
         return (session.user, session)
 
