@@ -11,6 +11,7 @@ from numbers.selectors import default_sender, require_provider_account, workspac
 from workspaces.models import ApiKey, Workspace
 
 from . import events
+from .conversations import conversation_for
 from .models import Direction, Message, MessageEvent, OptOut, Status
 from .segments import count_segments
 
@@ -68,8 +69,6 @@ def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[s
                             is_mms=bool(media_urls))
     ensure_not_opted_out(workspace=workspace, to_number=to)
     segments = count_segments(body)
-    from .conversations import conversation_for
-
     conversation = conversation_for(workspace=workspace, our_side=sender.our_side, contact=to)
     status = Status.SCHEDULED if scheduled_at else Status.QUEUED
     message = Message.objects.create(

@@ -38,7 +38,7 @@ api_patterns = [
     path("api/numbers", numbers_api.IntegratorNumberListView.as_view(), name="integrator-numbers"),
     path("api/numbers/<str:number_id>", numbers_api.IntegratorNumberDetailView.as_view(),
          name="integrator-number-detail"),
-    path("api/workspace", workspaces_api.IntegratorWorkspaceView.as_view(),
+    path("api/workspace", numbers_api.IntegratorWorkspaceView.as_view(),
          name="integrator-workspace"),
 ]
 
