@@ -141,19 +141,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: cache, Celery broker and channel layer when REDIS_URL is set.
 REDIS_URL = env_str("REDIS_URL")
+CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL", REDIS_URL)  # another Redis, if you like
+REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 2.0)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mp"),
+            # An unreachable Redis answers a 503 in seconds rather than hanging the request.
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # Publishing is best-effort: a dead channel layer must not stall a send for long.
+                "hosts": [{"address": CHANNEL_LAYER_URL, "socket_connect_timeout": REDIS_TIMEOUT,
+                           "socket_timeout": REDIS_TIMEOUT}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "mp-channels"),
                 # Bursts of status events must not overflow a slow client's channel.
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
