@@ -166,15 +166,21 @@ def run(stack: Stack, fake: FakeTwilio, seeded, args) -> None:
                 next_report += 60
     connection.close()
     final = {Status.DELIVERED, Status.FAILED, Status.UNDELIVERED}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if Message.objects.filter(pk__in=accepted, status__in=final).count() == len(accepted):
+    # Drain: wait while the backlog still moves (bounded: 10 minutes, or 60 s without progress).
+    deadline, done, last_progress = time.monotonic() + 600, -1, time.monotonic()
+    drain_started = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - last_progress < 60:
+        now_done = Message.objects.filter(pk__in=accepted, status__in=final).count()
+        if now_done == len(accepted):
             break
+        if now_done > done:
+            done, last_progress = now_done, time.monotonic()
         time.sleep(1)
+    drain_seconds = round(time.monotonic() - drain_started, 1)
     rows = Message.objects.filter(pk__in=accepted)
     first, last = (minutes[0], minutes[-1]) if minutes else ({}, {})
     print(json.dumps({
-        "accepted": len(accepted), "errors": dict(errors),
+        "accepted": len(accepted), "errors": dict(errors), "drain_seconds": drain_seconds,
         "delivered": rows.filter(status=Status.DELIVERED).count(),
         "failed": rows.filter(status__in=[Status.FAILED, Status.UNDELIVERED]).count(),
         "lost": rows.exclude(status__in=final).count(),

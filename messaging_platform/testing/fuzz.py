@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import schemathesis
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
@@ -69,12 +69,13 @@ def fuzz_api(*, app, auth_for: Callable[[str], dict[str, str]], pinned: dict[str
     """Fuzz every operation of the app's /api/schema/ in both generation modes, once with
     generated path parameters and once with them pinned to real ids (so the fuzzer gets past
     the 404s), and report 5xx answers, schema violations and any `forbidden` string seen."""
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", app)
     report = FuzzReport()
-    # Django closes the connection at the end of each request; here that would end the test's
-    # transaction (Django's own test client does the same disconnect).
+    # Django closes the connection at the start and end of each request; here that would end the
+    # test's transaction (Django's own test client does the same disconnect).
+    request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
+        schema = schemathesis.openapi.from_wsgi("/api/schema/", app)
         for result in schema.get_all_operations():
             operation = result.ok()
             report.operations.append(operation.label)
@@ -87,6 +88,7 @@ def fuzz_api(*, app, auth_for: Callable[[str], dict[str, str]], pinned: dict[str
                 _run(strategy, operation.label, app, auth_for(operation.path), forbidden, report,
                      examples, random_seed)
     finally:
+        request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
     return report
 
