@@ -133,8 +133,9 @@ def preview_from_request(request, workspace) -> dict:
 class MessageListView(IntegratorWorkspaceMixin, generics.GenericAPIView):
     serializer_class = MessageSerializer
 
+    # many=True: the answer is the paginated envelope, not one message (schemathesis found it).
     @extend_schema(parameters=LIST_FILTERS, summary="The workspace's messages, newest first",
-                   operation_id="messages_list")
+                   operation_id="messages_list", responses=MessageSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(
             selectors.message_list(workspace=self.workspace, filters=request.query_params))

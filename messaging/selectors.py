@@ -40,13 +40,18 @@ def _parse_moment(name: str, raw: str, *, end_of_day: bool = False) -> datetime:
         moment = None if day else parse_datetime(raw)
     except ValueError:  # well formed but impossible, like month 13
         moment = day = None
+    try:
+        if moment is None and day is not None:
+            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
+        if moment is not None:
+            # In UTC: PostgreSQL refuses offsets past ±15:59 that Python accepts (up to ±23:59).
+            moment = (timezone.make_aware(moment, UTC) if timezone.is_naive(moment)
+                      else moment.astimezone(UTC))
+    except OverflowError:  # 9999-12-31 plus a day, or an offset that leaves year 1..9999
+        moment = None
     if moment is None:
-        if day is None:
-            raise invalid_params(f"{name} must be an ISO 8601 date or date-time.",
-                                 {name: ["Use ISO 8601, for example 2024-01-15T10:30:00Z."]})
-        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, UTC)
+        raise invalid_params(f"{name} must be an ISO 8601 date or date-time.",
+                             {name: ["Use ISO 8601, for example 2024-01-15T10:30:00Z."]})
     return moment
 
 

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_ratelimit",
     "channels",
+    "csp",
     "messaging_platform.api",
     "accounts",
     "workspaces",
@@ -96,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "messaging_platform.urls"
@@ -139,19 +141,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: cache, Celery broker and channel layer when REDIS_URL is set.
 REDIS_URL = env_str("REDIS_URL")
+CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL", REDIS_URL)  # another Redis, if you like
+REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 2.0)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mp"),
+            # An unreachable Redis answers a 503 in seconds rather than hanging the request.
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # Publishing is best-effort: a dead channel layer must not stall a send for long.
+                "hosts": [{"address": CHANNEL_LAYER_URL, "socket_connect_timeout": REDIS_TIMEOUT,
+                           "socket_timeout": REDIS_TIMEOUT}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "mp-channels"),
                 # Bursts of status events must not overflow a slow client's channel.
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
@@ -290,6 +298,25 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Our pages load scripts and styles from our own static files only: no inline code, so an injected
+# <script> does not run. Swagger (an inline bootstrap) and the staff-only admin (inline styles) are
+# exempt.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/", "/admin/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],  # the same-origin WebSocket too (CSP level 3)
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Carriers. The Twilio REST base URL can point at a Twilio-compatible API or the fake carrier of the
 # test suite (messaging_platform.testing.fake_twilio); the simulator walks messages through their
@@ -303,11 +330,16 @@ API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "100/m")
 UI_RATE_LIMIT = env_str("UI_RATE_LIMIT", "1000/m")
 LOGIN_FAILURE_RATE_PER_ACCOUNT = env_str("LOGIN_FAILURE_RATE_PER_ACCOUNT", "10/15m")
 LOGIN_FAILURE_RATE_PER_ADDRESS = env_str("LOGIN_FAILURE_RATE_PER_ADDRESS", "50/15m")
+# Unknown API keys or session tokens presented by one client address (guessing).
+BEARER_FAILURE_RATE_PER_ADDRESS = env_str("BEARER_FAILURE_RATE_PER_ADDRESS", "50/15m")
 SESSION_TOKEN_TTL_HOURS = env_int("SESSION_TOKEN_TTL_HOURS", 24 * 14)
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
 IDEMPOTENCY_TTL_HOURS = 24
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "REMOTE_ADDR")
+# The request META key that holds the client's address (REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind
+# a proxy); django-ratelimit reads it through client_ip(), which never fails on a missing one.
+CLIENT_ADDRESS_META_KEY = env_str("RATELIMIT_IP_META_KEY", "REMOTE_ADDR")
+RATELIMIT_IP_META_KEY = "messaging_platform.api.throttling.client_ip"
 # django-ratelimit warns about the local-memory cache; it is fine for one process (make run).
 # Its W001 also flags Django's own RedisCache only because the list it checks predates it; that
 # backend's incr() is Redis's atomic INCR, which is all django-ratelimit needs.

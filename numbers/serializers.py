@@ -35,8 +35,11 @@ class ProviderAccountInputSerializer(serializers.Serializer):
     account_sid = serializers.RegexField(
         ACCOUNT_SID_PATTERN, required=False,
         error_messages={"invalid": "An Account SID is AC followed by 32 hexadecimal characters."})
-    auth_token = serializers.CharField(required=False, allow_blank=True, max_length=128,
-                                       write_only=True, trim_whitespace=True,
+    # Printable ASCII only: the token goes into an HTTP Basic header, which cannot carry more.
+    auth_token = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                                       max_length=128, write_only=True, trim_whitespace=True,
+                                       error_messages={"invalid": "An Auth Token is printable "
+                                                                  "ASCII characters."},
                                        help_text="Write-only. Omit to keep the stored token "
                                                  "(same Account SID only).")
     messaging_service_sid = serializers.RegexField(

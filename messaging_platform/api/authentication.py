@@ -1,7 +1,45 @@
 """Bearer authentication: API keys for the integrator API, session tokens for the UI API."""
 
+import re
+import time
+
+from django.conf import settings
+from django.core.cache import cache
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+
+from .throttling import client_ip
+
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _failure_window(request) -> tuple[str, int, int]:
+    """(cache key, limit, seconds left) of this address's current fixed window of failures."""
+    count, multiple, unit = _RATE.match(settings.BEARER_FAILURE_RATE_PER_ADDRESS).groups()
+    period = int(multiple or 1) * _UNIT_SECONDS[unit]
+    window = int(time.time()) // period
+    key = f"bearer-failures:{client_ip(getattr(request, '_request', request))}:{window}"
+    return key, int(count), period - int(time.time()) % period
+
+
+def refuse_guessing(request) -> None:
+    """429 once this client address has presented too many unknown tokens: keys and session
+    tokens are long random secrets, so many misses from one address are a guessing attempt.
+    (A plain read: a request with good credentials writes nothing to the cache here.)"""
+    key, limit, left = _failure_window(request)
+    if (cache.get(key) or 0) >= limit:
+        raise Throttled(wait=max(1, left),
+                        detail="Too many invalid credentials from this address; try again later.")
+
+
+def record_failed_bearer(request) -> None:
+    key, _, left = _failure_window(request)
+    if not cache.add(key, 1, left + 5):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired in between
+            cache.add(key, 1, left + 5)
 
 
 def bearer_token(request) -> str | None:
@@ -31,8 +69,10 @@ class ApiKeyAuthentication(_BearerAuthentication):
             return None
         from workspaces.services import api_key_authenticate
 
+        refuse_guessing(request)
         api_key = api_key_authenticate(raw)
         if api_key is None:
+            record_failed_bearer(request)
             raise AuthenticationFailed("Invalid or revoked API key.")
         return (ApiKeyUser(api_key), api_key)
 
@@ -44,8 +84,10 @@ class SessionTokenAuthentication(_BearerAuthentication):
             return None
         from accounts.services import session_token_authenticate
 
+        refuse_guessing(request)
         session = session_token_authenticate(raw)
         if session is None:
+            record_failed_bearer(request)
             raise AuthenticationFailed("Invalid or expired session token.")
         return (session.user, session)
 

@@ -4,12 +4,30 @@ django-ratelimit counts in fixed windows in the cache (Redis in production), so 
 shares one budget. The usage is kept on the request so that every answer can carry the headers.
 """
 
+import ipaddress
 import time
 
 from django.conf import settings
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
+
+UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 - a bucket name, not a bind address
+
+
+def client_ip(request) -> str:
+    """The client's address for per-address limits (django-ratelimit's RATELIMIT_IP_META_KEY).
+
+    A missing or malformed value (a unix-socket server, a test client, a forged header) falls into
+    one shared bucket instead of raising, which django-ratelimit's own reader does (a 500). Of a
+    comma-separated list (X-Forwarded-For), the last entry is the one our own proxy added.
+    """
+    raw = str(request.META.get(settings.CLIENT_ADDRESS_META_KEY, "") or "")
+    candidate = raw.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return UNKNOWN_ADDRESS
 
 
 class RateLimit(BaseThrottle):

@@ -288,13 +288,18 @@ def _required(params: Mapping[str, str], *names: str) -> str:
     raise ValueError(f"missing field {names[0]}")
 
 
+MAX_INBOUND_MEDIA = 10
+
+
 def parse_inbound_params(params: Mapping[str, str]) -> InboundMessage:
     """Read Twilio's inbound-message webhook parameters (shared by every Twilio-shaped carrier)."""
     try:
         num_media = int(params.get("NumMedia") or 0)
     except ValueError:
         raise ValueError("NumMedia is not a number") from None
-    media = [str(params[f"MediaUrl{i}"]) for i in range(max(0, num_media)) if params.get(f"MediaUrl{i}")]
+    # Twilio sends at most 10 media; a larger NumMedia would only make this loop run long.
+    count = min(max(0, num_media), MAX_INBOUND_MEDIA)
+    media = [str(params[f"MediaUrl{i}"]) for i in range(count) if params.get(f"MediaUrl{i}")]
     return InboundMessage(
         provider_sid=_required(params, "MessageSid", "SmsMessageSid", "SmsSid"),
         from_number=_required(params, "From"),

@@ -1,0 +1,40 @@
+"""Fault injection on a private platform (its own PostgreSQL cluster and Redis, gunicorn, a Celery
+worker, the fake Twilio), through bench/faults.py: PostgreSQL stopped for 5 s and Redis restarted
+empty in the middle of a burst. Nothing is lost, nothing is sent twice, and the API answers 503
+service_unavailable in the error format while PostgreSQL is down, then recovers by itself."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import require_service
+from messaging_platform.testing.stack import private_services_available
+
+pytestmark = pytest.mark.e2e
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def test_postgres_stopped_and_redis_restarted_lose_nothing_and_send_nothing_twice():
+    require_service("initdb, redis-server and runuser (private fault-test services)",
+                    private_services_available())
+    result = subprocess.run(
+        [sys.executable, "bench/faults.py", "postgres-stop", "redis-restart", "--messages", "60"],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=280)
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert result.returncode == 0 and len(lines) == 2, result.stdout + result.stderr[-3000:]
+    postgres, redis = lines
+    for figures in lines:
+        assert figures["accepted"] > 0, figures
+        assert figures["lost"] == 0, figures
+        assert figures["duplicates_sent_to_carrier"] == 0, figures
+        assert figures["delivered"] == figures["accepted"], figures
+        assert figures["api_latency_max_s"] < 15, figures  # never a hang
+    assert set(postgres["probes"]["during"]) == {"503 service_unavailable"}, postgres
+    assert postgres["non_json_answers"] == []
+    assert postgres["probes"]["after"].get("200", 0) >= 20, postgres
+    assert set(postgres["refused"]) <= {"503 service_unavailable"}, postgres
+    assert set(redis["refused"]) <= {"503 service_unavailable"}, redis
