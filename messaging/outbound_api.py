@@ -87,8 +87,10 @@ class WebhookEndpointListView(_EndpointMixin, generics.GenericAPIView):
     queryset = WebhookEndpoint.objects.all()
     serializer_class = WebhookEndpointSerializer
 
+    # many=True: the answer is the paginated envelope, not one endpoint.
     @extend_schema(summary="The workspace's webhook endpoints",
-                   operation_id="ui_workspaces_webhooks_list")
+                   operation_id="ui_workspaces_webhooks_list",
+                   responses=WebhookEndpointSerializer(many=True))
     def get(self, request, workspace_id):
         page = self.paginate_queryset(outbound.webhook_endpoint_list(workspace=self.workspace))
         return self.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
@@ -151,7 +153,8 @@ class WebhookDeliveryListView(_EndpointMixin, generics.GenericAPIView):
     serializer_class = WebhookDeliverySerializer
 
     @extend_schema(summary="Recent deliveries to this endpoint, newest first",
-                   operation_id="ui_workspaces_webhooks_deliveries_list")
+                   operation_id="ui_workspaces_webhooks_deliveries_list",
+                   responses=WebhookDeliverySerializer(many=True))
     def get(self, request, workspace_id, endpoint_id):
         deliveries = outbound.webhook_delivery_list(endpoint=self.endpoint(endpoint_id))
         page = self.paginate_queryset(deliveries)
