@@ -14,13 +14,11 @@ from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 
 from messaging_platform.api.errors import ApiError
-from messaging_platform.tokens import generate_secret, hash_secret
+from messaging_platform.tokens import generate_secret, hash_secret, record_use
 
 from .models import SessionToken, User, normalize_email
 
 SESSION_TOKEN_PREFIX = "mp_sess_"
-# last_used_at is written at most this often, so that reads do not each cost a write.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -68,10 +66,7 @@ def session_token_authenticate(raw: str) -> SessionToken | None:
     )
     if session is None or session.is_expired or not session.user.is_active:
         return None
-    now = timezone.now()
-    if session.last_used_at is None or now - session.last_used_at > LAST_USED_RESOLUTION:
-        SessionToken.objects.filter(pk=session.pk).update(last_used_at=now)
-        session.last_used_at = now
+    record_use(session)
     return session
 
 

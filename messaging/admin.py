@@ -3,7 +3,17 @@ from django.contrib import admin, messages
 from messaging_platform.api.errors import ApiError
 
 from .delivery import message_retry
-from .models import CarrierEvent, ConsentEvent, Conversation, Message, MessageEvent, OptOut
+from .models import (
+    CarrierEvent,
+    ConsentEvent,
+    Conversation,
+    Message,
+    MessageEvent,
+    OptOut,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from .sending import message_cancel
 
 
@@ -99,3 +109,45 @@ class ConsentEventAdmin(admin.ModelAdmin):
     search_fields = ["phone_number", "=workspace__id"]
     date_hierarchy = "created_at"
     readonly_fields = ["workspace", "phone_number", "action", "keyword", "message", "created_at"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["id", "workspace", "url", "is_active", "failing_since", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["=id", "url", "=workspace__id", "workspace__name"]
+    # Never the secret: operators see everything else.
+    fields = ["id", "workspace", "url", "description", "events", "is_active", "disabled_reason",
+              "disabled_at", "failing_since", "created_by", "created_at", "updated_at"]
+    readonly_fields = ["id", "workspace", "url", "events", "disabled_at", "failing_since",
+                       "created_by", "created_at", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # endpoints get their secret from the API, shown to the workspace once
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["attempted_at", "status_code", "error", "duration_ms", "response_body"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "endpoint", "event_type", "status", "attempts", "last_status_code",
+                    "next_attempt_at", "created_at"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["=id", "=event_id", "=message_id", "=endpoint__id", "=workspace__id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["endpoint"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [WebhookAttemptInline]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -10,3 +10,9 @@ class MessagingConfig(AppConfig):
         from .carrier_events import on_simulated_carrier_event
 
         carrier_event.connect(on_simulated_carrier_event, dispatch_uid="messaging.carrier_event")
+
+        from . import events, outbound
+
+        # Outbound webhooks hear every published message event (once, even if ready() runs twice).
+        if outbound.on_platform_event not in events.EVENT_SINKS:
+            events.EVENT_SINKS.append(outbound.on_platform_event)

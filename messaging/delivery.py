@@ -115,6 +115,7 @@ def message_mark_sent(*, message_id: str, provider_sid: str) -> Message:
         message.next_attempt_at = None
         fields += ["status", "sent_at", "next_attempt_at"]
         MessageEvent.objects.create(message=message, status=Status.SENT, source="worker")
+        _notify_status_callback(message)
     message.save(update_fields=fields)
     events.message_updated(message)
     return message
@@ -204,11 +205,12 @@ def message_apply_status(*, message: Message, status: str, error_code: str | Non
 
 def _notify_status_callback(message: Message) -> None:
     if message.status_callback:
-        from .tasks import notify_status_callback
+        from .serializers import MessageSerializer
+        from .tasks import enqueue_status_callback
 
-        transaction.on_commit(
-            lambda: notify_status_callback.delay(message.id, message.status)
-        )
+        # The message as it is at this change: a later change gets its own notification.
+        data = MessageSerializer(message).data
+        transaction.on_commit(lambda: enqueue_status_callback(message.status_callback, data))
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from messaging_platform.crypto import EncryptedTextField
 from messaging_platform.ids import PrefixedIdField
 from workspaces.models import TenantQuerySet, Workspace
 
@@ -211,3 +212,108 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone_number} {self.action} ({self.keyword})"
+
+
+# Outbound webhooks (messaging/outbound.py) ------------------------------------------------------
+
+
+class WebhookEventType(models.TextChoices):
+    MESSAGE_RECEIVED = "message.received", "An inbound message arrived"
+    MESSAGE_STATUS_UPDATED = "message.status_updated", "An outbound message changed status"
+    MESSAGE_CREATED = "message.created", "An outbound message was accepted"
+
+
+WEBHOOK_TEST_EVENT = "webhook.test"  # sent on request only, never subscribed to
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of an integrator's that receives the workspace's events, signed with its secret."""
+
+    id = PrefixedIdField(prefix="whk")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list)  # WebhookEventType values
+    # `whsec_` + base64 of random bytes (Standard Webhooks); shown on creation and rotation only.
+    secret = EncryptedTextField()
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.TextField(blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Start of the current run of failed attempts; cleared by any success.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, retried until it succeeds or its retry window ends.
+
+    `event_id` is the same on every attempt (the `webhook-id` header), so receivers can dedupe.
+    """
+
+    id = PrefixedIdField(prefix="whd")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.CharField(max_length=40)
+    event_type = models.CharField(max_length=40)
+    message_id = models.CharField(max_length=32, blank=True, db_index=True)
+    payload = models.JSONField()  # the body: {"id", "type", "timestamp", "data"}
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices,
+                              default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When a task for it was last put on the queue: the sweep does not pile on a busy queue.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_delivery_per_event"),
+        ]
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"], name="whd_endpoint_recent"),
+            models.Index(fields=["next_attempt_at"], name="whd_pending_due",
+                         condition=models.Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery, as it went."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)  # the first bytes, for debugging
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["attempted_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} {self.status_code or self.error}"

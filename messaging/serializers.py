@@ -7,6 +7,7 @@ from numbers.phone import E164Field
 
 from .models import Conversation, Direction, Status
 from .segments import MAX_BODY_CHARACTERS
+from .urlsafety import UnsafeUrl, check_public_url
 
 MAX_MEDIA = 10
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
@@ -70,8 +71,11 @@ class SendInputSerializer(serializers.Serializer):
         return fields
 
     def validate_status_callback(self, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("Must be an http or https URL.")
+        if value:
+            try:
+                check_public_url(value)  # the same rules as webhook endpoints
+            except UnsafeUrl as exc:
+                raise serializers.ValidationError(str(exc)) from exc
         return value
 
     def validate_scheduled_at(self, value):

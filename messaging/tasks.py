@@ -8,7 +8,8 @@ from celery import shared_task
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import carrier_events, delivery
+from . import carrier_events, delivery, outbound
+from .urlsafety import UnsafeUrl, check_public_url
 
 logger = logging.getLogger(__name__)
 
@@ -79,21 +80,35 @@ def purge_idempotency_records() -> None:
     purge_expired_idempotency_records()
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=6,
+@shared_task(acks_late=True, ignore_result=True, max_retries=6,
              autoretry_for=(requests.RequestException,), retry_backoff=5, retry_backoff_max=600,
              retry_jitter=True)
-def notify_status_callback(self, message_id: str, status: str) -> None:
-    """POST the message object to the status_callback URL the integrator gave on send."""
-    from .models import Message
-    from .serializers import MessageSerializer
-
-    message = Message.objects.filter(pk=message_id).first()
-    if message is None or not message.status_callback:
+def notify_status_callback(url: str, data: dict) -> None:
+    """POST a message's new state to the status_callback URL the integrator gave on send."""
+    try:
+        check_public_url(url)  # again: DNS may point elsewhere now
+    except UnsafeUrl as exc:
+        logger.warning("Status callback of %s refused: %s", data.get("id"), exc)
         return
-    response = requests.post(
-        message.status_callback,
-        json={"type": "message.status_updated", "data": MessageSerializer(message).data},
-        timeout=STATUS_CALLBACK_TIMEOUT,
-    )
+    response = requests.post(url, json={"type": "message.status_updated", "data": data},
+                             timeout=STATUS_CALLBACK_TIMEOUT, allow_redirects=False)
     if response.status_code >= 500 or response.status_code == 429:
         raise requests.HTTPError(f"status callback answered {response.status_code}")
+
+
+def enqueue_status_callback(url: str, data: dict) -> None:
+    try:
+        notify_status_callback.delay(url, data)
+    except Exception:
+        logger.exception("Could not enqueue the status callback of %s", data.get("id"))
+
+
+# A hard limit, beyond the HTTP timeouts, so that no receiver can hold a worker.
+@shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=90)
+def deliver_webhook(delivery_id: str) -> None:
+    outbound.webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_webhook_deliveries() -> None:
+    outbound.sweep_webhook_deliveries()

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from . import api, webhooks
+from . import api, outbound_api, views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
+w = "w/<str:ws>"  # the pages
 
 urlpatterns = [
     path("api/messages", api.MessageListView.as_view(), name="message-list"),
@@ -24,8 +25,27 @@ urlpatterns = [
     path(f"{ws}/conversations/<str:conversation_id>/read", api.ConversationReadView.as_view(),
          name="conversation-read"),
     path(f"{ws}/opt-outs", api.OptOutListView.as_view(), name="opt-out-list"),
+    path(f"{ws}/webhooks", outbound_api.WebhookEndpointListView.as_view(), name="webhook-list"),
+    path(f"{ws}/webhooks/<str:endpoint_id>", outbound_api.WebhookEndpointDetailView.as_view(),
+         name="webhook-detail"),
+    path(f"{ws}/webhooks/<str:endpoint_id>/rotate-secret",
+         outbound_api.WebhookEndpointRotateSecretView.as_view(), name="webhook-rotate-secret"),
+    path(f"{ws}/webhooks/<str:endpoint_id>/test", outbound_api.WebhookEndpointTestView.as_view(),
+         name="webhook-test"),
+    path(f"{ws}/webhooks/<str:endpoint_id>/deliveries",
+         outbound_api.WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
+    path(f"{ws}/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>",
+         outbound_api.WebhookDeliveryDetailView.as_view(), name="webhook-delivery-detail"),
     path("webhooks/twilio/<str:workspace_id>/inbound", webhooks.twilio_webhook,
          {"kind": "inbound"}, name="twilio-inbound"),
     path("webhooks/twilio/<str:workspace_id>/status", webhooks.twilio_webhook,
          {"kind": "status"}, name="twilio-status"),
+    path(f"{w}/inbox/", views.inbox, name="inbox"),
+    path(f"{w}/inbox/send", views.send, name="send"),
+    path(f"{w}/inbox/<str:conversation_id>/", views.thread, name="thread"),
+    path(f"{w}/inbox/<str:conversation_id>/simulate-reply", views.simulate_reply,
+         name="simulate-reply"),
+    path(f"{w}/messages/", views.message_log, name="log"),
+    path(f"{w}/messages/<str:message_id>/", views.message_detail, name="log-detail"),
+    path(f"{w}/settings/opt-outs/", views.opt_outs, name="opt-outs"),
 ]

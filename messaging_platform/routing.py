@@ -1,3 +1,5 @@
 """WebSocket routes, collected from the apps that serve them."""
 
-websocket_urlpatterns: list = []
+from messaging.routing import websocket_urlpatterns as messaging_routes
+
+websocket_urlpatterns: list = [*messaging_routes]

@@ -189,6 +189,9 @@ CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "messaging.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
+    # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
+    "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
+                           "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
 }
 
 # Delivery: retries of transient carrier errors, and when the sweep steps in.
@@ -198,6 +201,22 @@ SEND_RETRY_MAX_SECONDS = env_float("SEND_RETRY_MAX_SECONDS", 300.0)
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 120)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
+
+# Outbound webhooks (docs/events.md). Plain http and private addresses are for development only.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5.0)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)  # the whole attempt
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env_float("WEBHOOK_RETRY_MAX_SECONDS", 4 * 3600.0)
+# A failing delivery is retried until at least this long after the event, then given up.
+WEBHOOK_RETRY_WINDOW_HOURS = env_float("WEBHOOK_RETRY_WINDOW_HOURS", 24.0)
+WEBHOOK_DISABLE_AFTER_DAYS = env_float("WEBHOOK_DISABLE_AFTER_DAYS", 5.0)
+# A claimed attempt that did not report back by then (a killed worker) is tried again.
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+
+# WebSocket: how many messages one catch_up frame answers with at most.
+WEBSOCKET_CATCH_UP_LIMIT = env_int("WEBSOCKET_CATCH_UP_LIMIT", 500)
 
 # Per-sender pacing: messages per second a sender may send, unless its number sets its own
 # `send_rate`. Carriers queue or refuse (429) beyond these. Shared across worker processes in
@@ -267,9 +286,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SESSION_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 X_FRAME_OPTIONS = "DENY"
 
 # Carriers. The Twilio REST base URL can point at a Twilio-compatible API or the fake carrier of the
@@ -318,6 +337,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a `status` field with different choices: name them apart.
+    "ENUM_NAME_OVERRIDES": {"WebhookDeliveryStatusEnum": "messaging.models.DeliveryStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "messaging_platform.api.schema.add_error_responses",

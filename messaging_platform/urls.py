@@ -38,7 +38,7 @@ api_patterns = [
     path("api/numbers", numbers_api.IntegratorNumberListView.as_view(), name="integrator-numbers"),
     path("api/numbers/<str:number_id>", numbers_api.IntegratorNumberDetailView.as_view(),
          name="integrator-number-detail"),
-    path("api/workspace", workspaces_api.IntegratorWorkspaceView.as_view(),
+    path("api/workspace", numbers_api.IntegratorWorkspaceView.as_view(),
          name="integrator-workspace"),
 ]
 
@@ -52,6 +52,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
+    path("", include("workspaces.urls")),
+    path("", include("numbers.urls")),
 ]
 
 handler500 = "messaging_platform.api.views.server_error"

@@ -1,5 +1,7 @@
-"""UI API for a workspace's carrier account and numbers; the integrator's read-only numbers."""
+"""UI API for a workspace's carrier account and numbers; the integrator's read-only numbers and
+workspace settings."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -11,6 +13,7 @@ from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 from . import selectors, services
 from .models import PhoneNumber
 from .serializers import (
+    IntegratorWorkspaceSerializer,
     NumbersImportSerializer,
     PhoneNumberInputSerializer,
     PhoneNumberSerializer,
@@ -117,3 +120,19 @@ class IntegratorNumberDetailView(IntegratorWorkspaceMixin, APIView):
     def get(self, request, number_id):
         number = selectors.access_number(workspace=self.workspace, number_id=number_id)
         return Response(PhoneNumberSerializer(number).data)
+
+
+@extend_schema(tags=["integrator"])
+class IntegratorWorkspaceView(IntegratorWorkspaceMixin, APIView):
+    @extend_schema(responses=IntegratorWorkspaceSerializer, summary="The API key's workspace")
+    def get(self, request):
+        default = selectors.default_sender(workspace=self.workspace)
+        account = selectors.workspace_provider_account(workspace=self.workspace)
+        return Response(IntegratorWorkspaceSerializer({
+            "id": self.workspace.id,
+            "name": self.workspace.name,
+            "created_at": self.workspace.created_at,
+            "provider": ProviderAccountSerializer.answer(account),
+            "default_number": default.phone_number if default else None,
+            "rate_limit": settings.API_KEY_RATE_LIMIT,
+        }).data)

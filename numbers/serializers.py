@@ -107,3 +107,14 @@ class SkippedNumberSerializer(serializers.Serializer):
 class NumbersImportSerializer(serializers.Serializer):
     data = PhoneNumberSerializer(many=True)
     skipped = SkippedNumberSerializer(many=True)
+
+
+class IntegratorWorkspaceSerializer(serializers.Serializer):
+    """GET /api/workspace: the key's workspace and its sending settings, never a secret."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    provider = ProviderAccountSerializer()
+    default_number = serializers.CharField(allow_null=True)
+    rate_limit = serializers.CharField(help_text="Requests allowed per API key, e.g. 100/m")

@@ -10,12 +10,11 @@ from messaging_platform.api.mixins import UIAPIMixin
 
 from . import services
 from .models import ApiKey, Invitation, Membership, Workspace
-from .scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
+from .scoping import WorkspaceMemberMixin
 from .serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyInputSerializer,
     ApiKeySerializer,
-    IntegratorWorkspaceSerializer,
     InvitationAcceptSerializer,
     InvitationInputSerializer,
     InvitationSerializer,
@@ -175,10 +174,3 @@ class ApiKeyDetailView(WorkspaceMemberMixin, APIView):
     def delete(self, request, workspace_id, api_key_id):
         services.api_key_revoke(actor=self.membership, api_key_id=api_key_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-@extend_schema(tags=["integrator"])
-class IntegratorWorkspaceView(IntegratorWorkspaceMixin, APIView):
-    @extend_schema(responses=IntegratorWorkspaceSerializer, summary="The API key's workspace")
-    def get(self, request):
-        return Response(IntegratorWorkspaceSerializer(self.workspace).data)

@@ -14,12 +14,6 @@ class WorkspaceInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
 
-class IntegratorWorkspaceSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
 class MemberSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="user.id")
     email = serializers.EmailField(source="user.email")

@@ -10,14 +10,13 @@ from django.utils import timezone
 
 from accounts.models import User, normalize_email
 from messaging_platform.api.errors import ApiError, forbidden, not_found
-from messaging_platform.tokens import generate_secret, hash_secret
+from messaging_platform.tokens import generate_secret, hash_secret, record_use
 
 from .models import ApiKey, Invitation, Membership, Role, Workspace
 
 API_KEY_PREFIX = "mp_live_"
 API_KEY_DISPLAY_LENGTH = len(API_KEY_PREFIX) + 6
 INVITATION_TOKEN_PREFIX = "mp_inv_"
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @transaction.atomic
@@ -209,8 +208,5 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     api_key = ApiKey.objects.select_related("workspace").filter(key_hash=hash_secret(raw)).first()
     if api_key is None or not api_key.is_active or not api_key.workspace.is_active:
         return None
-    now = timezone.now()
-    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
+    record_use(api_key)
     return api_key

@@ -1,10 +1,11 @@
-"""Real platform processes for end-to-end tests and benchmarks: a Celery worker (with its beat),
-pointed at the same database and Redis as the test, started and killed for real."""
+"""Real platform processes for end-to-end tests and benchmarks: a Celery worker (with its beat) and
+a daphne server, pointed at the same database and Redis as the test, started and killed for real."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,77 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
+def _platform_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a platform process sharing this test's database, Redis and secrets."""
+    return {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "false", "SECRET_KEY": settings.SECRET_KEY,
+            "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+            "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
+            "TWILIO_API_BASE_URL": getattr(settings, "TWILIO_API_BASE_URL", ""),
+            "LOG_LEVEL": "WARNING", **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DaphneProcess:
+    """`daphne` serving the ASGI application (HTTP and WebSockets) on a free loopback port.
+
+    Its URL is known before it starts, so PUBLIC_BASE_URL can point at it.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, *, port: int | None = None,
+                 log_path: Path | None = None):
+        self.env = env or {}
+        self.port = port or free_port()
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"daphne-{os.getpid()}-{id(self)}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 30) -> DaphneProcess:
+        env = _platform_env({"ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false",
+                             **self.env})
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "messaging_platform.asgi:application"],
+            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_until(self._ready, timeout=timeout, what=f"daphne to listen; log:\n{self.log()}")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"daphne exited with {self.process.returncode}:\n{self.log()}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
 class WorkerProcess:
     """`celery worker -B` in its own process group, so a kill takes its children too."""
 
@@ -40,12 +112,7 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
-               "CELERY_TASK_ALWAYS_EAGER": "false", "SECRET_KEY": settings.SECRET_KEY,
-               "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-               "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
-               "TWILIO_API_BASE_URL": getattr(settings, "TWILIO_API_BASE_URL", ""),
-               "LOG_LEVEL": "WARNING", **self.env}
+        env = _platform_env(self.env)
         schedule = self.log_path.with_suffix(".beat")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
@@ -82,7 +83,25 @@ def _carrier_and_message_rows(workspace) -> list[str]:
     OptOut.objects.create(workspace=workspace, phone_number="+14155552672", keyword="STOP")
     ConsentEvent.objects.create(workspace=workspace, phone_number="+14155552672",
                                 action="opt_out", keyword="STOP")
-    return [token, ciphertext]
+    return [token, ciphertext, *_webhook_rows(workspace)]
+
+
+def _webhook_rows(workspace) -> list[str]:
+    """An outbound webhook endpoint with one delivery and its attempt; returns its secret."""
+    from django.utils import timezone
+
+    from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+    from messaging.outbound import generate_webhook_secret
+
+    secret = generate_webhook_secret()
+    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="https://hooks.example.com/x",
+                                              events=["message.received"], secret=secret)
+    delivery = WebhookDelivery.objects.create(workspace=workspace, endpoint=endpoint,
+                                              event_id="evt_1", event_type="message.received",
+                                              payload={"id": "evt_1", "data": {}})
+    WebhookAttempt.objects.create(delivery=delivery, attempted_at=timezone.now(), status_code=500,
+                                  error="Answered 500.")
+    return [secret, secret.removeprefix("whsec_")]
 
 
 def registered_models():
@@ -105,7 +124,9 @@ def test_every_changelist_and_change_page_opens_without_showing_a_secret(admin_c
             pages.append(pages[0] + "?q=example")
         obj = model._default_manager.first()
         assert obj is not None, f"no {opts.label} to open"
-        pages.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+        # quote(): the admin reads `_2B` in a URL as "+", and our ids are `prefix_` + random.
+        pages.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_change",
+                             args=[quote(obj.pk)]))
         for page in pages:
             response = admin_client.get(page)
             assert response.status_code == 200, page

@@ -128,6 +128,20 @@ def _seed_consent_event(workspace: Workspace) -> None:
         workspace=workspace, phone_number="+14155552672", action="opt_out", keyword="STOP")
 
 
+def _seed_webhook_endpoint(workspace: Workspace) -> None:
+    apps.get_model("messaging", "WebhookEndpoint").objects.get_or_create(
+        workspace=workspace, url="https://hooks.example.com/sms",
+        defaults={"events": ["message.received"], "secret": "whsec_" + "A" * 43})
+
+
+def _seed_webhook_delivery(workspace: Workspace) -> None:
+    _seed_webhook_endpoint(workspace)
+    endpoint = apps.get_model("messaging", "WebhookEndpoint").objects.get(workspace=workspace)
+    apps.get_model("messaging", "WebhookDelivery").objects.create(
+        workspace=workspace, endpoint=endpoint, event_id=f"evt_{workspace.pk}",
+        event_type="message.received", payload={"data": {}})
+
+
 # How to make one row of each workspace-owned model in Acme (members, keys, … are made below).
 SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.conversation": _seed_conversation,
@@ -135,6 +149,8 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.carrierevent": _seed_carrier_event,
     "messaging.optout": _seed_opt_out,
     "messaging.consentevent": _seed_consent_event,
+    "messaging.webhookendpoint": _seed_webhook_endpoint,
+    "messaging.webhookdelivery": _seed_webhook_delivery,
     "workspaces.membership": lambda ws: None,
     "workspaces.invitation": lambda ws: None,
     "workspaces.apikey": lambda ws: None,

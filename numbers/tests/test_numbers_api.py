@@ -447,3 +447,22 @@ def test_the_integrator_api_is_read_only(api_client, twilio_workspace):
 def test_the_integrator_api_needs_a_key(owner_client, anon_client):
     assert anon_client.get("/api/numbers").status_code == 401
     assert owner_client.get("/api/numbers").status_code in (401, 403)
+
+
+def test_the_integrator_sees_its_workspace_settings_without_secrets(api_client, workspace,
+                                                                    twilio_account, fake_twilio):
+    from numbers.models import PhoneNumber, ProviderAccount
+
+    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
+                                   account_sid=twilio_account.sid,
+                                   auth_token=twilio_account.auth_token)
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550100", is_default=True)
+    response = api_client.get("/api/workspace")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == workspace.id
+    assert body["default_number"] == "+12025550100"
+    assert body["provider"]["provider"] == "twilio"
+    assert body["provider"]["auth_token_set"] is True
+    assert body["rate_limit"] == "100/m"
+    assert twilio_account.auth_token not in response.content.decode()

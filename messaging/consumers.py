@@ -1,0 +1,165 @@
+"""The workspace WebSocket: `/ws/workspaces/{workspaceId}/` streams the workspace's message events.
+
+Who may connect is decided once, before the socket is accepted (a refusal is an HTTP 403 at the
+handshake): a Bearer session token of a member, a Bearer API key of the workspace, or the browser's
+cookie session of a member with an Origin this installation serves. Credentials revoked later are
+not re-checked for an open socket; it ends when the client reconnects. Close codes and frames are
+in docs/events.md.
+"""
+
+import json
+import logging
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from django.utils.dateparse import parse_datetime
+
+from messaging_platform.api.errors import ApiError
+from messaging_platform.ids import new_id
+
+from .events import MESSAGE_UPDATED, workspace_group
+
+logger = logging.getLogger(__name__)
+
+CLOSE_BAD_FRAME = 4400
+MAX_FRAME_BYTES = 4096
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def origin_allowed(origin: str | None) -> bool:
+    """Whether a browser page at `origin` may use the cookie session (stops cross-site WebSocket
+    hijacking: browsers send cookies with a WebSocket from any site, but always send Origin)."""
+    if not origin:
+        return False
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    domain, _port = split_domain_port(parts.netloc)
+    allowed = settings.ALLOWED_HOSTS or (
+        [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _authorize(workspace_id: str, bearer: str | None, cookie_user) -> str | None:
+    """The workspace id the connection may follow, or None. Runs in a thread (DB work)."""
+    from accounts.services import session_token_authenticate
+    from workspaces.selectors import access_workspace
+    from workspaces.services import API_KEY_PREFIX, api_key_authenticate
+
+    if bearer is not None:
+        if bearer.startswith(API_KEY_PREFIX):
+            api_key = api_key_authenticate(bearer)
+            ok = api_key is not None and api_key.workspace_id == workspace_id
+            return workspace_id if ok else None
+        session = session_token_authenticate(bearer)
+        user = session.user if session is not None else None
+    else:
+        user = cookie_user if cookie_user is not None and cookie_user.is_authenticated else None
+    if user is None:
+        return None
+    try:
+        access_workspace(user=user, workspace_id=workspace_id)  # also refuses disabled workspaces
+    except ApiError:
+        return None
+    return workspace_id
+
+
+def _catch_up(workspace_id: str, since: datetime, limit: int) -> tuple[list[dict], bool]:
+    from workspaces.models import Workspace
+
+    from .models import Message
+    from .serializers import MessageSerializer
+
+    workspace = Workspace(pk=workspace_id)
+    messages = list(Message.objects.for_workspace(workspace).filter(updated_at__gt=since)
+                    .order_by("updated_at", "pk")[: limit + 1])
+    return [MessageSerializer(m).data for m in messages[:limit]], len(messages) > limit
+
+
+class WorkspaceConsumer(AsyncWebsocketConsumer):
+    workspace_id: str | None = None
+
+    async def connect(self) -> None:
+        workspace_id = self.scope["url_route"]["kwargs"]["workspace_id"]
+        authorization = _header(self.scope, b"authorization")
+        bearer = None
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                await self.close()
+                return
+            bearer = token.strip()
+        cookie_user = None
+        if bearer is None:
+            if not origin_allowed(_header(self.scope, b"origin")):
+                await self.close()  # a cookie from a page of another site: refused
+                return
+            cookie_user = self.scope.get("user")
+        allowed = await database_sync_to_async(_authorize)(workspace_id, bearer, cookie_user)
+        if allowed is None:
+            await self.close()  # before accept: the client sees HTTP 403
+            return
+        self.workspace_id = allowed
+        await self.channel_layer.group_add(workspace_group(allowed), self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.workspace_id is not None:
+            await self.channel_layer.group_discard(workspace_group(self.workspace_id),
+                                                   self.channel_name)
+
+    async def workspace_event(self, message: dict) -> None:
+        event = message["event"]
+        await self._send_json({"id": event["id"], "type": event["type"], "data": event["data"]})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            await self._refuse("Frames must be JSON text of at most 4096 bytes.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._refuse("Malformed JSON.")
+            return
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind == "ping":
+            await self._send_json({"type": "pong"})
+        elif kind == "catch_up":
+            await self._catch_up(frame)
+        else:
+            await self._refuse("Unknown frame type; expected ping or catch_up.")
+
+    async def _catch_up(self, frame: dict) -> None:
+        raw = frame.get("since")
+        try:
+            since = parse_datetime(raw) if isinstance(raw, str) else None
+        except ValueError:
+            since = None
+        if since is None:
+            await self._refuse("catch_up needs `since`, an ISO 8601 date-time.")
+            return
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        limit = settings.WEBSOCKET_CATCH_UP_LIMIT
+        messages, more = await database_sync_to_async(_catch_up)(self.workspace_id, since, limit)
+        for data in messages:
+            await self._send_json({"id": new_id("evt"), "type": MESSAGE_UPDATED, "data": data})
+        await self._send_json({"type": "catch_up.done", "count": len(messages), "more": more})
+
+    async def _refuse(self, reason: str) -> None:
+        await self.close(code=CLOSE_BAD_FRAME, reason=reason)
+
+    async def _send_json(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload, default=str))

@@ -1,0 +1,235 @@
+"""Inbox, threads, the composer, the messages log and the opt-out list (server-rendered pages).
+
+Sending goes through the same validation (SendInputSerializer) and service (`message_send`) as
+`POST /api/messages`; live updates come from the workspace's WebSocket (static/js/app.js).
+"""
+
+from django import forms
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from messaging_platform.api.errors import ApiError
+from numbers.providers import get_provider
+from numbers.selectors import default_sender, workspace_numbers, workspace_provider_account
+from workspaces.models import ApiKey
+from workspaces.views import add_api_error, http_error, render_page, workspace_page
+
+from . import selectors, sending
+from .conversations import conversation_mark_read
+from .models import Direction, Message, Status
+from .segments import MAX_BODY_CHARACTERS
+from .serializers import SendInputSerializer
+
+THREAD_LENGTH = 200
+LOG_PAGE_SIZE = 50
+# Form field names for the API's field names, so that errors land beside the right input.
+SEND_FIELDS = {"from": "from_number", "media_urls": "media_url", "mediaUrl": "media_url"}
+LOG_FIELDS = {"startDate": "start", "endDate": "end", "from": "from_"}
+
+
+class ComposeForm(forms.Form):
+    to = forms.CharField(label="To", max_length=64, widget=forms.TextInput(attrs={
+        "placeholder": "+14155552671", "inputmode": "tel", "autocomplete": "off"}))
+    from_number = forms.ChoiceField(label="From", required=False)
+    body = forms.CharField(label="Message", max_length=MAX_BODY_CHARACTERS, required=False,
+                           strip=False, widget=forms.Textarea(attrs={
+                               "rows": 2, "placeholder": "Write a message…",
+                               "data-segments": "", "maxlength": MAX_BODY_CHARACTERS}))
+    media_url = forms.URLField(label="Image URL (MMS, optional)", max_length=2000, required=False,
+                               assume_scheme="https",
+                               widget=forms.URLInput(attrs={"placeholder": "https://…"}))
+
+    def __init__(self, *args, numbers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from_number"].choices = [("", "Default number")] + [
+            (n.phone_number, f"{n.phone_number} · {n.friendly_name}" if n.friendly_name
+             else n.phone_number) for n in numbers]
+
+
+class ReplyForm(forms.Form):
+    prefix = "reply"  # beside the composer's `body` on the same page
+    body = forms.CharField(label="Simulated reply", max_length=MAX_BODY_CHARACTERS,
+                           widget=forms.TextInput(attrs={"placeholder": "Reply as the contact…"}))
+
+
+class LogFilterForm(forms.Form):
+    direction = forms.ChoiceField(required=False, choices=[("", "Any direction"), *Direction.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Status.choices])
+    from_ = forms.CharField(label="From", required=False, max_length=64)
+    to = forms.CharField(required=False, max_length=64)
+    start = forms.DateField(label="From date", required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To date", required=False,
+                          widget=forms.DateInput(attrs={"type": "date"}))
+    search = forms.CharField(required=False, max_length=selectors.MAX_SEARCH_LENGTH,
+                             widget=forms.SearchInput(attrs={"placeholder": "Text in the message"}))
+
+    def add_prefix(self, field_name: str) -> str:
+        return "from" if field_name == "from_" else super().add_prefix(field_name)
+
+    def api_filters(self) -> dict[str, str]:
+        data = self.cleaned_data
+        filters = {"direction": data["direction"], "status": data["status"],
+                   "from": data["from_"].strip(), "to": data["to"].strip(),
+                   "search": data["search"].strip()}
+        if data["start"]:
+            filters["startDate"] = data["start"].isoformat()
+        if data["end"]:
+            filters["endDate"] = data["end"].isoformat()
+        return {name: value for name, value in filters.items() if value}
+
+
+def setup_steps(workspace) -> list[dict]:
+    """The getting-started checklist shown until a workspace has sent its first message."""
+    has_account = workspace_provider_account(workspace=workspace) is not None
+    return [
+        {"label": "Choose a carrier", "done": has_account, "url": "carrier",
+         "hint": "Start with the built-in simulator: no account needed."},
+        {"label": "Add a phone number", "done": default_sender(workspace=workspace) is not None,
+         "url": "numbers", "hint": "Import one of your carrier's numbers with one click."},
+        {"label": "Create an API key", "url": "api-keys",
+         "done": ApiKey.objects.for_workspace(workspace).exists(),
+         "hint": "For your own code to send through the API."},
+        {"label": "Send your first message", "url": "inbox",
+         "done": Message.objects.for_workspace(workspace).exists(),
+         "hint": "Use the composer, and watch it turn delivered."},
+    ]
+
+
+def _send(request: HttpRequest, form: ComposeForm) -> Message | None:
+    """Validate like the API and send; on failure the errors are on the form."""
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    payload = {"to": data["to"], "body": data["body"]}
+    if data["from_number"]:
+        payload["from"] = data["from_number"]
+    if data["media_url"]:
+        payload["media_urls"] = [data["media_url"]]
+    try:
+        serializer = SendInputSerializer(data=payload)
+        if not serializer.is_valid():
+            add_api_error(form, ApiError("invalid_params", "Check the message.",
+                                         fields=serializer.errors), SEND_FIELDS)
+            return None
+        fields = serializer.validated_data
+        return sending.message_send(
+            workspace=request.workspace, to=fields["to"], body=fields["body"],
+            media_urls=fields["media_urls"], from_number=fields.get("from"), sent_by=request.user)
+    except ApiError as exc:
+        add_api_error(form, exc, SEND_FIELDS)
+        return None
+
+
+def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None = None,
+           reply_form: ReplyForm | None = None, status: int = 200) -> HttpResponse:
+    workspace = request.workspace
+    numbers = list(workspace_numbers(workspace=workspace))
+    thread = []
+    if conversation is not None:
+        recent = selectors.message_list(workspace=workspace, filters={"conversation": conversation.pk})
+        thread = list(reversed(recent[:THREAD_LENGTH]))
+        if form is None:
+            our_number = conversation.our_number if any(
+                n.phone_number == conversation.our_number for n in numbers) else ""
+            form = ComposeForm(numbers=numbers, initial={"to": conversation.contact_number,
+                                                         "from_number": our_number})
+    account = workspace_provider_account(workspace=workspace)
+    can_simulate = account is not None and hasattr(get_provider(account), "simulate_inbound")
+    steps = setup_steps(workspace)
+    return render_page(request, "messaging/inbox.html", {
+        "conversations": selectors.conversation_list(workspace=workspace)[:100],
+        "conversation": conversation, "thread": thread,
+        "form": form or ComposeForm(numbers=numbers),
+        "reply_form": reply_form or ReplyForm(), "can_simulate": can_simulate,
+        "steps": steps, "setup_done": all(step["done"] for step in steps),
+        "section": "inbox", "now": timezone.now()}, status=status)
+
+
+@workspace_page
+def inbox(request: HttpRequest) -> HttpResponse:
+    return _inbox(request)
+
+
+@workspace_page
+def thread(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    try:
+        conversation = selectors.access_conversation(workspace=request.workspace,
+                                                     conversation_id=conversation_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    if conversation.unread_count:
+        conversation_mark_read(conversation=conversation)
+    return _inbox(request, conversation)
+
+
+@require_POST
+@workspace_page
+def send(request: HttpRequest) -> HttpResponse:
+    # Sending is every member's work, as in the API.
+    form = ComposeForm(request.POST, numbers=workspace_numbers(workspace=request.workspace))
+    message = _send(request, form)
+    if message is not None:
+        return redirect("thread", ws=request.workspace.pk, conversation_id=message.conversation_id)
+    conversation = None
+    if conversation_id := request.POST.get("conversation", "")[:64]:
+        conversation = selectors.conversation_list(workspace=request.workspace).filter(
+            pk=conversation_id).first()
+    return _inbox(request, conversation, form=form, status=400)
+
+
+@require_POST
+@workspace_page
+def simulate_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    try:
+        conversation = selectors.access_conversation(workspace=request.workspace,
+                                                     conversation_id=conversation_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    form = ReplyForm(request.POST)
+    account = workspace_provider_account(workspace=request.workspace)
+    provider = get_provider(account) if account else None
+    if form.is_valid() and not hasattr(provider, "simulate_inbound"):
+        form.add_error(None, "Replies can only be simulated with the simulator carrier.")
+    if not form.is_valid():
+        return _inbox(request, conversation, reply_form=form, status=400)
+    provider.simulate_inbound(conversation.contact_number, conversation.our_number,
+                              form.cleaned_data["body"])
+    return redirect("thread", ws=request.workspace.pk, conversation_id=conversation.pk)
+
+
+@workspace_page
+def message_log(request: HttpRequest) -> HttpResponse:
+    form = LogFilterForm(request.GET)
+    found = Message.objects.none()
+    if form.is_valid():
+        try:
+            found = selectors.message_list(workspace=request.workspace, filters=form.api_filters())
+        except ApiError as exc:
+            add_api_error(form, exc, LOG_FIELDS)
+    page = Paginator(found, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render_page(request, "messaging/log.html", {
+        "form": form, "page": page, "query": query.urlencode(), "filtered": bool(query),
+        "section": "messages", "now": timezone.now()}, status=200 if not form.errors else 400)
+
+
+@workspace_page
+def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
+    try:
+        message = selectors.access_message(workspace=request.workspace, message_id=message_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    return render_page(request, "messaging/detail.html", {
+        "message": message, "events": message.events.all(), "section": "messages"})
+
+
+@workspace_page
+def opt_outs(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.opt_out_list(workspace=request.workspace), 100).get_page(
+        request.GET.get("page"))
+    return render_page(request, "messaging/opt_outs.html", {"page": page, "tab": "opt-outs"})

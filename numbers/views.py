@@ -1,0 +1,176 @@
+"""Numbers and carrier-account pages. Members read; owners and admins change (as in the API)."""
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from messaging_platform.api.errors import ApiError
+from workspaces.views import add_api_error, http_error, render_page, workspace_page
+
+from . import selectors, services
+from .models import ProviderKind
+from .phone import MAX_RAW_LENGTH
+from .providers import get_provider
+from .providers.base import ProviderError
+from .serializers import ACCOUNT_SID_PATTERN, MESSAGING_SERVICE_SID_PATTERN
+
+
+class ProviderForm(forms.Form):
+    provider = forms.ChoiceField(label="Carrier", choices=ProviderKind.choices,
+                                 widget=forms.RadioSelect, initial=ProviderKind.SIMULATOR)
+    account_sid = forms.RegexField(
+        label="Account SID", regex=ACCOUNT_SID_PATTERN, required=False, max_length=34,
+        error_messages={"invalid": "An Account SID is AC followed by 32 hexadecimal characters."},
+        widget=forms.TextInput(attrs={"placeholder": "AC…", "autocomplete": "off",
+                                      "spellcheck": "false"}))
+    # Write-only: never rendered back into the page (render_value=False).
+    auth_token = forms.CharField(
+        label="Auth Token", required=False, max_length=128, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+    messaging_service_sid = forms.RegexField(
+        label="Messaging Service SID (optional)", regex=MESSAGING_SERVICE_SID_PATTERN,
+        required=False, max_length=34,
+        error_messages={"invalid": "A Messaging Service SID is MG followed by 32 hexadecimal "
+                                   "characters."},
+        widget=forms.TextInput(attrs={"placeholder": "MG…", "autocomplete": "off",
+                                      "spellcheck": "false"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("provider") == ProviderKind.TWILIO and not cleaned.get("account_sid") \
+                and "account_sid" not in self.errors:
+            self.add_error("account_sid", "Enter your Twilio Account SID.")
+        return cleaned
+
+
+class NumberAddForm(forms.Form):
+    phone_number = forms.CharField(
+        label="Phone number", max_length=MAX_RAW_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "+14155552671", "inputmode": "tel",
+                                      "autocomplete": "off"}))
+    friendly_name = forms.CharField(label="Friendly name (optional)", max_length=64,
+                                    required=False)
+
+
+class NumberEditForm(forms.Form):
+    friendly_name = forms.CharField(label="Friendly name", max_length=64, required=False)
+
+
+@workspace_page(manage=True)
+def carrier(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace
+    account = selectors.workspace_provider_account(workspace=workspace)
+    initial = {"provider": account.provider, "account_sid": account.account_sid,
+               "messaging_service_sid": account.messaging_service_sid} if account else {}
+    form = ProviderForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.provider_account_set(
+                workspace=workspace, provider=data["provider"],
+                account_sid=data["account_sid"], auth_token=data["auth_token"] or None,
+                messaging_service_sid=data["messaging_service_sid"])
+        except ApiError as exc:
+            add_api_error(form, exc)
+        else:
+            messages.success(request, "Carrier saved. Next: add a phone number.")
+            return redirect("numbers", ws=workspace.pk)
+    return render_page(request, "numbers/carrier.html", {
+        "form": form, "account": account, "tab": "carrier"},
+        status=400 if request.method == "POST" else 200)
+
+
+@require_POST
+@workspace_page(manage=True)
+def carrier_test(request: HttpRequest) -> HttpResponse:
+    try:
+        info = services.provider_account_check(workspace=request.workspace)
+    except ApiError as exc:
+        messages.error(request, f"Connection failed: {exc.detail}")
+    else:
+        messages.success(request, f"Connected to {info.friendly_name} ({info.account_sid}), "
+                                  f"status {info.status}.")
+    return redirect("carrier", ws=request.workspace.pk)
+
+
+def _available_numbers(account, taken: set[str]) -> tuple[list, str]:
+    """The carrier account's numbers not in this workspace yet, for one-click adding."""
+    try:
+        listed = get_provider(account).list_numbers()
+    except ProviderError as exc:
+        return [], f"The carrier's list of numbers could not be fetched: {exc.message}"
+    return [info for info in listed if info.phone_number not in taken], ""
+
+
+@workspace_page(manage=True)
+def numbers(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace
+    account = selectors.workspace_provider_account(workspace=workspace)
+    form = NumberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            number = services.number_add(workspace=workspace, **form.cleaned_data)
+        except ApiError as exc:
+            add_api_error(form, exc, default_field="phone_number")
+        else:
+            default = " It is your default sender." if number.is_default else ""
+            messages.success(request, f"{number.phone_number} added.{default}")
+            return redirect("numbers", ws=workspace.pk)
+    numbers_ = list(selectors.workspace_numbers(workspace=workspace))
+    available, carrier_problem = [], ""
+    if account and request.membership.can_manage:
+        available, carrier_problem = _available_numbers(account, {n.phone_number for n in numbers_})
+    return render_page(request, "numbers/numbers.html", {
+        "form": form, "account": account, "numbers": numbers_, "available": available,
+        "carrier_problem": carrier_problem, "section": "numbers"},
+        status=400 if request.method == "POST" else 200)
+
+
+@require_POST
+@workspace_page(manage=True)
+def numbers_import(request: HttpRequest) -> HttpResponse:
+    try:
+        result = services.numbers_import(workspace=request.workspace)
+    except ApiError as exc:
+        messages.error(request, str(exc.detail))
+    else:
+        added = len(result.added)
+        note = f"{added} number{'s' if added != 1 else ''} imported"
+        if result.skipped:
+            note += f", {len(result.skipped)} skipped (already here or in another workspace)"
+        messages.success(request, note + ".")
+    return redirect("numbers", ws=request.workspace.pk)
+
+
+@require_POST
+@workspace_page(manage=True)
+def number_update(request: HttpRequest, number_id: str) -> HttpResponse:
+    try:
+        number = selectors.access_number(workspace=request.workspace, number_id=number_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    if "make_default" in request.POST:
+        services.number_update(number=number, is_default=True)
+        messages.success(request, f"{number.phone_number} is now the default sender.")
+    else:
+        form = NumberEditForm(request.POST)
+        if form.is_valid():
+            services.number_update(number=number, friendly_name=form.cleaned_data["friendly_name"])
+            messages.success(request, f"{number.phone_number} renamed.")
+        else:
+            messages.error(request, f"{number.phone_number}: {form.errors['friendly_name'][0]}")
+    return redirect("numbers", ws=request.workspace.pk)
+
+
+@require_POST
+@workspace_page(manage=True)
+def number_remove(request: HttpRequest, number_id: str) -> HttpResponse:
+    try:
+        number = selectors.access_number(workspace=request.workspace, number_id=number_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    services.number_remove(number=number)
+    messages.success(request, f"{number.phone_number} removed from this workspace.")
+    return redirect("numbers", ws=request.workspace.pk)
