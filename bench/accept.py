@@ -6,7 +6,7 @@ endpoint. No workers run, so the web tier is measured alone (sends pile up in th
 
 import argparse
 
-from harness import CONTACT, Platform, body160, closed_loop, open_loop, summarize
+from harness import Platform, body160, closed_loop, contact, open_loop, summarize
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
         url, headers = f"{platform.url}/api/messages", platform.headers()
 
         async def send(session, i):
-            async with session.post(url, json={"to": CONTACT, "body": body160(i)},
+            async with session.post(url, json={"to": contact(i), "body": body160(i)},
                                     headers=headers) as response:
                 await response.read()
                 return response.status, None
@@ -45,7 +45,8 @@ def main() -> None:
             batch_url = f"{platform.url}/api/messages/batch"
 
             async def send_batch(session, i):
-                messages = [{"to": CONTACT, "body": body160(i * 1000 + j)} for j in range(1000)]
+                messages = [{"to": contact(i * 1000 + j), "body": body160(i * 1000 + j)}
+                            for j in range(1000)]
                 async with session.post(batch_url, json={"messages": messages},
                                         headers=headers) as response:
                     data = await response.json()

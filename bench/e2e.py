@@ -8,7 +8,7 @@ and `delivered` status callbacks, as Twilio does, so the platform does all of it
 import argparse
 import time
 
-from harness import CONTACT, Platform, load, ms, open_loop, percentile, wall
+from harness import Platform, contact, load, ms, open_loop, percentile, wall
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
 
                 async def send(session, i, tag=tag):
                     body = (f"{tag}{i:06d} " + "x" * 160)[:160]
-                    async with session.post(url, json={"to": CONTACT, "body": body},
+                    async with session.post(url, json={"to": contact(i), "body": body},
                                             headers=headers) as response:
                         await response.read()
                         return response.status, None

@@ -45,6 +45,12 @@ BODY_160 = ("Your order #{n:08d} has shipped and is on its way. Track it at exam
             "- reply STOP to opt out, HELP for help. Thank you for shopping with us!!")
 
 
+def contact(n: int) -> str:
+    """A different recipient per message, as real traffic has: messages to one contact share a
+    conversation row, which each send updates (see docs/performance.md)."""
+    return f"+1415555{n % 10_000:04d}"
+
+
 def body160(n: int) -> str:
     text = BODY_160.format(n=n)
     return (text + "x" * 160)[:160]
@@ -397,7 +403,7 @@ class Platform:
 
         accepted = 0
         for start in range(0, count, 1000):
-            messages = [{"to": CONTACT, "body": (f"{tag}{n:06d} " + "x" * 160)[:160], **fields}
+            messages = [{"to": contact(n), "body": (f"{tag}{n:06d} " + "x" * 160)[:160], **fields}
                         for n in range(start, min(count, start + 1000))]
             response = requests.post(f"{self.url}/api/messages/batch", json={"messages": messages},
                                      headers=self.headers(), timeout=120)

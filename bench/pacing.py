@@ -26,6 +26,11 @@ def main() -> None:
             platform.carrier.call("set_rate_limit", number, rate)
         print(f"  carrier limits (token buckets, burst = max(1, rate)): {rates}", flush=True)
         platform.start_workers()
+        # Warm every worker thread up (connections, sessions) so that cold first sends do not run
+        # late and bunch up the ones behind them.
+        platform.queue_messages(200, "warm-")
+        platform.wait_for(lambda: platform.carrier.call("count") >= 200, timeout=120, interval=1)
+        platform.carrier.call("reset")
         platform.mark()
         counts = {number: int(rate * args.seconds) + 1 for number, rate in rates.items()}
         started = time.monotonic()

@@ -55,9 +55,11 @@ def message_claim(*, message_id: str) -> Message | None:
 
 def message_deliver(*, message_id: str, not_before: float | None = None) -> None:
     """Hand one queued message to the workspace's carrier, in its sender's pace."""
-    if pacing.pacing_enabled() and not pacing.wait_for_slot(message_id=message_id,
-                                                            not_before=not_before):
-        return
+    go_at = None
+    if pacing.pacing_enabled():
+        go_at = pacing.slot_for(message_id=message_id, not_before=not_before)
+        if go_at is None:
+            return  # waiting in the broker for its slot, or no longer queued
     message = message_claim(message_id=message_id)
     if message is None:
         return
@@ -69,6 +71,8 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
     provider = get_provider(account)
     callback_url = status_callback_url(message)
     _release_db_connection()
+    if go_at is not None:
+        pacing.sleep_until(go_at)
     try:
         result = provider.send(
             to=message.to_number,

@@ -81,17 +81,25 @@ def sender_of(*, from_number: str, messaging_service_sid: str) -> PacedSender:
     return PacedSender(from_number, rate)
 
 
-def wait_for_slot(*, message_id: str, not_before: float | None) -> bool:
-    """Whether the message may go to the carrier now. If its slot is further away than a short
-    sleep, it is re-enqueued for its slot (keeping it) and this answers False; False too when the
-    message is no longer queued."""
+def sleep_until(moment: float) -> None:
+    remaining = moment - time.time()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def slot_for(*, message_id: str, not_before: float | None) -> float | None:
+    """When (epoch seconds) the message may go to the carrier: within a short sleep from now. If its
+    slot is further away, it is re-enqueued for its slot (keeping it) and this answers None; None
+    too when the message is no longer queued. The caller does its database work first and sleeps
+    until the slot right before the carrier call, so that the slot's spacing is what the carrier
+    sees."""
     from .tasks import enqueue_send
 
     if not_before is None:
         row = (Message.objects.filter(pk=message_id, status=Status.QUEUED)
                .values_list("from_number", "messaging_service_sid").first())
         if row is None:
-            return False
+            return None
         sender = sender_of(from_number=row[0], messaging_service_sid=row[1])
         not_before = time.time() + reserve_slot(sender.key, sender.rate)
         remaining = not_before - time.time()
@@ -101,13 +109,11 @@ def wait_for_slot(*, message_id: str, not_before: float | None) -> bool:
                 next_attempt_at=datetime.fromtimestamp(not_before, UTC))
     remaining = not_before - time.time()
     if remaining <= settings.SEND_PACING_SLEEP_MAX_SECONDS:
-        if remaining > 0:
-            time.sleep(remaining)
-        return True
+        return not_before
     # A countdown longer than the broker's visibility timeout would be redelivered: hop instead.
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
     # Arrive a little early and sleep the rest: a countdown fires late rather than early.
     lead = settings.SEND_PACING_SLEEP_MAX_SECONDS / 2
     countdown = min(remaining - lead, settings.SEND_PACING_MAX_COUNTDOWN_SECONDS, visibility / 2)
     enqueue_send(message_id, countdown=countdown, not_before=not_before)
-    return False
+    return None

@@ -79,7 +79,6 @@ class SendRequest:
     scheduled_at: datetime | None = None
 
 
-@transaction.atomic
 def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[str],
                  from_number: str | None = None, status_callback: str = "",
                  scheduled_at: datetime | None = None, api_key: ApiKey | None = None,
@@ -94,7 +93,9 @@ def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[s
     return result
 
 
-@transaction.atomic
+# No savepoint when nested (the API's idempotency block): each is a round trip, and an error here
+# fails the whole request anyway.
+@transaction.atomic(savepoint=False)
 def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
                       api_key: ApiKey | None = None, sent_by=None) -> list[Message | ApiError]:
     """Store many outbound messages in a few queries, each checked by the rules of a single send
