@@ -195,8 +195,9 @@ class Stack:
         workspace = workspace_create(user=user, name="Soak")
         ProviderAccount.objects.create(workspace=workspace, provider="twilio",
                                        account_sid=account.sid, auth_token=account.auth_token)
+        # Faults and soak measure loss, not pacing: the sender's rate is raised out of the way.
         PhoneNumber.objects.create(workspace=workspace, phone_number=OUR_NUMBER, is_default=True,
-                                   mms_enabled=True)
+                                   mms_enabled=True, send_rate=10_000)
         key = api_key_create(actor=Membership.objects.get(user=user, workspace=workspace),
                              name="bench")
         return Seeded(workspace.id, key.key, account.sid, account.auth_token)
