@@ -144,13 +144,18 @@ def numbers_import(request: HttpRequest) -> HttpResponse:
     return redirect("numbers", ws=request.workspace.pk)
 
 
+def _page_number(request: HttpRequest, number_id: str):
+    """One of the page's workspace's numbers; another workspace's is the 404 page."""
+    try:
+        return selectors.access_number(workspace=request.workspace, number_id=number_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+
+
 @require_POST
 @workspace_page(manage=True)
 def number_update(request: HttpRequest, number_id: str) -> HttpResponse:
-    try:
-        number = selectors.access_number(workspace=request.workspace, number_id=number_id)
-    except ApiError as exc:
-        raise http_error(exc) from None
+    number = _page_number(request, number_id)
     if "make_default" in request.POST:
         services.number_update(number=number, is_default=True)
         messages.success(request, f"{number.phone_number} is now the default sender.")
@@ -167,10 +172,7 @@ def number_update(request: HttpRequest, number_id: str) -> HttpResponse:
 @require_POST
 @workspace_page(manage=True)
 def number_remove(request: HttpRequest, number_id: str) -> HttpResponse:
-    try:
-        number = selectors.access_number(workspace=request.workspace, number_id=number_id)
-    except ApiError as exc:
-        raise http_error(exc) from None
+    number = _page_number(request, number_id)
     services.number_remove(number=number)
     messages.success(request, f"{number.phone_number} removed from this workspace.")
     return redirect("numbers", ws=request.workspace.pk)
