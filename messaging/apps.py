@@ -14,5 +14,5 @@ class MessagingConfig(AppConfig):
         from . import events, outbound
 
         # Outbound webhooks hear every published message event (once, even if ready() runs twice).
-        if outbound.on_platform_event not in events.EVENT_SINKS:
-            events.EVENT_SINKS.append(outbound.on_platform_event)
+        if outbound.on_platform_events not in events.EVENT_SINKS:
+            events.EVENT_SINKS.append(outbound.on_platform_events)

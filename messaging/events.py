@@ -24,8 +24,9 @@ MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
 PUBLISH_TIMEOUT = 5  # seconds: a stuck Redis must not hold a request or task for long
 
-# Other parts of the platform (outbound webhooks) subscribe here: sink(workspace_id, event).
-EVENT_SINKS: list[Callable[[str, dict], None]] = []
+# Other parts of the platform (outbound webhooks) subscribe here: sink(workspace_id, events), with
+# the events published together (one for a single change, a batch's worth for a batch).
+EVENT_SINKS: list[Callable[[str, list[dict]], None]] = []
 
 
 def workspace_group(workspace_id: str) -> str:
@@ -110,9 +111,8 @@ def publish_events(workspace_id: str, events: list[dict]) -> None:
                 async_to_sync(send_all)()
     except Exception:
         logger.exception("Could not publish %d event(s) to the channel layer", len(events))
-    for event in events:
-        for sink in EVENT_SINKS:
-            try:
-                sink(workspace_id, event)
-            except Exception:
-                logger.exception("Event sink %s failed for %s", sink, event["type"])
+    for sink in EVENT_SINKS:
+        try:
+            sink(workspace_id, events)
+        except Exception:
+            logger.exception("Event sink %s failed for %d event(s)", sink, len(events))

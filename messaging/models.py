@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from messaging_platform.crypto import EncryptedTextField
 from messaging_platform.ids import PrefixedIdField
@@ -75,7 +76,8 @@ class Message(models.Model):
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the caller where it must match another row's time (a conversation's last_message_at).
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     # Delivery bookkeeping: how often we tried, when a worker claimed it, when to try again.
     attempts = models.PositiveSmallIntegerField(default=0)

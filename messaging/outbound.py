@@ -2,7 +2,7 @@
 Webhooks way (https://www.standardwebhooks.com/), retried with backoff for at least a day.
 
 Flow: `messaging.events` publishes every message change after commit to EVENT_SINKS; our sink,
-`on_platform_event`, maps it onto a webhook event type (the one place that mapping lives), stores
+`on_platform_events`, maps it onto a webhook event type (the one place that mapping lives), stores
 one WebhookDelivery per subscribed endpoint and enqueues it. A worker claims the delivery, POSTs
 it and records the attempt. A failure schedules the next attempt in the row (`next_attempt_at`);
 the periodic sweep enqueues due deliveries, so no retry depends on a broker countdown.
@@ -167,19 +167,24 @@ def webhook_event_type(event: dict) -> str | None:
     return None
 
 
-def on_platform_event(workspace_id: str, event: dict) -> None:
-    """The EVENT_SINKS entry (registered in MessagingConfig.ready)."""
-    event_type = webhook_event_type(event)
-    if event_type is None:
+def on_platform_events(workspace_id: str, platform_events: list[dict]) -> None:
+    """The EVENT_SINKS entry (registered in MessagingConfig.ready): the workspace's endpoints are
+    read once for all the events published together (a batch publishes a thousand)."""
+    typed = [(event, webhook_event_type(event)) for event in platform_events]
+    typed = [(event, event_type) for event, event_type in typed if event_type is not None]
+    if not typed:
         return
-    endpoints = [e for e in WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True)
-                 if event_type in e.events]
-    if event_type == WebhookEventType.MESSAGE_STATUS_UPDATED:
-        # A message is published again when only, say, its provider_sid changed: no new status.
-        endpoints = [e for e in endpoints if not _status_already_sent(e, event["data"])]
-    if endpoints:
-        _create_deliveries(endpoints, event_id=event["id"], event_type=event_type,
-                           data=event["data"])
+    active = list(WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True))
+    if not active:
+        return
+    for event, event_type in typed:
+        endpoints = [e for e in active if event_type in e.events]
+        if event_type == WebhookEventType.MESSAGE_STATUS_UPDATED:
+            # A message is published again when only, say, its provider_sid changed: no new status.
+            endpoints = [e for e in endpoints if not _status_already_sent(e, event["data"])]
+        if endpoints:
+            _create_deliveries(endpoints, event_id=event["id"], event_type=event_type,
+                               data=event["data"])
 
 
 def _status_already_sent(endpoint: WebhookEndpoint, data: dict) -> bool:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from messaging_platform.api.errors import ApiError
 from numbers.models import PhoneNumber, ProviderAccount
@@ -12,7 +13,7 @@ from numbers.selectors import default_sender, require_provider_account, workspac
 from workspaces.models import ApiKey, Workspace
 
 from . import events
-from .models import Conversation, Direction, Message, MessageEvent, OptOut, Status
+from .models import Direction, Message, MessageEvent, OptOut, Status
 from .segments import count_segments
 
 
@@ -101,7 +102,7 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     """Store many outbound messages in a few queries, each checked by the rules of a single send
     (sender, opt-outs) and answered on its own: one refused message does not stop the others.
     A workspace without a carrier account refuses them all (raises)."""
-    from .conversations import conversations_for
+    from .conversations import conversations_touch
 
     account = require_provider_account(workspace=workspace)
     senders: dict[tuple[str | None, bool], Sender | ApiError] = {}
@@ -128,8 +129,7 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     if not accepted:
         return results
 
-    conversations = conversations_for(
-        workspace=workspace, pairs={(sender.our_side, request.to) for _, request, sender in accepted})
+    now = timezone.now()
     messages = []
     for index, request, sender in accepted:
         segments = count_segments(request.body)
@@ -146,21 +146,22 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
             encoding=segments.encoding,
             status_callback=request.status_callback,
             scheduled_at=request.scheduled_at,
-            conversation=conversations[(sender.our_side, request.to)],
             api_key=api_key,
             sent_by=sent_by,
+            created_at=now,
+            updated_at=now,
         )
         results[index] = message
         messages.append(message)
+    # In order, so the last message of each conversation becomes its last_message.
+    latest = {(sender.our_side, request.to): message
+              for (_, request, sender), message in zip(accepted, messages, strict=True)}
+    conversation_ids = conversations_touch(workspace=workspace, latest=latest, at=now)
+    for (_, request, sender), message in zip(accepted, messages, strict=True):
+        message.conversation_id = conversation_ids[(sender.our_side, request.to)]
     Message.objects.bulk_create(messages)
     MessageEvent.objects.bulk_create(
-        [MessageEvent(message=m, status=m.status, source="api") for m in messages])
-    latest = {}
-    for message in messages:  # in order, so the last one of each conversation wins
-        message.conversation.last_message = message
-        message.conversation.last_message_at = message.created_at
-        latest[message.conversation.pk] = message.conversation
-    Conversation.objects.bulk_update(list(latest.values()), ["last_message", "last_message_at"])
+        [MessageEvent(message=m, status=m.status, source="api", created_at=now) for m in messages])
     # Published before the sends are enqueued (on_commit keeps this order): a fast worker must not
     # announce `sending` before subscribers heard of the message at all.
     events.messages_created(messages, workspace.id)

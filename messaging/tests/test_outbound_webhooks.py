@@ -282,14 +282,14 @@ def test_message_events_map_onto_the_subscribed_webhook_events(workspace, other_
     inbound_message = make_message(workspace, Direction.INBOUND, Status.RECEIVED)
 
     with committed():
-        outbound.on_platform_event(workspace.id, platform_event(outbound_message, MESSAGE_CREATED))
-        outbound.on_platform_event(workspace.id, platform_event(inbound_message, MESSAGE_CREATED))
+        outbound.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_CREATED)])
+        outbound.on_platform_events(workspace.id, [platform_event(inbound_message, MESSAGE_CREATED)])
         outbound_message.status = Status.SENT
-        outbound.on_platform_event(workspace.id, platform_event(outbound_message, MESSAGE_UPDATED))
+        outbound.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_UPDATED)])
         # Published again without a new status (its provider_sid was stored): no second event.
-        outbound.on_platform_event(workspace.id, platform_event(outbound_message, MESSAGE_UPDATED))
+        outbound.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_UPDATED)])
         # Inbound messages change too (read, filed), but have no status updates to tell.
-        outbound.on_platform_event(workspace.id, platform_event(inbound_message, MESSAGE_UPDATED))
+        outbound.on_platform_events(workspace.id, [platform_event(inbound_message, MESSAGE_UPDATED)])
 
     def types(endpoint):
         return list(endpoint.deliveries.order_by("created_at").values_list("event_type", flat=True))
@@ -321,7 +321,7 @@ def test_a_sent_message_reaches_the_webhook_through_the_platform(send, workspace
 def test_inactive_endpoints_hear_nothing(workspace, receiver):
     endpoint = make_endpoint(workspace, receiver.url)
     outbound.webhook_endpoint_update(endpoint=endpoint, is_active=False)
-    outbound.on_platform_event(workspace.id, platform_event(make_message(workspace), MESSAGE_CREATED))
+    outbound.on_platform_events(workspace.id, [platform_event(make_message(workspace), MESSAGE_CREATED)])
     assert receiver.received == [] and not WebhookDelivery.objects.exists()
 
 
