@@ -9,6 +9,7 @@ the periodic sweep enqueues due deliveries, so no retry depends on a broker coun
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,8 +22,11 @@ from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from urllib3.util import Timeout
 
@@ -147,7 +151,7 @@ def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
                        status=409)
     data = {"endpoint_id": endpoint.id, "workspace_id": endpoint.workspace_id,
             "message": "A test event from the Messaging Platform."}
-    [delivery] = _create_deliveries([endpoint], event_id=new_id("evt"),
+    [delivery] = _create_deliveries(endpoint.workspace_id, [endpoint.id], event_id=new_id("evt"),
                                     event_type=WEBHOOK_TEST_EVENT, data=data)
     return delivery
 
@@ -167,35 +171,78 @@ def webhook_event_type(event: dict) -> str | None:
     return None
 
 
+# Every published event is matched against its workspace's endpoints: two lookups per delivered
+# message, so the list is kept in the cache. Any change to a workspace's endpoints moves its
+# version after commit; a list read before the change was stored under the old version and is
+# never read again. The timeout bounds how long a lost version bump could matter.
+ENDPOINTS_CACHE_SECONDS = 60
+
+
+def _endpoints_version_key(workspace_id: str) -> str:
+    return f"webhook-endpoints-version:{workspace_id}"
+
+
+def subscribed_endpoints(workspace_id: str) -> list[tuple[str, list[str]]]:
+    """(id, event types) of the workspace's active endpoints."""
+    key = None
+    try:
+        version = cache.get(_endpoints_version_key(workspace_id), "0")
+        key = f"webhook-endpoints:{workspace_id}:{version}"
+        cached = cache.get(key)
+    except Exception:  # the cache is down: the database still answers
+        cached = None
+    if cached is None:
+        cached = [(pk, list(types)) for pk, types in WebhookEndpoint.objects.filter(
+            workspace_id=workspace_id, is_active=True).values_list("id", "events")]
+        if key is not None:
+            with contextlib.suppress(Exception):
+                cache.set(key, cached, ENDPOINTS_CACHE_SECONDS)
+    return cached
+
+
+def endpoints_changed(workspace_id: str) -> None:
+    def bump() -> None:
+        try:
+            cache.set(_endpoints_version_key(workspace_id), new_id("v"), None)
+        except Exception:
+            logger.exception("Could not mark webhook endpoints of %s changed", workspace_id)
+
+    transaction.on_commit(bump)
+
+
+@receiver([post_save, post_delete], sender=WebhookEndpoint,
+          dispatch_uid="messaging.webhook_endpoints_changed")
+def _on_endpoint_saved_or_deleted(sender, instance: WebhookEndpoint, **kwargs) -> None:
+    endpoints_changed(instance.workspace_id)
+
+
 def on_platform_events(workspace_id: str, platform_events: list[dict]) -> None:
-    """The EVENT_SINKS entry (registered in MessagingConfig.ready): the workspace's endpoints are
-    read once for all the events published together (a batch publishes a thousand)."""
+    """The EVENT_SINKS entry (registered in MessagingConfig.ready), with the events published
+    together (a batch publishes a thousand)."""
     typed = [(event, webhook_event_type(event)) for event in platform_events]
     typed = [(event, event_type) for event, event_type in typed if event_type is not None]
     if not typed:
         return
-    active = list(WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True))
-    if not active:
-        return
+    active = subscribed_endpoints(workspace_id)
     for event, event_type in typed:
-        endpoints = [e for e in active if event_type in e.events]
-        if event_type == WebhookEventType.MESSAGE_STATUS_UPDATED:
+        endpoint_ids = [pk for pk, types in active if event_type in types]
+        if endpoint_ids and event_type == WebhookEventType.MESSAGE_STATUS_UPDATED:
             # A message is published again when only, say, its provider_sid changed: no new status.
-            endpoints = [e for e in endpoints if not _status_already_sent(e, event["data"])]
-        if endpoints:
-            _create_deliveries(endpoints, event_id=event["id"], event_type=event_type,
-                               data=event["data"])
+            endpoint_ids = [pk for pk in endpoint_ids if not _status_already_sent(pk, event["data"])]
+        if endpoint_ids:
+            _create_deliveries(workspace_id, endpoint_ids, event_id=event["id"],
+                               event_type=event_type, data=event["data"])
 
 
-def _status_already_sent(endpoint: WebhookEndpoint, data: dict) -> bool:
-    last = (WebhookDelivery.objects.filter(endpoint=endpoint, message_id=data.get("id", ""),
+def _status_already_sent(endpoint_id: str, data: dict) -> bool:
+    last = (WebhookDelivery.objects.filter(endpoint_id=endpoint_id, message_id=data.get("id", ""),
                                            event_type=WebhookEventType.MESSAGE_STATUS_UPDATED)
             .order_by("-created_at", "-pk").values_list("payload", flat=True).first())
     return last is not None and last.get("data", {}).get("status") == data.get("status")
 
 
-def _create_deliveries(endpoints: list[WebhookEndpoint], *, event_id: str, event_type: str,
-                       data: dict) -> list[WebhookDelivery]:
+def _create_deliveries(workspace_id: str, endpoint_ids: list[str], *, event_id: str,
+                       event_type: str, data: dict) -> list[WebhookDelivery]:
     now = timezone.now()
     payload = {"id": event_id, "type": event_type,
                "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data}
@@ -203,11 +250,11 @@ def _create_deliveries(endpoints: list[WebhookEndpoint], *, event_id: str, event
     with transaction.atomic():
         deliveries = [
             WebhookDelivery.objects.create(
-                workspace_id=endpoint.workspace_id, endpoint=endpoint, event_id=event_id,
+                workspace_id=workspace_id, endpoint_id=endpoint_id, event_id=event_id,
                 event_type=event_type, message_id=message_id, payload=payload,
                 next_attempt_at=now, enqueued_at=now,
             )
-            for endpoint in endpoints
+            for endpoint_id in endpoint_ids
         ]
         transaction.on_commit(lambda: [_enqueue(d.id) for d in deliveries])
     return deliveries
@@ -352,6 +399,7 @@ def _note_endpoint_failure(endpoint: WebhookEndpoint, now: datetime, error: str)
                   f"Last error: {error}")
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
             is_active=False, disabled_at=now, disabled_reason=reason, updated_at=now)
+        endpoints_changed(endpoint.workspace_id)
         for pending in WebhookDelivery.objects.filter(endpoint=endpoint,
                                                       status=DeliveryStatus.PENDING):
             _give_up(pending, now, "The endpoint was disabled.")

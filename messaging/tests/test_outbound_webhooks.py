@@ -325,6 +325,32 @@ def test_inactive_endpoints_hear_nothing(workspace, receiver):
     assert receiver.received == [] and not WebhookDelivery.objects.exists()
 
 
+def test_endpoint_changes_reach_publishers_that_cached_the_endpoint_list(workspace, receiver,
+                                                                       committed):
+    """Publishing reads the endpoint list from the cache; creating, disabling and re-enabling an
+    endpoint must each be seen by the very next event."""
+
+    def publish() -> int:
+        with committed():
+            outbound.on_platform_events(
+                workspace.id, [platform_event(make_message(workspace), MESSAGE_CREATED)])
+        return WebhookDelivery.objects.count()
+
+    assert publish() == 0  # caches "no endpoints"
+    with committed():
+        endpoint = make_endpoint(workspace, receiver.url)
+    assert publish() == 1
+    with committed():
+        outbound.webhook_endpoint_update(endpoint=endpoint, is_active=False)
+    assert publish() == 1
+    with committed():
+        outbound.webhook_endpoint_update(endpoint=endpoint, is_active=True)
+    assert publish() == 2
+    with committed():
+        endpoint.delete()
+    assert publish() == 0  # its deliveries went with it, and nothing new was stored
+
+
 # Failures, retries, disabling ------------------------------------------------------------------
 
 
@@ -360,8 +386,9 @@ def test_a_failing_delivery_backs_off_exponentially_for_at_least_a_day(workspace
     settings.WEBHOOK_DISABLE_AFTER_DAYS = 30
     with WebhookReceiver(status=503) as failing:
         endpoint = make_endpoint(workspace, failing.url)
-        [delivery] = outbound._create_deliveries([endpoint], event_id=new_id("evt"),
-                                                 event_type="message.created", data={"id": "msg_x"})
+        [delivery] = outbound._create_deliveries(
+            workspace.id, [endpoint.id], event_id=new_id("evt"), event_type="message.created",
+            data={"id": "msg_x"})
         moments = deliver_until_done(delivery, clock)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
@@ -398,7 +425,8 @@ def test_an_endpoint_failing_for_days_is_disabled_with_a_reason(owner_client, wo
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
             failing_since=clock.now - timedelta(days=4, hours=23))
         first, second = (outbound._create_deliveries(
-            [endpoint], event_id=new_id("evt"), event_type="message.created", data={})[0]
+            workspace.id, [endpoint.id], event_id=new_id("evt"), event_type="message.created",
+            data={})[0]
             for _ in range(2))
         endpoint.refresh_from_db()
         assert endpoint.is_active  # not yet five days
