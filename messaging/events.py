@@ -5,7 +5,6 @@ A failure to publish is logged, never raised into the request or task that chang
 """
 
 import asyncio
-import functools
 import logging
 import os
 import threading
@@ -55,18 +54,11 @@ def messages_created(messages: list, workspace_id: str) -> None:
     transaction.on_commit(publish)
 
 
-@functools.cache
-def _serializer():
-    """One MessageSerializer for every event: building one deep-copies its twenty fields, which
-    costs more than serializing. to_representation keeps no state, so threads may share it."""
-    from .serializers import MessageSerializer
-
-    return MessageSerializer()
-
-
 def _publish_on_commit(message, event_type: str) -> None:
     def publish() -> None:
-        data = _serializer().to_representation(message)
+        from .serializers import message_data
+
+        data = message_data(message)
         publish_event(message.workspace_id, {"id": new_id("evt"), "type": event_type, "data": data})
 
     transaction.on_commit(publish)

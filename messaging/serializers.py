@@ -1,3 +1,4 @@
+import functools
 from datetime import timedelta
 
 from django.utils import timezone
@@ -36,6 +37,17 @@ class MessageSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
     conversation_id = serializers.CharField(allow_null=True)
+
+
+@functools.cache
+def _shared_message_serializer() -> MessageSerializer:
+    return MessageSerializer()
+
+
+def message_data(message) -> dict:
+    """A message as the API shows it, through one shared serializer (building one per message
+    deep-copies twenty fields; to_representation keeps no state, so threads may share it)."""
+    return _shared_message_serializer().to_representation(message)
 
 
 class MediaUrlsField(serializers.ListField):
