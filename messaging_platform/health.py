@@ -1,9 +1,19 @@
-"""GET /healthz: the state of the database, cache and broker, for load balancers and operators."""
+"""GET /healthz: the state of the database, cache and broker, for load balancers and operators.
+
+A load balancer probes by the instance's address, not by the site's name, so `/healthz` answers
+whatever the Host header says: HealthCheckMiddleware serves that one exact path before any
+middleware that validates the host against ALLOWED_HOSTS (CommonMiddleware, CSRF, the views).
+"""
+
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.clickjacking import xframe_options_deny
+
+HEALTHZ_PATH = "/healthz"
 
 
 def _check_database() -> str:
@@ -30,6 +40,7 @@ def _check_broker() -> str:
     return "ok"
 
 
+@xframe_options_deny  # served before XFrameOptionsMiddleware, so the header is set here
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
     results: dict[str, str] = {}
@@ -44,3 +55,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "unavailable", "checks": results},
         status=200 if healthy else 503,
     )
+
+
+class HealthCheckMiddleware:
+    """Answers `/healthz` (that path only, exactly) without looking at the Host header.
+
+    Placed right after SecurityMiddleware, which only reads the host to redirect to HTTPS (and
+    SECURE_REDIRECT_EXEMPT exempts the probe) but still adds its headers to the answer.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == HEALTHZ_PATH:
+            return healthz(request)
+        return self.get_response(request)

@@ -17,6 +17,8 @@ from .models import ApiKey, Invitation, Membership, Role, Workspace
 API_KEY_PREFIX = "mp_live_"
 API_KEY_DISPLAY_LENGTH = len(API_KEY_PREFIX) + 6
 INVITATION_TOKEN_PREFIX = "mp_inv_"
+INVITATION_UNAVAILABLE = ("This invitation does not exist, was already used, has expired, or was "
+                          "sent to an email address other than the one you are signed in with.")
 
 
 @transaction.atomic
@@ -153,10 +155,11 @@ def invitation_accept(*, user: User, token: str) -> Membership:
         .filter(token_hash=hash_secret(token))
         .first()
     )
-    if invitation is None or invitation.status != "pending" or not invitation.workspace.is_active:
-        raise not_found("This invitation does not exist, was already used, or has expired.")
-    if invitation.email != user.email:
-        raise forbidden("This invitation was sent to another email address.")
+    # Another address's invitation is answered exactly like a missing one: a distinct answer
+    # would tell whoever holds the token that it is live (and for which workspace to wait).
+    if (invitation is None or invitation.status != "pending" or not invitation.workspace.is_active
+            or invitation.email != user.email):
+        raise not_found(INVITATION_UNAVAILABLE)
     membership, created = Membership.objects.get_or_create(
         workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
     )

@@ -24,9 +24,10 @@ def _failure_window(request) -> tuple[str, int, int]:
 
 
 def refuse_guessing(request) -> None:
-    """429 once this client address has presented too many unknown tokens: keys and session
-    tokens are long random secrets, so many misses from one address are a guessing attempt.
-    (A plain read: a request with good credentials writes nothing to the cache here.)"""
+    """429 when this client address has already presented too many unknown tokens: keys and
+    session tokens are long random secrets, so many misses from one address are a guessing
+    attempt. Called only after a credential failed to authenticate, so a good client behind the
+    same address (a shared NAT, one misconfigured neighbour) is never locked out."""
     key, limit, left = _failure_window(request)
     if (cache.get(key) or 0) >= limit:
         raise Throttled(wait=max(1, left),
@@ -40,6 +41,14 @@ def record_failed_bearer(request) -> None:
             cache.incr(key)
         except ValueError:  # expired in between
             cache.add(key, 1, left + 5)
+
+
+def refuse_unknown_bearer(request, detail: str):
+    """The answer to a credential that matched nothing: 429 once the address is over its limit,
+    else a 401 counted against the address."""
+    refuse_guessing(request)
+    record_failed_bearer(request)
+    raise AuthenticationFailed(detail)
 
 
 def bearer_token(request) -> str | None:
@@ -69,11 +78,10 @@ class ApiKeyAuthentication(_BearerAuthentication):
             return None
         from workspaces.services import api_key_authenticate
 
-        refuse_guessing(request)
+        # Looked up (by hash) before the address's failure count is read: a valid key always works.
         api_key = api_key_authenticate(raw)
         if api_key is None:
-            record_failed_bearer(request)
-            raise AuthenticationFailed("Invalid or revoked API key.")
+            refuse_unknown_bearer(request, "Invalid or revoked API key.")
         return (ApiKeyUser(api_key), api_key)
 
 
@@ -84,11 +92,9 @@ class SessionTokenAuthentication(_BearerAuthentication):
             return None
         from accounts.services import session_token_authenticate
 
-        refuse_guessing(request)
         session = session_token_authenticate(raw)
         if session is None:
-            record_failed_bearer(request)
-            raise AuthenticationFailed("Invalid or expired session token.")
+            refuse_unknown_bearer(request, "Invalid or expired session token.")
         return (session.user, session)
 
 

@@ -15,9 +15,13 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.services import session_token_issue
 from conftest import all_rows_text, assert_error
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from messaging_platform.testing.twilio_params import signature_headers, status_params
+from numbers.models import PhoneNumber, ProviderAccount
+from workspaces.models import Membership
+from workspaces.services import api_key_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -131,17 +135,49 @@ def test_no_secret_appears_in_any_log_line_answer_admin_page_or_stored_row(
     assert found == []
 
 
-def test_guessing_api_keys_from_one_address_is_rate_limited(api_client, api_key, settings):
+def test_guessing_api_keys_from_one_address_is_rate_limited(api_client, settings):
     settings.BEARER_FAILURE_RATE_PER_ADDRESS = "5/15m"
     guesser = APIClient(REMOTE_ADDR="203.0.113.9")
     for n in range(5):
         guesser.credentials(HTTP_AUTHORIZATION=f"Bearer mp_live_guess{n}")
         assert_error(guesser.get("/api/workspace"), 401, "unauthorized")
-    guesser.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.key}")
+    guesser.credentials(HTTP_AUTHORIZATION="Bearer mp_live_guess5")
     body = assert_error(response := guesser.get("/api/workspace"), 429, "rate_limited")
     assert int(response["Retry-After"]) > 0 and "Too many" in body["detail"]
     # Another address is not affected.
     assert api_client.get("/api/workspace", REMOTE_ADDR="198.51.100.7").status_code == 200
+
+
+def test_an_address_over_the_guessing_limit_still_serves_its_valid_credentials(
+        api_key, user, workspace, member, settings):
+    # One misconfigured client behind a shared NAT must not lock out the good ones on that address.
+    settings.BEARER_FAILURE_RATE_PER_ADDRESS = "3/15m"
+    ProviderAccount.objects.create(workspace=workspace, provider="simulator")
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+14155550199", sms_enabled=True,
+                               is_default=True)
+    nat = "203.0.113.20"
+    for n in range(3):
+        APIClient(REMOTE_ADDR=nat).get("/api/workspace", HTTP_AUTHORIZATION=f"Bearer mp_live_bad{n}")
+    good = APIClient(REMOTE_ADDR=nat)
+    good.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.key}")
+    assert good.get("/api/workspace").status_code == 200
+    sent = good.post("/api/messages", {"to": "+14155550100", "body": "still works"}, format="json")
+    assert sent.status_code == 201, sent.content
+    ui = APIClient(REMOTE_ADDR=nat)
+    ui.credentials(HTTP_AUTHORIZATION=f"Bearer {session_token_issue(user=member).token}")
+    assert ui.get("/api/auth/me").status_code == 200
+
+    bad = APIClient(REMOTE_ADDR=nat)
+    bad.credentials(HTTP_AUTHORIZATION="Bearer mp_live_bad-again")
+    body = assert_error(response := bad.get("/api/workspace"), 429, "rate_limited")
+    assert int(response["Retry-After"]) > 0 and "Too many" in body["detail"]
+    bad.credentials(HTTP_AUTHORIZATION="Bearer mp_sess_bad-again")
+    assert_error(response := bad.get("/api/auth/me"), 429, "rate_limited")
+    assert int(response["Retry-After"]) > 0
+    # A revoked key counts as unknown: refused with the same 429, not let through.
+    api_key_revoke(actor=Membership.objects.get(user=user, workspace=workspace),
+                   api_key_id=api_key.api_key.id)
+    assert_error(good.get("/api/workspace"), 429, "rate_limited")
 
 
 def test_guessing_session_tokens_is_rate_limited_too(settings):

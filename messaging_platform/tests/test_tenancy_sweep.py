@@ -1,8 +1,9 @@
 """Tenancy, proven for every endpoint at once: an outsider sees and changes nothing of Acme.
 
-The sweep walks the project's URL patterns, so an endpoint added later is covered without editing
-this file. A workspace-owned model added later needs one line in SEEDS, so that its endpoints are
-tried with a real id; a test below fails until it has one.
+The sweep walks the project's URL patterns and the ASGI application's WebSocket routes, so an
+endpoint added later is covered without editing this file. A workspace-owned model added later
+needs one line in SEEDS, so that its endpoints are tried with a real id; a test below fails until
+it has one.
 """
 
 import json
@@ -11,14 +12,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
 from django.apps import apps
 from django.db import models
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from accounts.services import session_token_issue
 from conftest import assert_error
 from messaging_platform.api.mixins import IntegratorAPIMixin
-from workspaces.models import Invitation, Role, Workspace
+from messaging_platform.asgi import application
+from workspaces.models import Invitation, Membership, Role, Workspace
+from workspaces.services import api_key_create
 
 pytestmark = pytest.mark.django_db
 
@@ -281,3 +289,95 @@ def test_another_workspaces_api_key_sees_nothing_of_acme(acme, member, other_api
             assert not [value for value in acme_values if value in text], route.route
         assert snapshot() == before, route.route
     assert other_api_client.get("/api/workspace").json()["id"] == other_workspace.id
+
+
+# The WebSocket ------------------------------------------------------------------------------------
+
+# WebSocket routes that name no workspace, each with the reason it needs no tenancy check here.
+WEBSOCKET_ROUTES_WITHOUT_A_WORKSPACE: dict[str, str] = {}
+WS_TIMEOUT = 3
+WS_ORIGIN = "https://platform.example.com"
+
+
+def _websocket_router(app) -> URLRouter:
+    """The URLRouter inside the ASGI application's websocket branch, through its middleware."""
+    app = app.application_mapping["websocket"]
+    while not isinstance(app, URLRouter):
+        inner = getattr(app, "inner", None) or getattr(app, "application", None)
+        assert inner is not None, f"cannot see through {app!r} to the WebSocket URLRouter"
+        app = inner
+    return app
+
+
+def walk_websocket(router: URLRouter | None = None, prefix: str = "") -> Iterator[str]:
+    for route in (router or _websocket_router(application)).routes:
+        pattern = prefix + str(route.pattern)
+        if isinstance(route.callback, URLRouter):  # a nested router
+            yield from walk_websocket(route.callback, pattern)
+        else:
+            yield pattern
+
+
+def websocket_workspace_routes() -> list[Route]:
+    return [Route(r, None) for r in walk_websocket() if "<str:workspace_id>" in r]
+
+
+def _connects(ws_path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the handshake is accepted (False: closed before accept, an HTTP 403 to a client)."""
+    async def attempt() -> bool:
+        communicator = WebsocketCommunicator(application, ws_path, headers=headers)
+        connected, _ = await communicator.connect(timeout=WS_TIMEOUT)
+        await communicator.disconnect()
+        return connected
+
+    return async_to_sync(attempt)()
+
+
+def _credentials(user, workspace: Workspace) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Every way `user` (a manager of `workspace`) can present itself to the WebSocket."""
+    key = api_key_create(actor=Membership.objects.get(user=user, workspace=workspace), name="ws")
+    browser = Client()
+    browser.force_login(user)
+    return {
+        "session token": [(b"authorization",
+                           f"Bearer {session_token_issue(user=user).token}".encode())],
+        "API key": [(b"authorization", f"Bearer {key.key}".encode())],
+        "cookie session": [(b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode()),
+                           (b"origin", WS_ORIGIN.encode())],
+    }
+
+
+def test_the_websocket_sweep_finds_the_workspace_socket():
+    assert "ws/workspaces/<str:workspace_id>/" in {r.route for r in websocket_workspace_routes()}
+
+
+def test_every_websocket_route_names_a_workspace_or_says_why_not():
+    unexplained = sorted(r for r in walk_websocket() if "<str:workspace_id>" not in r
+                         and r not in WEBSOCKET_ROUTES_WITHOUT_A_WORKSPACE)
+    assert unexplained == [], f"sweep them here or explain them in {__file__}"
+
+
+@pytest.mark.django_db(transaction=True)  # the consumer reads the database from another thread
+def test_another_workspaces_credentials_never_open_a_workspace_socket(
+        acme, user, member, outsider, other_workspace, settings):
+    settings.ALLOWED_HOSTS = ["platform.example.com"]  # the cookie session's Origin check
+    ids = acme_ids(acme, member)
+    acme_credentials = _credentials(user, acme)
+    outsider_credentials = _credentials(outsider, other_workspace)
+    routes = websocket_workspace_routes()
+    assert routes
+    tried = 0
+    for route in routes:
+        values = {p: value_for(p, ids)[0] for p in route.params} | {"workspace_id": acme.id}
+        acme_url = route.url(values)
+        other_url = route.url(values | {"workspace_id": other_workspace.id})
+        for kind in acme_credentials:
+            # The other workspace's credential on Acme's id, and Acme's credential on the other's.
+            for ws_path, headers, who in ((acme_url, outsider_credentials[kind], "outsider"),
+                                          (other_url, acme_credentials[kind], "Acme's owner")):
+                assert not _connects(ws_path, headers), f"{who}'s {kind} opened {ws_path}"
+                tried += 1
+            # A control: each credential does open its own workspace's socket.
+            assert _connects(acme_url, acme_credentials[kind]), f"Acme's {kind} on {acme_url}"
+            assert _connects(other_url, outsider_credentials[kind]), f"outsider's {kind}"
+    assert tried >= 6

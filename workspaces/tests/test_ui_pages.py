@@ -140,6 +140,28 @@ def test_invitations_are_sent_and_accepted_through_the_pages(
     assert again.status_code == 400 and "already used" in again.content.decode()
 
 
+def test_the_accept_page_answers_another_emails_invitation_like_an_unknown_one(
+        user, workspace, outsider, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        logged_in(user).post(f"/w/{workspace.pk}/settings/members/",
+                             {"email": "guest@example.com", "role": "admin"})
+    token = re.search(r"/invitations/accept\?token=(\S+)", mailoutbox[0].body)[1]
+    client = logged_in(outsider)
+    wrong_person = client.post("/invitations/accept", {"token": token})
+    unknown = client.post("/invitations/accept", {"token": "mp_inv_made-up"})
+    assert wrong_person.status_code == unknown.status_code == 400
+
+    def alert(response) -> str:
+        return re.search(r'role="alert">([^<]*)<', response.content.decode())[1]
+
+    assert alert(wrong_person) == alert(unknown)
+    # Still sensible for someone signed in with the wrong account: it says which one is in use.
+    assert "signed in with" in alert(unknown)
+    assert outsider.email in wrong_person.content.decode()
+    assert workspace.name not in wrong_person.content.decode()
+    assert not workspace.memberships.filter(user=outsider).exists()
+
+
 def test_a_stale_csrf_token_saves_nothing_and_explains(user, workspace):
     client = logged_in(user, csrf=True)
     client.get(f"/w/{workspace.pk}/settings/api-keys/")
