@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from messaging_platform.testing.fake_twilio import FakeTwilio  # noqa: E402
 from messaging_platform.testing.stack import (  # noqa: E402
-    CONTACT,
     OUR_NUMBER,
     PrivatePostgres,
     PrivateRedis,
@@ -37,6 +36,20 @@ from messaging_platform.testing.stack import (  # noqa: E402
 )
 
 INBOUND_EVERY = 5  # one inbound webhook per five sends
+
+# The soak runs the production shape and defaults (the Procfile's four web workers, a worker of 32
+# threads, DATABASE_POOL for every process, the default sweep, lease and staleness), not the fault tests' fast
+# recovery settings: it measures the platform as deployed.
+PRODUCTION_ENV = {"SWEEP_INTERVAL_SECONDS": "15", "QUEUED_STALE_SECONDS": "60",
+                  "SEND_LEASE_SECONDS": "120", "SEND_RETRY_BASE_SECONDS": "2",
+                  "SEND_RETRY_MAX_SECONDS": "300", "SEND_MAX_ATTEMPTS": "8",
+                  "CELERY_VISIBILITY_TIMEOUT": "3600", "TWILIO_HTTP_TIMEOUT": "10",
+                  "DATABASE_POOL": "true"}
+
+
+def contact(n: int) -> str:
+    """A different recipient per message, as real traffic spreads over many conversations."""
+    return f"+1415{2000000 + n % 7000000:07d}"
 
 
 def rss_mb(stack: Stack, name: str) -> float:
@@ -63,7 +76,7 @@ def measure_max(url: str, headers: dict, seconds: float = 10, threads: int = 8) 
     def loop() -> None:
         session = requests.Session()
         while time.monotonic() < stop:
-            r = session.post(url, json={"to": CONTACT, "body": f"max {next(counter)}"},
+            r = session.post(url, json={"to": contact(next(counter)), "body": "max"},
                              headers=headers, timeout=15)
             done[r.status_code] += 1
 
@@ -79,10 +92,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="sends per second (default: half the maximum)")
     args = parser.parse_args()
     with PrivatePostgres() as pg, PrivateRedis() as redis, FakeTwilio(callbacks=True) as fake:
-        stack = Stack(pg, redis, fake, web_workers=2).prepare()
+        stack = Stack(pg, redis, fake, web_workers=4, extra_env=PRODUCTION_ENV).prepare()
         seeded = stack.seed()
         stack.start_web()
-        stack.start_worker()
+        stack.start_worker(concurrency=32)
         try:
             run(stack, fake, seeded, args)
         finally:
@@ -119,7 +132,7 @@ def run(stack: Stack, fake: FakeTwilio, seeded, args) -> None:
         local.s = session
         started = time.monotonic()
         try:
-            r = session.post(url, json={"to": CONTACT, "body": f"soak {n}"}, headers=headers,
+            r = session.post(url, json={"to": contact(n), "body": f"soak {n}"}, headers=headers,
                              timeout=15)
             ok = r.status_code == 201
             key = None if ok else str(r.status_code)
