@@ -165,3 +165,27 @@ def test_a_sender_paces_at_its_own_rate_or_its_types_default(workspace, settings
 def test_pacing_is_off_when_tasks_run_in_process(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     assert not pacing.pacing_enabled()
+
+
+@pytest.mark.django_db
+def test_a_claimed_message_whose_turn_is_far_goes_back_to_wait_for_its_fresh_slot(
+        workspace, monkeypatch, django_capture_on_commit_callbacks):
+    from messaging import tasks
+    from messaging.delivery import message_claim, message_wait_for_slot
+    from messaging.models import Message, MessageEvent, Status
+
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue_send", lambda *args, **kwargs: enqueued.append((args, kwargs)))
+    message = Message.objects.create(workspace=workspace, direction="outbound", status=Status.QUEUED,
+                                     to_number="+14155552671", from_number="+12015550123", body="x")
+    message = message_claim(message_id=message.id)
+    slot = time.time() + 30
+    with django_capture_on_commit_callbacks(execute=True):
+        message_wait_for_slot(message=message, not_before=slot)
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.claimed_at) == (Status.QUEUED, 0, None)
+    assert message.next_attempt_at.timestamp() == pytest.approx(slot)  # the sweep leaves it be
+    assert MessageEvent.objects.filter(message=message).latest("created_at").status == Status.QUEUED
+    [(args, kwargs)] = enqueued
+    assert args == (message.id,) and kwargs["not_before"] == slot
+    assert 29 < kwargs["countdown"] < 30
