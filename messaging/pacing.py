@@ -8,8 +8,10 @@ so a burst to one sender never holds a worker thread that another sender could u
 
 A slot is when a send may start, not when it does: a worker that wakes up or gets the CPU late
 would land closer than the spacing to the next slot holder. So right before the carrier call each
-send also takes its turn through the same script, which measures the spacing from the sender's
-last actual send: a late send goes late, and the next one waits for the spacing after it.
+send also takes its turn through the same script, which holds the sends actually made to the
+carrier's bucket (GCRA on the send times): where the bucket has no room (1/s, burst 1) a late send
+pushes the next one back by its lateness; where it has (a burst above 1), the next one may follow
+sooner, within what the burst allows after the margin.
 
 Off in the embedded default (no Redis, tasks run eagerly): the simulator carrier has no limits.
 """
@@ -28,43 +30,43 @@ from numbers.models import PhoneNumber, default_send_rate
 
 from .models import Message, Status
 
-# KEYS[1]: the sender's next free slot; KEYS[2]: when its last send started (µs, Redis's clock, so
-# workers' clocks do not matter). ARGV[1]: 'reserve' or 'turn'; ARGV[2]: the spacing (µs); ARGV[3]:
-# 'turn' only, the longest wait worth sleeping through (µs); ARGV[4]: tests only, a fake clock (µs).
-#   reserve: reserve the next slot, no earlier than one spacing after the last send; answers the
-#            wait until it (0: now).
-#   turn:    {0, 0}: go now (recorded as the last send); {1, wait}: sleep `wait` and ask again;
-#            {2, wait}: the sender runs further behind than that, so a fresh slot at the end of its
-#            queue is reserved instead, `wait` away.
+# KEYS[1]: the sender's next free slot; KEYS[2]: when its next send is due by the sends so far (the
+# GCRA "theoretical arrival time"), both in µs of Redis's clock, so workers' clocks do not matter.
+# ARGV[1]: 'reserve' or 'turn'; ARGV[2]: the spacing; ARGV[3]: how much earlier than due a send
+# may go (the carrier's burst, less the margin); ARGV[4]: 'turn' only, the longest wait worth
+# sleeping through; ARGV[5]: tests only, a fake clock. All in µs.
+#   reserve: reserve the next slot; answers the wait until it (0: now).
+#   turn:    {0, 0}: go now (and count this send); {1, wait}: sleep `wait` and ask again; {2, wait}:
+#            the sender runs further behind than that, so a fresh slot at the end of its queue is
+#            reserved instead, `wait` away.
 _PACE = """
 local now
-if ARGV[4] and ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
+if ARGV[5] and ARGV[5] ~= '' then
+  now = tonumber(ARGV[5])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local spacing = tonumber(ARGV[2])
+local spacing, tolerance = tonumber(ARGV[2]), tonumber(ARGV[3])
 local next_free = tonumber(redis.call('GET', KEYS[1]) or '0')
-local earliest = tonumber(redis.call('GET', KEYS[2]) or '0') + spacing
+local due = tonumber(redis.call('GET', KEYS[2]) or '0')
 local function keep(key, value)
   redis.call('SET', key, string.format('%.0f', value), 'PX', math.ceil((value - now) / 1000) + 60000)
 end
 local function reserve()
-  local slot = math.max(now, next_free, earliest)
+  local slot = math.max(now, next_free, due - tolerance)
   keep(KEYS[1], slot + spacing)
   return slot - now
 end
 if ARGV[1] == 'reserve' then
   return reserve()
 end
-if now >= earliest then
-  keep(KEYS[2], now)
-  if next_free < now + spacing then keep(KEYS[1], now + spacing) end
+if now >= due - tolerance then
+  keep(KEYS[2], math.max(due, now) + spacing)
   return {0, 0}
 end
-if earliest - now <= tonumber(ARGV[3]) then
-  return {1, earliest - now}
+if due - tolerance - now <= tonumber(ARGV[4]) then
+  return {1, due - tolerance - now}
 end
 return {2, reserve()}
 """
@@ -92,19 +94,30 @@ def spacing(rate: float) -> float:
 
     Carriers enforce a rate as a token bucket; we count on a burst of max(1, rate). A send reaches
     the carrier some time after its turn (the HTTP call's own jitter, up to SEND_PACING_MARGIN_SECONDS
-    assumed). A bucket with burst b absorbs (b - 1) / rate seconds of that; only the rest is added
-    to 1 / rate. At 1/s (burst 1) that is the whole margin, a few per cent of the interval; from
-    about 1.05/s up the bucket absorbs it all and slots are exactly 1 / rate apart, so a short code
-    at 100/s is not paced at 100 / (1 + 100 x margin) (17/s with 50 ms).
+    assumed). A bucket with burst b lets a send arrive (b - 1) / rate early; only the part of the
+    margin beyond that is added to 1 / rate. At 1/s (burst 1) that is the whole margin, a few per
+    cent of the interval; from about 1.05/s up the bucket absorbs it all and slots are exactly
+    1 / rate apart, so a short code at 100/s is not paced at 100 / (1 + 100 x margin) (17/s with
+    50 ms).
     """
-    margin = settings.SEND_PACING_MARGIN_SECONDS
-    absorbed = (max(1.0, rate) - 1) / rate
-    return 1 / rate + max(0.0, margin - absorbed)
+    return 1 / rate + max(0.0, -_slack(rate))
+
+
+def tolerance(rate: float) -> float:
+    """How much earlier than due (by the sender's sends so far) a send may go: what the carrier's
+    burst leaves after the margin. A send that ran late may be followed sooner by this much, so
+    a late worker costs the rate nothing as long as it is this late at most."""
+    return max(0.0, _slack(rate))
+
+
+def _slack(rate: float) -> float:
+    return (max(1.0, rate) - 1) / rate - settings.SEND_PACING_MARGIN_SECONDS
 
 
 def _call(mode: str, sender_key: str, rate: float, *args: float | str):
-    keys = [f"mp:pace:{sender_key}", f"mp:pace:{sender_key}:last"]
-    return _script()(keys=keys, args=[mode, round(spacing(rate) * 1_000_000), *args])
+    keys = [f"mp:pace:{sender_key}", f"mp:pace:{sender_key}:due"]
+    micros = [round(spacing(rate) * 1_000_000), round(tolerance(rate) * 1_000_000)]
+    return _script()(keys=keys, args=[mode, *micros, *args])
 
 
 def reserve_slot(sender_key: str, rate: float, *, now: float | None = None) -> float:
@@ -115,10 +128,10 @@ def reserve_slot(sender_key: str, rate: float, *, now: float | None = None) -> f
 
 
 def take_turn(sender_key: str, rate: float, *, now: float | None = None) -> tuple[str, float]:
-    """Right before the carrier call: ("go", 0) if a spacing has passed since the sender's last
-    send (this one is recorded as the last); ("wait", seconds) to sleep and ask again; ("slot",
-    seconds) when the sender runs further behind than a short sleep or one spacing, with a fresh
-    slot reserved that far away."""
+    """Right before the carrier call: ("go", 0) if the send keeps to the carrier's bucket (GCRA: no
+    earlier than a spacing after the sends before it, less the tolerance; it is counted); ("wait",
+    seconds) to sleep and ask again; ("slot", seconds) when the sender runs further behind than a
+    short sleep or one spacing, with a fresh slot reserved that far away."""
     clock = "" if now is None else round(now * 1_000_000)
     # Sleeping up to one spacing holds about one thread per sender however late sends run; a
     # fresh slot instead would leave the old one unused, a whole interval lost at 1/s.

@@ -38,6 +38,13 @@ def test_the_margin_is_added_only_where_the_carriers_burst_cannot_absorb_it(rate
     assert pacing.spacing(rate) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(("rate", "expected"), [(0.5, 0), (1.0, 0), (1.02, 0), (3.0, 2 / 3 - 0.04),
+                                               (100.0, 0.99 - 0.04)])
+def test_a_send_may_follow_a_late_one_sooner_only_within_the_carriers_burst(rate, expected, settings):
+    settings.SEND_PACING_MARGIN_SECONDS = 0.04
+    assert pacing.tolerance(rate) == pytest.approx(expected)
+
+
 @pytest.mark.parametrize("margin", [0.01, 0.04, 0.05])
 @pytest.mark.parametrize("rate", [0.2, 1.0, 1.01, 1.03, 1.1, 2.0, 3.0, 10.0, 100.0, 500.0])
 def test_every_rate_is_paced_within_five_percent(rate, margin, settings):
@@ -110,9 +117,11 @@ def test_workers_reaching_their_slots_late_never_crowd_the_next_send(slots, rate
     bucket, achieved, fresh = simulate(slots, rate, count=int(20 * rate) + 1, late=0.2, seed=7)
     assert bucket.refused == 0
     assert achieved <= 1.01 * rate
-    # Late sends delay the ones behind them but waste no slot: the rate holds.
+    # Late sends delay the ones behind them (at 1/s) but waste no slot: the rate holds.
     assert achieved >= 0.95 * rate
     assert fresh == 0
+    if rate > 1:  # the burst absorbed the lateness: no loss at all
+        assert achieved >= 0.99 * rate
 
 
 def test_a_late_send_pushes_the_next_one_back_by_its_lateness(slots, settings):
@@ -126,6 +135,17 @@ def test_a_late_send_pushes_the_next_one_back_by_its_lateness(slots, settings):
     assert pacing.take_turn(slots, 1.0, now=t + 1.19) == ("go", 0)
     # The next slot is a spacing after that send, not after the second slot.
     assert pacing.reserve_slot(slots, 1.0, now=t + 1.2) == pytest.approx(1.03)
+
+
+def test_a_late_send_within_the_carriers_burst_delays_nobody(slots, settings):
+    settings.SEND_PACING_MARGIN_SECONDS = 0.04
+    t = 1_800_000_000.0
+    for n in range(3):  # at 3/s (bursts of 3): slots at 0, 1/3, 2/3
+        assert pacing.reserve_slot(slots, 3.0, now=t) == pytest.approx(n / 3)
+    assert pacing.take_turn(slots, 3.0, now=t) == ("go", 0)
+    assert pacing.take_turn(slots, 3.0, now=t + 0.6) == ("go", 0)  # a quarter of a second late
+    assert pacing.take_turn(slots, 3.0, now=t + 2 / 3) == ("go", 0)  # 67 ms after it, on its slot
+    # At 1/s (bursts of 1) the same would wait: see the test above.
 
 
 def test_a_send_far_behind_the_last_one_gets_a_fresh_slot_at_the_end(slots, settings):
