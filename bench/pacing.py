@@ -52,6 +52,10 @@ def main() -> None:
                   f"({100 * (achieved / rate - 1):+.1f}%) first to last, {median:.3f}/s from the "
                   f"median gap, over {len(times)} messages, "
                   f"429s answered: {stats['rate_limited'].get(number, 0)}", flush=True)
+            # Where a run loses its rate: the widest gaps, and the closest (a 429 risk at 1/s).
+            if gaps:
+                print(f"      gaps x 1/rate: closest {', '.join(f'{g * rate:.3f}' for g in gaps[:3])}; "
+                      f"widest {', '.join(f'{g * rate:.2f}' for g in gaps[-3:])}", flush=True)
         platform.report("pacing")
 
 
