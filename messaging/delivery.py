@@ -75,31 +75,37 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
         sender = pacing.sender_of(from_number=message.from_number,
                                   messaging_service_sid=message.messaging_service_sid)
     _release_db_connection()
-    if sender is not None:
-        pacing.sleep_until(go_at)
-        fresh_slot = pacing.wait_for_turn(sender)
-        if fresh_slot is not None:
-            message_wait_for_slot(message=message, not_before=fresh_slot)
+    for again in (False, True):
+        if sender is not None:
+            pacing.sleep_until(go_at)
+            fresh_slot = pacing.wait_for_turn(sender)
+            if fresh_slot is not None:
+                message_wait_for_slot(message=message, not_before=fresh_slot)
+                return
+        try:
+            result = provider.send(
+                to=message.to_number,
+                from_number=message.from_number or None,
+                body=message.body,
+                media_urls=list(message.media_urls),
+                status_callback=callback_url,
+                messaging_service_sid=message.messaging_service_sid or None,
+            )
+        except PermanentProviderError as exc:
+            message_fail(message=message, code=exc.code or "carrier_rejected", reason=exc.message)
             return
-    try:
-        result = provider.send(
-            to=message.to_number,
-            from_number=message.from_number or None,
-            body=message.body,
-            media_urls=list(message.media_urls),
-            status_callback=callback_url,
-            messaging_service_sid=message.messaging_service_sid or None,
-        )
-    except PermanentProviderError as exc:
-        message_fail(message=message, code=exc.code or "carrier_rejected", reason=exc.message)
-        return
-    except TransientProviderError as exc:
-        message_retry_later(message=message, error=exc)
-        return
-    except Exception as exc:  # an adapter bug or an unexpected library error: retry, bounded
-        logger.exception("Unexpected error sending %s", message.id)
-        message_retry_later(message=message, error=TransientProviderError(str(exc)))
-        return
+        except TransientProviderError as exc:
+            go_at = None if again or sender is None else pacing.retry_in_turn(sender, exc)
+            if go_at is None:
+                message_retry_later(message=message, error=exc)
+                return
+            logger.info("Carrier refused %s for throughput; once more at its sender's next turn", message.id)
+            continue
+        except Exception as exc:  # an adapter bug or an unexpected library error: retry, bounded
+            logger.exception("Unexpected error sending %s", message.id)
+            message_retry_later(message=message, error=TransientProviderError(str(exc)))
+            return
+        break
     message_mark_sent(message_id=message.id, provider_sid=result.provider_sid)
 
 

@@ -27,6 +27,7 @@ import redis
 from django.conf import settings
 
 from numbers.models import PhoneNumber, default_send_rate
+from numbers.providers.base import ProviderError
 
 from .models import Message, Status
 
@@ -202,6 +203,20 @@ def wait_in_broker(*, message_id: str, not_before: float) -> None:
     lead = settings.SEND_PACING_SLEEP_MAX_SECONDS / 2
     countdown = min(remaining - lead, settings.SEND_PACING_MAX_COUNTDOWN_SECONDS, visibility / 2)
     enqueue_send(message_id, countdown=max(0.0, countdown), not_before=not_before)
+
+
+def retry_in_turn(sender: PacedSender, error: ProviderError) -> float | None:
+    """After the carrier refused a paced send for throughput (a 429: it reached the carrier too
+    soon after the one before, later than the margin covers), when (epoch seconds) to try once
+    more in this thread, at the sender's next turn; None to retry with the usual backoff instead.
+    Only where the carrier's Retry-After is within a spacing (1/s and below): there a backoff
+    would put the message at the end of its sender's queue and leave its slot unused."""
+    if error.status != 429:
+        return None
+    wait = error.retry_after or 0.0
+    if wait > max(settings.SEND_PACING_SLEEP_MAX_SECONDS, spacing(sender.rate)):
+        return None
+    return time.time() + wait
 
 
 def wait_for_turn(sender: PacedSender) -> float | None:

@@ -162,6 +162,24 @@ def test_a_send_far_behind_the_last_one_gets_a_fresh_slot_at_the_end(slots, sett
     assert pacing.reserve_slot(slots, 1.0, now=t + 2.6) == pytest.approx(4.16 - 2.6)
 
 
+@pytest.mark.parametrize(("rate", "status", "retry_after", "in_turn"), [
+    (1.0, 429, 1.0, True), (0.5, 429, 2.0, True), (1.0, 429, None, True),
+    (3.0, 429, 1.0, False),  # the backoff: a Retry-After of three spacings is not worth a thread
+    (1.0, 503, 1.0, False), (1.0, 429, 30.0, False),
+])
+def test_a_send_refused_for_throughput_at_1_per_second_tries_again_at_its_senders_next_turn(
+        rate, status, retry_after, in_turn, settings):
+    from numbers.providers.base import TransientProviderError
+
+    settings.SEND_PACING_MARGIN_SECONDS = 0.04
+    error = TransientProviderError("Too Many Requests", status=status, retry_after=retry_after)
+    go_at = pacing.retry_in_turn(pacing.PacedSender("+12025550100", rate), error)
+    if in_turn:
+        assert go_at == pytest.approx(time.time() + (retry_after or 0), abs=0.05)
+    else:
+        assert go_at is None
+
+
 def test_an_idle_sender_sends_at_once(slots):
     assert pacing.reserve_slot(slots, 1.0) == pytest.approx(0, abs=0.02)
     assert pacing.take_turn(slots, 1.0) == ("go", 0)
