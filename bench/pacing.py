@@ -18,6 +18,7 @@ def main() -> None:
 
     with Platform(callbacks=False) as platform:
         platform.banner("pacing")
+        from messaging.models import MessageEvent, Status
         from numbers.models import PhoneNumber
 
         PhoneNumber.objects.update(send_rate=None)  # every number at its type's default rate
@@ -52,6 +53,19 @@ def main() -> None:
                   f"({100 * (achieved / rate - 1):+.1f}%) first to last, {median:.3f}/s from the "
                   f"median gap, over {len(times)} messages, "
                   f"429s answered: {stats['rate_limited'].get(number, 0)}", flush=True)
+            # Where a run loses its rate: the widest gaps, and the closest (a 429 risk at 1/s); sends
+            # retried after a carrier error, and sends moved to a fresh slot.
+            if gaps:
+                requeued = MessageEvent.objects.filter(
+                    message__from_number=number, message__body__startswith="pace", status=Status.QUEUED,
+                    source="worker").values_list("error_message", flat=True)
+                retried = sum(1 for text in requeued if text.startswith("Retrying"))
+                print(f"      gaps x 1/rate: closest {', '.join(f'{g * rate:.3f}' for g in gaps[:3])}; "
+                      f"widest {', '.join(f'{g * rate:.2f}' for g in gaps[-3:])}; {retried} retried after "
+                      f"a carrier error, {len(requeued) - retried} moved to a fresh slot", flush=True)
+            if rate <= 1:
+                print(f"      receipts (s from the first): {' '.join(f'{t - times[0]:.2f}' for t in times)}",
+                      flush=True)
         platform.report("pacing")
 
 

@@ -8,7 +8,7 @@ re-enqueues whatever a lost broker message or a killed worker left behind.
 
 import logging
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -74,28 +74,42 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
         return
     provider = get_provider(account)
     callback_url = status_callback_url(message)
-    _release_db_connection()
+    sender = None
     if go_at is not None:
-        pacing.sleep_until(go_at)
-    try:
-        result = provider.send(
-            to=message.to_number,
-            from_number=message.from_number or None,
-            body=message.body,
-            media_urls=list(message.media_urls),
-            status_callback=callback_url,
-            messaging_service_sid=message.messaging_service_sid or None,
-        )
-    except PermanentProviderError as exc:
-        message_fail(message=message, code=exc.code or "carrier_rejected", reason=exc.message)
-        return
-    except TransientProviderError as exc:
-        message_retry_later(message=message, error=exc)
-        return
-    except Exception as exc:  # an adapter bug or an unexpected library error: retry, bounded
-        logger.exception("Unexpected error sending %s", message.id)
-        message_retry_later(message=message, error=TransientProviderError(str(exc)))
-        return
+        sender = pacing.sender_of(from_number=message.from_number,
+                                  messaging_service_sid=message.messaging_service_sid)
+    _release_db_connection()
+    for again in (False, True):
+        if sender is not None:
+            pacing.sleep_until(go_at)
+            fresh_slot = pacing.wait_for_turn(sender)
+            if fresh_slot is not None:
+                message_wait_for_slot(message=message, not_before=fresh_slot)
+                return
+        try:
+            result = provider.send(
+                to=message.to_number,
+                from_number=message.from_number or None,
+                body=message.body,
+                media_urls=list(message.media_urls),
+                status_callback=callback_url,
+                messaging_service_sid=message.messaging_service_sid or None,
+            )
+        except PermanentProviderError as exc:
+            message_fail(message=message, code=exc.code or "carrier_rejected", reason=exc.message)
+            return
+        except TransientProviderError as exc:
+            go_at = None if again or sender is None else pacing.retry_in_turn(sender, exc)
+            if go_at is None:
+                message_retry_later(message=message, error=exc)
+                return
+            logger.info("Carrier refused %s for throughput; once more at its sender's next turn", message.id)
+            continue
+        except Exception as exc:  # an adapter bug or an unexpected library error: retry, bounded
+            logger.exception("Unexpected error sending %s", message.id)
+            message_retry_later(message=message, error=TransientProviderError(str(exc)))
+            return
+        break
     message_mark_sent(message_id=message.id, provider_sid=result.provider_sid)
 
 
@@ -105,6 +119,24 @@ def _release_db_connection() -> None:
     holding one through every HTTP call. Without a pool, closing would mean reconnecting."""
     if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
         connection.close()
+
+
+@transaction.atomic
+def message_wait_for_slot(*, message: Message, not_before: float) -> None:
+    """Put a claimed message back to `queued` for a later pacing slot (epoch seconds), as if it had
+    not been claimed: the attempt did not happen."""
+    now = timezone.now()
+    updated = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+        status=Status.QUEUED, claimed_at=None, attempts=F("attempts") - 1,
+        next_attempt_at=datetime.fromtimestamp(not_before, UTC), updated_at=now,
+    )
+    if not updated:
+        return
+    message.refresh_from_db()
+    MessageEvent.objects.create(message=message, status=Status.QUEUED, source="worker",
+                                error_message="Waiting for the sender's turn.")
+    events.message_updated(message)
+    transaction.on_commit(lambda: pacing.wait_in_broker(message_id=message.id, not_before=not_before))
 
 
 @transaction.atomic
