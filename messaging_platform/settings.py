@@ -156,8 +156,9 @@ if REDIS_URL:
     # Redis pub/sub: one PUBLISH per event and workspace, fanned out inside each daphne process to
     # its own sockets. At most once, nothing queued in Redis: a client that missed events (a Redis
     # blip, a reconnect) re-syncs with `catch_up` (docs/events.md). The list-based
-    # RedisChannelLayer made every consumer of a process take turns at one Redis list, which fell
-    # behind at 1,000 clients (docs/performance.md).
+    # RedisChannelLayer blocks in BRPOP for 5 s, longer than socket_timeout: the consumer holding
+    # the receive lock died every 2 s while idle and its client silently got nothing more; it also
+    # cost daphne about twice the CPU per frame in bench/ws.py.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
