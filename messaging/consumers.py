@@ -7,11 +7,14 @@ not re-checked for an open socket; it ends when the client reconnects. Close cod
 in docs/events.md.
 """
 
+import asyncio
 import json
 import logging
+import weakref
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -21,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from messaging_platform.api.errors import ApiError
 from messaging_platform.ids import new_id
 
-from .events import MESSAGE_UPDATED, workspace_group
+from .events import MESSAGE_UPDATED, event_text, workspace_group
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +91,74 @@ def _catch_up(workspace_id: str, since: datetime, limit: int) -> tuple[list[dict
     return [MessageSerializer(m).data for m in messages[:limit]], len(messages) > limit
 
 
+class _Fanout:
+    """One channel-layer subscription per workspace and event loop (per daphne process), handing
+    each event's text to every socket of that workspace in the process.
+
+    Subscribing every consumer to the group costs, per socket and event, a layer queue, a task
+    wake-up and a dispatch: bench/ws.py measured that at more than half of daphne's CPU per frame.
+    Here the sockets are written one after another by one task; daphne buffers each write, so a
+    slow client does not hold up the others."""
+
+    def __init__(self, layer, group: str, channel: str) -> None:
+        self.members: set[WorkspaceConsumer] = set()
+        self.task = asyncio.ensure_future(self._run(layer, group, channel))
+
+    async def _run(self, layer, group: str, channel: str) -> None:
+        try:
+            while True:
+                try:
+                    message = await layer.receive(channel)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("Could not receive from the channel layer for %s", group)
+                    await asyncio.sleep(1)
+                    continue
+                if message.get("type") != "workspace.event":
+                    continue
+                text = message.get("text")
+                if text is None:
+                    text = event_text(message["event"])
+                for consumer in list(self.members):
+                    try:
+                        await consumer.send(text_data=text)
+                    except Exception:  # a socket closing under us; its disconnect removes it
+                        logger.debug("Could not send to %s", consumer.channel_name, exc_info=True)
+        finally:
+            try:
+                await layer.group_discard(group, channel)
+            except Exception:
+                logger.warning("Could not leave %s on the channel layer", group, exc_info=True)
+
+
+# Per event loop: the test client runs each test in a loop of its own.
+_fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Fanout]] = (
+    weakref.WeakKeyDictionary())
+
+
+async def _fanout(layer, group: str) -> _Fanout:
+    fanouts = _fanouts.setdefault(asyncio.get_running_loop(), {})
+    if group not in fanouts:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        if group in fanouts:  # another connection of the workspace got there meanwhile
+            await layer.group_discard(group, channel)
+        else:
+            fanouts[group] = _Fanout(layer, group, channel)
+    return fanouts[group]
+
+
+def _fanout_leave(group: str, consumer: "WorkspaceConsumer") -> None:
+    fanouts = _fanouts.get(asyncio.get_running_loop(), {})
+    fanout = fanouts.get(group)
+    if fanout is not None:
+        fanout.members.discard(consumer)
+        if not fanout.members:
+            del fanouts[group]
+            fanout.task.cancel()
+
+
 class WorkspaceConsumer(AsyncWebsocketConsumer):
     workspace_id: str | None = None
 
@@ -112,17 +183,31 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the client sees HTTP 403
             return
         self.workspace_id = allowed
-        await self.channel_layer.group_add(workspace_group(allowed), self.channel_name)
+        group = workspace_group(allowed)
+        await _fanout(self.channel_layer, group)  # before accepting: a dead layer refuses it
         await self.accept()
+        (await _fanout(self.channel_layer, group)).members.add(self)
 
     async def disconnect(self, code: int) -> None:
         if self.workspace_id is not None:
-            await self.channel_layer.group_discard(workspace_group(self.workspace_id),
-                                                   self.channel_name)
+            _fanout_leave(workspace_group(self.workspace_id), self)
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels' dispatch runs close_old_connections before every handler, through
+        # sync_to_async (thread-sensitive: one shared thread): a thread hop per client per event,
+        # 20,000 a second for 1,000 clients at 20 events/s, which one thread cannot keep up with.
+        # These handlers reach the database only through database_sync_to_async, which closes
+        # old connections around each call itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def workspace_event(self, message: dict) -> None:
-        event = message["event"]
-        await self._send_json({"id": event["id"], "type": event["type"], "data": event["data"]})
+        # The publisher serialized the frame once for every client; an "event" dict comes from a
+        # publisher of the previous release during a deploy.
+        text = message.get("text")
+        await self.send(text_data=text if text is not None else event_text(message["event"]))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_FRAME_BYTES:

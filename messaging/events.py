@@ -5,6 +5,7 @@ A failure to publish is logged, never raised into the request or task that chang
 """
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.db import transaction
 
 from messaging_platform.ids import new_id
@@ -64,6 +66,11 @@ def _publish_on_commit(message, event_type: str) -> None:
     transaction.on_commit(publish)
 
 
+def event_text(event: dict) -> str:
+    """The WebSocket frame of an event: {"id", "type", "data"} as JSON text."""
+    return json.dumps({"id": event["id"], "type": event["type"], "data": event["data"]}, default=str)
+
+
 def publish_event(workspace_id: str, event: dict) -> None:
     publish_events(workspace_id, [event])
 
@@ -93,11 +100,17 @@ def publish_events(workspace_id: str, events: list[dict]) -> None:
         if layer is not None:
             group = workspace_group(workspace_id)
 
-            async def send_all() -> None:
-                for event in events:
-                    await layer.group_send(group, {"type": "workspace.event", "event": event})
+            # The frame's JSON text is made once here, not once per connected client: a daphne
+            # process sends it to each of its sockets as it is.
+            texts = [event_text(event) for event in events]
 
-            if isinstance(layer, RedisChannelLayer):  # safe from any loop: the state is in Redis
+            async def send_all() -> None:
+                for text in texts:
+                    await layer.group_send(group, {"type": "workspace.event", "text": text})
+
+            # Safe from any loop: the state is in Redis (the pub/sub layer keeps one connection
+            # per event loop).
+            if isinstance(layer, RedisChannelLayer | RedisPubSubChannelLayer):
                 asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(PUBLISH_TIMEOUT)
             else:  # the in-memory layer must run on the loop of its consumers
                 async_to_sync(send_all)()

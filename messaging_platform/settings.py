@@ -155,17 +155,20 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
         }
     }
+    # Redis pub/sub: one PUBLISH per event and workspace, fanned out inside each daphne process to
+    # its own sockets. At most once, nothing queued in Redis: a client that missed events (a Redis
+    # blip, a reconnect) re-syncs with `catch_up` (docs/events.md). The list-based
+    # RedisChannelLayer blocks in BRPOP for 5 s, longer than socket_timeout: the consumer holding
+    # the receive lock died every 2 s while idle and its client silently got nothing more; it also
+    # cost daphne about twice the CPU per frame in bench/ws.py.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 # Publishing is best-effort: a dead channel layer must not stall a send for long.
                 "hosts": [{"address": CHANNEL_LAYER_URL, "socket_connect_timeout": REDIS_TIMEOUT,
                            "socket_timeout": REDIS_TIMEOUT}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "mp-channels"),
-                # Bursts of status events must not overflow a slow client's channel.
-                "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
-                "expiry": env_int("CHANNEL_LAYER_EXPIRY", 60),
             },
         }
     }

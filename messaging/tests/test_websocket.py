@@ -1,6 +1,7 @@
 """The workspace WebSocket through the real ASGI application (Channels' WebsocketCommunicator):
 who may connect, what frames it gets, and how it answers the client's frames."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,6 +90,32 @@ def test_a_member_with_a_session_token_receives_the_workspaces_events(member, wo
         assert await communicator.receive_json_from(timeout=TIMEOUT) == event
         assert await communicator.receive_nothing(timeout=0.2)
         await communicator.disconnect()
+
+    run(scenario)
+
+
+def test_every_socket_of_a_workspace_gets_each_event_through_one_subscription(member, workspace):
+    from messaging import consumers
+
+    token = token_for(member)
+
+    async def scenario():
+        first, second = (WebsocketCommunicator(application, path(workspace), headers=bearer(token))
+                         for _ in range(2))
+        assert (await first.connect(timeout=TIMEOUT))[0]
+        assert (await second.connect(timeout=TIMEOUT))[0]
+        fanouts = consumers._fanouts[asyncio.get_running_loop()]
+        assert len(fanouts[f"workspace.{workspace.id}"].members) == 2
+        event = {"id": "evt_1", "type": "message.created", "data": {"id": "msg_1"}}
+        await sync_to_async(publish_event)(workspace.id, event)
+        assert await first.receive_json_from(timeout=TIMEOUT) == event
+        assert await second.receive_json_from(timeout=TIMEOUT) == event
+
+        await first.disconnect()  # the other socket keeps receiving
+        await sync_to_async(publish_event)(workspace.id, {**event, "id": "evt_2"})
+        assert (await second.receive_json_from(timeout=TIMEOUT))["id"] == "evt_2"
+        await second.disconnect()
+        assert fanouts == {}  # the last one out ended the subscription
 
     run(scenario)
 

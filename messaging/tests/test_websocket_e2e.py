@@ -123,4 +123,4 @@ def test_a_member_sees_a_message_go_from_queued_to_delivered_live(servers, user,
 def test_the_daphne_server_answers_http_too(servers):
     response = requests.get(f"{servers['daphne'].url}/healthz", timeout=10)
     assert response.status_code in (200, 503)
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
