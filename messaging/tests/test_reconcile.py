@@ -2,6 +2,7 @@
 sweep's re-enqueueing of stale queued messages measured against what the broker still holds.
 Carrier calls go to the fake Twilio over HTTP through the real twilio library."""
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -218,13 +219,14 @@ def broker(settings):
     require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
     tag = uuid.uuid4().hex[:8]
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SWEEP_REENQUEUE_SLACK = 0
     settings.CELERY_BROKER_URL = settings.REDIS_URL
     settings.CELERY_TASK_DEFAULT_QUEUE = f"test-sweep-{tag}"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300,
-                                                "unacked_key": f"test-unacked-{tag}"}
+                                                "unacked_index_key": f"test-unacked-index-{tag}"}
     client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client, settings.CELERY_TASK_DEFAULT_QUEUE, f"test-unacked-{tag}"
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE, f"test-unacked-{tag}")
+    yield client, settings.CELERY_TASK_DEFAULT_QUEUE, f"test-unacked-index-{tag}"
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE, f"test-unacked-index-{tag}")
     client.close()
 
 
@@ -252,10 +254,20 @@ def test_during_a_backlog_whose_tasks_are_in_the_broker_the_sweep_enqueues_nothi
     client, queue, unacked = broker
     backlog(workspace, 40)
     client.rpush(queue, *[f"task-{i}" for i in range(32)])
-    client.hset(unacked, mapping={f"tag-{i}": "task" for i in range(8)})  # held by workers
+    client.zadd(unacked, {f"tag-{i}": time.time() - 5 for i in range(8)})  # held by live workers
     assert delivery.broker_outstanding_tasks() == 40
     assert sweep_messages()["queued"] == 0
     assert enqueued == []
+
+
+def test_during_a_backlog_the_sweep_adds_only_its_constant_slack(workspace, broker, enqueued,
+                                                                 settings):
+    settings.SWEEP_REENQUEUE_SLACK = 3
+    client, queue, _ = broker
+    ids = backlog(workspace, 400)
+    client.rpush(queue, *[f"task-{i}" for i in range(400)])
+    assert sweep_messages()["queued"] == 3
+    assert enqueued == ids[:3]
 
 
 def test_after_the_broker_lost_every_task_the_sweep_reenqueues_every_message(
@@ -263,6 +275,16 @@ def test_after_the_broker_lost_every_task_the_sweep_reenqueues_every_message(
     ids = backlog(workspace, 40)
     assert delivery.broker_outstanding_tasks() == 0
     assert sweep_messages()["queued"] == 40
+    assert sorted(enqueued) == sorted(ids)
+
+
+def test_tasks_a_dead_worker_holds_past_the_visibility_timeout_do_not_count(
+        workspace, broker, enqueued):
+    client, queue, unacked = broker
+    ids = backlog(workspace, 10)
+    client.zadd(unacked, {f"tag-{i}": time.time() - 301 for i in range(10)})
+    assert delivery.broker_outstanding_tasks() == 0
+    assert sorted(enqueued) == [] and sweep_messages()["queued"] == 10
     assert sorted(enqueued) == sorted(ids)
 
 
