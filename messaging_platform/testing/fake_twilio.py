@@ -708,7 +708,8 @@ class FakeTwilio:
         to, sender = first("To"), first("From")
         on, after, before = (first("DateSent")[:10], first("DateSent>")[:10], first("DateSent<")[:10])
         with self._lock:
-            found = [m for m in reversed(self._messages) if m.account_sid == account.sid]
+            found = sorted((m for m in self._messages if m.account_sid == account.sid),
+                           key=lambda m: m.received_at, reverse=True)
         found = [
             m for m in found
             if (not to or m.to == to) and (not sender or m.from_number == sender)
