@@ -398,6 +398,9 @@ def message_check_carrier(*, message_id: str) -> None:
         return
     provider = _provider_of(message)
     if provider is None:
+        if message.status == Status.SENDING and not message.provider_sid and message.claimed_at:
+            # Nobody to ask: the send ends it (provider_not_configured) rather than leaving it.
+            _requeue_abandoned(message_id=message.id, claimed_at=message.claimed_at)
         return
     try:
         if message.status == Status.SENT and message.provider_sid:

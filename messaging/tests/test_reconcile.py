@@ -302,3 +302,12 @@ def test_without_a_countable_broker_the_sweep_reenqueues_stale_messages(workspac
     assert delivery.broker_outstanding_tasks() is None
     assert sweep_messages()["queued"] == 3
     assert sorted(enqueued) == sorted(ids)
+
+
+def test_it_warns_when_the_send_lease_is_not_well_above_the_carrier_timeout(settings):
+    from messaging.checks import check_send_lease
+
+    assert check_send_lease() == []
+    settings.SEND_LEASE_SECONDS = 15
+    [warning] = check_send_lease()
+    assert warning.id == "messaging.W001"
