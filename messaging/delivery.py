@@ -319,8 +319,14 @@ def sweep_messages() -> dict[str, int]:
     if outstanding is not None:
         needing = Message.objects.filter(status__in=(Status.QUEUED, Status.SENDING)).count()
         budget = max(0, min(batch, needing - outstanding + settings.SWEEP_REENQUEUE_SLACK))
-    for message_id in (forgotten.order_by("updated_at").values_list("pk", flat=True)[:budget]
-                       if budget else []):
+    # Whatever the count says, a message left stale this long is re-enqueued (at most once per
+    # QUEUED_FORCE_REENQUEUE_SECONDS): the count is an estimate, and a wrong one must not strand a
+    # message, only delay it.
+    force_before = now - timedelta(seconds=settings.QUEUED_FORCE_REENQUEUE_SECONDS)
+    candidates = forgotten if budget else forgotten.filter(updated_at__lt=force_before)
+    rows = list(candidates.order_by("updated_at").values_list("pk", "updated_at")[:batch])
+    overdue = sum(1 for _, updated_at in rows if updated_at < force_before)
+    for message_id, _ in rows[:max(budget, overdue)]:
         Message.objects.filter(pk=message_id, status=Status.QUEUED).update(updated_at=now)
         enqueue_send(message_id)
         counts["queued"] += 1

@@ -220,6 +220,7 @@ def broker(settings):
     tag = uuid.uuid4().hex[:8]
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.SWEEP_REENQUEUE_SLACK = 0
+    settings.QUEUED_FORCE_REENQUEUE_SECONDS = 3600
     settings.CELERY_BROKER_URL = settings.REDIS_URL
     settings.CELERY_TASK_DEFAULT_QUEUE = f"test-sweep-{tag}"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300,
@@ -268,6 +269,16 @@ def test_during_a_backlog_the_sweep_adds_only_its_constant_slack(workspace, brok
     client.rpush(queue, *[f"task-{i}" for i in range(400)])
     assert sweep_messages()["queued"] == 3
     assert enqueued == ids[:3]
+
+
+def test_a_message_stale_past_the_backstop_is_reenqueued_whatever_the_count(
+        workspace, broker, enqueued, settings):
+    client, queue, _ = broker
+    ids = backlog(workspace, 10)
+    client.rpush(queue, *[f"task-{i}" for i in range(10)])
+    settings.QUEUED_FORCE_REENQUEUE_SECONDS = 30 * 60 - 4.5  # the oldest five are past it
+    assert sweep_messages()["queued"] == 5
+    assert enqueued == ids[:5]
 
 
 def test_after_the_broker_lost_every_task_the_sweep_reenqueues_every_message(
