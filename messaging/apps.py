@@ -7,6 +7,7 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from numbers.signals import carrier_event
 
+        from . import checks  # noqa: F401 - registers the system checks
         from .carrier_events import on_simulated_carrier_event
 
         carrier_event.connect(on_simulated_carrier_event, dispatch_uid="messaging.carrier_event")

@@ -8,8 +8,11 @@ re-enqueues whatever a lost broker message or a killed worker left behind.
 
 import logging
 import random
+import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
+import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -17,7 +20,12 @@ from django.utils import timezone
 
 from numbers.models import ProviderAccount
 from numbers.providers import get_provider
-from numbers.providers.base import PermanentProviderError, ProviderError, TransientProviderError
+from numbers.providers.base import (
+    CarrierMessage,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 from numbers.selectors import status_webhook_url
 
 from . import events, pacing
@@ -293,34 +301,206 @@ def sweep_messages() -> dict[str, int]:
                 counts["scheduled"] += 1
 
     stale = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
-    forgotten = list(
+    forgotten = (
         Message.objects.filter(status=Status.QUEUED)
         .filter(Q(next_attempt_at__isnull=True, updated_at__lt=stale)
                 | Q(next_attempt_at__lt=now - timedelta(seconds=settings.QUEUED_STALE_SECONDS / 4)))
-        .values_list("pk", flat=True)[:batch]
     )
-    for message_id in forgotten:
+    # During a backlog nearly every queued message still has its task in the broker: re-enqueuing
+    # each stale one every cycle only piles up no-op tasks in front of the drain. So compare what the
+    # broker holds with the messages that need a task (queued, or sending with the task unacked)
+    # and re-enqueue only the shortfall, oldest first. A broker that lost everything holds ~0, so
+    # every message is re-enqueued (a batch per cycle). Tasks of other kinds (this sweep's own
+    # among them) also count as held, so a small constant slack is added: a lost send task cannot
+    # hide behind them, and is reached, oldest first, by the time the backlog drains at the latest.
+    # A duplicate task is a no-op (message_claim).
+    budget = batch
+    outstanding = broker_outstanding_tasks()
+    if outstanding is not None:
+        needing = Message.objects.filter(status__in=(Status.QUEUED, Status.SENDING)).count()
+        budget = max(0, min(batch, needing - outstanding + settings.SWEEP_REENQUEUE_SLACK))
+    # Whatever the count says, a message left stale this long is re-enqueued (at most once per
+    # QUEUED_FORCE_REENQUEUE_SECONDS): the count is an estimate, and a wrong one must not strand a
+    # message, only delay it.
+    force_before = now - timedelta(seconds=settings.QUEUED_FORCE_REENQUEUE_SECONDS)
+    candidates = forgotten if budget else forgotten.filter(updated_at__lt=force_before)
+    rows = list(candidates.order_by("updated_at").values_list("pk", "updated_at")[:batch])
+    overdue = sum(1 for _, updated_at in rows if updated_at < force_before)
+    for message_id, _ in rows[:max(budget, overdue)]:
         Message.objects.filter(pk=message_id, status=Status.QUEUED).update(updated_at=now)
         enqueue_send(message_id)
         counts["queued"] += 1
 
-    # A worker died between claiming and storing the carrier's answer. If the carrier had taken
-    # the message, its status callback (which carries our id) would have moved it on by now.
+    # A worker died between claiming and storing the carrier's answer. The carrier may have taken
+    # the message already (and its receipts may have been lost too): look it up there before
+    # sending it again (message_check_carrier); the lease passes again before the next look-up.
     lease = now - timedelta(seconds=settings.SEND_LEASE_SECONDS)
     abandoned = list(Message.objects.filter(status=Status.SENDING, claimed_at__lt=lease,
                                             provider_sid__isnull=True)
+                     .filter(Q(carrier_check_after__isnull=True) | Q(carrier_check_after__lte=now))
                      .values_list("pk", flat=True)[:batch])
     for message_id in abandoned:
-        with transaction.atomic():
-            if Message.objects.filter(pk=message_id, status=Status.SENDING,
-                                      claimed_at__lt=lease).update(
-                    status=Status.QUEUED, claimed_at=None, updated_at=now):
-                message = Message.objects.get(pk=message_id)
-                MessageEvent.objects.create(message=message, status=Status.QUEUED, source="sweep",
-                                            error_message="Worker lost; sending again.")
-                events.message_updated(message)
-                transaction.on_commit(lambda mid=message_id: enqueue_send(mid))
-                counts["sending"] += 1
+        if Message.objects.filter(pk=message_id, status=Status.SENDING).update(
+                carrier_checked_at=now,
+                carrier_check_after=now + timedelta(seconds=settings.SEND_LEASE_SECONDS)):
+            enqueue_carrier_check(message_id)
+            counts["sending"] += 1
     if any(counts.values()):
         logger.info("Sweep re-enqueued %s", counts)
     return counts
+
+
+def broker_outstanding_tasks() -> int | None:
+    """Tasks the broker holds for the default queue: waiting in its lists (one per priority step)
+    plus delivered to a live worker and not yet acknowledged, countdown tasks included. kombu's
+    Redis transport keeps those in the `unacked` hash, indexed by delivery time in
+    `unacked_index`; one older than the visibility timeout belongs to a dead worker and waits to
+    be restored (a worker with the threads pool restores only at start and shutdown), so it does
+    not count. None when this cannot be known: eager tasks, a broker other than Redis, or Redis
+    unreachable."""
+    url = settings.CELERY_BROKER_URL or ""
+    if settings.CELERY_TASK_ALWAYS_EAGER or urlsplit(url).scheme not in ("redis", "rediss"):
+        return None
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS or {}
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    sep = options.get("sep", "\x06\x16")
+    names = [queue] + [f"{queue}{sep}{step}" for step in options.get("priority_steps", [0, 3, 6, 9]) if step]
+    live_since = time.time() - float(options.get("visibility_timeout", 3600))
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(name)
+            pipe.zcount(options.get("unacked_index_key", "unacked_index"), live_since, "+inf")
+            return sum(int(n) for n in pipe.execute())
+    except redis.RedisError:
+        logger.warning("Could not count the broker's tasks; re-enqueuing every stale message")
+        return None
+    finally:
+        client.close()
+
+
+def enqueue_carrier_check(message_id: str) -> None:
+    from .tasks import check_carrier
+
+    try:
+        check_carrier.delay(message_id)
+    except Exception:
+        logger.exception("Could not enqueue the carrier check of %s; a later sweep will", message_id)
+
+
+def _provider_of(message: Message):
+    account = ProviderAccount.objects.for_workspace(message.workspace).first()
+    return get_provider(account) if account is not None else None
+
+
+def message_check_carrier(*, message_id: str) -> None:
+    """Ask the carrier about a message whose outcome we may have missed: one left `sent` (its
+    receipts may have reached us while we were down) or one a dead worker left `sending` without
+    the carrier's id. Carrier errors are logged; the next run asks again, and the message is
+    never failed for them."""
+    message = Message.objects.select_related("workspace").filter(pk=message_id).first()
+    if message is None:
+        return
+    provider = _provider_of(message)
+    if provider is None:
+        if message.status == Status.SENDING and not message.provider_sid and message.claimed_at:
+            # Nobody to ask: the send ends it (provider_not_configured) rather than leaving it.
+            _requeue_abandoned(message_id=message.id, claimed_at=message.claimed_at)
+        return
+    try:
+        if message.status == Status.SENT and message.provider_sid:
+            _reconcile_sent(message, provider)
+        elif message.status == Status.SENDING and not message.provider_sid and message.claimed_at:
+            _recover_abandoned(message, provider)
+    except ProviderError as exc:
+        logger.warning("Carrier check of %s failed (will try again later): %s", message.id, exc.message)
+    except Exception:
+        logger.exception("Carrier check of %s failed (will try again later)", message.id)
+
+
+def _reconcile_sent(message: Message, provider) -> None:
+    found = provider.fetch_message(provider_sid=message.provider_sid)
+    if found.status:
+        message_apply_status(message=message, status=found.status, error_code=found.error_code,
+                             error_message=found.error_message, source="reconcile")
+
+
+def _recover_abandoned(message: Message, provider) -> None:
+    claimed_at = message.claimed_at
+    try:
+        candidates = provider.find_sent(to=message.to_number, from_number=message.from_number or None,
+                                        sent_since=claimed_at, limit=50)
+    except PermanentProviderError as exc:
+        # The carrier will not list (credentials, a plan without the API): the send decides.
+        logger.warning("Could not look up abandoned %s (%s); sending again", message.id, exc.message)
+        candidates = []
+    match = _match_abandoned(message, candidates)
+    if match is None:
+        _requeue_abandoned(message_id=message.id, claimed_at=claimed_at)
+        return
+    logger.warning("Abandoned %s was taken by the carrier as %s; not sending again",
+                   message.id, match.provider_sid)
+    with transaction.atomic():
+        if not (Message.objects.select_for_update().filter(
+                pk=message.pk, status=Status.SENDING, claimed_at=claimed_at, provider_sid__isnull=True)
+                .exists()):
+            return  # a callback or another check got there first
+        message = message_mark_sent(message_id=message.id, provider_sid=match.provider_sid)
+        if match.status:
+            message_apply_status(message=message, status=match.status, error_code=match.error_code,
+                                 error_message=match.error_message, source="reconcile")
+
+
+def _match_abandoned(message: Message, candidates: list[CarrierMessage]) -> CarrierMessage | None:
+    """The carrier's message that this claim created: same body, created after the claim (less
+    the clock skew), with a sid no other message of ours holds; the earliest if several."""
+    earliest = message.claimed_at - timedelta(seconds=settings.CARRIER_CLOCK_SKEW_SECONDS)
+    fitting = [c for c in candidates
+               if c.provider_sid and c.body == message.body and c.created_at is not None
+               and c.created_at >= earliest
+               and (not message.messaging_service_sid or not c.messaging_service_sid
+                    or c.messaging_service_sid == message.messaging_service_sid)]
+    known = set(Message.objects.filter(provider_sid__in=[c.provider_sid for c in fitting])
+                .values_list("provider_sid", flat=True))
+    fitting = sorted((c for c in fitting if c.provider_sid not in known), key=lambda c: c.created_at)
+    return fitting[0] if fitting else None
+
+
+@transaction.atomic
+def _requeue_abandoned(*, message_id: str, claimed_at) -> None:
+    from .tasks import enqueue_send
+
+    now = timezone.now()
+    if Message.objects.filter(pk=message_id, status=Status.SENDING, claimed_at=claimed_at,
+                              provider_sid__isnull=True).update(
+            status=Status.QUEUED, claimed_at=None, updated_at=now):
+        message = Message.objects.get(pk=message_id)
+        MessageEvent.objects.create(message=message, status=Status.QUEUED, source="sweep",
+                                    error_message="Worker lost, and the carrier has no such message; "
+                                                  "sending again.")
+        events.message_updated(message)
+        transaction.on_commit(lambda: enqueue_send(message_id))
+
+
+def reconcile_sent_messages() -> int:
+    """Have the carrier asked about a batch of messages left `sent` for a while (their receipts
+    may have been refused while we were down; carriers do not retry them). Each is asked again
+    only after a wait as long as its age, until it is older than the cutoff."""
+    now = timezone.now()
+    after = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
+    cutoff = now - timedelta(seconds=settings.RECONCILE_CUTOFF_SECONDS)
+    due = list(Message.objects.filter(status=Status.SENT, provider_sid__isnull=False,
+                                      updated_at__lt=after, updated_at__gt=cutoff)
+               .filter(Q(carrier_check_after__isnull=True) | Q(carrier_check_after__lte=now))
+               .order_by("updated_at").values_list("pk", "updated_at")[:settings.RECONCILE_BATCH_SIZE])
+    picked = 0
+    for message_id, updated_at in due:
+        wait = max(timedelta(seconds=settings.RECONCILE_AFTER_SECONDS), now - updated_at)
+        if Message.objects.filter(pk=message_id, status=Status.SENT).update(
+                carrier_checked_at=now, carrier_check_after=now + wait):
+            enqueue_carrier_check(message_id)
+            picked += 1
+    if picked:
+        logger.info("Reconciliation asks the carrier about %d sent messages", picked)
+    return picked

@@ -83,6 +83,10 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Asking the carrier about a message whose outcome we may have missed (reconciliation): when we
+    # last asked, and not before when we ask again.
+    carrier_checked_at = models.DateTimeField(null=True, blank=True)
+    carrier_check_after = models.DateTimeField(null=True, blank=True)
     api_key = models.ForeignKey("workspaces.ApiKey", on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="+")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
@@ -103,6 +107,9 @@ class Message(models.Model):
             # The sweeps look for work left behind: stale queued/sending, due scheduled.
             models.Index(fields=["status", "next_attempt_at"], name="msg_status_due",
                          condition=models.Q(status__in=["queued", "sending", "scheduled"])),
+            # Reconciliation looks for messages left `sent` for a while.
+            models.Index(fields=["updated_at"], name="msg_sent_updated",
+                         condition=models.Q(status="sent")),
         ]
 
     def __str__(self) -> str:

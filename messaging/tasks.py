@@ -76,6 +76,16 @@ def sweep() -> None:
 
 
 @shared_task(ignore_result=True)
+def reconcile() -> None:
+    delivery.reconcile_sent_messages()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def check_carrier(message_id: str) -> None:
+    delivery.message_check_carrier(message_id=message_id)
+
+
+@shared_task(ignore_result=True)
 def purge_idempotency_records() -> None:
     purge_expired_idempotency_records()
 

@@ -198,8 +198,10 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
                                     "interval_max": 0.5}
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
+RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # see RECONCILE_AFTER_SECONDS
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "messaging.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
+    "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
@@ -214,6 +216,20 @@ SEND_RETRY_MAX_SECONDS = env_float("SEND_RETRY_MAX_SECONDS", 300.0)
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 120)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
+# Stale queued messages the sweep re-enqueues per run beyond the broker's shortfall (see
+# messaging.delivery.sweep_messages): a constant, whatever the backlog.
+SWEEP_REENQUEUE_SLACK = env_int("SWEEP_REENQUEUE_SLACK", 5)
+# ...and a queued message stale this long is re-enqueued whatever the broker holds (a backstop).
+QUEUED_FORCE_REENQUEUE_SECONDS = env_int("QUEUED_FORCE_REENQUEUE_SECONDS", 10 * QUEUED_STALE_SECONDS)
+# Reconciliation: a message left `sent` this long (its receipt may have hit us while we were down;
+# carriers do not retry) is fetched from the carrier, then again after a wait as long as its age,
+# until it is older than the cutoff. At most a batch per run.
+RECONCILE_AFTER_SECONDS = env_int("RECONCILE_AFTER_SECONDS", 600)
+RECONCILE_CUTOFF_SECONDS = env_int("RECONCILE_CUTOFF_SECONDS", 3 * 86400)
+RECONCILE_BATCH_SIZE = env_int("RECONCILE_BATCH_SIZE", 100)
+# An abandoned `sending` message is looked up at the carrier before it is sent again: messages the
+# carrier created up to this long before our claim still count (clocks differ; dates are in seconds).
+CARRIER_CLOCK_SKEW_SECONDS = env_int("CARRIER_CLOCK_SKEW_SECONDS", 30)
 
 # Outbound webhooks (docs/events.md). Plain http and private addresses are for development only.
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
@@ -329,6 +345,8 @@ CONTENT_SECURITY_POLICY = {
 # test suite (messaging_platform.testing.fake_twilio); the simulator walks messages through their
 # statuses one delay apart (0 = at once, in the committing thread).
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# Must stay well below SEND_LEASE_SECONDS: a send still waiting on Twilio when the lease runs out
+# looks abandoned to the sweep (messaging.checks warns when the lease is under twice this).
 TWILIO_HTTP_TIMEOUT = env_float("TWILIO_HTTP_TIMEOUT", 10.0)
 SIMULATOR_DELAY_SECONDS = env_float("SIMULATOR_DELAY_SECONDS", 1.0)
 

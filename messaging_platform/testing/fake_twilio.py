@@ -1,8 +1,8 @@
 """A fake Twilio REST API on loopback, for tests and benchmarks.
 
-It answers the calls the official `twilio` library makes for this platform (message create,
-account fetch, incoming phone numbers list/fetch/update) with Twilio-shaped JSON and Twilio-style
-errors, records every accepted message, can misbehave on demand (latency, failures, outage, slow
+It answers the calls the official `twilio` library makes for this platform (message create, fetch
+and list, account fetch, incoming phone numbers list/fetch/update) with Twilio-shaped JSON and
+Twilio-style errors, records every accepted message, can misbehave on demand (latency, failures, outage, slow
 answers, per-sender rate limits), and can post status callbacks and inbound messages signed exactly
 as Twilio signs them. It needs no Django, so bench/ scripts can use it as they are:
 
@@ -196,8 +196,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # benchmarks open many connections at once
 
 
+def _day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
 _ACCOUNT_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<ac>AC[0-9a-zA-Z]+)(?P<rest>/[^?]*)?\.json$")
 _NUMBER_PATH = re.compile(r"^/IncomingPhoneNumbers/(?P<pn>PN[0-9a-zA-Z]+)$")
+_MESSAGE_PATH = re.compile(r"^/Messages/(?P<sid>(?:SM|MM)[0-9a-zA-Z]+)$")
 
 
 class FakeTwilio:
@@ -206,7 +211,9 @@ class FakeTwilio:
     Knobs (safe to change while it runs): `latency` (seconds added to every answer), `down`
     (answer 503 to everything), `slow` (sleep `slow_seconds` before answering, to trip client
     timeouts), `fail_next()`, `set_rate_limit()` / `default_rate_limit`, `reject_recipient()`,
-    `set_delivery_outcome()`, `callbacks` (post `sent` and `delivered` status callbacks).
+    `set_delivery_outcome()`, `set_message_status()`, `callbacks` (post `sent` and `delivered`
+    status callbacks). A message fetched or listed shows its delivery outcome (`delivered` unless
+    set otherwise), whether or not a status callback reached anyone.
     """
 
     def __init__(
@@ -244,6 +251,7 @@ class FakeTwilio:
         self._rate_limits: dict[str, tuple[float, float]] = {}
         self._recipient_errors: dict[str, tuple[int, int, str]] = {}
         self._outcomes: dict[str, tuple[str, str | None]] = {}
+        self._statuses: dict[str, tuple[str, str | None]] = {}  # by message sid, overrides outcomes
         self._pool_cursor = itertools.count()
         self.sends_by_sender: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()  # 429s answered, per sender
@@ -376,9 +384,30 @@ class FakeTwilio:
         with self._lock:
             self._outcomes[to] = (status, str(error_code) if error_code is not None else None)
 
+    def set_message_status(self, sid: str, status: str, error_code: str | int | None = None) -> None:
+        """What fetching or listing message `sid` answers from now on (queued, sent, delivered, …)."""
+        with self._lock:
+            self._statuses[sid] = (status, str(error_code) if error_code is not None else None)
+
+    def add_message(self, account_sid: str, *, to: str, from_number: str, body: str,
+                    status_callback: str = "", at: float | None = None) -> SentMessage:
+        """Record a message as if the API had accepted it (no callbacks): what a send whose answer
+        never reached the client leaves at the carrier."""
+        now = time.time() if at is None else at
+        message = SentMessage(
+            sid=new_sid("SM"), account_sid=account_sid, to=to, from_number=from_number,
+            messaging_service_sid="", body=body, media_urls=(), status_callback=status_callback,
+            received_monotonic=time.monotonic(), received_at=now,
+        )
+        with self._changed:
+            self._messages.append(message)
+            self._changed.notify_all()
+        return message
+
     def reset(self) -> None:
         """Forget recorded traffic and faults (accounts stay)."""
         with self._lock:
+            self._statuses.clear()
             self._messages.clear()
             self._callbacks.clear()
             self._requests.clear()
@@ -524,6 +553,16 @@ class FakeTwilio:
             return 200, self._account_json(account)
         if rest == "/Messages" and method == "POST":
             return 201, self._create_message(account, form)
+        if rest == "/Messages" and method == "GET":
+            return 200, self._messages_page(account, query)
+        message_match = _MESSAGE_PATH.match(rest)
+        if message_match and method == "GET":
+            with self._lock:
+                found = next((m for m in self._messages if m.sid == message_match["sid"]
+                              and m.account_sid == account.sid), None)
+            if found is None:
+                raise _ApiError(404, 20404, f"The requested resource {path} was not found")
+            return 200, self._message_json(account, found)
         if rest == "/IncomingPhoneNumbers" and method == "GET":
             return 200, self._numbers_page(account, query)
         number_match = _NUMBER_PATH.match(rest)
@@ -613,30 +652,92 @@ class FakeTwilio:
             self._changed.notify_all()
         if self.callbacks and callback and self._executor is not None:
             self._executor.submit(self._post_callbacks, account, message)
+        return self._message_json(account, message, created_from=from_number or None)
+
+    def _carrier_status(self, message: SentMessage) -> tuple[str, str | None]:
+        with self._lock:
+            return self._statuses.get(message.sid) or self._outcomes.get(message.to, ("delivered", None))
+
+    def _message_json(
+        self, account: FakeAccount, message: SentMessage, *, created_from: str | None | bool = False
+    ) -> dict[str, Any]:
+        """A Message resource as Twilio answers it: right after create (`created_from`: the From
+        given; queued, or accepted for a Messaging Service), or later (its delivery outcome)."""
+        created = created_from is not False
+        if created:
+            status, error_code = ("queued" if created_from else "accepted"), None
+            shown_from = created_from or None
+        else:
+            status, error_code = self._carrier_status(message)
+            shown_from = message.from_number
         return {
             "account_sid": account.sid,
             "api_version": API_VERSION,
-            "body": body,
-            "date_created": twilio_date(now),
-            "date_sent": None,
-            "date_updated": twilio_date(now),
+            "body": message.body,
+            "date_created": twilio_date(message.received_at),
+            "date_sent": None if created else twilio_date(message.received_at),
+            "date_updated": twilio_date(message.received_at),
             "direction": "outbound-api",
-            "error_code": None,
+            "error_code": int(error_code) if error_code else None,
             "error_message": None,
             # A Messaging Service picks the sender later: Twilio answers "accepted" and no From.
-            "from": from_number or None,
-            "messaging_service_sid": service or None,
-            "num_media": str(len(media)),
-            "num_segments": str(segments(body)),
+            "from": shown_from,
+            "messaging_service_sid": message.messaging_service_sid or None,
+            "num_media": str(len(message.media_urls)),
+            "num_segments": str(segments(message.body)),
             "price": None,
             "price_unit": "USD",
             "sid": message.sid,
-            "status": "queued" if from_number else "accepted",
+            "status": status,
             "subresource_uris": {
                 "media": f"/{API_VERSION}/Accounts/{account.sid}/Messages/{message.sid}/Media.json"
             },
-            "to": to,
+            "to": message.to,
             "uri": f"/{API_VERSION}/Accounts/{account.sid}/Messages/{message.sid}.json",
+        }
+
+    def _messages_page(self, account: FakeAccount, query: dict[str, list[str]]) -> dict[str, Any]:
+        """Messages list, newest first, filtered by To, From and DateSent / DateSent> / DateSent<
+        (Twilio compares the date part: DateSent>=YYYY-MM-DD)."""
+
+        def first(name: str, default: str = "") -> str:
+            return (query.get(name) or [default])[0]
+
+        page_size = max(1, min(self.max_page_size, int(first("PageSize", "50") or 50)))
+        page = max(0, int(first("Page", "0") or 0))
+        to, sender = first("To"), first("From")
+        on, after, before = (first("DateSent")[:10], first("DateSent>")[:10], first("DateSent<")[:10])
+        with self._lock:
+            found = sorted((m for m in self._messages if m.account_sid == account.sid),
+                           key=lambda m: m.received_at, reverse=True)
+        found = [
+            m for m in found
+            if (not to or m.to == to) and (not sender or m.from_number == sender)
+            and (not on or _day(m.received_at) == on) and (not after or _day(m.received_at) >= after)
+            and (not before or _day(m.received_at) <= before)
+        ]
+        start = page * page_size
+        chunk = found[start : start + page_size]
+        filters = {k: v for k, v in (("To", to), ("From", sender), ("DateSent", on),
+                                     ("DateSent>", after), ("DateSent<", before)) if v}
+        base = f"/{API_VERSION}/Accounts/{account.sid}/Messages.json"
+
+        def uri(p: int) -> str:
+            params = {**filters, "PageSize": page_size, "Page": p}
+            if p:
+                params["PageToken"] = f"PA{p}"
+            return f"{base}?{urlencode(params)}"
+
+        return {
+            "end": start + len(chunk) - 1 if chunk else start,
+            "first_page_uri": uri(0),
+            "messages": [self._message_json(account, m) for m in chunk],
+            "next_page_uri": uri(page + 1) if start + page_size < len(found) else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_uri": uri(page - 1) if page else None,
+            "start": start,
+            "uri": uri(page),
         }
 
     def _check_rate(self, sender: str) -> None:

@@ -8,6 +8,7 @@ credentials) or transient (retry later: timeouts, 5xx, 429).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -64,6 +65,21 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True)
+class CarrierMessage:
+    """An outbound message as the carrier's own records show it (for reconciliation)."""
+
+    provider_sid: str
+    status: str  # a platform status, or "" for a carrier status the platform does not know
+    to_number: str = ""
+    from_number: str = ""
+    body: str = ""
+    created_at: datetime | None = None  # when the carrier accepted it
+    messaging_service_sid: str = ""
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
 class NumberInfo:
     phone_number: str  # E.164
     provider_sid: str
@@ -89,6 +105,18 @@ class Provider(Protocol):
     def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
              status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
         """Hand one message to the carrier. Raises PermanentProviderError / TransientProviderError."""
+        ...
+
+    def fetch_message(self, *, provider_sid: str) -> CarrierMessage:
+        """The carrier's current record of one message we sent. Raises ProviderError (a
+        PermanentProviderError if the carrier does not know the sid)."""
+        ...
+
+    def find_sent(self, *, to: str, from_number: str | None, sent_since: datetime,
+                  limit: int) -> list[CarrierMessage]:
+        """Messages of the account to `to` (from `from_number`, if given) that the carrier took on
+        or after the day of `sent_since`, newest first, at most `limit`; [] when the carrier keeps
+        no such list."""
         ...
 
     def validate_webhook(self, *, url: str, params: dict[str, str], signature: str) -> bool:

@@ -17,6 +17,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from numbers.signals import carrier_event
 
 from .base import (
     AccountInfo,
+    CarrierMessage,
     InboundMessage,
     NumberInfo,
     PermanentProviderError,
@@ -56,8 +58,15 @@ _AREA_CODES = (
 )
 
 
-def new_message_sid() -> str:
-    return "SM" + uuid.uuid4().hex
+def new_message_sid(outcome: str = "") -> str:
+    """A fresh sid; for a send, its last hex digit records the final status (see OUTCOME_DIGITS), so
+    that fetching the message later needs no stored state."""
+    sid = "SM" + uuid.uuid4().hex
+    return sid[:-1] + OUTCOME_DIGITS[outcome] if outcome else sid
+
+
+# The last digit of a sent message's sid: what the simulated carrier finally made of it.
+OUTCOME_DIGITS = {"delivered": "0", "undelivered": "1", "failed": "2"}
 
 
 def simulator_numbers(workspace_id: str) -> list[str]:
@@ -131,13 +140,13 @@ class SimulatorProvider:
             raise PermanentProviderError("Invalid 'To' Phone Number", code="21211", status=400)
         if to == UNAVAILABLE_NUMBER:
             raise TransientProviderError("The simulated carrier is unavailable.", code="20503", status=503)
-        sid = new_message_sid()
         sender = from_number or self.list_numbers()[0].phone_number
         plan: list[tuple[str, str | None]] = [("sent", None), ("delivered", None)]
         if to == UNDELIVERED_NUMBER:
             plan = [("sent", None), ("undelivered", "30003")]
         elif to == FAILED_NUMBER:
             plan = [("failed", "30008")]
+        sid = new_message_sid(plan[-1][0])
         events: list[dict[str, Any]] = [
             {"kind": "status", "url": status_callback,
              "params": _status_params(sid, status, sender, to, code, messaging_service_sid)}
@@ -166,6 +175,18 @@ class SimulatorProvider:
         }
         params.update({f"MediaUrl{i}": url for i, url in enumerate(media)})
         return {"kind": "inbound", "url": None, "params": params}
+
+    def fetch_message(self, *, provider_sid: str) -> CarrierMessage:
+        """The final status the send planned (read from the sid: the simulator stores nothing)."""
+        by_digit = {digit: status for status, digit in OUTCOME_DIGITS.items()}
+        outcome = by_digit.get(provider_sid[-1:], "delivered")
+        code = {"undelivered": "30003", "failed": "30008"}.get(outcome)
+        return CarrierMessage(provider_sid=provider_sid, status=outcome, error_code=code,
+                              error_message=ERROR_MESSAGES.get(code or ""))
+
+    def find_sent(self, *, to: str, from_number: str | None, sent_since: datetime,
+                  limit: int) -> list[CarrierMessage]:
+        return []  # it keeps no list; and a send here never dies between accepting and answering
 
     def validate_webhook(self, *, url: str, params: Mapping[str, str], signature: str) -> bool:
         return False  # the simulator never calls over HTTP, so no webhook can be from it

@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
@@ -23,6 +24,7 @@ from twilio.rest import Client
 
 from .base import (
     AccountInfo,
+    CarrierMessage,
     InboundMessage,
     NumberInfo,
     PermanentProviderError,
@@ -212,6 +214,25 @@ class TwilioProvider:
             message = client.messages.create(**kwargs)
         return SendResult(provider_sid=message.sid, status=message.status or "queued")
 
+    def fetch_message(self, *, provider_sid: str) -> CarrierMessage:
+        client, http = self._client()
+        with self._calling(http):
+            record = client.messages(provider_sid).fetch()
+        return _carrier_message(record)
+
+    def find_sent(
+        self, *, to: str, from_number: str | None, sent_since: datetime, limit: int
+    ) -> list[CarrierMessage]:
+        client, http = self._client()
+        kwargs: dict[str, Any] = {"to": to, "limit": limit, "page_size": min(limit, 1000)}
+        if from_number:
+            kwargs["from_"] = from_number
+        # Twilio compares DateSent by its day (DateSent>=YYYY-MM-DD), so start at the day's midnight.
+        kwargs["date_sent_after"] = sent_since.replace(hour=0, minute=0, second=0, microsecond=0)
+        with self._calling(http):
+            records = client.messages.list(**kwargs)
+        return [_carrier_message(record) for record in records]
+
     def check_credentials(self) -> AccountInfo:
         client, http = self._client()
         with self._calling(http):
@@ -255,6 +276,22 @@ class TwilioProvider:
 
     def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
         return parse_status_params(params)
+
+
+def _carrier_message(record: Any) -> CarrierMessage:
+    raw = str(record.status or "").lower()
+    error_code = _int_or_none(record.error_code)
+    return CarrierMessage(
+        provider_sid=record.sid or "",
+        status=STATUS_MAP.get(raw, ""),
+        to_number=record.to or "",
+        from_number=getattr(record, "from_", None) or "",
+        body=record.body or "",
+        created_at=record.date_created,
+        messaging_service_sid=record.messaging_service_sid or "",
+        error_code=str(error_code) if error_code is not None else None,
+        error_message=record.error_message or None,
+    )
 
 
 def _number_info(record: Any) -> NumberInfo:

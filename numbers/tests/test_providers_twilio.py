@@ -462,3 +462,31 @@ def test_concurrent_sends_from_threads_all_arrive(provider, fake_twilio):
 
     assert len(fake_twilio.messages) == 60
     assert fake_twilio.duplicate_sends() == {}
+
+
+def test_it_fetches_a_message_with_the_carriers_current_status(provider, fake_twilio):
+    sid = send(provider).provider_sid
+    fake_twilio.set_message_status(sid, "undelivered", 30003)
+    found = provider.fetch_message(provider_sid=sid)
+    assert (found.provider_sid, found.status, found.error_code) == (sid, "undelivered", "30003")
+    assert found.created_at is not None
+
+
+def test_fetching_a_sid_the_carrier_does_not_know_is_a_permanent_error(provider, fake_twilio):
+    with pytest.raises(PermanentProviderError):
+        provider.fetch_message(provider_sid="SM" + "0" * 32)
+
+
+def test_it_lists_messages_sent_to_a_number_from_a_sender_since_a_day(provider, fake_twilio, twilio_account):
+    from datetime import UTC, datetime, timedelta
+
+    mine = send(provider).provider_sid
+    send(provider, to="+14155550000")
+    old = fake_twilio.add_message(twilio_account.sid, to=RECIPIENT, from_number=TWILIO_LONG_CODE,
+                                  body="Old", at=time.time() - 3 * 86400)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    found = provider.find_sent(to=RECIPIENT, from_number=TWILIO_LONG_CODE, sent_since=since, limit=20)
+    assert [m.provider_sid for m in found] == [mine]
+    earlier = provider.find_sent(to=RECIPIENT, from_number=None, sent_since=since - timedelta(days=4),
+                                 limit=20)
+    assert [m.provider_sid for m in earlier] == [mine, old.sid]
