@@ -8,11 +8,8 @@ re-enqueues whatever a lost broker message or a killed worker left behind.
 
 import logging
 import random
-import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -301,32 +298,15 @@ def sweep_messages() -> dict[str, int]:
                 counts["scheduled"] += 1
 
     stale = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
-    forgotten = (
+    # Each stale message is re-enqueued at most once per QUEUED_STALE_SECONDS (its updated_at is
+    # touched), a batch per run; a duplicate task finds nothing to claim.
+    forgotten = list(
         Message.objects.filter(status=Status.QUEUED)
         .filter(Q(next_attempt_at__isnull=True, updated_at__lt=stale)
                 | Q(next_attempt_at__lt=now - timedelta(seconds=settings.QUEUED_STALE_SECONDS / 4)))
+        .values_list("pk", flat=True)[:batch]
     )
-    # During a backlog nearly every queued message still has its task in the broker: re-enqueuing
-    # each stale one every cycle only piles up no-op tasks in front of the drain. So compare what the
-    # broker holds with the messages that need a task (queued, or sending with the task unacked)
-    # and re-enqueue only the shortfall, oldest first. A broker that lost everything holds ~0, so
-    # every message is re-enqueued (a batch per cycle). Tasks of other kinds (this sweep's own
-    # among them) also count as held, so a small constant slack is added: a lost send task cannot
-    # hide behind them, and is reached, oldest first, by the time the backlog drains at the latest.
-    # A duplicate task is a no-op (message_claim).
-    budget = batch
-    outstanding = broker_outstanding_tasks()
-    if outstanding is not None:
-        needing = Message.objects.filter(status__in=(Status.QUEUED, Status.SENDING)).count()
-        budget = max(0, min(batch, needing - outstanding + settings.SWEEP_REENQUEUE_SLACK))
-    # Whatever the count says, a message left stale this long is re-enqueued (at most once per
-    # QUEUED_FORCE_REENQUEUE_SECONDS): the count is an estimate, and a wrong one must not strand a
-    # message, only delay it.
-    force_before = now - timedelta(seconds=settings.QUEUED_FORCE_REENQUEUE_SECONDS)
-    candidates = forgotten if budget else forgotten.filter(updated_at__lt=force_before)
-    rows = list(candidates.order_by("updated_at").values_list("pk", "updated_at")[:batch])
-    overdue = sum(1 for _, updated_at in rows if updated_at < force_before)
-    for message_id, _ in rows[:max(budget, overdue)]:
+    for message_id in forgotten:
         Message.objects.filter(pk=message_id, status=Status.QUEUED).update(updated_at=now)
         enqueue_send(message_id)
         counts["queued"] += 1
@@ -348,36 +328,6 @@ def sweep_messages() -> dict[str, int]:
     if any(counts.values()):
         logger.info("Sweep re-enqueued %s", counts)
     return counts
-
-
-def broker_outstanding_tasks() -> int | None:
-    """Tasks the broker holds for the default queue: waiting in its lists (one per priority step)
-    plus delivered to a live worker and not yet acknowledged, countdown tasks included. kombu's
-    Redis transport keeps those in the `unacked` hash, indexed by delivery time in
-    `unacked_index`; one older than the visibility timeout belongs to a dead worker and waits to
-    be restored (a worker with the threads pool restores only at start and shutdown), so it does
-    not count. None when this cannot be known: eager tasks, a broker other than Redis, or Redis
-    unreachable."""
-    url = settings.CELERY_BROKER_URL or ""
-    if settings.CELERY_TASK_ALWAYS_EAGER or urlsplit(url).scheme not in ("redis", "rediss"):
-        return None
-    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS or {}
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    sep = options.get("sep", "\x06\x16")
-    names = [queue] + [f"{queue}{sep}{step}" for step in options.get("priority_steps", [0, 3, 6, 9]) if step]
-    live_since = time.time() - float(options.get("visibility_timeout", 3600))
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.llen(name)
-            pipe.zcount(options.get("unacked_index_key", "unacked_index"), live_since, "+inf")
-            return sum(int(n) for n in pipe.execute())
-    except redis.RedisError:
-        logger.warning("Could not count the broker's tasks; re-enqueuing every stale message")
-        return None
-    finally:
-        client.close()
 
 
 def enqueue_carrier_check(message_id: str) -> None:

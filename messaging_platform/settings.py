@@ -216,11 +216,6 @@ SEND_RETRY_MAX_SECONDS = env_float("SEND_RETRY_MAX_SECONDS", 300.0)
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 120)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
-# Stale queued messages the sweep re-enqueues per run beyond the broker's shortfall (see
-# messaging.delivery.sweep_messages): a constant, whatever the backlog.
-SWEEP_REENQUEUE_SLACK = env_int("SWEEP_REENQUEUE_SLACK", 5)
-# ...and a queued message stale this long is re-enqueued whatever the broker holds (a backstop).
-QUEUED_FORCE_REENQUEUE_SECONDS = env_int("QUEUED_FORCE_REENQUEUE_SECONDS", 10 * QUEUED_STALE_SECONDS)
 # Reconciliation: a message left `sent` this long (its receipt may have hit us while we were down;
 # carriers do not retry) is fetched from the carrier, then again after a wait as long as its age,
 # until it is older than the cutoff. At most a batch per run.

@@ -2,18 +2,13 @@
 sweep's re-enqueueing of stale queued messages measured against what the broker still holds.
 Carrier calls go to the fake Twilio over HTTP through the real twilio library."""
 
-import time
-import uuid
 from datetime import timedelta
 
 import pytest
-import redis
 from django.utils import timezone
 
-from conftest import require_service
-from messaging import delivery
 from messaging.delivery import reconcile_sent_messages, sweep_messages
-from messaging.models import Direction, Message, MessageEvent, Status
+from messaging.models import Message, MessageEvent, Status
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers.simulator import FAILED_NUMBER, UNDELIVERED_NUMBER, SimulatorProvider
@@ -210,109 +205,7 @@ def test_a_carrier_outage_during_the_lookup_leaves_it_for_a_later_sweep(
     assert len(fake_twilio.messages) == 1
 
 
-# --- 3. the sweep and the broker's backlog -----------------------------------------------------
-
-
-@pytest.fixture
-def broker(settings):
-    """A Redis broker of this test's own: a private queue name and unacked hash."""
-    require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
-    tag = uuid.uuid4().hex[:8]
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.SWEEP_REENQUEUE_SLACK = 0
-    settings.QUEUED_FORCE_REENQUEUE_SECONDS = 3600
-    settings.CELERY_BROKER_URL = settings.REDIS_URL
-    settings.CELERY_TASK_DEFAULT_QUEUE = f"test-sweep-{tag}"
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300,
-                                                "unacked_index_key": f"test-unacked-index-{tag}"}
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client, settings.CELERY_TASK_DEFAULT_QUEUE, f"test-unacked-index-{tag}"
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE, f"test-unacked-index-{tag}")
-    client.close()
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr("messaging.tasks.enqueue_send", lambda message_id, **kw: sent.append(message_id))
-    return sent
-
-
-def backlog(workspace, count: int) -> list[str]:
-    """`count` queued messages, all stale, oldest first."""
-    ids = []
-    now = timezone.now()
-    for i in range(count):
-        message = Message.objects.create(workspace=workspace, direction=Direction.OUTBOUND,
-                                         status=Status.QUEUED, to_number=CONTACT, body=f"m{i}")
-        Message.objects.filter(pk=message.pk).update(updated_at=now - timedelta(minutes=30, seconds=-i))
-        ids.append(message.id)
-    return ids
-
-
-def test_during_a_backlog_whose_tasks_are_in_the_broker_the_sweep_enqueues_nothing(
-        workspace, broker, enqueued):
-    client, queue, unacked = broker
-    backlog(workspace, 40)
-    client.rpush(queue, *[f"task-{i}" for i in range(32)])
-    client.zadd(unacked, {f"tag-{i}": time.time() - 5 for i in range(8)})  # held by live workers
-    assert delivery.broker_outstanding_tasks() == 40
-    assert sweep_messages()["queued"] == 0
-    assert enqueued == []
-
-
-def test_during_a_backlog_the_sweep_adds_only_its_constant_slack(workspace, broker, enqueued,
-                                                                 settings):
-    settings.SWEEP_REENQUEUE_SLACK = 3
-    client, queue, _ = broker
-    ids = backlog(workspace, 400)
-    client.rpush(queue, *[f"task-{i}" for i in range(400)])
-    assert sweep_messages()["queued"] == 3
-    assert enqueued == ids[:3]
-
-
-def test_a_message_stale_past_the_backstop_is_reenqueued_whatever_the_count(
-        workspace, broker, enqueued, settings):
-    client, queue, _ = broker
-    ids = backlog(workspace, 10)
-    client.rpush(queue, *[f"task-{i}" for i in range(10)])
-    settings.QUEUED_FORCE_REENQUEUE_SECONDS = 30 * 60 - 4.5  # the oldest five are past it
-    assert sweep_messages()["queued"] == 5
-    assert enqueued == ids[:5]
-
-
-def test_after_the_broker_lost_every_task_the_sweep_reenqueues_every_message(
-        workspace, broker, enqueued):
-    ids = backlog(workspace, 40)
-    assert delivery.broker_outstanding_tasks() == 0
-    assert sweep_messages()["queued"] == 40
-    assert sorted(enqueued) == sorted(ids)
-
-
-def test_tasks_a_dead_worker_holds_past_the_visibility_timeout_do_not_count(
-        workspace, broker, enqueued):
-    client, queue, unacked = broker
-    ids = backlog(workspace, 10)
-    client.zadd(unacked, {f"tag-{i}": time.time() - 301 for i in range(10)})
-    assert delivery.broker_outstanding_tasks() == 0
-    assert sorted(enqueued) == [] and sweep_messages()["queued"] == 10
-    assert sorted(enqueued) == sorted(ids)
-
-
-def test_the_sweep_reenqueues_only_the_shortfall_oldest_first(workspace, broker, enqueued):
-    client, queue, _ = broker
-    ids = backlog(workspace, 40)
-    client.rpush(queue, *[f"task-{i}" for i in range(35)])
-    assert sweep_messages()["queued"] == 5
-    assert enqueued == ids[:5]
-
-
-def test_without_a_countable_broker_the_sweep_reenqueues_stale_messages(workspace, enqueued, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    ids = backlog(workspace, 3)
-    assert delivery.broker_outstanding_tasks() is None
-    assert sweep_messages()["queued"] == 3
-    assert sorted(enqueued) == sorted(ids)
+# --- the lease ----------------------------------------------------------------------------------
 
 
 def test_it_warns_when_the_send_lease_is_not_well_above_the_carrier_timeout(settings):

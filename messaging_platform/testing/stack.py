@@ -162,7 +162,6 @@ class Stack:
             "SWEEP_INTERVAL_SECONDS": "1", "QUEUED_STALE_SECONDS": "4", "SEND_LEASE_SECONDS": "8",
             "SEND_RETRY_BASE_SECONDS": "0.5", "SEND_RETRY_MAX_SECONDS": "3",
             "SEND_MAX_ATTEMPTS": "60", "CELERY_VISIBILITY_TIMEOUT": "10",
-            "QUEUED_FORCE_REENQUEUE_SECONDS": "8",
             **(extra_env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
