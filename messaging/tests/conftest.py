@@ -1,5 +1,6 @@
 import pytest
 
+from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from numbers.models import PhoneNumber, ProviderAccount
 
 OUR_NUMBER = "+12015550123"
@@ -16,6 +17,17 @@ def our_number(workspace, simulator) -> PhoneNumber:
     return PhoneNumber.objects.create(workspace=workspace, phone_number=OUR_NUMBER,
                                       friendly_name="Main line", sms_enabled=True,
                                       mms_enabled=True, is_default=True)
+
+
+@pytest.fixture
+def twilio_workspace(workspace, twilio_account):
+    """A workspace on the fake Twilio, sending from its long code by default."""
+    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
+                                   account_sid=twilio_account.sid,
+                                   auth_token=twilio_account.auth_token)
+    PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True,
+                               mms_enabled=True)
+    return workspace
 
 
 @pytest.fixture

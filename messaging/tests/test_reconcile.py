@@ -10,22 +10,11 @@ from django.utils import timezone
 from messaging.delivery import reconcile_sent_messages, sweep_messages
 from messaging.models import Message, MessageEvent, Status
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
-from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers.simulator import FAILED_NUMBER, UNDELIVERED_NUMBER, SimulatorProvider
 
 pytestmark = pytest.mark.django_db
 
 CONTACT = "+14155552671"
-
-
-@pytest.fixture
-def twilio_workspace(workspace, twilio_account):
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
-    PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True,
-                               mms_enabled=True)
-    return workspace
 
 
 @pytest.fixture

@@ -9,21 +9,11 @@ from messaging_platform.testing.fixtures import (
     TWILIO_SERVICE_SID,
 )
 from messaging_platform.testing.twilio_params import inbound_params, signature_headers, status_params
-from numbers.models import PhoneNumber, ProviderAccount
+from numbers.models import ProviderAccount
 
 pytestmark = pytest.mark.django_db
 
 CONTACT = "+14155552671"
-
-
-@pytest.fixture
-def twilio_workspace(workspace, twilio_account):
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
-    PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True,
-                               mms_enabled=True)
-    return workspace
 
 
 @pytest.fixture

@@ -171,6 +171,29 @@ class _Bucket:
 # --- the server -------------------------------------------------------------------------------
 
 
+def _page(base: str, filters: dict, key: str, items: list, *, page: int, page_size: int,
+          start: int, total: int) -> dict:
+    """One page of a Twilio list resource, with the paging fields the twilio library follows."""
+
+    def uri(p: int) -> str:
+        params = {**filters, "PageSize": page_size, "Page": p}
+        if p:
+            params["PageToken"] = f"PA{p}"
+        return f"{base}?{urlencode(params)}"
+
+    return {
+        "end": start + len(items) - 1 if items else start,
+        "first_page_uri": uri(0),
+        key: items,
+        "next_page_uri": uri(page + 1) if start + page_size < total else None,
+        "page": page,
+        "page_size": page_size,
+        "previous_page_uri": uri(page - 1) if page else None,
+        "start": start,
+        "uri": uri(page),
+    }
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as api.twilio.com does
     server_version = "FakeTwilio/1.0"
@@ -721,24 +744,8 @@ class FakeTwilio:
         filters = {k: v for k, v in (("To", to), ("From", sender), ("DateSent", on),
                                      ("DateSent>", after), ("DateSent<", before)) if v}
         base = f"/{API_VERSION}/Accounts/{account.sid}/Messages.json"
-
-        def uri(p: int) -> str:
-            params = {**filters, "PageSize": page_size, "Page": p}
-            if p:
-                params["PageToken"] = f"PA{p}"
-            return f"{base}?{urlencode(params)}"
-
-        return {
-            "end": start + len(chunk) - 1 if chunk else start,
-            "first_page_uri": uri(0),
-            "messages": [self._message_json(account, m) for m in chunk],
-            "next_page_uri": uri(page + 1) if start + page_size < len(found) else None,
-            "page": page,
-            "page_size": page_size,
-            "previous_page_uri": uri(page - 1) if page else None,
-            "start": start,
-            "uri": uri(page),
-        }
+        return _page(base, filters, "messages", [self._message_json(account, m) for m in chunk],
+                     page=page, page_size=page_size, start=start, total=len(found))
 
     def _check_rate(self, sender: str) -> None:
         limit = self._rate_limits.get(sender)
@@ -802,24 +809,9 @@ class FakeTwilio:
         start = page * page_size
         chunk = numbers[start : start + page_size]
         base = f"/{API_VERSION}/Accounts/{account.sid}/IncomingPhoneNumbers.json"
-
-        def uri(p: int) -> str:
-            params = {"PageSize": page_size, "Page": p, **({"PhoneNumber": wanted} if wanted else {})}
-            if p:
-                params["PageToken"] = f"PA{p}"
-            return f"{base}?{urlencode(params)}"
-
-        return {
-            "end": start + len(chunk) - 1 if chunk else start,
-            "first_page_uri": uri(0),
-            "incoming_phone_numbers": [self._number_json(account, n) for n in chunk],
-            "next_page_uri": uri(page + 1) if start + page_size < len(numbers) else None,
-            "page": page,
-            "page_size": page_size,
-            "previous_page_uri": uri(page - 1) if page else None,
-            "start": start,
-            "uri": uri(page),
-        }
+        return _page(base, {"PhoneNumber": wanted} if wanted else {}, "incoming_phone_numbers",
+                     [self._number_json(account, n) for n in chunk],
+                     page=page, page_size=page_size, start=start, total=len(numbers))
 
     def _update_number(self, number: FakeNumber, form: dict[str, list[str]]) -> None:
         fields = {
