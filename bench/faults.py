@@ -99,21 +99,24 @@ def outcome(sender: Sender, fake: FakeTwilio, *, wait: float) -> dict:
         if settled() == len(ids):
             break
         time.sleep(0.5)
-    rows = Message.objects.filter(pk__in=ids)
-    receipt_lost = rows.filter(status=Status.SENT, provider_sid__in={m.sid for m in fake.messages})
-    failed = rows.filter(status__in=[Status.FAILED, Status.UNDELIVERED])
+    # One snapshot for every count: callbacks still arrive while we count, and a message moving
+    # from `sent` to `delivered` between two queries would be counted in neither.
+    at_carrier = {m.sid for m in fake.messages}
+    snapshot = list(Message.objects.filter(pk__in=ids).values_list("status", "provider_sid",
+                                                                    "error_message"))
+    receipt_lost = [s for s in snapshot if s[0] == Status.SENT and s[1] in at_carrier]
+    failed = [s for s in snapshot if s[0] in (Status.FAILED, Status.UNDELIVERED)]
+    still_open = [s for s in snapshot if s[0] not in final and s not in receipt_lost]
     lat = sorted(sender.latencies)
     return {
         "accepted": len(ids),
         "refused": dict(sender.refused),
-        "delivered": rows.filter(status=Status.DELIVERED).count(),
-        "failed": failed.count(),
-        "failed_reasons": dict(Counter(failed.values_list("error_message", flat=True))),
-        "at_carrier_receipt_lost": receipt_lost.count(),
-        "lost": rows.exclude(status__in=final).exclude(pk__in=receipt_lost).count(),
-        "still_open_by_status": dict(Counter(rows.exclude(status__in=final)
-                                             .exclude(pk__in=receipt_lost)
-                                             .values_list("status", flat=True))),
+        "delivered": sum(1 for s in snapshot if s[0] == Status.DELIVERED),
+        "failed": len(failed),
+        "failed_reasons": dict(Counter(s[2] for s in failed)),
+        "at_carrier_receipt_lost": len(receipt_lost),
+        "lost": len(still_open),
+        "still_open_by_status": dict(Counter(s[0] for s in still_open)),
         "duplicates_sent_to_carrier": sum(n - 1 for n in fake.duplicate_sends().values()),
         "api_latency_p99_s": round(lat[int(len(lat) * 0.99) - 1], 3) if lat else None,
         "api_latency_max_s": round(lat[-1], 3) if lat else None,
