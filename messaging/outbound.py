@@ -33,6 +33,7 @@ from urllib3.util import Timeout
 from messaging_platform.api.errors import ApiError, invalid_params, not_found
 from messaging_platform.ids import new_id
 from workspaces.models import Workspace
+from workspaces.selectors import in_workspace
 
 from . import events
 from .models import (
@@ -84,10 +85,8 @@ def _checked_url(url: str) -> str:
 
 
 def access_webhook_endpoint(*, workspace: Workspace, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.for_workspace(workspace).filter(pk=endpoint_id).first()
-    if endpoint is None:
-        raise not_found("Webhook endpoint not found.")
-    return endpoint
+    return in_workspace(WebhookEndpoint.objects, workspace=workspace, pk=endpoint_id,
+                        missing="Webhook endpoint not found.")
 
 
 def webhook_endpoint_list(*, workspace: Workspace):

@@ -7,9 +7,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from messaging_platform.api.errors import invalid_params, not_found
+from messaging_platform.api.errors import invalid_params
 from numbers.phone import normalize_e164
 from workspaces.models import Workspace
+from workspaces.selectors import in_workspace
 
 from .models import Conversation, Direction, Message, OptOut, Status
 
@@ -17,17 +18,13 @@ MAX_SEARCH_LENGTH = 200
 
 
 def access_message(*, workspace: Workspace, message_id: str) -> Message:
-    message = Message.objects.for_workspace(workspace).filter(pk=message_id).first()
-    if message is None:
-        raise not_found("Message not found.")
-    return message
+    return in_workspace(Message.objects, workspace=workspace, pk=message_id,
+                        missing="Message not found.")
 
 
 def access_conversation(*, workspace: Workspace, conversation_id: str) -> Conversation:
-    conversation = Conversation.objects.for_workspace(workspace).filter(pk=conversation_id).first()
-    if conversation is None:
-        raise not_found("Conversation not found.")
-    return conversation
+    return in_workspace(Conversation.objects, workspace=workspace, pk=conversation_id,
+                        missing="Conversation not found.")
 
 
 def _is_date_only(raw: str) -> bool:

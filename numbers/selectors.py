@@ -3,8 +3,9 @@
 from django.conf import settings
 from django.db.models import QuerySet
 
-from messaging_platform.api.errors import ApiError, not_found
+from messaging_platform.api.errors import ApiError
 from workspaces.models import Workspace
+from workspaces.selectors import in_workspace
 
 from .models import PhoneNumber, ProviderAccount
 
@@ -30,10 +31,8 @@ def workspace_numbers(*, workspace: Workspace) -> QuerySet[PhoneNumber]:
 
 def access_number(*, workspace: Workspace, number_id: str) -> PhoneNumber:
     """One of the workspace's numbers; another workspace's number is a 404 like a missing one."""
-    number = PhoneNumber.objects.for_workspace(workspace).filter(pk=number_id).first()
-    if number is None:
-        raise not_found("Phone number not found.")
-    return number
+    return in_workspace(PhoneNumber.objects, workspace=workspace, pk=number_id,
+                        missing="Phone number not found.")
 
 
 def workspace_number_by_e164(*, workspace: Workspace, phone_number: str) -> PhoneNumber | None:

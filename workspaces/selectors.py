@@ -24,3 +24,12 @@ def workspaces_for_user(*, user) -> list[tuple[Workspace, str]]:
         user=user, workspace__is_active=True
     )
     return [(m.workspace, m.role) for m in memberships.order_by("workspace__created_at")]
+
+
+def in_workspace(queryset, *, workspace: Workspace, pk: str, missing: str):
+    """The object `pk` of `queryset`'s model within the workspace; another workspace's object is a
+    404 with `missing` as the detail, exactly like one that does not exist."""
+    found = queryset.for_workspace(workspace).filter(pk=pk).first()
+    if found is None:
+        raise not_found(missing)
+    return found

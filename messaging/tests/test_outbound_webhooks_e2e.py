@@ -14,7 +14,6 @@ from messaging.models import DeliveryStatus, Message, Status, WebhookDelivery
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from messaging_platform.testing.processes import DaphneProcess, WorkerProcess, wait_until
 from messaging_platform.testing.webhook_receiver import WebhookReceiver
-from numbers.models import PhoneNumber, ProviderAccount
 from numbers.selectors import inbound_webhook_url
 from workspaces.models import Membership
 from workspaces.services import api_key_create
@@ -27,17 +26,13 @@ LOCAL_URLS = {"WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOW_PRIVATE_URLS": "true"
 
 
 @pytest.fixture
-def platform(settings, fake_twilio, twilio_account, user, workspace):
+def platform(settings, fake_twilio, twilio_account, user, twilio_workspace):
     require_service("PostgreSQL (DATABASE_URL)", uses_postgres())
     require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
     daphne = DaphneProcess(LOCAL_URLS)
     settings.PUBLIC_BASE_URL = daphne.url
     settings.CELERY_TASK_ALWAYS_EAGER = False
     fake_twilio.callbacks = True
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
-    PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True)
     daphne.start()
     worker = WorkerProcess({**LOCAL_URLS, "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
                             "WEBHOOK_RETRY_MAX_SECONDS": "1", "WEBHOOK_SWEEP_INTERVAL_SECONDS": "0.5",

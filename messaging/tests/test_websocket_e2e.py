@@ -14,9 +14,7 @@ from websockets.sync.client import ClientConnection, connect
 from accounts.services import session_token_issue
 from conftest import require_service, uses_postgres
 from messaging.models import Message, Status
-from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from messaging_platform.testing.processes import DaphneProcess, WorkerProcess
-from numbers.models import PhoneNumber, ProviderAccount
 from workspaces.models import Membership
 from workspaces.services import api_key_create
 
@@ -26,7 +24,7 @@ CONTACT = "+14155552671"
 
 
 @pytest.fixture
-def servers(settings, fake_twilio, twilio_account, user, workspace):
+def servers(settings, fake_twilio, twilio_account, user, twilio_workspace):
     require_service("PostgreSQL (DATABASE_URL)", uses_postgres())
     require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
     daphne = DaphneProcess()
@@ -34,10 +32,6 @@ def servers(settings, fake_twilio, twilio_account, user, workspace):
     settings.PUBLIC_BASE_URL = daphne.url
     settings.CELERY_TASK_ALWAYS_EAGER = False
     fake_twilio.callbacks = True
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
-    PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True)
     daphne.start()
     worker = WorkerProcess({"SWEEP_INTERVAL_SECONDS": "1"}).start()
     yield {"daphne": daphne, "worker": worker}

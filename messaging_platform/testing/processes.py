@@ -45,7 +45,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class DaphneProcess:
+class _ChildProcess:
+    """A platform process in its own process group (so signals reach its children), logging to a
+    file."""
+
+    process: subprocess.Popen | None = None
+    log_path: Path
+
+    def kill(self) -> None:
+        """SIGKILL the process and its children: nothing gets to clean up."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class DaphneProcess(_ChildProcess):
     """`daphne` serving the ASGI application (HTTP and WebSockets) on a free loopback port.
 
     Its URL is known before it starts, so PUBLIC_BASE_URL can point at it.
@@ -87,20 +112,7 @@ class DaphneProcess:
         except OSError:
             return False
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-class WorkerProcess:
+class WorkerProcess(_ChildProcess):
     """`celery worker -B` in its own process group, so a kill takes its children too."""
 
     def __init__(self, env: dict[str, str], *, concurrency: int = 8, pool: str = "threads",
@@ -122,24 +134,6 @@ class WorkerProcess:
             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its children: nothing gets to clean up."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
 
 def wait_until(condition, *, timeout: float, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
