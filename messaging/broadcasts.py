@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -471,6 +472,25 @@ def broadcast_data(broadcast: Broadcast) -> dict:
         "created_at": moment(broadcast.created_at), "started_at": moment(broadcast.started_at),
         "completed_at": moment(broadcast.completed_at), "canceled_at": moment(broadcast.canceled_at),
     }
+
+
+PROGRESS_INTERVAL_SECONDS = 1
+
+
+def on_platform_events(workspace_id: str, published: list[dict]) -> None:
+    """The EVENT_SINKS entry: as a broadcast's messages move, tell its watchers its counts (at
+    most once a second per broadcast) and mark it completed once every message reached its end."""
+    ids = {e["data"].get("broadcast_id") for e in published
+           if e.get("type") == events.MESSAGE_UPDATED and isinstance(e.get("data"), dict)}
+    ids.discard(None)
+    for broadcast_id in ids:
+        broadcast = Broadcast.objects.filter(pk=broadcast_id, status=BroadcastStatus.SENDING).first()
+        if broadcast is None:
+            continue
+        with transaction.atomic():
+            done = _complete_if_done(broadcast)
+        if done or cache.add(f"broadcast-progress:{broadcast_id}", 1, PROGRESS_INTERVAL_SECONDS):
+            _publish(broadcast)
 
 
 def _publish(broadcast: Broadcast) -> None:
