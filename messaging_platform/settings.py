@@ -208,6 +208,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
                            "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
 }
+# With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", CELERY_TASK_ALWAYS_EAGER)
 
 # Delivery: retries of transient carrier errors, and when the sweep steps in.
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8)
