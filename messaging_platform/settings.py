@@ -343,6 +343,8 @@ TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").r
 # Must stay well below SEND_LEASE_SECONDS: a send still waiting on Twilio when the lease runs out
 # looks abandoned to the sweep (messaging.checks warns when the lease is under twice this).
 TWILIO_HTTP_TIMEOUT = env_float("TWILIO_HTTP_TIMEOUT", 10.0)
+# Keep-alive connections per carrier account and worker process for the delivery engine's sends.
+TWILIO_MAX_CONNECTIONS = env_int("TWILIO_MAX_CONNECTIONS", 100)
 SIMULATOR_DELAY_SECONDS = env_float("SIMULATOR_DELAY_SECONDS", 1.0)
 
 # The platform's own API rules.
