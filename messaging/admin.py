@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from messaging_platform.api.errors import ApiError
 
-from .delivery import message_retry
+from .lifecycle import message_cancel, message_retry
 from .models import (
     CarrierEvent,
     ConsentEvent,
@@ -14,7 +14,6 @@ from .models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from .sending import message_cancel
 
 
 class MessageEventInline(admin.TabularInline):

@@ -12,8 +12,8 @@ class MessagingConfig(AppConfig):
 
         carrier_event.connect(on_simulated_carrier_event, dispatch_uid="messaging.carrier_event")
 
-        from . import events, outbound
+        from . import event_webhooks, events, tasks  # noqa: F401 - tasks: registered in every process
 
-        # Outbound webhooks hear every published message event (once, even if ready() runs twice).
-        if outbound.on_platform_events not in events.EVENT_SINKS:
-            events.EVENT_SINKS.append(outbound.on_platform_events)
+        # Event webhooks hear every published message event (once, even if ready() runs twice).
+        if event_webhooks.on_platform_events not in events.EVENT_SINKS:
+            events.EVENT_SINKS.append(event_webhooks.on_platform_events)

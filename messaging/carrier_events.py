@@ -16,7 +16,8 @@ from workspaces.models import Workspace
 
 from . import events
 from .conversations import conversation_file_inbound, conversation_for
-from .delivery import message_apply_status
+from .enqueue import enqueue_carrier_event
+from .lifecycle import message_apply_status
 from .models import (
     CarrierEvent,
     CarrierEventKind,
@@ -48,8 +49,6 @@ def dedupe_key(kind: str, params: dict[str, str]) -> str:
 def carrier_event_record(*, workspace: Workspace, provider: str, kind: str,
                          params: dict[str, str], message: Message | None = None) -> CarrierEvent | None:
     """Store a raw carrier event and have a worker apply it; None if it was a duplicate."""
-    from .tasks import enqueue_carrier_event
-
     try:
         with transaction.atomic():
             event = CarrierEvent.objects.create(
@@ -163,8 +162,6 @@ def _apply_consent_keyword(workspace: Workspace, message: Message) -> None:
 def sweep_carrier_events(*, older_than_seconds: int = 60, batch: int = 500) -> int:
     """Re-enqueue stored events that no worker applied (a lost broker message)."""
     from datetime import timedelta
-
-    from .tasks import enqueue_carrier_event
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     pending = list(CarrierEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)

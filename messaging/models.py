@@ -223,7 +223,7 @@ class ConsentEvent(models.Model):
         return f"{self.phone_number} {self.action} ({self.keyword})"
 
 
-# Outbound webhooks (messaging/outbound.py) ------------------------------------------------------
+# Event webhooks (messaging/event_webhooks.py) ---------------------------------------------------
 
 
 class WebhookEventType(models.TextChoices):

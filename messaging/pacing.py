@@ -29,6 +29,7 @@ from django.conf import settings
 from numbers.models import PhoneNumber, default_send_rate
 from numbers.providers.base import ProviderError
 
+from .enqueue import enqueue_send
 from .models import Message, Status
 
 # KEYS[1]: the sender's next free slot; KEYS[2]: when its next send is due by the sends so far (the
@@ -281,8 +282,6 @@ def slot_for(*, message_id: str, not_before: float | None) -> float | None:
 
 def wait_in_broker(*, message_id: str, not_before: float) -> None:
     """Re-enqueue a queued message for its slot at `not_before` (epoch seconds)."""
-    from .tasks import enqueue_send
-
     remaining = not_before - time.time()
     # A countdown longer than the broker's visibility timeout would be redelivered: hop instead.
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)

@@ -125,7 +125,7 @@ def test_another_workspace_cannot_send_from_my_numbers_or_see_the_batch(
 def test_a_thousand_messages_are_accepted_in_one_request_and_each_enqueued(
         api_client, our_number, django_capture_on_commit_callbacks, monkeypatch):
     enqueued: list[str] = []
-    monkeypatch.setattr("messaging.tasks.enqueue_send", lambda mid, **kw: enqueued.append(mid))
+    monkeypatch.setattr("messaging.enqueue.enqueue_send", lambda mid, **kw: enqueued.append(mid))
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post(URL, {"messages": [{"to": to, "body": "bulk"}
                                                       for to in contacts(1000)]}, format="json")

@@ -208,18 +208,18 @@ def test_pacing_is_off_when_tasks_run_in_process(settings):
 @pytest.mark.django_db
 def test_a_claimed_message_whose_turn_is_far_goes_back_to_wait_for_its_fresh_slot(
         workspace, monkeypatch, django_capture_on_commit_callbacks):
-    from messaging import tasks
-    from messaging.delivery import message_claim, message_wait_for_slot
+    from messaging.delivery import message_wait_for_fresh_slot
+    from messaging.lifecycle import message_claim
     from messaging.models import Message, MessageEvent, Status
 
     enqueued = []
-    monkeypatch.setattr(tasks, "enqueue_send", lambda *args, **kwargs: enqueued.append((args, kwargs)))
+    monkeypatch.setattr(pacing, "enqueue_send", lambda *args, **kwargs: enqueued.append((args, kwargs)))
     message = Message.objects.create(workspace=workspace, direction="outbound", status=Status.QUEUED,
                                      to_number="+14155552671", from_number="+12015550123", body="x")
     message = message_claim(message_id=message.id)
     slot = time.time() + 30
     with django_capture_on_commit_callbacks(execute=True):
-        message_wait_for_slot(message=message, not_before=slot)
+        message_wait_for_fresh_slot(message=message, not_before=slot)
     message.refresh_from_db()
     assert (message.status, message.attempts, message.claimed_at) == (Status.QUEUED, 0, None)
     assert message.next_attempt_at.timestamp() == pytest.approx(slot)  # the sweep leaves it be

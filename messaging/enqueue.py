@@ -1,0 +1,84 @@
+"""Handing work to the Celery workers: the one place services reach the task queue.
+
+Services call these helpers (usually from `transaction.on_commit`); the tasks are looked up by
+name in the Celery app, so that services never import `messaging.tasks` (which imports them).
+Enqueueing never raises into the caller: with the broker down, the periodic sweeps find the work
+in the database later.
+"""
+
+import logging
+from typing import Any
+
+from django.conf import settings
+
+from messaging_platform.celery import app
+
+logger = logging.getLogger(__name__)
+
+SEND_MESSAGE = "messaging.tasks.send_message"
+SEND_MESSAGES = "messaging.tasks.enqueue_sends"
+PROCESS_CARRIER_EVENT = "messaging.tasks.process_carrier_event"
+APPLY_CARRIER_EVENTS = "messaging.tasks.apply_carrier_events"
+CHECK_CARRIER = "messaging.tasks.check_carrier"
+NOTIFY_STATUS_CALLBACK = "messaging.tasks.notify_status_callback"
+DELIVER_WEBHOOK = "messaging.tasks.deliver_webhook"
+
+# A batch's sends go out as a few fan-out tasks of this many ids each.
+ENQUEUE_CHUNK = 100
+
+
+def _apply_async(task_name: str, args: tuple = (), kwargs: dict[str, Any] | None = None, *,
+                 what: str, **options: Any) -> bool:
+    try:
+        task = app.tasks[task_name]
+        if options.get("countdown") is None:
+            task.delay(*args, **(kwargs or {}))
+        else:
+            task.apply_async(args, kwargs or {}, **options)
+        return True
+    except Exception:
+        logger.exception("Could not enqueue %s; a sweep will pick it up", what)
+        return False
+
+
+def enqueue_send(message_id: str, countdown: float | None = None,
+                 not_before: float | None = None) -> None:
+    """Have a worker deliver one queued message. `not_before`: the pacing slot the message already
+    holds (epoch seconds)."""
+    kwargs = {"not_before": not_before} if not_before is not None else {}
+    _apply_async(SEND_MESSAGE, (message_id,), kwargs, countdown=countdown,
+                 what=f"the send of {message_id}")
+
+
+def enqueue_many(message_ids: list[str]) -> None:
+    """Enqueue a batch's sends: a few fan-out tasks, so that the request publishes a handful of
+    broker messages rather than a thousand (the workers publish the rest)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER or len(message_ids) <= 10:
+        for message_id in message_ids:
+            enqueue_send(message_id)
+        return
+    for start in range(0, len(message_ids), ENQUEUE_CHUNK):
+        chunk = message_ids[start:start + ENQUEUE_CHUNK]
+        _apply_async(SEND_MESSAGES, (chunk,), what=f"{len(chunk)} sends")
+
+
+def enqueue_carrier_event(event_id: str) -> None:
+    _apply_async(PROCESS_CARRIER_EVENT, (event_id,), what=f"carrier event {event_id}")
+
+
+def enqueue_carrier_events_apply(*, workspace_id: str | None = None) -> None:
+    """Have a worker apply a batch of stored carrier events (of one workspace, or any)."""
+    kwargs = {"workspace_id": workspace_id} if workspace_id else {}
+    _apply_async(APPLY_CARRIER_EVENTS, (), kwargs, what="the carrier events' apply")
+
+
+def enqueue_carrier_check(message_id: str) -> None:
+    _apply_async(CHECK_CARRIER, (message_id,), what=f"the carrier check of {message_id}")
+
+
+def enqueue_status_callback(url: str, data: dict) -> None:
+    _apply_async(NOTIFY_STATUS_CALLBACK, (url, data), what=f"the status callback of {data.get('id')}")
+
+
+def enqueue_webhook_delivery(delivery_id: str) -> None:
+    _apply_async(DELIVER_WEBHOOK, (delivery_id,), what=f"webhook delivery {delivery_id}")
