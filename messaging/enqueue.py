@@ -7,25 +7,20 @@ in the database later.
 """
 
 import logging
+import time
 from typing import Any
-
-from django.conf import settings
 
 from messaging_platform.celery import app
 
+from . import wakeup
+
 logger = logging.getLogger(__name__)
 
-SEND_MESSAGE = "messaging.tasks.send_message"
-SEND_MESSAGES = "messaging.tasks.enqueue_sends"
 PROCESS_CARRIER_EVENT = "messaging.tasks.process_carrier_event"
 APPLY_CARRIER_EVENTS = "messaging.tasks.apply_carrier_events"
 CHECK_CARRIER = "messaging.tasks.check_carrier"
 NOTIFY_STATUS_CALLBACK = "messaging.tasks.notify_status_callback"
 DELIVER_WEBHOOK = "messaging.tasks.deliver_webhook"
-
-# A batch's sends go out as a few fan-out tasks of this many ids each.
-ENQUEUE_CHUNK = 100
-
 
 def _apply_async(task_name: str, args: tuple = (), kwargs: dict[str, Any] | None = None, *,
                  what: str, **options: Any) -> bool:
@@ -43,23 +38,18 @@ def _apply_async(task_name: str, args: tuple = (), kwargs: dict[str, Any] | None
 
 def enqueue_send(message_id: str, countdown: float | None = None,
                  not_before: float | None = None) -> None:
-    """Have a worker deliver one queued message. `not_before`: the pacing slot the message already
-    holds (epoch seconds)."""
-    kwargs = {"not_before": not_before} if not_before is not None else {}
-    _apply_async(SEND_MESSAGE, (message_id,), kwargs, countdown=countdown,
-                 what=f"the send of {message_id}")
+    """Have the delivery engine send one queued message (now, or when it comes due in `countdown`
+    seconds): a coalesced wake-up of its runners, not a task per message (messaging.wakeup).
+    `not_before` is accepted for old callers and means the same as a countdown."""
+    if countdown is None and not_before is not None:
+        countdown = max(0.0, not_before - time.time())
+    wakeup.wake(countdown=countdown, message_ids=[message_id])
 
 
 def enqueue_many(message_ids: list[str]) -> None:
-    """Enqueue a batch's sends: a few fan-out tasks, so that the request publishes a handful of
-    broker messages rather than a thousand (the workers publish the rest)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER or len(message_ids) <= 10:
-        for message_id in message_ids:
-            enqueue_send(message_id)
-        return
-    for start in range(0, len(message_ids), ENQUEUE_CHUNK):
-        chunk = message_ids[start:start + ENQUEUE_CHUNK]
-        _apply_async(SEND_MESSAGES, (chunk,), what=f"{len(chunk)} sends")
+    """Have the delivery engine send a batch's queued messages: one wake-up however many."""
+    if message_ids:
+        wakeup.wake(message_ids=message_ids)
 
 
 def enqueue_carrier_event(event_id: str) -> None:

@@ -44,7 +44,7 @@ Message creation (the accept path) stays in sending.py.
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -53,6 +53,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging_platform.api.errors import ApiError
+from numbers.models import ProviderAccount
 
 from . import events
 from .enqueue import enqueue_send, enqueue_status_callback
@@ -199,17 +200,33 @@ def _wake(items: Sequence[tuple[str, float | None]]) -> None:
 
 
 @transaction.atomic(savepoint=False)
-def messages_claim_due(*, limit: int, now: datetime | None = None) -> list[Message]:
+def messages_claim_due(*, limit: int, now: datetime | None = None,
+                       providers: Iterable[str] | None = None,
+                       exclude_providers: Iterable[str] = ()) -> list[Message]:
     """Claim up to `limit` queued messages that are due, oldest first, for this worker: each moves
-    to `sending` with its attempt counted. Rows another worker holds are skipped."""
+    to `sending` with its attempt counted. Rows another worker holds are skipped. `providers` /
+    `exclude_providers`: only (or all but) messages of workspaces whose carrier account is of
+    these providers (a bind process of its own claims its provider's)."""
     now = now or timezone.now()
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     ts = _param("ts", now)
+    scope, scope_params = "", []
+    accounts = ProviderAccount._meta.db_table
+    for wanted, negate in ((providers, ""), (exclude_providers, "NOT ")):
+        names = sorted(wanted) if wanted is not None else None
+        if names is None or (negate and not names):
+            continue
+        if not names:  # only providers of an empty list: nothing
+            return []
+        scope += (f" AND workspace_id {negate}IN (SELECT workspace_id FROM {accounts} "  # noqa: S608
+                  f"WHERE provider IN ({_in_list(names)}))")
+        scope_params += names
     sql = (f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
            f"updated_at = %s WHERE id IN (SELECT id FROM {_TABLE} WHERE status = %s "
-           f"AND (next_attempt_at IS NULL OR next_attempt_at <= %s) ORDER BY created_at "
+           f"AND (next_attempt_at IS NULL OR next_attempt_at <= %s){scope} ORDER BY created_at "
            f"LIMIT %s{lock}) AND status = %s")
-    claimed = _returning(sql, [Status.SENDING, ts, ts, Status.QUEUED, ts, limit, Status.QUEUED])
+    params = [Status.SENDING, ts, ts, Status.QUEUED, ts, *scope_params, limit, Status.QUEUED]
+    claimed = _returning(sql, params)
     return _claimed(claimed)
 
 

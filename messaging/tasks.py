@@ -8,8 +8,8 @@ from celery import shared_task
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import carrier_events, delivery, event_webhooks, sweeps
-from .enqueue import enqueue_send
+from . import carrier_events, event_webhooks, sweeps
+from . import dispatch as delivery_engine
 from .urlsafety import UnsafeUrl, check_public_url
 
 logger = logging.getLogger(__name__)
@@ -17,15 +17,22 @@ logger = logging.getLogger(__name__)
 STATUS_CALLBACK_TIMEOUT = 5
 
 
+# Not acks_late: a wake-up lost with a worker is a hint lost; the tick and the sweep wake again.
+@shared_task(ignore_result=True)
+def dispatch() -> None:
+    """Run delivery rounds while messages are due (messaging.dispatch)."""
+    delivery_engine.run_rounds()
+
+
+# Tasks of the per-message delivery, still in a broker from before an upgrade: the engine takes them.
 @shared_task(acks_late=True, ignore_result=True)
 def send_message(message_id: str, not_before: float | None = None) -> None:
-    delivery.message_deliver(message_id=message_id, not_before=not_before)
+    delivery_engine.dispatch_messages([message_id])
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def enqueue_sends(message_ids: list[str]) -> None:
-    for message_id in message_ids:
-        enqueue_send(message_id)
+    delivery_engine.dispatch_messages(message_ids)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -107,6 +107,9 @@ def _async_session(account_sid: str, auth_token: str) -> aiohttp.ClientSession:
     key = (settings.TWILIO_API_BASE_URL, account_sid)
     session = pools.get(key)
     if session is None or session.closed:
+        # A pool for another base URL (a changed setting, a test's fake carrier) is not used again.
+        for other in [k for k in pools if k[0] != key[0]]:
+            loop.create_task(pools.pop(other).close())
         connector = aiohttp.TCPConnector(limit=settings.TWILIO_MAX_CONNECTIONS, keepalive_timeout=30)
         basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         session = pools[key] = aiohttp.ClientSession(
