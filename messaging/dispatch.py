@@ -147,6 +147,7 @@ def dispatch_messages(message_ids: Sequence[str]) -> list[RetryLater]:
 def deliver(claimed: Sequence[Message]) -> Outcomes:
     """Send claimed messages and write back what became of them."""
     outcomes = Outcomes()
+    t0 = time.monotonic()
     jobs = _jobs(claimed, outcomes)
     if jobs and pacing.pacing_enabled():
         jobs = _paced(jobs, outcomes)
@@ -162,7 +163,10 @@ def deliver(claimed: Sequence[Message]) -> Outcomes:
         run_on_loop(_send_all(concurrent, outcomes))
     for job in one_by_one:
         _send_in_thread(job, outcomes)
+    t1 = time.monotonic()
     _write_back(outcomes)
+    logger.debug("Round of %d: prepared and sent in %.3f s, written back in %.3f s",
+                 len(claimed), t1 - t0, time.monotonic() - t1)
     return outcomes
 
 

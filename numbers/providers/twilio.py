@@ -97,33 +97,37 @@ def _http_client() -> BaseUrlHttpClient:
 
 # Keep-alive pools for the async send: one aiohttp session per account per event loop (a session
 # belongs to the loop it was made on).
-_Pools = dict[tuple[str, str], aiohttp.ClientSession]
+_Pools = dict[tuple[str, str], tuple[aiohttp.ClientSession, asyncio.Semaphore]]
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
 
 
-def _async_session(account_sid: str, auth_token: str) -> aiohttp.ClientSession:
+def _async_session(account_sid: str, auth_token: str) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+    """The account's pool, and a semaphore of its size: a send waits for a free connection before
+    its timeout starts, so that a send queued behind many others is never given up (and sent
+    again) while the carrier may already have it."""
     loop = asyncio.get_running_loop()
     pools = _sessions.setdefault(loop, {})
     key = (settings.TWILIO_API_BASE_URL, account_sid)
-    session = pools.get(key)
-    if session is None or session.closed:
+    pooled = pools.get(key)
+    if pooled is None or pooled[0].closed:
         # A pool for another base URL (a changed setting, a test's fake carrier) is not used again.
         for other in [k for k in pools if k[0] != key[0]]:
-            loop.create_task(pools.pop(other).close())
+            loop.create_task(pools.pop(other)[0].close())
         connector = aiohttp.TCPConnector(limit=settings.TWILIO_MAX_CONNECTIONS, keepalive_timeout=30)
         basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
-        session = pools[key] = aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=float(settings.TWILIO_HTTP_TIMEOUT)),
             headers={"Authorization": f"Basic {basic}", "User-Agent": "messaging-platform",
                      "Accept": "application/json"},
         )
-    return session
+        pooled = pools[key] = (session, asyncio.Semaphore(settings.TWILIO_MAX_CONNECTIONS))
+    return pooled
 
 
 async def close_async_sessions() -> None:
     """Close this event loop's pools (tests, and a worker shutting down its loop)."""
-    for session in _sessions.pop(asyncio.get_running_loop(), {}).values():
+    for session, _ in _sessions.pop(asyncio.get_running_loop(), {}).values():
         await session.close()
 
 
@@ -278,10 +282,10 @@ class TwilioProvider:
         form += [("MediaUrl", url) for url in media_urls]
         if status_callback:
             form.append(("StatusCallback", status_callback))
-        session = _async_session(self.account_sid, self._auth_token)
+        session, connections = _async_session(self.account_sid, self._auth_token)
         url = f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         try:
-            async with session.post(url, data=form) as response:
+            async with connections, session.post(url, data=form) as response:
                 text = await response.text()
                 status = response.status
                 if status >= 400:
