@@ -22,6 +22,8 @@ APPLY_CARRIER_EVENTS = "messaging.tasks.apply_carrier_events"
 CHECK_CARRIER = "messaging.tasks.check_carrier"
 NOTIFY_STATUS_CALLBACK = "messaging.tasks.notify_status_callback"
 DELIVER_WEBHOOK = "messaging.tasks.deliver_webhook"
+RUN_CONTACT_IMPORT = "messaging.tasks.run_contact_import"
+GENERATE_BROADCAST = "messaging.tasks.generate_broadcast"
 
 # A batch's sends go out as a few fan-out tasks of this many ids each.
 ENQUEUE_CHUNK = 100
@@ -82,3 +84,11 @@ def enqueue_status_callback(url: str, data: dict) -> None:
 
 def enqueue_webhook_delivery(delivery_id: str) -> None:
     _apply_async(DELIVER_WEBHOOK, (delivery_id,), what=f"webhook delivery {delivery_id}")
+
+
+def enqueue_contact_import(import_id: str) -> None:
+    _apply_async(RUN_CONTACT_IMPORT, (import_id,), what=f"contact import {import_id}")
+
+
+def enqueue_broadcast(broadcast_id: str) -> None:
+    _apply_async(GENERATE_BROADCAST, (broadcast_id,), what=f"broadcast {broadcast_id}")

@@ -31,8 +31,10 @@ Carrier and operator side:
                                              whose sid differs from the one the message holds (or
                                              that another message holds) and any report on a
                                              message never handed to the carrier (`scheduled`)
-    messages_cancel / messages_requeue       operator and API actions (scheduled → canceled;
-                                             failed/undelivered → queued again)
+    messages_cancel / messages_requeue       operator, API and broadcast actions (scheduled, or
+                                             queued too, → canceled; failed/undelivered → queued
+                                             again)
+    messages_expire_unsent(…)                sweep: unsent past their validity → failed
     messages_release_scheduled(now=…)        sweep: due scheduled → queued
     messages_requeue_abandoned([(id, claimed_at)])
                                              sweep: a dead worker's claim → queued, after the
@@ -441,17 +443,40 @@ def _write_statuses(messages: Sequence[Message]) -> None:
 
 
 @transaction.atomic(savepoint=False)
-def messages_cancel(*, message_ids: Sequence[str], source: str = "api") -> list[Message]:
-    """Scheduled → canceled; answers the messages canceled (the others were not scheduled)."""
+def messages_cancel(*, message_ids: Sequence[str], source: str = "api",
+                    statuses: Sequence[str] = (Status.SCHEDULED,),
+                    reason: str | None = None) -> list[Message]:
+    """Messages in one of `statuses` (scheduled: the API's cancel; queued too: a broadcast's) →
+    canceled; answers those canceled (the others had moved on)."""
     if not message_ids:
         return []
     ts = _param("ts", timezone.now())
-    sql = (f"UPDATE {_TABLE} SET status = %s, updated_at = %s "  # noqa: S608
-           f"WHERE id IN ({_in_list(message_ids)}) AND status = %s")
-    canceled = _returning(sql, [Status.CANCELED, ts, *message_ids, Status.SCHEDULED])
-    _events([(m, {"status": Status.CANCELED, "source": source}) for m in canceled])
+    sql = (f"UPDATE {_TABLE} SET status = %s, next_attempt_at = NULL, updated_at = %s "  # noqa: S608
+           f"WHERE id IN ({_in_list(message_ids)}) AND status IN ({_in_list(statuses)})")
+    canceled = _returning(sql, [Status.CANCELED, ts, *message_ids, *statuses])
+    _events([(m, {"status": Status.CANCELED, "source": source, "error_message": reason})
+             for m in canceled])
     _tell(canceled, callbacks=False)
     return canceled
+
+
+@transaction.atomic(savepoint=False)
+def messages_expire_unsent(*, code: str, reason: str, limit: int,
+                           now: datetime | None = None) -> list[Message]:
+    """Queued or scheduled messages whose validity ran out (expires_at) → failed with `code`."""
+    now = now or timezone.now()
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    ts = _param("ts", now)
+    unsent = [Status.QUEUED, Status.SCHEDULED]
+    sql = (f"UPDATE {_TABLE} SET status = %s, error_code = %s, error_message = %s, "  # noqa: S608
+           f"next_attempt_at = NULL, updated_at = %s WHERE id IN (SELECT id FROM {_TABLE} "
+           f"WHERE status IN (%s, %s) AND expires_at <= %s ORDER BY expires_at LIMIT %s{lock}) "
+           f"AND status IN (%s, %s)")
+    expired = _returning(sql, [Status.FAILED, code, reason, ts, *unsent, ts, limit, *unsent])
+    _events([(m, {"status": Status.FAILED, "error_code": code, "error_message": reason,
+                  "source": "sweep"}) for m in expired])
+    _tell(expired, callbacks=True)
+    return expired
 
 
 @transaction.atomic(savepoint=False)

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import carrier_events, delivery, event_webhooks, sweeps
+from . import broadcasts, carrier_events, contacts, delivery, event_webhooks, sweeps, validity
 from .enqueue import enqueue_send
 from .urlsafety import UnsafeUrl, check_public_url
 
@@ -37,6 +37,9 @@ def process_carrier_event(event_id: str) -> None:
 def sweep() -> None:
     sweeps.sweep_messages()
     carrier_events.sweep_carrier_events()
+    contacts.sweep_contact_imports()
+    broadcasts.broadcasts_sweep()
+    validity.expire_unsent_messages()
 
 
 @shared_task(ignore_result=True)
@@ -79,3 +82,14 @@ def deliver_webhook(delivery_id: str) -> None:
 @shared_task(ignore_result=True)
 def sweep_webhook_deliveries() -> None:
     event_webhooks.sweep_webhook_deliveries()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def run_contact_import(import_id: str) -> None:
+    contacts.contact_import_run(import_id=import_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def generate_broadcast(broadcast_id: str) -> None:
+    broadcasts.broadcast_generate(broadcast_id=broadcast_id)
+
