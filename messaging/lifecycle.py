@@ -167,6 +167,20 @@ def _update_from_values(*, columns: Sequence[tuple[str, str]], rows: Sequence[Se
     return _returning(sql, [*flat, *params])
 
 
+def _update_picked(*, pick_sql: str, pick_params: Sequence, limit: int, set_sql: str,
+                   set_params: Sequence, guard_sql: str, guard_params: Sequence) -> list[Message]:
+    """Pick up to `limit` messages (`WHERE pick_sql`, with its ORDER BY) skipping rows other
+    transactions hold, and update them in the same statement; answers the rows updated.
+
+    The pick is a materialized CTE: as an `IN (subquery)` PostgreSQL may run the subquery again
+    while the update goes, each run locking further rows, and update more than `limit`."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = (f"WITH picked(p_id) AS MATERIALIZED (SELECT id FROM {_TABLE} WHERE {pick_sql} "  # noqa: S608
+           f"LIMIT %s{lock}) UPDATE {_TABLE} SET {set_sql} FROM picked "
+           f"WHERE {_TABLE}.id = picked.p_id AND {guard_sql}")
+    return _returning(sql, [*pick_params, limit, *set_params, *guard_params])
+
+
 def _in_list(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -205,13 +219,13 @@ def messages_claim_due(*, limit: int, now: datetime | None = None) -> list[Messa
     """Claim up to `limit` queued messages that are due, oldest first, for this worker: each moves
     to `sending` with its attempt counted. Rows another worker holds are skipped."""
     now = now or timezone.now()
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     ts = _param("ts", now)
-    sql = (f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
-           f"updated_at = %s WHERE id IN (SELECT id FROM {_TABLE} WHERE status = %s "
-           f"AND (next_attempt_at IS NULL OR next_attempt_at <= %s) ORDER BY created_at "
-           f"LIMIT %s{lock}) AND status = %s")
-    claimed = _returning(sql, [Status.SENDING, ts, ts, Status.QUEUED, ts, limit, Status.QUEUED])
+    claimed = _update_picked(
+        pick_sql="status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s) ORDER BY created_at",
+        pick_params=[Status.QUEUED, ts], limit=limit,
+        set_sql="status = %s, claimed_at = %s, attempts = attempts + 1, updated_at = %s",
+        set_params=[Status.SENDING, ts, ts], guard_sql="status = %s", guard_params=[Status.QUEUED])
+    claimed.sort(key=lambda m: m.created_at)
     return _claimed(claimed)
 
 
@@ -465,14 +479,13 @@ def messages_expire_unsent(*, code: str, reason: str, limit: int,
                            now: datetime | None = None) -> list[Message]:
     """Queued or scheduled messages whose validity ran out (expires_at) → failed with `code`."""
     now = now or timezone.now()
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     ts = _param("ts", now)
     unsent = [Status.QUEUED, Status.SCHEDULED]
-    sql = (f"UPDATE {_TABLE} SET status = %s, error_code = %s, error_message = %s, "  # noqa: S608
-           f"next_attempt_at = NULL, updated_at = %s WHERE id IN (SELECT id FROM {_TABLE} "
-           f"WHERE status IN (%s, %s) AND expires_at <= %s ORDER BY expires_at LIMIT %s{lock}) "
-           f"AND status IN (%s, %s)")
-    expired = _returning(sql, [Status.FAILED, code, reason, ts, *unsent, ts, limit, *unsent])
+    expired = _update_picked(
+        pick_sql="status IN (%s, %s) AND expires_at <= %s ORDER BY expires_at",
+        pick_params=[*unsent, ts], limit=limit,
+        set_sql="status = %s, error_code = %s, error_message = %s, next_attempt_at = NULL, updated_at = %s",
+        set_params=[Status.FAILED, code, reason, ts], guard_sql="status IN (%s, %s)", guard_params=unsent)
     _events([(m, {"status": Status.FAILED, "error_code": code, "error_message": reason,
                   "source": "sweep"}) for m in expired])
     _tell(expired, callbacks=True)
@@ -503,12 +516,11 @@ def messages_release_scheduled(*, limit: int, now: datetime | None = None,
                                wake: bool = True) -> list[Message]:
     """Due scheduled messages → queued (the sweep), oldest schedule first."""
     now = now or timezone.now()
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     ts = _param("ts", now)
-    sql = (f"UPDATE {_TABLE} SET status = %s, updated_at = %s WHERE id IN (SELECT id FROM {_TABLE} "  # noqa: S608
-           f"WHERE status = %s AND scheduled_at <= %s ORDER BY scheduled_at LIMIT %s{lock}) "
-           f"AND status = %s")
-    released = _returning(sql, [Status.QUEUED, ts, Status.SCHEDULED, ts, limit, Status.SCHEDULED])
+    released = _update_picked(
+        pick_sql="status = %s AND scheduled_at <= %s ORDER BY scheduled_at",
+        pick_params=[Status.SCHEDULED, ts], limit=limit, set_sql="status = %s, updated_at = %s",
+        set_params=[Status.QUEUED, ts], guard_sql="status = %s", guard_params=[Status.SCHEDULED])
     _events([(m, {"status": Status.QUEUED, "source": "sweep"}) for m in released])
     _tell(released, callbacks=False)
     if wake:
