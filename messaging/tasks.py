@@ -29,7 +29,13 @@ def enqueue_sends(message_ids: list[str]) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def apply_carrier_events(workspace_id: str | None = None) -> None:
+    carrier_events.carrier_events_apply_pending(workspace_id=workspace_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def process_carrier_event(event_id: str) -> None:
+    """One event's task (as enqueued before events were applied in batches)."""
     carrier_events.carrier_event_process(event_id=event_id)
 
 

@@ -222,6 +222,12 @@ SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
 RECONCILE_AFTER_SECONDS = env_int("RECONCILE_AFTER_SECONDS", 600)
 RECONCILE_CUTOFF_SECONDS = env_int("RECONCILE_CUTOFF_SECONDS", 3 * 86400)
 RECONCILE_BATCH_SIZE = env_int("RECONCILE_BATCH_SIZE", 100)
+# Stored carrier events are applied in batches of this many; one that fails to apply is tried
+# again after a backoff (doubling from the base, up to the max) and dead-lettered after the last.
+CARRIER_EVENT_BATCH_SIZE = env_int("CARRIER_EVENT_BATCH_SIZE", 500)
+CARRIER_EVENT_MAX_ATTEMPTS = env_int("CARRIER_EVENT_MAX_ATTEMPTS", 8)
+CARRIER_EVENT_RETRY_BASE_SECONDS = env_float("CARRIER_EVENT_RETRY_BASE_SECONDS", 30.0)
+CARRIER_EVENT_RETRY_MAX_SECONDS = env_float("CARRIER_EVENT_RETRY_MAX_SECONDS", 3600.0)
 # An abandoned `sending` message is looked up at the carrier before it is sent again: messages the
 # carrier created up to this long before our claim still count (clocks differ; dates are in seconds).
 CARRIER_CLOCK_SKEW_SECONDS = env_int("CARRIER_CLOCK_SKEW_SECONDS", 30)
