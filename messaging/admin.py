@@ -2,13 +2,18 @@ from django.contrib import admin, messages
 
 from messaging_platform.api.errors import ApiError
 
+from .carrier_events import carrier_events_retry
 from .lifecycle import message_cancel, message_retry
 from .models import (
+    Broadcast,
     CarrierEvent,
     ConsentEvent,
+    Contact,
+    ContactImport,
     Conversation,
     Message,
     MessageEvent,
+    MessageTemplate,
     OptOut,
     WebhookAttempt,
     WebhookDelivery,
@@ -88,11 +93,19 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(CarrierEvent)
 class CarrierEventAdmin(admin.ModelAdmin):
     list_display = ["id", "workspace", "kind", "provider", "provider_sid", "received_at",
-                    "processed_at", "error"]
-    list_filter = ["kind", "provider", ("processed_at", admin.EmptyFieldListFilter)]
+                    "processed_at", "attempts", "dead_at", "error"]
+    # "Dead at: not empty" lists the dead-lettered events; "apply again" re-runs them.
+    list_filter = ["kind", "provider", ("processed_at", admin.EmptyFieldListFilter),
+                   ("dead_at", admin.EmptyFieldListFilter)]
     search_fields = ["=id", "=provider_sid", "dedupe_key", "=workspace__id"]
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in CarrierEvent._meta.fields]
+    actions = ["apply_again"]
+
+    @admin.action(description="Apply the selected unprocessed events again")
+    def apply_again(self, request, queryset):
+        count = carrier_events_retry(event_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} event(s) will be applied again.", messages.SUCCESS)
 
 
 @admin.register(OptOut)
@@ -150,3 +163,37 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["phone_number", "name", "workspace", "created_at"]
+    search_fields = ["phone_number", "name", "=id", "=workspace__id"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(admin.ModelAdmin):
+    list_display = ["id", "workspace", "status", "processed_rows", "total_rows", "error_count",
+                    "created_at"]
+    list_filter = ["status"]
+    search_fields = ["=id", "=workspace__id"]
+    ordering = ["-created_at"]
+    readonly_fields = [f.name for f in ContactImport._meta.fields]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "updated_at"]
+    search_fields = ["name", "=id", "=workspace__id"]
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "status", "total", "created_at", "completed_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "=id", "=workspace__id"]
+    ordering = ["-created_at"]
+    readonly_fields = ["cursor", "generated", "total", "skipped_opted_out", "skipped_invalid",
+                       "skipped", "started_at", "completed_at", "canceled_at"]

@@ -10,17 +10,21 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
+
 from messaging_platform.celery import app
 
 from . import wakeup
 
 logger = logging.getLogger(__name__)
 
-PROCESS_CARRIER_EVENT = "messaging.tasks.process_carrier_event"
 APPLY_CARRIER_EVENTS = "messaging.tasks.apply_carrier_events"
 CHECK_CARRIER = "messaging.tasks.check_carrier"
 NOTIFY_STATUS_CALLBACK = "messaging.tasks.notify_status_callback"
 DELIVER_WEBHOOK = "messaging.tasks.deliver_webhook"
+RUN_CONTACT_IMPORT = "messaging.tasks.run_contact_import"
+GENERATE_BROADCAST = "messaging.tasks.generate_broadcast"
 
 def _apply_async(task_name: str, args: tuple = (), kwargs: dict[str, Any] | None = None, *,
                  what: str, **options: Any) -> bool:
@@ -53,13 +57,35 @@ def enqueue_many(message_ids: list[str]) -> None:
 
 
 def enqueue_carrier_event(event_id: str) -> None:
-    _apply_async(PROCESS_CARRIER_EVENT, (event_id,), what=f"carrier event {event_id}")
+    """A stored event: applied with the others in a batch."""
+    enqueue_carrier_events_apply()
 
 
-def enqueue_carrier_events_apply(*, workspace_id: str | None = None) -> None:
-    """Have a worker apply a batch of stored carrier events (of one workspace, or any)."""
+# While a wake-up for the carrier events is pending, storing more events publishes no other: the
+# task clears this key before it takes its first batch, so every event stored after that wakes a
+# new one. The timeout bounds what a lost wake-up costs (the sweep catches the rest).
+CARRIER_EVENTS_WAKE_KEY = "carrier-events-wake"
+CARRIER_EVENTS_WAKE_SECONDS = 2
+
+
+def enqueue_carrier_events_apply(*, workspace_id: str | None = None, coalesce: bool = True) -> None:
+    """Have a worker apply the stored carrier events (of one workspace, or all that are due)."""
+    if coalesce and workspace_id is None and not settings.CELERY_TASK_ALWAYS_EAGER:
+        try:
+            if not cache.add(CARRIER_EVENTS_WAKE_KEY, 1, CARRIER_EVENTS_WAKE_SECONDS):
+                return  # a pending task will take these events too
+        except Exception:
+            logger.warning("Cache unavailable: waking a worker for carrier events anyway")
     kwargs = {"workspace_id": workspace_id} if workspace_id else {}
     _apply_async(APPLY_CARRIER_EVENTS, (), kwargs, what="the carrier events' apply")
+
+
+def carrier_events_wake_taken() -> None:
+    """The worker's side of the wake-up: from here on, stored events wake another task."""
+    try:
+        cache.delete(CARRIER_EVENTS_WAKE_KEY)
+    except Exception:
+        logger.warning("Cache unavailable: could not clear the carrier events' wake-up")
 
 
 def enqueue_carrier_check(message_id: str) -> None:
@@ -72,3 +98,11 @@ def enqueue_status_callback(url: str, data: dict) -> None:
 
 def enqueue_webhook_delivery(delivery_id: str) -> None:
     _apply_async(DELIVER_WEBHOOK, (delivery_id,), what=f"webhook delivery {delivery_id}")
+
+
+def enqueue_contact_import(import_id: str) -> None:
+    _apply_async(RUN_CONTACT_IMPORT, (import_id,), what=f"contact import {import_id}")
+
+
+def enqueue_broadcast(broadcast_id: str) -> None:
+    _apply_async(GENERATE_BROADCAST, (broadcast_id,), what=f"broadcast {broadcast_id}")

@@ -59,6 +59,7 @@ def message_payload(message) -> dict:
         "delivered_at": _time(message.delivered_at),
         "updated_at": _time(message.updated_at),
         "conversation_id": message.conversation_id,
+        "broadcast_id": message.broadcast_id,
     }
 
 

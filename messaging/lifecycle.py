@@ -31,8 +31,10 @@ Carrier and operator side:
                                              whose sid differs from the one the message holds (or
                                              that another message holds) and any report on a
                                              message never handed to the carrier (`scheduled`)
-    messages_cancel / messages_requeue       operator and API actions (scheduled → canceled;
-                                             failed/undelivered → queued again)
+    messages_cancel / messages_requeue       operator, API and broadcast actions (scheduled, or
+                                             queued too, → canceled; failed/undelivered → queued
+                                             again)
+    messages_expire_unsent(…)                sweep: unsent past their validity → failed
     messages_release_scheduled(now=…)        sweep: due scheduled → queued
     messages_requeue_abandoned([(id, claimed_at)])
                                              sweep: a dead worker's claim → queued, after the
@@ -166,6 +168,20 @@ def _update_from_values(*, columns: Sequence[tuple[str, str]], rows: Sequence[Se
     return _returning(sql, [*flat, *params])
 
 
+def _update_picked(*, pick_sql: str, pick_params: Sequence, limit: int, set_sql: str,
+                   set_params: Sequence, guard_sql: str, guard_params: Sequence) -> list[Message]:
+    """Pick up to `limit` messages (`WHERE pick_sql`, with its ORDER BY) skipping rows other
+    transactions hold, and update them in the same statement; answers the rows updated.
+
+    The pick is a materialized CTE: as an `IN (subquery)` PostgreSQL may run the subquery again
+    while the update goes, each run locking further rows, and update more than `limit`."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = (f"WITH picked(p_id) AS MATERIALIZED (SELECT id FROM {_TABLE} WHERE {pick_sql} "  # noqa: S608
+           f"LIMIT %s{lock}) UPDATE {_TABLE} SET {set_sql} FROM picked "
+           f"WHERE {_TABLE}.id = picked.p_id AND {guard_sql}")
+    return _returning(sql, [*pick_params, limit, *set_params, *guard_params])
+
+
 def _in_list(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -208,7 +224,6 @@ def messages_claim_due(*, limit: int, now: datetime | None = None,
     `exclude_providers`: only (or all but) messages of workspaces whose carrier account is of
     these providers (a bind process of its own claims its provider's)."""
     now = now or timezone.now()
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     ts = _param("ts", now)
     scope, scope_params = "", []
     accounts = ProviderAccount._meta.db_table
@@ -221,12 +236,13 @@ def messages_claim_due(*, limit: int, now: datetime | None = None,
         scope += (f" AND workspace_id {negate}IN (SELECT workspace_id FROM {accounts} "  # noqa: S608
                   f"WHERE provider IN ({_in_list(names)}))")
         scope_params += names
-    sql = (f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
-           f"updated_at = %s WHERE id IN (SELECT id FROM {_TABLE} WHERE status = %s "
-           f"AND (next_attempt_at IS NULL OR next_attempt_at <= %s){scope} ORDER BY created_at "
-           f"LIMIT %s{lock}) AND status = %s")
-    params = [Status.SENDING, ts, ts, Status.QUEUED, ts, *scope_params, limit, Status.QUEUED]
-    claimed = _returning(sql, params)
+    claimed = _update_picked(
+        pick_sql=f"status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s){scope} "
+                 "ORDER BY created_at",
+        pick_params=[Status.QUEUED, ts, *scope_params], limit=limit,
+        set_sql="status = %s, claimed_at = %s, attempts = attempts + 1, updated_at = %s",
+        set_params=[Status.SENDING, ts, ts], guard_sql="status = %s", guard_params=[Status.QUEUED])
+    claimed.sort(key=lambda m: m.created_at)
     return _claimed(claimed)
 
 
@@ -458,17 +474,39 @@ def _write_statuses(messages: Sequence[Message]) -> None:
 
 
 @transaction.atomic(savepoint=False)
-def messages_cancel(*, message_ids: Sequence[str], source: str = "api") -> list[Message]:
-    """Scheduled → canceled; answers the messages canceled (the others were not scheduled)."""
+def messages_cancel(*, message_ids: Sequence[str], source: str = "api",
+                    statuses: Sequence[str] = (Status.SCHEDULED,),
+                    reason: str | None = None) -> list[Message]:
+    """Messages in one of `statuses` (scheduled: the API's cancel; queued too: a broadcast's) →
+    canceled; answers those canceled (the others had moved on)."""
     if not message_ids:
         return []
     ts = _param("ts", timezone.now())
-    sql = (f"UPDATE {_TABLE} SET status = %s, updated_at = %s "  # noqa: S608
-           f"WHERE id IN ({_in_list(message_ids)}) AND status = %s")
-    canceled = _returning(sql, [Status.CANCELED, ts, *message_ids, Status.SCHEDULED])
-    _events([(m, {"status": Status.CANCELED, "source": source}) for m in canceled])
+    sql = (f"UPDATE {_TABLE} SET status = %s, next_attempt_at = NULL, updated_at = %s "  # noqa: S608
+           f"WHERE id IN ({_in_list(message_ids)}) AND status IN ({_in_list(statuses)})")
+    canceled = _returning(sql, [Status.CANCELED, ts, *message_ids, *statuses])
+    _events([(m, {"status": Status.CANCELED, "source": source, "error_message": reason})
+             for m in canceled])
     _tell(canceled, callbacks=False)
     return canceled
+
+
+@transaction.atomic(savepoint=False)
+def messages_expire_unsent(*, code: str, reason: str, limit: int,
+                           now: datetime | None = None) -> list[Message]:
+    """Queued or scheduled messages whose validity ran out (expires_at) → failed with `code`."""
+    now = now or timezone.now()
+    ts = _param("ts", now)
+    unsent = [Status.QUEUED, Status.SCHEDULED]
+    expired = _update_picked(
+        pick_sql="status IN (%s, %s) AND expires_at <= %s ORDER BY expires_at",
+        pick_params=[*unsent, ts], limit=limit,
+        set_sql="status = %s, error_code = %s, error_message = %s, next_attempt_at = NULL, updated_at = %s",
+        set_params=[Status.FAILED, code, reason, ts], guard_sql="status IN (%s, %s)", guard_params=unsent)
+    _events([(m, {"status": Status.FAILED, "error_code": code, "error_message": reason,
+                  "source": "sweep"}) for m in expired])
+    _tell(expired, callbacks=True)
+    return expired
 
 
 @transaction.atomic(savepoint=False)
@@ -495,12 +533,11 @@ def messages_release_scheduled(*, limit: int, now: datetime | None = None,
                                wake: bool = True) -> list[Message]:
     """Due scheduled messages → queued (the sweep), oldest schedule first."""
     now = now or timezone.now()
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     ts = _param("ts", now)
-    sql = (f"UPDATE {_TABLE} SET status = %s, updated_at = %s WHERE id IN (SELECT id FROM {_TABLE} "  # noqa: S608
-           f"WHERE status = %s AND scheduled_at <= %s ORDER BY scheduled_at LIMIT %s{lock}) "
-           f"AND status = %s")
-    released = _returning(sql, [Status.QUEUED, ts, Status.SCHEDULED, ts, limit, Status.SCHEDULED])
+    released = _update_picked(
+        pick_sql="status = %s AND scheduled_at <= %s ORDER BY scheduled_at",
+        pick_params=[Status.SCHEDULED, ts], limit=limit, set_sql="status = %s, updated_at = %s",
+        set_params=[Status.QUEUED, ts], guard_sql="status = %s", guard_params=[Status.SCHEDULED])
     _events([(m, {"status": Status.QUEUED, "source": "sweep"}) for m in released])
     _tell(released, callbacks=False)
     if wake:

@@ -5,10 +5,11 @@ import logging
 
 import requests
 from celery import shared_task
+from django.conf import settings
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import carrier_events, event_webhooks, sweeps
+from . import broadcasts, carrier_events, contacts, event_webhooks, sweeps, validity
 from . import dispatch as delivery_engine
 from .urlsafety import UnsafeUrl, check_public_url
 
@@ -20,8 +21,12 @@ STATUS_CALLBACK_TIMEOUT = 5
 # Not acks_late: a wake-up lost with a worker is a hint lost; the tick and the sweep wake again.
 @shared_task(ignore_result=True)
 def dispatch() -> None:
-    """Run delivery rounds while messages are due (messaging.dispatch)."""
-    delivery_engine.run_rounds()
+    """Run delivery rounds while messages are due (messaging.dispatch). Run eagerly (the embedded
+    default's beat thread), one pass over what is due, retries included."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        delivery_engine.run_eagerly(None)
+    else:
+        delivery_engine.run_rounds()
 
 
 # Tasks of the per-message delivery, still in a broker from before an upgrade: the engine takes them.
@@ -36,7 +41,13 @@ def enqueue_sends(message_ids: list[str]) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def apply_carrier_events(workspace_id: str | None = None) -> None:
+    carrier_events.carrier_events_apply_pending(workspace_id=workspace_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def process_carrier_event(event_id: str) -> None:
+    """One event's task (as enqueued before events were applied in batches)."""
     carrier_events.carrier_event_process(event_id=event_id)
 
 
@@ -44,6 +55,9 @@ def process_carrier_event(event_id: str) -> None:
 def sweep() -> None:
     sweeps.sweep_messages()
     carrier_events.sweep_carrier_events()
+    contacts.sweep_contact_imports()
+    broadcasts.broadcasts_sweep()
+    validity.expire_unsent_messages()
 
 
 @shared_task(ignore_result=True)
@@ -86,3 +100,14 @@ def deliver_webhook(delivery_id: str) -> None:
 @shared_task(ignore_result=True)
 def sweep_webhook_deliveries() -> None:
     event_webhooks.sweep_webhook_deliveries()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def run_contact_import(import_id: str) -> None:
+    contacts.contact_import_run(import_id=import_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def generate_broadcast(broadcast_id: str) -> None:
+    broadcasts.broadcast_generate(broadcast_id=broadcast_id)
+

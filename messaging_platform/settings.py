@@ -226,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
                            "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
 }
+# With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", CELERY_TASK_ALWAYS_EAGER)
 
 # Delivery: retries of transient carrier errors, and when the sweep steps in.
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8)
@@ -234,12 +236,22 @@ SEND_RETRY_MAX_SECONDS = env_float("SEND_RETRY_MAX_SECONDS", 300.0)
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 120)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
+# Broadcasts: contacts made into messages per transaction, and how long a broadcast may make no
+# progress before the sweep has another worker resume it.
+BROADCAST_BATCH_CONTACTS = env_int("BROADCAST_BATCH_CONTACTS", 1000)
+BROADCAST_STALL_SECONDS = env_int("BROADCAST_STALL_SECONDS", 60)
 # Reconciliation: a message left `sent` this long (its receipt may have hit us while we were down;
 # carriers do not retry) is fetched from the carrier, then again after a wait as long as its age,
 # until it is older than the cutoff. At most a batch per run.
 RECONCILE_AFTER_SECONDS = env_int("RECONCILE_AFTER_SECONDS", 600)
 RECONCILE_CUTOFF_SECONDS = env_int("RECONCILE_CUTOFF_SECONDS", 3 * 86400)
 RECONCILE_BATCH_SIZE = env_int("RECONCILE_BATCH_SIZE", 100)
+# Stored carrier events are applied in batches of this many; one that fails to apply is tried
+# again after a backoff (doubling from the base, up to the max) and dead-lettered after the last.
+CARRIER_EVENT_BATCH_SIZE = env_int("CARRIER_EVENT_BATCH_SIZE", 500)
+CARRIER_EVENT_MAX_ATTEMPTS = env_int("CARRIER_EVENT_MAX_ATTEMPTS", 8)
+CARRIER_EVENT_RETRY_BASE_SECONDS = env_float("CARRIER_EVENT_RETRY_BASE_SECONDS", 30.0)
+CARRIER_EVENT_RETRY_MAX_SECONDS = env_float("CARRIER_EVENT_RETRY_MAX_SECONDS", 3600.0)
 # An abandoned `sending` message is looked up at the carrier before it is sent again: messages the
 # carrier created up to this long before our claim still count (clocks differ; dates are in seconds).
 CARRIER_CLOCK_SKEW_SECONDS = env_int("CARRIER_CLOCK_SKEW_SECONDS", 30)
