@@ -17,7 +17,7 @@ def main() -> None:
     parser.add_argument("--rates", default="150,300")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--worker-processes", type=int, default=2)
-    parser.add_argument("--worker-concurrency", type=int, default=50)
+    parser.add_argument("--worker-concurrency", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=4)
     args = parser.parse_args()
 
@@ -66,7 +66,7 @@ def main() -> None:
                       f"carrier received {len(times) / window:.0f}/s over {window:.1f} s; "
                       f"drained {time.monotonic() - started:.1f} s after the first POST; {load()}",
                       flush=True)
-                platform.report(f"carrier {latency * 1000:.0f} ms, {rate:.0f}/s")
+                platform.report(f"carrier {latency * 1000:.0f} ms, {rate:.0f}/s", per=len(receipts))
         stats = platform.carrier.call("stats")
         print(f"  carrier: {stats['duplicates']} duplicate sends, {stats['callbacks']} callbacks "
               f"({stats['callback_failures']} not 2xx), 429s {stats['rate_limited']}", flush=True)

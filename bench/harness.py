@@ -90,7 +90,7 @@ def _carrier_main(conn, latency: float, callbacks: bool) -> None:
     from messaging_platform.testing.fake_twilio import FakeTwilio
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fake = FakeTwilio(latency=latency, callbacks=callbacks, callback_workers=8).start()
+    fake = FakeTwilio(latency=latency, callbacks=callbacks, callback_workers=64).start()
     conn.send(fake.base_url)
     while True:
         try:
@@ -176,6 +176,18 @@ def _cpu(p: psutil.Process) -> float:
         return t.user + t.system
     except psutil.NoSuchProcess:
         return 0.0
+
+
+def _pg_backends() -> list[psutil.Process]:
+    """The PostgreSQL backends serving the benchmark's database (of its processes' connections)."""
+    result = subprocess.run(["psql", f"{PG}/postgres", "-Atc",
+                             f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB_NAME}'"],
+                            capture_output=True, text=True)
+    found = []
+    for line in result.stdout.split():
+        with contextlib.suppress(psutil.Error, ValueError):
+            found.append(psutil.Process(int(line)))
+    return found
 
 
 def _rss_mb(p: psutil.Process) -> float:
@@ -353,10 +365,11 @@ class Platform:
 
     def _measured(self) -> list[psutil.Process]:
         found = [p for proc in self.all_procs() for p in proc.tree()]
-        return [*found, psutil.Process(self.carrier.process.pid), psutil.Process()]
+        return [*found, psutil.Process(self.carrier.process.pid), psutil.Process(), *_pg_backends()]
 
-    def report(self, title: str) -> str:
-        """CPU used since mark() (as % of one core) and resident memory of each process."""
+    def report(self, title: str, *, per: int = 0, unit: str = "message") -> str:
+        """CPU used since mark() (as % of one core, and per `unit` when `per` of them were done)
+        and resident memory of each process."""
         elapsed = max(1e-9, time.monotonic() - getattr(self, "_mark_at", time.monotonic()))
         marks = getattr(self, "_marks", {})
         lines = [f"  processes ({title}; {load()}):"]
@@ -364,6 +377,11 @@ class Platform:
             (proc.name, proc.tree()) for proc in self.all_procs()]
         groups += [("fake-carrier", [psutil.Process(self.carrier.process.pid)]),
                    ("load-generator", [psutil.Process()])]
+        total_cpu = 0.0
+        # PostgreSQL's backends of this database (those alive now), in one line: the database's
+        # own CPU per message.
+        backends = _pg_backends()
+        pg_cpu = sum(_cpu(p) - marks.get(p.pid, 0.0) for p in backends)  # new ones: all of theirs
         for name, tree in groups:
             for i, p in enumerate(tree):
                 role = name if len(tree) == 1 else (f"{name} master" if i == 0 else f"{name}.{i}")
@@ -372,8 +390,17 @@ class Platform:
                 # A process started after mark() is measured from its start.
                 since = elapsed if p.pid in marks else max(1e-9, time.time() - p.create_time())
                 cpu = _cpu(p) - marks.get(p.pid, 0.0)
+                each = f"  {1000 * cpu / per:7.3f} ms cpu/{unit}" if per else ""
                 lines.append(f"    {role:<18} pid {p.pid:<7} cpu {100 * cpu / since:5.0f}%  "
-                             f"rss {_rss_mb(p):6.1f} MB")
+                             f"rss {_rss_mb(p):6.1f} MB{each}")
+                total_cpu += cpu
+        each = f"  {1000 * pg_cpu / per:7.3f} ms cpu/{unit}" if per else ""
+        lines.append(f"    {'postgres backends':<18} {len(backends):<11} cpu {100 * pg_cpu / elapsed:5.0f}%"
+                     f"{'':17}{each}")
+        total_cpu += pg_cpu
+        if per:
+            lines.append(f"    {'all of the above':<18} {1000 * total_cpu / per:.3f} ms cpu/{unit} "
+                         f"({per} {unit}s; Redis not counted)")
         pg = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
         redis_ps = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("redis")]
         for label, ps in (("postgresql (all)", pg), ("redis-server", redis_ps)):

@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 
 from messaging_platform.api.errors import ApiError
 
-from .delivery import message_retry
+from .carrier_events import carrier_events_retry
+from .lifecycle import message_cancel, message_retry
 from .models import (
     Broadcast,
     CarrierEvent,
@@ -18,7 +19,6 @@ from .models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from .sending import message_cancel
 
 
 class MessageEventInline(admin.TabularInline):
@@ -93,11 +93,19 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(CarrierEvent)
 class CarrierEventAdmin(admin.ModelAdmin):
     list_display = ["id", "workspace", "kind", "provider", "provider_sid", "received_at",
-                    "processed_at", "error"]
-    list_filter = ["kind", "provider", ("processed_at", admin.EmptyFieldListFilter)]
+                    "processed_at", "attempts", "dead_at", "error"]
+    # "Dead at: not empty" lists the dead-lettered events; "apply again" re-runs them.
+    list_filter = ["kind", "provider", ("processed_at", admin.EmptyFieldListFilter),
+                   ("dead_at", admin.EmptyFieldListFilter)]
     search_fields = ["=id", "=provider_sid", "dedupe_key", "=workspace__id"]
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in CarrierEvent._meta.fields]
+    actions = ["apply_again"]
+
+    @admin.action(description="Apply the selected unprocessed events again")
+    def apply_again(self, request, queryset):
+        count = carrier_events_retry(event_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} event(s) will be applied again.", messages.SUCCESS)
 
 
 @admin.register(OptOut)

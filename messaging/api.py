@@ -14,7 +14,7 @@ from messaging_platform.api.idempotency import idempotent
 from numbers.selectors import workspace_provider_account
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 
-from . import selectors, sending
+from . import lifecycle, selectors, sending
 from .conversations import conversation_mark_read
 from .models import Conversation, Message, OptOut
 from .serializers import ConversationSerializer, MessageSerializer, SendInputSerializer, message_data
@@ -200,7 +200,7 @@ class MessageCancelView(IntegratorWorkspaceMixin, APIView):
     @extend_schema(request=None, responses=MessageSerializer, summary="Cancel a scheduled message")
     def post(self, request, message_id):
         message = selectors.access_message(workspace=self.workspace, message_id=message_id)
-        return Response(MessageSerializer(sending.message_cancel(message=message)).data)
+        return Response(MessageSerializer(lifecycle.message_cancel(message=message)).data)
 
 
 # UI API -----------------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ class WorkspaceMessageCancelView(_MembersMayWrite, WorkspaceMemberMixin, APIView
     @extend_schema(request=None, responses=MessageSerializer, summary="Cancel a scheduled message")
     def post(self, request, workspace_id, message_id):
         message = selectors.access_message(workspace=self.workspace, message_id=message_id)
-        return Response(MessageSerializer(sending.message_cancel(message=message)).data)
+        return Response(MessageSerializer(lifecycle.message_cancel(message=message)).data)
 
 
 @extend_schema(tags=["conversations"])

@@ -12,11 +12,16 @@ class MessagingConfig(AppConfig):
 
         carrier_event.connect(on_simulated_carrier_event, dispatch_uid="messaging.carrier_event")
 
-        from . import broadcasts, events, outbound
+        from . import (  # noqa: F401 - tasks: registered in every process
+            broadcasts,
+            event_webhooks,
+            events,
+            tasks,
+        )
 
-        # Outbound webhooks hear every published message event (once, even if ready() runs twice).
-        if outbound.on_platform_events not in events.EVENT_SINKS:
-            events.EVENT_SINKS.append(outbound.on_platform_events)
+        # Event webhooks hear every published message event (once, even if ready() runs twice).
+        if event_webhooks.on_platform_events not in events.EVENT_SINKS:
+            events.EVENT_SINKS.append(event_webhooks.on_platform_events)
         # Broadcasts follow their messages: live counts, and completion.
         if broadcasts.on_platform_events not in events.EVENT_SINKS:
             events.EVENT_SINKS.append(broadcasts.on_platform_events)

@@ -28,13 +28,14 @@ from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
 from . import contacts, events, message_templates, templating
+from .enqueue import enqueue_broadcast
+from .lifecycle import messages_cancel
 from .models import (
     FINAL_STATUSES,
     Broadcast,
     BroadcastStatus,
     Contact,
     Message,
-    MessageEvent,
     Status,
 )
 from .sending import SendRequest, message_send_many, resolve_sender
@@ -219,8 +220,6 @@ def _begin(broadcast: Broadcast) -> None:
     broadcast.started_at = timezone.now()
     broadcast.total = audience_contacts(broadcast.workspace_id, broadcast.audience).count()
     broadcast.save(update_fields=["status", "started_at", "total", "updated_at"])
-    from .tasks import enqueue_broadcast
-
     transaction.on_commit(lambda: enqueue_broadcast(broadcast.id))
 
 
@@ -411,8 +410,6 @@ def broadcasts_sweep() -> dict[str, int]:
                 _publish(broadcast)
                 counts["started"] += 1
     stalled = now - timedelta(seconds=settings.BROADCAST_STALL_SECONDS)
-    from .tasks import enqueue_broadcast
-
     for broadcast_id in (Broadcast.objects.filter(status=BroadcastStatus.SENDING, generated=False,
                                                   updated_at__lt=stalled).values_list("pk", flat=True)[:100]):
         Broadcast.objects.filter(pk=broadcast_id).update(updated_at=now)
@@ -439,18 +436,10 @@ def broadcast_cancel(*, broadcast: Broadcast, source: str = "api") -> Broadcast:
     locked.status = BroadcastStatus.CANCELED
     locked.canceled_at = timezone.now()
     locked.save(update_fields=["status", "canceled_at", "updated_at"])
-    now = timezone.now()
     unsent = Message.objects.filter(broadcast=locked, status__in=[Status.QUEUED, Status.SCHEDULED])
     while ids := list(unsent.values_list("pk", flat=True)[:1000]):
-        canceled = list(Message.objects.filter(pk__in=ids, status__in=[Status.QUEUED, Status.SCHEDULED])
-                        .values_list("pk", flat=True))
-        Message.objects.filter(pk__in=canceled, status__in=[Status.QUEUED, Status.SCHEDULED]).update(
-            status=Status.CANCELED, next_attempt_at=None, updated_at=now)
-        MessageEvent.objects.bulk_create([
-            MessageEvent(message_id=pk, status=Status.CANCELED, source=source, created_at=now,
-                         error_message="The broadcast was canceled.") for pk in canceled])
-        for message in Message.objects.filter(pk__in=canceled):
-            events.message_updated(message)
+        messages_cancel(message_ids=ids, source=source, statuses=(Status.QUEUED, Status.SCHEDULED),
+                        reason="The broadcast was canceled.")
     _publish(locked)
     broadcast.__dict__.update(locked.__dict__)
     return locked

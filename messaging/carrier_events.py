@@ -1,22 +1,30 @@
-"""Carrier webhooks and simulator events: stored raw first, then applied by a worker.
+"""Carrier webhooks and simulator events: stored raw first, then applied by workers in batches.
 
 A carrier's retry of the same event (same MessageSid and status) hits the unique dedupe key and
-changes nothing.
+changes nothing. Storing an event wakes a worker (one wake-up for however many events arrive
+while one is pending); the worker applies every due event, a batch at a time.
 """
 
 import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
-from numbers.providers.base import InboundMessage
+from numbers.providers.base import InboundMessage, StatusUpdate
 from workspaces.models import Workspace
 
 from . import events
 from .conversations import conversation_file_inbound, conversation_for
-from .delivery import message_apply_status
+from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
+from .lifecycle import StatusReport, messages_apply_statuses
 from .models import (
     CarrierEvent,
     CarrierEventKind,
@@ -48,8 +56,6 @@ def dedupe_key(kind: str, params: dict[str, str]) -> str:
 def carrier_event_record(*, workspace: Workspace, provider: str, kind: str,
                          params: dict[str, str], message: Message | None = None) -> CarrierEvent | None:
     """Store a raw carrier event and have a worker apply it; None if it was a duplicate."""
-    from .tasks import enqueue_carrier_event
-
     try:
         with transaction.atomic():
             event = CarrierEvent.objects.create(
@@ -60,29 +66,160 @@ def carrier_event_record(*, workspace: Workspace, provider: str, kind: str,
             )
     except IntegrityError:
         return None
-    transaction.on_commit(lambda: enqueue_carrier_event(event.id))
+    transaction.on_commit(enqueue_carrier_events_apply)
     return event
 
 
 def carrier_event_process(*, event_id: str) -> None:
-    """Apply one stored carrier event, once."""
+    """Apply one stored carrier event, once (a task enqueued for one event)."""
+    carrier_events_apply(event_ids=[event_id])
+
+
+def carrier_events_apply_pending(*, workspace_id: str | None = None,
+                                 budget_seconds: float = 10.0) -> int:
+    """Apply stored events batch after batch until none are due (or the time budget is spent:
+    then a fresh task carries on, so that one task does not hold a worker for long)."""
+    if workspace_id is None:
+        carrier_events_wake_taken()  # events stored from now on wake another task
+    started = time.monotonic()
+    applied = 0
+    while True:
+        count = carrier_events_apply(workspace_id=workspace_id)
+        applied += count
+        if count < settings.CARRIER_EVENT_BATCH_SIZE:
+            return applied
+        if time.monotonic() - started > budget_seconds:
+            enqueue_carrier_events_apply(workspace_id=workspace_id, coalesce=False)
+            return applied
+
+
+def carrier_events_apply(*, workspace_id: str | None = None, event_ids: Sequence[str] | None = None,
+                         limit: int | None = None) -> int:
+    """Apply a batch of stored, unprocessed carrier events that are due, oldest first: taken in
+    one statement (rows another worker holds are skipped), statuses applied through the
+    lifecycle in one go (in status order, never backwards), inbound messages filed into their
+    conversations, and what changed published once per workspace.
+
+    An event that cannot be read (ValueError, LookupError) or that the lifecycle refuses is
+    processed with its error: it never will apply. An unexpected error rolls the batch back; its
+    events are then applied one by one, and the failing ones are tried again after a backoff,
+    and dead-lettered after CARRIER_EVENT_MAX_ATTEMPTS. Answers how many events it took."""
+    now = timezone.now()
     with transaction.atomic():
-        event = (CarrierEvent.objects.select_for_update(of=("self",))
-                 .select_related("workspace", "message")
-                 .filter(pk=event_id, processed_at__isnull=True).first())
-        if event is None:
-            return
+        pending = (CarrierEvent.objects.filter(processed_at__isnull=True, dead_at__isnull=True)
+                   .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+        if workspace_id is not None:
+            pending = pending.filter(workspace_id=workspace_id)
+        if event_ids is not None:
+            pending = pending.filter(pk__in=event_ids)
+        batch = list(pending.select_related("workspace")
+                     .select_for_update(skip_locked=True, of=("self",))
+                     .order_by("received_at")[:limit or settings.CARRIER_EVENT_BATCH_SIZE])
+        if not batch:
+            return 0
         try:
             with transaction.atomic():
-                if event.kind == CarrierEventKind.STATUS:
-                    _apply_status(event)
-                else:
-                    _receive(event)
+                results = _apply_batch(batch)
+        except Exception:
+            logger.warning("A batch of %d carrier events failed to apply; applying them one by one",
+                           len(batch), exc_info=True)
+            results = {}
+            for event in batch:
+                try:
+                    with transaction.atomic():
+                        results.update(_apply_batch([event]))
+                except Exception as exc:
+                    _attempt_failed(event, exc, now)
+        done = []
+        for event in batch:
+            if event.id in results:
+                event.error, event.message_id = results[event.id]
+                event.processed_at = now
+                done.append(event)
+        CarrierEvent.objects.bulk_update(done, ["processed_at", "error", "message"])
+    return len(batch)
+
+
+def _attempt_failed(event: CarrierEvent, exc: Exception, now) -> None:
+    event.attempts += 1
+    event.error = f"{type(exc).__name__}: {exc}"[:1000]
+    if event.attempts >= settings.CARRIER_EVENT_MAX_ATTEMPTS:
+        event.dead_at = now
+        logger.error("Carrier event %s dead-lettered after %d attempts: %s", event.id,
+                     event.attempts, event.error)
+    else:
+        delay = min(settings.CARRIER_EVENT_RETRY_MAX_SECONDS,
+                    settings.CARRIER_EVENT_RETRY_BASE_SECONDS * 2 ** (event.attempts - 1))
+        event.next_attempt_at = now + timedelta(seconds=delay)
+        logger.warning("Carrier event %s failed to apply (attempt %d, again in %.0fs): %s",
+                       event.id, event.attempts, delay, event.error)
+    event.save(update_fields=["attempts", "error", "dead_at", "next_attempt_at"])
+
+
+def carrier_events_retry(*, event_ids: Sequence[str]) -> int:
+    """Have dead-lettered (or backing off) events applied again from scratch (an operator's
+    decision, once the cause is fixed); answers how many."""
+    with transaction.atomic():
+        events_again = CarrierEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True)
+        workspace_ids = set(events_again.values_list("workspace_id", flat=True))
+        count = events_again.update(attempts=0, dead_at=None, next_attempt_at=None, error="")
+        transaction.on_commit(lambda: [enqueue_carrier_events_apply(workspace_id=ws, coalesce=False)
+                                       for ws in workspace_ids])
+    return count
+
+
+# What an event's apply answers: (the error, or "" when it applied; the message it concerns).
+Result = tuple[str, str | None]
+
+
+def _apply_batch(batch: list[CarrierEvent]) -> dict[str, Result]:
+    providers: dict[str, object] = {}
+    results: dict[str, Result] = {}
+    statuses: list[tuple[CarrierEvent, StatusUpdate]] = []
+    created: dict[str, list[Message]] = defaultdict(list)
+    for event in batch:
+        try:
+            provider = providers.get(event.workspace_id) or _provider(event.workspace)
+            providers[event.workspace_id] = provider
+            if event.kind == CarrierEventKind.STATUS:
+                statuses.append((event, provider.parse_status(event.params)))
+            else:
+                message = _receive(event, provider.parse_inbound(event.params))
+                results[event.id] = ("", message.id if message else None)
+                if message is not None:
+                    created[event.workspace_id].append(message)
         except (ValueError, LookupError) as exc:
             logger.warning("Carrier event %s not applied: %s", event.id, exc)
-            event.error = str(exc)[:1000]
-        event.processed_at = timezone.now()
-        event.save(update_fields=["processed_at", "error", "message"])
+            results[event.id] = (str(exc)[:1000], event.message_id)
+    results.update(_apply_statuses(statuses))
+    for workspace_id, messages in created.items():
+        events.messages_created(messages, workspace_id)
+    return results
+
+
+def _apply_statuses(statuses: list[tuple[CarrierEvent, StatusUpdate]]) -> dict[str, Result]:
+    """The batch's status events, through the lifecycle at once."""
+    results: dict[str, Result] = {}
+    unknown = [update.provider_sid for event, update in statuses
+               if event.message_id is None and update.provider_sid]
+    by_sid = {(ws, sid): pk for sid, ws, pk in Message.objects.filter(provider_sid__in=unknown)
+              .values_list("provider_sid", "workspace_id", "pk")} if unknown else {}
+    reports, reported = [], []
+    for event, update in statuses:
+        message_id = event.message_id or by_sid.get((event.workspace_id, update.provider_sid))
+        if message_id is None:
+            results[event.id] = (f"No message with sid {update.provider_sid}.", None)
+            continue
+        reports.append(StatusReport(message_id, update.status, update.error_code,
+                                    update.error_message, update.provider_sid or None))
+        reported.append(event)
+    outcome = messages_apply_statuses(reports)
+    for index, (event, report) in enumerate(zip(reported, reports, strict=True)):
+        refusal = outcome.refused.get(index, "")
+        if refusal:
+            logger.warning("Carrier event %s refused: %s", event.id, refusal)
+        results[event.id] = (refusal, report.message_id)
+    return results
 
 
 def _provider(workspace: Workspace):
@@ -90,19 +227,6 @@ def _provider(workspace: Workspace):
     if account is None:
         raise LookupError("The workspace has no carrier account.")
     return get_provider(account)
-
-
-def _apply_status(event: CarrierEvent) -> None:
-    update = _provider(event.workspace).parse_status(event.params)
-    message = event.message
-    if message is None:
-        message = (Message.objects.for_workspace(event.workspace)
-                   .filter(provider_sid=update.provider_sid).first())
-    if message is None:
-        raise LookupError(f"No message with sid {update.provider_sid}.")
-    event.message = message
-    message_apply_status(message=message, status=update.status, error_code=update.error_code,
-                         error_message=update.error_message, provider_sid=update.provider_sid)
 
 
 def find_our_side(workspace: Workspace, inbound: InboundMessage) -> str | None:
@@ -117,11 +241,12 @@ def find_our_side(workspace: Workspace, inbound: InboundMessage) -> str | None:
     return None
 
 
-def _receive(event: CarrierEvent) -> None:
+def _receive(event: CarrierEvent, inbound: InboundMessage) -> Message | None:
+    """File an inbound message into its conversation (and consent keywords); None if the same
+    message reached us before."""
     workspace = event.workspace
-    inbound = _provider(workspace).parse_inbound(event.params)
     if Message.objects.filter(provider_sid=inbound.provider_sid).exists():
-        return  # the same message reached us twice
+        return None
     our_side = find_our_side(workspace, inbound)
     if our_side is None:
         raise LookupError(f"{inbound.to_number} is not a number of this workspace.")
@@ -137,9 +262,8 @@ def _receive(event: CarrierEvent) -> None:
     )
     MessageEvent.objects.create(message=message, status=Status.RECEIVED, source="carrier")
     conversation_file_inbound(conversation=conversation, message=message)
-    event.message = message
     _apply_consent_keyword(workspace, message)
-    events.message_created(message)
+    return message
 
 
 def _apply_consent_keyword(workspace: Workspace, message: Message) -> None:
@@ -160,18 +284,19 @@ def _apply_consent_keyword(workspace: Workspace, message: Message) -> None:
                                 keyword=keyword, message=message)
 
 
-def sweep_carrier_events(*, older_than_seconds: int = 60, batch: int = 500) -> int:
-    """Re-enqueue stored events that no worker applied (a lost broker message)."""
-    from datetime import timedelta
-
-    from .tasks import enqueue_carrier_event
-
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pending = list(CarrierEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
-                   .values_list("pk", flat=True)[:batch])
-    for event_id in pending:
-        enqueue_carrier_event(event_id)
-    return len(pending)
+def sweep_carrier_events(*, older_than_seconds: int = 60) -> int:
+    """Have stored events that no worker applied (a lost wake-up) applied, fairly: one task per
+    workspace with due events, each taking its oldest first up to the batch size, so that one
+    workspace's backlog (or poison, which backs off) cannot hold back another's recovery."""
+    now = timezone.now()
+    workspace_ids = list(
+        CarrierEvent.objects.filter(processed_at__isnull=True, dead_at__isnull=True,
+                                    received_at__lt=now - timedelta(seconds=older_than_seconds))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .values_list("workspace_id", flat=True).distinct().order_by())
+    for workspace_id in workspace_ids:
+        enqueue_carrier_events_apply(workspace_id=workspace_id, coalesce=False)
+    return len(workspace_ids)
 
 
 def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, params: dict[str, str],

@@ -22,6 +22,7 @@ from numbers.phone import InvalidPhoneNumber, normalize_e164
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
+from .enqueue import enqueue_contact_import
 from .models import Contact, ContactImport, ContactImportChunk, ImportStatus, OptOut
 
 logger = logging.getLogger(__name__)
@@ -238,8 +239,6 @@ def contact_import_start(*, workspace: Workspace, stream: Iterable[bytes], filen
             raise invalid_params(f"At most {IMPORT_MAX_ROWS:,} rows per import.",
                                  {"file": ["Too many rows."]})
         job.save(update_fields=["total_rows"])
-        from .tasks import enqueue_contact_import
-
         transaction.on_commit(lambda: enqueue_contact_import(job.id))
     return job
 
@@ -376,8 +375,6 @@ def contact_import_run(*, import_id: str) -> None:
 
 def sweep_contact_imports(*, stalled_seconds: int = 120) -> int:
     """Have a worker resume imports that made no progress for a while (a lost task, a dead worker)."""
-    from .tasks import enqueue_contact_import
-
     cutoff = timezone.now() - timedelta(seconds=stalled_seconds)
     stalled = list(ContactImport.objects.filter(status=ImportStatus.RUNNING, updated_at__lt=cutoff)
                    .values_list("pk", flat=True)[:100])

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -35,35 +36,75 @@ def workspace_group(workspace_id: str) -> str:
     return f"workspace.{workspace_id}"
 
 
+def message_payload(message) -> dict:
+    """THE message as every event, status callback and API answer shows it (the API serializer
+    uses this too): the documented fields first, in the documented order, times in ISO 8601 UTC."""
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "to": message.to_number,
+        "from": message.from_number or None,
+        "body": message.body,
+        "status": message.status,
+        "provider_sid": message.provider_sid,
+        "created_at": _time(message.created_at),
+        "sid": message.id,
+        "media_urls": [str(url) for url in message.media_urls],
+        "num_segments": message.num_segments,
+        "encoding": message.encoding,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "scheduled_at": _time(message.scheduled_at),
+        "sent_at": _time(message.sent_at),
+        "delivered_at": _time(message.delivered_at),
+        "updated_at": _time(message.updated_at),
+        "conversation_id": message.conversation_id,
+        "broadcast_id": message.broadcast_id,
+    }
+
+
+def _time(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    text = value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _event(event_type: str, message) -> dict:
+    return {"id": new_id("evt"), "type": event_type, "data": message_payload(message)}
+
+
 def message_created(message) -> None:
-    _publish_on_commit(message, MESSAGE_CREATED)
+    messages_created([message], message.workspace_id)
 
 
 def message_updated(message) -> None:
-    _publish_on_commit(message, MESSAGE_UPDATED)
+    messages_updated([message])
 
 
 def messages_created(messages: list, workspace_id: str) -> None:
     """A batch's messages of one workspace, published after commit in one trip to the channel
     layer (one async_to_sync per event would start a thread per message)."""
+    _publish_on_commit(MESSAGE_CREATED, messages)
+
+
+def messages_updated(messages: list) -> None:
+    """Changed messages (of any workspaces), published after commit once per workspace, each as
+    it is now (the payload is taken at the change, not at commit)."""
+    _publish_on_commit(MESSAGE_UPDATED, messages)
+
+
+def _publish_on_commit(event_type: str, messages: list) -> None:
+    by_workspace: dict[str, list[dict]] = {}
+    for message in messages:
+        by_workspace.setdefault(message.workspace_id, []).append(_event(event_type, message))
 
     def publish() -> None:
-        from .serializers import MessageSerializer
+        for workspace_id, workspace_events in by_workspace.items():
+            publish_events(workspace_id, workspace_events)
 
-        publish_events(workspace_id, [{"id": new_id("evt"), "type": MESSAGE_CREATED, "data": data}
-                                      for data in MessageSerializer(messages, many=True).data])
-
-    transaction.on_commit(publish)
-
-
-def _publish_on_commit(message, event_type: str) -> None:
-    def publish() -> None:
-        from .serializers import message_data
-
-        data = message_data(message)
-        publish_event(message.workspace_id, {"id": new_id("evt"), "type": event_type, "data": data})
-
-    transaction.on_commit(publish)
+    if by_workspace:
+        transaction.on_commit(publish)
 
 
 def event_text(event: dict) -> str:

@@ -168,6 +168,11 @@ class CarrierEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # An event that failed to apply (an unexpected error) is tried again after a backoff, and set
+    # aside (dead-lettered) after CARRIER_EVENT_MAX_ATTEMPTS, for an operator to look at.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dead_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -231,7 +236,7 @@ class ConsentEvent(models.Model):
         return f"{self.phone_number} {self.action} ({self.keyword})"
 
 
-# Outbound webhooks (messaging/outbound.py) ------------------------------------------------------
+# Event webhooks (messaging/event_webhooks.py) ---------------------------------------------------
 
 
 class WebhookEventType(models.TextChoices):

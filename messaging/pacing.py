@@ -29,6 +29,7 @@ from django.conf import settings
 from numbers.models import PhoneNumber, default_send_rate
 from numbers.providers.base import ProviderError
 
+from .enqueue import enqueue_send
 from .models import Message, Status
 
 # KEYS[1]: the sender's next free slot; KEYS[2]: when its next send is due by the sends so far (the
@@ -70,6 +71,48 @@ if due - tolerance - now <= tonumber(ARGV[4]) then
   return {1, due - tolerance - now}
 end
 return {2, reserve()}
+"""
+
+# The same two keys, for the delivery engine's batches: one trip per sender per round.
+#   reserve_many: ARGV[1] 'reserve_many', ARGV[4] n, ARGV[5] horizon: reserve up to n consecutive
+#                 slots that start within the horizon; answers {wait until the first, how many,
+#                 wait until the sender's next free slot after them}.
+#   turns:        ARGV[1] 'turns', ARGV[4] n: count as many of n sends as keep to the carrier's
+#                 bucket now (GCRA); answers {how many may go now, wait until the next may}.
+# ARGV[2], ARGV[3]: spacing and tolerance as above; ARGV[6]: tests only, a fake clock. All in µs.
+_PACE_MANY = """
+local now
+if ARGV[6] and ARGV[6] ~= '' then
+  now = tonumber(ARGV[6])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local spacing, tolerance, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function keep(key, value)
+  redis.call('SET', key, string.format('%.0f', value), 'PX', math.ceil((value - now) / 1000) + 60000)
+end
+local due = tonumber(redis.call('GET', KEYS[2]) or '0')
+if ARGV[1] == 'reserve_many' then
+  local next_free = tonumber(redis.call('GET', KEYS[1]) or '0')
+  local slot = math.max(now, next_free, due - tolerance)
+  local count = 0
+  local horizon = tonumber(ARGV[5])
+  if slot - now <= horizon then
+    count = math.min(n, math.floor((horizon - (slot - now)) / spacing) + 1)
+    keep(KEYS[1], slot + count * spacing)
+  end
+  return {string.format('%.0f', slot - now), count, string.format('%.0f', slot + count * spacing - now)}
+end
+local go = 0
+while go < n and now >= due - tolerance do
+  due = math.max(due, now) + spacing
+  go = go + 1
+end
+if go > 0 then
+  keep(KEYS[2], due)
+end
+return {go, string.format('%.0f', math.max(0, due - tolerance - now))}
 """
 
 _RATE_CACHE_SECONDS = 10.0
@@ -119,6 +162,51 @@ def _call(mode: str, sender_key: str, rate: float, *args: float | str):
     keys = [f"mp:pace:{sender_key}", f"mp:pace:{sender_key}:due"]
     micros = [round(spacing(rate) * 1_000_000), round(tolerance(rate) * 1_000_000)]
     return _script()(keys=keys, args=[mode, *micros, *args])
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Consecutive pacing slots of one sender, reserved in one trip: the i-th (from 0) starts
+    `first + i * spacing` seconds from when they were reserved; `after`: when the sender's next
+    free slot is, for the messages that got none (they wait for it, and the ones behind them one
+    spacing more each)."""
+
+    first: float
+    count: int
+    spacing: float
+    after: float
+
+
+def reserve_slots(sender_key: str, rate: float, n: int, horizon: float, *,
+                  now: float | None = None) -> Slots:
+    """Reserve up to `n` consecutive slots of `sender_key` that start within `horizon` seconds
+    (one Redis trip however many): a batch's messages of one sender."""
+    clock = "" if now is None else round(now * 1_000_000)
+    first, count, after = _call_many("reserve_many", sender_key, rate, n, round(horizon * 1_000_000), clock)
+    return Slots(int(first) / 1_000_000, int(count), spacing(rate), int(after) / 1_000_000)
+
+
+def take_turns(sender_key: str, rate: float, n: int, *, now: float | None = None) -> tuple[int, float]:
+    """Right before sending `n` messages of one sender whose slots have come: how many of them
+    may go now by the carrier's bucket (they are counted), and the seconds until the next one may."""
+    clock = "" if now is None else round(now * 1_000_000)
+    go, wait = _call_many("turns", sender_key, rate, n, 0, clock)
+    return int(go), int(wait) / 1_000_000
+
+
+def _call_many(mode: str, sender_key: str, rate: float, *args: float | str):
+    keys = [f"mp:pace:{sender_key}", f"mp:pace:{sender_key}:due"]
+    micros = [round(spacing(rate) * 1_000_000), round(tolerance(rate) * 1_000_000)]
+    return _script_many()(keys=keys, args=[mode, *micros, *args])
+
+
+def _script_many():
+    script = getattr(_local, "script_many", None)
+    if script is None or _local.url_many != settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        script = _local.script_many = client.register_script(_PACE_MANY)
+        _local.url_many = settings.REDIS_URL
+    return script
 
 
 def reserve_slot(sender_key: str, rate: float, *, now: float | None = None) -> float:
@@ -194,8 +282,6 @@ def slot_for(*, message_id: str, not_before: float | None) -> float | None:
 
 def wait_in_broker(*, message_id: str, not_before: float) -> None:
     """Re-enqueue a queued message for its slot at `not_before` (epoch seconds)."""
-    from .tasks import enqueue_send
-
     remaining = not_before - time.time()
     # A countdown longer than the broker's visibility timeout would be redelivered: hop instead.
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)

@@ -13,6 +13,7 @@ from numbers.selectors import default_sender, require_provider_account, workspac
 from workspaces.models import ApiKey, Workspace
 
 from . import events
+from .enqueue import enqueue_many
 from .models import Direction, Message, MessageEvent, OptOut, Status
 from .segments import count_segments
 
@@ -171,25 +172,8 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     events.messages_created(messages, workspace.id)
     queued = [m.id for m in messages if m.status == Status.QUEUED]
     if queued:
-        from .tasks import enqueue_many
-
         transaction.on_commit(lambda: enqueue_many(queued))
     return results
-
-
-@transaction.atomic
-def message_cancel(*, message: Message, source: str = "api") -> Message:
-    """Cancel a scheduled message; anything already queued or sent cannot be called back."""
-    locked = Message.objects.select_for_update().get(pk=message.pk)
-    if locked.status != Status.SCHEDULED:
-        raise ApiError("not_cancelable",
-                       f"Only scheduled messages can be canceled; this one is {locked.status}.",
-                       status=409)
-    locked.status = Status.CANCELED
-    locked.save(update_fields=["status", "updated_at"])
-    MessageEvent.objects.create(message=locked, status=Status.CANCELED, source=source)
-    events.message_updated(locked)
-    return locked
 
 
 @dataclass(frozen=True)

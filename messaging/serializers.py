@@ -1,4 +1,3 @@
-import functools
 from datetime import timedelta
 
 from django.utils import timezone
@@ -6,6 +5,7 @@ from rest_framework import serializers
 
 from numbers.phone import E164Field
 
+from .events import message_payload
 from .models import Conversation, Direction, Status
 from .segments import MAX_BODY_CHARACTERS
 from .urlsafety import UnsafeUrl, check_public_url
@@ -39,16 +39,15 @@ class MessageSerializer(serializers.Serializer):
     conversation_id = serializers.CharField(allow_null=True)
     broadcast_id = serializers.CharField(allow_null=True)
 
-
-@functools.cache
-def _shared_message_serializer() -> MessageSerializer:
-    return MessageSerializer()
+    def to_representation(self, instance) -> dict:
+        # The fields above describe the schema; the payload function writes the object, so that
+        # the API and every event show a message the same way.
+        return message_payload(instance)
 
 
 def message_data(message) -> dict:
-    """A message as the API shows it, through one shared serializer (building one per message
-    deep-copies twenty fields; to_representation keeps no state, so threads may share it)."""
-    return _shared_message_serializer().to_representation(message)
+    """A message as the API shows it."""
+    return message_payload(message)
 
 
 class MediaUrlsField(serializers.ListField):

@@ -1,14 +1,16 @@
-"""Celery tasks: each loads by id and calls a service. Enqueueing never raises into the caller:
-if the broker is down, the periodic sweep finds the work in the database later."""
+"""Celery tasks: each loads by id and calls a service. Services never import this module: they
+enqueue through messaging.enqueue, which looks the tasks up by name."""
 
 import logging
 
 import requests
 from celery import shared_task
+from django.conf import settings
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import broadcasts, carrier_events, contacts, delivery, outbound, validity
+from . import broadcasts, carrier_events, contacts, event_webhooks, sweeps, validity
+from . import dispatch as delivery_engine
 from .urlsafety import UnsafeUrl, check_public_url
 
 logger = logging.getLogger(__name__)
@@ -16,62 +18,42 @@ logger = logging.getLogger(__name__)
 STATUS_CALLBACK_TIMEOUT = 5
 
 
+# Not acks_late: a wake-up lost with a worker is a hint lost; the tick and the sweep wake again.
+@shared_task(ignore_result=True)
+def dispatch() -> None:
+    """Run delivery rounds while messages are due (messaging.dispatch). Run eagerly (the embedded
+    default's beat thread), one pass over what is due, retries included."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        delivery_engine.run_eagerly(None)
+    else:
+        delivery_engine.run_rounds()
+
+
+# Tasks of the per-message delivery, still in a broker from before an upgrade: the engine takes them.
 @shared_task(acks_late=True, ignore_result=True)
 def send_message(message_id: str, not_before: float | None = None) -> None:
-    delivery.message_deliver(message_id=message_id, not_before=not_before)
-
-
-def enqueue_send(message_id: str, countdown: float | None = None,
-                 not_before: float | None = None) -> None:
-    """`not_before`: the pacing slot the message already holds (epoch seconds)."""
-    try:
-        kwargs = {"not_before": not_before} if not_before is not None else {}
-        send_message.apply_async((message_id,), kwargs, countdown=countdown)
-    except Exception:
-        logger.exception("Could not enqueue %s; the sweep will pick it up", message_id)
-
-
-ENQUEUE_CHUNK = 100
+    delivery_engine.dispatch_messages([message_id])
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def enqueue_sends(message_ids: list[str]) -> None:
-    for message_id in message_ids:
-        enqueue_send(message_id)
+    delivery_engine.dispatch_messages(message_ids)
 
 
-def enqueue_many(message_ids: list[str]) -> None:
-    """Enqueue a batch's sends: a few fan-out tasks, so that the request publishes a handful of
-    broker messages rather than a thousand (the workers publish the rest)."""
-    from django.conf import settings
-
-    if settings.CELERY_TASK_ALWAYS_EAGER or len(message_ids) <= 10:
-        for message_id in message_ids:
-            enqueue_send(message_id)
-        return
-    for start in range(0, len(message_ids), ENQUEUE_CHUNK):
-        chunk = message_ids[start:start + ENQUEUE_CHUNK]
-        try:
-            enqueue_sends.delay(chunk)
-        except Exception:
-            logger.exception("Could not enqueue %d sends; the sweep will pick them up", len(chunk))
+@shared_task(acks_late=True, ignore_result=True)
+def apply_carrier_events(workspace_id: str | None = None) -> None:
+    carrier_events.carrier_events_apply_pending(workspace_id=workspace_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def process_carrier_event(event_id: str) -> None:
+    """One event's task (as enqueued before events were applied in batches)."""
     carrier_events.carrier_event_process(event_id=event_id)
-
-
-def enqueue_carrier_event(event_id: str) -> None:
-    try:
-        process_carrier_event.delay(event_id)
-    except Exception:
-        logger.exception("Could not enqueue carrier event %s; the sweep will pick it up", event_id)
 
 
 @shared_task(ignore_result=True)
 def sweep() -> None:
-    delivery.sweep_messages()
+    sweeps.sweep_messages()
     carrier_events.sweep_carrier_events()
     contacts.sweep_contact_imports()
     broadcasts.broadcasts_sweep()
@@ -80,12 +62,12 @@ def sweep() -> None:
 
 @shared_task(ignore_result=True)
 def reconcile() -> None:
-    delivery.reconcile_sent_messages()
+    sweeps.reconcile_sent_messages()
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def check_carrier(message_id: str) -> None:
-    delivery.message_check_carrier(message_id=message_id)
+    sweeps.message_check_carrier(message_id=message_id)
 
 
 @shared_task(ignore_result=True)
@@ -109,22 +91,15 @@ def notify_status_callback(url: str, data: dict) -> None:
         raise requests.HTTPError(f"status callback answered {response.status_code}")
 
 
-def enqueue_status_callback(url: str, data: dict) -> None:
-    try:
-        notify_status_callback.delay(url, data)
-    except Exception:
-        logger.exception("Could not enqueue the status callback of %s", data.get("id"))
-
-
 # A hard limit, beyond the HTTP timeouts, so that no receiver can hold a worker.
 @shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=90)
 def deliver_webhook(delivery_id: str) -> None:
-    outbound.webhook_delivery_attempt(delivery_id=delivery_id)
+    event_webhooks.webhook_delivery_attempt(delivery_id=delivery_id)
 
 
 @shared_task(ignore_result=True)
 def sweep_webhook_deliveries() -> None:
-    outbound.sweep_webhook_deliveries()
+    event_webhooks.sweep_webhook_deliveries()
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -132,20 +107,7 @@ def run_contact_import(import_id: str) -> None:
     contacts.contact_import_run(import_id=import_id)
 
 
-def enqueue_contact_import(import_id: str) -> None:
-    try:
-        run_contact_import.delay(import_id)
-    except Exception:
-        logger.exception("Could not enqueue contact import %s; the sweep will pick it up", import_id)
-
-
 @shared_task(acks_late=True, ignore_result=True)
 def generate_broadcast(broadcast_id: str) -> None:
     broadcasts.broadcast_generate(broadcast_id=broadcast_id)
 
-
-def enqueue_broadcast(broadcast_id: str) -> None:
-    try:
-        generate_broadcast.delay(broadcast_id)
-    except Exception:
-        logger.exception("Could not enqueue broadcast %s; the sweep will pick it up", broadcast_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, campaign_views, campaigns_api, outbound_api, views, webhooks
+from . import api, campaign_views, campaigns_api, event_webhooks_api, views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
 w = "w/<str:ws>"  # the pages
@@ -46,17 +46,17 @@ urlpatterns = [
     path(f"{ws}/broadcasts/<str:broadcast_id>/cancel", campaigns_api.BroadcastCancelView.as_view(),
          name="broadcast-cancel"),
     path(f"{ws}/opt-outs", api.OptOutListView.as_view(), name="opt-out-list"),
-    path(f"{ws}/webhooks", outbound_api.WebhookEndpointListView.as_view(), name="webhook-list"),
-    path(f"{ws}/webhooks/<str:endpoint_id>", outbound_api.WebhookEndpointDetailView.as_view(),
+    path(f"{ws}/webhooks", event_webhooks_api.WebhookEndpointListView.as_view(), name="webhook-list"),
+    path(f"{ws}/webhooks/<str:endpoint_id>", event_webhooks_api.WebhookEndpointDetailView.as_view(),
          name="webhook-detail"),
     path(f"{ws}/webhooks/<str:endpoint_id>/rotate-secret",
-         outbound_api.WebhookEndpointRotateSecretView.as_view(), name="webhook-rotate-secret"),
-    path(f"{ws}/webhooks/<str:endpoint_id>/test", outbound_api.WebhookEndpointTestView.as_view(),
+         event_webhooks_api.WebhookEndpointRotateSecretView.as_view(), name="webhook-rotate-secret"),
+    path(f"{ws}/webhooks/<str:endpoint_id>/test", event_webhooks_api.WebhookEndpointTestView.as_view(),
          name="webhook-test"),
     path(f"{ws}/webhooks/<str:endpoint_id>/deliveries",
-         outbound_api.WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
+         event_webhooks_api.WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
     path(f"{ws}/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>",
-         outbound_api.WebhookDeliveryDetailView.as_view(), name="webhook-delivery-detail"),
+         event_webhooks_api.WebhookDeliveryDetailView.as_view(), name="webhook-delivery-detail"),
     path("webhooks/twilio/<str:workspace_id>/inbound", webhooks.twilio_webhook,
          {"kind": "inbound"}, name="twilio-inbound"),
     path("webhooks/twilio/<str:workspace_id>/status", webhooks.twilio_webhook,

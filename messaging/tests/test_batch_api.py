@@ -122,14 +122,15 @@ def test_another_workspace_cannot_send_from_my_numbers_or_see_the_batch(
     assert Message.objects.get(pk=theirs[1]["message"]["id"]).workspace_id == other_number.workspace_id
 
 
-def test_a_thousand_messages_are_accepted_in_one_request_and_each_enqueued(
+def test_a_thousand_messages_are_accepted_in_one_request_with_one_wake_up(
         api_client, our_number, django_capture_on_commit_callbacks, monkeypatch):
-    enqueued: list[str] = []
-    monkeypatch.setattr("messaging.tasks.enqueue_send", lambda mid, **kw: enqueued.append(mid))
+    wake_ups: list[list[str]] = []
+    monkeypatch.setattr("messaging.wakeup.wake", lambda **kw: wake_ups.append(list(kw["message_ids"])))
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post(URL, {"messages": [{"to": to, "body": "bulk"}
                                                       for to in contacts(1000)]}, format="json")
     assert response.status_code == 200
     assert {item["status"] for item in response.json()["data"]} == {201}
     assert Message.objects.filter(status=Status.QUEUED).count() == 1000
-    assert sorted(enqueued) == sorted(Message.objects.values_list("pk", flat=True))
+    [woken] = wake_ups  # the delivery engine is woken once for the whole batch
+    assert sorted(woken) == sorted(Message.objects.values_list("pk", flat=True))

@@ -208,18 +208,18 @@ def test_pacing_is_off_when_tasks_run_in_process(settings):
 @pytest.mark.django_db
 def test_a_claimed_message_whose_turn_is_far_goes_back_to_wait_for_its_fresh_slot(
         workspace, monkeypatch, django_capture_on_commit_callbacks):
-    from messaging import tasks
-    from messaging.delivery import message_claim, message_wait_for_slot
+    from messaging.delivery import message_wait_for_fresh_slot
+    from messaging.lifecycle import message_claim
     from messaging.models import Message, MessageEvent, Status
 
     enqueued = []
-    monkeypatch.setattr(tasks, "enqueue_send", lambda *args, **kwargs: enqueued.append((args, kwargs)))
+    monkeypatch.setattr(pacing, "enqueue_send", lambda *args, **kwargs: enqueued.append((args, kwargs)))
     message = Message.objects.create(workspace=workspace, direction="outbound", status=Status.QUEUED,
                                      to_number="+14155552671", from_number="+12015550123", body="x")
     message = message_claim(message_id=message.id)
     slot = time.time() + 30
     with django_capture_on_commit_callbacks(execute=True):
-        message_wait_for_slot(message=message, not_before=slot)
+        message_wait_for_fresh_slot(message=message, not_before=slot)
     message.refresh_from_db()
     assert (message.status, message.attempts, message.claimed_at) == (Status.QUEUED, 0, None)
     assert message.next_attempt_at.timestamp() == pytest.approx(slot)  # the sweep leaves it be
@@ -227,3 +227,28 @@ def test_a_claimed_message_whose_turn_is_far_goes_back_to_wait_for_its_fresh_slo
     [(args, kwargs)] = enqueued
     assert args == (message.id,) and kwargs["not_before"] == slot
     assert 29 < kwargs["countdown"] < 30
+
+
+@pytest.mark.django_db
+def test_a_redis_error_in_pacing_after_the_claim_puts_the_message_back_to_queued_at_once(
+        our_number, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from messaging import delivery
+    from messaging.models import Message, MessageEvent, Status
+
+    settings.SEND_PACING = True
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every call fails
+    woken = []
+    monkeypatch.setattr(delivery, "enqueue_send", lambda mid, countdown=None: woken.append((mid, countdown)))
+    message = Message.objects.create(workspace=our_number.workspace, direction="outbound",
+                                     status=Status.QUEUED, to_number="+14155552671",
+                                     from_number=our_number.phone_number, body="x")
+    with django_capture_on_commit_callbacks(execute=True):
+        # A slot already held: the claim comes first, then the turn in Redis fails.
+        delivery.message_deliver(message_id=message.id, not_before=time.time())
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.claimed_at) == (Status.QUEUED, 0, None)
+    assert 0 < (message.next_attempt_at.timestamp() - time.time()) <= delivery.PACING_ERROR_RETRY_SECONDS
+    history = list(MessageEvent.objects.filter(message=message).values_list("status", flat=True))
+    assert history == [Status.SENDING, Status.QUEUED]
+    assert woken == [(message.id, delivery.PACING_ERROR_RETRY_SECONDS)]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from messaging.delivery import message_apply_status
+from messaging.lifecycle import message_apply_status
 from messaging.models import FINAL_STATUSES, Message, MessageEvent, Status
 from messaging.segments import MAX_BODY_CHARACTERS, count_segments
 from messaging.tests.conftest import CONTACT

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging.delivery import reconcile_sent_messages, sweep_messages
 from messaging.models import Message, MessageEvent, Status
+from messaging.sweeps import reconcile_sent_messages, sweep_messages
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from numbers.providers.simulator import FAILED_NUMBER, UNDELIVERED_NUMBER, SimulatorProvider
 

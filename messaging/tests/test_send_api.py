@@ -156,7 +156,7 @@ def test_a_scheduled_message_waits_then_the_sweep_sends_it(send, api_client,
     message = Message.objects.get(pk=body["id"])
     assert message.status == Status.SCHEDULED  # nothing sent yet
 
-    from messaging.delivery import sweep_messages
+    from messaging.sweeps import sweep_messages
 
     Message.objects.filter(pk=message.pk).update(scheduled_at=timezone.now() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):

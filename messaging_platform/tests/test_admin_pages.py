@@ -101,8 +101,8 @@ def _webhook_rows(workspace) -> list[str]:
     """An outbound webhook endpoint with one delivery and its attempt; returns its secret."""
     from django.utils import timezone
 
+    from messaging.event_webhooks import generate_webhook_secret
     from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-    from messaging.outbound import generate_webhook_secret
 
     secret = generate_webhook_secret()
     endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="https://hooks.example.com/x",

@@ -107,6 +107,14 @@ class Provider(Protocol):
         """Hand one message to the carrier. Raises PermanentProviderError / TransientProviderError."""
         ...
 
+    # Optional, for adapters that talk to the carrier over the network: the same send as a
+    # coroutine, run by the delivery engine many at a time on one event loop (keep-alive
+    # connections per account). Without it the engine calls `send` in its own thread, one at a
+    # time, which suits carriers that do no I/O (the simulator). See `async_sender`.
+    #
+    # async def send_async(self, *, to, from_number, body, media_urls, status_callback,
+    #                      messaging_service_sid=None) -> SendResult
+
     def fetch_message(self, *, provider_sid: str) -> CarrierMessage:
         """The carrier's current record of one message we sent. Raises ProviderError (a
         PermanentProviderError if the carrier does not know the sid)."""
@@ -143,3 +151,8 @@ class Provider(Protocol):
         """Fetch the account with the stored credentials. Raises ProviderAuthError if refused."""
         ...
 
+
+
+def async_sender(provider: Provider):
+    """The adapter's `send_async` coroutine function, or None when it only sends synchronously."""
+    return getattr(provider, "send_async", None)

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from messaging import outbound, urlsafety
+from messaging import event_webhooks, urlsafety
 from messaging.events import MESSAGE_CREATED, MESSAGE_UPDATED
 from messaging.models import (
     DeliveryStatus,
@@ -75,7 +75,7 @@ def register(client, workspace, endpoint_url: str, events=None, **extra):
 
 
 def make_endpoint(workspace, endpoint_url: str, events=None) -> WebhookEndpoint:
-    return outbound.webhook_endpoint_create(workspace=workspace, url=endpoint_url,
+    return event_webhooks.webhook_endpoint_create(workspace=workspace, url=endpoint_url,
                                             events=events or ALL_EVENTS)
 
 
@@ -229,13 +229,13 @@ def test_delete_removes_the_endpoint(owner_client, workspace, dns):
 def test_signatures_follow_the_standard_webhooks_convention():
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     body = '{"test": 2432232314}'
-    ours = outbound.sign(secret=secret, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
+    ours = event_webhooks.sign(secret=secret, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
                          timestamp=1614265330, body=body)
     # The specification's own example.
     assert ours == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     now = int(time.time())
     headers = {"webhook-id": "evt_1", "webhook-timestamp": str(now),
-               "webhook-signature": outbound.sign(secret=secret, msg_id="evt_1", timestamp=now,
+               "webhook-signature": event_webhooks.sign(secret=secret, msg_id="evt_1", timestamp=now,
                                                   body=body)}
     assert Webhook(secret).verify(body, headers) == {"test": 2432232314}
 
@@ -282,14 +282,14 @@ def test_message_events_map_onto_the_subscribed_webhook_events(workspace, other_
     inbound_message = make_message(workspace, Direction.INBOUND, Status.RECEIVED)
 
     with committed():
-        outbound.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_CREATED)])
-        outbound.on_platform_events(workspace.id, [platform_event(inbound_message, MESSAGE_CREATED)])
+        event_webhooks.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_CREATED)])
+        event_webhooks.on_platform_events(workspace.id, [platform_event(inbound_message, MESSAGE_CREATED)])
         outbound_message.status = Status.SENT
-        outbound.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_UPDATED)])
+        event_webhooks.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_UPDATED)])
         # Published again without a new status (its provider_sid was stored): no second event.
-        outbound.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_UPDATED)])
+        event_webhooks.on_platform_events(workspace.id, [platform_event(outbound_message, MESSAGE_UPDATED)])
         # Inbound messages change too (read, filed), but have no status updates to tell.
-        outbound.on_platform_events(workspace.id, [platform_event(inbound_message, MESSAGE_UPDATED)])
+        event_webhooks.on_platform_events(workspace.id, [platform_event(inbound_message, MESSAGE_UPDATED)])
 
     def types(endpoint):
         return list(endpoint.deliveries.order_by("created_at").values_list("event_type", flat=True))
@@ -320,8 +320,9 @@ def test_a_sent_message_reaches_the_webhook_through_the_platform(send, workspace
 
 def test_inactive_endpoints_hear_nothing(workspace, receiver):
     endpoint = make_endpoint(workspace, receiver.url)
-    outbound.webhook_endpoint_update(endpoint=endpoint, is_active=False)
-    outbound.on_platform_events(workspace.id, [platform_event(make_message(workspace), MESSAGE_CREATED)])
+    event_webhooks.webhook_endpoint_update(endpoint=endpoint, is_active=False)
+    event_webhooks.on_platform_events(workspace.id,
+                                      [platform_event(make_message(workspace), MESSAGE_CREATED)])
     assert receiver.received == [] and not WebhookDelivery.objects.exists()
 
 
@@ -332,7 +333,7 @@ def test_endpoint_changes_reach_publishers_that_cached_the_endpoint_list(workspa
 
     def publish() -> int:
         with committed():
-            outbound.on_platform_events(
+            event_webhooks.on_platform_events(
                 workspace.id, [platform_event(make_message(workspace), MESSAGE_CREATED)])
         return WebhookDelivery.objects.count()
 
@@ -341,10 +342,10 @@ def test_endpoint_changes_reach_publishers_that_cached_the_endpoint_list(workspa
         endpoint = make_endpoint(workspace, receiver.url)
     assert publish() == 1
     with committed():
-        outbound.webhook_endpoint_update(endpoint=endpoint, is_active=False)
+        event_webhooks.webhook_endpoint_update(endpoint=endpoint, is_active=False)
     assert publish() == 1
     with committed():
-        outbound.webhook_endpoint_update(endpoint=endpoint, is_active=True)
+        event_webhooks.webhook_endpoint_update(endpoint=endpoint, is_active=True)
     assert publish() == 2
     with committed():
         endpoint.delete()
@@ -377,7 +378,7 @@ def deliver_until_done(delivery: WebhookDelivery, clock: Clock, limit: int = 100
             return moments
         clock.now = delivery.next_attempt_at
         moments.append(clock.now)
-        outbound.webhook_delivery_attempt(delivery_id=delivery.id)
+        event_webhooks.webhook_delivery_attempt(delivery_id=delivery.id)
     raise AssertionError("never gave up")
 
 
@@ -386,7 +387,7 @@ def test_a_failing_delivery_backs_off_exponentially_for_at_least_a_day(workspace
     settings.WEBHOOK_DISABLE_AFTER_DAYS = 30
     with WebhookReceiver(status=503) as failing:
         endpoint = make_endpoint(workspace, failing.url)
-        [delivery] = outbound._create_deliveries(
+        [delivery] = event_webhooks._create_deliveries(
             workspace.id, [endpoint.id], event_id=new_id("evt"), event_type="message.created",
             data={"id": "msg_x"})
         moments = deliver_until_done(delivery, clock)
@@ -413,8 +414,8 @@ def test_the_sweep_enqueues_only_due_deliveries_once(workspace, receiver, clock)
                                    event_type="message.created", payload={"id": "evt_later"},
                                    next_attempt_at=clock.now + timedelta(minutes=5))
     with mock.patch("messaging.tasks.deliver_webhook.delay") as delay:
-        assert outbound.sweep_webhook_deliveries() == 1
-        assert outbound.sweep_webhook_deliveries() == 0  # already on the queue
+        assert event_webhooks.sweep_webhook_deliveries() == 1
+        assert event_webhooks.sweep_webhook_deliveries() == 0  # already on the queue
     delay.assert_called_once()
 
 
@@ -424,7 +425,7 @@ def test_an_endpoint_failing_for_days_is_disabled_with_a_reason(owner_client, wo
         endpoint = make_endpoint(workspace, failing.url)
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
             failing_since=clock.now - timedelta(days=4, hours=23))
-        first, second = (outbound._create_deliveries(
+        first, second = (event_webhooks._create_deliveries(
             workspace.id, [endpoint.id], event_id=new_id("evt"), event_type="message.created",
             data={})[0]
             for _ in range(2))
@@ -432,7 +433,7 @@ def test_an_endpoint_failing_for_days_is_disabled_with_a_reason(owner_client, wo
         assert endpoint.is_active  # not yet five days
         clock.now += timedelta(hours=2)
         WebhookDelivery.objects.filter(pk=first.pk).update(next_attempt_at=clock.now)
-        outbound.webhook_delivery_attempt(delivery_id=first.pk)
+        event_webhooks.webhook_delivery_attempt(delivery_id=first.pk)
     endpoint.refresh_from_db()
     assert not endpoint.is_active
     assert "Disabled automatically" in endpoint.disabled_reason and "500" in endpoint.disabled_reason
@@ -447,7 +448,7 @@ def test_a_success_ends_the_failing_streak(workspace, receiver, committed):
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         failing_since=timezone.now() - timedelta(days=3))
     with committed():
-        outbound.webhook_endpoint_send_test(endpoint=endpoint)
+        event_webhooks.webhook_endpoint_send_test(endpoint=endpoint)
     endpoint.refresh_from_db()
     assert endpoint.failing_since is None
 
@@ -458,7 +459,7 @@ def test_a_slow_receiver_is_cut_off_by_the_timeout(workspace, local_urls, settin
         endpoint = make_endpoint(workspace, slow.url)
         started = time.monotonic()
         with committed():
-            delivery = outbound.webhook_endpoint_send_test(endpoint=endpoint)
+            delivery = event_webhooks.webhook_endpoint_send_test(endpoint=endpoint)
         elapsed = time.monotonic() - started
     delivery.refresh_from_db()
     assert elapsed < 3
@@ -470,7 +471,7 @@ def test_a_slow_receiver_is_cut_off_by_the_timeout(workspace, local_urls, settin
 def test_redirects_are_not_followed(workspace, local_urls, committed):
     with WebhookReceiver() as target, WebhookReceiver(redirect_to=target.url) as redirecting:
         with committed():
-            delivery = outbound.webhook_endpoint_send_test(
+            delivery = event_webhooks.webhook_endpoint_send_test(
                 endpoint=make_endpoint(workspace, redirecting.url))
         assert target.received == []
     delivery.refresh_from_db()
@@ -481,7 +482,7 @@ def test_an_unreachable_endpoint_is_a_recorded_failure(workspace, local_urls, co
     with WebhookReceiver() as gone:
         dead_url = gone.url
     with committed():
-        delivery = outbound.webhook_endpoint_send_test(endpoint=make_endpoint(workspace, dead_url))
+        delivery = event_webhooks.webhook_endpoint_send_test(endpoint=make_endpoint(workspace, dead_url))
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.last_error.startswith("Connection failed")
@@ -491,7 +492,7 @@ def test_a_host_that_now_resolves_privately_is_refused_at_delivery(workspace, dn
     endpoint = make_endpoint(workspace, "https://hooks.example.com/sms")
     dns["hooks.example.com"] = ["127.0.0.1"]  # DNS rebinding
     with mock.patch("requests.post") as post, committed():
-        delivery = outbound.webhook_endpoint_send_test(endpoint=endpoint)
+        delivery = event_webhooks.webhook_endpoint_send_test(endpoint=endpoint)
     post.assert_not_called()
     delivery.refresh_from_db()
     assert delivery.last_error.startswith("Refused:")

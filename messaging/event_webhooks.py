@@ -1,5 +1,6 @@
-"""Outbound webhooks: a workspace's endpoints receive its message events, signed the Standard
-Webhooks way (https://www.standardwebhooks.com/), retried with backoff for at least a day.
+"""Event webhooks (outbound, to integrators; the carriers' inbound webhooks are webhooks.py): a
+workspace's endpoints receive its message events, signed the Standard Webhooks way
+(https://www.standardwebhooks.com/), retried with backoff for at least a day.
 
 Flow: `messaging.events` publishes every message change after commit to EVENT_SINKS; our sink,
 `on_platform_events`, maps it onto a webhook event type (the one place that mapping lives), stores
@@ -36,6 +37,7 @@ from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
 from . import events
+from .enqueue import enqueue_webhook_delivery
 from .models import (
     WEBHOOK_TEST_EVENT,
     DeliveryStatus,
@@ -260,12 +262,7 @@ def _create_deliveries(workspace_id: str, endpoint_ids: list[str], *, event_id: 
 
 
 def _enqueue(delivery_id: str) -> None:
-    from .tasks import deliver_webhook
-
-    try:
-        deliver_webhook.delay(delivery_id)
-    except Exception:
-        logger.exception("Could not enqueue webhook delivery %s; the sweep will", delivery_id)
+    enqueue_webhook_delivery(delivery_id)
 
 
 # Attempts --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The UI API of outbound webhooks: `/api/ui/workspaces/{workspaceId}/webhooks…`.
+"""The UI API of event webhooks (outbound, to integrators): `/api/ui/workspaces/{workspaceId}/webhooks…`.
 
 Owners and admins manage endpoints; members read them (never the secret, which is shown only in
 the answers of creation and rotation).
@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from messaging_platform.api.idempotency import idempotent
 from workspaces.scoping import WorkspaceMemberMixin
 
-from . import outbound
+from . import event_webhooks
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventType
 
 
@@ -79,7 +79,7 @@ def _valid(serializer_class, data) -> dict:
 
 class _EndpointMixin(WorkspaceMemberMixin):
     def endpoint(self, endpoint_id: str) -> WebhookEndpoint:
-        return outbound.access_webhook_endpoint(workspace=self.workspace, endpoint_id=endpoint_id)
+        return event_webhooks.access_webhook_endpoint(workspace=self.workspace, endpoint_id=endpoint_id)
 
 
 @extend_schema(tags=["webhooks"])
@@ -92,7 +92,7 @@ class WebhookEndpointListView(_EndpointMixin, generics.GenericAPIView):
                    operation_id="ui_workspaces_webhooks_list",
                    responses=WebhookEndpointSerializer(many=True))
     def get(self, request, workspace_id):
-        page = self.paginate_queryset(outbound.webhook_endpoint_list(workspace=self.workspace))
+        page = self.paginate_queryset(event_webhooks.webhook_endpoint_list(workspace=self.workspace))
         return self.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
 
     @extend_schema(request=WebhookEndpointInputSerializer,
@@ -101,7 +101,7 @@ class WebhookEndpointListView(_EndpointMixin, generics.GenericAPIView):
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(WebhookEndpointInputSerializer, request.data)
-        endpoint = outbound.webhook_endpoint_create(
+        endpoint = event_webhooks.webhook_endpoint_create(
             workspace=self.workspace, url=data["url"], events=data["events"],
             description=data.get("description", ""), created_by=request.user)
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data,
@@ -119,12 +119,12 @@ class WebhookEndpointDetailView(_EndpointMixin, APIView):
     def patch(self, request, workspace_id, endpoint_id):
         endpoint = self.endpoint(endpoint_id)
         data = _valid(WebhookEndpointUpdateSerializer, request.data)
-        endpoint = outbound.webhook_endpoint_update(endpoint=endpoint, **data)
+        endpoint = event_webhooks.webhook_endpoint_update(endpoint=endpoint, **data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(responses={204: None}, summary="Delete an endpoint and its delivery log")
     def delete(self, request, workspace_id, endpoint_id):
-        outbound.webhook_endpoint_delete(endpoint=self.endpoint(endpoint_id))
+        event_webhooks.webhook_endpoint_delete(endpoint=self.endpoint(endpoint_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -133,7 +133,7 @@ class WebhookEndpointRotateSecretView(_EndpointMixin, APIView):
     @extend_schema(request=None, responses=WebhookEndpointWithSecretSerializer,
                    summary="Replace the signing secret (the new one is shown once)")
     def post(self, request, workspace_id, endpoint_id):
-        endpoint = outbound.webhook_endpoint_rotate_secret(endpoint=self.endpoint(endpoint_id))
+        endpoint = event_webhooks.webhook_endpoint_rotate_secret(endpoint=self.endpoint(endpoint_id))
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
 
 
@@ -142,7 +142,7 @@ class WebhookEndpointTestView(_EndpointMixin, APIView):
     @extend_schema(request=None, responses={202: WebhookDeliverySerializer},
                    summary="Queue a signed `webhook.test` event to this endpoint")
     def post(self, request, workspace_id, endpoint_id):
-        delivery = outbound.webhook_endpoint_send_test(endpoint=self.endpoint(endpoint_id))
+        delivery = event_webhooks.webhook_endpoint_send_test(endpoint=self.endpoint(endpoint_id))
         delivery.refresh_from_db()  # eager tasks may already have tried it
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
@@ -156,7 +156,7 @@ class WebhookDeliveryListView(_EndpointMixin, generics.GenericAPIView):
                    operation_id="ui_workspaces_webhooks_deliveries_list",
                    responses=WebhookDeliverySerializer(many=True))
     def get(self, request, workspace_id, endpoint_id):
-        deliveries = outbound.webhook_delivery_list(endpoint=self.endpoint(endpoint_id))
+        deliveries = event_webhooks.webhook_delivery_list(endpoint=self.endpoint(endpoint_id))
         page = self.paginate_queryset(deliveries)
         return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
 
@@ -166,6 +166,6 @@ class WebhookDeliveryDetailView(_EndpointMixin, APIView):
     @extend_schema(responses=WebhookDeliveryDetailSerializer,
                    summary="One delivery with each of its attempts")
     def get(self, request, workspace_id, endpoint_id, delivery_id):
-        delivery = outbound.access_webhook_delivery(endpoint=self.endpoint(endpoint_id),
+        delivery = event_webhooks.access_webhook_delivery(endpoint=self.endpoint(endpoint_id),
                                                     delivery_id=delivery_id)
         return Response(WebhookDeliveryDetailSerializer(delivery).data)

@@ -4,7 +4,10 @@ It answers the calls the official `twilio` library makes for this platform (mess
 and list, account fetch, incoming phone numbers list/fetch/update) with Twilio-shaped JSON and
 Twilio-style errors, records every accepted message, can misbehave on demand (latency, failures, outage, slow
 answers, per-sender rate limits), and can post status callbacks and inbound messages signed exactly
-as Twilio signs them. It needs no Django, so bench/ scripts can use it as they are:
+as Twilio signs them. It is an asyncio server (aiohttp) on an event loop in a thread of its own,
+so it answers thousands of sends a second and posts callbacks concurrently; its state and knobs
+are plain attributes behind a lock, used from any thread. It needs no Django, so bench/ scripts
+can use it as they are:
 
     with FakeTwilio(callbacks=True) as fake:
         account = fake.add_account(numbers=["+12025550100"])
@@ -13,26 +16,26 @@ as Twilio signs them. It needs no Django, so bench/ scripts can use it as they a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import itertools
 import json
 import math
-import re
 import secrets
+import socket
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs
 
+import aiohttp
 import requests
+from aiohttp import web
 
-from .twilio_params import (
+from ..twilio_params import (
     API_VERSION,
     SIGNATURE_HEADER,
     compute_signature,
@@ -65,167 +68,23 @@ __all__ = [
 ]
 
 
-# --- state ------------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeNumber:
-    phone_number: str
-    sid: str = field(default_factory=lambda: new_sid("PN"))
-    sms: bool = True
-    mms: bool = True
-    voice: bool = True
-    friendly_name: str = ""
-    sms_url: str = ""
-    sms_method: str = "POST"
-    status_callback: str = ""
-    created: float = field(default_factory=time.time)
-
-
-@dataclass
-class FakeAccount:
-    sid: str
-    auth_token: str
-    friendly_name: str = "Fake Twilio account"
-    status: str = "active"
-    numbers: dict[str, FakeNumber] = field(default_factory=dict)  # by PN sid
-    services: dict[str, list[str]] = field(default_factory=dict)  # MG sid -> pool of E.164 numbers
-
-    def number(self, phone_number: str) -> FakeNumber | None:
-        return next((n for n in self.numbers.values() if n.phone_number == phone_number), None)
-
-    @property
-    def phone_numbers(self) -> list[str]:
-        return [n.phone_number for n in self.numbers.values()]
-
-    def service_of(self, phone_number: str) -> str | None:
-        return next((mg for mg, pool in self.services.items() if phone_number in pool), None)
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """A message the fake accepted, with when it arrived (monotonic for intervals, wall clock
-    to compare with other processes)."""
-
-    sid: str
-    account_sid: str
-    to: str
-    from_number: str  # the sender used: From, or the pool number picked for a Messaging Service
-    messaging_service_sid: str
-    body: str
-    media_urls: tuple[str, ...]
-    status_callback: str
-    received_monotonic: float
-    received_at: float
-
-
-@dataclass(frozen=True)
-class CallbackRecord:
-    url: str
-    params: dict[str, str]
-    status_code: int | None  # None when the POST failed
-    error: str = ""
-    sent_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    method: str
-    path: str
-    status: int
-    at: float
-
-
-@dataclass(frozen=True)
-class _Failure:
-    status: int
-    code: int | None
-    message: str
-    retry_after: float | None
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-class _Bucket:
-    """A token bucket: `rate` messages per second, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: float):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.updated = burst, time.monotonic()
-
-    def take(self) -> float:
-        """0 when a message may go now, else the seconds until it may."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
+from .records import (  # noqa: E402 - the records, then the server that keeps them
+    _ACCOUNT_PATH,
+    _MESSAGE_PATH,
+    _NUMBER_PATH,
+    CallbackRecord,
+    FakeAccount,
+    FakeNumber,
+    RequestRecord,
+    SentMessage,
+    _ApiError,
+    _Bucket,
+    _day,
+    _Failure,
+    _page,
+)
 
 # --- the server -------------------------------------------------------------------------------
-
-
-def _page(base: str, filters: dict, key: str, items: list, *, page: int, page_size: int,
-          start: int, total: int) -> dict:
-    """One page of a Twilio list resource, with the paging fields the twilio library follows."""
-
-    def uri(p: int) -> str:
-        params = {**filters, "PageSize": page_size, "Page": p}
-        if p:
-            params["PageToken"] = f"PA{p}"
-        return f"{base}?{urlencode(params)}"
-
-    return {
-        "end": start + len(items) - 1 if items else start,
-        "first_page_uri": uri(0),
-        key: items,
-        "next_page_uri": uri(page + 1) if start + page_size < total else None,
-        "page": page,
-        "page_size": page_size,
-        "previous_page_uri": uri(page - 1) if page else None,
-        "start": start,
-        "uri": uri(page),
-    }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as api.twilio.com does
-    server_version = "FakeTwilio/1.0"
-    # Headers and body go out in two writes: with Nagle's algorithm and the client's delayed ACK
-    # each answer would wait about 40 ms.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests and benchmarks read the records instead
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.fake._handle(self, "GET")  # type: ignore[attr-defined]
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.fake._handle(self, "POST")  # type: ignore[attr-defined]
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self.server.fake._handle(self, "DELETE")  # type: ignore[attr-defined]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a slow or keep-alive handler never blocks stop()
-    request_queue_size = 1024  # benchmarks open many connections at once
-
-
-def _day(ts: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
-
-
-_ACCOUNT_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<ac>AC[0-9a-zA-Z]+)(?P<rest>/[^?]*)?\.json$")
-_NUMBER_PATH = re.compile(r"^/IncomingPhoneNumbers/(?P<pn>PN[0-9a-zA-Z]+)$")
-_MESSAGE_PATH = re.compile(r"^/Messages/(?P<sid>(?:SM|MM)[0-9a-zA-Z]+)$")
 
 
 class FakeTwilio:
@@ -278,10 +137,13 @@ class FakeTwilio:
         self._pool_cursor = itertools.count()
         self.sends_by_sender: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()  # 429s answered, per sender
-        self._server: _Server | None = None
+        self.connections_opened = 0  # TCP connections accepted: keep-alive clients open few
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._callback_local = threading.local()
+        self._runner: web.AppRunner | None = None
+        self._callback_session: aiohttp.ClientSession | None = None
+        self._callback_slots: asyncio.Semaphore | None = None
+        self._callback_tasks: set[asyncio.Task] = set()
         for sid, token in (accounts or {}).items():
             self.add_account(sid, token)
 
@@ -289,27 +151,51 @@ class FakeTwilio:
 
     def start(self) -> FakeTwilio:
         self._stopping.clear()
-        self._server = _Server((self.host, self.port), _Handler)
-        self._server.fake = self  # type: ignore[attr-defined]
-        self.port = self._server.server_address[1]
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.callback_workers, thread_name_prefix="fake-twilio-callback"
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-twilio", daemon=True
-        )
+        listener = socket.create_server((self.host, self.port), backlog=2048)
+        self.port = listener.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(listener, ready), name="fake-twilio",
+                                        daemon=True)
         self._thread.start()
+        ready.wait(10)
         return self
+
+    def _run(self, listener: socket.socket, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+
+        async def serve() -> None:
+            app = web.Application(client_max_size=8 * 2**20)
+            app.router.add_route("*", "/{path:.*}", self._handle)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+            await self._runner.setup()
+            await web.SockSite(self._runner, listener).start()
+            self._callback_slots = asyncio.Semaphore(self.callback_workers)
+
+        loop.run_until_complete(serve())
+        loop.call_soon(ready.set)  # only once run_forever runs can stop() stop it
+        loop.run_forever()
+        loop.run_until_complete(self._shutdown())
+        loop.close()
+
+    async def _shutdown(self) -> None:
+        for task in list(self._callback_tasks):
+            task.cancel()
+        if self._callback_session is not None:
+            await self._callback_session.close()
+            self._callback_session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     def stop(self) -> None:
         self._stopping.set()  # wakes slow answers and pending callbacks
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop = self._thread = None
 
     def __enter__(self) -> FakeTwilio:
         return self.start()
@@ -505,19 +391,24 @@ class FakeTwilio:
 
     # request handling
 
-    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        split = urlsplit(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length).decode() if length else ""
+    async def _handle(self, request: web.Request) -> web.Response:
+        method, path = request.method, request.path
+        transport = request.transport
+        if transport is not None and not getattr(transport, "_fake_counted", False):
+            with contextlib.suppress(AttributeError):
+                transport._fake_counted = True  # type: ignore[attr-defined]
+            with self._lock:
+                self.connections_opened += 1
+        raw = (await request.read()).decode() if request.can_read_body else ""
         form = parse_qs(raw, keep_blank_values=True)
-        query = parse_qs(split.query, keep_blank_values=True)
+        query = parse_qs(request.query_string, keep_blank_values=True)
         headers: dict[str, str] = {}
         try:
             if self.latency:
-                time.sleep(self.latency)
+                await asyncio.sleep(self.latency)
             if self.slow:
-                self._stopping.wait(self.slow_seconds)
-            status, payload = self._serve(handler, method, split.path, form, query)
+                await self._sleep_unless_stopping(self.slow_seconds)
+            status, payload = self._serve(request.headers, method, path, form, query)
         except _ApiError as exc:
             status, headers = exc.status, exc.headers
             payload = {
@@ -537,24 +428,24 @@ class FakeTwilio:
                 },
             )
         with self._changed:
-            self._requests.append(RequestRecord(method, split.path, status, time.time()))
+            self._requests.append(RequestRecord(method, path, status, time.time()))
             self._changed.notify_all()
-        body = json.dumps(payload).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
-            handler.send_header("Content-Length", str(len(body)))
-            handler.send_header("Twilio-Request-Id", new_sid("RQ"))
-            for name, value in headers.items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            handler.wfile.write(body)
-        except OSError:
-            pass  # the client gave up (timeout) and closed the connection
+        return web.Response(
+            status=status, body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json; charset=utf-8",
+                     "Twilio-Request-Id": new_sid("RQ"), "Server": "FakeTwilio/2.0", **headers},
+        )
+
+    async def _sleep_unless_stopping(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True if the fake is stopping."""
+        end = time.monotonic() + seconds
+        while not self._stopping.is_set() and time.monotonic() < end:
+            await asyncio.sleep(min(0.05, end - time.monotonic()))
+        return self._stopping.is_set()
 
     def _serve(
         self,
-        handler: BaseHTTPRequestHandler,
+        headers: Mapping[str, str],
         method: str,
         path: str,
         form: dict[str, list[str]],
@@ -570,7 +461,7 @@ class FakeTwilio:
         match = _ACCOUNT_PATH.match(path)
         if not match:
             raise _ApiError(404, 20404, f"The requested resource {path} was not found")
-        account = self._authenticate(handler, match["ac"])
+        account = self._authenticate(headers, match["ac"])
         rest = match["rest"] or ""
         if rest == "" and method == "GET":
             return 200, self._account_json(account)
@@ -603,8 +494,8 @@ class FakeTwilio:
             f"The requested resource {path} was not found",
         )
 
-    def _authenticate(self, handler: BaseHTTPRequestHandler, account_sid: str) -> FakeAccount:
-        header = handler.headers.get("Authorization") or ""
+    def _authenticate(self, headers: Mapping[str, str], account_sid: str) -> FakeAccount:
+        header = headers.get("Authorization") or ""
         username = password = ""
         if header.startswith("Basic "):
             with contextlib.suppress(ValueError):
@@ -673,8 +564,10 @@ class FakeTwilio:
             self._messages.append(message)
             self.sends_by_sender[sender] += 1
             self._changed.notify_all()
-        if self.callbacks and callback and self._executor is not None:
-            self._executor.submit(self._post_callbacks, account, message)
+        if self.callbacks and callback:
+            task = asyncio.get_running_loop().create_task(self._post_callbacks(account, message))
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
         return self._message_json(account, message, created_from=from_number or None)
 
     def _carrier_status(self, message: SentMessage) -> tuple[str, str | None]:
@@ -761,15 +654,17 @@ class FakeTwilio:
             self.rate_limited[sender] += 1
             raise _ApiError(429, 20429, "Too Many Requests", {"Retry-After": str(max(1, math.ceil(wait)))})
 
-    def _post_callbacks(self, account: FakeAccount, message: SentMessage) -> None:
+    async def _post_callbacks(self, account: FakeAccount, message: SentMessage) -> None:
         with self._lock:
             final, code = self._outcomes.get(message.to, ("delivered", None))
         steps = [(final, code)] if final == "failed" else [("sent", None), (final, code)]
-        session = getattr(self._callback_local, "session", None)
-        if session is None:
-            session = self._callback_local.session = requests.Session()
+        if self._callback_session is None:
+            self._callback_session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10),
+                connector=aiohttp.TCPConnector(limit=max(1, self.callback_workers)))
+        assert self._callback_slots is not None
         for status, error_code in steps:
-            if self.callback_delay and self._stopping.wait(self.callback_delay):
+            if self.callback_delay and await self._sleep_unless_stopping(self.callback_delay):
                 return
             if self._stopping.is_set():
                 return
@@ -782,15 +677,17 @@ class FakeTwilio:
                 account_sid=account.sid,
                 messaging_service_sid=message.messaging_service_sid or None,
             )
-            try:
-                response = signed_post(message.status_callback, params, account.auth_token, session=session)
-                record = CallbackRecord(
-                    message.status_callback, params, response.status_code, "", time.time()
-                )
-            except requests.RequestException as exc:
-                record = CallbackRecord(
-                    message.status_callback, params, None, type(exc).__name__, time.time()
-                )
+            headers = {**signature_headers(message.status_callback, params, account.auth_token),
+                       "User-Agent": "TwilioProxy/1.1"}
+            async with self._callback_slots:  # at most callback_workers callbacks in flight
+                try:
+                    async with self._callback_session.post(message.status_callback, data=params,
+                                                           headers=headers) as response:
+                        await response.read()
+                    record = CallbackRecord(message.status_callback, params, response.status, "", time.time())
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    record = CallbackRecord(message.status_callback, params, None, type(exc).__name__,
+                                            time.time())
             with self._changed:
                 self._callbacks.append(record)
                 self._changed.notify_all()

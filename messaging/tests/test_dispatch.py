@@ -1,0 +1,173 @@
+"""The delivery engine's rounds against PostgreSQL, Redis and the fake Twilio over HTTP: many
+messages claimed in one round, sent concurrently, written back; paced per sender; scoped to
+carrier providers; and woken once for many accepts."""
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+
+from conftest import require_service, uses_postgres
+from messaging import dispatch, wakeup
+from messaging.models import Message, MessageEvent, Status
+from messaging.tests.conftest import CONTACT
+from messaging_platform.testing.fixtures import TWILIO_LONG_CODE, TWILIO_TOLL_FREE
+from numbers.models import NumberType, PhoneNumber
+
+URL = "/api/messages/batch"
+
+
+@pytest.fixture
+def queued(api_client, twilio_workspace, django_capture_on_commit_callbacks):
+    """queued(n, **fields) -> ids: n messages accepted and left queued (the wake-up not run)."""
+
+    def make(n: int, **fields) -> list[str]:
+        with django_capture_on_commit_callbacks(execute=False):
+            response = api_client.post(URL, {"messages": [
+                {"to": f"+1415555{i:04d}", "body": f"Round {i}", **fields} for i in range(n)]},
+                format="json")
+        assert response.status_code == 200, response.content
+        return [item["message"]["id"] for item in response.json()["data"]]
+
+    return make
+
+
+def test_one_round_claims_sends_and_writes_back_a_whole_batch(queued, fake_twilio, settings):
+    settings.DISPATCH_BATCH_SIZE = 500
+    fake_twilio.latency = 0.05  # 60 one after another would take 3 s
+    ids = queued(60)
+
+    assert dispatch.dispatch_round() == 60
+
+    messages = Message.objects.filter(pk__in=ids)
+    assert {m.status for m in messages} == {Status.SENT}
+    assert len({m.provider_sid for m in messages}) == 60
+    assert sorted(m.body for m in fake_twilio.messages) == sorted(f"Round {i}" for i in range(60))
+    assert {m.provider_sid for m in messages} == {m.sid for m in fake_twilio.messages}
+    assert MessageEvent.objects.filter(message_id__in=ids, status=Status.SENDING).count() == 60
+    assert MessageEvent.objects.filter(message_id__in=ids, status=Status.SENT).count() == 60
+    assert dispatch.dispatch_round() == 0  # nothing left: a second round claims nothing
+    assert len(fake_twilio.messages) == 60
+
+
+def test_a_round_takes_at_most_its_batch_and_the_next_round_the_rest(queued, fake_twilio, settings):
+    settings.DISPATCH_BATCH_SIZE = 25
+    queued(40)
+
+    assert dispatch.dispatch_round() == 25
+    assert dispatch.dispatch_round() == 15
+    assert Message.objects.filter(status=Status.SENT).count() == 40
+    assert fake_twilio.duplicate_sends() == {}
+
+
+def test_outcomes_of_one_round_differ_per_message(queued, fake_twilio, settings):
+    settings.SEND_RETRY_BASE_SECONDS = 60
+    fake_twilio.reject_recipient("+14155550001", 21610, "Attempt to send to unsubscribed recipient")
+    ids = queued(3)
+    fake_twilio.fail_next(0)
+
+    dispatch.dispatch_round()
+
+    by_to = {m.to_number: m for m in Message.objects.filter(pk__in=ids)}
+    assert by_to["+14155550001"].status == Status.FAILED
+    assert by_to["+14155550001"].error_code == "21610"
+    assert {by_to["+14155550000"].status, by_to["+14155550002"].status} == {Status.SENT}
+
+
+def test_a_transient_refusal_goes_back_to_queued_for_later(queued, fake_twilio, settings):
+    settings.SEND_RETRY_BASE_SECONDS = 60
+    [message_id] = queued(1)
+    fake_twilio.fail_next(1, status=503)
+
+    dispatch.dispatch_round()
+
+    message = Message.objects.get(pk=message_id)
+    assert message.status == Status.QUEUED
+    assert message.attempts == 1
+    assert message.next_attempt_at is not None
+    assert dispatch.dispatch_round() == 0  # not due yet
+
+
+def test_rounds_can_be_scoped_to_carrier_providers(queued, fake_twilio):
+    queued(3)
+
+    assert dispatch.dispatch_round(scope=dispatch.Scope(providers=frozenset({"smpp"}))) == 0
+    assert dispatch.dispatch_round(scope=dispatch.Scope(exclude_providers=frozenset({"twilio"}))) == 0
+    assert dispatch.dispatch_round(scope=dispatch.Scope(providers=frozenset({"twilio"}))) == 3
+    assert len(fake_twilio.messages) == 3
+
+
+def test_celery_rounds_leave_providers_served_by_their_own_processes(queued, settings):
+    settings.DISPATCH_OWN_PROCESS_PROVIDERS = ["twilio"]
+    queued(2)
+    assert dispatch.dispatch_round() == 0
+    assert Message.objects.filter(status=Status.QUEUED).count() == 2
+
+
+@pytest.fixture
+def paced(settings):
+    """Pacing on (it needs Redis and a broker, so tasks are not eager here)."""
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = True
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    for key in client.scan_iter("mp:pace:*"):
+        client.delete(key)
+    yield
+
+
+def test_a_round_sends_a_slow_sender_within_its_pace_and_puts_the_rest_back(queued, fake_twilio, paced,
+                                                                            twilio_workspace, settings):
+    require_service("PostgreSQL (DATABASE_URL)", uses_postgres())
+    settings.DISPATCH_PACING_HORIZON_SECONDS = 1.0
+    PhoneNumber.objects.create(workspace=twilio_workspace, phone_number=TWILIO_TOLL_FREE,
+                               number_type=NumberType.TOLL_FREE, send_rate=100)
+    PhoneNumber.objects.filter(phone_number=TWILIO_LONG_CODE).update(send_rate=1)
+    slow = queued(5)
+    fast = queued(5, **{"from": TWILIO_TOLL_FREE})
+
+    dispatch.dispatch_round()
+
+    # 1/s: one slot starts within the 1 s horizon; 100/s: all five.
+    assert Message.objects.filter(pk__in=fast, status=Status.SENT).count() == 5
+    assert Message.objects.filter(pk__in=slow, status=Status.SENT).count() == 1
+    waiting = list(Message.objects.filter(pk__in=slow, status=Status.QUEUED).order_by("next_attempt_at"))
+    assert len(waiting) == 4
+    times = [m.next_attempt_at for m in waiting]
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap == pytest.approx(1.015, abs=0.01) for gap in gaps)  # due one spacing apart
+    assert all(m.attempts == 0 for m in waiting)  # waiting for a slot is not an attempt
+    assert fake_twilio.rate_limited == {}
+
+
+def test_many_accepts_make_one_wake_up_until_a_runner_starts(settings):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    client.delete(wakeup.PENDING_KEY)
+    queue = django_settings.CELERY_TASK_DEFAULT_QUEUE
+    before = client.llen(queue)
+    try:
+        for _ in range(5):
+            wakeup.wake(message_ids=[CONTACT])
+        assert client.llen(queue) == before + 1
+        wakeup.started()  # a runner took it: the next accept wakes again
+        wakeup.wake()
+        assert client.llen(queue) == before + 2
+    finally:
+        for _ in range(client.llen(queue) - before):
+            client.rpop(queue)  # the wake-ups this test published, newest last
+        client.delete(wakeup.PENDING_KEY)
+
+
+def test_runner_leases_cap_how_many_run_at_once(settings):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    client.delete(wakeup.RUNNERS_KEY)
+    first, second = wakeup.runner_lease(2), wakeup.runner_lease(2)
+    assert first and second
+    assert wakeup.runner_lease(2) is None
+    wakeup.release_runner_lease(first)
+    third = wakeup.runner_lease(2)
+    assert third
+    for token in (second, third):
+        wakeup.release_runner_lease(token)

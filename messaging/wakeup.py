@@ -1,0 +1,119 @@
+"""Waking the delivery engine's runners (messaging.dispatch): the cheap, coalesced replacement for a
+Celery task per message.
+
+Accepting messages calls `wake()` after commit. Many wake-ups while one is pending make a single
+broker message: a Redis key set with NX marks it pending until a runner starts (or until it
+expires, so a lost task only delays). A wake-up is only a hint: the messages are in the table,
+and beat's tick (DISPATCH_TICK_SECONDS) and the sweep wake the runners anyway, so a wake-up lost
+with the broker or Redis loses nothing.
+
+Runners hold leases in a Redis sorted set, at most DISPATCH_RUNNERS at a time across all workers;
+a killed runner's lease runs out by itself.
+
+With tasks running eagerly (the embedded default, tests) a wake-up delivers in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+
+import redis
+from django.conf import settings
+
+from messaging_platform.celery import app
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_TASK = "messaging.tasks.dispatch"
+PENDING_KEY = "mp:dispatch:pending"
+RUNNERS_KEY = "mp:dispatch:runners"
+NO_REDIS = "no-redis"  # a runner's lease when Redis cannot count them
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis | None:
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(
+            url, socket_timeout=settings.REDIS_TIMEOUT, socket_connect_timeout=settings.REDIS_TIMEOUT)
+    return client
+
+
+def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = None) -> None:
+    """Have a runner claim due messages now (or in `countdown` seconds). Never raises."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        from . import dispatch  # the engine imports this module
+
+        try:
+            dispatch.run_eagerly(message_ids)
+        except Exception:
+            logger.exception("Delivering failed; the sweep will pick the messages up")
+        return
+    delay = countdown if countdown and countdown > 0.001 else None
+    # Delayed wake-ups coalesce per tenth of a second of their due time.
+    key = PENDING_KEY if delay is None else f"{PENDING_KEY}:{int((time.time() + delay) * 10)}"
+    ttl_ms = int((delay or 0) * 1000) + settings.DISPATCH_WAKE_PENDING_MS
+    client = _redis()
+    try:
+        if client is not None and not client.set(key, "1", nx=True, px=ttl_ms):
+            return  # one is pending already
+    except redis.RedisError:
+        pass  # better a wake-up too many than none
+    try:
+        app.tasks[DISPATCH_TASK].apply_async(countdown=delay, expires=(delay or 0) + 60)
+    except Exception:
+        logger.exception("Could not wake the delivery runners; the tick and the sweep will")
+
+
+def started() -> None:
+    """A runner started: wake-ups from now on make a new task (a message accepted after this
+    runner's last claim must not wait for the tick)."""
+    client = _redis()
+    if client is not None:
+        with contextlib.suppress(redis.RedisError):
+            client.delete(PENDING_KEY)
+
+
+def runner_lease(limit: int) -> str | None:
+    """A lease for one more runner, or None when `limit` runners hold one."""
+    client = _redis()
+    if client is None:
+        return NO_REDIS
+    now = time.time()
+    token = uuid.uuid4().hex
+    try:
+        pipe = client.pipeline()
+        pipe.zremrangebyscore(RUNNERS_KEY, 0, now)
+        pipe.zcard(RUNNERS_KEY)
+        _, running = pipe.execute()
+        if running >= limit:
+            return None
+        client.zadd(RUNNERS_KEY, {token: now + settings.DISPATCH_RUNNER_LEASE_SECONDS})
+        client.expire(RUNNERS_KEY, int(settings.DISPATCH_RUNNER_LEASE_SECONDS) + 60)
+    except redis.RedisError:
+        return NO_REDIS
+    return token
+
+
+def renew_runner_lease(token: str) -> None:
+    client = _redis()
+    if client is None or token == NO_REDIS:
+        return
+    with contextlib.suppress(redis.RedisError):
+        client.zadd(RUNNERS_KEY, {token: time.time() + settings.DISPATCH_RUNNER_LEASE_SECONDS})
+
+
+def release_runner_lease(token: str) -> None:
+    client = _redis()
+    if client is None or token == NO_REDIS:
+        return
+    with contextlib.suppress(redis.RedisError):
+        client.zrem(RUNNERS_KEY, token)
