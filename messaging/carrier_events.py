@@ -1,16 +1,16 @@
-"""Carrier webhooks and simulator events: stored raw first, then applied by a worker.
+"""Carrier events (webhooks and simulator events), stored raw by messaging.carrier_intake, are
+applied here by a worker.
 
-A carrier's retry of the same event (same MessageSid and status) hits the unique dedupe key and
-changes nothing.
+A carrier's retry of the same event hits the unique dedupe key at intake and changes nothing.
 """
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from numbers.models import PhoneNumber, ProviderAccount
-from numbers.providers import get_provider
+from numbers.providers import adapter_class
 from numbers.providers.base import InboundMessage
 from workspaces.models import Workspace
 
@@ -37,33 +37,6 @@ OPT_IN_KEYWORDS = {"START", "YES", "UNSTOP"}
 HELP_KEYWORDS = {"HELP", "INFO"}
 
 
-def dedupe_key(kind: str, params: dict[str, str]) -> str:
-    sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid") or ""
-    if kind == CarrierEventKind.INBOUND:
-        return sid
-    status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    return f"{sid}:{status}:{params.get('ErrorCode', '')}"
-
-
-def carrier_event_record(*, workspace: Workspace, provider: str, kind: str,
-                         params: dict[str, str], message: Message | None = None) -> CarrierEvent | None:
-    """Store a raw carrier event and have a worker apply it; None if it was a duplicate."""
-    from .tasks import enqueue_carrier_event
-
-    try:
-        with transaction.atomic():
-            event = CarrierEvent.objects.create(
-                workspace=workspace, provider=provider, kind=kind,
-                dedupe_key=dedupe_key(kind, params)[:200],
-                provider_sid=(params.get("MessageSid") or params.get("SmsSid") or "")[:64],
-                message=message, params=params,
-            )
-    except IntegrityError:
-        return None
-    transaction.on_commit(lambda: enqueue_carrier_event(event.id))
-    return event
-
-
 def carrier_event_process(*, event_id: str) -> None:
     """Apply one stored carrier event, once."""
     with transaction.atomic():
@@ -85,17 +58,20 @@ def carrier_event_process(*, event_id: str) -> None:
         event.save(update_fields=["processed_at", "error", "message"])
 
 
-def _provider(workspace: Workspace):
-    account = ProviderAccount.objects.for_workspace(workspace).first()
-    if account is None:
-        raise LookupError("The workspace has no carrier account.")
-    return get_provider(account)
+def _parser(event: CarrierEvent):
+    """The adapter that reads this event's stored payload (its parse functions need no account)."""
+    try:
+        return adapter_class(event.provider)
+    except KeyError:
+        raise LookupError(f"No carrier adapter named {event.provider!r}.") from None
 
 
 def _apply_status(event: CarrierEvent) -> None:
-    update = _provider(event.workspace).parse_status(event.params)
+    update = _parser(event).parse_status(event.params)
     message = event.message
-    if message is None:
+    if message is None and update.message_id:
+        message = Message.objects.for_workspace(event.workspace).filter(pk=update.message_id).first()
+    if message is None and update.provider_sid:
         message = (Message.objects.for_workspace(event.workspace)
                    .filter(provider_sid=update.provider_sid).first())
     if message is None:
@@ -119,7 +95,7 @@ def find_our_side(workspace: Workspace, inbound: InboundMessage) -> str | None:
 
 def _receive(event: CarrierEvent) -> None:
     workspace = event.workspace
-    inbound = _provider(workspace).parse_inbound(event.params)
+    inbound = _parser(event).parse_inbound(event.params)
     if Message.objects.filter(provider_sid=inbound.provider_sid).exists():
         return  # the same message reached us twice
     our_side = find_our_side(workspace, inbound)
@@ -174,16 +150,17 @@ def sweep_carrier_events(*, older_than_seconds: int = 60, batch: int = 500) -> i
     return len(pending)
 
 
-def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, params: dict[str, str],
-                               url: str | None = None, **kwargs) -> None:
+def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, payload: dict,
+                               **kwargs) -> None:
     """The simulator carrier's events take the same path as a real carrier's webhooks."""
-    from urllib.parse import parse_qs, urlsplit
+    from .carrier_intake import carrier_event_store, intake_event
 
-    workspace = Workspace.objects.filter(pk=workspace_id).first()
-    if workspace is None:
+    if not Workspace.objects.filter(pk=workspace_id).exists():
         return
-    message = None
-    if url and (ids := parse_qs(urlsplit(url).query).get("message_id")):
-        message = Message.objects.for_workspace(workspace).filter(pk=ids[0]).first()
-    carrier_event_record(workspace=workspace, provider="simulator", kind=kind, params=params,
-                         message=message)
+    try:
+        event = intake_event(workspace_id=workspace_id, provider=str(sender), kind=kind,
+                             payload=payload)
+    except ValueError as exc:
+        logger.warning("Unreadable %s event for %s: %s", sender, workspace_id, exc)
+        return
+    carrier_event_store(event)

@@ -202,6 +202,9 @@ RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # se
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "messaging.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
     "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
+    # Carrier webhooks kept in Redis while PostgreSQL was down (messaging/carrier_intake.py).
+    "drain-carrier-intake": {"task": "messaging.tasks.drain_carrier_intake",
+                             "schedule": env_float("CARRIER_INTAKE_DRAIN_SECONDS", 2.0)},
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.

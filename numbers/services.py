@@ -132,13 +132,10 @@ def _carrier_numbers(account: ProviderAccount) -> tuple[dict[str, NumberInfo], l
 
 
 def _configure(account: ProviderAccount, info: NumberInfo) -> None:
-    workspace = account.workspace
+    inbound_url, status_url = selectors.webhook_urls(workspace=account.workspace, account=account)
     try:
-        get_provider(account).configure_number(
-            number=info,
-            inbound_url=selectors.inbound_webhook_url(workspace=workspace),
-            status_url=selectors.status_webhook_url(workspace=workspace),
-        )
+        get_provider(account).configure_number(number=info, inbound_url=inbound_url,
+                                               status_url=status_url)
     except ProviderError as exc:
         _log_carrier_failure("number configuration", account, exc)
         raise carrier_error(exc, secret=account.auth_token) from None
