@@ -346,6 +346,9 @@ TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").r
 # Must stay well below SEND_LEASE_SECONDS: a send still waiting on Twilio when the lease runs out
 # looks abandoned to the sweep (messaging.checks warns when the lease is under twice this).
 TWILIO_HTTP_TIMEOUT = env_float("TWILIO_HTTP_TIMEOUT", 10.0)
+# Telnyx's Messages API v2 (numbers/providers/telnyx.py); another base URL for a fake or a proxy.
+TELNYX_API_BASE_URL = env_str("TELNYX_API_BASE_URL", "https://api.telnyx.com").rstrip("/")
+TELNYX_HTTP_TIMEOUT = env_float("TELNYX_HTTP_TIMEOUT", 10.0)
 SIMULATOR_DELAY_SECONDS = env_float("SIMULATOR_DELAY_SECONDS", 1.0)
 
 # The platform's own API rules.

@@ -10,10 +10,13 @@ from workspaces.models import TenantQuerySet, Workspace
 class ProviderKind(models.TextChoices):
     SIMULATOR = "simulator", "Simulator"
     TWILIO = "twilio", "Twilio"
+    TELNYX = "telnyx", "Telnyx"
 
 
 class ProviderAccount(models.Model):
-    """A workspace's carrier account. The Auth Token is encrypted at rest and never shown."""
+    """A workspace's carrier account. Its secret (Twilio's Auth Token, Telnyx's API key) is
+    encrypted at rest and never shown; `settings` holds the carrier's non-secret settings
+    (Telnyx: public_key, messaging_profile_id)."""
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE,
                                      related_name="provider_account")
@@ -21,6 +24,7 @@ class ProviderAccount(models.Model):
     account_sid = models.CharField(max_length=64, blank=True)
     auth_token = EncryptedTextField(blank=True)
     messaging_service_sid = models.CharField(max_length=64, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,3 +1,6 @@
+import base64
+import binascii
+
 from rest_framework import serializers
 
 from .models import NumberType, PhoneNumber, ProviderAccount, ProviderKind
@@ -13,19 +16,23 @@ class ProviderAccountSerializer(serializers.Serializer):
     provider = serializers.ChoiceField(choices=ProviderKind.choices, allow_null=True)
     account_sid = serializers.CharField(allow_null=True)
     messaging_service_sid = serializers.CharField(allow_null=True)
-    auth_token_set = serializers.BooleanField()
+    auth_token_set = serializers.BooleanField(
+        help_text="Whether the account's secret is stored (Twilio's Auth Token, Telnyx's API key).")
+    settings = serializers.DictField(
+        help_text="The carrier's non-secret settings (Telnyx: public_key, messaging_profile_id).")
     updated_at = serializers.DateTimeField(allow_null=True)
 
     @staticmethod
     def answer(account: ProviderAccount | None) -> dict:
         if account is None:
             values = {"provider": None, "account_sid": None, "messaging_service_sid": None,
-                      "auth_token_set": False, "updated_at": None}
+                      "auth_token_set": False, "settings": {}, "updated_at": None}
         else:
             values = {"provider": account.provider,
                       "account_sid": account.account_sid or None,
                       "messaging_service_sid": account.messaging_service_sid or None,
                       "auth_token_set": account.auth_token_set,
+                      "settings": account.settings or {},
                       "updated_at": account.updated_at}
         return ProviderAccountSerializer(values).data
 
@@ -47,11 +54,39 @@ class ProviderAccountInputSerializer(serializers.Serializer):
         error_messages={"invalid": "A Messaging Service SID is MG followed by 32 hexadecimal "
                                    "characters."})
 
+    # Telnyx: the API key (write-only secret), the account's public key (base64, for webhook
+    # signatures) and the messaging profile that receives the numbers' messages.
+    api_key = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True, max_length=256,
+                                     write_only=True, trim_whitespace=True,
+                                     error_messages={"invalid": "An API key is printable ASCII."},
+                                     help_text="Telnyx only. Write-only; omit to keep the stored key.")
+    public_key = serializers.CharField(required=False, max_length=64, trim_whitespace=True,
+                                       help_text="Telnyx only: the account's Ed25519 public key.")
+    messaging_profile_id = serializers.RegexField(
+        r"^[0-9A-Za-z-]{1,64}\Z", required=False, allow_blank=True,
+        error_messages={"invalid": "A messaging profile id is a UUID."})
+
     def validate(self, attrs: dict) -> dict:
         if attrs["provider"] == ProviderKind.TWILIO and not attrs.get("account_sid"):
             raise serializers.ValidationError(
                 {"account_sid": ["This field is required for Twilio."]}, code="required")
         attrs["messaging_service_sid"] = attrs.get("messaging_service_sid") or ""
+        api_key = attrs.pop("api_key", None)
+        public_key = attrs.pop("public_key", None)
+        profile = attrs.pop("messaging_profile_id", None) or ""
+        if attrs["provider"] == ProviderKind.TELNYX:
+            if not public_key:
+                raise serializers.ValidationError(
+                    {"public_key": ["This field is required for Telnyx."]}, code="required")
+            try:
+                if len(base64.b64decode(public_key, validate=True)) != 32:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise serializers.ValidationError(
+                    {"public_key": ["An Ed25519 public key is 32 bytes in base64."]},
+                    code="invalid") from None
+            attrs["auth_token"] = api_key
+            attrs["settings"] = {"public_key": public_key, "messaging_profile_id": profile}
         return attrs
 
 

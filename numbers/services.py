@@ -60,12 +60,13 @@ def _log_carrier_failure(action: str, account: ProviderAccount, exc: ProviderErr
 
 @transaction.atomic
 def provider_account_set(*, workspace: Workspace, provider: str, account_sid: str = "",
-                         auth_token: str | None = None,
-                         messaging_service_sid: str = "") -> ProviderAccount:
+                         auth_token: str | None = None, messaging_service_sid: str = "",
+                         settings: dict | None = None) -> ProviderAccount:
     """Create or replace the workspace's carrier account.
 
-    Twilio credentials are checked with the carrier first; a refusal or an outage saves nothing.
-    An omitted `auth_token` keeps the stored one, but only for the same Account SID.
+    Credentials are checked with the carrier first; a refusal or an outage saves nothing. An
+    omitted `auth_token` (Twilio's Auth Token, Telnyx's API key) keeps the stored one, but only
+    for the same carrier account (Twilio: the same Account SID).
     """
     account = (ProviderAccount.objects.select_for_update().for_workspace(workspace).first()
                or ProviderAccount(workspace=workspace))
@@ -73,17 +74,21 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
         # Switching to the simulator drops the Twilio credentials: no secret kept without use.
         account.provider, account.account_sid = ProviderKind.SIMULATOR, ""
         account.auth_token, account.messaging_service_sid = "", ""
+        account.settings = {}
         account.save()
         return account
 
+    settings = settings or {}
     if not auth_token:
-        same_account = account.provider == ProviderKind.TWILIO and account.account_sid == account_sid
+        same_account = account.provider == provider and account.account_sid == account_sid
         if not (same_account and account.auth_token):
-            raise ApiError("missing_params", "Missing required parameter(s): auth_token.",
-                           fields={"auth_token": ["Required for a new Account SID."]})
+            secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
+            raise ApiError("missing_params", f"Missing required parameter(s): {secret}.",
+                           fields={secret: ["Required for a new carrier account."]})
         auth_token = account.auth_token
     candidate = ProviderAccount(workspace=workspace, provider=provider, account_sid=account_sid,
-                                auth_token=auth_token, messaging_service_sid=messaging_service_sid)
+                                auth_token=auth_token, messaging_service_sid=messaging_service_sid,
+                                settings=settings)
     try:
         get_provider(candidate).check_credentials()
     except ProviderError as exc:
@@ -91,6 +96,7 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
         raise carrier_error(exc, secret=auth_token) from None
     account.provider, account.account_sid = provider, account_sid
     account.auth_token, account.messaging_service_sid = auth_token, messaging_service_sid
+    account.settings = settings
     account.save()
     logger.info("Carrier account of workspace %s set to %s %s", workspace.pk, provider, account_sid)
     return account

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 ADAPTERS = {
     "simulator": "numbers.providers.simulator.SimulatorProvider",
     "twilio": "numbers.providers.twilio.TwilioProvider",
+    "telnyx": "numbers.providers.telnyx.TelnyxProvider",
 }
 
 
