@@ -23,6 +23,7 @@ from numbers.providers.base import (
     ProviderError,
     TransientProviderError,
 )
+from numbers.routing import account_for_message
 from numbers.selectors import status_webhook_url
 
 from . import events, pacing
@@ -38,9 +39,10 @@ STATUS_RANK = {
 }
 
 
-def status_callback_url(message: Message) -> str:
+def status_callback_url(message: Message, account: ProviderAccount | None = None) -> str:
     # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
-    return f"{status_webhook_url(workspace=message.workspace)}?message_id={message.id}"
+    base = status_webhook_url(workspace=message.workspace, account=account)
+    return f"{base}?message_id={message.id}"
 
 
 @transaction.atomic  # the claim and its event in one commit (one WAL flush, not two)
@@ -52,8 +54,7 @@ def message_claim(*, message_id: str) -> Message | None:
     )
     if not claimed:
         return None
-    # The carrier account comes along: one query fewer per delivery.
-    message = Message.objects.select_related("workspace__provider_account").get(pk=message_id)
+    message = Message.objects.select_related("workspace").get(pk=message_id)
     MessageEvent.objects.create(message=message, status=Status.SENDING, source="worker")
     events.message_updated(message)
     return message
@@ -69,16 +70,13 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
     message = message_claim(message_id=message_id)
     if message is None:
         return
-    try:
-        account = message.workspace.provider_account
-    except ProviderAccount.DoesNotExist:
-        account = None
+    account = account_for_message(message)  # the sender's carrier account, else the primary
     if account is None:
         message_fail(message=message, code="provider_not_configured",
                      reason="The workspace has no carrier account any more.")
         return
     provider = get_provider(account)
-    callback_url = status_callback_url(message)
+    callback_url = status_callback_url(message, account)
     sender = None
     if go_at is not None:
         sender = pacing.sender_of(from_number=message.from_number,

@@ -3,11 +3,11 @@
 from django.conf import settings
 from django.db.models import QuerySet
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.api.errors import ApiError, not_found
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
-from .models import PhoneNumber, ProviderAccount, ProviderKind
+from .models import CarrierRoute, PhoneNumber, ProviderAccount, ProviderKind
 from .providers import adapter_class
 
 
@@ -24,6 +24,28 @@ def require_provider_account(*, workspace: Workspace) -> ProviderAccount:
                        "This workspace has no carrier account; set one up under its provider "
                        "settings first.")
     return account
+
+
+def workspace_carrier_accounts(*, workspace: Workspace) -> QuerySet[ProviderAccount]:
+    return ProviderAccount.objects.for_workspace(workspace)
+
+
+def access_carrier_account(*, workspace: Workspace, account_id: str) -> ProviderAccount:
+    """One of the workspace's carrier accounts by its `ca_…` id; another's is a 404."""
+    found = ProviderAccount.objects.for_workspace(workspace).filter(uid=account_id).first()
+    if found is None:
+        raise not_found("Carrier account not found.")
+    return found
+
+
+def workspace_routes(*, workspace: Workspace) -> QuerySet[CarrierRoute]:
+    return CarrierRoute.objects.for_workspace(workspace).select_related(
+        "account", "sender", "fallback_account")
+
+
+def access_route(*, workspace: Workspace, route_id: str) -> CarrierRoute:
+    return in_workspace(workspace_routes(workspace=workspace), workspace=workspace, pk=route_id,
+                        missing="Route not found.")
 
 
 def workspace_numbers(*, workspace: Workspace) -> QuerySet[PhoneNumber]:

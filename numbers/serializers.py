@@ -90,6 +90,71 @@ class ProviderAccountInputSerializer(serializers.Serializer):
         return attrs
 
 
+class CarrierAccountSerializer(serializers.Serializer):
+    """One carrier account: its non-secret settings, and only whether each secret is set."""
+
+    id = serializers.CharField(source="uid")
+    provider = serializers.ChoiceField(choices=ProviderKind.choices)
+    name = serializers.CharField()
+    is_primary = serializers.BooleanField()
+    status = serializers.CharField()
+    settings = serializers.SerializerMethodField()
+    secrets_set = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_settings(self, account: ProviderAccount) -> dict:
+        values = dict(account.settings or {})
+        if account.account_sid:
+            values["account_sid"] = account.account_sid
+        if account.messaging_service_sid:
+            values["messaging_service_sid"] = account.messaging_service_sid
+        return values
+
+    def get_secrets_set(self, account: ProviderAccount) -> dict:
+        if account.provider == ProviderKind.SIMULATOR:
+            return {}
+        secret = "api_key" if account.provider == ProviderKind.TELNYX else "auth_token"
+        return {secret: account.auth_token_set}
+
+
+class CarrierAccountInputSerializer(ProviderAccountInputSerializer):
+    name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class CarrierAccountUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=["active", "disabled"], required=False)
+    is_primary = serializers.BooleanField(required=False)
+    account_sid = serializers.RegexField(ACCOUNT_SID_PATTERN, required=False)
+    auth_token = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                                       max_length=128, write_only=True)
+    api_key = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                                     max_length=256, write_only=True)
+    messaging_service_sid = serializers.RegexField(MESSAGING_SERVICE_SID_PATTERN, required=False,
+                                                   allow_blank=True)
+
+
+class CarrierRouteSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    position = serializers.IntegerField()
+    prefix = serializers.CharField()
+    account_id = serializers.CharField(source="account.uid")
+    sender = serializers.CharField(source="sender.phone_number", allow_null=True, default=None)
+    sender_id = serializers.CharField(allow_null=True)
+    fallback_account_id = serializers.CharField(source="fallback_account.uid", allow_null=True,
+                                                default=None)
+    created_at = serializers.DateTimeField()
+
+
+class CarrierRouteInputSerializer(serializers.Serializer):
+    prefix = serializers.CharField(max_length=16, required=False,
+                                   help_text="+ and digits: destinations starting with it.")
+    position = serializers.IntegerField(min_value=0, max_value=10_000, required=False)
+    account_id = serializers.CharField(max_length=32, required=False)
+    sender_id = serializers.CharField(max_length=32, required=False, allow_null=True)
+    fallback_account_id = serializers.CharField(max_length=32, required=False, allow_null=True)
+
+
 class AccountInfoSerializer(serializers.Serializer):
     sid = serializers.CharField(source="account_sid")
     friendly_name = serializers.CharField()
