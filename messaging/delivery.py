@@ -338,7 +338,7 @@ def enqueue_carrier_check(message_id: str) -> None:
 
 
 def _provider_of(message: Message):
-    account = ProviderAccount.objects.for_workspace(message.workspace).first()
+    account = account_for_message(message)  # the account that sent it, not just the primary
     return get_provider(account) if account is not None else None
 
 
