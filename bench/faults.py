@@ -181,6 +181,75 @@ def postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: S
     return figures
 
 
+def webhooks_postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: Sender,
+                           args) -> dict:
+    """Carrier webhooks while PostgreSQL is stopped: signed inbound messages and status callbacks
+    posted during a 5 s stop must be answered as Twilio expects, then stored and applied."""
+    from django.db import connection
+
+    from messaging.models import Direction, Message, Status
+    from messaging_platform.testing.stack import OUR_NUMBER
+    from messaging_platform.testing.twilio_params import signed_post, status_params
+
+    account = next(iter(fake.accounts.values()))
+    workspace_id = args.workspace_id
+    inbound_url = f"{stack.url}/webhooks/twilio/{workspace_id}/inbound"
+    fake.callbacks = False  # the status callbacks are ours to post, during the stop
+    sender.burst(args.messages // 4 or 1)
+    connection.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Message.objects.filter(
+            pk__in=sender.accepted, status=Status.SENT).count() < len(sender.accepted):
+        time.sleep(0.2)
+    sent = list(Message.objects.filter(pk__in=sender.accepted, status=Status.SENT)
+                .values_list("pk", "provider_sid"))
+    # One inbound message before the stop: the web processes cache what verification needs.
+    answers: Counter = Counter()
+    answers["before " + str(fake.post_inbound(inbound_url, account_sid=account.sid,
+                                              from_number=CONTACT, to_number=OUR_NUMBER,
+                                              body="Before the stop").status_code)] += 1
+    connection.close()
+    pg.stop()
+    stopped = time.monotonic()
+    inbound_bodies = [f"During the stop {n}" for n in range(args.messages // 2 or 1)]
+    for n, body in enumerate(inbound_bodies):
+        response = fake.post_inbound(inbound_url, account_sid=account.sid, from_number=CONTACT,
+                                     to_number=OUR_NUMBER, body=body)
+        answers[f"inbound {response.status_code}"] += 1
+        if n < len(sent):
+            message_id, sid = sent[n]
+            url = f"{stack.url}/webhooks/twilio/{workspace_id}/status?message_id={message_id}"
+            response = signed_post(url, status_params(message_sid=sid, status="delivered",
+                                                      account_sid=account.sid),
+                                   account.auth_token)
+            answers[f"status {response.status_code}"] += 1
+    for message_id, sid in sent[len(inbound_bodies):]:
+        url = f"{stack.url}/webhooks/twilio/{workspace_id}/status?message_id={message_id}"
+        response = signed_post(url, status_params(message_sid=sid, status="delivered",
+                                                  account_sid=account.sid), account.auth_token)
+        answers[f"status {response.status_code}"] += 1
+    time.sleep(max(0.0, 5 - (time.monotonic() - stopped)))
+    pg.start()
+    restarted = time.monotonic()
+    stored = delivered = 0
+    while time.monotonic() - restarted < 90:
+        try:
+            connection.close()
+            stored = Message.objects.filter(direction=Direction.INBOUND,
+                                            body__in=inbound_bodies).count()
+            delivered = Message.objects.filter(pk__in=[pk for pk, _ in sent],
+                                               status=Status.DELIVERED).count()
+        except Exception:  # PostgreSQL still starting up
+            pass
+        if stored == len(inbound_bodies) and delivered == len(sent):
+            break
+        time.sleep(0.5)
+    fake.callbacks = True
+    return {"answers": dict(answers), "inbound_posted": len(inbound_bodies),
+            "inbound_stored": stored, "status_posted": len(sent), "status_applied": delivered,
+            "recovered_after_s": round(time.monotonic() - restarted, 1)}
+
+
 def carrier(mode: str):
     def run(stack: Stack, _service, fake: FakeTwilio, sender: Sender, args) -> dict:
         if mode == "down":
@@ -209,6 +278,7 @@ def carrier(mode: str):
 SCENARIOS = {
     "redis-restart": ("redis", redis_restart),
     "postgres-stop": ("pg", postgres_stop),
+    "webhooks-postgres-stop": ("pg", webhooks_postgres_stop),
     "carrier-down": (None, carrier("down")),
     "carrier-slow": (None, carrier("slow")),
     "carrier-flap": (None, carrier("flap")),
@@ -230,6 +300,7 @@ def main() -> None:
                 stack.start_web()
                 stack.start_worker()
                 sender = Sender(stack, seeded.api_key)
+                args.workspace_id = seeded.workspace_id
                 service_name, run = SCENARIOS[name]
                 service = {"redis": redis, "pg": pg}.get(service_name)
                 started = time.monotonic()

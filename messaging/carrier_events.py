@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from numbers.models import PhoneNumber, ProviderAccount
-from numbers.providers import get_provider
+from numbers.models import PhoneNumber
+from numbers.providers import adapter_class
 from numbers.providers.base import InboundMessage, StatusUpdate
+from numbers.routing import primary_account
 from workspaces.models import Workspace
 
 from . import events
@@ -43,31 +44,6 @@ logger = logging.getLogger(__name__)
 OPT_OUT_KEYWORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 OPT_IN_KEYWORDS = {"START", "YES", "UNSTOP"}
 HELP_KEYWORDS = {"HELP", "INFO"}
-
-
-def dedupe_key(kind: str, params: dict[str, str]) -> str:
-    sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid") or ""
-    if kind == CarrierEventKind.INBOUND:
-        return sid
-    status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    return f"{sid}:{status}:{params.get('ErrorCode', '')}"
-
-
-def carrier_event_record(*, workspace: Workspace, provider: str, kind: str,
-                         params: dict[str, str], message: Message | None = None) -> CarrierEvent | None:
-    """Store a raw carrier event and have a worker apply it; None if it was a duplicate."""
-    try:
-        with transaction.atomic():
-            event = CarrierEvent.objects.create(
-                workspace=workspace, provider=provider, kind=kind,
-                dedupe_key=dedupe_key(kind, params)[:200],
-                provider_sid=(params.get("MessageSid") or params.get("SmsSid") or "")[:64],
-                message=message, params=params,
-            )
-    except IntegrityError:
-        return None
-    transaction.on_commit(enqueue_carrier_events_apply)
-    return event
 
 
 def carrier_event_process(*, event_id: str) -> None:
@@ -173,14 +149,12 @@ Result = tuple[str, str | None]
 
 
 def _apply_batch(batch: list[CarrierEvent]) -> dict[str, Result]:
-    providers: dict[str, object] = {}
     results: dict[str, Result] = {}
     statuses: list[tuple[CarrierEvent, StatusUpdate]] = []
     created: dict[str, list[Message]] = defaultdict(list)
     for event in batch:
         try:
-            provider = providers.get(event.workspace_id) or _provider(event.workspace)
-            providers[event.workspace_id] = provider
+            provider = _parser(event)
             if event.kind == CarrierEventKind.STATUS:
                 statuses.append((event, provider.parse_status(event.params)))
             else:
@@ -200,13 +174,23 @@ def _apply_batch(batch: list[CarrierEvent]) -> dict[str, Result]:
 def _apply_statuses(statuses: list[tuple[CarrierEvent, StatusUpdate]]) -> dict[str, Result]:
     """The batch's status events, through the lifecycle at once."""
     results: dict[str, Result] = {}
+    # Our own id rides along on the callback (StatusUpdate.message_id): it is taken only within the
+    # event's workspace.
+    named = [update.message_id for event, update in statuses
+             if event.message_id is None and getattr(update, "message_id", None)]
+    ours = {(ws, pk) for pk, ws in Message.objects.filter(pk__in=named)
+            .values_list("pk", "workspace_id")} if named else set()
     unknown = [update.provider_sid for event, update in statuses
                if event.message_id is None and update.provider_sid]
     by_sid = {(ws, sid): pk for sid, ws, pk in Message.objects.filter(provider_sid__in=unknown)
               .values_list("provider_sid", "workspace_id", "pk")} if unknown else {}
     reports, reported = [], []
     for event, update in statuses:
-        message_id = event.message_id or by_sid.get((event.workspace_id, update.provider_sid))
+        message_id = event.message_id
+        if message_id is None and (event.workspace_id, getattr(update, "message_id", None)) in ours:
+            message_id = update.message_id
+        if message_id is None:
+            message_id = by_sid.get((event.workspace_id, update.provider_sid))
         if message_id is None:
             results[event.id] = (f"No message with sid {update.provider_sid}.", None)
             continue
@@ -222,17 +206,18 @@ def _apply_statuses(statuses: list[tuple[CarrierEvent, StatusUpdate]]) -> dict[s
     return results
 
 
-def _provider(workspace: Workspace):
-    account = ProviderAccount.objects.for_workspace(workspace).first()
-    if account is None:
-        raise LookupError("The workspace has no carrier account.")
-    return get_provider(account)
+def _parser(event: CarrierEvent):
+    """The adapter that reads this event's stored payload (its parse functions need no account)."""
+    try:
+        return adapter_class(event.provider)
+    except KeyError:
+        raise LookupError(f"No carrier adapter named {event.provider!r}.") from None
 
 
 def find_our_side(workspace: Workspace, inbound: InboundMessage) -> str | None:
     """Which of our senders an inbound message reached: a number of the workspace, or the
     workspace's Messaging Service when the number sits in its pool."""
-    account = ProviderAccount.objects.for_workspace(workspace).first()
+    account = primary_account(workspace=workspace)
     if (account and account.messaging_service_sid
             and inbound.messaging_service_sid == account.messaging_service_sid):
         return account.messaging_service_sid
@@ -299,16 +284,17 @@ def sweep_carrier_events(*, older_than_seconds: int = 60) -> int:
     return len(workspace_ids)
 
 
-def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, params: dict[str, str],
-                               url: str | None = None, **kwargs) -> None:
+def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, payload: dict,
+                               **kwargs) -> None:
     """The simulator carrier's events take the same path as a real carrier's webhooks."""
-    from urllib.parse import parse_qs, urlsplit
+    from .carrier_intake import carrier_event_store, intake_event
 
-    workspace = Workspace.objects.filter(pk=workspace_id).first()
-    if workspace is None:
+    if not Workspace.objects.filter(pk=workspace_id).exists():
         return
-    message = None
-    if url and (ids := parse_qs(urlsplit(url).query).get("message_id")):
-        message = Message.objects.for_workspace(workspace).filter(pk=ids[0]).first()
-    carrier_event_record(workspace=workspace, provider="simulator", kind=kind, params=params,
-                         message=message)
+    try:
+        event = intake_event(workspace_id=workspace_id, provider=str(sender), kind=kind,
+                             payload=payload)
+    except ValueError as exc:
+        logger.warning("Unreadable %s event for %s: %s", sender, workspace_id, exc)
+        return
+    carrier_event_store(event)

@@ -15,6 +15,7 @@ from django.db import connection
 from numbers.models import ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import PermanentProviderError, TransientProviderError
+from numbers.routing import account_for_message
 from numbers.selectors import status_webhook_url
 
 from . import pacing
@@ -34,9 +35,10 @@ logger = logging.getLogger(__name__)
 PACING_ERROR_RETRY_SECONDS = 5.0
 
 
-def status_callback_url(message: Message) -> str:
+def status_callback_url(message: Message, account: ProviderAccount | None = None) -> str:
     # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
-    return f"{status_webhook_url(workspace=message.workspace)}?message_id={message.id}"
+    base = status_webhook_url(workspace=message.workspace, account=account)
+    return f"{base}?message_id={message.id}"
 
 
 def message_deliver(*, message_id: str, not_before: float | None = None) -> None:
@@ -49,16 +51,14 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
     message = message_claim(message_id=message_id)
     if message is None:
         return
-    # The account and its workspace in one query (the callback URL names the workspace).
-    account = ProviderAccount.objects.select_related("workspace").filter(
-        workspace_id=message.workspace_id).first()
+    account = account_for_message(message)  # the sender's carrier account, else the primary
     if account is None:
         message_fail(message=message, code="provider_not_configured",
                      reason="The workspace has no carrier account any more.")
         return
     message.workspace = account.workspace
     provider = get_provider(account)
-    callback_url = status_callback_url(message)
+    callback_url = status_callback_url(message, account)
     sender = None
     if go_at is not None:
         try:

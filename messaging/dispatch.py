@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from numbers.models import ProviderAccount
+from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import (
     PermanentProviderError,
@@ -171,24 +171,35 @@ def deliver(claimed: Sequence[Message]) -> Outcomes:
 
 
 def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
-    accounts = {a.workspace_id: a for a in ProviderAccount.objects.filter(
-        workspace_id__in={m.workspace_id for m in claimed})}
-    providers = {ws: get_provider(account) for ws, account in accounts.items()}
+    """Each claimed message with the adapter of its carrier account: the account its sender number
+    belongs to, else the workspace's primary one (numbers.routing's rule, read here for the whole
+    round in two queries)."""
+    workspace_ids = {m.workspace_id for m in claimed}
+    accounts = {a.pk: a for a in ProviderAccount.objects.filter(workspace_id__in=workspace_ids)}
+    primary = {a.workspace_id: a for a in accounts.values() if a.is_primary}
+    senders = {m.from_number for m in claimed if m.from_number}
+    own_account = {(ws, number): account_id for ws, number, account_id in PhoneNumber.objects.filter(
+        workspace_id__in=workspace_ids, phone_number__in=senders, account__isnull=False)
+        .values_list("workspace_id", "phone_number", "account_id")} if senders else {}
+    providers: dict = {}
     jobs = []
     for message in claimed:
-        provider = providers.get(message.workspace_id)
-        if provider is None:
+        account_id = own_account.get((message.workspace_id, message.from_number))
+        account = accounts.get(account_id) if account_id else primary.get(message.workspace_id)
+        if account is None:
             outcomes.failed.append(Failed(message.id, "provider_not_configured",
                                           "The workspace has no carrier account any more."))
             continue
-        jobs.append(_Job(message, provider, status_callback_url(message)))
+        if account.pk not in providers:
+            providers[account.pk] = get_provider(account)
+        jobs.append(_Job(message, providers[account.pk], status_callback_url(message, account)))
     return jobs
 
 
-def status_callback_url(message: Message) -> str:
+def status_callback_url(message: Message, account: ProviderAccount) -> str:
     # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
     workspace = Workspace(pk=message.workspace_id)
-    return f"{status_webhook_url(workspace=workspace)}?message_id={message.id}"
+    return f"{status_webhook_url(workspace=workspace, account=account)}?message_id={message.id}"
 
 
 def _paced(jobs: list[_Job], outcomes: Outcomes) -> list[_Job]:
@@ -455,9 +466,9 @@ def next_due_in(scope: Scope) -> float | None:
 
 def _scoped(queryset, scope: Scope):
     if scope.providers is not None:
-        queryset = queryset.filter(workspace__provider_account__provider__in=scope.providers)
+        queryset = queryset.filter(workspace__carrier_accounts__provider__in=scope.providers)
     if scope.exclude_providers:
-        queryset = queryset.exclude(workspace__provider_account__provider__in=scope.exclude_providers)
+        queryset = queryset.exclude(workspace__carrier_accounts__provider__in=scope.exclude_providers)
     return queryset
 
 

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from numbers.models import ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import CarrierMessage, PermanentProviderError, ProviderError
+from numbers.routing import account_for_message
 
 from .enqueue import enqueue_carrier_check, enqueue_send
 from .lifecycle import (
@@ -74,7 +74,7 @@ def sweep_messages() -> dict[str, int]:
 
 
 def _provider_of(message: Message):
-    account = ProviderAccount.objects.for_workspace(message.workspace).first()
+    account = account_for_message(message)
     return get_provider(account) if account is not None else None
 
 

@@ -61,6 +61,14 @@ def sweep() -> None:
 
 
 @shared_task(ignore_result=True)
+def drain_carrier_intake() -> None:
+    """Carrier events kept in Redis while PostgreSQL was down go into PostgreSQL."""
+    from .carrier_intake import carrier_intake_drain
+
+    carrier_intake_drain()
+
+
+@shared_task(ignore_result=True)
 def reconcile() -> None:
     sweeps.reconcile_sent_messages()
 

@@ -57,10 +57,9 @@ urlpatterns = [
          event_webhooks_api.WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
     path(f"{ws}/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>",
          event_webhooks_api.WebhookDeliveryDetailView.as_view(), name="webhook-delivery-detail"),
-    path("webhooks/twilio/<str:workspace_id>/inbound", webhooks.twilio_webhook,
-         {"kind": "inbound"}, name="twilio-inbound"),
-    path("webhooks/twilio/<str:workspace_id>/status", webhooks.twilio_webhook,
-         {"kind": "status"}, name="twilio-status"),
+    # Every carrier's webhooks, the routes its adapter declares (Twilio's: inbound, status).
+    path("webhooks/<slug:provider>/<str:workspace_id>/<slug:route>", webhooks.carrier_webhook,
+         name="carrier-webhook"),
     path(f"{w}/inbox/", views.inbox, name="inbox"),
     path(f"{w}/inbox/send", views.send, name="send"),
     path(f"{w}/inbox/<str:conversation_id>/", views.thread, name="thread"),

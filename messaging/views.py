@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from messaging_platform.api.errors import ApiError
 from numbers.providers import get_provider
+from numbers.providers.base import Capability
 from numbers.selectors import default_sender, workspace_numbers, workspace_provider_account
 from workspaces.models import ApiKey
 from workspaces.views import add_api_error, http_error, render_page, workspace_page
@@ -138,7 +139,8 @@ def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None 
             form = ComposeForm(numbers=numbers, initial={"to": conversation.contact_number,
                                                          "from_number": our_number})
     account = workspace_provider_account(workspace=workspace)
-    can_simulate = account is not None and hasattr(get_provider(account), "simulate_inbound")
+    can_simulate = (account is not None
+                    and Capability.SIMULATE_INBOUND in get_provider(account).capabilities)
     steps = setup_steps(workspace)
     return render_page(request, "messaging/inbox.html", {
         "conversations": selectors.conversation_list(workspace=workspace)[:100],
@@ -192,7 +194,8 @@ def simulate_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
     form = ReplyForm(request.POST)
     account = workspace_provider_account(workspace=request.workspace)
     provider = get_provider(account) if account else None
-    if form.is_valid() and not hasattr(provider, "simulate_inbound"):
+    if form.is_valid() and (provider is None
+                            or Capability.SIMULATE_INBOUND not in provider.capabilities):
         form.add_error(None, "Replies can only be simulated with the simulator carrier.")
     if not form.is_valid():
         return _inbox(request, conversation, reply_form=form, status=400)

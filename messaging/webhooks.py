@@ -1,66 +1,58 @@
-"""Carrier webhooks: verify the signature, check the target exists, store the raw event, answer
-fast. A worker applies the event."""
+"""Carrier webhooks: /webhooks/<provider>/<workspace_id>/<route>, one route per adapter-declared
+webhook. The view only translates HTTP; messaging.carrier_intake verifies and stores."""
 
 import logging
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from messaging_platform.api.exceptions import error_body
-from numbers.models import ProviderAccount
-from numbers.providers import get_provider
+from messaging_platform.api.exceptions import error_body, json_error_response
+from numbers.providers.base import WebhookRequest
 
-from .carrier_events import carrier_event_record, find_our_side
-from .models import CarrierEventKind, Message
+from .carrier_intake import IntakeRefused, IntakeUnavailable, webhook_receive
 
 logger = logging.getLogger(__name__)
-
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse(error_body(code, detail), status=status)
 
 
+def _webhook_request(request: HttpRequest) -> WebhookRequest:
+    is_form = request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+    return WebhookRequest(
+        # Behind a proxy the request's own host is not what the carrier signed: use the public URL.
+        url=settings.PUBLIC_BASE_URL + request.get_full_path(),
+        headers=request.headers, body=request.body,
+        form=request.POST.dict() if is_form else {}, query=request.GET.dict(),
+    )
+
+
 @csrf_exempt
-def twilio_webhook(request: HttpRequest, workspace_id: str, kind: str) -> HttpResponse:
+def carrier_webhook(request: HttpRequest, provider: str, workspace_id: str,
+                    route: str) -> HttpResponse:
     if request.method != "POST":
         response = _error(405, "method_not_allowed", "Carrier webhooks are POST requests.")
         response["Allow"] = "POST"
         return response
-    account = (ProviderAccount.objects.select_related("workspace")
-               .filter(workspace_id=workspace_id, workspace__is_active=True,
-                       provider="twilio").first())
-    if account is None:
-        return _error(404, "not_found", "No Twilio account for this workspace.")
-    provider = get_provider(account)
-    params = request.POST.dict()
-    # Behind a proxy the request's own host is not what Twilio signed: use the public URL.
-    url = settings.PUBLIC_BASE_URL + request.get_full_path()
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not provider.validate_webhook(url=url, params=params, signature=signature):
-        logger.warning("Refused a %s webhook for %s: bad signature", kind, workspace_id)
-        return _error(403, "forbidden", "Missing or invalid X-Twilio-Signature.")
-    workspace = account.workspace
     try:
-        if kind == CarrierEventKind.INBOUND:
-            inbound = provider.parse_inbound(params)
-            if find_our_side(workspace, inbound) is None:
-                return _error(404, "not_found", "The To number is not a number of this workspace.")
-            carrier_event_record(workspace=workspace, provider="twilio", kind=kind, params=params)
-            return HttpResponse(EMPTY_TWIML, content_type="text/xml")
-        update = provider.parse_status(params)
-    except ValueError as exc:
-        return _error(400, "invalid_params", str(exc))
-    messages = Message.objects.for_workspace(workspace)
-    message = None
-    if message_id := request.GET.get("message_id"):
-        message = messages.filter(pk=message_id).first()
-    if message is None:
-        message = messages.filter(provider_sid=update.provider_sid).first()
-    if message is None:
-        return _error(404, "not_found", "No message of this workspace matches this callback.")
-    carrier_event_record(workspace=workspace, provider="twilio", kind=kind, params=params,
-                         message=message)
-    return HttpResponse(status=204)
+        answer = webhook_receive(provider=provider, workspace_id=workspace_id, route=route,
+                                 request=_webhook_request(request))
+    except IntakeRefused as exc:
+        return _error(exc.status, exc.code, exc.detail)
+    except IntakeUnavailable as exc:
+        response = _error(503, "service_unavailable",
+                          "The platform cannot take this event right now; try again shortly.")
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except (BadRequest, UnicodeDecodeError):
+        return _error(400, "invalid_params", "The request body could not be read as a form.")
+    except (RequestDataTooBig, SuspiciousOperation) as exc:
+        return json_error_response(exc)
+    except Exception as exc:  # never Django's HTML 500 to a carrier
+        logger.exception("Carrier webhook %s/%s failed", provider, route)
+        return json_error_response(exc)
+    return HttpResponse(answer.body, status=answer.status,
+                        content_type=answer.content_type or None)

@@ -220,6 +220,9 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-tick": {"task": "messaging.tasks.dispatch",
                       "schedule": DISPATCH_TICK_SECONDS, "options": {"expires": DISPATCH_TICK_SECONDS}},
     "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
+    # Carrier webhooks kept in Redis while PostgreSQL was down (messaging/carrier_intake.py).
+    "drain-carrier-intake": {"task": "messaging.tasks.drain_carrier_intake",
+                             "schedule": env_float("CARRIER_INTAKE_DRAIN_SECONDS", 2.0)},
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
@@ -376,6 +379,9 @@ TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").r
 TWILIO_HTTP_TIMEOUT = env_float("TWILIO_HTTP_TIMEOUT", 10.0)
 # Keep-alive connections per carrier account and worker process for the delivery engine's sends.
 TWILIO_MAX_CONNECTIONS = env_int("TWILIO_MAX_CONNECTIONS", 100)
+# Telnyx's Messages API v2 (numbers/providers/telnyx.py); another base URL for a fake or a proxy.
+TELNYX_API_BASE_URL = env_str("TELNYX_API_BASE_URL", "https://api.telnyx.com").rstrip("/")
+TELNYX_HTTP_TIMEOUT = env_float("TELNYX_HTTP_TIMEOUT", 10.0)
 SIMULATOR_DELAY_SECONDS = env_float("SIMULATOR_DELAY_SECONDS", 1.0)
 
 # The platform's own API rules.

@@ -60,7 +60,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
                     "mms_enabled", "voice_enabled", "is_default", "created_at"]
     list_filter = [CapabilityFilter, "number_type", "is_default"]
     search_fields = ["phone_number", "friendly_name", "provider_sid", "workspace__name",
-                     "workspace__id", "workspace__provider_account__account_sid"]
+                     "workspace__id", "account__account_sid"]
     list_select_related = ["workspace"]
     autocomplete_fields = ["workspace"]
     readonly_fields = ["id", "created_at", "updated_at"]

@@ -11,8 +11,13 @@ from messaging_platform.api.idempotency import idempotent
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 
 from . import selectors, services
-from .models import PhoneNumber
+from .models import CarrierRoute, PhoneNumber, ProviderAccount
 from .serializers import (
+    CarrierAccountInputSerializer,
+    CarrierAccountSerializer,
+    CarrierAccountUpdateSerializer,
+    CarrierRouteInputSerializer,
+    CarrierRouteSerializer,
     IntegratorWorkspaceSerializer,
     NumbersImportSerializer,
     PhoneNumberInputSerializer,
@@ -136,3 +141,95 @@ class IntegratorWorkspaceView(IntegratorWorkspaceMixin, APIView):
             "default_number": default.phone_number if default else None,
             "rate_limit": settings.API_KEY_RATE_LIMIT,
         }).data)
+
+
+@extend_schema(tags=["carriers"])
+class CarrierAccountListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = ProviderAccount.objects.all()
+    serializer_class = CarrierAccountSerializer
+
+    def get_queryset(self):
+        return selectors.workspace_carrier_accounts(workspace=self.workspace)
+
+    @extend_schema(request=CarrierAccountInputSerializer, responses={201: CarrierAccountSerializer},
+                   summary="Add a carrier account (its credentials are checked first)")
+    @idempotent
+    def post(self, request, workspace_id):
+        data = _valid(CarrierAccountInputSerializer, request.data)
+        account = services.carrier_account_add(workspace=self.workspace, **data)
+        return Response(CarrierAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["carriers"])
+class CarrierAccountDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=CarrierAccountSerializer, summary="One carrier account")
+    def get(self, request, workspace_id, account_id):
+        account = selectors.access_carrier_account(workspace=self.workspace, account_id=account_id)
+        return Response(CarrierAccountSerializer(account).data)
+
+    @extend_schema(request=CarrierAccountUpdateSerializer, responses=CarrierAccountSerializer,
+                   summary="Rename, disable, make primary or change the credentials")
+    def patch(self, request, workspace_id, account_id):
+        data = dict(_valid(CarrierAccountUpdateSerializer, request.data))
+        account = selectors.access_carrier_account(workspace=self.workspace, account_id=account_id)
+        if "api_key" in data:
+            data["auth_token"] = data.pop("api_key")
+        account = services.carrier_account_update(account=account, **data)
+        return Response(CarrierAccountSerializer(account).data)
+
+    @extend_schema(responses={204: None}, summary="Remove a carrier account (not the primary)")
+    def delete(self, request, workspace_id, account_id):
+        account = selectors.access_carrier_account(workspace=self.workspace, account_id=account_id)
+        services.carrier_account_remove(account=account)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["carriers"])
+class CarrierAccountTestView(WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses=ProviderTestSerializer,
+                   summary="Check an account's stored credentials against its carrier")
+    def post(self, request, workspace_id, account_id):
+        account = selectors.access_carrier_account(workspace=self.workspace, account_id=account_id)
+        info = services.carrier_account_check(account=account)
+        return Response(ProviderTestSerializer({"ok": True, "account": info}).data)
+
+
+@extend_schema(tags=["carriers"])
+class CarrierRouteListView(WorkspaceMemberMixin, generics.ListAPIView):
+    queryset = CarrierRoute.objects.all()
+    serializer_class = CarrierRouteSerializer
+
+    def get_queryset(self):
+        return selectors.workspace_routes(workspace=self.workspace)
+
+    @extend_schema(request=CarrierRouteInputSerializer, responses={201: CarrierRouteSerializer},
+                   summary="Add a routing rule by destination prefix")
+    @idempotent
+    def post(self, request, workspace_id):
+        data = _valid(CarrierRouteInputSerializer, request.data)
+        route = services.carrier_route_set(workspace=self.workspace, fields_given=frozenset(data),
+                                           **data)
+        return Response(CarrierRouteSerializer(route).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["carriers"])
+class CarrierRouteDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=CarrierRouteSerializer, summary="One routing rule")
+    def get(self, request, workspace_id, route_id):
+        route = selectors.access_route(workspace=self.workspace, route_id=route_id)
+        return Response(CarrierRouteSerializer(route).data)
+
+    @extend_schema(request=CarrierRouteInputSerializer, responses=CarrierRouteSerializer,
+                   summary="Change a routing rule")
+    def patch(self, request, workspace_id, route_id):
+        data = _valid(CarrierRouteInputSerializer, request.data)
+        route = selectors.access_route(workspace=self.workspace, route_id=route_id)
+        route = services.carrier_route_set(workspace=self.workspace, route=route,
+                                           fields_given=frozenset(data), **data)
+        return Response(CarrierRouteSerializer(route).data)
+
+    @extend_schema(responses={204: None}, summary="Remove a routing rule")
+    def delete(self, request, workspace_id, route_id):
+        route = selectors.access_route(workspace=self.workspace, route_id=route_id)
+        services.carrier_route_remove(route=route)
+        return Response(status=status.HTTP_204_NO_CONTENT)

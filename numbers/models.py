@@ -3,28 +3,54 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from messaging_platform.crypto import EncryptedTextField
-from messaging_platform.ids import PrefixedIdField
+from messaging_platform.ids import IdGenerator, PrefixedIdField
 from workspaces.models import TenantQuerySet, Workspace
 
 
 class ProviderKind(models.TextChoices):
     SIMULATOR = "simulator", "Simulator"
     TWILIO = "twilio", "Twilio"
+    TELNYX = "telnyx", "Telnyx"
+
+
+class CarrierAccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"  # kept, but sends nothing and no route chooses it
 
 
 class ProviderAccount(models.Model):
-    """A workspace's carrier account. The Auth Token is encrypted at rest and never shown."""
+    """One of a workspace's carrier accounts (`ca_…`). Exactly one is the primary (what
+    `…/provider` shows and changes; messages from numbers of no other account go through it).
+    Its secret (Twilio's Auth Token, Telnyx's API key) is encrypted at rest and never shown;
+    `settings` holds the carrier's non-secret settings (Telnyx: public_key, messaging_profile_id).
+    A workspace has at most one account per carrier: the carrier's webhook URLs name the
+    workspace and the carrier, which must say which account signs them."""
 
-    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE,
-                                     related_name="provider_account")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
+                                  related_name="carrier_accounts")
+    uid = models.CharField(max_length=32, unique=True, default=IdGenerator("ca"), editable=False)
+    name = models.CharField(max_length=64, blank=True)
+    is_primary = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=CarrierAccountStatus.choices,
+                              default=CarrierAccountStatus.ACTIVE)
     provider = models.CharField(max_length=20, choices=ProviderKind.choices)
     account_sid = models.CharField(max_length=64, blank=True)
     auth_token = EncryptedTextField(blank=True)
     messaging_service_sid = models.CharField(max_length=64, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_primary", "created_at", "pk"]  # .first() is the primary
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], condition=models.Q(is_primary=True),
+                                    name="one_primary_carrier_account"),
+            models.UniqueConstraint(fields=["workspace", "provider"],
+                                    name="one_carrier_account_per_provider"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} account of {self.workspace_id}"
@@ -53,6 +79,9 @@ class PhoneNumber(models.Model):
     mms_enabled = models.BooleanField(default=False)
     voice_enabled = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)
+    # The carrier account the number belongs to; null: the workspace's primary account.
+    account = models.ForeignKey(ProviderAccount, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="numbers")
     # Messages per second this sender may send; null: the default for its number type.
     send_rate = models.FloatField(null=True, blank=True,
                                   validators=[MinValueValidator(0.01), MaxValueValidator(10_000)])
@@ -85,3 +114,28 @@ def default_send_rate(number_type: str) -> float:
         NumberType.TOLL_FREE: settings.SEND_RATE_TOLL_FREE,
         NumberType.SHORT_CODE: settings.SEND_RATE_SHORT_CODE,
     }.get(number_type, settings.SEND_RATE_LONG_CODE)
+
+
+class CarrierRoute(models.Model):
+    """A routing rule: messages sent without `from` to a number starting with `prefix` go through
+    `account` (from `sender`, else that account's first number); `fallback_account` takes them
+    only when `account` definitely did not (refused before accepting, or unreachable)."""
+
+    id = PrefixedIdField(prefix="rt")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="carrier_routes")
+    position = models.PositiveIntegerField(default=0)  # lower first; then the longest prefix
+    prefix = models.CharField(max_length=16)  # "+" and digits; "+" alone matches everything
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    sender = models.ForeignKey(PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="+")
+    fallback_account = models.ForeignKey(ProviderAccount, on_delete=models.SET_NULL, null=True,
+                                         blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix} → {self.account_id}"

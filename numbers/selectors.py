@@ -3,11 +3,12 @@
 from django.conf import settings
 from django.db.models import QuerySet
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.api.errors import ApiError, not_found
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
-from .models import PhoneNumber, ProviderAccount
+from .models import CarrierRoute, PhoneNumber, ProviderAccount, ProviderKind
+from .providers import adapter_class
 
 
 def workspace_provider_account(*, workspace: Workspace) -> ProviderAccount | None:
@@ -23,6 +24,28 @@ def require_provider_account(*, workspace: Workspace) -> ProviderAccount:
                        "This workspace has no carrier account; set one up under its provider "
                        "settings first.")
     return account
+
+
+def workspace_carrier_accounts(*, workspace: Workspace) -> QuerySet[ProviderAccount]:
+    return ProviderAccount.objects.for_workspace(workspace)
+
+
+def access_carrier_account(*, workspace: Workspace, account_id: str) -> ProviderAccount:
+    """One of the workspace's carrier accounts by its `ca_…` id; another's is a 404."""
+    found = ProviderAccount.objects.for_workspace(workspace).filter(uid=account_id).first()
+    if found is None:
+        raise not_found("Carrier account not found.")
+    return found
+
+
+def workspace_routes(*, workspace: Workspace) -> QuerySet[CarrierRoute]:
+    return CarrierRoute.objects.for_workspace(workspace).select_related(
+        "account", "sender", "fallback_account")
+
+
+def access_route(*, workspace: Workspace, route_id: str) -> CarrierRoute:
+    return in_workspace(workspace_routes(workspace=workspace), workspace=workspace, pk=route_id,
+                        missing="Route not found.")
 
 
 def workspace_numbers(*, workspace: Workspace) -> QuerySet[PhoneNumber]:
@@ -57,10 +80,22 @@ def number_owner(*, phone_number: str) -> PhoneNumber | None:
     return PhoneNumber.objects.select_related("workspace").filter(phone_number=phone_number).first()
 
 
-def inbound_webhook_url(*, workspace: Workspace) -> str:
-    return f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/{workspace.pk}/inbound"
+def webhook_urls(*, workspace: Workspace, account: ProviderAccount | None = None) -> tuple[str, str]:
+    """The (inbound, status) webhook URLs of the workspace's carrier account (its primary one
+    unless given), as its adapter routes them."""
+    if account is None:
+        account = workspace_provider_account(workspace=workspace)
+    provider = account.provider if account is not None else ProviderKind.SIMULATOR
+    return adapter_class(provider).webhook_urls(settings.PUBLIC_BASE_URL, workspace.pk)
 
 
-def status_webhook_url(*, workspace: Workspace) -> str:
+def inbound_webhook_url(*, workspace: Workspace, account: ProviderAccount | None = None) -> str:
+    return webhook_urls(workspace=workspace, account=account)[0]
+
+
+def status_webhook_url(*, workspace: Workspace, account: ProviderAccount | None = None) -> str:
     """The status-callback URL to hand the carrier for this workspace's messages."""
-    return f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/{workspace.pk}/status"
+    if account is None:
+        # Loaded with the workspace where the caller used select_related("workspace__provider_account").
+        account = getattr(workspace, "provider_account", None)
+    return webhook_urls(workspace=workspace, account=account)[1]

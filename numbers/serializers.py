@@ -1,3 +1,6 @@
+import base64
+import binascii
+
 from rest_framework import serializers
 
 from .models import NumberType, PhoneNumber, ProviderAccount, ProviderKind
@@ -13,19 +16,23 @@ class ProviderAccountSerializer(serializers.Serializer):
     provider = serializers.ChoiceField(choices=ProviderKind.choices, allow_null=True)
     account_sid = serializers.CharField(allow_null=True)
     messaging_service_sid = serializers.CharField(allow_null=True)
-    auth_token_set = serializers.BooleanField()
+    auth_token_set = serializers.BooleanField(
+        help_text="Whether the account's secret is stored (Twilio's Auth Token, Telnyx's API key).")
+    settings = serializers.DictField(
+        help_text="The carrier's non-secret settings (Telnyx: public_key, messaging_profile_id).")
     updated_at = serializers.DateTimeField(allow_null=True)
 
     @staticmethod
     def answer(account: ProviderAccount | None) -> dict:
         if account is None:
             values = {"provider": None, "account_sid": None, "messaging_service_sid": None,
-                      "auth_token_set": False, "updated_at": None}
+                      "auth_token_set": False, "settings": {}, "updated_at": None}
         else:
             values = {"provider": account.provider,
                       "account_sid": account.account_sid or None,
                       "messaging_service_sid": account.messaging_service_sid or None,
                       "auth_token_set": account.auth_token_set,
+                      "settings": account.settings or {},
                       "updated_at": account.updated_at}
         return ProviderAccountSerializer(values).data
 
@@ -47,12 +54,105 @@ class ProviderAccountInputSerializer(serializers.Serializer):
         error_messages={"invalid": "A Messaging Service SID is MG followed by 32 hexadecimal "
                                    "characters."})
 
+    # Telnyx: the API key (write-only secret), the account's public key (base64, for webhook
+    # signatures) and the messaging profile that receives the numbers' messages.
+    api_key = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True, max_length=256,
+                                     write_only=True, trim_whitespace=True,
+                                     error_messages={"invalid": "An API key is printable ASCII."},
+                                     help_text="Telnyx only. Write-only; omit to keep the stored key.")
+    public_key = serializers.CharField(required=False, max_length=64, trim_whitespace=True,
+                                       help_text="Telnyx only: the account's Ed25519 public key.")
+    messaging_profile_id = serializers.RegexField(
+        r"^[0-9A-Za-z-]{1,64}\Z", required=False, allow_blank=True,
+        error_messages={"invalid": "A messaging profile id is a UUID."})
+
     def validate(self, attrs: dict) -> dict:
         if attrs["provider"] == ProviderKind.TWILIO and not attrs.get("account_sid"):
             raise serializers.ValidationError(
                 {"account_sid": ["This field is required for Twilio."]}, code="required")
         attrs["messaging_service_sid"] = attrs.get("messaging_service_sid") or ""
+        api_key = attrs.pop("api_key", None)
+        public_key = attrs.pop("public_key", None)
+        profile = attrs.pop("messaging_profile_id", None) or ""
+        if attrs["provider"] == ProviderKind.TELNYX:
+            if not public_key:
+                raise serializers.ValidationError(
+                    {"public_key": ["This field is required for Telnyx."]}, code="required")
+            try:
+                if len(base64.b64decode(public_key, validate=True)) != 32:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise serializers.ValidationError(
+                    {"public_key": ["An Ed25519 public key is 32 bytes in base64."]},
+                    code="invalid") from None
+            attrs["auth_token"] = api_key
+            attrs["settings"] = {"public_key": public_key, "messaging_profile_id": profile}
         return attrs
+
+
+class CarrierAccountSerializer(serializers.Serializer):
+    """One carrier account: its non-secret settings, and only whether each secret is set."""
+
+    id = serializers.CharField(source="uid")
+    provider = serializers.ChoiceField(choices=ProviderKind.choices)
+    name = serializers.CharField()
+    is_primary = serializers.BooleanField()
+    status = serializers.CharField()
+    settings = serializers.SerializerMethodField()
+    secrets_set = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_settings(self, account: ProviderAccount) -> dict:
+        values = dict(account.settings or {})
+        if account.account_sid:
+            values["account_sid"] = account.account_sid
+        if account.messaging_service_sid:
+            values["messaging_service_sid"] = account.messaging_service_sid
+        return values
+
+    def get_secrets_set(self, account: ProviderAccount) -> dict:
+        if account.provider == ProviderKind.SIMULATOR:
+            return {}
+        secret = "api_key" if account.provider == ProviderKind.TELNYX else "auth_token"
+        return {secret: account.auth_token_set}
+
+
+class CarrierAccountInputSerializer(ProviderAccountInputSerializer):
+    name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class CarrierAccountUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=["active", "disabled"], required=False)
+    is_primary = serializers.BooleanField(required=False)
+    account_sid = serializers.RegexField(ACCOUNT_SID_PATTERN, required=False)
+    auth_token = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                                       max_length=128, write_only=True)
+    api_key = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                                     max_length=256, write_only=True)
+    messaging_service_sid = serializers.RegexField(MESSAGING_SERVICE_SID_PATTERN, required=False,
+                                                   allow_blank=True)
+
+
+class CarrierRouteSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    position = serializers.IntegerField()
+    prefix = serializers.CharField()
+    account_id = serializers.CharField(source="account.uid")
+    sender = serializers.CharField(source="sender.phone_number", allow_null=True, default=None)
+    sender_id = serializers.CharField(allow_null=True)
+    fallback_account_id = serializers.CharField(source="fallback_account.uid", allow_null=True,
+                                                default=None)
+    created_at = serializers.DateTimeField()
+
+
+class CarrierRouteInputSerializer(serializers.Serializer):
+    prefix = serializers.CharField(max_length=16, required=False,
+                                   help_text="+ and digits: destinations starting with it.")
+    position = serializers.IntegerField(min_value=0, max_value=10_000, required=False)
+    account_id = serializers.CharField(max_length=32, required=False)
+    sender_id = serializers.CharField(max_length=32, required=False, allow_null=True)
+    fallback_account_id = serializers.CharField(max_length=32, required=False, allow_null=True)
 
 
 class AccountInfoSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from messaging_platform.api.errors import ApiError
 from workspaces.models import Workspace
 
 from . import selectors
-from .models import PhoneNumber, ProviderAccount, ProviderKind
+from .models import CarrierRoute, PhoneNumber, ProviderAccount, ProviderKind
 from .phone import InvalidPhoneNumber, normalize_e164
 from .providers import get_provider
 from .providers.base import AccountInfo, NumberInfo, ProviderAuthError, ProviderError
@@ -60,30 +60,36 @@ def _log_carrier_failure(action: str, account: ProviderAccount, exc: ProviderErr
 
 @transaction.atomic
 def provider_account_set(*, workspace: Workspace, provider: str, account_sid: str = "",
-                         auth_token: str | None = None,
-                         messaging_service_sid: str = "") -> ProviderAccount:
+                         auth_token: str | None = None, messaging_service_sid: str = "",
+                         settings: dict | None = None) -> ProviderAccount:
     """Create or replace the workspace's carrier account.
 
-    Twilio credentials are checked with the carrier first; a refusal or an outage saves nothing.
-    An omitted `auth_token` keeps the stored one, but only for the same Account SID.
+    Credentials are checked with the carrier first; a refusal or an outage saves nothing. An
+    omitted `auth_token` (Twilio's Auth Token, Telnyx's API key) keeps the stored one, but only
+    for the same carrier account (Twilio: the same Account SID).
     """
-    account = (ProviderAccount.objects.select_for_update().for_workspace(workspace).first()
-               or ProviderAccount(workspace=workspace))
+    account = (ProviderAccount.objects.select_for_update().for_workspace(workspace)
+               .filter(is_primary=True).first() or ProviderAccount(workspace=workspace))
+    _refuse_second_account(workspace, provider, keep=account)
     if provider == ProviderKind.SIMULATOR:
         # Switching to the simulator drops the Twilio credentials: no secret kept without use.
         account.provider, account.account_sid = ProviderKind.SIMULATOR, ""
         account.auth_token, account.messaging_service_sid = "", ""
+        account.settings = {}
         account.save()
         return account
 
+    settings = settings or {}
     if not auth_token:
-        same_account = account.provider == ProviderKind.TWILIO and account.account_sid == account_sid
+        same_account = account.provider == provider and account.account_sid == account_sid
         if not (same_account and account.auth_token):
-            raise ApiError("missing_params", "Missing required parameter(s): auth_token.",
-                           fields={"auth_token": ["Required for a new Account SID."]})
+            secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
+            raise ApiError("missing_params", f"Missing required parameter(s): {secret}.",
+                           fields={secret: ["Required for a new carrier account."]})
         auth_token = account.auth_token
     candidate = ProviderAccount(workspace=workspace, provider=provider, account_sid=account_sid,
-                                auth_token=auth_token, messaging_service_sid=messaging_service_sid)
+                                auth_token=auth_token, messaging_service_sid=messaging_service_sid,
+                                settings=settings)
     try:
         get_provider(candidate).check_credentials()
     except ProviderError as exc:
@@ -91,9 +97,156 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
         raise carrier_error(exc, secret=auth_token) from None
     account.provider, account.account_sid = provider, account_sid
     account.auth_token, account.messaging_service_sid = auth_token, messaging_service_sid
+    account.settings = settings
     account.save()
     logger.info("Carrier account of workspace %s set to %s %s", workspace.pk, provider, account_sid)
     return account
+
+
+def _refuse_second_account(workspace: Workspace, provider: str,
+                           keep: ProviderAccount | None = None) -> None:
+    others = ProviderAccount.objects.for_workspace(workspace).filter(provider=provider)
+    if keep is not None and keep.pk:
+        others = others.exclude(pk=keep.pk)
+    if others.exists():
+        raise ApiError("invalid_params", f"This workspace already has a {provider} account.",
+                       fields={"provider": ["One account per carrier: its webhooks name the "
+                                            "workspace and the carrier."]})
+
+
+def _check_with_carrier(candidate: ProviderAccount) -> None:
+    if candidate.provider == ProviderKind.SIMULATOR:
+        return
+    try:
+        get_provider(candidate).check_credentials()
+    except ProviderError as exc:
+        _log_carrier_failure("credential check", candidate, exc)
+        raise carrier_error(exc, secret=candidate.auth_token) from None
+
+
+@transaction.atomic
+def carrier_account_add(*, workspace: Workspace, provider: str, name: str = "",
+                        account_sid: str = "", auth_token: str | None = None,
+                        messaging_service_sid: str = "",
+                        settings: dict | None = None) -> ProviderAccount:
+    """Add a carrier account (checked with the carrier first). The workspace's first account
+    becomes its primary one."""
+    _lock_workspace(workspace)
+    _refuse_second_account(workspace, provider)
+    if provider != ProviderKind.SIMULATOR and not auth_token:
+        secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
+        raise ApiError("missing_params", f"Missing required parameter(s): {secret}.",
+                       fields={secret: ["Required for a new carrier account."]})
+    account = ProviderAccount(
+        workspace=workspace, provider=provider, name=name, account_sid=account_sid,
+        auth_token=auth_token or "", messaging_service_sid=messaging_service_sid,
+        settings=settings or {},
+        is_primary=not ProviderAccount.objects.for_workspace(workspace).exists())
+    _check_with_carrier(account)
+    account.save()
+    logger.info("Carrier account %s (%s) added to workspace %s", account.uid, provider,
+                workspace.pk)
+    return account
+
+
+@transaction.atomic
+def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
+                           status: str | None = None, is_primary: bool | None = None,
+                           account_sid: str | None = None, auth_token: str | None = None,
+                           messaging_service_sid: str | None = None,
+                           settings: dict | None = None) -> ProviderAccount:
+    """Rename, disable or enable an account, make it the primary one, or change its credentials
+    (checked with the carrier first; an omitted secret keeps the stored one)."""
+    _lock_workspace(account.workspace)
+    if name is not None:
+        account.name = name
+    if status is not None:
+        if status != "active" and (account.is_primary and is_primary is not False):
+            raise ApiError("invalid_params", "The primary account cannot be disabled.",
+                           fields={"status": ["Make another account the primary one first."]})
+        account.status = status
+    credentials_changed = False
+    for field_name, value in (("account_sid", account_sid), ("auth_token", auth_token),
+                              ("messaging_service_sid", messaging_service_sid),
+                              ("settings", settings)):
+        given = value not in (None, "") or (field_name == "messaging_service_sid" and value == "")
+        if given and getattr(account, field_name) != value:
+            setattr(account, field_name, value)
+            credentials_changed = True
+    if credentials_changed:
+        _check_with_carrier(account)
+    if is_primary and not account.is_primary:
+        if account.status != "active":
+            raise ApiError("invalid_params", "A disabled account cannot be the primary one.",
+                           fields={"is_primary": ["Enable it first."]})
+        ProviderAccount.objects.for_workspace(account.workspace).filter(is_primary=True).update(
+            is_primary=False)
+        account.is_primary = True
+    account.save()
+    return account
+
+
+@transaction.atomic
+def carrier_account_remove(*, account: ProviderAccount) -> None:
+    """Remove a non-primary account; its numbers fall back to the primary account and the routes
+    through it go with it."""
+    if account.is_primary:
+        raise ApiError("invalid_params", "The primary account cannot be removed.",
+                       fields={"id": ["Make another account the primary one first."]})
+    account.delete()
+
+
+_PREFIX = re.compile(r"\+[0-9]{0,15}")
+
+
+@transaction.atomic
+def carrier_route_set(*, workspace: Workspace, route: CarrierRoute | None = None,
+                      prefix: str | None = None, position: int | None = None,
+                      account_id: str | None = None, sender_id: str | None = None,
+                      fallback_account_id: str | None = None,
+                      fields_given: frozenset[str] = frozenset()) -> CarrierRoute:
+    """Create (route None) or change a routing rule; every id must be the workspace's own."""
+    route = route or CarrierRoute(workspace=workspace)
+    if prefix is not None:
+        if not _PREFIX.fullmatch(prefix):
+            raise ApiError("invalid_params", "A prefix is + followed by up to 15 digits.",
+                           fields={"prefix": ["For example +44 or +1415."]})
+        route.prefix = prefix
+    if position is not None:
+        route.position = position
+    if account_id is not None:
+        route.account = selectors.access_carrier_account(workspace=workspace, account_id=account_id)
+    if "sender_id" in fields_given:
+        route.sender = (selectors.access_number(workspace=workspace, number_id=sender_id)
+                        if sender_id else None)
+    if "fallback_account_id" in fields_given:
+        route.fallback_account = (selectors.access_carrier_account(
+            workspace=workspace, account_id=fallback_account_id) if fallback_account_id else None)
+    if not route.prefix or route.account_id is None:
+        raise ApiError("missing_params", "Missing required parameter(s): prefix, account_id.")
+    if route.fallback_account_id is not None and route.fallback_account_id == route.account_id:
+        raise ApiError("invalid_params", "The fallback must be another account.",
+                       fields={"fallback_account_id": ["Choose a different account."]})
+    if route.sender is not None:
+        owner = route.sender.account_id
+        if not (owner == route.account_id or (owner is None and route.account.is_primary)):
+            raise ApiError("invalid_params", "The sender is not a number of the route's account.",
+                           fields={"sender_id": ["Choose a number of that account."]})
+    route.save()
+    return route
+
+
+def carrier_route_remove(*, route: CarrierRoute) -> None:
+    route.delete()
+
+
+def carrier_account_check(*, account: ProviderAccount) -> AccountInfo:
+    """Fetch one account from its carrier with the stored credentials (changes nothing)."""
+    try:
+        return get_provider(account).check_credentials()
+    except ProviderError as exc:
+        _log_carrier_failure("credential check", account, exc)
+        raise carrier_error(exc, secret=account.auth_token) from None
 
 
 def provider_account_check(*, workspace: Workspace) -> AccountInfo:
@@ -132,13 +285,10 @@ def _carrier_numbers(account: ProviderAccount) -> tuple[dict[str, NumberInfo], l
 
 
 def _configure(account: ProviderAccount, info: NumberInfo) -> None:
-    workspace = account.workspace
+    inbound_url, status_url = selectors.webhook_urls(workspace=account.workspace, account=account)
     try:
-        get_provider(account).configure_number(
-            number=info,
-            inbound_url=selectors.inbound_webhook_url(workspace=workspace),
-            status_url=selectors.status_webhook_url(workspace=workspace),
-        )
+        get_provider(account).configure_number(number=info, inbound_url=inbound_url,
+                                               status_url=status_url)
     except ProviderError as exc:
         _log_carrier_failure("number configuration", account, exc)
         raise carrier_error(exc, secret=account.auth_token) from None

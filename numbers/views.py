@@ -1,5 +1,8 @@
 """Numbers and carrier-account pages. Members read; owners and admins change (as in the API)."""
 
+import base64
+import binascii
+
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -37,12 +40,42 @@ class ProviderForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "MG…", "autocomplete": "off",
                                       "spellcheck": "false"}))
 
+    # Telnyx: the API key (write-only), the account's public key and the messaging profile.
+    api_key = forms.CharField(
+        label="API key", required=False, max_length=256, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+    public_key = forms.CharField(
+        label="Public key", required=False, max_length=64, strip=True,
+        help_text="Mission Control → Keys & Credentials → Public Key: verifies Telnyx's webhooks.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    messaging_profile_id = forms.RegexField(
+        label="Messaging profile id", regex=r"^[0-9A-Za-z-]{1,64}\Z", required=False,
+        error_messages={"invalid": "A messaging profile id is a UUID."},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("provider") == ProviderKind.TWILIO and not cleaned.get("account_sid") \
                 and "account_sid" not in self.errors:
             self.add_error("account_sid", "Enter your Twilio Account SID.")
+        if cleaned.get("provider") == ProviderKind.TELNYX:
+            try:
+                if len(base64.b64decode(cleaned.get("public_key") or "", validate=True)) != 32:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                self.add_error("public_key", "Enter the account's Ed25519 public key (base64).")
         return cleaned
+
+    def service_arguments(self) -> dict:
+        """The cleaned form as provider_account_set takes it."""
+        data = self.cleaned_data
+        if data["provider"] == ProviderKind.TELNYX:
+            return {"provider": data["provider"], "auth_token": data["api_key"] or None,
+                    "settings": {"public_key": data["public_key"],
+                                 "messaging_profile_id": data["messaging_profile_id"]}}
+        return {"provider": data["provider"], "account_sid": data["account_sid"],
+                "auth_token": data["auth_token"] or None,
+                "messaging_service_sid": data["messaging_service_sid"]}
 
 
 class NumberAddForm(forms.Form):
@@ -63,22 +96,21 @@ def carrier(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     account = selectors.workspace_provider_account(workspace=workspace)
     initial = {"provider": account.provider, "account_sid": account.account_sid,
-               "messaging_service_sid": account.messaging_service_sid} if account else {}
+               "messaging_service_sid": account.messaging_service_sid,
+               **(account.settings or {})} if account else {}
     form = ProviderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            services.provider_account_set(
-                workspace=workspace, provider=data["provider"],
-                account_sid=data["account_sid"], auth_token=data["auth_token"] or None,
-                messaging_service_sid=data["messaging_service_sid"])
+            services.provider_account_set(workspace=workspace, **form.service_arguments())
         except ApiError as exc:
             add_api_error(form, exc)
         else:
             messages.success(request, "Carrier saved. Next: add a phone number.")
             return redirect("numbers", ws=workspace.pk)
     return render_page(request, "numbers/carrier.html", {
-        "form": form, "account": account, "tab": "carrier"},
+        "form": form, "account": account, "tab": "carrier",
+        "accounts": selectors.workspace_carrier_accounts(workspace=workspace),
+        "routes": selectors.workspace_routes(workspace=workspace)},
         status=400 if request.method == "POST" else 200)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from .fake_telnyx import FakeTelnyx, FakeTelnyxAccount
 from .fake_twilio import FakeAccount, FakeNumber, FakeTwilio
 
 # The numbers of the `twilio_account` fixture's account (fictional 555-01XX numbers).
@@ -46,3 +47,20 @@ def twilio_account(make_twilio_account: Callable[..., FakeAccount]) -> FakeAccou
         ],
         services={TWILIO_SERVICE_SID: [TWILIO_POOL_NUMBER]},
     )
+
+
+TELNYX_NUMBER = "+12025550142"
+
+
+@pytest.fixture
+def fake_telnyx(settings) -> Iterator[FakeTelnyx]:
+    """A running fake Telnyx; settings.TELNYX_API_BASE_URL points at it for this test."""
+    with FakeTelnyx() as server:
+        settings.TELNYX_API_BASE_URL = server.base_url
+        yield server
+
+
+@pytest.fixture
+def telnyx_account(fake_telnyx: FakeTelnyx) -> FakeTelnyxAccount:
+    """An account of the fake Telnyx with one number, TELNYX_NUMBER."""
+    return fake_telnyx.add_account(numbers=[TELNYX_NUMBER])

@@ -39,8 +39,9 @@ def seed(workspace, *, our_number: str, contact: str, body: str) -> dict[str, st
 
 
 def test_fuzzing_every_operation_finds_no_5xx_no_schema_violation_and_no_leak(
-        settings, fake_twilio, user, workspace, member, outsider, other_workspace):
-    # fake_twilio: a fuzzed Twilio account must never make us call the real api.twilio.com.
+        settings, fake_twilio, fake_telnyx, user, workspace, member, outsider, other_workspace):
+    # The fakes: a fuzzed carrier account must never make us call the real api.twilio.com or
+    # api.telnyx.com.
     settings.ALLOWED_HOSTS = ["*"]
     settings.API_KEY_RATE_LIMIT = settings.UI_RATE_LIMIT = "1000000/m"
     acme = seed(workspace, our_number="+12015550123", contact="+14155552671", body="Hello")

@@ -102,6 +102,14 @@ def _seed_provider_account(workspace: Workspace) -> None:
         workspace=workspace, provider="simulator")
 
 
+def _seed_carrier_route(workspace: Workspace) -> None:
+    accounts = apps.get_model("numbers", "ProviderAccount").objects
+    account = (accounts.filter(workspace=workspace).first()
+               or accounts.create(workspace=workspace, provider="simulator"))
+    apps.get_model("numbers", "CarrierRoute").objects.create(workspace=workspace, prefix="+44",
+                                                             account=account)
+
+
 def _seed_conversation(workspace: Workspace) -> None:
     apps.get_model("messaging", "Conversation").objects.create(
         workspace=workspace, our_number="+15005550006", contact_number="+14155552671")
@@ -187,6 +195,7 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "workspaces.apikey": lambda ws: None,
     "numbers.phonenumber": _seed_phone_number,
     "numbers.provideraccount": _seed_provider_account,
+    "numbers.carrierroute": _seed_carrier_route,
 }
 
 
@@ -212,9 +221,10 @@ def acme_ids(acme: Workspace, member) -> dict[str, str]:
     found: dict[str, str] = {"user_id": member.id}
     for model in tenant_models():
         obj = model.objects.filter(workspace=acme).first()
-        if obj is None or isinstance(obj.pk, int):
+        public_id = getattr(obj, "uid", None) or getattr(obj, "pk", None)  # carrier accounts: ca_…
+        if obj is None or isinstance(public_id, int):
             continue
-        found[model._meta.model_name] = str(obj.pk)
+        found[model._meta.model_name] = str(public_id)
     return found
 
 

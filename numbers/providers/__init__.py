@@ -13,9 +13,16 @@ if TYPE_CHECKING:
 ADAPTERS = {
     "simulator": "numbers.providers.simulator.SimulatorProvider",
     "twilio": "numbers.providers.twilio.TwilioProvider",
+    "telnyx": "numbers.providers.telnyx.TelnyxProvider",
 }
 
 
+def adapter_class(provider: str) -> type[Provider]:
+    """The adapter class of a provider name (its parse functions need no account). KeyError when
+    the name is not a carrier the platform knows."""
+    module_name, class_name = ADAPTERS[provider].rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def get_provider(account: ProviderAccount) -> Provider:
-    module_name, class_name = ADAPTERS[account.provider].rsplit(".", 1)
-    return getattr(importlib.import_module(module_name), class_name)(account)
+    return adapter_class(account.provider)(account)

@@ -7,9 +7,11 @@ credentials) or transient (retry later: timeouts, 5xx, 429).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
 
 
 class ProviderError(Exception):
@@ -56,12 +58,13 @@ class InboundMessage:
 
 @dataclass(frozen=True)
 class StatusUpdate:
-    provider_sid: str
+    provider_sid: str  # the carrier's id of the message; "" when the carrier names ours only
     status: str  # one of the platform's statuses: queued, sending, sent, delivered, failed, undelivered
     error_code: str | None = None
     error_message: str | None = None
     to_number: str = ""
     from_number: str = ""
+    message_id: str = ""  # our message id (msg_…), when the carrier's event carries it
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,91 @@ class AccountInfo:
     status: str  # active, suspended, closed
 
 
+# Carrier webhooks (intake) -----------------------------------------------------------------------
+#
+# A webhook request reaches /webhooks/<provider>/<workspace_id>/<route>, one of the adapter's
+# `webhook_routes`. The record side (messaging/carrier_intake.py) then:
+#   1. builds a WebhookRequest and asks `verify_webhook` (403 when False);
+#   2. asks `read_webhook(route, request)` for the raw events it carries (ValueError: 400);
+#   3. strips NUL characters from each payload (PostgreSQL cannot store them), checks that
+#      `parse_inbound` / `parse_status` accept it (ValueError: 400) and stores it with
+#      `dedupe_key(kind, payload)` as one CarrierEvent row (`params` is the payload);
+#   4. answers with `webhook_answer(route)`.
+# The apply side later calls `parse_inbound(payload)` / `parse_status(payload)` again on the stored
+# payload (`CarrierEvent.params`), through `numbers.providers.adapter_class(event.provider)`: these
+# two are static, pure (no credentials, no database, no network), deterministic, and raise only
+# ValueError for a payload they cannot read. A payload stored once stays readable by later
+# versions of its adapter.
+
+
+class EventKind(StrEnum):
+    INBOUND = "inbound"  # a message from a handset to one of our numbers
+    STATUS = "status"  # a status of a message we sent
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A carrier's HTTP request, as the adapter needs it to verify and read it."""
+
+    url: str  # the public URL the carrier called (PUBLIC_BASE_URL + path + query)
+    headers: Mapping[str, str]  # case-insensitive (Django's request.headers)
+    body: bytes  # the raw body (some carriers sign it byte for byte)
+    form: Mapping[str, str]  # the form fields of a form-encoded body, else empty
+    query: Mapping[str, str]  # the query string's parameters
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    """One raw event read from a webhook: what is stored and parsed again later."""
+
+    kind: EventKind
+    payload: dict[str, Any]  # JSON-serialisable; stored as CarrierEvent.params
+    message_id: str = ""  # our message id when the request names it (a status-callback URL)
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status: int
+    content_type: str = ""
+    body: str = ""
+
+
+def webhook_url(base_url: str, provider: str, workspace_id: str, route: str) -> str:
+    return f"{base_url.rstrip('/')}/webhooks/{provider}/{workspace_id}/{route}"
+
+
+class Capability(StrEnum):
+    """What an adapter can do beyond sending. Declared by each adapter in `capabilities`."""
+
+    SIMULATE_INBOUND = "simulate_inbound"  # simulate_inbound(from_number, to_number, body, media_urls)
+    LIST_NUMBERS = "list_numbers"  # list_numbers() lists the account's numbers
+    CONFIGURE_NUMBERS = "configure_numbers"  # configure_number() points a number at us
+    FETCH_MESSAGE = "fetch_message"  # fetch_message() looks one message up at the carrier
+    FIND_SENT = "find_sent"  # find_sent() lists the account's recent messages to a number
+
+
+def http_media_urls(urls: Iterable[Any]) -> list[str]:
+    """The http(s) URLs among an inbound message's media: anything else (javascript:, data:, file:)
+    is dropped, so it can never be rendered as a link."""
+    kept = []
+    for url in urls:
+        text = str(url or "").strip()
+        if text.lower().startswith(("https://", "http://")) and len(text) <= 2000:
+            kept.append(text)
+    return kept
+
+
 class Provider(Protocol):
     """What every carrier adapter offers. Built with `numbers.providers.get_provider(account)`."""
 
     name: str
+    capabilities: ClassVar[frozenset[Capability]]
+    # The routes of /webhooks/<name>/<workspace_id>/<route> this carrier calls, each with the kind
+    # of event it carries (None: the payload says which). Which route a number's inbound messages
+    # and our status callbacks go to:
+    webhook_routes: ClassVar[Mapping[str, EventKind | None]]
+    inbound_route: ClassVar[str]
+    status_route: ClassVar[str]
 
     def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
              status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
@@ -127,16 +211,36 @@ class Provider(Protocol):
         no such list."""
         ...
 
-    def validate_webhook(self, *, url: str, params: dict[str, str], signature: str) -> bool:
-        """Whether a webhook request really comes from the carrier (url: the public URL it called)."""
+    def verify_webhook(self, request: WebhookRequest) -> bool:
+        """Whether a webhook request really comes from the carrier (its signature is good)."""
         ...
 
-    def parse_inbound(self, params: dict[str, str]) -> InboundMessage:
-        """Read an inbound-message webhook. Raises ValueError when required fields are missing."""
+    def read_webhook(self, route: str, request: WebhookRequest) -> list[ReceivedEvent]:
+        """The raw events a verified request carries (usually one). ValueError when unreadable."""
         ...
 
-    def parse_status(self, params: dict[str, str]) -> StatusUpdate:
-        """Read a status-callback webhook. Raises ValueError when required fields are missing."""
+    def webhook_answer(self, route: str) -> WebhookAnswer:
+        """What the carrier expects back once its events are stored."""
+        ...
+
+    @staticmethod
+    def dedupe_key(kind: str, payload: Mapping[str, Any]) -> str:
+        """Equal for a carrier's retries of one event, different for different events."""
+        ...
+
+    @staticmethod
+    def parse_inbound(payload: Mapping[str, Any]) -> InboundMessage:
+        """Read a stored inbound-message payload. Raises ValueError when required fields are missing."""
+        ...
+
+    @staticmethod
+    def parse_status(payload: Mapping[str, Any]) -> StatusUpdate:
+        """Read a stored status payload. Raises ValueError when required fields are missing."""
+        ...
+
+    @classmethod
+    def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
+        """The (inbound, status) URLs to hand the carrier; base_url is PUBLIC_BASE_URL."""
         ...
 
     def configure_number(self, *, number: NumberInfo, inbound_url: str, status_url: str) -> None:

@@ -1,6 +1,6 @@
 """The simulator carrier: no account, no network. It accepts sends and reports their statuses (and
-simulated replies) through `numbers.signals.carrier_event`, with the same Twilio-shaped parameters a
-real carrier's webhooks carry, so the rest of the platform handles them exactly like webhooks.
+simulated replies) through `numbers.signals.carrier_event` as neutral events (the fields of
+InboundMessage and StatusUpdate), which the platform stores and applies exactly like webhooks.
 
 Test numbers (documented in docs/carriers.md):
     +15005550001  refused at send: PermanentProviderError 21211 "Invalid 'To' Phone Number"
@@ -17,8 +17,10 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -27,15 +29,21 @@ from numbers.signals import carrier_event
 
 from .base import (
     AccountInfo,
+    Capability,
     CarrierMessage,
+    EventKind,
     InboundMessage,
     NumberInfo,
     PermanentProviderError,
+    ReceivedEvent,
     SendResult,
     StatusUpdate,
     TransientProviderError,
+    WebhookAnswer,
+    WebhookRequest,
+    http_media_urls,
+    webhook_url,
 )
-from .twilio import parse_inbound_params, parse_status_params
 
 if TYPE_CHECKING:
     from numbers.models import ProviderAccount
@@ -46,7 +54,6 @@ FAILED_NUMBER = "+15005550003"
 UNAVAILABLE_NUMBER = "+15005550004"
 REPLY_NUMBER = "+15005550005"
 REPLY_BODY = "Thanks! This is a simulated reply."
-SIMULATOR_ACCOUNT_SID = "AC" + "0" * 32
 ERROR_MESSAGES = {"30003": "Unreachable destination handset", "30008": "Unknown error"}
 
 # Real area codes, so that the numbers are valid for `phonenumbers`; 555-0100…0199 is the range
@@ -85,7 +92,7 @@ def emit_events(workspace_id: str, events: Iterable[Mapping[str, Any]]) -> None:
     for event in events:
         carrier_event.send_robust(
             sender="simulator", workspace_id=workspace_id, kind=event["kind"],
-            params=dict(event["params"]), url=event.get("url"),
+            payload=dict(event["payload"]),
         )
 
 
@@ -127,6 +134,10 @@ class SimulatorProvider:
     test numbers above; events arrive through numbers.signals.carrier_event."""
 
     name = "simulator"
+    capabilities = frozenset({Capability.SIMULATE_INBOUND, Capability.LIST_NUMBERS,
+                              Capability.FETCH_MESSAGE})
+    webhook_routes: Mapping[str, EventKind | None] = {}  # its events never travel over HTTP
+    inbound_route, status_route = "inbound", "status"
 
     def __init__(self, account: ProviderAccount | None = None):
         self.workspace_id = str(getattr(account, "workspace_id", None) or "")
@@ -147,9 +158,13 @@ class SimulatorProvider:
         elif to == FAILED_NUMBER:
             plan = [("failed", "30008")]
         sid = new_message_sid(plan[-1][0])
+        message_id = _message_id(status_callback)
         events: list[dict[str, Any]] = [
-            {"kind": "status", "url": status_callback,
-             "params": _status_params(sid, status, sender, to, code, messaging_service_sid)}
+            {"kind": EventKind.STATUS.value,
+             "payload": asdict(StatusUpdate(provider_sid=sid, status=status, error_code=code,
+                                            error_message=ERROR_MESSAGES.get(code or ""),
+                                            to_number=to, from_number=sender,
+                                            message_id=message_id))}
             for status, code in plan
         ]
         if to == REPLY_NUMBER:
@@ -162,19 +177,13 @@ class SimulatorProvider:
         """Emit an incoming message (after commit, without delay); returns its MessageSid."""
         event = self._inbound_event(from_number, to_number, body, media_urls)
         schedule_events(self.workspace_id, [event], delay=0)
-        return event["params"]["MessageSid"]
+        return event["payload"]["provider_sid"]
 
     def _inbound_event(self, from_number: str, to_number: str, body: str,
                        media_urls: Iterable[str]) -> dict[str, Any]:
-        sid = new_message_sid()
-        media = list(media_urls)
-        params = {
-            "MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": SIMULATOR_ACCOUNT_SID,
-            "From": from_number, "To": to_number, "Body": body, "NumMedia": str(len(media)),
-            "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01",
-        }
-        params.update({f"MediaUrl{i}": url for i, url in enumerate(media)})
-        return {"kind": "inbound", "url": None, "params": params}
+        inbound = InboundMessage(provider_sid=new_message_sid(), from_number=from_number,
+                                 to_number=to_number, body=body, media_urls=list(media_urls))
+        return {"kind": EventKind.INBOUND.value, "payload": asdict(inbound)}
 
     def fetch_message(self, *, provider_sid: str) -> CarrierMessage:
         """The final status the send planned (read from the sid: the simulator stores nothing)."""
@@ -191,11 +200,50 @@ class SimulatorProvider:
     def validate_webhook(self, *, url: str, params: Mapping[str, str], signature: str) -> bool:
         return False  # the simulator never calls over HTTP, so no webhook can be from it
 
-    def parse_inbound(self, params: Mapping[str, str]) -> InboundMessage:
-        return parse_inbound_params(params)
+    def verify_webhook(self, request: WebhookRequest) -> bool:
+        return False
 
-    def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
-        return parse_status_params(params)
+    def read_webhook(self, route: str, request: WebhookRequest) -> list[ReceivedEvent]:
+        raise ValueError("The simulator has no webhooks.")
+
+    def webhook_answer(self, route: str) -> WebhookAnswer:
+        return WebhookAnswer(204)
+
+    @classmethod
+    def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
+        return (webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
+                webhook_url(base_url, cls.name, workspace_id, cls.status_route))
+
+    @staticmethod
+    def dedupe_key(kind: str, payload: Mapping[str, Any]) -> str:
+        sid = str(payload.get("provider_sid") or "")
+        if kind == EventKind.INBOUND:
+            return sid
+        return f"{sid}:{payload.get('status') or ''}:{payload.get('error_code') or ''}"
+
+    @staticmethod
+    def parse_inbound(payload: Mapping[str, Any]) -> InboundMessage:
+        return InboundMessage(
+            provider_sid=_text(payload, "provider_sid", required=True),
+            from_number=_text(payload, "from_number", required=True),
+            to_number=_text(payload, "to_number", required=True),
+            body=_text(payload, "body"),
+            media_urls=http_media_urls(payload.get("media_urls") or []),
+            messaging_service_sid=_text(payload, "messaging_service_sid"),
+        )
+
+    @staticmethod
+    def parse_status(payload: Mapping[str, Any]) -> StatusUpdate:
+        status = _text(payload, "status", required=True)
+        if status not in SIMULATED_STATUSES:
+            raise ValueError(f"unknown message status {status!r}")
+        return StatusUpdate(
+            provider_sid=_text(payload, "provider_sid", required=True), status=status,
+            error_code=_text(payload, "error_code") or None,
+            error_message=_text(payload, "error_message") or None,
+            to_number=_text(payload, "to_number"), from_number=_text(payload, "from_number"),
+            message_id=_text(payload, "message_id"),
+        )
 
     def configure_number(self, *, number: NumberInfo, inbound_url: str, status_url: str) -> None:
         return None  # events do not travel over HTTP, so there is nothing to point anywhere
@@ -213,15 +261,20 @@ class SimulatorProvider:
         return AccountInfo(account_sid="simulator", friendly_name="Simulator", status="active")
 
 
-def _status_params(sid: str, status: str, from_number: str, to: str, error_code: str | None,
-                   messaging_service_sid: str | None) -> dict[str, str]:
-    params = {
-        "MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
-        "AccountSid": SIMULATOR_ACCOUNT_SID, "From": from_number, "To": to, "ApiVersion": "2010-04-01",
-    }
-    if messaging_service_sid:
-        params["MessagingServiceSid"] = messaging_service_sid
-    if error_code:
-        params["ErrorCode"] = error_code
-        params["ErrorMessage"] = ERROR_MESSAGES.get(error_code, "")
-    return params
+SIMULATED_STATUSES = {"queued", "sending", "sent", "delivered", "undelivered", "failed"}
+
+
+def _text(payload: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    value = payload.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"missing field {name}")
+        return ""
+    return str(value)
+
+
+def _message_id(status_callback: str | None) -> str:
+    """Our message id, from the status-callback URL the platform gave the send (?message_id=)."""
+    if not status_callback:
+        return ""
+    return (parse_qs(urlsplit(status_callback).query).get("message_id") or [""])[0]

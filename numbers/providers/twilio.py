@@ -30,15 +30,22 @@ from twilio.rest import Client
 
 from .base import (
     AccountInfo,
+    Capability,
     CarrierMessage,
+    EventKind,
     InboundMessage,
     NumberInfo,
     PermanentProviderError,
     ProviderAuthError,
     ProviderError,
+    ReceivedEvent,
     SendResult,
     StatusUpdate,
     TransientProviderError,
+    WebhookAnswer,
+    WebhookRequest,
+    http_media_urls,
+    webhook_url,
 )
 
 if TYPE_CHECKING:
@@ -59,6 +66,13 @@ STATUS_MAP = {
     "failed": "failed",
     "canceled": "canceled",
 }
+
+# Twilio retries a webhook only when its URL asks to (a connection override in the fragment, which
+# Twilio strips before calling and signing): up to 5 retries on connection and read timeouts and
+# on a 5xx (our JSON 503 when PostgreSQL and Redis are both out of reach), within Twilio's limit
+# of 15 s in all.
+WEBHOOK_RETRY_FRAGMENT = "#rc=5&rp=ct,rt,5xx&tt=15000"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 AUTH_ERROR_CODES = {20003}
 RATE_LIMIT_CODES = {20429, 14107}
@@ -184,6 +198,11 @@ class TwilioProvider:
     """Twilio Programmable Messaging, with the workspace's Account SID and Auth Token."""
 
     name = "twilio"
+    capabilities = frozenset({Capability.LIST_NUMBERS, Capability.CONFIGURE_NUMBERS,
+                              Capability.FETCH_MESSAGE, Capability.FIND_SENT})
+    # The URLs numbers already configured at Twilio point at: keep them.
+    webhook_routes = {"inbound": EventKind.INBOUND, "status": EventKind.STATUS}
+    inbound_route, status_route = "inbound", "status"
 
     def __init__(self, account: ProviderAccount):
         self.account_sid = account.account_sid or ""
@@ -352,19 +371,50 @@ class TwilioProvider:
                     )
                 sid = found[0].sid
             client.incoming_phone_numbers(sid).update(
-                sms_url=inbound_url, sms_method="POST", status_callback=status_url
+                sms_url=inbound_url + WEBHOOK_RETRY_FRAGMENT, sms_method="POST",
+                status_callback=status_url + WEBHOOK_RETRY_FRAGMENT,
             )
+
+    @classmethod
+    def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
+        return (webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
+                webhook_url(base_url, cls.name, workspace_id, cls.status_route))
+
+    def verify_webhook(self, request: WebhookRequest) -> bool:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        return self.validate_webhook(url=request.url, params=request.form, signature=signature)
 
     def validate_webhook(self, *, url: str, params: Mapping[str, str], signature: str) -> bool:
         if not signature or not self._auth_token:
             return False
         return bool(RequestValidator(self._auth_token).validate(url, params, signature))
 
-    def parse_inbound(self, params: Mapping[str, str]) -> InboundMessage:
-        return parse_inbound_params(params)
+    def read_webhook(self, route: str, request: WebhookRequest) -> list[ReceivedEvent]:
+        kind = self.webhook_routes[route]
+        # Our status-callback URLs carry our message id (messaging.delivery adds ?message_id=).
+        message_id = str(request.query.get("message_id") or "") if kind == EventKind.STATUS else ""
+        return [ReceivedEvent(kind=kind, payload=dict(request.form), message_id=message_id)]
 
-    def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
-        return parse_status_params(params)
+    def webhook_answer(self, route: str) -> WebhookAnswer:
+        if self.webhook_routes[route] == EventKind.INBOUND:
+            return WebhookAnswer(200, "text/xml", EMPTY_TWIML)  # no reply message
+        return WebhookAnswer(204)
+
+    @staticmethod
+    def dedupe_key(kind: str, payload: Mapping[str, Any]) -> str:
+        sid = payload.get("MessageSid") or payload.get("SmsMessageSid") or payload.get("SmsSid") or ""
+        if kind == EventKind.INBOUND:
+            return str(sid)
+        status = payload.get("MessageStatus") or payload.get("SmsStatus") or ""
+        return f"{sid}:{status}:{payload.get('ErrorCode', '')}"
+
+    @staticmethod
+    def parse_inbound(payload: Mapping[str, Any]) -> InboundMessage:
+        return parse_inbound_params(payload)
+
+    @staticmethod
+    def parse_status(payload: Mapping[str, Any]) -> StatusUpdate:
+        return parse_status_params(payload)
 
 
 def _carrier_message(record: Any) -> CarrierMessage:
@@ -425,7 +475,7 @@ def parse_inbound_params(params: Mapping[str, str]) -> InboundMessage:
         raise ValueError("NumMedia is not a number") from None
     # Twilio sends at most 10 media; a larger NumMedia would only make this loop run long.
     count = min(max(0, num_media), MAX_INBOUND_MEDIA)
-    media = [str(params[f"MediaUrl{i}"]) for i in range(count) if params.get(f"MediaUrl{i}")]
+    media = http_media_urls(params.get(f"MediaUrl{i}") for i in range(count))
     return InboundMessage(
         provider_sid=_required(params, "MessageSid", "SmsMessageSid", "SmsSid"),
         from_number=_required(params, "From"),

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.admin.utils import quote as admin_quote
 
 from numbers import selectors, services
-from numbers.models import PhoneNumber
+from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers.simulator import simulator_numbers
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +48,8 @@ def test_numbers_are_found_by_e164_only_within_their_workspace(simulated, other_
 
 def test_webhook_urls_are_built_from_the_public_base_url(workspace, settings):
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
+    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
+                                   account_sid="AC" + "1" * 32, auth_token="t" * 32)
     assert selectors.inbound_webhook_url(workspace=workspace) == (
         f"https://sms.example.com/webhooks/twilio/{workspace.pk}/inbound")
     assert selectors.status_webhook_url(workspace=workspace) == (

@@ -12,8 +12,9 @@ from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
 
-INBOUND = "http://testserver/webhooks/twilio/{}/inbound"
-STATUS = "http://testserver/webhooks/twilio/{}/status"
+# Twilio retries these on timeouts and 5xx: the connection override in the fragment asks it to.
+INBOUND = "http://testserver/webhooks/twilio/{}/inbound#rc=5&rp=ct,rt,5xx&tt=15000"
+STATUS = "http://testserver/webhooks/twilio/{}/status#rc=5&rp=ct,rt,5xx&tt=15000"
 
 
 def numbers_url(workspace, suffix: str = "") -> str:

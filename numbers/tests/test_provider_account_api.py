@@ -22,7 +22,7 @@ def test_a_workspace_without_an_account_answers_the_same_shape_with_a_null_provi
     assert response.status_code == 200
     assert response.json() == {"provider": None, "account_sid": None,
                                "messaging_service_sid": None, "auth_token_set": False,
-                               "updated_at": None}
+                               "settings": {}, "updated_at": None}
 
 
 def test_the_simulator_needs_no_credentials(owner_client, workspace):
@@ -43,7 +43,8 @@ def test_it_saves_twilio_credentials_the_carrier_accepts(owner_client, workspace
     assert response.status_code == 200, response.json()
     assert response.json() | {"updated_at": None} == {
         "provider": "twilio", "account_sid": twilio_account.sid,
-        "messaging_service_sid": service_sid, "auth_token_set": True, "updated_at": None}
+        "messaging_service_sid": service_sid, "auth_token_set": True, "settings": {},
+        "updated_at": None}
     stored = ProviderAccount.objects.get(workspace=workspace)
     assert stored.auth_token == twilio_account.auth_token
 
@@ -229,3 +230,48 @@ def test_the_carriers_retry_after_is_passed_on(owner_client, workspace, twilio_a
     response = owner_client.put(url(workspace), twilio_body(twilio_account), format="json")
     assert response.status_code == 503
     assert response["Retry-After"] == "1"
+
+
+def telnyx_body(fake, account, **overrides) -> dict:
+    return {"provider": "telnyx", "api_key": account.api_key, "public_key": fake.public_key,
+            "messaging_profile_id": account.messaging_profile_id, **overrides}
+
+
+def test_it_saves_a_telnyx_account_the_carrier_accepts_and_never_shows_its_key(
+        owner_client, workspace, fake_telnyx, telnyx_account):
+    response = owner_client.put(url(workspace), telnyx_body(fake_telnyx, telnyx_account),
+                                format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["provider"], body["auth_token_set"]) == ("telnyx", True)
+    assert body["settings"] == {"public_key": fake_telnyx.public_key,
+                                "messaging_profile_id": telnyx_account.messaging_profile_id}
+    assert telnyx_account.api_key not in response.content.decode()
+    stored = ProviderAccount.objects.get(workspace=workspace)
+    assert stored.auth_token == telnyx_account.api_key
+    assert owner_client.post(url(workspace, "/test")).status_code == 200
+    # The key may be omitted for the same account: the stored one is kept.
+    again = owner_client.put(url(workspace), telnyx_body(fake_telnyx, telnyx_account, api_key=""),
+                             format="json")
+    assert again.status_code == 200
+    assert ProviderAccount.objects.get(workspace=workspace).auth_token == telnyx_account.api_key
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"api_key": "KEYnotknown"}, None),
+    ({"public_key": "not-a-key"}, "public_key"),
+    ({"public_key": "AAAA"}, "public_key"),
+    ({"public_key": ""}, "public_key"),
+    ({"messaging_profile_id": "../x"}, "messaging_profile_id"),
+])
+def test_a_refused_or_malformed_telnyx_account_saves_nothing(owner_client, workspace, fake_telnyx,
+                                                            telnyx_account, overrides, field):
+    response = owner_client.put(url(workspace), telnyx_body(fake_telnyx, telnyx_account,
+                                                            **overrides), format="json")
+    assert response.status_code == 400, response.json()
+    if field:
+        assert field in response.json()["fields"]
+    else:
+        assert response.json()["error"] == "invalid_credentials"
+        assert "KEYnotknown" not in response.content.decode()
+    assert not ProviderAccount.objects.filter(workspace=workspace).exists()

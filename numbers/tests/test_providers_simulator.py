@@ -9,13 +9,18 @@ import pytest
 
 from numbers.models import ProviderAccount
 from numbers.providers import get_provider
-from numbers.providers.base import PermanentProviderError, TransientProviderError
+from numbers.providers.base import (
+    Capability,
+    PermanentProviderError,
+    TransientProviderError,
+    WebhookRequest,
+)
 from numbers.providers.simulator import REPLY_BODY, SimulatorProvider, simulator_numbers
 from numbers.signals import carrier_event
 from numbers.tasks import simulator_emit_events
 
 SENDER = "+12025550100"
-CALLBACK = "http://testserver/webhooks/twilio/ws_sim/status?message=msg_1"
+CALLBACK = "http://testserver/webhooks/simulator/ws_sim/status?message_id=msg_1"
 
 
 class Recorder:
@@ -35,7 +40,7 @@ class Recorder:
 
     @property
     def statuses(self) -> list[tuple[str, str | None]]:
-        return [(e["params"]["MessageStatus"], e["params"].get("ErrorCode"))
+        return [(e["payload"]["status"], e["payload"].get("error_code"))
                 for e in self.events if e["kind"] == "status"]
 
 
@@ -71,12 +76,12 @@ def test_it_accepts_a_send_and_reports_sent_then_delivered_after_commit(
     assert events.statuses == [("sent", None), ("delivered", None)]
     for event in events.events:
         assert event["sender"] == "simulator"
-        assert (event["workspace_id"], event["kind"], event["url"]) == (workspace.id, "status", CALLBACK)
-        params = event["params"]
-        assert (params["MessageSid"], params["From"], params["To"]) == (
-            result.provider_sid, SENDER, "+14155550100")
-        update = simulator.parse_status(params)
-        assert update.provider_sid == result.provider_sid
+        assert (event["workspace_id"], event["kind"]) == (workspace.id, "status")
+        # A neutral event: the fields of StatusUpdate, with our message id from the callback URL.
+        update = simulator.parse_status(event["payload"])
+        assert (update.provider_sid, update.from_number, update.to_number, update.message_id) == (
+            result.provider_sid, SENDER, "+14155550100", "msg_1")
+        assert "MessageSid" not in event["payload"]
 
 
 def test_the_invalid_number_is_refused_at_send(simulator, events, django_capture_on_commit_callbacks):
@@ -106,7 +111,7 @@ def test_failing_numbers_end_with_their_error_code(simulator, events, django_cap
         send(simulator, to)
 
     assert events.statuses == statuses
-    final = simulator.parse_status(events.events[-1]["params"])
+    final = simulator.parse_status(events.events[-1]["payload"])
     assert (final.status, final.error_code) == update
     assert final.error_message
 
@@ -118,8 +123,8 @@ def test_the_reply_number_is_delivered_and_answers(simulator, workspace, events,
 
     assert events.statuses == [("sent", None), ("delivered", None)]
     reply = events.events[-1]
-    assert (reply["kind"], reply["url"], reply["workspace_id"]) == ("inbound", None, workspace.id)
-    inbound = simulator.parse_inbound(reply["params"])
+    assert (reply["kind"], reply["workspace_id"]) == ("inbound", workspace.id)
+    inbound = simulator.parse_inbound(reply["payload"])
     assert (inbound.from_number, inbound.to_number, inbound.body) == ("+15005550005", SENDER, REPLY_BODY)
     assert inbound.provider_sid.startswith("SM") and inbound.provider_sid != result.provider_sid
 
@@ -129,9 +134,8 @@ def test_a_send_without_a_from_number_uses_a_simulator_number(simulator, events,
     with django_capture_on_commit_callbacks(execute=True):
         send(simulator, "+14155550100", from_number=None, messaging_service_sid="MG" + "1" * 32)
 
-    params = events.events[0]["params"]
-    assert params["From"] == simulator.list_numbers()[0].phone_number
-    assert params["MessagingServiceSid"] == "MG" + "1" * 32
+    update = simulator.parse_status(events.events[0]["payload"])
+    assert update.from_number == simulator.list_numbers()[0].phone_number
 
 
 def test_simulate_inbound_emits_an_incoming_mms(simulator, workspace, events,
@@ -140,8 +144,8 @@ def test_simulate_inbound_emits_an_incoming_mms(simulator, workspace, events,
         sid = simulator.simulate_inbound("+14155550123", SENDER, "Photo", media_urls=["https://e.com/a.jpg"])
 
     [event] = events.events
-    assert (event["kind"], event["url"], event["workspace_id"]) == ("inbound", None, workspace.id)
-    inbound = simulator.parse_inbound(event["params"])
+    assert (event["kind"], event["workspace_id"]) == ("inbound", workspace.id)
+    inbound = simulator.parse_inbound(event["payload"])
     assert (inbound.provider_sid, inbound.from_number, inbound.to_number, inbound.body) == (
         sid, "+14155550123", SENDER, "Photo")
     assert inbound.media_urls == ["https://e.com/a.jpg"]
@@ -167,15 +171,15 @@ def test_the_celery_task_emits_its_events_in_order_and_chains_the_rest(settings,
     # runs the task and its chained successors inline (eager apply ignores countdowns).
     settings.CELERY_TASK_ALWAYS_EAGER = True
     planned = [
-        {"kind": "status", "url": CALLBACK, "params": {"MessageSid": "SM1", "MessageStatus": "sent"}},
-        {"kind": "status", "url": CALLBACK, "params": {"MessageSid": "SM1", "MessageStatus": "delivered"}},
-        {"kind": "inbound", "url": None, "params": {"MessageSid": "SM2", "From": "+1", "To": "+2"}},
+        {"kind": "status", "payload": {"provider_sid": "SM1", "status": "sent"}},
+        {"kind": "status", "payload": {"provider_sid": "SM1", "status": "delivered"}},
+        {"kind": "inbound", "payload": {"provider_sid": "SM2", "from_number": "+1", "to_number": "+2"}},
     ]
 
     simulator_emit_events.apply_async((workspace.id, planned, 30), countdown=30)
 
-    assert [(e["kind"], e["params"], e["url"]) for e in events.events] == [
-        (p["kind"], p["params"], p["url"]) for p in planned]
+    assert [(e["kind"], e["payload"]) for e in events.events] == [
+        (p["kind"], p["payload"]) for p in planned]
     assert {e["workspace_id"] for e in events.events} == {workspace.id}
 
 
@@ -230,5 +234,9 @@ def test_the_rest_of_the_interface_needs_no_account():
     assert simulator.check_credentials().account_sid == "simulator"
     assert simulator.check_credentials().status == "active"
     assert simulator.validate_webhook(url="http://x", params={}, signature="anything") is False
+    assert simulator.verify_webhook(WebhookRequest(url="http://x", headers={}, body=b"", form={},
+                                                   query={})) is False
+    assert Capability.SIMULATE_INBOUND in simulator.capabilities
+    assert Capability.FIND_SENT not in simulator.capabilities
     number = simulator.list_numbers()[0]
     simulator.configure_number(number=number, inbound_url="http://x/in", status_url="http://x/st")

@@ -99,6 +99,10 @@ function initCarrierForm() {
   const sync = () => {
     const checked = form.querySelector("input[name=provider]:checked");
     fields.hidden = !checked || checked.value !== "twilio";
+    // Each carrier's own fields (data-fields-for="telnyx"), shown only for that carrier.
+    form.querySelectorAll("[data-fields-for]").forEach((block) => {
+      block.hidden = !checked || checked.value !== block.dataset.fieldsFor;
+    });
   };
   form.querySelectorAll("input[name=provider]").forEach((radio) => radio.addEventListener("change", sync));
   sync();

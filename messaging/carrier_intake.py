@@ -1,0 +1,260 @@
+"""The record side of carrier webhooks: verify, store the raw event once, answer. Workers apply
+the stored events (messaging.carrier_events).
+
+Nothing here knows a carrier: the adapter verifies the request, reads its events, names their
+dedupe key and says what to answer (numbers/providers/base.py describes the contract).
+
+While PostgreSQL is out of reach, a verified event is kept in a Redis stream instead and answered
+as usual; `carrier_intake_drain` moves the stream into PostgreSQL once it is back, idempotent by
+the dedupe key. When neither can take an event, the carrier gets a 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Q
+
+from numbers.models import PhoneNumber, ProviderAccount
+from numbers.providers import adapter_class, get_provider
+from numbers.providers.base import (
+    EventKind,
+    InboundMessage,
+    StatusUpdate,
+    WebhookAnswer,
+    WebhookRequest,
+)
+from numbers.webhook_accounts import AccountUnavailable, webhook_account
+
+from .enqueue import enqueue_carrier_events_apply
+from .models import CarrierEvent, Message
+
+logger = logging.getLogger(__name__)
+
+STREAM = "mp:carrier-intake"
+DEAD_STREAM = "mp:carrier-intake:unreadable"
+RETRY_AFTER_SECONDS = 5
+_DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+class IntakeRefused(Exception):
+    """The request is answered with a 4xx and nothing is stored."""
+
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class IntakeUnavailable(Exception):
+    """Neither PostgreSQL nor Redis can take the event: the carrier should try again."""
+
+    retry_after = RETRY_AFTER_SECONDS
+
+
+@dataclass(frozen=True)
+class IntakeEvent:
+    """One verified event, ready to store: everything a stored CarrierEvent row needs."""
+
+    workspace_id: str
+    provider: str
+    kind: str
+    dedupe_key: str
+    provider_sid: str
+    payload: dict[str, Any]
+    message_id: str = ""  # our message id, when the carrier's request named it (unverified)
+    # Inbound only: which of our senders it reached, for the check that it is ours.
+    to_number: str = ""
+    messaging_service_sid: str = ""
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+
+def without_nul(value: Any) -> Any:
+    """The value with NUL characters removed from every string in it: PostgreSQL's text and JSONB
+    cannot hold them, and a carrier's payload is kept rather than refused for one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
+def intake_event(*, workspace_id: str, provider: str, kind: str, payload: dict[str, Any],
+                 message_id: str = "") -> IntakeEvent:
+    """Read one raw event with its adapter's parse functions; ValueError when it cannot be read."""
+    adapter = adapter_class(provider)
+    payload = without_nul(payload)
+    kind = EventKind(kind)
+    parsed: InboundMessage | StatusUpdate
+    if kind == EventKind.INBOUND:
+        parsed = adapter.parse_inbound(payload)
+        extra = {"to_number": parsed.to_number[:64],
+                 "messaging_service_sid": parsed.messaging_service_sid[:64]}
+    else:
+        parsed = adapter.parse_status(payload)
+        extra = {}
+        message_id = message_id or parsed.message_id
+    return IntakeEvent(workspace_id=workspace_id, provider=provider, kind=kind.value,
+                       dedupe_key=adapter.dedupe_key(kind, payload)[:200],
+                       provider_sid=parsed.provider_sid[:64], payload=payload,
+                       message_id=without_nul(message_id)[:64], **extra)
+
+
+def webhook_receive(*, provider: str, workspace_id: str, route: str,
+                    request: WebhookRequest) -> WebhookAnswer:
+    """Verify a carrier's webhook, store its events and say what to answer.
+
+    Raises IntakeRefused (403 bad signature, 404 unknown workspace or target, 400 unreadable) or
+    IntakeUnavailable.
+    """
+    try:
+        adapter_cls = adapter_class(provider)
+    except KeyError:
+        raise IntakeRefused(404, "not_found", "No such carrier.") from None
+    if route not in adapter_cls.webhook_routes or "\x00" in workspace_id:
+        raise IntakeRefused(404, "not_found", "No such webhook.")
+    try:
+        account = webhook_account(workspace_id=workspace_id, provider=provider)
+    except AccountUnavailable:
+        logger.warning("A %s webhook for %s could not be verified: no database, no cache",
+                       provider, workspace_id)
+        raise IntakeUnavailable() from None
+    if account is None:
+        raise IntakeRefused(404, "not_found", f"No {provider} account for this workspace.")
+    adapter = get_provider(account)
+    if not adapter.verify_webhook(request):
+        logger.warning("Refused a %s webhook for %s: bad signature", provider, workspace_id)
+        raise IntakeRefused(403, "forbidden", "Missing or invalid webhook signature.")
+    try:
+        events = [intake_event(workspace_id=workspace_id, provider=provider, kind=received.kind,
+                               payload=received.payload, message_id=received.message_id)
+                  for received in adapter.read_webhook(route, request)]
+    except ValueError as exc:
+        raise IntakeRefused(400, "invalid_params", str(exc)) from None
+    try:
+        for event in events:
+            if carrier_event_store(event, account=account, require_target=True) is None:
+                logger.info("Duplicate %s event %s", provider, event.dedupe_key)
+    except _DATABASE_DOWN:
+        _buffer(events)
+    return adapter.webhook_answer(route)
+
+
+def _target_message(event: IntakeEvent) -> Message | None:
+    """The workspace's message a status event names: by our id first, else by the carrier's."""
+    match = Q(provider_sid=event.provider_sid) if event.provider_sid else Q(pk__in=[])
+    if event.message_id:
+        match |= Q(pk=event.message_id)
+    found = list(Message.objects.filter(match, workspace_id=event.workspace_id)[:2])
+    return next((m for m in found if m.pk == event.message_id), found[0] if found else None)
+
+
+def _reaches_us(event: IntakeEvent, account: ProviderAccount | None) -> bool:
+    if (account is not None and account.messaging_service_sid
+            and event.messaging_service_sid == account.messaging_service_sid):
+        return True
+    return PhoneNumber.objects.filter(workspace_id=event.workspace_id,
+                                      phone_number=event.to_number).exists()
+
+
+def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None = None,
+                        require_target: bool = False) -> CarrierEvent | None:
+    """Store one event and have a worker apply it; None for a duplicate (a carrier's retry).
+
+    With `require_target`, an inbound message to none of the workspace's numbers, or a status of
+    none of its messages, is an IntakeRefused 404 (webhooks); without (events drained from the
+    stream, whose carrier has long had its answer), it is stored and its apply records why not.
+    """
+    message = None
+    if event.kind == EventKind.STATUS:
+        message = _target_message(event)
+        if message is None and require_target:
+            raise IntakeRefused(404, "not_found",
+                                "No message of this workspace matches this callback.")
+    elif require_target and not _reaches_us(event, account):
+        raise IntakeRefused(404, "not_found", "The To number is not a number of this workspace.")
+    try:
+        with transaction.atomic():
+            stored = CarrierEvent.objects.create(
+                workspace_id=event.workspace_id, provider=event.provider, kind=event.kind,
+                dedupe_key=event.dedupe_key, provider_sid=event.provider_sid, message=message,
+                params=event.payload)
+    except IntegrityError:
+        return None
+    # One wake-up for however many events arrive while one is pending; workers apply in batches.
+    transaction.on_commit(enqueue_carrier_events_apply)
+    return stored
+
+
+# The Redis stream ------------------------------------------------------------------------------
+
+
+def _redis():
+    import redis
+
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=settings.REDIS_TIMEOUT,
+                                socket_timeout=settings.REDIS_TIMEOUT)
+
+
+def _buffer(events: list[IntakeEvent]) -> None:
+    import redis
+
+    client = _redis()
+    if client is None:
+        raise IntakeUnavailable()
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            for event in events:
+                pipe.xadd(STREAM, {"event": event.as_json()})
+            pipe.execute()
+    except redis.RedisError:
+        logger.error("Carrier events of %s refused: PostgreSQL and Redis are both unavailable",
+                     events[0].workspace_id if events else "-")
+        raise IntakeUnavailable() from None
+    finally:
+        client.close()
+    logger.warning("PostgreSQL unavailable: %d carrier event(s) kept in Redis until it is back",
+                   len(events))
+
+
+def carrier_intake_drain(*, batch: int = 500) -> int:
+    """Move events kept in the Redis stream into PostgreSQL; how many were moved. Stops at the
+    first database error (still down) and leaves the rest for the next run."""
+    client = _redis()
+    if client is None:
+        return 0
+    moved = 0
+    try:
+        for entry_id, fields in client.xrange(STREAM, count=batch):
+            try:
+                event = IntakeEvent(**json.loads(fields[b"event"]))
+            except (KeyError, TypeError, ValueError):
+                logger.error("Unreadable carrier event %s in %s, set aside", entry_id, STREAM)
+                client.xadd(DEAD_STREAM, fields)
+                client.xdel(STREAM, entry_id)
+                continue
+            try:
+                carrier_event_store(event)
+            except _DATABASE_DOWN:
+                break
+            except Exception:
+                logger.exception("Carrier event %s could not be stored, set aside", entry_id)
+                client.xadd(DEAD_STREAM, fields)
+            # Only once committed: a crash before this stores the event again, a no-op.
+            client.xdel(STREAM, entry_id)
+            moved += 1
+    finally:
+        client.close()
+    if moved:
+        logger.info("Moved %d carrier event(s) from Redis into PostgreSQL", moved)
+    return moved
