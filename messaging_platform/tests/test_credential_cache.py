@@ -107,3 +107,21 @@ def test_an_authentication_is_served_from_the_cache_until_something_changes(api_
     assert len(queries) == 1  # the token only
     ApiKey.objects.filter(pk=api_key.api_key.pk).update(revoked_at="2020-01-01T00:00:00Z")
     assert api_key_authenticate(api_key.key) is None
+
+
+def test_a_number_removed_by_another_process_is_refused_as_a_sender_at_once(api_key, api_client,
+                                                                            workspace,
+                                                                            transactional_db):
+    from numbers.models import PhoneNumber, ProviderAccount
+
+    ProviderAccount.objects.create(workspace=workspace, provider="simulator")
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+12015550123", is_default=True)
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+12015550124")
+    body = {"to": "+14155552671", "body": "hi", "from": "+12015550124"}
+    assert api_client.post("/api/messages", body, format="json").status_code == 201
+    assert api_client.post("/api/messages", body, format="json").status_code == 201  # cached
+    subprocess.run(["psql", _dsn(), "-qc",
+                    "DELETE FROM numbers_phonenumber WHERE phone_number = '+12015550124'"], check=True)
+    response = api_client.post("/api/messages", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "from_number_not_allowed"

@@ -1,7 +1,8 @@
 from django.db import migrations, models
 
-# Statement-level triggers: one new token per statement that changes what the caches hold.
-# The token is random (not a counter), so a rolled-back change can never bring back a token
+# Row-level triggers: a new token for each row changed in what the caches hold (a statement that
+# matches no row, such as a refused revoke of another workspace's key, changes nothing). The
+# token is random (not a counter), so a rolled-back change can never bring back a token
 # that a process still holds for other data.
 TRIGGERS = {
     "workspaces_apikey": "INSERT OR DELETE OR UPDATE OF revoked_at, key_hash, workspace_id",
@@ -14,7 +15,7 @@ FUNCTION = """
 CREATE OR REPLACE FUNCTION api_credentials_changed() RETURNS trigger AS $$
 BEGIN
     UPDATE api_credentialsversion SET token = gen_random_uuid()::text WHERE id = 1;
-    RETURN NULL;
+    RETURN NULL;  -- an AFTER trigger: the row is not changed
 END
 $$ LANGUAGE plpgsql;
 """
@@ -28,7 +29,7 @@ def install(apps, schema_editor):
     for table, events in TRIGGERS.items():
         schema_editor.execute(
             f"CREATE TRIGGER {table}_credentials_changed AFTER {events} ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION api_credentials_changed()")
+            "FOR EACH ROW EXECUTE FUNCTION api_credentials_changed()")
 
 
 def uninstall(apps, schema_editor):
