@@ -48,10 +48,10 @@ def messages_created(messages: list, workspace_id: str) -> None:
     layer (one async_to_sync per event would start a thread per message)."""
 
     def publish() -> None:
-        from .serializers import MessageSerializer
+        from .serializers import message_data
 
-        publish_events(workspace_id, [{"id": new_id("evt"), "type": MESSAGE_CREATED, "data": data}
-                                      for data in MessageSerializer(messages, many=True).data])
+        publish_events(workspace_id, [{"id": new_id("evt"), "type": MESSAGE_CREATED,
+                                       "data": message_data(m)} for m in messages])
 
     transaction.on_commit(publish)
 

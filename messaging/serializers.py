@@ -1,4 +1,3 @@
-import functools
 from datetime import timedelta
 
 from django.utils import timezone
@@ -40,15 +39,37 @@ class MessageSerializer(serializers.Serializer):
     conversation_id = serializers.CharField(allow_null=True)
 
 
-@functools.cache
-def _shared_message_serializer() -> MessageSerializer:
-    return MessageSerializer()
+_datetime = serializers.DateTimeField()  # DRF's own rendering of an instant, shared
+
+
+def _instant(value) -> str | None:
+    return None if value is None else _datetime.to_representation(value)
 
 
 def message_data(message) -> dict:
-    """A message as the API shows it, through one shared serializer (building one per message
-    deep-copies twenty fields; to_representation keeps no state, so threads may share it)."""
-    return _shared_message_serializer().to_representation(message)
+    """A message as the API shows it: the same dict as MessageSerializer, built directly (the
+    serializer's twenty fields cost more than the rest of a send's answer)."""
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "to": message.to_number,
+        "from": message.from_number or None,
+        "body": message.body,
+        "status": message.status,
+        "provider_sid": message.provider_sid,
+        "created_at": _instant(message.created_at),
+        "sid": message.id,
+        "media_urls": [str(url) for url in message.media_urls],
+        "num_segments": message.num_segments,
+        "encoding": message.encoding,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "scheduled_at": _instant(message.scheduled_at),
+        "sent_at": _instant(message.sent_at),
+        "delivered_at": _instant(message.delivered_at),
+        "updated_at": _instant(message.updated_at),
+        "conversation_id": message.conversation_id,
+    }
 
 
 class MediaUrlsField(serializers.ListField):
