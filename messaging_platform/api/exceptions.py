@@ -2,8 +2,8 @@
 
 import logging
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
@@ -73,7 +73,7 @@ def describe_exception(exc: Exception) -> tuple[int, dict, dict] | None:
         return 403, error_body("forbidden", "You do not have permission to do this."), {}
     if isinstance(exc, RequestDataTooBig):
         return 413, error_body("payload_too_large", "The request body is too large."), {}
-    if isinstance(exc, SuspiciousOperation):
+    if isinstance(exc, (SuspiciousOperation, BadRequest)):  # BadRequest: an undecodable form
         return 400, error_body("invalid_params", "The request could not be understood."), {}
     if isinstance(exc, DataError):
         # A value the database refuses (out of range, malformed for its type): the input's fault.
