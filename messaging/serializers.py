@@ -49,7 +49,8 @@ def _instant(value) -> str | None:
 
 def message_data(message) -> dict:
     """A message as the API shows it: the same dict as MessageSerializer, built directly (the
-    serializer's twenty fields cost more than the rest of a send's answer)."""
+    serializer's twenty fields cost more than the rest of a send's answer). A field added to
+    MessageSerializer goes here too; test_send_api holds the two to the letter."""
     return {
         "id": message.id,
         "direction": message.direction,
@@ -70,6 +71,7 @@ def message_data(message) -> dict:
         "delivered_at": _instant(message.delivered_at),
         "updated_at": _instant(message.updated_at),
         "conversation_id": message.conversation_id,
+        "broadcast_id": message.broadcast_id,
     }
 
 
