@@ -156,6 +156,12 @@ class Carrier:
 # --- the platform's processes ------------------------------------------------------------------
 
 
+def gunicorn_argv(module: str, workers: int, port: int) -> list[str]:
+    """The web tier's command, the same for the platform and the floor."""
+    return [sys.executable, "-m", "gunicorn", module, "--workers", str(workers),
+            "--bind", f"127.0.0.1:{port}", "--backlog", "2048"]
+
+
 @dataclass
 class Proc:
     name: str
@@ -316,9 +322,7 @@ class Platform:
         return proc
 
     def _start_web(self) -> None:
-        self._start("web", [sys.executable, "-m", "gunicorn", "messaging_platform.wsgi",
-                            "--workers", str(self.web_workers), "--bind", f"127.0.0.1:{self.web_port}",
-                            "--backlog", "2048"],
+        self._start("web", gunicorn_argv("messaging_platform.wsgi", self.web_workers, self.web_port),
                     {"DATABASE_CONN_MAX_AGE": "600"})
         self._wait_port(self.web_port)
         # The port opens before the workers have imported Django: wait for real answers.
@@ -354,6 +358,10 @@ class Platform:
         raise RuntimeError(f"nothing listens on {port}; see {self.log_dir}")
 
     # measuring
+
+    def web_cpu(self) -> float:
+        """CPU seconds used so far by the gunicorn master and its workers."""
+        return sum(_cpu(p) for proc in self.procs if proc.name == "web" for p in proc.tree())
 
     def all_procs(self) -> list[Proc]:
         return [*self.procs, *self.workers]
@@ -541,3 +549,129 @@ def summarize(label: str, results: list[Result], elapsed: float, ok: int = 201) 
           f"p50 {ms(figures['p50'])}, p99 {ms(figures['p99'])}, max {ms(figures['max'])}; "
           f"statuses {statuses}; {load()}", flush=True)
     return figures
+
+
+# --- the floor: a bare Django + DRF insert under the same gunicorn (bench/floor) ----------------
+
+
+class Floor:
+    """The floor app on its own database (`<BENCH_DB>_floor`), served like the platform's web tier.
+
+    Every accept and inbound figure is printed beside the floor's, measured by the same load
+    generator in the same run, and as a ratio to it: the ratio means the same on a busy machine."""
+
+    def __init__(self, *, web_workers: int = 4):
+        self.web_workers = web_workers
+        self.port = free_port()
+        self.db = f"{DB_NAME}_floor"
+        self.log_dir = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "floor.settings",
+                    "FLOOR_DATABASE_URL": f"{PG}/{self.db}",
+                    "PYTHONPATH": str(BASE_DIR / "bench")}
+        self.proc: Proc | None = None
+
+    def __enter__(self) -> Floor:
+        try:
+            for sql in (f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)", f"CREATE DATABASE {self.db}"):
+                subprocess.run(["psql", PG + "/postgres", "-qc", sql], check=True, capture_output=True)
+            subprocess.run([sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v", "0"],
+                           cwd=BASE_DIR / "bench", env=self.env, check=True)
+            log = open(self.log_dir / "floor.log", "ab")  # noqa: SIM115 - handed to the child
+            popen = subprocess.Popen(gunicorn_argv("floor.wsgi", self.web_workers, self.port),
+                                     cwd=BASE_DIR / "bench", env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = Proc("floor", popen)
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        import requests
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.RequestException):
+                answer = requests.post(f"http://127.0.0.1:{self.port}/notes", timeout=5,
+                                       json={"to": CONTACT, "body": "ready?"})
+                if answer.status_code == 201:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"the floor does not answer; see {self.log_dir}/floor.log")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.popen.pid, signal.SIGTERM)
+            try:
+                self.proc.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.popen.pid, signal.SIGKILL)
+        subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"],
+                       capture_output=True)
+
+    def web_cpu(self) -> float:
+        return sum(_cpu(p) for p in self.proc.tree()) if self.proc else 0.0
+
+    def requests(self, count: int) -> list[bytes]:
+        """`count` floor requests, each with a 160-character body, as the accept benchmark sends."""
+        import json
+
+        from loadgen import http_post
+
+        return [http_post(self.port, "/notes", json.dumps({"to": contact(n), "body": body160(n)}).encode())
+                for n in range(count)]
+
+
+@dataclass
+class Measured:
+    """One run of the lean load generator against one server, with that server's web CPU."""
+
+    label: str
+    ok: int
+    requests: int
+    rate: float  # ok answers per second
+    p50: float
+    p99: float
+    web_cpu: float  # seconds of the server's gunicorn processes during the run
+    generator_cpu: float
+    statuses: dict[int, int]
+    units: int = 0  # messages, where one request carries many (batches)
+
+    @property
+    def cpu_per_ok(self) -> float:
+        return self.web_cpu / self.ok if self.ok else float("nan")
+
+
+def measure(label: str, server: Any, run_it: Callable[[], Any], ok: int = 201) -> Measured:
+    """Runs `run_it` (a loadgen run) against `server` (a Platform or a Floor) and prints it."""
+    before = server.web_cpu()
+    run = run_it()
+    cpu = server.web_cpu() - before
+    good = [(due, done) for due, done, status in run.results if status == ok]
+    latencies = [done - due for due, done in good]
+    statuses: dict[int, int] = {}
+    for _, _, status in run.results:
+        statuses[status] = statuses.get(status, 0) + 1
+    figures = Measured(label, len(good), len(run.results), len(good) / run.elapsed,
+                       percentile(latencies, 50), percentile(latencies, 99), cpu, run.cpu, statuses)
+    lag = f", generator lag {ms(run.lag)}" if run.lag else ""
+    print(f"  {label}: {figures.ok}/{figures.requests} ok in {run.elapsed:.1f} s = {figures.rate:.0f}/s; "
+          f"p50 {ms(figures.p50)}, p99 {ms(figures.p99)}; statuses {statuses}"
+          f"{' errors ' + str(run.errors) if run.errors else ''}; web CPU {figures.cpu_per_ok * 1000:.2f} ms "
+          f"per answer; generator CPU {run.cpu / max(1, figures.requests) * 1e6:.0f} µs per request{lag}; "
+          f"{load()}", flush=True)
+    measure.last_run = run
+    return figures
+
+
+def beside_floor(what: str, platform: Measured, floor: Measured) -> None:
+    """The platform's figure beside the floor's, and as a ratio to it."""
+    rate = platform.rate
+    print(f"  => {what}: platform {rate:.0f}/s, floor {floor.rate:.0f}/s, ratio {rate / floor.rate:.2f}x; "
+          f"p99 {ms(platform.p99)} vs {ms(floor.p99)}; web CPU per request "
+          f"{platform.cpu_per_ok * 1000:.2f} ms vs {floor.cpu_per_ok * 1000:.2f} ms "
+          f"({platform.cpu_per_ok / floor.cpu_per_ok:.2f}x)", flush=True)

@@ -1,13 +1,17 @@
-"""Benchmark 4: inbound. Signed Twilio inbound-message webhooks at fixed rates (open loop): the
-acknowledgement's p50/p99, and how fast the workers file them into the database.
+"""Benchmark 4: inbound. Signed Twilio inbound-message webhooks: the maximum acknowledged (closed
+loop) and, at fixed rates (open loop), the acknowledgement's p50/p99 and how fast the workers file
+them into the database; each beside the floor (bench/floor) measured by the same load generator in
+the same run.
 
     .venv/bin/python bench/inbound.py [--rates 250,500] [--duration 10]
 """
 
 import argparse
 import time
+from urllib.parse import urlencode
 
-from harness import SHORT_CODE, Platform, load, open_loop, summarize
+import loadgen
+from harness import SHORT_CODE, Floor, Platform, beside_floor, load, measure
 
 
 def main() -> None:
@@ -15,49 +19,73 @@ def main() -> None:
     parser.add_argument("--rates", default="250,500")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     from messaging_platform.testing.twilio_params import (  # after harness set the path
         inbound_params,
         signature_headers,
     )
 
-    with Platform(web_workers=args.web_workers) as platform:
+    with Floor(web_workers=args.web_workers) as floor, Platform(web_workers=args.web_workers) as platform:
         platform.banner("inbound")
         platform.start_workers()
         from messaging.models import Direction, Message
 
-        url = f"{platform.url}/webhooks/twilio/{platform.workspace_id}/inbound"
+        path = f"/webhooks/twilio/{platform.workspace_id}/inbound"
+        url = f"{platform.url}{path}"
         account_sid, token = platform.account
-        for run, rate in enumerate(float(r) for r in args.rates.split(",")):
-            total = int(rate * args.duration)
+
+        def webhooks(run: int, total: int) -> list[bytes]:
             # Signed before the clock starts, so the generator only sends.
-            requests = []
+            built = []
             for i in range(total):
                 params = inbound_params(from_number=f"+1415{run:02d}{i:05d}"[:12], to_number=SHORT_CODE,
                                         body=f"Inbound {run}-{i}", account_sid=account_sid)
-                requests.append((params, {**signature_headers(url, params, token),
-                                          "User-Agent": "TwilioProxy/1.1"}))
-            before = Message.objects.filter(direction=Direction.INBOUND).count()
+                built.append(loadgen.http_post(
+                    platform.web_port, path, urlencode(params).encode(),
+                    {**signature_headers(url, params, token), "User-Agent": "TwilioProxy/1.1"},
+                    content_type="application/x-www-form-urlencoded"))
+            return built
 
-            async def post(session, i, requests=requests):
-                params, headers = requests[i]
-                async with session.post(url, data=params, headers=headers) as response:
-                    await response.read()
-                    return response.status, None
+        def inbound_count() -> int:
+            return Message.objects.filter(direction=Direction.INBOUND).count()
 
+        notes = floor.requests(20_000)
+        loadgen.closed_loop(floor.port, notes[:200], concurrency=4, duration=2)  # warm up
+        c = args.concurrency
+        floor_max = measure(f"floor, maximum (closed loop, {c} clients)", floor,
+                            lambda: loadgen.closed_loop(floor.port, notes, concurrency=c,
+                                                        duration=args.duration))
+        platform.mark()
+        acked = measure(f"inbound, maximum acknowledged (closed loop, {c} clients)", platform,
+                        lambda: loadgen.closed_loop(platform.web_port, webhooks(99, 20_000),
+                                                    concurrency=c, duration=args.duration), ok=200)
+        platform.report("inbound maximum")
+        beside_floor("inbound acknowledged, closed loop", acked, floor_max)
+        platform.wait_for(lambda: inbound_count() >= acked.ok, timeout=120, interval=0.5)
+
+        for run, rate in enumerate(float(r) for r in args.rates.split(",") if r):
+            floor_run = measure(f"floor, open loop at {rate:.0f}/s", floor,
+                                lambda rate=rate: loadgen.open_loop(floor.port, notes, rate=rate,
+                                                                    duration=args.duration))
+            requests = webhooks(run, int(rate * args.duration))
+            before = inbound_count()
             platform.mark()
             started = time.monotonic()
-            results, lag = open_loop(rate, args.duration, post)
-            figures = summarize(f"inbound at {rate:.0f}/s (generator lag {lag * 1000:.0f} ms)",
-                                results, args.duration, ok=200)
-            acked = int(figures["ok"])
-            platform.wait_for(lambda b=before, n=acked: Message.objects.filter(
-                direction=Direction.INBOUND).count() - b >= n, timeout=120, interval=0.5)
-            stored = Message.objects.filter(direction=Direction.INBOUND).count() - before
+            figures = measure(f"inbound, open loop at {rate:.0f}/s", platform,
+                              lambda rate=rate, requests=requests: loadgen.open_loop(
+                                  platform.web_port, requests, rate=rate, duration=args.duration),
+                              ok=200)
+            platform.wait_for(lambda b=before, n=figures.ok: inbound_count() - b >= n,
+                              timeout=120, interval=0.5)
+            stored = inbound_count() - before
             elapsed = time.monotonic() - started
-            print(f"  processed to the database: {stored}/{acked} in {elapsed:.1f} s from the first "
+            print(f"  processed to the database: {stored}/{figures.ok} in {elapsed:.1f} s from the first "
                   f"webhook = {stored / elapsed:.0f}/s; {load()}", flush=True)
             platform.report(f"inbound {rate:.0f}/s")
+            beside_floor(f"inbound acknowledged, open loop at {rate:.0f}/s", figures, floor_run)
+            print(f"  => inbound stored: {stored / elapsed:.0f}/s, ratio to the floor's maximum "
+                  f"{stored / elapsed / floor_max.rate:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def send_batch_from_request(request, workspace, **origin) -> Response:
         results = sending.message_send_many(workspace=workspace,
                                             requests=[r for _, r in valid], **origin)
         sent = [m for m in results if not isinstance(m, ApiError)]
-        serialized = iter(MessageSerializer(sent, many=True).data)
+        serialized = iter([message_data(m) for m in sent])
         for (index, _), result in zip(valid, results, strict=True):
             if isinstance(result, ApiError):
                 answers[index] = _item_error(index, result)

@@ -6,6 +6,7 @@ across parts. Any character outside GSM-7 makes the whole message UCS-2: 70 UTF-
 one SMS, 67 per part, and a surrogate pair (an emoji, say) is never split either.
 """
 
+import re
 from dataclasses import dataclass
 
 GSM7_BASIC = set(
@@ -30,6 +31,12 @@ class SegmentInfo:
     units_per_segment: int
 
 
+# Any character outside the basic GSM-7 table; and outside GSM-7 altogether.
+_NOT_BASIC = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC))) + "]")
+_NOT_GSM7 = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSION))) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
 def _unit_lengths(body: str, encoding: str) -> list[int]:
     if encoding == GSM7:
         return [2 if ch in GSM7_EXTENSION else 1 for ch in body]
@@ -37,12 +44,28 @@ def _unit_lengths(body: str, encoding: str) -> list[int]:
 
 
 def encoding_for(body: str) -> str:
-    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in body):
-        return GSM7
-    return UCS2
+    return UCS2 if _NOT_GSM7.search(body) else GSM7
 
 
 def count_segments(body: str) -> SegmentInfo:
+    # The common shapes, where every character is one unit (basic GSM-7 text, or UCS-2 text
+    # without emoji), are counted by arithmetic; a regular expression scan decides which.
+    if not _NOT_BASIC.search(body):
+        return _uniform(GSM7, body)
+    if _NOT_GSM7.search(body) and not _ASTRAL.search(body):
+        return _uniform(UCS2, body)
+    return _count_segments_by_unit(body)
+
+
+def _uniform(encoding: str, body: str) -> SegmentInfo:
+    single, multi = _LIMITS[encoding]
+    units = len(body)
+    if units <= single:
+        return SegmentInfo(encoding, 1 if body else 0, units, units, single)
+    return SegmentInfo(encoding, -(-units // multi), units, units, multi)
+
+
+def _count_segments_by_unit(body: str) -> SegmentInfo:
     encoding = encoding_for(body)
     single, multi = _LIMITS[encoding]
     lengths = _unit_lengths(body, encoding)

@@ -4,16 +4,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from messaging_platform.api import credentials
 from messaging_platform.api.errors import ApiError
 from numbers.models import PhoneNumber, ProviderAccount
-from numbers.selectors import default_sender, require_provider_account, workspace_number_by_e164
+from numbers.selectors import workspace_numbers, workspace_provider_account
 from workspaces.models import ApiKey, Workspace
 
 from . import events
 from .enqueue import enqueue_many
+from .message_store import messages_store
 from .models import Direction, Message, MessageEvent, OptOut, Status
 from .segments import count_segments
 
@@ -28,12 +30,35 @@ class Sender:
         return self.number.phone_number if self.number else self.messaging_service_sid
 
 
+@dataclass(frozen=True)
+class SendContext:
+    """What a send reads about its workspace: the carrier account and the numbers."""
+
+    account: ProviderAccount | None
+    numbers: dict[str, PhoneNumber]
+    default: PhoneNumber | None
+
+
+def send_context(*, workspace: Workspace) -> SendContext:
+    """The workspace's carrier account and numbers, cached per process and exact (a change to
+    either empties the cache before the next request: messaging_platform/api/credentials.py)."""
+
+    def load() -> SendContext:
+        account = workspace_provider_account(workspace=workspace)
+        numbers = list(workspace_numbers(workspace=workspace))
+        return SendContext(account=account, numbers={n.phone_number: n for n in numbers},
+                           default=next((n for n in numbers if n.is_default), None))
+
+    return credentials.cached("send-context", workspace.pk, load)
+
+
 def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_number: str | None,
                    is_mms: bool) -> Sender:
     """The number a message goes out from: the one asked for, else the Messaging Service when the
     account has one, else the workspace's default number."""
+    context = send_context(workspace=workspace)
     if from_number:
-        number = workspace_number_by_e164(workspace=workspace, phone_number=from_number)
+        number = context.numbers.get(from_number)
         if number is None:
             raise ApiError("from_number_not_allowed",
                            f"{from_number} is not a number of this workspace.",
@@ -41,7 +66,7 @@ def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_numbe
     elif account.messaging_service_sid:
         return Sender(number=None, messaging_service_sid=account.messaging_service_sid)
     else:
-        number = default_sender(workspace=workspace)
+        number = context.default
         if number is None:
             raise ApiError("from_number_not_allowed",
                            "This workspace has no default number: add a number or pass `from`.",
@@ -97,46 +122,43 @@ def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[s
     return result
 
 
-# No savepoint when nested (the API's idempotency block): each is a round trip, and an error here
-# fails the whole request anyway.
-@transaction.atomic(savepoint=False)
 def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
                       api_key: ApiKey | None = None, sent_by=None) -> list[Message | ApiError]:
-    """Store many outbound messages in a few queries, each checked by the rules of a single send
-    (sender, opt-outs) and answered on its own: one refused message does not stop the others.
-    A workspace without a carrier account refuses them all (raises)."""
-    from .conversations import conversations_touch
+    """Store many outbound messages, each checked by the rules of a single send (sender,
+    opt-outs) and answered on its own: one refused message does not stop the others. A workspace
+    without a carrier account refuses them all (raises).
 
-    account = require_provider_account(workspace=workspace)
+    On PostgreSQL the opt-out check and the writes (conversations, messages, their events) are
+    one statement: one round trip, atomic on its own, so no transaction is opened for it."""
+    context = send_context(workspace=workspace)
+    if context.account is None:
+        raise ApiError("provider_not_configured",
+                       "This workspace has no carrier account; set one up under its provider "
+                       "settings first.")
     senders: dict[tuple[str | None, bool], Sender | ApiError] = {}
-    opted_out = opted_out_numbers(workspace=workspace, numbers=(r.to for r in requests))
     results: list[Message | ApiError] = []
     accepted: list[tuple[int, SendRequest, Sender]] = []
     for index, request in enumerate(requests):
         key = (request.from_number, bool(request.media_urls))
         if key not in senders:
             try:
-                senders[key] = resolve_sender(workspace=workspace, account=account,
+                senders[key] = resolve_sender(workspace=workspace, account=context.account,
                                               from_number=request.from_number,
                                               is_mms=bool(request.media_urls))
             except ApiError as exc:
                 senders[key] = exc
         sender = senders[key]
-        if isinstance(sender, ApiError):
-            results.append(sender)
-        elif request.to in opted_out:
-            results.append(opted_out_error(request.to))
-        else:
-            results.append(sender)  # replaced by its message below
+        results.append(sender)  # an accepted one is replaced by its message below
+        if not isinstance(sender, ApiError):
             accepted.append((index, request, sender))
     if not accepted:
         return results
 
     now = timezone.now()
     messages = []
-    for index, request, sender in accepted:
+    for _, request, sender in accepted:
         segments = count_segments(request.body)
-        message = Message(
+        messages.append(Message(
             workspace=workspace,
             direction=Direction.OUTBOUND,
             status=Status.SCHEDULED if request.scheduled_at else Status.QUEUED,
@@ -155,25 +177,54 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
             sent_by=sent_by,
             created_at=now,
             updated_at=now,
-        )
-        results[index] = message
-        messages.append(message)
-    # In order, so the last message of each conversation becomes its last_message.
-    latest = {(sender.our_side, request.to): message
-              for (_, request, sender), message in zip(accepted, messages, strict=True)}
-    conversation_ids = conversations_touch(workspace=workspace, latest=latest, at=now)
-    for (_, request, sender), message in zip(accepted, messages, strict=True):
-        message.conversation_id = conversation_ids[(sender.our_side, request.to)]
-    Message.objects.bulk_create(messages)
-    MessageEvent.objects.bulk_create(
-        [MessageEvent(message=m, status=m.status, source="api", created_at=now) for m in messages])
+        ))
+    our_sides = [sender.our_side for _, _, sender in accepted]
+    if connection.vendor == "postgresql":
+        opted_out = messages_store(workspace=workspace, messages=messages, our_sides=our_sides)
+    else:
+        opted_out = _store_with_the_orm(workspace=workspace, messages=messages,
+                                        our_sides=our_sides, now=now)
+    stored = []
+    for (index, request, _), message in zip(accepted, messages, strict=True):
+        if request.to in opted_out:
+            results[index] = opted_out_error(request.to)
+        else:
+            results[index] = message
+            stored.append(message)
+    if stored:
+        _after_store(workspace, stored)
+    return results
+
+
+def _after_store(workspace: Workspace, messages: list[Message]) -> None:
     # Published before the sends are enqueued (on_commit keeps this order): a fast worker must not
     # announce `sending` before subscribers heard of the message at all.
     events.messages_created(messages, workspace.id)
     queued = [m.id for m in messages if m.status == Status.QUEUED]
     if queued:
         transaction.on_commit(lambda: enqueue_many(queued))
-    return results
+
+
+@transaction.atomic(savepoint=False)
+def _store_with_the_orm(*, workspace: Workspace, messages: list[Message], our_sides: list[str],
+                        now: datetime) -> set[str]:
+    """The same writes as messages_store, with the ORM, for databases other than PostgreSQL."""
+    from .conversations import conversations_touch
+
+    opted_out = opted_out_numbers(workspace=workspace, numbers=(m.to_number for m in messages))
+    kept = [(m, side) for m, side in zip(messages, our_sides, strict=True)
+            if m.to_number not in opted_out]
+    if not kept:
+        return opted_out
+    # In order, so the last message of each conversation becomes its last_message.
+    latest = {(side, m.to_number): m for m, side in kept}
+    conversation_ids = conversations_touch(workspace=workspace, latest=latest, at=now)
+    for m, side in kept:
+        m.conversation_id = conversation_ids[(side, m.to_number)]
+    Message.objects.bulk_create([m for m, _ in kept])
+    MessageEvent.objects.bulk_create(
+        [MessageEvent(message=m, status=m.status, source="api", created_at=now) for m, _ in kept])
+    return opted_out
 
 
 @dataclass(frozen=True)

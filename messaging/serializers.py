@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from messaging_platform.api.fields import StrictCharField, StrictURLField
 from numbers.phone import E164Field
 
 from .events import message_payload
@@ -53,7 +54,7 @@ def message_data(message) -> dict:
 class MediaUrlsField(serializers.ListField):
     """One URL or a list of up to ten, each http(s)."""
 
-    child = serializers.URLField(max_length=2000)
+    child = StrictURLField(max_length=2000)
 
     def __init__(self, **kwargs):
         super().__init__(max_length=MAX_MEDIA, **kwargs)
@@ -65,16 +66,22 @@ class MediaUrlsField(serializers.ListField):
         for url in urls:
             if not url.lower().startswith(("http://", "https://")):
                 raise serializers.ValidationError("Media URLs must be http or https.")
+            try:
+                # The address rules of status_callback (no loopback, private or metadata hosts);
+                # plain http stays allowed, as media always was.
+                check_public_url(url, allow_http=True)
+            except UnsafeUrl as exc:
+                raise serializers.ValidationError(str(exc)) from exc
         return urls
 
 
 class SendInputSerializer(serializers.Serializer):
     to = E164Field()
-    body = serializers.CharField(max_length=MAX_BODY_CHARACTERS, required=False, allow_blank=True,
-                                 trim_whitespace=False)
+    body = StrictCharField(max_length=MAX_BODY_CHARACTERS, required=False, allow_blank=True,
+                           trim_whitespace=False)
     mediaUrl = MediaUrlsField(required=False)  # noqa: N815 - the documented name
     media_urls = MediaUrlsField(required=False)
-    status_callback = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+    status_callback = StrictURLField(max_length=2000, required=False, allow_blank=True)
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
 
     def get_fields(self):

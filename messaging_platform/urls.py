@@ -57,6 +57,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api/ is a 404 in the error format.
     re_path(r"^api(/.*)?$", api_not_found),
+    re_path(r"^webhooks(/.*)?$", api_not_found),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
@@ -64,4 +65,7 @@ urlpatterns = [
     path("", include("numbers.urls")),
 ]
 
+handler400 = "messaging_platform.api.views.bad_request"
+handler403 = "messaging_platform.api.views.permission_denied"
+handler404 = "messaging_platform.api.views.page_not_found"
 handler500 = "messaging_platform.api.views.server_error"

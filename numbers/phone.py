@@ -1,5 +1,8 @@
 """E.164 phone numbers, validated and normalised with `phonenumbers`. Shared by numbers and messaging."""
 
+import functools
+import re
+
 import phonenumbers
 from rest_framework import serializers
 
@@ -17,6 +20,28 @@ class InvalidPhoneNumber(ApiError, ValueError):
                          fields={field: [detail]} if field else None)
 
 
+# The shape most traffic has: a NANP number already in E.164. For it the library's parse (about
+# 75 µs) can be skipped: it would yield country code 1 and these ten digits, nothing else.
+_NANP_E164 = re.compile(r"\+1[2-9]\d{9}")
+_NOT_A_NUMBER, _NOT_VALID = "not-a-number", "not-valid"
+
+
+@functools.lru_cache(maxsize=16384)
+def _normalized(raw: str, default_region: str | None) -> str:
+    """The E.164 form of a stripped `raw`, or one of the two failure markers. Cached per process:
+    the answer depends only on the input and the library's metadata."""
+    if default_region is None and _NANP_E164.fullmatch(raw):
+        number = phonenumbers.PhoneNumber(country_code=1, national_number=int(raw[2:]))
+        return raw if phonenumbers.is_valid_number(number) else _NOT_VALID
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return _NOT_A_NUMBER
+    if not phonenumbers.is_valid_number(parsed):
+        return _NOT_VALID
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def normalize_e164(raw: str, default_region: str | None = None, *, field: str | None = None) -> str:
     """`raw` as E.164 (`+14155552671`). Without `default_region` the number must start with `+`.
 
@@ -26,14 +51,14 @@ def normalize_e164(raw: str, default_region: str | None = None, *, field: str | 
     if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_RAW_LENGTH:
         raise InvalidPhoneNumber("Not a phone number; use E.164, for example +14155552671.",
                                  field=field)
-    try:
-        parsed = phonenumbers.parse(raw.strip(), default_region)
-    except phonenumbers.NumberParseException:
-        raise InvalidPhoneNumber(f"'{raw.strip()}' is not a phone number; use E.164, for example "
-                                 "+14155552671.", field=field) from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhoneNumber(f"'{raw.strip()}' is not a valid phone number.", field=field)
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    stripped = raw.strip()
+    result = _normalized(stripped, default_region)
+    if result == _NOT_A_NUMBER:
+        raise InvalidPhoneNumber(f"'{stripped}' is not a phone number; use E.164, for example "
+                                 "+14155552671.", field=field)
+    if result == _NOT_VALID:
+        raise InvalidPhoneNumber(f"'{stripped}' is not a valid phone number.", field=field)
+    return result
 
 
 def is_e164(value: str) -> bool:

@@ -12,8 +12,8 @@ from .providers import adapter_class
 
 
 def workspace_provider_account(*, workspace: Workspace) -> ProviderAccount | None:
-    """The workspace's carrier account, or None when it has not set one up."""
-    return ProviderAccount.objects.for_workspace(workspace).first()
+    """The workspace's primary carrier account, or None when it has not set one up."""
+    return ProviderAccount.objects.for_workspace(workspace).order_by("-is_primary", "pk").first()
 
 
 def require_provider_account(*, workspace: Workspace) -> ProviderAccount:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User, normalize_email
+from messaging_platform.api import credentials
 from messaging_platform.api.errors import ApiError, forbidden, not_found
 from messaging_platform.tokens import generate_secret, hash_secret, record_use
 
@@ -208,7 +209,11 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     """The live key for a raw secret; a revoked key or disabled workspace fails at once."""
     if not raw.startswith(API_KEY_PREFIX):
         return None
-    api_key = ApiKey.objects.select_related("workspace").filter(key_hash=hash_secret(raw)).first()
+    digest = hash_secret(raw)
+    # Cached per process, exactly: see messaging_platform/api/credentials.py.
+    api_key = credentials.cached(
+        "api-key", digest,
+        lambda: ApiKey.objects.select_related("workspace").filter(key_hash=digest).first())
     if api_key is None or not api_key.is_active or not api_key.workspace.is_active:
         return None
     record_use(api_key)

@@ -1,5 +1,6 @@
 import pytest
 
+from messaging import urlsafety
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from numbers.models import PhoneNumber, ProviderAccount
 
@@ -48,3 +49,20 @@ def send(api_client, our_number, django_capture_on_commit_callbacks):
             return api_client.post("/api/messages", body, format="json", **(headers or {}))
 
     return post
+
+
+# Media and callback URLs are checked against the addresses their host resolves to; the tests'
+# example hosts resolve to example.com's public address, without DNS. Tests that need other
+# answers patch the resolver themselves.
+EXAMPLE_DNS = {"example.com": ["93.184.216.34"], "e.com": ["93.184.216.34"],
+               "cdn.example.com": ["93.184.216.34"]}
+
+
+@pytest.fixture(autouse=True)
+def _example_hosts_resolve(monkeypatch):
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in EXAMPLE_DNS:
+            raise OSError("no such host")
+        return EXAMPLE_DNS[host]
+
+    monkeypatch.setattr(urlsafety, "resolve_host", resolve)

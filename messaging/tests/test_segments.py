@@ -43,3 +43,25 @@ def test_it_reports_characters_and_units():
     assert info.characters == 4
     assert info.units == 5
     assert info.units_per_segment == 160
+
+
+# The arithmetic fast path for the common shapes agrees with counting unit by unit.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from messaging.segments import GSM7_BASIC, _count_segments_by_unit  # noqa: E402
+
+_common_bodies = st.one_of(
+    st.text(st.sampled_from(sorted(GSM7_BASIC)), max_size=1600),
+    st.text(st.sampled_from(sorted(GSM7_BASIC)), min_size=150, max_size=470),
+    st.text(st.sampled_from(list("abc ïйΩ中ü")), max_size=700),
+    st.text(st.sampled_from(list("ab{€😀й")), max_size=400),
+    st.text(max_size=400),
+)
+
+
+@settings(derandomize=True, deadline=None, max_examples=1500,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_common_bodies)
+def test_the_fast_path_agrees_with_counting_unit_by_unit(body):
+    assert count_segments(body) == _count_segments_by_unit(body)

@@ -198,3 +198,20 @@ def test_another_workspace_cannot_read_or_cancel_my_messages(send, other_api_cli
     assert other_api_client.get(f"/api/messages/{message_id}").status_code == 404
     assert other_api_client.post(f"/api/messages/{message_id}/cancel").status_code == 404
     assert other_api_client.get("/api/messages").json()["data"] == []
+
+
+def test_the_message_object_is_the_serializers_to_the_letter(send, workspace):
+    from datetime import UTC, datetime
+
+    from messaging.models import Message
+    from messaging.serializers import MessageSerializer, message_data
+
+    response = send(body="Ça va? 👍", mediaUrl="https://example.com/cat.jpg")
+    message = Message.objects.get(pk=response.json()["id"])
+    assert list(response.json()) == list(MessageSerializer(message).data)
+    assert MessageSerializer(message).data == message_data(message)
+    message.status, message.provider_sid, message.error_code = "failed", "SM1", "30003"
+    message.error_message, message.from_number = "Unreachable", ""
+    message.sent_at = message.delivered_at = datetime(2024, 1, 15, 10, 30, 0, 123456, tzinfo=UTC)
+    assert dict(MessageSerializer(message).data) == message_data(message)
+    assert list(message_data(message)) == list(MessageSerializer(message).data)

@@ -7,5 +7,6 @@ class ApiConfig(AppConfig):
     verbose_name = "API plumbing"
 
     def ready(self) -> None:
-        # Registers the OpenAPI extensions of our authentication classes.
-        from . import schema  # noqa: F401
+        # The OpenAPI extensions of our authentication classes, and the credential caches'
+        # per-request token read (signal receivers).
+        from . import credentials, schema  # noqa: F401

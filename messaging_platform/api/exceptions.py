@@ -2,9 +2,9 @@
 
 import logging
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -73,8 +73,13 @@ def describe_exception(exc: Exception) -> tuple[int, dict, dict] | None:
         return 403, error_body("forbidden", "You do not have permission to do this."), {}
     if isinstance(exc, RequestDataTooBig):
         return 413, error_body("payload_too_large", "The request body is too large."), {}
-    if isinstance(exc, SuspiciousOperation):
+    if isinstance(exc, (SuspiciousOperation, BadRequest)):  # BadRequest: an undecodable form
         return 400, error_body("invalid_params", "The request could not be understood."), {}
+    if isinstance(exc, DataError):
+        # A value the database refuses (out of range, malformed for its type): the input's fault.
+        logger.info("Refused input the database cannot take: %s", exc.__class__.__name__)
+        return 400, error_body("invalid_params", "A parameter has a value the platform cannot "
+                                                 "store or compare (out of range or malformed)."), {}
     if isinstance(exc, (OperationalError, InterfaceError)) or _is_redis_outage(exc):
         logger.warning("Service unavailable: %s", exc.__class__.__name__)
         detail = "A backing service is unavailable; try again shortly."

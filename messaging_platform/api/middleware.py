@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from .errors import invalid_params
 from .exceptions import describe_exception, json_error_response
 
 logger = logging.getLogger("messaging_platform.api")
@@ -11,6 +12,11 @@ logger = logging.getLogger("messaging_platform.api")
 
 def is_api_path(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
+
+
+def answers_json(path: str) -> bool:
+    """The paths whose every answer, errors included, is JSON: the API and the carrier webhooks."""
+    return is_api_path(path) or path == "/webhooks" or path.startswith("/webhooks/")
 
 
 def _declared_too_large(request: HttpRequest) -> bool:
@@ -26,19 +32,35 @@ def _declared_too_large(request: HttpRequest) -> bool:
     return length > limit
 
 
+def _has_nul(request: HttpRequest) -> bool:
+    """A NUL in the path or the query: PostgreSQL cannot store or compare text holding one."""
+    if "\x00" in request.path:
+        return True
+    query = request.META.get("QUERY_STRING", "")
+    if "%00" not in query and "\x00" not in query:  # the common case costs one scan
+        return False
+    return any("\x00" in key or any("\x00" in value for value in values)
+               for key, values in request.GET.lists())
+
+
 class ApiErrorMiddleware:
-    """Under /api/, an exception that escaped a view answers in the error format, never HTML."""
+    """Under /api/ and /webhooks/, an exception that escaped a view answers in the error format,
+    never HTML; input PostgreSQL cannot take (NUL) is refused before any view runs."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        if is_api_path(request.path) and _declared_too_large(request):
-            return json_error_response(RequestDataTooBig())
+        if answers_json(request.path):
+            if _declared_too_large(request):
+                return json_error_response(RequestDataTooBig())
+            if _has_nul(request):
+                return json_error_response(invalid_params(
+                    "The path and query parameters may not contain NUL characters."))
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if not is_api_path(request.path):
+        if not answers_json(request.path):
             return None
         if describe_exception(exception) is None:
             logger.exception("Unhandled error on %s %s", request.method, request.path)

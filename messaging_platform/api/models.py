@@ -22,3 +22,16 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class CredentialsVersion(models.Model):
+    """One row whose token a database trigger replaces, in the writing transaction, whenever an
+    API key, a workspace's active flag, a carrier account or a number changes (by any path: a
+    service, the admin, a bulk update). The per-process caches of `credentials.py` compare it
+    once per request; any difference empties them."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    token = models.CharField(max_length=36)
+
+    def __str__(self) -> str:
+        return self.token

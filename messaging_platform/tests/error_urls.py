@@ -58,3 +58,20 @@ urlpatterns = [
     path("test/page-boom", page_boom),
     *project_urlpatterns,
 ]
+
+
+class DatabaseRefusesValue(APIView):
+    """A value PostgreSQL cannot take for its type: a real DataError from the database."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def get(self, request):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::integer", [request.GET.get("n", "not a number")])
+        return Response({})
+
+
+urlpatterns.insert(0, path("api/test/data-error", DatabaseRefusesValue.as_view()))

@@ -1,0 +1,10 @@
+"""gunicorn's settings for the web tier, read from the working directory (the Procfile's `web`
+line and the benchmarks run gunicorn from the repository root). The command line wins."""
+
+# gunicorn's own refusals answer in the API's JSON error format.
+worker_class = "messaging_platform.gunicorn_worker.JsonErrorSyncWorker"
+# The longest request line gunicorn allows (its default is 4094): long query strings of list
+# filters fit; beyond it the answer is a JSON 400.
+limit_request_line = 8190
+# Each header up to 16 KB (default 8190), such as large cookies; beyond it a JSON 431.
+limit_request_field_size = 16380

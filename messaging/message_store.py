@@ -1,0 +1,106 @@
+"""Storing accepted outbound messages on PostgreSQL in one statement.
+
+The opt-out check, the conversations' upsert, the messages and their first events are one
+`WITH … INSERT … RETURNING` statement: one round trip, atomic by itself (no BEGIN/COMMIT of its
+own), whatever the number of messages. The columns come from the models, so a field added to
+Message or MessageEvent is written with its default without a change here.
+"""
+
+from django.db import connection
+
+from messaging_platform.ids import new_id
+from workspaces.models import Workspace
+
+from .models import Conversation, Message, MessageEvent, OptOut
+
+# The statement's parameters stay under PostgreSQL's limit of 65,535 at this many rows.
+CHUNK = 1000
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _columns(model, *, skip_auto: bool = True) -> list:
+    return [f for f in model._meta.concrete_fields
+            if not (skip_auto and f.primary_key and f.get_internal_type().endswith("AutoField"))]
+
+
+def messages_store(*, workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
+    """Insert `messages` (built, not saved; `our_sides[i]` is message i's side of its
+    conversation) except those to opted-out recipients; sets each stored message's
+    `conversation_id` and answers the opted-out recipients' numbers."""
+    opted_out: set[str] = set()
+    for start in range(0, len(messages), CHUNK):
+        opted_out |= _store_chunk(workspace, messages[start:start + CHUNK],
+                                  our_sides[start:start + CHUNK])
+    return opted_out
+
+
+def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
+    fields = _columns(Message)
+    names = [f.column for f in fields]
+    # The first row carries each column's type (VALUES in a subquery has no target to take it
+    # from); the other rows follow it.
+    casts = [f.cast_db_type(connection) for f in fields]
+    rows, params = [], []
+    for ordinal, (message, our_side) in enumerate(zip(messages, our_sides, strict=True)):
+        if ordinal == 0:
+            placeholders = [f"%s::{cast}" for cast in casts]
+            placeholders += ["%s::int", "%s::varchar", "%s::varchar"]
+        else:
+            placeholders = ["%s"] * (len(fields) + 3)
+        rows.append(f"({', '.join(placeholders)})")
+        params += [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
+        params += [ordinal, our_side, new_id("conv")]
+    input_columns = ", ".join(_q(n) for n in names)
+    message_columns = ", ".join(f"kept.{_q(n)}" if n != "conversation_id" else "conv.id"
+                                for n in names)
+    event_fields = _columns(MessageEvent)
+    event_values = {"message_id": "kept.id", "status": "kept.status", "source": "'api'",
+                    "created_at": "kept.created_at"}
+    event_columns = ", ".join(_q(f.column) for f in event_fields)
+    event_selects = ", ".join(event_values.get(f.column, "NULL") for f in event_fields)
+    conversation, message, event, optout = (_q(m._meta.db_table)
+                                            for m in (Conversation, Message, MessageEvent, OptOut))
+    # Only our table and column names and placeholders are formatted in; values are parameters.
+    sql = f"""
+        WITH input ({input_columns}, _ordinal, _our_side, _new_conversation) AS (
+            VALUES {", ".join(rows)}
+        ), opted AS (
+            SELECT DISTINCT phone_number FROM {optout}
+            WHERE workspace_id = %s AND phone_number IN (SELECT to_number FROM input)
+        ), kept AS (
+            SELECT * FROM input WHERE to_number NOT IN (SELECT phone_number FROM opted)
+        ), conv AS (
+            INSERT INTO {conversation} (id, workspace_id, our_number, contact_number,
+                                        last_message_id, last_message_at, unread_count, created_at)
+            SELECT DISTINCT ON (_our_side, to_number) _new_conversation, workspace_id, _our_side,
+                   to_number, id, created_at, 0, created_at
+            FROM kept ORDER BY _our_side, to_number, _ordinal DESC
+            ON CONFLICT (workspace_id, our_number, contact_number) DO UPDATE SET
+                last_message_id = excluded.last_message_id,
+                last_message_at = excluded.last_message_at
+            RETURNING id, our_number, contact_number
+        ), stored AS (
+            INSERT INTO {message} ({input_columns})
+            SELECT {message_columns} FROM kept
+            JOIN conv ON conv.our_number = kept._our_side AND conv.contact_number = kept.to_number
+            RETURNING id, conversation_id
+        ), first_events AS (
+            INSERT INTO {event} ({event_columns}) SELECT {event_selects} FROM kept
+        )
+        SELECT 'opted_out', phone_number, NULL FROM opted
+        UNION ALL SELECT 'stored', id, conversation_id FROM stored
+    """  # noqa: S608
+    params.append(workspace.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        answers = cursor.fetchall()
+    conversations = {pk: conversation_id for kind, pk, conversation_id in answers
+                     if kind == "stored"}
+    for message_obj in messages:
+        if message_obj.id in conversations:
+            message_obj.conversation_id = conversations[message_obj.id]
+            message_obj._state.adding = False  # a stored row now, as after save()
+    return {number for kind, number, _ in answers if kind == "opted_out"}
