@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
+from audit import api as audit_api
 from messaging_platform.api.views import api_not_found
 from messaging_platform.health import healthz
 from numbers import api as numbers_api
@@ -35,6 +36,7 @@ api_patterns = [
     path(f"{ws}/numbers/import", numbers_api.NumberImportView.as_view(), name="number-import"),
     path(f"{ws}/numbers/<str:number_id>", numbers_api.NumberDetailView.as_view(),
          name="number-detail"),
+    path(f"{ws}/audit-log", audit_api.AuditLogView.as_view(), name="audit-log-api"),
     path("api/numbers", numbers_api.IntegratorNumberListView.as_view(), name="integrator-numbers"),
     path("api/numbers/<str:number_id>", numbers_api.IntegratorNumberDetailView.as_view(),
          name="integrator-number-detail"),
@@ -54,6 +56,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
     path("", include("numbers.urls")),
+    path("", include("audit.urls")),
 ]
 
 handler500 = "messaging_platform.api.views.server_error"
