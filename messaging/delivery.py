@@ -8,6 +8,7 @@ re-enqueues whatever a lost broker message or a killed worker left behind.
 
 import logging
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from messaging_platform import metrics
 from numbers.models import ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import (
@@ -91,6 +93,7 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
             if fresh_slot is not None:
                 message_wait_for_slot(message=message, not_before=fresh_slot)
                 return
+        send_started = time.monotonic()
         try:
             result = provider.send(
                 to=message.to_number,
@@ -114,6 +117,8 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
             logger.exception("Unexpected error sending %s", message.id)
             message_retry_later(message=message, error=TransientProviderError(str(exc)))
             return
+        finally:
+            metrics.observe_send(account.provider, send_started)
         break
     message_mark_sent(message_id=message.id, provider_sid=result.provider_sid)
 

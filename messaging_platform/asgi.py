@@ -11,10 +11,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
+from operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -86,9 +86,12 @@ INSTALLED_APPS = [
     "numbers",
     "messaging",
     "audit",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # Counts and times every request; serves /metrics (whatever the Host header).
+    "operations.metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # /healthz, whatever the Host header (a load balancer probes by IP); before host validation.
     "messaging_platform.health.HealthCheckMiddleware",
@@ -241,6 +244,11 @@ WEBHOOK_DISABLE_AFTER_DAYS = env_float("WEBHOOK_DISABLE_AFTER_DAYS", 5.0)
 # A claimed attempt that did not report back by then (a killed worker) is tried again.
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
 
+# Prometheus metrics at /metrics, for a scraper sending `Authorization: Bearer <METRICS_TOKEN>`;
+# without a token /metrics is a 404. Processes report together through PROMETHEUS_MULTIPROC_DIR
+# (read by prometheus-client itself; docs/deploy.md).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 # WebSocket: how many messages one catch_up frame answers with at most.
 WEBSOCKET_CATCH_UP_LIMIT = env_int("WEBSOCKET_CATCH_UP_LIMIT", 500)
 
@@ -306,7 +314,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Messaging Platform <noreply@
 if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 # On with HSTS in production, so that `check --deploy` is clean; the header only allows a submission

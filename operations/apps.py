@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class OperationsConfig(AppConfig):
+    name = "operations"
+    verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from celery.signals import task_postrun
+        from django.db.models.signals import post_save
+
+        from messaging import events
+        from messaging.models import WebhookAttempt
+
+        from . import metrics
+
+        # Every published message event is counted (once, even if ready() runs twice).
+        if metrics.count_message_events not in events.EVENT_SINKS:
+            events.EVENT_SINKS.append(metrics.count_message_events)
+        post_save.connect(metrics.count_webhook_attempt, sender=WebhookAttempt,
+                          dispatch_uid="operations.count_webhook_attempt")
+        task_postrun.connect(metrics.count_task, dispatch_uid="operations.count_task", weak=False)
