@@ -83,8 +83,8 @@ def test_one_scrape_shows_what_the_web_process_and_the_worker_did(platform, user
         message_id = response.json()["id"]
         wait_until(lambda: Message.objects.filter(pk=message_id, status=Status.DELIVERED).exists(),
                    timeout=30, what=f"delivery; worker log:\n{platform['worker'].log()}")
-        wait_until(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).exists(), timeout=30,
-                   what="the webhook delivered after one failed attempt")
+        succeeded = WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED)
+        wait_until(succeeded.exists, timeout=30, what="the webhook delivered after one failed attempt")
 
     samples = scrape(daphne.url)
     # Accepted in daphne; sent and delivered in the worker (it applied the carrier's callbacks).
