@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Counts and times every request; serves /metrics (whatever the Host header).
     "operations.metrics.HttpMetricsMiddleware",
+    "operations.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # /healthz, whatever the Host header (a load balancer probes by IP); before host validation.
     "messaging_platform.health.HealthCheckMiddleware",
@@ -198,6 +199,8 @@ CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 32)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING below (JSON lines, request ids), not Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 # Publishing a task must not hang a request when the broker is down: the sweep recovers.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
@@ -407,11 +410,23 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# JSON lines in production (python-json-logger), plain text under DEBUG (`make run`); each line
+# carries the request id that follows a message into its tasks, and its workspace/message ids.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "operations.logs.LogContextFilter"}},
+    "formatters": {
+        "plain": {"()": "operations.logs.PlainFormatter",
+                  "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
+                           "%(workspace_id)s %(message_id)s %(carrier_sid)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"],
+                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
