@@ -212,10 +212,15 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
+    # Message bodies and media past their workspace's retention are redacted (docs/deploy.md).
+    "retention": {"task": "operations.tasks.apply_retention",
+                  "schedule": env_float("RETENTION_INTERVAL_SECONDS", 3600.0)},
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
                            "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
 }
+
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500)  # messages per short transaction
 
 # Delivery: retries of transient carrier errors, and when the sweep steps in.
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8)

@@ -188,6 +188,8 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "numbers.phonenumber": _seed_phone_number,
     "numbers.provideraccount": _seed_provider_account,
     "audit.auditrecord": lambda ws: None,  # the workspace's creation is recorded
+    "operations.retentionpolicy": lambda ws: apps.get_model("operations", "RetentionPolicy").objects.create(
+        workspace=ws, body_retention_days=30),
 }
 
 

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from . import retention
+
+
+@shared_task(ignore_result=True)
+def apply_retention() -> None:
+    retention.apply_retention()
