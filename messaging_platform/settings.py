@@ -215,6 +215,8 @@ CELERY_BEAT_SCHEDULE = {
     # Message bodies and media past their workspace's retention are redacted (docs/deploy.md).
     "retention": {"task": "operations.tasks.apply_retention",
                   "schedule": env_float("RETENTION_INTERVAL_SECONDS", 3600.0)},
+    "alerts": {"task": "operations.tasks.evaluate_alerts",
+               "schedule": env_float("ALERT_INTERVAL_SECONDS", 60.0)},
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
                            "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},

@@ -39,6 +39,8 @@ api_patterns = [
          name="number-detail"),
     path(f"{ws}/audit-log", audit_api.AuditLogView.as_view(), name="audit-log-api"),
     path(f"{ws}/retention", operations_api.RetentionView.as_view(), name="retention"),
+    path(f"{ws}/alerts", operations_api.AlertRuleListView.as_view(), name="alert-list"),
+    path(f"{ws}/alerts/<str:alert_id>", operations_api.AlertRuleDetailView.as_view(), name="alert-detail"),
     path(f"{ws}/messages/<str:message_id>/redact", operations_api.WorkspaceMessageRedactView.as_view(),
          name="ws-message-redact"),
     path("api/messages/<str:message_id>/redact", operations_api.MessageRedactView.as_view(),
