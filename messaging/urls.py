@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, campaigns_api, outbound_api, views, webhooks
+from . import api, campaign_views, campaigns_api, outbound_api, views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
 w = "w/<str:ws>"  # the pages
@@ -69,4 +69,12 @@ urlpatterns = [
     path(f"{w}/messages/", views.message_log, name="log"),
     path(f"{w}/messages/<str:message_id>/", views.message_detail, name="log-detail"),
     path(f"{w}/settings/opt-outs/", views.opt_outs, name="opt-outs"),
+    path(f"{w}/contacts/", campaign_views.contact_list, name="contacts"),
+    path(f"{w}/contacts/<str:contact_id>/delete", campaign_views.contact_delete, name="contact-delete-page"),
+    path(f"{w}/contacts/import/<str:import_id>/", campaign_views.contact_import, name="contact-import-page"),
+    path(f"{w}/templates/", campaign_views.template_list, name="templates"),
+    path(f"{w}/templates/<str:template_id>/", campaign_views.template_edit, name="template-page"),
+    path(f"{w}/broadcasts/", campaign_views.broadcast_list, name="broadcasts"),
+    path(f"{w}/broadcasts/new", campaign_views.broadcast_new, name="broadcast-new"),
+    path(f"{w}/broadcasts/<str:broadcast_id>/", campaign_views.broadcast_detail, name="broadcast-page"),
 ]
