@@ -8,3 +8,13 @@ worker_class = "messaging_platform.gunicorn_worker.JsonErrorSyncWorker"
 limit_request_line = 8190
 # Each header up to 16 KB (default 8190), such as large cookies; beyond it a JSON 431.
 limit_request_field_size = 16380
+
+
+def child_exit(server, worker) -> None:
+    # A dead worker's live gauges must stop counting in /metrics (prometheus-client multiprocess).
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from audit.admin import AuditedAdminMixin
 from messaging_platform.api.errors import ApiError
 
 from .carrier_events import carrier_events_retry
@@ -109,7 +110,8 @@ class CarrierEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(OptOut)
-class OptOutAdmin(admin.ModelAdmin):
+class OptOutAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_family = "opt_out"
     list_display = ["phone_number", "workspace", "keyword", "created_at"]
     search_fields = ["phone_number", "=workspace__id"]
 
@@ -124,7 +126,8 @@ class ConsentEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_family = "webhook_endpoint"
     list_display = ["id", "workspace", "url", "is_active", "failing_since", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["=id", "url", "=workspace__id", "workspace__name"]

@@ -12,6 +12,7 @@ import time
 
 from django.db import connection
 
+from messaging_platform import metrics
 from numbers.models import ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import PermanentProviderError, TransientProviderError
@@ -79,6 +80,7 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
             if fresh_slot is not None:
                 message_wait_for_fresh_slot(message=message, not_before=fresh_slot)
                 return
+        send_started = time.monotonic()
         try:
             result = provider.send(
                 to=message.to_number,
@@ -102,6 +104,8 @@ def message_deliver(*, message_id: str, not_before: float | None = None) -> None
             logger.exception("Unexpected error sending %s", message.id)
             message_retry_later(message=message, error=TransientProviderError(str(exc)))
             return
+        finally:
+            metrics.observe_send(account.provider, send_started)
         break
     message_mark_sent(message_id=message.id, provider_sid=result.provider_sid)
 

@@ -31,6 +31,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from urllib3.util import Timeout
 
+from audit.services import audit_record
 from messaging_platform.api.errors import ApiError, invalid_params, not_found
 from messaging_platform.ids import new_id
 from workspaces.models import Workspace
@@ -107,15 +108,19 @@ def access_webhook_delivery(*, endpoint: WebhookEndpoint, delivery_id: str) -> W
     return delivery
 
 
+@transaction.atomic
 def webhook_endpoint_create(*, workspace: Workspace, url: str, events: list[str],
                             description: str = "", created_by=None) -> WebhookEndpoint:
     """Register an endpoint; the caller shows `endpoint.secret` once."""
-    return WebhookEndpoint.objects.create(
+    endpoint = WebhookEndpoint.objects.create(
         workspace=workspace, url=_checked_url(url), events=sorted(set(events)),
         description=description, secret=generate_webhook_secret(), created_by=created_by,
     )
+    audit_record(workspace, "webhook_endpoint.created", endpoint, url=endpoint.url, events=endpoint.events)
+    return endpoint
 
 
+@transaction.atomic
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str | None = None,
                             events: list[str] | None = None, description: str | None = None,
                             is_active: bool | None = None) -> WebhookEndpoint:
@@ -132,17 +137,23 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str | None = None
         endpoint.disabled_at = None if is_active else timezone.now()
         endpoint.disabled_reason = "" if is_active else "Disabled by a workspace admin."
     endpoint.save()
+    audit_record(endpoint.workspace, "webhook_endpoint.updated", endpoint, url=endpoint.url,
+                 events=endpoint.events, description=endpoint.description, is_active=endpoint.is_active)
     return endpoint
 
 
+@transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    audit_record(endpoint.workspace, "webhook_endpoint.deleted", endpoint)
     endpoint.delete()
 
 
+@transaction.atomic
 def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     """A new secret signs every attempt from now on, including retries of older events."""
     endpoint.secret = generate_webhook_secret()
     endpoint.save(update_fields=["secret", "updated_at"])
+    audit_record(endpoint.workspace, "webhook_endpoint.secret_rotated", endpoint, secret=True)
     return endpoint
 
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 
+from messaging_platform import metrics
 from numbers.models import PhoneNumber, default_send_rate
 from numbers.providers.base import ProviderError
 
@@ -253,6 +254,7 @@ def sender_of(*, from_number: str, messaging_service_sid: str) -> PacedSender:
 def sleep_until(moment: float) -> None:
     remaining = moment - time.time()
     if remaining > 0:
+        metrics.pacing_wait("sleep", remaining)
         time.sleep(remaining)
 
 
@@ -288,6 +290,7 @@ def wait_in_broker(*, message_id: str, not_before: float) -> None:
     # Arrive a little early and sleep the rest: a countdown fires late rather than early.
     lead = settings.SEND_PACING_SLEEP_MAX_SECONDS / 2
     countdown = min(remaining - lead, settings.SEND_PACING_MAX_COUNTDOWN_SECONDS, visibility / 2)
+    metrics.pacing_wait("broker", countdown)
     enqueue_send(message_id, countdown=max(0.0, countdown), not_before=not_before)
 
 
@@ -316,4 +319,5 @@ def wait_for_turn(sender: PacedSender) -> float | None:
             return None
         if kind == "slot":
             return time.time() + wait
+        metrics.pacing_wait("sleep", wait)
         time.sleep(wait)

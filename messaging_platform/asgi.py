@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
+from operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
 
 if settings.EMBEDDED_BEAT:
     # The embedded default has no beat process: the periodic tasks run in a thread of this server.
@@ -22,6 +23,6 @@ if settings.EMBEDDED_BEAT:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

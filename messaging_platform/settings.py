@@ -85,9 +85,14 @@ INSTALLED_APPS = [
     "workspaces",
     "numbers",
     "messaging",
+    "audit",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # Counts and times every request; serves /metrics (whatever the Host header).
+    "operations.metrics.HttpMetricsMiddleware",
+    "operations.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # /healthz, whatever the Host header (a load balancer probes by IP); before host validation.
     "messaging_platform.health.HealthCheckMiddleware",
@@ -97,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -193,6 +199,8 @@ CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 32)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING below (JSON lines, request ids), not Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 # Publishing a task must not hang a request when the broker is down: the sweep recovers.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
@@ -225,12 +233,19 @@ CELERY_BEAT_SCHEDULE = {
                              "schedule": env_float("CARRIER_INTAKE_DRAIN_SECONDS", 2.0)},
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
+    # Message bodies and media past their workspace's retention are redacted (docs/deploy.md).
+    "retention": {"task": "operations.tasks.apply_retention",
+                  "schedule": env_float("RETENTION_INTERVAL_SECONDS", 3600.0)},
+    "alerts": {"task": "operations.tasks.evaluate_alerts",
+               "schedule": env_float("ALERT_INTERVAL_SECONDS", 60.0)},
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
                            "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
 }
 # With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", CELERY_TASK_ALWAYS_EAGER)
+
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500)  # messages per short transaction
 
 # Delivery: retries of transient carrier errors, and when the sweep steps in.
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8)
@@ -271,6 +286,11 @@ WEBHOOK_RETRY_WINDOW_HOURS = env_float("WEBHOOK_RETRY_WINDOW_HOURS", 24.0)
 WEBHOOK_DISABLE_AFTER_DAYS = env_float("WEBHOOK_DISABLE_AFTER_DAYS", 5.0)
 # A claimed attempt that did not report back by then (a killed worker) is tried again.
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+
+# Prometheus metrics at /metrics, for a scraper sending `Authorization: Bearer <METRICS_TOKEN>`;
+# without a token /metrics is a 404. Processes report together through PROMETHEUS_MULTIPROC_DIR
+# (read by prometheus-client itself; docs/deploy.md).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # WebSocket: how many messages one catch_up frame answers with at most.
 WEBSOCKET_CATCH_UP_LIMIT = env_int("WEBSOCKET_CATCH_UP_LIMIT", 500)
@@ -338,7 +358,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Messaging Platform <noreply@
 if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 # On with HSTS in production, so that `check --deploy` is clean; the header only allows a submission
@@ -439,11 +459,23 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# JSON lines in production (python-json-logger), plain text under DEBUG (`make run`); each line
+# carries the request id that follows a message into its tasks, and its workspace/message ids.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "operations.logs.LogContextFilter"}},
+    "formatters": {
+        "plain": {"()": "operations.logs.PlainFormatter",
+                  "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
+                           "%(workspace_id)s %(message_id)s %(carrier_sid)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"],
+                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -3,9 +3,11 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
+from audit import api as audit_api
 from messaging_platform.api.views import api_not_found
 from messaging_platform.health import healthz
 from numbers import api as numbers_api
+from operations import api as operations_api
 from workspaces import api as workspaces_api
 
 ws = "api/ui/workspaces/<str:workspace_id>"
@@ -43,6 +45,14 @@ api_patterns = [
     path(f"{ws}/numbers/import", numbers_api.NumberImportView.as_view(), name="number-import"),
     path(f"{ws}/numbers/<str:number_id>", numbers_api.NumberDetailView.as_view(),
          name="number-detail"),
+    path(f"{ws}/audit-log", audit_api.AuditLogView.as_view(), name="audit-log-api"),
+    path(f"{ws}/retention", operations_api.RetentionView.as_view(), name="retention"),
+    path(f"{ws}/alerts", operations_api.AlertRuleListView.as_view(), name="alert-list"),
+    path(f"{ws}/alerts/<str:alert_id>", operations_api.AlertRuleDetailView.as_view(), name="alert-detail"),
+    path(f"{ws}/messages/<str:message_id>/redact", operations_api.WorkspaceMessageRedactView.as_view(),
+         name="ws-message-redact"),
+    path("api/messages/<str:message_id>/redact", operations_api.MessageRedactView.as_view(),
+         name="message-redact"),
     path("api/numbers", numbers_api.IntegratorNumberListView.as_view(), name="integrator-numbers"),
     path("api/numbers/<str:number_id>", numbers_api.IntegratorNumberDetailView.as_view(),
          name="integrator-number-detail"),
@@ -63,6 +73,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
     path("", include("numbers.urls")),
+    path("", include("audit.urls")),
 ]
 
 handler400 = "messaging_platform.api.views.bad_request"

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 
+from audit.admin import AuditedAdminMixin
+
 from .models import PhoneNumber, ProviderAccount
 
 
@@ -20,7 +22,8 @@ class ProviderAccountForm(forms.ModelForm):
 
 
 @admin.register(ProviderAccount)
-class ProviderAccountAdmin(admin.ModelAdmin):
+class ProviderAccountAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_family = "carrier_account"
     form = ProviderAccountForm
     list_display = ["workspace", "provider", "account_sid", "auth_token_set", "updated_at"]
     list_filter = ["provider"]
@@ -55,7 +58,8 @@ class CapabilityFilter(admin.SimpleListFilter):
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(admin.ModelAdmin):
+class PhoneNumberAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_family = "number"
     list_display = ["phone_number", "friendly_name", "workspace", "number_type", "sms_enabled",
                     "mms_enabled", "voice_enabled", "is_default", "created_at"]
     list_filter = [CapabilityFilter, "number_type", "is_default"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
+from audit.services import audit_record
 from messaging_platform.api.errors import ApiError
 from workspaces.models import Workspace
 
@@ -77,6 +78,7 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
         account.auth_token, account.messaging_service_sid = "", ""
         account.settings = {}
         account.save()
+        audit_record(workspace, "carrier_account.set", account, provider=provider)
         return account
 
     settings = settings or {}
@@ -95,10 +97,13 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
     except ProviderError as exc:
         _log_carrier_failure("credential check", candidate, exc)
         raise carrier_error(exc, secret=auth_token) from None
+    token_changed = auth_token != account.auth_token
     account.provider, account.account_sid = provider, account_sid
     account.auth_token, account.messaging_service_sid = auth_token, messaging_service_sid
     account.settings = settings
     account.save()
+    audit_record(workspace, "carrier_account.set", account, provider=provider, account_sid=account_sid,
+                 messaging_service_sid=messaging_service_sid, auth_token=token_changed)
     logger.info("Carrier account of workspace %s set to %s %s", workspace.pk, provider, account_sid)
     return account
 
@@ -345,6 +350,7 @@ def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = 
     _configure(account, info)
     is_default = selectors.default_sender(workspace=workspace) is None
     number = _new_number(workspace, e164, info, friendly_name=friendly_name, is_default=is_default)
+    audit_record(workspace, "number.added", number, phone_number=e164, is_default=is_default)
     logger.info("Number %s added to workspace %s", number.pk, workspace.pk)
     return number
 
@@ -378,6 +384,7 @@ def numbers_import(*, workspace: Workspace) -> ImportResult:
     for index, (e164, info) in enumerate(to_add):
         result.added.append(_new_number(workspace, e164, info, friendly_name="",
                                         is_default=needs_default and index == 0))
+    audit_record(workspace, "number.imported", added=[n.phone_number for n in result.added])
     logger.info("Imported %d number(s) into workspace %s, skipped %d", len(result.added),
                 workspace.pk, len(result.skipped))
     return result
@@ -416,6 +423,7 @@ def number_update(*, number: PhoneNumber, friendly_name: str | None = None,
                        "instead.", fields={"is_default": ["Cannot unset the default number."]})
     if changed:
         number.save(update_fields=[*changed, "updated_at"])
+        audit_record(number.workspace, "number.updated", number, **{f: getattr(number, f) for f in changed})
     return number
 
 
@@ -428,6 +436,7 @@ def number_remove(*, number: PhoneNumber) -> None:
     """
     workspace, number_id, was_default = number.workspace, number.pk, number.is_default
     _lock_workspace(workspace)
+    audit_record(workspace, "number.removed", number)
     number.delete()
     if was_default:
         successor = selectors.workspace_numbers(workspace=workspace).first()

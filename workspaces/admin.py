@@ -1,5 +1,9 @@
 from django.contrib import admin
+from django.db import transaction
 from django.utils import timezone
+
+from audit.admin import AuditedAdminMixin
+from audit.services import audit_record
 
 from .models import ApiKey, Invitation, Membership, Workspace
 
@@ -11,7 +15,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_family = "workspace"
     list_display = ["name", "id", "is_active", "member_count", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "id", "memberships__user__email"]
@@ -25,16 +30,21 @@ class WorkspaceAdmin(admin.ModelAdmin):
         return obj.memberships.count()
 
     @admin.action(description="Disable the selected workspaces (keys and members lose access)")
+    @transaction.atomic
     def disable(self, request, queryset):
         queryset.update(is_active=False)
+        [audit_record(ws, "workspace.disabled", ws) for ws in queryset]
 
     @admin.action(description="Enable the selected workspaces")
+    @transaction.atomic
     def enable(self, request, queryset):
         queryset.update(is_active=True)
+        [audit_record(ws, "workspace.enabled", ws) for ws in queryset]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_family = "member"
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "workspace__name", "workspace__id"]
@@ -72,5 +82,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Revoke the selected keys")
+    @transaction.atomic
     def revoke(self, request, queryset):
-        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        revoking = list(queryset.filter(revoked_at__isnull=True).select_for_update())
+        queryset.filter(pk__in=[key.pk for key in revoking]).update(revoked_at=timezone.now())
+        [audit_record(key.workspace, "api_key.revoked", key) for key in revoking]

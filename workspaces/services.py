@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User, normalize_email
+from audit.context import acting_user
+from audit.services import audit_record
 from messaging_platform.api import credentials
 from messaging_platform.api.errors import ApiError, forbidden, not_found
 from messaging_platform.tokens import generate_secret, hash_secret, record_use
@@ -26,12 +28,15 @@ INVITATION_UNAVAILABLE = ("This invitation does not exist, was already used, has
 def workspace_create(*, user: User, name: str) -> Workspace:
     workspace = Workspace.objects.create(name=name)
     Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+    audit_record(workspace, "workspace.created", workspace, actor=acting_user(user), name=name)
     return workspace
 
 
+@transaction.atomic
 def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
     workspace.name = name
     workspace.save(update_fields=["name", "updated_at"])
+    audit_record(workspace, "workspace.renamed", workspace, name=name)
     return workspace
 
 
@@ -69,6 +74,7 @@ def member_change_role(*, actor: Membership, user_id: str, role: str) -> Members
         raise forbidden("Only an owner can grant or take away the owner role.")
     if target.role == Role.OWNER and role != Role.OWNER:
         _ensure_other_owner(target)
+    audit_record(actor.workspace, "member.role_changed", target, role=[target.role, role])
     target.role = role
     target.save(update_fields=["role"])
     return target
@@ -84,6 +90,7 @@ def member_remove(*, actor: Membership, user_id: str) -> None:
         if target.role == Role.OWNER and actor.role != Role.OWNER:
             raise forbidden("Only an owner can remove an owner.")
     _ensure_other_owner(target)
+    audit_record(actor.workspace, "member.left" if target == actor else "member.removed", target)
     target.delete()
 
 
@@ -116,6 +123,7 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> IssuedInvi
         invited_by=actor.user,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
+    audit_record(workspace, "invitation.created", invitation, email=email, role=role)
     inviter = actor.user.name or actor.user.email
     accept_url = f"{settings.PUBLIC_BASE_URL}/invitations/accept?token={token}"
     transaction.on_commit(
@@ -135,16 +143,16 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> IssuedInvi
     return IssuedInvitation(invitation=invitation, token=token)
 
 
+@transaction.atomic
 def invitation_revoke(*, actor: Membership, invitation_id: str) -> None:
     if not actor.can_manage:
         raise forbidden("Only owners and admins can revoke invitations.")
-    deleted, _ = (
-        Invitation.objects.for_workspace(actor.workspace)
-        .filter(pk=invitation_id, accepted_at__isnull=True)
-        .delete()
-    )
-    if not deleted:
+    invitation = (Invitation.objects.for_workspace(actor.workspace).select_for_update()
+                  .filter(pk=invitation_id, accepted_at__isnull=True).first())
+    if invitation is None:
         raise not_found("Invitation not found.")
+    audit_record(actor.workspace, "invitation.revoked", invitation)
+    invitation.delete()
 
 
 @transaction.atomic
@@ -167,6 +175,8 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(invitation.workspace, "member.joined", membership, actor=acting_user(user),
+                 role=membership.role)
     return membership
 
 
@@ -179,6 +189,7 @@ class IssuedApiKey:
     key: str  # shown to the client once
 
 
+@transaction.atomic
 def api_key_create(*, actor: Membership, name: str) -> IssuedApiKey:
     if not actor.can_manage:
         raise forbidden("Only owners and admins can create API keys.")
@@ -190,9 +201,11 @@ def api_key_create(*, actor: Membership, name: str) -> IssuedApiKey:
         key_hash=hash_secret(raw),
         created_by=actor.user,
     )
+    audit_record(actor.workspace, "api_key.created", api_key, name=name)
     return IssuedApiKey(api_key=api_key, key=raw)
 
 
+@transaction.atomic
 def api_key_revoke(*, actor: Membership, api_key_id: str) -> None:
     if not actor.can_manage:
         raise forbidden("Only owners and admins can revoke API keys.")
@@ -203,6 +216,7 @@ def api_key_revoke(*, actor: Membership, api_key_id: str) -> None:
     )
     if not updated:
         raise not_found("API key not found.")
+    audit_record(actor.workspace, "api_key.revoked", ApiKey.objects.get(pk=api_key_id))
 
 
 def api_key_authenticate(raw: str) -> ApiKey | None:

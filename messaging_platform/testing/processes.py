@@ -116,8 +116,9 @@ class WorkerProcess(_ChildProcess):
     """`celery worker -B` in its own process group, so a kill takes its children too."""
 
     def __init__(self, env: dict[str, str], *, concurrency: int = 8, pool: str = "threads",
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, log_level: str = "WARNING"):
         self.env = env
+        self.log_level = log_level
         self.concurrency = concurrency
         self.pool = pool
         self.log_path = log_path or Path(tempfile.gettempdir()) / f"worker-{os.getpid()}-{id(self)}.log"
@@ -129,7 +130,7 @@ class WorkerProcess(_ChildProcess):
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "messaging_platform", "worker", "-B",
-             "-s", str(schedule), "--loglevel=WARNING", f"--concurrency={self.concurrency}",
+             "-s", str(schedule), f"--loglevel={self.log_level}", f"--concurrency={self.concurrency}",
              f"--pool={self.pool}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

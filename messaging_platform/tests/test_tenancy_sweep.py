@@ -196,6 +196,11 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "numbers.phonenumber": _seed_phone_number,
     "numbers.provideraccount": _seed_provider_account,
     "numbers.carrierroute": _seed_carrier_route,
+    "audit.auditrecord": lambda ws: None,  # the workspace's creation is recorded
+    "operations.retentionpolicy": lambda ws: apps.get_model("operations", "RetentionPolicy").objects.create(
+        workspace=ws, body_retention_days=30),
+    "operations.alertrule": lambda ws: apps.get_model("operations", "AlertRule").objects.create(
+        workspace=ws, kind="queue_backlog", threshold=60),
 }
 
 
