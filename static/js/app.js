@@ -164,7 +164,115 @@ function applyStatus(container, message) {
   return changed;
 }
 
+const DIRECTION_LABELS = { inbound: "Inbound", outbound: "Outbound" };
+
+function contactOf(message) {
+  return message.direction === "outbound" ? message.to : message.from;
+}
+
+function conversationItem(message) {
+  // A conversation the page has not listed yet: the same markup as templates/messaging/inbox.html.
+  const ws = document.body.dataset.ws;
+  const link = el("a", { class: "conv", href: `/w/${ws}/inbox/${message.conversation_id}/`,
+                         "data-conversation-id": message.conversation_id });
+  const top = el("span", { class: "conv-top" });
+  top.append(el("strong", { class: "mono" }, contactOf(message) || ""));
+  const time = el("time", { datetime: message.created_at, "data-local": "short" });
+  top.append(time);
+  localTime(time);
+  const bottom = el("span", { class: "conv-bottom" });
+  bottom.append(el("span", { class: "snippet", "data-snippet": "" }));
+  bottom.append(el("span", { class: "badge", "data-unread": "", hidden: "" }, "0"));
+  link.append(top, bottom);
+  const item = el("li");
+  item.append(link);
+  return item;
+}
+
+function logRow(message) {
+  // A new row of the messages log: the same cells as templates/messaging/log.html.
+  const ws = document.body.dataset.ws;
+  const row = el("tr", { "data-message-row": message.id });
+  const when = el("td", { class: "nowrap", "data-label": "When" });
+  const link = el("a", { href: `/w/${ws}/messages/${message.id}/` });
+  const time = el("time", { datetime: message.created_at, "data-local": "datetime" });
+  localTime(time);
+  link.append(time);
+  when.append(link);
+  const direction = el("td", { "data-label": "Direction" });
+  direction.append(el("span", { class: `dir dir-${message.direction}` }, DIRECTION_LABELS[message.direction] || message.direction));
+  const body = (message.body || "📎 Attachment");
+  const status = el("td", { class: "nowrap", "data-label": "Status" });
+  status.append(el("span", { class: "status", "data-status": "" }));
+  status.append(" ");
+  status.append(el("span", { class: "error-code", "data-error": "", hidden: "" }));
+  row.append(when, direction,
+    el("td", { class: "mono nowrap", "data-label": "From" }, message.from || ""),
+    el("td", { class: "mono nowrap", "data-label": "To" }, message.to || ""),
+    el("td", { class: "body-cell", "data-label": "Message" }, body.length > 90 ? body.slice(0, 89) + "…" : body),
+    status);
+  return row;
+}
+
+function addToLog(message) {
+  const rows = document.querySelector("[data-log-live]");
+  if (!rows) return;  // a filtered or later page: its rows are chosen by the server
+  rows.prepend(logRow(message));
+  applyStatus(rows.firstElementChild, message);
+  const table = document.querySelector("[data-log-table]");
+  if (table) table.hidden = false;
+  const empty = document.querySelector("[data-log-empty]");
+  if (empty) empty.remove();
+  const count = document.querySelector("[data-log-count]");
+  if (count) {
+    const n = Number(count.dataset.logCount || 0) + 1;
+    count.dataset.logCount = String(n);
+    count.textContent = `${n} message${n === 1 ? "" : "s"}`;
+  }
+}
+
+function updateConversationList(message, isNew) {
+  const list = document.querySelector("[data-conversations]");
+  if (!list || !message.conversation_id) return;
+  let conversation = list.querySelector(`.conv[data-conversation-id="${CSS.escape(message.conversation_id)}"]`);
+  if (!conversation) {
+    if (!isNew) return;
+    const empty = list.querySelector(".empty");
+    if (empty) empty.remove();
+    list.prepend(conversationItem(message));
+    conversation = list.querySelector(`.conv[data-conversation-id="${CSS.escape(message.conversation_id)}"]`);
+  }
+  const snippet = conversation.querySelector("[data-snippet]");
+  if (snippet && new Date(message.created_at) >= new Date(conversation.dataset.lastAt || 0)) {
+    conversation.dataset.lastAt = message.created_at;
+    snippet.textContent = (message.direction === "outbound" ? "You: " : "") + (message.body || "📎 Attachment");
+    const time = conversation.querySelector("time");
+    if (time) { time.setAttribute("datetime", message.created_at); localTime(time); }
+    const item = conversation.parentElement;
+    item.parentElement.prepend(item);
+  }
+  // A new inbound message of a conversation that is not open is unread (the server counts the same).
+  const open = conversation.getAttribute("aria-current") === "page";
+  if (isNew && message.direction === "inbound" && !open) {
+    const badge = conversation.querySelector("[data-unread]");
+    const n = Number(badge.textContent || 0) + 1;
+    badge.textContent = String(n);
+    badge.setAttribute("aria-label", `${n} unread`);
+    badge.hidden = false;
+    conversation.classList.add("unread");
+  }
+}
+
+// Messages this page has shown or been told about: a message is new to the page when it was
+// created after the page was rendered and has not been seen yet.
+const seenMessages = new Set();
+
 function applyMessage(message) {
+  const pageTime = new Date(document.body.dataset.since || 0);
+  const known = seenMessages.has(message.id) ||
+    document.querySelector(`[data-message-id="${CSS.escape(message.id)}"], [data-message-row="${CSS.escape(message.id)}"]`);
+  const isNew = !known && new Date(message.created_at) > pageTime;
+  seenMessages.add(message.id);
   const thread = document.querySelector("[data-thread]");
   if (thread && message.conversation_id === thread.dataset.conversationId) {
     let bubble = thread.querySelector(`[data-message-id="${CSS.escape(message.id)}"]`);
@@ -178,17 +286,9 @@ function applyMessage(message) {
       announce(`Message to ${message.to}: ${STATUS_LABELS[message.status] || message.status}`);
     }
   }
+  if (isNew) addToLog(message);
   document.querySelectorAll(`[data-message-row="${CSS.escape(message.id)}"]`).forEach((row) => applyStatus(row, message));
-  const conversation = document.querySelector(`[data-conversation-id="${CSS.escape(message.conversation_id || "")}"].conv`);
-  if (conversation) {
-    const snippet = conversation.querySelector("[data-snippet]");
-    if (snippet && new Date(message.created_at) >= new Date(conversation.dataset.lastAt || 0)) {
-      conversation.dataset.lastAt = message.created_at;
-      snippet.textContent = (message.direction === "outbound" ? "You: " : "") + (message.body || "📎 Attachment");
-      const item = conversation.parentElement;
-      item.parentElement.prepend(item);
-    }
-  }
+  updateConversationList(message, isNew);
 }
 
 function initLive() {

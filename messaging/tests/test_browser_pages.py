@@ -1,0 +1,97 @@
+"""The web UI's pages in a real browser (issue-driven checks): live updates everywhere, narrow
+screens, invitations, the composer after an error, failures and opt-outs, and more. Same browser
+and server fixtures as test_browser_ui.py."""
+
+import json
+import re
+import urllib.request
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+from accounts.models import User
+from messaging.tests import test_browser_ui as ui
+from numbers.services import numbers_import, provider_account_set
+from workspaces.models import Membership
+from workspaces.services import api_key_create, workspace_create
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# The browser, the fake carrier and the daphne server of test_browser_ui.py.
+browser, fake_carrier, server = ui.browser, ui.fake_carrier, ui.server
+PASSWORD, new_page = ui.PASSWORD, ui.new_page
+
+
+class Ready:
+    """A user with a simulator workspace, its numbers and an API key, made through the services."""
+
+    def __init__(self, email: str = "nia@example.com", name: str = "Acme"):
+        self.user = User.objects.create_user(email=email, name="Nia Newcomer")
+        # The server checks passwords with the production hasher, not the tests' fast one.
+        self.user.password = PBKDF2PasswordHasher().encode(PASSWORD, "browser-tests")
+        self.user.save(update_fields=["password"])
+        self.workspace = workspace_create(user=self.user, name=name)
+        self.ws = self.workspace.pk
+        provider_account_set(workspace=self.workspace, provider="simulator")
+        numbers_import(workspace=self.workspace)
+        self.membership = Membership.objects.get(workspace=self.workspace, user=self.user)
+        self.key = api_key_create(actor=self.membership, name="integration").key
+
+
+def log_in(page, email: str) -> None:
+    page.goto("/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def api(server, key: str, path: str, payload: dict | None = None, method: str | None = None) -> dict:
+    request = urllib.request.Request(
+        f"{server.url}{path}", method=method or ("POST" if payload is not None else "GET"),
+        data=json.dumps(payload).encode() if payload is not None else None,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else {}
+
+
+# 15.1: everything a page lists updates live ------------------------------------------------------
+
+
+def test_inbox_and_log_add_new_conversations_rows_and_unread_badges_live(browser, server):
+    ready = Ready()
+    context, page = new_page(browser, server)
+    log_in(page, "nia@example.com")
+    page.goto(f"/w/{ready.ws}/inbox/")
+    page.evaluate("window.__notReloaded = true")
+    sent = api(server, ready.key, "/api/messages", {"to": "+14155550111", "body": "Hello live"})
+    conv = page.locator(f".conv[data-conversation-id='{sent['conversation_id']}']")
+    conv.wait_for()
+    assert "Hello live" in conv.inner_text()
+    assert conv.get_attribute("href").endswith(f"/inbox/{sent['conversation_id']}/")
+
+    page.goto(f"/w/{ready.ws}/messages/")
+    count = page.locator("[data-log-count]")
+    assert count.inner_text().startswith("1 message")
+    page.evaluate("window.__notReloaded = true")
+    second = api(server, ready.key, "/api/messages", {"to": "+14155550122", "body": "Second one"})
+    page.locator(f"[data-message-row='{second['id']}']").wait_for()
+    assert count.inner_text().startswith("2 messages")
+    assert page.locator("[data-message-row]").first.get_attribute("data-message-row") == second["id"]
+    assert page.evaluate("window.__notReloaded") is True
+
+    # Unread badges: an inbound message to a conversation not open shows its badge at once.
+    page.goto(f"/w/{ready.ws}/inbox/{second['conversation_id']}/")
+    page.evaluate("window.__notReloaded = true")
+    # Another tab makes the contact of the first conversation write in.
+    other = context.new_page()
+    other.goto(f"/w/{ready.ws}/inbox/{sent['conversation_id']}/")
+    other.get_by_label(re.compile("Simulate a reply")).fill("Are you there?")
+    other.get_by_role("button", name="Simulate reply").click()
+    other.locator(".bubble.inbound", has_text="Are you there?").wait_for()
+    badge = page.locator(f".conv[data-conversation-id='{sent['conversation_id']}'] [data-unread]")
+    badge.wait_for(state="visible")
+    assert badge.inner_text() == "1"
+    assert page.evaluate("window.__notReloaded") is True
+    context.close()
