@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "workspaces",
     "numbers",
     "messaging",
+    "media_store",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +232,8 @@ WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5.0)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)  # the whole attempt
+# Message media copied to our own store (media_store): the largest file kept (carriers cap MMS at 5 MB).
+MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024)
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env_float("WEBHOOK_RETRY_MAX_SECONDS", 4 * 3600.0)
 # A failing delivery is retried until at least this long after the event, then given up.

@@ -54,6 +54,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
     path("", include("numbers.urls")),
+    path("", include("media_store.urls")),
 ]
 
 handler500 = "messaging_platform.api.views.server_error"

@@ -11,6 +11,8 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from accounts.models import User
 from messaging.tests import test_browser_ui as ui
+from messaging_platform.testing.live_server import LiveServer
+from messaging_platform.testing.media_server import MediaServer
 from numbers.services import numbers_import, provider_account_set
 from workspaces.models import Membership
 from workspaces.services import api_key_create, workspace_create
@@ -94,4 +96,46 @@ def test_inbox_and_log_add_new_conversations_rows_and_unread_badges_live(browser
     badge.wait_for(state="visible")
     assert badge.inner_text() == "1"
     assert page.evaluate("window.__notReloaded") is True
+    context.close()
+
+
+# 15.3: MMS images render, from our own origin -----------------------------------------------------
+
+
+@pytest.fixture
+def media_files():
+    with MediaServer() as files:
+        yield files
+
+
+@pytest.fixture
+def open_server(browser, transactional_db, media_files):
+    """The daphne server allowed to fetch from loopback (where the test's media files are)."""
+    live = LiveServer(env={"SIMULATOR_DELAY_SECONDS": "1", "WEBHOOK_ALLOW_HTTP": "true",
+                           "WEBHOOK_ALLOW_PRIVATE_URLS": "true"}).start()
+    yield live
+    live.stop()
+
+
+def test_mms_images_are_shown_from_our_own_store(browser, open_server, media_files):
+    server = open_server
+    ready = Ready()
+    context, page = new_page(browser, server)
+    log_in(page, "nia@example.com")
+    sent = api(server, ready.key, "/api/messages", {
+        "to": "+14155550111", "body": "A picture", "media_urls": [f"{media_files.url}/ok.png"]})
+    page.goto(f"/w/{ready.ws}/inbox/{sent['conversation_id']}/")
+    image = page.locator(f"[data-message-id='{sent['id']}'] img")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 8", arg=image.element_handle())
+    src = image.get_attribute("src")
+    assert src == f"/w/{ready.ws}/messages/{sent['id']}/media/0"
+    # The page's policy still allows images from our own origin only.
+    response = page.request.get(f"{server.url}/w/{ready.ws}/inbox/")
+    assert "img-src 'self' data:" in response.headers["content-security-policy"]
+    # A message that arrives while the page is open shows its image too.
+    second = api(server, ready.key, "/api/messages", {
+        "to": "+14155550111", "body": "", "media_urls": [f"{media_files.url}/moved"]})
+    image = page.locator(f"[data-message-id='{second['id']}'] img")
+    image.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 8", arg=image.element_handle())
     context.close()

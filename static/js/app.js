@@ -125,12 +125,15 @@ function bubbleFor(message) {
     li.append(body);
   }
   if (message.media_urls && message.media_urls.length) {
+    // Media is shown from our own copy (media_store), never from the URL itself.
     const media = el("div", { class: "media" });
     message.media_urls.forEach((url, i) => {
-      if (!/^https?:\/\//i.test(url)) return;
-      const link = el("a", { href: url, target: "_blank", rel: "noopener noreferrer" });
-      link.append(el("img", { src: url, alt: `Attachment ${i + 1}`, loading: "lazy" }));
+      const src = `/w/${document.body.dataset.ws}/messages/${message.id}/media/${i}`;
+      const link = el("a", { href: src, target: "_blank", rel: "noopener" });
+      const img = el("img", { src, alt: `Attachment ${i + 1}`, loading: "lazy", "data-media": "" });
+      link.append(img);
       media.append(link);
+      retryMedia(img);
     });
     li.append(media);
   }
@@ -142,6 +145,19 @@ function bubbleFor(message) {
   li.append(meta);
   localTime(time);
   return li;
+}
+
+// A new message's media is copied to our store just after it is filed: until then its image
+// answers 404, so try again a few times.
+function retryMedia(img) {
+  let tries = 0;
+  const retry = () => {
+    if (tries >= 10) return;
+    tries += 1;
+    setTimeout(() => { img.src = img.src.split("?")[0] + `?try=${tries}`; }, 1500);
+  };
+  img.addEventListener("error", retry);
+  if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) retry();
 }
 
 function applyStatus(container, message) {
@@ -349,6 +365,7 @@ function initLive() {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("time[data-local]").forEach(localTime);
+  document.querySelectorAll("img[data-media]").forEach(retryMedia);
   initSegmentCounters();
   initCopyButtons();
   initCarrierForm();
