@@ -139,3 +139,70 @@ def test_mms_images_are_shown_from_our_own_store(browser, open_server, media_fil
     image.wait_for()
     page.wait_for_function("img => img.complete && img.naturalWidth === 8", arg=image.element_handle())
     context.close()
+
+
+# 15.4 and 15.2: narrow screens, and confirm popovers that are not clipped --------------------------
+
+WORKSPACE_PAGES = ("inbox/", "messages/", "numbers/", "settings/", "settings/carrier/",
+                   "settings/api-keys/", "settings/members/", "settings/opt-outs/")
+
+
+def overflow(page) -> int:
+    """How many pixels the page is wider than the window (0 when nothing scrolls sideways)."""
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def test_no_page_overflows_sideways_at_375_px_and_the_navigation_collapses(browser, server):
+    ready = Ready()
+    sent = api(server, ready.key, "/api/messages", {
+        "to": "+14155550111", "body": "A fairly long message " * 8})
+    context = browser.new_context(base_url=server.url, viewport={"width": 375, "height": 740})
+    context.set_default_timeout(ui.TIMEOUT_MS)
+    page = context.new_page()
+    for path in ("/login/", "/signup/", "/password-reset/"):
+        page.goto(path)
+        assert overflow(page) == 0, path
+    log_in(page, "nia@example.com")
+    for path in ("/", "/workspaces/new/", *(f"/w/{ready.ws}/{p}" for p in WORKSPACE_PAGES),
+                 f"/w/{ready.ws}/inbox/{sent['conversation_id']}/",
+                 f"/w/{ready.ws}/messages/{sent['id']}/"):
+        page.goto(path)
+        assert overflow(page) == 0, path
+    # The messages log is a list of cards: the message and its status are visible.
+    page.goto(f"/w/{ready.ws}/messages/")
+    row = page.locator(f"[data-message-row='{sent['id']}']")
+    assert row.locator(".body-cell").is_visible()
+    assert row.locator("[data-status]").is_visible()
+    box = row.locator("[data-status]").bounding_box()
+    assert box["x"] + box["width"] <= 375
+    # The navigation is behind a menu button.
+    nav = page.get_by_role("navigation", name="Workspace")
+    assert not nav.is_visible()
+    page.get_by_role("button", name="Menu").click()
+    nav.get_by_role("link", name="Numbers").click()
+    page.wait_for_url(f"**/w/{ready.ws}/numbers/")
+    context.close()
+
+
+def test_confirm_popovers_show_their_confirm_button(browser, server):
+    ready = Ready()
+    context, page = new_page(browser, server)
+    log_in(page, "nia@example.com")
+    page.goto(f"/w/{ready.ws}/settings/api-keys/")
+    page.get_by_text("Revoke", exact=True).last.click()
+    confirm = page.get_by_role("button", name="Revoke integration")
+    confirm.wait_for()
+    # Not clipped: the button's middle is the button, not whatever clips it.
+    assert page.evaluate("""button => { const r = button.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return hit === button || button.contains(hit); }""", confirm.element_handle())
+    confirm.click()
+    ui.expect_text(page, "The key was revoked")
+    page.goto(f"/w/{ready.ws}/numbers/")
+    page.get_by_text("Remove", exact=True).last.click()
+    confirm = page.get_by_role("button", name=re.compile(r"^Remove \+"))
+    confirm.scroll_into_view_if_needed()
+    assert page.evaluate("""button => { const r = button.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return hit === button || button.contains(hit); }""", confirm.element_handle())
+    context.close()

@@ -92,6 +92,29 @@ function announce(text) {
   if (region) region.textContent = text;
 }
 
+// Narrow screens: the workspace navigation opens from the Menu button.
+function initMenu() {
+  const toggle = document.querySelector("[data-menu-toggle]");
+  if (!toggle) return;
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.closest(".sidebar").classList.toggle("open", open);
+  });
+}
+
+// A table becomes cards on narrow screens; each cell is labelled with its column's heading.
+function labelTableCells(root = document) {
+  root.querySelectorAll("table.table").forEach((table) => {
+    const headings = Array.from(table.querySelectorAll("thead th")).map((th) => th.querySelector(".sr-only") ? "" : th.textContent.trim());
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      Array.from(row.children).forEach((cell, i) => {
+        if (!cell.hasAttribute("data-label") && headings[i]) cell.setAttribute("data-label", headings[i]);
+      });
+    });
+  });
+}
+
 function initCarrierForm() {
   const form = document.querySelector("[data-carrier-form]");
   if (!form) return;
@@ -369,5 +392,7 @@ document.addEventListener("DOMContentLoaded", () => {
   initSegmentCounters();
   initCopyButtons();
   initCarrierForm();
+  initMenu();
+  labelTableCells();
   initLive();
 });
