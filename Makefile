@@ -19,6 +19,8 @@ venv: $(STAMP)
 # The embedded default: SQLite, in-process tasks, the simulator carrier, one daphne process
 # serving HTTP and WebSockets. DEBUG is on unless you set it.
 run: export DEBUG ?= true
+# Emailed links (invitations, password reset) start with PUBLIC_BASE_URL: the address of this server.
+run: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) messaging_platform.asgi:application

@@ -1,9 +1,11 @@
 """The server-rendered sign-up, login and logout pages (Django's cookie session)."""
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from workspaces.selectors import workspaces_for_user
 
@@ -17,17 +19,40 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+def _next_url(request) -> str | None:
+    """Where to go after signing up or in (an invitation's page), if it is one of ours."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return None
+
+
 def signup(request):
+    next_url = _next_url(request)
     if request.user.is_authenticated:
-        return redirect("home")
-    form = SignupForm(request.POST or None)
+        return redirect(next_url or "home")
+    initial = {"email": request.GET.get("email", "")[:254]}
+    form = SignupForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         user = services.user_signup(**form.cleaned_data)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("home")
-    return render(request, "accounts/signup.html", {"form": form})
+        return redirect(next_url or "home")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url or ""})
 
 
 @login_required
 def home(request):
     return render(request, "home.html", {"workspaces": workspaces_for_user(user=request.user)})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset request, with the link built like every emailed link: from PUBLIC_BASE_URL."""
+
+    def get_context_data(self, **kwargs):
+        self.extra_email_context = {"base_url": settings.PUBLIC_BASE_URL.rstrip("/")}
+        return super().get_context_data(**kwargs)
+
+    def form_valid(self, form):
+        self.extra_email_context = {"base_url": settings.PUBLIC_BASE_URL.rstrip("/")}
+        return super().form_valid(form)

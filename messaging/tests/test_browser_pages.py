@@ -206,3 +206,51 @@ def test_confirm_popovers_show_their_confirm_button(browser, server):
         const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
         return hit === button || button.contains(hit); }""", confirm.element_handle())
     context.close()
+
+
+# 15.5: invitations keep newcomers ------------------------------------------------------------------
+
+
+def test_an_invitation_names_who_invites_and_survives_sign_up(browser, server):
+    ready = Ready()
+    context, page = new_page(browser, server)
+    log_in(page, "nia@example.com")
+    page.goto(f"/w/{ready.ws}/settings/members/")
+    page.get_by_label("Email").fill("newcomer@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    # The server prints email (the console backend): it says so, and gives the link to copy.
+    ui.expect_text(page, "This installation does not send email")
+    assert not page.get_by_text("Invitation sent").count()
+    link = page.get_by_label("Invitation link for newcomer@example.com").input_value()
+    assert link.startswith(f"{server.url}/invitations/accept?token=mp_inv_")
+    context.close()
+
+    context, page = new_page(browser, server)
+    page.goto(link)
+    ui.expect_text(page, "invited newcomer@example.com to join Acme as member")
+    assert "Nia Newcomer" in page.locator("main").inner_text()
+    page.get_by_role("link", name="Create an account to join").click()
+    assert page.get_by_label("Email").input_value() == "newcomer@example.com"
+    page.get_by_label("Name", exact=True).fill("Nora New")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/invitations/accept?token=*")
+    page.get_by_role("button", name="Join Acme").click()
+    page.wait_for_url(f"**/w/{ready.ws}/inbox/")
+    ui.expect_text(page, "You joined Acme.")
+    context.close()
+
+
+def test_emailed_links_start_with_the_public_base_url_whatever_host_the_page_used(browser, server):
+    Ready()
+    # The page is reached as localhost; the installation's public address is 127.0.0.1.
+    context = browser.new_context(base_url=server.url.replace("127.0.0.1", "localhost"))
+    context.set_default_timeout(ui.TIMEOUT_MS)
+    page = context.new_page()
+    page.goto("/password-reset/")
+    page.get_by_label("Email").fill("nia@example.com")
+    page.get_by_role("button", name="Send reset link").click()
+    page.wait_for_url("**/password-reset/sent/")
+    links = re.findall(r"(https?://\S+/password-reset/\S+/\S+/)", server.log())
+    assert links and all(link.startswith(f"{server.url}/") for link in links), links
+    context.close()
