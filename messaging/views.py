@@ -129,6 +129,8 @@ def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None 
     workspace = request.workspace
     numbers = list(workspace_numbers(workspace=workspace))
     thread = []
+    if form is None:
+        form = _failed_compose(request, conversation, numbers)
     if conversation is not None:
         recent = selectors.message_list(workspace=workspace, filters={"conversation": conversation.pk})
         thread = list(reversed(recent[:THREAD_LENGTH]))
@@ -166,19 +168,49 @@ def thread(request: HttpRequest, conversation_id: str) -> HttpResponse:
     return _inbox(request, conversation)
 
 
-@require_POST
+COMPOSE_SESSION_KEY = "compose-error"
+COMPOSE_FIELDS = ("to", "from_number", "body", "media_url", "conversation")
+
+
 @workspace_page
 def send(request: HttpRequest) -> HttpResponse:
-    # Sending is every member's work, as in the API.
+    # Sending is every member's work, as in the API. A GET (a bookmark, an old tab) goes to the inbox.
+    if request.method != "POST":
+        return redirect("inbox", ws=request.workspace.pk)
     form = ComposeForm(request.POST, numbers=workspace_numbers(workspace=request.workspace))
     message = _send(request, form)
     if message is not None:
         return redirect("thread", ws=request.workspace.pk, conversation_id=message.conversation_id)
+    # Post/redirect/get: the errors and what was typed wait in the session for the page the
+    # composer was on, so a refresh does not send again and the URL stays the thread's.
     conversation = None
     if conversation_id := request.POST.get("conversation", "")[:64]:
         conversation = selectors.conversation_list(workspace=request.workspace).filter(
             pk=conversation_id).first()
-    return _inbox(request, conversation, form=form, status=400)
+    request.session[COMPOSE_SESSION_KEY] = {
+        "conversation": conversation.pk if conversation else "",
+        "data": {name: request.POST.get(name, "")[:2000] for name in COMPOSE_FIELDS},
+        "errors": {name: [str(e) for e in errors] for name, errors in form.errors.items()},
+    }
+    if conversation is not None:
+        return redirect("thread", ws=request.workspace.pk, conversation_id=conversation.pk)
+    return redirect("inbox", ws=request.workspace.pk)
+
+
+def _failed_compose(request: HttpRequest, conversation, numbers) -> ComposeForm | None:
+    """The composer of a send that failed just before, with its errors, shown once."""
+    stash = request.session.get(COMPOSE_SESSION_KEY)
+    if not stash or stash.get("conversation") != (conversation.pk if conversation else ""):
+        return None
+    del request.session[COMPOSE_SESSION_KEY]
+    form = ComposeForm(stash["data"], numbers=numbers)
+    form.is_valid()
+    for name, errors in stash["errors"].items():
+        field = None if name == "__all__" else name
+        for error in errors:
+            if error not in form.errors.get(name or "__all__", []):
+                form.add_error(field, error)
+    return form
 
 
 @require_POST

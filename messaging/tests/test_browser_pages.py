@@ -254,3 +254,42 @@ def test_emailed_links_start_with_the_public_base_url_whatever_host_the_page_use
     links = re.findall(r"(https?://\S+/password-reset/\S+/\S+/)", server.log())
     assert links and all(link.startswith(f"{server.url}/") for link in links), links
     context.close()
+
+
+# 15.8: after a send error -----------------------------------------------------------------------
+
+
+def test_a_send_error_stays_on_the_thread_and_a_refresh_sends_nothing(browser, server):
+    ready = Ready()
+    sent = api(server, ready.key, "/api/messages", {"to": "+14155550111", "body": "First"})
+    context, page = new_page(browser, server)
+    page.set_viewport_size({"width": 1280, "height": 640})
+    log_in(page, "nia@example.com")
+    thread_url = f"{server.url}/w/{ready.ws}/inbox/{sent['conversation_id']}/"
+    page.goto(thread_url)
+    page.get_by_text("Attach an image (MMS)").click()
+    page.get_by_label(re.compile("Image URL")).fill("not a url at all")
+    page.get_by_label("Message", exact=True).fill("Second")
+    page.get_by_role("button", name="Send").click()
+    ui.expect_text(page, "Enter a valid URL")
+    assert page.url == thread_url
+    assert page.get_by_label("Message", exact=True).input_value() == "Second"
+    assert page.get_by_role("button", name="Send").is_visible()
+    assert page.evaluate("""() => { const r = [...document.querySelectorAll('button')]
+        .find(b => b.textContent.trim() === 'Send').getBoundingClientRect();
+        return r.bottom <= innerHeight && r.top >= 0; }""")
+    page.reload()
+    page.goto(f"/w/{ready.ws}/messages/")
+    assert page.locator("[data-message-row]").count() == 1  # nothing was sent again
+    # An old tab or bookmark of the send URL opens the inbox, not a blank 405.
+    response = page.goto(f"/w/{ready.ws}/inbox/send")
+    assert response.status == 200 and page.url.endswith(f"/w/{ready.ws}/inbox/")
+    # Pasting more than a message holds says so.
+    page.goto(thread_url)
+    body = page.get_by_label("Message", exact=True)
+    body.focus()
+    page.evaluate("""() => { const data = new DataTransfer(); data.setData('text/plain', 'y'.repeat(2000));
+        document.activeElement.dispatchEvent(new ClipboardEvent('paste',
+            {clipboardData: data, bubbles: true, cancelable: true})); }""")
+    ui.expect_text(page, "cut to 1,600 characters")
+    context.close()

@@ -40,6 +40,19 @@ function initSegmentCounters() {
     };
     area.addEventListener("input", update);
     update();
+    // The browser cuts a paste at maxlength without a word: say so.
+    area.addEventListener("paste", (event) => {
+      const max = Number(area.getAttribute("maxlength"));
+      const pasted = (event.clipboardData && event.clipboardData.getData("text")) || "";
+      const room = max - (area.value.length - (area.selectionEnd - area.selectionStart));
+      let note = area.form.querySelector("[data-paste-note]");
+      if (!max || pasted.length <= room) { if (note) note.remove(); return; }
+      if (!note) {
+        note = el("p", { class: "help warn", role: "status", "data-paste-note": "" });
+        area.after(note);
+      }
+      note.textContent = `The pasted text was cut to ${max.toLocaleString("en")} characters, the longest a message can be.`;
+    });
     // Enter sends from a thread; Shift+Enter makes a new line.
     if (area.form.querySelector("input[name=conversation]")) {
       area.addEventListener("keydown", (event) => {
