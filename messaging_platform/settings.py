@@ -353,6 +353,9 @@ API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "100/m")
 UI_RATE_LIMIT = env_str("UI_RATE_LIMIT", "1000/m")
 LOGIN_FAILURE_RATE_PER_ACCOUNT = env_str("LOGIN_FAILURE_RATE_PER_ACCOUNT", "10/15m")
 LOGIN_FAILURE_RATE_PER_ADDRESS = env_str("LOGIN_FAILURE_RATE_PER_ADDRESS", "50/15m")
+# Password-reset requests (each sends an email) per account address and per client address.
+PASSWORD_RESET_RATE_PER_ACCOUNT = env_str("PASSWORD_RESET_RATE_PER_ACCOUNT", "5/h")
+PASSWORD_RESET_RATE_PER_ADDRESS = env_str("PASSWORD_RESET_RATE_PER_ADDRESS", "20/h")
 # Unknown API keys or session tokens presented by one client address (guessing).
 BEARER_FAILURE_RATE_PER_ADDRESS = env_str("BEARER_FAILURE_RATE_PER_ADDRESS", "50/15m")
 SESSION_TOKEN_TTL_HOURS = env_int("SESSION_TOKEN_TTL_HOURS", 24 * 14)

@@ -14,6 +14,8 @@ api_patterns = [
     path("api/auth/signup", accounts_api.SignupView.as_view(), name="auth-signup"),
     path("api/auth/login", accounts_api.LoginView.as_view(), name="auth-login"),
     path("api/auth/logout", accounts_api.LogoutView.as_view(), name="auth-logout"),
+    path("api/auth/logout-everywhere", accounts_api.LogoutEverywhereView.as_view(),
+         name="auth-logout-everywhere"),
     path("api/auth/me", accounts_api.MeView.as_view(), name="auth-me"),
     path("api/ui/workspaces", workspaces_api.WorkspaceListView.as_view(), name="workspace-list"),
     path(ws, workspaces_api.WorkspaceDetailView.as_view(), name="workspace-detail"),

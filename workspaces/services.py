@@ -31,8 +31,8 @@ def clean_workspace_name(name: str) -> str:
     name = name.strip()
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         raise ApiError("invalid_params", "name: control characters are not allowed.",
-                       fields={"name": ["Use letters, digits, spaces and punctuation only: no "
-                                        "line breaks, tabs or other control characters."]})
+                       fields={"name": ["Control characters (line breaks, tabs and the like) are "
+                                        "not allowed in a name."]})
     if not name:
         raise ApiError("invalid_params", "name: This field may not be blank.",
                        fields={"name": ["This field may not be blank."]})

@@ -234,8 +234,10 @@ def members(request: HttpRequest) -> HttpResponse:
                               "not send email (EMAIL_BACKEND is not set up): copy the link below "
                               "and send it yourself.")
                 request.session["invitation_link"] = [email, issued.accept_url]
-            else:
+            elif issued.email_sent:
                 messages.success(request, f"Invitation sent to {email}.")
+            else:  # inside a wider transaction: the email goes out when it commits
+                messages.success(request, f"Invitation created for {email}.")
             return redirect("members", ws=request.workspace.pk)
     memberships = Membership.objects.for_workspace(request.workspace).select_related("user")
     invitations = [i for i in Invitation.objects.for_workspace(request.workspace)
