@@ -66,6 +66,8 @@ class LogFilterForm(forms.Form):
                           widget=forms.DateInput(attrs={"type": "date"}))
     search = forms.CharField(required=False, max_length=selectors.MAX_SEARCH_LENGTH,
                              widget=forms.SearchInput(attrs={"placeholder": "Text in the message"}))
+    # Both halves of one conversation (the thread's "Log" link).
+    conversation = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def add_prefix(self, field_name: str) -> str:
         return "from" if field_name == "from_" else super().add_prefix(field_name)
@@ -74,7 +76,7 @@ class LogFilterForm(forms.Form):
         data = self.cleaned_data
         filters = {"direction": data["direction"], "status": data["status"],
                    "from": data["from_"].strip(), "to": data["to"].strip(),
-                   "search": data["search"].strip()}
+                   "search": data["search"].strip(), "conversation": data["conversation"].strip()}
         if data["start"]:
             filters["startDate"] = data["start"].isoformat()
         if data["end"]:

@@ -293,3 +293,24 @@ def test_a_send_error_stays_on_the_thread_and_a_refresh_sends_nothing(browser, s
             {clipboardData: data, bubbles: true, cancelable: true})); }""")
     ui.expect_text(page, "cut to 1,600 characters")
     context.close()
+
+
+# 15.7: the thread's "Log" link shows the whole conversation ---------------------------------------
+
+
+def test_the_threads_log_link_lists_both_halves_of_the_conversation(browser, server):
+    ready = Ready()
+    sent = api(server, ready.key, "/api/messages", {"to": "+14155550111", "body": "Hello there"})
+    context, page = new_page(browser, server)
+    log_in(page, "nia@example.com")
+    page.goto(f"/w/{ready.ws}/inbox/{sent['conversation_id']}/")
+    page.get_by_label(re.compile("Simulate a reply")).fill("Hi back")
+    page.get_by_role("button", name="Simulate reply").click()
+    page.locator(".bubble.inbound", has_text="Hi back").wait_for()
+    api(server, ready.key, "/api/messages", {"to": "+14155550199", "body": "Someone else"})
+    page.get_by_role("link", name="Messages log of this conversation").click()
+    page.wait_for_url(re.compile(r"/messages/\?conversation="))
+    rows = page.locator("[data-message-row]")
+    assert rows.count() == 2
+    assert {rows.nth(i).locator("td").nth(1).inner_text() for i in range(2)} == {"Inbound", "Outbound"}
+    context.close()
