@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
@@ -52,6 +54,7 @@ urlpatterns = [
     # Anything else under /api/ is a 404 in the error format.
     re_path(r"^api(/.*)?$", api_not_found),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=static("img/logo.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
