@@ -308,7 +308,7 @@ def test_the_threads_log_link_lists_both_halves_of_the_conversation(browser, ser
     page.get_by_role("button", name="Simulate reply").click()
     page.locator(".bubble.inbound", has_text="Hi back").wait_for()
     api(server, ready.key, "/api/messages", {"to": "+14155550199", "body": "Someone else"})
-    page.get_by_role("link", name="Messages log of this conversation").click()
+    page.get_by_role("link", name="Log of this conversation").click()
     page.wait_for_url(re.compile(r"/messages/\?conversation="))
     rows = page.locator("[data-message-row]")
     assert rows.count() == 2
