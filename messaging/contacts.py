@@ -441,10 +441,27 @@ class _Echo:
         return value
 
 
+EXPORT_CHUNK = 2000
+
+
+def newest_first_in_chunks(rows: QuerySet, size: int | None = None) -> Iterator:
+    """Every row of a queryset ordered by (-created_at, -id), a page at a time by keyset: a streamed
+    export holds no server-side cursor open between reads, and never scans past its page."""
+    last = None
+    while True:
+        page = rows if last is None else rows.filter(
+            Q(created_at__lt=last.created_at) | Q(created_at=last.created_at, id__lt=last.id))
+        chunk = list(page[:size or EXPORT_CHUNK])
+        yield from chunk
+        if len(chunk) < (size or EXPORT_CHUNK):
+            return
+        last = chunk[-1]
+
+
 def _field_names(contacts: QuerySet[Contact]) -> list[str]:
     keys: set[str] = set()
-    for fields in contacts.exclude(fields={}).values_list("fields", flat=True).iterator(chunk_size=2000):
-        keys.update(fields)
+    for contact in newest_first_in_chunks(contacts.exclude(fields={}).only("id", "created_at", "fields")):
+        keys.update(contact.fields)
     return sorted(keys)
 
 
@@ -458,7 +475,7 @@ def contacts_csv(contacts: QuerySet[Contact]) -> Iterator[str]:
     field_names = _field_names(contacts)
     writer = csv.writer(_Echo())
     yield writer.writerow(["phone_number", "name", "tags", "opted_out", *field_names, "created_at"])
-    for contact in contacts.iterator(chunk_size=2000):
+    for contact in newest_first_in_chunks(contacts):
         yield writer.writerow([contact.phone_number, _safe_cell(contact.name), ";".join(contact.tags),
                                "true" if contact.opted_out else "false",
                                *(_safe_cell(str(contact.fields.get(k, ""))) for k in field_names),
@@ -475,7 +492,7 @@ def messages_csv(messages) -> Iterator[str]:
     def moment(value) -> str:
         return value.isoformat().replace("+00:00", "Z") if value else ""
 
-    for m in messages.iterator(chunk_size=2000):
+    for m in newest_first_in_chunks(messages):
         yield writer.writerow([m.id, moment(m.created_at), m.direction,
                                m.from_number or m.messaging_service_sid, m.to_number, m.status,
                                _safe_cell(m.body), m.num_segments, m.encoding, m.error_code or "",
