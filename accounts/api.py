@@ -73,3 +73,13 @@ class MeView(UIAPIMixin, APIView):
         user = request.user
         return Response(MeSerializer({"id": user.id, "email": user.email, "name": user.name,
                                       "workspaces": workspaces}).data)
+
+
+class LogoutEverywhereView(UIAPIMixin, APIView):
+    authentication_classes = UIAPIMixin.authentication_classes[:1]
+
+    @extend_schema(request=None, responses={204: None}, tags=["auth"],
+                   summary="End every session token and browser session of this user")
+    def post(self, request):
+        services.sessions_end_everywhere(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

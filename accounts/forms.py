@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
+from django.utils.functional import lazy
 
 from . import services
 from .models import User, normalize_email
@@ -14,8 +15,11 @@ class LoginForm(AuthenticationForm):
     def clean(self):
         # The page shares the API's failed-login limits, or it would be a way around them.
         email = self.cleaned_data.get("username") or ""
-        if services.login_retry_after(request=self.request, email=email) is not None:
-            raise forms.ValidationError("Too many failed logins; try again later.",
+        retry_after = services.login_retry_after(request=self.request, email=email)
+        if retry_after is not None:
+            minutes = max(1, round(retry_after / 60))
+            raise forms.ValidationError(f"Too many failed logins; try again in {minutes} "
+                                        f"minute{'s' if minutes != 1 else ''}.",
                                         code="rate_limited")
         try:
             return super().clean()
@@ -28,6 +32,7 @@ class SignupForm(forms.Form):
     name = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(max_length=128, strip=False,
+                               help_text=lazy(lambda: " ".join(password_validators_help_texts()), str)(),
                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
     def clean_email(self) -> str:

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from messaging_platform.ids import PrefixedIdField
 
@@ -42,6 +43,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Raised by "log out everywhere": part of the cookie sessions' auth hash, so they all end.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 
@@ -54,6 +57,19 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django's hash of the password, with the generation: a cookie session ends when either changes.
+        return salted_hmac("accounts.User.session_auth_hash", f"{self.password}:{self.session_generation}",
+                           secret=secret, algorithm="sha256").hexdigest()
+
+    def save(self, *args, **kwargs):
+        password_changed = self._password is not None  # set_password() was called
+        super().save(*args, **kwargs)
+        if password_changed:
+            # A new password (changed, reset, or set by an operator) ends every API session token:
+            # a reset after a compromise must evict whoever held one.
+            SessionToken.objects.filter(user=self).delete()
 
 
 class SessionToken(models.Model):

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_ratelimit import ALL
@@ -72,6 +72,29 @@ def session_token_authenticate(raw: str) -> SessionToken | None:
 
 def session_token_revoke(*, session: SessionToken) -> None:
     SessionToken.objects.filter(pk=session.pk).delete()
+
+
+def sessions_end_everywhere(*, user: User) -> int:
+    """Log out everywhere: every API session token and every cookie session of the user end.
+    Returns how many session tokens there were."""
+    User.objects.filter(pk=user.pk).update(session_generation=models.F("session_generation") + 1)
+    user.refresh_from_db(fields=["session_generation"])
+    deleted, _ = SessionToken.objects.filter(user=user).delete()
+    return deleted
+
+
+def password_reset_retry_after(*, request: HttpRequest, email: str) -> int | None:
+    """Count a password-reset request; seconds to wait when this address or this client has asked
+    too often. Counted whether or not the account exists, so the answer reveals nothing."""
+    limits = [("password-reset-account", settings.PASSWORD_RESET_RATE_PER_ACCOUNT,
+               lambda group, req: "account:" + normalize_email(email)),
+              ("password-reset-address", settings.PASSWORD_RESET_RATE_PER_ADDRESS, "ip")]
+    wait = None
+    for group, rate, key in limits:
+        usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
+        if usage and usage["count"] > usage["limit"]:
+            wait = max(wait or 0, max(1, usage["time_left"]))
+    return wait
 
 
 def _login_limits(request: HttpRequest, email: str):

@@ -52,6 +52,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ["=id", "=provider_sid", "to_number", "from_number", "body", "workspace__name",
                      "=workspace__id"]
     date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]  # newest first (ids are random: they do not sort by age)
     list_select_related = ["workspace"]
     readonly_fields = [f.name for f in Message._meta.fields]
     inlines = [MessageEventInline, CarrierEventInline]

@@ -67,6 +67,8 @@ class LogFilterForm(forms.Form):
                           widget=forms.DateInput(attrs={"type": "date"}))
     search = forms.CharField(required=False, max_length=selectors.MAX_SEARCH_LENGTH,
                              widget=forms.SearchInput(attrs={"placeholder": "Text in the message"}))
+    # Both halves of one conversation (the thread's "Log" link).
+    conversation = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def add_prefix(self, field_name: str) -> str:
         return "from" if field_name == "from_" else super().add_prefix(field_name)
@@ -75,7 +77,7 @@ class LogFilterForm(forms.Form):
         data = self.cleaned_data
         filters = {"direction": data["direction"], "status": data["status"],
                    "from": data["from_"].strip(), "to": data["to"].strip(),
-                   "search": data["search"].strip()}
+                   "search": data["search"].strip(), "conversation": data["conversation"].strip()}
         if data["start"]:
             filters["startDate"] = data["start"].isoformat()
         if data["end"]:
@@ -130,6 +132,8 @@ def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None 
     workspace = request.workspace
     numbers = list(workspace_numbers(workspace=workspace))
     thread = []
+    if form is None:
+        form = _failed_compose(request, conversation, numbers)
     if conversation is not None:
         recent = selectors.message_list(workspace=workspace, filters={"conversation": conversation.pk})
         thread = list(reversed(recent[:THREAD_LENGTH]))
@@ -168,19 +172,49 @@ def thread(request: HttpRequest, conversation_id: str) -> HttpResponse:
     return _inbox(request, conversation)
 
 
-@require_POST
+COMPOSE_SESSION_KEY = "compose-error"
+COMPOSE_FIELDS = ("to", "from_number", "body", "media_url", "conversation")
+
+
 @workspace_page
 def send(request: HttpRequest) -> HttpResponse:
-    # Sending is every member's work, as in the API.
+    # Sending is every member's work, as in the API. A GET (a bookmark, an old tab) goes to the inbox.
+    if request.method != "POST":
+        return redirect("inbox", ws=request.workspace.pk)
     form = ComposeForm(request.POST, numbers=workspace_numbers(workspace=request.workspace))
     message = _send(request, form)
     if message is not None:
         return redirect("thread", ws=request.workspace.pk, conversation_id=message.conversation_id)
+    # Post/redirect/get: the errors and what was typed wait in the session for the page the
+    # composer was on, so a refresh does not send again and the URL stays the thread's.
     conversation = None
     if conversation_id := request.POST.get("conversation", "")[:64]:
         conversation = selectors.conversation_list(workspace=request.workspace).filter(
             pk=conversation_id).first()
-    return _inbox(request, conversation, form=form, status=400)
+    request.session[COMPOSE_SESSION_KEY] = {
+        "conversation": conversation.pk if conversation else "",
+        "data": {name: request.POST.get(name, "")[:2000] for name in COMPOSE_FIELDS},
+        "errors": {name: [str(e) for e in errors] for name, errors in form.errors.items()},
+    }
+    if conversation is not None:
+        return redirect("thread", ws=request.workspace.pk, conversation_id=conversation.pk)
+    return redirect("inbox", ws=request.workspace.pk)
+
+
+def _failed_compose(request: HttpRequest, conversation, numbers) -> ComposeForm | None:
+    """The composer of a send that failed just before, with its errors, shown once."""
+    stash = request.session.get(COMPOSE_SESSION_KEY)
+    if not stash or stash.get("conversation") != (conversation.pk if conversation else ""):
+        return None
+    del request.session[COMPOSE_SESSION_KEY]
+    form = ComposeForm(stash["data"], numbers=numbers)
+    form.is_valid()
+    for name, errors in stash["errors"].items():
+        field = None if name == "__all__" else name
+        for error in errors:
+            if error not in form.errors.get(name or "__all__", []):
+                form.add_error(field, error)
+    return form
 
 
 @require_POST

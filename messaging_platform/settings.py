@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "messaging",
     "audit",
     "operations",
+    "media_store",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +280,8 @@ WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5.0)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)  # the whole attempt
+# Message media copied to our own store (media_store): the largest file kept (carriers cap MMS at 5 MB).
+MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024)
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env_float("WEBHOOK_RETRY_MAX_SECONDS", 4 * 3600.0)
 # A failing delivery is retried until at least this long after the event, then given up.
@@ -409,6 +412,9 @@ API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "100/m")
 UI_RATE_LIMIT = env_str("UI_RATE_LIMIT", "1000/m")
 LOGIN_FAILURE_RATE_PER_ACCOUNT = env_str("LOGIN_FAILURE_RATE_PER_ACCOUNT", "10/15m")
 LOGIN_FAILURE_RATE_PER_ADDRESS = env_str("LOGIN_FAILURE_RATE_PER_ADDRESS", "50/15m")
+# Password-reset requests (each sends an email) per account address and per client address.
+PASSWORD_RESET_RATE_PER_ACCOUNT = env_str("PASSWORD_RESET_RATE_PER_ACCOUNT", "5/h")
+PASSWORD_RESET_RATE_PER_ADDRESS = env_str("PASSWORD_RESET_RATE_PER_ADDRESS", "20/h")
 # Unknown API keys or session tokens presented by one client address (guessing).
 BEARER_FAILURE_RATE_PER_ADDRESS = env_str("BEARER_FAILURE_RATE_PER_ADDRESS", "50/15m")
 SESSION_TOKEN_TTL_HOURS = env_int("SESSION_TOKEN_TTL_HOURS", 24 * 14)

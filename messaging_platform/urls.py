@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
@@ -16,6 +18,8 @@ api_patterns = [
     path("api/auth/signup", accounts_api.SignupView.as_view(), name="auth-signup"),
     path("api/auth/login", accounts_api.LoginView.as_view(), name="auth-login"),
     path("api/auth/logout", accounts_api.LogoutView.as_view(), name="auth-logout"),
+    path("api/auth/logout-everywhere", accounts_api.LogoutEverywhereView.as_view(),
+         name="auth-logout-everywhere"),
     path("api/auth/me", accounts_api.MeView.as_view(), name="auth-me"),
     path("api/ui/workspaces", workspaces_api.WorkspaceListView.as_view(), name="workspace-list"),
     path(ws, workspaces_api.WorkspaceDetailView.as_view(), name="workspace-detail"),
@@ -69,11 +73,13 @@ urlpatterns = [
     re_path(r"^api(/.*)?$", api_not_found),
     re_path(r"^webhooks(/.*)?$", api_not_found),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=static("img/logo.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
     path("", include("numbers.urls")),
     path("", include("audit.urls")),
+    path("", include("media_store.urls")),
 ]
 
 handler400 = "messaging_platform.api.views.bad_request"

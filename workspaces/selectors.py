@@ -33,3 +33,19 @@ def in_workspace(queryset, *, workspace: Workspace, pk: str, missing: str):
     if found is None:
         raise not_found(missing)
     return found
+
+
+def invitation_preview(*, token: str):
+    """The pending invitation of a token (with its workspace and inviter), or None: what the
+    accept page shows before anyone signs in. Holding the token is what entitles one to see it."""
+    from django.utils import timezone
+
+    from messaging_platform.tokens import hash_secret
+
+    from .models import Invitation
+
+    if not token:
+        return None
+    return (Invitation.objects.select_related("workspace", "invited_by")
+            .filter(token_hash=hash_secret(token), accepted_at__isnull=True,
+                    expires_at__gt=timezone.now(), workspace__is_active=True).first())

@@ -1,5 +1,7 @@
 """Workspaces, members, invitations and API keys: every write goes through here."""
 
+import logging
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,13 +22,29 @@ from .models import ApiKey, Invitation, Membership, Role, Workspace
 API_KEY_PREFIX = "mp_live_"
 API_KEY_DISPLAY_LENGTH = len(API_KEY_PREFIX) + 6
 INVITATION_TOKEN_PREFIX = "mp_inv_"
+logger = logging.getLogger(__name__)
+
 INVITATION_UNAVAILABLE = ("This invitation does not exist, was already used, has expired, or was "
                           "sent to an email address other than the one you are signed in with.")
 
 
+def clean_workspace_name(name: str) -> str:
+    """The name, stripped; refused with control characters (CR/LF would break the subject of every
+    invitation email, and none belongs in a name)."""
+    name = name.strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise ApiError("invalid_params", "name: control characters are not allowed.",
+                       fields={"name": ["Control characters (line breaks, tabs and the like) are "
+                                        "not allowed in a name."]})
+    if not name:
+        raise ApiError("invalid_params", "name: This field may not be blank.",
+                       fields={"name": ["This field may not be blank."]})
+    return name
+
+
 @transaction.atomic
 def workspace_create(*, user: User, name: str) -> Workspace:
-    workspace = Workspace.objects.create(name=name)
+    workspace = Workspace.objects.create(name=clean_workspace_name(name))
     Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
     audit_record(workspace, "workspace.created", workspace, actor=acting_user(user), name=name)
     return workspace
@@ -34,7 +52,7 @@ def workspace_create(*, user: User, name: str) -> Workspace:
 
 @transaction.atomic
 def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
-    workspace.name = name
+    workspace.name = clean_workspace_name(name)
     workspace.save(update_fields=["name", "updated_at"])
     audit_record(workspace, "workspace.renamed", workspace, name=name)
     return workspace
@@ -97,10 +115,13 @@ def member_remove(*, actor: Membership, user_id: str) -> None:
 # Invitations -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class IssuedInvitation:
     invitation: Invitation
     token: str
+    accept_url: str = ""
+    # Set once the email was handed to EMAIL_BACKEND (after commit): True, or False when it failed.
+    email_sent: bool | None = None
 
 
 @transaction.atomic
@@ -125,22 +146,32 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> IssuedInvi
     )
     audit_record(workspace, "invitation.created", invitation, email=email, role=role)
     inviter = actor.user.name or actor.user.email
-    accept_url = f"{settings.PUBLIC_BASE_URL}/invitations/accept?token={token}"
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"{inviter} invited you to {workspace.name}",
-            message=(
-                f"{inviter} invited you to join the workspace {workspace.name} as {role}.\n\n"
-                f"Accept the invitation: {accept_url}\n\n"
-                f"Or accept through the API with this token: {token}\n"
-                f"The invitation expires in {settings.INVITATION_TTL_DAYS} days."
-            ),
-            from_email=None,
-            recipient_list=[email],
-            fail_silently=True,
-        )
-    )
-    return IssuedInvitation(invitation=invitation, token=token)
+    # Every emailed link starts with PUBLIC_BASE_URL (password reset too): `make run` sets it from
+    # PORT, and behind a proxy it is the address people use.
+    accept_url = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/invitations/accept?token={token}"
+    issued = IssuedInvitation(invitation=invitation, token=token, accept_url=accept_url)
+
+    def send() -> None:
+        try:
+            send_mail(
+                subject=f"{inviter} invited you to {workspace.name}",
+                message=(
+                    f"{inviter} invited you to join the workspace {workspace.name} as {role}.\n\n"
+                    f"Accept the invitation: {accept_url}\n\n"
+                    f"Or accept through the API with this token: {token}\n"
+                    f"The invitation expires in {settings.INVITATION_TTL_DAYS} days."
+                ),
+                from_email=None,
+                recipient_list=[email],
+            )
+        except Exception:
+            logger.exception("Could not send the invitation email for %s", invitation.pk)
+            issued.email_sent = False
+        else:
+            issued.email_sent = True
+
+    transaction.on_commit(send)
+    return issued
 
 
 @transaction.atomic

@@ -7,8 +7,10 @@ with the same membership check as the API (another workspace's pages answer 404)
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -21,7 +23,10 @@ from messaging_platform.api.errors import ApiError
 
 from . import services
 from .models import ApiKey, Invitation, Membership, Role
-from .selectors import access_workspace, workspaces_for_user
+from .selectors import access_workspace, invitation_preview, workspaces_for_user
+
+# Backends that print or drop email instead of delivering it (the embedded default prints).
+UNDELIVERED_EMAIL_BACKENDS = ("console.EmailBackend", "dummy.EmailBackend", "filebased.EmailBackend")
 
 # Helpers shared by the numbers and messaging pages -----------------------------------------------
 
@@ -92,6 +97,12 @@ class WorkspaceForm(forms.Form):
     name = forms.CharField(label="Workspace name", max_length=100,
                            widget=forms.TextInput(attrs={"placeholder": "Acme Support",
                                                          "autocomplete": "organization"}))
+
+    def clean_name(self) -> str:
+        try:
+            return services.clean_workspace_name(self.cleaned_data["name"])
+        except ApiError as exc:
+            raise forms.ValidationError(exc.fields["name"][0]) from None
 
 
 class DeleteWorkspaceForm(forms.Form):
@@ -209,18 +220,34 @@ def members(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.invitation_create(actor=request.membership, **form.cleaned_data)
+            issued = services.invitation_create(actor=request.membership, **form.cleaned_data)
         except ApiError as exc:
             add_api_error(form, exc)
         else:
-            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            email = form.cleaned_data["email"]
+            if issued.email_sent is False:
+                messages.error(request, f"The invitation email to {email} could not be sent. "
+                               "Copy the link below and send it yourself.")
+                request.session["invitation_link"] = [email, issued.accept_url]
+            elif settings.EMAIL_BACKEND.endswith(UNDELIVERED_EMAIL_BACKENDS):
+                messages.info(request, f"Invitation created for {email}. This installation does "
+                              "not send email (EMAIL_BACKEND is not set up): copy the link below "
+                              "and send it yourself.")
+                request.session["invitation_link"] = [email, issued.accept_url]
+            elif issued.email_sent:
+                messages.success(request, f"Invitation sent to {email}.")
+            else:  # inside a wider transaction: the email goes out when it commits
+                messages.success(request, f"Invitation created for {email}.")
             return redirect("members", ws=request.workspace.pk)
     memberships = Membership.objects.for_workspace(request.workspace).select_related("user")
     invitations = [i for i in Invitation.objects.for_workspace(request.workspace)
                    if i.status == "pending"]
+    # The link is shown once, to the person who made the invitation.
+    link = request.session.pop("invitation_link", None) if request.method == "GET" else None
     return render_page(request, "workspaces/members.html", {
         "form": form, "memberships": memberships, "invitations": invitations,
-        "roles": Role.choices, "tab": "members"}, status=400 if request.method == "POST" else 200)
+        "invitation_link": link, "roles": Role.choices, "tab": "members"},
+        status=400 if request.method == "POST" else 200)
 
 
 @require_POST
@@ -271,11 +298,12 @@ def invitation_revoke(request: HttpRequest, invitation_id: str) -> HttpResponse:
     return redirect("members", ws=request.workspace.pk)
 
 
-@login_required
 def invitation_accept(request: HttpRequest) -> HttpResponse:
+    """The link of an invitation email: who invites you, to which workspace, with which role;
+    sign up or log in (the invitation is kept through both), then accept."""
     token = (request.POST.get("token") or request.GET.get("token") or "")[:200]
     error = None
-    if request.method == "POST":
+    if request.method == "POST" and request.user.is_authenticated:
         try:
             membership = services.invitation_accept(user=request.user, token=token)
         except ApiError as exc:
@@ -283,6 +311,17 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"You joined {membership.workspace.name}.")
             return redirect(reverse("inbox", kwargs={"ws": membership.workspace_id}))
-    return render(request, "workspaces/accept.html", {
-        "token": token, "error": error, "my_workspaces": workspaces_for_user(user=request.user)},
-        status=400 if error else 200)
+    invitation = invitation_preview(token=token)
+    if invitation and request.user.is_authenticated and invitation.email != request.user.email:
+        # Signed in as someone else: answered like an unknown token (it names nothing).
+        invitation = None
+        error = error or services.INVITATION_UNAVAILABLE
+    here = f"{reverse('invitation-accept-page')}?{urlencode({'token': token})}"
+    context = {"token": token, "error": error, "invitation": invitation,
+               "next_query": urlencode({"next": here}),
+               "signup_query": urlencode({"next": here, "email": invitation.email if invitation else ""})}
+    if request.user.is_authenticated:
+        context["my_workspaces"] = workspaces_for_user(user=request.user)
+    return render(request, "workspaces/accept.html", context,
+                  status=400 if error and request.method == "POST" else (
+                      200 if invitation or not token else 404))

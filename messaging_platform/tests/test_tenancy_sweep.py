@@ -178,6 +178,13 @@ def _seed_broadcast(workspace: Workspace) -> None:
 
 
 # How to make one row of each workspace-owned model in Acme (members, keys, … are made below).
+def _seed_stored_media(workspace: Workspace) -> None:
+    message = apps.get_model("messaging", "Message").objects.filter(workspace=workspace).first()
+    apps.get_model("media_store", "StoredMedia").objects.create(
+        workspace=workspace, message=message, position=0, source_url="https://example.com/a.png",
+        content_type="image/png", size=3, data=b"png")
+
+
 SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.conversation": _seed_conversation,
     "messaging.message": _seed_message,
@@ -190,6 +197,7 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.contactimport": _seed_contact_import,
     "messaging.messagetemplate": _seed_message_template,
     "messaging.broadcast": _seed_broadcast,
+    "media_store.storedmedia": _seed_stored_media,
     "workspaces.membership": lambda ws: None,
     "workspaces.invitation": lambda ws: None,
     "workspaces.apikey": lambda ws: None,

@@ -40,6 +40,19 @@ function initSegmentCounters() {
     };
     area.addEventListener("input", update);
     update();
+    // The browser cuts a paste at maxlength without a word: say so.
+    area.addEventListener("paste", (event) => {
+      const max = Number(area.getAttribute("maxlength"));
+      const pasted = (event.clipboardData && event.clipboardData.getData("text")) || "";
+      const room = max - (area.value.length - (area.selectionEnd - area.selectionStart));
+      let note = area.form.querySelector("[data-paste-note]");
+      if (!max || pasted.length <= room) { if (note) note.remove(); return; }
+      if (!note) {
+        note = el("p", { class: "help warn", role: "status", "data-paste-note": "" });
+        area.after(note);
+      }
+      note.textContent = `The pasted text was cut to ${max.toLocaleString("en")} characters, the longest a message can be.`;
+    });
     // Enter sends from a thread; Shift+Enter makes a new line.
     if (area.form.querySelector("input[name=conversation]")) {
       area.addEventListener("keydown", (event) => {
@@ -92,6 +105,29 @@ function announce(text) {
   if (region) region.textContent = text;
 }
 
+// Narrow screens: the workspace navigation opens from the Menu button.
+function initMenu() {
+  const toggle = document.querySelector("[data-menu-toggle]");
+  if (!toggle) return;
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.closest(".sidebar").classList.toggle("open", open);
+  });
+}
+
+// A table becomes cards on narrow screens; each cell is labelled with its column's heading.
+function labelTableCells(root = document) {
+  root.querySelectorAll("table.table").forEach((table) => {
+    const headings = Array.from(table.querySelectorAll("thead th")).map((th) => th.querySelector(".sr-only") ? "" : th.textContent.trim());
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      Array.from(row.children).forEach((cell, i) => {
+        if (!cell.hasAttribute("data-label") && headings[i]) cell.setAttribute("data-label", headings[i]);
+      });
+    });
+  });
+}
+
 function initCarrierForm() {
   const form = document.querySelector("[data-carrier-form]");
   if (!form) return;
@@ -129,12 +165,15 @@ function bubbleFor(message) {
     li.append(body);
   }
   if (message.media_urls && message.media_urls.length) {
+    // Media is shown from our own copy (media_store), never from the URL itself.
     const media = el("div", { class: "media" });
     message.media_urls.forEach((url, i) => {
-      if (!/^https?:\/\//i.test(url)) return;
-      const link = el("a", { href: url, target: "_blank", rel: "noopener noreferrer" });
-      link.append(el("img", { src: url, alt: `Attachment ${i + 1}`, loading: "lazy" }));
+      const src = `/w/${document.body.dataset.ws}/messages/${message.id}/media/${i}`;
+      const link = el("a", { href: src, target: "_blank", rel: "noopener" });
+      const img = el("img", { src, alt: `Attachment ${i + 1}`, loading: "lazy", "data-media": "" });
+      link.append(img);
       media.append(link);
+      retryMedia(img);
     });
     li.append(media);
   }
@@ -146,6 +185,19 @@ function bubbleFor(message) {
   li.append(meta);
   localTime(time);
   return li;
+}
+
+// A new message's media is copied to our store just after it is filed: until then its image
+// answers 404, so try again a few times.
+function retryMedia(img) {
+  let tries = 0;
+  const retry = () => {
+    if (tries >= 10) return;
+    tries += 1;
+    setTimeout(() => { img.src = img.src.split("?")[0] + `?try=${tries}`; }, 1500);
+  };
+  img.addEventListener("error", retry);
+  if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) retry();
 }
 
 function applyStatus(container, message) {
@@ -168,7 +220,115 @@ function applyStatus(container, message) {
   return changed;
 }
 
+const DIRECTION_LABELS = { inbound: "Inbound", outbound: "Outbound" };
+
+function contactOf(message) {
+  return message.direction === "outbound" ? message.to : message.from;
+}
+
+function conversationItem(message) {
+  // A conversation the page has not listed yet: the same markup as templates/messaging/inbox.html.
+  const ws = document.body.dataset.ws;
+  const link = el("a", { class: "conv", href: `/w/${ws}/inbox/${message.conversation_id}/`,
+                         "data-conversation-id": message.conversation_id });
+  const top = el("span", { class: "conv-top" });
+  top.append(el("strong", { class: "mono" }, contactOf(message) || ""));
+  const time = el("time", { datetime: message.created_at, "data-local": "short" });
+  top.append(time);
+  localTime(time);
+  const bottom = el("span", { class: "conv-bottom" });
+  bottom.append(el("span", { class: "snippet", "data-snippet": "" }));
+  bottom.append(el("span", { class: "badge", "data-unread": "", hidden: "" }, "0"));
+  link.append(top, bottom);
+  const item = el("li");
+  item.append(link);
+  return item;
+}
+
+function logRow(message) {
+  // A new row of the messages log: the same cells as templates/messaging/log.html.
+  const ws = document.body.dataset.ws;
+  const row = el("tr", { "data-message-row": message.id });
+  const when = el("td", { class: "nowrap", "data-label": "When" });
+  const link = el("a", { href: `/w/${ws}/messages/${message.id}/` });
+  const time = el("time", { datetime: message.created_at, "data-local": "datetime" });
+  localTime(time);
+  link.append(time);
+  when.append(link);
+  const direction = el("td", { "data-label": "Direction" });
+  direction.append(el("span", { class: `dir dir-${message.direction}` }, DIRECTION_LABELS[message.direction] || message.direction));
+  const body = (message.body || "📎 Attachment");
+  const status = el("td", { class: "nowrap", "data-label": "Status" });
+  status.append(el("span", { class: "status", "data-status": "" }));
+  status.append(" ");
+  status.append(el("span", { class: "error-code", "data-error": "", hidden: "" }));
+  row.append(when, direction,
+    el("td", { class: "mono nowrap", "data-label": "From" }, message.from || ""),
+    el("td", { class: "mono nowrap", "data-label": "To" }, message.to || ""),
+    el("td", { class: "body-cell", "data-label": "Message" }, body.length > 90 ? body.slice(0, 89) + "…" : body),
+    status);
+  return row;
+}
+
+function addToLog(message) {
+  const rows = document.querySelector("[data-log-live]");
+  if (!rows) return;  // a filtered or later page: its rows are chosen by the server
+  rows.prepend(logRow(message));
+  applyStatus(rows.firstElementChild, message);
+  const table = document.querySelector("[data-log-table]");
+  if (table) table.hidden = false;
+  const empty = document.querySelector("[data-log-empty]");
+  if (empty) empty.remove();
+  const count = document.querySelector("[data-log-count]");
+  if (count) {
+    const n = Number(count.dataset.logCount || 0) + 1;
+    count.dataset.logCount = String(n);
+    count.textContent = `${n} message${n === 1 ? "" : "s"}`;
+  }
+}
+
+function updateConversationList(message, isNew) {
+  const list = document.querySelector("[data-conversations]");
+  if (!list || !message.conversation_id) return;
+  let conversation = list.querySelector(`.conv[data-conversation-id="${CSS.escape(message.conversation_id)}"]`);
+  if (!conversation) {
+    if (!isNew) return;
+    const empty = list.querySelector(".empty");
+    if (empty) empty.remove();
+    list.prepend(conversationItem(message));
+    conversation = list.querySelector(`.conv[data-conversation-id="${CSS.escape(message.conversation_id)}"]`);
+  }
+  const snippet = conversation.querySelector("[data-snippet]");
+  if (snippet && new Date(message.created_at) >= new Date(conversation.dataset.lastAt || 0)) {
+    conversation.dataset.lastAt = message.created_at;
+    snippet.textContent = (message.direction === "outbound" ? "You: " : "") + (message.body || "📎 Attachment");
+    const time = conversation.querySelector("time");
+    if (time) { time.setAttribute("datetime", message.created_at); localTime(time); }
+    const item = conversation.parentElement;
+    item.parentElement.prepend(item);
+  }
+  // A new inbound message of a conversation that is not open is unread (the server counts the same).
+  const open = conversation.getAttribute("aria-current") === "page";
+  if (isNew && message.direction === "inbound" && !open) {
+    const badge = conversation.querySelector("[data-unread]");
+    const n = Number(badge.textContent || 0) + 1;
+    badge.textContent = String(n);
+    badge.setAttribute("aria-label", `${n} unread`);
+    badge.hidden = false;
+    conversation.classList.add("unread");
+  }
+}
+
+// Messages this page has shown or been told about: a message is new to the page when it was
+// created after the page was rendered and has not been seen yet.
+const seenMessages = new Set();
+
 function applyMessage(message) {
+  const pageTime = new Date(document.body.dataset.since || 0);
+  const known = seenMessages.has(message.id) ||
+    document.querySelector(`[data-message-id="${CSS.escape(message.id)}"], [data-message-row="${CSS.escape(message.id)}"]`);
+  const isNew = !known && new Date(message.created_at) > pageTime;
+  seenMessages.add(message.id);
   const thread = document.querySelector("[data-thread]");
   if (thread && message.conversation_id === thread.dataset.conversationId) {
     let bubble = thread.querySelector(`[data-message-id="${CSS.escape(message.id)}"]`);
@@ -182,17 +342,9 @@ function applyMessage(message) {
       announce(`Message to ${message.to}: ${STATUS_LABELS[message.status] || message.status}`);
     }
   }
+  if (isNew) addToLog(message);
   document.querySelectorAll(`[data-message-row="${CSS.escape(message.id)}"]`).forEach((row) => applyStatus(row, message));
-  const conversation = document.querySelector(`[data-conversation-id="${CSS.escape(message.conversation_id || "")}"].conv`);
-  if (conversation) {
-    const snippet = conversation.querySelector("[data-snippet]");
-    if (snippet && new Date(message.created_at) >= new Date(conversation.dataset.lastAt || 0)) {
-      conversation.dataset.lastAt = message.created_at;
-      snippet.textContent = (message.direction === "outbound" ? "You: " : "") + (message.body || "📎 Attachment");
-      const item = conversation.parentElement;
-      item.parentElement.prepend(item);
-    }
-  }
+  updateConversationList(message, isNew);
 }
 
 function initLive() {
@@ -253,8 +405,11 @@ function initLive() {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("time[data-local]").forEach(localTime);
+  document.querySelectorAll("img[data-media]").forEach(retryMedia);
   initSegmentCounters();
   initCopyButtons();
   initCarrierForm();
+  initMenu();
+  labelTableCells();
   initLive();
 });

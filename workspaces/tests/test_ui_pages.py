@@ -199,8 +199,9 @@ def test_sending_from_the_composer_uses_the_api_rules(user, workspace, simulator
                           ({"to": "+14155550123", "body": "x" * 1601}, "at most 1600"),
                           ({"to": "+14155550123", "body": "hi", "from_number": "+1999"},
                            "Select a valid choice")]:
-        response = client.post(f"/w/{workspace.pk}/inbox/send", data)
-        assert response.status_code == 400
+        # Post/redirect/get: the errors are shown on the page the composer was on.
+        response = client.post(f"/w/{workspace.pk}/inbox/send", data, follow=True)
+        assert response.redirect_chain == [(f"/w/{workspace.pk}/inbox/", 302)]
         assert any(message in e for e in errors(response)), (data, errors(response))
     assert not Message.objects.exists()
     response = client.post(f"/w/{workspace.pk}/inbox/send", {"to": "+1 415 555 0123", "body": "hi"})
