@@ -55,7 +55,7 @@ def send_from_request(request, workspace, **origin) -> Response:
         workspace=workspace, to=fields["to"], body=fields["body"],
         media_urls=fields["media_urls"], from_number=fields.get("from"),
         status_callback=fields.get("status_callback", ""),
-        scheduled_at=fields.get("scheduled_at"), **origin,
+        scheduled_at=fields.get("scheduled_at"), expires_at=sending.expiry(fields), **origin,
     )
     return Response(message_data(message), status=status.HTTP_201_CREATED)
 
@@ -88,7 +88,7 @@ def send_batch_from_request(request, workspace, **origin) -> Response:
         valid.append((index, sending.SendRequest(
             to=fields["to"], body=fields["body"], media_urls=fields["media_urls"],
             from_number=fields.get("from"), status_callback=fields.get("status_callback", ""),
-            scheduled_at=fields.get("scheduled_at"))))
+            scheduled_at=fields.get("scheduled_at"), expires_at=sending.expiry(fields))))
     if valid:
         results = sending.message_send_many(workspace=workspace,
                                             requests=[r for _, r in valid], **origin)

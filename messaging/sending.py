@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -108,13 +108,22 @@ class SendRequest:
     broadcast_id: str | None = None
 
 
+def expiry(fields: dict) -> datetime | None:
+    """When a send's `validity_period` (seconds) runs out, counted from its scheduled time if any."""
+    seconds = fields.get("validity_period")
+    if not seconds:
+        return None
+    return (fields.get("scheduled_at") or timezone.now()) + timedelta(seconds=seconds)
+
+
 def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[str],
                  from_number: str | None = None, status_callback: str = "",
-                 scheduled_at: datetime | None = None, api_key: ApiKey | None = None,
-                 sent_by=None) -> Message:
+                 scheduled_at: datetime | None = None, expires_at: datetime | None = None,
+                 api_key: ApiKey | None = None, sent_by=None) -> Message:
     """Store an outbound message as `queued` (or `scheduled`) and hand it to a worker on commit."""
     request = SendRequest(to=to, body=body, media_urls=media_urls, from_number=from_number,
-                          status_callback=status_callback, scheduled_at=scheduled_at)
+                          status_callback=status_callback, scheduled_at=scheduled_at,
+                          expires_at=expires_at)
     [result] = message_send_many(workspace=workspace, requests=[request], api_key=api_key,
                                  sent_by=sent_by)
     if isinstance(result, ApiError):

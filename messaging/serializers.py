@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from messaging_platform.api.fields import StrictCharField, StrictURLField
+from messaging_platform.api.fields import StrictCharField, StrictIntegerField, StrictURLField
 from numbers.phone import E164Field
 
 from .events import message_payload
@@ -13,6 +13,7 @@ from .urlsafety import UnsafeUrl, check_public_url
 
 MAX_MEDIA = 10
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
+MAX_VALIDITY_SECONDS = 14 * 24 * 3600
 
 
 class MessageSerializer(serializers.Serializer):
@@ -83,6 +84,9 @@ class SendInputSerializer(serializers.Serializer):
     media_urls = MediaUrlsField(required=False)
     status_callback = StrictURLField(max_length=2000, required=False, allow_blank=True)
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
+    # Seconds: a message still not sent by then ends `failed` with `expired`.
+    validity_period = StrictIntegerField(required=False, allow_null=True, min_value=1,
+                                               max_value=MAX_VALIDITY_SECONDS)
 
     def get_fields(self):
         fields = super().get_fields()

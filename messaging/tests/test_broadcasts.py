@@ -222,3 +222,12 @@ def test_a_scheduled_broadcast_starts_when_due(post, workspace, our_number, peop
     assert broadcasts.broadcasts_sweep()["started"] == 1
     broadcasts.broadcast_generate(broadcast_id=made["id"])
     assert Message.objects.filter(broadcast_id=made["id"]).count() == 3
+
+
+def test_a_single_send_takes_a_validity_period(send):
+    response = send(validity_period=600)
+    assert response.status_code == 201, response.content
+    message = Message.objects.get(pk=response.json()["id"])
+    assert 590 <= (message.expires_at - message.created_at).total_seconds() <= 610
+    for bad in ("600", 0, 1.5, True, 15 * 24 * 3600):
+        assert_error(send(validity_period=bad), 400, "invalid_params")
