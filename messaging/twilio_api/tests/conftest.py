@@ -3,6 +3,7 @@ Twilio, and Twilio's own SDK pointed at it."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -92,6 +93,17 @@ def make_compat_account(transactional_db, carrier, make_user):
 @pytest.fixture
 def account(make_compat_account) -> CompatAccount:
     return make_compat_account()
+
+
+def wait_for_sent(carrier: FakeTwilio, to: str, timeout: float = 20.0):
+    """The first message the carrier received for `to`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m for m in carrier.messages if m.to == to]
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"the carrier received nothing for {to} within {timeout}s")
 
 
 def sdk_client(live: LiveServer, username: str, password: str) -> Client:

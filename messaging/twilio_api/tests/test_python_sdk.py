@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from messaging.models import Message, MessageEvent, OptOut
 
-from .conftest import OUR_NUMBER, sdk_client
+from .conftest import OUR_NUMBER, sdk_client, wait_for_sent
 
 TO = "+14155550142"
 
@@ -180,7 +180,7 @@ def test_an_inbound_text_is_posted_to_the_sms_url_and_a_twiml_reply_is_sent(
     assert RequestValidator(account.auth_token).validate(posted.url, posted.params,
                                                          posted.headers["x-twilio-signature"])
 
-    reply = next(m for m in carrier.wait_for_messages(1, timeout=20) if m.to == "+14155550123")
+    reply = wait_for_sent(carrier, "+14155550123")
     assert reply.body == "Thanks, we got it" and reply.from_number == OUR_NUMBER
     inbound = client.messages(posted.params["MessageSid"]).fetch()
     assert inbound.direction == "inbound" and inbound.status == "received"
