@@ -326,3 +326,99 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status_code or self.error}"
+
+
+# Contacts and templates (messaging/contacts.py, messaging/templating.py) ------------------------
+
+
+class Contact(models.Model):
+    """A person the workspace messages: one per phone number, with a name, free fields and tags.
+    Whether they opted out is the workspace's OptOut list, not a copy here."""
+
+    id = PrefixedIdField(prefix="ct")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contacts")
+    phone_number = models.CharField(max_length=16)
+    name = models.CharField(max_length=200, blank=True)
+    fields = models.JSONField(default=dict, blank=True)  # {"city": "Paris"}: strings only
+    tags = models.JSONField(default=list, blank=True)  # lowercase words, sorted
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "phone_number"], name="one_contact_per_number"),
+        ]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="contact_ws_created")]
+
+    def __str__(self) -> str:
+        return self.name or self.phone_number
+
+
+class ImportStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class ContactImport(models.Model):
+    """A CSV of contacts being applied by a worker, row by row, with its progress and errors.
+
+    The upload is kept in the database in chunks (ContactImportChunk), so a worker on another
+    machine reads it as a stream, and a worker that dies resumes after the last applied row."""
+
+    id = PrefixedIdField(prefix="imp")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.RUNNING)
+    filename = models.CharField(max_length=200, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)  # data rows in the file (lines less the header)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # the first ones: {"row", "phone_number", "error"}
+    failure = models.TextField(blank=True)  # why the whole import failed (a bad header, say)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class ContactImportChunk(models.Model):
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_import", "seq"], name="one_chunk_per_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_import_id} #{self.seq}"
+
+
+class MessageTemplate(models.Model):
+    """A message body with `{{variables}}`, rendered per contact (messaging/templating.py)."""
+
+    id = PrefixedIdField(prefix="tpl")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, outbound_api, views, webhooks
+from . import api, contacts_api, outbound_api, views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
 w = "w/<str:ws>"  # the pages
@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/messages/<str:message_id>/cancel", api.MessageCancelView.as_view(),
          name="message-cancel"),
     path(f"{ws}/messages", api.WorkspaceMessageListView.as_view(), name="ws-message-list"),
+    path(f"{ws}/messages/export", contacts_api.MessageExportView.as_view(), name="ws-message-export"),
     path(f"{ws}/messages/preview", api.WorkspaceMessagePreviewView.as_view(),
          name="ws-message-preview"),
     path(f"{ws}/messages/<str:message_id>", api.WorkspaceMessageDetailView.as_view(),
@@ -24,6 +25,17 @@ urlpatterns = [
          name="conversation-detail"),
     path(f"{ws}/conversations/<str:conversation_id>/read", api.ConversationReadView.as_view(),
          name="conversation-read"),
+    path(f"{ws}/contacts", contacts_api.ContactListView.as_view(), name="contact-list"),
+    path(f"{ws}/contacts/import", contacts_api.ContactImportView.as_view(), name="contact-import"),
+    path(f"{ws}/contacts/import/<str:import_id>", contacts_api.ContactImportDetailView.as_view(),
+         name="contact-import-detail"),
+    path(f"{ws}/contacts/export", contacts_api.ContactExportView.as_view(), name="contact-export"),
+    path(f"{ws}/contacts/<str:contact_id>", contacts_api.ContactDetailView.as_view(),
+         name="contact-detail"),
+    path(f"{ws}/templates", contacts_api.TemplateListView.as_view(), name="template-list"),
+    path(f"{ws}/templates/preview", contacts_api.TemplatePreviewView.as_view(), name="template-preview"),
+    path(f"{ws}/templates/<str:template_id>", contacts_api.TemplateDetailView.as_view(),
+         name="template-detail"),
     path(f"{ws}/opt-outs", api.OptOutListView.as_view(), name="opt-out-list"),
     path(f"{ws}/webhooks", outbound_api.WebhookEndpointListView.as_view(), name="webhook-list"),
     path(f"{ws}/webhooks/<str:endpoint_id>", outbound_api.WebhookEndpointDetailView.as_view(),
