@@ -9,6 +9,7 @@ class TwilioApiConfig(AppConfig):
     def ready(self) -> None:
         from messaging import events
 
+        from . import schema  # noqa: F401 - registers the OpenAPI security scheme
         from .callbacks import on_platform_events
 
         # Status callbacks and SmsUrl posts hear every published message event (once).

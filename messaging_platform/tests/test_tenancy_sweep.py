@@ -164,6 +164,30 @@ def _seed_message_template(workspace: Workspace) -> None:
         workspace=workspace, name="Welcome", body="Hi {{name}}")
 
 
+def _seed_auth_token(workspace: Workspace) -> None:
+    apps.get_model("workspaces", "AuthToken").objects.create(
+        workspace=workspace, name="SDK", prefix="abcd", token_hash=f"{workspace.pk:0>64}"[-64:],
+        token="abcd" * 8)
+
+
+def _seed_twilio_number_webhooks(workspace: Workspace) -> None:
+    number = apps.get_model("numbers", "PhoneNumber").objects.filter(workspace=workspace).first()
+    apps.get_model("twilio_api", "NumberWebhooks").objects.create(
+        workspace=workspace, phone_number=number, sms_url="https://app.example.com/sms")
+
+
+def _seed_twilio_status_callback(workspace: Workspace) -> None:
+    message = apps.get_model("messaging", "Message").objects.filter(workspace=workspace).first()
+    apps.get_model("twilio_api", "MessageStatusCallback").objects.create(
+        workspace=workspace, message=message, url="https://app.example.com/status")
+
+
+def _seed_twilio_callback_delivery(workspace: Workspace) -> None:
+    apps.get_model("twilio_api", "CallbackDelivery").objects.create(
+        workspace=workspace, kind="status", url="https://app.example.com/status",
+        params={"MessageStatus": "sent"})
+
+
 # How to make one row of each workspace-owned model in Acme (members, keys, … are made below).
 SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.conversation": _seed_conversation,
@@ -181,6 +205,12 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "workspaces.apikey": lambda ws: None,
     "numbers.phonenumber": _seed_phone_number,
     "numbers.provideraccount": _seed_provider_account,
+    "workspaces.authtoken": _seed_auth_token,
+    # Seeded after the number and the message they belong to: twilio_api comes after numbers and
+    # messaging in INSTALLED_APPS.
+    "twilio_api.numberwebhooks": _seed_twilio_number_webhooks,
+    "twilio_api.messagestatuscallback": _seed_twilio_status_callback,
+    "twilio_api.callbackdelivery": _seed_twilio_callback_delivery,
 }
 
 
