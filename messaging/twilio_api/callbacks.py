@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "TwilioProxy/1.1"  # what Twilio's own requests say; some receivers look for it
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_REPLIES = 10
+# The statuses Twilio posts to a StatusCallback. Not `sending` or `scheduled`: receivers written
+# for Twilio (RapidPro's Courier among them) refuse statuses they do not know.
+CALLBACK_STATUSES = frozenset({"queued", "sent", "delivered", "undelivered", "failed", "canceled",
+                               "read"})
 
 
 # Parameters, as Twilio names them ------------------------------------------------------------
@@ -90,7 +94,8 @@ def signature(*, token: str, url: str, params: dict[str, str]) -> str:
 def on_platform_events(workspace_id: str, platform_events: list[dict]) -> None:
     """The EVENT_SINKS entry (registered in TwilioApiConfig.ready)."""
     updated = [e["data"] for e in platform_events
-               if e.get("type") == events.MESSAGE_UPDATED and e["data"].get("direction") == "outbound"]
+               if e.get("type") == events.MESSAGE_UPDATED and e["data"].get("direction") == "outbound"
+               and e["data"].get("status") in CALLBACK_STATUSES]
     received = [e["data"] for e in platform_events
                 if e.get("type") == events.MESSAGE_CREATED and e["data"].get("direction") == "inbound"]
     deliveries: list[CallbackDelivery] = []
