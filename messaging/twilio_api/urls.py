@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import pages, views
 
 account = "2010-04-01/Accounts/<str:account_sid>"
 
@@ -14,4 +14,10 @@ urlpatterns = [
     path(f"{account}/IncomingPhoneNumbers/<str:sid>.json", views.IncomingPhoneNumberView.as_view(),
          name="twilio-number"),
     re_path(r"^2010-04-01(?P<rest>/.*)?$", views.unknown_path),
+    # The settings page
+    path("w/<str:ws>/settings/twilio/", pages.twilio_settings, name="twilio-settings"),
+    path("w/<str:ws>/settings/twilio/tokens/<str:token_id>/revoke", pages.auth_token_revoke,
+         name="twilio-token-revoke"),
+    path("w/<str:ws>/settings/twilio/numbers/<str:number_id>/sms-url", pages.number_sms_url,
+         name="twilio-number-sms-url"),
 ]
