@@ -4,6 +4,7 @@ from messaging_platform.api.errors import ApiError
 
 from .delivery import message_retry
 from .models import (
+    Broadcast,
     CarrierEvent,
     ConsentEvent,
     Contact,
@@ -178,3 +179,13 @@ class ContactImportAdmin(admin.ModelAdmin):
 class MessageTemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "updated_at"]
     search_fields = ["name", "=id", "=workspace__id"]
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "status", "total", "created_at", "completed_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "=id", "=workspace__id"]
+    ordering = ["-created_at"]
+    readonly_fields = ["cursor", "generated", "total", "skipped_opted_out", "skipped_invalid",
+                       "skipped", "started_at", "completed_at", "canceled_at"]

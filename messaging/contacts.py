@@ -102,7 +102,7 @@ def with_opt_out(contacts: QuerySet[Contact]) -> QuerySet[Contact]:
     return contacts.annotate(opted_out=Exists(opted))
 
 
-def _has_tag(tag: str) -> Q:
+def has_tag(tag: str) -> Q:
     if connection.vendor == "postgresql":
         return Q(tags__contains=[tag])
     # Elsewhere the JSON is text: a tag is a quoted word in it (tags are [a-z0-9_-] only).
@@ -124,7 +124,7 @@ def contact_list(*, workspace: Workspace, search: str = "", tags: Iterable[str] 
             match |= Q(phone_number__contains=digits)
         contacts = contacts.filter(match)
     for tag in tags:
-        contacts = contacts.filter(_has_tag(clean_tag(tag)))
+        contacts = contacts.filter(has_tag(clean_tag(tag)))
     for key, value in (fields or {}).items():
         if not FIELD_NAME.fullmatch(key):
             raise invalid_params(f"{key[:64]!r} is not a field name.", {"fields": ["Bad field name."]})

@@ -25,10 +25,10 @@ def _clean(name, body) -> tuple[str, str]:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
         raise invalid_params(f"name is required, at most {MAX_NAME_LENGTH} characters.",
                              {"name": ["Required, at most 200 characters."]})
-    return name.strip(), _clean_body(body)
+    return name.strip(), clean_body(body)
 
 
-def _clean_body(body) -> str:
+def clean_body(body) -> str:
     if not isinstance(body, str) or not body.strip():
         raise invalid_params("body is required.", {"body": ["Required."]})
     if len(body) > MAX_BODY_CHARACTERS or "\x00" in body:
@@ -92,7 +92,7 @@ def template_preview(*, workspace: Workspace, body=None, template_id=None, conta
         if not isinstance(template_id, str):
             raise invalid_params("template_id must be a string.", {"template_id": ["Must be a string."]})
         body = access_template(workspace=workspace, template_id=template_id).body
-    body = _clean_body(body)
+    body = clean_body(body)
     if contact_ids is not None:
         if (not isinstance(contact_ids, list) or not all(isinstance(i, str) for i in contact_ids)
                 or len(contact_ids) > MAX_PREVIEW_CONTACTS):

@@ -87,6 +87,10 @@ class Message(models.Model):
     # last asked, and not before when we ask again.
     carrier_checked_at = models.DateTimeField(null=True, blank=True)
     carrier_check_after = models.DateTimeField(null=True, blank=True)
+    # A message still not sent by then ends `failed` with `expired` (validity_period).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    broadcast = models.ForeignKey("Broadcast", on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="messages")
     api_key = models.ForeignKey("workspaces.ApiKey", on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="+")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
@@ -110,6 +114,10 @@ class Message(models.Model):
             # Reconciliation looks for messages left `sent` for a while.
             models.Index(fields=["updated_at"], name="msg_sent_updated",
                          condition=models.Q(status="sent")),
+            models.Index(fields=["broadcast", "status"], name="msg_broadcast_status",
+                         condition=models.Q(broadcast__isnull=False)),
+            models.Index(fields=["expires_at"], name="msg_unsent_expiry",
+                         condition=models.Q(status__in=["queued", "scheduled"], expires_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -419,6 +427,60 @@ class MessageTemplate(models.Model):
 
     class Meta:
         ordering = ["name", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BroadcastStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    COMPLETED = "completed", "Completed"
+    CANCELED = "canceled", "Canceled"
+
+
+class Broadcast(models.Model):
+    """One message to many contacts, rendered per contact (messaging/broadcasts.py).
+
+    A worker makes its messages in batches, in contact id order: `cursor` is the last contact
+    done, so a worker that dies resumes after it, making no message twice."""
+
+    id = PrefixedIdField(prefix="bc")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="broadcasts")
+    name = models.CharField(max_length=200)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    body = models.TextField()  # the template's body as it was when the broadcast was made
+    audience = models.JSONField()  # {"tags": [...]} | {"contact_ids": [...]} | {"all": true}
+    from_number = models.CharField(max_length=16, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    quiet_hours = models.JSONField(null=True, blank=True)  # {"start": "21:00", "end": "08:00"}
+    validity_period = models.PositiveIntegerField(null=True, blank=True)  # seconds
+    status = models.CharField(max_length=10, choices=BroadcastStatus.choices,
+                              default=BroadcastStatus.DRAFT)
+    cursor = models.CharField(max_length=32, blank=True)
+    generated = models.BooleanField(default=False)  # every contact of the audience was done
+    total = models.PositiveIntegerField(default=0)  # contacts in the audience when it started
+    skipped_opted_out = models.PositiveIntegerField(default=0)
+    skipped_invalid = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=list, blank=True)  # the first few: {"contact_id", "reason"}
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="bc_ws_created"),
+            models.Index(fields=["status", "scheduled_at"], name="bc_pending",
+                         condition=models.Q(status__in=["scheduled", "sending"])),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -9,8 +9,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.EMBEDDED_BEAT:
+    # The embedded default has no beat process: the periodic tasks run in a thread of this server.
+    from messaging_platform.embedded_beat import start_in_process as start_embedded_beat  # noqa: E402
+
+    start_embedded_beat()
 
 application = ProtocolTypeRouter(
     {

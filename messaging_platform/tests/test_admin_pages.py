@@ -104,12 +104,13 @@ def _twilio_compat_rows(workspace, message) -> list[str]:
 
 
 def _campaign_rows(workspace) -> None:
-    from messaging.models import Contact, ContactImport, MessageTemplate
+    from messaging.models import Broadcast, Contact, ContactImport, MessageTemplate
 
     Contact.objects.create(workspace=workspace, phone_number="+14155552671", name="Ana",
                            fields={"city": "Paris"}, tags=["vip"])
     ContactImport.objects.create(workspace=workspace, status="completed", total_rows=1)
     MessageTemplate.objects.create(workspace=workspace, name="Welcome", body="Hi {{name}}")
+    Broadcast.objects.create(workspace=workspace, name="Launch", body="Hi", audience={"all": True})
 
 
 def _webhook_rows(workspace) -> list[str]:

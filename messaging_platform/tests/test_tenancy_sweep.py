@@ -188,6 +188,11 @@ def _seed_twilio_callback_delivery(workspace: Workspace) -> None:
         params={"MessageStatus": "sent"})
 
 
+def _seed_broadcast(workspace: Workspace) -> None:
+    apps.get_model("messaging", "Broadcast").objects.create(
+        workspace=workspace, name="Launch", body="Hi", audience={"all": True})
+
+
 # How to make one row of each workspace-owned model in Acme (members, keys, … are made below).
 SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.conversation": _seed_conversation,
@@ -200,6 +205,7 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.contact": _seed_contact,
     "messaging.contactimport": _seed_contact_import,
     "messaging.messagetemplate": _seed_message_template,
+    "messaging.broadcast": _seed_broadcast,
     "workspaces.membership": lambda ws: None,
     "workspaces.invitation": lambda ws: None,
     "workspaces.apikey": lambda ws: None,

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('messaging', '0005_message_carrier_check'),
         ('numbers', '0003_phone_number_send_rate'),
-        ('workspaces', '0002_account_sid_and_auth_tokens'),
+        ('workspaces', '0003_account_sid_and_auth_tokens'),
     ]
 
     operations = [

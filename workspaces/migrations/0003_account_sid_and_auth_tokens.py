@@ -17,7 +17,7 @@ def give_every_workspace_an_account_sid(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workspaces', '0001_initial'),
+        ('workspaces', '0002_workspace_timezone'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

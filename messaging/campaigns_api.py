@@ -1,4 +1,5 @@
-"""Contacts (with CSV import and export), message templates, and the messages log as CSV: UI API."""
+"""Campaigns in the UI API: contacts (with CSV import and export), message templates, broadcasts,
+and the messages log as CSV."""
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +14,7 @@ from messaging_platform.api.idempotency import idempotent
 from messaging_platform.api.pagination import PagePagination
 from workspaces.scoping import WorkspaceMemberMixin
 
-from . import contacts, message_templates, selectors
+from . import broadcasts, contacts, message_templates, selectors
 from .models import Contact, ContactImport, MessageTemplate
 
 
@@ -282,3 +283,97 @@ class TemplatePreviewView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
         return Response({"renderings": message_templates.template_preview(
             workspace=self.workspace, body=data.get("body"), template_id=data.get("template_id"),
             contact_ids=data.get("contact_ids"), variables=data.get("variables"))})
+
+
+BroadcastInput = inline_serializer("BroadcastInput", {
+    "name": serializers.CharField(), "template_id": serializers.CharField(required=False),
+    "body": serializers.CharField(required=False), "audience": serializers.DictField(),
+    "from": serializers.CharField(required=False), "scheduled_at": serializers.DateTimeField(required=False),
+    "quiet_hours": serializers.DictField(child=serializers.CharField(), required=False),
+    "validity_period": serializers.IntegerField(required=False),
+    "draft": serializers.BooleanField(required=False),
+})
+_BROADCAST_FIELDS = {
+    "id": serializers.CharField(), "name": serializers.CharField(),
+    "status": serializers.ChoiceField(["draft", "scheduled", "sending", "completed", "canceled"]),
+    "template_id": serializers.CharField(allow_null=True), "body": serializers.CharField(),
+    "audience": serializers.DictField(), "from": serializers.CharField(allow_null=True),
+    "scheduled_at": serializers.DateTimeField(allow_null=True),
+    "quiet_hours": serializers.DictField(allow_null=True),
+    "validity_period": serializers.IntegerField(allow_null=True),
+    "counts": serializers.DictField(child=serializers.IntegerField()),
+    "skipped": serializers.ListField(child=serializers.DictField()),
+    "created_at": serializers.DateTimeField(), "started_at": serializers.DateTimeField(allow_null=True),
+    "completed_at": serializers.DateTimeField(allow_null=True),
+    "canceled_at": serializers.DateTimeField(allow_null=True),
+}
+BroadcastSchema = inline_serializer("Broadcast", _BROADCAST_FIELDS)
+
+
+@extend_schema(tags=["broadcasts"])
+class BroadcastListView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=inline_serializer("Broadcast", _BROADCAST_FIELDS, many=True),
+                   summary="List broadcasts")
+    def get(self, request, workspace_id):
+        paginator = PagePagination()
+        page = paginator.paginate_queryset(broadcasts.broadcast_list(workspace=self.workspace), request,
+                                           view=self)
+        return paginator.get_paginated_response([broadcasts.broadcast_data(b) for b in page])
+
+    @extend_schema(
+        request=BroadcastInput, responses={201: BroadcastSchema}, summary="Make a broadcast",
+        description="Starts at once, at `scheduled_at`, or not before `POST …/{id}/send` when `draft` "
+                    "is true. `audience.tags` takes the contacts with any of the tags. Opted-out "
+                    "contacts are skipped and counted; `quiet_hours` hold each message until the "
+                    "recipient's local end of quiet (the zone from the number, else the workspace's); "
+                    "a message not sent within `validity_period` seconds ends `failed` with `expired`.")
+    @idempotent
+    def post(self, request, workspace_id):
+        data = _body_object(request)
+        draft = data.get("draft", False)
+        if not isinstance(draft, bool):
+            raise invalid_params("draft must be true or false.", {"draft": ["true or false."]})
+        broadcast = broadcasts.broadcast_create(
+            workspace=self.workspace, name=data.get("name"), audience=data.get("audience"),
+            body=data.get("body"), template_id=data.get("template_id"), from_number=data.get("from"),
+            scheduled_at=data.get("scheduled_at"), quiet_hours=data.get("quiet_hours"),
+            validity_period=data.get("validity_period"), draft=draft, created_by=request.user)
+        return Response(broadcasts.broadcast_data(broadcast), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["broadcasts"])
+class BroadcastDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses=BroadcastSchema, summary="One broadcast, with its counts")
+    def get(self, request, workspace_id, broadcast_id):
+        return Response(broadcasts.broadcast_data(
+            broadcasts.access_broadcast(workspace=self.workspace, broadcast_id=broadcast_id)))
+
+
+@extend_schema(tags=["broadcasts"])
+class BroadcastPreviewView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses=inline_serializer("BroadcastPreview", {
+        "messages": serializers.IntegerField(), "segments": serializers.IntegerField(),
+        "skipped_opted_out": serializers.IntegerField(), "skipped_invalid": serializers.IntegerField(),
+        "samples": serializers.ListField(child=serializers.DictField()),
+        "skipped": serializers.ListField(child=serializers.DictField())}),
+        summary="What a broadcast would send now: samples, totals, skipped recipients and why")
+    def post(self, request, workspace_id, broadcast_id):
+        broadcast = broadcasts.access_broadcast(workspace=self.workspace, broadcast_id=broadcast_id)
+        return Response(broadcasts.broadcast_preview(broadcast=broadcast))
+
+
+@extend_schema(tags=["broadcasts"])
+class BroadcastSendView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses=BroadcastSchema, summary="Send a draft broadcast")
+    def post(self, request, workspace_id, broadcast_id):
+        broadcast = broadcasts.access_broadcast(workspace=self.workspace, broadcast_id=broadcast_id)
+        return Response(broadcasts.broadcast_data(broadcasts.broadcast_start(broadcast=broadcast)))
+
+
+@extend_schema(tags=["broadcasts"])
+class BroadcastCancelView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
+    @extend_schema(request=None, responses=BroadcastSchema, summary="Cancel a broadcast",
+                   description="Its unsent messages end `canceled`; sent ones are not recalled.")
+    def post(self, request, workspace_id, broadcast_id):
+        broadcast = broadcasts.access_broadcast(workspace=self.workspace, broadcast_id=broadcast_id)
+        return Response(broadcasts.broadcast_data(broadcasts.broadcast_cancel(broadcast=broadcast)))
