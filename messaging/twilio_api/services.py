@@ -19,6 +19,7 @@ from messaging.models import FINAL_STATUSES, Message
 from messaging.segments import MAX_BODY_CHARACTERS
 from messaging.serializers import MAX_MEDIA, MAX_SCHEDULE_AHEAD
 from messaging.urlsafety import UnsafeUrl, check_public_url
+from messaging_platform.api.errors import ApiError
 from numbers.models import PhoneNumber
 from numbers.phone import normalize_e164
 from numbers.selectors import require_provider_account
@@ -85,6 +86,7 @@ class CreateParams:
     from_number: str | None
     status_callback: str
     send_at: datetime | None
+    validity_seconds: int | None = None
 
 
 def parse_create_params(*, workspace: Workspace, params) -> CreateParams:
@@ -121,7 +123,8 @@ def parse_create_params(*, workspace: Workspace, params) -> CreateParams:
         raise invalid(21624, "ValidityPeriod must be between 1 and 36000 seconds.")
     send_at = _send_at(_first(params, "SendAt"), _first(params, "ScheduleType"))
     return CreateParams(to=to, body=body, media_urls=media, from_number=from_number,
-                        status_callback=callback, send_at=send_at)
+                        status_callback=callback, send_at=send_at,
+                        validity_seconds=int(validity) if validity else None)
 
 
 @transaction.atomic
@@ -129,9 +132,15 @@ def message_create(*, workspace: Workspace, params: CreateParams,
                    api_key: ApiKey | None) -> Message:
     """Send through the platform's send service; a StatusCallback is kept beside the message, in
     the same transaction, so the first status change already finds it."""
-    message = sending.message_send(
-        workspace=workspace, to=params.to, body=params.body, media_urls=params.media_urls,
-        from_number=params.from_number, scheduled_at=params.send_at, api_key=api_key)
+    expires_at = None
+    if params.validity_seconds:  # counted from when the message may go: now, or its SendAt
+        expires_at = (params.send_at or timezone.now()) + timedelta(seconds=params.validity_seconds)
+    [message] = sending.message_send_many(workspace=workspace, api_key=api_key, requests=[
+        sending.SendRequest(to=params.to, body=params.body, media_urls=params.media_urls,
+                            from_number=params.from_number, scheduled_at=params.send_at,
+                            expires_at=expires_at)])
+    if isinstance(message, ApiError):
+        raise message
     if params.status_callback:
         MessageStatusCallback.objects.create(message=message, workspace=workspace,
                                              url=params.status_callback)
