@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -19,6 +19,22 @@ from .auth import CompatRateLimit, HasCompatCredential, TwilioBasicAuthenticatio
 from .errors import error_response, from_exception, internal_error, not_found
 
 logger = logging.getLogger(__name__)
+
+TWILIO_ERROR = OpenApiResponse(
+    description="An error in Twilio's shape (docs/twilio-compat.md lists the codes)",
+    response=inline_serializer("TwilioError", {
+        "code": serializers.IntegerField(), "message": serializers.CharField(),
+        "more_info": serializers.URLField(), "status": serializers.IntegerField()}))
+_ERROR_CODES = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
+
+
+def answers(code: int, body) -> dict:
+    """A success answer plus every error status, each in Twilio's error shape."""
+    return {code: body, **dict.fromkeys(_ERROR_CODES, TWILIO_ERROR)}
+
+
+OK, CREATED, DELETED = answers(200, dict), answers(201, dict), answers(204, None)
+
 
 PAGING = [OpenApiParameter("PageSize", int), OpenApiParameter("Page", int),
           OpenApiParameter("PageToken", str)]
@@ -56,7 +72,7 @@ class TwilioView(RateLimitHeadersMixin, APIView):
 
 @extend_schema(tags=["twilio-compatible"])
 class AccountListView(TwilioView):
-    @extend_schema(summary="The credential's own account, as a one-item list", responses=dict)
+    @extend_schema(summary="The credential's own account, as a one-item list", responses=OK)
     def get(self, request):
         envelope = resources.page_envelope(
             key="accounts", items=[resources.account_resource(self.workspace)],
@@ -67,7 +83,7 @@ class AccountListView(TwilioView):
 
 @extend_schema(tags=["twilio-compatible"])
 class AccountView(TwilioView):
-    @extend_schema(summary="Fetch the account (the workspace)", responses=dict)
+    @extend_schema(summary="Fetch the account (the workspace)", responses=OK)
     def get(self, request, account_sid):
         return Response(resources.account_resource(self.workspace))
 
@@ -76,7 +92,7 @@ class AccountView(TwilioView):
 class MessageListView(TwilioView):
     @extend_schema(summary="List messages, newest first (Twilio's paging and filters)",
                    parameters=[OpenApiParameter("To", str), OpenApiParameter("From", str),
-                               OpenApiParameter("DateSent", str), *PAGING], responses=dict)
+                               OpenApiParameter("DateSent", str), *PAGING], responses=OK)
     def get(self, request, account_sid):
         params = self.params()
         page = services.paginate(services.message_list(workspace=self.workspace, params=params),
@@ -90,7 +106,7 @@ class MessageListView(TwilioView):
 
     @extend_schema(summary="Send a message (form-encoded: To, From or MessagingServiceSid, Body, "
                            "MediaUrl, StatusCallback, ValidityPeriod, SendAt, ScheduleType)",
-                   request=None, responses={201: dict})
+                   request=None, responses=CREATED)
     def post(self, request, account_sid):
         params = services.parse_create_params(workspace=self.workspace, params=self.params())
         message = services.message_create(workspace=self.workspace, params=params,
@@ -104,17 +120,17 @@ class MessageView(TwilioView):
     def message(self, sid):
         return services.access_message(workspace=self.workspace, sid=sid, path=self.request.path)
 
-    @extend_schema(summary="Fetch a message", responses=dict)
+    @extend_schema(summary="Fetch a message", responses=OK)
     def get(self, request, account_sid, sid):
         return Response(resources.message_resource(self.message(sid), self.workspace))
 
     @extend_schema(summary="Cancel a scheduled message (Status=canceled) or redact one (Body=)",
-                   request=None, responses=dict)
+                   request=None, responses=OK)
     def post(self, request, account_sid, sid):
         message = services.message_update(message=self.message(sid), params=self.params())
         return Response(resources.message_resource(message, self.workspace))
 
-    @extend_schema(summary="Delete a finished message", responses={204: None})
+    @extend_schema(summary="Delete a finished message", responses=DELETED)
     def delete(self, request, account_sid, sid):
         services.message_delete(message=self.message(sid))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -124,7 +140,7 @@ class MessageView(TwilioView):
 class IncomingPhoneNumberListView(TwilioView):
     @extend_schema(summary="List the workspace's numbers",
                    parameters=[OpenApiParameter("PhoneNumber", str),
-                               OpenApiParameter("FriendlyName", str), *PAGING], responses=dict)
+                               OpenApiParameter("FriendlyName", str), *PAGING], responses=OK)
     def get(self, request, account_sid):
         params = self.params()
         page = services.paginate(services.number_list(workspace=self.workspace, params=params),
@@ -143,14 +159,14 @@ class IncomingPhoneNumberView(TwilioView):
     def number(self, sid):
         return services.access_number(workspace=self.workspace, sid=sid, path=self.request.path)
 
-    @extend_schema(summary="Fetch a number", responses=dict)
+    @extend_schema(summary="Fetch a number", responses=OK)
     def get(self, request, account_sid, sid):
         number = self.number(sid)
         return Response(resources.number_resource(number, self.workspace,
                                                   services.webhooks_of(number)))
 
     @extend_schema(summary="Update SmsUrl, SmsMethod, StatusCallback(Method), FriendlyName",
-                   request=None, responses=dict)
+                   request=None, responses=OK)
     def post(self, request, account_sid, sid):
         number = services.number_configure(number=self.number(sid), params=self.params())
         return Response(resources.number_resource(number, self.workspace,
