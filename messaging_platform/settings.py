@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "audit",
     "operations",
     "media_store",
+    "messaging.twilio_api",
 ]
 
 MIDDLEWARE = [
@@ -242,6 +243,9 @@ CELERY_BEAT_SCHEDULE = {
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
                            "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
+    # Twilio-style status callbacks and SmsUrl posts waiting for a retry.
+    "twilio-callbacks": {"task": "messaging.twilio_api.tasks.sweep_callbacks",
+                         "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
 }
 # With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", CELERY_TASK_ALWAYS_EAGER)
@@ -289,6 +293,9 @@ WEBHOOK_RETRY_WINDOW_HOURS = env_float("WEBHOOK_RETRY_WINDOW_HOURS", 24.0)
 WEBHOOK_DISABLE_AFTER_DAYS = env_float("WEBHOOK_DISABLE_AFTER_DAYS", 5.0)
 # A claimed attempt that did not report back by then (a killed worker) is tried again.
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+# Twilio-style status callbacks and SmsUrl posts (messaging/twilio_api): attempts before giving up,
+# spaced like the webhooks' retries.
+TWILIO_CALLBACK_MAX_ATTEMPTS = env_int("TWILIO_CALLBACK_MAX_ATTEMPTS", 6)
 
 # Prometheus metrics at /metrics, for a scraper sending `Authorization: Bearer <METRICS_TOKEN>`;
 # without a token /metrics is a 404. Processes report together through PROMETHEUS_MULTIPROC_DIR

@@ -34,6 +34,9 @@ api_patterns = [
     path(f"{ws}/api-keys", workspaces_api.ApiKeyListView.as_view(), name="apikey-list"),
     path(f"{ws}/api-keys/<str:api_key_id>", workspaces_api.ApiKeyDetailView.as_view(),
          name="apikey-detail"),
+    path(f"{ws}/auth-tokens", workspaces_api.AuthTokenListView.as_view(), name="authtoken-list"),
+    path(f"{ws}/auth-tokens/<str:auth_token_id>", workspaces_api.AuthTokenDetailView.as_view(),
+         name="authtoken-detail"),
     path(f"{ws}/provider", numbers_api.ProviderAccountView.as_view(), name="provider-account"),
     path(f"{ws}/carriers", numbers_api.CarrierAccountListView.as_view(), name="carrier-list"),
     path(f"{ws}/carriers/<str:account_id>", numbers_api.CarrierAccountDetailView.as_view(),
@@ -67,6 +70,7 @@ api_patterns = [
 urlpatterns = [
     *api_patterns,
     path("", include("messaging.urls")),
+    path("", include("messaging.twilio_api.urls")),  # /2010-04-01/, the Twilio-compatible API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api/ is a 404 in the error format.

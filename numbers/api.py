@@ -137,6 +137,7 @@ class IntegratorWorkspaceView(IntegratorWorkspaceMixin, APIView):
             "id": self.workspace.id,
             "name": self.workspace.name,
             "created_at": self.workspace.created_at,
+            "account_sid": self.workspace.account_sid,
             "provider": ProviderAccountSerializer.answer(account),
             "default_number": default.phone_number if default else None,
             "rate_limit": settings.API_KEY_RATE_LIMIT,

@@ -218,6 +218,7 @@ class IntegratorWorkspaceSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     created_at = serializers.DateTimeField()
+    account_sid = serializers.CharField(help_text="The AccountSid of the Twilio-compatible API.")
     provider = ProviderAccountSerializer()
     default_number = serializers.CharField(allow_null=True)
     rate_limit = serializers.CharField(help_text="Requests allowed per API key, e.g. 100/m")

@@ -9,12 +9,14 @@ from messaging_platform.api.idempotency import idempotent
 from messaging_platform.api.mixins import UIAPIMixin
 
 from . import services
-from .models import ApiKey, Invitation, Membership, Workspace
+from .models import ApiKey, AuthToken, Invitation, Membership, Workspace
 from .scoping import WorkspaceMemberMixin
 from .serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyInputSerializer,
     ApiKeySerializer,
+    AuthTokenCreatedSerializer,
+    AuthTokenSerializer,
     InvitationAcceptSerializer,
     InvitationInputSerializer,
     InvitationSerializer,
@@ -28,7 +30,7 @@ from .serializers import (
 def _workspace_answer(workspace: Workspace, role: str) -> dict:
     return WorkspaceSerializer(
         {"id": workspace.id, "name": workspace.name, "role": role,
-         "created_at": workspace.created_at}
+         "created_at": workspace.created_at, "account_sid": workspace.account_sid}
     ).data
 
 
@@ -173,4 +175,32 @@ class ApiKeyDetailView(WorkspaceMemberMixin, APIView):
     @extend_schema(responses={204: None}, summary="Revoke an API key")
     def delete(self, request, workspace_id, api_key_id):
         services.api_key_revoke(actor=self.membership, api_key_id=api_key_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["api keys"])
+class AuthTokenListView(WorkspaceMemberMixin, generics.ListAPIView):
+    """Passwords of the Twilio-compatible API (docs/twilio-compat.md)."""
+
+    queryset = AuthToken.objects.all()
+    serializer_class = AuthTokenSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().filter(revoked_at__isnull=True).order_by("-created_at", "pk")
+
+    @extend_schema(request=ApiKeyInputSerializer, responses={201: AuthTokenCreatedSerializer},
+                   summary="Create an auth token for the Twilio-compatible API (shown once)")
+    @idempotent
+    def post(self, request, workspace_id):
+        data = _valid(ApiKeyInputSerializer, request.data)
+        issued = services.auth_token_create(actor=self.membership, name=data["name"])
+        answer = AuthTokenSerializer(issued.auth_token).data | {"token": issued.token}
+        return Response(answer, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["api keys"])
+class AuthTokenDetailView(WorkspaceMemberMixin, APIView):
+    @extend_schema(responses={204: None}, summary="Revoke an auth token")
+    def delete(self, request, workspace_id, auth_token_id):
+        services.auth_token_revoke(actor=self.membership, auth_token_id=auth_token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,8 +1,16 @@
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from messaging_platform.crypto import EncryptedTextField
 from messaging_platform.ids import PrefixedIdField
+
+
+def new_account_sid() -> str:
+    """A workspace's account SID in the Twilio-compatible API: `AC` + 32 hex characters."""
+    return "AC" + secrets.token_hex(16)
 
 
 class WorkspaceQuerySet(models.QuerySet):
@@ -13,6 +21,9 @@ class WorkspaceQuerySet(models.QuerySet):
 class Workspace(models.Model):
     id = PrefixedIdField(prefix="ws")
     name = models.CharField(max_length=100)
+    # The username of the Twilio-compatible API (HTTP Basic) and the AccountSid in its URLs.
+    account_sid = models.CharField(max_length=34, unique=True, default=new_account_sid,
+                                   editable=False)
     # Operators can disable a workspace: its keys and members then lose access.
     is_active = models.BooleanField(default=True)
     # IANA zone: quiet hours use it for a recipient whose number does not tell their zone.
@@ -119,6 +130,35 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class AuthToken(models.Model):
+    """A password for the Twilio-compatible API, shown once. The hash finds it; the encrypted copy
+    signs the workspace's callbacks (`X-Twilio-Signature` is an HMAC keyed with the token itself)."""
+
+    id = PrefixedIdField(prefix="atk")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="auth_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8)  # the first characters, to recognise it in a list
+    token_hash = models.CharField(max_length=64, unique=True)
+    token = EncryptedTextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

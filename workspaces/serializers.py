@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from .models import ApiKey, Invitation, Membership, Role
+from .models import ApiKey, AuthToken, Invitation, Membership, Role
 
 
 class WorkspaceSerializer(serializers.Serializer):
@@ -8,6 +8,8 @@ class WorkspaceSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
+    account_sid = serializers.CharField(
+        read_only=True, help_text="The AccountSid (HTTP Basic username) of the Twilio-compatible API.")
 
 
 class WorkspaceInputSerializer(serializers.Serializer):
@@ -61,3 +63,16 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class ApiKeyInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+
+
+class AuthTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuthToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at"]
+
+
+class AuthTokenCreatedSerializer(AuthTokenSerializer):
+    token = serializers.CharField(help_text="The auth token, shown in this answer only.")
+
+    class Meta(AuthTokenSerializer.Meta):
+        fields = AuthTokenSerializer.Meta.fields + ["token"]

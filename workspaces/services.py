@@ -1,6 +1,8 @@
 """Workspaces, members, invitations and API keys: every write goes through here."""
 
+import hmac
 import logging
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +19,7 @@ from messaging_platform.api import credentials
 from messaging_platform.api.errors import ApiError, forbidden, not_found
 from messaging_platform.tokens import generate_secret, hash_secret, record_use
 
-from .models import ApiKey, Invitation, Membership, Role, Workspace
+from .models import ApiKey, AuthToken, Invitation, Membership, Role, Workspace
 
 API_KEY_PREFIX = "mp_live_"
 API_KEY_DISPLAY_LENGTH = len(API_KEY_PREFIX) + 6
@@ -263,3 +265,74 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
         return None
     record_use(api_key)
     return api_key
+
+
+# Auth tokens of the Twilio-compatible API -------------------------------------------------------
+
+AUTH_TOKEN_DISPLAY_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class IssuedAuthToken:
+    auth_token: AuthToken
+    token: str  # shown to the client once
+
+
+def auth_token_create(*, actor: Membership, name: str) -> IssuedAuthToken:
+    """A new password for the Twilio-compatible API: 32 hex characters, like Twilio's own."""
+    if not actor.can_manage:
+        raise forbidden("Only owners and admins can create auth tokens.")
+    raw = secrets.token_hex(16)
+    auth_token = AuthToken.objects.create(
+        workspace=actor.workspace, name=name, prefix=raw[:AUTH_TOKEN_DISPLAY_LENGTH],
+        token_hash=hash_secret(raw), token=raw, created_by=actor.user,
+    )
+    return IssuedAuthToken(auth_token=auth_token, token=raw)
+
+
+def auth_token_revoke(*, actor: Membership, auth_token_id: str) -> None:
+    if not actor.can_manage:
+        raise forbidden("Only owners and admins can revoke auth tokens.")
+    updated = (
+        AuthToken.objects.for_workspace(actor.workspace)
+        .filter(pk=auth_token_id, revoked_at__isnull=True)
+        .update(revoked_at=timezone.now())
+    )
+    if not updated:
+        raise not_found("Auth token not found.")
+
+
+@dataclass(frozen=True)
+class CompatCredential:
+    workspace: Workspace
+    api_key: ApiKey | None = None
+    auth_token: AuthToken | None = None
+
+    @property
+    def pk(self) -> str:
+        return (self.api_key or self.auth_token).pk
+
+
+def compat_credentials_authenticate(*, account_sid: str, password: str) -> CompatCredential | None:
+    """HTTP Basic of the Twilio-compatible API: the workspace's account SID as the username, and
+    as the password one of its live auth tokens or API keys. None for anything else."""
+    if password.startswith(API_KEY_PREFIX):
+        api_key = api_key_authenticate(password)
+        if api_key is None or not hmac.compare_digest(api_key.workspace.account_sid, account_sid):
+            return None
+        return CompatCredential(workspace=api_key.workspace, api_key=api_key)
+    token = (AuthToken.objects.select_related("workspace")
+             .filter(token_hash=hash_secret(password)).first())
+    if (token is None or not token.is_active or not token.workspace.is_active
+            or not hmac.compare_digest(token.workspace.account_sid, account_sid)):
+        return None
+    record_use(token)
+    return CompatCredential(workspace=token.workspace, auth_token=token)
+
+
+def workspace_signing_token(*, workspace_id: str) -> str | None:
+    """The auth token that signs the workspace's callbacks: its newest live one (Twilio signs
+    with the account's primary token). None when it has none."""
+    token = (AuthToken.objects.filter(workspace_id=workspace_id, revoked_at__isnull=True)
+             .order_by("-created_at", "-pk").only("token").first())
+    return token.token if token else None

@@ -84,7 +84,23 @@ def _carrier_and_message_rows(workspace) -> list[str]:
     ConsentEvent.objects.create(workspace=workspace, phone_number="+14155552672",
                                 action="opt_out", keyword="STOP")
     _campaign_rows(workspace)
-    return [token, ciphertext, *_webhook_rows(workspace)]
+    return [token, ciphertext, *_webhook_rows(workspace), *_twilio_compat_rows(workspace, message)]
+
+
+def _twilio_compat_rows(workspace, message) -> list[str]:
+    """A number's SmsUrl, a Twilio-style callback delivery, an auth token; returns the token."""
+    from messaging.twilio_api.models import CallbackDelivery, NumberWebhooks
+    from workspaces.models import AuthToken
+
+    NumberWebhooks.objects.create(workspace=workspace, phone_number=workspace.phone_numbers.get(),
+                                  sms_url="https://app.example.com/sms")
+    CallbackDelivery.objects.create(workspace=workspace, message=message, kind="status",
+                                    url="https://app.example.com/status",
+                                    params={"MessageSid": "SM1", "MessageStatus": "sent"})
+    raw = "e" * 31 + "7"
+    AuthToken.objects.create(workspace=workspace, name="SDK", prefix=raw[:4], token_hash="0" * 64,
+                             token=raw)
+    return [raw]
 
 
 def _campaign_rows(workspace) -> None:

@@ -172,6 +172,30 @@ def _seed_message_template(workspace: Workspace) -> None:
         workspace=workspace, name="Welcome", body="Hi {{name}}")
 
 
+def _seed_auth_token(workspace: Workspace) -> None:
+    apps.get_model("workspaces", "AuthToken").objects.create(
+        workspace=workspace, name="SDK", prefix="abcd", token_hash=f"{workspace.pk:0>64}"[-64:],
+        token="abcd" * 8)
+
+
+def _seed_twilio_number_webhooks(workspace: Workspace) -> None:
+    number = apps.get_model("numbers", "PhoneNumber").objects.filter(workspace=workspace).first()
+    apps.get_model("twilio_api", "NumberWebhooks").objects.create(
+        workspace=workspace, phone_number=number, sms_url="https://app.example.com/sms")
+
+
+def _seed_twilio_status_callback(workspace: Workspace) -> None:
+    message = apps.get_model("messaging", "Message").objects.filter(workspace=workspace).first()
+    apps.get_model("twilio_api", "MessageStatusCallback").objects.create(
+        workspace=workspace, message=message, url="https://app.example.com/status")
+
+
+def _seed_twilio_callback_delivery(workspace: Workspace) -> None:
+    apps.get_model("twilio_api", "CallbackDelivery").objects.create(
+        workspace=workspace, kind="status", url="https://app.example.com/status",
+        params={"MessageStatus": "sent"})
+
+
 def _seed_broadcast(workspace: Workspace) -> None:
     apps.get_model("messaging", "Broadcast").objects.create(
         workspace=workspace, name="Launch", body="Hi", audience={"all": True})
@@ -209,6 +233,12 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
         workspace=ws, body_retention_days=30),
     "operations.alertrule": lambda ws: apps.get_model("operations", "AlertRule").objects.create(
         workspace=ws, kind="queue_backlog", threshold=60),
+    "workspaces.authtoken": _seed_auth_token,
+    # Seeded after the number and the message they belong to: twilio_api comes after numbers and
+    # messaging in INSTALLED_APPS.
+    "twilio_api.numberwebhooks": _seed_twilio_number_webhooks,
+    "twilio_api.messagestatuscallback": _seed_twilio_status_callback,
+    "twilio_api.callbackdelivery": _seed_twilio_callback_delivery,
 }
 
 

@@ -18,7 +18,8 @@ def test_creating_a_workspace_makes_the_creator_its_owner(owner_client, user):
     response = owner_client.post(url(), {"name": "Globex"}, format="json")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "name", "role", "created_at"}
+    assert set(body) == {"id", "name", "role", "created_at", "account_sid"}
+    assert re.fullmatch(r"AC[0-9a-f]{32}", body["account_sid"])
     assert body["id"].startswith("ws_")
     assert body["name"] == "Globex"
     assert body["role"] == "owner"
@@ -51,7 +52,8 @@ def test_the_list_holds_only_my_workspaces_in_the_pagination_envelope(owner_clie
     assert response.status_code == 200
     assert response.json() == {
         "data": [{"id": workspace.id, "name": "Acme", "role": "owner",
-                  "created_at": response.json()["data"][0]["created_at"]}],
+                  "created_at": response.json()["data"][0]["created_at"],
+                  "account_sid": workspace.account_sid}],
         "pagination": {"currentPage": 1, "totalPages": 1, "totalItems": 1, "hasNext": False},
     }
 
