@@ -6,8 +6,8 @@ from messaging_platform.ids import PrefixedIdField
 from workspaces.models import TenantQuerySet, Workspace
 
 # What an audit record can be about: `kind` is "<family>.<verb>", e.g. "api_key.revoked".
-FAMILIES = ("workspace", "member", "invitation", "api_key", "carrier_account", "number",
-            "webhook_endpoint", "opt_out")
+FAMILIES = ("workspace", "member", "invitation", "api_key", "auth_token", "carrier_account",
+            "number", "webhook_endpoint", "opt_out")
 
 
 class ActorKind(models.TextChoices):

@@ -278,6 +278,7 @@ class IssuedAuthToken:
     token: str  # shown to the client once
 
 
+@transaction.atomic
 def auth_token_create(*, actor: Membership, name: str) -> IssuedAuthToken:
     """A new password for the Twilio-compatible API: 32 hex characters, like Twilio's own."""
     if not actor.can_manage:
@@ -287,9 +288,11 @@ def auth_token_create(*, actor: Membership, name: str) -> IssuedAuthToken:
         workspace=actor.workspace, name=name, prefix=raw[:AUTH_TOKEN_DISPLAY_LENGTH],
         token_hash=hash_secret(raw), token=raw, created_by=actor.user,
     )
+    audit_record(actor.workspace, "auth_token.created", auth_token, name=name)
     return IssuedAuthToken(auth_token=auth_token, token=raw)
 
 
+@transaction.atomic
 def auth_token_revoke(*, actor: Membership, auth_token_id: str) -> None:
     if not actor.can_manage:
         raise forbidden("Only owners and admins can revoke auth tokens.")
@@ -300,6 +303,7 @@ def auth_token_revoke(*, actor: Membership, auth_token_id: str) -> None:
     )
     if not updated:
         raise not_found("Auth token not found.")
+    audit_record(actor.workspace, "auth_token.revoked", AuthToken.objects.get(pk=auth_token_id))
 
 
 @dataclass(frozen=True)
