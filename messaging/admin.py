@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from audit.admin import AuditedAdminMixin
 from messaging_platform.api.errors import ApiError
+from workspaces.audit.admin import AuditedAdminMixin
 
 from .carrier_events import carrier_events_retry
 from .lifecycle import message_cancel, message_retry

@@ -31,9 +31,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 from urllib3.util import Timeout
 
-from audit.services import audit_record
 from messaging_platform.api.errors import ApiError, invalid_params, not_found
 from messaging_platform.ids import new_id
+from workspaces.audit.services import audit_record
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 

@@ -243,7 +243,7 @@ class WebhookEventType(models.TextChoices):
     MESSAGE_RECEIVED = "message.received", "An inbound message arrived"
     MESSAGE_STATUS_UPDATED = "message.status_updated", "An outbound message changed status"
     MESSAGE_CREATED = "message.created", "An outbound message was accepted"
-    # Raised and cleared by the workspace's alert rules (operations.alerts).
+    # Raised and cleared by the workspace's alert rules (messaging.operations.alerts).
     ALERT_DELIVERY_RATE_DROPPED = "alert.delivery_rate_dropped", "The delivery rate fell under a threshold"
     ALERT_CARRIER_ERRORS = "alert.carrier_errors", "A carrier error code spiked"
     ALERT_QUEUE_BACKLOG = "alert.queue_backlog", "Sends waited longer than a bound"

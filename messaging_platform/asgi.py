@@ -11,8 +11,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from messaging.operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
-from operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
 
 if settings.EMBEDDED_BEAT:
     # The embedded default has no beat process: the periodic tasks run in a thread of this server.

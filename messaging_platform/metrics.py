@@ -3,7 +3,7 @@
 With `PROMETHEUS_MULTIPROC_DIR` set (production: the same empty directory for every gunicorn
 worker, daphne and Celery process of a machine, wiped before they start), each process writes its
 values to files there and `/metrics` adds them up; without it (`make run`, one process) they live
-in memory. Queue depths are read from PostgreSQL at scrape time (operations.metrics).
+in memory. Queue depths are read from PostgreSQL at scrape time (messaging.operations.metrics).
 
 Names start with `mp_`. Labels stay few and bounded: carriers, error codes, routes (the URL
 pattern, never the path), sender classes.

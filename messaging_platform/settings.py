@@ -85,16 +85,16 @@ INSTALLED_APPS = [
     "workspaces",
     "numbers",
     "messaging",
-    "audit",
-    "operations",
-    "media_store",
+    "workspaces.audit",
+    "messaging.operations",
+    "messaging.media_store",
     "messaging.twilio_api",
 ]
 
 MIDDLEWARE = [
     # Counts and times every request; serves /metrics (whatever the Host header).
-    "operations.metrics.HttpMetricsMiddleware",
-    "operations.logs.RequestIdMiddleware",
+    "messaging.operations.metrics.HttpMetricsMiddleware",
+    "messaging.operations.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # /healthz, whatever the Host header (a load balancer probes by IP); before host validation.
     "messaging_platform.health.HealthCheckMiddleware",
@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "audit.middleware.AuditActorMiddleware",
+    "workspaces.audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -236,9 +236,9 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
     # Message bodies and media past their workspace's retention are redacted (docs/deploy.md).
-    "retention": {"task": "operations.tasks.apply_retention",
+    "retention": {"task": "messaging.operations.tasks.apply_retention",
                   "schedule": env_float("RETENTION_INTERVAL_SECONDS", 3600.0)},
-    "alerts": {"task": "operations.tasks.evaluate_alerts",
+    "alerts": {"task": "messaging.operations.tasks.evaluate_alerts",
                "schedule": env_float("ALERT_INTERVAL_SECONDS", 60.0)},
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
@@ -478,9 +478,9 @@ LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "operations.logs.LogContextFilter"}},
+    "filters": {"context": {"()": "messaging.operations.logs.LogContextFilter"}},
     "formatters": {
-        "plain": {"()": "operations.logs.PlainFormatter",
+        "plain": {"()": "messaging.operations.logs.PlainFormatter",
                   "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "pythonjsonlogger.json.JsonFormatter",
                  "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "

@@ -5,12 +5,12 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
-from audit import api as audit_api
+from messaging.operations import api as operations_api
 from messaging_platform.api.views import api_not_found
 from messaging_platform.health import healthz
 from numbers import api as numbers_api
-from operations import api as operations_api
 from workspaces import api as workspaces_api
+from workspaces.audit import api as audit_api
 
 ws = "api/ui/workspaces/<str:workspace_id>"
 
@@ -82,8 +82,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
     path("", include("numbers.urls")),
-    path("", include("audit.urls")),
-    path("", include("media_store.urls")),
+    path("", include("workspaces.audit.urls")),
+    path("", include("messaging.media_store.urls")),
 ]
 
 handler400 = "messaging_platform.api.views.bad_request"

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from audit.admin import AuditedAdminMixin
+from workspaces.audit.admin import AuditedAdminMixin
 
 from .models import PhoneNumber, ProviderAccount
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
-from audit.services import audit_record
 from messaging_platform.api.errors import ApiError
+from workspaces.audit.services import audit_record
 from workspaces.models import Workspace
 
 from . import selectors

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.db import transaction
 from django.utils import timezone
 
-from audit.admin import AuditedAdminMixin
-from audit.services import audit_record
+from workspaces.audit.admin import AuditedAdminMixin
+from workspaces.audit.services import audit_record
 
 from .models import ApiKey, Invitation, Membership, Workspace
 

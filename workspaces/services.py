@@ -13,11 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User, normalize_email
-from audit.context import acting_user
-from audit.services import audit_record
 from messaging_platform.api import credentials
 from messaging_platform.api.errors import ApiError, forbidden, not_found
 from messaging_platform.tokens import generate_secret, hash_secret, record_use
+from workspaces.audit.context import acting_user
+from workspaces.audit.services import audit_record
 
 from .models import ApiKey, AuthToken, Invitation, Membership, Role, Workspace
 

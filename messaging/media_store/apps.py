@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class MediaStoreConfig(AppConfig):
-    name = "media_store"
+    name = "messaging.media_store"
+    label = "media_store"
 
     def ready(self) -> None:
         from messaging import events

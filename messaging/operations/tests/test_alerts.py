@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
-from audit.models import AuditRecord
 from conftest import assert_error
 from messaging.models import Message, Status, WebhookDelivery, WebhookEndpoint
-from operations.alerts import evaluate_alerts
-from operations.models import AlertRule
+from messaging.operations.alerts import evaluate_alerts
+from messaging.operations.models import AlertRule
+from workspaces.audit.models import AuditRecord
 
 pytestmark = pytest.mark.django_db
 

@@ -88,7 +88,7 @@ def add_context_to_task(headers=None, **kwargs) -> None:
         headers["log_context"] = dict(current())
 
 
-logger = logging.getLogger("operations.tasks")
+logger = logging.getLogger("messaging.operations.tasks")
 _task_tokens: dict[str, tuple[object, float]] = {}
 
 

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from audit.models import AuditRecord
 from conftest import assert_error
 from messaging.models import CarrierEvent, Message, Status, WebhookDelivery, WebhookEndpoint
-from operations.models import RetentionPolicy
-from operations.retention import apply_retention
+from messaging.operations.models import RetentionPolicy
+from messaging.operations.retention import apply_retention
+from workspaces.audit.models import AuditRecord
 
 pytestmark = pytest.mark.django_db
 

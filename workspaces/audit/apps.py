@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
-    name = "audit"
+    name = "workspaces.audit"
+    label = "audit"
     verbose_name = "Audit log"

@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_record
 from messaging.models import FINAL_STATUSES, CarrierEvent, Message, Status, WebhookDelivery
 from messaging_platform.api.errors import ApiError
+from workspaces.audit.services import audit_record
 from workspaces.models import Workspace
 
 from .models import RetentionPolicy

@@ -6,9 +6,9 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.services import audit_record
 from messaging import selectors
 from messaging.serializers import MessageSerializer
+from workspaces.audit.services import audit_record
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 from workspaces.selectors import in_workspace
 

@@ -12,10 +12,10 @@ from pythonjsonlogger.json import JsonFormatter
 
 from conftest import require_service, uses_postgres
 from messaging.models import Message, Status
+from messaging.operations.logs import LogContextFilter, PlainFormatter
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE
 from messaging_platform.testing.processes import DaphneProcess, WorkerProcess, wait_until
 from numbers.models import PhoneNumber, ProviderAccount
-from operations.logs import LogContextFilter, PlainFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_a_send_logs_json_lines_carrying_the_request_id_into_its_tasks(
     lines = log_lines()
     assert lines and all({"time", "level", "logger", "message", "request_id"} <= set(line)
                          for line in lines)
-    tasks = [line for line in lines if line["logger"] == "operations.tasks"]
+    tasks = [line for line in lines if line["logger"] == "messaging.operations.tasks"]
     assert tasks, lines
     assert {(line["request_id"], line["message_id"]) for line in tasks} == {(REQUEST_ID, message_id)}
     # Nothing secret or private at INFO: not the body, the carrier's token or the API key.
@@ -110,7 +110,8 @@ def test_the_request_id_reaches_a_real_worker_through_the_broker(
         def task_lines() -> list[dict]:
             lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
             return [line for line in lines
-                    if line.get("logger") == "operations.tasks" and line.get("message_id") == message_id]
+                    if line.get("logger") == "messaging.operations.tasks"
+                    and line.get("message_id") == message_id]
 
         lines = wait_until(task_lines, timeout=10, what=f"task log lines:\n{worker.log()}")
         assert REQUEST_ID in {line["request_id"] for line in lines}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from media_store.models import StoredMedia
-from media_store.services import message_media_fetch
+from messaging.media_store.models import StoredMedia
+from messaging.media_store.services import message_media_fetch
 from messaging.models import Direction, Message, Status
 from messaging_platform.testing.media_server import PNG, MediaServer
 

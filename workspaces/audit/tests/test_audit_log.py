@@ -9,11 +9,11 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts.models import User
-from audit.context import actor_from_request, serving
-from audit.models import AuditRecord
-from audit.services import audit_record
 from conftest import assert_error, client_for
 from messaging.models import OptOut
+from workspaces.audit.context import actor_from_request, serving
+from workspaces.audit.models import AuditRecord
+from workspaces.audit.services import audit_record
 from workspaces.models import Membership, Role
 from workspaces.services import invitation_create
 
