@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from messaging_platform import metrics
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import (
@@ -51,6 +52,7 @@ from workspaces.models import Workspace
 from . import lifecycle, pacing, wakeup
 from .lifecycle import Failed, RetryLater, Sent, WaitForSlot
 from .models import Message, Status
+from .operations.logs import log_message_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -342,9 +344,11 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
     for again in (False, True):
         if (take_turn or again) and not await _turn(job, outcomes):
             return
+        started = time.monotonic()
         try:
             result = await send(**_arguments(job))
         except TransientProviderError as exc:
+            metrics.observe_send(job.provider.name, started)
             retry_at = None if again or job.sender is None else pacing.retry_in_turn(job.sender, exc)
             if retry_at is None:
                 outcomes.retry.append(_retry(job, exc))
@@ -355,8 +359,10 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
             await asyncio.sleep(max(0.0, retry_at - time.time()))
             continue
         except Exception as exc:
+            metrics.observe_send(job.provider.name, started)
             _record_error(job, exc, outcomes)
             return
+        metrics.observe_send(job.provider.name, started)
         _record_sent(job, result, outcomes)
         return
 
@@ -386,13 +392,17 @@ def _send_in_thread(job: _Job, outcomes: Outcomes) -> None:
                 if go:
                     break
                 time.sleep(wait)
+    started = time.monotonic()
     try:
         result = job.provider.send(**_arguments(job))
     except TransientProviderError as exc:
+        metrics.observe_send(job.provider.name, started)
         outcomes.retry.append(_retry(job, exc))
     except Exception as exc:
+        metrics.observe_send(job.provider.name, started)
         _record_error(job, exc, outcomes)
     else:
+        metrics.observe_send(job.provider.name, started)
         _record_sent(job, result, outcomes)
 
 
@@ -402,6 +412,7 @@ def _retry(job: _Job, exc: TransientProviderError) -> RetryLater:
 
 def _record_sent(job: _Job, result: SendResult, outcomes: Outcomes) -> None:
     outcomes.sent.append(Sent(job.message.id, result.provider_sid))
+    log_message_outcome(job.message, "Handed to the carrier", carrier_sid=result.provider_sid)
 
 
 def _record_error(job: _Job, exc: Exception, outcomes: Outcomes) -> None:

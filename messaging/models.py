@@ -87,6 +87,9 @@ class Message(models.Model):
     # last asked, and not before when we ask again.
     carrier_checked_at = models.DateTimeField(null=True, blank=True)
     carrier_check_after = models.DateTimeField(null=True, blank=True)
+    # The id of the request that accepted it, so that the log lines of its delivery (made in
+    # batches, away from the request) carry it too.
+    request_id = models.CharField(max_length=64, blank=True, default="")
     # A message still not sent by then ends `failed` with `expired` (validity_period).
     expires_at = models.DateTimeField(null=True, blank=True)
     broadcast = models.ForeignKey("Broadcast", on_delete=models.SET_NULL, null=True, blank=True,

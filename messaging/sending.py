@@ -17,6 +17,7 @@ from . import events
 from .enqueue import enqueue_many
 from .message_store import messages_store
 from .models import Direction, Message, MessageEvent, OptOut, Status
+from .operations.logs import current as log_context
 from .segments import count_segments
 
 
@@ -164,6 +165,7 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
         return results
 
     now = timezone.now()
+    request_id = log_context().get("request_id", "")
     messages = []
     for _, request, sender in accepted:
         segments = count_segments(request.body)
@@ -182,6 +184,7 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
             scheduled_at=request.scheduled_at,
             expires_at=request.expires_at,
             broadcast_id=request.broadcast_id,
+            request_id=request_id,
             api_key=api_key,
             sent_by=sent_by,
             created_at=now,

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from messaging import outbound
+from messaging import event_webhooks
 from messaging.models import Message, Status, WebhookEventType
 from messaging_platform.ids import new_id
 
@@ -58,10 +58,10 @@ def _notify(rule: AlertRule, state: str, value: float | None, now) -> None:
             "window_minutes": rule.window_minutes, "error_code": rule.error_code or None,
             "since": rule.firing_since.isoformat() if rule.firing_since else None,
             "at": now.isoformat()}
-    endpoint_ids = [pk for pk, types in outbound.subscribed_endpoints(rule.workspace_id)
+    endpoint_ids = [pk for pk, types in event_webhooks.subscribed_endpoints(rule.workspace_id)
                     if event_type in types]
     if endpoint_ids:
-        outbound._create_deliveries(rule.workspace_id, endpoint_ids, event_id=new_id("evt"),
+        event_webhooks._create_deliveries(rule.workspace_id, endpoint_ids, event_id=new_id("evt"),
                                     event_type=event_type, data=data)
     if rule.email:
         verb = "fired" if state == "firing" else "cleared"

@@ -126,3 +126,11 @@ def clear_context_after_task(task_id=None, task=None, state=None, **_) -> None:
                 (time.monotonic() - started) * 1000, extra={"task": getattr(task, "name", "")})
     if token is not None:
         _context.reset(token)
+
+
+def log_message_outcome(message, text: str, *, carrier_sid: str = "") -> None:
+    """One line about one message of a batch (the delivery engine's rounds), with the ids of the
+    message and of the request that accepted it: a batch has no single request context."""
+    logger.info(text, extra={"request_id": message.request_id or current().get("request_id", ""),
+                             "message_id": message.id, "workspace_id": message.workspace_id,
+                             "carrier_sid": carrier_sid})

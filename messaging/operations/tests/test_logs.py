@@ -50,7 +50,7 @@ def twilio_workspace(workspace, twilio_account):
 
 
 @pytest.mark.django_db(transaction=True)  # the send task runs eagerly, at the request's commit
-def test_a_send_logs_json_lines_carrying_the_request_id_into_its_tasks(
+def test_a_send_logs_json_lines_carrying_the_request_id_into_its_delivery(
         log_lines, api_client, api_key, twilio_workspace, twilio_account):
     response = api_client.post("/api/messages", {"to": "+14155552671", "body": BODY},
                                format="json", HTTP_X_REQUEST_ID=REQUEST_ID)
