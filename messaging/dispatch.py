@@ -133,9 +133,10 @@ def dispatch_round(*, limit: int | None = None, scope: Scope | None = None) -> i
     limit = limit or settings.DISPATCH_BATCH_SIZE
     scope = scope or celery_scope()
     claimed = lifecycle.messages_claim_due(limit=limit, providers=scope.providers,
-                                           exclude_providers=scope.exclude_providers)
+                                           exclude_providers=scope.exclude_providers,
+                                           announce=False)
     if claimed:
-        deliver(claimed)
+        deliver(claimed, announced=False)
     return len(claimed)
 
 
@@ -146,8 +147,9 @@ def dispatch_messages(message_ids: Sequence[str]) -> list[RetryLater]:
     return deliver(claimed).retry if claimed else []
 
 
-def deliver(claimed: Sequence[Message]) -> Outcomes:
-    """Send claimed messages and write back what became of them."""
+def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
+    """Send claimed messages and write back what became of them. `announced=False`: their
+    `sending` is told only for those sent this round (the rest go back to `queued` unseen)."""
     outcomes = Outcomes()
     t0 = time.monotonic()
     jobs = _jobs(claimed, outcomes)
@@ -156,8 +158,11 @@ def deliver(claimed: Sequence[Message]) -> Outcomes:
         if outcomes.wait:
             # Those without a slot this round go back now, not after the sends: nothing waits
             # in `sending` (where a crash would leave it to the lease) that was never sent.
-            _write_back(Outcomes(wait=outcomes.wait))
+            _write_back(Outcomes(wait=outcomes.wait), announced=announced)
             outcomes.wait = []
+    if jobs and not announced:
+        with transaction.atomic():
+            lifecycle.messages_announce_sending([job.message for job in jobs])
     _release_db_connection()
     concurrent = [job for job in jobs if async_sender(job.provider) is not None]
     one_by_one = [job for job in jobs if async_sender(job.provider) is None]
@@ -239,7 +244,7 @@ def _release_db_connection() -> None:
         connection.close()
 
 
-def _write_back(outcomes: Outcomes) -> None:
+def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
     """Every outcome of the round in one commit. If PostgreSQL is away, try again for a while;
     after that the messages stay `sending`, and the sweep finds them at the carrier after their
     lease (never sending them twice)."""
@@ -249,7 +254,7 @@ def _write_back(outcomes: Outcomes) -> None:
                 lifecycle.messages_mark_sent(outcomes.sent)
                 lifecycle.messages_fail(outcomes.failed)
                 retried = lifecycle.messages_retry_later(outcomes.retry, wake=False)
-                lifecycle.messages_wait_for_slot(outcomes.wait)
+                lifecycle.messages_wait_for_slot(outcomes.wait, announced=announced)
             break
         except OperationalError:
             logger.warning("Could not write %d outcomes back (attempt %d)", _count(outcomes), attempt + 1)

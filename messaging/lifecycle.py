@@ -218,7 +218,7 @@ def _wake(items: Sequence[tuple[str, float | None]]) -> None:
 @transaction.atomic(savepoint=False)
 def messages_claim_due(*, limit: int, now: datetime | None = None,
                        providers: Iterable[str] | None = None,
-                       exclude_providers: Iterable[str] = ()) -> list[Message]:
+                       exclude_providers: Iterable[str] = (), announce: bool = True) -> list[Message]:
     """Claim up to `limit` queued messages that are due, oldest first, for this worker: each moves
     to `sending` with its attempt counted. Rows another worker holds are skipped. `providers` /
     `exclude_providers`: only (or all but) messages of workspaces whose carrier account is of
@@ -243,7 +243,7 @@ def messages_claim_due(*, limit: int, now: datetime | None = None,
         set_sql="status = %s, claimed_at = %s, attempts = attempts + 1, updated_at = %s",
         set_params=[Status.SENDING, ts, ts], guard_sql="status = %s", guard_params=[Status.QUEUED])
     claimed.sort(key=lambda m: m.created_at)
-    return _claimed(claimed)
+    return messages_announce_sending(claimed) if announce else claimed
 
 
 @transaction.atomic(savepoint=False)
@@ -257,10 +257,17 @@ def messages_claim(*, message_ids: Sequence[str]) -> list[Message]:
     return _claimed(_returning(sql, [Status.SENDING, ts, ts, *message_ids, Status.QUEUED]))
 
 
-def _claimed(claimed: list[Message]) -> list[Message]:
+def messages_announce_sending(claimed: Sequence[Message]) -> list[Message]:
+    """The `sending` of claimed messages, in their history and to subscribers. The delivery
+    engine claims without announcing and announces only the messages it is about to send: one
+    that waits for its sender's slot goes back to `queued` unseen, so nobody sees it step back."""
+    claimed = list(claimed)
     _events([(m, {"status": Status.SENDING, "source": "worker"}) for m in claimed])
     _tell(claimed, callbacks=False)
     return claimed
+
+
+_claimed = messages_announce_sending
 
 
 @transaction.atomic(savepoint=False)
@@ -343,9 +350,10 @@ def messages_retry_later(items: Sequence[RetryLater], *, wake: bool = True) -> l
 
 
 @transaction.atomic(savepoint=False)
-def messages_wait_for_slot(items: Sequence[WaitForSlot]) -> list[Message]:
+def messages_wait_for_slot(items: Sequence[WaitForSlot], *, announced: bool = True) -> list[Message]:
     """Put claimed messages back to `queued` for a later pacing slot, as if they had not been
-    claimed: the attempt did not happen. The caller wakes them for their slot (pacing)."""
+    claimed: the attempt did not happen. The caller wakes them for their slot (pacing). Messages
+    claimed but never announced (`announced=False`) go back silently: no history row, no event."""
     now = timezone.now()
     waiting = _update_from_values(
         columns=[("id", "text"), ("at", "ts")],
@@ -353,10 +361,11 @@ def messages_wait_for_slot(items: Sequence[WaitForSlot]) -> list[Message]:
         set_sql="status = %s, claimed_at = NULL, attempts = attempts - 1, "
                 "next_attempt_at = v.v_at, updated_at = %s",
         where_sql="status = %s", params=[Status.QUEUED, _param("ts", now), Status.SENDING])
-    reasons = {i.message_id: i.reason for i in items}
-    _events([(m, {"status": Status.QUEUED, "source": "worker", "error_message": reasons[m.id]})
-             for m in waiting])
-    _tell(waiting, callbacks=False)
+    if announced:
+        reasons = {i.message_id: i.reason for i in items}
+        _events([(m, {"status": Status.QUEUED, "source": "worker", "error_message": reasons[m.id]})
+                 for m in waiting])
+        _tell(waiting, callbacks=False)
     return waiting
 
 
