@@ -23,6 +23,7 @@ from numbers.routing import primary_account
 from workspaces.models import Workspace
 
 from . import events
+from .contacts import contacts_ensure
 from .conversations import conversation_file_inbound, conversation_for
 from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
 from .lifecycle import StatusReport, messages_apply_statuses
@@ -247,6 +248,7 @@ def _receive(event: CarrierEvent, inbound: InboundMessage) -> Message | None:
     )
     MessageEvent.objects.create(message=message, status=Status.RECEIVED, source="carrier")
     conversation_file_inbound(conversation=conversation, message=message)
+    contacts_ensure(workspace_id=workspace.id, phone_numbers=[inbound.from_number])
     _apply_consent_keyword(workspace, message)
     return message
 

@@ -3,7 +3,7 @@
 import re
 from datetime import UTC, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -12,7 +12,7 @@ from numbers.phone import normalize_e164
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
-from .models import Conversation, Direction, Message, OptOut, Status
+from .models import Contact, Conversation, Direction, Message, OptOut, Status
 
 MAX_SEARCH_LENGTH = 200
 
@@ -23,8 +23,9 @@ def access_message(*, workspace: Workspace, message_id: str) -> Message:
 
 
 def access_conversation(*, workspace: Workspace, conversation_id: str) -> Conversation:
-    return in_workspace(Conversation.objects, workspace=workspace, pk=conversation_id,
-                        missing="Conversation not found.")
+    found = in_workspace(Conversation.objects, workspace=workspace, pk=conversation_id,
+                         missing="Conversation not found.")
+    return with_contact_name(Conversation.objects.filter(pk=found.pk)).get()
 
 
 def _is_date_only(raw: str) -> bool:
@@ -89,9 +90,18 @@ def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
     return messages.order_by("-created_at", "-id")
 
 
+def with_contact_name(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Each conversation with `contact_name`: the name of the contact of its number, if any."""
+    name = (Contact.objects.filter(workspace_id=OuterRef("workspace_id"),
+                                   phone_number=OuterRef("contact_number")).exclude(name="")
+            .values("name")[:1])
+    return conversations.annotate(contact_name=Subquery(name))
+
+
 def conversation_list(*, workspace: Workspace) -> QuerySet[Conversation]:
-    return (Conversation.objects.for_workspace(workspace).filter(last_message__isnull=False)
-            .select_related("last_message").order_by("-last_message_at", "-id"))
+    return with_contact_name(
+        Conversation.objects.for_workspace(workspace).filter(last_message__isnull=False)
+        .select_related("last_message").order_by("-last_message_at", "-id"))
 
 
 def opt_out_list(*, workspace: Workspace) -> QuerySet[OptOut]:

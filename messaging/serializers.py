@@ -124,8 +124,13 @@ class SendInputSerializer(serializers.Serializer):
 
 class ConversationSerializer(serializers.ModelSerializer):
     last_message = MessageSerializer(allow_null=True)
+    # The name of the contact of contact_number (messaging.contacts), null when there is none.
+    contact_name = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
-        fields = ["id", "our_number", "contact_number", "last_message", "last_message_at",
-                  "unread_count", "created_at"]
+        fields = ["id", "our_number", "contact_number", "contact_name", "last_message",
+                  "last_message_at", "unread_count", "created_at"]
+
+    def get_contact_name(self, conversation) -> str | None:
+        return getattr(conversation, "contact_name", None) or None

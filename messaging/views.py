@@ -19,6 +19,7 @@ from workspaces.models import ApiKey
 from workspaces.views import add_api_error, http_error, render_page, workspace_page
 
 from . import selectors, sending
+from .contacts import contact_names
 from .conversations import conversation_mark_read
 from .models import Direction, Message, Status
 from .segments import MAX_BODY_CHARACTERS
@@ -248,6 +249,10 @@ def message_log(request: HttpRequest) -> HttpResponse:
         except ApiError as exc:
             add_api_error(form, exc, LOG_FIELDS)
     page = Paginator(found, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    names = contact_names(workspace_id=request.workspace.pk, phone_numbers=(
+        m.from_number if m.direction == "inbound" else m.to_number for m in page.object_list))
+    for m in page.object_list:
+        m.contact_name = names.get(m.from_number if m.direction == "inbound" else m.to_number)
     query = request.GET.copy()
     query.pop("page", None)
     return render_page(request, "messaging/log.html", {

@@ -255,3 +255,31 @@ def test_a_carrier_that_stays_down_ends_the_message_failed_after_the_bound(
     assert message.status == Status.FAILED
     assert message.attempts == 3
     assert "Gave up after 3 attempts" in message.error_message
+
+
+def test_an_inbound_message_from_a_stranger_creates_its_contact_and_names_show_in_lists(
+        twilio_workspace, post_webhook, owner_client):
+    from messaging.models import Contact
+
+    post_webhook(inbound_path(twilio_workspace),
+                 inbound_params(from_number=CONTACT, to_number=TWILIO_LONG_CODE, body="Hi there"))
+    contact = Contact.objects.get(workspace=twilio_workspace)
+    assert (contact.phone_number, contact.name) == (CONTACT, "")
+    # Named later by a member: the conversation list and the messages log say who it is.
+    contact.name = "Ana Lima"
+    contact.save()
+    base = f"/api/ui/workspaces/{twilio_workspace.id}"
+    [conversation] = owner_client.get(f"{base}/conversations").json()["data"]
+    assert conversation["contact_name"] == "Ana Lima"
+    detail = owner_client.get(f"{base}/conversations/{conversation['id']}").json()
+    assert detail["contact_name"] == "Ana Lima"
+    from django.test import Client
+
+    page = Client()
+    page.force_login(twilio_workspace.memberships.get().user)
+    assert "Ana Lima" in page.get(f"/w/{twilio_workspace.id}/inbox/").content.decode()
+    assert "Ana Lima" in page.get(f"/w/{twilio_workspace.id}/messages/").content.decode()
+    # A second message from the same number makes no second contact.
+    post_webhook(inbound_path(twilio_workspace),
+                 inbound_params(from_number=CONTACT, to_number=TWILIO_LONG_CODE, body="Again"))
+    assert Contact.objects.filter(workspace=twilio_workspace).count() == 1
