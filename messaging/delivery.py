@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from numbers.models import ProviderAccount
-from numbers.providers import get_provider
+from numbers.providers import BIND_PROVIDERS, get_provider
 from numbers.providers.base import (
     CarrierMessage,
     PermanentProviderError,
@@ -47,7 +47,8 @@ def status_callback_url(message: Message) -> str:
 def message_claim(*, message_id: str) -> Message | None:
     """Move a queued message to `sending` for this worker; None if someone else has it."""
     now = timezone.now()
-    claimed = Message.objects.filter(pk=message_id, status=Status.QUEUED).update(
+    claimed = Message.objects.filter(pk=message_id, status=Status.QUEUED).exclude(
+        workspace__provider_account__provider__in=BIND_PROVIDERS).update(
         status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
     )
     if not claimed:

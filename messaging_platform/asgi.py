@@ -9,8 +9,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.SMPP_BINDS_IN_PROCESS:
+    # The embedded default has no bind process: the SMPP binds run in a thread of this server.
+    from numbers.providers.smpp.binds import start_in_process  # noqa: E402
+
+    start_in_process()
 
 application = ProtocolTypeRouter(
     {

@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 ADAPTERS = {
     "simulator": "numbers.providers.simulator.SimulatorProvider",
     "twilio": "numbers.providers.twilio.TwilioProvider",
+    "smpp": "numbers.providers.smpp.provider.SmppProvider",
 }
+# Carriers whose messages a process holding binds sends (numbers.providers.smpp.binds), not the
+# workers' send task.
+BIND_PROVIDERS = ("smpp",)
 
 
 def get_provider(account: ProviderAccount) -> Provider:
