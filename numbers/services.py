@@ -58,23 +58,31 @@ def _log_carrier_failure(action: str, account: ProviderAccount, exc: ProviderErr
 # Carrier account ----------------------------------------------------------------------------
 
 
+SMPP_SETTINGS = ("host", "port", "system_id", "system_type", "tls", "throughput",
+                 "uncertain_submits", "senders")
+
+
 @transaction.atomic
 def provider_account_set(*, workspace: Workspace, provider: str, account_sid: str = "",
-                         auth_token: str | None = None,
-                         messaging_service_sid: str = "") -> ProviderAccount:
+                         auth_token: str | None = None, messaging_service_sid: str = "",
+                         password: str | None = None, **smpp_settings) -> ProviderAccount:
     """Create or replace the workspace's carrier account.
 
-    Twilio credentials are checked with the carrier first; a refusal or an outage saves nothing.
-    An omitted `auth_token` keeps the stored one, but only for the same Account SID.
+    Twilio credentials are checked with the carrier first, SMPP ones by binding and unbinding; a
+    refusal or an outage saves nothing. An omitted `auth_token` (or SMPP `password`) keeps the
+    stored one, but only for the same Account SID (same SMSC host and system_id).
     """
     account = (ProviderAccount.objects.select_for_update().for_workspace(workspace).first()
                or ProviderAccount(workspace=workspace))
     if provider == ProviderKind.SIMULATOR:
-        # Switching to the simulator drops the Twilio credentials: no secret kept without use.
+        # Switching to the simulator drops the carrier's credentials: no secret kept without use.
         account.provider, account.account_sid = ProviderKind.SIMULATOR, ""
         account.auth_token, account.messaging_service_sid = "", ""
+        account.settings = {}
         account.save()
         return account
+    if provider == ProviderKind.SMPP:
+        return _smpp_account_set(account, password=password, values=smpp_settings)
 
     if not auth_token:
         same_account = account.provider == ProviderKind.TWILIO and account.account_sid == account_sid
@@ -91,8 +99,37 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
         raise carrier_error(exc, secret=auth_token) from None
     account.provider, account.account_sid = provider, account_sid
     account.auth_token, account.messaging_service_sid = auth_token, messaging_service_sid
+    account.settings = {}
     account.save()
     logger.info("Carrier account of workspace %s set to %s %s", workspace.pk, provider, account_sid)
+    return account
+
+
+def _smpp_account_set(account: ProviderAccount, *, password: str | None, values: dict) -> ProviderAccount:
+    settings = {key: values[key] for key in SMPP_SETTINGS if values.get(key) not in (None, "")}
+    settings.setdefault("port", 2775)
+    if "tls" in values:
+        settings["tls"] = bool(values["tls"])
+    if password is None:
+        previous = account.settings or {}
+        same = (account.provider == ProviderKind.SMPP and previous.get("host") == settings["host"]
+                and previous.get("system_id") == settings["system_id"])
+        if not (same and account.auth_token):
+            raise ApiError("missing_params", "Missing required parameter(s): password.",
+                           fields={"password": ["Required for a new SMSC or system_id."]})
+        password = account.auth_token
+    candidate = ProviderAccount(workspace=account.workspace, provider=ProviderKind.SMPP,
+                                auth_token=password, settings=settings)
+    try:
+        get_provider(candidate).check_credentials()  # binds and unbinds
+    except ProviderError as exc:
+        _log_carrier_failure("bind check", candidate, exc)
+        raise carrier_error(exc, secret=password) from None
+    account.provider, account.account_sid, account.messaging_service_sid = ProviderKind.SMPP, "", ""
+    account.auth_token, account.settings = password, settings
+    account.save()
+    logger.info("Carrier account of workspace %s set to SMPP %s:%s as %s", account.workspace_id,
+                settings["host"], settings["port"], settings["system_id"])
     return account
 
 

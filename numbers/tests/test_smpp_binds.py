@@ -118,7 +118,8 @@ def test_long_message_parts_and_their_receipts(api_client, fake_smsc, binds):
     wait_status([message_id], Status.SENT)
     assert len(fake_smsc.parts) == 2 == Message.objects.get(pk=message_id).num_segments
     first, second = fake_smsc.parts
-    assert first.concatenation.total == 2 and {first.concatenation.index, second.concatenation.index} == {1, 2}
+    assert first.concatenation.total == 2
+    assert {first.concatenation.index, second.concatenation.index} == {1, 2}
     assert first.concatenation.reference == second.concatenation.reference
     ordered = sorted(fake_smsc.parts, key=lambda p: p.concatenation.index)
     assert "".join(p.text for p in ordered) == LONG_BODY
