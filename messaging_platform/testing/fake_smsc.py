@@ -211,7 +211,8 @@ class _Connection:
 class FakeSmsc:
     def __init__(self, *, id_format: str = "hex", receipt_id_format: str = "same",
                  receipt_style: str = "text", receipts: bool = True, receipt_delay: float = 0.0,
-                 latency: float = 0.0):
+                 latency: float = 0.0, ssl_context=None):
+        self.ssl_context = ssl_context  # binds over TLS when given
         self.id_format = id_format  # how submit_sm_resp spells ids: "hex" or "decimal"
         self.receipt_id_format = receipt_id_format  # "same", "hex" or "decimal" in receipts
         self.receipt_style = receipt_style  # "text", "tlv" or "both"
@@ -256,7 +257,8 @@ class FakeSmsc:
             asyncio.set_event_loop(self._loop)
 
             async def serve() -> None:
-                self._server = await asyncio.start_server(self._accept, self.host, self.port)
+                self._server = await asyncio.start_server(self._accept, self.host, self.port,
+                                                          ssl=self.ssl_context)
                 self.port = self._server.sockets[0].getsockname()[1]
                 ready.set()
 

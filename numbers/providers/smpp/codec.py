@@ -120,7 +120,30 @@ def decode(data: bytes):
         pdu = smpp.parse_pdu(data, client=Sequencer())
     except Exception as exc:  # smpplib raises struct.error, IndexError, its own errors…
         raise PduError(f"malformed {name}: {exc!r}", status=ESME_RINVMSGLEN, sequence=sequence) from None
+    if name in ("submit_sm", "deliver_sm") and not _short_message_fits(data[HEADER.size:]):
+        raise PduError(f"truncated {name}", status=ESME_RINVMSGLEN, sequence=sequence)
     return pdu
+
+
+# The mandatory fields of submit_sm / deliver_sm up to sm_length: C-strings (c) and octets (1).
+_SHORT_MESSAGE_LAYOUT = "c11c11c111cc1111"
+
+
+def _short_message_fits(body: bytes) -> bool:
+    """Whether the body holds every mandatory field and the sm_length octets it announces.
+    smpplib reads past the end of a truncated PDU without complaint (slices are forgiving)."""
+    position = 0
+    for kind in _SHORT_MESSAGE_LAYOUT:
+        if kind == "c":
+            end = body.find(b"\x00", position)
+            if end < 0:
+                return False
+            position = end + 1
+        else:
+            position += 1
+    if position >= len(body):
+        return False
+    return position + 1 + body[position] <= len(body)
 
 
 def text(value) -> str:
