@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint venv migrate worker clean bench bench-accept bench-e2e bench-drain bench-inbound \
-	bench-storm bench-ws bench-pacing bench-memory
+	bench-storm bench-ws bench-pacing bench-memory bench-campaigns
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ worker: venv
 
 # Benchmarks (bench/, written up in docs/performance.md): each brings the platform up on loopback
 # with its own PostgreSQL database (bench) and Redis database (/9), runs, prints, and tears down.
-bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-ws bench-pacing bench-memory: venv
+bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-ws bench-pacing bench-memory bench-campaigns: venv
 	$(BIN)/python bench/$(subst bench-,,$@).py $(ARGS)
 
 bench: bench-memory bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-pacing bench-ws

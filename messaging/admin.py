@@ -4,11 +4,15 @@ from messaging_platform.api.errors import ApiError
 
 from .delivery import message_retry
 from .models import (
+    Broadcast,
     CarrierEvent,
     ConsentEvent,
+    Contact,
+    ContactImport,
     Conversation,
     Message,
     MessageEvent,
+    MessageTemplate,
     OptOut,
     WebhookAttempt,
     WebhookDelivery,
@@ -151,3 +155,37 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["phone_number", "name", "workspace", "created_at"]
+    search_fields = ["phone_number", "name", "=id", "=workspace__id"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(admin.ModelAdmin):
+    list_display = ["id", "workspace", "status", "processed_rows", "total_rows", "error_count",
+                    "created_at"]
+    list_filter = ["status"]
+    search_fields = ["=id", "=workspace__id"]
+    ordering = ["-created_at"]
+    readonly_fields = [f.name for f in ContactImport._meta.fields]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "updated_at"]
+    search_fields = ["name", "=id", "=workspace__id"]
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "status", "total", "created_at", "completed_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "=id", "=workspace__id"]
+    ordering = ["-created_at"]
+    readonly_fields = ["cursor", "generated", "total", "skipped_opted_out", "skipped_invalid",
+                       "skipped", "started_at", "completed_at", "canceled_at"]

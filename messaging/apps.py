@@ -12,8 +12,11 @@ class MessagingConfig(AppConfig):
 
         carrier_event.connect(on_simulated_carrier_event, dispatch_uid="messaging.carrier_event")
 
-        from . import events, outbound
+        from . import broadcasts, events, outbound
 
         # Outbound webhooks hear every published message event (once, even if ready() runs twice).
         if outbound.on_platform_events not in events.EVENT_SINKS:
             events.EVENT_SINKS.append(outbound.on_platform_events)
+        # Broadcasts follow their messages: live counts, and completion.
+        if broadcasts.on_platform_events not in events.EVENT_SINKS:
+            events.EVENT_SINKS.append(broadcasts.on_platform_events)

@@ -87,6 +87,10 @@ class Message(models.Model):
     # last asked, and not before when we ask again.
     carrier_checked_at = models.DateTimeField(null=True, blank=True)
     carrier_check_after = models.DateTimeField(null=True, blank=True)
+    # A message still not sent by then ends `failed` with `expired` (validity_period).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    broadcast = models.ForeignKey("Broadcast", on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="messages")
     api_key = models.ForeignKey("workspaces.ApiKey", on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="+")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
@@ -110,6 +114,10 @@ class Message(models.Model):
             # Reconciliation looks for messages left `sent` for a while.
             models.Index(fields=["updated_at"], name="msg_sent_updated",
                          condition=models.Q(status="sent")),
+            models.Index(fields=["broadcast", "status"], name="msg_broadcast_status",
+                         condition=models.Q(broadcast__isnull=False)),
+            models.Index(fields=["expires_at"], name="msg_unsent_expiry",
+                         condition=models.Q(status__in=["queued", "scheduled"], expires_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -326,3 +334,153 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status_code or self.error}"
+
+
+# Contacts and templates (messaging/contacts.py, messaging/templating.py) ------------------------
+
+
+class Contact(models.Model):
+    """A person the workspace messages: one per phone number, with a name, free fields and tags.
+    Whether they opted out is the workspace's OptOut list, not a copy here."""
+
+    id = PrefixedIdField(prefix="ct")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contacts")
+    phone_number = models.CharField(max_length=16)
+    name = models.CharField(max_length=200, blank=True)
+    fields = models.JSONField(default=dict, blank=True)  # {"city": "Paris"}: strings only
+    tags = models.JSONField(default=list, blank=True)  # lowercase words, sorted
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "phone_number"], name="one_contact_per_number"),
+        ]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="contact_ws_created")]
+
+    def __str__(self) -> str:
+        return self.name or self.phone_number
+
+
+class ImportStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class ContactImport(models.Model):
+    """A CSV of contacts being applied by a worker, row by row, with its progress and errors.
+
+    The upload is kept in the database in chunks (ContactImportChunk), so a worker on another
+    machine reads it as a stream, and a worker that dies resumes after the last applied row."""
+
+    id = PrefixedIdField(prefix="imp")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.RUNNING)
+    filename = models.CharField(max_length=200, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)  # data rows in the file (lines less the header)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # the first ones: {"row", "phone_number", "error"}
+    failure = models.TextField(blank=True)  # why the whole import failed (a bad header, say)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class ContactImportChunk(models.Model):
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_import", "seq"], name="one_chunk_per_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_import_id} #{self.seq}"
+
+
+class MessageTemplate(models.Model):
+    """A message body with `{{variables}}`, rendered per contact (messaging/templating.py)."""
+
+    id = PrefixedIdField(prefix="tpl")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BroadcastStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    COMPLETED = "completed", "Completed"
+    CANCELED = "canceled", "Canceled"
+
+
+class Broadcast(models.Model):
+    """One message to many contacts, rendered per contact (messaging/broadcasts.py).
+
+    A worker makes its messages in batches, in contact id order: `cursor` is the last contact
+    done, so a worker that dies resumes after it, making no message twice."""
+
+    id = PrefixedIdField(prefix="bc")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="broadcasts")
+    name = models.CharField(max_length=200)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    body = models.TextField()  # the template's body as it was when the broadcast was made
+    audience = models.JSONField()  # {"tags": [...]} | {"contact_ids": [...]} | {"all": true}
+    from_number = models.CharField(max_length=16, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    quiet_hours = models.JSONField(null=True, blank=True)  # {"start": "21:00", "end": "08:00"}
+    validity_period = models.PositiveIntegerField(null=True, blank=True)  # seconds
+    status = models.CharField(max_length=10, choices=BroadcastStatus.choices,
+                              default=BroadcastStatus.DRAFT)
+    cursor = models.CharField(max_length=32, blank=True)
+    generated = models.BooleanField(default=False)  # every contact of the audience was done
+    total = models.PositiveIntegerField(default=0)  # contacts in the audience when it started
+    skipped_opted_out = models.PositiveIntegerField(default=0)
+    skipped_invalid = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=list, blank=True)  # the first few: {"contact_id", "reason"}
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="bc_ws_created"),
+            models.Index(fields=["status", "scheduled_at"], name="bc_pending",
+                         condition=models.Q(status__in=["scheduled", "sending"])),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -78,6 +78,8 @@ class SendRequest:
     from_number: str | None = None
     status_callback: str = ""
     scheduled_at: datetime | None = None
+    expires_at: datetime | None = None
+    broadcast_id: str | None = None
 
 
 def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[str],
@@ -146,6 +148,8 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
             encoding=segments.encoding,
             status_callback=request.status_callback,
             scheduled_at=request.scheduled_at,
+            expires_at=request.expires_at,
+            broadcast_id=request.broadcast_id,
             api_key=api_key,
             sent_by=sent_by,
             created_at=now,

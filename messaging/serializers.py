@@ -37,6 +37,7 @@ class MessageSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
     conversation_id = serializers.CharField(allow_null=True)
+    broadcast_id = serializers.CharField(allow_null=True)
 
 
 @functools.cache

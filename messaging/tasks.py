@@ -8,7 +8,7 @@ from celery import shared_task
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import carrier_events, delivery, outbound
+from . import broadcasts, carrier_events, contacts, delivery, outbound, validity
 from .urlsafety import UnsafeUrl, check_public_url
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,9 @@ def enqueue_carrier_event(event_id: str) -> None:
 def sweep() -> None:
     delivery.sweep_messages()
     carrier_events.sweep_carrier_events()
+    contacts.sweep_contact_imports()
+    broadcasts.broadcasts_sweep()
+    validity.expire_unsent_messages()
 
 
 @shared_task(ignore_result=True)
@@ -122,3 +125,27 @@ def deliver_webhook(delivery_id: str) -> None:
 @shared_task(ignore_result=True)
 def sweep_webhook_deliveries() -> None:
     outbound.sweep_webhook_deliveries()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def run_contact_import(import_id: str) -> None:
+    contacts.contact_import_run(import_id=import_id)
+
+
+def enqueue_contact_import(import_id: str) -> None:
+    try:
+        run_contact_import.delay(import_id)
+    except Exception:
+        logger.exception("Could not enqueue contact import %s; the sweep will pick it up", import_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def generate_broadcast(broadcast_id: str) -> None:
+    broadcasts.broadcast_generate(broadcast_id=broadcast_id)
+
+
+def enqueue_broadcast(broadcast_id: str) -> None:
+    try:
+        generate_broadcast.delay(broadcast_id)
+    except Exception:
+        logger.exception("Could not enqueue broadcast %s; the sweep will pick it up", broadcast_id)

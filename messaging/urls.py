@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, outbound_api, views, webhooks
+from . import api, campaign_views, campaigns_api, outbound_api, views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
 w = "w/<str:ws>"  # the pages
@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/messages/<str:message_id>/cancel", api.MessageCancelView.as_view(),
          name="message-cancel"),
     path(f"{ws}/messages", api.WorkspaceMessageListView.as_view(), name="ws-message-list"),
+    path(f"{ws}/messages/export", campaigns_api.MessageExportView.as_view(), name="ws-message-export"),
     path(f"{ws}/messages/preview", api.WorkspaceMessagePreviewView.as_view(),
          name="ws-message-preview"),
     path(f"{ws}/messages/<str:message_id>", api.WorkspaceMessageDetailView.as_view(),
@@ -24,6 +25,26 @@ urlpatterns = [
          name="conversation-detail"),
     path(f"{ws}/conversations/<str:conversation_id>/read", api.ConversationReadView.as_view(),
          name="conversation-read"),
+    path(f"{ws}/contacts", campaigns_api.ContactListView.as_view(), name="contact-list"),
+    path(f"{ws}/contacts/import", campaigns_api.ContactImportView.as_view(), name="contact-import"),
+    path(f"{ws}/contacts/import/<str:import_id>", campaigns_api.ContactImportDetailView.as_view(),
+         name="contact-import-detail"),
+    path(f"{ws}/contacts/export", campaigns_api.ContactExportView.as_view(), name="contact-export"),
+    path(f"{ws}/contacts/<str:contact_id>", campaigns_api.ContactDetailView.as_view(),
+         name="contact-detail"),
+    path(f"{ws}/templates", campaigns_api.TemplateListView.as_view(), name="template-list"),
+    path(f"{ws}/templates/preview", campaigns_api.TemplatePreviewView.as_view(), name="template-preview"),
+    path(f"{ws}/templates/<str:template_id>", campaigns_api.TemplateDetailView.as_view(),
+         name="template-detail"),
+    path(f"{ws}/broadcasts", campaigns_api.BroadcastListView.as_view(), name="broadcast-list"),
+    path(f"{ws}/broadcasts/<str:broadcast_id>", campaigns_api.BroadcastDetailView.as_view(),
+         name="broadcast-detail"),
+    path(f"{ws}/broadcasts/<str:broadcast_id>/preview", campaigns_api.BroadcastPreviewView.as_view(),
+         name="broadcast-preview"),
+    path(f"{ws}/broadcasts/<str:broadcast_id>/send", campaigns_api.BroadcastSendView.as_view(),
+         name="broadcast-send"),
+    path(f"{ws}/broadcasts/<str:broadcast_id>/cancel", campaigns_api.BroadcastCancelView.as_view(),
+         name="broadcast-cancel"),
     path(f"{ws}/opt-outs", api.OptOutListView.as_view(), name="opt-out-list"),
     path(f"{ws}/webhooks", outbound_api.WebhookEndpointListView.as_view(), name="webhook-list"),
     path(f"{ws}/webhooks/<str:endpoint_id>", outbound_api.WebhookEndpointDetailView.as_view(),
@@ -48,4 +69,12 @@ urlpatterns = [
     path(f"{w}/messages/", views.message_log, name="log"),
     path(f"{w}/messages/<str:message_id>/", views.message_detail, name="log-detail"),
     path(f"{w}/settings/opt-outs/", views.opt_outs, name="opt-outs"),
+    path(f"{w}/contacts/", campaign_views.contact_list, name="contacts"),
+    path(f"{w}/contacts/<str:contact_id>/delete", campaign_views.contact_delete, name="contact-delete-page"),
+    path(f"{w}/contacts/import/<str:import_id>/", campaign_views.contact_import, name="contact-import-page"),
+    path(f"{w}/templates/", campaign_views.template_list, name="templates"),
+    path(f"{w}/templates/<str:template_id>/", campaign_views.template_edit, name="template-page"),
+    path(f"{w}/broadcasts/", campaign_views.broadcast_list, name="broadcasts"),
+    path(f"{w}/broadcasts/new", campaign_views.broadcast_new, name="broadcast-new"),
+    path(f"{w}/broadcasts/<str:broadcast_id>/", campaign_views.broadcast_detail, name="broadcast-page"),
 ]

@@ -15,6 +15,8 @@ class Workspace(models.Model):
     name = models.CharField(max_length=100)
     # Operators can disable a workspace: its keys and members then lose access.
     is_active = models.BooleanField(default=True)
+    # IANA zone: quiet hours use it for a recipient whose number does not tell their zone.
+    timezone = models.CharField(max_length=64, default="UTC")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -83,7 +83,18 @@ def _carrier_and_message_rows(workspace) -> list[str]:
     OptOut.objects.create(workspace=workspace, phone_number="+14155552672", keyword="STOP")
     ConsentEvent.objects.create(workspace=workspace, phone_number="+14155552672",
                                 action="opt_out", keyword="STOP")
+    _campaign_rows(workspace)
     return [token, ciphertext, *_webhook_rows(workspace)]
+
+
+def _campaign_rows(workspace) -> None:
+    from messaging.models import Broadcast, Contact, ContactImport, MessageTemplate
+
+    Contact.objects.create(workspace=workspace, phone_number="+14155552671", name="Ana",
+                           fields={"city": "Paris"}, tags=["vip"])
+    ContactImport.objects.create(workspace=workspace, status="completed", total_rows=1)
+    MessageTemplate.objects.create(workspace=workspace, name="Welcome", body="Hi {{name}}")
+    Broadcast.objects.create(workspace=workspace, name="Launch", body="Hi", audience={"all": True})
 
 
 def _webhook_rows(workspace) -> list[str]:

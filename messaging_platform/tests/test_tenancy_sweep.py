@@ -150,6 +150,25 @@ def _seed_webhook_delivery(workspace: Workspace) -> None:
         event_type="message.received", payload={"data": {}})
 
 
+def _seed_contact(workspace: Workspace) -> None:
+    apps.get_model("messaging", "Contact").objects.create(
+        workspace=workspace, phone_number="+14155552672", name="Ana", tags=["vip"])
+
+
+def _seed_contact_import(workspace: Workspace) -> None:
+    apps.get_model("messaging", "ContactImport").objects.create(workspace=workspace, status="completed")
+
+
+def _seed_message_template(workspace: Workspace) -> None:
+    apps.get_model("messaging", "MessageTemplate").objects.create(
+        workspace=workspace, name="Welcome", body="Hi {{name}}")
+
+
+def _seed_broadcast(workspace: Workspace) -> None:
+    apps.get_model("messaging", "Broadcast").objects.create(
+        workspace=workspace, name="Launch", body="Hi", audience={"all": True})
+
+
 # How to make one row of each workspace-owned model in Acme (members, keys, … are made below).
 SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.conversation": _seed_conversation,
@@ -159,6 +178,10 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "messaging.consentevent": _seed_consent_event,
     "messaging.webhookendpoint": _seed_webhook_endpoint,
     "messaging.webhookdelivery": _seed_webhook_delivery,
+    "messaging.contact": _seed_contact,
+    "messaging.contactimport": _seed_contact_import,
+    "messaging.messagetemplate": _seed_message_template,
+    "messaging.broadcast": _seed_broadcast,
     "workspaces.membership": lambda ws: None,
     "workspaces.invitation": lambda ws: None,
     "workspaces.apikey": lambda ws: None,

@@ -1,0 +1,224 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from conftest import assert_error
+from messaging import broadcasts, validity
+from messaging.models import Broadcast, Contact, Message, MessageTemplate, OptOut
+
+pytestmark = pytest.mark.django_db
+
+LA = "+14155552671"  # San Francisco: America/Los_Angeles
+NY = "+12125552671"  # New York: America/New_York
+PARIS = "+33612345678"
+
+
+def url(workspace, rest=""):
+    return f"/api/ui/workspaces/{workspace.id}/broadcasts{rest}"
+
+
+@pytest.fixture
+def people(workspace):
+    return {
+        "ana": Contact.objects.create(workspace=workspace, phone_number=LA, name="Ana",
+                                      fields={"city": "San Francisco"}, tags=["vip"]),
+        "ben": Contact.objects.create(workspace=workspace, phone_number=NY, name="Ben", tags=["vip"]),
+        "chloe": Contact.objects.create(workspace=workspace, phone_number=PARIS, name="Chloé",
+                                        fields={"city": "Paris"}, tags=["fr"]),
+    }
+
+
+@pytest.fixture
+def post(owner_client, django_capture_on_commit_callbacks):
+    """POST to the broadcasts API, running what happens after commit (the worker)."""
+
+    def send(path, body=None, **headers):
+        with django_capture_on_commit_callbacks(execute=True):
+            return owner_client.post(path, body or {}, format="json", **headers)
+
+    return send
+
+
+def test_a_broadcast_renders_per_contact_and_skips_opted_out_and_unrenderable_ones(
+        post, owner_client, workspace, our_number, people):
+    OptOut.objects.create(workspace=workspace, phone_number=NY, keyword="STOP")
+    template = MessageTemplate.objects.create(workspace=workspace, name="Hi",
+                                              body="Hi {{name}}, see you in {{city}}!")
+    response = post(url(workspace), {"name": "Launch", "template_id": template.id,
+                                     "audience": {"contact_ids": [people["ana"].id, people["ben"].id,
+                                                                  people["ana"].id]}})
+    assert response.status_code == 201, response.content
+    broadcast = response.json()
+    assert broadcast["id"].startswith("bc_")
+    assert broadcast["status"] in ("sending", "completed")
+    messages = list(Message.objects.filter(broadcast_id=broadcast["id"]))
+    assert [(m.to_number, m.body) for m in messages] == [(LA, "Hi Ana, see you in San Francisco!")]
+    counts = owner_client.get(url(workspace, f"/{broadcast['id']}")).json()["counts"]
+    assert counts["total"] == 2 and counts["skipped_opted_out"] == 1
+    assert sum(counts[k] for k in ("queued", "sent", "delivered", "failed", "undelivered")) == 1
+    # Chloé has a city, Ben has none and no default: a tag audience skips him as invalid.
+    OptOut.objects.all().delete()
+    tagged = post(url(workspace), {"name": "All", "body": "Hi {{name}} in {{city}}",
+                                   "audience": {"tags": ["vip", "fr"]}}).json()
+    tagged = owner_client.get(url(workspace, f"/{tagged['id']}")).json()
+    assert tagged["counts"]["total"] == 3
+    assert tagged["counts"]["skipped_invalid"] == 1
+    assert tagged["skipped"] == [{"contact_id": people["ben"].id,
+                                  "reason": "The variable {{city}} has no value and no default."}]
+    assert Message.objects.get(broadcast_id=tagged["id"], to_number=PARIS).body == "Hi Chloé in Paris"
+    message = owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages",
+                               {"to": PARIS}).json()["data"][0]
+    assert message["broadcast_id"] == tagged["id"]
+
+
+def test_a_broadcast_is_checked_whole_before_anything_is_made(post, workspace, our_number, people,
+                                                              other_workspace):
+    stranger = Contact.objects.create(workspace=other_workspace, phone_number=LA)
+    bad = [
+        {"name": "x", "body": "hi", "audience": {"contact_ids": [stranger.id]}},
+        {"name": "x", "body": "hi", "audience": {"tags": []}},
+        {"name": "x", "body": "hi", "audience": {"everyone": True}},
+        {"name": "x", "body": "hi {{name.x}}", "audience": {"all": True}},
+        {"name": "x", "audience": {"all": True}},
+        {"name": "x", "body": "hi", "audience": {"all": True}, "quiet_hours": {"start": "25:00",
+                                                                             "end": "08:00"}},
+        {"name": "x", "body": "hi", "audience": {"all": True}, "validity_period": "soon"},
+        {"name": "x", "body": "hi", "audience": {"all": True}, "scheduled_at": "2020-01-01T00:00:00Z"},
+        {"name": "", "body": "hi", "audience": {"all": True}},
+    ]
+    for body in bad:
+        assert_error(post(url(workspace), body), 400, "invalid_params")
+    assert_error(post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
+                                       "from": "+15005550001"}), 400, "from_number_not_allowed")
+    assert not Broadcast.objects.exists()
+
+
+def test_another_workspace_sees_none_of_the_broadcasts(post, outsider_client, workspace,
+                                                       other_workspace, our_number, people):
+    broadcast = post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
+                                      "draft": True}).json()
+    assert outsider_client.get(url(other_workspace)).json()["data"] == []
+    for rest in ("", "/preview", "/send", "/cancel"):
+        call = outsider_client.get if rest == "" else outsider_client.post
+        assert_error(call(url(other_workspace, f"/{broadcast['id']}" + rest)), 404, "not_found")
+    assert Broadcast.objects.get().status == "draft"
+
+
+def test_a_draft_is_previewed_then_sent(post, owner_client, workspace, our_number, people):
+    OptOut.objects.create(workspace=workspace, phone_number=PARIS)
+    draft = post(url(workspace), {"name": "x", "body": "Hi {{name|friend}} \u2014 news",
+                                  "audience": {"all": True}, "draft": True}).json()
+    assert draft["status"] == "draft"
+    assert not Message.objects.exists()
+    preview = post(url(workspace, f"/{draft['id']}/preview")).json()
+    assert preview["samples"][0]["text"].startswith("Hi ")
+    assert (preview["messages"], preview["segments"], preview["skipped_opted_out"]) == (2, 2, 1)
+    assert preview["samples"][0]["encoding"] == "UCS-2"
+    assert preview["samples"][0]["smart_encoded"].endswith("- news")
+    assert preview["skipped"][0]["phone_number"] == PARIS
+    sent = post(url(workspace, f"/{draft['id']}/send")).json()
+    assert sent["status"] in ("sending", "completed")
+    assert Message.objects.filter(broadcast_id=draft["id"]).count() == 2
+    assert_error(post(url(workspace, f"/{draft['id']}/send")), 409, "not_startable")
+
+
+def test_creating_a_broadcast_is_idempotent(post, workspace, our_number, people):
+    body = {"name": "x", "body": "hi", "audience": {"all": True}}
+    first = post(url(workspace), body, HTTP_IDEMPOTENCY_KEY="launch-1")
+    again = post(url(workspace), body, HTTP_IDEMPOTENCY_KEY="launch-1")
+    assert first.json()["id"] == again.json()["id"]
+    assert Broadcast.objects.count() == 1 and Message.objects.count() == 3
+    assert_error(post(url(workspace), {**body, "name": "y"}, HTTP_IDEMPOTENCY_KEY="launch-1"), 409,
+                 "idempotency_conflict")
+
+
+@pytest.mark.parametrize(("number", "at", "expected"), [
+    # 23:00 in San Francisco (06:00 UTC): held until 08:00 there (15:00 UTC).
+    (LA, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 15, 0, tzinfo=UTC)),
+    # The same moment is 02:00 in New York: held until 08:00 there.
+    (NY, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 12, 0, tzinfo=UTC)),
+    # 07:00 in Paris: quiet until 08:00.
+    (PARIS, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 7, 0, tzinfo=UTC)),
+    # 13:00 in Paris: not quiet.
+    (PARIS, datetime(2026, 3, 10, 12, 0, tzinfo=UTC), None),
+])
+def test_quiet_hours_hold_until_the_recipients_local_morning(number, at, expected):
+    assert broadcasts.release_time(number, at, {"start": "21:00", "end": "08:00"}, "UTC") == expected
+
+
+def test_a_number_that_spans_zones_uses_the_workspaces_zone():
+    # +1 800 numbers have no zone: the workspace's (Tokyo) decides.
+    assert broadcasts.recipient_zone("+18005550199", "Asia/Tokyo").key == "Asia/Tokyo"
+    assert broadcasts.recipient_zone(LA, "Asia/Tokyo").key == "America/Los_Angeles"
+
+
+def test_quiet_hours_schedule_each_message_with_a_frozen_clock(post, owner_client, workspace,
+                                                               our_number, people, monkeypatch):
+    frozen = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 23:00 in SF, 02:00 in NY, 07:00 in Paris
+    monkeypatch.setattr(broadcasts.timezone, "now", lambda: frozen)
+    made = post(url(workspace), {"name": "x", "body": "Hi {{name}}", "audience": {"all": True},
+                                 "quiet_hours": {"start": "21:00", "end": "08:00"}}).json()
+    held = dict(Message.objects.filter(broadcast_id=made["id"]).values_list("to_number", "scheduled_at"))
+    assert held == {LA: datetime(2026, 3, 10, 15, 0, tzinfo=UTC),
+                    NY: datetime(2026, 3, 10, 12, 0, tzinfo=UTC),
+                    PARIS: datetime(2026, 3, 10, 7, 0, tzinfo=UTC)}
+    assert set(Message.objects.values_list("status", flat=True)) == {"scheduled"}
+    # Canceled mid-way: every unsent message ends canceled.
+    canceled = post(url(workspace, f"/{made['id']}/cancel")).json()
+    assert canceled["status"] == "canceled"
+    assert canceled["counts"]["canceled"] == 3 and canceled["counts"]["queued"] == 0
+    assert_error(post(url(workspace, f"/{made['id']}/cancel")), 409, "not_cancelable")
+
+
+def test_messages_past_their_validity_end_failed_expired(post, workspace, our_number, people,
+                                                         monkeypatch):
+    start = timezone.now()
+    monkeypatch.setattr(broadcasts.timezone, "now", lambda: datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
+    made = post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
+                                 "quiet_hours": {"start": "21:00", "end": "08:00"},
+                                 "validity_period": 3600}).json()
+    monkeypatch.setattr(broadcasts.timezone, "now", lambda: start)
+    assert validity.expire_unsent_messages() == 3
+    expired = Message.objects.filter(broadcast_id=made["id"])
+    assert {(m.status, m.error_code) for m in expired} == {("failed", "expired")}
+    assert broadcasts.broadcasts_sweep()["completed"] == 1
+    assert Broadcast.objects.get().status == "completed"
+
+
+def test_a_worker_killed_mid_broadcast_resumes_and_sends_each_contact_once(
+        post, workspace, our_number, monkeypatch):
+    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}")
+                                 for n in range(3000, 3045)])
+    monkeypatch.setattr(broadcasts, "BATCH_CONTACTS", 10)
+    calls = {"n": 0}
+    send_many = broadcasts.message_send_many
+
+    def dies_on_the_third_batch(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("worker killed")
+        return send_many(**kwargs)
+
+    monkeypatch.setattr(broadcasts, "message_send_many", dies_on_the_third_batch)
+    with pytest.raises(SystemExit):
+        post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}})
+    broadcast = Broadcast.objects.get()
+    assert Message.objects.count() == 20
+    broadcasts.broadcast_generate(broadcast_id=broadcast.id)
+    numbers = list(Message.objects.values_list("to_number", flat=True))
+    assert len(numbers) == len(set(numbers)) == 45
+    broadcast.refresh_from_db()
+    assert broadcast.generated and broadcast.total == 45
+
+
+def test_a_scheduled_broadcast_starts_when_due(post, workspace, our_number, people, monkeypatch):
+    later = timezone.now() + timedelta(hours=1)
+    made = post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
+                                 "scheduled_at": later.isoformat()}).json()
+    assert made["status"] == "scheduled"
+    assert broadcasts.broadcasts_sweep()["started"] == 0
+    monkeypatch.setattr(broadcasts.timezone, "now", lambda: later + timedelta(seconds=1))
+    assert broadcasts.broadcasts_sweep()["started"] == 1
+    broadcasts.broadcast_generate(broadcast_id=made["id"])
+    assert Message.objects.filter(broadcast_id=made["id"]).count() == 3
