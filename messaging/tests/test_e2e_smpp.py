@@ -56,7 +56,8 @@ def all_delivered(ids) -> bool:
 def test_sent_then_delivered_by_receipt_through_the_bind_process(platform):
     message_id = post(platform, "End to end over SMPP")
     wait_until(lambda: all_delivered([message_id]), timeout=60,
-               what=f"delivery; bind log:\n{platform['binds'].log()}\nworker log:\n{platform['worker'].log()}")
+               what=f"delivery; bind log:\n{platform['binds'].log()}\n"
+                    f"worker log:\n{platform['worker'].log()}")
     [part] = platform["smsc"].parts
     assert part.text == "End to end over SMPP" and part.destination_addr == CONTACT[1:]
     statuses = list(MessageEvent.objects.filter(message_id=message_id).values_list("status", flat=True))
