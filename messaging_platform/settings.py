@@ -359,6 +359,8 @@ SMPP_THROTTLE_PAUSE_MAX_SECONDS = env_float("SMPP_THROTTLE_PAUSE_MAX_SECONDS", 8
 SMPP_POLL_SECONDS = env_float("SMPP_POLL_SECONDS", 0.1)  # how often an idle bind looks for work
 SMPP_BATCH_SIZE = env_int("SMPP_BATCH_SIZE", 200)  # messages claimed in one statement
 SMPP_WRITE_DELAY_SECONDS = env_float("SMPP_WRITE_DELAY_SECONDS", 0.02)  # outcomes gathered per write
+# A receipt for a part not written yet is tried again for this long before it counts as unknown.
+SMPP_RECEIPT_WAIT_SECONDS = env_float("SMPP_RECEIPT_WAIT_SECONDS", 3.0)
 SMPP_ACCOUNTS_REFRESH_SECONDS = env_float("SMPP_ACCOUNTS_REFRESH_SECONDS", 5.0)
 SMPP_TLS_CA_FILE = env_str("SMPP_TLS_CA_FILE", "")  # else the system's trust store
 

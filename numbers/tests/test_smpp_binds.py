@@ -216,3 +216,21 @@ def test_malformed_input_changes_nothing_and_keeps_the_bind(api_client, fake_sms
     message_id = send(api_client)
     wait_status([message_id], Status.DELIVERED)
     assert len(fake_smsc.binds) == 1
+
+
+def test_a_burst_with_a_wide_window_all_delivered(api_client, fake_smsc, smpp_account, settings):
+    smpp_account.settings = {**smpp_account.settings, "window": 50}
+    smpp_account.save()
+    messages = [{"to": CONTACT, "body": f"wide {n}"} for n in range(150)]
+    response = api_client.post("/api/messages/batch", {"messages": messages}, format="json")
+    assert response.status_code in (200, 201, 207), response.content
+    ids = [item["message"]["id"] for item in response.json()["data"]]
+    manager = BindManager(account_ids=[smpp_account.pk])
+    thread = threading.Thread(target=manager.run_forever, daemon=True)
+    thread.start()
+    try:
+        wait_status(ids, Status.DELIVERED, timeout=60)
+    finally:
+        manager.stop()
+        thread.join(10)
+    assert len(fake_smsc.parts) == 150 and not fake_smsc.duplicate_parts()

@@ -251,9 +251,9 @@ def _find_part(account: ProviderAccount, smsc_id: str) -> SmppPart | None:
             or parts.filter(Q(id_as_decimal=exact) | Q(id_as_hex=exact)).order_by("-pk").first())
 
 
-def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict]]) -> list[int]:
+def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict]]) -> list[int | None]:
     """Apply receipts to their parts and record a carrier event when a message's aggregate
-    status changes; answers each receipt's deliver_sm_resp status."""
+    status changes; answers each receipt's deliver_sm_resp status, None for an unknown id."""
     from messaging.carrier_events import carrier_event_record
 
     answers = []
@@ -262,9 +262,7 @@ def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt,
         for receipt, raw in receipts:
             part = _find_part(account, receipt.smsc_id)
             if part is None:
-                logger.warning("SMPP receipt for unknown message id %r (account %s); acknowledged, "
-                               "nothing changed", receipt.smsc_id, account.pk)
-                answers.append(codec.ESME_ROK)
+                answers.append(None)  # not (yet) known: the caller decides
                 continue
             answers.append(codec.ESME_ROK)
             if receipt.status is None or part.status != SmppPartStatus.SUBMITTED:
@@ -333,7 +331,6 @@ class AccountBind:
         self.in_flight: set[asyncio.Task] = set()
         self.outcomes: list[Outcome] = []
         self.outcomes_ready = asyncio.Event()
-        self.unwritten: dict[str, asyncio.Future] = {}  # smsc id forms -> written after commit
         self.receipts: list[tuple[codec.Receipt, dict, asyncio.Future]] = []
         self.receipts_ready = asyncio.Event()
         self.room = asyncio.Event()
@@ -424,8 +421,7 @@ class AccountBind:
         sender = message.from_number or (self.account.settings or {}).get("default_sender", "")
         source = codec.sender_address(sender)
         destination = codec.destination_address(message.to_number)
-        written_future = asyncio.get_running_loop().create_future()
-        results = await asyncio.gather(*(self._submit_one(session, part, source, destination, written_future)
+        results = await asyncio.gather(*(self._submit_one(session, part, source, destination)
                                          for part in parts))
         ids = [(index, result) for index, (kind, result) in enumerate(results, start=1) if kind == "ok"]
         kinds = {kind for kind, _ in results}
@@ -445,22 +441,12 @@ class AccountBind:
                            reason="The bind was lost part-way through a long message.")
         return Outcome(message, "release")
 
-    async def _submit_one(self, session: SmppSession, part: codec.Part, source, destination,
-                          written_future: asyncio.Future):
-        def register(response) -> None:
-            # Before any later PDU is read: a receipt right behind its submit_sm_resp waits
-            # until the part is written.
-            smsc_id = codec.text(getattr(response, "message_id", b"")).strip("\x00 ")
-            if response.status == codec.ESME_ROK and smsc_id:
-                for form in codec.id_forms(smsc_id):
-                    if form:
-                        self.unwritten[form] = written_future
-
+    async def _submit_one(self, session: SmppSession, part: codec.Part, source, destination):
         while True:
             await self.pacer.wait()
             try:
                 response = await session.request(
-                    "submit_sm", on_answer=register, source_addr_ton=source[0], source_addr_npi=source[1],
+                    "submit_sm", source_addr_ton=source[0], source_addr_npi=source[1],
                     source_addr=source[2], dest_addr_ton=destination[0], dest_addr_npi=destination[1],
                     destination_addr=destination[2], esm_class=part.esm_class,
                     data_coding=part.data_coding, short_message=part.short_message,
@@ -505,12 +491,6 @@ class AccountBind:
                 logger.exception("SMPP account %s: writing %d outcomes failed; trying again",
                                  self.account.pk, len(batch))
                 await asyncio.sleep(1.0)
-        for outcome in batch:
-            for _, smsc_id in outcome.parts:
-                for form in codec.id_forms(smsc_id):
-                    future = self.unwritten.pop(form, None) if form else None
-                    if future is not None and not future.done():
-                        future.set_result(None)
 
     # The SMSC's deliver_sm -------------------------------------------------------------------
 
@@ -524,17 +504,19 @@ class AccountBind:
             logger.warning("SMPP account %s: unreadable deliver_sm (%s); refused, nothing changed",
                            self.account.pk, exc)
             return 0x65  # ESME_RX_P_APPN: a permanent refusal, so that it is not sent again
-        for form in codec.id_forms(receipt.smsc_id):
-            future = self.unwritten.get(form) if form else None
-            if future is not None:
-                await asyncio.wait_for(asyncio.shield(future), settings.SMPP_RESPONSE_TIMEOUT_SECONDS)
         raw = {"receipt": codec.text(getattr(pdu, "short_message", b""))[:300]}
         future = asyncio.get_running_loop().create_future()
-        self.receipts.append((receipt, raw, future))
+        give_up_at = asyncio.get_running_loop().time() + settings.SMPP_RECEIPT_WAIT_SECONDS
+        self.receipts.append((receipt, raw, future, give_up_at))
         self.receipts_ready.set()
         return await future
 
     async def _receipt_loop(self) -> None:
+        """Store receipts in batches, after the outcomes gathered so far (a receipt can come
+        right behind its submit_sm_resp). One whose part is not written yet (the other parts of
+        its message are still out) is tried again with the next batches, for a few seconds,
+        before it is taken as an unknown id."""
+        loop = asyncio.get_running_loop()
         while True:
             await self.receipts_ready.wait()
             await asyncio.sleep(settings.SMPP_WRITE_DELAY_SECONDS)
@@ -542,15 +524,29 @@ class AccountBind:
             batch, self.receipts = self.receipts, []
             if not batch:
                 continue
+            await self._flush_outcomes()
             try:
-                answers = await self.db(store_receipts, self.account, [(r, raw) for r, raw, _ in batch])
+                answers = await self.db(store_receipts, self.account, [(r, raw) for r, raw, _, _ in batch])
             except Exception:
                 logger.exception("SMPP account %s: storing %d receipts failed; the SMSC will send "
                                  "them again", self.account.pk, len(batch))
                 answers = [codec.ESME_RX_T_APPN] * len(batch)
-            for (_, _, future), answer in zip(batch, answers, strict=True):
+            waiting = []
+            for item, answer in zip(batch, answers, strict=True):
+                receipt, _, future, give_up_at = item
+                if answer is None and loop.time() < give_up_at:
+                    waiting.append(item)
+                    continue
+                if answer is None:
+                    logger.warning("SMPP receipt for unknown message id %r (account %s); "
+                                   "acknowledged, nothing changed", receipt.smsc_id, self.account.pk)
+                    answer = codec.ESME_ROK
                 if not future.done():
                     future.set_result(answer)
+            if waiting:
+                self.receipts = waiting + self.receipts
+                await asyncio.sleep(0.1)
+                self.receipts_ready.set()
 
     async def _on_mo(self, pdu) -> int:
         short_message = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
