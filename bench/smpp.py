@@ -125,8 +125,9 @@ def main() -> None:
                     messages = [{"to": contact(n), "body": f"b{n:07d} batch message over SMPP"}
                                 for n in range(begin, min(args.batch, begin + 1000))]
                     starts[begin] = time.time()
-                    response = requests.post(f"{platform.url}/api/messages/batch", json={"messages": messages},
-                                             headers=platform.headers(), timeout=300)
+                    response = requests.post(f"{platform.url}/api/messages/batch",
+                                             json={"messages": messages}, headers=platform.headers(),
+                                             timeout=300)
                     response.raise_for_status()
 
             threads = [threading.Thread(target=client, args=(i,)) for i in range(args.batch_clients)]
@@ -168,7 +169,8 @@ def main() -> None:
             by_index = sorted(results, key=lambda r: r.scheduled)
             latencies = [received[f"s{i:07d}"] - (r.scheduled + offset)
                          for i, r in enumerate(by_index) if f"s{i:07d}" in received]
-            print(f"  single, offered {args.rate:.0f}/s for {args.duration:.0f} s: {len(received)}/{len(results)} "
+            print(f"  single, offered {args.rate:.0f}/s for {args.duration:.0f} s: "
+                  f"{len(received)}/{len(results)} "
                   f"reached the SMSC (accepted {accepted}, generator lag {lag * 1000:.0f} ms); POST->SMSC "
                   f"p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; drained "
                   f"{time.monotonic() - started:.1f} s after the first POST; {load()}", flush=True)
