@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from messaging_platform.api.errors import ApiError
 from numbers.models import PhoneNumber, ProviderAccount
+from numbers.providers import BIND_PROVIDERS
 from numbers.selectors import default_sender, require_provider_account, workspace_number_by_e164
 from workspaces.models import ApiKey, Workspace
 
@@ -170,7 +171,8 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     # announce `sending` before subscribers heard of the message at all.
     events.messages_created(messages, workspace.id)
     queued = [m.id for m in messages if m.status == Status.QUEUED]
-    if queued:
+    # A bind process (SMPP) claims its messages from the table itself: no task to enqueue.
+    if queued and account.provider not in BIND_PROVIDERS:
         from .tasks import enqueue_many
 
         transaction.on_commit(lambda: enqueue_many(queued))

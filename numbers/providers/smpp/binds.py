@@ -112,7 +112,6 @@ def _db_job(function, *args):
 
 def claim_messages(account: ProviderAccount, limit: int) -> list:
     """Move up to `limit` due queued messages of the account to `sending` in one statement."""
-    from messaging import events
     from messaging.models import Direction, Message, MessageEvent, Status
 
     now = timezone.now()
@@ -149,8 +148,7 @@ def claim_messages(account: ProviderAccount, limit: int) -> list:
                          status=SmppPartStatus.SUBMITTING)
                 for m in ready for total in [codec.count_parts(m.body)]
                 for index in range(1, total + 1)])
-        for message in messages:
-            events.message_updated(message)
+        _published(ready, callbacks=False)
     return ready
 
 
@@ -208,7 +206,7 @@ def write_outcomes(account: ProviderAccount, outcomes: list[Outcome]) -> None:
             SmppPart.objects.filter(message_id__in=unsent, status=SmppPartStatus.SUBMITTING).delete()
 
 
-def _published(messages: list) -> None:
+def _published(messages: list, *, callbacks: bool = True) -> None:
     """One publish for the batch (not one per message), and each message's status callback."""
     from messaging import events
     from messaging.delivery import _notify_status_callback
@@ -217,7 +215,8 @@ def _published(messages: list) -> None:
     by_workspace: dict[str, list] = {}
     for message in messages:
         by_workspace.setdefault(message.workspace_id, []).append(message)
-        _notify_status_callback(message)
+        if callbacks:
+            _notify_status_callback(message)
 
     def publish() -> None:
         from messaging_platform.ids import new_id
