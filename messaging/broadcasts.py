@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -40,7 +41,6 @@ from .sending import SendRequest, message_send_many, resolve_sender
 
 logger = logging.getLogger(__name__)
 
-BATCH_CONTACTS = 1000
 MAX_CONTACT_IDS = 10_000
 MAX_SKIPPED_KEPT = 100
 MAX_VALIDITY_SECONDS = 14 * 24 * 3600
@@ -338,7 +338,7 @@ def _generate_batch(broadcast_id: str) -> bool:
     if broadcast is None or broadcast.status != BroadcastStatus.SENDING or broadcast.generated:
         return False  # another worker has it, or it is done or canceled
     batch = list(audience_contacts(broadcast.workspace_id, broadcast.audience)
-                 .filter(pk__gt=broadcast.cursor)[:BATCH_CONTACTS])
+                 .filter(pk__gt=broadcast.cursor)[:settings.BROADCAST_BATCH_CONTACTS])
     now = timezone.now()
     expires_at = now + timedelta(seconds=broadcast.validity_period) if broadcast.validity_period else None
     requests: list[SendRequest] = []
@@ -376,7 +376,7 @@ def _generate_batch(broadcast_id: str) -> bool:
         broadcast.skipped = broadcast.skipped + skipped[:room]
     if batch:
         broadcast.cursor = batch[-1].pk
-    more = len(batch) == BATCH_CONTACTS
+    more = len(batch) == settings.BROADCAST_BATCH_CONTACTS
     broadcast.generated = not more
     broadcast.save(update_fields=["cursor", "generated", "skipped_opted_out", "skipped_invalid",
                                   "skipped", "updated_at"])
@@ -410,7 +410,7 @@ def broadcasts_sweep() -> dict[str, int]:
                 _begin(broadcast)
                 _publish(broadcast)
                 counts["started"] += 1
-    stalled = now - timedelta(seconds=60)
+    stalled = now - timedelta(seconds=settings.BROADCAST_STALL_SECONDS)
     from .tasks import enqueue_broadcast
 
     for broadcast_id in (Broadcast.objects.filter(status=BroadcastStatus.SENDING, generated=False,

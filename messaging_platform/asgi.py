@@ -13,11 +13,17 @@ from django.conf import settings  # noqa: E402
 
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
 
+if settings.EMBEDDED_BEAT:
+    # The embedded default has no beat process: the periodic tasks run in a thread of this server.
+    from messaging_platform.embedded_beat import start_in_process as start_embedded_beat  # noqa: E402
+
+    start_embedded_beat()
+
 if settings.SMPP_BINDS_IN_PROCESS:
     # The embedded default has no bind process: the SMPP binds run in a thread of this server.
-    from numbers.providers.smpp.binds import start_in_process  # noqa: E402
+    from numbers.providers.smpp.binds import start_in_process as start_smpp_binds  # noqa: E402
 
-    start_in_process()
+    start_smpp_binds()
 
 application = ProtocolTypeRouter(
     {

@@ -208,6 +208,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
                            "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
 }
+# With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", CELERY_TASK_ALWAYS_EAGER)
 
 # Delivery: retries of transient carrier errors, and when the sweep steps in.
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8)
@@ -216,6 +218,10 @@ SEND_RETRY_MAX_SECONDS = env_float("SEND_RETRY_MAX_SECONDS", 300.0)
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 120)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
+# Broadcasts: contacts made into messages per transaction, and how long a broadcast may make no
+# progress before the sweep has another worker resume it.
+BROADCAST_BATCH_CONTACTS = env_int("BROADCAST_BATCH_CONTACTS", 1000)
+BROADCAST_STALL_SECONDS = env_int("BROADCAST_STALL_SECONDS", 60)
 # Reconciliation: a message left `sent` this long (its receipt may have hit us while we were down;
 # carriers do not retry) is fetched from the carrier, then again after a wait as long as its age,
 # until it is older than the cutoff. At most a batch per run.

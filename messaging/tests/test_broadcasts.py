@@ -187,10 +187,10 @@ def test_messages_past_their_validity_end_failed_expired(post, workspace, our_nu
 
 
 def test_a_worker_killed_mid_broadcast_resumes_and_sends_each_contact_once(
-        post, workspace, our_number, monkeypatch):
+        post, workspace, our_number, monkeypatch, settings):
     Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}")
                                  for n in range(3000, 3045)])
-    monkeypatch.setattr(broadcasts, "BATCH_CONTACTS", 10)
+    settings.BROADCAST_BATCH_CONTACTS = 10
     calls = {"n": 0}
     send_many = broadcasts.message_send_many
 

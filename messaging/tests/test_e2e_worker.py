@@ -111,3 +111,33 @@ def test_a_carrier_outage_ends_in_delivery_after_recovery(platform, start_worker
     assert len(fake.messages) == 10
     assert fake.duplicate_sends() == {}
     assert settings.CELERY_TASK_ACKS_LATE
+
+
+def test_a_worker_killed_mid_broadcast_loses_nothing_and_sends_nothing_twice(
+        platform, start_worker, live_server, user, workspace):
+    from accounts.services import session_token_issue
+    from messaging.models import Broadcast, Contact
+
+    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}",
+                                         name=f"P{n}") for n in range(4000, 4150)])
+    fake = platform["fake"]
+    fake.latency = 0.05
+    env = {"BROADCAST_BATCH_CONTACTS": "10", "BROADCAST_STALL_SECONDS": "3"}
+    worker = start_worker(**env)
+    token = session_token_issue(user=user).token
+    response = requests.post(f"{live_server.url}/api/ui/workspaces/{workspace.id}/broadcasts",
+                             json={"name": "Burst", "body": "Hi {{name}}", "audience": {"all": True}},
+                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 201, response.text
+    broadcast_id = response.json()["id"]
+    wait_until(lambda: len(fake.messages) >= 5, timeout=30, what="the first sends")
+    worker.kill()
+    start_worker(**env)
+    wait_until(lambda: Broadcast.objects.get(pk=broadcast_id).status == "completed", timeout=120,
+               what="the broadcast completed")
+    sent = Message.objects.filter(broadcast_id=broadcast_id)
+    assert sent.count() == 150
+    assert sent.values("to_number").distinct().count() == 150
+    assert set(sent.values_list("status", flat=True)) == {Status.DELIVERED}
+    assert len(fake.messages) == 150
+    assert fake.duplicate_sends() == {}
