@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from messaging.delivery import message_check_carrier
 from messaging.models import Message, Status
+from messaging.sweeps import message_check_carrier
 from messaging_platform.testing.fake_smsc import FakeSmsc
 from messaging_platform.testing.fixtures import SMPP_PASSWORD, SMPP_SYSTEM_ID
 from numbers.models import ProviderAccount, SmppPart

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import threading
+import time
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -27,12 +28,18 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from numbers.models import ProviderAccount, ProviderKind, SmppInboundPart, SmppPart, SmppPartStatus
+from numbers.models import (
+    CarrierAccountStatus,
+    ProviderAccount,
+    ProviderKind,
+    SmppInboundPart,
+    SmppPart,
+    SmppPartStatus,
+)
 
-from ..base import TransientProviderError
 from . import codec
 from .provider import AT_MOST_ONCE, session_config
 from .session import SessionClosed, SmppError, SmppSession
@@ -111,35 +118,24 @@ def _db_job(function, *args):
 
 
 def claim_messages(account: ProviderAccount, limit: int) -> list:
-    """Move up to `limit` due queued messages of the account to `sending` in one statement."""
-    from messaging.models import Direction, Message, MessageEvent, Status
+    """Move up to `limit` due queued messages of the account (messages whose own carrier account
+    it is: numbers.routing.account_for_message) to `sending` in one statement."""
+    from messaging import lifecycle
 
-    now = timezone.now()
     at_most_once = (account.settings or {}).get("uncertain_submits") == AT_MOST_ONCE
     with transaction.atomic():
-        ids = list(Message.objects.filter(workspace_id=account.workspace_id, status=Status.QUEUED,
-                                          direction=Direction.OUTBOUND)
-                   .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-                   .order_by("created_at").select_for_update(skip_locked=True)
-                   .values_list("pk", flat=True)[:limit])
-        if not ids:
+        messages = lifecycle.messages_claim_due(limit=limit, account_ids=[account.pk])
+        if not messages:
             return []
-        Message.objects.filter(pk__in=ids, status=Status.QUEUED).update(
-            status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now)
-        messages = list(Message.objects.filter(pk__in=ids, status=Status.SENDING, claimed_at=now)
-                        .order_by("created_at"))
-        MessageEvent.objects.bulk_create([MessageEvent(message=m, status=Status.SENDING, source="smpp")
-                                          for m in messages])
         # Parts written before their submit_sm and never answered: a crash or a lost bind.
         doubtful = set(SmppPart.objects.filter(message__in=messages, status=SmppPartStatus.SUBMITTING)
                        .values_list("message_id", flat=True))
-        ready = []
-        for message in messages:
-            if message.pk in doubtful and at_most_once:
-                _fail(message, UNKNOWN_OUTCOME, "The bind was lost before the SMSC answered; the "
-                      "account sends such messages at most once, so it was not sent again.")
-                continue
-            ready.append(message)
+        unknown = [m for m in messages if m.pk in doubtful and at_most_once]
+        lifecycle.messages_fail([
+            lifecycle.Failed(m.pk, UNKNOWN_OUTCOME, "The bind was lost before the SMSC answered; the "
+                             "account sends such messages at most once, so it was not sent again.")
+            for m in unknown], source="smpp")
+        ready = [m for m in messages if not (m.pk in doubtful and at_most_once)]
         if doubtful:
             SmppPart.objects.filter(message_id__in=doubtful).delete()
         if at_most_once:
@@ -148,99 +144,52 @@ def claim_messages(account: ProviderAccount, limit: int) -> list:
                          status=SmppPartStatus.SUBMITTING)
                 for m in ready for total in [codec.count_parts(m.body)]
                 for index in range(1, total + 1)])
-        _published(ready, callbacks=False)
     return ready
 
 
-def _fail(message, code: str, reason: str) -> None:
-    from messaging.delivery import message_fail
-
-    message_fail(message=message, code=code[:16], reason=reason, source="smpp")
-
-
 def write_outcomes(account: ProviderAccount, outcomes: list[Outcome]) -> None:
-    """Write a batch of submit outcomes in one transaction."""
-    from messaging import delivery
-    from messaging.models import Message, MessageEvent, Status
+    """Write a batch of submit outcomes in one transaction, through the lifecycle's batch
+    functions (one statement per kind of outcome)."""
+    from messaging import lifecycle
 
-    now = timezone.now()
     at_most_once = (account.settings or {}).get("uncertain_submits") == AT_MOST_ONCE
+    sent = [o for o in outcomes if o.kind == "sent"]
+    failed, retry, release = [], [], []
+    for outcome in outcomes:
+        message = outcome.message
+        if outcome.kind == "failed":
+            failed.append(lifecycle.Failed(message.pk, (outcome.code or "smpp_refused")[:16],
+                                           outcome.reason))
+        elif outcome.kind == "unknown" and at_most_once:
+            failed.append(lifecycle.Failed(message.pk, UNKNOWN_OUTCOME,
+                                           outcome.reason + " Sent at most once: not sent again."))
+        elif outcome.kind in ("retry", "unknown"):
+            retry.append(lifecycle.RetryLater(message.pk, message.attempts, outcome.reason,
+                                              outcome.code, None))
+        elif outcome.kind == "release":
+            # Back to `queued` as if never claimed: none of it reached the SMSC.
+            release.append(lifecycle.WaitForSlot(
+                message.pk, time.time(),
+                "The bind was lost before it was submitted; waiting for the bind."))
     with transaction.atomic():
-        sent = {o.message.pk: o for o in outcomes if o.kind == "sent"}
         if sent:
-            rows = list(Message.objects.select_for_update().select_related("workspace")
-                        .filter(pk__in=list(sent), status=Status.SENDING))
-            SmppPart.objects.filter(message_id__in=list(sent)).delete()
-            parts = []
-            for message in rows:
-                outcome = sent[message.pk]
-                message.status, message.sent_at, message.next_attempt_at = Status.SENT, now, None
-                message.provider_sid = provider_sid_for(account.pk, outcome.parts[0][1])
-                message.updated_at = now
-                for index, smsc_id in outcome.parts:
-                    exact, as_decimal, as_hex = codec.id_forms(smsc_id)
-                    parts.append(SmppPart(account=account, message=message, index=index,
-                                          total=outcome.total, status=SmppPartStatus.SUBMITTED,
-                                          smsc_id=smsc_id, id_exact=exact, id_as_decimal=as_decimal,
-                                          id_as_hex=as_hex))
-            Message.objects.bulk_update(rows, ["status", "sent_at", "next_attempt_at", "provider_sid",
-                                               "updated_at"])
-            SmppPart.objects.bulk_create(parts)
-            MessageEvent.objects.bulk_create([MessageEvent(message=m, status=Status.SENT, source="smpp")
-                                              for m in rows])
-            _published(rows)
-        for outcome in outcomes:
-            message = outcome.message
-            if outcome.kind == "failed":
-                _fail(message, outcome.code or "smpp_refused", outcome.reason)
-            elif outcome.kind == "unknown" and at_most_once:
-                _fail(message, UNKNOWN_OUTCOME, outcome.reason + " Sent at most once: not sent again.")
-            elif outcome.kind in ("retry", "unknown"):
-                message.refresh_from_db()
-                delivery.message_retry_later(message=message, error=TransientProviderError(
-                    outcome.reason, code=outcome.code))
-            elif outcome.kind == "release":
-                _release(message)
+            SmppPart.objects.filter(message_id__in=[o.message.pk for o in sent]).delete()
+            SmppPart.objects.bulk_create([
+                SmppPart(account=account, message_id=o.message.pk, index=index, total=o.total,
+                         status=SmppPartStatus.SUBMITTED, smsc_id=smsc_id, id_exact=exact,
+                         id_as_decimal=as_decimal, id_as_hex=as_hex)
+                for o in sent for index, smsc_id in o.parts
+                for exact, as_decimal, as_hex in [codec.id_forms(smsc_id)]])
+            lifecycle.messages_mark_sent(
+                [lifecycle.Sent(o.message.pk, provider_sid_for(account.pk, o.parts[0][1]))
+                 for o in sent], source="smpp")
+        lifecycle.messages_fail(failed, source="smpp")
+        # The bind's own loop claims due messages from the table: no wake-up needed.
+        lifecycle.messages_retry_later(retry, wake=False)
+        lifecycle.messages_wait_for_slot(release)
         if at_most_once:
             unsent = [o.message.pk for o in outcomes if o.kind in ("release", "failed", "retry")]
             SmppPart.objects.filter(message_id__in=unsent, status=SmppPartStatus.SUBMITTING).delete()
-
-
-def _published(messages: list, *, callbacks: bool = True) -> None:
-    """One publish for the batch (not one per message), and each message's status callback."""
-    from messaging import events
-    from messaging.delivery import _notify_status_callback
-    from messaging.serializers import message_data
-
-    by_workspace: dict[str, list] = {}
-    for message in messages:
-        by_workspace.setdefault(message.workspace_id, []).append(message)
-        if callbacks:
-            _notify_status_callback(message)
-
-    def publish() -> None:
-        from messaging_platform.ids import new_id
-
-        for workspace_id, group in by_workspace.items():
-            events.publish_events(workspace_id, [
-                {"id": new_id("evt"), "type": events.MESSAGE_UPDATED, "data": message_data(m)}
-                for m in group])
-
-    transaction.on_commit(publish)
-
-
-def _release(message) -> None:
-    """Back to `queued` as if never claimed: none of it reached the SMSC."""
-    from messaging import events
-    from messaging.models import Message, MessageEvent, Status
-
-    if Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            status=Status.QUEUED, claimed_at=None, attempts=F("attempts") - 1, updated_at=timezone.now()):
-        message.refresh_from_db()
-        MessageEvent.objects.create(message=message, status=Status.QUEUED, source="smpp",
-                                    error_message="The bind was lost before it was submitted; "
-                                                  "waiting for the bind.")
-        events.message_updated(message)
 
 
 def _find_part(account: ProviderAccount, smsc_id: str) -> SmppPart | None:
@@ -253,7 +202,7 @@ def _find_part(account: ProviderAccount, smsc_id: str) -> SmppPart | None:
 def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict]]) -> list[int | None]:
     """Apply receipts to their parts and record a carrier event when a message's aggregate
     status changes; answers each receipt's deliver_sm_resp status, None for an unknown id."""
-    from messaging.carrier_events import carrier_event_record
+    from messaging.carrier_intake import carrier_event_store, intake_event
 
     answers = []
     now = timezone.now()
@@ -282,14 +231,14 @@ def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt,
                       "To": message.to_number, "From": message.from_number,
                       "smsc_id": receipt.smsc_id, "stat": receipt.stat, "err": receipt.error,
                       "part": f"{part.index}/{part.total}", **raw}
-            carrier_event_record(workspace=account.workspace, provider="smpp", kind="status",
-                                 params=params, message=message)
+            carrier_event_store(intake_event(workspace_id=account.workspace_id, provider="smpp",
+                                             kind="status", payload=params, message_id=message.pk))
     return answers
 
 
 def store_inbound(account: ProviderAccount, fields: dict) -> int:
     """An MO message (or one part of it): recorded as an inbound carrier event once complete."""
-    from messaging.carrier_events import carrier_event_record
+    from messaging.carrier_intake import carrier_event_store, intake_event
 
     source, destination = fields["source"], fields["destination"]
     concat = fields.get("concatenation")
@@ -309,7 +258,8 @@ def store_inbound(account: ProviderAccount, fields: dict) -> int:
             SmppInboundPart.objects.filter(pk__in=[part.pk for part in siblings]).delete()
         params = {"MessageSid": "SMPP" + uuid.uuid4().hex, "From": source, "To": destination,
                   "Body": body, "NumMedia": "0"}
-        carrier_event_record(workspace=account.workspace, provider="smpp", kind="inbound", params=params)
+        carrier_event_store(intake_event(workspace_id=account.workspace_id, provider="smpp",
+                                         kind="inbound", payload=params))
     return codec.ESME_ROK
 
 
@@ -596,7 +546,9 @@ class BindManager:
         self.started = threading.Event()
 
     def _accounts(self) -> list[ProviderAccount]:
-        accounts = ProviderAccount.objects.filter(provider=ProviderKind.SMPP).select_related("workspace")
+        accounts = (ProviderAccount.objects  # a disabled account sends nothing
+                    .filter(provider=ProviderKind.SMPP, status=CarrierAccountStatus.ACTIVE)
+                    .select_related("workspace"))
         if self.account_ids is not None:
             accounts = accounts.filter(pk__in=self.account_ids)
         return list(accounts)

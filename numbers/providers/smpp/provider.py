@@ -10,18 +10,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..base import (
     AccountInfo,
+    Capability,
     CarrierMessage,
+    EventKind,
     InboundMessage,
     NumberInfo,
     PermanentProviderError,
     ProviderAuthError,
+    ReceivedEvent,
     SendResult,
     StatusUpdate,
     TransientProviderError,
+    WebhookAnswer,
+    WebhookRequest,
+    webhook_url,
 )
 from . import codec
 from .session import SessionClosed, SessionConfig, SmppError, SmppSession
@@ -81,6 +87,9 @@ def bind_error(exc: BaseException, config: SessionConfig) -> Exception:
 
 class SmppProvider:
     name = "smpp"
+    capabilities = frozenset({Capability.LIST_NUMBERS, Capability.FETCH_MESSAGE})
+    webhook_routes: Mapping[str, EventKind | None] = {}  # its events come over the bind
+    inbound_route, status_route = "inbound", "status"
 
     def __init__(self, account: ProviderAccount):
         self.account = account
@@ -170,20 +179,46 @@ class SmppProvider:
     def validate_webhook(self, *, url: str, params: Mapping[str, str], signature: str) -> bool:
         return False  # SMPP events come over the bind, never over HTTP
 
-    def parse_status(self, params: Mapping[str, str]) -> StatusUpdate:
-        sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
+    def verify_webhook(self, request: WebhookRequest) -> bool:
+        return False
+
+    def read_webhook(self, route: str, request: WebhookRequest) -> list[ReceivedEvent]:
+        raise ValueError("SMPP has no webhooks.")
+
+    def webhook_answer(self, route: str) -> WebhookAnswer:
+        return WebhookAnswer(204)
+
+    @classmethod
+    def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
+        return (webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
+                webhook_url(base_url, cls.name, workspace_id, cls.status_route))
+
+    @staticmethod
+    def dedupe_key(kind: str, payload: Mapping[str, Any]) -> str:
+        """An MO message's own id; a receipt's message, status and the part that decided it."""
+        sid = str(payload.get("MessageSid") or "")
+        if kind == EventKind.INBOUND:
+            return sid
+        return f"{sid}:{payload.get('MessageStatus') or ''}:{payload.get('part') or ''}"
+
+    @staticmethod
+    def parse_status(params: Mapping[str, Any]) -> StatusUpdate:
+        sid, status = str(params.get("MessageSid") or ""), str(params.get("MessageStatus") or "")
         if not sid or status not in PLATFORM_STATUSES:
             raise ValueError("Not an SMPP status event.")
         return StatusUpdate(provider_sid=sid, status=status,
-                            error_code=params.get("ErrorCode") or None,
-                            error_message=params.get("ErrorMessage") or None,
-                            to_number=params.get("To", ""), from_number=params.get("From", ""))
+                            error_code=str(params.get("ErrorCode") or "") or None,
+                            error_message=str(params.get("ErrorMessage") or "") or None,
+                            to_number=str(params.get("To") or ""),
+                            from_number=str(params.get("From") or ""),
+                            message_id=str(params.get("message_id") or ""))
 
-    def parse_inbound(self, params: Mapping[str, str]) -> InboundMessage:
+    @staticmethod
+    def parse_inbound(params: Mapping[str, Any]) -> InboundMessage:
         if not params.get("MessageSid") or not params.get("From") or not params.get("To"):
             raise ValueError("Not an SMPP inbound event.")
-        return InboundMessage(provider_sid=params["MessageSid"], from_number=params["From"],
-                              to_number=params["To"], body=params.get("Body", ""))
+        return InboundMessage(provider_sid=str(params["MessageSid"]), from_number=str(params["From"]),
+                              to_number=str(params["To"]), body=str(params.get("Body") or ""))
 
     # Senders -------------------------------------------------------------------------------
 
