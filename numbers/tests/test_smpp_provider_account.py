@@ -96,3 +96,28 @@ def test_switching_to_the_simulator_drops_the_smpp_settings(owner_client, worksp
     assert owner_client.put(url(workspace), {"provider": "simulator"}, format="json").status_code == 200
     stored = ProviderAccount.objects.get(workspace=workspace)
     assert (stored.settings, stored.auth_token) == ({}, "")
+
+
+def test_an_smpp_account_added_beside_the_primary_one(owner_client, workspace, fake_smsc):
+    ProviderAccount.objects.create(workspace=workspace, provider="simulator")
+    response = owner_client.post(url(workspace).replace("/provider", "/carriers"),
+                                 {**smpp_body(fake_smsc), "name": "SMSC"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["provider"], body["is_primary"], body["name"]) == ("smpp", False, "SMSC")
+    assert body["secrets_set"] == {"password": True}
+    assert body["settings"]["host"] == "127.0.0.1" and body["settings"]["system_id"] == SMPP_SYSTEM_ID
+    assert SMPP_PASSWORD not in response.content.decode()
+    assert fake_smsc.binds == [(SMPP_SYSTEM_ID, "bind_transceiver", "SMS")]  # checked by a bind
+    stored = ProviderAccount.objects.get(workspace=workspace, provider="smpp")
+    assert stored.auth_token == SMPP_PASSWORD
+
+
+def test_an_smpp_account_without_a_password_is_refused(owner_client, workspace, fake_smsc):
+    ProviderAccount.objects.create(workspace=workspace, provider="simulator")
+    body = smpp_body(fake_smsc)
+    del body["password"]
+    response = owner_client.post(url(workspace).replace("/provider", "/carriers"), body, format="json")
+    assert_error(response, 400, "missing_params")
+    assert not ProviderAccount.objects.filter(workspace=workspace, provider="smpp").exists()
+    assert fake_smsc.binds == []
