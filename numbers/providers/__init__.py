@@ -16,9 +16,6 @@ ADAPTERS = {
     "telnyx": "numbers.providers.telnyx.TelnyxProvider",
     "smpp": "numbers.providers.smpp.provider.SmppProvider",
 }
-# Carriers whose messages a process holding binds sends (numbers.providers.smpp.binds), not the
-# workers' send task.
-BIND_PROVIDERS = ("smpp",)
 
 
 def adapter_class(provider: str) -> type[Provider]:
