@@ -55,7 +55,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging_platform.api.errors import ApiError
-from numbers.models import ProviderAccount
+from numbers.models import PhoneNumber, ProviderAccount
 
 from . import events
 from .enqueue import enqueue_send, enqueue_status_callback
@@ -131,6 +131,14 @@ class StatusOutcome:
 # PostgreSQL and SQLite (the embedded default) alike.
 
 _TABLE = Message._meta.db_table
+_ACCOUNTS = ProviderAccount._meta.db_table
+# The id of a message's own carrier account, as numbers.routing.account_for_message chooses it: its
+# sender number's account, else the workspace's primary account.
+_MESSAGE_ACCOUNT = (
+    f"COALESCE((SELECT n.account_id FROM {PhoneNumber._meta.db_table} n "  # noqa: S608
+    f"WHERE n.workspace_id = {_TABLE}.workspace_id AND n.phone_number = {_TABLE}.from_number "
+    f"AND n.account_id IS NOT NULL LIMIT 1), (SELECT p.id FROM {_ACCOUNTS} p "
+    f"WHERE p.workspace_id = {_TABLE}.workspace_id AND p.is_primary LIMIT 1))")
 _COLUMNS = ", ".join(connection.ops.quote_name(f.column) for f in Message._meta.concrete_fields)
 
 
@@ -215,27 +223,46 @@ def _wake(items: Sequence[tuple[str, float | None]]) -> None:
 # Outbound delivery ---------------------------------------------------------------------------
 
 
-@transaction.atomic(savepoint=False)
-def messages_claim_due(*, limit: int, now: datetime | None = None,
-                       providers: Iterable[str] | None = None,
-                       exclude_providers: Iterable[str] = (), announce: bool = True) -> list[Message]:
-    """Claim up to `limit` queued messages that are due, oldest first, for this worker: each moves
-    to `sending` with its attempt counted. Rows another worker holds are skipped. `providers` /
-    `exclude_providers`: only (or all but) messages of workspaces whose carrier account is of
-    these providers (a bind process of its own claims its provider's)."""
-    now = now or timezone.now()
-    ts = _param("ts", now)
-    scope, scope_params = "", []
-    accounts = ProviderAccount._meta.db_table
+def _scope(providers: Iterable[str] | None, exclude_providers: Iterable[str],
+           account_ids: Iterable[int] | None) -> tuple[str | None, list]:
+    """The claim's `AND …` conditions on each message's own carrier account; None: nothing can
+    match (an empty list of providers or accounts)."""
+    scope, params = "", []
     for wanted, negate in ((providers, ""), (exclude_providers, "NOT ")):
         names = sorted(wanted) if wanted is not None else None
         if names is None or (negate and not names):
             continue
-        if not names:  # only providers of an empty list: nothing
-            return []
-        scope += (f" AND workspace_id {negate}IN (SELECT workspace_id FROM {accounts} "  # noqa: S608
-                  f"WHERE provider IN ({_in_list(names)}))")
-        scope_params += names
+        if not names:
+            return None, []
+        # A message of no account at all is not any provider's: Celery's rounds fail it.
+        scope += (f" AND {negate}COALESCE((SELECT a.provider FROM {_ACCOUNTS} a "  # noqa: S608
+                  f"WHERE a.id = {_MESSAGE_ACCOUNT}), '') IN ({_in_list(names)})")
+        params += names
+    if account_ids is not None:
+        ids = sorted(account_ids)
+        if not ids:
+            return None, []
+        scope += f" AND {_MESSAGE_ACCOUNT} IN ({_in_list(ids)})"
+        params += ids
+    return scope, params
+
+
+@transaction.atomic(savepoint=False)
+def messages_claim_due(*, limit: int, now: datetime | None = None,
+                       providers: Iterable[str] | None = None,
+                       exclude_providers: Iterable[str] = (),
+                       account_ids: Iterable[int] | None = None,
+                       announce: bool = True) -> list[Message]:
+    """Claim up to `limit` queued messages that are due, oldest first, for this worker: each moves
+    to `sending` with its attempt counted. Rows another worker holds are skipped. `providers` /
+    `exclude_providers` / `account_ids`: only (or all but) messages whose own carrier account
+    (their sender number's account, else the workspace's primary one: numbers.routing) is of
+    these providers, or one of these accounts (a bind process of its own claims its own)."""
+    now = now or timezone.now()
+    ts = _param("ts", now)
+    scope, scope_params = _scope(providers, exclude_providers, account_ids)
+    if scope is None:
+        return []
     claimed = _update_picked(
         pick_sql=f"status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s){scope} "
                  "ORDER BY created_at",
@@ -247,14 +274,21 @@ def messages_claim_due(*, limit: int, now: datetime | None = None,
 
 
 @transaction.atomic(savepoint=False)
-def messages_claim(*, message_ids: Sequence[str]) -> list[Message]:
-    """Claim the given messages that are still queued (a duplicate task finds nothing)."""
+def messages_claim(*, message_ids: Sequence[str],
+                   exclude_providers: Iterable[str] | None = None) -> list[Message]:
+    """Claim the given messages that are still queued (a duplicate task finds nothing), except
+    those of providers served by processes of their own (DISPATCH_OWN_PROCESS_PROVIDERS unless
+    `exclude_providers` says otherwise): their process claims them."""
     if not message_ids:
         return []
+    if exclude_providers is None:
+        exclude_providers = settings.DISPATCH_OWN_PROCESS_PROVIDERS
+    scope, scope_params = _scope(None, exclude_providers, None)
     ts = _param("ts", timezone.now())
     sql = (f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
-           f"updated_at = %s WHERE id IN ({_in_list(message_ids)}) AND status = %s")
-    return _claimed(_returning(sql, [Status.SENDING, ts, ts, *message_ids, Status.QUEUED]))
+           f"updated_at = %s WHERE id IN ({_in_list(message_ids)}) AND status = %s{scope}")
+    return _claimed(_returning(sql, [Status.SENDING, ts, ts, *message_ids, Status.QUEUED,
+                                     *scope_params]))
 
 
 def messages_announce_sending(claimed: Sequence[Message]) -> list[Message]:

@@ -20,6 +20,12 @@ if settings.EMBEDDED_BEAT:
 
     start_embedded_beat()
 
+if settings.SMPP_BINDS_IN_PROCESS:
+    # The embedded default has no bind process: the SMPP binds run in a thread of this server.
+    from numbers.providers.smpp.binds import start_in_process as start_smpp_binds  # noqa: E402
+
+    start_smpp_binds()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

@@ -414,6 +414,25 @@ TELNYX_API_BASE_URL = env_str("TELNYX_API_BASE_URL", "https://api.telnyx.com").r
 TELNYX_HTTP_TIMEOUT = env_float("TELNYX_HTTP_TIMEOUT", 10.0)
 SIMULATOR_DELAY_SECONDS = env_float("SIMULATOR_DELAY_SECONDS", 1.0)
 
+# SMPP binds (numbers.providers.smpp, docs/carriers.md). They live in `manage.py smpp_binds` (the
+# Procfile's smpp line), or in a thread of the server process under the embedded default.
+SMPP_BINDS_IN_PROCESS = env_bool("SMPP_BINDS_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
+SMPP_WINDOW = env_int("SMPP_WINDOW", 10)  # outstanding submit_sm per bind (an account may set its own)
+SMPP_ENQUIRE_LINK_SECONDS = env_float("SMPP_ENQUIRE_LINK_SECONDS", 30.0)
+SMPP_RESPONSE_TIMEOUT_SECONDS = env_float("SMPP_RESPONSE_TIMEOUT_SECONDS", 10.0)
+SMPP_CONNECT_TIMEOUT_SECONDS = env_float("SMPP_CONNECT_TIMEOUT_SECONDS", 10.0)
+SMPP_RECONNECT_MIN_SECONDS = env_float("SMPP_RECONNECT_MIN_SECONDS", 1.0)
+SMPP_RECONNECT_MAX_SECONDS = env_float("SMPP_RECONNECT_MAX_SECONDS", 60.0)
+SMPP_THROTTLE_PAUSE_SECONDS = env_float("SMPP_THROTTLE_PAUSE_SECONDS", 0.5)
+SMPP_THROTTLE_PAUSE_MAX_SECONDS = env_float("SMPP_THROTTLE_PAUSE_MAX_SECONDS", 8.0)
+SMPP_POLL_SECONDS = env_float("SMPP_POLL_SECONDS", 0.1)  # how often an idle bind looks for work
+SMPP_BATCH_SIZE = env_int("SMPP_BATCH_SIZE", 200)  # messages claimed in one statement
+SMPP_WRITE_DELAY_SECONDS = env_float("SMPP_WRITE_DELAY_SECONDS", 0.02)  # outcomes gathered per write
+# A receipt for a part not written yet is tried again for this long before it counts as unknown.
+SMPP_RECEIPT_WAIT_SECONDS = env_float("SMPP_RECEIPT_WAIT_SECONDS", 3.0)
+SMPP_ACCOUNTS_REFRESH_SECONDS = env_float("SMPP_ACCOUNTS_REFRESH_SECONDS", 5.0)
+SMPP_TLS_CA_FILE = env_str("SMPP_TLS_CA_FILE", "")  # else the system's trust store
+
 # The platform's own API rules.
 API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "100/m")
 UI_RATE_LIMIT = env_str("UI_RATE_LIMIT", "1000/m")

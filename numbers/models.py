@@ -11,6 +11,7 @@ class ProviderKind(models.TextChoices):
     SIMULATOR = "simulator", "Simulator"
     TWILIO = "twilio", "Twilio"
     TELNYX = "telnyx", "Telnyx"
+    SMPP = "smpp", "SMPP"
 
 
 class CarrierAccountStatus(models.TextChoices):
@@ -21,7 +22,7 @@ class CarrierAccountStatus(models.TextChoices):
 class ProviderAccount(models.Model):
     """One of a workspace's carrier accounts (`ca_…`). Exactly one is the primary (what
     `…/provider` shows and changes; messages from numbers of no other account go through it).
-    Its secret (Twilio's Auth Token, Telnyx's API key) is encrypted at rest and never shown;
+    Its secret (Twilio's Auth Token, Telnyx's API key, SMPP's password) is encrypted at rest and never shown;
     `settings` holds the carrier's non-secret settings (Telnyx: public_key, messaging_profile_id).
     A workspace has at most one account per carrier: the carrier's webhook URLs name the
     workspace and the carrier, which must say which account signs them."""
@@ -37,6 +38,8 @@ class ProviderAccount(models.Model):
     account_sid = models.CharField(max_length=64, blank=True)
     auth_token = EncryptedTextField(blank=True)
     messaging_service_sid = models.CharField(max_length=64, blank=True)
+    # SMPP's settings: host, port, system_id, system_type, tls, throughput, uncertain_submits;
+    # its secret (the password) is auth_token.
     settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -139,3 +142,60 @@ class CarrierRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix} → {self.account_id}"
+class SmppPartStatus(models.TextChoices):
+    SUBMITTING = "submitting", "Submitting"  # written before submit_sm: its outcome may be unknown
+    SUBMITTED = "submitted", "Submitted"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+
+
+class SmppPart(models.Model):
+    """One submit_sm of an outbound message sent over SMPP (a long message has several), with the
+    SMSC's message id in the forms a receipt may spell it (numbers.providers.smpp.codec.id_forms)."""
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey("messaging.Message", on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveSmallIntegerField()  # 1-based
+    total = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=12, choices=SmppPartStatus.choices)
+    smsc_id = models.CharField(max_length=65, blank=True)  # as submit_sm_resp gave it
+    id_exact = models.CharField(max_length=65, null=True, blank=True)
+    id_as_decimal = models.CharField(max_length=80, null=True, blank=True)
+    id_as_hex = models.CharField(max_length=65, null=True, blank=True)
+    error_code = models.CharField(max_length=16, null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    receipt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "index"], name="one_smpp_part_per_index")]
+        indexes = [
+            models.Index(fields=["account", "id_exact"], name="smpp_part_exact"),
+            models.Index(fields=["account", "id_as_decimal"], name="smpp_part_decimal"),
+            models.Index(fields=["account", "id_as_hex"], name="smpp_part_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} part {self.index}/{self.total}"
+
+
+class SmppInboundPart(models.Model):
+    """A part of a concatenated MO message, kept until the last part arrives."""
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=21)
+    destination = models.CharField(max_length=21)
+    reference = models.PositiveIntegerField()
+    total = models.PositiveSmallIntegerField()
+    index = models.PositiveSmallIntegerField()
+    text = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["account", "source", "destination", "reference", "total", "index"],
+            name="one_smpp_inbound_part")]
+
+    def __str__(self) -> str:
+        return f"{self.source}→{self.destination} ref {self.reference} {self.index}/{self.total}"

@@ -34,7 +34,38 @@ class ProviderAccountSerializer(serializers.Serializer):
                       "auth_token_set": account.auth_token_set,
                       "settings": account.settings or {},
                       "updated_at": account.updated_at}
-        return ProviderAccountSerializer(values).data
+        data = ProviderAccountSerializer(values).data
+        if account is not None and account.provider == ProviderKind.SMPP:
+            data["smpp"] = SmppSettingsSerializer.answer(account)
+        return data
+
+
+class SmppSettingsSerializer(serializers.Serializer):
+    """An SMPP account's settings; the password is write-only (`password_set` says whether one is)."""
+
+    host = serializers.CharField()
+    port = serializers.IntegerField()
+    system_id = serializers.CharField()
+    system_type = serializers.CharField()
+    tls = serializers.BooleanField()
+    throughput = serializers.FloatField(allow_null=True)
+    uncertain_submits = serializers.CharField()
+    senders = serializers.ListField(child=serializers.CharField())
+    password_set = serializers.BooleanField()
+
+    @staticmethod
+    def answer(account: ProviderAccount) -> dict:
+        values = account.settings or {}
+        return SmppSettingsSerializer({
+            "host": values.get("host", ""), "port": values.get("port", 2775),
+            "system_id": values.get("system_id", ""), "system_type": values.get("system_type", ""),
+            "tls": bool(values.get("tls")), "throughput": values.get("throughput"),
+            "uncertain_submits": values.get("uncertain_submits", "resend"),
+            "senders": values.get("senders", []), "password_set": bool(account.auth_token)}).data
+
+
+# SMPP 3.4 limits (section 4.1): system_id 16, password 9, system_type 13 octets with the NUL.
+SMPP_PRINTABLE = r"^[ -~]*\Z"
 
 
 class ProviderAccountInputSerializer(serializers.Serializer):
@@ -65,8 +96,36 @@ class ProviderAccountInputSerializer(serializers.Serializer):
     messaging_profile_id = serializers.RegexField(
         r"^[0-9A-Za-z-]{1,64}\Z", required=False, allow_blank=True,
         error_messages={"invalid": "A messaging profile id is a UUID."})
+    # SMPP (provider "smpp")
+    host = serializers.RegexField(r"^[A-Za-z0-9.:\-\[\]]{1,253}\Z", required=False,
+                                  error_messages={"invalid": "A host name or an IP address."})
+    port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
+    system_id = serializers.RegexField(SMPP_PRINTABLE, required=False, max_length=15)
+    password = serializers.RegexField(SMPP_PRINTABLE, required=False, allow_blank=True, max_length=8,
+                                      write_only=True, trim_whitespace=False,
+                                      help_text="Write-only. Omit to keep the stored password "
+                                                "(same host and system_id only).")
+    system_type = serializers.RegexField(SMPP_PRINTABLE, required=False, allow_blank=True,
+                                         max_length=12)
+    tls = serializers.BooleanField(required=False)
+    throughput = serializers.FloatField(required=False, allow_null=True, min_value=0.1,
+                                        max_value=10_000,
+                                        help_text="submit_sm per second on the bind (null: no limit).")
+    uncertain_submits = serializers.ChoiceField(
+        choices=["resend", "fail"], required=False,
+        help_text="A submit_sm whose answer was lost: sent again (at least once) or never (at most once).")
+    senders = serializers.ListField(
+        child=serializers.RegexField(r"^(\+[1-9][0-9]{5,14}|[0-9]{3,8}|[A-Za-z0-9 ]{1,11})\Z"),
+        required=False, max_length=100,
+        help_text="Numbers (E.164), short codes or alphanumeric sender ids the SMSC allows.")
 
     def validate(self, attrs: dict) -> dict:
+        if attrs["provider"] == ProviderKind.SMPP:
+            missing = {name: ["This field is required for SMPP."]
+                       for name in ("host", "system_id") if not attrs.get(name)}
+            if missing:
+                raise serializers.ValidationError(missing, code="required")
+            return attrs
         if attrs["provider"] == ProviderKind.TWILIO and not attrs.get("account_sid"):
             raise serializers.ValidationError(
                 {"account_sid": ["This field is required for Twilio."]}, code="required")
@@ -113,7 +172,8 @@ class CarrierAccountSerializer(serializers.Serializer):
     def get_secrets_set(self, account: ProviderAccount) -> dict:
         if account.provider == ProviderKind.SIMULATOR:
             return {}
-        secret = "api_key" if account.provider == ProviderKind.TELNYX else "auth_token"
+        secret = {ProviderKind.TELNYX: "api_key", ProviderKind.SMPP: "password"}.get(
+            account.provider, "auth_token")
         return {secret: account.auth_token_set}
 
 

@@ -59,27 +59,35 @@ def _log_carrier_failure(action: str, account: ProviderAccount, exc: ProviderErr
 # Carrier account ----------------------------------------------------------------------------
 
 
+SMPP_SETTINGS = ("host", "port", "system_id", "system_type", "tls", "throughput",
+                 "uncertain_submits", "senders")
+
+
 @transaction.atomic
 def provider_account_set(*, workspace: Workspace, provider: str, account_sid: str = "",
                          auth_token: str | None = None, messaging_service_sid: str = "",
-                         settings: dict | None = None) -> ProviderAccount:
-    """Create or replace the workspace's carrier account.
+                         settings: dict | None = None, password: str | None = None,
+                         **smpp_settings) -> ProviderAccount:
+    """Create or replace the workspace's primary carrier account.
 
-    Credentials are checked with the carrier first; a refusal or an outage saves nothing. An
-    omitted `auth_token` (Twilio's Auth Token, Telnyx's API key) keeps the stored one, but only
-    for the same carrier account (Twilio: the same Account SID).
+    Credentials are checked with the carrier first (SMPP: by binding and unbinding); a refusal or
+    an outage saves nothing. An omitted `auth_token` (Twilio's Auth Token, Telnyx's API key, SMPP's
+    `password`) keeps the stored one, but only for the same carrier account (Twilio: the same
+    Account SID; SMPP: the same SMSC host and system_id).
     """
     account = (ProviderAccount.objects.select_for_update().for_workspace(workspace)
                .filter(is_primary=True).first() or ProviderAccount(workspace=workspace))
     _refuse_second_account(workspace, provider, keep=account)
     if provider == ProviderKind.SIMULATOR:
-        # Switching to the simulator drops the Twilio credentials: no secret kept without use.
+        # Switching to the simulator drops the carrier's credentials: no secret kept without use.
         account.provider, account.account_sid = ProviderKind.SIMULATOR, ""
         account.auth_token, account.messaging_service_sid = "", ""
         account.settings = {}
         account.save()
         audit_record(workspace, "carrier_account.set", account, provider=provider)
         return account
+    if provider == ProviderKind.SMPP:
+        return _smpp_account_set(account, password=password, values=smpp_settings)
 
     settings = settings or {}
     if not auth_token:
@@ -132,12 +140,17 @@ def _check_with_carrier(candidate: ProviderAccount) -> None:
 @transaction.atomic
 def carrier_account_add(*, workspace: Workspace, provider: str, name: str = "",
                         account_sid: str = "", auth_token: str | None = None,
-                        messaging_service_sid: str = "",
-                        settings: dict | None = None) -> ProviderAccount:
+                        messaging_service_sid: str = "", settings: dict | None = None,
+                        password: str | None = None, **smpp_settings) -> ProviderAccount:
     """Add a carrier account (checked with the carrier first). The workspace's first account
     becomes its primary one."""
     _lock_workspace(workspace)
     _refuse_second_account(workspace, provider)
+    if provider == ProviderKind.SMPP:
+        auth_token, settings = password, _smpp_settings(smpp_settings)
+        if not auth_token:
+            raise ApiError("missing_params", "Missing required parameter(s): password.",
+                           fields={"password": ["Required for a new carrier account."]})
     if provider != ProviderKind.SIMULATOR and not auth_token:
         secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
         raise ApiError("missing_params", f"Missing required parameter(s): {secret}.",
@@ -252,6 +265,42 @@ def carrier_account_check(*, account: ProviderAccount) -> AccountInfo:
     except ProviderError as exc:
         _log_carrier_failure("credential check", account, exc)
         raise carrier_error(exc, secret=account.auth_token) from None
+
+
+def _smpp_settings(values: dict) -> dict:
+    settings = {key: values[key] for key in SMPP_SETTINGS if values.get(key) not in (None, "")}
+    settings.setdefault("port", 2775)
+    if "tls" in values:
+        settings["tls"] = bool(values["tls"])
+    return settings
+
+
+def _smpp_account_set(account: ProviderAccount, *, password: str | None, values: dict) -> ProviderAccount:
+    settings = _smpp_settings(values)
+    if password is None:
+        previous = account.settings or {}
+        same = (account.provider == ProviderKind.SMPP and previous.get("host") == settings["host"]
+                and previous.get("system_id") == settings["system_id"])
+        if not (same and account.auth_token):
+            raise ApiError("missing_params", "Missing required parameter(s): password.",
+                           fields={"password": ["Required for a new SMSC or system_id."]})
+        password = account.auth_token
+    candidate = ProviderAccount(workspace=account.workspace, provider=ProviderKind.SMPP,
+                                auth_token=password, settings=settings)
+    try:
+        get_provider(candidate).check_credentials()  # binds and unbinds
+    except ProviderError as exc:
+        _log_carrier_failure("bind check", candidate, exc)
+        raise carrier_error(exc, secret=password) from None
+    account.provider, account.account_sid, account.messaging_service_sid = ProviderKind.SMPP, "", ""
+    token_changed = password != account.auth_token
+    account.auth_token, account.settings = password, settings
+    account.save()
+    audit_record(account.workspace, "carrier_account.set", account, provider=ProviderKind.SMPP,
+                 host=settings["host"], system_id=settings["system_id"], auth_token=token_changed)
+    logger.info("Carrier account of workspace %s set to SMPP %s:%s as %s", account.workspace_id,
+                settings["host"], settings["port"], settings["system_id"])
+    return account
 
 
 def provider_account_check(*, workspace: Workspace) -> AccountInfo:

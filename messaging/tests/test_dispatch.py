@@ -171,3 +171,31 @@ def test_runner_leases_cap_how_many_run_at_once(settings):
     assert third
     for token in (second, third):
         wakeup.release_runner_lease(token)
+
+
+SMPP_SENDER = "+12025550188"
+
+
+def test_a_second_smpp_account_claims_only_its_own_numbers_messages(queued, fake_twilio,
+                                                                   twilio_workspace):
+    """Twilio primary plus an SMPP account with a number of its own: Celery's rounds send the
+    Twilio messages, the SMPP account's messages wait for its bind process."""
+    from messaging import lifecycle
+    from numbers.models import ProviderAccount
+
+    smpp = ProviderAccount.objects.create(workspace=twilio_workspace, provider="smpp",
+                                          is_primary=False, auth_token="pw",
+                                          settings={"host": "127.0.0.1", "system_id": "platform"})
+    PhoneNumber.objects.create(workspace=twilio_workspace, phone_number=SMPP_SENDER, account=smpp)
+    via_twilio = queued(2)
+    via_smpp = queued(2, **{"from": SMPP_SENDER})
+
+    assert dispatch.dispatch_round() == 2
+    assert {m.status for m in Message.objects.filter(pk__in=via_twilio)} == {Status.SENT}
+    assert {m.status for m in Message.objects.filter(pk__in=via_smpp)} == {Status.QUEUED}
+    assert dispatch.dispatch_messages(via_smpp) == []  # woken by id: still not Celery's
+    assert {m.status for m in Message.objects.filter(pk__in=via_smpp)} == {Status.QUEUED}
+    assert len(fake_twilio.messages) == 2
+
+    claimed = lifecycle.messages_claim_due(limit=10, account_ids=[smpp.pk])
+    assert sorted(m.id for m in claimed) == sorted(via_smpp)

@@ -1,4 +1,4 @@
-"""pytest fixtures for the fake carrier (registered in the root conftest.py)."""
+"""pytest fixtures for the fake carriers (registered in the root conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from .fake_smsc import FakeSmsc
 from .fake_telnyx import FakeTelnyx, FakeTelnyxAccount
 from .fake_twilio import FakeAccount, FakeNumber, FakeTwilio
 
@@ -64,3 +65,16 @@ def fake_telnyx(settings) -> Iterator[FakeTelnyx]:
 def telnyx_account(fake_telnyx: FakeTelnyx) -> FakeTelnyxAccount:
     """An account of the fake Telnyx with one number, TELNYX_NUMBER."""
     return fake_telnyx.add_account(numbers=[TELNYX_NUMBER])
+# SMPP ---------------------------------------------------------------------------------------
+
+SMPP_SYSTEM_ID = "platform"
+SMPP_PASSWORD = "s3cr3t"  # SMPP 3.4: at most 8 characters
+SMPP_SENDER = "+12025550188"
+
+
+@pytest.fixture
+def fake_smsc() -> Iterator[FakeSmsc]:
+    """A running fake SMSC on loopback that knows the account SMPP_SYSTEM_ID / SMPP_PASSWORD."""
+    with FakeSmsc() as smsc:
+        smsc.add_account(SMPP_SYSTEM_ID, SMPP_PASSWORD)
+        yield smsc

@@ -136,6 +136,23 @@ class WorkerProcess(_ChildProcess):
         )
         return self
 
+class BindProcess(_ChildProcess):
+    """`manage.py smpp_binds`: the process holding the SMPP binds."""
+
+    def __init__(self, env: dict[str, str] | None = None, *, log_path: Path | None = None):
+        self.env = env or {}
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"binds-{os.getpid()}-{id(self)}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> BindProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "smpp_binds"], cwd=BASE_DIR, env=_platform_env(self.env),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+
 def wait_until(condition, *, timeout: float, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,6 +14,7 @@ ADAPTERS = {
     "simulator": "numbers.providers.simulator.SimulatorProvider",
     "twilio": "numbers.providers.twilio.TwilioProvider",
     "telnyx": "numbers.providers.telnyx.TelnyxProvider",
+    "smpp": "numbers.providers.smpp.provider.SmppProvider",
 }
 
 

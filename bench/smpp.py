@@ -1,0 +1,186 @@
+"""SMPP end to end: from `POST /api/messages` (single sends, open loop) and `POST
+/api/messages/batch` (1,000 a request) to the fake SMSC receiving the submit_sm, through the bind
+process (`manage.py smpp_binds`), with delivery receipts sent back and applied by the workers.
+Prints messages/s, p50/p99 POST -> SMSC, and the CPU of every process per message.
+
+    .venv/bin/python bench/smpp.py [--batch 5000] [--rate 100] [--duration 10] [--window 50]
+
+The machine may be shared: the CPU per message of each process is the figure that holds; the
+wall-clock rates are provisional.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import threading
+import time
+
+import psutil
+import requests
+from harness import Platform, _cpu, contact, load, ms, open_loop, percentile
+
+SYSTEM_ID, PASSWORD = "bench", "bench-pw"
+
+
+def _smsc_main(conn, receipts: bool) -> None:
+    """The fake SMSC in a process of its own (so that its CPU is not the platform's)."""
+    from messaging_platform.testing.fake_smsc import FakeSmsc
+
+    smsc = FakeSmsc(receipts=receipts).start()
+    smsc.add_account(SYSTEM_ID, PASSWORD)
+    conn.send(smsc.port)
+    offset = time.time() - time.monotonic()
+    while True:
+        command, argument = conn.recv()
+        if command == "stop":
+            smsc.stop()
+            conn.send(None)
+            return
+        if command == "received":  # {tag-number: wall time} of the parts whose text starts with tag
+            conn.send({p.text.split()[0]: p.received_monotonic + offset
+                       for p in list(smsc.parts) if p.text.startswith(argument)})
+        elif command == "stats":
+            conn.send({"parts": len(smsc.parts), "duplicates": len(smsc.duplicate_parts()),
+                       "binds": len(smsc.binds), "receipts_acked": len(smsc.receipts_acked)})
+
+
+class Smsc:
+    def __init__(self, receipts: bool):
+        self.conn, child = multiprocessing.Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_smsc_main, args=(child, receipts), daemon=True)
+        self.process.start()
+        self.port = self.conn.recv()
+        self.lock = threading.Lock()
+
+    def call(self, command: str, argument=None):
+        with self.lock:
+            self.conn.send((command, argument))
+            return self.conn.recv()
+
+    def stop(self) -> None:
+        self.call("stop")
+        self.process.join(5)
+
+
+def cpu_per_message(platform: Platform, smsc: Smsc, marks: dict[int, float], count: int) -> None:
+    groups = [(proc.name, proc.tree()) for proc in platform.all_procs()]
+    groups.append(("fake-smsc", [psutil.Process(smsc.process.pid)]))
+    total = 0.0
+    for name, tree in groups:
+        used = sum(_cpu(p) - marks.get(p.pid, 0.0) for p in tree)
+        total += used
+        print(f"    {name:<12} {1000 * used / max(1, count):6.2f} ms CPU per message "
+              f"({used:.1f} s over {len(tree)} process(es))", flush=True)
+    print(f"    {'all':<12} {1000 * total / max(1, count):6.2f} ms CPU per message", flush=True)
+
+
+def measure_marks(platform: Platform, smsc: Smsc) -> dict[int, float]:
+    ps = [p for proc in platform.all_procs() for p in proc.tree()] + [psutil.Process(smsc.process.pid)]
+    return {p.pid: _cpu(p) for p in ps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=5000, help="messages sent through the batch endpoint")
+    parser.add_argument("--batch-clients", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=100, help="single sends per second (open loop)")
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--no-receipts", action="store_true")
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--worker-processes", type=int, default=1)
+    args = parser.parse_args()
+
+    smsc = Smsc(receipts=not args.no_receipts)
+    try:
+        with Platform(web_workers=args.web_workers, worker_processes=args.worker_processes,
+                      worker_concurrency=16, callbacks=False,
+                      settings={"SMPP_WINDOW": str(args.window)}) as platform:
+            from numbers.models import ProviderAccount
+
+            ProviderAccount.objects.filter(workspace_id=platform.workspace_id).update(
+                provider="smpp", account_sid="", auth_token="",
+                settings={"host": "127.0.0.1", "port": smsc.port, "system_id": SYSTEM_ID})
+            account = ProviderAccount.objects.get(workspace_id=platform.workspace_id)
+            account.auth_token = PASSWORD
+            account.save()
+            platform.banner("SMPP end to end")
+            print(f"   bind process: 1 bind, window {args.window}; receipts "
+                  f"{'off' if args.no_receipts else 'on'}", flush=True)
+            platform.start_workers()
+            platform._start("binds", [sys.executable, "manage.py", "smpp_binds"])
+            platform.wait_for(lambda: smsc.call("stats")["binds"] >= 1, timeout=30)
+
+            # Batch: 1,000 messages a request, from a few clients at once.
+            marks = measure_marks(platform, smsc)
+            platform.mark()
+            started = time.monotonic()
+            starts: dict[int, float] = {}
+
+            def client(first: int) -> None:
+                for begin in range(first * 1000, args.batch, 1000 * args.batch_clients):
+                    messages = [{"to": contact(n), "body": f"b{n:07d} batch message over SMPP"}
+                                for n in range(begin, min(args.batch, begin + 1000))]
+                    starts[begin] = time.time()
+                    response = requests.post(f"{platform.url}/api/messages/batch",
+                                             json={"messages": messages}, headers=platform.headers(),
+                                             timeout=300)
+                    response.raise_for_status()
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(args.batch_clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            accepted_in = time.monotonic() - started
+            platform.wait_for(lambda: len(smsc.call("received", "b")) >= args.batch, timeout=600, interval=1)
+            received = smsc.call("received", "b")
+            elapsed = time.monotonic() - started
+            latencies = [at - starts[(int(key[1:]) // 1000) * 1000] for key, at in received.items()]
+            times = sorted(received.values())
+            print(f"  batch: {len(received)}/{args.batch} reached the SMSC in {elapsed:.1f} s from the first "
+                  f"POST = {len(received) / elapsed:.0f} messages/s (accepted in {accepted_in:.1f} s; SMSC "
+                  f"received {len(times) / max(1e-9, times[-1] - times[0]):.0f}/s from first to last); "
+                  f"POST->SMSC p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; "
+                  f"{load()}", flush=True)
+            cpu_per_message(platform, smsc, marks, len(received))
+            platform.report("batch")
+
+            # Single sends, open loop.
+            url, headers = f"{platform.url}/api/messages", platform.headers()
+
+            async def send(session, i):
+                async with session.post(url, json={"to": contact(i), "body": f"s{i:07d} single over SMPP"},
+                                        headers=headers) as response:
+                    await response.read()
+                    return response.status, None
+
+            marks = measure_marks(platform, smsc)
+            platform.mark()
+            started = time.monotonic()
+            results, lag = open_loop(args.rate, args.duration, send)
+            accepted = sum(1 for r in results if r.status == 201)
+            platform.wait_for(lambda: len(smsc.call("received", "s")) >= accepted, timeout=120, interval=1)
+            received = smsc.call("received", "s")
+            offset = time.time() - time.monotonic()
+            by_index = sorted(results, key=lambda r: r.scheduled)
+            latencies = [received[f"s{i:07d}"] - (r.scheduled + offset)
+                         for i, r in enumerate(by_index) if f"s{i:07d}" in received]
+            print(f"  single, offered {args.rate:.0f}/s for {args.duration:.0f} s: "
+                  f"{len(received)}/{len(results)} "
+                  f"reached the SMSC (accepted {accepted}, generator lag {lag * 1000:.0f} ms); POST->SMSC "
+                  f"p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; drained "
+                  f"{time.monotonic() - started:.1f} s after the first POST; {load()}", flush=True)
+            cpu_per_message(platform, smsc, marks, len(received))
+            platform.report("single")
+            time.sleep(3)  # the last receipts
+            print(f"  smsc: {smsc.call('stats')}", flush=True)
+    finally:
+        smsc.stop()
+
+
+if __name__ == "__main__":
+    main()
