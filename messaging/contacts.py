@@ -498,7 +498,10 @@ def messages_csv(messages) -> Iterator[str]:
 
 
 def read_upload(uploaded) -> Iterator[bytes]:
-    """An uploaded file (Django's UploadedFile) or a request body stream, in pieces."""
+    """An uploaded file (Django's UploadedFile) or a request body stream, in pieces (none for a
+    request without a body)."""
+    if uploaded is None:
+        return
     if hasattr(uploaded, "chunks"):
         yield from uploaded.chunks(IMPORT_CHUNK_BYTES)
         return

@@ -237,3 +237,9 @@ def test_an_export_reads_page_after_page_and_holds_no_cursor_open(owner_client, 
     assert Contact.objects.count() == 10
     rows = list(csv.reader(io.StringIO(header + first + b"".join(stream).decode())))
     assert len(rows) == 11 and len({r[0] for r in rows[1:]}) == 10
+
+
+def test_an_import_with_an_empty_text_csv_body_is_a_400(owner_client, workspace):
+    response = owner_client.generic("POST", url(workspace, "/import"), b"", content_type="text/csv")
+    assert_error(response, 400, "invalid_params")
+    assert not ContactImport.objects.exists()

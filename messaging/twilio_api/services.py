@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from messaging import events, sending
+from messaging import events, lifecycle, sending
 from messaging.models import FINAL_STATUSES, Message
 from messaging.segments import MAX_BODY_CHARACTERS
 from messaging.serializers import MAX_MEDIA, MAX_SCHEDULE_AHEAD
@@ -166,7 +166,7 @@ def message_update(*, message: Message, params) -> Message:
     if status is not None:
         if status != "canceled":
             raise invalid(30400, "Status can only be set to 'canceled'.")
-        return sending.message_cancel(message=message)
+        return lifecycle.message_cancel(message=message)
     if body is None:
         raise invalid(30400, "Give Status=canceled or an empty Body.")
     if body != "":
