@@ -1,5 +1,6 @@
 """Retention settings and redaction on request."""
 
+from django.core.validators import validate_email
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
@@ -61,7 +62,16 @@ class WorkspaceMessageRedactView(WorkspaceMemberMixin, APIView):
         return Response(MessageSerializer(retention.message_redact(message=message)).data)
 
 
+def _optional_email(value: str) -> None:
+    if value:
+        validate_email(value)
+
+
 class AlertRuleSerializer(serializers.ModelSerializer):
+    # A plain string in the schema: "" (no email) is a valid answer, which an email format is not.
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254,
+                                  validators=[_optional_email])
+
     class Meta:
         model = AlertRule
         fields = ["id", "kind", "threshold", "window_minutes", "min_messages", "error_code", "email",

@@ -121,3 +121,10 @@ def test_an_smpp_account_without_a_password_is_refused(owner_client, workspace, 
     assert_error(response, 400, "missing_params")
     assert not ProviderAccount.objects.filter(workspace=workspace, provider="smpp").exists()
     assert fake_smsc.binds == []
+
+
+def test_a_host_that_does_not_resolve_is_a_400_and_nothing_saved(owner_client, workspace, fake_smsc):
+    body = {**smpp_body(fake_smsc), "host": "no-such-smsc.invalid"}
+    response = owner_client.put(url(workspace), body, format="json")
+    assert_error(response, 400, "provider_error")
+    assert not ProviderAccount.objects.exists()

@@ -8,6 +8,7 @@ messages up with query_sm, and reads the events the bind process stored.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,10 @@ def bind_error(exc: BaseException, config: SessionConfig) -> Exception:
             return ProviderAuthError(f"The SMSC at {where} refused the bind: {name} "
                                      f"({codec.status_description(exc.status)}).", code=name)
         return PermanentProviderError(f"The SMSC at {where} refused the bind: {name}.", code=name)
+    if isinstance(exc, socket.gaierror):
+        # A host name that does not resolve is a wrong address, not an SMSC that is down.
+        return PermanentProviderError(f"The SMSC's host {config.host!r} does not resolve: {exc}.",
+                                      code="host_not_found")
     return TransientProviderError(f"Could not bind to the SMSC at {where}: {exc or type(exc).__name__}.",
                                   code="smpp_unreachable")
 
