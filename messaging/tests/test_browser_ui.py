@@ -208,7 +208,7 @@ def test_bad_input_is_shown_inline_and_saves_nothing(browser, server, fake_carri
 
     # Twilio with credentials the carrier refuses: an inline error, the token not echoed back.
     account = fake_carrier.add_account()
-    page.get_by_role("radio", name=re.compile("Twilio")).check()
+    page.get_by_role("radio", name=re.compile("^Twilio")).check()
     page.get_by_label("Account SID").fill(account.sid)
     page.get_by_label("Auth Token").fill("not-the-right-token")
     page.get_by_role("button", name="Save carrier").click()
