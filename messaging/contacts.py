@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -39,7 +40,6 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 RESERVED_COLUMNS = {"phone_number", "name", "tags"}
 
 IMPORT_MAX_ROWS = 100_000
-IMPORT_MAX_BYTES = 50 * 1024 * 1024
 IMPORT_CHUNK_BYTES = 256 * 1024
 IMPORT_BATCH_ROWS = 1000
 IMPORT_MAX_ERRORS_KEPT = 1000
@@ -205,7 +205,7 @@ def contact_import_start(*, workspace: Workspace, stream: Iterable[bytes], filen
                          created_by=None) -> ContactImport:
     """Store an uploaded CSV in chunks and have a worker apply it; answers at once.
 
-    The file is read as a stream (never whole in memory) and refused past IMPORT_MAX_BYTES or
+    The file is read as a stream (never whole in memory) and refused past settings.CONTACT_IMPORT_MAX_BYTES or
     IMPORT_MAX_ROWS data rows."""
     with transaction.atomic():
         job = ContactImport.objects.create(workspace=workspace, filename=filename[:200],
@@ -217,8 +217,9 @@ def contact_import_start(*, workspace: Workspace, stream: Iterable[bytes], filen
             if not piece:
                 continue
             size += len(piece)
-            if size > IMPORT_MAX_BYTES:
-                raise invalid_params(f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB.",
+            if size > settings.CONTACT_IMPORT_MAX_BYTES:
+                megabytes = settings.CONTACT_IMPORT_MAX_BYTES // (1024 * 1024)
+                raise invalid_params(f"The file is larger than {megabytes} MB.",
                                      {"file": ["Too large."]})
             newlines += piece.count(b"\n")
             last = piece[-1:]

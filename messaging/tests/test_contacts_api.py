@@ -243,3 +243,12 @@ def test_an_import_with_an_empty_text_csv_body_is_a_400(owner_client, workspace)
     response = owner_client.generic("POST", url(workspace, "/import"), b"", content_type="text/csv")
     assert_error(response, 400, "invalid_params")
     assert not ContactImport.objects.exists()
+
+
+def test_an_import_larger_than_the_json_body_limit_is_taken(owner_client, workspace, upload, settings):
+    rows = "".join(f"+1415555{n:04d},Person number {n} with a long name to fill the file\n"
+                   for n in range(0, 10000))
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000  # the file is well past it
+    response = upload(owner_client, workspace, "phone_number,name\n" + rows, as_body=True)
+    assert response.status_code == 202, response.content
+    assert Contact.objects.filter(workspace=workspace).count() == 10000

@@ -1,4 +1,5 @@
 import logging
+import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -19,10 +20,16 @@ def answers_json(path: str) -> bool:
     return is_api_path(path) or path == "/webhooks" or path.startswith("/webhooks/")
 
 
+_STREAMED_UPLOADS = re.compile(r"^/api/ui/workspaces/[^/]+/contacts/import$")
+
+
 def _declared_too_large(request: HttpRequest) -> bool:
     # DRF's parsers read the body stream directly, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE
     # check (which only guards request.body and request.POST), so the limit is applied here.
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if _STREAMED_UPLOADS.match(request.path):
+        # A CSV of contacts is read as a stream, never whole into memory: its own, larger limit.
+        limit = settings.CONTACT_IMPORT_MAX_BYTES
     if limit is None:
         return False
     try:
