@@ -17,8 +17,11 @@ def contacts_csv(count: int) -> bytes:
     rows = ["phone_number,name,city,tags"]
     cities = ["Paris", "Lyon", "Austin", "Denver", "Boston"]
     for n in range(count):
-        # Five area codes of the US and a block of numbers each: 100,000 distinct valid numbers.
-        rows.append(f"+1{[415, 212, 312, 617, 303][n % 5]}555{n // 5:04d},Person {n},{cities[n % 5]},"
+        # Five area codes of the US, 20,000 numbers each over two exchanges: 100,000 distinct
+        # valid numbers.
+        block = n // 5
+        rows.append(f"+1{[415, 212, 312, 617, 303][n % 5]}{201 + block // 10000}{block % 10000:04d},"
+                    f"Person {n},{cities[n % 5]},"
                     f"{'vip' if n % 10 == 0 else 'all'}")
     return ("\n".join(rows) + "\n").encode()
 
