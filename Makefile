@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint venv dev-venv migrate worker clean bench bench-accept bench-e2e bench-drain bench-inbound \
-	bench-storm bench-ws bench-pacing bench-memory bench-campaigns
+	bench-storm bench-ws bench-pacing bench-memory bench-campaigns bench-smpp
 
 # `make run` installs only what running needs; tests, lint and benchmarks add the development tools.
 $(STAMP): requirements.txt
@@ -48,10 +48,10 @@ worker: venv
 
 # Benchmarks (bench/, written up in docs/performance.md): each brings the platform up on loopback
 # with its own PostgreSQL database (bench) and Redis database (/9), runs, prints, and tears down.
-bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-ws bench-pacing bench-memory bench-campaigns: dev-venv
+bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-ws bench-pacing bench-memory bench-campaigns bench-smpp: dev-venv
 	$(BIN)/python bench/$(subst bench-,,$@).py $(ARGS)
 
-bench: bench-memory bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-pacing bench-ws
+bench: bench-memory bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-pacing bench-ws bench-smpp
 
 clean:
 	rm -rf $(VENV) staticfiles

@@ -3,7 +3,12 @@
 process (`manage.py smpp_binds`), with delivery receipts sent back and applied by the workers.
 Prints messages/s, p50/p99 POST -> SMSC, and the CPU of every process per message.
 
+    make bench-smpp                      # from a fresh clone: sets up .venv, then runs
+    make bench-smpp ARGS="--batch 500 --rate 20 --duration 3"   # a small check
     .venv/bin/python bench/smpp.py [--batch 5000] [--rate 100] [--duration 10] [--window 50]
+
+It needs PostgreSQL and Redis (BENCH_PG, default postgres://postgres@127.0.0.1:5432; BENCH_DB,
+default `bench`, dropped and created; BENCH_REDIS_URL, default redis://127.0.0.1:6379/9, flushed).
 
 The machine may be shared: the CPU per message of each process is the figure that holds; the
 wall-clock rates are provisional.

@@ -122,7 +122,8 @@ def preview_from_request(request, workspace) -> dict:
             if account is None:
                 raise ApiError("provider_not_configured", "This workspace has no carrier account.")
             sending.resolve_sender(workspace=workspace, account=account,
-                                   from_number=fields.get("from"), is_mms=bool(fields["media_urls"]))
+                                   from_number=fields.get("from"), is_mms=bool(fields["media_urls"]),
+                                   to=fields["to"])
             sending.ensure_not_opted_out(workspace=workspace, to_number=fields["to"])
         except ApiError as exc:
             errors = exc.fields or {"non_field_errors": [str(exc.detail)]}

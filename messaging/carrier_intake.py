@@ -122,7 +122,8 @@ def webhook_receive(*, provider: str, workspace_id: str, route: str,
     if route not in adapter_cls.webhook_routes or "\x00" in workspace_id:
         raise IntakeRefused(404, "not_found", "No such webhook.")
     try:
-        account = webhook_account(workspace_id=workspace_id, provider=provider)
+        account = webhook_account(workspace_id=workspace_id, provider=provider,
+                                  account_id=str(request.query.get("account") or ""))
     except AccountUnavailable:
         logger.warning("A %s webhook for %s could not be verified: no database, no cache",
                        provider, workspace_id)
@@ -161,8 +162,11 @@ def _reaches_us(event: IntakeEvent, account: ProviderAccount | None) -> bool:
     if (account is not None and account.messaging_service_sid
             and event.messaging_service_sid == account.messaging_service_sid):
         return True
-    return PhoneNumber.objects.filter(workspace_id=event.workspace_id,
-                                      phone_number=event.to_number).exists()
+    numbers = PhoneNumber.objects.filter(workspace_id=event.workspace_id,
+                                         phone_number=event.to_number)
+    if account is not None and account.pk:  # not a number of another of its carrier accounts
+        numbers = numbers.filter(Q(account__isnull=True) | Q(account_id=account.pk))
+    return numbers.exists()
 
 
 def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None = None,
@@ -192,6 +196,21 @@ def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None =
     # One wake-up for however many events arrive while one is pending; workers apply in batches.
     transaction.on_commit(enqueue_carrier_events_apply)
     return stored
+
+
+def carrier_events_store_many(events: list[IntakeEvent], messages: list[Message | None]) -> int:
+    """Store events whose targets the caller already knows (a bind process's receipts:
+    `messages[i]` is event i's message) in one INSERT, duplicates skipped, and have a worker
+    apply them; answers how many were given."""
+    if not events:
+        return 0
+    CarrierEvent.objects.bulk_create([
+        CarrierEvent(workspace_id=e.workspace_id, provider=e.provider, kind=e.kind,
+                     dedupe_key=e.dedupe_key, provider_sid=e.provider_sid, message=m,
+                     params=e.payload)
+        for e, m in zip(events, messages, strict=True)], ignore_conflicts=True)
+    transaction.on_commit(enqueue_carrier_events_apply)
+    return len(events)
 
 
 # The Redis stream ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from numbers.models import ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import PermanentProviderError, TransientProviderError
 from numbers.routing import account_for_message
-from numbers.selectors import status_webhook_url
+from numbers.selectors import status_webhook_url, with_query
 
 from . import pacing
 from .enqueue import enqueue_send
@@ -39,7 +39,7 @@ PACING_ERROR_RETRY_SECONDS = 5.0
 def status_callback_url(message: Message, account: ProviderAccount | None = None) -> str:
     # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
     base = status_webhook_url(workspace=message.workspace, account=account)
-    return f"{base}?message_id={message.id}"
+    return with_query(base, message_id=message.id)
 
 
 def message_deliver(*, message_id: str, not_before: float | None = None) -> None:

@@ -46,11 +46,11 @@ from numbers.providers.base import (
     TransientProviderError,
     async_sender,
 )
-from numbers.selectors import status_webhook_url
+from numbers.selectors import status_webhook_url, with_query
 from workspaces.models import Workspace
 
 from . import lifecycle, pacing, wakeup
-from .lifecycle import Failed, RetryLater, Sent, WaitForSlot
+from .lifecycle import Failed, FailOver, RetryLater, Sent, WaitForSlot
 from .models import Message, Status
 from .operations.logs import log_message_outcome
 
@@ -126,6 +126,7 @@ class Outcomes:
     failed: list[Failed] = field(default_factory=list)
     retry: list[RetryLater] = field(default_factory=list)
     wait: list[WaitForSlot] = field(default_factory=list)
+    not_taken: list[tuple[_Job, Exception]] = field(default_factory=list)  # to fail over
 
 
 def dispatch_round(*, limit: int | None = None, scope: Scope | None = None) -> int:
@@ -144,7 +145,12 @@ def dispatch_messages(message_ids: Sequence[str]) -> list[RetryLater]:
     """Claim and send these messages if they are still queued, whenever they are due (the tasks
     of an eager run, and sends woken by id); answers the retries it scheduled."""
     claimed = lifecycle.messages_claim(message_ids=list(message_ids))
-    return deliver(claimed).retry if claimed else []
+    if not claimed:
+        return []
+    outcomes = deliver(claimed)
+    # Those gone to their fallback account are due again at once, like a retry.
+    return outcomes.retry + [RetryLater(job.message.id, 0, str(exc))
+                             for job, exc in outcomes.not_taken]
 
 
 def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
@@ -178,20 +184,21 @@ def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
 
 
 def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
-    """Each claimed message with the adapter of its carrier account: the account its sender number
-    belongs to, else the workspace's primary one (numbers.routing's rule, read here for the whole
-    round in two queries)."""
+    """Each claimed message with the adapter of its carrier account: the one it was routed to, else
+    the account its sender number belongs to, else the workspace's primary one (numbers.routing's
+    rule, read here for the whole round in two queries)."""
     workspace_ids = {m.workspace_id for m in claimed}
     accounts = {a.pk: a for a in ProviderAccount.objects.filter(workspace_id__in=workspace_ids)}
     primary = {a.workspace_id: a for a in accounts.values() if a.is_primary}
-    senders = {m.from_number for m in claimed if m.from_number}
+    senders = {m.from_number for m in claimed if m.from_number and not m.carrier_account_id}
     own_account = {(ws, number): account_id for ws, number, account_id in PhoneNumber.objects.filter(
         workspace_id__in=workspace_ids, phone_number__in=senders, account__isnull=False)
         .values_list("workspace_id", "phone_number", "account_id")} if senders else {}
     providers: dict = {}
     jobs = []
     for message in claimed:
-        account_id = own_account.get((message.workspace_id, message.from_number))
+        account_id = (message.carrier_account_id
+                      or own_account.get((message.workspace_id, message.from_number)))
         account = accounts.get(account_id) if account_id else primary.get(message.workspace_id)
         if account is None:
             outcomes.failed.append(Failed(message.id, "provider_not_configured",
@@ -206,7 +213,7 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
 def status_callback_url(message: Message, account: ProviderAccount) -> str:
     # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
     workspace = Workspace(pk=message.workspace_id)
-    return f"{status_webhook_url(workspace=workspace, account=account)}?message_id={message.id}"
+    return with_query(status_webhook_url(workspace=workspace, account=account), message_id=message.id)
 
 
 def _paced(jobs: list[_Job], outcomes: Outcomes) -> list[_Job]:
@@ -248,6 +255,7 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
     """Every outcome of the round in one commit. If PostgreSQL is away, try again for a while;
     after that the messages stay `sending`, and the sweep finds them at the carrier after their
     lease (never sending them twice)."""
+    failovers = _failovers(outcomes)
     for attempt in range(settings.DISPATCH_WRITE_ATTEMPTS):
         try:
             with transaction.atomic():
@@ -255,6 +263,7 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
                 lifecycle.messages_fail(outcomes.failed)
                 retried = lifecycle.messages_retry_later(outcomes.retry, wake=False)
                 lifecycle.messages_wait_for_slot(outcomes.wait, announced=announced)
+                lifecycle.messages_fail_over(failovers)
             break
         except OperationalError:
             logger.warning("Could not write %d outcomes back (attempt %d)", _count(outcomes), attempt + 1)
@@ -266,13 +275,58 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
         return
     # Wake a runner when the first of them comes due (the runners only claim due messages).
     due = [m.next_attempt_at for m in retried if m.status == Status.QUEUED and m.next_attempt_at]
+    due += [timezone.now()] if failovers else []
     due += [timezone.make_aware(datetime.fromtimestamp(w.not_before)) for w in outcomes.wait]
     if due and not settings.CELERY_TASK_ALWAYS_EAGER:  # eager runs retry at once (run_eagerly)
         wakeup.wake(countdown=max(0.0, (min(due) - timezone.now()).total_seconds()))
 
 
 def _count(outcomes: Outcomes) -> int:
-    return len(outcomes.sent) + len(outcomes.failed) + len(outcomes.retry) + len(outcomes.wait)
+    return (len(outcomes.sent) + len(outcomes.failed) + len(outcomes.retry) + len(outcomes.wait)
+            + len(outcomes.not_taken))
+
+
+# --- failover ------------------------------------------------------------------------------------
+
+
+def _fails_over(job: _Job, exc: Exception, outcomes: Outcomes) -> bool:
+    """A refusal the carrier definitely did not take the message with (ProviderError.not_taken),
+    of a message whose route has a fallback account: kept for the fallback (written back with
+    the round)."""
+    if not (getattr(exc, "not_taken", False) and job.message.fallback_account_id):
+        return False
+    outcomes.not_taken.append((job, exc))
+    return True
+
+
+def _failovers(outcomes: Outcomes) -> list[FailOver]:
+    """Each not-taken message onto its fallback account, from that account's sender; one whose
+    fallback cannot take it (gone, disabled, no sender) takes the refusal's ordinary course."""
+    from numbers.routing import failover_targets
+
+    if not outcomes.not_taken:
+        return []
+    try:
+        targets = failover_targets(job.message.fallback_account_id for job, _ in outcomes.not_taken)
+    except OperationalError:  # PostgreSQL away: retried as usual, with the rest of the round
+        connection.close()
+        targets = {}
+    items = []
+    for job, exc in outcomes.not_taken:
+        target = targets.get(job.message.fallback_account_id)
+        if target is None:
+            if isinstance(exc, TransientProviderError):
+                outcomes.retry.append(_retry(job, exc))
+            else:
+                _record_error(job, exc, outcomes)
+            continue
+        account, from_number, service_sid = target
+        reason = (f"{job.provider.name} did not take it ({exc}); failed over to carrier account "
+                  f"{account.uid} ({account.provider}).")
+        items.append(FailOver(job.message.id, account.pk, from_number, service_sid,
+                              (getattr(exc, "code", None) or "not_taken")[:16], reason))
+        log_message_outcome(job.message, f"Failed over to carrier account {account.uid}")
+    return items
 
 
 # --- sending -------------------------------------------------------------------------------------
@@ -354,6 +408,8 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
             result = await send(**_arguments(job))
         except TransientProviderError as exc:
             metrics.observe_send(job.provider.name, started)
+            if _fails_over(job, exc, outcomes):
+                return
             retry_at = None if again or job.sender is None else pacing.retry_in_turn(job.sender, exc)
             if retry_at is None:
                 outcomes.retry.append(_retry(job, exc))
@@ -365,7 +421,8 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
             continue
         except Exception as exc:
             metrics.observe_send(job.provider.name, started)
-            _record_error(job, exc, outcomes)
+            if not _fails_over(job, exc, outcomes):
+                _record_error(job, exc, outcomes)
             return
         metrics.observe_send(job.provider.name, started)
         _record_sent(job, result, outcomes)
@@ -402,10 +459,12 @@ def _send_in_thread(job: _Job, outcomes: Outcomes) -> None:
         result = job.provider.send(**_arguments(job))
     except TransientProviderError as exc:
         metrics.observe_send(job.provider.name, started)
-        outcomes.retry.append(_retry(job, exc))
+        if not _fails_over(job, exc, outcomes):
+            outcomes.retry.append(_retry(job, exc))
     except Exception as exc:
         metrics.observe_send(job.provider.name, started)
-        _record_error(job, exc, outcomes)
+        if not _fails_over(job, exc, outcomes):
+            _record_error(job, exc, outcomes)
     else:
         metrics.observe_send(job.provider.name, started)
         _record_sent(job, result, outcomes)

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
+# A change like message.updated, told apart: the message's carrier account definitely did not take
+# it, and it is queued again on its route's fallback account, from that account's sender.
+MESSAGE_FAILED_OVER = "message.failed_over"
 PUBLISH_TIMEOUT = 5  # seconds: a stuck Redis must not hold a request or task for long
 
 # Other parts of the platform (outbound webhooks) subscribe here: sink(workspace_id, events), with
@@ -92,6 +95,10 @@ def messages_updated(messages: list) -> None:
     """Changed messages (of any workspaces), published after commit once per workspace, each as
     it is now (the payload is taken at the change, not at commit)."""
     _publish_on_commit(MESSAGE_UPDATED, messages)
+
+
+def messages_failed_over(messages: list) -> None:
+    _publish_on_commit(MESSAGE_FAILED_OVER, messages)
 
 
 def _publish_on_commit(event_type: str, messages: list) -> None:

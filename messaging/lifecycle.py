@@ -22,6 +22,10 @@ Outbound delivery (what a batch delivery engine calls; plain values in, messages
     messages_wait_for_slot([WaitForSlot(id, not_before)])
                                              sending → queued until the pacing slot (epoch
                                              seconds); the attempt is not counted
+    messages_fail_over([FailOver(id, account_id, from_number, service_sid, code, reason)])
+                                             sending → queued at once on its fallback account,
+                                             from that account's sender (the first account
+                                             definitely did not take it); once per message
 
 Carrier and operator side:
 
@@ -106,6 +110,19 @@ class WaitForSlot:
 
 
 @dataclass(frozen=True)
+class FailOver:
+    """The carrier account definitely did not take the message: its fallback account sends it,
+    from `from_number` (or the Messaging Service `messaging_service_sid`)."""
+
+    message_id: str
+    account_id: int  # the fallback account
+    from_number: str
+    messaging_service_sid: str
+    code: str | None
+    reason: str  # why the first account did not take it, and where it goes now
+
+
+@dataclass(frozen=True)
 class StatusReport:
     """A status the carrier reported (callback, receipt or look-up), in platform words."""
 
@@ -132,10 +149,10 @@ class StatusOutcome:
 
 _TABLE = Message._meta.db_table
 _ACCOUNTS = ProviderAccount._meta.db_table
-# The id of a message's own carrier account, as numbers.routing.account_for_message chooses it: its
-# sender number's account, else the workspace's primary account.
+# The id of a message's own carrier account, as numbers.routing.account_for_message chooses it: the
+# account it was routed to, else its sender number's account, else the workspace's primary account.
 _MESSAGE_ACCOUNT = (
-    f"COALESCE((SELECT n.account_id FROM {PhoneNumber._meta.db_table} n "  # noqa: S608
+    f"COALESCE({_TABLE}.carrier_account_id, (SELECT n.account_id FROM {PhoneNumber._meta.db_table} n "  # noqa: S608
     f"WHERE n.workspace_id = {_TABLE}.workspace_id AND n.phone_number = {_TABLE}.from_number "
     f"AND n.account_id IS NOT NULL LIMIT 1), (SELECT p.id FROM {_ACCOUNTS} p "
     f"WHERE p.workspace_id = {_TABLE}.workspace_id AND p.is_primary LIMIT 1))")
@@ -252,17 +269,21 @@ def messages_claim_due(*, limit: int, now: datetime | None = None,
                        providers: Iterable[str] | None = None,
                        exclude_providers: Iterable[str] = (),
                        account_ids: Iterable[int] | None = None,
+                       with_fallback: bool = False,
                        announce: bool = True) -> list[Message]:
     """Claim up to `limit` queued messages that are due, oldest first, for this worker: each moves
     to `sending` with its attempt counted. Rows another worker holds are skipped. `providers` /
     `exclude_providers` / `account_ids`: only (or all but) messages whose own carrier account
     (their sender number's account, else the workspace's primary one: numbers.routing) is of
-    these providers, or one of these accounts (a bind process of its own claims its own)."""
+    these providers, or one of these accounts (a bind process of its own claims its own).
+    `with_fallback`: only messages with a fallback account (to fail them over)."""
     now = now or timezone.now()
     ts = _param("ts", now)
     scope, scope_params = _scope(providers, exclude_providers, account_ids)
     if scope is None:
         return []
+    if with_fallback:
+        scope += " AND fallback_account_id IS NOT NULL"
     claimed = _update_picked(
         pick_sql=f"status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s){scope} "
                  "ORDER BY created_at",
@@ -401,6 +422,29 @@ def messages_wait_for_slot(items: Sequence[WaitForSlot], *, announced: bool = Tr
                  for m in waiting])
         _tell(waiting, callbacks=False)
     return waiting
+
+
+@transaction.atomic(savepoint=False)
+def messages_fail_over(items: Sequence[FailOver]) -> list[Message]:
+    """Claimed messages that their carrier account definitely did not take → `queued`, due now,
+    on their fallback account and its sender, the fallback cleared (a message fails over once) and
+    the attempts counted afresh. The change is told as `message.failed_over`; the caller wakes a
+    runner (the engine's own rounds claim due messages from the table)."""
+    now = timezone.now()
+    moved = _update_from_values(
+        columns=[("id", "text"), ("account", "int"), ("sender", "text"), ("service", "text")],
+        rows=[(i.message_id, i.account_id, i.from_number, i.messaging_service_sid) for i in items],
+        set_sql="status = %s, carrier_account_id = v.v_account, fallback_account_id = NULL, "
+                "from_number = v.v_sender, messaging_service_sid = v.v_service, attempts = 0, "
+                "claimed_at = NULL, next_attempt_at = NULL, updated_at = %s",
+        where_sql="status = %s AND fallback_account_id = v.v_account",
+        params=[Status.QUEUED, _param("ts", now), Status.SENDING])
+    by_id = {i.message_id: i for i in items}
+    _events([(m, {"status": Status.QUEUED, "source": "failover", "error_code": by_id[m.id].code,
+                  "error_message": by_id[m.id].reason}) for m in moved])
+    if moved:
+        events.messages_failed_over(moved)
+    return moved
 
 
 # Carrier statuses ----------------------------------------------------------------------------

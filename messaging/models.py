@@ -98,6 +98,13 @@ class Message(models.Model):
                                 blank=True, related_name="+")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="+")
+    # The carrier account it goes through, chosen when it was accepted (numbers.routing); null:
+    # its sender number's account, else the workspace's primary one. `fallback_account` takes it
+    # over when that account definitely did not take it (a route's fallback; cleared once used).
+    carrier_account = models.ForeignKey("numbers.ProviderAccount", on_delete=models.SET_NULL,
+                                        null=True, blank=True, related_name="+", db_index=False)
+    fallback_account = models.ForeignKey("numbers.ProviderAccount", on_delete=models.SET_NULL,
+                                         null=True, blank=True, related_name="+", db_index=False)
 
     objects = TenantQuerySet.as_manager()
 
@@ -138,7 +145,7 @@ class MessageEvent(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices)
     error_code = models.CharField(max_length=16, null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
-    source = models.CharField(max_length=16)  # api, worker, carrier, operator, sweep
+    source = models.CharField(max_length=16)  # api, worker, carrier, operator, sweep, failover
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from messaging_platform.api import credentials
 from messaging_platform.api.errors import ApiError
-from numbers.models import PhoneNumber, ProviderAccount
-from numbers.selectors import workspace_numbers, workspace_provider_account
+from numbers import routing
+from numbers.models import CarrierRoute, PhoneNumber, ProviderAccount
+from numbers.phone import is_sender_id
+from numbers.selectors import workspace_numbers, workspace_provider_account, workspace_routes
 from workspaces.models import ApiKey, Workspace
 
 from . import events
@@ -25,6 +27,8 @@ from .segments import count_segments
 class Sender:
     number: PhoneNumber | None
     messaging_service_sid: str = ""
+    account_id: int | None = None  # the carrier account it goes through
+    fallback_id: int | None = None  # its route's fallback account, if any
 
     @property
     def our_side(self) -> str:
@@ -33,11 +37,12 @@ class Sender:
 
 @dataclass(frozen=True)
 class SendContext:
-    """What a send reads about its workspace: the carrier account and the numbers."""
+    """What a send reads about its workspace: the carrier account, the numbers and the routes."""
 
     account: ProviderAccount | None
     numbers: dict[str, PhoneNumber]
     default: PhoneNumber | None
+    rules: tuple[CarrierRoute, ...] = ()
 
 
 def send_context(*, workspace: Workspace) -> SendContext:
@@ -48,35 +53,64 @@ def send_context(*, workspace: Workspace) -> SendContext:
         account = workspace_provider_account(workspace=workspace)
         numbers = list(workspace_numbers(workspace=workspace))
         return SendContext(account=account, numbers={n.phone_number: n for n in numbers},
-                           default=next((n for n in numbers if n.is_default), None))
+                           default=next((n for n in numbers if n.is_default), None),
+                           rules=tuple(workspace_routes(workspace=workspace)))
 
     return credentials.cached("send-context", workspace.pk, load)
 
 
 def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_number: str | None,
-                   is_mms: bool) -> Sender:
-    """The number a message goes out from: the one asked for, else the Messaging Service when the
-    account has one, else the workspace's default number."""
+                   is_mms: bool, to: str = "") -> Sender:
+    """The number (and carrier account) a message goes out from: the one asked for; else the
+    route for `to` (numbers.routing); else the Messaging Service when the account has one, else
+    the workspace's default number."""
     context = send_context(workspace=workspace)
+    rule = routing.matching_rule(context.rules, to) if to and not from_number else None
+    if rule is not None:
+        number = rule.sender or routing.account_sender(rule.account, context.numbers.values(),
+                                                       is_mms=is_mms)
+        fallback = routing.active_fallback(rule)
+        fallback_id = fallback.pk if fallback is not None else None
+        if number is None and rule.account.messaging_service_sid:
+            return Sender(number=None, messaging_service_sid=rule.account.messaging_service_sid,
+                          account_id=rule.account_id, fallback_id=fallback_id)
+        if number is None:
+            raise ApiError("from_number_not_allowed",
+                           f"The route for {rule.prefix} has no sender: give it one, add a number "
+                           "to its carrier account, or pass `from`.",
+                           fields={"from": ["No number of the route's account to send from."]})
+        _check_capable(number, is_mms)
+        return Sender(number=number, account_id=rule.account_id, fallback_id=fallback_id)
     if from_number:
         number = context.numbers.get(from_number)
+        if number is None and is_sender_id(from_number):
+            # Not a phone number, and not an alphanumeric sender id of this workspace either.
+            raise ApiError("invalid_phone_number",
+                           f"'{from_number}' is not a phone number (nor a sender id of this "
+                           "workspace); use E.164, for example +14155552671.",
+                           fields={"from": ["Not a phone number."]})
         if number is None:
             raise ApiError("from_number_not_allowed",
                            f"{from_number} is not a number of this workspace.",
                            fields={"from": ["Not a number of this workspace."]})
     elif account.messaging_service_sid:
-        return Sender(number=None, messaging_service_sid=account.messaging_service_sid)
+        return Sender(number=None, messaging_service_sid=account.messaging_service_sid,
+                      account_id=account.pk)
     else:
         number = context.default
         if number is None:
             raise ApiError("from_number_not_allowed",
                            "This workspace has no default number: add a number or pass `from`.",
                            fields={"from": ["No default number to send from."]})
+    _check_capable(number, is_mms)
+    return Sender(number=number, account_id=number.account_id or account.pk)
+
+
+def _check_capable(number: PhoneNumber, is_mms: bool) -> None:
     if not number.sms_enabled or (is_mms and not number.mms_enabled):
         kind = "MMS" if is_mms else "SMS"
         raise ApiError("from_number_not_allowed", f"{number.phone_number} cannot send {kind}.",
                        fields={"from": [f"This number cannot send {kind}."]})
-    return Sender(number=number)
 
 
 def opted_out_numbers(*, workspace: Workspace, numbers: Iterable[str]) -> set[str]:
@@ -145,16 +179,19 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
         raise ApiError("provider_not_configured",
                        "This workspace has no carrier account; set one up under its provider "
                        "settings first.")
-    senders: dict[tuple[str | None, bool], Sender | ApiError] = {}
+    senders: dict[tuple[str | None, bool, str | None], Sender | ApiError] = {}
     results: list[Message | ApiError] = []
     accepted: list[tuple[int, SendRequest, Sender]] = []
     for index, request in enumerate(requests):
-        key = (request.from_number, bool(request.media_urls))
+        # Sends without `from` to destinations of one route share its sender.
+        rule = (routing.matching_rule(context.rules, request.to)
+                if context.rules and not request.from_number else None)
+        key = (request.from_number, bool(request.media_urls), rule.id if rule else None)
         if key not in senders:
             try:
                 senders[key] = resolve_sender(workspace=workspace, account=context.account,
                                               from_number=request.from_number,
-                                              is_mms=bool(request.media_urls))
+                                              is_mms=bool(request.media_urls), to=request.to)
             except ApiError as exc:
                 senders[key] = exc
         sender = senders[key]
@@ -184,6 +221,8 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
             scheduled_at=request.scheduled_at,
             expires_at=request.expires_at,
             broadcast_id=request.broadcast_id,
+            carrier_account_id=sender.account_id,
+            fallback_account_id=sender.fallback_id,
             request_id=request_id,
             api_key=api_key,
             sent_by=sent_by,

@@ -4,7 +4,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from messaging_platform.api.fields import StrictCharField, StrictIntegerField, StrictURLField
-from numbers.phone import E164Field
+from numbers.phone import E164Field, SenderField
 
 from .events import message_payload
 from .models import Conversation, Direction, Status
@@ -90,7 +90,7 @@ class SendInputSerializer(serializers.Serializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        fields["from"] = E164Field(required=False, allow_null=True)
+        fields["from"] = SenderField(required=False, allow_null=True)
         return fields
 
     def validate_status_callback(self, value: str) -> str:

@@ -246,6 +246,8 @@ CELERY_BEAT_SCHEDULE = {
     # Twilio-style status callbacks and SmsUrl posts waiting for a retry.
     "twilio-callbacks": {"task": "messaging.twilio_api.tasks.sweep_callbacks",
                          "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
+    # Parts of SMPP MO messages whose other parts never came (numbers.providers.smpp.binds).
+    "smpp-inbound-parts": {"task": "numbers.tasks.smpp_expire_inbound_parts", "schedule": 60.0},
 }
 # With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", CELERY_TASK_ALWAYS_EAGER)
@@ -432,6 +434,8 @@ SMPP_WRITE_DELAY_SECONDS = env_float("SMPP_WRITE_DELAY_SECONDS", 0.02)  # outcom
 SMPP_RECEIPT_WAIT_SECONDS = env_float("SMPP_RECEIPT_WAIT_SECONDS", 3.0)
 SMPP_ACCOUNTS_REFRESH_SECONDS = env_float("SMPP_ACCOUNTS_REFRESH_SECONDS", 5.0)
 SMPP_TLS_CA_FILE = env_str("SMPP_TLS_CA_FILE", "")  # else the system's trust store
+# A concatenated MO message still missing parts this long after its first is taken in as it is.
+SMPP_MO_PARTS_MAX_AGE_SECONDS = env_float("SMPP_MO_PARTS_MAX_AGE_SECONDS", 600.0)
 
 # The platform's own API rules.
 API_KEY_RATE_LIMIT = env_str("API_KEY_RATE_LIMIT", "100/m")

@@ -24,8 +24,8 @@ class ProviderAccount(models.Model):
     `…/provider` shows and changes; messages from numbers of no other account go through it).
     Its secret (Twilio's Auth Token, Telnyx's API key, SMPP's password) is encrypted at rest and never shown;
     `settings` holds the carrier's non-secret settings (Telnyx: public_key, messaging_profile_id).
-    A workspace has at most one account per carrier: the carrier's webhook URLs name the
-    workspace and the carrier, which must say which account signs them."""
+    A workspace may have several accounts of one carrier: the webhook URLs of all but its primary
+    one of that carrier name the account (`?account=ca_…`, numbers.selectors.webhook_urls)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
                                   related_name="carrier_accounts")
@@ -51,8 +51,6 @@ class ProviderAccount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace"], condition=models.Q(is_primary=True),
                                     name="one_primary_carrier_account"),
-            models.UniqueConstraint(fields=["workspace", "provider"],
-                                    name="one_carrier_account_per_provider"),
         ]
 
     def __str__(self) -> str:

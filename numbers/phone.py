@@ -81,3 +81,23 @@ class E164Field(serializers.CharField):
             raise InvalidPhoneNumber("A phone number must be a string in E.164 form.",
                                      field=self.field_name)
         return normalize_e164(data, self.default_region, field=self.field_name)
+
+
+# An alphanumeric sender id (SMPP's TON 5): up to 11 characters of the GSM alphabet's letters,
+# digits, space and . & _ -, with at least one letter (all digits would be a number).
+_SENDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .&_-]{0,10}")
+
+
+def is_sender_id(value: str) -> bool:
+    return (isinstance(value, str) and bool(_SENDER_ID.fullmatch(value))
+            and any(c.isalpha() for c in value))
+
+
+class SenderField(E164Field):
+    """A sender: an E.164 number (normalised), or an alphanumeric sender id as given (whether the
+    carrier account allows one is the service's check)."""
+
+    def to_internal_value(self, data) -> str:
+        if isinstance(data, str) and is_sender_id(data.strip()):
+            return data.strip()
+        return super().to_internal_value(data)

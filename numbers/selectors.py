@@ -1,5 +1,7 @@
 """Reads of carrier accounts and numbers, shared with the messaging app. Scoped by workspace."""
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.db.models import QuerySet
 
@@ -86,7 +88,16 @@ def webhook_urls(*, workspace: Workspace, account: ProviderAccount | None = None
     if account is None:
         account = workspace_provider_account(workspace=workspace)
     provider = account.provider if account is not None else ProviderKind.SIMULATOR
-    return adapter_class(provider).webhook_urls(settings.PUBLIC_BASE_URL, workspace.pk)
+    urls = adapter_class(provider).webhook_urls(settings.PUBLIC_BASE_URL, workspace.pk)
+    if account is not None and not account.is_primary and account.pk:
+        # A second account of a carrier: its URLs name it (the primary's stay as they were).
+        return tuple(with_query(url, account=account.uid) for url in urls)
+    return urls
+
+
+def with_query(url: str, **params: str) -> str:
+    """`url` with these query parameters added (after any it has)."""
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
 
 def inbound_webhook_url(*, workspace: Workspace, account: ProviderAccount | None = None) -> str:

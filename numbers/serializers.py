@@ -4,7 +4,7 @@ import binascii
 from rest_framework import serializers
 
 from .models import NumberType, PhoneNumber, ProviderAccount, ProviderKind
-from .phone import E164Field
+from .phone import SenderField
 
 ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
 MESSAGING_SERVICE_SID_PATTERN = r"^MG[0-9a-fA-F]{32}$"
@@ -240,15 +240,24 @@ class PhoneNumberSerializer(serializers.ModelSerializer):
         help_text="Messages per second the workers send from this number: its own setting, or "
                   "the default for its type (long code 1, toll-free 3, short code 100).")
 
+    account_id = serializers.CharField(source="account.uid", allow_null=True, default=None,
+                                       read_only=True,
+                                       help_text="Its carrier account (ca_…); null: the primary.")
+
     class Meta:
         model = PhoneNumber
         fields = ["id", "phone_number", "friendly_name", "capabilities", "is_default",
-                  "number_type", "send_rate", "created_at"]
+                  "number_type", "send_rate", "account_id", "created_at"]
         read_only_fields = fields
 
 
 class PhoneNumberInputSerializer(serializers.Serializer):
-    phone_number = E164Field(help_text="E.164, for example +14155552671.")
+    phone_number = SenderField(help_text="E.164, for example +14155552671; on an account whose "
+                                         "carrier allows it (SMPP), an alphanumeric sender id "
+                                         "of up to 11 characters, for example ACME.")
+    account_id = serializers.CharField(max_length=32, required=False,
+                                       help_text="The carrier account (ca_…) the number belongs "
+                                                 "to; default: the primary account.")
     friendly_name = serializers.CharField(max_length=64, required=False, allow_blank=True,
                                           default="")
 

@@ -16,9 +16,9 @@ from workspaces.models import Workspace
 
 from . import selectors
 from .models import CarrierRoute, PhoneNumber, ProviderAccount, ProviderKind
-from .phone import InvalidPhoneNumber, normalize_e164
-from .providers import get_provider
-from .providers.base import AccountInfo, NumberInfo, ProviderAuthError, ProviderError
+from .phone import InvalidPhoneNumber, is_sender_id, normalize_e164
+from .providers import adapter_class, get_provider
+from .providers.base import AccountInfo, Capability, NumberInfo, ProviderAuthError, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,6 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
     """
     account = (ProviderAccount.objects.select_for_update().for_workspace(workspace)
                .filter(is_primary=True).first() or ProviderAccount(workspace=workspace))
-    _refuse_second_account(workspace, provider, keep=account)
     if provider == ProviderKind.SIMULATOR:
         # Switching to the simulator drops the carrier's credentials: no secret kept without use.
         account.provider, account.account_sid = ProviderKind.SIMULATOR, ""
@@ -116,17 +115,6 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
     return account
 
 
-def _refuse_second_account(workspace: Workspace, provider: str,
-                           keep: ProviderAccount | None = None) -> None:
-    others = ProviderAccount.objects.for_workspace(workspace).filter(provider=provider)
-    if keep is not None and keep.pk:
-        others = others.exclude(pk=keep.pk)
-    if others.exists():
-        raise ApiError("invalid_params", f"This workspace already has a {provider} account.",
-                       fields={"provider": ["One account per carrier: its webhooks name the "
-                                            "workspace and the carrier."]})
-
-
 def _check_with_carrier(candidate: ProviderAccount) -> None:
     if candidate.provider == ProviderKind.SIMULATOR:
         return
@@ -145,7 +133,6 @@ def carrier_account_add(*, workspace: Workspace, provider: str, name: str = "",
     """Add a carrier account (checked with the carrier first). The workspace's first account
     becomes its primary one."""
     _lock_workspace(workspace)
-    _refuse_second_account(workspace, provider)
     if provider == ProviderKind.SMPP:
         auth_token, settings = password, _smpp_settings(smpp_settings)
         if not auth_token:
@@ -361,9 +348,9 @@ def _unavailable(phone_number: str) -> ApiError:
 
 
 def _new_number(workspace: Workspace, phone_number: str, info: NumberInfo, *, friendly_name: str,
-                is_default: bool) -> PhoneNumber:
+                is_default: bool, account: ProviderAccount | None = None) -> PhoneNumber:
     number = PhoneNumber(
-        workspace=workspace, phone_number=phone_number,
+        workspace=workspace, phone_number=phone_number, account=account,
         friendly_name=friendly_name or info.friendly_name[:64], provider_sid=info.provider_sid,
         number_type=info.number_type, sms_enabled=info.sms, mms_enabled=info.mms,
         voice_enabled=info.voice, is_default=is_default,
@@ -377,13 +364,23 @@ def _new_number(workspace: Workspace, phone_number: str, info: NumberInfo, *, fr
 
 
 @transaction.atomic
-def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = "") -> PhoneNumber:
-    """Add one number of the carrier account to the workspace and point its webhooks here.
+def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = "",
+               account_id: str | None = None) -> PhoneNumber:
+    """Add one number of a carrier account (the primary one unless `account_id` names another)
+    to the workspace and point its webhooks here. On an account whose carrier allows it (SMPP),
+    the sender may be an alphanumeric sender id instead of a number.
 
     The first number of a workspace becomes its default sender.
     """
-    e164 = normalize_e164(phone_number, field="phone_number")
-    account = selectors.require_provider_account(workspace=workspace)
+    account = (selectors.access_carrier_account(workspace=workspace, account_id=account_id)
+               if account_id else selectors.require_provider_account(workspace=workspace))
+    sender_id = is_sender_id(phone_number)
+    if sender_id and Capability.ALPHANUMERIC_SENDER not in adapter_class(account.provider).capabilities:
+        raise ApiError("invalid_phone_number",
+                       f"{account.get_provider_display()} accounts send from phone numbers only; "
+                       "alphanumeric sender ids are for SMPP accounts.",
+                       fields={"phone_number": ["Not a phone number."]})
+    e164 = phone_number if sender_id else normalize_e164(phone_number, field="phone_number")
     _lock_workspace(workspace)
     owner = selectors.number_owner(phone_number=e164)
     if owner is not None:
@@ -392,13 +389,18 @@ def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = 
                            status=409)
         # Checked before touching the carrier: configuring would steal the other's webhooks.
         raise _unavailable(e164)
-    info = _carrier_numbers(account)[0].get(e164)
+    if sender_id:  # the SMSC keeps no list of them: whether it allows this one shows on sending
+        info = NumberInfo(phone_number=e164, provider_sid=f"{account.provider}:{e164}",
+                          friendly_name=e164)
+    else:
+        info = _carrier_numbers(account)[0].get(e164)
     if info is None:
         raise ApiError("number_not_on_account",
                        f"{e164} is not a number of this workspace's carrier account.")
     _configure(account, info)
     is_default = selectors.default_sender(workspace=workspace) is None
-    number = _new_number(workspace, e164, info, friendly_name=friendly_name, is_default=is_default)
+    number = _new_number(workspace, e164, info, friendly_name=friendly_name, is_default=is_default,
+                         account=None if account.is_primary else account)
     audit_record(workspace, "number.added", number, phone_number=e164, is_default=is_default)
     logger.info("Number %s added to workspace %s", number.pk, workspace.pk)
     return number

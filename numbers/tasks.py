@@ -17,3 +17,11 @@ def simulator_emit_events(workspace_id: str, events: list[dict[str, Any]], delay
     emit_events(workspace_id, events[:1])
     if len(events) > 1:
         simulator_emit_events.apply_async((workspace_id, events[1:], delay), countdown=delay)
+
+
+@shared_task(ignore_result=True)
+def smpp_expire_inbound_parts() -> int:
+    """Beat: MO messages over SMPP whose parts stopped arriving are taken in as they are."""
+    from numbers.providers.smpp.binds import expire_inbound_parts
+
+    return expire_inbound_parts()

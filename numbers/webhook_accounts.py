@@ -58,12 +58,12 @@ def _account(values: dict[str, Any]) -> ProviderAccount:
 
 
 def _remember(workspace_id: str, accounts: list[ProviderAccount]) -> None:
-    entry = {account.provider: _fields(account) for account in accounts}
+    entry = {account.uid: _fields(account) for account in accounts}
     if _written.get(workspace_id) == entry:
         return
     try:
         if entry:
-            cache.set(_key(workspace_id), {p: _encrypted(v) for p, v in entry.items()},
+            cache.set(_key(workspace_id), {uid: _encrypted(v) for uid, v in entry.items()},
                       CACHE_SECONDS)
         else:
             cache.delete(_key(workspace_id))
@@ -83,8 +83,20 @@ def _from_cache(workspace_id: str) -> dict[str, Any] | None:
         return None
 
 
-def webhook_account(*, workspace_id: str, provider: str) -> ProviderAccount | None:
-    """The active workspace's account of this carrier; None when it has none.
+def _choose(accounts: list[ProviderAccount], provider: str, account_id: str) -> ProviderAccount | None:
+    """The account a webhook names (`?account=ca_…`, on the URLs of a workspace's second account
+    of a carrier), else the carrier's primary-most account (the URLs without it: the primary or
+    only account of that carrier)."""
+    of_provider = [a for a in accounts if a.provider == provider]
+    if account_id:
+        return next((a for a in of_provider if a.uid == account_id), None)
+    of_provider.sort(key=lambda a: (not a.is_primary, a.pk or 0))
+    return of_provider[0] if of_provider else None
+
+
+def webhook_account(*, workspace_id: str, provider: str, account_id: str = "") -> ProviderAccount | None:
+    """The active workspace's account of this carrier that the webhook is for (see _choose);
+    None when it has none.
 
     Raises AccountUnavailable when PostgreSQL is out of reach and the cache knows nothing of it.
     """
@@ -95,7 +107,7 @@ def webhook_account(*, workspace_id: str, provider: str) -> ProviderAccount | No
         entry = _from_cache(workspace_id)
         if entry is None:
             raise AccountUnavailable(f"No cached carrier account for {workspace_id}.") from None
-        values = entry.get(provider)
-        return _account(values) if values else None
+        return _choose([_account(values) for values in entry.values()
+                        if isinstance(values, dict) and "uid" in values], provider, account_id)
     _remember(workspace_id, accounts)
-    return next((account for account in accounts if account.provider == provider), None)
+    return _choose(accounts, provider, account_id)

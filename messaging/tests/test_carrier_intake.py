@@ -82,7 +82,7 @@ def test_the_verification_account_is_cached_with_its_secret_encrypted(twilio_wor
     account = webhook_account(workspace_id=twilio_workspace.id, provider="twilio")
     assert account.auth_token == twilio_account.auth_token
     cached = cache.get(f"carrier-webhook-accounts:{twilio_workspace.id}")
-    assert cached["twilio"]["account_sid"] == twilio_account.sid
+    assert cached[account.uid]["account_sid"] == twilio_account.sid
     assert twilio_account.auth_token not in repr(cached)  # Fernet ciphertext only
 
 

@@ -39,6 +39,8 @@ class SubmittedPart:
     registered_delivery: int
     smsc_id: str
     received_monotonic: float = field(default_factory=time.monotonic)
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
 
     @property
     def text(self) -> str:
@@ -197,7 +199,8 @@ class _Connection:
             destination_addr=codec.text(pdu.destination_addr),
             short_message=pdu.short_message or b"", data_coding=pdu.data_coding or 0,
             esm_class=pdu.esm_class or 0, registered_delivery=pdu.registered_delivery or 0,
-            smsc_id=smsc_id)
+            smsc_id=smsc_id, source_addr_ton=pdu.source_addr_ton or 0,
+            source_addr_npi=pdu.source_addr_npi or 0)
         smsc.parts.append(part)
         stat, error = smsc.outcomes.get(part.destination_addr, ("DELIVRD", "000"))
         state = next(k for k, v in codec.MESSAGE_STATES.items() if v == stat)

@@ -15,17 +15,24 @@ from typing import Any, ClassVar, Protocol
 
 
 class ProviderError(Exception):
-    """A carrier refused or failed a request. `code` is the carrier's own error code, if any."""
+    """A carrier refused or failed a request. `code` is the carrier's own error code, if any.
+
+    `not_taken`: the carrier definitely did not take the message (it could not be reached, the
+    connection was refused, or it answered that it failed before accepting it), so another
+    carrier account may send it with no risk of a duplicate: a route's fallback account takes it
+    (messaging.dispatch). False whenever the request may have reached the carrier (a timeout
+    after the request was written, a connection dropped mid-answer)."""
 
     permanent: bool = True
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, not_taken: bool = False):
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.retry_after = retry_after
+        self.not_taken = not_taken
 
 
 class PermanentProviderError(ProviderError):
@@ -161,6 +168,7 @@ class Capability(StrEnum):
     CONFIGURE_NUMBERS = "configure_numbers"  # configure_number() points a number at us
     FETCH_MESSAGE = "fetch_message"  # fetch_message() looks one message up at the carrier
     FIND_SENT = "find_sent"  # find_sent() lists the account's recent messages to a number
+    ALPHANUMERIC_SENDER = "alphanumeric_sender"  # sends from an alphanumeric sender id ("ACME")
 
 
 def http_media_urls(urls: Iterable[Any]) -> list[str]:

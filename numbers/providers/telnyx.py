@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
+import urllib3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
@@ -89,14 +90,22 @@ def classify_error(status: int, code: str | None, message: str,
     """Turn a Telnyx error answer into the platform's permanent / transient errors."""
     if status == 401 or code in AUTH_ERROR_CODES:
         return ProviderAuthError(f"Telnyx refused the API key: {message}", code=code,
-                                 status=status)
+                                 status=status, not_taken=True)
     if status == 429 or code in RATE_LIMIT_CODES:
         return TransientProviderError(f"Telnyx rate limit: {message}", code=code, status=status,
                                       retry_after=retry_after)
     if status >= 500 or status == 408 or code in TRANSIENT_CODES:
         return TransientProviderError(f"Telnyx is unavailable (HTTP {status}): {message}",
-                                      code=code, status=status, retry_after=retry_after)
+                                      code=code, status=status, retry_after=retry_after,
+                                      not_taken=status >= 500)
     return PermanentProviderError(message, code=code, status=status)
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """Whether the connection was refused or never made (so no request was written)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(
+        reason, urllib3.exceptions.NewConnectionError)
 
 
 def _first_error(body: Any) -> tuple[str | None, str]:
@@ -144,7 +153,8 @@ class TelnyxProvider:
         except requests.Timeout:
             raise TransientProviderError(f"Telnyx did not answer within {timeout:g} seconds.") from None
         except requests.RequestException as exc:  # from None: the request holds the key
-            raise TransientProviderError(f"Could not reach Telnyx: {type(exc).__name__}") from None
+            raise TransientProviderError(f"Could not reach Telnyx: {type(exc).__name__}",
+                                         not_taken=_never_connected(exc)) from None
         try:
             payload = response.json() if response.content else {}
         except ValueError:

@@ -171,7 +171,8 @@ def classify_error(status: int, code: int | None, message: str, response: Any = 
     code_text = str(code) if code is not None else None
     if status == 401 or (code in AUTH_ERROR_CODES):
         return ProviderAuthError(
-            f"Twilio refused the account credentials: {message}", code=code_text, status=status
+            f"Twilio refused the account credentials: {message}", code=code_text, status=status,
+            not_taken=True,
         )
     if status == 429 or (code in RATE_LIMIT_CODES):
         return TransientProviderError(
@@ -183,6 +184,7 @@ def classify_error(status: int, code: int | None, message: str, response: Any = 
             code=code_text,
             status=status,
             retry_after=_retry_after(response),
+            not_taken=status >= 500,  # it answered, and with a failure: no message was created
         )
     return PermanentProviderError(message, code=code_text, status=status)
 
@@ -314,6 +316,9 @@ class TwilioProvider:
         except TimeoutError:
             raise TransientProviderError(
                 f"Twilio did not answer within {float(settings.TWILIO_HTTP_TIMEOUT):g} seconds.") from None
+        except aiohttp.ClientConnectorError as exc:  # refused, unresolved: nothing was written
+            raise TransientProviderError(f"Could not reach Twilio: {type(exc).__name__}",
+                                         not_taken=True) from None
         except aiohttp.ClientError as exc:
             raise TransientProviderError(f"Could not reach Twilio: {type(exc).__name__}") from None
         payload = _json_object(text)

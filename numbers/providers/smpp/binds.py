@@ -25,6 +25,7 @@ import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
@@ -72,7 +73,7 @@ def provider_sid_for(account_id: int, first_smsc_id: str) -> str:
 @dataclass
 class Outcome:
     message: object
-    kind: str  # sent, failed, retry, release, unknown
+    kind: str  # sent, failed, retry, release, unknown, not_taken (refused: to its fallback)
     parts: list[tuple[int, str]] = field(default_factory=list)  # (index, smsc id) when sent
     total: int = 1
     code: str | None = None
@@ -155,8 +156,13 @@ def write_outcomes(account: ProviderAccount, outcomes: list[Outcome]) -> None:
     at_most_once = (account.settings or {}).get("uncertain_submits") == AT_MOST_ONCE
     sent = [o for o in outcomes if o.kind == "sent"]
     failed, retry, release = [], [], []
+    not_taken = [o for o in outcomes if o.kind == "not_taken"]
+    failovers = failover_items(account, [(o.message, o.code, o.reason) for o in not_taken])
+    going = {item.message_id for item in failovers}
     for outcome in outcomes:
         message = outcome.message
+        if outcome.kind == "not_taken" and message.pk not in going:
+            outcome.kind = "retry"  # its fallback cannot take it: the refusal's ordinary course
         if outcome.kind == "failed":
             failed.append(lifecycle.Failed(message.pk, (outcome.code or "smpp_refused")[:16],
                                            outcome.reason))
@@ -187,28 +193,102 @@ def write_outcomes(account: ProviderAccount, outcomes: list[Outcome]) -> None:
         # The bind's own loop claims due messages from the table: no wake-up needed.
         lifecycle.messages_retry_later(retry, wake=False)
         lifecycle.messages_wait_for_slot(release)
+        _fail_over(failovers)
         if at_most_once:
-            unsent = [o.message.pk for o in outcomes if o.kind in ("release", "failed", "retry")]
+            unsent = [o.message.pk for o in outcomes
+                      if o.kind in ("release", "failed", "retry", "not_taken")]
             SmppPart.objects.filter(message_id__in=unsent, status=SmppPartStatus.SUBMITTING).delete()
 
 
-def _find_part(account: ProviderAccount, smsc_id: str) -> SmppPart | None:
-    exact, _, _ = codec.id_forms(smsc_id)
-    parts = SmppPart.objects.select_for_update().select_related("message").filter(account=account)
-    return (parts.filter(id_exact=exact).order_by("-pk").first()
-            or parts.filter(Q(id_as_decimal=exact) | Q(id_as_hex=exact)).order_by("-pk").first())
+def failover_items(account: ProviderAccount, refused: list[tuple[object, str | None, str]]) -> list:
+    """Messages the account definitely did not take ((message, code, reason)) onto their fallback
+    accounts, from those accounts' senders; those without a fallback that can take them are left
+    out."""
+    from messaging import lifecycle
+    from numbers.routing import failover_targets
+
+    targets = failover_targets(m.fallback_account_id for m, _, _ in refused if m.fallback_account_id)
+    items = []
+    for message, code, reason in refused:
+        target = targets.get(message.fallback_account_id)
+        if target is None:
+            continue
+        fallback, from_number, service_sid = target
+        items.append(lifecycle.FailOver(
+            message.pk, fallback.pk, from_number, service_sid, (code or "not_taken")[:16],
+            f"smpp did not take it ({reason}); failed over to carrier account {fallback.uid} "
+            f"({fallback.provider})."))
+    return items
+
+
+def _fail_over(items: list) -> None:
+    """Through the lifecycle; the fallback's runners are woken for them after commit (a fallback
+    that is another bind claims them from the table itself)."""
+    from messaging import lifecycle, wakeup
+
+    moved = lifecycle.messages_fail_over(items)
+    if moved:
+        ids = [m.pk for m in moved]
+        transaction.on_commit(lambda: wakeup.wake(message_ids=ids))
+
+
+def fail_over_unbound(account: ProviderAccount, reason: str) -> int:
+    """The bind could not be made: the account's due messages that have a fallback account go to
+    it (nothing of them reached this SMSC); answers how many."""
+    from messaging import lifecycle
+
+    moved = 0
+    while True:
+        with transaction.atomic():
+            claimed = lifecycle.messages_claim_due(limit=settings.SMPP_BATCH_SIZE,
+                                                   account_ids=[account.pk], with_fallback=True,
+                                                   announce=False)
+            if not claimed:
+                return moved
+            items = failover_items(account, [(m, "smpp_unreachable", reason) for m in claimed])
+            going = {item.message_id for item in items}
+            _fail_over(items)
+            # No fallback that can take them: back as they were, waiting for the bind.
+            stay = [lifecycle.WaitForSlot(m.pk, time.time() + settings.SMPP_RECONNECT_MAX_SECONDS)
+                    for m in claimed if m.pk not in going]
+            lifecycle.messages_wait_for_slot(stay, announced=False)
+            moved += len(items)
+            if len(claimed) < settings.SMPP_BATCH_SIZE:
+                return moved
+
+
+def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> dict[str, SmppPart]:
+    """The parts these receipt ids name, locked, in one query: by the id as the SMSC gave it
+    (the newest such part), else by its other spelling (hex read as decimal, or the reverse)."""
+    exacts = {codec.id_forms(smsc_id)[0] for smsc_id in smsc_ids}
+    parts = (SmppPart.objects.select_for_update().select_related("message")
+             .filter(Q(id_exact__in=exacts) | Q(id_as_decimal__in=exacts) | Q(id_as_hex__in=exacts),
+                     account=account).order_by("pk"))
+    by_exact: dict[str, SmppPart] = {}
+    by_other: dict[str, SmppPart] = {}
+    for part in parts:  # oldest first: the newest of each id wins
+        by_exact[part.id_exact] = part
+        for other in (part.id_as_decimal, part.id_as_hex):
+            if other:
+                by_other[other] = part
+    return {exact: by_exact.get(exact) or by_other.get(exact) for exact in exacts
+            if by_exact.get(exact) or by_other.get(exact)}
 
 
 def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict]]) -> list[int | None]:
-    """Apply receipts to their parts and record a carrier event when a message's aggregate
-    status changes; answers each receipt's deliver_sm_resp status, None for an unknown id."""
-    from messaging.carrier_intake import carrier_event_store, intake_event
+    """Apply a batch of receipts to their parts and record a carrier event for each message whose
+    aggregate status changes, in one transaction and a few statements whatever the batch's size;
+    answers each receipt's deliver_sm_resp status, None for an unknown id."""
+    from messaging.carrier_intake import carrier_events_store_many, intake_event
 
-    answers = []
+    answers: list[int | None] = []
     now = timezone.now()
     with transaction.atomic():
+        found = _find_parts(account, [receipt.smsc_id for receipt, _ in receipts])
+        changed: dict[int, SmppPart] = {}
+        decided = []  # (part, receipt, raw) whose receipt moved the part
         for receipt, raw in receipts:
-            part = _find_part(account, receipt.smsc_id)
+            part = found.get(codec.id_forms(receipt.smsc_id)[0])
             if part is None:
                 answers.append(None)  # not (yet) known: the caller decides
                 continue
@@ -218,21 +298,35 @@ def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt,
             part.status, part.error_code, part.error_message = (receipt.status, receipt.error_code,
                                                                 receipt.error_message)
             part.receipt_at = now
-            part.save(update_fields=["status", "error_code", "error_message", "receipt_at"])
-            siblings = ([part] if part.total == 1 else
-                        list(SmppPart.objects.filter(message_id=part.message_id).order_by("index")))
+            changed[part.pk] = part
+            decided.append((part, receipt, raw))
+        if not changed:
+            return answers
+        SmppPart.objects.bulk_update(list(changed.values()),
+                                     ["status", "error_code", "error_message", "receipt_at"])
+        long_ones = {p.message_id for p in changed.values() if p.total > 1}
+        siblings: dict[str, list[SmppPart]] = {}
+        if long_ones:
+            for sibling in SmppPart.objects.filter(message_id__in=long_ones).order_by("index"):
+                siblings.setdefault(sibling.message_id, []).append(changed.get(sibling.pk, sibling))
+        events, messages, told = [], [], set()
+        for part, receipt, raw in decided:
+            group = siblings.get(part.message_id, [part])
             status, code, text = aggregate_status([(p.status, p.error_code, p.error_message)
-                                                   for p in siblings])
-            if status is None:
+                                                   for p in group])
+            if status is None or (part.message_id, status) in told:
                 continue
+            told.add((part.message_id, status))
             message = part.message
             params = {"MessageSid": message.provider_sid or "", "MessageStatus": status,
                       "ErrorCode": code or "", "ErrorMessage": text or "",
                       "To": message.to_number, "From": message.from_number,
                       "smsc_id": receipt.smsc_id, "stat": receipt.stat, "err": receipt.error,
                       "part": f"{part.index}/{part.total}", **raw}
-            carrier_event_store(intake_event(workspace_id=account.workspace_id, provider="smpp",
-                                             kind="status", payload=params, message_id=message.pk))
+            events.append(intake_event(workspace_id=account.workspace_id, provider="smpp",
+                                       kind="status", payload=params, message_id=message.pk))
+            messages.append(message)
+        carrier_events_store_many(events, messages)
     return answers
 
 
@@ -261,6 +355,37 @@ def store_inbound(account: ProviderAccount, fields: dict) -> int:
         carrier_event_store(intake_event(workspace_id=account.workspace_id, provider="smpp",
                                          kind="inbound", payload=params))
     return codec.ESME_ROK
+
+
+def expire_inbound_parts(*, now=None) -> int:
+    """MO messages whose parts stopped arriving: once the first part is SMPP_MO_PARTS_MAX_AGE_SECONDS
+    old, what arrived is taken in as one inbound message (a missing part shown as "…"), so that
+    no text the handset sent is lost, and the parts are dropped. Answers how many messages."""
+    from messaging.carrier_intake import carrier_event_store, intake_event
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SMPP_MO_PARTS_MAX_AGE_SECONDS)
+    stale = (SmppInboundPart.objects.filter(received_at__lt=cutoff)
+             .values_list("account_id", "source", "destination", "reference", "total").distinct())
+    taken = 0
+    for account_id, source, destination, reference, total in stale[:1000]:
+        with transaction.atomic():
+            parts = list(SmppInboundPart.objects.select_for_update().select_related("account")
+                         .filter(account_id=account_id, source=source, destination=destination,
+                                 reference=reference, total=total).order_by("index"))
+            if not parts:
+                continue  # completed or taken by another run meanwhile
+            texts = {part.index: part.text for part in parts}
+            body = "".join(texts.get(index, " … ") for index in range(1, total + 1)).strip()
+            params = {"MessageSid": "SMPP" + uuid.uuid4().hex, "From": source, "To": destination,
+                      "Body": body, "NumMedia": "0"}
+            carrier_event_store(intake_event(workspace_id=parts[0].account.workspace_id,
+                                             provider="smpp", kind="inbound", payload=params))
+            SmppInboundPart.objects.filter(pk__in=[part.pk for part in parts]).delete()
+        logger.warning("SMPP MO message %s→%s (ref %s): %d of %d parts arrived; taken in as it is",
+                       source, destination, reference, len(parts), total)
+        taken += 1
+    return taken
 
 
 # The bind ---------------------------------------------------------------------------------
@@ -303,6 +428,7 @@ class AccountBind:
                 except (SmppError, OSError, TimeoutError) as exc:
                     logger.warning("SMPP bind of account %s to %s:%s failed: %s", self.account.pk,
                                    self.config.host, self.config.port, exc)
+                    await self._fail_over_unbound(exc)
                 else:
                     logger.info("SMPP account %s bound to %s:%s", self.account.pk, self.config.host,
                                 self.config.port)
@@ -327,6 +453,16 @@ class AccountBind:
             await self._flush_outcomes()
             await self.db(connections.close_all)
             self.executor.shutdown(wait=True)
+
+    async def _fail_over_unbound(self, exc: BaseException) -> None:
+        reason = f"no bind to {self.config.host}:{self.config.port}: {exc or type(exc).__name__}"
+        try:
+            moved = await self.db(fail_over_unbound, self.account, reason)
+        except Exception:
+            logger.exception("SMPP account %s: failing messages over failed", self.account.pk)
+            return
+        if moved:
+            logger.info("SMPP account %s unbound: %d messages failed over", self.account.pk, moved)
 
     async def _feed(self, session: SmppSession) -> None:
         """Claim and submit while the bind lasts; wait for what is in flight when it ends."""
@@ -384,7 +520,9 @@ class AccountBind:
                            reason="The bind was lost before the SMSC answered a submit_sm.")
         if "transient" in kinds:
             code, reason = next(result for kind, result in results if kind == "transient")
-            return Outcome(message, "retry", code=code, reason=reason)
+            # The SMSC refused every part: none of it was taken, its fallback may send it.
+            refused = kinds == {"transient"} and message.fallback_account_id
+            return Outcome(message, "not_taken" if refused else "retry", code=code, reason=reason)
         if ids:  # some parts went, the rest never left: the message is sent again whole
             return Outcome(message, "retry", code="smpp_bind_lost",
                            reason="The bind was lost part-way through a long message.")

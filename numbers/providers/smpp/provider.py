@@ -92,7 +92,10 @@ def bind_error(exc: BaseException, config: SessionConfig) -> Exception:
 
 class SmppProvider:
     name = "smpp"
-    capabilities = frozenset({Capability.LIST_NUMBERS, Capability.FETCH_MESSAGE})
+    # A sender may be an alphanumeric sender id, sent as source_addr with TON 5 / NPI 0
+    # (codec.sender_address), where the SMSC allows it.
+    capabilities = frozenset({Capability.LIST_NUMBERS, Capability.FETCH_MESSAGE,
+                              Capability.ALPHANUMERIC_SENDER})
     webhook_routes: Mapping[str, EventKind | None] = {}  # its events come over the bind
     inbound_route, status_route = "inbound", "status"
 
