@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -114,7 +114,18 @@ class Pacer:
 
 
 def _db_job(function, *args):
-    close_old_connections()  # a connection the database dropped, or one past CONN_MAX_AGE
+    """Run on a database thread of the bind process, which keeps its connection for as long as
+    it works (connecting per job would cost more than most jobs): one that failed and no longer
+    answers, or is past a positive CONN_MAX_AGE, is replaced."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.connection is not None:
+        if connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
+        elif connection.settings_dict.get("CONN_MAX_AGE"):
+            close_old_connections()
     return function(*args)
 
 
@@ -302,8 +313,13 @@ def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt,
             decided.append((part, receipt, raw))
         if not changed:
             return answers
-        SmppPart.objects.bulk_update(list(changed.values()),
-                                     ["status", "error_code", "error_message", "receipt_at"])
+        # One UPDATE per distinct outcome (a batch's receipts mostly say the same).
+        by_outcome: dict[tuple, list[int]] = {}
+        for part in changed.values():
+            by_outcome.setdefault((part.status, part.error_code, part.error_message), []).append(part.pk)
+        for (status, code, text), ids in by_outcome.items():
+            SmppPart.objects.filter(pk__in=ids).update(status=status, error_code=code,
+                                                       error_message=text, receipt_at=now)
         long_ones = {p.message_id for p in changed.values() if p.total > 1}
         siblings: dict[str, list[SmppPart]] = {}
         if long_ones:
