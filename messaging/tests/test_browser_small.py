@@ -137,3 +137,15 @@ def test_the_admin_lists_messages_newest_first_and_retries_from_the_change_page(
     page.goto(f"/admin/messaging/message/{made[Status.DELIVERED].pk}/change/")
     assert page.get_by_role("button", name="Retry this message").count() == 0
     context.close()
+
+
+def test_the_menu_button_shows_on_narrow_screens_only(browser, server):
+    ready = pages.Ready()
+    context, page = ui.new_page(browser, server)
+    pages.log_in(page, "nia@example.com")
+    page.goto(f"/w/{ready.ws}/inbox/")
+    assert page.get_by_role("button", name="Menu").is_hidden()
+    assert page.get_by_role("navigation", name="Workspace").is_visible()
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert page.get_by_role("button", name="Menu").is_visible()
+    context.close()
