@@ -43,8 +43,10 @@ class SignupForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("password") and cleaned.get("email"):
-            candidate = User(email=cleaned["email"], name=cleaned.get("name", ""))
+        # Checked even when the email was refused, so that every error shows at once.
+        if cleaned.get("password"):
+            email = cleaned.get("email") or str(self.data.get("email", ""))[:254]
+            candidate = User(email=email, name=cleaned.get("name", ""))
             try:
                 validate_password(cleaned["password"], user=candidate)
             except forms.ValidationError as exc:

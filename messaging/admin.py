@@ -1,4 +1,9 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
 from messaging_platform.api.errors import ApiError
 from workspaces.audit.admin import AuditedAdminMixin
@@ -58,9 +63,23 @@ class MessageAdmin(admin.ModelAdmin):
     inlines = [MessageEventInline, CarrierEventInline]
     actions = ["retry", "cancel"]
     show_full_result_count = False  # counting millions of rows on every page is slow
+    change_form_template = "admin/messaging/message/change_form.html"
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_urls(self):
+        retry = self.admin_site.admin_view(require_POST(self.retry_view))
+        return [path("<path:object_id>/retry/", retry, name="messaging_message_retry"),
+                *super().get_urls()]
+
+    def retry_view(self, request, object_id: str):
+        """The change page's Retry button: the same operator retry as the list's action."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        message = get_object_or_404(Message, pk=unquote(object_id))
+        self._apply(request, Message.objects.filter(pk=message.pk), message_retry, "queued again")
+        return redirect(reverse("admin:messaging_message_change", args=[message.pk]))
 
     @admin.action(description="Retry the selected failed messages")
     def retry(self, request, queryset):

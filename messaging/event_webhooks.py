@@ -168,6 +168,24 @@ def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     return delivery
 
 
+def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Try a delivery again now, whatever became of it (same event id and body, so a receiver
+    that already has it can tell); its attempts so far stay in its log. Past the retry window
+    of its event, a failed redelivery is not retried again."""
+    if not WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, is_active=True).exists():
+        raise ApiError("endpoint_disabled", "Enable the endpoint before redelivering to it.",
+                       status=409)
+    now = timezone.now()
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=now, enqueued_at=now, delivered_at=None)
+        audit_record(delivery.workspace, "webhook_endpoint.redelivered", delivery.endpoint,
+                     delivery=delivery.pk, event_id=delivery.event_id)
+        transaction.on_commit(lambda: _enqueue(delivery.pk))
+    delivery.refresh_from_db()
+    return delivery
+
+
 # From platform events to deliveries --------------------------------------------------------------
 
 

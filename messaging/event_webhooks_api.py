@@ -169,3 +169,14 @@ class WebhookDeliveryDetailView(_EndpointMixin, APIView):
         delivery = event_webhooks.access_webhook_delivery(endpoint=self.endpoint(endpoint_id),
                                                     delivery_id=delivery_id)
         return Response(WebhookDeliveryDetailSerializer(delivery).data)
+
+
+@extend_schema(tags=["webhooks"])
+class WebhookDeliveryRedeliverView(_EndpointMixin, APIView):
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer},
+                   summary="Send a delivery again now (same event id and body)")
+    def post(self, request, workspace_id, endpoint_id, delivery_id):
+        delivery = event_webhooks.access_webhook_delivery(endpoint=self.endpoint(endpoint_id),
+                                                          delivery_id=delivery_id)
+        delivery = event_webhooks.webhook_delivery_redeliver(delivery=delivery)
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -325,6 +325,7 @@ class WebhookDelivery(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_delivery_per_event"),
         ]

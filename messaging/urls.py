@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, campaign_views, campaigns_api, event_webhooks_api, views, webhooks
+from . import api, campaign_views, campaigns_api, event_webhooks_api, views, webhook_views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
 w = "w/<str:ws>"  # the pages
@@ -57,6 +57,8 @@ urlpatterns = [
          event_webhooks_api.WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
     path(f"{ws}/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>",
          event_webhooks_api.WebhookDeliveryDetailView.as_view(), name="webhook-delivery-detail"),
+    path(f"{ws}/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/redeliver",
+         event_webhooks_api.WebhookDeliveryRedeliverView.as_view(), name="webhook-delivery-redeliver"),
     # Every carrier's webhooks, the routes its adapter declares (Twilio's: inbound, status).
     path("webhooks/<slug:provider>/<str:workspace_id>/<slug:route>", webhooks.carrier_webhook,
          name="carrier-webhook"),
@@ -68,6 +70,16 @@ urlpatterns = [
     path(f"{w}/messages/", views.message_log, name="log"),
     path(f"{w}/messages/<str:message_id>/", views.message_detail, name="log-detail"),
     path(f"{w}/settings/opt-outs/", views.opt_outs, name="opt-outs"),
+    path(f"{w}/settings/opt-outs/remove", views.opt_out_remove, name="opt-out-remove"),
+    path(f"{w}/inbox/<str:conversation_id>/consent", views.thread_consent, name="thread-consent"),
+    path(f"{w}/messages/<str:message_id>/retry", views.message_retry, name="message-retry-page"),
+    path(f"{w}/messages/<str:message_id>/cancel", views.message_cancel, name="message-cancel-page"),
+    path(f"{w}/settings/webhooks/", webhook_views.webhook_list, name="webhooks"),
+    path(f"{w}/settings/webhooks/<str:endpoint_id>/", webhook_views.webhook_detail, name="webhook-page"),
+    path(f"{w}/settings/webhooks/<str:endpoint_id>/<slug:action>", webhook_views.webhook_action,
+         name="webhook-action"),
+    path(f"{w}/settings/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/redeliver",
+         webhook_views.webhook_redeliver, name="webhook-redeliver-page"),
     path(f"{w}/contacts/", campaign_views.contact_list, name="contacts"),
     path(f"{w}/contacts/<str:contact_id>/delete", campaign_views.contact_delete, name="contact-delete-page"),
     path(f"{w}/contacts/import/<str:import_id>/", campaign_views.contact_import, name="contact-import-page"),

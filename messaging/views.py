@@ -4,11 +4,15 @@ Sending goes through the same validation (SendInputSerializer) and service (`mes
 `POST /api/messages`; live updates come from the workspace's WebSocket (static/js/app.js).
 """
 
+from zoneinfo import ZoneInfo
+
 from django import forms
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from messaging_platform.api.errors import ApiError
@@ -18,7 +22,8 @@ from numbers.selectors import default_sender, workspace_numbers, workspace_provi
 from workspaces.models import ApiKey
 from workspaces.views import add_api_error, http_error, render_page, workspace_page
 
-from . import selectors, sending
+from . import lifecycle, selectors, sending
+from . import opt_outs as opt_out_services
 from .contacts import contact_names
 from .conversations import conversation_mark_read
 from .models import Direction, Message, Status
@@ -28,7 +33,8 @@ from .serializers import SendInputSerializer
 THREAD_LENGTH = 200
 LOG_PAGE_SIZE = 50
 # Form field names for the API's field names, so that errors land beside the right input.
-SEND_FIELDS = {"from": "from_number", "media_urls": "media_url", "mediaUrl": "media_url"}
+SEND_FIELDS = {"from": "from_number", "media_urls": "media_url", "mediaUrl": "media_url",
+               "scheduled_at": "send_at"}
 LOG_FIELDS = {"startDate": "start", "endDate": "end", "from": "from_"}
 
 
@@ -43,9 +49,16 @@ class ComposeForm(forms.Form):
     media_url = forms.URLField(label="Image URL (MMS, optional)", max_length=2000, required=False,
                                assume_scheme="https",
                                widget=forms.URLInput(attrs={"placeholder": "https://…"}))
+    # A wall-clock time in the workspace's time zone (the label names it).
+    send_at = forms.DateTimeField(label="Send at", required=False,
+                                  input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+                                  widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                             format="%Y-%m-%dT%H:%M"))
 
-    def __init__(self, *args, numbers=(), **kwargs):
+    def __init__(self, *args, numbers=(), zone: str = "UTC", **kwargs):
         super().__init__(*args, **kwargs)
+        self.zone = zone
+        self.fields["send_at"].label = f"Send at ({zone} time)"
         self.fields["from_number"].choices = [("", "Default number")] + [
             (n.phone_number, f"{n.phone_number} · {n.friendly_name}" if n.friendly_name
              else n.phone_number) for n in numbers]
@@ -86,6 +99,15 @@ class LogFilterForm(forms.Form):
         return {name: value for name, value in filters.items() if value}
 
 
+def _zone(workspace) -> str:
+    """The workspace's time zone name, UTC if it is not one this system knows."""
+    try:
+        ZoneInfo(workspace.timezone)
+    except (ValueError, KeyError, OSError):
+        return "UTC"
+    return workspace.timezone
+
+
 def setup_steps(workspace) -> list[dict]:
     """The getting-started checklist shown until a workspace has sent its first message."""
     has_account = workspace_provider_account(workspace=workspace) is not None
@@ -113,6 +135,10 @@ def _send(request: HttpRequest, form: ComposeForm) -> Message | None:
         payload["from"] = data["from_number"]
     if data["media_url"]:
         payload["media_urls"] = [data["media_url"]]
+    if data["send_at"]:
+        # The field read the time in the server's zone; the person meant the workspace's.
+        wall_clock = timezone.make_naive(data["send_at"])
+        payload["scheduled_at"] = wall_clock.replace(tzinfo=ZoneInfo(form.zone)).isoformat()
     try:
         serializer = SendInputSerializer(data=payload)
         if not serializer.is_valid():
@@ -122,7 +148,8 @@ def _send(request: HttpRequest, form: ComposeForm) -> Message | None:
         fields = serializer.validated_data
         return sending.message_send(
             workspace=request.workspace, to=fields["to"], body=fields["body"],
-            media_urls=fields["media_urls"], from_number=fields.get("from"), sent_by=request.user)
+            media_urls=fields["media_urls"], from_number=fields.get("from"),
+            scheduled_at=fields.get("scheduled_at"), sent_by=request.user)
     except ApiError as exc:
         add_api_error(form, exc, SEND_FIELDS)
         return None
@@ -141,8 +168,12 @@ def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None 
         if form is None:
             our_number = conversation.our_number if any(
                 n.phone_number == conversation.our_number for n in numbers) else ""
-            form = ComposeForm(numbers=numbers, initial={"to": conversation.contact_number,
-                                                         "from_number": our_number})
+            form = ComposeForm(numbers=numbers, zone=_zone(workspace), initial={
+                "to": conversation.contact_number, "from_number": our_number})
+    opt_out = None
+    if conversation is not None:
+        opt_out = opt_out_services.opt_out_for(workspace=workspace,
+                                               phone_number=conversation.contact_number)
     account = workspace_provider_account(workspace=workspace)
     can_simulate = (account is not None
                     and Capability.SIMULATE_INBOUND in get_provider(account).capabilities)
@@ -150,7 +181,8 @@ def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None 
     return render_page(request, "messaging/inbox.html", {
         "conversations": selectors.conversation_list(workspace=workspace)[:100],
         "conversation": conversation, "thread": thread,
-        "form": form or ComposeForm(numbers=numbers),
+        "form": form or ComposeForm(numbers=numbers, zone=_zone(workspace)),
+        "opt_out": opt_out,
         "reply_form": reply_form or ReplyForm(), "can_simulate": can_simulate,
         "steps": steps, "setup_done": all(step["done"] for step in steps),
         "section": "inbox", "now": timezone.now()}, status=status)
@@ -174,7 +206,7 @@ def thread(request: HttpRequest, conversation_id: str) -> HttpResponse:
 
 
 COMPOSE_SESSION_KEY = "compose-error"
-COMPOSE_FIELDS = ("to", "from_number", "body", "media_url", "conversation")
+COMPOSE_FIELDS = ("to", "from_number", "body", "media_url", "send_at", "conversation")
 
 
 @workspace_page
@@ -182,7 +214,8 @@ def send(request: HttpRequest) -> HttpResponse:
     # Sending is every member's work, as in the API. A GET (a bookmark, an old tab) goes to the inbox.
     if request.method != "POST":
         return redirect("inbox", ws=request.workspace.pk)
-    form = ComposeForm(request.POST, numbers=workspace_numbers(workspace=request.workspace))
+    form = ComposeForm(request.POST, numbers=workspace_numbers(workspace=request.workspace),
+                       zone=_zone(request.workspace))
     message = _send(request, form)
     if message is not None:
         return redirect("thread", ws=request.workspace.pk, conversation_id=message.conversation_id)
@@ -208,7 +241,7 @@ def _failed_compose(request: HttpRequest, conversation, numbers) -> ComposeForm 
     if not stash or stash.get("conversation") != (conversation.pk if conversation else ""):
         return None
     del request.session[COMPOSE_SESSION_KEY]
-    form = ComposeForm(stash["data"], numbers=numbers)
+    form = ComposeForm(stash["data"], numbers=numbers, zone=_zone(request.workspace))
     form.is_valid()
     for name, errors in stash["errors"].items():
         field = None if name == "__all__" else name
@@ -270,8 +303,90 @@ def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
         "message": message, "events": message.events.all(), "section": "messages"})
 
 
-@workspace_page
+class OptOutForm(forms.Form):
+    phone_number = forms.CharField(label="Phone number", max_length=64, widget=forms.TextInput(
+        attrs={"placeholder": "+14155552671", "inputmode": "tel", "autocomplete": "off"}))
+
+
+@workspace_page(manage=True)
 def opt_outs(request: HttpRequest) -> HttpResponse:
+    form = OptOutForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            opt_out = opt_out_services.opt_out_add(workspace=request.workspace,
+                                                   phone_number=form.cleaned_data["phone_number"])
+        except ApiError as exc:
+            add_api_error(form, exc, default_field="phone_number")
+        else:
+            messages.success(request, f"{opt_out.phone_number} opted out: messages to it are refused.")
+            return redirect("opt-outs", ws=request.workspace.pk)
     page = Paginator(selectors.opt_out_list(workspace=request.workspace), 100).get_page(
         request.GET.get("page"))
-    return render_page(request, "messaging/opt_outs.html", {"page": page, "tab": "opt-outs"})
+    return render_page(request, "messaging/opt_outs.html", {"page": page, "form": form,
+                                                            "tab": "opt-outs"},
+                       status=400 if request.method == "POST" else 200)
+
+
+@require_POST
+@workspace_page(manage=True)
+def opt_out_remove(request: HttpRequest) -> HttpResponse:
+    number = request.POST.get("phone_number", "")[:64]
+    try:
+        opt_out_services.opt_out_remove(workspace=request.workspace, phone_number=number)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    messages.success(request, f"{number} may receive messages again.")
+    return redirect("opt-outs", ws=request.workspace.pk)
+
+
+@workspace_page
+def thread_consent(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """Whether the thread's contact opted out (the page asks when a message arrives in it)."""
+    try:
+        conversation = selectors.access_conversation(workspace=request.workspace,
+                                                     conversation_id=conversation_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    opt_out = opt_out_services.opt_out_for(workspace=request.workspace,
+                                           phone_number=conversation.contact_number)
+    return JsonResponse({"opted_out": opt_out is not None,
+                         "keyword": opt_out.keyword if opt_out else "",
+                         "since": opt_out.created_at.isoformat() if opt_out else None})
+
+
+def _back(request: HttpRequest, message: Message) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("log-detail", ws=request.workspace.pk, message_id=message.pk)
+
+
+def _message_change(request: HttpRequest, message_id: str, change, done: str) -> HttpResponse:
+    try:
+        message = selectors.access_message(workspace=request.workspace, message_id=message_id)
+    except ApiError as exc:
+        raise http_error(exc) from None
+    try:
+        if message.direction == Direction.OUTBOUND and change is lifecycle.message_retry:
+            sending.ensure_not_opted_out(workspace=request.workspace, to_number=message.to_number)
+        change(message=message, source="web")
+    except ApiError as exc:
+        messages.error(request, str(exc.detail))
+    else:
+        messages.success(request, done)
+    return _back(request, message)
+
+
+@require_POST
+@workspace_page
+def message_retry(request: HttpRequest, message_id: str) -> HttpResponse:
+    # Every member may send, so every member may send a failed message again.
+    return _message_change(request, message_id, lifecycle.message_retry,
+                           "The message was queued again.")
+
+
+@require_POST
+@workspace_page
+def message_cancel(request: HttpRequest, message_id: str) -> HttpResponse:
+    return _message_change(request, message_id, lifecycle.message_cancel,
+                           "The scheduled message was canceled.")

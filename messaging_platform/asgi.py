@@ -12,7 +12,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from messaging.operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
+from messaging_platform import daphne_compat  # noqa: E402
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
+
+daphne_compat.install()  # close reasons reach the client (daphne drops them otherwise)
 
 if settings.EMBEDDED_BEAT:
     # The embedded default has no beat process: the periodic tasks run in a thread of this server.

@@ -144,7 +144,8 @@ def test_mms_images_are_shown_from_our_own_store(browser, open_server, media_fil
 # 15.4 and 15.2: narrow screens, and confirm popovers that are not clipped --------------------------
 
 WORKSPACE_PAGES = ("inbox/", "messages/", "numbers/", "settings/", "settings/carrier/",
-                   "settings/api-keys/", "settings/members/", "settings/opt-outs/")
+                   "settings/api-keys/", "settings/members/", "settings/opt-outs/",
+                   "settings/webhooks/")
 
 
 def overflow(page) -> int:

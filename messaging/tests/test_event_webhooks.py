@@ -270,6 +270,31 @@ def test_a_disabled_endpoint_gets_no_test_event(owner_client, workspace, receive
     assert receiver.received == []
 
 
+def test_a_delivery_that_gave_up_is_redelivered_with_the_same_event(owner_client, member_client,
+                                                                    outsider_client, workspace,
+                                                                    local_urls, committed):
+    with WebhookReceiver(fail_first=1) as receiver:
+        created = register(owner_client, workspace, receiver.url).json()
+        with committed():
+            delivery_id = owner_client.post(url(workspace, f"/{created['id']}/test")).json()["id"]
+        WebhookDelivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.FAILED,
+                                                               next_attempt_at=None)
+        redeliver = url(workspace, f"/{created['id']}/deliveries/{delivery_id}/redeliver")
+        assert member_client.post(redeliver).status_code == 403
+        assert outsider_client.post(redeliver).status_code == 404
+        assert receiver.received[-1].status == 500 and len(receiver.received) == 1
+        with committed():
+            response = owner_client.post(redeliver)
+        assert response.status_code == 202
+        first, second = receiver.received
+        assert second.webhook_id == first.webhook_id and second.status == 200
+        detail = owner_client.get(url(workspace, f"/{created['id']}/deliveries/{delivery_id}")).json()
+        assert detail["status"] == "succeeded"
+        assert [a["status_code"] for a in detail["attempt_log"]] == [500, 200]
+        owner_client.patch(url(workspace, f"/{created['id']}"), {"is_active": False}, format="json")
+        assert owner_client.post(redeliver).status_code == 409
+
+
 # From message events to webhook events ---------------------------------------------------------
 
 

@@ -77,6 +77,7 @@ class CallbackDelivery(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "callback deliveries"
         indexes = [
             models.Index(fields=["next_attempt_at"], name="twcb_pending_due",
                          condition=models.Q(status="pending")),

@@ -91,7 +91,13 @@ class SessionTokenAuthentication(_BearerAuthentication):
         if raw is None:
             return None
         from accounts.services import session_token_authenticate
+        from workspaces.services import API_KEY_PREFIX
 
+        if raw.startswith(API_KEY_PREFIX):
+            # Counted like any unknown token: this path never checks whether the key is real.
+            refuse_unknown_bearer(request, "This is an API key, and /api/ui/ takes a session token "
+                                           "(POST /api/auth/login). API keys work on the integrator "
+                                           "API: /api/messages and the rest of docs/api.md.")
         session = session_token_authenticate(raw)
         if session is None:
             refuse_unknown_bearer(request, "Invalid or expired session token.")

@@ -213,11 +213,80 @@ function applyStatus(container, message) {
     changed = true;
   }
   const error = container.querySelector("[data-error]");
-  if (error && message.error_code) {
-    error.hidden = false;
-    error.textContent = `Error ${message.error_code}${message.error_message ? ": " + message.error_message : ""}`;
+  if (error) {
+    error.hidden = !message.error_code;
+    error.textContent = message.error_code ? `Error ${message.error_code}${message.error_message ? ": " + message.error_message : ""}` : "";
   }
+  if (changed) showOutcome(container, message);
   return changed;
+}
+
+// A failed message is red, says what its error code means, and offers Retry; a scheduled one
+// offers Cancel. The same as templates/messaging/_bubble.html, for a message that changes live.
+const FAILED = new Set(["failed", "undelivered"]);
+let errorTable = null;
+
+function explainError(code) {
+  if (errorTable === null) {
+    const source = document.getElementById("error-explanations");
+    errorTable = source ? JSON.parse(source.textContent) : {};
+  }
+  return code ? errorTable[code] : undefined;
+}
+
+function actionForm(message, action, label, className) {
+  const ws = document.body.dataset.ws;
+  const form = el("form", { method: "post", action: `/w/${ws}/messages/${message.id}/${action}` });
+  const token = document.querySelector("input[name=csrfmiddlewaretoken]");
+  if (token) form.append(el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token.value }));
+  form.append(el("input", { type: "hidden", name: "next", value: location.pathname }));
+  form.append(el("button", { class: `btn small ${className}`, type: "submit", [`data-${action}`]: "" }, label));
+  return form;
+}
+
+function showOutcome(container, message) {
+  FAILED.forEach((status) => container.classList.toggle(status, message.status === status));
+  if (!container.classList.contains("bubble")) return;  // a row of the log: its colour only
+  let help = container.querySelector("[data-error-help]");
+  const meaning = FAILED.has(message.status) ? explainError(message.error_code) : undefined;
+  if (meaning) {
+    if (!help) {
+      help = el("p", { class: "error-help", "data-error-help": "" });
+      container.querySelector(".bubble-meta").after(help);
+    }
+    help.replaceChildren(el("strong", {}, meaning.meaning), ` What to do: ${meaning.action}`);
+  } else if (help) {
+    help.remove();
+  }
+  if (message.direction !== "outbound") return;
+  let actions = container.querySelector("[data-actions]");
+  if (!actions) {
+    actions = el("div", { class: "bubble-actions", "data-actions": "" });
+    container.append(actions);
+  }
+  actions.replaceChildren();
+  if (FAILED.has(message.status)) actions.append(actionForm(message, "retry", "Retry", ""));
+  else if (message.status === "scheduled") actions.append(actionForm(message, "cancel", "Cancel", "danger-outline"));
+}
+
+// The thread's contact opted out (STOP) or back in (START): the banner and the composer follow.
+async function refreshConsent() {
+  const composer = document.querySelector("form.composer[data-consent-url]");
+  if (!composer) return;
+  try {
+    const response = await fetch(composer.dataset.consentUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const consent = await response.json();
+    const banner = document.querySelector("[data-opt-out-banner]");
+    const fields = composer.querySelector("[data-composer-fields]");
+    if (banner) {
+      banner.hidden = !consent.opted_out;
+      const detail = banner.querySelector("[data-opt-out-detail]");
+      if (detail && consent.opted_out) detail.textContent = consent.keyword === "BY HAND" ? "(added by hand)" : `(texted ${consent.keyword})`;
+    }
+    if (fields) fields.disabled = consent.opted_out;
+    if (consent.opted_out) announce("The contact opted out: sending to them is turned off.");
+  } catch { /* offline: the next message tries again */ }
 }
 
 const DIRECTION_LABELS = { inbound: "Inbound", outbound: "Outbound" };
@@ -336,7 +405,10 @@ function applyMessage(message) {
       bubble = bubbleFor(message);
       thread.append(bubble);
       thread.scrollTop = thread.scrollHeight;
-      if (message.direction === "inbound") announce(`New message from ${message.from}: ${message.body}`);
+      if (message.direction === "inbound") {
+        announce(`New message from ${message.from}: ${message.body}`);
+        refreshConsent();
+      }
     }
     if (applyStatus(bubble, message) && message.direction === "outbound") {
       announce(`Message to ${message.to}: ${STATUS_LABELS[message.status] || message.status}`);
