@@ -133,3 +133,39 @@ def test_another_workspaces_accounts_and_routes_are_not_found(user, workspace, o
         "prefix": "+44", "account_id": theirs.uid}).status_code == 400  # not one of ours
     assert CarrierRoute.objects.count() == 1
     assert ProviderAccount.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_telnyx_account_is_added_edited_and_tested_with_its_key_kept(
+        user, workspace, fake_telnyx, telnyx_account):
+    client = client_for(user)
+    url = f"{base(workspace)}/carrier/new/telnyx/"
+    refused = client.post(url, {"name": "Telnyx EU", "api_key": telnyx_account.api_key,
+                                "public_key": "not a key"})
+    assert refused.status_code == 400
+    assert "An Ed25519 public key is 32 bytes in base64." in refused.content.decode()
+    assert telnyx_account.api_key not in refused.content.decode()
+    added = client.post(url, {"name": "Telnyx EU", "api_key": telnyx_account.api_key,
+                              "public_key": fake_telnyx.public_key,
+                              "messaging_profile_id": telnyx_account.messaging_profile_id})
+    assert added.status_code == 302
+    account = ProviderAccount.objects.get(provider="telnyx")
+    assert account.is_primary  # the workspace's first account
+    # Renamed with the key field left empty: the stored key is kept.
+    edited = client.post(f"{base(workspace)}/carrier/{account.uid}/edit/", {
+        "name": "Telnyx", "api_key": "", "public_key": fake_telnyx.public_key,
+        "messaging_profile_id": telnyx_account.messaging_profile_id})
+    assert edited.status_code == 302
+    account.refresh_from_db()
+    assert account.name == "Telnyx" and account.auth_token == telnyx_account.api_key
+    tested = client.post(f"{base(workspace)}/carrier/{account.uid}/test", follow=True)
+    assert "Telnyx: Connection works:" in tested.content.decode()
+    page = client.get(f"{base(workspace)}/carrier/").content.decode()
+    assert telnyx_account.api_key not in page
+
+
+def test_a_simulator_account_is_added_with_only_a_name(user, workspace):
+    client = client_for(user)
+    assert client.post(f"{base(workspace)}/carrier/new/simulator/", {"name": "Try"}).status_code == 302
+    account = ProviderAccount.objects.get(workspace=workspace)
+    assert account.provider == "simulator" and account.name == "Try" and account.is_primary
+    assert client.get(f"{base(workspace)}/carrier/new/fax/").status_code == 404
