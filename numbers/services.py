@@ -149,9 +149,24 @@ def carrier_account_add(*, workspace: Workspace, provider: str, name: str = "",
         is_primary=not ProviderAccount.objects.for_workspace(workspace).exists())
     _check_with_carrier(account)
     account.save()
+    audit_record(workspace, "carrier_account.added", account, provider=provider, name=name,
+                 is_primary=account.is_primary, **_audited_settings(account),
+                 auth_token=bool(account.auth_token))
     logger.info("Carrier account %s (%s) added to workspace %s", account.uid, provider,
                 workspace.pk)
     return account
+
+
+def _audited_settings(account: ProviderAccount) -> dict:
+    # The account's non-secret settings as the audit log records them.
+    values = {key: value for key, value in (account.settings or {}).items()
+              if key in ("host", "port", "system_id", "system_type", "tls", "throughput",
+                         "messaging_profile_id")}
+    if account.account_sid:
+        values["account_sid"] = account.account_sid
+    if account.messaging_service_sid:
+        values["messaging_service_sid"] = account.messaging_service_sid
+    return values
 
 
 @transaction.atomic
@@ -159,10 +174,21 @@ def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
                            status: str | None = None, is_primary: bool | None = None,
                            account_sid: str | None = None, auth_token: str | None = None,
                            messaging_service_sid: str | None = None,
-                           settings: dict | None = None) -> ProviderAccount:
+                           settings: dict | None = None, password: str | None = None,
+                           **smpp_settings) -> ProviderAccount:
     """Rename, disable or enable an account, make it the primary one, or change its credentials
-    (checked with the carrier first; an omitted secret keeps the stored one)."""
+    (checked with the carrier first; an omitted secret keeps the stored one, but only for the same
+    Twilio Account SID or the same SMSC host and system_id: a kept secret never goes elsewhere).
+    An SMPP account's settings come as `put …/provider` takes them (host, port, system_id, …)."""
     _lock_workspace(account.workspace)
+    if account.provider == ProviderKind.SMPP and smpp_settings:
+        settings = {**{key: value for key, value in (account.settings or {}).items()
+                       if key not in SMPP_SETTINGS}, **_smpp_settings(smpp_settings)}
+        auth_token = password or None
+    _refuse_kept_secret_elsewhere(account, auth_token=auth_token, account_sid=account_sid,
+                                  settings=settings)
+    before = {"name": account.name, "status": account.status, "is_primary": account.is_primary,
+              **_audited_settings(account)}
     if name is not None:
         account.name = name
     if status is not None:
@@ -188,7 +214,28 @@ def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
             is_primary=False)
         account.is_primary = True
     account.save()
+    after = {"name": account.name, "status": account.status, "is_primary": account.is_primary,
+             **_audited_settings(account)}
+    changes = {key: value for key, value in after.items() if before.get(key) != value}
+    if changes or credentials_changed:
+        audit_record(account.workspace, "carrier_account.updated", account, **changes,
+                     auth_token=bool(auth_token) and credentials_changed)
     return account
+
+
+def _refuse_kept_secret_elsewhere(account: ProviderAccount, *, auth_token: str | None,
+                                  account_sid: str | None, settings: dict | None) -> None:
+    if auth_token or not account.auth_token:
+        return
+    if account.provider == ProviderKind.SMPP and settings is not None:
+        previous = account.settings or {}
+        if (settings.get("host"), settings.get("system_id")) != (previous.get("host"),
+                                                                 previous.get("system_id")):
+            raise ApiError("missing_params", "Missing required parameter(s): password.",
+                           fields={"password": ["Required for a new SMSC or system_id."]})
+    if account_sid and account_sid != account.account_sid:
+        raise ApiError("missing_params", "Missing required parameter(s): auth_token.",
+                       fields={"auth_token": ["Required for a new Account SID."]})
 
 
 @transaction.atomic
@@ -198,6 +245,8 @@ def carrier_account_remove(*, account: ProviderAccount) -> None:
     if account.is_primary:
         raise ApiError("invalid_params", "The primary account cannot be removed.",
                        fields={"id": ["Make another account the primary one first."]})
+    audit_record(account.workspace, "carrier_account.removed", account, provider=account.provider,
+                 name=account.name)
     account.delete()
 
 
@@ -237,11 +286,19 @@ def carrier_route_set(*, workspace: Workspace, route: CarrierRoute | None = None
         if not (owner == route.account_id or (owner is None and route.account.is_primary)):
             raise ApiError("invalid_params", "The sender is not a number of the route's account.",
                            fields={"sender_id": ["Choose a number of that account."]})
+    created = route._state.adding
     route.save()
+    audit_record(workspace, "carrier_account.route_added" if created
+                 else "carrier_account.route_changed", route, prefix=route.prefix,
+                 position=route.position, account=route.account.uid,
+                 sender=route.sender.phone_number if route.sender else None,
+                 fallback_account=route.fallback_account.uid if route.fallback_account else None)
     return route
 
 
+@transaction.atomic
 def carrier_route_remove(*, route: CarrierRoute) -> None:
+    audit_record(route.workspace, "carrier_account.route_removed", route, prefix=route.prefix)
     route.delete()
 
 

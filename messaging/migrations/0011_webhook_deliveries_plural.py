@@ -3,7 +3,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("messaging", "0009_message_request_id"),
+        ("messaging", "0010_message_carrier_account"),
     ]
 
     operations = [
