@@ -455,8 +455,9 @@ class BroadcastStatus(models.TextChoices):
 class Broadcast(models.Model):
     """One message to many contacts, rendered per contact (messaging/broadcasts.py).
 
-    A worker makes its messages in batches, in contact id order: `cursor` is the last contact
-    done, so a worker that dies resumes after it, making no message twice."""
+    Workers make its messages in slices of the audience (BroadcastSlice), each in batches in
+    contact id order, so a worker that dies resumes after the last batch it committed, making no
+    message twice."""
 
     id = PrefixedIdField(prefix="bc")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="broadcasts")
@@ -471,7 +472,6 @@ class Broadcast(models.Model):
     validity_period = models.PositiveIntegerField(null=True, blank=True)  # seconds
     status = models.CharField(max_length=10, choices=BroadcastStatus.choices,
                               default=BroadcastStatus.DRAFT)
-    cursor = models.CharField(max_length=32, blank=True)
     generated = models.BooleanField(default=False)  # every contact of the audience was done
     total = models.PositiveIntegerField(default=0)  # contacts in the audience when it started
     skipped_opted_out = models.PositiveIntegerField(default=0)
@@ -496,3 +496,24 @@ class Broadcast(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BroadcastSlice(models.Model):
+    """A range of a broadcast's audience in contact id order (after `after`, up to and including
+    `last`; open-ended when empty), made into messages by one worker at a time, batch after
+    batch: `cursor` is the last contact done. Slices let several workers make one broadcast."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="slices")
+    seq = models.PositiveIntegerField()
+    after = models.CharField(max_length=32, blank=True)
+    last = models.CharField(max_length=32, blank=True)
+    cursor = models.CharField(max_length=32, blank=True)
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "seq"], name="one_slice_per_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id} #{self.seq}"
