@@ -263,7 +263,7 @@ SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
 # BROADCAST_SLICE_CONTACTS that up to BROADCAST_WORKERS workers make side by side; how long a
 # broadcast may make no progress before the sweep has another worker resume it.
 BROADCAST_BATCH_CONTACTS = env_int("BROADCAST_BATCH_CONTACTS", 5000)
-BROADCAST_SLICE_CONTACTS = env_int("BROADCAST_SLICE_CONTACTS", 10000)
+BROADCAST_SLICE_CONTACTS = env_int("BROADCAST_SLICE_CONTACTS", 5000)
 BROADCAST_WORKERS = env_int("BROADCAST_WORKERS", 2)
 BROADCAST_STALL_SECONDS = env_int("BROADCAST_STALL_SECONDS", 60)
 # Reconciliation: a message left `sent` this long (its receipt may have hit us while we were down;
