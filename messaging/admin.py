@@ -218,5 +218,5 @@ class BroadcastAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "=id", "=workspace__id"]
     ordering = ["-created_at"]
-    readonly_fields = ["cursor", "generated", "total", "skipped_opted_out", "skipped_invalid",
+    readonly_fields = ["generated", "total", "skipped_opted_out", "skipped_invalid",
                        "skipped", "started_at", "completed_at", "canceled_at"]

@@ -1,24 +1,29 @@
 """Broadcasts: one message to many contacts, rendered per contact, respecting consent, quiet hours,
 validity and each sender's pace.
 
-A broadcast is made (draft, scheduled or started at once), then a worker turns its audience into
-messages in batches of contacts, in contact id order, through the same send service as a single
-send (`sending.message_send_many`): the same rules, pacing, carriers and events. Each batch is one
-transaction with the broadcast's cursor, so a worker killed mid-broadcast resumes after the last
-committed batch and no contact gets the message twice. Quiet hours hold a message as `scheduled`
-until the recipient's local morning; the sweep releases it then like any scheduled message.
+A broadcast is made (draft, scheduled or started at once), then workers turn its audience into
+messages. The audience is cut into slices in contact id order (BroadcastSlice), so several workers
+can make one broadcast; each slice goes batch after batch, each batch one transaction with the
+slice's cursor, so a worker killed mid-broadcast resumes after the last committed batch and no
+contact gets the message twice. A batch reads its contacts as plain rows, renders them with the
+template compiled once, and on PostgreSQL stores the messages, their conversations and first
+events in one statement (messaging/broadcast_store.py): the rules of the send service (sender,
+opt-outs checked in that statement, segments, `queued` or `scheduled`) at bulk cost; then the same
+`message.created` events and wake-up as any send. Quiet hours hold a message as `scheduled` until
+the recipient's local morning; the sweep releases it then like any scheduled message.
 """
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 from phonenumbers import timezone as phone_timezones
 
@@ -28,17 +33,12 @@ from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
 from . import contacts, events, message_templates, templating
-from .enqueue import enqueue_broadcast
+from .broadcast_store import Outgoing, broadcast_messages_store
+from .enqueue import enqueue_broadcast, enqueue_many
 from .lifecycle import messages_cancel
-from .models import (
-    FINAL_STATUSES,
-    Broadcast,
-    BroadcastStatus,
-    Contact,
-    Message,
-    Status,
-)
-from .sending import SendRequest, message_send_many, resolve_sender
+from .models import Broadcast, BroadcastSlice, BroadcastStatus, Contact, Message, Status
+from .segments import MAX_BODY_CHARACTERS, count_segments
+from .sending import Sender, SendRequest, message_send_many, resolve_sender, send_context
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ MAX_SCHEDULE_AHEAD = timedelta(days=35)
 SAMPLE_RENDERINGS = 5
 HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 BROADCAST_UPDATED = "broadcast.updated"
+PROGRESS_INTERVAL_SECONDS = 1  # at most one `broadcast.updated` a second while it goes
+COUNTS_CACHE_SECONDS = 1
 
 
 # Reading ---------------------------------------------------------------------------------------
@@ -63,10 +65,35 @@ def access_broadcast(*, workspace: Workspace, broadcast_id: str) -> Broadcast:
                         missing="Broadcast not found.")
 
 
-def broadcast_counts(broadcast: Broadcast) -> dict[str, int]:
-    """Where the broadcast's messages are now, and the contacts it skipped."""
+def _counts_key(broadcast_id: str) -> str:
+    return f"broadcast-counts:{broadcast_id}"
+
+
+def _messages_by_status(broadcast: Broadcast, *, fresh: bool) -> dict[str, int]:
+    """How many of the broadcast's messages are in each status. Counting is a scan of its
+    messages (about 30 ms at 100,000), so reads share one count for COUNTS_CACHE_SECONDS; what
+    changes a broadcast itself (a batch made, a cancel, completion) counts afresh."""
+    key = _counts_key(broadcast.pk)
+    if not fresh:
+        try:
+            cached = cache.get(key)
+        except Exception:
+            cached = None
+        if cached is not None:
+            return cached
     by_status = dict(Message.objects.filter(broadcast=broadcast).values_list("status")
                      .annotate(n=Count("id")).values_list("status", "n"))
+    try:
+        cache.set(key, by_status, COUNTS_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Cache unavailable: broadcast counts not shared")
+    return by_status
+
+
+def broadcast_counts(broadcast: Broadcast, *, fresh: bool = False) -> dict[str, int]:
+    """Where the broadcast's messages are now (at most COUNTS_CACHE_SECONDS old unless `fresh`),
+    and the contacts it skipped."""
+    by_status = _messages_by_status(broadcast, fresh=fresh)
     return {
         "total": broadcast.total,
         "queued": sum(by_status.get(s, 0) for s in (Status.SCHEDULED, Status.QUEUED, Status.SENDING)),
@@ -80,8 +107,7 @@ def broadcast_counts(broadcast: Broadcast) -> dict[str, int]:
     }
 
 
-def audience_contacts(workspace_id: str, audience: dict) -> QuerySet[Contact]:
-    """The contacts an audience names, opted-out ones included (annotated), in id order."""
+def _audience(workspace_id: str, audience: dict) -> QuerySet[Contact]:
     found = Contact.objects.filter(workspace_id=workspace_id)
     if audience.get("all"):
         pass
@@ -93,7 +119,12 @@ def audience_contacts(workspace_id: str, audience: dict) -> QuerySet[Contact]:
         found = found.filter(match)
     else:
         found = found.filter(pk__in=audience["contact_ids"])
-    return contacts.with_opt_out(found).order_by("id")
+    return found
+
+
+def audience_contacts(workspace_id: str, audience: dict) -> QuerySet[Contact]:
+    """The contacts an audience names, opted-out ones included (annotated), in id order."""
+    return contacts.with_opt_out(_audience(workspace_id, audience)).order_by("id")
 
 
 # Making one ------------------------------------------------------------------------------------
@@ -218,9 +249,15 @@ def broadcast_start(*, broadcast: Broadcast) -> Broadcast:
 def _begin(broadcast: Broadcast) -> None:
     broadcast.status = BroadcastStatus.SENDING
     broadcast.started_at = timezone.now()
-    broadcast.total = audience_contacts(broadcast.workspace_id, broadcast.audience).count()
+    _plan_slices(broadcast)
     broadcast.save(update_fields=["status", "started_at", "total", "updated_at"])
-    transaction.on_commit(lambda: enqueue_broadcast(broadcast.id))
+    workers = min(settings.BROADCAST_WORKERS, broadcast.slices.count())
+
+    def enqueue() -> None:
+        for _ in range(workers):
+            enqueue_broadcast(broadcast.id)
+
+    transaction.on_commit(enqueue)
 
 
 # Preview ---------------------------------------------------------------------------------------
@@ -232,36 +269,47 @@ def broadcast_preview(*, broadcast: Broadcast) -> dict:
     messages = segments = opted_out = invalid = 0
     samples: list[dict] = []
     skipped: list[dict] = []
-    for contact in audience_contacts(broadcast.workspace_id, broadcast.audience).iterator(chunk_size=2000):
+    render = templating.compile_template(broadcast.body)
+    rows = (audience_contacts(broadcast.workspace_id, broadcast.audience)
+            .values_list(*CONTACT_COLUMNS).iterator(chunk_size=2000))
+    for row in rows:
         try:
-            text = _render(broadcast, contact)
+            text = _text_for(render, row)
         except _Skip as skip:
             opted_out += skip.opted_out
             invalid += not skip.opted_out
             if len(skipped) < MAX_SKIPPED_KEPT:
-                skipped.append({"contact_id": contact.id, "phone_number": contact.phone_number,
-                                "reason": str(skip)})
+                skipped.append({"contact_id": row[0], "phone_number": row[1], "reason": str(skip)})
             continue
         messages += 1
-        rendering = templating.describe(text)
-        segments += rendering.num_segments
         if len(samples) < SAMPLE_RENDERINGS:
-            samples.append({"contact_id": contact.id,
-                            **message_templates.rendering_data(rendering)})
+            rendering = templating.describe(text)
+            segments += rendering.num_segments
+            samples.append({"contact_id": row[0], **message_templates.rendering_data(rendering)})
+        else:
+            segments += count_segments(text).num_segments
     return {"messages": messages, "segments": segments, "skipped_opted_out": opted_out,
             "skipped_invalid": invalid, "samples": samples, "skipped": skipped}
 
 
-def _render(broadcast: Broadcast, contact: Contact) -> str:
-    """The contact's text. Raises _Skip when the contact gets none (opted out, a template error)."""
-    if contact.opted_out:
+# What a batch reads of each contact, in this order (see _text_for).
+CONTACT_COLUMNS = ("id", "phone_number", "name", "fields", "opted_out")
+
+
+def _text_for(render, row: tuple) -> str:
+    """The contact's text (`row` as CONTACT_COLUMNS). Raises _Skip when the contact gets none
+    (opted out, a template error, an empty or too long rendering)."""
+    _, phone_number, name, fields, opted_out = row
+    if opted_out:
         raise _Skip("The contact opted out.", opted_out=True)
     try:
-        text = templating.render(broadcast.body, templating.contact_values(contact))
+        text = render(name, phone_number, fields)
     except templating.TemplateError as exc:
         raise _Skip(str(exc)) from None
     if not text.strip():
         raise _Skip("The message renders empty.")
+    if len(text) > MAX_BODY_CHARACTERS:
+        raise _Skip(f"The message renders longer than {MAX_BODY_CHARACTERS:,} characters.")
     return text
 
 
@@ -304,13 +352,8 @@ def recipient_zone(phone_number: str, fallback: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def release_time(phone_number: str, at: datetime, quiet_hours: dict, fallback: str) -> datetime | None:
-    """When a message to `phone_number` may go, if `at` falls in the recipient's quiet hours
-    (None if it may go at `at`)."""
-    zone = recipient_zone(phone_number, fallback)
+def _release_in(zone: ZoneInfo, at: datetime, start: time, end: time) -> datetime | None:
     local = at.astimezone(zone)
-    start = time(*map(int, quiet_hours["start"].split(":")))
-    end = time(*map(int, quiet_hours["end"].split(":")))
     now = local.time()
     overnight = start > end
     quiet = (now >= start or now < end) if overnight else (start <= now < end)
@@ -320,75 +363,234 @@ def release_time(phone_number: str, at: datetime, quiet_hours: dict, fallback: s
     return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
 
 
+def _quiet_bounds(quiet_hours: dict) -> tuple[time, time]:
+    return (time(*map(int, quiet_hours["start"].split(":"))),
+            time(*map(int, quiet_hours["end"].split(":"))))
+
+
+def release_time(phone_number: str, at: datetime, quiet_hours: dict, fallback: str) -> datetime | None:
+    """When a message to `phone_number` may go, if `at` falls in the recipient's quiet hours
+    (None if it may go at `at`)."""
+    return _release_in(recipient_zone(phone_number, fallback), at, *_quiet_bounds(quiet_hours))
+
+
+def _release_times(at: datetime, quiet_hours: dict, fallback: str) -> Callable[[str], datetime | None]:
+    """release_time for many numbers at one moment: the answer is the same for a whole zone."""
+    start, end = _quiet_bounds(quiet_hours)
+    by_zone: dict[str, datetime | None] = {}
+
+    def release(phone_number: str) -> datetime | None:
+        zone = recipient_zone(phone_number, fallback)
+        if zone.key not in by_zone:
+            by_zone[zone.key] = _release_in(zone, at, start, end)
+        return by_zone[zone.key]
+
+    return release
+
+
 # The worker ------------------------------------------------------------------------------------
 
 
+def _plan_slices(broadcast: Broadcast) -> None:
+    """Count the audience and cut it into slices of BROADCAST_SLICE_CONTACTS, in id order."""
+    found = _audience(broadcast.workspace_id, broadcast.audience)
+    size = settings.BROADCAST_SLICE_CONTACTS
+    bounds: list[str] = []
+    if connection.vendor == "postgresql":
+        sql, params = found.values("id").order_by().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), array_agg(id ORDER BY id) FILTER (WHERE n %% %s = 0) FROM "  # noqa: S608
+                f"(SELECT id, row_number() OVER (ORDER BY id) AS n FROM ({sql}) a) s", [size, *params])
+            broadcast.total, bounds = cursor.fetchone()
+        bounds = bounds or []
+        if bounds and broadcast.total % size == 0:
+            bounds.pop()  # the last contact ends the last slice anyway
+    else:
+        broadcast.total = found.count()
+    edges = ["", *bounds, ""]
+    BroadcastSlice.objects.bulk_create([
+        BroadcastSlice(broadcast=broadcast, seq=seq, after=edges[seq], last=edges[seq + 1],
+                       cursor=edges[seq]) for seq in range(len(edges) - 1)])
+
+
 def broadcast_generate(*, broadcast_id: str) -> None:
-    """Turn the broadcast's audience into messages, a batch of contacts per transaction."""
-    while _generate_batch(broadcast_id):
+    """Turn the broadcast's audience into messages, batch after batch of whichever slice no other
+    worker holds, until none is left; the worker that finds every slice done says so."""
+    while (outcome := _generate_batch(broadcast_id)) == _MORE:
         pass
+    if outcome == _NO_FREE_SLICE:
+        _finish_generating(broadcast_id)
+
+
+_MORE, _NO_FREE_SLICE, _STOPPED = "more", "no free slice", "stopped"
+
+
+def _lock_while_making(broadcast_id: str) -> Broadcast | None:
+    """The broadcast, locked against a cancel until this batch commits: FOR KEY SHARE lets the
+    batches of other slices run and update its counters alongside, but not a cancel (FOR UPDATE),
+    so no message of this batch is stored after the cancel swept the unsent ones."""
+    if connection.vendor != "postgresql":
+        return Broadcast.objects.select_for_update().filter(pk=broadcast_id).first()
+    table = connection.ops.quote_name(Broadcast._meta.db_table)
+    found = list(Broadcast.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
+                                       [broadcast_id]))
+    return found[0] if found else None
 
 
 @transaction.atomic
-def _generate_batch(broadcast_id: str) -> bool:
-    """One batch; answers whether there may be more."""
-    broadcast = (Broadcast.objects.select_for_update(of=("self",), skip_locked=True)
-                 .select_related("workspace").filter(pk=broadcast_id).first())
+def _generate_batch(broadcast_id: str) -> str:
+    """One batch of one slice; answers _MORE, _NO_FREE_SLICE or _STOPPED (canceled, gone)."""
+    broadcast = _lock_while_making(broadcast_id)
     if broadcast is None or broadcast.status != BroadcastStatus.SENDING or broadcast.generated:
-        return False  # another worker has it, or it is done or canceled
-    batch = list(audience_contacts(broadcast.workspace_id, broadcast.audience)
-                 .filter(pk__gt=broadcast.cursor)[:settings.BROADCAST_BATCH_CONTACTS])
+        return _STOPPED
+    part = (BroadcastSlice.objects.select_for_update(skip_locked=True)
+            .filter(broadcast_id=broadcast_id, done=False).order_by("seq").first())
+    if part is None:
+        return _NO_FREE_SLICE
+    workspace = Workspace.objects.get(pk=broadcast.workspace_id)
+    size = settings.BROADCAST_BATCH_CONTACTS
+    contacts = audience_contacts(broadcast.workspace_id, broadcast.audience).filter(pk__gt=part.cursor)
+    if part.last:
+        contacts = contacts.filter(pk__lte=part.last)
+    rows = list(contacts.values_list(*CONTACT_COLUMNS)[:size])
+
     now = timezone.now()
-    expires_at = now + timedelta(seconds=broadcast.validity_period) if broadcast.validity_period else None
-    requests: list[SendRequest] = []
+    render = templating.compile_template(broadcast.body)
+    release = (_release_times(now, broadcast.quiet_hours, workspace.timezone)
+               if broadcast.quiet_hours else None)
+    opted_out = 0
     skipped: list[dict] = []
-    for contact in batch:
+    outgoing: list[Outgoing] = []
+    for row in rows:
         try:
-            text = _render(broadcast, contact)
+            text = _text_for(render, row)
         except _Skip as skip:
             if skip.opted_out:
-                broadcast.skipped_opted_out += 1
+                opted_out += 1
             else:
-                broadcast.skipped_invalid += 1
-                skipped.append({"contact_id": contact.id, "reason": str(skip)})
+                skipped.append({"contact_id": row[0], "reason": str(skip)})
             continue
-        hold = (release_time(contact.phone_number, now, broadcast.quiet_hours, broadcast.workspace.timezone)
-                if broadcast.quiet_hours else None)
-        requests.append(SendRequest(to=contact.phone_number, body=text,
-                                    from_number=broadcast.from_number or None, scheduled_at=hold,
-                                    expires_at=expires_at, broadcast_id=broadcast.id))
-    if requests:
+        info = count_segments(text)
+        outgoing.append(Outgoing(to=row[1], body=text, num_segments=max(1, info.num_segments),
+                                 encoding=info.encoding,
+                                 scheduled_at=release(row[1]) if release else None))
+    if outgoing:
+        raced, refused = _store(broadcast, workspace, outgoing, now)
+        opted_out += raced
+        skipped += refused
+
+    if rows:
+        part.cursor = rows[-1][0]
+    part.done = len(rows) < size or (bool(part.last) and part.cursor == part.last)
+    part.save(update_fields=["cursor", "done"])
+    _count_skipped(broadcast, opted_out, skipped)
+    if _progress_due(broadcast.id):
+        _publish(broadcast)
+    return _MORE
+
+
+def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
+           now: datetime) -> tuple[int, list[dict]]:
+    """Store a batch's messages by the send service's rules; answers how many recipients turned
+    out opted out, and the messages refused, with why (the sender or the account is gone)."""
+    expires_at = now + timedelta(seconds=broadcast.validity_period) if broadcast.validity_period else None
+    if connection.vendor != "postgresql":
+        return _store_through_send_service(broadcast, workspace, outgoing, expires_at)
+    context = send_context(workspace=workspace)
+    if context.account is None:
+        return 0, [{"phone_number": o.to, "reason": "This workspace has no carrier account."}
+                   for o in outgoing]
+    # Each recipient's sender as a single send would have it (a route may choose by destination);
+    # the batch is stored in one statement per distinct sender.
+    by_sender: dict[tuple, tuple[Sender, list[Outgoing]]] = {}
+    refused = []
+    for o in outgoing:
         try:
-            results = message_send_many(workspace=broadcast.workspace, requests=requests,
-                                        sent_by=broadcast.created_by)
-        except ApiError as exc:  # the carrier account is gone: nothing more can go
-            results = [exc] * len(requests)
-        for request, result in zip(requests, results, strict=True):
-            if isinstance(result, ApiError):
-                if result.error_code == "recipient_opted_out":
-                    broadcast.skipped_opted_out += 1
-                else:
-                    broadcast.skipped_invalid += 1
-                    skipped.append({"phone_number": request.to, "reason": str(result.detail)})
-    room = MAX_SKIPPED_KEPT - len(broadcast.skipped)
-    if room > 0 and skipped:
-        broadcast.skipped = broadcast.skipped + skipped[:room]
-    if batch:
-        broadcast.cursor = batch[-1].pk
-    more = len(batch) == settings.BROADCAST_BATCH_CONTACTS
-    broadcast.generated = not more
-    broadcast.save(update_fields=["cursor", "generated", "skipped_opted_out", "skipped_invalid",
-                                  "skipped", "updated_at"])
-    if not more:
-        _complete_if_done(broadcast)
+            sender = resolve_sender(workspace=workspace, account=context.account,
+                                    from_number=broadcast.from_number or None, is_mms=False, to=o.to)
+        except ApiError as exc:
+            refused.append({"phone_number": o.to, "reason": str(exc.detail)})
+            continue
+        key = (sender.number.pk if sender.number else None, sender.messaging_service_sid,
+               sender.account_id, sender.fallback_id)
+        by_sender.setdefault(key, (sender, []))[1].append(o)
+    stored = []
+    for sender, group in by_sender.values():
+        stored += broadcast_messages_store(
+            workspace_id=workspace.pk, broadcast_id=broadcast.pk, sender=sender, expires_at=expires_at,
+            sent_by_id=broadcast.created_by_id, now=now, outgoing=group)
+    # As the send service does: published before the sends are enqueued (on_commit keeps the order).
+    events.messages_created(stored, workspace.pk)
+    queued = [m.id for m in stored if m.status == Status.QUEUED]
+    if queued:
+        transaction.on_commit(lambda: enqueue_many(queued))
+    return len(outgoing) - len(refused) - len(stored), refused
+
+
+def _store_through_send_service(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
+                                expires_at: datetime | None) -> tuple[int, list[dict]]:
+    """The same through the send service's ORM path (SQLite: the embedded default)."""
+    requests = [SendRequest(to=o.to, body=o.body, from_number=broadcast.from_number or None,
+                            scheduled_at=o.scheduled_at, expires_at=expires_at,
+                            broadcast_id=broadcast.id) for o in outgoing]
+    try:
+        results = message_send_many(workspace=workspace, requests=requests, sent_by=broadcast.created_by)
+    except ApiError as exc:  # the carrier account is gone: nothing more can go
+        results = [exc] * len(requests)
+    opted_out, refused = 0, []
+    for request, result in zip(requests, results, strict=True):
+        if isinstance(result, ApiError):
+            if result.error_code == "recipient_opted_out":
+                opted_out += 1
+            else:
+                refused.append({"phone_number": request.to, "reason": str(result.detail)})
+    return opted_out, refused
+
+
+def _count_skipped(broadcast: Broadcast, opted_out: int, skipped: list[dict]) -> None:
+    """Add a batch's skipped contacts to the broadcast's counts (other slices add theirs alongside:
+    increments, not the values this batch read), listing the first MAX_SKIPPED_KEPT."""
+    changes = {"skipped_opted_out": F("skipped_opted_out") + opted_out,
+               "skipped_invalid": F("skipped_invalid") + len(skipped), "updated_at": timezone.now()}
+    if skipped:
+        kept = (Broadcast.objects.select_for_update(no_key=True).filter(pk=broadcast.pk)
+                .values_list("skipped", flat=True).get())
+        if len(kept) < MAX_SKIPPED_KEPT:
+            changes["skipped"] = kept + skipped[:MAX_SKIPPED_KEPT - len(kept)]
+    Broadcast.objects.filter(pk=broadcast.pk).update(**changes)
+
+
+def _progress_due(broadcast_id: str) -> bool:
+    """At most one progress event a second per broadcast, across workers."""
+    try:
+        return bool(cache.add(f"broadcast-progress:{broadcast_id}", 1, PROGRESS_INTERVAL_SECONDS))
+    except Exception:
+        return True
+
+
+@transaction.atomic
+def _finish_generating(broadcast_id: str) -> None:
+    """Every slice is done: the broadcast is generated (and maybe completed already). Only the
+    worker that flips `generated` tells it."""
+    if BroadcastSlice.objects.filter(broadcast_id=broadcast_id, done=False).exists():
+        return  # another worker is on the last batches
+    if not Broadcast.objects.filter(pk=broadcast_id, status=BroadcastStatus.SENDING,
+                                    generated=False).update(generated=True, updated_at=timezone.now()):
+        return
+    broadcast = Broadcast.objects.select_for_update().get(pk=broadcast_id)
+    _complete_if_done(broadcast)
     _publish(broadcast)
-    return more
+
+
+# Statuses from which a message may still move: a broadcast with none left is completed.
+UNFINISHED_STATUSES = (Status.SCHEDULED, Status.QUEUED, Status.SENDING, Status.SENT)
 
 
 def _complete_if_done(broadcast: Broadcast) -> bool:
     if broadcast.status != BroadcastStatus.SENDING or not broadcast.generated:
         return False
-    if Message.objects.filter(broadcast=broadcast).exclude(status__in=FINAL_STATUSES).exists():
+    if Message.objects.filter(broadcast=broadcast, status__in=UNFINISHED_STATUSES).exists():
         return False
     broadcast.status = BroadcastStatus.COMPLETED
     broadcast.completed_at = timezone.now()
@@ -448,7 +650,10 @@ def broadcast_cancel(*, broadcast: Broadcast, source: str = "api") -> Broadcast:
 # Telling ---------------------------------------------------------------------------------------
 
 
-def broadcast_data(broadcast: Broadcast) -> dict:
+def broadcast_data(broadcast: Broadcast, *, fresh: bool = False) -> dict:
+    """The broadcast object of the API and the `broadcast.updated` event; its counts counted now
+    with `fresh` (after a change), else maybe a second old (broadcast_counts)."""
+
     def moment(value):
         return value.isoformat().replace("+00:00", "Z") if value else None
 
@@ -457,13 +662,11 @@ def broadcast_data(broadcast: Broadcast) -> dict:
         "template_id": broadcast.template_id, "body": broadcast.body, "audience": broadcast.audience,
         "from": broadcast.from_number or None, "scheduled_at": moment(broadcast.scheduled_at),
         "quiet_hours": broadcast.quiet_hours, "validity_period": broadcast.validity_period,
-        "counts": broadcast_counts(broadcast), "skipped": broadcast.skipped,
+        "counts": broadcast_counts(broadcast, fresh=fresh), "skipped": broadcast.skipped,
         "created_at": moment(broadcast.created_at), "started_at": moment(broadcast.started_at),
         "completed_at": moment(broadcast.completed_at), "canceled_at": moment(broadcast.canceled_at),
     }
 
-
-PROGRESS_INTERVAL_SECONDS = 1
 
 
 def on_platform_events(workspace_id: str, published: list[dict]) -> None:
@@ -478,7 +681,7 @@ def on_platform_events(workspace_id: str, published: list[dict]) -> None:
             continue
         with transaction.atomic():
             done = _complete_if_done(broadcast)
-        if done or cache.add(f"broadcast-progress:{broadcast_id}", 1, PROGRESS_INTERVAL_SECONDS):
+        if done or _progress_due(broadcast_id):
             _publish(broadcast)
 
 
@@ -489,6 +692,6 @@ def _publish(broadcast: Broadcast) -> None:
         fresh = Broadcast.objects.filter(pk=broadcast.pk).first()
         if fresh is not None:
             events.publish_event(fresh.workspace_id, {"id": new_id("evt"), "type": BROADCAST_UPDATED,
-                                                      "data": broadcast_data(fresh)})
+                                                      "data": broadcast_data(fresh, fresh=True)})
 
     transaction.on_commit(publish)

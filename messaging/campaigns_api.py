@@ -338,7 +338,7 @@ class BroadcastListView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
             body=data.get("body"), template_id=data.get("template_id"), from_number=data.get("from"),
             scheduled_at=data.get("scheduled_at"), quiet_hours=data.get("quiet_hours"),
             validity_period=data.get("validity_period"), draft=draft, created_by=request.user)
-        return Response(broadcasts.broadcast_data(broadcast), status=status.HTTP_201_CREATED)
+        return Response(broadcasts.broadcast_data(broadcast, fresh=True), status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["broadcasts"])
@@ -367,7 +367,8 @@ class BroadcastSendView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
     @extend_schema(request=None, responses=BroadcastSchema, summary="Send a draft broadcast")
     def post(self, request, workspace_id, broadcast_id):
         broadcast = broadcasts.access_broadcast(workspace=self.workspace, broadcast_id=broadcast_id)
-        return Response(broadcasts.broadcast_data(broadcasts.broadcast_start(broadcast=broadcast)))
+        return Response(broadcasts.broadcast_data(broadcasts.broadcast_start(broadcast=broadcast),
+                                                  fresh=True))
 
 
 @extend_schema(tags=["broadcasts"])
@@ -376,4 +377,5 @@ class BroadcastCancelView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
                    description="Its unsent messages end `canceled`; sent ones are not recalled.")
     def post(self, request, workspace_id, broadcast_id):
         broadcast = broadcasts.access_broadcast(workspace=self.workspace, broadcast_id=broadcast_id)
-        return Response(broadcasts.broadcast_data(broadcasts.broadcast_cancel(broadcast=broadcast)))
+        return Response(broadcasts.broadcast_data(broadcasts.broadcast_cancel(broadcast=broadcast),
+                                                  fresh=True))

@@ -32,7 +32,9 @@ class Conversation(models.Model):
     """One thread per (our number, the contact's number) in a workspace."""
 
     id = PrefixedIdField(prefix="conv")
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="conversations")
+    # Indexed by the unique constraint and conv_ws_recent, which start with it.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="conversations",
+                                  db_index=False)
     # Our side: an E.164 number, or a Messaging Service sid when the carrier picks the sender.
     our_number = models.CharField(max_length=64)
     contact_number = models.CharField(max_length=16)
@@ -57,7 +59,11 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     id = PrefixedIdField(prefix="msg")
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="messages")
+    # No index of their own for workspace, conversation and broadcast (and none of the _like
+    # twins Django adds to a text key): the composite indexes below start with each, and every
+    # index costs every insert (a broadcast inserts 100,000 rows).
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="messages",
+                                  db_index=False)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     status = models.CharField(max_length=12, choices=Status.choices)
     to_number = models.CharField(max_length=16)
@@ -72,7 +78,7 @@ class Message(models.Model):
     error_code = models.CharField(max_length=16, null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
     conversation = models.ForeignKey(Conversation, on_delete=models.SET_NULL, null=True, blank=True,
-                                     related_name="messages")
+                                     related_name="messages", db_index=False)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -93,7 +99,7 @@ class Message(models.Model):
     # A message still not sent by then ends `failed` with `expired` (validity_period).
     expires_at = models.DateTimeField(null=True, blank=True)
     broadcast = models.ForeignKey("Broadcast", on_delete=models.SET_NULL, null=True, blank=True,
-                                  related_name="messages")
+                                  related_name="messages", db_index=False)
     api_key = models.ForeignKey("workspaces.ApiKey", on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="+")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
@@ -463,8 +469,9 @@ class BroadcastStatus(models.TextChoices):
 class Broadcast(models.Model):
     """One message to many contacts, rendered per contact (messaging/broadcasts.py).
 
-    A worker makes its messages in batches, in contact id order: `cursor` is the last contact
-    done, so a worker that dies resumes after it, making no message twice."""
+    Workers make its messages in slices of the audience (BroadcastSlice), each in batches in
+    contact id order, so a worker that dies resumes after the last batch it committed, making no
+    message twice."""
 
     id = PrefixedIdField(prefix="bc")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="broadcasts")
@@ -479,7 +486,6 @@ class Broadcast(models.Model):
     validity_period = models.PositiveIntegerField(null=True, blank=True)  # seconds
     status = models.CharField(max_length=10, choices=BroadcastStatus.choices,
                               default=BroadcastStatus.DRAFT)
-    cursor = models.CharField(max_length=32, blank=True)
     generated = models.BooleanField(default=False)  # every contact of the audience was done
     total = models.PositiveIntegerField(default=0)  # contacts in the audience when it started
     skipped_opted_out = models.PositiveIntegerField(default=0)
@@ -504,3 +510,24 @@ class Broadcast(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BroadcastSlice(models.Model):
+    """A range of a broadcast's audience in contact id order (after `after`, up to and including
+    `last`; open-ended when empty), made into messages by one worker at a time, batch after
+    batch: `cursor` is the last contact done. Slices let several workers make one broadcast."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="slices")
+    seq = models.PositiveIntegerField()
+    after = models.CharField(max_length=32, blank=True)
+    last = models.CharField(max_length=32, blank=True)
+    cursor = models.CharField(max_length=32, blank=True)
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "seq"], name="one_slice_per_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id} #{self.seq}"

@@ -69,6 +69,42 @@ def render(body: str, values: dict[str, str]) -> str:
     return VARIABLE.sub(substitute, body)
 
 
+def compile_template(body: str):
+    """`render` for one body and many contacts: the body is split into its text and variables
+    once, and the answer renders (name, phone_number, fields) with the same rules (a field is
+    looked up under the variable's name, `name` and `phone_number` being the contact's own)."""
+    parts: list[tuple[str, str | None, str | None]] = []  # (text before, variable, its default)
+    position = 0
+    for match in VARIABLE.finditer(body):
+        default = match.group(2)
+        parts.append((body[position:match.start()], match.group(1),
+                      default.strip() if default is not None else None))
+        position = match.end()
+    tail = body[position:]
+
+    def render_contact(name: str, phone_number: str, fields: dict | None) -> str:
+        out = []
+        for text, variable, default in parts:
+            out.append(text)
+            if variable == "name":
+                value = name
+            elif variable == "phone_number":
+                value = phone_number
+            else:
+                value = fields.get(variable) if fields else None
+            if value not in (None, ""):
+                out.append(str(value))
+            elif default is not None:
+                out.append(default)
+            else:
+                raise TemplateError(f"The variable {{{{{variable}}}}} has no value and no default.",
+                                    variable=variable)
+        out.append(tail)
+        return "".join(out)
+
+    return render_contact
+
+
 def contact_values(contact) -> dict[str, str]:
     """What a template may use of a contact: its fields, then name and phone_number on top."""
     return {**{k: str(v) for k, v in (contact.fields or {}).items()},

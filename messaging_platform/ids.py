@@ -24,6 +24,24 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_" + "".join(chars)
 
 
+# new_ids: a random byte below 248 (4 × 62) is a character, the others are drawn again.
+_BYTE_TO_CHARACTER = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(248)) + bytes(8)
+_DRAWN_AGAIN = bytes(range(248, 256))
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids like new_id's (the same alphabet, each character uniform and independent), for
+    a batch: the random bytes are drawn and mapped at once, a fraction of new_id's cost per id."""
+    wanted = count * ID_RANDOM_LENGTH
+    characters = b""
+    while len(characters) < wanted:
+        missing = wanted - len(characters)
+        characters += secrets.token_bytes(missing + missing // 24 + 16).translate(
+            _BYTE_TO_CHARACTER, _DRAWN_AGAIN)
+    text = characters[:wanted].decode("ascii")
+    return [f"{prefix}_{text[i:i + ID_RANDOM_LENGTH]}" for i in range(0, wanted, ID_RANDOM_LENGTH)]
+
+
 @deconstructible
 class IdGenerator:
     def __init__(self, prefix: str):

@@ -261,9 +261,12 @@ SEND_RETRY_MAX_SECONDS = env_float("SEND_RETRY_MAX_SECONDS", 300.0)
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 120)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
-# Broadcasts: contacts made into messages per transaction, and how long a broadcast may make no
-# progress before the sweep has another worker resume it.
-BROADCAST_BATCH_CONTACTS = env_int("BROADCAST_BATCH_CONTACTS", 1000)
+# Broadcasts: contacts made into messages per transaction; the audience is cut into slices of
+# BROADCAST_SLICE_CONTACTS that up to BROADCAST_WORKERS workers make side by side; how long a
+# broadcast may make no progress before the sweep has another worker resume it.
+BROADCAST_BATCH_CONTACTS = env_int("BROADCAST_BATCH_CONTACTS", 5000)
+BROADCAST_SLICE_CONTACTS = env_int("BROADCAST_SLICE_CONTACTS", 5000)
+BROADCAST_WORKERS = env_int("BROADCAST_WORKERS", 2)
 BROADCAST_STALL_SECONDS = env_int("BROADCAST_STALL_SECONDS", 60)
 # Reconciliation: a message left `sent` this long (its receipt may have hit us while we were down;
 # carriers do not retry) is fetched from the carrier, then again after a wait as long as its age,

@@ -5,6 +5,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from messaging_platform.api.errors import ApiError
 from messaging_platform.api.idempotency import idempotent
 from messaging_platform.api.mixins import UIAPIMixin
 
@@ -24,13 +25,15 @@ from .serializers import (
     RoleInputSerializer,
     WorkspaceInputSerializer,
     WorkspaceSerializer,
+    WorkspaceUpdateSerializer,
 )
 
 
 def _workspace_answer(workspace: Workspace, role: str) -> dict:
     return WorkspaceSerializer(
         {"id": workspace.id, "name": workspace.name, "role": role,
-         "created_at": workspace.created_at, "account_sid": workspace.account_sid}
+         "created_at": workspace.created_at, "account_sid": workspace.account_sid,
+         "timezone": workspace.timezone}
     ).data
 
 
@@ -68,18 +71,33 @@ class WorkspaceDetailView(WorkspaceMemberMixin, APIView):
     serializer_class = WorkspaceSerializer
 
     def requires_manager(self, request) -> bool:
-        # Deleting is checked by the service (owners only); renaming needs owner or admin.
-        return request.method == "PATCH"
+        # Deleting is checked by the service (owners only); changing it needs owner or admin.
+        return request.method in ("PATCH", "PUT")
 
     @extend_schema(responses=WorkspaceSerializer, summary="One workspace")
     def get(self, request, workspace_id):
         return Response(_workspace_answer(self.workspace, self.membership.role))
 
-    @extend_schema(request=WorkspaceInputSerializer, responses=WorkspaceSerializer,
-                   summary="Rename a workspace")
+    @extend_schema(request=WorkspaceUpdateSerializer(partial=True), responses=WorkspaceSerializer,
+                   summary="Rename a workspace or set its time zone",
+                   description="Any of `name` and `timezone` (an IANA zone name); at least one.")
     def patch(self, request, workspace_id):
-        data = _valid(WorkspaceInputSerializer, request.data)
-        workspace = services.workspace_rename(workspace=self.workspace, name=data["name"])
+        return self._update(request, partial=True)
+
+    @extend_schema(request=WorkspaceUpdateSerializer, responses=WorkspaceSerializer,
+                   summary="Set a workspace's name and time zone")
+    def put(self, request, workspace_id):
+        return self._update(request, partial=False)
+
+    def _update(self, request, *, partial: bool) -> Response:
+        serializer = WorkspaceUpdateSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not data:
+            raise ApiError("missing_params", "Give name or timezone.",
+                           fields={"name": ["Give name or timezone."]})
+        workspace = services.workspace_update(workspace=self.workspace, name=data.get("name"),
+                                              zone=data.get("timezone"))
         return Response(_workspace_answer(workspace, self.membership.role))
 
     @extend_schema(responses={204: None}, summary="Delete a workspace (owners only)")

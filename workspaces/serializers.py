@@ -10,10 +10,23 @@ class WorkspaceSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     account_sid = serializers.CharField(
         read_only=True, help_text="The AccountSid (HTTP Basic username) of the Twilio-compatible API.")
+    timezone = serializers.CharField(
+        read_only=True, help_text="IANA time zone name (`Europe/Paris`): broadcasts' quiet hours use "
+                                  "it for recipients whose number does not tell their zone.")
 
 
 class WorkspaceInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+
+
+TIMEZONE_HELP = "An IANA time zone name, such as `America/New_York` or `UTC`."
+
+
+class WorkspaceUpdateSerializer(serializers.Serializer):
+    """PUT takes both fields; PATCH any of them (at least one)."""
+
+    name = serializers.CharField(max_length=100)
+    timezone = serializers.CharField(max_length=64, help_text=TIMEZONE_HELP)
 
 
 class MemberSerializer(serializers.ModelSerializer):

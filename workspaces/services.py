@@ -1,9 +1,11 @@
 """Workspaces, members, invitations and API keys: every write goes through here."""
 
+import functools
 import hmac
 import logging
 import secrets
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -57,6 +59,39 @@ def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
     workspace.name = clean_workspace_name(name)
     workspace.save(update_fields=["name", "updated_at"])
     audit_record(workspace, "workspace.renamed", workspace, name=name)
+    return workspace
+
+
+@functools.cache
+def zone_names() -> frozenset[str]:
+    """The IANA time zone names this installation knows."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def clean_timezone(raw) -> str:
+    """An IANA time zone name, as the time zone database spells it."""
+    if not isinstance(raw, str) or raw not in zone_names():
+        raise ApiError("invalid_params", "timezone must be an IANA time zone name, such as "
+                       "America/New_York or UTC.",
+                       fields={"timezone": ["Not an IANA time zone name."]})
+    return raw
+
+
+@transaction.atomic
+def workspace_update(*, workspace: Workspace, name: str | None = None,
+                     zone: str | None = None) -> Workspace:
+    """Rename the workspace and/or set its time zone (both checked before either is saved)."""
+    changes = {}
+    if name is not None:
+        changes["name"] = clean_workspace_name(name)
+    if zone is not None:
+        changes["timezone"] = clean_timezone(zone)
+    if "name" in changes and changes["name"] != workspace.name:
+        workspace_rename(workspace=workspace, name=changes["name"])
+    if "timezone" in changes and changes["timezone"] != workspace.timezone:
+        workspace.timezone = changes["timezone"]
+        workspace.save(update_fields=["timezone", "updated_at"])
+        audit_record(workspace, "workspace.timezone_changed", workspace, timezone=workspace.timezone)
     return workspace
 
 

@@ -105,6 +105,16 @@ class WorkspaceForm(forms.Form):
             raise forms.ValidationError(exc.fields["name"][0]) from None
 
 
+class TimezoneForm(forms.Form):
+    timezone = forms.ChoiceField(
+        label="Time zone", help_text="Quiet hours of broadcasts use it for recipients whose number "
+                                     "does not tell their zone.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = [(z, z) for z in sorted(services.zone_names())]
+
+
 class DeleteWorkspaceForm(forms.Form):
     confirm = forms.CharField(label="Type the workspace name to confirm", max_length=100)
 
@@ -157,7 +167,14 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     rename_form = WorkspaceForm(initial={"name": workspace.name}, prefix="rename")
     delete_form = DeleteWorkspaceForm(workspace_name=workspace.name, prefix="delete")
-    if request.method == "POST" and "rename" in request.POST:
+    timezone_form = TimezoneForm(initial={"timezone": workspace.timezone}, prefix="tz")
+    if request.method == "POST" and "timezone" in request.POST:
+        timezone_form = TimezoneForm(request.POST, prefix="tz")
+        if timezone_form.is_valid():
+            services.workspace_update(workspace=workspace, zone=timezone_form.cleaned_data["timezone"])
+            messages.success(request, "Time zone saved.")
+            return redirect("ws-settings", ws=workspace.pk)
+    elif request.method == "POST" and "rename" in request.POST:
         rename_form = WorkspaceForm(request.POST, prefix="rename")
         if rename_form.is_valid():
             services.workspace_rename(workspace=workspace, name=rename_form.cleaned_data["name"])
@@ -176,7 +193,8 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
                 return redirect("home")
     status = 400 if request.method == "POST" else 200
     return render_page(request, "workspaces/settings.html", {
-        "rename_form": rename_form, "delete_form": delete_form, "is_owner":
+        "rename_form": rename_form, "delete_form": delete_form, "timezone_form": timezone_form,
+        "is_owner":
         request.membership.role == Role.OWNER, "tab": "general"}, status=status)
 
 

@@ -192,15 +192,15 @@ def test_a_worker_killed_mid_broadcast_resumes_and_sends_each_contact_once(
                                  for n in range(3000, 3045)])
     settings.BROADCAST_BATCH_CONTACTS = 10
     calls = {"n": 0}
-    send_many = broadcasts.message_send_many
+    store = broadcasts._store
 
-    def dies_on_the_third_batch(**kwargs):
+    def dies_on_the_third_batch(*args):
         calls["n"] += 1
         if calls["n"] == 3:
             raise SystemExit("worker killed")
-        return send_many(**kwargs)
+        return store(*args)
 
-    monkeypatch.setattr(broadcasts, "message_send_many", dies_on_the_third_batch)
+    monkeypatch.setattr(broadcasts, "_store", dies_on_the_third_batch)
     with pytest.raises(SystemExit):
         post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}})
     broadcast = Broadcast.objects.get()
@@ -231,3 +231,119 @@ def test_a_single_send_takes_a_validity_period(send):
     assert 590 <= (message.expires_at - message.created_at).total_seconds() <= 610
     for bad in ("600", 0, 1.5, True, 15 * 24 * 3600):
         assert_error(send(validity_period=bad), 400, "invalid_params")
+
+
+def test_workers_share_a_broadcast_by_slices_and_each_contact_gets_one_message(
+        post, owner_client, workspace, our_number, settings):
+    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}",
+                                         name=f"P{n}", fields={"n": str(n)}) for n in range(5000, 5045)])
+    settings.BROADCAST_SLICE_CONTACTS = 10
+    settings.BROADCAST_BATCH_CONTACTS = 4
+    made = post(url(workspace), {"name": "x", "body": "Hi {{name}} #{{n}}", "audience": {"all": True}})
+    assert made.status_code == 201, made.content
+    broadcast = Broadcast.objects.get(pk=made.json()["id"])
+    # 45 contacts in slices of 10: five slices, the last one open-ended.
+    assert [(s.after == "", s.last == "") for s in broadcast.slices.order_by("seq")] == [
+        (True, False), (False, False), (False, False), (False, False), (False, True)]
+    assert all(s.done for s in broadcast.slices.all())
+    messages = Message.objects.filter(broadcast=broadcast)
+    assert sorted(m.body for m in messages) == sorted(f"Hi P{n} #{n}" for n in range(5000, 5045))
+    assert messages.values("to_number").distinct().count() == 45
+    assert all(m.conversation_id and m.from_number == our_number.phone_number for m in messages)
+    counts = owner_client.get(url(workspace, f"/{broadcast.id}")).json()["counts"]
+    assert counts["total"] == 45
+    assert sum(counts[k] for k in ("queued", "sent", "delivered", "failed", "undelivered")) == 45
+
+
+def test_a_worker_killed_in_one_slice_leaves_the_others_to_go_on(post, workspace, our_number,
+                                                                  monkeypatch, settings):
+    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}")
+                                 for n in range(6000, 6030)])
+    settings.BROADCAST_SLICE_CONTACTS = 10
+    settings.BROADCAST_BATCH_CONTACTS = 10
+    store = broadcasts._store
+    calls = {"n": 0}
+
+    def dies_in_the_second_slice(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemExit("worker killed")
+        return store(*args)
+
+    monkeypatch.setattr(broadcasts, "_store", dies_in_the_second_slice)
+    with pytest.raises(SystemExit):
+        post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}})
+    broadcast = Broadcast.objects.get()
+    assert Message.objects.count() == 10 and not broadcast.generated
+    broadcasts.broadcast_generate(broadcast_id=broadcast.id)
+    numbers = list(Message.objects.values_list("to_number", flat=True))
+    assert len(numbers) == len(set(numbers)) == 30
+    broadcast.refresh_from_db()
+    assert broadcast.generated
+
+
+def test_an_opt_out_that_arrives_while_the_batch_is_made_is_skipped_and_counted(
+        post, owner_client, workspace, our_number, people, monkeypatch):
+    store = broadcasts.broadcast_messages_store
+
+    def stop_arrives_first(**kwargs):
+        OptOut.objects.create(workspace=workspace, phone_number=NY, keyword="STOP")
+        return store(**kwargs)
+
+    monkeypatch.setattr(broadcasts, "broadcast_messages_store", stop_arrives_first)
+    made = post(url(workspace), {"name": "x", "body": "Hi {{name}}", "audience": {"all": True}}).json()
+    assert sorted(Message.objects.filter(broadcast_id=made["id"]).values_list("to_number", flat=True)) == \
+        sorted([LA, PARIS])
+    counts = owner_client.get(url(workspace, f"/{made['id']}")).json()["counts"]
+    assert counts["skipped_opted_out"] == 1
+
+
+def test_a_text_that_renders_too_long_is_skipped_as_invalid(post, owner_client, workspace,
+                                                            our_number, people):
+    people["ana"].fields = {"city": "x" * 1000}
+    people["ana"].save()
+    made = post(url(workspace), {"name": "x", "body": "{{city|Paris}} " * 2,
+                                 "audience": {"all": True}}).json()
+    made = owner_client.get(url(workspace, f"/{made['id']}")).json()
+    assert made["counts"]["skipped_invalid"] == 1
+    assert made["skipped"] == [{"contact_id": people["ana"].id,
+                                "reason": "The message renders longer than 1,600 characters."}]
+    assert Message.objects.filter(broadcast_id=made["id"]).count() == 2
+
+
+def test_every_broadcast_message_is_published_as_created(post, workspace, our_number, people,
+                                                          monkeypatch):
+    from messaging import events
+
+    published = []
+    monkeypatch.setattr(events, "publish_events", lambda ws, evs: published.extend(evs))
+    made = post(url(workspace), {"name": "x", "body": "Hi {{name}}", "audience": {"all": True}}).json()
+    created = [e["data"] for e in published if e["type"] == events.MESSAGE_CREATED]
+    stored = Message.objects.filter(broadcast_id=made["id"])
+    assert sorted(d["id"] for d in created) == sorted(m.id for m in stored)
+    # As stored, before delivery moved it on (the simulator delivers at once here).
+    now = events.message_payload(stored.get(pk=created[0]["id"]))
+    assert set(created[0]) == set(now)
+    unchanged = ("id", "direction", "to", "from", "body", "created_at", "media_urls", "num_segments",
+                 "encoding", "scheduled_at", "conversation_id", "broadcast_id")
+    assert {k: created[0][k] for k in unchanged} == {k: now[k] for k in unchanged}
+    assert created[0]["status"] == "queued" and created[0]["sent_at"] is None
+
+
+def test_broadcast_messages_follow_each_destinations_route(post, workspace, our_number, people):
+    from numbers.models import CarrierRoute, PhoneNumber, ProviderAccount
+
+    primary = ProviderAccount.objects.get(workspace=workspace, is_primary=True)
+    france = ProviderAccount.objects.create(workspace=workspace, provider="simulator", name="FR",
+                                            is_primary=False)
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+33612345000", account=france)
+    CarrierRoute.objects.create(workspace=workspace, prefix="+33", account=france,
+                                fallback_account=primary)
+    response = post(url(workspace), {"name": "Routed", "body": "Hello",
+                                     "audience": {"contact_ids": [people["ana"].id,
+                                                                  people["chloe"].id]}})
+    assert response.status_code == 201, response.content
+    sent = {m.to_number: (m.from_number, m.carrier_account_id, m.fallback_account_id)
+            for m in Message.objects.filter(broadcast_id=response.json()["id"])}
+    assert sent == {LA: (our_number.phone_number, primary.pk, None),
+                    PARIS: ("+33612345000", france.pk, primary.pk)}

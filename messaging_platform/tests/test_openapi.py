@@ -56,7 +56,7 @@ def test_every_api_endpoint_of_the_project_is_in_the_schema(schema):
 @pytest.mark.parametrize("path, methods", [
     ("/api/auth/signup", {"post"}), ("/api/auth/login", {"post"}), ("/api/auth/logout", {"post"}),
     ("/api/auth/me", {"get"}), ("/api/ui/workspaces", {"get", "post"}),
-    ("/api/ui/workspaces/{workspace_id}", {"get", "patch", "delete"}),
+    ("/api/ui/workspaces/{workspace_id}", {"get", "patch", "put", "delete"}),
     ("/api/ui/workspaces/{workspace_id}/members", {"get"}),
     ("/api/ui/workspaces/{workspace_id}/invitations", {"get", "post"}),
     ("/api/ui/workspaces/{workspace_id}/api-keys", {"get", "post"}),

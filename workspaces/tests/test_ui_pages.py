@@ -96,6 +96,25 @@ def test_a_bad_workspace_name_is_an_inline_error(user, name, message):
     assert not Workspace.objects.exists()
 
 
+def test_the_settings_page_sets_the_time_zone_from_the_iana_list(user, workspace, member):
+    client = logged_in(user)
+    page = client.get(f"/w/{workspace.pk}/settings/").content.decode()
+    assert '<option value="Europe/Paris">Europe/Paris</option>' in page
+    response = client.post(f"/w/{workspace.pk}/settings/", {"tz-timezone": "Europe/Paris", "timezone": "1"})
+    assert response.status_code == 302
+    workspace.refresh_from_db()
+    assert workspace.timezone == "Europe/Paris"
+    page = client.get(f"/w/{workspace.pk}/settings/").content.decode()
+    assert '<option value="Europe/Paris" selected>' in page
+    response = client.post(f"/w/{workspace.pk}/settings/", {"tz-timezone": "Mars/Base", "timezone": "1"})
+    assert response.status_code == 400 and errors(response)
+    workspace.refresh_from_db()
+    assert workspace.timezone == "Europe/Paris"
+    # A member reads the zone but has no form to change it.
+    page = logged_in(member).get(f"/w/{workspace.pk}/settings/").content.decode()
+    assert "Europe/Paris" in page and 'name="tz-timezone"' not in page
+
+
 def test_renaming_and_deleting_a_workspace_with_confirmation(user, workspace):
     client = logged_in(user)
     client.post(f"/w/{workspace.pk}/settings/", {"rename-name": "Acme Inc", "rename": "1"})

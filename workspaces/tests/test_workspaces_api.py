@@ -18,7 +18,8 @@ def test_creating_a_workspace_makes_the_creator_its_owner(owner_client, user):
     response = owner_client.post(url(), {"name": "Globex"}, format="json")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "name", "role", "created_at", "account_sid"}
+    assert set(body) == {"id", "name", "role", "created_at", "account_sid", "timezone"}
+    assert body["timezone"] == "UTC"
     assert re.fullmatch(r"AC[0-9a-f]{32}", body["account_sid"])
     assert body["id"].startswith("ws_")
     assert body["name"] == "Globex"
@@ -53,7 +54,7 @@ def test_the_list_holds_only_my_workspaces_in_the_pagination_envelope(owner_clie
     assert response.json() == {
         "data": [{"id": workspace.id, "name": "Acme", "role": "owner",
                   "created_at": response.json()["data"][0]["created_at"],
-                  "account_sid": workspace.account_sid}],
+                  "account_sid": workspace.account_sid, "timezone": "UTC"}],
         "pagination": {"currentPage": 1, "totalPages": 1, "totalItems": 1, "hasNext": False},
     }
 
@@ -89,6 +90,44 @@ def test_a_member_cannot_rename_a_workspace(member_client, workspace):
                  "forbidden")
     workspace.refresh_from_db()
     assert workspace.name == "Acme"
+
+
+def test_the_time_zone_is_set_with_patch_or_put_and_read_back(owner_client, workspace):
+    response = owner_client.patch(url(workspace.id), {"timezone": "Europe/Paris"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["timezone"] == "Europe/Paris" and response.json()["name"] == "Acme"
+    response = owner_client.put(url(workspace.id), {"name": "Acme Tokyo", "timezone": "Asia/Tokyo"},
+                                format="json")
+    assert response.status_code == 200, response.content
+    assert owner_client.get(url(workspace.id)).json()["timezone"] == "Asia/Tokyo"
+    workspace.refresh_from_db()
+    assert (workspace.name, workspace.timezone) == ("Acme Tokyo", "Asia/Tokyo")
+
+
+@pytest.mark.parametrize("method, body, code", [
+    ("patch", {"timezone": "Mars/Olympus_Mons"}, "invalid_params"),
+    ("patch", {"timezone": "europe/paris"}, "invalid_params"),
+    ("patch", {"timezone": ""}, "invalid_params"),
+    ("patch", {"timezone": 3}, "invalid_params"),
+    ("patch", {"timezone": "Europe/Paris", "name": ""}, "invalid_params"),
+    ("patch", {}, "missing_params"),
+    ("put", {"timezone": "Europe/Paris"}, "missing_params"),
+    ("put", {"name": "Acme 2", "timezone": "../../etc/passwd"}, "invalid_params"),
+])
+def test_it_refuses_a_time_zone_that_is_not_an_iana_name_and_changes_nothing(
+        owner_client, workspace, method, body, code):
+    answer = assert_error(getattr(owner_client, method)(url(workspace.id), body, format="json"), 400,
+                          code)
+    assert answer["fields"]
+    workspace.refresh_from_db()
+    assert (workspace.name, workspace.timezone) == ("Acme", "UTC")
+
+
+def test_a_member_cannot_set_the_time_zone(member_client, workspace):
+    assert_error(member_client.patch(url(workspace.id), {"timezone": "Europe/Paris"}, format="json"),
+                 403, "forbidden")
+    workspace.refresh_from_db()
+    assert workspace.timezone == "UTC"
 
 
 def test_it_rejects_an_over_long_rename(owner_client, workspace):
