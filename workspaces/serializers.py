@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from messaging_platform.api.fields import StrictCharField, StrictChoiceField, StrictEmailField
+
 from .models import ApiKey, AuthToken, Invitation, Membership, Role
 
 
@@ -13,7 +15,7 @@ class WorkspaceSerializer(serializers.Serializer):
 
 
 class WorkspaceInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -28,7 +30,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class RoleInputSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
+    role = StrictChoiceField(choices=Role.choices)
 
 
 class InvitationSerializer(serializers.ModelSerializer):
@@ -40,12 +42,12 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class InvitationInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    email = StrictEmailField(max_length=254)
+    role = StrictChoiceField(choices=Role.choices, default=Role.MEMBER)
 
 
 class InvitationAcceptSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=200)
+    token = StrictCharField(max_length=200)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -62,7 +64,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 
 class ApiKeyInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
 
 
 class AuthTokenSerializer(serializers.ModelSerializer):
