@@ -162,6 +162,9 @@ def carrier_account_add(*, workspace: Workspace, provider: str, name: str = "",
         is_primary=not ProviderAccount.objects.for_workspace(workspace).exists())
     _check_with_carrier(account)
     account.save()
+    audit_record(workspace, "carrier_account.added", account, provider=provider, name=name,
+                 account_sid=account_sid, messaging_service_sid=messaging_service_sid,
+                 auth_token=bool(auth_token), is_primary=account.is_primary)
     logger.info("Carrier account %s (%s) added to workspace %s", account.uid, provider,
                 workspace.pk)
     return account
@@ -176,6 +179,10 @@ def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
     """Rename, disable or enable an account, make it the primary one, or change its credentials
     (checked with the carrier first; an omitted secret keeps the stored one)."""
     _lock_workspace(account.workspace)
+    before = {"name": account.name, "status": account.status, "is_primary": account.is_primary,
+              "account_sid": account.account_sid, "messaging_service_sid": account.messaging_service_sid,
+              "settings": account.settings}
+    token_before = account.auth_token
     if name is not None:
         account.name = name
     if status is not None:
@@ -201,6 +208,12 @@ def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
             is_primary=False)
         account.is_primary = True
     account.save()
+    changed = {field: getattr(account, field) for field, old in before.items()
+               if getattr(account, field) != old}
+    if account.auth_token != token_before:
+        changed["auth_token"] = True  # written down as "[changed]", never the value
+    if changed:
+        audit_record(account.workspace, "carrier_account.updated", account, **changed)
     return account
 
 
@@ -211,6 +224,7 @@ def carrier_account_remove(*, account: ProviderAccount) -> None:
     if account.is_primary:
         raise ApiError("invalid_params", "The primary account cannot be removed.",
                        fields={"id": ["Make another account the primary one first."]})
+    audit_record(account.workspace, "carrier_account.removed", account, provider=account.provider)
     account.delete()
 
 
@@ -250,11 +264,18 @@ def carrier_route_set(*, workspace: Workspace, route: CarrierRoute | None = None
         if not (owner == route.account_id or (owner is None and route.account.is_primary)):
             raise ApiError("invalid_params", "The sender is not a number of the route's account.",
                            fields={"sender_id": ["Choose a number of that account."]})
+    created = route._state.adding
     route.save()
+    audit_record(workspace, "carrier_route.added" if created else "carrier_route.updated", route,
+                 prefix=route.prefix, position=route.position, account_id=route.account.uid,
+                 sender=route.sender.phone_number if route.sender else None,
+                 fallback_account_id=route.fallback_account.uid if route.fallback_account else None)
     return route
 
 
+@transaction.atomic
 def carrier_route_remove(*, route: CarrierRoute) -> None:
+    audit_record(route.workspace, "carrier_route.removed", route, prefix=route.prefix)
     route.delete()
 
 
