@@ -1,17 +1,19 @@
 from rest_framework import serializers
 
+from messaging_platform.api.fields import StrictCharField, StrictEmailField
+
 from .models import User
 
 
 class SignupSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
-    name = serializers.CharField(max_length=150)
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
+    name = StrictCharField(max_length=150)
 
 
 class LoginSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -42,6 +42,7 @@ from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import (
     PermanentProviderError,
+    SendInDoubt,
     SendResult,
     TransientProviderError,
     async_sender,
@@ -406,6 +407,13 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
         started = time.monotonic()
         try:
             result = await send(**_arguments(job))
+        except SendInDoubt as exc:
+            # The carrier may have it: never sent again blindly. It stays `sending` (claimed),
+            # and after the lease the sweep looks it up at the carrier before any second send.
+            metrics.observe_send(job.provider.name, started)
+            logger.warning("Send of %s in doubt (%s); left to the carrier look-up after the lease",
+                           job.message.id, exc.message)
+            return
         except TransientProviderError as exc:
             metrics.observe_send(job.provider.name, started)
             if _fails_over(job, exc, outcomes):

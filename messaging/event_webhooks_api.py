@@ -9,6 +9,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from messaging_platform.api.fields import StrictCharField, StrictChoiceField, StrictURLField
 from messaging_platform.api.idempotency import idempotent
 from workspaces.scoping import WorkspaceMemberMixin
 
@@ -17,7 +18,7 @@ from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEve
 
 
 class EventListField(serializers.ListField):
-    child = serializers.ChoiceField(choices=WebhookEventType.values)
+    child = StrictChoiceField(choices=WebhookEventType.values)
 
     def __init__(self, **kwargs):
         super().__init__(min_length=1, max_length=len(WebhookEventType.values), **kwargs)
@@ -38,15 +39,15 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
 
 
 class WebhookEndpointInputSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=2000)
+    url = StrictURLField(max_length=2000)
     events = EventListField()
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
 
 
 class WebhookEndpointUpdateSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=2000, required=False)
+    url = StrictURLField(max_length=2000, required=False)
     events = EventListField(required=False)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
 
 

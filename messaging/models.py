@@ -124,6 +124,11 @@ class Message(models.Model):
             models.Index(fields=["workspace", "from_number", "-created_at"], name="msg_ws_from"),
             models.Index(fields=["conversation", "-created_at"], name="msg_conversation"),
             models.Index(fields=["workspace", "updated_at"], name="msg_ws_updated"),
+            # The claim takes the oldest queued messages first (messages_claim_due).
+            models.Index(fields=["created_at"], name="msg_queued_created",
+                         condition=models.Q(status="queued")),
+            # `search` has trigram GIN indexes on UPPER(body) and the contacts' UPPER(name), made
+            # on PostgreSQL only by migration 0010 (not in the models' state: SQLite has none).
             # The sweeps look for work left behind: stale queued/sending, due scheduled.
             models.Index(fields=["status", "next_attempt_at"], name="msg_status_due",
                          condition=models.Q(status__in=["queued", "sending", "scheduled"])),

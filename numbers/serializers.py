@@ -3,6 +3,8 @@ import binascii
 
 from rest_framework import serializers
 
+from messaging_platform.api.fields import StrictCharField, StrictChoiceField, StrictRegexField
+
 from .models import NumberType, PhoneNumber, ProviderAccount, ProviderKind
 from .phone import SenderField
 
@@ -69,53 +71,53 @@ SMPP_PRINTABLE = r"^[ -~]*\Z"
 
 
 class ProviderAccountInputSerializer(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=ProviderKind.choices)
-    account_sid = serializers.RegexField(
+    provider = StrictChoiceField(choices=ProviderKind.choices)
+    account_sid = StrictRegexField(
         ACCOUNT_SID_PATTERN, required=False,
         error_messages={"invalid": "An Account SID is AC followed by 32 hexadecimal characters."})
     # Printable ASCII only: the token goes into an HTTP Basic header, which cannot carry more.
-    auth_token = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
-                                       max_length=128, write_only=True, trim_whitespace=True,
-                                       error_messages={"invalid": "An Auth Token is printable "
-                                                                  "ASCII characters."},
-                                       help_text="Write-only. Omit to keep the stored token "
-                                                 "(same Account SID only).")
-    messaging_service_sid = serializers.RegexField(
+    auth_token = StrictRegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                                 max_length=128, write_only=True, trim_whitespace=True,
+                                 error_messages={"invalid": "An Auth Token is printable "
+                                                            "ASCII characters."},
+                                 help_text="Write-only. Omit to keep the stored token "
+                                           "(same Account SID only).")
+    messaging_service_sid = StrictRegexField(
         MESSAGING_SERVICE_SID_PATTERN, required=False, allow_blank=True, allow_null=True,
         error_messages={"invalid": "A Messaging Service SID is MG followed by 32 hexadecimal "
                                    "characters."})
 
     # Telnyx: the API key (write-only secret), the account's public key (base64, for webhook
     # signatures) and the messaging profile that receives the numbers' messages.
-    api_key = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True, max_length=256,
-                                     write_only=True, trim_whitespace=True,
-                                     error_messages={"invalid": "An API key is printable ASCII."},
-                                     help_text="Telnyx only. Write-only; omit to keep the stored key.")
-    public_key = serializers.CharField(required=False, max_length=64, trim_whitespace=True,
-                                       help_text="Telnyx only: the account's Ed25519 public key.")
-    messaging_profile_id = serializers.RegexField(
+    api_key = StrictRegexField(r"^[!-~]*\Z", required=False, allow_blank=True, max_length=256,
+                               write_only=True, trim_whitespace=True,
+                               error_messages={"invalid": "An API key is printable ASCII."},
+                               help_text="Telnyx only. Write-only; omit to keep the stored key.")
+    public_key = StrictCharField(required=False, max_length=64, trim_whitespace=True,
+                                 help_text="Telnyx only: the account's Ed25519 public key.")
+    messaging_profile_id = StrictRegexField(
         r"^[0-9A-Za-z-]{1,64}\Z", required=False, allow_blank=True,
         error_messages={"invalid": "A messaging profile id is a UUID."})
     # SMPP (provider "smpp")
-    host = serializers.RegexField(r"^[A-Za-z0-9.:\-\[\]]{1,253}\Z", required=False,
-                                  error_messages={"invalid": "A host name or an IP address."})
+    host = StrictRegexField(r"^[A-Za-z0-9.:\-\[\]]{1,253}\Z", required=False,
+                            error_messages={"invalid": "A host name or an IP address."})
     port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
-    system_id = serializers.RegexField(SMPP_PRINTABLE, required=False, max_length=15)
-    password = serializers.RegexField(SMPP_PRINTABLE, required=False, allow_blank=True, max_length=8,
-                                      write_only=True, trim_whitespace=False,
-                                      help_text="Write-only. Omit to keep the stored password "
-                                                "(same host and system_id only).")
-    system_type = serializers.RegexField(SMPP_PRINTABLE, required=False, allow_blank=True,
-                                         max_length=12)
+    system_id = StrictRegexField(SMPP_PRINTABLE, required=False, max_length=15)
+    password = StrictRegexField(SMPP_PRINTABLE, required=False, allow_blank=True, max_length=8,
+                                write_only=True, trim_whitespace=False,
+                                help_text="Write-only. Omit to keep the stored password "
+                                          "(same host and system_id only).")
+    system_type = StrictRegexField(SMPP_PRINTABLE, required=False, allow_blank=True,
+                                   max_length=12)
     tls = serializers.BooleanField(required=False)
     throughput = serializers.FloatField(required=False, allow_null=True, min_value=0.1,
                                         max_value=10_000,
                                         help_text="submit_sm per second on the bind (null: no limit).")
-    uncertain_submits = serializers.ChoiceField(
+    uncertain_submits = StrictChoiceField(
         choices=["resend", "fail"], required=False,
         help_text="A submit_sm whose answer was lost: sent again (at least once) or never (at most once).")
     senders = serializers.ListField(
-        child=serializers.RegexField(r"^(\+[1-9][0-9]{5,14}|[0-9]{3,8}|[A-Za-z0-9 ]{1,11})\Z"),
+        child=StrictRegexField(r"^(\+[1-9][0-9]{5,14}|[0-9]{3,8}|[A-Za-z0-9 ]{1,11})\Z"),
         required=False, max_length=100,
         help_text="Numbers (E.164), short codes or alphanumeric sender ids the SMSC allows.")
 
@@ -178,20 +180,20 @@ class CarrierAccountSerializer(serializers.Serializer):
 
 
 class CarrierAccountInputSerializer(ProviderAccountInputSerializer):
-    name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
 
 
 class CarrierAccountUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    status = serializers.ChoiceField(choices=["active", "disabled"], required=False)
+    name = StrictCharField(max_length=64, required=False, allow_blank=True)
+    status = StrictChoiceField(choices=["active", "disabled"], required=False)
     is_primary = serializers.BooleanField(required=False)
-    account_sid = serializers.RegexField(ACCOUNT_SID_PATTERN, required=False)
-    auth_token = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
-                                       max_length=128, write_only=True)
-    api_key = serializers.RegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
-                                     max_length=256, write_only=True)
-    messaging_service_sid = serializers.RegexField(MESSAGING_SERVICE_SID_PATTERN, required=False,
-                                                   allow_blank=True)
+    account_sid = StrictRegexField(ACCOUNT_SID_PATTERN, required=False)
+    auth_token = StrictRegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                                 max_length=128, write_only=True)
+    api_key = StrictRegexField(r"^[!-~]*\Z", required=False, allow_blank=True,
+                               max_length=256, write_only=True)
+    messaging_service_sid = StrictRegexField(MESSAGING_SERVICE_SID_PATTERN, required=False,
+                                             allow_blank=True)
 
 
 class CarrierRouteSerializer(serializers.Serializer):
@@ -207,12 +209,12 @@ class CarrierRouteSerializer(serializers.Serializer):
 
 
 class CarrierRouteInputSerializer(serializers.Serializer):
-    prefix = serializers.CharField(max_length=16, required=False,
-                                   help_text="+ and digits: destinations starting with it.")
+    prefix = StrictCharField(max_length=16, required=False,
+                             help_text="+ and digits: destinations starting with it.")
     position = serializers.IntegerField(min_value=0, max_value=10_000, required=False)
-    account_id = serializers.CharField(max_length=32, required=False)
-    sender_id = serializers.CharField(max_length=32, required=False, allow_null=True)
-    fallback_account_id = serializers.CharField(max_length=32, required=False, allow_null=True)
+    account_id = StrictCharField(max_length=32, required=False)
+    sender_id = StrictCharField(max_length=32, required=False, allow_null=True)
+    fallback_account_id = StrictCharField(max_length=32, required=False, allow_null=True)
 
 
 class AccountInfoSerializer(serializers.Serializer):
@@ -255,15 +257,15 @@ class PhoneNumberInputSerializer(serializers.Serializer):
     phone_number = SenderField(help_text="E.164, for example +14155552671; on an account whose "
                                          "carrier allows it (SMPP), an alphanumeric sender id "
                                          "of up to 11 characters, for example ACME.")
-    account_id = serializers.CharField(max_length=32, required=False,
+    account_id = StrictCharField(max_length=32, required=False,
                                        help_text="The carrier account (ca_…) the number belongs "
                                                  "to; default: the primary account.")
-    friendly_name = serializers.CharField(max_length=64, required=False, allow_blank=True,
+    friendly_name = StrictCharField(max_length=64, required=False, allow_blank=True,
                                           default="")
 
 
 class PhoneNumberUpdateSerializer(serializers.Serializer):
-    friendly_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    friendly_name = StrictCharField(max_length=64, required=False, allow_blank=True)
     is_default = serializers.BooleanField(required=False)
     send_rate = serializers.FloatField(required=False, allow_null=True, min_value=0.01,
                                        max_value=10_000,

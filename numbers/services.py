@@ -288,17 +288,16 @@ def carrier_route_set(*, workspace: Workspace, route: CarrierRoute | None = None
                            fields={"sender_id": ["Choose a number of that account."]})
     created = route._state.adding
     route.save()
-    audit_record(workspace, "carrier_account.route_added" if created
-                 else "carrier_account.route_changed", route, prefix=route.prefix,
-                 position=route.position, account=route.account.uid,
+    audit_record(workspace, "carrier_route.added" if created else "carrier_route.updated", route,
+                 prefix=route.prefix, position=route.position, account_id=route.account.uid,
                  sender=route.sender.phone_number if route.sender else None,
-                 fallback_account=route.fallback_account.uid if route.fallback_account else None)
+                 fallback_account_id=route.fallback_account.uid if route.fallback_account else None)
     return route
 
 
 @transaction.atomic
 def carrier_route_remove(*, route: CarrierRoute) -> None:
-    audit_record(route.workspace, "carrier_account.route_removed", route, prefix=route.prefix)
+    audit_record(route.workspace, "carrier_route.removed", route, prefix=route.prefix)
     route.delete()
 
 

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from messaging_platform.api.fields import StrictCharField, StrictChoiceField, StrictEmailField
+
 from .models import ApiKey, AuthToken, Invitation, Membership, Role
 
 
@@ -16,7 +18,7 @@ class WorkspaceSerializer(serializers.Serializer):
 
 
 class WorkspaceInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
 
 
 TIMEZONE_HELP = "An IANA time zone name, such as `America/New_York` or `UTC`."
@@ -25,8 +27,8 @@ TIMEZONE_HELP = "An IANA time zone name, such as `America/New_York` or `UTC`."
 class WorkspaceUpdateSerializer(serializers.Serializer):
     """PUT takes both fields; PATCH any of them (at least one)."""
 
-    name = serializers.CharField(max_length=100)
-    timezone = serializers.CharField(max_length=64, help_text=TIMEZONE_HELP)
+    name = StrictCharField(max_length=100)
+    timezone = StrictCharField(max_length=64, help_text=TIMEZONE_HELP)
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -41,7 +43,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class RoleInputSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
+    role = StrictChoiceField(choices=Role.choices)
 
 
 class InvitationSerializer(serializers.ModelSerializer):
@@ -53,12 +55,12 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class InvitationInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    email = StrictEmailField(max_length=254)
+    role = StrictChoiceField(choices=Role.choices, default=Role.MEMBER)
 
 
 class InvitationAcceptSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=200)
+    token = StrictCharField(max_length=200)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -75,7 +77,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 
 class ApiKeyInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
 
 
 class AuthTokenSerializer(serializers.ModelSerializer):

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from messaging import selectors
 from messaging.serializers import MessageSerializer
+from messaging_platform.api.fields import StrictCharField, StrictChoiceField, StrictIntegerField
 from workspaces.audit.services import audit_record
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 from workspaces.selectors import in_workspace
@@ -18,8 +19,8 @@ from .models import AlertKind, AlertRule
 
 
 class RetentionSerializer(serializers.Serializer):
-    body_retention_days = serializers.IntegerField(min_value=1, max_value=36500, allow_null=True,
-                                                   help_text="Null: keep bodies and media forever")
+    body_retention_days = StrictIntegerField(min_value=1, max_value=36500, allow_null=True,
+                                             help_text="Null: keep bodies and media forever")
     mask_numbers = serializers.BooleanField(default=False)
 
 
@@ -69,8 +70,10 @@ def _optional_email(value: str) -> None:
 
 class AlertRuleSerializer(serializers.ModelSerializer):
     # A plain string in the schema: "" (no email) is a valid answer, which an email format is not.
-    email = serializers.CharField(required=False, allow_blank=True, max_length=254,
-                                  validators=[_optional_email])
+    email = StrictCharField(required=False, allow_blank=True, max_length=254,
+                            validators=[_optional_email])
+    kind = StrictChoiceField(choices=AlertKind.choices)
+    error_code = StrictCharField(max_length=16, required=False, allow_blank=True)
 
     class Meta:
         model = AlertRule

@@ -34,23 +34,36 @@ CARRIER_CACHE_SECONDS = 60
 COUNTED_STATUSES = {"sent", "delivered", "undelivered", "failed"}
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # others: "other"
 
-_carriers: dict[str, tuple[str, float]] = {}
+_carriers: dict[tuple[str, str], tuple[str, float]] = {}
 
 
-def _carrier_of(workspace_id: str) -> str:
-    """The provider of the workspace's carrier account, cached for a minute per process."""
-    from numbers.models import ProviderAccount
+def _carrier_of(workspace_id: str, our_number: str) -> str:
+    """The provider a message went through: the account its number (the sender of an outbound
+    message, the recipient of an inbound one) belongs to, else the workspace's primary account,
+    as the delivery engine chooses it. Cached for a minute per process and number."""
+    from numbers.models import PhoneNumber, ProviderAccount
 
-    cached = _carriers.get(workspace_id)
+    key = (workspace_id, our_number or "")
+    cached = _carriers.get(key)
     if cached and cached[1] > time.monotonic():
         return cached[0]
     try:
-        carrier = (ProviderAccount.objects.filter(workspace_id=workspace_id)
-                   .values_list("provider", flat=True).first()) or "none"
+        carrier = None
+        if our_number:
+            carrier = (PhoneNumber.objects.filter(workspace_id=workspace_id, phone_number=our_number,
+                                                  account__isnull=False)
+                       .values_list("account__provider", flat=True).first())
+        if carrier is None:
+            carrier = (ProviderAccount.objects.filter(workspace_id=workspace_id, is_primary=True)
+                       .values_list("provider", flat=True).first()) or "none"
     except Exception:  # never let counting break a publish (an async caller, a database blip)
         return "unknown"
-    _carriers[workspace_id] = (carrier, time.monotonic() + CARRIER_CACHE_SECONDS)
+    _carriers[key] = (carrier, time.monotonic() + CARRIER_CACHE_SECONDS)
     return carrier
+
+
+def _our_number(data: dict) -> str:
+    return (data.get("to") if data.get("direction") == "inbound" else data.get("from")) or ""
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -60,19 +73,19 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 def count_message_events(workspace_id: str, events: list[dict]) -> None:
-    """The EVENT_SINKS entry: count what each published message event says happened."""
-    carrier = None
+    """The EVENT_SINKS entry: count what each published message event says happened, under the
+    carrier of that message's own account (a workspace may have several)."""
     for event in events:
         data = event.get("data") or {}
         status = data.get("status")
         if event.get("type") == "message.created":
-            metrics.MESSAGES.labels(
-                "accepted" if data.get("direction") == "outbound" else "received", "", "").inc()
+            created = "accepted" if data.get("direction") == "outbound" else "received"
+            metrics.MESSAGES.labels(created, _carrier_of(workspace_id, _our_number(data)), "").inc()
             if status not in COUNTED_STATUSES:
                 continue
         elif event.get("type") != "message.updated" or status not in COUNTED_STATUSES:
             continue
-        carrier = carrier or _carrier_of(workspace_id)
+        carrier = _carrier_of(workspace_id, _our_number(data))
         metrics.MESSAGES.labels(status, carrier, data.get("error_code") or "").inc()
         if status == "delivered":
             seconds = _seconds_between(data.get("created_at"), data.get("delivered_at"))

@@ -199,3 +199,36 @@ def test_a_second_smpp_account_claims_only_its_own_numbers_messages(queued, fake
 
     claimed = lifecycle.messages_claim_due(limit=10, account_ids=[smpp.pk])
     assert sorted(m.id for m in claimed) == sorted(via_smpp)
+
+
+def test_a_send_whose_answer_timed_out_is_looked_up_at_the_carrier_not_sent_twice(
+        queued, fake_twilio, settings, django_capture_on_commit_callbacks):
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.sweeps import sweep_messages
+
+    settings.TWILIO_HTTP_TIMEOUT = 0.5
+    [message_id] = queued(1)
+    fake_twilio.slow, fake_twilio.slow_seconds = True, 1.5  # takes the message, answers too late
+
+    dispatch.dispatch_round()
+
+    assert Message.objects.get(pk=message_id).status == Status.SENDING  # in doubt, not retried
+    fake_twilio.slow = False
+    deadline = time.monotonic() + 10
+    while not fake_twilio.messages and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [taken] = fake_twilio.messages
+    assert dispatch.dispatch_round() == 0  # nothing to claim: it is not queued again
+    # After the lease the sweep finds it at the carrier: sent, with the carrier's sid, once.
+    Message.objects.filter(pk=message_id).update(claimed_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_messages()["sending"] == 1
+    message = Message.objects.get(pk=message_id)
+    assert message.provider_sid == taken.sid
+    assert message.status in (Status.SENT, Status.DELIVERED)
+    assert len(fake_twilio.messages) == 1
+    assert fake_twilio.duplicate_sends() == {}

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from conftest import assert_error
+from conftest import assert_error, uses_postgres
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -118,6 +118,16 @@ def test_a_database_outage_is_a_503_service_unavailable(debug):
     assert_error(response, 503, "service_unavailable")
     assert response["Retry-After"]
     assert "Connection refused" not in response.content.decode()
+
+
+@error_urls
+def test_a_value_the_database_refuses_for_its_type_is_a_400_not_a_500(debug, caplog):
+    if not uses_postgres():
+        pytest.skip("SQLite takes any value in any column: only PostgreSQL raises DataError")
+    response = Client().get("/api/test/data-error?n=not-a-number")
+    assert_error(response, 400, "invalid_params")
+    assert "Traceback" not in response.content.decode()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 @error_urls

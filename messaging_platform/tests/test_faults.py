@@ -43,7 +43,12 @@ def test_postgres_stopped_and_redis_restarted_lose_nothing_and_send_nothing_twic
     assert set(postgres["refused"]) <= {"503 service_unavailable"}, postgres
     assert set(redis["refused"]) <= {"503 service_unavailable"}, redis
     # Every webhook posted during the stop answered as Twilio expects (TwiML 200, 204), none lost.
+    # With Redis down as well, nowhere can keep the event: a JSON 503 with Retry-After, so that
+    # Twilio retries (the connection override on the number), and the retry is taken.
     assert webhooks["answers"] == {"before 200": 1, "inbound 200": webhooks["inbound_posted"],
-                                   "status 204": webhooks["status_posted"]}, webhooks
+                                   "status 204": webhooks["status_posted"],
+                                   "both down 503 application/json Retry-After=5": 1,
+                                   "retried 200": 1}, webhooks
+    assert webhooks["refused_then_retried_stored"] == 1, webhooks
     assert webhooks["inbound_stored"] == webhooks["inbound_posted"] == 30, webhooks
     assert webhooks["status_applied"] == webhooks["status_posted"] == 15, webhooks

@@ -64,6 +64,19 @@ def test_it_starts_with_a_production_environment():
     assert result.returncode == 0, result.stderr
 
 
+def test_behind_a_transaction_pooler_nothing_is_prepared_on_the_server_nor_streamed_by_cursor():
+    check = ("import django; django.setup(); from django.conf import settings; "
+             "db = settings.DATABASES['default']; "
+             "print(db['OPTIONS'].get('prepare_threshold', 'unset'), "
+             "db.get('DISABLE_SERVER_SIDE_CURSORS', False))")
+    url = "postgres://app@db.internal:6432/app"
+    pooled = run(["-c", check], production_env(DATABASE_URL=url, DATABASE_TRANSACTION_POOLING="true"))
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.split() == ["None", "True"]
+    direct = run(["-c", check], production_env(DATABASE_URL=url))
+    assert direct.stdout.split() == ["unset", "False"]
+
+
 @pytest.mark.parametrize("services", [
     {},
     {"DATABASE_URL": "postgres://app@db.internal:5432/app", "REDIS_URL": "redis://cache.internal:6379/0",

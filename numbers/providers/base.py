@@ -43,6 +43,12 @@ class TransientProviderError(ProviderError):
     permanent = False
 
 
+class SendInDoubt(TransientProviderError):
+    """A send whose answer never came (a timeout once the request may have been written): the
+    carrier may have taken the message, so sending it again could send it twice. The delivery
+    engine leaves it `sending`; after the lease the sweep looks it up at the carrier first."""
+
+
 class ProviderAuthError(PermanentProviderError):
     """The account's credentials were refused."""
 

@@ -39,6 +39,7 @@ from .base import (
     ProviderAuthError,
     ProviderError,
     ReceivedEvent,
+    SendInDoubt,
     SendResult,
     StatusUpdate,
     TransientProviderError,
@@ -314,7 +315,7 @@ class TwilioProvider:
                     message = str(payload.get("message") or f"HTTP {status}")
                     raise classify_error(status, _int_or_none(payload.get("code")), message, response)
         except TimeoutError:
-            raise TransientProviderError(
+            raise SendInDoubt(
                 f"Twilio did not answer within {float(settings.TWILIO_HTTP_TIMEOUT):g} seconds.") from None
         except aiohttp.ClientConnectorError as exc:  # refused, unresolved: nothing was written
             raise TransientProviderError(f"Could not reach Twilio: {type(exc).__name__}",

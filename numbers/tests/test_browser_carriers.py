@@ -173,6 +173,5 @@ def test_a_route_is_added_reordered_and_removed(browser, server, smsc):
     assert order() == ["+44"]
     assert list(CarrierRoute.objects.values_list("prefix", flat=True)) == ["+44"]
     kinds = set(AuditRecord.objects.values_list("kind", flat=True))
-    assert {"carrier_account.route_added", "carrier_account.route_changed",
-            "carrier_account.route_removed"} <= kinds
+    assert {"carrier_route.added", "carrier_route.updated", "carrier_route.removed"} <= kinds
     context.close()

@@ -7,7 +7,7 @@ from workspaces.models import TenantQuerySet, Workspace
 
 # What an audit record can be about: `kind` is "<family>.<verb>", e.g. "api_key.revoked".
 FAMILIES = ("workspace", "member", "invitation", "api_key", "auth_token", "carrier_account",
-            "number", "webhook_endpoint", "opt_out")
+            "carrier_route", "number", "webhook_endpoint", "opt_out")
 
 
 class ActorKind(models.TextChoices):

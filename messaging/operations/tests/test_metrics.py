@@ -89,3 +89,41 @@ def test_queue_gauges_count_waiting_messages_per_sender_class(token, workspace):
            if name == "mp_queue_oldest_due_age_seconds"}
     assert 119 <= age["long_code"] < 180
     assert 29 <= age["short_code"] < 90
+
+
+def test_messages_are_counted_under_the_carrier_of_their_own_account(token, workspace):
+    from messaging.events import message_payload
+    from messaging.operations import metrics as operations_metrics
+    from numbers.models import ProviderAccount
+
+    operations_metrics._carriers.clear()
+    ProviderAccount.objects.create(workspace=workspace, provider="twilio", is_primary=True,
+                                   account_sid="AC" + "1" * 32, auth_token="t")
+    telnyx = ProviderAccount.objects.create(workspace=workspace, provider="telnyx", is_primary=False,
+                                            auth_token="k")
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550100", is_default=True)
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550177", account=telnyx)
+    before = samples(scrape())
+
+    def delivered(from_number):
+        message = Message.objects.create(workspace=workspace, direction="outbound",
+                                         status=Status.DELIVERED, to_number="+14155552671",
+                                         from_number=from_number, body="x",
+                                         delivered_at=timezone.now())
+        return {"type": "message.updated", "data": message_payload(message)}
+
+    inbound = Message.objects.create(workspace=workspace, direction="inbound", status=Status.RECEIVED,
+                                     to_number="+12025550177", from_number="+14155552671", body="hi")
+    operations_metrics.count_message_events(workspace.pk, [
+        delivered("+12025550177"), delivered("+12025550177"), delivered("+12025550100"),
+        {"type": "message.created", "data": message_payload(inbound)}])
+    after = samples(scrape())
+
+    def grew(status, carrier):
+        key = ("mp_messages_total", frozenset({"status": status, "carrier": carrier,
+                                               "error_code": ""}.items()))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("delivered", "telnyx") == 2
+    assert grew("delivered", "twilio") == 1
+    assert grew("received", "telnyx") == 1

@@ -118,6 +118,41 @@ def test_carrier_account_changes_say_the_token_changed_but_never_store_it(
     assert "wrong" not in audit_rows_text()
 
 
+def test_carrier_accounts_added_changed_and_removed_and_routes_are_recorded(
+        owner_client, workspace, twilio_account, fake_telnyx, telnyx_account):
+    ws = f"/api/ui/workspaces/{workspace.pk}"
+    twilio = owner_client.post(f"{ws}/carriers", {
+        "provider": "twilio", "name": "US", "account_sid": twilio_account.sid,
+        "auth_token": twilio_account.auth_token}, format="json").json()
+    telnyx = owner_client.post(f"{ws}/carriers", {
+        "provider": "telnyx", "name": "Europe", "api_key": telnyx_account.api_key,
+        "public_key": fake_telnyx.public_key,
+        "messaging_profile_id": telnyx_account.messaging_profile_id}, format="json").json()
+    assert owner_client.patch(f"{ws}/carriers/{telnyx['id']}", {"name": "EU"},
+                              format="json").status_code == 200
+    route = owner_client.post(f"{ws}/routes", {"prefix": "+44", "account_id": telnyx["id"],
+                                               "fallback_account_id": twilio["id"]},
+                              format="json").json()
+    assert owner_client.patch(f"{ws}/routes/{route['id']}", {"prefix": "+33"},
+                              format="json").status_code == 200
+    assert owner_client.delete(f"{ws}/routes/{route['id']}").status_code == 204
+    assert owner_client.delete(f"{ws}/carriers/{telnyx['id']}").status_code == 204
+
+    records = [r for r in owner_client.get(log_url(workspace)).json()["data"]
+               if r["kind"].startswith("carrier_")]
+    assert [r["kind"] for r in records] == [
+        "carrier_account.removed", "carrier_route.removed", "carrier_route.updated",
+        "carrier_route.added", "carrier_account.updated", "carrier_account.added",
+        "carrier_account.added"]
+    assert records[4]["changes"] == {"name": "EU"}
+    assert records[3]["changes"]["prefix"] == "+44"
+    assert records[3]["changes"]["fallback_account_id"] == twilio["id"]
+    assert records[6]["changes"]["auth_token"] == "[changed]"
+    assert all(r["actor"]["type"] == "user" for r in records)
+    assert twilio_account.auth_token not in audit_rows_text()
+    assert telnyx_account.api_key not in audit_rows_text()
+
+
 def test_number_changes_are_recorded(owner_client, workspace):
     from numbers.providers.simulator import simulator_numbers
 
