@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -113,8 +113,25 @@ def carrier_events_apply(*, workspace_id: str | None = None, event_ids: Sequence
                 event.error, event.message_id = results[event.id]
                 event.processed_at = now
                 done.append(event)
-        CarrierEvent.objects.bulk_update(done, ["processed_at", "error", "message"])
+        _mark_processed(done, now)
     return len(batch)
+
+
+def _mark_processed(events_done: Sequence[CarrierEvent], now) -> None:
+    """One UPDATE from a VALUES list (the ORM's bulk_update builds a CASE per row and field)."""
+    if not events_done:
+        return
+    table = CarrierEvent._meta.db_table
+    values = ", ".join(["(CAST(%s AS text), CAST(%s AS text), CAST(%s AS text))"] * len(events_done))
+    params: list = []
+    for event in events_done:
+        params += (event.id, event.error, event.message_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH v(v_id, v_error, v_message) AS (VALUES {values}) "  # noqa: S608
+            f"UPDATE {table} SET processed_at = %s, error = v.v_error, message_id = v.v_message "
+            f"FROM v WHERE {table}.id = v.v_id",
+            [*params, connection.ops.adapt_datetimefield_value(now)])
 
 
 def _attempt_failed(event: CarrierEvent, exc: Exception, now) -> None:

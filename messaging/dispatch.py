@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from messaging_platform import metrics
+from messaging_platform import keepalive_http, metrics
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import (
@@ -189,6 +189,7 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
         workspace_id__in=workspace_ids, phone_number__in=senders, account__isnull=False)
         .values_list("workspace_id", "phone_number", "account_id")} if senders else {}
     providers: dict = {}
+    callback_bases: dict[tuple[str, int], str] = {}
     jobs = []
     for message in claimed:
         account_id = own_account.get((message.workspace_id, message.from_number))
@@ -199,14 +200,22 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
             continue
         if account.pk not in providers:
             providers[account.pk] = get_provider(account)
-        jobs.append(_Job(message, providers[account.pk], status_callback_url(message, account)))
+        base = callback_bases.get((message.workspace_id, account.pk))
+        if base is None:
+            base = callback_bases[(message.workspace_id, account.pk)] = _status_webhook(
+                message.workspace_id, account)
+        # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
+        jobs.append(_Job(message, providers[account.pk], f"{base}?message_id={message.id}"))
     return jobs
 
 
+def _status_webhook(workspace_id: str, account: ProviderAccount) -> str:
+    return status_webhook_url(workspace=Workspace(pk=workspace_id), account=account)
+
+
 def status_callback_url(message: Message, account: ProviderAccount) -> str:
-    # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
-    workspace = Workspace(pk=message.workspace_id)
-    return f"{status_webhook_url(workspace=workspace, account=account)}?message_id={message.id}"
+    """The status callback URL the carrier is given for this message."""
+    return f"{_status_webhook(message.workspace_id, account)}?message_id={message.id}"
 
 
 def _paced(jobs: list[_Job], outcomes: Outcomes) -> list[_Job]:
@@ -325,6 +334,13 @@ async def _send_group(group: list[_Job], outcomes: Outcomes) -> None:
     await asyncio.gather(*sending)
 
 
+# Senders paced at up to this rate (messages/s) have their sends take the first free connection,
+# ahead of faster senders' bursts: a paced sender keeps to its carrier's limit only if its sends
+# reach the carrier within the pacing margin of their turns; an unpaced burst loses nothing by
+# letting them by.
+URGENT_RATE = 1000.0
+
+
 def _far_behind(sender: pacing.PacedSender, wait: float) -> bool:
     return wait > max(settings.SEND_PACING_SLEEP_MAX_SECONDS, pacing.spacing(sender.rate))
 
@@ -346,6 +362,10 @@ def _arguments(job: _Job) -> dict:
 
 async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -> None:
     send = async_sender(job.provider)
+    if job.sender is not None and job.sender.rate <= URGENT_RATE:
+        # Its turn says when it reaches the carrier: it must not then wait for a connection
+        # behind another sender's burst (this task's context only).
+        keepalive_http.urgent.set(True)
     for again in (False, True):
         if (take_turn or again) and not await _turn(job, outcomes):
             return
