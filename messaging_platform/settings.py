@@ -319,10 +319,9 @@ SEND_RATE_MESSAGING_SERVICE = env_float("SEND_RATE_MESSAGING_SERVICE", 10.0)
 # costs nothing. The delivery engine takes such a sender's turn right before the HTTP write, in
 # the same step of its event loop, so the jitter left is the network's. See messaging/pacing.py.
 SEND_PACING_MARGIN_SECONDS = env_float("SEND_PACING_MARGIN_SECONDS", 0.015)
-# A message whose slot is further away than this waits in the broker (a countdown), not in a worker
-# thread; a countdown is capped below the broker's visibility timeout and renewed until the slot.
+# A sender whose next turn is further away than this (and than one spacing) has run far behind: its
+# messages go back to the table for their turns rather than hold the delivery round.
 SEND_PACING_SLEEP_MAX_SECONDS = env_float("SEND_PACING_SLEEP_MAX_SECONDS", 0.2)
-SEND_PACING_MAX_COUNTDOWN_SECONDS = env_float("SEND_PACING_MAX_COUNTDOWN_SECONDS", 60.0)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -5,6 +5,7 @@ carrier providers; and woken once for many accepts."""
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from conftest import require_service, uses_postgres
 from messaging import dispatch, wakeup
@@ -137,6 +138,26 @@ def test_a_round_sends_a_slow_sender_within_its_pace_and_puts_the_rest_back(queu
     assert all(gap == pytest.approx(1.015, abs=0.01) for gap in gaps)  # due one spacing apart
     assert all(m.attempts == 0 for m in waiting)  # waiting for a slot is not an attempt
     assert fake_twilio.rate_limited == {}
+
+
+def test_with_pacing_unreachable_a_round_puts_its_messages_back_unseen_and_due_shortly(
+        queued, fake_twilio, settings, monkeypatch):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = True
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every pacing call fails
+    woken = []
+    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: woken.append(kwargs))
+    ids = queued(3)
+
+    assert dispatch.dispatch_round() == 3
+
+    messages = list(Message.objects.filter(pk__in=ids))
+    assert {(m.status, m.attempts, m.claimed_at) for m in messages} == {(Status.QUEUED, 0, None)}
+    now = timezone.now()
+    assert all(0 < (m.next_attempt_at - now).total_seconds() <= 1.0 for m in messages)
+    assert not MessageEvent.objects.filter(message_id__in=ids, status=Status.SENDING).exists()
+    assert fake_twilio.messages == []
+    assert len(woken) == 1 and 0 <= woken[0]["countdown"] <= 1.0  # a runner comes back for them
 
 
 def test_many_accepts_make_one_wake_up_until_a_runner_starts(settings):
