@@ -26,7 +26,7 @@ from . import events
 from .contacts import contacts_ensure
 from .conversations import conversation_file_inbound, conversation_for
 from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
-from .lifecycle import StatusReport, messages_apply_statuses
+from .lifecycle import StatusReport, json_rows, messages_apply_statuses
 from .models import (
     CarrierEvent,
     CarrierEventKind,
@@ -122,15 +122,18 @@ def _mark_processed(events_done: Sequence[CarrierEvent], now) -> None:
     if not events_done:
         return
     table = CarrierEvent._meta.db_table
-    values = ", ".join(["(CAST(%s AS text), CAST(%s AS text), CAST(%s AS text))"] * len(events_done))
-    params: list = []
-    for event in events_done:
-        params += (event.id, event.error, event.message_id)
+    rows = [(event.id, event.error, event.message_id) for event in events_done]
+    if connection.vendor == "postgresql":
+        source, params = json_rows(("v_id", "v_error", "v_message"), ("text",) * 3, rows)
+        source = f"WITH v AS ({source})"
+    else:
+        source = ("WITH v(v_id, v_error, v_message) AS (VALUES "
+                  + ", ".join(["(CAST(%s AS text), CAST(%s AS text), CAST(%s AS text))"] * len(rows)) + ")")
+        params = [value for row in rows for value in row]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH v(v_id, v_error, v_message) AS (VALUES {values}) "  # noqa: S608
-            f"UPDATE {table} SET processed_at = %s, error = v.v_error, message_id = v.v_message "
-            f"FROM v WHERE {table}.id = v.v_id",
+            f"{source} UPDATE {table} SET processed_at = %s, error = v.v_error, "  # noqa: S608
+            f"message_id = v.v_message FROM v WHERE {table}.id = v.v_id",
             [*params, connection.ops.adapt_datetimefield_value(now)])
 
 

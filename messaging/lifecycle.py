@@ -50,6 +50,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.base import ModelState
@@ -211,13 +212,33 @@ def _update_from_values(*, columns: Sequence[tuple[str, str]], rows: Sequence[Se
     or `m.`-less (the table's name); `params` fill their own placeholders, after the values."""
     if not rows:
         return []
-    names = ", ".join(f"v_{name}" for name, _ in columns)
+    names = [f"v_{name}" for name, _ in columns]
+    if connection.vendor == "postgresql":
+        source, values = _json_rows(names, [kind for _, kind in columns], rows)
+        sql = (f"WITH v AS ({source}) UPDATE {_TABLE} SET {set_sql} FROM v "  # noqa: S608
+               f"WHERE {_TABLE}.id = v.v_id AND {where_sql}")
+        return _returning(sql, [*values, *params])
     cells = ", ".join(f"CAST(%s AS {_sql_type(kind)})" for _, kind in columns)
     values = ", ".join(f"({cells})" for _ in rows)
     flat = [_param(kind, row[i]) for row in rows for i, (_, kind) in enumerate(columns)]
-    sql = (f"WITH v({names}) AS (VALUES {values}) UPDATE {_TABLE} SET {set_sql} FROM v "  # noqa: S608
-           f"WHERE {_TABLE}.id = v.v_id AND {where_sql}")
+    sql = (f"WITH v({', '.join(names)}) AS (VALUES {values}) UPDATE {_TABLE} SET {set_sql} "  # noqa: S608
+           f"FROM v WHERE {_TABLE}.id = v.v_id AND {where_sql}")
     return _returning(sql, [*flat, *params])
+
+
+def json_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]:
+    """PostgreSQL: `SELECT * FROM json_to_recordset(%s)` of these rows, and its one parameter.
+
+    A batch's values as one JSON text (orjson) rather than a placeholder each: the database
+    driver's client-side binding parses and quotes every placeholder in Python, which for a
+    round's VALUES list cost more than the rest of the statement. `types` are SQL types."""
+    definition = ", ".join(f"{name} {kind}" for name, kind in zip(names, types, strict=True))
+    data = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode()
+    return f"SELECT * FROM json_to_recordset(%s::json) AS r({definition})", [data]  # noqa: S608
+
+
+def _json_rows(names: Sequence[str], kinds: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]:
+    return json_rows(names, [_sql_type(kind) for kind in kinds], rows)
 
 
 def _update_picked(*, pick_sql: str, pick_params: Sequence, limit: int, set_sql: str,
@@ -250,7 +271,15 @@ def _events(rows: Sequence[tuple[Message, dict]]) -> None:
     """The history rows of a change, in multi-row INSERTs built as SQL (no model instances)."""
     if not rows:
         return
-    now = timezone.now if connection.vendor == "postgresql" else lambda: _param("ts", timezone.now())
+    if connection.vendor == "postgresql":
+        columns = ("message_id", "status", "error_code", "error_message", "source", "created_at")
+        source, params = json_rows(columns, ("text",) * 5 + ("timestamptz",), [
+            (message.id, fields["status"], fields.get("error_code"), fields.get("error_message"),
+             fields["source"], timezone.now()) for message, fields in rows])
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {_EVENTS} ({', '.join(columns)}) {source}", params)  # noqa: S608
+        return
+    now = lambda: _param("ts", timezone.now())  # noqa: E731
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _EVENT_ROWS_PER_INSERT):
             chunk = rows[start:start + _EVENT_ROWS_PER_INSERT]
@@ -532,10 +561,14 @@ def messages_apply_statuses(reports: Sequence[StatusReport], *,
 
 def _locked(ids: Sequence[str]) -> list[Message]:
     """The messages, locked for this transaction."""
+    if connection.vendor == "postgresql":
+        wanted, params = "SELECT json_array_elements_text(%s::json)", [orjson.dumps(list(ids)).decode()]
+    else:
+        wanted, params = _in_list(ids), list(ids)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE id IN ({_in_list(ids)}) "  # noqa: S608
-                       f"ORDER BY id{lock}", list(ids))
+        cursor.execute(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE id IN ({wanted}) "  # noqa: S608
+                       f"ORDER BY id{lock}", params)
         return _messages_of(cursor.fetchall())
 
 
