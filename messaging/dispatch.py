@@ -452,18 +452,51 @@ def _record_error(job: _Job, exc: Exception, outcomes: Outcomes) -> None:
 # --- runners -------------------------------------------------------------------------------------
 
 
+_here_lock = threading.Lock()
+_here = 0  # runners in this process
+
+
+def _runner_here() -> bool:
+    global _here
+    with _here_lock:
+        if _here >= settings.DISPATCH_RUNNERS_PER_PROCESS:
+            return False
+        _here += 1
+        return True
+
+
+def _runner_gone() -> None:
+    global _here
+    with _here_lock:
+        _here -= 1
+
+
 def run_rounds(*, scope: Scope | None = None, seconds: float | None = None,
-               runners: int | None = None) -> int:
+               runners: int | None = None, hops: int = 0) -> int:
     """Rounds while messages are due, for up to `seconds`, as one of at most `runners` runners at
-    a time (a Redis lease each; without Redis, any number). A full round wakes one more runner;
-    when nothing is due, a wake-up is set for the next message to come due. Answers how many
-    messages it claimed."""
+    a time (a Redis lease each; without Redis, any number) and of DISPATCH_RUNNERS_PER_PROCESS in
+    this process: a wake-up that finds this process full is passed on, up to DISPATCH_WAKE_HOPS
+    times, so that the runners spread over the worker processes (and their cores). A full round
+    wakes one more runner; when nothing is due, a wake-up is set for the next message to come
+    due. Answers how many messages it claimed."""
     scope = scope or celery_scope()
     limit = settings.DISPATCH_BATCH_SIZE
     wakeup.started()
     token = wakeup.runner_lease(runners or settings.DISPATCH_RUNNERS)
     if token is None:
         return 0  # enough runners are at work; they claim what this wake-up was for
+    if not _runner_here():
+        wakeup.release_runner_lease(token)
+        if hops < settings.DISPATCH_WAKE_HOPS:
+            wakeup.wake(hops=hops + 1)
+        return 0
+    try:
+        return _run_rounds(scope, limit, token, seconds)
+    finally:
+        _runner_gone()
+
+
+def _run_rounds(scope: Scope, limit: int, token: str, seconds: float | None) -> int:
     claimed = 0
     deadline = time.monotonic() + (seconds or settings.DISPATCH_RUN_SECONDS)
     try:

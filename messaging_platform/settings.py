@@ -217,6 +217,11 @@ RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # se
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 500)
 DISPATCH_PACING_HORIZON_SECONDS = env_float("DISPATCH_PACING_HORIZON_SECONDS", 1.0)
 DISPATCH_RUNNERS = env_int("DISPATCH_RUNNERS", 4)
+# Runners in one worker process at most: a process runs Python on one core at a time, so the
+# runners beyond two there add no CPU, while another process may have a core free. A wake-up that
+# finds its process full is passed on (DISPATCH_WAKE_HOPS times at most) for another to take.
+DISPATCH_RUNNERS_PER_PROCESS = env_int("DISPATCH_RUNNERS_PER_PROCESS", 2)
+DISPATCH_WAKE_HOPS = env_int("DISPATCH_WAKE_HOPS", 4)
 DISPATCH_RUN_SECONDS = env_float("DISPATCH_RUN_SECONDS", 30.0)
 DISPATCH_IDLE_SECONDS = env_float("DISPATCH_IDLE_SECONDS", 0.5)
 DISPATCH_RUNNER_LEASE_SECONDS = env_float("DISPATCH_RUNNER_LEASE_SECONDS", 60.0)

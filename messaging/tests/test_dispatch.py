@@ -194,6 +194,28 @@ def test_runner_leases_cap_how_many_run_at_once(settings):
         wakeup.release_runner_lease(token)
 
 
+def test_a_wake_up_finding_its_process_full_is_passed_on_for_another_process(settings, monkeypatch):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.RUNNERS_KEY)
+    settings.DISPATCH_RUNNERS_PER_PROCESS = 1
+    settings.DISPATCH_WAKE_HOPS = 2
+    passed = []
+    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: passed.append(kwargs))
+    monkeypatch.setattr(dispatch, "_run_rounds", lambda *args: 7)
+    assert dispatch._runner_here()  # one runner already at work in this process
+    try:
+        assert dispatch.run_rounds(hops=0) == 0
+        assert dispatch.run_rounds(hops=2) == 0  # passed on enough: dropped (the tick wakes again)
+    finally:
+        dispatch._runner_gone()
+    assert passed == [{"hops": 1}]
+    # The refused ones gave their leases back at once.
+    assert redis.Redis.from_url(django_settings.REDIS_URL).zcard(wakeup.RUNNERS_KEY) == 0
+    monkeypatch.setattr(dispatch, "_run_rounds", lambda scope, limit, token, seconds: (
+        wakeup.release_runner_lease(token), 7)[1])
+    assert dispatch.run_rounds() == 7  # room again: it runs here
+
+
 SMPP_SENDER = "+12025550188"
 
 
