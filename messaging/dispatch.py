@@ -367,8 +367,11 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
         # behind another sender's burst (this task's context only).
         keepalive_http.urgent.set(True)
     for again in (False, True):
-        if (take_turn or again) and not await _turn(job, outcomes):
-            return
+        if take_turn or again:
+            asked = await _turn(job, outcomes)
+            if asked is None:
+                return
+            keepalive_http.on_write.set(lambda sender=job.sender, asked=asked: _written(sender, asked))
         started = time.monotonic()
         try:
             result = await send(**_arguments(job))
@@ -392,19 +395,35 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
         return
 
 
-async def _turn(job: _Job, outcomes: Outcomes) -> bool:
-    """Wait for the sender's turn; False when it runs so far behind that the message goes back
-    to the table instead. No await between the turn granted and the caller's HTTP write."""
+async def _turn(job: _Job, outcomes: Outcomes) -> float | None:
+    """Wait for the sender's turn; answers when (epoch seconds) the turn was asked for, or None
+    when the sender runs so far behind that the message goes back to the table instead. No await
+    between the turn granted and the caller's HTTP write."""
     sender = job.sender
     assert sender is not None
     while True:
+        asked = time.time()
         go, wait = pacing.take_turns(sender.key, sender.rate, 1)
         if go:
-            return True
+            return asked
         if _far_behind(sender, wait):
             _wait_in_table([job], sender, time.time() + wait, outcomes)
-            return False
+            return None
         await asyncio.sleep(wait)
+
+
+# A turn's answer from Redis and the write after it take about this long; a send that left later
+# than that after asking for its turn pushes its sender's next turn back by the difference.
+WRITE_SLACK_SECONDS = 0.002
+
+
+def _written(sender: pacing.PacedSender, asked: float) -> None:
+    late = time.time() - asked - WRITE_SLACK_SECONDS
+    if late > 0:
+        try:
+            pacing.push_back(sender.key, sender.rate, late)
+        except Exception as exc:  # Redis away: the margin is all there is
+            logger.warning("Could not push %s's next turn back by %.3f s: %s", sender.key, late, exc)
 
 
 def _send_in_thread(job: _Job, outcomes: Outcomes) -> None:

@@ -37,6 +37,8 @@ from numbers.providers.base import ProviderError
 #                 wait until the sender's next free slot after them}.
 #   turns:        ARGV[1] 'turns', ARGV[4] n: count as many of n sends as keep to the carrier's
 #                 bucket now (GCRA); answers {how many may go now, wait until the next may}.
+#   late:         ARGV[1] 'late', ARGV[4] µs: a send went out this much later than its turn;
+#                 the sender's next send is due that much later too.
 # ARGV[2]: the spacing; ARGV[3]: how much earlier than due a send may go (the carrier's burst, less
 # the margin); ARGV[6]: tests only, a fake clock. All in µs.
 _PACE_MANY = """
@@ -62,6 +64,12 @@ if ARGV[1] == 'reserve_many' then
     keep(KEYS[1], slot + count * spacing)
   end
   return {string.format('%.0f', slot - now), count, string.format('%.0f', slot + count * spacing - now)}
+end
+if ARGV[1] == 'late' then
+  if due > 0 then
+    keep(KEYS[2], due + n)
+  end
+  return {0, 0}
 end
 local go = 0
 while go < n and now >= due - tolerance do
@@ -136,6 +144,13 @@ def take_turns(sender_key: str, rate: float, n: int, *, now: float | None = None
     clock = "" if now is None else round(now * 1_000_000)
     go, wait = _call_many("turns", sender_key, rate, n, 0, clock)
     return int(go), int(wait) / 1_000_000
+
+
+def push_back(sender_key: str, rate: float, seconds: float) -> None:
+    """A send of `sender_key` reached the wire `seconds` later than its turn (the process was
+    descheduled, or waited for a connection): its next send is due that much later, so that the
+    carrier still sees the sends a spacing apart."""
+    _call_many("late", sender_key, rate, round(seconds * 1_000_000), 0, "")
 
 
 def _call_many(mode: str, sender_key: str, rate: float, *args: float | str):

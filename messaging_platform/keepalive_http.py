@@ -21,16 +21,20 @@ import asyncio
 import collections
 import ssl
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["HttpConnectionError", "HttpResponse", "KeepAlivePool", "urgent"]
+__all__ = ["HttpConnectionError", "HttpResponse", "KeepAlivePool", "on_write", "urgent"]
 
 # Requests made where this is True (set it in the task that makes them) take the first free
 # connection, ahead of those already waiting: a paced send whose turn has come must not queue
 # behind another sender's burst, or it reaches the carrier late and crowds the send after it.
 urgent: ContextVar[bool] = ContextVar("keepalive_http_urgent", default=False)
+# Called (where set) right after a request's bytes are handed to the socket: when a paced send
+# really left, which may be later than its turn.
+on_write: ContextVar[Callable[[], None] | None] = ContextVar("keepalive_http_on_write", default=None)
 
 
 class HttpConnectionError(ConnectionError):
@@ -232,6 +236,9 @@ class KeepAlivePool:
         reusable = False
         try:
             answer = connection.send(head + self._fixed + extra_headers + b"\r\n" + body)
+            written = on_write.get()
+            if written is not None:
+                written()
             timer = asyncio.get_running_loop().call_later(timeout, _expire, answer, timeout)
             try:
                 response = await answer

@@ -198,3 +198,13 @@ def test_a_sender_paces_at_its_own_rate_or_its_types_default(workspace, settings
 def test_pacing_is_off_when_tasks_run_in_process(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     assert not pacing.pacing_enabled()
+
+
+def test_a_send_that_left_late_after_its_turn_pushes_the_next_turn_back(slots, settings):
+    settings.SEND_PACING_MARGIN_SECONDS = 0.04
+    t = 1_800_000_000.0
+    assert pacing.take_turns(slots, 1.0, 1, now=t)[0] == 1
+    pacing.push_back(slots, 1.0, 0.2)  # its request reached the wire 200 ms after the turn
+    go, wait = pacing.take_turns(slots, 1.0, 1, now=t + 1.04)
+    assert (go, wait) == (0, pytest.approx(0.2))
+    assert pacing.take_turns(slots, 1.0, 1, now=t + 1.24)[0] == 1

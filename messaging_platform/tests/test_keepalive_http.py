@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from messaging_platform.keepalive_http import HttpConnectionError, KeepAlivePool, urgent
+from messaging_platform.keepalive_http import HttpConnectionError, KeepAlivePool, on_write, urgent
 from messaging_platform.testing.http_server import HttpServer
 
 
@@ -222,3 +222,22 @@ def test_an_urgent_request_takes_the_next_free_connection_ahead_of_those_waiting
 
     asyncio.run(main())
     assert order[:2] == [b"burst0", b"paced"]
+
+
+def test_the_write_hook_runs_as_the_request_leaves():
+    events = []
+
+    def handler(method, path, query, headers, body):
+        events.append("served")
+        return 200, {}, b""
+
+    async def main():
+        server, url = await serve(handler)
+        pool = KeepAlivePool(url)
+        on_write.set(lambda: events.append("written"))
+        await pool.request("POST", "/")
+        await pool.close()
+        await server.close()
+
+    asyncio.run(main())
+    assert events == ["written", "served"]
