@@ -2,7 +2,11 @@
 given a burst far beyond its rate at once, with the fake carrier enforcing those limits (429 beyond
 them, as a token bucket). Achieved rates must be within 2% of the settings, with no 429.
 
-    .venv/bin/python bench/pacing.py [--seconds 20]
+`--saturate N` also queues, at the same moment, N messages from a second short code whose rate is
+set far above what the workers can send (and which the carrier does not limit): its burst keeps
+every worker busy for the whole run, and the paced senders must hold their rates through it.
+
+    .venv/bin/python bench/pacing.py [--seconds 20] [--saturate 20000]
 """
 
 import argparse
@@ -10,18 +14,26 @@ import time
 
 from harness import LONG_CODE, SHORT_CODE, TOLL_FREE, Platform, load
 
+BURST_CODE = "+12025550177"  # a second short code, unpaced, whose burst saturates the workers
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20, help="how long each sender is busy")
+    parser.add_argument("--saturate", type=int, default=0,
+                        help="messages of an unpaced short code burst queued alongside")
     args = parser.parse_args()
 
     with Platform(callbacks=False) as platform:
         platform.banner("pacing")
         from messaging.models import MessageEvent, Status
-        from numbers.models import PhoneNumber
+        from numbers.models import NumberType, PhoneNumber
 
         PhoneNumber.objects.update(send_rate=None)  # every number at its type's default rate
+        if args.saturate:
+            PhoneNumber.objects.create(workspace_id=platform.workspace_id, phone_number=BURST_CODE,
+                                       number_type=NumberType.SHORT_CODE, send_rate=100000)
+            platform.carrier.call("add_number", platform.account[0], BURST_CODE)
         rates = {LONG_CODE: 1.0, TOLL_FREE: 3.0, SHORT_CODE: 100.0}
         for number, rate in rates.items():
             platform.carrier.call("set_rate_limit", number, rate)
@@ -37,13 +49,23 @@ def main() -> None:
         started = time.monotonic()
         for number, count in counts.items():
             platform.queue_messages(count, f"pace{number}-", **{"from": number})
-        platform.wait_for(lambda: platform.carrier.call("count") >= sum(counts.values()),
-                          timeout=args.seconds * 3 + 60, interval=1)
+        if args.saturate:
+            platform.queue_messages(args.saturate, "burst-", **{"from": BURST_CODE})
+        total = sum(counts.values()) + args.saturate
+        platform.wait_for(lambda: platform.carrier.call("count") >= total,
+                          timeout=args.seconds * 3 + 60 + args.saturate / 200, interval=1)
         elapsed = time.monotonic() - started
         receipts = platform.carrier.call("receipts")
         stats = platform.carrier.call("stats")
-        print(f"  all {sum(counts.values())} queued at once; {len(receipts)} reached the carrier in "
+        burst = sorted(at for _, sender, at in receipts if sender == BURST_CODE)
+        print(f"  all {total} queued at once; {len(receipts)} reached the carrier in "
               f"{elapsed:.1f} s; {load()}", flush=True)
+        if burst:
+            paced_end = max(at for _, sender, at in receipts if sender in rates)
+            busy = sum(1 for at in burst if at <= paced_end)
+            rate = len(burst) / max(1e-9, burst[-1] - burst[0])
+            print(f"    burst {BURST_CODE}: {len(burst)} sent at {rate:.0f}/s; {busy} of them while the "
+                  f"paced senders were still sending", flush=True)
         for number, rate in rates.items():
             times = sorted(at for _, sender, at in receipts if sender == number)
             achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")

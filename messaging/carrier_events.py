@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ from . import events
 from .contacts import contacts_ensure
 from .conversations import conversation_file_inbound, conversation_for
 from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
-from .lifecycle import StatusReport, messages_apply_statuses
+from .lifecycle import StatusReport, json_rows, messages_apply_statuses
 from .models import (
     CarrierEvent,
     CarrierEventKind,
@@ -113,8 +113,28 @@ def carrier_events_apply(*, workspace_id: str | None = None, event_ids: Sequence
                 event.error, event.message_id = results[event.id]
                 event.processed_at = now
                 done.append(event)
-        CarrierEvent.objects.bulk_update(done, ["processed_at", "error", "message"])
+        _mark_processed(done, now)
     return len(batch)
+
+
+def _mark_processed(events_done: Sequence[CarrierEvent], now) -> None:
+    """One UPDATE from a VALUES list (the ORM's bulk_update builds a CASE per row and field)."""
+    if not events_done:
+        return
+    table = CarrierEvent._meta.db_table
+    rows = [(event.id, event.error, event.message_id) for event in events_done]
+    if connection.vendor == "postgresql":
+        source, params = json_rows(("v_id", "v_error", "v_message"), ("text",) * 3, rows)
+        source = f"WITH v AS ({source})"
+    else:
+        source = ("WITH v(v_id, v_error, v_message) AS (VALUES "
+                  + ", ".join(["(CAST(%s AS text), CAST(%s AS text), CAST(%s AS text))"] * len(rows)) + ")")
+        params = [value for row in rows for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{source} UPDATE {table} SET processed_at = %s, error = v.v_error, "  # noqa: S608
+            f"message_id = v.v_message FROM v WHERE {table}.id = v.v_id",
+            [*params, connection.ops.adapt_datetimefield_value(now)])
 
 
 def _attempt_failed(event: CarrierEvent, exc: Exception, now) -> None:

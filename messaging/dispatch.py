@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from messaging_platform import metrics
+from messaging_platform import keepalive_http, metrics
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import (
@@ -196,6 +196,7 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
         workspace_id__in=workspace_ids, phone_number__in=senders, account__isnull=False)
         .values_list("workspace_id", "phone_number", "account_id")} if senders else {}
     providers: dict = {}
+    callback_bases: dict[tuple[str, int], str] = {}
     jobs = []
     for message in claimed:
         account_id = (message.carrier_account_id
@@ -207,14 +208,22 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
             continue
         if account.pk not in providers:
             providers[account.pk] = get_provider(account)
-        jobs.append(_Job(message, providers[account.pk], status_callback_url(message, account)))
+        base = callback_bases.get((message.workspace_id, account.pk))
+        if base is None:
+            base = callback_bases[(message.workspace_id, account.pk)] = _status_webhook(
+                message.workspace_id, account)
+        # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
+        jobs.append(_Job(message, providers[account.pk], with_query(base, message_id=message.id)))
     return jobs
 
 
+def _status_webhook(workspace_id: str, account: ProviderAccount) -> str:
+    return status_webhook_url(workspace=Workspace(pk=workspace_id), account=account)
+
+
 def status_callback_url(message: Message, account: ProviderAccount) -> str:
-    # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
-    workspace = Workspace(pk=message.workspace_id)
-    return with_query(status_webhook_url(workspace=workspace, account=account), message_id=message.id)
+    """The status callback URL the carrier is given for this message."""
+    return with_query(_status_webhook(message.workspace_id, account), message_id=message.id)
 
 
 def _paced(jobs: list[_Job], outcomes: Outcomes) -> list[_Job]:
@@ -380,6 +389,13 @@ async def _send_group(group: list[_Job], outcomes: Outcomes) -> None:
     await asyncio.gather(*sending)
 
 
+# Senders paced at up to this rate (messages/s) have their sends take the first free connection,
+# ahead of faster senders' bursts: a paced sender keeps to its carrier's limit only if its sends
+# reach the carrier within the pacing margin of their turns; an unpaced burst loses nothing by
+# letting them by.
+URGENT_RATE = 1000.0
+
+
 def _far_behind(sender: pacing.PacedSender, wait: float) -> bool:
     return wait > max(settings.SEND_PACING_SLEEP_MAX_SECONDS, pacing.spacing(sender.rate))
 
@@ -401,9 +417,16 @@ def _arguments(job: _Job) -> dict:
 
 async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -> None:
     send = async_sender(job.provider)
+    if job.sender is not None and job.sender.rate <= URGENT_RATE:
+        # Its turn says when it reaches the carrier: it must not then wait for a connection
+        # behind another sender's burst (this task's context only).
+        keepalive_http.urgent.set(True)
     for again in (False, True):
-        if (take_turn or again) and not await _turn(job, outcomes):
-            return
+        if take_turn or again:
+            asked = await _turn(job, outcomes)
+            if asked is None:
+                return
+            keepalive_http.on_write.set(lambda sender=job.sender, asked=asked: _written(sender, asked))
         started = time.monotonic()
         try:
             result = await send(**_arguments(job))
@@ -437,19 +460,35 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
         return
 
 
-async def _turn(job: _Job, outcomes: Outcomes) -> bool:
-    """Wait for the sender's turn; False when it runs so far behind that the message goes back
-    to the table instead. No await between the turn granted and the caller's HTTP write."""
+async def _turn(job: _Job, outcomes: Outcomes) -> float | None:
+    """Wait for the sender's turn; answers when (epoch seconds) the turn was asked for, or None
+    when the sender runs so far behind that the message goes back to the table instead. No await
+    between the turn granted and the caller's HTTP write."""
     sender = job.sender
     assert sender is not None
     while True:
+        asked = time.time()
         go, wait = pacing.take_turns(sender.key, sender.rate, 1)
         if go:
-            return True
+            return asked
         if _far_behind(sender, wait):
             _wait_in_table([job], sender, time.time() + wait, outcomes)
-            return False
+            return None
         await asyncio.sleep(wait)
+
+
+# A turn's answer from Redis and the write after it take about this long; a send that left later
+# than that after asking for its turn pushes its sender's next turn back by the difference.
+WRITE_SLACK_SECONDS = 0.002
+
+
+def _written(sender: pacing.PacedSender, asked: float) -> None:
+    late = time.time() - asked - WRITE_SLACK_SECONDS
+    if late > 0:
+        try:
+            pacing.push_back(sender.key, sender.rate, late)
+        except Exception as exc:  # Redis away: the margin is all there is
+            logger.warning("Could not push %s's next turn back by %.3f s: %s", sender.key, late, exc)
 
 
 def _send_in_thread(job: _Job, outcomes: Outcomes) -> None:
@@ -499,18 +538,51 @@ def _record_error(job: _Job, exc: Exception, outcomes: Outcomes) -> None:
 # --- runners -------------------------------------------------------------------------------------
 
 
+_here_lock = threading.Lock()
+_here = 0  # runners in this process
+
+
+def _runner_here() -> bool:
+    global _here
+    with _here_lock:
+        if _here >= settings.DISPATCH_RUNNERS_PER_PROCESS:
+            return False
+        _here += 1
+        return True
+
+
+def _runner_gone() -> None:
+    global _here
+    with _here_lock:
+        _here -= 1
+
+
 def run_rounds(*, scope: Scope | None = None, seconds: float | None = None,
-               runners: int | None = None) -> int:
+               runners: int | None = None, hops: int = 0) -> int:
     """Rounds while messages are due, for up to `seconds`, as one of at most `runners` runners at
-    a time (a Redis lease each; without Redis, any number). A full round wakes one more runner;
-    when nothing is due, a wake-up is set for the next message to come due. Answers how many
-    messages it claimed."""
+    a time (a Redis lease each; without Redis, any number) and of DISPATCH_RUNNERS_PER_PROCESS in
+    this process: a wake-up that finds this process full is passed on, up to DISPATCH_WAKE_HOPS
+    times, so that the runners spread over the worker processes (and their cores). A full round
+    wakes one more runner; when nothing is due, a wake-up is set for the next message to come
+    due. Answers how many messages it claimed."""
     scope = scope or celery_scope()
     limit = settings.DISPATCH_BATCH_SIZE
     wakeup.started()
     token = wakeup.runner_lease(runners or settings.DISPATCH_RUNNERS)
     if token is None:
         return 0  # enough runners are at work; they claim what this wake-up was for
+    if not _runner_here():
+        wakeup.release_runner_lease(token)
+        if hops < settings.DISPATCH_WAKE_HOPS:
+            wakeup.wake(hops=hops + 1)
+        return 0
+    try:
+        return _run_rounds(scope, limit, token, seconds)
+    finally:
+        _runner_gone()
+
+
+def _run_rounds(scope: Scope, limit: int, token: str, seconds: float | None) -> int:
     claimed = 0
     deadline = time.monotonic() + (seconds or settings.DISPATCH_RUN_SECONDS)
     try:

@@ -54,8 +54,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from messaging_platform.api.errors import ApiError
@@ -171,8 +173,51 @@ def _param(kind: str, value):
     return value
 
 
+_FIELDS = Message._meta.concrete_fields
+_ATTNAMES = tuple(f.attname for f in _FIELDS)
+_converters_of: dict[str, list[tuple[int, list, object]]] = {}
+
+
+def _row_converters() -> list[tuple[int, list, object]]:
+    """The columns whose database values need converting (as the ORM's compiler would), per vendor:
+    on PostgreSQL only the JSON list of media URLs."""
+    found = _converters_of.get(connection.vendor)
+    if found is None:
+        found = []
+        for index, field in enumerate(_FIELDS):
+            column = field.get_col(_TABLE)
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if functions:
+                found.append((index, functions, column))
+        _converters_of[connection.vendor] = found
+    return found
+
+
+def _messages_of(rows: Iterable[Sequence]) -> list[Message]:
+    """Message instances from full rows, as `Model.from_db` makes them but without its per-field
+    __init__ machinery (a round makes a thousand of them)."""
+    converters = _row_converters()
+    messages = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for index, functions, column in converters:
+                value = row[index]
+                for function in functions:
+                    value = function(value, column, connection)
+                row[index] = value
+        message = Message.__new__(Message)
+        message.__dict__.update(zip(_ATTNAMES, row, strict=True))
+        state = message._state = ModelState()
+        state.adding, state.db = False, connection.alias
+        messages.append(message)
+    return messages
+
+
 def _returning(sql: str, params: Sequence) -> list[Message]:
-    return list(Message.objects.raw(f"{sql} RETURNING {_COLUMNS}", params))
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {_COLUMNS}", params)
+        return _messages_of(cursor.fetchall())
 
 
 def _update_from_values(*, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence],
@@ -184,13 +229,33 @@ def _update_from_values(*, columns: Sequence[tuple[str, str]], rows: Sequence[Se
     or `m.`-less (the table's name); `params` fill their own placeholders, after the values."""
     if not rows:
         return []
-    names = ", ".join(f"v_{name}" for name, _ in columns)
+    names = [f"v_{name}" for name, _ in columns]
+    if connection.vendor == "postgresql":
+        source, values = _json_rows(names, [kind for _, kind in columns], rows)
+        sql = (f"WITH v AS ({source}) UPDATE {_TABLE} SET {set_sql} FROM v "  # noqa: S608
+               f"WHERE {_TABLE}.id = v.v_id AND {where_sql}")
+        return _returning(sql, [*values, *params])
     cells = ", ".join(f"CAST(%s AS {_sql_type(kind)})" for _, kind in columns)
     values = ", ".join(f"({cells})" for _ in rows)
     flat = [_param(kind, row[i]) for row in rows for i, (_, kind) in enumerate(columns)]
-    sql = (f"WITH v({names}) AS (VALUES {values}) UPDATE {_TABLE} SET {set_sql} FROM v "  # noqa: S608
-           f"WHERE {_TABLE}.id = v.v_id AND {where_sql}")
+    sql = (f"WITH v({', '.join(names)}) AS (VALUES {values}) UPDATE {_TABLE} SET {set_sql} "  # noqa: S608
+           f"FROM v WHERE {_TABLE}.id = v.v_id AND {where_sql}")
     return _returning(sql, [*flat, *params])
+
+
+def json_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]:
+    """PostgreSQL: `SELECT * FROM json_to_recordset(%s)` of these rows, and its one parameter.
+
+    A batch's values as one JSON text (orjson) rather than a placeholder each: the database
+    driver's client-side binding parses and quotes every placeholder in Python, which for a
+    round's VALUES list cost more than the rest of the statement. `types` are SQL types."""
+    definition = ", ".join(f"{name} {kind}" for name, kind in zip(names, types, strict=True))
+    data = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode()
+    return f"SELECT * FROM json_to_recordset(%s::json) AS r({definition})", [data]  # noqa: S608
+
+
+def _json_rows(names: Sequence[str], kinds: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]:
+    return json_rows(names, [_sql_type(kind) for kind in kinds], rows)
 
 
 def _update_picked(*, pick_sql: str, pick_params: Sequence, limit: int, set_sql: str,
@@ -215,8 +280,34 @@ def _final_list() -> str:
     return ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
 
 
+_EVENTS = MessageEvent._meta.db_table
+_EVENT_ROWS_PER_INSERT = 1000
+
+
 def _events(rows: Sequence[tuple[Message, dict]]) -> None:
-    MessageEvent.objects.bulk_create([MessageEvent(message=m, **fields) for m, fields in rows])
+    """The history rows of a change, in multi-row INSERTs built as SQL (no model instances)."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        columns = ("message_id", "status", "error_code", "error_message", "source", "created_at")
+        source, params = json_rows(columns, ("text",) * 5 + ("timestamptz",), [
+            (message.id, fields["status"], fields.get("error_code"), fields.get("error_message"),
+             fields["source"], timezone.now()) for message, fields in rows])
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {_EVENTS} ({', '.join(columns)}) {source}", params)  # noqa: S608
+        return
+    now = lambda: _param("ts", timezone.now())  # noqa: E731
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _EVENT_ROWS_PER_INSERT):
+            chunk = rows[start:start + _EVENT_ROWS_PER_INSERT]
+            params: list = []
+            for message, fields in chunk:
+                # Each row its own time, as auto_now_add gives: a message's steps keep their order.
+                params += (message.id, fields["status"], fields.get("error_code"),
+                           fields.get("error_message"), fields["source"], now())
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(f"INSERT INTO {_EVENTS} (message_id, status, error_code, error_message, "  # noqa: S608
+                           f"source, created_at) VALUES {values}", params)
 
 
 def _tell(messages: Sequence[Message], *, callbacks: bool) -> None:
@@ -251,10 +342,18 @@ def _scope(providers: Iterable[str] | None, exclude_providers: Iterable[str],
             continue
         if not names:
             return None, []
-        # A message of no account at all is not any provider's: Celery's rounds fail it.
-        scope += (f" AND {negate}COALESCE((SELECT a.provider FROM {_ACCOUNTS} a "  # noqa: S608
-                  f"WHERE a.id = {_MESSAGE_ACCOUNT}), '') IN ({_in_list(names)})")
-        params += names
+        # A message of no account at all is not any provider's: Celery's rounds fail it. Which
+        # account is the message's own costs three look-ups a row; a workspace with no account of
+        # these providers at all settles it with one (most rows, as few workspaces use SMPP).
+        any_of_them = (f"EXISTS (SELECT 1 FROM {_ACCOUNTS} w WHERE w.workspace_id = "  # noqa: S608
+                       f"{_TABLE}.workspace_id AND w.provider IN ({_in_list(names)}))")
+        own_is_one = (f"COALESCE((SELECT a.provider FROM {_ACCOUNTS} a "  # noqa: S608
+                      f"WHERE a.id = {_MESSAGE_ACCOUNT}), '') IN ({_in_list(names)})")
+        if negate:
+            scope += f" AND (NOT {any_of_them} OR NOT {own_is_one})"
+        else:
+            scope += f" AND {any_of_them} AND {own_is_one}"
+        params += [*names, *names]
     if account_ids is not None:
         ids = sorted(account_ids)
         if not ids:
@@ -464,7 +563,7 @@ def messages_apply_statuses(reports: Sequence[StatusReport], *,
         return outcome
     ids = sorted({r.message_id for r in reports})
     # Locked in id order, so two batches touching the same messages cannot deadlock.
-    locked = {m.id: m for m in Message.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    locked = {m.id: m for m in _locked(ids)}
     claimed_sids = _sids_held_elsewhere(reports, locked)
     by_message: dict[str, list[tuple[int, StatusReport]]] = defaultdict(list)
     for index, report in enumerate(reports):
@@ -502,6 +601,19 @@ def messages_apply_statuses(reports: Sequence[StatusReport], *,
     _tell(outcome.moved, callbacks=True)
     _tell([m for m in changed if m.id not in moved_ids], callbacks=False)
     return outcome
+
+
+def _locked(ids: Sequence[str]) -> list[Message]:
+    """The messages, locked for this transaction."""
+    if connection.vendor == "postgresql":
+        wanted, params = "SELECT json_array_elements_text(%s::json)", [orjson.dumps(list(ids)).decode()]
+    else:
+        wanted, params = _in_list(ids), list(ids)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE id IN ({wanted}) "  # noqa: S608
+                       f"ORDER BY id{lock}", params)
+        return _messages_of(cursor.fetchall())
 
 
 def _sids_held_elsewhere(reports: Sequence[StatusReport], locked: dict[str, Message]) -> dict[str, str]:

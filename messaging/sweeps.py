@@ -1,8 +1,9 @@
 """Recovery: the periodic sweeps and the reconciliation with the carrier.
 
 The messages table is the queue of record; the broker may lose what it holds. The sweep wakes due
-scheduled messages, re-enqueues queued ones whose task was lost, and has the carrier looked up for
-claims a dead worker left `sending` (never sent twice: the carrier may have taken it already).
+scheduled messages, wakes the delivery engine for queued ones whose wake-up was lost, and has the
+carrier looked up for claims a dead worker left `sending` (never sent twice: the carrier may have
+taken it already).
 Reconciliation asks the carrier about messages left `sent`, whose receipts may have been lost.
 Every status change goes through messaging.lifecycle.
 """
@@ -19,7 +20,7 @@ from numbers.providers import get_provider
 from numbers.providers.base import CarrierMessage, PermanentProviderError, ProviderError
 from numbers.routing import account_for_message
 
-from .enqueue import enqueue_carrier_check, enqueue_send
+from .enqueue import enqueue_carrier_check, enqueue_many
 from .lifecycle import (
     StatusReport,
     message_mark_sent,
@@ -50,8 +51,7 @@ def sweep_messages() -> dict[str, int]:
     )
     if forgotten:
         Message.objects.filter(pk__in=forgotten, status=Status.QUEUED).update(updated_at=now)
-    for message_id in forgotten:
-        enqueue_send(message_id)
+        enqueue_many(forgotten)  # one wake-up of the delivery engine for them all
     counts["queued"] = len(forgotten)
 
     # A worker died between claiming and storing the carrier's answer. The carrier may have taken

@@ -20,13 +20,14 @@ STATUS_CALLBACK_TIMEOUT = 5
 
 # Not acks_late: a wake-up lost with a worker is a hint lost; the tick and the sweep wake again.
 @shared_task(ignore_result=True)
-def dispatch() -> None:
+def dispatch(hops: int = 0) -> None:
     """Run delivery rounds while messages are due (messaging.dispatch). Run eagerly (the embedded
-    default's beat thread), one pass over what is due, retries included."""
+    default's beat thread), one pass over what is due, retries included. `hops`: how many worker
+    processes already passed this wake-up on, having runners enough of their own."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         delivery_engine.run_eagerly(None)
     else:
-        delivery_engine.run_rounds()
+        delivery_engine.run_rounds(hops=hops)
 
 
 # Tasks of the per-message delivery, still in a broker from before an upgrade: the engine takes them.

@@ -47,8 +47,10 @@ def _redis() -> redis.Redis | None:
     return client
 
 
-def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = None) -> None:
-    """Have a runner claim due messages now (or in `countdown` seconds). Never raises."""
+def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = None,
+         hops: int = 0) -> None:
+    """Have a runner claim due messages now (or in `countdown` seconds). Never raises. `hops`:
+    a wake-up passed on by processes that had runners enough (see messaging.dispatch)."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         from . import dispatch  # the engine imports this module
 
@@ -68,7 +70,8 @@ def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = 
     except redis.RedisError:
         pass  # better a wake-up too many than none
     try:
-        app.tasks[DISPATCH_TASK].apply_async(countdown=delay, expires=(delay or 0) + 60)
+        app.tasks[DISPATCH_TASK].apply_async(kwargs={"hops": hops} if hops else None, countdown=delay,
+                                             expires=(delay or 0) + 60)
     except Exception:
         logger.exception("Could not wake the delivery runners; the tick and the sweep will")
 

@@ -223,6 +223,11 @@ RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # se
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 500)
 DISPATCH_PACING_HORIZON_SECONDS = env_float("DISPATCH_PACING_HORIZON_SECONDS", 1.0)
 DISPATCH_RUNNERS = env_int("DISPATCH_RUNNERS", 4)
+# Runners in one worker process at most: a process runs Python on one core at a time, so the
+# runners beyond two there add no CPU, while another process may have a core free. A wake-up that
+# finds its process full is passed on (DISPATCH_WAKE_HOPS times at most) for another to take.
+DISPATCH_RUNNERS_PER_PROCESS = env_int("DISPATCH_RUNNERS_PER_PROCESS", 2)
+DISPATCH_WAKE_HOPS = env_int("DISPATCH_WAKE_HOPS", 4)
 DISPATCH_RUN_SECONDS = env_float("DISPATCH_RUN_SECONDS", 30.0)
 DISPATCH_IDLE_SECONDS = env_float("DISPATCH_IDLE_SECONDS", 0.5)
 DISPATCH_RUNNER_LEASE_SECONDS = env_float("DISPATCH_RUNNER_LEASE_SECONDS", 60.0)
@@ -330,10 +335,9 @@ SEND_RATE_MESSAGING_SERVICE = env_float("SEND_RATE_MESSAGING_SERVICE", 10.0)
 # costs nothing. The delivery engine takes such a sender's turn right before the HTTP write, in
 # the same step of its event loop, so the jitter left is the network's. See messaging/pacing.py.
 SEND_PACING_MARGIN_SECONDS = env_float("SEND_PACING_MARGIN_SECONDS", 0.015)
-# A message whose slot is further away than this waits in the broker (a countdown), not in a worker
-# thread; a countdown is capped below the broker's visibility timeout and renewed until the slot.
+# A sender whose next turn is further away than this (and than one spacing) has run far behind: its
+# messages go back to the table for their turns rather than hold the delivery round.
 SEND_PACING_SLEEP_MAX_SECONDS = env_float("SEND_PACING_SLEEP_MAX_SECONDS", 0.2)
-SEND_PACING_MAX_COUNTDOWN_SECONDS = env_float("SEND_PACING_MAX_COUNTDOWN_SECONDS", 60.0)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -5,6 +5,7 @@ carrier providers; and woken once for many accepts."""
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from conftest import require_service, uses_postgres
 from messaging import dispatch, wakeup
@@ -139,6 +140,26 @@ def test_a_round_sends_a_slow_sender_within_its_pace_and_puts_the_rest_back(queu
     assert fake_twilio.rate_limited == {}
 
 
+def test_with_pacing_unreachable_a_round_puts_its_messages_back_unseen_and_due_shortly(
+        queued, fake_twilio, settings, monkeypatch):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = True
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every pacing call fails
+    woken = []
+    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: woken.append(kwargs))
+    ids = queued(3)
+
+    assert dispatch.dispatch_round() == 3
+
+    messages = list(Message.objects.filter(pk__in=ids))
+    assert {(m.status, m.attempts, m.claimed_at) for m in messages} == {(Status.QUEUED, 0, None)}
+    now = timezone.now()
+    assert all(0 < (m.next_attempt_at - now).total_seconds() <= 1.0 for m in messages)
+    assert not MessageEvent.objects.filter(message_id__in=ids, status=Status.SENDING).exists()
+    assert fake_twilio.messages == []
+    assert len(woken) == 1 and 0 <= woken[0]["countdown"] <= 1.0  # a runner comes back for them
+
+
 def test_many_accepts_make_one_wake_up_until_a_runner_starts(settings):
     require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
     settings.CELERY_TASK_ALWAYS_EAGER = False
@@ -171,6 +192,28 @@ def test_runner_leases_cap_how_many_run_at_once(settings):
     assert third
     for token in (second, third):
         wakeup.release_runner_lease(token)
+
+
+def test_a_wake_up_finding_its_process_full_is_passed_on_for_another_process(settings, monkeypatch):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.RUNNERS_KEY)
+    settings.DISPATCH_RUNNERS_PER_PROCESS = 1
+    settings.DISPATCH_WAKE_HOPS = 2
+    passed = []
+    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: passed.append(kwargs))
+    monkeypatch.setattr(dispatch, "_run_rounds", lambda *args: 7)
+    assert dispatch._runner_here()  # one runner already at work in this process
+    try:
+        assert dispatch.run_rounds(hops=0) == 0
+        assert dispatch.run_rounds(hops=2) == 0  # passed on enough: dropped (the tick wakes again)
+    finally:
+        dispatch._runner_gone()
+    assert passed == [{"hops": 1}]
+    # The refused ones gave their leases back at once.
+    assert redis.Redis.from_url(django_settings.REDIS_URL).zcard(wakeup.RUNNERS_KEY) == 0
+    monkeypatch.setattr(dispatch, "_run_rounds", lambda scope, limit, token, seconds: (
+        wakeup.release_runner_lease(token), 7)[1])
+    assert dispatch.run_rounds() == 7  # room again: it runs here
 
 
 SMPP_SENDER = "+12025550188"

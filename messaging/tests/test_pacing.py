@@ -18,15 +18,15 @@ def slots():
     require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
     key = f"test-{time.monotonic_ns()}"
     yield key
-    redis.Redis.from_url(settings.REDIS_URL).delete(f"mp:pace:{key}", f"mp:pace:{key}:last")
+    redis.Redis.from_url(settings.REDIS_URL).delete(f"mp:pace:{key}", f"mp:pace:{key}:due")
 
 
 def test_slots_of_one_sender_are_one_interval_apart_and_others_are_free(slots):
-    waits = [pacing.reserve_slot(slots, 10.0) for _ in range(5)]
-    assert waits[0] == pytest.approx(0, abs=0.02)
-    for before, after in zip(waits, waits[1:], strict=False):
-        assert after - before == pytest.approx(0.1, abs=0.02)
-    assert pacing.reserve_slot(slots + "-other", 10.0) == pytest.approx(0, abs=0.02)
+    first = pacing.reserve_slots(slots, 10.0, 5, 1.0)
+    assert (first.first, first.count, first.spacing) == (pytest.approx(0, abs=0.02), 5, pytest.approx(0.1))
+    # The next round's slots follow the first round's.
+    assert pacing.reserve_slots(slots, 10.0, 1, 1.0).first == pytest.approx(0.5, abs=0.02)
+    assert pacing.reserve_slots(slots + "-other", 10.0, 1, 1.0).first == pytest.approx(0, abs=0.02)
 
 
 @pytest.mark.parametrize(("rate", "expected"), [
@@ -72,34 +72,36 @@ class Bucket:
 
 
 def simulate(key: str, rate: float, *, count: int, late: float, seed: int = 1) -> tuple[Bucket, float, int]:
-    """A burst of `count` sends through the real script on a fake clock: each worker reaches its
-    slot up to `late` seconds late, takes its turn (sleeping what it is told), and its request
-    reaches the carrier up to the margin after that. Answers the carrier's bucket, the achieved
-    rate and how many sends were handed a fresh slot."""
+    """A burst of `count` sends through the real script on a fake clock: the round reserves their
+    slots, each send reaches its slot up to `late` seconds late, takes its turn (sleeping what it
+    is told), and its request reaches the carrier up to the margin after that. Answers the
+    carrier's bucket, the achieved rate and how many sends ran so far behind that the delivery
+    engine would have put them back to the table (a wait beyond a short sleep and a spacing)."""
     rng = random.Random(seed)
     start = 1_800_000_000.0
-    waiting = [(start + pacing.reserve_slot(key, rate, now=start), n) for n in range(count)]
+    slots = pacing.reserve_slots(key, rate, count, 10 * count / rate, now=start)
+    assert slots.count == count
+    waiting = [(start + slots.first + n * slots.spacing, n) for n in range(count)]
     heapq.heapify(waiting)
-    arrivals, fresh = [], 0
+    arrivals, far_behind = [], 0
+    sleep_max = max(pacing.settings.SEND_PACING_SLEEP_MAX_SECONDS, pacing.spacing(rate))
     while waiting:
         at, n = heapq.heappop(waiting)
-        if n >= 0:  # reaching its slot (or a fresh one), late
+        if n >= 0:  # reaching its slot, late
             heapq.heappush(waiting, (at + rng.uniform(0, late), -1 - n))
             continue
-        kind, wait = pacing.take_turn(key, rate, now=at)
-        if kind == "go":
+        go, wait = pacing.take_turns(key, rate, 1, now=at)
+        if go:
             arrivals.append(at + rng.uniform(0, pacing.settings.SEND_PACING_MARGIN_SECONDS))
-        elif kind == "wait":
-            heapq.heappush(waiting, (at + wait, n))
-        else:
-            fresh += 1
-            heapq.heappush(waiting, (at + wait, -1 - n))
+            continue
+        far_behind += wait > sleep_max
+        heapq.heappush(waiting, (at + wait, n))
     bucket = Bucket(rate)
     arrivals.sort()
     for at in arrivals:
         bucket.take(at - start)
     assert len(arrivals) == count
-    return bucket, (count - 1) / (arrivals[-1] - arrivals[0]), fresh
+    return bucket, (count - 1) / (arrivals[-1] - arrivals[0]), far_behind
 
 
 @pytest.mark.parametrize("rate", [1.0, 1.02, 3.0, 100.0])
@@ -114,52 +116,45 @@ def test_sends_reaching_the_carrier_late_by_up_to_the_margin_are_never_refused(s
 def test_workers_reaching_their_slots_late_never_crowd_the_next_send(slots, rate, settings):
     settings.SEND_PACING_MARGIN_SECONDS = 0.04
     settings.SEND_PACING_SLEEP_MAX_SECONDS = 0.2
-    bucket, achieved, fresh = simulate(slots, rate, count=int(20 * rate) + 1, late=0.2, seed=7)
+    bucket, achieved, far_behind = simulate(slots, rate, count=int(20 * rate) + 1, late=0.2, seed=7)
     assert bucket.refused == 0
     assert achieved <= 1.01 * rate
     # Late sends delay the ones behind them (at 1/s) but waste no slot: the rate holds.
     assert achieved >= 0.95 * rate
-    assert fresh == 0
+    assert far_behind == 0
     if rate > 1:  # the burst absorbed the lateness: no loss at all
         assert achieved >= 0.99 * rate
 
 
 def test_a_late_send_pushes_the_next_one_back_by_its_lateness(slots, settings):
     settings.SEND_PACING_MARGIN_SECONDS = 0.04
-    settings.SEND_PACING_SLEEP_MAX_SECONDS = 0.2
     t = 1_800_000_000.0
-    assert pacing.reserve_slot(slots, 1.0, now=t) == 0
-    assert pacing.reserve_slot(slots, 1.0, now=t) == pytest.approx(1.04)
-    assert pacing.take_turn(slots, 1.0, now=t + 0.15) == ("go", 0)  # the first, 150 ms late
-    assert pacing.take_turn(slots, 1.0, now=t + 1.04) == ("wait", pytest.approx(0.15))
-    assert pacing.take_turn(slots, 1.0, now=t + 1.19) == ("go", 0)
+    reserved = pacing.reserve_slots(slots, 1.0, 2, 2.0, now=t)
+    assert (reserved.first, reserved.count, reserved.spacing) == (0, 2, pytest.approx(1.04))
+    assert pacing.take_turns(slots, 1.0, 1, now=t + 0.15) == (1, pytest.approx(1.04))  # 150 ms late
+    assert pacing.take_turns(slots, 1.0, 1, now=t + 1.04) == (0, pytest.approx(0.15))
+    assert pacing.take_turns(slots, 1.0, 1, now=t + 1.19)[0] == 1
     # The next slot is a spacing after that send, not after the second slot.
-    assert pacing.reserve_slot(slots, 1.0, now=t + 1.2) == pytest.approx(1.03)
+    assert pacing.reserve_slots(slots, 1.0, 1, 2.0, now=t + 1.2).first == pytest.approx(1.03)
 
 
 def test_a_late_send_within_the_carriers_burst_delays_nobody(slots, settings):
     settings.SEND_PACING_MARGIN_SECONDS = 0.04
     t = 1_800_000_000.0
-    for n in range(3):  # at 3/s (bursts of 3): slots at 0, 1/3, 2/3
-        assert pacing.reserve_slot(slots, 3.0, now=t) == pytest.approx(n / 3)
-    assert pacing.take_turn(slots, 3.0, now=t) == ("go", 0)
-    assert pacing.take_turn(slots, 3.0, now=t + 0.6) == ("go", 0)  # a quarter of a second late
-    assert pacing.take_turn(slots, 3.0, now=t + 2 / 3) == ("go", 0)  # 67 ms after it, on its slot
+    reserved = pacing.reserve_slots(slots, 3.0, 3, 1.0, now=t)  # 3/s, bursts of 3: 0, 1/3, 2/3
+    assert (reserved.first, reserved.count, reserved.spacing) == (0, 3, pytest.approx(1 / 3))
+    assert pacing.take_turns(slots, 3.0, 1, now=t)[0] == 1
+    assert pacing.take_turns(slots, 3.0, 1, now=t + 0.6)[0] == 1  # a quarter of a second late
+    assert pacing.take_turns(slots, 3.0, 1, now=t + 2 / 3)[0] == 1  # 67 ms after it, on its slot
     # At 1/s (bursts of 1) the same would wait: see the test above.
 
 
-def test_a_send_far_behind_the_last_one_gets_a_fresh_slot_at_the_end(slots, settings):
+def test_sends_whose_slots_came_together_go_as_far_as_the_bucket_holds(slots, settings):
     settings.SEND_PACING_MARGIN_SECONDS = 0.04
-    settings.SEND_PACING_SLEEP_MAX_SECONDS = 0.2
     t = 1_800_000_000.0
-    for _ in range(3):  # slots at 0, 1.04, 2.08; the next free one at 3.12
-        pacing.reserve_slot(slots, 1.0, now=t)
-    assert pacing.take_turn(slots, 1.0, now=t + 1.5) == ("go", 0)  # one and a half seconds late
-    # The second one would wait longer than a spacing: it gets the slot after the third instead.
-    assert pacing.take_turn(slots, 1.0, now=t + 1.04) == ("slot", pytest.approx(2.08))
-    assert pacing.take_turn(slots, 1.0, now=t + 2.08) == ("wait", pytest.approx(0.46))
-    assert pacing.take_turn(slots, 1.0, now=t + 2.54) == ("go", 0)
-    assert pacing.reserve_slot(slots, 1.0, now=t + 2.6) == pytest.approx(4.16 - 2.6)
+    # Three sends of a 1/s sender all asking at once (a round that ran late): one goes.
+    assert pacing.take_turns(slots, 1.0, 3, now=t) == (1, pytest.approx(1.04))
+    assert pacing.take_turns(slots, 1.0, 2, now=t + 1.04) == (1, pytest.approx(1.04))
 
 
 @pytest.mark.parametrize(("rate", "status", "retry_after", "in_turn"), [
@@ -181,8 +176,8 @@ def test_a_send_refused_for_throughput_at_1_per_second_tries_again_at_its_sender
 
 
 def test_an_idle_sender_sends_at_once(slots):
-    assert pacing.reserve_slot(slots, 1.0) == pytest.approx(0, abs=0.02)
-    assert pacing.take_turn(slots, 1.0) == ("go", 0)
+    assert pacing.reserve_slots(slots, 1.0, 1, 1.0).first == pytest.approx(0, abs=0.02)
+    assert pacing.take_turns(slots, 1.0, 1)[0] == 1
 
 
 @pytest.mark.django_db
@@ -205,50 +200,11 @@ def test_pacing_is_off_when_tasks_run_in_process(settings):
     assert not pacing.pacing_enabled()
 
 
-@pytest.mark.django_db
-def test_a_claimed_message_whose_turn_is_far_goes_back_to_wait_for_its_fresh_slot(
-        workspace, monkeypatch, django_capture_on_commit_callbacks):
-    from messaging.delivery import message_wait_for_fresh_slot
-    from messaging.lifecycle import message_claim
-    from messaging.models import Message, MessageEvent, Status
-
-    enqueued = []
-    monkeypatch.setattr(pacing, "enqueue_send", lambda *args, **kwargs: enqueued.append((args, kwargs)))
-    message = Message.objects.create(workspace=workspace, direction="outbound", status=Status.QUEUED,
-                                     to_number="+14155552671", from_number="+12015550123", body="x")
-    message = message_claim(message_id=message.id)
-    slot = time.time() + 30
-    with django_capture_on_commit_callbacks(execute=True):
-        message_wait_for_fresh_slot(message=message, not_before=slot)
-    message.refresh_from_db()
-    assert (message.status, message.attempts, message.claimed_at) == (Status.QUEUED, 0, None)
-    assert message.next_attempt_at.timestamp() == pytest.approx(slot)  # the sweep leaves it be
-    assert MessageEvent.objects.filter(message=message).latest("created_at").status == Status.QUEUED
-    [(args, kwargs)] = enqueued
-    assert args == (message.id,) and kwargs["not_before"] == slot
-    assert 29 < kwargs["countdown"] < 30
-
-
-@pytest.mark.django_db
-def test_a_redis_error_in_pacing_after_the_claim_puts_the_message_back_to_queued_at_once(
-        our_number, settings, monkeypatch, django_capture_on_commit_callbacks):
-    from messaging import delivery
-    from messaging.models import Message, MessageEvent, Status
-
-    settings.SEND_PACING = True
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every call fails
-    woken = []
-    monkeypatch.setattr(delivery, "enqueue_send", lambda mid, countdown=None: woken.append((mid, countdown)))
-    message = Message.objects.create(workspace=our_number.workspace, direction="outbound",
-                                     status=Status.QUEUED, to_number="+14155552671",
-                                     from_number=our_number.phone_number, body="x")
-    with django_capture_on_commit_callbacks(execute=True):
-        # A slot already held: the claim comes first, then the turn in Redis fails.
-        delivery.message_deliver(message_id=message.id, not_before=time.time())
-    message.refresh_from_db()
-    assert (message.status, message.attempts, message.claimed_at) == (Status.QUEUED, 0, None)
-    assert 0 < (message.next_attempt_at.timestamp() - time.time()) <= delivery.PACING_ERROR_RETRY_SECONDS
-    history = list(MessageEvent.objects.filter(message=message).values_list("status", flat=True))
-    assert history == [Status.SENDING, Status.QUEUED]
-    assert woken == [(message.id, delivery.PACING_ERROR_RETRY_SECONDS)]
+def test_a_send_that_left_late_after_its_turn_pushes_the_next_turn_back(slots, settings):
+    settings.SEND_PACING_MARGIN_SECONDS = 0.04
+    t = 1_800_000_000.0
+    assert pacing.take_turns(slots, 1.0, 1, now=t)[0] == 1
+    pacing.push_back(slots, 1.0, 0.2)  # its request reached the wire 200 ms after the turn
+    go, wait = pacing.take_turns(slots, 1.0, 1, now=t + 1.04)
+    assert (go, wait) == (0, pytest.approx(0.2))
+    assert pacing.take_turns(slots, 1.0, 1, now=t + 1.24)[0] == 1

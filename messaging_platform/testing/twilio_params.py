@@ -21,6 +21,7 @@ _GSM7 = set(
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM7_EXT = set("^{}\\[~]|€")
+_GSM7_ALL = frozenset(_GSM7 | _GSM7_EXT)
 
 
 def new_sid(prefix: str) -> str:
@@ -125,8 +126,10 @@ def segments(body: str) -> int:
     """Segments of an SMS body: GSM-7 160/153 (extension characters count twice), else UCS-2 70/67."""
     if not body:
         return 1
-    if all(c in _GSM7 or c in _GSM7_EXT for c in body):
-        length, single, multi = sum(2 if c in _GSM7_EXT else 1 for c in body), 160, 153
+    characters = set(body)  # set operations: a fake carrier counts thousands of bodies a second
+    if characters <= _GSM7_ALL:
+        extended = sum(body.count(c) for c in characters & _GSM7_EXT)
+        length, single, multi = len(body) + extended, 160, 153
     else:
         length, single, multi = len(body.encode("utf-16-le")) // 2, 70, 67  # UTF-16 code units
     return 1 if length <= single else math.ceil(length / multi)

@@ -31,7 +31,8 @@ VALID = {
     "provider": '"simulator"', "kind": '"queue_backlog"', "threshold": "60", "prefix": '"+44"',
     "account_id": '"ca_missing"', "audience": '{"all": true}',
     "messages": '[{"to": "+14155552671", "body": "x"}]',
-    "timezone": '"UTC"', "body_retention_days": "30", "current_password": '"correct-horse-9"', "new_password": '"new-horse-10"',
+    "timezone": '"UTC"', "body_retention_days": "30", "current_password": '"correct-horse-9"',
+    "new_password": '"new-horse-10"',
 }
 PATH_PARAM = re.compile(r"\{(\w+)\}")
 

@@ -1,8 +1,9 @@
 """The Twilio adapter. Calls go through the official `twilio` library, pointed at
 settings.TWILIO_API_BASE_URL, so a Twilio-compatible API or the fake carrier of the test suite can
 stand in for api.twilio.com. The one exception is the delivery engine's send (`send_async`): a
-single form POST on a keep-alive aiohttp pool per account, since the library's per-call cost
-(building its resource objects, requests' machinery) was most of a send's CPU.
+single form POST on a keep-alive connection pool per account (messaging_platform.keepalive_http),
+since the library's per-call cost (building its resource objects, requests' machinery), and then
+aiohttp's, was most of a send's CPU.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
-import aiohttp
 import phonenumbers
 import requests
 from django.conf import settings
@@ -27,6 +28,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+
+from messaging_platform.keepalive_http import HttpConnectFailed, HttpConnectionError, KeepAlivePool
 
 from .base import (
     AccountInfo,
@@ -110,40 +113,37 @@ def _http_client() -> BaseUrlHttpClient:
     return client
 
 
-# Keep-alive pools for the async send: one aiohttp session per account per event loop (a session
-# belongs to the loop it was made on).
-_Pools = dict[tuple[str, str], tuple[aiohttp.ClientSession, asyncio.Semaphore]]
+# Keep-alive pools for the async send: one per account per event loop (a pool belongs to the loop
+# it was made on).
+_Pools = dict[tuple[str, str], KeepAlivePool]
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
 
 
-def _async_session(account_sid: str, auth_token: str) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-    """The account's pool, and a semaphore of its size: a send waits for a free connection before
-    its timeout starts, so that a send queued behind many others is never given up (and sent
-    again) while the carrier may already have it."""
+def _async_pool(account_sid: str, auth_token: str) -> KeepAlivePool:
+    """The account's pool of up to TWILIO_MAX_CONNECTIONS connections; a send waits for a free
+    connection before its timeout starts, so that a send queued behind many others is never given
+    up (and sent again) while the carrier may already have it."""
     loop = asyncio.get_running_loop()
     pools = _sessions.setdefault(loop, {})
     key = (settings.TWILIO_API_BASE_URL, account_sid)
-    pooled = pools.get(key)
-    if pooled is None or pooled[0].closed:
+    pool = pools.get(key)
+    if pool is None or pool.closed:
         # A pool for another base URL (a changed setting, a test's fake carrier) is not used again.
         for other in [k for k in pools if k[0] != key[0]]:
-            loop.create_task(pools.pop(other)[0].close())
-        connector = aiohttp.TCPConnector(limit=settings.TWILIO_MAX_CONNECTIONS, keepalive_timeout=30)
+            loop.create_task(pools.pop(other).close())
         basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
-        session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=float(settings.TWILIO_HTTP_TIMEOUT)),
+        pool = pools[key] = KeepAlivePool(
+            settings.TWILIO_API_BASE_URL, limit=settings.TWILIO_MAX_CONNECTIONS,
+            connect_timeout=float(settings.TWILIO_HTTP_TIMEOUT),
             headers={"Authorization": f"Basic {basic}", "User-Agent": "messaging-platform",
-                     "Accept": "application/json"},
-        )
-        pooled = pools[key] = (session, asyncio.Semaphore(settings.TWILIO_MAX_CONNECTIONS))
-    return pooled
+                     "Accept": "application/json"})
+    return pool
 
 
 async def close_async_sessions() -> None:
     """Close this event loop's pools (tests, and a worker shutting down its loop)."""
-    for session, _ in _sessions.pop(asyncio.get_running_loop(), {}).values():
-        await session.close()
+    for pool in _sessions.pop(asyncio.get_running_loop(), {}).values():
+        await pool.close()
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -304,24 +304,23 @@ class TwilioProvider:
         form += [("MediaUrl", url) for url in media_urls]
         if status_callback:
             form.append(("StatusCallback", status_callback))
-        session, connections = _async_session(self.account_sid, self._auth_token)
-        url = f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        pool = _async_pool(self.account_sid, self._auth_token)
+        base_path = urlsplit(settings.TWILIO_API_BASE_URL).path.rstrip("/")
+        path = f"{base_path}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        timeout = float(settings.TWILIO_HTTP_TIMEOUT)
         try:
-            async with connections, session.post(url, data=form) as response:
-                text = await response.text()
-                status = response.status
-                if status >= 400:
-                    payload = _json_object(text)
-                    message = str(payload.get("message") or f"HTTP {status}")
-                    raise classify_error(status, _int_or_none(payload.get("code")), message, response)
+            response = await pool.request("POST", path, body=urlencode(form).encode(), timeout=timeout)
         except TimeoutError:
-            raise SendInDoubt(
-                f"Twilio did not answer within {float(settings.TWILIO_HTTP_TIMEOUT):g} seconds.") from None
-        except aiohttp.ClientConnectorError as exc:  # refused, unresolved: nothing was written
-            raise TransientProviderError(f"Could not reach Twilio: {type(exc).__name__}",
-                                         not_taken=True) from None
-        except aiohttp.ClientError as exc:
-            raise TransientProviderError(f"Could not reach Twilio: {type(exc).__name__}") from None
+            raise SendInDoubt(f"Twilio did not answer within {timeout:g} seconds.") from None
+        except HttpConnectFailed as exc:  # refused, unresolved: nothing was written
+            raise TransientProviderError(f"Could not reach Twilio: {exc}", not_taken=True) from None
+        except HttpConnectionError as exc:
+            raise TransientProviderError(f"Could not reach Twilio: {exc}") from None
+        text, status = response.text(), response.status
+        if status >= 400:
+            payload = _json_object(text)
+            message = str(payload.get("message") or f"HTTP {status}")
+            raise classify_error(status, _int_or_none(payload.get("code")), message, response)
         payload = _json_object(text)
         sid = payload.get("sid")
         if not sid:
@@ -397,7 +396,7 @@ class TwilioProvider:
 
     def read_webhook(self, route: str, request: WebhookRequest) -> list[ReceivedEvent]:
         kind = self.webhook_routes[route]
-        # Our status-callback URLs carry our message id (messaging.delivery adds ?message_id=).
+        # Our status-callback URLs carry our message id (messaging.dispatch adds ?message_id=).
         message_id = str(request.query.get("message_id") or "") if kind == EventKind.STATUS else ""
         return [ReceivedEvent(kind=kind, payload=dict(request.form), message_id=message_id)]
 

@@ -4,8 +4,10 @@ It answers the calls the official `twilio` library makes for this platform (mess
 and list, account fetch, incoming phone numbers list/fetch/update) with Twilio-shaped JSON and
 Twilio-style errors, records every accepted message, can misbehave on demand (latency, failures, outage, slow
 answers, per-sender rate limits), and can post status callbacks and inbound messages signed exactly
-as Twilio signs them. It is an asyncio server (aiohttp) on an event loop in a thread of its own,
-so it answers thousands of sends a second and posts callbacks concurrently; its state and knobs
+as Twilio signs them. It is a lean asyncio HTTP server (messaging_platform.testing.http_server)
+on an event loop in a thread of its own, posting its callbacks on keep-alive pools
+(messaging_platform.keepalive_http), so it answers thousands of sends a second at a small part
+of the platform's CPU and posts callbacks concurrently; its state and knobs
 are plain attributes behind a lock, used from any thread. It needs no Django, so bench/ scripts
 can use it as they are:
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -27,14 +30,14 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-import aiohttp
 import requests
-from aiohttp import web
 
+from ...keepalive_http import HttpConnectionError, KeepAlivePool
+from ..http_server import Answer, HttpServer
 from ..twilio_params import (
     API_VERSION,
     SIGNATURE_HEADER,
@@ -83,6 +86,9 @@ from .records import (  # noqa: E402 - the records, then the server that keeps t
     _Failure,
     _page,
 )
+
+# A recipient's number is checked once (phonenumbers' parse costs more than the rest of a send).
+_possible_e164 = functools.lru_cache(maxsize=65536)(possible_e164)
 
 # --- the server -------------------------------------------------------------------------------
 
@@ -140,8 +146,8 @@ class FakeTwilio:
         self.connections_opened = 0  # TCP connections accepted: keep-alive clients open few
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._callback_session: aiohttp.ClientSession | None = None
+        self._server: HttpServer | None = None
+        self._callback_pools: dict[str, KeepAlivePool] = {}
         self._callback_slots: asyncio.Semaphore | None = None
         self._callback_tasks: set[asyncio.Task] = set()
         for sid, token in (accounts or {}).items():
@@ -167,11 +173,8 @@ class FakeTwilio:
         asyncio.set_event_loop(loop)
 
         async def serve() -> None:
-            app = web.Application(client_max_size=8 * 2**20)
-            app.router.add_route("*", "/{path:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-            await self._runner.setup()
-            await web.SockSite(self._runner, listener).start()
+            self._server = HttpServer(self._handle, on_connection=self._connection_opened)
+            await self._server.start(listener)
             self._callback_slots = asyncio.Semaphore(self.callback_workers)
 
         loop.run_until_complete(serve())
@@ -183,12 +186,12 @@ class FakeTwilio:
     async def _shutdown(self) -> None:
         for task in list(self._callback_tasks):
             task.cancel()
-        if self._callback_session is not None:
-            await self._callback_session.close()
-            self._callback_session = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for pool in self._callback_pools.values():
+            await pool.close()
+        self._callback_pools.clear()
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
 
     def stop(self) -> None:
         self._stopping.set()  # wakes slow answers and pending callbacks
@@ -391,26 +394,34 @@ class FakeTwilio:
 
     # request handling
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        method, path = request.method, request.path
-        transport = request.transport
-        if transport is not None and not getattr(transport, "_fake_counted", False):
-            with contextlib.suppress(AttributeError):
-                transport._fake_counted = True  # type: ignore[attr-defined]
-            with self._lock:
-                self.connections_opened += 1
-        raw = (await request.read()).decode() if request.can_read_body else ""
-        form = parse_qs(raw, keep_blank_values=True)
-        query = parse_qs(request.query_string, keep_blank_values=True)
-        headers: dict[str, str] = {}
+    def _connection_opened(self) -> None:
+        with self._lock:
+            self.connections_opened += 1
+
+    def _handle(self, method: str, path: str, query_string: str, headers: dict[str, str],
+                body: bytes) -> Answer | Awaitable[Answer]:
+        """Answered at once, unless an added latency or a slow carrier makes it wait."""
+        if self.latency or self.slow:
+            return self._handle_later(method, path, query_string, headers, body)
+        return self._answer(method, path, query_string, headers, body)
+
+    async def _handle_later(self, method: str, path: str, query_string: str,
+                            headers: dict[str, str], body: bytes) -> Answer:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.slow:
+            await self._sleep_unless_stopping(self.slow_seconds)
+        return self._answer(method, path, query_string, headers, body)
+
+    def _answer(self, method: str, path: str, query_string: str, headers: dict[str, str],
+                body: bytes) -> Answer:
+        form = parse_qs(body.decode(), keep_blank_values=True) if body else {}
+        query = parse_qs(query_string, keep_blank_values=True)
+        extra: dict[str, str] = {}
         try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            if self.slow:
-                await self._sleep_unless_stopping(self.slow_seconds)
-            status, payload = self._serve(request.headers, method, path, form, query)
+            status, payload = self._serve(headers, method, unquote(path), form, query)
         except _ApiError as exc:
-            status, headers = exc.status, exc.headers
+            status, extra = exc.status, exc.headers
             payload = {
                 "code": exc.code,
                 "message": exc.message,
@@ -430,11 +441,9 @@ class FakeTwilio:
         with self._changed:
             self._requests.append(RequestRecord(method, path, status, time.time()))
             self._changed.notify_all()
-        return web.Response(
-            status=status, body=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json; charset=utf-8",
-                     "Twilio-Request-Id": new_sid("RQ"), "Server": "FakeTwilio/2.0", **headers},
-        )
+        return status, {"Content-Type": "application/json; charset=utf-8",
+                        "Twilio-Request-Id": new_sid("RQ"), "Server": "FakeTwilio/2.0", **extra}, \
+            json.dumps(payload).encode()
 
     async def _sleep_unless_stopping(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True if the fake is stopping."""
@@ -495,7 +504,7 @@ class FakeTwilio:
         )
 
     def _authenticate(self, headers: Mapping[str, str], account_sid: str) -> FakeAccount:
-        header = headers.get("Authorization") or ""
+        header = headers.get("authorization") or ""
         username = password = ""
         if header.startswith("Basic "):
             with contextlib.suppress(ValueError):
@@ -517,7 +526,7 @@ class FakeTwilio:
         body, media, callback = first("Body"), form.get("MediaUrl", []), first("StatusCallback")
         if not to:
             raise _ApiError(400, 21604, "A 'To' phone number is required.")
-        if not possible_e164(to):
+        if not _possible_e164(to):
             raise _ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
         if not body and not media:
             raise _ApiError(400, 21602, "Message body is required.")
@@ -658,10 +667,6 @@ class FakeTwilio:
         with self._lock:
             final, code = self._outcomes.get(message.to, ("delivered", None))
         steps = [(final, code)] if final == "failed" else [("sent", None), (final, code)]
-        if self._callback_session is None:
-            self._callback_session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=10),
-                connector=aiohttp.TCPConnector(limit=max(1, self.callback_workers)))
         assert self._callback_slots is not None
         for status, error_code in steps:
             if self.callback_delay and await self._sleep_unless_stopping(self.callback_delay):
@@ -681,16 +686,30 @@ class FakeTwilio:
                        "User-Agent": "TwilioProxy/1.1"}
             async with self._callback_slots:  # at most callback_workers callbacks in flight
                 try:
-                    async with self._callback_session.post(message.status_callback, data=params,
-                                                           headers=headers) as response:
-                        await response.read()
-                    record = CallbackRecord(message.status_callback, params, response.status, "", time.time())
-                except (aiohttp.ClientError, TimeoutError) as exc:
+                    code = await self._post_form(message.status_callback, params, headers)
+                    record = CallbackRecord(message.status_callback, params, code, "", time.time())
+                except (HttpConnectionError, TimeoutError, ValueError) as exc:
                     record = CallbackRecord(message.status_callback, params, None, type(exc).__name__,
                                             time.time())
             with self._changed:
                 self._callbacks.append(record)
                 self._changed.notify_all()
+
+    async def _post_form(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> int:
+        """POST a form to `url` on a keep-alive pool per origin; answers the status code."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        pool = self._callback_pools.get(origin)
+        if pool is None or pool.closed:
+            pool = self._callback_pools[origin] = KeepAlivePool(
+                origin, limit=max(1, self.callback_workers), connect_timeout=10.0)
+        target = parts.path or "/"
+        if parts.query:
+            target += f"?{parts.query}"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        response = await pool.request("POST", target, body=urlencode(params).encode(),
+                                      timeout=10.0, extra_headers=extra.encode("latin-1"))
+        return response.status
 
     def _numbers_page(self, account: FakeAccount, query: dict[str, list[str]]) -> dict[str, Any]:
         def first(name: str, default: str = "") -> str:
