@@ -54,9 +54,13 @@ def send_context(*, workspace: Workspace) -> SendContext:
 
 
 def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_number: str | None,
-                   is_mms: bool) -> Sender:
+                   is_mms: bool, to_number: str | None = None) -> Sender:
     """The number a message goes out from: the one asked for, else the Messaging Service when the
-    account has one, else the workspace's default number."""
+    account has one, else the workspace's default number.
+
+    The one place a send's sender is chosen (single and batch sends, the UI send, the preview,
+    broadcasts). `to_number` is the recipient, for rules that choose by destination; a batch asks
+    once per distinct `sender_key` of its messages."""
     context = send_context(workspace=workspace)
     if from_number:
         number = context.numbers.get(from_number)
@@ -93,6 +97,11 @@ def opted_out_error(to_number: str) -> ApiError:
 def ensure_not_opted_out(*, workspace: Workspace, to_number: str) -> None:
     if opted_out_numbers(workspace=workspace, numbers=[to_number]):
         raise opted_out_error(to_number)
+
+
+def sender_key(request: "SendRequest") -> tuple:
+    """What resolve_sender's answer depends on, so that a batch resolves each distinct one once."""
+    return (request.from_number, bool(request.media_urls))
 
 
 @dataclass(frozen=True)
@@ -145,16 +154,17 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
         raise ApiError("provider_not_configured",
                        "This workspace has no carrier account; set one up under its provider "
                        "settings first.")
-    senders: dict[tuple[str | None, bool], Sender | ApiError] = {}
+    senders: dict[tuple, Sender | ApiError] = {}
     results: list[Message | ApiError] = []
     accepted: list[tuple[int, SendRequest, Sender]] = []
     for index, request in enumerate(requests):
-        key = (request.from_number, bool(request.media_urls))
+        key = sender_key(request)
         if key not in senders:
             try:
                 senders[key] = resolve_sender(workspace=workspace, account=context.account,
                                               from_number=request.from_number,
-                                              is_mms=bool(request.media_urls))
+                                              is_mms=bool(request.media_urls),
+                                              to_number=request.to)
             except ApiError as exc:
                 senders[key] = exc
         sender = senders[key]
