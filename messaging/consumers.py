@@ -91,6 +91,16 @@ def _catch_up(workspace_id: str, since: datetime, limit: int) -> tuple[list[dict
     return [MessageSerializer(m).data for m in messages[:limit]], len(messages) > limit
 
 
+def frames_of(message: dict) -> list[str]:
+    """The frames a `workspace.event` layer message carries: one (`text`), several (`texts`, a
+    batch's events published together) or, from a publisher of an earlier release, one `event`."""
+    texts = message.get("texts")
+    if texts is not None:
+        return texts
+    text = message.get("text")
+    return [text if text is not None else event_text(message["event"])]
+
+
 class _Fanout:
     """One channel-layer subscription per workspace and event loop (per daphne process), handing
     each event's text to every socket of that workspace in the process.
@@ -117,14 +127,16 @@ class _Fanout:
                     continue
                 if message.get("type") != "workspace.event":
                     continue
-                text = message.get("text")
-                if text is None:
-                    text = event_text(message["event"])
-                for consumer in list(self.members):
-                    try:
-                        await consumer.send(text_data=text)
-                    except Exception:  # a socket closing under us; its disconnect removes it
-                        logger.debug("Could not send to %s", consumer.channel_name, exc_info=True)
+                for text in frames_of(message):
+                    # One ASGI message for every socket (the server only reads it), handed to each
+                    # socket's send directly rather than through the consumer's send helpers.
+                    frame = {"type": "websocket.send", "text": text}
+                    for consumer in list(self.members):
+                        try:
+                            await consumer.base_send(frame)
+                        except Exception:  # a socket closing under us; its disconnect removes it
+                            logger.debug("Could not send to %s", consumer.channel_name,
+                                         exc_info=True)
         finally:
             try:
                 await layer.group_discard(group, channel)
@@ -206,8 +218,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def workspace_event(self, message: dict) -> None:
         # The publisher serialized the frame once for every client; an "event" dict comes from a
         # publisher of the previous release during a deploy.
-        text = message.get("text")
-        await self.send(text_data=text if text is not None else event_text(message["event"]))
+        for text in frames_of(message):
+            await self.send(text_data=text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_FRAME_BYTES:
