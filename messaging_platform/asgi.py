@@ -13,6 +13,9 @@ from django.conf import settings  # noqa: E402
 
 from messaging.operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
+from messaging_platform.websocket_server import plain_debug_labels  # noqa: E402
+
+plain_debug_labels()  # autobahn's per-frame debug labels without click's styling
 
 if settings.EMBEDDED_BEAT:
     # The embedded default has no beat process: the periodic tasks run in a thread of this server.
