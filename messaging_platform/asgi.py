@@ -13,7 +13,7 @@ from django.conf import settings  # noqa: E402
 
 from messaging.operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
-from messaging_platform.websocket_server import plain_debug_labels  # noqa: E402
+from messaging_platform.websocket_server import ServerSendInScope, plain_debug_labels  # noqa: E402
 
 plain_debug_labels()  # autobahn's per-frame debug labels without click's styling
 
@@ -32,6 +32,7 @@ if settings.SMPP_BINDS_IN_PROCESS:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": ServerSendInScope(
+            WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )
