@@ -54,6 +54,9 @@ def main() -> None:
 
         notes = floor.requests(20_000)
         loadgen.closed_loop(floor.port, notes[:200], concurrency=4, duration=2)  # warm up
+        # Every web worker's first webhooks import the carrier's library and fill its caches.
+        loadgen.closed_loop(platform.web_port, webhooks(98, 400), concurrency=4, duration=2)
+        platform.wait_for(lambda: inbound_count() >= 1, timeout=30, interval=0.5)
         c = args.concurrency
         floor_max = measure(f"floor, maximum (closed loop, {c} clients)", floor,
                             lambda: loadgen.closed_loop(floor.port, notes, concurrency=c,
