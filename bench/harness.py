@@ -208,12 +208,16 @@ class Platform:
 
     def __init__(self, *, web_workers: int = 4, worker_processes: int = 2,
                  worker_concurrency: int = 32, carrier_latency: float = 0.0,
-                 callbacks: bool = True, ws: bool = False, settings: dict[str, str] | None = None):
+                 callbacks: bool = True, ws: bool | int = False,
+                 settings: dict[str, str] | None = None):
         self.web_workers = web_workers
         self.worker_processes = worker_processes
         self.worker_concurrency = worker_concurrency
-        self.ws = ws
+        # `ws` is the number of daphne processes (True: one), each on a port of its own.
+        self.ws = int(ws)
         self.web_port, self.ws_port = free_port(), free_port()
+        self.ws_ports = [self.ws_port] + [free_port() for _ in range(self.ws - 1)]
+        self.ws_urls = [f"ws://127.0.0.1:{port}" for port in self.ws_ports]
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.ws_url = f"ws://127.0.0.1:{self.ws_port}"
         self.procs: list[Proc] = []
@@ -250,11 +254,11 @@ class Platform:
             django.setup()
             self._seed()
             self._start_web()
-            if self.ws:
-                self._start("ws", [sys.executable, "-m", "daphne", "-b", "127.0.0.1",
-                                   "-p", str(self.ws_port), "messaging_platform.asgi:application"],
-                            {"DATABASE_POOL": "true"})
-                self._wait_port(self.ws_port)
+            for index, port in enumerate(self.ws_ports if self.ws else []):
+                self._start("ws" if index == 0 else f"ws{index + 1}",
+                            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                             "messaging_platform.asgi:application"], {"DATABASE_POOL": "true"})
+                self._wait_port(port)
         except BaseException:
             self.__exit__()
             raise

@@ -3,7 +3,9 @@ loop) and, at fixed rates (open loop), the acknowledgement's p50/p99 and how fas
 them into the database; each beside the floor (bench/floor) measured by the same load generator in
 the same run.
 
-    .venv/bin/python bench/inbound.py [--rates 250,500] [--duration 10]
+    .venv/bin/python bench/inbound.py [--rates half,250,500] [--duration 10]
+
+`half` in --rates is half the platform's closed-loop maximum of this run (as in bench/accept.py).
 """
 
 import argparse
@@ -16,7 +18,7 @@ from harness import SHORT_CODE, Floor, Platform, beside_floor, load, measure
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rates", default="250,500")
+    parser.add_argument("--rates", default="half,250,500")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -52,6 +54,9 @@ def main() -> None:
 
         notes = floor.requests(20_000)
         loadgen.closed_loop(floor.port, notes[:200], concurrency=4, duration=2)  # warm up
+        # Every web worker's first webhooks import the carrier's library and fill its caches.
+        loadgen.closed_loop(platform.web_port, webhooks(98, 400), concurrency=4, duration=2)
+        platform.wait_for(lambda: inbound_count() >= 1, timeout=30, interval=0.5)
         c = args.concurrency
         floor_max = measure(f"floor, maximum (closed loop, {c} clients)", floor,
                             lambda: loadgen.closed_loop(floor.port, notes, concurrency=c,
@@ -64,7 +69,8 @@ def main() -> None:
         beside_floor("inbound acknowledged, closed loop", acked, floor_max)
         platform.wait_for(lambda: inbound_count() >= acked.ok, timeout=120, interval=0.5)
 
-        for run, rate in enumerate(float(r) for r in args.rates.split(",") if r):
+        rates = [acked.rate / 2 if r == "half" else float(r) for r in args.rates.split(",") if r]
+        for run, rate in enumerate(rates):
             floor_run = measure(f"floor, open loop at {rate:.0f}/s", floor,
                                 lambda rate=rate: loadgen.open_loop(floor.port, notes, rate=rate,
                                                                     duration=args.duration))

@@ -1,7 +1,5 @@
 """Messages, conversations and opt-outs: the integrator API and the UI API."""
 
-import functools
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -11,12 +9,14 @@ from rest_framework.views import APIView
 from messaging_platform.api.errors import ApiError
 from messaging_platform.api.exceptions import describe_exception
 from messaging_platform.api.idempotency import idempotent
+from messaging_platform.api.lean import integrator_post
 from numbers.selectors import workspace_provider_account
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 
 from . import lifecycle, selectors, sending
 from .conversations import conversation_mark_read
 from .models import Conversation, Message, OptOut
+from .send_input import send_fields
 from .serializers import ConversationSerializer, MessageSerializer, SendInputSerializer, message_data
 
 LIST_FILTERS = [
@@ -42,46 +42,42 @@ PreviewSerializer = inline_serializer("MessagePreview", {
 })
 
 
-@functools.cache
-def _send_validator() -> SendInputSerializer:
-    # Shared: building a DRF serializer deep-copies its fields, which costs more than validating,
-    # and run_validation keeps no state on the instance.
-    return SendInputSerializer()
-
-
-def send_from_request(request, workspace, **origin) -> Response:
-    fields = _send_validator().run_validation(request.data)
+def send_one(data, workspace, **origin) -> dict:
+    """Validate and send one message; its answer (201)."""
+    fields = send_fields(data)
     message = sending.message_send(
         workspace=workspace, to=fields["to"], body=fields["body"],
         media_urls=fields["media_urls"], from_number=fields.get("from"),
         status_callback=fields.get("status_callback", ""),
         scheduled_at=fields.get("scheduled_at"), expires_at=sending.expiry(fields), **origin,
     )
-    return Response(message_data(message), status=status.HTTP_201_CREATED)
+    return message_data(message)
+
+
+def send_from_request(request, workspace, **origin) -> Response:
+    return Response(send_one(request.data, workspace, **origin), status=status.HTTP_201_CREATED)
 
 
 MAX_BATCH = 1000
 
 
-def send_batch_from_request(request, workspace, **origin) -> Response:
-    """Validate each message of a batch on its own, store the valid ones together, answer each."""
-    items = request.data.get("messages") if isinstance(request.data, dict) else None
+def send_batch(data, workspace, **origin) -> dict:
+    """Validate each message of a batch on its own, store the valid ones together, answer each
+    (200)."""
+    items = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise ApiError("invalid_params" if isinstance(items, list) else "missing_params",
                        f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
                        fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]})
     answers: list[dict | None] = [None] * len(items)
     valid: list[tuple[int, sending.SendRequest]] = []
-    # One serializer for every item: building a DRF serializer copies its fields, which would
-    # cost more than validating.
-    validator = _send_validator()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             answers[index] = _item_error(
                 index, ApiError("invalid_params", "Each message must be a JSON object."))
             continue
         try:
-            fields = validator.run_validation(item)
+            fields = send_fields(item)
         except (ApiError, serializers.ValidationError) as exc:
             answers[index] = _item_error(index, exc)
             continue
@@ -92,14 +88,24 @@ def send_batch_from_request(request, workspace, **origin) -> Response:
     if valid:
         results = sending.message_send_many(workspace=workspace,
                                             requests=[r for _, r in valid], **origin)
-        sent = [m for m in results if not isinstance(m, ApiError)]
-        serialized = iter([message_data(m) for m in sent])
         for (index, _), result in zip(valid, results, strict=True):
             if isinstance(result, ApiError):
                 answers[index] = _item_error(index, result)
             else:
-                answers[index] = {"index": index, "status": 201, "message": next(serialized)}
-    return Response({"data": answers}, status=status.HTTP_200_OK)
+                answers[index] = {"index": index, "status": 201, "message": message_data(result)}
+    return {"data": answers}
+
+
+def send_batch_from_request(request, workspace, **origin) -> Response:
+    return Response(send_batch(request.data, workspace, **origin), status=status.HTTP_200_OK)
+
+
+def _lean_send(api_key, data) -> tuple[int, dict]:
+    return status.HTTP_201_CREATED, send_one(data, api_key.workspace, api_key=api_key)
+
+
+def _lean_send_batch(api_key, data) -> tuple[int, dict]:
+    return status.HTTP_200_OK, send_batch(data, api_key.workspace, api_key=api_key)
 
 
 def _item_error(index: int, exc: Exception) -> dict:
@@ -109,14 +115,16 @@ def _item_error(index: int, exc: Exception) -> dict:
 
 def preview_from_request(request, workspace) -> dict:
     body = request.data.get("body") if isinstance(request.data, dict) else None
-    data = SendInputSerializer(data=request.data)
     errors: dict[str, list[str]] = {}
+    fields = None
     try:
-        valid = data.is_valid()
+        fields = send_fields(request.data)
     except ApiError as exc:  # a malformed phone number is its own error code
-        valid, errors = False, exc.fields or {"non_field_errors": [str(exc.detail)]}
-    if valid:
-        fields = data.validated_data
+        errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
+    except serializers.ValidationError as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        errors = {name: [str(m) for m in msgs] for name, msgs in detail.items()}
+    if fields is not None:
         try:
             account = workspace_provider_account(workspace=workspace)
             if account is None:
@@ -127,8 +135,6 @@ def preview_from_request(request, workspace) -> dict:
             sending.ensure_not_opted_out(workspace=workspace, to_number=fields["to"])
         except ApiError as exc:
             errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
-    elif not errors:
-        errors = {name: [str(m) for m in msgs] for name, msgs in data.errors.items()}
     preview = sending.message_preview(body=body if isinstance(body, str) else "")
     return {"valid": not errors, "characters": preview.characters,
             "num_segments": preview.num_segments, "encoding": preview.encoding, "errors": errors}
@@ -148,6 +154,11 @@ class MessageListView(IntegratorWorkspaceMixin, generics.GenericAPIView):
         page = self.paginate_queryset(
             selectors.message_list(workspace=self.workspace, filters=request.query_params))
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    def dispatch(self, request, *args, **kwargs):
+        # A send of the common shape skips DRF's dispatch (messaging_platform/api/lean.py).
+        response = integrator_post(request, self.allowed_methods, _lean_send)
+        return response if response is not None else super().dispatch(request, *args, **kwargs)
 
     @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer},
                    summary="Send an SMS or MMS")
@@ -173,6 +184,10 @@ BatchResultSerializer = inline_serializer("MessageBatchResult", {
 
 @extend_schema(tags=["messages"])
 class MessageBatchView(IntegratorWorkspaceMixin, APIView):
+    def dispatch(self, request, *args, **kwargs):
+        response = integrator_post(request, self.allowed_methods, _lean_send_batch)
+        return response if response is not None else super().dispatch(request, *args, **kwargs)
+
     @extend_schema(request=BatchInputSerializer, responses={200: BatchResultSerializer},
                    summary="Send up to 1,000 messages, each accepted or refused on its own")
     @idempotent

@@ -26,6 +26,7 @@ from . import events
 from .contacts import contacts_ensure
 from .conversations import conversation_file_inbound, conversation_for
 from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
+from .inbound_filing import inbound_file_many
 from .lifecycle import StatusReport, json_rows, messages_apply_statuses
 from .models import (
     CarrierEvent,
@@ -173,19 +174,42 @@ def _apply_batch(batch: list[CarrierEvent]) -> dict[str, Result]:
     results: dict[str, Result] = {}
     statuses: list[tuple[CarrierEvent, StatusUpdate]] = []
     created: dict[str, list[Message]] = defaultdict(list)
+    # Inbound messages are filed together on PostgreSQL (messaging.inbound_filing), in runs
+    # between consent keywords, which are filed one by one with their opt-out: the order of the
+    # batch is kept. Other databases file each on its own.
+    inbound: list[tuple[CarrierEvent, InboundMessage]] = []
+    together = connection.vendor == "postgresql"
+
+    def file_inbound() -> None:
+        for event_id, filed in inbound_file_many(inbound).items():
+            if isinstance(filed, LookupError):
+                logger.warning("Carrier event %s not applied: %s", event_id, filed)
+                results[event_id] = (str(filed)[:1000], None)
+            else:
+                results[event_id] = ("", filed.id if filed else None)
+                if filed is not None:
+                    created[filed.workspace_id].append(filed)
+        inbound.clear()
+
     for event in batch:
         try:
             provider = _parser(event)
             if event.kind == CarrierEventKind.STATUS:
                 statuses.append((event, provider.parse_status(event.params)))
-            else:
-                message = _receive(event, provider.parse_inbound(event.params))
-                results[event.id] = ("", message.id if message else None)
-                if message is not None:
-                    created[event.workspace_id].append(message)
+                continue
+            parsed = provider.parse_inbound(event.params)
+            if together and not _is_consent_keyword(parsed.body):
+                inbound.append((event, parsed))
+                continue
+            file_inbound()
+            message = _receive(event, parsed)
+            results[event.id] = ("", message.id if message else None)
+            if message is not None:
+                created[event.workspace_id].append(message)
         except (ValueError, LookupError) as exc:
             logger.warning("Carrier event %s not applied: %s", event.id, exc)
             results[event.id] = (str(exc)[:1000], event.message_id)
+    file_inbound()
     results.update(_apply_statuses(statuses))
     for workspace_id, messages in created.items():
         events.messages_created(messages, workspace_id)
@@ -271,6 +295,11 @@ def _receive(event: CarrierEvent, inbound: InboundMessage) -> Message | None:
     contacts_ensure(workspace_id=workspace.id, phone_numbers=[inbound.from_number])
     _apply_consent_keyword(workspace, message)
     return message
+
+
+def _is_consent_keyword(body: str) -> bool:
+    keyword = body.strip().upper()
+    return keyword in OPT_OUT_KEYWORDS or keyword in OPT_IN_KEYWORDS or keyword in HELP_KEYWORDS
 
 
 def _apply_consent_keyword(workspace: Workspace, message: Message) -> None:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
+from messaging_platform.api import credentials
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import adapter_class, get_provider
 from numbers.providers.base import (
@@ -108,6 +110,20 @@ def intake_event(*, workspace_id: str, provider: str, kind: str, payload: dict[s
                        message_id=without_nul(message_id)[:64], **extra)
 
 
+def _webhook_account(workspace_id: str, provider: str, account_id: str) -> ProviderAccount | None:
+    """The account a webhook is verified with (the one its URL names, else the carrier's
+    primary-most): cached per process and exact while PostgreSQL answers (the credentials token
+    changes with any carrier account or workspace change), else what webhook_account finds in
+    the shared cache."""
+    def load() -> ProviderAccount | None:
+        return webhook_account(workspace_id=workspace_id, provider=provider, account_id=account_id)
+
+    try:
+        return credentials.cached("webhook-account", (workspace_id, provider, account_id), load)
+    except _DATABASE_DOWN:
+        return load()
+
+
 def webhook_receive(*, provider: str, workspace_id: str, route: str,
                     request: WebhookRequest) -> WebhookAnswer:
     """Verify a carrier's webhook, store its events and say what to answer.
@@ -122,8 +138,7 @@ def webhook_receive(*, provider: str, workspace_id: str, route: str,
     if route not in adapter_cls.webhook_routes or "\x00" in workspace_id:
         raise IntakeRefused(404, "not_found", "No such webhook.")
     try:
-        account = webhook_account(workspace_id=workspace_id, provider=provider,
-                                  account_id=str(request.query.get("account") or ""))
+        account = _webhook_account(workspace_id, provider, str(request.query.get("account") or ""))
     except AccountUnavailable:
         logger.warning("A %s webhook for %s could not be verified: no database, no cache",
                        provider, workspace_id)
@@ -158,15 +173,26 @@ def _target_message(event: IntakeEvent) -> Message | None:
     return next((m for m in found if m.pk == event.message_id), found[0] if found else None)
 
 
+def _workspace_numbers(workspace_id: str, account_pk: int | None) -> frozenset[str]:
+    """The workspace's phone numbers that webhooks verified with this account may bring messages
+    to (its own and the primary's unassigned ones), cached per process and exact (the
+    credentials token)."""
+    def load() -> frozenset[str]:
+        numbers = PhoneNumber.objects.filter(workspace_id=workspace_id)
+        if account_pk:
+            numbers = numbers.filter(Q(account__isnull=True) | Q(account_id=account_pk))
+        return frozenset(numbers.values_list("phone_number", flat=True))
+
+    return credentials.cached("inbound-numbers", (workspace_id, account_pk), load)
+
+
 def _reaches_us(event: IntakeEvent, account: ProviderAccount | None) -> bool:
     if (account is not None and account.messaging_service_sid
             and event.messaging_service_sid == account.messaging_service_sid):
         return True
-    numbers = PhoneNumber.objects.filter(workspace_id=event.workspace_id,
-                                         phone_number=event.to_number)
-    if account is not None and account.pk:  # not a number of another of its carrier accounts
-        numbers = numbers.filter(Q(account__isnull=True) | Q(account_id=account.pk))
-    return numbers.exists()
+    # Not a number of another of the workspace's carrier accounts (null: the primary's).
+    return event.to_number in _workspace_numbers(event.workspace_id,
+                                                 account.pk if account is not None else None)
 
 
 def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None = None,
@@ -185,13 +211,19 @@ def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None =
                                 "No message of this workspace matches this callback.")
     elif require_target and not _reaches_us(event, account):
         raise IntakeRefused(404, "not_found", "The To number is not a number of this workspace.")
+    stored = CarrierEvent(
+        workspace_id=event.workspace_id, provider=event.provider, kind=event.kind,
+        dedupe_key=event.dedupe_key, provider_sid=event.provider_sid, message=message,
+        params=event.payload, received_at=timezone.now())
     try:
-        with transaction.atomic():
-            stored = CarrierEvent.objects.create(
-                workspace_id=event.workspace_id, provider=event.provider, kind=event.kind,
-                dedupe_key=event.dedupe_key, provider_sid=event.provider_sid, message=message,
-                params=event.payload)
-    except IntegrityError:
+        if connection.in_atomic_block:  # the caller's transaction survives a duplicate
+            with transaction.atomic():
+                inserted = _insert_new(stored)
+        else:
+            inserted = _insert_new(stored)
+    except IntegrityError:  # a workspace deleted meanwhile
+        return None
+    if not inserted:
         return None
     # One wake-up for however many events arrive while one is pending; workers apply in batches.
     transaction.on_commit(enqueue_carrier_events_apply)
@@ -211,6 +243,24 @@ def carrier_events_store_many(events: list[IntakeEvent], messages: list[Message 
         for e, m in zip(events, messages, strict=True)], ignore_conflicts=True)
     transaction.on_commit(enqueue_carrier_events_apply)
     return len(events)
+
+
+def _insert_new(event: CarrierEvent) -> bool:
+    """INSERT the event unless its dedupe key is stored already: one statement, one round trip
+    (no BEGIN/COMMIT of its own). True when it was inserted."""
+    fields = CarrierEvent._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    table = connection.ops.quote_name(CarrierEvent._meta.db_table)
+    params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - our names
+            "ON CONFLICT (workspace_id, kind, dedupe_key) DO NOTHING RETURNING 1", params)
+        inserted = cursor.fetchone() is not None
+    if inserted:
+        event._state.adding = False
+    return inserted
 
 
 # The Redis stream ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from messaging_platform.api.errors import ApiError
 from messaging_platform.ids import new_id
+from messaging_platform.websocket_server import SERVER_SEND
 
 from .events import MESSAGE_UPDATED, event_text, workspace_group
 
@@ -91,6 +92,16 @@ def _catch_up(workspace_id: str, since: datetime, limit: int) -> tuple[list[dict
     return [MessageSerializer(m).data for m in messages[:limit]], len(messages) > limit
 
 
+def frames_of(message: dict) -> list[str]:
+    """The frames a `workspace.event` layer message carries: one (`text`), several (`texts`, a
+    batch's events published together) or, from a publisher of an earlier release, one `event`."""
+    texts = message.get("texts")
+    if texts is not None:
+        return texts
+    text = message.get("text")
+    return [text if text is not None else event_text(message["event"])]
+
+
 class _Fanout:
     """One channel-layer subscription per workspace and event loop (per daphne process), handing
     each event's text to every socket of that workspace in the process.
@@ -105,6 +116,8 @@ class _Fanout:
         self.task = asyncio.ensure_future(self._run(layer, group, channel))
 
     async def _run(self, layer, group: str, channel: str) -> None:
+        pending: asyncio.Queue = asyncio.Queue()
+        writer = asyncio.ensure_future(self._write(pending))
         try:
             while True:
                 try:
@@ -115,21 +128,34 @@ class _Fanout:
                     logger.exception("Could not receive from the channel layer for %s", group)
                     await asyncio.sleep(1)
                     continue
-                if message.get("type") != "workspace.event":
-                    continue
-                text = message.get("text")
-                if text is None:
-                    text = event_text(message["event"])
-                for consumer in list(self.members):
-                    try:
-                        await consumer.send(text_data=text)
-                    except Exception:  # a socket closing under us; its disconnect removes it
-                        logger.debug("Could not send to %s", consumer.channel_name, exc_info=True)
+                if message.get("type") == "workspace.event":
+                    pending.put_nowait(message)
         finally:
+            writer.cancel()
             try:
                 await layer.group_discard(group, channel)
             except Exception:
                 logger.warning("Could not leave %s on the channel layer", group, exc_info=True)
+
+    async def _write(self, pending: asyncio.Queue) -> None:
+        """Write what arrived to every socket. Events that queued up while the sockets were being
+        written (a busy process) are written together: each socket gets all of them before the
+        next socket, and daphne sends a socket's buffered frames in one write."""
+        while True:
+            messages = [await pending.get()]
+            while not pending.empty():
+                messages.append(pending.get_nowait())
+            # One ASGI message per frame for every socket (the server only reads it), handed to
+            # the server's send directly (messaging_platform/websocket_server.py).
+            frames = [{"type": "websocket.send", "text": text}
+                      for message in messages for text in frames_of(message)]
+            for consumer in list(self.members):
+                send = consumer.server_send
+                try:
+                    for frame in frames:
+                        await send(frame)
+                except Exception:  # a socket closing under us; its disconnect removes it
+                    logger.debug("Could not send to %s", consumer.channel_name, exc_info=True)
 
 
 # Per event loop: the test client runs each test in a loop of its own.
@@ -161,6 +187,11 @@ def _fanout_leave(group: str, consumer: "WorkspaceConsumer") -> None:
 
 class WorkspaceConsumer(AsyncWebsocketConsumer):
     workspace_id: str | None = None
+
+    @property
+    def server_send(self):
+        """The server's send for this socket's frames (past the middlewares), else the usual."""
+        return self.scope.get(SERVER_SEND) or self.base_send
 
     async def connect(self) -> None:
         workspace_id = self.scope["url_route"]["kwargs"]["workspace_id"]
@@ -206,8 +237,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def workspace_event(self, message: dict) -> None:
         # The publisher serialized the frame once for every client; an "event" dict comes from a
         # publisher of the previous release during a deploy.
-        text = message.get("text")
-        await self.send(text_data=text if text is not None else event_text(message["event"]))
+        for text in frames_of(message):
+            await self.send(text_data=text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_FRAME_BYTES:

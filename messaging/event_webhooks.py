@@ -202,9 +202,10 @@ def webhook_event_type(event: dict) -> str | None:
 
 
 # Every published event is matched against its workspace's endpoints: two lookups per delivered
-# message, so the list is kept in the cache. Any change to a workspace's endpoints moves its
-# version after commit; a list read before the change was stored under the old version and is
-# never read again. The timeout bounds how long a lost version bump could matter.
+# message, so the list is kept in the cache, with the version of the endpoints it was read under.
+# Any change to a workspace's endpoints moves its version after commit; the version and the list
+# are read together (one round trip), and a list stored under another version than the current
+# one is read again from the database. The timeout bounds how long a lost version bump could matter.
 ENDPOINTS_CACHE_SECONDS = 60
 
 
@@ -214,20 +215,23 @@ def _endpoints_version_key(workspace_id: str) -> str:
 
 def subscribed_endpoints(workspace_id: str) -> list[tuple[str, list[str]]]:
     """(id, event types) of the workspace's active endpoints."""
-    key = None
+    version_key, list_key = _endpoints_version_key(workspace_id), f"webhook-endpoints:{workspace_id}"
+    version = None
     try:
-        version = cache.get(_endpoints_version_key(workspace_id), "0")
-        key = f"webhook-endpoints:{workspace_id}:{version}"
-        cached = cache.get(key)
+        found = cache.get_many([version_key, list_key])
+        version = found.get(version_key, "0")
+        cached = found.get(list_key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
     except Exception:  # the cache is down: the database still answers
-        cached = None
-    if cached is None:
-        cached = [(pk, list(types)) for pk, types in WebhookEndpoint.objects.filter(
-            workspace_id=workspace_id, is_active=True).values_list("id", "events")]
-        if key is not None:
-            with contextlib.suppress(Exception):
-                cache.set(key, cached, ENDPOINTS_CACHE_SECONDS)
-    return cached
+        logger.warning("Cache unavailable: webhook endpoints of %s read from the database",
+                       workspace_id)
+    endpoints = [(pk, list(types)) for pk, types in WebhookEndpoint.objects.filter(
+        workspace_id=workspace_id, is_active=True).values_list("id", "events")]
+    if version is not None:
+        with contextlib.suppress(Exception):
+            cache.set(list_key, (version, endpoints), ENDPOINTS_CACHE_SECONDS)
+    return endpoints
 
 
 def endpoints_changed(workspace_id: str) -> None:

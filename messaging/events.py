@@ -5,17 +5,19 @@ A failure to publish is logged, never raised into the request or task that chang
 """
 
 import asyncio
-import json
 import logging
 import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import orjson
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash, decode_hosts
 from django.db import transaction
 
 from messaging_platform.ids import new_id
@@ -116,11 +118,74 @@ def _publish_on_commit(event_type: str, messages: list) -> None:
 
 def event_text(event: dict) -> str:
     """The WebSocket frame of an event: {"id", "type", "data"} as JSON text."""
-    return json.dumps({"id": event["id"], "type": event["type"], "data": event["data"]}, default=str)
+    return orjson.dumps({"id": event["id"], "type": event["type"], "data": event["data"]},
+                        default=str).decode()
 
 
 def publish_event(workspace_id: str, event: dict) -> None:
     publish_events(workspace_id, [event])
+
+
+# Events per channel-layer message: a batch's events travel together (one PUBLISH, one message
+# for each daphne process to unpack), in messages of at most this many.
+EVENTS_PER_LAYER_MESSAGE = 100
+
+
+def layer_messages(texts: list[str]) -> list[dict]:
+    """The channel-layer messages carrying these frames: `text` for one, `texts` for several (the
+    consumer's fan-out takes both)."""
+    if len(texts) == 1:
+        return [{"type": "workspace.event", "text": texts[0]}]
+    return [{"type": "workspace.event", "texts": texts[i:i + EVENTS_PER_LAYER_MESSAGE]}
+            for i in range(0, len(texts), EVENTS_PER_LAYER_MESSAGE)]
+
+
+class _SyncPubSub:
+    """PUBLISH to the Redis pub/sub channel layer from sync code, on the caller's thread: the
+    channel names and the serialization are the layer's own, so daphne's subscriptions receive it
+    as from the layer's group_send. One round trip per publish; before, each went through a
+    thread running an event loop (a hand-off and a wait each way, more than the PUBLISH itself)."""
+
+    def __init__(self, layer: RedisPubSubChannelLayer):
+        config = layer._kwargs
+        self.prefix = config.get("prefix", "asgi")
+        self.serialize = layer.serialize
+        self.pools = []
+        for host in decode_hosts(config.get("hosts")):
+            options = dict(host)
+            if "address" in options:
+                self.pools.append(redis.ConnectionPool.from_url(options.pop("address"), **options))
+            else:
+                self.pools.append(redis.ConnectionPool(**options))
+
+    def publish(self, group: str, messages: list[dict]) -> None:
+        channel = f"{self.prefix}__group__{group}"
+        pool = self.pools[_consistent_hash(channel, len(self.pools))]
+        client = redis.Redis(connection_pool=pool)
+        if len(messages) == 1:
+            client.publish(channel, self.serialize(messages[0]))
+            return
+        with client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.publish(channel, self.serialize(message))
+            pipe.execute()
+
+
+_sync_pubsub: dict[tuple[int, int], _SyncPubSub | None] = {}
+
+
+def _sync_publisher(layer) -> _SyncPubSub | None:
+    """The sync publisher of this process for `layer`, or None when it has none (another layer,
+    a Sentinel setup): those publish through the layer's own async API."""
+    key = (os.getpid(), id(layer))
+    if key not in _sync_pubsub:
+        publisher = None
+        if isinstance(layer, RedisPubSubChannelLayer):
+            hosts = decode_hosts(layer._kwargs.get("hosts"))
+            if not any("master_name" in host for host in hosts):
+                publisher = _SyncPubSub(layer)
+        _sync_pubsub[key] = publisher
+    return _sync_pubsub[key]
 
 
 _publisher: tuple[int, asyncio.AbstractEventLoop] | None = None
@@ -128,7 +193,8 @@ _publisher_lock = threading.Lock()
 
 
 def _publisher_loop() -> asyncio.AbstractEventLoop:
-    """One event loop per process, in a thread of its own, for publishing from sync code.
+    """One event loop per process, in a thread of its own, for publishing from sync code through
+    the layer's async API (the list-based Redis layer).
 
     async_to_sync without a running loop makes a new loop and thread per call, and channels-redis
     a new Redis connection per loop: about a millisecond and a connection for every event. The pid
@@ -147,21 +213,22 @@ def publish_events(workspace_id: str, events: list[dict]) -> None:
         layer = get_channel_layer()
         if layer is not None:
             group = workspace_group(workspace_id)
-
             # The frame's JSON text is made once here, not once per connected client: a daphne
             # process sends it to each of its sockets as it is.
-            texts = [event_text(event) for event in events]
+            messages = layer_messages([event_text(event) for event in events])
+            publisher = _sync_publisher(layer)
+            if publisher is not None:
+                publisher.publish(group, messages)
+            else:
+                async def send_all() -> None:
+                    for message in messages:
+                        await layer.group_send(group, message)
 
-            async def send_all() -> None:
-                for text in texts:
-                    await layer.group_send(group, {"type": "workspace.event", "text": text})
-
-            # Safe from any loop: the state is in Redis (the pub/sub layer keeps one connection
-            # per event loop).
-            if isinstance(layer, RedisChannelLayer | RedisPubSubChannelLayer):
-                asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(PUBLISH_TIMEOUT)
-            else:  # the in-memory layer must run on the loop of its consumers
-                async_to_sync(send_all)()
+                if isinstance(layer, RedisChannelLayer):  # its state is in Redis: any loop
+                    asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(
+                        PUBLISH_TIMEOUT)
+                else:  # the in-memory layer must run on the loop of its consumers
+                    async_to_sync(send_all)()
     except Exception:
         logger.exception("Could not publish %d event(s) to the channel layer", len(events))
     for sink in EVENT_SINKS:

@@ -6,6 +6,8 @@ own), whatever the number of messages. The columns come from the models, so a fi
 Message or MessageEvent is written with its default without a change here.
 """
 
+import functools
+
 from django.db import connection
 
 from messaging_platform.ids import new_id
@@ -19,6 +21,34 @@ CHUNK = 1000
 
 def _q(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+def _values(rows: int, fields: list) -> str:
+    """The VALUES rows of the input, in PostgreSQL's own placeholders ($1, $2, …): each message's
+    columns, then its ordinal, its side of the conversation and a new conversation id. The first
+    row carries each column's type (VALUES in a subquery has no target to take it from); the
+    other rows follow it."""
+    width = len(fields) + 3
+    casts = [f.cast_db_type(connection) for f in fields] + ["int", "varchar", "varchar"]
+    first = ", ".join(f"${n + 1}::{cast}" for n, cast in enumerate(casts))
+    other = (", ".join(f"${row * width + n + 1}" for n in range(width)) for row in range(1, rows))
+    return ", ".join([f"({first})", *(f"({row})" for row in other)])
+
+
+def _fetch_all(sql: str, params: list) -> list[tuple]:
+    """Run one statement written with PostgreSQL's placeholders, its parameters bound by the
+    server (sent beside the SQL, not quoted into it, and no placeholder rewriting: for a thousand
+    messages, psycopg's rewriting of 30,000 `%s` was most of a batch's web CPU, and quoting them
+    into the text more). Through Django's cursor wrapper, so errors are Django's and query logging
+    and execute wrappers see it."""
+    from psycopg import RawCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = connection._prepare_cursor(RawCursor(connection.connection))
+    with cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _columns(model, *, skip_auto: bool = True) -> list:
@@ -37,22 +67,14 @@ def messages_store(*, workspace: Workspace, messages: list[Message], our_sides: 
     return opted_out
 
 
-def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
+@functools.lru_cache(maxsize=16)
+def _statement(rows: int) -> str:
+    """The statement for `rows` messages (built once per size and process: the columns come from
+    the models, which do not change while the process runs)."""
     fields = _columns(Message)
     names = [f.column for f in fields]
-    # The first row carries each column's type (VALUES in a subquery has no target to take it
-    # from); the other rows follow it.
-    casts = [f.cast_db_type(connection) for f in fields]
-    rows, params = [], []
-    for ordinal, (message, our_side) in enumerate(zip(messages, our_sides, strict=True)):
-        if ordinal == 0:
-            placeholders = [f"%s::{cast}" for cast in casts]
-            placeholders += ["%s::int", "%s::varchar", "%s::varchar"]
-        else:
-            placeholders = ["%s"] * (len(fields) + 3)
-        rows.append(f"({', '.join(placeholders)})")
-        params += [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
-        params += [ordinal, our_side, new_id("conv")]
+    values = _values(rows, fields)
+    workspace_param = f"${rows * (len(fields) + 3) + 1}"
     input_columns = ", ".join(_q(n) for n in names)
     message_columns = ", ".join(f"kept.{_q(n)}" if n != "conversation_id" else "conv.id"
                                 for n in names)
@@ -64,12 +86,13 @@ def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[
     conversation, message, event, optout = (_q(m._meta.db_table)
                                             for m in (Conversation, Message, MessageEvent, OptOut))
     # Only our table and column names and placeholders are formatted in; values are parameters.
-    sql = f"""
+    return f"""
         WITH input ({input_columns}, _ordinal, _our_side, _new_conversation) AS (
-            VALUES {", ".join(rows)}
+            VALUES {values}
         ), opted AS (
             SELECT DISTINCT phone_number FROM {optout}
-            WHERE workspace_id = %s AND phone_number IN (SELECT to_number FROM input)
+            WHERE workspace_id = {workspace_param}
+              AND phone_number IN (SELECT to_number FROM input)
         ), kept AS (
             SELECT * FROM input WHERE to_number NOT IN (SELECT phone_number FROM opted)
         ), conv AS (
@@ -93,10 +116,16 @@ def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[
         SELECT 'opted_out', phone_number, NULL FROM opted
         UNION ALL SELECT 'stored', id, conversation_id FROM stored
     """  # noqa: S608
+
+
+def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
+    fields = _columns(Message)
+    params = []
+    for ordinal, (message, our_side) in enumerate(zip(messages, our_sides, strict=True)):
+        params += [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
+        params += [ordinal, our_side, new_id("conv")]
     params.append(workspace.pk)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        answers = cursor.fetchall()
+    answers = _fetch_all(_statement(len(messages)), params)
     conversations = {pk: conversation_id for kind, pk, conversation_id in answers
                      if kind == "stored"}
     for message_obj in messages:
@@ -104,3 +133,75 @@ def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[
             message_obj.conversation_id = conversations[message_obj.id]
             message_obj._state.adding = False  # a stored row now, as after save()
     return {number for kind, number, _ in answers if kind == "opted_out"}
+
+
+# Inbound messages ------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _inbound_statement(rows: int) -> str:
+    """Filing `rows` inbound messages: each conversation (our side, the sender) upserted once, its
+    last message the batch's newest and its unread count raised by the batch's count; then the
+    messages and their `received` events."""
+    fields = _columns(Message)
+    names = [f.column for f in fields]
+    values = _values(rows, fields)
+    input_columns = ", ".join(_q(n) for n in names)
+    message_columns = ", ".join(f"input.{_q(n)}" if n != "conversation_id" else "conv.id"
+                                for n in names)
+    event_fields = _columns(MessageEvent)
+    event_values = {"message_id": "input.id", "status": "input.status", "source": "'carrier'",
+                    "created_at": "input.created_at"}
+    event_columns = ", ".join(_q(f.column) for f in event_fields)
+    event_selects = ", ".join(event_values.get(f.column, "NULL") for f in event_fields)
+    conversation, message, event = (_q(m._meta.db_table)
+                                    for m in (Conversation, Message, MessageEvent))
+    return f"""
+        WITH input ({input_columns}, _ordinal, _our_side, _new_conversation) AS (
+            VALUES {values}
+        ), latest AS (
+            SELECT DISTINCT ON (workspace_id, _our_side, from_number) _new_conversation,
+                   workspace_id, _our_side, from_number, id, created_at,
+                   count(*) OVER (PARTITION BY workspace_id, _our_side, from_number) AS received
+            FROM input ORDER BY workspace_id, _our_side, from_number, _ordinal DESC
+        ), conv AS (
+            INSERT INTO {conversation} AS c (id, workspace_id, our_number, contact_number,
+                                             last_message_id, last_message_at, unread_count,
+                                             created_at)
+            SELECT _new_conversation, workspace_id, _our_side, from_number, id, created_at,
+                   received, created_at
+            FROM latest
+            ON CONFLICT (workspace_id, our_number, contact_number) DO UPDATE SET
+                last_message_id = excluded.last_message_id,
+                last_message_at = excluded.last_message_at,
+                unread_count = c.unread_count + excluded.unread_count
+            RETURNING id, workspace_id, our_number, contact_number
+        ), stored AS (
+            INSERT INTO {message} ({input_columns})
+            SELECT {message_columns} FROM input
+            JOIN conv ON conv.workspace_id = input.workspace_id AND conv.our_number = input._our_side
+                     AND conv.contact_number = input.from_number
+            RETURNING id, conversation_id
+        ), first_events AS (
+            INSERT INTO {event} ({event_columns}) SELECT {event_selects} FROM input
+        )
+        SELECT id, conversation_id FROM stored
+    """  # noqa: S608
+
+
+def inbound_messages_store(*, messages: list[Message], our_sides: list[str]) -> None:
+    """Insert received `messages` (built, not saved, of any workspaces; `our_sides[i]` is the
+    number or Messaging Service that message i reached), filing each into its conversation with
+    the sender: one statement per CHUNK messages. Sets each message's `conversation_id`."""
+    fields = _columns(Message)
+    for start in range(0, len(messages), CHUNK):
+        chunk = messages[start:start + CHUNK]
+        params = []
+        for ordinal, (message, our_side) in enumerate(
+                zip(chunk, our_sides[start:start + CHUNK], strict=True)):
+            params += [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
+            params += [ordinal, our_side, new_id("conv")]
+        conversations = dict(_fetch_all(_inbound_statement(len(chunk)), params))
+        for message in chunk:
+            message.conversation_id = conversations[message.id]
+            message._state.adding = False

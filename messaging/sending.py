@@ -63,7 +63,10 @@ def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_numbe
                    is_mms: bool, to: str = "") -> Sender:
     """The number (and carrier account) a message goes out from: the one asked for; else the
     route for `to` (numbers.routing); else the Messaging Service when the account has one, else
-    the workspace's default number."""
+    the workspace's default number.
+
+    The one place a send's sender is chosen (single and batch sends, the UI send, the preview,
+    broadcasts); a batch asks once per distinct `sender_key` of its messages."""
     context = send_context(workspace=workspace)
     rule = routing.matching_rule(context.rules, to) if to and not from_number else None
     if rule is not None:
@@ -129,6 +132,14 @@ def ensure_not_opted_out(*, workspace: Workspace, to_number: str) -> None:
         raise opted_out_error(to_number)
 
 
+def sender_key(request: "SendRequest", context: SendContext) -> tuple:
+    """What resolve_sender's answer depends on, so that a batch resolves each distinct one once:
+    sends without `from` to destinations of one route share its sender."""
+    rule = (routing.matching_rule(context.rules, request.to)
+            if context.rules and not request.from_number else None)
+    return (request.from_number, bool(request.media_urls), rule.id if rule else None)
+
+
 @dataclass(frozen=True)
 class SendRequest:
     """One message to send, as the API validated it."""
@@ -179,14 +190,11 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
         raise ApiError("provider_not_configured",
                        "This workspace has no carrier account; set one up under its provider "
                        "settings first.")
-    senders: dict[tuple[str | None, bool, str | None], Sender | ApiError] = {}
+    senders: dict[tuple, Sender | ApiError] = {}
     results: list[Message | ApiError] = []
     accepted: list[tuple[int, SendRequest, Sender]] = []
     for index, request in enumerate(requests):
-        # Sends without `from` to destinations of one route share its sender.
-        rule = (routing.matching_rule(context.rules, request.to)
-                if context.rules and not request.from_number else None)
-        key = (request.from_number, bool(request.media_urls), rule.id if rule else None)
+        key = sender_key(request, context)
         if key not in senders:
             try:
                 senders[key] = resolve_sender(workspace=workspace, account=context.account,

@@ -14,6 +14,9 @@ from django.conf import settings  # noqa: E402
 from messaging.operations.metrics import WebSocketMetricsMiddleware  # noqa: E402
 from messaging_platform import daphne_compat  # noqa: E402
 from messaging_platform.routing import websocket_urlpatterns  # noqa: E402
+from messaging_platform.websocket_server import ServerSendInScope, plain_debug_labels  # noqa: E402
+
+plain_debug_labels()  # autobahn's per-frame debug labels without click's styling
 
 daphne_compat.install()  # close reasons reach the client (daphne drops them otherwise)
 
@@ -32,6 +35,7 @@ if settings.SMPP_BINDS_IN_PROCESS:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": ServerSendInScope(
+            WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -1,16 +1,53 @@
 """Per-key and per-user rate limits on the shared cache, with X-RateLimit-* headers.
 
-django-ratelimit counts in fixed windows in the cache (Redis in production), so every web process
-shares one budget. The usage is kept on the request so that every answer can carry the headers.
+Counted in django-ratelimit's fixed windows (each key's window staggered by a hash of the key) in
+the cache (Redis in production), so every web process shares one budget. On Redis a request costs
+one round trip: a Lua script increments the window's counter and sets its expiry when it creates
+it (django-ratelimit's own add-then-incr is three trips: SET NX, EXISTS, INCR). Other caches go
+through django-ratelimit. The usage is kept on the request so that every answer can carry the
+headers.
 """
 
 import ipaddress
 import time
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.throttling import BaseThrottle
+
+# INCR, and the window's expiry when this request created its counter: atomic, one round trip.
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_script: list = []  # the registered script (EVALSHA, loaded again if Redis forgot it)
+
+
+def _count_in_redis(cache: RedisCache, key: str, expiry: int) -> int:
+    full_key = cache.make_and_validate_key(key)
+    client = cache._cache.get_client(full_key, write=True)
+    if not _script:
+        _script.append(client.register_script(_COUNT_SCRIPT))
+    return int(_script[0](keys=[full_key], args=[expiry], client=client))
+
+
+def usage_of(request, *, group: str, value: str, rate: str) -> dict | None:
+    """Count this request in `value`'s current window of `group`: {count, limit, should_limit,
+    time_left}, as django-ratelimit's get_usage answers it (None when rate limits are off)."""
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    if not isinstance(cache, RedisCache) or not getattr(settings, "RATELIMIT_ENABLE", True):
+        return get_usage(request, group=group, key=lambda group, req: value, rate=rate,
+                         method=ALL, increment=True)
+    limit, period = _split_rate(rate)
+    window = _get_window(value, period)
+    count = _count_in_redis(cache, _make_cache_key(group, window, rate, value, ALL),
+                            period + EXPIRATION_FUDGE)
+    return {"count": count, "limit": limit, "should_limit": count > limit,
+            "time_left": window - int(time.time())}
 
 UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 - a bucket name, not a bind address
 
@@ -38,15 +75,8 @@ class RateLimit(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
-        rate = getattr(settings, self.setting)
-        usage = get_usage(
-            request,
-            group=self.group,
-            key=lambda group, req: self.key(req),
-            rate=rate,
-            method=ALL,
-            increment=True,
-        )
+        usage = usage_of(request, group=self.group, value=str(self.key(request)),
+                         rate=getattr(settings, self.setting))
         if usage is None:
             return True
         request._rate_limit_usage = usage

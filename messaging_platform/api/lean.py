@@ -1,0 +1,110 @@
+"""Integrator POSTs of the common shape served without DRF's dispatch: the send endpoints' hot path.
+
+A send does little work of its own (one statement stores it), so DRF's per-request machinery
+(the Request wrapper, content negotiation, the authentication, permission and throttle loops,
+the exception handler, the response's rendering pipeline) was a large share of its cost. A POST
+of the common shape — JSON, a Bearer API key that authenticates, no Idempotency-Key, an Accept
+that JSON satisfies — is served here with the same classes and rules the full path uses:
+the API key's authentication (the per-process cache), the per-key rate limit (ApiKeyRateLimit,
+one Redis round trip) and its headers, the handler, the error format (`describe_exception`) and
+the `Allow` header of the view. Anything else answers None before any side effect, and the view
+serves the request through DRF as before (a wrong or missing key, a 415, a 406, malformed JSON,
+an idempotent retry), so those answers stay DRF's to the letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework.exceptions import ParseError, Throttled
+
+from .authentication import ApiKeyUser
+from .exceptions import describe_exception
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .parsers import loads
+from .renderers import OrjsonRenderer
+from .throttling import ApiKeyRateLimit, rate_limit_headers
+
+_IDEMPOTENCY_META = "HTTP_" + IDEMPOTENCY_HEADER.upper().replace("-", "_")
+_JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8",
+                         "application/json;charset=utf-8"})
+_ACCEPTED = frozenset({"", "*/*", "application/json", "application/*"})
+
+# handler(api_key, data) -> (status, answer); raises what the full path's handler raises.
+Handler = Callable[[object, object], tuple[int, object]]
+
+
+def _accepts_json(accept: str) -> bool:
+    """True when the Accept header is one of the shapes DRF negotiates to its compact JSON (with
+    parameters, such as `indent`, it is DRF's to answer)."""
+    if accept in _ACCEPTED:
+        return True
+    return ";" not in accept and all(part.strip() in _ACCEPTED for part in accept.split(","))
+
+
+def _bearer(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or " " in token.strip():
+        return None
+    return token.strip()
+
+
+def _render(status: int, answer, headers: dict[str, str]) -> HttpResponse:
+    response = HttpResponse(OrjsonRenderer().render(answer), status=status,
+                            content_type="application/json")
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def integrator_post(request: HttpRequest, allowed_methods: list[str],
+                    handler: Handler) -> HttpResponse | None:
+    """Serve an integrator POST of the common shape, or None when the full path must serve it."""
+    meta = request.META
+    if (request.method != "POST" or _IDEMPOTENCY_META in meta or meta.get("QUERY_STRING")
+            or meta.get("CONTENT_TYPE", "").lower() not in _JSON_TYPES
+            or not _accepts_json(meta.get("HTTP_ACCEPT", ""))):
+        return None
+    raw = _bearer(request)
+    if raw is None:
+        return None
+    from workspaces.services import api_key_authenticate
+
+    headers = {"Allow": ", ".join(allowed_methods)}
+    try:
+        api_key = api_key_authenticate(raw)
+    except Exception as exc:  # the database unreachable: a 503, as DRF's handler answers it
+        return _error(exc, headers)
+    if api_key is None:
+        return None  # DRF answers the 401 (and counts the failure against the address)
+    body = request.body
+    if not body:
+        return None
+    try:
+        data = loads(body)
+    except ParseError:
+        return None
+    if type(data) is not dict:
+        return None
+    # What DRF's authentication leaves on the request, for the audit log and the rate limit.
+    request.user, request.auth = ApiKeyUser(api_key), api_key
+    throttle = ApiKeyRateLimit()
+    try:
+        if not throttle.allow_request(request, None):
+            raise Throttled(wait=throttle.wait())
+        status, answer = handler(api_key, data)
+    except Exception as exc:
+        return _error(exc, {**headers, **rate_limit_headers(request)})
+    return _render(status, answer, {**headers, **rate_limit_headers(request)})
+
+
+def _error(exc: Exception, headers: dict[str, str]) -> HttpResponse:
+    """The error answer DRF's exception handler gives for `exc`; an unexpected exception goes on
+    to the middleware, which logs it and answers the 500."""
+    described = describe_exception(exc)
+    if described is None:
+        raise exc
+    status, answer, error_headers = described
+    return _render(status, answer, {**headers, **error_headers})
