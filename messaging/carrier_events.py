@@ -26,6 +26,7 @@ from . import events
 from .contacts import contacts_ensure
 from .conversations import conversation_file_inbound, conversation_for
 from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
+from .insights.counting import count_inbound
 from .lifecycle import StatusReport, messages_apply_statuses
 from .models import (
     CarrierEvent,
@@ -167,6 +168,7 @@ def _apply_batch(batch: list[CarrierEvent]) -> dict[str, Result]:
             logger.warning("Carrier event %s not applied: %s", event.id, exc)
             results[event.id] = (str(exc)[:1000], event.message_id)
     results.update(_apply_statuses(statuses))
+    count_inbound([m for batch in created.values() for m in batch], opt_out_keywords=OPT_OUT_KEYWORDS)
     for workspace_id, messages in created.items():
         events.messages_created(messages, workspace_id)
     return results

@@ -59,6 +59,7 @@ from numbers.models import PhoneNumber, ProviderAccount
 
 from . import events
 from .enqueue import enqueue_send, enqueue_status_callback
+from .insights.counting import count_events
 from .models import FINAL_STATUSES, Message, MessageEvent, Status
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,9 @@ def _final_list() -> str:
 
 
 def _events(rows: Sequence[tuple[Message, dict]]) -> None:
-    MessageEvent.objects.bulk_create([MessageEvent(message=m, **fields) for m, fields in rows])
+    """The history rows of a batch of changes, and the dashboard's counts of them (one statement
+    each, in this transaction)."""
+    count_events(MessageEvent.objects.bulk_create([MessageEvent(message=m, **fields) for m, fields in rows]))
 
 
 def _tell(messages: Sequence[Message], *, callbacks: bool) -> None:
