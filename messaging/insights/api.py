@@ -3,7 +3,7 @@ the delivery dashboard's figures."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -119,9 +119,20 @@ PARAMETERS = [
 ]
 
 
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def insights_answer(report: dict) -> dict:
+    """The report as JSON values, in the shape InsightsSerializer describes. Made by hand: a
+    serializer takes longer than the queries over the 2,400 points of 100 days by hour."""
+    return {**report, "from": _timestamp(report["from"]), "to": _timestamp(report["to"]),
+            "series": [{**point, "start": _timestamp(point["start"])} for point in report["series"]]}
+
+
 def _answer(request, workspace: Workspace) -> Response:
     report = insights_report(workspace=workspace, **insights_params(request.query_params, workspace))
-    return Response(InsightsSerializer(report).data)
+    return Response(insights_answer(report))
 
 
 @extend_schema(tags=["insights"])

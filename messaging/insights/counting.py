@@ -49,7 +49,7 @@ SLOTS = 16
 ADVISORY_LOCK_CLASS = 7_301_150  # the first key of the slots' advisory locks (the second: the slot)
 ROWS_PER_STATEMENT = 1000
 
-# A tally's key: (workspace id, hour, sender, contact number, error code, column, latency bin or -1).
+# A tally's key: (workspace id, hour, sender, contact's country, error code, column, latency bin or -1).
 TallyKey = tuple[str, datetime, str, str, str, str, int]
 
 _TABLE = InsightCount._meta.db_table
@@ -111,7 +111,7 @@ def count_events(events: Iterable[MessageEvent]) -> None:
         if column == "delivered":
             delivered = message.delivered_at or event.created_at
             bin_ = latency_bin((delivered - _due(message)).total_seconds())
-        tally[(message.workspace_id, _hour(event.created_at), _sender(message), message.to_number,
+        tally[(message.workspace_id, _hour(event.created_at), _sender(message), country_of(message.to_number),
                event.error_code or "", column, bin_)] += 1
     write_tally(tally)
 
@@ -123,7 +123,7 @@ def count_inbound(messages: Iterable[Message], *, opt_out_keywords: Iterable[str
     tally: Counter[TallyKey] = Counter()
     for message in messages:
         key = (message.workspace_id, _hour(message.created_at), message.to_number,
-               message.from_number, "")
+               country_of(message.from_number), "")
         tally[(*key, "received", -1)] += 1
         if message.body.strip().upper() in keywords:
             tally[(*key, "opt_outs", -1)] += 1
@@ -140,9 +140,9 @@ def write_tally(tally: Counter[TallyKey], *, slot: int | None = None) -> None:
         for start in range(0, len(items), ROWS_PER_STATEMENT):
             chunk = items[start:start + ROWS_PER_STATEMENT]
             params: list = []
-            for (workspace_id, hour, sender, contact, code, column, bin_), count in chunk:
+            for (workspace_id, hour, sender, country, code, column, bin_), count in chunk:
                 params += [workspace_id, connection.ops.adapt_datetimefield_value(hour), sender,
-                           country_of(contact), code[:40], column, bin_, count]
+                           country, code[:40], column, bin_, count]
             cursor.execute(_upsert_sql(len(chunk), slot), params)
 
 
@@ -176,18 +176,24 @@ def _upsert_sql(rows: int, slot: int | None) -> str:
                     f"pg_backend_pid() %% {SLOTS})")
     else:
         slot_sql = "0"
+    # Each tally counts in its hour, and (but for the totals) in its UTC day: what a long period's
+    # breakdown reads, a day's rows instead of 24 hours'.
+    day = "date_trunc('day', v.bucket)" if postgres else "strftime('%%Y-%%m-%%d 00:00:00', v.bucket)"
     # PostgreSQL names the columns of a VALUES list in place; SQLite only in a WITH.
     head, source = (("", f"({values}) AS v({names})") if postgres
                     else (f"WITH v({names}) AS ({values}) ", "v"))
     sql = (
-        f"{head}INSERT INTO {_TABLE} (workspace_id, bucket, dimension, key, slot, {', '.join(columns)}) "  # noqa: S608
-        f"SELECT ws, bucket, dimension, key, {slot_sql}, {', '.join(sums)} FROM ("
-        f"SELECT v.ws, v.bucket, dims.dimension, {key} AS key, v.col, v.bin, v.n FROM {source} "
+        f"{head}INSERT INTO {_TABLE} (workspace_id, daily, bucket, dimension, key, slot, "  # noqa: S608
+        f"{', '.join(columns)}) "
+        f"SELECT ws, daily, bucket, dimension, key, {slot_sql}, {', '.join(sums)} FROM ("
+        f"SELECT v.ws, spans.d = 1 AS daily, CASE WHEN spans.d = 1 THEN {day} ELSE v.bucket END AS bucket, "
+        f"dims.dimension, {key} AS key, v.col, v.bin, v.n FROM {source} "
         f"LEFT JOIN {accounts} acc ON acc.id = {account} "
-        f"CROSS JOIN ({dims}) dims "
-        f"WHERE dims.dimension <> '{Dimension.ERROR_CODE}' OR v.code <> '') d WHERE TRUE "
-        f"GROUP BY ws, bucket, dimension, key ORDER BY ws, bucket, dimension, key "
-        f"ON CONFLICT (workspace_id, dimension, bucket, key, slot) DO UPDATE SET "
+        f"CROSS JOIN ({dims}) dims CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1) spans "
+        f"WHERE (dims.dimension <> '{Dimension.ERROR_CODE}' OR v.code <> '') "
+        f"AND (spans.d = 0 OR dims.dimension <> '{Dimension.TOTAL}')) d WHERE TRUE "
+        f"GROUP BY ws, daily, bucket, dimension, key ORDER BY ws, daily, bucket, dimension, key "
+        f"ON CONFLICT (workspace_id, daily, dimension, bucket, key, slot) DO UPDATE SET "
         + ", ".join(f"{c} = {_TABLE}.{c} + EXCLUDED.{c}" for c in columns))
     return sql
 
@@ -286,7 +292,7 @@ def insights_rebuild(*, workspace_ids: Sequence[str] | None = None,
                 tally: Counter[TallyKey] = Counter()
                 for hour, sender, contact, code, column, bin_, count in _grouped_counts(
                         workspace_id, start, start + window):
-                    tally[(workspace_id, hour, sender, contact, code, column, bin_)] += count
+                    tally[(workspace_id, hour, sender, country_of(contact), code, column, bin_)] += count
                 write_tally(tally, slot=0)
                 start += window
             written += InsightCount.objects.filter(workspace_id=workspace_id).count()

@@ -1,6 +1,7 @@
 """The delivery dashboard's counts, kept up to date as messages move (messaging.insights.counting).
 
-One row per workspace × UTC hour × dimension × key × slot:
+One row per workspace × UTC hour × dimension × key × slot, and for the breakdowns' dimensions one
+per UTC day too (`daily`), so that a long period's breakdown reads days rather than hours:
 
 - `dimension` "" is the workspace's totals (key ""); "sender", "carrier" (the carrier account's
   id), "country" (the contact's region code) and "error_code" ("<provider>:<code>") break the
@@ -35,7 +36,9 @@ class Dimension(models.TextChoices):
 class InsightCount(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+",
                                   db_index=False)  # the unique index below starts with it
-    bucket = models.DateTimeField()  # the start of a UTC hour
+    # An hour's counts (bucket: its start), or, but for the totals, a UTC day's (bucket: midnight).
+    daily = models.BooleanField(default=False)
+    bucket = models.DateTimeField()
     dimension = models.CharField(max_length=10, choices=Dimension.choices, blank=True)
     key = models.CharField(max_length=80, blank=True)
     slot = models.PositiveSmallIntegerField(default=0)
@@ -72,7 +75,7 @@ class InsightCount(models.Model):
         db_table = "insights_count"
         constraints = [
             # Also the index of every read: one workspace, one dimension, a range of hours.
-            models.UniqueConstraint(fields=["workspace", "dimension", "bucket", "key", "slot"],
+            models.UniqueConstraint(fields=["workspace", "daily", "dimension", "bucket", "key", "slot"],
                                     name="one_insight_count_per_key"),
         ]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDay
 
 from numbers.models import PhoneNumber, ProviderAccount
@@ -115,6 +115,21 @@ def _error(key: str, row: Mapping[str, int | None]) -> dict:
             "meaning": explained[0] if explained else None, "fix": explained[1] if explained else None}
 
 
+def _period_rows(start: datetime, end: datetime) -> Q:
+    """The rows whose sum is [start, end): the UTC days wholly inside it, and the hours of its
+    ragged ends."""
+    first_day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_day < start:
+        first_day += timedelta(days=1)
+    last_day = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = Q(daily=False, bucket__gte=start, bucket__lt=end)
+    if first_day >= last_day:
+        return hours
+    return (Q(daily=True, bucket__gte=first_day, bucket__lt=last_day)
+            | Q(daily=False, bucket__gte=start, bucket__lt=first_day)
+            | Q(daily=False, bucket__gte=last_day, bucket__lt=end))
+
+
 def insights_report(*, workspace: Workspace, start: datetime, end: datetime, interval: str,
                     group_by: str) -> dict:
     """Series over [start, end) by hour or by day (days in the workspace's zone; `start` goes back
@@ -122,9 +137,9 @@ def insights_report(*, workspace: Workspace, start: datetime, end: datetime, int
     the top error codes with what they mean and what to do."""
     zone = workspace_zone(workspace)
     start = bucket_start(start, interval=interval, zone=zone)
-    rows = InsightCount.objects.for_workspace(workspace).filter(bucket__gte=start, bucket__lt=end)
-
-    totals_by_bucket = rows.filter(dimension=Dimension.TOTAL)
+    counts = InsightCount.objects.for_workspace(workspace)
+    totals_by_bucket = counts.filter(daily=False, dimension=Dimension.TOTAL, bucket__gte=start,
+                                     bucket__lt=end)
     if interval == "day":
         sums = totals_by_bucket.annotate(t=TruncDay("bucket", tzinfo=zone)).values("t").annotate(**_SUMS)
     else:  # the stored buckets are hours already
@@ -136,7 +151,8 @@ def insights_report(*, workspace: Workspace, start: datetime, end: datetime, int
         _add(total, row)
         series.append({"start": moment, **figures(row)})
 
-    grouped = list(rows.filter(dimension=group_by).values("key").annotate(**_SUMS).order_by())
+    period = _period_rows(start, end)
+    grouped = list(counts.filter(period, dimension=group_by).values("key").annotate(**_SUMS).order_by())
     grouped.sort(key=lambda r: (-(r["sent"] + r["failed"] + r["received"] + r["opt_outs"]), r["key"]))
     grouped = grouped[:BREAKDOWN_LIMIT]
     labels = _labels(workspace, group_by, (r["key"] for r in grouped))
@@ -148,7 +164,7 @@ def insights_report(*, workspace: Workspace, start: datetime, end: datetime, int
             entry["key"] = row["key"].partition(":")[2]
         breakdown.append(entry)
 
-    errors = (rows.filter(dimension=Dimension.ERROR_CODE).values("key")
+    errors = (counts.filter(period, dimension=Dimension.ERROR_CODE).values("key")
               .annotate(failed=Sum("failed"), undelivered=Sum("undelivered")).order_by())
     top = sorted((_error(r["key"], r) for r in errors), key=lambda e: (-e["count"], e["code"]))
     return {

@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
             name='InsightCount',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('daily', models.BooleanField(default=False)),
                 ('bucket', models.DateTimeField()),
                 ('dimension', models.CharField(blank=True, choices=[('', 'Totals'), ('sender', 'Sender'), ('carrier', 'Carrier account'), ('country', 'Destination country'), ('error_code', 'Error code')], max_length=10)),
                 ('key', models.CharField(blank=True, max_length=80)),
@@ -34,7 +35,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'db_table': 'insights_count',
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'dimension', 'bucket', 'key', 'slot'), name='one_insight_count_per_key')],
+                'constraints': [models.UniqueConstraint(fields=('workspace', 'daily', 'dimension', 'bucket', 'key', 'slot'), name='one_insight_count_per_key')],
             },
         ),
     ]

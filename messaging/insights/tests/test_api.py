@@ -4,6 +4,7 @@ dashboard page."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 
@@ -17,9 +18,15 @@ DAY = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microse
 RANGE = {"from": DAY.isoformat(), "to": (DAY + timedelta(days=2)).isoformat()}
 
 
-def count(workspace, hour: datetime, dimension: str = "", key: str = "", **columns) -> InsightCount:
-    return InsightCount.objects.create(workspace=workspace, bucket=hour, dimension=dimension, key=key,
-                                       **columns)
+def count(workspace, hour: datetime, dimension: str = "", key: str = "", slot: int = 0, **columns) -> None:
+    """Counter rows as counting writes them: the hour's, and but for the totals its day's too."""
+    InsightCount.objects.create(workspace=workspace, bucket=hour, dimension=dimension, key=key, slot=slot,
+                                **columns)
+    if dimension:
+        day = hour.replace(hour=0)
+        row, _ = InsightCount.objects.get_or_create(workspace=workspace, daily=True, bucket=day,
+                                                    dimension=dimension, key=key, slot=slot)
+        InsightCount.objects.filter(pk=row.pk).update(**{c: F(c) + v for c, v in columns.items()})
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def counts(workspace) -> dict:
     """Every counter row of the workspace, the slots summed, without the zero columns."""
     found = defaultdict(lambda: defaultdict(int))
     for row in InsightCount.objects.filter(workspace=workspace).values():
-        key = (row["bucket"], row["dimension"], row["key"])
+        key = (row["daily"], row["bucket"], row["dimension"], row["key"])
         for column in (*COUNT_COLUMNS, *LATENCY_COLUMNS):
             found[key][column] += row[column]
     return {key: {c: v for c, v in columns.items() if v} for key, columns in found.items()}
@@ -155,9 +155,13 @@ def test_a_batch_is_counted_in_one_statement_whatever_its_size(workspace, accoun
         lifecycle.messages_mark_sent([Sent(m.id, f"SM{m.id}") for m in messages])
     writes = [q["sql"] for q in queries.captured_queries if "insights_count" in q["sql"]]
     assert len(writes) == 1
-    # Two senders, two countries, two carrier accounts, one hour: seven rows, not four hundred.
-    assert InsightCount.objects.filter(workspace=workspace).count() == 7
+    # Two senders, two countries, two carrier accounts, one hour: seven rows (and their days'
+    # six), not four hundred.
+    assert InsightCount.objects.filter(workspace=workspace, daily=False).count() == 7
+    assert InsightCount.objects.filter(workspace=workspace, daily=True).count() == 6
     assert InsightCount.objects.get(workspace=workspace, dimension="").sent == 400
+    assert sum(InsightCount.objects.filter(workspace=workspace, dimension="sender", daily=True)
+               .values_list("sent", flat=True)) == 400
 
 
 def test_statuses_that_are_not_outcomes_count_nothing(workspace, accounts):
@@ -180,7 +184,7 @@ def test_a_transaction_counts_into_a_slot_no_other_open_transaction_holds(worksp
         lifecycle.messages_fail([Failed(m.id, "30003", "x") for m in make(workspace, n=2)])
         other.rollback()
     assert set(InsightCount.objects.filter(workspace=workspace).values_list("slot", flat=True)) == {1}
-    total = InsightCount.objects.get(workspace=workspace, dimension="")
+    total = InsightCount.objects.get(workspace=workspace, dimension="", daily=False)
     assert (total.sent, total.failed) == (3, 2)
 
 
