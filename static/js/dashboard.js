@@ -42,9 +42,9 @@
     const quality = {
       labels,
       datasets: [
-        line("Delivery rate (%)", series.map((p) => p.delivery_rate == null ? null : +(p.delivery_rate * 100).toFixed(1)), COLORS.rate, { yAxisID: "rate", spanGaps: true }),
-        line("Median to delivered (s)", pick("median_seconds_to_delivered"), COLORS.median, { yAxisID: "seconds", spanGaps: true }),
-        line("p95 to delivered (s)", pick("p95_seconds_to_delivered"), COLORS.p95, { yAxisID: "seconds", spanGaps: true, borderDash: [4, 3] }),
+        line("Delivery rate (%)", series.map((p) => p.delivery_rate == null ? null : +(p.delivery_rate * 100).toFixed(1)), COLORS.rate, { yAxisID: "rate", spanGaps: true, pointRadius: 2 }),
+        line("Median to delivered (s)", pick("median_seconds_to_delivered"), COLORS.median, { yAxisID: "seconds", spanGaps: true, pointRadius: 2 }),
+        line("p95 to delivered (s)", pick("p95_seconds_to_delivered"), COLORS.p95, { yAxisID: "seconds", spanGaps: true, pointRadius: 2, borderDash: [4, 3] }),
       ],
     };
     const scales = {
