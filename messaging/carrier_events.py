@@ -27,6 +27,7 @@ from .contacts import contacts_ensure
 from .conversations import conversation_file_inbound, conversation_for
 from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
 from .inbound_filing import inbound_file_many
+from .insights.counting import count_inbound
 from .lifecycle import StatusReport, json_rows, messages_apply_statuses
 from .models import (
     CarrierEvent,
@@ -211,6 +212,7 @@ def _apply_batch(batch: list[CarrierEvent]) -> dict[str, Result]:
             results[event.id] = (str(exc)[:1000], event.message_id)
     file_inbound()
     results.update(_apply_statuses(statuses))
+    count_inbound([m for filed in created.values() for m in filed], opt_out_keywords=OPT_OUT_KEYWORDS)
     for workspace_id, messages in created.items():
         events.messages_created(messages, workspace_id)
     return results

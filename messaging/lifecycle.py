@@ -65,6 +65,7 @@ from numbers.models import PhoneNumber, ProviderAccount
 
 from . import events
 from .enqueue import enqueue_send, enqueue_status_callback
+from .insights.counting import count_events
 from .models import FINAL_STATUSES, Message, MessageEvent, Status
 
 logger = logging.getLogger(__name__)
@@ -285,26 +286,29 @@ _EVENT_ROWS_PER_INSERT = 1000
 
 
 def _events(rows: Sequence[tuple[Message, dict]]) -> None:
-    """The history rows of a change, in multi-row INSERTs built as SQL (no model instances)."""
+    """The history rows of a change, in multi-row INSERTs built as SQL (no model instances), and
+    the dashboard's counts of them, in this transaction."""
     if not rows:
         return
+    # Each row its own time, as auto_now_add gives: a message's steps keep their order.
+    written = [(message, fields, timezone.now()) for message, fields in rows]
+    count_events((message, fields["status"], fields.get("error_code"), at)
+                 for message, fields, at in written)
     if connection.vendor == "postgresql":
         columns = ("message_id", "status", "error_code", "error_message", "source", "created_at")
         source, params = json_rows(columns, ("text",) * 5 + ("timestamptz",), [
             (message.id, fields["status"], fields.get("error_code"), fields.get("error_message"),
-             fields["source"], timezone.now()) for message, fields in rows])
+             fields["source"], at) for message, fields, at in written])
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {_EVENTS} ({', '.join(columns)}) {source}", params)  # noqa: S608
         return
-    now = lambda: _param("ts", timezone.now())  # noqa: E731
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _EVENT_ROWS_PER_INSERT):
-            chunk = rows[start:start + _EVENT_ROWS_PER_INSERT]
+        for start in range(0, len(written), _EVENT_ROWS_PER_INSERT):
+            chunk = written[start:start + _EVENT_ROWS_PER_INSERT]
             params: list = []
-            for message, fields in chunk:
-                # Each row its own time, as auto_now_add gives: a message's steps keep their order.
+            for message, fields, at in chunk:
                 params += (message.id, fields["status"], fields.get("error_code"),
-                           fields.get("error_message"), fields["source"], now())
+                           fields.get("error_message"), fields["source"], _param("ts", at))
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(f"INSERT INTO {_EVENTS} (message_id, status, error_code, error_message, "  # noqa: S608
                            f"source, created_at) VALUES {values}", params)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "messaging",
     "workspaces.audit",
     "messaging.operations",
+    "messaging.insights",
     "messaging.media_store",
     "messaging.twilio_api",
 ]

@@ -70,6 +70,7 @@ api_patterns = [
 urlpatterns = [
     *api_patterns,
     path("", include("messaging.urls")),
+    path("", include("messaging.insights.urls")),  # the delivery dashboard and its API
     path("", include("messaging.twilio_api.urls")),  # /2010-04-01/, the Twilio-compatible API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -159,7 +159,7 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 
 @workspace_page
 def workspace_home(request: HttpRequest) -> HttpResponse:
-    return redirect("inbox", ws=request.workspace.pk)
+    return redirect("dashboard", ws=request.workspace.pk)
 
 
 @workspace_page(manage=True)

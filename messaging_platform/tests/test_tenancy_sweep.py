@@ -233,6 +233,8 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
         workspace=ws, body_retention_days=30),
     "operations.alertrule": lambda ws: apps.get_model("operations", "AlertRule").objects.create(
         workspace=ws, kind="queue_backlog", threshold=60),
+    "insights.insightcount": lambda ws: apps.get_model("insights", "InsightCount").objects.create(
+        workspace=ws, bucket="2026-12-01T09:00:00Z", sent=7),
     "workspaces.authtoken": _seed_auth_token,
     # Seeded after the number and the message they belong to: twilio_api comes after numbers and
     # messaging in INSTALLED_APPS.

@@ -27,3 +27,26 @@ def adapter_class(provider: str) -> type[Provider]:
 
 def get_provider(account: ProviderAccount) -> Provider:
     return adapter_class(account.provider)(account)
+
+
+# Codes the platform itself ends a message with, whatever its carrier.
+PLATFORM_ERROR_CODES = {
+    "expired": ("The message was not sent within its validity period.",
+                "Send it again, or give a longer validity_period."),
+    "carrier_unavailable": ("The carrier could not be reached after every retry.",
+                            "Check the carrier's status and the account's credentials; retry the message."),
+    "carrier_rejected": ("The carrier refused the message without a code.",
+                         "Read the message's error; check the sender and the number."),
+    "provider_not_configured": ("The workspace has no carrier account for this message.",
+                                "Set up a carrier account under Numbers."),
+}
+
+
+def explain_error(provider: str, code: str) -> tuple[str, str] | None:
+    """(what a message's error code means, what to do about it), from the carrier adapter's table
+    (an SMPP receipt's `UNDELIV:001` by its state), then the platform's; None when unknown."""
+    try:
+        table = getattr(adapter_class(provider), "error_codes", {}) if provider else {}
+    except KeyError:
+        table = {}
+    return table.get(code) or table.get(code.split(":", 1)[0]) or PLATFORM_ERROR_CODES.get(code)

@@ -199,6 +199,9 @@ class Provider(Protocol):
     webhook_routes: ClassVar[Mapping[str, EventKind | None]]
     inbound_route: ClassVar[str]
     status_route: ClassVar[str]
+    # The carrier's error codes that messages end with most often: code → (what it means, what
+    # to do), for people (numbers.providers.explain_error).
+    error_codes: ClassVar[Mapping[str, tuple[str, str]]]
 
     def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
              status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:

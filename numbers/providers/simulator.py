@@ -55,6 +55,11 @@ UNAVAILABLE_NUMBER = "+15005550004"
 REPLY_NUMBER = "+15005550005"
 REPLY_BODY = "Thanks! This is a simulated reply."
 ERROR_MESSAGES = {"30003": "Unreachable destination handset", "30008": "Unknown error"}
+ERROR_CODES = {
+    "21211": ("The 'To' number is not a valid phone number.", "Nothing: +15005550001 is always refused."),
+    "30003": ("The simulated handset could not be reached.", "Nothing: +15005550002 always ends so."),
+    "30008": ("The simulated carrier reported an unknown error.", "Nothing: +15005550003 always ends so."),
+}
 
 # Real area codes, so that the numbers are valid for `phonenumbers`; 555-0100…0199 is the range
 # reserved for fiction, so no real subscriber is ever texted by mistake.
@@ -138,6 +143,7 @@ class SimulatorProvider:
                               Capability.FETCH_MESSAGE})
     webhook_routes: Mapping[str, EventKind | None] = {}  # its events never travel over HTTP
     inbound_route, status_route = "inbound", "status"
+    error_codes = ERROR_CODES
 
     def __init__(self, account: ProviderAccount | None = None):
         self.workspace_id = str(getattr(account, "workspace_id", None) or "")

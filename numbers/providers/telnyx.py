@@ -65,6 +65,27 @@ INBOUND_EVENTS = {"message.received"}
 # Telnyx signs with a timestamp; older signatures are replays (its SDKs allow 5 minutes).
 SIGNATURE_TOLERANCE_SECONDS = 300
 AUTH_ERROR_CODES = {"10009", "10010"}
+
+# Telnyx's error codes that messages end with most often: what each means, and what to do.
+ERROR_CODES = {
+    "10004": ("Neither a sender number nor a messaging profile was given.",
+              "Give a 'from' number, or set the account's messaging profile."),
+    "10009": ("Telnyx refused the API key.", "Check the API key of the carrier account."),
+    "10010": ("Telnyx refused the API key.", "Check the API key of the carrier account."),
+    "40001": ("The destination cannot be reached through Telnyx (often a landline).",
+              "Check the number is a mobile number."),
+    "40002": ("The carrier blocked the message as spam, for now.",
+              "Send more slowly, review the content, and try again later."),
+    "40003": ("The carrier blocked the message as spam.",
+              "Register the sender (10DLC or toll-free verification) and review the content."),
+    "40004": ("The recipient's carrier rejected the message.", "Check the number; do not retry as is."),
+    "40005": ("The message expired on its way to the handset.", "Try again; the handset may have been off."),
+    "40006": ("The recipient's carrier was unavailable.", "Try again later."),
+    "40008": ("The message could not be delivered.", "Check the number is in service."),
+    "40300": ("The recipient replied STOP to this sender.",
+              "Do not send to them again unless they opt back in."),
+    "40310": ("The 'to' number is not valid.", "Check the number is complete, with its country code."),
+}
 RATE_LIMIT_CODES = {"10011", "40011"}
 TRANSIENT_CODES = {"10007", "10008", "40006"}  # unexpected error, timeout, recipient unavailable
 
@@ -126,6 +147,7 @@ class TelnyxProvider:
     # Both carry either kind: the event's type says which (the profile's webhook gets both).
     webhook_routes: Mapping[str, EventKind | None] = {"inbound": None, "status": None}
     inbound_route, status_route = "inbound", "status"
+    error_codes = ERROR_CODES
     page_size = 250  # numbers per page when listing (Telnyx allows up to 250)
 
     def __init__(self, account: ProviderAccount):

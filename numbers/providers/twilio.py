@@ -79,6 +79,46 @@ WEBHOOK_RETRY_FRAGMENT = "#rc=5&rp=ct,rt,5xx&tt=15000"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 AUTH_ERROR_CODES = {20003}
+
+# Twilio's error codes that messages end with most often: what each means, and what to do.
+ERROR_CODES = {
+    "20003": ("Twilio refused the account's credentials.",
+              "Check the Account SID and Auth Token of the carrier account."),
+    "20429": ("Too many requests to Twilio at once.",
+              "Nothing: the platform retries; send more slowly if it persists."),
+    "21211": ("The 'To' number is not a valid phone number.",
+              "Check the number is complete, with its country code (E.164)."),
+    "21408": ("The account may not send to this country.",
+              "Enable the destination in Twilio's Messaging geographic permissions."),
+    "21603": ("No sender number was given.",
+              "Give a 'from' number, or set a default number for the workspace."),
+    "21606": ("The sender number cannot send this message.",
+              "Send from a number of the account that can send SMS to this destination."),
+    "21610": ("The recipient replied STOP to this sender.",
+              "Do not send to them again unless they reply START."),
+    "21612": ("This sender cannot reach the recipient's number.",
+              "Use a sender that supports this destination (a long code rather than a short code abroad)."),
+    "21614": ("The 'To' number is not a mobile number.",
+              "Send to a mobile number: landlines cannot receive SMS."),
+    "30001": ("Too many messages were queued at Twilio for this sender.",
+              "Send more slowly: lower the number's send rate."),
+    "30002": ("The Twilio account is suspended.",
+              "Check the account's status and billing in Twilio's console."),
+    "30003": ("The handset could not be reached (off, or out of coverage).",
+              "Try again later; the number itself is fine."),
+    "30004": ("The recipient or their carrier blocks messages from this sender.",
+              "Do not retry; ask the recipient to unblock the sender."),
+    "30005": ("The number does not exist or is no longer in service.", "Remove the number from your lists."),
+    "30006": ("The number is a landline or its carrier cannot receive SMS.", "Send to a mobile number."),
+    "30007": ("The carrier filtered the message as spam.",
+              "Register the sender (A2P 10DLC or toll-free verification) and review the content."),
+    "30008": ("The carrier reported an unknown error.",
+              "Try again later; if it persists, ask Twilio's support with the message's sid."),
+    "30032": ("The toll-free sender is not verified.",
+              "Complete toll-free verification in Twilio's console."),
+    "30034": ("The US sender number is not registered for A2P 10DLC.",
+              "Register a brand and campaign for the number in Twilio's console."),
+}
 RATE_LIMIT_CODES = {20429, 14107}
 _LIBRARY_PREFIX = re.compile(r"^Unable to [a-z]+ (?:record|page)s?:\s*", re.IGNORECASE)
 
@@ -206,6 +246,7 @@ class TwilioProvider:
     # The URLs numbers already configured at Twilio point at: keep them.
     webhook_routes = {"inbound": EventKind.INBOUND, "status": EventKind.STATUS}
     inbound_route, status_route = "inbound", "status"
+    error_codes = ERROR_CODES
 
     def __init__(self, account: ProviderAccount):
         self.account_sid = account.account_sid or ""

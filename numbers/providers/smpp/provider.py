@@ -90,6 +90,31 @@ def bind_error(exc: BaseException, config: SessionConfig) -> Exception:
                                   code="smpp_unreachable")
 
 
+# The SMSC's refusals (command_status names) and receipts' states that messages end with most
+# often (a receipt's code is "<stat>:<err>"; its state says what it means): meaning, and what to do.
+ERROR_CODES = {
+    "ESME_RINVDSTADR": ("The SMSC refused the destination address.",
+                        "Check the number, with its country code."),
+    "ESME_RINVSRCADR": ("The SMSC refused the sender address.",
+                        "Send from a sender the SMSC account allows."),
+    "ESME_RTHROTTLED": ("The SMSC throttled the bind.", "Lower the account's throughput setting."),
+    "ESME_RMSGQFUL": ("The SMSC's queue for this destination is full.", "Try again later."),
+    "ESME_RSUBMITFAIL": ("The SMSC could not accept the message.",
+                         "Try again; ask the SMSC's operator if it persists."),
+    "ESME_RBINDFAIL": ("The SMSC refused the bind.", "Check the account's system_id and password."),
+    "UNDELIV": ("The network could not deliver the message.", "Check the number is in service."),
+    "EXPIRED": ("The message expired at the SMSC before delivery.",
+                "The handset may be off; try again later."),
+    "REJECTD": ("The SMSC or the network rejected the message.", "Check the number and the content."),
+    "DELETED": ("The SMSC deleted the message.", "Ask the SMSC's operator why."),
+    "UNKNOWN": ("The SMSC does not know the outcome.", "Nothing; it may still arrive."),
+    "smpp_unreachable": ("The SMSC could not be reached.",
+                         "Check the account's host and port, and the network."),
+    "smpp_bind_lost": ("The bind to the SMSC was lost while sending.",
+                       "Nothing: the platform checks and retries."),
+}
+
+
 class SmppProvider:
     name = "smpp"
     # A sender may be an alphanumeric sender id, sent as source_addr with TON 5 / NPI 0
@@ -98,6 +123,7 @@ class SmppProvider:
                               Capability.ALPHANUMERIC_SENDER})
     webhook_routes: Mapping[str, EventKind | None] = {}  # its events come over the bind
     inbound_route, status_route = "inbound", "status"
+    error_codes = ERROR_CODES
 
     def __init__(self, account: ProviderAccount):
         self.account = account

@@ -1,0 +1,176 @@
+"""The delivery dashboard's figures, read from the counts (InsightCount): a handful of index range
+scans of one workspace's rows, never a scan of its messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db.models import BigIntegerField, F, Q, Sum
+from django.db.models.functions import Cast, TruncDay
+
+from numbers.models import PhoneNumber, ProviderAccount
+from numbers.providers import explain_error
+from workspaces.models import Workspace
+
+from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, Dimension, InsightCount
+
+INTERVALS = ("hour", "day")
+GROUPS = (Dimension.SENDER, Dimension.CARRIER, Dimension.COUNTRY, Dimension.ERROR_CODE)
+BREAKDOWN_LIMIT = 50
+TOP_ERRORS = 10
+# Cast: PostgreSQL's SUM of a bigint is a numeric, which would come back as a Decimal, converted
+# value by value (slower than the query over a long series).
+_SUMS = {column: Cast(Sum(column), BigIntegerField()) for column in (*COUNT_COLUMNS, *LATENCY_COLUMNS)}
+
+
+def workspace_zone(workspace: Workspace) -> ZoneInfo:
+    try:
+        return ZoneInfo(workspace.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def bucket_start(moment: datetime, *, interval: str, zone: ZoneInfo) -> datetime:
+    """The start of the hour (UTC) or of the day (in `zone`) that holds `moment`."""
+    if interval == "hour":
+        return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    local = moment.astimezone(zone)
+    return datetime.combine(local.date(), datetime.min.time(), tzinfo=zone).astimezone(UTC)
+
+
+def _bucket_starts(start: datetime, end: datetime, *, interval: str, zone: ZoneInfo) -> list[datetime]:
+    starts = []
+    if interval == "hour":
+        moment = start
+        while moment < end:
+            starts.append(moment)
+            moment += timedelta(hours=1)
+        return starts
+    day: date = start.astimezone(zone).date()
+    while True:
+        moment = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        if moment >= end:
+            return starts
+        starts.append(moment)
+        day += timedelta(days=1)
+
+
+def percentile(bins: list[int], fraction: float) -> float | None:
+    """The `fraction` quantile (seconds) of a latency histogram, interpolated inside its bin; the
+    last bin (no upper bound) answers its lower bound. None when it is empty."""
+    total = sum(bins)
+    if total <= 0:
+        return None
+    target = fraction * total
+    seen = 0
+    for index, count in enumerate(bins):
+        if count > 0 and seen + count >= target:
+            lower = LATENCY_BOUNDS[index - 1] if index else 0
+            if index == len(LATENCY_BOUNDS):
+                return float(lower)
+            upper = LATENCY_BOUNDS[index]
+            return round(lower + (upper - lower) * (target - seen) / count, 1)
+        seen += count
+    return float(LATENCY_BOUNDS[-1])
+
+
+def figures(row: Mapping[str, int | None]) -> dict:
+    """The counts of a row of sums, with the delivery rate (delivered among messages whose
+    outcome is known) and the median and 95th percentile time to delivered."""
+    counts = {column: int(row.get(column) or 0) for column in COUNT_COLUMNS}
+    outcomes = counts["delivered"] + counts["failed"] + counts["undelivered"]
+    bins = [int(row.get(column) or 0) for column in LATENCY_COLUMNS]
+    return {
+        **counts,
+        "delivery_rate": round(counts["delivered"] / outcomes, 4) if outcomes > 0 else None,
+        "median_seconds_to_delivered": percentile(bins, 0.5),
+        "p95_seconds_to_delivered": percentile(bins, 0.95),
+    }
+
+
+def _add(total: dict, row: Mapping[str, int | None]) -> None:
+    for column in (*COUNT_COLUMNS, *LATENCY_COLUMNS):
+        total[column] = total.get(column, 0) + int(row.get(column) or 0)
+
+
+def _labels(workspace: Workspace, group_by: str, keys: Iterable[str]) -> dict[str, str]:
+    keys = [k for k in keys if k]
+    if group_by == Dimension.SENDER:
+        names = PhoneNumber.objects.for_workspace(workspace).filter(phone_number__in=keys)
+        return {number: f"{name} ({number})"
+                for number, name in names.values_list("phone_number", "friendly_name") if name}
+    if group_by == Dimension.CARRIER:
+        accounts = ProviderAccount.objects.filter(workspace=workspace, uid__in=keys)
+        return {uid: f"{name or provider.title()} ({provider})"
+                for uid, name, provider in accounts.values_list("uid", "name", "provider")}
+    return {}
+
+
+def _error(key: str, row: Mapping[str, int | None]) -> dict:
+    provider, _, code = key.partition(":")
+    explained = explain_error(provider, code)
+    failed, undelivered = int(row.get("failed") or 0), int(row.get("undelivered") or 0)
+    return {"code": code, "provider": provider or None, "count": failed + undelivered,
+            "failed": failed, "undelivered": undelivered,
+            "meaning": explained[0] if explained else None, "fix": explained[1] if explained else None}
+
+
+def _period_rows(start: datetime, end: datetime) -> Q:
+    """The rows whose sum is [start, end): the UTC days wholly inside it, and the hours of its
+    ragged ends."""
+    first_day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_day < start:
+        first_day += timedelta(days=1)
+    last_day = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = Q(daily=False, bucket__gte=start, bucket__lt=end)
+    if first_day >= last_day:
+        return hours
+    return (Q(daily=True, bucket__gte=first_day, bucket__lt=last_day)
+            | Q(daily=False, bucket__gte=start, bucket__lt=first_day)
+            | Q(daily=False, bucket__gte=last_day, bucket__lt=end))
+
+
+def insights_report(*, workspace: Workspace, start: datetime, end: datetime, interval: str,
+                    group_by: str) -> dict:
+    """Series over [start, end) by hour or by day (days in the workspace's zone; `start` goes back
+    to its bucket's start), their totals, the breakdown by `group_by` over the whole period and
+    the top error codes with what they mean and what to do."""
+    zone = workspace_zone(workspace)
+    start = bucket_start(start, interval=interval, zone=zone)
+    counts = InsightCount.objects.for_workspace(workspace)
+    totals_by_bucket = counts.filter(daily=False, dimension=Dimension.TOTAL, bucket__gte=start,
+                                     bucket__lt=end)
+    if interval == "day":
+        sums = totals_by_bucket.annotate(t=TruncDay("bucket", tzinfo=zone)).values("t").annotate(**_SUMS)
+    else:  # the stored buckets are hours already
+        sums = totals_by_bucket.annotate(t=F("bucket")).values("t").annotate(**_SUMS)
+    by_start = {row["t"].astimezone(UTC): row for row in sums.order_by()}
+    series, total = [], {}
+    for moment in _bucket_starts(start, end, interval=interval, zone=zone):
+        row = by_start.get(moment, {})
+        _add(total, row)
+        series.append({"start": moment, **figures(row)})
+
+    period = _period_rows(start, end)
+    grouped = list(counts.filter(period, dimension=group_by).values("key").annotate(**_SUMS).order_by())
+    grouped.sort(key=lambda r: (-(r["sent"] + r["failed"] + r["received"] + r["opt_outs"]), r["key"]))
+    grouped = grouped[:BREAKDOWN_LIMIT]
+    labels = _labels(workspace, group_by, (r["key"] for r in grouped))
+    breakdown = []
+    for row in grouped:
+        entry = {"key": row["key"], "label": labels.get(row["key"]) or row["key"] or None, **figures(row)}
+        if group_by == Dimension.ERROR_CODE:
+            entry["error"] = _error(row["key"], row)
+            entry["key"] = row["key"].partition(":")[2]
+        breakdown.append(entry)
+
+    errors = (counts.filter(period, dimension=Dimension.ERROR_CODE).values("key")
+              .annotate(failed=_SUMS["failed"], undelivered=_SUMS["undelivered"]).order_by())
+    top = sorted((_error(r["key"], r) for r in errors), key=lambda e: (-e["count"], e["code"]))
+    return {
+        "from": start, "to": end, "interval": interval, "timezone": str(zone), "group_by": group_by,
+        "totals": figures(total), "series": series, "breakdown": breakdown,
+        "top_errors": [e for e in top if e["count"] > 0][:TOP_ERRORS],
+    }
