@@ -75,7 +75,7 @@ class Message(models.Model):
     encoding = models.CharField(max_length=5, default="GSM-7")
     provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
     status_callback = models.URLField(max_length=2000, blank=True)
-    error_code = models.CharField(max_length=16, null=True, blank=True)
+    error_code = models.CharField(max_length=64, null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
     conversation = models.ForeignKey(Conversation, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="messages", db_index=False)
@@ -154,7 +154,7 @@ class MessageEvent(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
     status = models.CharField(max_length=12, choices=Status.choices)
-    error_code = models.CharField(max_length=16, null=True, blank=True)
+    error_code = models.CharField(max_length=64, null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
     source = models.CharField(max_length=16)  # api, worker, carrier, operator, sweep, failover
     created_at = models.DateTimeField(auto_now_add=True)

@@ -110,6 +110,22 @@ def test_retry_later_backs_off_and_gives_up_after_the_last_attempt(
     assert mid == first.id and countdown >= 7
 
 
+
+def test_giving_up_without_a_carrier_code_and_our_own_longer_codes_are_stored(
+        workspace, settings, monkeypatch):
+    # `carrier_unavailable` and `provider_not_configured` are longer than 16 characters: the
+    # column once refused them on PostgreSQL, and the message stayed `sending`.
+    settings.SEND_MAX_ATTEMPTS = 1
+    monkeypatch.setattr(lifecycle, "enqueue_send", lambda *args, **kwargs: None)
+    gave_up, unconfigured = make(workspace, n=2)
+    lifecycle.messages_claim(message_ids=[gave_up.id, unconfigured.id])
+    lifecycle.messages_retry_later([RetryLater(gave_up.id, attempts=1, reason="no answer")])
+    lifecycle.messages_fail([Failed(unconfigured.id, "provider_not_configured", "No carrier account.")])
+    assert dict(Message.objects.filter(pk__in=[gave_up.id, unconfigured.id])
+                .values_list("pk", "error_code")) == {gave_up.id: "carrier_unavailable",
+                                                      unconfigured.id: "provider_not_configured"}
+    assert statuses([gave_up, unconfigured]) == [Status.FAILED, Status.FAILED]
+
 def test_carrier_reports_apply_in_status_order_deduplicated_whatever_order_they_came_in(
         workspace, django_capture_on_commit_callbacks, published):
     one, two = make(workspace, status=Status.SENDING, n=2)
