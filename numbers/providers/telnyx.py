@@ -36,6 +36,7 @@ from .base import (
     ProviderAuthError,
     ProviderError,
     ReceivedEvent,
+    SendInDoubt,
     SendResult,
     StatusUpdate,
     TransientProviderError,
@@ -172,8 +173,14 @@ class TelnyxProvider:
                 method, url, json=body, params=params, timeout=timeout,
                 headers={"Authorization": f"Bearer {self._api_key}",
                          "Accept": "application/json"})
+        except requests.ConnectTimeout:  # no connection was made: nothing was written
+            raise TransientProviderError(f"Could not reach Telnyx within {timeout:g} seconds.",
+                                         not_taken=True) from None
         except requests.Timeout:
-            raise TransientProviderError(f"Telnyx did not answer within {timeout:g} seconds.") from None
+            # Once a send was written, Telnyx may have taken it: sending again could send it
+            # twice, so the sweep looks it up (find_sent) after the lease instead.
+            error = SendInDoubt if method == "POST" else TransientProviderError
+            raise error(f"Telnyx did not answer within {timeout:g} seconds.") from None
         except requests.RequestException as exc:  # from None: the request holds the key
             raise TransientProviderError(f"Could not reach Telnyx: {type(exc).__name__}",
                                          not_taken=_never_connected(exc)) from None

@@ -166,3 +166,31 @@ def test_webhooks_are_read_into_neutral_events(provider, fake_telnyx):
             TelnyxProvider.parse_inbound(events[0].payload)
     assert Capability.LIST_NUMBERS in provider.capabilities
     assert Capability.SIMULATE_INBOUND not in provider.capabilities
+
+
+def test_a_send_whose_answer_never_comes_is_in_doubt_not_retried(provider, settings):
+    # Telnyx may have taken a send it did not answer: sending again could send it twice.
+    import socket
+    import threading
+
+    from numbers.providers.base import SendInDoubt
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        connection, _ = listener.accept()
+        held.append(connection)  # read nothing back, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    settings.TELNYX_API_BASE_URL = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    settings.TELNYX_HTTP_TIMEOUT = 0.5
+    try:
+        with pytest.raises(SendInDoubt) as caught:
+            provider.send(to=CONTACT, from_number=TELNYX_NUMBER, body="x", media_urls=[],
+                          status_callback=None)
+        assert not caught.value.not_taken
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
