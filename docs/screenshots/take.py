@@ -155,6 +155,19 @@ def take_all(page, base: str, receiver) -> None:
     page.goto(f"/w/{ws}/settings/webhooks/")
     shoot(page, "settings-webhooks")
 
+    # The delivery dashboard, the carrier accounts and routes, and the inbox in dark mode.
+    page.goto(f"/w/{ws}/dashboard/")
+    page.locator("canvas").first.wait_for()
+    shoot(page, "dashboard", height=1100)
+    page.goto(f"/w/{ws}/settings/carrier/")
+    shoot(page, "settings-carriers")
+    page.goto(f"/w/{ws}/settings/routes/")
+    shoot(page, "settings-routes")
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"/w/{ws}/inbox/{first['conversation_id']}/")
+    shoot(page, "inbox-dark")
+    page.emulate_media(color_scheme="light")
+
     # Narrow screens.
     page.set_viewport_size(NARROW)
     page.goto(f"/w/{ws}/inbox/{failed['conversation_id']}/")
@@ -165,6 +178,9 @@ def take_all(page, base: str, receiver) -> None:
     shoot(page, "mobile-menu")
     page.goto(f"/w/{ws}/settings/webhooks/")
     shoot(page, "mobile-webhooks")
+    page.goto(f"/w/{ws}/dashboard/")
+    page.locator("canvas").first.wait_for()
+    shoot(page, "dashboard-375")
 
 
 if __name__ == "__main__":
