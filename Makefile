@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint venv dev-venv migrate worker clean bench bench-accept bench-e2e bench-drain bench-inbound \
-	bench-storm bench-ws bench-pacing bench-memory bench-campaigns bench-smpp
+	bench-storm bench-ws bench-pacing bench-memory bench-campaigns bench-smpp bench-insights bench-scale \
+	bench-faults
 
 # `make run` installs only what running needs; tests, lint and benchmarks add the development tools.
 $(STAMP): requirements.txt
@@ -48,7 +49,8 @@ worker: venv
 
 # Benchmarks (bench/, written up in docs/performance.md): each brings the platform up on loopback
 # with its own PostgreSQL database (bench) and Redis database (/9), runs, prints, and tears down.
-bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-ws bench-pacing bench-memory bench-campaigns bench-smpp: dev-venv
+bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-ws bench-pacing bench-memory bench-campaigns bench-smpp \
+	bench-insights bench-scale bench-faults: dev-venv
 	$(BIN)/python bench/$(subst bench-,,$@).py $(ARGS)
 
 bench: bench-memory bench-accept bench-e2e bench-drain bench-inbound bench-storm bench-pacing bench-ws bench-smpp
