@@ -75,7 +75,7 @@ def test_a_retry_to_an_opted_out_number_is_refused(user, workspace, simulator):
 
 def test_error_codes_are_explained_and_unknown_ones_are_not_invented():
     explained = explain_error("30003")
-    assert "unreachable" in explained.meaning and explained.action
+    assert "could not be reached" in explained.meaning and explained.action
     assert explain_error("99999") is None and explain_error(None) is None
 
 

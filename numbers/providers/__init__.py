@@ -50,3 +50,15 @@ def explain_error(provider: str, code: str) -> tuple[str, str] | None:
     except KeyError:
         table = {}
     return table.get(code) or table.get(code.split(":", 1)[0]) or PLATFORM_ERROR_CODES.get(code)
+
+
+def known_error_codes() -> dict[str, tuple[str, str]]:
+    """Every code any adapter or the platform explains, for pages that show a code without its
+    carrier: the platform's, then each adapter's (the first meaning wins), Twilio's first since the
+    others' codes follow its numbering where they can, the simulator's last."""
+    known = dict(PLATFORM_ERROR_CODES)
+    for provider in sorted(ADAPTERS, key=lambda name: (name != "twilio", name == "simulator")):
+        for code, meaning in getattr(adapter_class(provider), "error_codes", {}).items():
+            known.setdefault(code, meaning)
+    return known
+

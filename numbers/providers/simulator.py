@@ -56,6 +56,8 @@ REPLY_NUMBER = "+15005550005"
 REPLY_BODY = "Thanks! This is a simulated reply."
 ERROR_MESSAGES = {"30003": "Unreachable destination handset", "30008": "Unknown error"}
 ERROR_CODES = {
+    "20503": ("The simulated carrier was unavailable.",
+              "Nothing to do: sends are retried automatically; retry by hand if it finally failed."),
     "21211": ("The 'To' number is not a valid phone number.", "Nothing: +15005550001 is always refused."),
     "30003": ("The simulated handset could not be reached.", "Nothing: +15005550002 always ends so."),
     "30008": ("The simulated carrier reported an unknown error.", "Nothing: +15005550003 always ends so."),

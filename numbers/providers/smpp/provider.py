@@ -93,6 +93,8 @@ def bind_error(exc: BaseException, config: SessionConfig) -> Exception:
 # The SMSC's refusals (command_status names) and receipts' states that messages end with most
 # often (a receipt's code is "<stat>:<err>"; its state says what it means): meaning, and what to do.
 ERROR_CODES = {
+    "smpp_error": ("The SMSC refused the message.",
+                   "Check the SMSC's error in the message's events; then retry or contact the SMSC."),
     "ESME_RINVDSTADR": ("The SMSC refused the destination address.",
                         "Check the number, with its country code."),
     "ESME_RINVSRCADR": ("The SMSC refused the sender address.",
