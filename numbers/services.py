@@ -433,9 +433,11 @@ def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = 
     sender_id = is_sender_id(phone_number)
     if sender_id and Capability.ALPHANUMERIC_SENDER not in adapter_class(account.provider).capabilities:
         raise ApiError("invalid_phone_number",
-                       f"{account.get_provider_display()} accounts send from phone numbers only; "
-                       "alphanumeric sender ids are for SMPP accounts.",
-                       fields={"phone_number": ["Not a phone number."]})
+                       f"'{phone_number}' is not a phone number: {account.get_provider_display()} "
+                       "accounts send from phone numbers only (alphanumeric sender ids are for "
+                       "SMPP accounts).",
+                       fields={"phone_number": [f"'{phone_number}' is not a phone number; this "
+                                                "carrier takes no alphanumeric sender ids."]})
     e164 = phone_number if sender_id else normalize_e164(phone_number, field="phone_number")
     _lock_workspace(workspace)
     owner = selectors.number_owner(phone_number=e164)
