@@ -23,6 +23,7 @@ On its own PostgreSQL database (BENCH_DB, dropped and created each run):
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -71,6 +72,9 @@ def setup_database() -> None:
     django.setup()
 
 
+_WORKSPACE_SEQ = itertools.count()
+
+
 def make_workspace(name: str, *, senders: int, accounts: int):
     from numbers.models import PhoneNumber, ProviderAccount
     from workspaces.models import Workspace
@@ -79,7 +83,7 @@ def make_workspace(name: str, *, senders: int, accounts: int):
     made = [ProviderAccount.objects.create(workspace=workspace, provider=("twilio", "telnyx", "smpp")[i],
                                            name=f"Account {i}", is_primary=i == 0)
             for i in range(accounts)]
-    prefix = f"+1202{abs(hash(name)) % 1000:03d}"
+    prefix = f"+1202{next(_WORKSPACE_SEQ) + 100:03d}"  # distinct per workspace: +1202100…, +1202101…
     numbers = [PhoneNumber.objects.create(workspace=workspace, phone_number=f"{prefix}{i:04d}",
                                           account=made[i % accounts]) for i in range(senders)]
     return workspace, made, numbers
