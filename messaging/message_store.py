@@ -35,19 +35,38 @@ def _values(rows: int, fields: list) -> str:
     return ", ".join([f"({first})", *(f"({row})" for row in other)])
 
 
-def _fetch_all(sql: str, params: list) -> list[tuple]:
+def _may_prepare() -> bool:
+    """Whether statements may be prepared on the server: not when the settings say how psycopg
+    prepares (PgBouncer in transaction mode sets None: the next statement may reach another
+    server connection)."""
+    return "prepare_threshold" not in connection.settings_dict.get("OPTIONS", {})
+
+
+def _fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
     """Run one statement written with PostgreSQL's placeholders, its parameters bound by the
     server (sent beside the SQL, not quoted into it, and no placeholder rewriting: for a thousand
     messages, psycopg's rewriting of 30,000 `%s` was most of a batch's web CPU, and quoting them
     into the text more). Through Django's cursor wrapper, so errors are Django's and query logging
-    and execute wrappers see it."""
+    and execute wrappers see it.
+
+    `prepare`: the statement is prepared on the server once per connection (Django turns
+    psycopg's preparing off, so it is turned on around this statement only). Parsing and
+    planning the store statement cost PostgreSQL more than running it (0.6 of 1.0 ms a send)."""
     from psycopg import RawCursor
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = connection._prepare_cursor(RawCursor(connection.connection))
     with cursor:
-        cursor.execute(sql, params)
+        if prepare and _may_prepare():
+            raw = connection.connection
+            raw.prepare_threshold = 0
+            try:
+                cursor.execute(sql, params)  # threshold 0: prepared at its first execution
+            finally:
+                raw.prepare_threshold = None
+        else:
+            cursor.execute(sql, params)
         return cursor.fetchall()
 
 
@@ -125,7 +144,7 @@ def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[
         params += [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
         params += [ordinal, our_side, new_id("conv")]
     params.append(workspace.pk)
-    answers = _fetch_all(_statement(len(messages)), params)
+    answers = _fetch_all(_statement(len(messages)), params, prepare=len(messages) == 1)
     conversations = {pk: conversation_id for kind, pk, conversation_id in answers
                      if kind == "stored"}
     for message_obj in messages:
