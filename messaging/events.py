@@ -150,18 +150,20 @@ class _SyncPubSub:
         config = layer._kwargs
         self.prefix = config.get("prefix", "asgi")
         self.serialize = layer.serialize
-        self.pools = []
+        # One client per host, made once: building a redis.Redis (its table of response
+        # callbacks) cost more than the PUBLISH it sent.
+        self.clients = []
         for host in decode_hosts(config.get("hosts")):
             options = dict(host)
             if "address" in options:
-                self.pools.append(redis.ConnectionPool.from_url(options.pop("address"), **options))
+                pool = redis.ConnectionPool.from_url(options.pop("address"), **options)
             else:
-                self.pools.append(redis.ConnectionPool(**options))
+                pool = redis.ConnectionPool(**options)
+            self.clients.append(redis.Redis(connection_pool=pool))
 
     def publish(self, group: str, messages: list[dict]) -> None:
         channel = f"{self.prefix}__group__{group}"
-        pool = self.pools[_consistent_hash(channel, len(self.pools))]
-        client = redis.Redis(connection_pool=pool)
+        client = self.clients[_consistent_hash(channel, len(self.clients))]
         if len(messages) == 1:
             client.publish(channel, self.serialize(messages[0]))
             return

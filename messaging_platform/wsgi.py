@@ -4,4 +4,10 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_platform.settings")
 
-application = get_wsgi_application()
+_full = get_wsgi_application()  # sets Django up before the lean entry's imports
+
+from messaging_platform.api.lean import with_lean_paths  # noqa: E402
+
+# The integrator's send endpoints and carrier webhooks skip the page middlewares
+# (messaging_platform/api/lean.py); everything else is Django's handler as configured.
+application = with_lean_paths(_full)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ParseError, Throttled
 
@@ -108,3 +110,50 @@ def _error(exc: Exception, headers: dict[str, str]) -> HttpResponse:
         raise exc
     status, answer, error_headers = described
     return _render(status, answer, {**headers, **error_headers})
+
+
+# The lean entry: which middlewares serve which paths ------------------------------------------
+
+# What only pages need: sessions, CSRF, the logged-in user, flash messages, static files, the
+# health probe. The integrator send endpoints take an API key only, and carrier webhooks are
+# signed and CSRF-exempt, so none of these reads or writes anything for them; skipping the six
+# was a tenth of a send's web CPU. The rest (metrics, request ids, security and framing headers,
+# host validation and Content-Length, the JSON error format, the audit actor, CSP) stay, in order.
+PAGE_MIDDLEWARE = frozenset({
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "messaging_platform.health.HealthCheckMiddleware",
+})
+LEAN_PATHS = frozenset({"/api/messages", "/api/messages/batch"})
+WEBHOOKS_PREFIX = "/webhooks/"
+
+
+def serves_lean(path_info: str) -> bool:
+    """The paths the lean entry serves: the integrator's send endpoints and carrier webhooks."""
+    return path_info in LEAN_PATHS or path_info.startswith(WEBHOOKS_PREFIX)
+
+
+class LeanApiHandler(WSGIHandler):
+    """Django's WSGI handler with every middleware of settings.MIDDLEWARE but the page ones."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = [path for path in full if path not in PAGE_MIDDLEWARE]
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = full
+
+
+def with_lean_paths(full: WSGIHandler) -> Callable:
+    """The WSGI application: the lean paths through LeanApiHandler, the rest through `full`."""
+    lean = LeanApiHandler()
+
+    def application(environ, start_response):
+        handler = lean if serves_lean(environ.get("PATH_INFO", "")) else full
+        return handler(environ, start_response)
+
+    return application
