@@ -20,7 +20,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from channels_redis.utils import _consistent_hash, decode_hosts
 from django.db import transaction
 
-from messaging_platform.ids import new_id
+from messaging_platform.ids import new_ids
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,6 @@ def _time(value: datetime | str | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _event(event_type: str, message) -> dict:
-    return {"id": new_id("evt"), "type": event_type, "data": message_payload(message)}
-
-
 def message_created(message) -> None:
     messages_created([message], message.workspace_id)
 
@@ -105,8 +101,9 @@ def messages_failed_over(messages: list) -> None:
 
 def _publish_on_commit(event_type: str, messages: list) -> None:
     by_workspace: dict[str, list[dict]] = {}
-    for message in messages:
-        by_workspace.setdefault(message.workspace_id, []).append(_event(event_type, message))
+    for message, event_id in zip(messages, new_ids("evt", len(messages)), strict=True):
+        by_workspace.setdefault(message.workspace_id, []).append(
+            {"id": event_id, "type": event_type, "data": message_payload(message)})
 
     def publish() -> None:
         for workspace_id, workspace_events in by_workspace.items():

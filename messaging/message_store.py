@@ -7,10 +7,11 @@ Message or MessageEvent is written with its default without a change here.
 """
 
 import functools
+from datetime import datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from messaging_platform.ids import new_id
+from messaging_platform.ids import new_ids
 from workspaces.models import Workspace
 
 from .models import Conversation, Message, MessageEvent, OptOut
@@ -73,6 +74,43 @@ def _fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
 def _columns(model, *, skip_auto: bool = True) -> list:
     return [f for f in model._meta.concrete_fields
             if not (skip_auto and f.primary_key and f.get_internal_type().endswith("AutoField"))]
+
+
+_TEXT_TYPES = {"CharField", "TextField"}
+_INTEGER_TYPES = {"AutoField", "BigAutoField", "SmallIntegerField", "IntegerField",
+                  "BigIntegerField", "PositiveSmallIntegerField", "PositiveIntegerField",
+                  "PositiveBigIntegerField"}
+
+
+def _plain_type(field) -> type | None:
+    """The Python type whose values the field's own preparation hands to psycopg unchanged (a
+    str for text, an int for integers, an aware datetime), or None: always prepared."""
+    target = field.target_field if field.is_relation else field
+    kind = target.get_internal_type()
+    if kind in _TEXT_TYPES:
+        return str
+    if kind in _INTEGER_TYPES:
+        return int
+    return datetime if kind == "DateTimeField" else None
+
+
+def _row_params(rows, fields) -> list:
+    """Each row's column values for the driver, as get_db_prep_save makes them; values of the
+    plain types (most of a message's) skip it, which was a third of a 1,000-message batch's web
+    CPU. Through the connection itself, not Django's per-thread proxy."""
+    real = connections[DEFAULT_DB_ALIAS]
+    plain = [(f.attname, _plain_type(f), f.get_db_prep_save) for f in fields]
+    params = []
+    for row in rows:
+        for attname, kind, prepare in plain:
+            value = getattr(row, attname)
+            if value is None or (type(value) is kind and (kind is not datetime
+                                                          or value.tzinfo is not None)):
+                params.append(value)
+            else:
+                params.append(prepare(value, real))
+        yield params
+        params = []
 
 
 def messages_store(*, workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
@@ -140,9 +178,11 @@ def _statement(rows: int) -> str:
 def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
     fields = _columns(Message)
     params = []
-    for ordinal, (message, our_side) in enumerate(zip(messages, our_sides, strict=True)):
-        params += [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
-        params += [ordinal, our_side, new_id("conv")]
+    conversation_ids = new_ids("conv", len(messages))
+    for ordinal, (row, our_side) in enumerate(zip(_row_params(messages, fields), our_sides,
+                                                  strict=True)):
+        params += row
+        params += [ordinal, our_side, conversation_ids[ordinal]]
     params.append(workspace.pk)
     answers = _fetch_all(_statement(len(messages)), params, prepare=len(messages) == 1)
     conversations = {pk: conversation_id for kind, pk, conversation_id in answers
@@ -216,10 +256,11 @@ def inbound_messages_store(*, messages: list[Message], our_sides: list[str]) -> 
     for start in range(0, len(messages), CHUNK):
         chunk = messages[start:start + CHUNK]
         params = []
-        for ordinal, (message, our_side) in enumerate(
-                zip(chunk, our_sides[start:start + CHUNK], strict=True)):
-            params += [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
-            params += [ordinal, our_side, new_id("conv")]
+        conversation_ids = new_ids("conv", len(chunk))
+        for ordinal, (row, our_side) in enumerate(
+                zip(_row_params(chunk, fields), our_sides[start:start + CHUNK], strict=True)):
+            params += row
+            params += [ordinal, our_side, conversation_ids[ordinal]]
         conversations = dict(_fetch_all(_inbound_statement(len(chunk)), params))
         for message in chunk:
             message.conversation_id = conversations[message.id]

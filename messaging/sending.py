@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from messaging_platform.api import credentials
 from messaging_platform.api.errors import ApiError
+from messaging_platform.ids import new_ids
 from numbers import routing
 from numbers.models import CarrierRoute, PhoneNumber, ProviderAccount
 from numbers.phone import is_sender_id
@@ -212,9 +213,11 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     now = timezone.now()
     request_id = log_context().get("request_id", "")
     messages = []
-    for _, request, sender in accepted:
+    ids = new_ids("msg", len(accepted))  # at once: a batch makes a thousand
+    for (_, request, sender), message_id in zip(accepted, ids, strict=True):
         segments = count_segments(request.body)
         messages.append(Message(
+            id=message_id,
             workspace=workspace,
             direction=Direction.OUTBOUND,
             status=Status.SCHEDULED if request.scheduled_at else Status.QUEUED,
