@@ -43,7 +43,7 @@ def _may_prepare() -> bool:
     return "prepare_threshold" not in connection.settings_dict.get("OPTIONS", {})
 
 
-def _fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
+def fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
     """Run one statement written with PostgreSQL's placeholders, its parameters bound by the
     server (sent beside the SQL, not quoted into it, and no placeholder rewriting: for a thousand
     messages, psycopg's rewriting of 30,000 `%s` was most of a batch's web CPU, and quoting them
@@ -184,7 +184,7 @@ def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[
         params += row
         params += [ordinal, our_side, conversation_ids[ordinal]]
     params.append(workspace.pk)
-    answers = _fetch_all(_statement(len(messages)), params, prepare=len(messages) == 1)
+    answers = fetch_all(_statement(len(messages)), params, prepare=len(messages) == 1)
     conversations = {pk: conversation_id for kind, pk, conversation_id in answers
                      if kind == "stored"}
     for message_obj in messages:
@@ -261,7 +261,7 @@ def inbound_messages_store(*, messages: list[Message], our_sides: list[str]) -> 
                 zip(_row_params(chunk, fields), our_sides[start:start + CHUNK], strict=True)):
             params += row
             params += [ordinal, our_side, conversation_ids[ordinal]]
-        conversations = dict(_fetch_all(_inbound_statement(len(chunk)), params))
+        conversations = dict(fetch_all(_inbound_statement(len(chunk)), params))
         for message in chunk:
             message.conversation_id = conversations[message.id]
             message._state.adding = False
