@@ -27,7 +27,7 @@ from .models import COUNT_COLUMNS, LATENCY_COLUMNS, ROLLED_SLOT, InsightCount
 
 # An hour is rolled up this long after its end: what is still in flight at its end has landed.
 GRACE = timedelta(minutes=5)
-ROLLUP_LOCK = (ADVISORY_LOCK_CLASS + 1, 0)
+ROLLUP_LOCK = (ADVISORY_LOCK_CLASS + 1, 0)  # one run at a time (a second one returns)
 
 _TABLE = InsightCount._meta.db_table
 _KEY = ("workspace_id", "daily", "bucket", "dimension", "key")
@@ -74,8 +74,7 @@ def _roll_batch(where: str, params: list, limit: int) -> int | None:
         return cursor.fetchone()[0]
 
 
-def insights_rollup(*, now: datetime | None = None, batch_size: int | None = None,
-                    max_batches: int | None = None) -> int:
+def insights_rollup(*, now: datetime | None = None, batch_size: int | None = None) -> int:
     """Fold the finished hours' and days' slots, in batches of `batch_size` rows, each its own
     transaction; answers how many rows were folded."""
     now = now or timezone.now()
@@ -83,11 +82,10 @@ def insights_rollup(*, now: datetime | None = None, batch_size: int | None = Non
     hour_cutoff = now - GRACE - timedelta(hours=1)
     day_cutoff = now - GRACE - timedelta(days=1)
     where, params = _due(hour_cutoff, day_cutoff)
-    folded = batches = 0
-    while max_batches is None or batches < max_batches:
+    folded = 0
+    while True:
         with transaction.atomic():
             rows = _roll_batch(where, params, batch_size)
-        batches += 1
         if rows is None:
             break
         folded += rows
