@@ -5,7 +5,9 @@ On its own PostgreSQL database (BENCH_DB, dropped and created each run):
 
 1. fills the counts (insights_count) of one workspace as 10 million messages over 90 days leave
    them (20 senders on 3 carrier accounts, 12 countries, 8 error codes, every hour written by 4
-   workers' slots), beside 200 smaller workspaces, with generate_series;
+   workers' slots), beside 200 smaller workspaces, with generate_series, and rolls them up as the
+   periodic roll-up leaves them (every hour but the last, every day but today, in one row per
+   key), timing it;
 2. times the insights API's work (the selector's queries and the answer: what the view does
    after authentication, but for rendering JSON) for a day, a week and 90 days, at each interval
    and group_by, and
@@ -138,17 +140,31 @@ def fill_counts(workspace_id: str, *, messages: int, keys: dict[str, list[str]],
 
 
 def time_queries(workspace, *, runs: int, end: datetime) -> list[float]:
+    import psutil
+    from django.db import connection
+
     from messaging.insights.api import insights_answer
     from messaging.insights.selectors import GROUPS, insights_report
 
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = psutil.Process(cursor.fetchone()[0])  # PostgreSQL's process serving this connection
+
+    def cpu() -> tuple[float, float]:
+        ours, theirs = psutil.Process().cpu_times(), backend.cpu_times()
+        return ours.user + ours.system, theirs.user + theirs.system
+
     worst = []
-    print(f"  insights API work (selector and answer), {runs} runs each, ms; {load()}", flush=True)
+    print(f"  insights API work (selector and answer), {runs} runs each, ms, and the CPU of an answer "
+          f"(this process's and its PostgreSQL backend's, which load distorts less); {load()}", flush=True)
     spans = (("day", timedelta(days=1)), ("week", timedelta(days=7)), ("90 days", timedelta(days=90)))
     for label, span in spans:
         for interval in ("hour", "day"):
             for group_by in GROUPS:
                 times = []
                 for i in range(runs + 1):
+                    if i == 1:
+                        cpu_at = cpu()
                     moment = end - timedelta(minutes=7 * i)  # a little different each time, as users ask
                     started = time.perf_counter()
                     report = insights_report(workspace=workspace, start=moment - span, end=moment,
@@ -156,10 +172,12 @@ def time_queries(workspace, *, runs: int, end: datetime) -> list[float]:
                     insights_answer(report)  # what the view answers, before the JSON renderer
                     if i:  # the first run warms the caches
                         times.append((time.perf_counter() - started) * 1000)
+                ours, theirs = (round((b - a) * 1000 / runs, 1) for a, b in zip(cpu_at, cpu(), strict=True))
                 p99 = pct(times, 99)
                 worst.append(p99)
                 print(f"    {label:8s} interval={interval:4s} group_by={group_by:10s} "
-                      f"p50 {pct(times, 50):6.1f} p99 {p99:6.1f}  ({len(report['series'])} buckets, "
+                      f"p50 {pct(times, 50):6.1f} p99 {p99:6.1f}  cpu {ours + theirs:5.1f} = {ours:5.1f} + "
+                      f"PostgreSQL {theirs:5.1f}  ({len(report['series'])} buckets, "
                       f"{len(report['breakdown'])} groups)",
                       flush=True)
     return worst
@@ -247,6 +265,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="runs of each query")
     parser.add_argument("--hook-messages", type=int, default=20_000, help="messages for the hook's cost")
     parser.add_argument("--rebuild-messages", type=int, default=0, help="messages to store and rebuild from")
+    parser.add_argument("--no-rollup", action="store_true",
+                        help="leave the counts in their slots (as before the roll-up existed)")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for a look afterwards")
     args = parser.parse_args()
     setup_database()
     from django.db import connection
@@ -265,13 +286,25 @@ def main() -> None:
                  "country": COUNTRIES[:2], "error_code": ERRORS[:2]}
         rows += fill_counts(other.pk, messages=max(1000, args.messages // 1000), keys=small, end=end,
                             slots=1)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE insights_count")
-        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('insights_count'))")
-        size = cursor.fetchone()[0]
     made = time.perf_counter() - started
     print(f"insights benchmark: {args.messages:,} messages' worth of counts over {DAYS} days in one "
-          f"workspace, {args.others} others; {rows:,} counter rows ({size}) made in {made:.1f} s", flush=True)
+          f"workspace, {args.others} others; {rows:,} counter rows made in {made:.1f} s", flush=True)
+    if args.no_rollup:
+        folded = elapsed = 0.0
+    else:  # as the periodic roll-up leaves them: every hour but the last in one row per key
+        from messaging.insights.rollup import insights_rollup
+
+        started = time.perf_counter()
+        folded = insights_rollup()
+        elapsed = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE insights_count")
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('insights_count')), COUNT(*) "
+                       "FROM insights_count")
+        size, left = cursor.fetchone()
+    if folded:
+        print(f"  roll-up: {folded:,} slot rows folded in {elapsed:.1f} s ({folded / elapsed:,.0f} rows/s); "
+              f"{left:,} rows left ({size}); {load()}", flush=True)
     worst = time_queries(workspace, runs=args.runs, end=end)
     print(f"  worst p99 {max(worst):.1f} ms (target under 50 ms): {'MET' if max(worst) < 50 else 'NOT MET'}",
           flush=True)
@@ -291,8 +324,9 @@ def main() -> None:
               f"{elapsed:.1f} s = {args.rebuild_messages / elapsed:,.0f} messages/s, {rows:,} rows; {load()}",
               flush=True)
     connection.close()
-    subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"],
-                   capture_output=True)
+    if not args.keep_db:
+        subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"],
+                       capture_output=True)
     print(f"  p50 of the worst p99s {statistics.median(worst):.1f} ms", flush=True)
 
 

@@ -34,6 +34,12 @@ def _run(schedule: dict[str, dict]) -> None:
         time.sleep(max(0.2, min(due.values()) - time.monotonic()))
 
 
+def register_tasks() -> None:
+    """Every app's tasks.py, as a worker or beat process imports them at start (a schedule's task
+    from an app not imported yet would fail each time it comes due)."""
+    current_app.loader.import_default_modules()
+
+
 def start_in_process() -> None:
     """Start the periodic tasks in a daemon thread, once per process."""
     global _started
@@ -41,7 +47,7 @@ def start_in_process() -> None:
         if _started:
             return
         _started = True
-    import messaging.tasks  # noqa: F401 - registers the tasks
+    register_tasks()
 
     threading.Thread(target=_run, args=(dict(settings.CELERY_BEAT_SCHEDULE),),
                      name="embedded-beat", daemon=True).start()

@@ -260,7 +260,11 @@ CELERY_BEAT_SCHEDULE = {
                          "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
     # Parts of SMPP MO messages whose other parts never came (numbers.providers.smpp.binds).
     "smpp-inbound-parts": {"task": "numbers.tasks.smpp_expire_inbound_parts", "schedule": 60.0},
+    # The dashboard's counts of finished hours, their slots folded into one row each.
+    "insights-rollup": {"task": "messaging.insights.tasks.rollup_insights",
+                        "schedule": env_float("INSIGHTS_ROLLUP_INTERVAL_SECONDS", 300.0)},
 }
+INSIGHTS_ROLLUP_BATCH_SIZE = env_int("INSIGHTS_ROLLUP_BATCH_SIZE", 5000)  # rows per transaction
 # With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", CELERY_TASK_ALWAYS_EAGER)
 

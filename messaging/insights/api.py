@@ -120,7 +120,8 @@ PARAMETERS = [
 
 
 def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, in C, is several times faster than strftime over thousands of points.
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def insights_answer(report: dict) -> dict:

@@ -40,12 +40,20 @@ from django.db.models import Max, Min
 from messaging.models import ConsentAction, ConsentEvent, Direction, Message, MessageEvent, Status
 from numbers.models import PhoneNumber, ProviderAccount
 
-from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, Dimension, InsightCount
+from .models import (
+    COUNT_COLUMNS,
+    LATENCY_BOUNDS,
+    LATENCY_COLUMNS,
+    LIVE_SLOTS,
+    ROLLED_SLOT,
+    Dimension,
+    InsightCount,
+)
 
 # The status events that are counted, and the column each adds to.
 COUNTED_STATUSES = {Status.SENT: "sent", Status.DELIVERED: "delivered", Status.FAILED: "failed",
                     Status.UNDELIVERED: "undelivered"}
-SLOTS = 16
+SLOTS = LIVE_SLOTS
 ADVISORY_LOCK_CLASS = 7_301_150  # the first key of the slots' advisory locks (the second: the slot)
 ROWS_PER_STATEMENT = 1000
 
@@ -292,7 +300,7 @@ def insights_rebuild(*, workspace_ids: Sequence[str] | None = None,
                 for hour, sender, contact, code, column, bin_, count in _grouped_counts(
                         workspace_id, start, start + window):
                     tally[(workspace_id, hour, sender, country_of(contact), code, column, bin_)] += count
-                write_tally(tally, slot=0)
+                write_tally(tally, slot=ROLLED_SLOT)  # as the roll-up leaves finished hours
                 start += window
             written += InsightCount.objects.filter(workspace_id=workspace_id).count()
     return written

@@ -9,13 +9,16 @@ per UTC day too (`daily`), so that a long period's breakdown reads days rather t
   most (hours × that dimension's keys) rows rather than a cross product of them all.
 - `slot`: the counter row a transaction writes is split into slots, each held by one open
   transaction at a time (counting.py), so that workers never wait on each other's counter rows.
-  A reader sums the slots.
+  A reader sums the slots. Once an hour (or a day) is over, the roll-up (rollup.py) folds its
+  slots into one row, in ROLLED_SLOT, which only the roll-up and the rebuild write: a long
+  period then reads one row per hour, day and key.
 - `lat_00` … `lat_19`: how many deliveries took each span of time from the message's acceptance
   (or its scheduled time) to `delivered`, in the fixed bins of LATENCY_BOUNDS; the median and the
   95th percentile are read from them.
 """
 
 from django.db import models
+from django.db.models import Q
 
 from workspaces.models import TenantQuerySet, Workspace
 
@@ -23,6 +26,8 @@ from workspaces.models import TenantQuerySet, Workspace
 LATENCY_BOUNDS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600, 21600)
 LATENCY_COLUMNS = tuple(f"lat_{i:02d}" for i in range(len(LATENCY_BOUNDS) + 1))
 COUNT_COLUMNS = ("sent", "delivered", "failed", "undelivered", "received", "opt_outs")
+LIVE_SLOTS = 16  # 0–15: the slots transactions count into (counting.py)
+ROLLED_SLOT = LIVE_SLOTS  # the roll-up's
 
 
 class Dimension(models.TextChoices):
@@ -77,6 +82,10 @@ class InsightCount(models.Model):
             # Also the index of every read: one workspace, one dimension, a range of hours.
             models.UniqueConstraint(fields=["workspace", "daily", "dimension", "bucket", "key", "slot"],
                                     name="one_insight_count_per_key"),
+        ]
+        indexes = [
+            # What the roll-up has still to fold: the live slots' rows, a few hours' worth.
+            models.Index(fields=["bucket"], condition=~Q(slot=ROLLED_SLOT), name="insight_count_to_roll_up"),
         ]
 
     def __str__(self) -> str:
