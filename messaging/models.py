@@ -536,3 +536,28 @@ class BroadcastSlice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broadcast_id} #{self.seq}"
+
+
+class ListCount(models.Model):
+    """How many messages, conversations and contacts a workspace's lists hold, by UTC day of
+    creation (and for messages by direction and status): the lists' exact `totalItems` without
+    counting millions of rows. Kept by database triggers in the transaction of every change
+    (messaging.list_counts), in slots as the dashboard's counts are; a reader sums the rows."""
+
+    # No foreign key: the rows go with their workspace by a trigger, after its messages went.
+    workspace_id = models.CharField(max_length=32)
+    kind = models.CharField(max_length=12)  # "message", "conversation", "contact"
+    day = models.DateField()
+    direction = models.CharField(max_length=8, blank=True)
+    status = models.CharField(max_length=16, blank=True)
+    slot = models.PositiveSmallIntegerField(default=0)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace_id", "kind", "day", "direction", "status", "slot"],
+                                    name="one_list_count_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.kind} {self.day} {self.direction} {self.status}: {self.n}"

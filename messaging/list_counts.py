@@ -1,0 +1,141 @@
+"""The exact totals of a workspace's lists (`totalItems`), read from counters rather than counted.
+
+What is counted (messaging.ListCount, one row per workspace × list × UTC day of creation, and for
+messages × direction × status, × slot): every message; every conversation that has a message
+(the conversation list shows no other); every contact. Database triggers on the three tables
+(migration messaging.0015) keep the rows in the transaction of each change, whoever makes it:
+the send paths, the lifecycle's batch updates, inbound filing, broadcasts, deletes, redaction
+and retention, a workspace's deletion. A reader sums the rows of the days and keys it needs,
+a few hundred rows where a `COUNT(*)` of a big workspace reads millions of index entries.
+
+Which lists read them: the messages list filtered by nothing but `direction`, `status`,
+`startDate` and `endDate` (a partial first or last day is counted from the messages in it, by
+index), the conversation list, and the contacts list without filters. Any other filter is
+counted by the database, through its own index. SQLite (the embedded default) has no triggers
+here and counts directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection, transaction
+from django.db.models import QuerySet, Sum
+
+from .models import Contact, Conversation, ListCount, Message
+
+MESSAGE, CONVERSATION, CONTACT = "message", "conversation", "contact"
+_TABLE = ListCount._meta.db_table
+
+
+def counted() -> bool:
+    """Whether this database keeps the counters (PostgreSQL)."""
+    return connection.vendor == "postgresql"
+
+
+class CountedQuerySet(QuerySet):
+    """A list's queryset whose count() is `total()`. A queryset made from it (filtered further,
+    sliced) does not inherit `total` and counts itself."""
+
+    total: Callable[[], int] | None = None
+
+    def count(self) -> int:
+        if self.total is not None:
+            return self.total()
+        return super().count()
+
+
+def with_total(queryset: QuerySet, total: Callable[[], int]) -> QuerySet:
+    """`queryset`, counted by `total` (where the database keeps the counters)."""
+    if not counted():
+        return queryset
+    found = CountedQuerySet(model=queryset.model, query=queryset.query.chain(), using=queryset._db,
+                            hints=queryset._hints)
+    found._prefetch_related_lookups = queryset._prefetch_related_lookups
+    found.total = total
+    return found
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _summed(workspace_id: str, kind: str, **keys) -> int:
+    rows = ListCount.objects.filter(workspace_id=workspace_id, kind=kind, **keys)
+    return rows.aggregate(n=Sum("n"))["n"] or 0
+
+
+def message_total(*, workspace_id: str, direction: str | None = None, status: str | None = None,
+                  start: datetime | None = None, end: datetime | None = None,
+                  end_inclusive: bool = False) -> int:
+    """How many of the workspace's messages have this direction and status (when given) and were
+    created from `start` (inclusive) to `end` (exclusive, or inclusive with `end_inclusive`).
+
+    Whole UTC days come from the counters; the part of a day at either end from its messages."""
+    keys = {k: v for k, v in (("direction", direction), ("status", status)) if v}
+    # The whole days: from the first midnight at or after start, up to the last at or before end.
+    first = None if start is None else (start.date() if start == _midnight(start.date())
+                                        else start.date() + timedelta(days=1))
+    last = None if end is None else end.date()
+    messages = Message.objects.filter(workspace_id=workspace_id, **keys)
+    if start is not None:
+        messages = messages.filter(created_at__gte=start)
+    if end is not None:
+        messages = messages.filter(**{"created_at__lte" if end_inclusive else "created_at__lt": end})
+    if first is not None and last is not None and first >= last:
+        return messages.count()  # within two days: the index is as quick
+    days = {}
+    if first is not None:
+        days["day__gte"] = first
+    if last is not None:
+        days["day__lt"] = last
+    total = _summed(workspace_id, MESSAGE, **keys, **days)
+    if first is not None:
+        total += messages.filter(created_at__lt=_midnight(first)).count()
+    if last is not None:
+        total += messages.filter(created_at__gte=_midnight(last)).count()
+    return total
+
+
+def conversation_total(*, workspace_id: str) -> int:
+    """The conversations that have a message (those the conversation list shows)."""
+    return _summed(workspace_id, CONVERSATION)
+
+
+def contact_total(*, workspace_id: str) -> int:
+    return _summed(workspace_id, CONTACT)
+
+
+# Rebuilding -----------------------------------------------------------------------------------
+
+# What each list counts, as the triggers count it: (kind, table, key columns, which rows).
+_LISTS = [
+    (MESSAGE, Message._meta.db_table, "direction, status", "TRUE"),
+    (CONVERSATION, Conversation._meta.db_table, "'', ''", "last_message_id IS NOT NULL"),
+    (CONTACT, Contact._meta.db_table, "'', ''", "TRUE"),
+]
+
+
+def list_counts_rebuild(*, workspace_ids: Sequence[str] | None = None) -> int:
+    """Count the lists of these workspaces (all when None) again from their rows; answers how
+    many counter rows it wrote. A repair, never needed while the triggers are in place.
+
+    Holds the counters' table against writers for its transaction (a change being made waits at
+    its trigger; reads go on), so that a change committed meanwhile is counted exactly once."""
+    if not counted():
+        return 0
+    scope, params = "", []
+    if workspace_ids is not None:
+        scope, params = " AND workspace_id = ANY(%s)", [list(workspace_ids)]
+    written = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"DELETE FROM {_TABLE} WHERE TRUE{scope}", params)  # noqa: S608
+        for kind, table, columns, where in _LISTS:
+            cursor.execute(
+                f"INSERT INTO {_TABLE} (workspace_id, kind, day, direction, status, slot, n) "  # noqa: S608
+                f"SELECT workspace_id, %s, (created_at AT TIME ZONE 'UTC')::date, {columns}, 0, COUNT(*) "
+                f"FROM {table} WHERE {where}{scope} GROUP BY 1, 3, 4, 5", [kind, *params])
+            written += cursor.rowcount
+    return written
