@@ -34,26 +34,40 @@ def counted() -> bool:
     return connection.vendor == "postgresql"
 
 
+# An offset past this many rows is reached through the counters (`seek`) rather than read past.
+SEEK_FROM = 1000
+
+
 class CountedQuerySet(QuerySet):
-    """A list's queryset whose count() is `total()`. A queryset made from it (filtered further,
-    sliced) does not inherit `total` and counts itself."""
+    """A list's queryset whose count() is `total()`, and whose deep slices start from `seek`: given
+    an offset, a narrower queryset and the offset within it, so that a deep page does not read
+    every row before it. A queryset made from it (filtered further, sliced) inherits neither."""
 
     total: Callable[[], int] | None = None
+    seek: Callable[[QuerySet, int], tuple[QuerySet, int]] | None = None
 
     def count(self) -> int:
         if self.total is not None:
             return self.total()
         return super().count()
 
+    def __getitem__(self, k):
+        if isinstance(k, slice) and self.seek is not None and (k.start or 0) >= SEEK_FROM:
+            narrowed, start = self.seek(self._chain(), k.start)
+            return narrowed[start:None if k.stop is None else start + k.stop - k.start]
+        return super().__getitem__(k)
 
-def with_total(queryset: QuerySet, total: Callable[[], int]) -> QuerySet:
-    """`queryset`, counted by `total` (where the database keeps the counters)."""
+
+def with_total(queryset: QuerySet, total: Callable[[], int],
+               seek: Callable[[QuerySet, int], tuple[QuerySet, int]] | None = None) -> QuerySet:
+    """`queryset`, counted by `total` and sliced deep through `seek` (where the database keeps
+    the counters)."""
     if not counted():
         return queryset
     found = CountedQuerySet(model=queryset.model, query=queryset.query.chain(), using=queryset._db,
                             hints=queryset._hints)
     found._prefetch_related_lookups = queryset._prefetch_related_lookups
-    found.total = total
+    found.total, found.seek = total, seek
     return found
 
 
@@ -66,13 +80,14 @@ def _summed(workspace_id: str, kind: str, **keys) -> int:
     return rows.aggregate(n=Sum("n"))["n"] or 0
 
 
-def message_total(*, workspace_id: str, direction: str | None = None, status: str | None = None,
+def _message_days(*, workspace_id: str, direction: str | None = None, status: str | None = None,
                   start: datetime | None = None, end: datetime | None = None,
-                  end_inclusive: bool = False) -> int:
-    """How many of the workspace's messages have this direction and status (when given) and were
-    created from `start` (inclusive) to `end` (exclusive, or inclusive with `end_inclusive`).
+                  end_inclusive: bool = False) -> list[tuple[date | None, int]]:
+    """How many of the workspace's messages with this direction and status (when given), created
+    from `start` (inclusive) to `end` (exclusive, or inclusive with `end_inclusive`), each UTC day
+    holds, newest first (`None`: the whole range at once, when it spans no whole day).
 
-    Whole UTC days come from the counters; the part of a day at either end from its messages."""
+    Whole days come from the counters; the part of a day at either end from its messages."""
     keys = {k: v for k, v in (("direction", direction), ("status", status)) if v}
     # The whole days: from the first midnight at or after start, up to the last at or before end.
     first = None if start is None else (start.date() if start == _midnight(start.date())
@@ -84,18 +99,46 @@ def message_total(*, workspace_id: str, direction: str | None = None, status: st
     if end is not None:
         messages = messages.filter(**{"created_at__lte" if end_inclusive else "created_at__lt": end})
     if first is not None and last is not None and first >= last:
-        return messages.count()  # within two days: the index is as quick
-    days = {}
+        return [(None, messages.count())]  # within two days: the index is as quick
+    days = ListCount.objects.filter(workspace_id=workspace_id, kind=MESSAGE, **keys)
     if first is not None:
-        days["day__gte"] = first
+        days = days.filter(day__gte=first)
     if last is not None:
-        days["day__lt"] = last
-    total = _summed(workspace_id, MESSAGE, **keys, **days)
+        days = days.filter(day__lt=last)
+    found = [(row["day"], row["n"]) for row in days.values("day").annotate(n=Sum("n")).order_by("-day")
+             if row["n"]]
+    if last is not None:
+        found.insert(0, (last, messages.filter(created_at__gte=_midnight(last)).count()))
     if first is not None:
-        total += messages.filter(created_at__lt=_midnight(first)).count()
-    if last is not None:
-        total += messages.filter(created_at__gte=_midnight(last)).count()
-    return total
+        found.append((first - timedelta(days=1), messages.filter(created_at__lt=_midnight(first)).count()))
+    return found
+
+
+def message_total(**keys) -> int:
+    """How many messages match (the keys of _message_days)."""
+    return sum(n for _, n in _message_days(**keys))
+
+
+def message_seek(messages: QuerySet, offset: int, **keys) -> tuple[QuerySet, int]:
+    """Where the row at `offset` of `messages` (newest first, matching the keys of _message_days)
+    is: the messages from its UTC day back, and the offset in them. The day comes from the
+    counters; within it the row's time from the index alone (no row read), then the few rows
+    that share that time decide the offset."""
+    skipped = 0
+    for day, n in _message_days(**keys):
+        if day is not None and skipped + n <= offset:
+            skipped += n
+            continue
+        if day is not None:
+            messages = messages.filter(created_at__lt=_midnight(day + timedelta(days=1)))
+        within = offset - skipped
+        moment = messages.order_by("-created_at").values_list("created_at", flat=True)[within:within + 1]
+        moment = next(iter(moment), None)
+        if moment is None:
+            return messages, within
+        newer = messages.filter(created_at__gt=moment).count()
+        return messages.filter(created_at__lte=moment), within - newer
+    return messages.none(), 0  # past the last row
 
 
 def conversation_total(*, workspace_id: str) -> int:

@@ -12,7 +12,7 @@ from numbers.phone import normalize_e164
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
-from .list_counts import conversation_total, message_total, with_total
+from .list_counts import conversation_total, message_seek, message_total, with_total
 from .models import Contact, Conversation, Direction, Message, OptOut, Status
 
 MAX_SEARCH_LENGTH = 200
@@ -102,7 +102,8 @@ def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
     messages = messages.order_by("-created_at", "-id")
     if any(filters.get(name) for name in _COUNTED_BY_INDEX):
         return messages
-    return with_total(messages, lambda: message_total(**total))
+    return with_total(messages, lambda: message_total(**total),
+                      seek=lambda found, offset: message_seek(found, offset, **total))
 
 
 def with_contact_name(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:

@@ -234,3 +234,21 @@ def test_two_open_transactions_count_into_one_workspace_without_waiting(workspac
     assert not errors
     assert ListCount.objects.filter(workspace_id=workspace.pk).values("slot").distinct().count() == 2
     assert_exact(workspace)
+
+
+def test_a_deep_page_is_the_same_page_as_an_offset_reads_for_every_filter(workspace, monkeypatch):
+    monkeypatch.setattr(list_counts, "SEEK_FROM", 1)  # every page but the first through the counters
+    for days in (0, 1, 3):  # ties: several messages in one microsecond
+        at = NOW - timedelta(days=days, hours=3)
+        make(workspace, 7, status=Status.DELIVERED, at=at)
+        Message.objects.bulk_create([
+            Message(workspace=workspace, direction="inbound", status=Status.RECEIVED, to_number=OUR_NUMBER,
+                    from_number=CONTACT, body="tie", created_at=at) for _ in range(4)])
+    for filters in ({}, {"status": "delivered"}, {"direction": "inbound"},
+                    {"startDate": "2026-06-12T10:00:00Z", "endDate": "2026-06-15"}):
+        found = selectors.message_list(workspace=workspace, filters=filters)
+        everything = list(QuerySet.__getitem__(found, slice(0, None)))
+        assert found.count() == len(everything)
+        for offset in range(0, len(everything) + 3):
+            page = list(found[offset:offset + 3])
+            assert [m.pk for m in page] == [m.pk for m in everything[offset:offset + 3]], (filters, offset)
