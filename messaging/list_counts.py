@@ -9,7 +9,8 @@ and retention, a workspace's deletion. A reader sums the rows of the days and ke
 a few hundred rows where a `COUNT(*)` of a big workspace reads millions of index entries.
 
 Which lists read them: the messages list filtered by nothing but `direction`, `status`,
-`startDate` and `endDate` (a partial first or last day is counted from the messages in it, by
+`startDate`, `endDate` (a partial first or last day is counted from the messages in it, by
+index) and one of `from` or `to` (our numbers' messages from the counters, a contact's by
 index), the conversation list, and the contacts list without filters. Any other filter is
 counted by the database, through its own index. SQLite (the embedded default) has no triggers
 here and counts directly.
@@ -25,7 +26,9 @@ from django.db.models import QuerySet, Sum
 
 from .models import Contact, Conversation, ListCount, Message
 
-MESSAGE, CONVERSATION, CONTACT = "message", "conversation", "contact"
+MESSAGE, NUMBER, CONVERSATION, CONTACT = "message", "number", "conversation", "contact"
+# The side of a message that is ours, by direction: where `number` counters are keyed.
+OUR_SIDE = {"outbound": "from_number", "inbound": "to_number"}
 _TABLE = ListCount._meta.db_table
 
 
@@ -82,25 +85,31 @@ def _summed(workspace_id: str, kind: str, **keys) -> int:
 
 def _message_days(*, workspace_id: str, direction: str | None = None, status: str | None = None,
                   start: datetime | None = None, end: datetime | None = None,
-                  end_inclusive: bool = False) -> list[tuple[date | None, int]]:
+                  end_inclusive: bool = False, ours: str | None = None) -> list[tuple[date | None, int]]:
     """How many of the workspace's messages with this direction and status (when given), created
-    from `start` (inclusive) to `end` (exclusive, or inclusive with `end_inclusive`), each UTC day
-    holds, newest first (`None`: the whole range at once, when it spans no whole day).
+    from `start` (inclusive) to `end` (exclusive, or inclusive with `end_inclusive`), and on our
+    side from or to the number `ours` (with a direction), each UTC day holds, newest first
+    (`None`: the whole range at once, when it spans no whole day).
 
     Whole days come from the counters; the part of a day at either end from its messages."""
     keys = {k: v for k, v in (("direction", direction), ("status", status)) if v}
+    if ours is not None and not direction:
+        raise ValueError("Our side of a message depends on its direction.")
     # The whole days: from the first midnight at or after start, up to the last at or before end.
     first = None if start is None else (start.date() if start == _midnight(start.date())
                                         else start.date() + timedelta(days=1))
     last = None if end is None else end.date()
     messages = Message.objects.filter(workspace_id=workspace_id, **keys)
+    if ours is not None:
+        messages = messages.filter(**{OUR_SIDE[direction]: ours})
     if start is not None:
         messages = messages.filter(created_at__gte=start)
     if end is not None:
         messages = messages.filter(**{"created_at__lte" if end_inclusive else "created_at__lt": end})
     if first is not None and last is not None and first >= last:
         return [(None, messages.count())]  # within two days: the index is as quick
-    days = ListCount.objects.filter(workspace_id=workspace_id, kind=MESSAGE, **keys)
+    days = ListCount.objects.filter(workspace_id=workspace_id, kind=NUMBER if ours else MESSAGE,
+                                    number=ours or "", **keys)
     if first is not None:
         days = days.filter(day__gte=first)
     if last is not None:
@@ -117,6 +126,30 @@ def _message_days(*, workspace_id: str, direction: str | None = None, status: st
 def message_total(**keys) -> int:
     """How many messages match (the keys of _message_days)."""
     return sum(n for _, n in _message_days(**keys))
+
+
+def message_total_by_number(*, field: str, number: str, direction: str | None = None, **keys) -> int:
+    """How many messages match the keys of _message_days and have `field` ("from_number" or
+    "to_number") equal to `number`: from the `number` counters in the direction where that field
+    is our side, and by index in the other (where it is the contact's: a few rows)."""
+    ours = next(d for d, side in OUR_SIDE.items() if side == field)
+    total = 0
+    for way in OUR_SIDE:
+        if direction and way != direction:
+            continue
+        if way == ours:
+            total += message_total(direction=way, ours=number, **keys)
+            continue
+        theirs = Message.objects.filter(workspace_id=keys["workspace_id"], direction=way, **{field: number})
+        if keys.get("status"):
+            theirs = theirs.filter(status=keys["status"])
+        if keys.get("start") is not None:
+            theirs = theirs.filter(created_at__gte=keys["start"])
+        if keys.get("end") is not None:
+            theirs = theirs.filter(**{"created_at__lte" if keys.get("end_inclusive") else "created_at__lt":
+                                      keys["end"]})
+        total += theirs.count()
+    return total
 
 
 def message_seek(messages: QuerySet, offset: int, **keys) -> tuple[QuerySet, int]:
@@ -152,11 +185,13 @@ def contact_total(*, workspace_id: str) -> int:
 
 # Rebuilding -----------------------------------------------------------------------------------
 
+_OUR_NUMBER = "CASE WHEN direction = 'inbound' THEN to_number ELSE from_number END"
 # What each list counts, as the triggers count it: (kind, table, key columns, which rows).
 _LISTS = [
-    (MESSAGE, Message._meta.db_table, "direction, status", "TRUE"),
-    (CONVERSATION, Conversation._meta.db_table, "'', ''", "last_message_id IS NOT NULL"),
-    (CONTACT, Contact._meta.db_table, "'', ''", "TRUE"),
+    (MESSAGE, Message._meta.db_table, "direction, status, ''", "TRUE"),
+    (NUMBER, Message._meta.db_table, f"direction, status, {_OUR_NUMBER}", "TRUE"),
+    (CONVERSATION, Conversation._meta.db_table, "'', '', ''", "last_message_id IS NOT NULL"),
+    (CONTACT, Contact._meta.db_table, "'', '', ''", "TRUE"),
 ]
 
 
@@ -177,8 +212,8 @@ def list_counts_rebuild(*, workspace_ids: Sequence[str] | None = None) -> int:
         cursor.execute(f"DELETE FROM {_TABLE} WHERE TRUE{scope}", params)  # noqa: S608
         for kind, table, columns, where in _LISTS:
             cursor.execute(
-                f"INSERT INTO {_TABLE} (workspace_id, kind, day, direction, status, slot, n) "  # noqa: S608
+                f"INSERT INTO {_TABLE} (workspace_id, kind, day, direction, status, number, slot, n) "  # noqa: S608
                 f"SELECT workspace_id, %s, (created_at AT TIME ZONE 'UTC')::date, {columns}, 0, COUNT(*) "
-                f"FROM {table} WHERE {where}{scope} GROUP BY 1, 3, 4, 5", [kind, *params])
+                f"FROM {table} WHERE {where}{scope} GROUP BY 1, 3, 4, 5, 6", [kind, *params])
             written += cursor.rowcount
     return written

@@ -546,18 +546,22 @@ class ListCount(models.Model):
 
     # No foreign key: the rows go with their workspace by a trigger, after its messages went.
     workspace_id = models.CharField(max_length=32)
-    kind = models.CharField(max_length=12)  # "message", "conversation", "contact"
+    # "message", "number" (messages by our number: an outbound's sender, an inbound's recipient),
+    # "conversation", "contact"
+    kind = models.CharField(max_length=12)
     day = models.DateField()
     direction = models.CharField(max_length=8, blank=True)
     status = models.CharField(max_length=16, blank=True)
+    number = models.CharField(max_length=64, blank=True)
     slot = models.PositiveSmallIntegerField(default=0)
     n = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace_id", "kind", "day", "direction", "status", "slot"],
-                                    name="one_list_count_per_key"),
+            models.UniqueConstraint(fields=["workspace_id", "kind", "day", "direction", "status", "number",
+                                            "slot"], name="one_list_count_per_key"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.workspace_id} {self.kind} {self.day} {self.direction} {self.status}: {self.n}"
+        key = " ".join(filter(None, (self.kind, str(self.day), self.direction, self.status, self.number)))
+        return f"{self.workspace_id} {key}: {self.n}"

@@ -12,7 +12,7 @@ from numbers.phone import normalize_e164
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
-from .list_counts import conversation_total, message_seek, message_total, with_total
+from .list_counts import conversation_total, message_seek, message_total, message_total_by_number, with_total
 from .models import Contact, Conversation, Direction, Message, OptOut, Status
 
 MAX_SEARCH_LENGTH = 200
@@ -62,7 +62,7 @@ def _choice(name: str, raw: str, choices: list[str]) -> str:
 
 
 # The filters whose matches only an index can count (messaging.list_counts counts the others).
-_COUNTED_BY_INDEX = ("from", "to", "conversation", "search", "updated_since")
+_COUNTED_BY_INDEX = ("conversation", "search", "updated_since")
 
 
 def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
@@ -76,10 +76,12 @@ def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
     if raw := filters.get("status"):
         total["status"] = _choice("status", raw, Status.values)
         messages = messages.filter(status=total["status"])
+    numbers = {}
     if raw := filters.get("from"):
-        messages = messages.filter(from_number=normalize_e164(raw, field="from"))
+        numbers["from_number"] = normalize_e164(raw, field="from")
     if raw := filters.get("to"):
-        messages = messages.filter(to_number=normalize_e164(raw, field="to"))
+        numbers["to_number"] = normalize_e164(raw, field="to")
+    messages = messages.filter(**numbers)
     if raw := filters.get("startDate"):
         total["start"] = _parse_moment("startDate", raw)
         messages = messages.filter(created_at__gte=total["start"])
@@ -100,8 +102,11 @@ def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
         # For clients catching up after a dropped WebSocket connection.
         messages = messages.filter(updated_at__gt=_parse_moment("updated_since", raw))
     messages = messages.order_by("-created_at", "-id")
-    if any(filters.get(name) for name in _COUNTED_BY_INDEX):
+    if len(numbers) > 1 or any(filters.get(name) for name in _COUNTED_BY_INDEX):
         return messages
+    if numbers:
+        [(field, number)] = numbers.items()
+        return with_total(messages, lambda: message_total_by_number(field=field, number=number, **total))
     return with_total(messages, lambda: message_total(**total),
                       seek=lambda found, offset: message_seek(found, offset, **total))
 

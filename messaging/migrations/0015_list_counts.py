@@ -13,37 +13,39 @@ from django.db import migrations, models
 SLOT = ("COALESCE((SELECT g FROM generate_series(0, 15) g "
         "WHERE pg_try_advisory_xact_lock(7301150, g) LIMIT 1), pg_backend_pid() % 16)")
 
-# What each list counts: (function, table, kind, its key columns, which rows).
+OUR_NUMBER = "CASE WHEN direction = 'inbound' THEN to_number ELSE from_number END"
+# What each list counts: (function, table, [(kind, its key columns)], which rows).
 LISTS = [
-    ("messaging_count_messages", "messaging_message", "message", "direction, status", "TRUE"),
-    ("messaging_count_conversations", "messaging_conversation", "conversation", "'', ''",
+    ("messaging_count_messages", "messaging_message",
+     [("message", "direction, status, ''"), ("number", f"direction, status, {OUR_NUMBER}")], "TRUE"),
+    ("messaging_count_conversations", "messaging_conversation", [("conversation", "'', '', ''")],
      "last_message_id IS NOT NULL"),
-    ("messaging_count_contacts", "messaging_contact", "contact", "'', ''", "TRUE"),
+    ("messaging_count_contacts", "messaging_contact", [("contact", "'', '', ''")], "TRUE"),
 ]
 
 
-def _keys(rows: str, sign: int, kind: str, columns: str, where: str) -> str:
-    return (f"SELECT workspace_id, '{kind}' AS kind, (created_at AT TIME ZONE 'UTC')::date AS day, "
-            f"{columns}, {sign} AS d FROM {rows} WHERE {where}")
+def _keys(rows: str, sign: int, kinds: list, where: str) -> list[str]:
+    return [f"SELECT workspace_id, '{kind}' AS kind, (created_at AT TIME ZONE 'UTC')::date AS day, "
+            f"{columns}, {sign} AS d FROM {rows} WHERE {where}" for kind, columns in kinds]
 
 
 def _upsert(parts: list[str]) -> str:
-    return ("INSERT INTO messaging_listcount AS c (workspace_id, kind, day, direction, status, slot, n) "
-            f"SELECT workspace_id, kind, day, direction, status, {SLOT}, SUM(d) FROM ("
-            + " UNION ALL ".join(parts) + ") delta(workspace_id, kind, day, direction, status, d) "
-            "GROUP BY 1, 2, 3, 4, 5 HAVING SUM(d) <> 0 ORDER BY 1, 2, 3, 4, 5 "
-            "ON CONFLICT (workspace_id, kind, day, direction, status, slot) DO UPDATE SET n = c.n + EXCLUDED.n;")
+    return ("INSERT INTO messaging_listcount AS c (workspace_id, kind, day, direction, status, number, slot, n) "
+            f"SELECT workspace_id, kind, day, direction, status, number, {SLOT}, SUM(d) FROM ("
+            + " UNION ALL ".join(parts) + ") delta(workspace_id, kind, day, direction, status, number, d) "
+            "GROUP BY 1, 2, 3, 4, 5, 6 HAVING SUM(d) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
+            "ON CONFLICT (workspace_id, kind, day, direction, status, number, slot) "
+            "DO UPDATE SET n = c.n + EXCLUDED.n;")
 
 
 def install(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return  # SQLite (the embedded default) counts its few rows directly
     with schema_editor.connection.cursor() as cursor:
-        for function, table, kind, columns, where in LISTS:
-            inserted = _upsert([_keys("new_rows", 1, kind, columns, where)])
-            deleted = _upsert([_keys("old_rows", -1, kind, columns, where)])
-            updated = _upsert([_keys("new_rows", 1, kind, columns, where),
-                               _keys("old_rows", -1, kind, columns, where)])
+        for function, table, kinds, where in LISTS:
+            inserted = _upsert(_keys("new_rows", 1, kinds, where))
+            deleted = _upsert(_keys("old_rows", -1, kinds, where))
+            updated = _upsert(_keys("new_rows", 1, kinds, where) + _keys("old_rows", -1, kinds, where))
             cursor.execute(
                 f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                 f"IF TG_OP = 'INSERT' THEN {inserted} ELSIF TG_OP = 'DELETE' THEN {deleted} "
@@ -62,11 +64,12 @@ def install(apps, schema_editor):
             "CREATE TRIGGER workspaces_workspace_drop_list_counts AFTER DELETE ON workspaces_workspace "
             "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION messaging_drop_list_counts()")
         cursor.execute("LOCK TABLE messaging_listcount IN SHARE ROW EXCLUSIVE MODE")
-        for _function, table, kind, columns, where in LISTS:
-            cursor.execute(
-                "INSERT INTO messaging_listcount (workspace_id, kind, day, direction, status, slot, n) "
-                f"SELECT workspace_id, '{kind}', (created_at AT TIME ZONE 'UTC')::date, {columns}, 0, COUNT(*) "
-                f"FROM {table} WHERE {where} GROUP BY 1, 3, 4, 5")
+        for _function, table, kinds, where in LISTS:
+            for kind, columns in kinds:
+                cursor.execute(
+                    "INSERT INTO messaging_listcount (workspace_id, kind, day, direction, status, number, slot, n) "
+                    f"SELECT workspace_id, '{kind}', (created_at AT TIME ZONE 'UTC')::date, {columns}, 0, "
+                    f"COUNT(*) FROM {table} WHERE {where} GROUP BY 1, 3, 4, 5, 6")
 
 
 def uninstall(apps, schema_editor):
@@ -75,7 +78,7 @@ def uninstall(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("DROP TRIGGER IF EXISTS workspaces_workspace_drop_list_counts ON workspaces_workspace")
         cursor.execute("DROP FUNCTION IF EXISTS messaging_drop_list_counts()")
-        for function, table, _kind, _columns, _where in LISTS:
+        for function, table, _kinds, _where in LISTS:
             for event in ("insert", "delete", "update"):
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_count_{event} ON {table}")
             cursor.execute(f"DROP FUNCTION IF EXISTS {function}()")
@@ -98,11 +101,12 @@ class Migration(migrations.Migration):
                 ('day', models.DateField()),
                 ('direction', models.CharField(blank=True, max_length=8)),
                 ('status', models.CharField(blank=True, max_length=16)),
+                ('number', models.CharField(blank=True, max_length=64)),
                 ('slot', models.PositiveSmallIntegerField(default=0)),
                 ('n', models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('workspace_id', 'kind', 'day', 'direction', 'status', 'slot'), name='one_list_count_per_key')],
+                'constraints': [models.UniqueConstraint(fields=('workspace_id', 'kind', 'day', 'direction', 'status', 'number', 'slot'), name='one_list_count_per_key')],
             },
         ),
         migrations.RunPython(install, uninstall),

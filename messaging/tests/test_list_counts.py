@@ -52,7 +52,10 @@ def assert_exact(*workspaces: Workspace) -> None:
         for window in windows():
             for keys in [{}, *({"direction": d} for d in Direction.values),
                          *({"status": s} for s in Status.values),
-                         {"direction": "outbound", "status": "delivered"}]:
+                         {"direction": "outbound", "status": "delivered"},
+                         *({side: number, **extra} for side in ("from", "to")
+                           for number in (OUR_NUMBER, CONTACT)
+                           for extra in ({}, {"direction": "inbound"}, {"status": "failed"}))]:
                 filters = {**window, **keys}
                 found = selectors.message_list(workspace=workspace, filters=filters)
                 assert found.count() == counted(found), filters
