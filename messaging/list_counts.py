@@ -195,12 +195,30 @@ _LISTS = [
 ]
 
 
-def list_counts_rebuild(*, workspace_ids: Sequence[str] | None = None) -> int:
-    """Count the lists of these workspaces (all when None) again from their rows; answers how
-    many counter rows it wrote. A repair, never needed while the triggers are in place.
+# The slot only rebuilds write (the triggers' slots are 0-15), and the lock rebuilds take in turn.
+REBUILD_SLOT = 16
+REBUILD_LOCK = 7_301_170
 
-    Holds the counters' table against writers for its transaction (a change being made waits at
-    its trigger; reads go on), so that a change committed meanwhile is counted exactly once."""
+
+def rebuild_sql(kind: str, table: str, columns: str, where: str, scope: str = "") -> str:
+    """One statement that makes the counters of `kind` answer what the rows hold: it adds to the
+    rebuild's slot, for every key, the rows counted less what the counters hold. One statement
+    reads both as of one snapshot, so a change committed meanwhile (its rows and its counters
+    alike) is neither missed nor counted twice, and no writer waits."""
+    keys = "workspace_id, kind, day, direction, status, number"
+    return (
+        f"INSERT INTO {_TABLE} AS c ({keys}, slot, n) SELECT {keys}, {REBUILD_SLOT}, SUM(n) FROM ("  # noqa: S608
+        f"SELECT workspace_id, '{kind}', (created_at AT TIME ZONE 'UTC')::date, {columns}, COUNT(*) "
+        f"FROM {table} WHERE {where}{scope} GROUP BY 1, 3, 4, 5, 6 "
+        f"UNION ALL SELECT {keys}, -SUM(n) FROM {_TABLE} WHERE kind = '{kind}'{scope} "
+        f"GROUP BY 1, 2, 3, 4, 5, 6) delta({keys}, n) "
+        f"GROUP BY 1, 2, 3, 4, 5, 6 HAVING SUM(n) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
+        f"ON CONFLICT ({keys}, slot) DO UPDATE SET n = c.n + EXCLUDED.n")
+
+
+def list_counts_rebuild(*, workspace_ids: Sequence[str] | None = None) -> int:
+    """Make the lists' counters of these workspaces (all when None) answer what their rows hold;
+    answers how many counter rows it corrected. A repair: the triggers keep them exact."""
     if not counted():
         return 0
     scope, params = "", []
@@ -208,12 +226,8 @@ def list_counts_rebuild(*, workspace_ids: Sequence[str] | None = None) -> int:
         scope, params = " AND workspace_id = ANY(%s)", [list(workspace_ids)]
     written = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {_TABLE} IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute(f"DELETE FROM {_TABLE} WHERE TRUE{scope}", params)  # noqa: S608
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REBUILD_LOCK])
         for kind, table, columns, where in _LISTS:
-            cursor.execute(
-                f"INSERT INTO {_TABLE} (workspace_id, kind, day, direction, status, number, slot, n) "  # noqa: S608
-                f"SELECT workspace_id, %s, (created_at AT TIME ZONE 'UTC')::date, {columns}, 0, COUNT(*) "
-                f"FROM {table} WHERE {where}{scope} GROUP BY 1, 3, 4, 5, 6", [kind, *params])
+            cursor.execute(rebuild_sql(kind, table, columns, where, scope), params * 2)
             written += cursor.rowcount
     return written

@@ -3,9 +3,8 @@
 Each trigger is per statement and reads the statement's transition tables, so a batch of a
 thousand messages costs one grouped upsert, not a thousand. The slot a transaction writes is the
 one it holds of the dashboard's counts (the same advisory locks as messaging.insights.counting),
-so writers of one busy workspace never wait on each other's rows. The first fill holds the
-counts' table against writers (message writes wait at their trigger, reads go on) so that
-nothing committed meanwhile is counted twice or missed.
+so writers of one busy workspace never wait on each other's rows. The first count runs after the triggers are in place and subtracts what they counted meanwhile, as
+of one snapshot (messaging.list_counts.rebuild_sql), so no writer waits for it.
 """
 
 from django.db import migrations, models
@@ -54,22 +53,28 @@ def install(apps, schema_editor):
             for event, tables in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows"),
                                   ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows")):
                 cursor.execute(
-                    f"CREATE TRIGGER {table}_count_{event.lower()} AFTER {event} ON {table} "
+                    f"CREATE OR REPLACE TRIGGER {table}_count_{event.lower()} AFTER {event} ON {table} "
                     f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
         cursor.execute(
             "CREATE OR REPLACE FUNCTION messaging_drop_list_counts() RETURNS trigger LANGUAGE plpgsql AS $$ "
             "BEGIN DELETE FROM messaging_listcount WHERE workspace_id IN (SELECT id FROM old_rows); "
             "RETURN NULL; END $$")
         cursor.execute(
-            "CREATE TRIGGER workspaces_workspace_drop_list_counts AFTER DELETE ON workspaces_workspace "
+            "CREATE OR REPLACE TRIGGER workspaces_workspace_drop_list_counts AFTER DELETE ON workspaces_workspace "
             "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION messaging_drop_list_counts()")
-        cursor.execute("LOCK TABLE messaging_listcount IN SHARE ROW EXCLUSIVE MODE")
+        # The first count, after the triggers are in place: one statement per list counts the
+        # rows less what the triggers counted meanwhile, as of one snapshot (slot 16: no
+        # trigger writes there), so nothing is missed or counted twice and no writer waits.
+        keys = "workspace_id, kind, day, direction, status, number"
         for _function, table, kinds, where in LISTS:
             for kind, columns in kinds:
                 cursor.execute(
-                    "INSERT INTO messaging_listcount (workspace_id, kind, day, direction, status, number, slot, n) "
-                    f"SELECT workspace_id, '{kind}', (created_at AT TIME ZONE 'UTC')::date, {columns}, 0, "
-                    f"COUNT(*) FROM {table} WHERE {where} GROUP BY 1, 3, 4, 5, 6")
+                    f"INSERT INTO messaging_listcount AS c ({keys}, slot, n) SELECT {keys}, 16, SUM(n) FROM ("
+                    f"SELECT workspace_id, '{kind}', (created_at AT TIME ZONE 'UTC')::date, {columns}, "
+                    f"COUNT(*) FROM {table} WHERE {where} GROUP BY 1, 3, 4, 5, 6 UNION ALL "
+                    f"SELECT {keys}, -SUM(n) FROM messaging_listcount WHERE kind = '{kind}' "
+                    f"GROUP BY 1, 2, 3, 4, 5, 6) delta({keys}, n) GROUP BY 1, 2, 3, 4, 5, 6 "
+                    f"HAVING SUM(n) <> 0 ON CONFLICT ({keys}, slot) DO UPDATE SET n = c.n + EXCLUDED.n")
 
 
 def uninstall(apps, schema_editor):
@@ -85,6 +90,9 @@ def uninstall(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Each step commits at once: the triggers' brief lock on each table is not held while the
+    # first count runs.
+    atomic = False
 
     dependencies = [
         ('messaging', '0014_error_codes_up_to_64'),
