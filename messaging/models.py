@@ -123,6 +123,12 @@ class Message(models.Model):
             models.Index(fields=["workspace", "to_number", "-created_at"], name="msg_ws_to"),
             models.Index(fields=["workspace", "from_number", "-created_at"], name="msg_ws_from"),
             models.Index(fields=["conversation", "-created_at"], name="msg_conversation"),
+            # A contact's side of `from`/`to` (our numbers' side is counted: messaging.list_counts),
+            # so that counting it reads only its own entries, never our number's millions.
+            models.Index(fields=["workspace", "from_number", "created_at"], name="msg_ws_contact_from",
+                         condition=models.Q(direction="inbound")),
+            models.Index(fields=["workspace", "to_number", "created_at"], name="msg_ws_contact_to",
+                         condition=models.Q(direction="outbound")),
             models.Index(fields=["workspace", "updated_at"], name="msg_ws_updated"),
             # The claim takes the oldest queued messages first (messages_claim_due).
             models.Index(fields=["created_at"], name="msg_queued_created",
