@@ -24,7 +24,7 @@ from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
 from .enqueue import enqueue_contact_import
-from .list_counts import contact_total, with_total
+from .list_counts import contact_seek, contact_total, with_total
 from .models import Contact, ContactImport, ContactImportChunk, ImportStatus, OptOut
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,8 @@ def contact_list(*, workspace: Workspace, search: str = "", tags: Iterable[str] 
     contacts = contacts.order_by("-created_at", "-id")
     if search or tags or fields or opted_out is not None:
         return contacts
-    return with_total(contacts, lambda: contact_total(workspace_id=workspace.pk))
+    return with_total(contacts, lambda: contact_total(workspace_id=workspace.pk),
+                      seek=lambda found, offset: contact_seek(found, offset, workspace_id=workspace.pk))
 
 
 def access_contact(*, workspace: Workspace, contact_id: str) -> Contact:

@@ -152,26 +152,38 @@ def message_total_by_number(*, field: str, number: str, direction: str | None = 
     return total
 
 
-def message_seek(messages: QuerySet, offset: int, **keys) -> tuple[QuerySet, int]:
-    """Where the row at `offset` of `messages` (newest first, matching the keys of _message_days)
-    is: the messages from its UTC day back, and the offset in them. The day comes from the
-    counters; within it the row's time from the index alone (no row read), then the few rows
-    that share that time decide the offset."""
+def seek(found: QuerySet, offset: int, days: list[tuple[date | None, int]]) -> tuple[QuerySet, int]:
+    """Where the row at `offset` of `found` (newest first by created_at, then id) is, given how
+    many rows each UTC day holds (newest first, as _message_days answers): the rows from its day
+    back, and the offset in them. Within the day the row's time comes from the index alone (no
+    row read), then the few rows that share that time decide the offset."""
     skipped = 0
-    for day, n in _message_days(**keys):
+    for day, n in days:
         if day is not None and skipped + n <= offset:
             skipped += n
             continue
         if day is not None:
-            messages = messages.filter(created_at__lt=_midnight(day + timedelta(days=1)))
+            found = found.filter(created_at__lt=_midnight(day + timedelta(days=1)))
         within = offset - skipped
-        moment = messages.order_by("-created_at").values_list("created_at", flat=True)[within:within + 1]
+        moment = found.order_by("-created_at").values_list("created_at", flat=True)[within:within + 1]
         moment = next(iter(moment), None)
         if moment is None:
-            return messages, within
-        newer = messages.filter(created_at__gt=moment).count()
-        return messages.filter(created_at__lte=moment), within - newer
-    return messages.none(), 0  # past the last row
+            return found, within
+        newer = found.filter(created_at__gt=moment).count()
+        return found.filter(created_at__lte=moment), within - newer
+    return found.none(), 0  # past the last row
+
+
+def message_seek(messages: QuerySet, offset: int, **keys) -> tuple[QuerySet, int]:
+    """seek() through the messages matching the keys of _message_days."""
+    return seek(messages, offset, _message_days(**keys))
+
+
+def contact_seek(found: QuerySet, offset: int, *, workspace_id: str) -> tuple[QuerySet, int]:
+    """seek() through all of the workspace's contacts."""
+    days = (ListCount.objects.filter(workspace_id=workspace_id, kind=CONTACT).values("day")
+            .annotate(n=Sum("n")).order_by("-day"))
+    return seek(found, offset, [(row["day"], row["n"]) for row in days if row["n"]])
 
 
 def conversation_total(*, workspace_id: str) -> int:

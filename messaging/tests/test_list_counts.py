@@ -255,3 +255,11 @@ def test_a_deep_page_is_the_same_page_as_an_offset_reads_for_every_filter(worksp
         for offset in range(0, len(everything) + 3):
             page = list(found[offset:offset + 3])
             assert [m.pk for m in page] == [m.pk for m in everything[offset:offset + 3]], (filters, offset)
+    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415556{i:04d}",
+                                         created_at=NOW - timedelta(days=(0, 0, 2, 5)[i % 4]))
+                                 for i in range(12)])
+    people = contacts.contact_list(workspace=workspace)
+    everyone = list(QuerySet.__getitem__(people, slice(0, None)))
+    assert people.count() == len(everyone) > 6
+    for offset in range(0, len(everyone) + 2):
+        assert [c.pk for c in people[offset:offset + 2]] == [c.pk for c in everyone[offset:offset + 2]]
