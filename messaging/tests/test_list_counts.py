@@ -263,3 +263,14 @@ def test_a_deep_page_is_the_same_page_as_an_offset_reads_for_every_filter(worksp
     assert people.count() == len(everyone) > 6
     for offset in range(0, len(everyone) + 2):
         assert [c.pk for c in people[offset:offset + 2]] == [c.pk for c in everyone[offset:offset + 2]]
+
+
+def test_an_import_that_updates_some_contacts_and_adds_others_counts_only_the_new(workspace):
+    Contact.objects.create(workspace=workspace, phone_number="+14155550001", name="Old")
+    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+141555500{i:02d}", name="New")
+                                 for i in range(1, 6)], update_conflicts=True,
+                                unique_fields=["workspace", "phone_number"], update_fields=["name"])
+    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number="+14155550002")],
+                                ignore_conflicts=True)
+    assert contacts.contact_list(workspace=workspace).count() == 5
+    assert_exact(workspace)
