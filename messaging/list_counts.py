@@ -243,3 +243,23 @@ def list_counts_rebuild(*, workspace_ids: Sequence[str] | None = None) -> int:
             cursor.execute(rebuild_sql(kind, table, columns, where, scope), params * 2)
             written += cursor.rowcount
     return written
+
+
+def list_counts_compact(*, before: date | None = None) -> int:
+    """Fold the triggers' slots of each key of the days before `before` (default: yesterday) into
+    the rebuild's slot, dropping what sums to nothing, so that a total reads about a row per key
+    and day rather than one per slot that ever wrote it; answers how many rows went. One
+    statement: a change made meanwhile to a folded row waits for it, then writes a new row."""
+    if not counted():
+        return 0
+    before = before or (datetime.now(UTC).date() - timedelta(days=1))
+    keys = "workspace_id, kind, day, direction, status, number"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REBUILD_LOCK])
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {_TABLE} WHERE day < %s AND slot <> {REBUILD_SLOT} "  # noqa: S608
+            f"RETURNING {keys}, n), kept AS (INSERT INTO {_TABLE} AS c ({keys}, slot, n) "
+            f"SELECT {keys}, {REBUILD_SLOT}, SUM(n) FROM gone GROUP BY 1, 2, 3, 4, 5, 6 HAVING SUM(n) <> 0 "
+            f"ORDER BY 1, 2, 3, 4, 5, 6 ON CONFLICT ({keys}, slot) DO UPDATE SET n = c.n + EXCLUDED.n "
+            f"RETURNING 1) SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)", [before])
+        return cursor.fetchone()[0]

@@ -274,3 +274,21 @@ def test_an_import_that_updates_some_contacts_and_adds_others_counts_only_the_ne
                                 ignore_conflicts=True)
     assert contacts.contact_list(workspace=workspace).count() == 5
     assert_exact(workspace)
+
+
+def test_compacting_folds_past_days_slots_into_one_row_and_keeps_every_total(spread, workspace,
+                                                                             other_workspace):
+    with connection.cursor() as cursor:  # as if other transactions had written other slots
+        cursor.execute("INSERT INTO messaging_listcount (workspace_id, kind, day, direction, status, number, "
+                       "slot, n) SELECT workspace_id, kind, day, direction, status, number, 5, 0 "
+                       "FROM messaging_listcount WHERE workspace_id = %s", [workspace.pk])
+    make(workspace, 3, status=Status.DELIVERED, at=NOW - timedelta(days=40))
+    rows = ListCount.objects.count()
+    assert list_counts.list_counts_compact(before=NOW.date()) > 0
+    assert ListCount.objects.count() < rows
+    assert not ListCount.objects.filter(day__lt=NOW.date()).exclude(slot=list_counts.REBUILD_SLOT).exists()
+    assert ListCount.objects.filter(day=NOW.date()).exclude(slot=list_counts.REBUILD_SLOT).exists()
+    assert_exact(workspace, other_workspace)
+    lifecycle.messages_requeue(message_ids=list(Message.objects.filter(
+        workspace=workspace, status=Status.FAILED).values_list("pk", flat=True)), wake=False)
+    assert_exact(workspace, other_workspace)
