@@ -24,6 +24,7 @@ from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
 from .enqueue import enqueue_contact_import
+from .list_counts import contact_seek, contact_total, with_total
 from .models import Contact, ContactImport, ContactImportChunk, ImportStatus, OptOut
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def contact_list(*, workspace: Workspace, search: str = "", tags: Iterable[str] 
         if len(digits) >= 3:
             match |= Q(phone_number__contains=digits)
         contacts = contacts.filter(match)
+    tags = list(tags)
     for tag in tags:
         contacts = contacts.filter(has_tag(clean_tag(tag)))
     for key, value in (fields or {}).items():
@@ -132,7 +134,11 @@ def contact_list(*, workspace: Workspace, search: str = "", tags: Iterable[str] 
         contacts = contacts.filter(**{f"fields__{key}": value})
     if opted_out is not None:
         contacts = contacts.filter(opted_out=opted_out)
-    return contacts.order_by("-created_at", "-id")
+    contacts = contacts.order_by("-created_at", "-id")
+    if search or tags or fields or opted_out is not None:
+        return contacts
+    return with_total(contacts, lambda: contact_total(workspace_id=workspace.pk),
+                      seek=lambda found, offset: contact_seek(found, offset, workspace_id=workspace.pk))
 
 
 def access_contact(*, workspace: Workspace, contact_id: str) -> Contact:

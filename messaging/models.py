@@ -123,6 +123,12 @@ class Message(models.Model):
             models.Index(fields=["workspace", "to_number", "-created_at"], name="msg_ws_to"),
             models.Index(fields=["workspace", "from_number", "-created_at"], name="msg_ws_from"),
             models.Index(fields=["conversation", "-created_at"], name="msg_conversation"),
+            # A contact's side of `from`/`to` (our numbers' side is counted: messaging.list_counts),
+            # so that counting it reads only its own entries, never our number's millions.
+            models.Index(fields=["workspace", "from_number", "created_at"], name="msg_ws_contact_from",
+                         condition=models.Q(direction="inbound")),
+            models.Index(fields=["workspace", "to_number", "created_at"], name="msg_ws_contact_to",
+                         condition=models.Q(direction="outbound")),
             models.Index(fields=["workspace", "updated_at"], name="msg_ws_updated"),
             # The claim takes the oldest queued messages first (messages_claim_due).
             models.Index(fields=["created_at"], name="msg_queued_created",
@@ -536,3 +542,32 @@ class BroadcastSlice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broadcast_id} #{self.seq}"
+
+
+class ListCount(models.Model):
+    """How many messages, conversations and contacts a workspace's lists hold, by UTC day of
+    creation (and for messages by direction and status): the lists' exact `totalItems` without
+    counting millions of rows. Kept by database triggers in the transaction of every change
+    (messaging.list_counts), in slots as the dashboard's counts are; a reader sums the rows."""
+
+    # No foreign key: the rows go with their workspace by a trigger, after its messages went.
+    workspace_id = models.CharField(max_length=32)
+    # "message", "number" (messages by our number: an outbound's sender, an inbound's recipient),
+    # "conversation", "contact"
+    kind = models.CharField(max_length=12)
+    day = models.DateField()
+    direction = models.CharField(max_length=8, blank=True)
+    status = models.CharField(max_length=16, blank=True)
+    number = models.CharField(max_length=64, blank=True)
+    slot = models.PositiveSmallIntegerField(default=0)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace_id", "kind", "day", "direction", "status", "number",
+                                            "slot"], name="one_list_count_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        key = " ".join(filter(None, (self.kind, str(self.day), self.direction, self.status, self.number)))
+        return f"{self.workspace_id} {key}: {self.n}"

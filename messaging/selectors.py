@@ -12,6 +12,7 @@ from numbers.phone import normalize_e164
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
+from .list_counts import conversation_total, message_seek, message_total, message_total_by_number, with_total
 from .models import Contact, Conversation, Direction, Message, OptOut, Status
 
 MAX_SEARCH_LENGTH = 200
@@ -60,24 +61,37 @@ def _choice(name: str, raw: str, choices: list[str]) -> str:
     return raw
 
 
+# The filters whose matches only an index can count (messaging.list_counts counts the others).
+_COUNTED_BY_INDEX = ("conversation", "search", "updated_since")
+
+
 def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
-    """The workspace's messages, newest first, narrowed by the documented filters."""
+    """The workspace's messages, newest first, narrowed by the documented filters; its count()
+    is read from the workspace's counters where the filters allow."""
     messages = Message.objects.for_workspace(workspace)
+    total: dict = {"workspace_id": workspace.pk}
     if raw := filters.get("direction"):
-        messages = messages.filter(direction=_choice("direction", raw, Direction.values))
+        total["direction"] = _choice("direction", raw, Direction.values)
+        messages = messages.filter(direction=total["direction"])
     if raw := filters.get("status"):
-        messages = messages.filter(status=_choice("status", raw, Status.values))
+        total["status"] = _choice("status", raw, Status.values)
+        messages = messages.filter(status=total["status"])
+    numbers = {}
     if raw := filters.get("from"):
-        messages = messages.filter(from_number=normalize_e164(raw, field="from"))
+        numbers["from_number"] = normalize_e164(raw, field="from")
     if raw := filters.get("to"):
-        messages = messages.filter(to_number=normalize_e164(raw, field="to"))
+        numbers["to_number"] = normalize_e164(raw, field="to")
+    messages = messages.filter(**numbers)
     if raw := filters.get("startDate"):
-        messages = messages.filter(created_at__gte=_parse_moment("startDate", raw))
+        total["start"] = _parse_moment("startDate", raw)
+        messages = messages.filter(created_at__gte=total["start"])
     if raw := filters.get("endDate"):
         if _is_date_only(raw):  # a whole day, up to its end
-            messages = messages.filter(created_at__lt=_parse_moment("endDate", raw, end_of_day=True))
+            total["end"] = _parse_moment("endDate", raw, end_of_day=True)
+            messages = messages.filter(created_at__lt=total["end"])
         else:
-            messages = messages.filter(created_at__lte=_parse_moment("endDate", raw))
+            total["end"], total["end_inclusive"] = _parse_moment("endDate", raw), True
+            messages = messages.filter(created_at__lte=total["end"])
     if raw := filters.get("conversation"):
         messages = messages.filter(conversation_id=raw)
     if raw := filters.get("search"):
@@ -87,7 +101,14 @@ def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
     if raw := filters.get("updated_since"):
         # For clients catching up after a dropped WebSocket connection.
         messages = messages.filter(updated_at__gt=_parse_moment("updated_since", raw))
-    return messages.order_by("-created_at", "-id")
+    messages = messages.order_by("-created_at", "-id")
+    if len(numbers) > 1 or any(filters.get(name) for name in _COUNTED_BY_INDEX):
+        return messages
+    if numbers:
+        [(field, number)] = numbers.items()
+        return with_total(messages, lambda: message_total_by_number(field=field, number=number, **total))
+    return with_total(messages, lambda: message_total(**total),
+                      seek=lambda found, offset: message_seek(found, offset, **total))
 
 
 def with_contact_name(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
@@ -99,9 +120,10 @@ def with_contact_name(conversations: QuerySet[Conversation]) -> QuerySet[Convers
 
 
 def conversation_list(*, workspace: Workspace) -> QuerySet[Conversation]:
-    return with_contact_name(
+    return with_total(with_contact_name(
         Conversation.objects.for_workspace(workspace).filter(last_message__isnull=False)
-        .select_related("last_message").order_by("-last_message_at", "-id"))
+        .select_related("last_message").order_by("-last_message_at", "-id")),
+        lambda: conversation_total(workspace_id=workspace.pk))
 
 
 def opt_out_list(*, workspace: Workspace) -> QuerySet[OptOut]:

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from messaging_platform.api.idempotency import purge_expired_idempotency_records
 
-from . import broadcasts, carrier_events, contacts, event_webhooks, sweeps, validity
+from . import broadcasts, carrier_events, contacts, event_webhooks, list_counts, sweeps, validity
 from . import dispatch as delivery_engine
 from .urlsafety import UnsafeUrl, check_public_url
 
@@ -82,6 +82,11 @@ def check_carrier(message_id: str) -> None:
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> None:
     purge_expired_idempotency_records()
+
+
+@shared_task(ignore_result=True)
+def compact_list_counts() -> None:
+    list_counts.list_counts_compact()
 
 
 @shared_task(acks_late=True, ignore_result=True, max_retries=6,

@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
                              "schedule": env_float("CARRIER_INTAKE_DRAIN_SECONDS", 2.0)},
     "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
                                   "schedule": 3600},
+    # The lists' counters of past days, one row per key instead of one per slot (list_counts.py).
+    "compact-list-counts": {"task": "messaging.tasks.compact_list_counts", "schedule": 3600},
     # Message bodies and media past their workspace's retention are redacted (docs/deploy.md).
     "retention": {"task": "messaging.operations.tasks.apply_retention",
                   "schedule": env_float("RETENTION_INTERVAL_SECONDS", 3600.0)},
