@@ -24,7 +24,7 @@ import time
 
 import psutil
 import requests
-from harness import Platform, _cpu, contact, load, ms, open_loop, percentile
+from harness import Platform, _cpu, _pg_backends, contact, load, ms, open_loop, percentile
 
 SYSTEM_ID, PASSWORD = "bench", "bench-pw"
 
@@ -37,6 +37,7 @@ def _smsc_main(conn, receipts: bool) -> None:
     smsc.add_account(SYSTEM_ID, PASSWORD)
     conn.send(smsc.port)
     offset = time.time() - time.monotonic()
+    seen, counted = 0, {}  # parts counted so far, by the first letter of their text
     while True:
         command, argument = conn.recv()
         if command == "stop":
@@ -46,6 +47,12 @@ def _smsc_main(conn, receipts: bool) -> None:
         if command == "received":  # {tag-number: wall time} of the parts whose text starts with tag
             conn.send({p.text.split()[0]: p.received_monotonic + offset
                        for p in list(smsc.parts) if p.text.startswith(argument)})
+        elif command == "count":  # how many parts' text starts with the tag (read once each)
+            parts = smsc.parts
+            for part in parts[seen:len(parts)]:
+                counted[part.text[:1]] = counted.get(part.text[:1], 0) + 1
+            seen = len(parts)
+            conn.send(counted.get(argument, 0))
         elif command == "stats":
             conn.send({"parts": len(smsc.parts), "duplicates": len(smsc.duplicate_parts()),
                        "binds": len(smsc.binds), "receipts_acked": len(smsc.receipts_acked)})
@@ -73,6 +80,7 @@ class Smsc:
 def cpu_per_message(platform: Platform, smsc: Smsc, marks: dict[int, float], count: int) -> None:
     groups = [(proc.name, proc.tree()) for proc in platform.all_procs()]
     groups.append(("fake-smsc", [psutil.Process(smsc.process.pid)]))
+    groups.append(("postgres", _pg_backends()))  # this database's backends (new ones: all theirs)
     total = 0.0
     for name, tree in groups:
         used = sum(_cpu(p) - marks.get(p.pid, 0.0) for p in tree)
@@ -84,6 +92,7 @@ def cpu_per_message(platform: Platform, smsc: Smsc, marks: dict[int, float], cou
 
 def measure_marks(platform: Platform, smsc: Smsc) -> dict[int, float]:
     ps = [p for proc in platform.all_procs() for p in proc.tree()] + [psutil.Process(smsc.process.pid)]
+    ps += _pg_backends()
     return {p.pid: _cpu(p) for p in ps}
 
 
@@ -141,7 +150,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             accepted_in = time.monotonic() - started
-            platform.wait_for(lambda: len(smsc.call("received", "b")) >= args.batch, timeout=600, interval=1)
+            platform.wait_for(lambda: smsc.call("count", "b") >= args.batch, timeout=600, interval=0.2)
             received = smsc.call("received", "b")
             elapsed = time.monotonic() - started
             latencies = [at - starts[(int(key[1:]) // 1000) * 1000] for key, at in received.items()]
@@ -168,7 +177,7 @@ def main() -> None:
             started = time.monotonic()
             results, lag = open_loop(args.rate, args.duration, send)
             accepted = sum(1 for r in results if r.status == 201)
-            platform.wait_for(lambda: len(smsc.call("received", "s")) >= accepted, timeout=120, interval=1)
+            platform.wait_for(lambda: smsc.call("count", "s") >= accepted, timeout=120, interval=0.2)
             received = smsc.call("received", "s")
             offset = time.time() - time.monotonic()
             by_index = sorted(results, key=lambda r: r.scheduled)
