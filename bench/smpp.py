@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100, help="single sends per second (open loop)")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--round-size", type=int, default=500, help="SMPP_BATCH_SIZE: a round's claim")
+    parser.add_argument("--runners", type=int, default=3, help="SMPP_ROUND_RUNNERS: rounds at once")
     parser.add_argument("--no-receipts", action="store_true")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--worker-processes", type=int, default=1)
@@ -112,7 +114,8 @@ def main() -> None:
     try:
         with Platform(web_workers=args.web_workers, worker_processes=args.worker_processes,
                       worker_concurrency=16, callbacks=False,
-                      settings={"SMPP_WINDOW": str(args.window)}) as platform:
+                      settings={"SMPP_WINDOW": str(args.window), "SMPP_BATCH_SIZE": str(args.round_size),
+                                "SMPP_ROUND_RUNNERS": str(args.runners)}) as platform:
             from numbers.models import ProviderAccount
 
             ProviderAccount.objects.filter(workspace_id=platform.workspace_id).update(
@@ -122,7 +125,8 @@ def main() -> None:
             account.auth_token = PASSWORD
             account.save()
             platform.banner("SMPP end to end")
-            print(f"   bind process: 1 bind, window {args.window}; receipts "
+            print(f"   bind process: 1 bind, window {args.window}, {args.runners} rounds of up to "
+                  f"{args.round_size} at once; receipts "
                   f"{'off' if args.no_receipts else 'on'}", flush=True)
             platform.start_workers()
             platform._start("binds", [sys.executable, "manage.py", "smpp_binds"])

@@ -33,8 +33,9 @@ print(json.dumps({{"key": api_key_create(actor=member, name="k").key}}))
 
 def test_make_run_delivers_through_smpp_with_no_extra_command(fake_smsc, tmp_path):
     database = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"
-    server = LiveServer(env={"DATABASE_URL": database, "SMPP_POLL_SECONDS": "0.05",
-                             "SMPP_ACCOUNTS_REFRESH_SECONDS": "0.5"}).start()
+    # SMPP_BINDS_IN_PROCESS is `make run`'s default (tasks eager); the suite's own is off.
+    server = LiveServer(env={"DATABASE_URL": database, "SMPP_BINDS_IN_PROCESS": "true",
+                             "SMPP_POLL_SECONDS": "0.05", "SMPP_ACCOUNTS_REFRESH_SECONDS": "0.5"}).start()
     try:
         seeded = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c",
