@@ -689,14 +689,18 @@ def _scoped(queryset, scope: Scope):
 
 
 def serve_rounds(*, scope: Callable[[], Scope | None], stop: threading.Event, limit: int,
-                 idle_seconds: float) -> int:
+                 idle_seconds: float, busy: threading.Event | None = None, helper: bool = False) -> int:
     """Rounds for a process that sends for carrier accounts of its own (the SMPP bind process),
     from one of its threads, until `stop` is set: `scope()` says which messages to claim now (None:
     none, e.g. no bind is up); an empty round waits `idle_seconds`. No Celery runner lease or
-    wake-up: the process polls the table, its queue of record. Answers how many it claimed."""
+    wake-up: the process polls the table, its queue of record. Several threads share `busy`: a
+    `helper` runs rounds only while a full round has set it (one thread polls an idle table, not
+    all of them). Answers how many it claimed."""
     claimed = 0
     try:
         while not stop.is_set():
+            if helper and busy is not None and not busy.wait(idle_seconds):
+                continue
             current = scope()
             if current is None:
                 stop.wait(idle_seconds)
@@ -713,6 +717,11 @@ def serve_rounds(*, scope: Callable[[], Scope | None], stop: threading.Event, li
                 stop.wait(1.0)
                 continue
             claimed += n
+            if busy is not None:
+                if n >= limit:
+                    busy.set()  # more are due: the helpers join in
+                elif not helper:
+                    busy.clear()
             if not n:
                 stop.wait(idle_seconds)
     finally:

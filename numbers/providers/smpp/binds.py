@@ -504,10 +504,12 @@ class BindManager:
         main = asyncio.run_coroutine_threadsafe(self.main(), dispatch.event_loop())
         # SQLite (the embedded default) takes one writer at a time: one round at a time there.
         runners = 1 if connection.vendor == "sqlite" else settings.SMPP_ROUND_RUNNERS
+        busy = threading.Event()
         threads = [threading.Thread(
             target=dispatch.serve_rounds, name=f"smpp-rounds-{n}", daemon=True,
             kwargs={"scope": self._scope, "stop": self._rounds_stop, "limit": settings.SMPP_BATCH_SIZE,
-                    "idle_seconds": settings.SMPP_POLL_SECONDS}) for n in range(runners)]
+                    "idle_seconds": settings.SMPP_POLL_SECONDS, "busy": busy, "helper": n > 0})
+            for n in range(runners)]
         for thread in threads:
             thread.start()
         try:

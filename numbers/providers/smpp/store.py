@@ -114,7 +114,8 @@ def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple, int]
     total)), in one transaction while their round goes on: receipts can be matched to them, and
     a crash before the round's write-back does not send them again (prepare_sends)."""
     with transaction.atomic():
-        SmppPart.objects.filter(message_id__in=[m for m, _, _ in answered]).delete()
+        if at_most_once(account):  # their `submitting` rows (earlier parts went in prepare_sends)
+            SmppPart.objects.filter(message_id__in=[m for m, _, _ in answered]).delete()
         SmppPart.objects.bulk_create([
             SmppPart(account=account, message_id=message_id, index=index, total=total,
                      status=SmppPartStatus.SUBMITTED, smsc_id=smsc_id, id_exact=exact,
@@ -191,7 +192,8 @@ def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> dict[str, Smpp
     """The parts these receipt ids name, locked, in one query: by the id as the SMSC gave it
     (the newest such part), else by its other spelling (hex read as decimal, or the reverse)."""
     exacts = {codec.id_forms(smsc_id)[0] for smsc_id in smsc_ids}
-    parts = (SmppPart.objects.select_for_update().select_related("message")
+    # Only the parts are locked: the message rows are the round's to write meanwhile.
+    parts = (SmppPart.objects.select_for_update(of=("self",)).select_related("message")
              .filter(Q(id_exact__in=exacts) | Q(id_as_decimal__in=exacts) | Q(id_as_hex__in=exacts),
                      account=account).order_by("pk"))
     by_exact: dict[str, SmppPart] = {}
@@ -253,7 +255,9 @@ def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt,
                 continue
             told.add((part.message_id, status))
             message = part.message
-            params = {"MessageSid": message.provider_sid or "", "MessageStatus": status,
+            # Its round may not have written it `sent` yet: the sid is the one it will get.
+            sid = message.provider_sid or provider_sid_for(account.pk, group[0].smsc_id)
+            params = {"MessageSid": sid, "MessageStatus": status,
                       "ErrorCode": code or "", "ErrorMessage": text or "",
                       "To": message.to_number, "From": message.from_number,
                       "smsc_id": receipt.smsc_id, "stat": receipt.stat, "err": receipt.error,
