@@ -118,7 +118,12 @@ class AccountBind:
         self.submitting = 0
         self.idle = asyncio.Event()
         self.answered: list[tuple[str, tuple, int, asyncio.Future]] = []  # parts to write
+        self.marking: list[tuple[str, int, asyncio.Future]] = []  # at most once: before submit_sm
         self.answered_ready = asyncio.Event()
+        # At most once: at most a window's messages marked `submitting` and not answered, so that a
+        # crash leaves no more than that in doubt (the others of the round never left).
+        self.once = at_most_once(account)
+        self.slots = asyncio.Semaphore(max(1, self.config.window))
         self.receipts: list[tuple[codec.Receipt, dict, asyncio.Future, float]] = []
         self.receipts_ready = asyncio.Event()
         self.storing = asyncio.Semaphore(2)  # receipt batches stored at once
@@ -205,7 +210,14 @@ class AccountBind:
                           code="smpp_unbound")
         self.submitting += 1
         try:
-            return await self._submit(session, message_id, to, from_number, body)
+            if not self.once:
+                return await self._submit(session, message_id, to, from_number, body)
+            async with self.slots:
+                marked = asyncio.get_running_loop().create_future()
+                self.marking.append((message_id, codec.count_parts(body), marked))
+                self.answered_ready.set()
+                await marked
+                return await self._submit(session, message_id, to, from_number, body)
         finally:
             self.submitting -= 1
             if not self.submitting:
@@ -297,11 +309,13 @@ class AccountBind:
             await asyncio.sleep(settings.SMPP_WRITE_DELAY_SECONDS)  # let a batch gather
             self.answered_ready.clear()
             batch, self.answered = self.answered, []
-            if not batch:
+            marks, self.marking = self.marking, []
+            if not batch and not marks:
                 continue
             while True:
                 try:
-                    await self.db(record_parts, self.account, [item[:3] for item in batch])
+                    await self.db(record_parts, self.account, [item[:3] for item in batch],
+                                  [item[:2] for item in marks])
                     break
                 except Exception:
                     logger.exception("SMPP account %s: writing %d messages' parts failed; trying "
@@ -312,7 +326,7 @@ class AccountBind:
                     for form in codec.id_forms(smsc_id):
                         self.unwritten.pop(form, None)
             self.written.set()
-            for *_, written in batch:
+            for *_, written in batch + marks:
                 if not written.done():
                     written.set_result(None)
 

@@ -78,8 +78,7 @@ def prepare_sends(account: ProviderAccount, messages: list) -> dict[str, Excepti
     before the submits). A message claimed again after a crash: if every part of it was answered
     by the SMSC (written by `record_parts`), the SMSC has it and it is not sent again; if parts
     were left `submitting` (written, never answered) its outcome is unknown: in at-most-once mode
-    it ends failed, in at-least-once mode it is sent again. In at-most-once mode the parts are
-    written `submitting` now, the evidence a crash leaves."""
+    it ends failed, in at-least-once mode it is sent again."""
     once = at_most_once(account)
     decided: dict[str, Exception | SendResult] = {}
     earlier: dict[str, list[SmppPart]] = {}
@@ -100,22 +99,23 @@ def prepare_sends(account: ProviderAccount, messages: list) -> dict[str, Excepti
                 "most once, so it was not sent again.", code=UNKNOWN_OUTCOME)
     if doubtful:
         SmppPart.objects.filter(message_id__in=doubtful).delete()
-    if once:
-        SmppPart.objects.bulk_create([
-            SmppPart(account=account, message_id=m.pk, index=index, total=total,
-                     status=SmppPartStatus.SUBMITTING)
-            for m in messages if m.pk not in decided for total in [codec.count_parts(m.body)]
-            for index in range(1, total + 1)])
     return decided
 
 
-def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple, int]]) -> None:
-    """Messages every part of which the SMSC answered ((message id, ((index, smsc id), …),
-    total)), in one transaction while their round goes on: receipts can be matched to them, and
-    a crash before the round's write-back does not send them again (prepare_sends)."""
+def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple, int]],
+                 submitting: list[tuple[str, int]] = ()) -> None:
+    """In one transaction while their rounds go on: messages every part of which the SMSC
+    answered ((message id, ((index, smsc id), …), total)), so that receipts can be matched to
+    them and a crash before the round's write-back does not send them again (prepare_sends);
+    and, in at-most-once mode, the parts of messages about to be submitted ((message id, total))
+    as `submitting`, the evidence a crash leaves."""
     with transaction.atomic():
-        if at_most_once(account):  # their `submitting` rows (earlier parts went in prepare_sends)
+        if at_most_once(account) and answered:  # their `submitting` rows
             SmppPart.objects.filter(message_id__in=[m for m, _, _ in answered]).delete()
+        SmppPart.objects.bulk_create([
+            SmppPart(account=account, message_id=message_id, index=index, total=total,
+                     status=SmppPartStatus.SUBMITTING)
+            for message_id, total in submitting for index in range(1, total + 1)])
         SmppPart.objects.bulk_create([
             SmppPart(account=account, message_id=message_id, index=index, total=total,
                      status=SmppPartStatus.SUBMITTED, smsc_id=smsc_id, id_exact=exact,
