@@ -11,8 +11,9 @@ The messages go out through the delivery engine's rounds (messaging.dispatch.ser
 for every carrier: a few threads claim the bound accounts' due messages many at a time, pace
 them, submit them through SmppProvider.send_async (AccountBind.submit) and write the outcomes
 back in bulk. The answered parts of each message are written while the round goes on, every few
-milliseconds (store.record_parts): a receipt waits only for that write before it is looked up,
-and a crash before the round's write-back does not send those messages again.
+milliseconds (store.record_parts), so that a crash before the round's write-back does not send
+those messages again; a receipt waits for its message's round to be written back before it is
+stored (it would otherwise lock the message rows that write-back updates).
 
 Runs as `python manage.py smpp_binds` (the Procfile's `smpp` line), or in a thread of the server
 process under the embedded default (SMPP_BINDS_IN_PROCESS).
@@ -127,7 +128,8 @@ class AccountBind:
         self.receipts: list[tuple[codec.Receipt, dict, asyncio.Future, float]] = []
         self.receipts_ready = asyncio.Event()
         self.storing = asyncio.Semaphore(2)  # receipt batches stored at once
-        # Ids (every spelling) of parts answered but not written yet: their receipts wait.
+        # Ids (every spelling) of parts answered whose round has not written its messages back
+        # yet: their receipts wait for that write-back.
         self.unwritten: dict[str, float] = {}
         self.written = asyncio.Event()
         self.bound_once = asyncio.Event()
@@ -321,14 +323,22 @@ class AccountBind:
                     logger.exception("SMPP account %s: writing %d messages' parts failed; trying "
                                      "again", self.account.pk, len(batch))
                     await asyncio.sleep(1.0)
-            for _, ids, _, _ in batch:
-                for _, smsc_id in ids:
-                    for form in codec.id_forms(smsc_id):
-                        self.unwritten.pop(form, None)
-            self.written.set()
             for *_, written in batch + marks:
                 if not written.done():
                     written.set_result(None)
+
+    def parts_written(self, smsc_ids: list[str]) -> None:
+        """From a round's thread once its write-back committed: receipts for these parts may be
+        stored now (before, they would lock the message rows the write-back is updating)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._written, smsc_ids)
+
+    def _written(self, smsc_ids: list[str]) -> None:
+        for smsc_id in smsc_ids:
+            for form in codec.id_forms(smsc_id):
+                self.unwritten.pop(form, None)
+        self.written.set()
 
     # The SMSC's deliver_sm -------------------------------------------------------------------
 

@@ -163,9 +163,16 @@ class SmppProvider:
         return prepare_sends(self.account, messages)
 
     def record_sends(self, sent: list, unsent_ids: list[str]) -> None:
+        from django.db import transaction
+
+        from .binds import live_bind
         from .store import record_sends
 
         record_sends(self.account, unsent_ids)
+        bind = live_bind(self.account.pk)
+        ids = [smsc_id for _, result in sent for _, smsc_id in getattr(result, "parts", ())]
+        if bind is not None and ids:
+            transaction.on_commit(lambda: bind.parts_written(ids))
 
     # Connection check ----------------------------------------------------------------------
 
