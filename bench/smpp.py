@@ -48,10 +48,10 @@ def _smsc_main(conn, receipts: bool) -> None:
             conn.send({p.text.split()[0]: p.received_monotonic + offset
                        for p in list(smsc.parts) if p.text.startswith(argument)})
         elif command == "count":  # how many parts' text starts with the tag (read once each)
-            parts = smsc.parts
-            for part in parts[seen:len(parts)]:
+            end = len(smsc.parts)  # the SMSC's thread appends meanwhile
+            for part in smsc.parts[seen:end]:
                 counted[part.text[:1]] = counted.get(part.text[:1], 0) + 1
-            seen = len(parts)
+            seen = end
             conn.send(counted.get(argument, 0))
         elif command == "stats":
             conn.send({"parts": len(smsc.parts), "duplicates": len(smsc.duplicate_parts()),
