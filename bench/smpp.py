@@ -24,7 +24,7 @@ import time
 
 import psutil
 import requests
-from harness import Platform, _cpu, contact, load, ms, open_loop, percentile
+from harness import Platform, _cpu, _pg_backends, contact, load, ms, open_loop, percentile
 
 SYSTEM_ID, PASSWORD = "bench", "bench-pw"
 
@@ -37,6 +37,7 @@ def _smsc_main(conn, receipts: bool) -> None:
     smsc.add_account(SYSTEM_ID, PASSWORD)
     conn.send(smsc.port)
     offset = time.time() - time.monotonic()
+    seen, counted = 0, {}  # parts counted so far, by the first letter of their text
     while True:
         command, argument = conn.recv()
         if command == "stop":
@@ -46,6 +47,12 @@ def _smsc_main(conn, receipts: bool) -> None:
         if command == "received":  # {tag-number: wall time} of the parts whose text starts with tag
             conn.send({p.text.split()[0]: p.received_monotonic + offset
                        for p in list(smsc.parts) if p.text.startswith(argument)})
+        elif command == "count":  # how many parts' text starts with the tag (read once each)
+            end = len(smsc.parts)  # the SMSC's thread appends meanwhile
+            for part in smsc.parts[seen:end]:
+                counted[part.text[:1]] = counted.get(part.text[:1], 0) + 1
+            seen = end
+            conn.send(counted.get(argument, 0))
         elif command == "stats":
             conn.send({"parts": len(smsc.parts), "duplicates": len(smsc.duplicate_parts()),
                        "binds": len(smsc.binds), "receipts_acked": len(smsc.receipts_acked)})
@@ -73,6 +80,7 @@ class Smsc:
 def cpu_per_message(platform: Platform, smsc: Smsc, marks: dict[int, float], count: int) -> None:
     groups = [(proc.name, proc.tree()) for proc in platform.all_procs()]
     groups.append(("fake-smsc", [psutil.Process(smsc.process.pid)]))
+    groups.append(("postgres", _pg_backends()))  # this database's backends (new ones: all theirs)
     total = 0.0
     for name, tree in groups:
         used = sum(_cpu(p) - marks.get(p.pid, 0.0) for p in tree)
@@ -84,6 +92,7 @@ def cpu_per_message(platform: Platform, smsc: Smsc, marks: dict[int, float], cou
 
 def measure_marks(platform: Platform, smsc: Smsc) -> dict[int, float]:
     ps = [p for proc in platform.all_procs() for p in proc.tree()] + [psutil.Process(smsc.process.pid)]
+    ps += _pg_backends()
     return {p.pid: _cpu(p) for p in ps}
 
 
@@ -94,6 +103,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100, help="single sends per second (open loop)")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--round-size", type=int, default=500, help="SMPP_BATCH_SIZE: a round's claim")
+    parser.add_argument("--runners", type=int, default=3, help="SMPP_ROUND_RUNNERS: rounds at once")
     parser.add_argument("--no-receipts", action="store_true")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--worker-processes", type=int, default=1)
@@ -103,7 +114,8 @@ def main() -> None:
     try:
         with Platform(web_workers=args.web_workers, worker_processes=args.worker_processes,
                       worker_concurrency=16, callbacks=False,
-                      settings={"SMPP_WINDOW": str(args.window)}) as platform:
+                      settings={"SMPP_WINDOW": str(args.window), "SMPP_BATCH_SIZE": str(args.round_size),
+                                "SMPP_ROUND_RUNNERS": str(args.runners)}) as platform:
             from numbers.models import ProviderAccount
 
             ProviderAccount.objects.filter(workspace_id=platform.workspace_id).update(
@@ -113,7 +125,8 @@ def main() -> None:
             account.auth_token = PASSWORD
             account.save()
             platform.banner("SMPP end to end")
-            print(f"   bind process: 1 bind, window {args.window}; receipts "
+            print(f"   bind process: 1 bind, window {args.window}, {args.runners} rounds of up to "
+                  f"{args.round_size} at once; receipts "
                   f"{'off' if args.no_receipts else 'on'}", flush=True)
             platform.start_workers()
             platform._start("binds", [sys.executable, "manage.py", "smpp_binds"])
@@ -141,7 +154,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             accepted_in = time.monotonic() - started
-            platform.wait_for(lambda: len(smsc.call("received", "b")) >= args.batch, timeout=600, interval=1)
+            platform.wait_for(lambda: smsc.call("count", "b") >= args.batch, timeout=600, interval=0.2)
             received = smsc.call("received", "b")
             elapsed = time.monotonic() - started
             latencies = [at - starts[(int(key[1:]) // 1000) * 1000] for key, at in received.items()]
@@ -168,7 +181,7 @@ def main() -> None:
             started = time.monotonic()
             results, lag = open_loop(args.rate, args.duration, send)
             accepted = sum(1 for r in results if r.status == 201)
-            platform.wait_for(lambda: len(smsc.call("received", "s")) >= accepted, timeout=120, interval=1)
+            platform.wait_for(lambda: smsc.call("count", "s") >= accepted, timeout=120, interval=0.2)
             received = smsc.call("received", "s")
             offset = time.time() - time.monotonic()
             by_index = sorted(results, key=lambda r: r.scheduled)

@@ -13,10 +13,12 @@ each message sent once through crashes: a worker that dies mid-round leaves its 
 Runners: a Celery task (`messaging.tasks.dispatch`) runs rounds while messages are due, at most
 DISPATCH_RUNNERS at a time across all workers, and is started by a coalesced wake-up
 (messaging.wakeup) when messages are accepted or come due, by beat every DISPATCH_TICK_SECONDS
-as the backstop, and by the sweep. Carrier accounts whose sends a bind process of its own makes
-(an SMPP bind) are left to it: the bind process runs `run_rounds(scope=Scope(providers=...))`
-with its adapter's async send, and Celery's rounds skip those providers
-(DISPATCH_OWN_PROCESS_PROVIDERS).
+as the backstop, and by the sweep. Carrier accounts whose sends a process of its own makes (an
+SMPP bind lives in one) are left to it: Celery's rounds skip those providers
+(DISPATCH_OWN_PROCESS_PROVIDERS), and that process runs the same rounds from threads of its own
+(`serve_rounds`, scoped to the accounts it holds), its adapter's `send_async` on this process's
+send loop, with the adapter's round hooks (Capability.ROUND_HOOKS) for what it keeps beside a
+message.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +43,8 @@ from messaging_platform import keepalive_http, metrics
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import (
+    Capability,
+    NotSent,
     PermanentProviderError,
     SendInDoubt,
     SendResult,
@@ -61,10 +65,11 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Scope:
     """Which messages a runner claims: those of carrier accounts of `providers` (None: any),
-    except those of `exclude_providers`."""
+    except those of `exclude_providers`, and only of the accounts `account_ids` (None: any)."""
 
     providers: frozenset[str] | None = None
     exclude_providers: frozenset[str] = frozenset()
+    account_ids: frozenset[int] | None = None
 
 
 def celery_scope() -> Scope:
@@ -128,18 +133,20 @@ class Outcomes:
     retry: list[RetryLater] = field(default_factory=list)
     wait: list[WaitForSlot] = field(default_factory=list)
     not_taken: list[tuple[_Job, Exception]] = field(default_factory=list)  # to fail over
+    results: list[tuple[_Job, SendResult]] = field(default_factory=list)  # for the round hooks
+    jobs: list[_Job] = field(default_factory=list)  # every message the round sent or tried to
 
 
 def dispatch_round(*, limit: int | None = None, scope: Scope | None = None) -> int:
     """Claim up to `limit` due messages, send them, write the outcomes; answers how many it claimed."""
-    limit = limit or settings.DISPATCH_BATCH_SIZE
-    scope = scope or celery_scope()
+    return _round(limit or settings.DISPATCH_BATCH_SIZE, scope or celery_scope())[0]
+
+
+def _round(limit: int, scope: Scope) -> tuple[int, Outcomes | None]:
     claimed = lifecycle.messages_claim_due(limit=limit, providers=scope.providers,
                                            exclude_providers=scope.exclude_providers,
-                                           announce=False)
-    if claimed:
-        deliver(claimed, announced=False)
-    return len(claimed)
+                                           account_ids=scope.account_ids, announce=False)
+    return len(claimed), (deliver(claimed, announced=False) if claimed else None)
 
 
 def dispatch_messages(message_ids: Sequence[str]) -> list[RetryLater]:
@@ -167,9 +174,22 @@ def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
             # in `sending` (where a crash would leave it to the lease) that was never sent.
             _write_back(Outcomes(wait=outcomes.wait), announced=announced)
             outcomes.wait = []
-    if jobs and not announced:
+    hooked = [job for job in jobs if Capability.ROUND_HOOKS in job.provider.capabilities]
+    if (jobs and not announced) or hooked:
         with transaction.atomic():
-            lifecycle.messages_announce_sending([job.message for job in jobs])
+            if not announced:
+                lifecycle.messages_announce_sending([job.message for job in jobs])
+            # Committed before the sends: what an adapter keeps must outlive a crash mid-send.
+            refused = _prepare_sends(hooked)
+        if refused:
+            for job in jobs:
+                decided = refused.get(job.message.id)
+                if isinstance(decided, SendResult):  # the carrier has it already: not sent again
+                    _record_sent(job, decided, outcomes)
+                elif decided is not None:
+                    _record_error(job, decided, outcomes)
+            jobs = [job for job in jobs if job.message.id not in refused]
+    outcomes.jobs = jobs
     _release_db_connection()
     concurrent = [job for job in jobs if async_sender(job.provider) is not None]
     one_by_one = [job for job in jobs if async_sender(job.provider) is None]
@@ -215,6 +235,33 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
         # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
         jobs.append(_Job(message, providers[account.pk], with_query(base, message_id=message.id)))
     return jobs
+
+
+def _by_provider(jobs: Iterable[_Job]) -> dict[int, list[_Job]]:
+    groups: dict[int, list[_Job]] = defaultdict(list)
+    for job in jobs:
+        groups[id(job.provider)].append(job)
+    return groups
+
+
+def _prepare_sends(jobs: list[_Job]) -> dict[str, Exception | SendResult]:
+    """Each hooked adapter's prepare_sends for its messages of the round: the messages not to
+    send, with the error they end with, or the result of an earlier send the carrier took."""
+    refused: dict[str, Exception | SendResult] = {}
+    for group in _by_provider(jobs).values():
+        refused.update(group[0].provider.prepare_sends([job.message for job in group]))
+    return refused
+
+
+def _record_sends(outcomes: Outcomes) -> None:
+    """Each hooked adapter's record_sends, inside the round's write-back."""
+    hooked = [job for job in outcomes.jobs if Capability.ROUND_HOOKS in job.provider.capabilities]
+    if not hooked:
+        return
+    sent = {id(job): result for job, result in outcomes.results}
+    for group in _by_provider(hooked).values():
+        group[0].provider.record_sends([(job.message, sent[id(job)]) for job in group if id(job) in sent],
+                                       [job.message.id for job in group if id(job) not in sent])
 
 
 def _status_webhook(workspace_id: str, account: ProviderAccount) -> str:
@@ -274,6 +321,7 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
                 retried = lifecycle.messages_retry_later(outcomes.retry, wake=False)
                 lifecycle.messages_wait_for_slot(outcomes.wait, announced=announced)
                 lifecycle.messages_fail_over(failovers)
+                _record_sends(outcomes)
             break
         except OperationalError:
             logger.warning("Could not write %d outcomes back (attempt %d)", _count(outcomes), attempt + 1)
@@ -410,9 +458,13 @@ def _wait_in_table(jobs: Sequence[_Job], sender: pacing.PacedSender, first: floa
 
 def _arguments(job: _Job) -> dict:
     message = job.message
-    return {"to": message.to_number, "from_number": message.from_number or None, "body": message.body,
-            "media_urls": list(message.media_urls), "status_callback": job.callback,
-            "messaging_service_sid": message.messaging_service_sid or None}
+    arguments = {"to": message.to_number, "from_number": message.from_number or None,
+                 "body": message.body, "media_urls": list(message.media_urls),
+                 "status_callback": job.callback,
+                 "messaging_service_sid": message.messaging_service_sid or None}
+    if Capability.ROUND_HOOKS in job.provider.capabilities:
+        arguments["message_id"] = message.id  # what it keeps beside the message is by our id
+    return arguments
 
 
 async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -> None:
@@ -430,6 +482,12 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
         started = time.monotonic()
         try:
             result = await send(**_arguments(job))
+        except NotSent as exc:
+            # It never left: back as if unclaimed, no attempt counted (an SMPP bind that is down).
+            metrics.observe_send(job.provider.name, started)
+            outcomes.wait.append(WaitForSlot(job.message.id, time.time() + (exc.retry_after or 0.0),
+                                             exc.message))
+            return
         except SendInDoubt as exc:
             # The carrier may have it: never sent again blindly. It stays `sending` (claimed),
             # and after the lease the sweep looks it up at the carrier before any second send.
@@ -523,6 +581,7 @@ def _retry(job: _Job, exc: TransientProviderError) -> RetryLater:
 
 def _record_sent(job: _Job, result: SendResult, outcomes: Outcomes) -> None:
     outcomes.sent.append(Sent(job.message.id, result.provider_sid))
+    outcomes.results.append((job, result))
     log_message_outcome(job.message, "Handed to the carrier", carrier_sid=result.provider_sid)
 
 
@@ -620,11 +679,54 @@ def next_due_in(scope: Scope) -> float | None:
 
 
 def _scoped(queryset, scope: Scope):
+    if scope.account_ids is not None:  # of these accounts' workspaces: close enough for a wait
+        queryset = queryset.filter(workspace__carrier_accounts__id__in=scope.account_ids)
     if scope.providers is not None:
         queryset = queryset.filter(workspace__carrier_accounts__provider__in=scope.providers)
     if scope.exclude_providers:
         queryset = queryset.exclude(workspace__carrier_accounts__provider__in=scope.exclude_providers)
     return queryset
+
+
+def serve_rounds(*, scope: Callable[[], Scope | None], stop: threading.Event, limit: int,
+                 idle_seconds: float, busy: threading.Event | None = None, helper: bool = False) -> int:
+    """Rounds for a process that sends for carrier accounts of its own (the SMPP bind process),
+    from one of its threads, until `stop` is set: `scope()` says which messages to claim now (None:
+    none, e.g. no bind is up); an empty round waits `idle_seconds`. No Celery runner lease or
+    wake-up: the process polls the table, its queue of record. Several threads share `busy`: a
+    `helper` runs rounds only while a full round has set it (one thread polls an idle table, not
+    all of them). Answers how many it claimed."""
+    claimed = 0
+    try:
+        while not stop.is_set():
+            if helper and busy is not None and not busy.wait(idle_seconds):
+                continue
+            current = scope()
+            if current is None:
+                stop.wait(idle_seconds)
+                continue
+            try:
+                n, outcomes = _round(limit, current)
+                if outcomes is not None and outcomes.not_taken and settings.CELERY_TASK_ALWAYS_EAGER:
+                    # No broker: nobody else claims what went to a fallback account of another
+                    # carrier, so it is sent now (the rest are not Celery's and stay).
+                    wakeup.wake(message_ids=[job.message.id for job, _ in outcomes.not_taken])
+            except Exception:  # PostgreSQL away, a bug: the messages stay in the table
+                logger.exception("A delivery round failed; trying again")
+                connection.close()
+                stop.wait(1.0)
+                continue
+            claimed += n
+            if busy is not None:
+                if n >= limit:
+                    busy.set()  # more are due: the helpers join in
+                elif not helper:
+                    busy.clear()
+            if not n:
+                stop.wait(idle_seconds)
+    finally:
+        connection.close()
+    return claimed
 
 
 def run_eagerly(message_ids: Iterable[str] | None) -> None:

@@ -449,7 +449,9 @@ SMPP_THROTTLE_PAUSE_SECONDS = env_float("SMPP_THROTTLE_PAUSE_SECONDS", 0.5)
 SMPP_THROTTLE_PAUSE_MAX_SECONDS = env_float("SMPP_THROTTLE_PAUSE_MAX_SECONDS", 8.0)
 SMPP_POLL_SECONDS = env_float("SMPP_POLL_SECONDS", 0.1)  # how often an idle bind looks for work
 SMPP_BATCH_SIZE = env_int("SMPP_BATCH_SIZE", 200)  # messages claimed in one statement
-SMPP_WRITE_DELAY_SECONDS = env_float("SMPP_WRITE_DELAY_SECONDS", 0.02)  # outcomes gathered per write
+SMPP_ROUND_RUNNERS = env_int("SMPP_ROUND_RUNNERS", 3)  # delivery rounds at once in the bind process
+SMPP_DB_THREADS = env_int("SMPP_DB_THREADS", 3)  # the bind process's threads for receipts and MO
+SMPP_WRITE_DELAY_SECONDS = env_float("SMPP_WRITE_DELAY_SECONDS", 0.02)  # receipts gathered per batch
 # A receipt for a part not written yet is tried again for this long before it counts as unknown.
 SMPP_RECEIPT_WAIT_SECONDS = env_float("SMPP_RECEIPT_WAIT_SECONDS", 3.0)
 SMPP_ACCOUNTS_REFRESH_SECONDS = env_float("SMPP_ACCOUNTS_REFRESH_SECONDS", 5.0)

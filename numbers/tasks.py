@@ -22,6 +22,6 @@ def simulator_emit_events(workspace_id: str, events: list[dict[str, Any]], delay
 @shared_task(ignore_result=True)
 def smpp_expire_inbound_parts() -> int:
     """Beat: MO messages over SMPP whose parts stopped arriving are taken in as they are."""
-    from numbers.providers.smpp.binds import expire_inbound_parts
+    from numbers.providers.smpp.store import expire_inbound_parts
 
     return expire_inbound_parts()

@@ -49,6 +49,12 @@ class SendInDoubt(TransientProviderError):
     engine leaves it `sending`; after the lease the sweep looks it up at the carrier first."""
 
 
+class NotSent(TransientProviderError):
+    """The request never left us (an SMPP bind that is down at the moment): the message goes back
+    to `queued` as if it had not been claimed, due again after `retry_after` seconds, with no
+    attempt counted."""
+
+
 class ProviderAuthError(PermanentProviderError):
     """The account's credentials were refused."""
 
@@ -175,6 +181,10 @@ class Capability(StrEnum):
     FETCH_MESSAGE = "fetch_message"  # fetch_message() looks one message up at the carrier
     FIND_SENT = "find_sent"  # find_sent() lists the account's recent messages to a number
     ALPHANUMERIC_SENDER = "alphanumeric_sender"  # sends from an alphanumeric sender id ("ACME")
+    # prepare_sends(messages) before a delivery round's sends (in a transaction of its own) and
+    # record_sends(sent, unsent_ids) inside the round's write-back; send_async gets `message_id`
+    # too (messaging.dispatch)
+    ROUND_HOOKS = "round_hooks"
 
 
 def http_media_urls(urls: Iterable[Any]) -> list[str]:

@@ -12,7 +12,7 @@ from conftest import assert_error
 from messaging.models import CarrierEvent, Message
 from numbers.models import CarrierRoute, PhoneNumber, ProviderAccount, SmppInboundPart
 from numbers.providers.smpp import codec
-from numbers.providers.smpp.binds import expire_inbound_parts
+from numbers.providers.smpp.store import expire_inbound_parts
 
 pytestmark = pytest.mark.django_db
 

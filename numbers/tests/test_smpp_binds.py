@@ -237,3 +237,28 @@ def test_a_burst_with_a_wide_window_all_delivered(api_client, fake_smsc, smpp_ac
         manager.stop()
         thread.join(10)
     assert len(fake_smsc.parts) == 150 and not fake_smsc.duplicate_parts()
+
+
+def test_at_most_once_a_dropped_bind_fails_only_what_was_in_doubt(api_client, fake_smsc, smpp_account):
+    """At most once: the submit_sm whose answer the drop took ends failed (`smpp_unknown`), never
+    sent again; the rest of the burst is delivered, each message once."""
+    smpp_account.settings = {**smpp_account.settings, "uncertain_submits": "fail", "window": 5}
+    smpp_account.save()
+    fake_smsc.drop_after_submits(12)
+    ids = [send(api_client, f"once {n}") for n in range(30)]
+    manager = BindManager(account_ids=[smpp_account.pk])
+    thread = threading.Thread(target=manager.run_forever, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: Message.objects.filter(pk__in=ids, status__in=["delivered", "failed"]).count()
+                   == len(ids), timeout=60, what="every message final")
+    finally:
+        manager.stop()
+        thread.join(10)
+    texts = fake_smsc.texts_by_destination()
+    assert max(texts.values()) == 1
+    failed = list(Message.objects.filter(pk__in=ids, status="failed").values_list("error_code", "body"))
+    assert failed and {code for code, _ in failed} == {"smpp_unknown"}
+    assert len(failed) <= 5  # at most the window was in doubt
+    assert fake_smsc.unanswered and all(texts[(CONTACT[1:], body)] <= 1 for _, body in failed)
+    assert not SmppPart.objects.filter(status="submitting").exists()

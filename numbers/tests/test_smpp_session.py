@@ -19,9 +19,9 @@ from messaging_platform.testing.fixtures import SMPP_PASSWORD, SMPP_SYSTEM_ID
 from numbers.models import ProviderAccount, SmppPart
 from numbers.providers.base import PermanentProviderError, ProviderAuthError, TransientProviderError
 from numbers.providers.smpp import codec
-from numbers.providers.smpp.binds import provider_sid_for
 from numbers.providers.smpp.provider import SmppProvider
 from numbers.providers.smpp.session import SessionConfig, SmppSession
+from numbers.providers.smpp.store import provider_sid_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,13 +7,14 @@ keyword is ignored when a PDU is made, so `make` sets it afterwards.)
 
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
 from dataclasses import dataclass
 
 from smpplib import command_codes, consts, exceptions, gsm, smpp
 
-from messaging.segments import GSM7, GSM7_EXTENSION, count_segments
+from messaging.segments import GSM7, GSM7_BASIC, GSM7_EXTENSION, count_segments
 
 HEADER = struct.Struct(">LLLL")  # command_length, command_id, command_status, sequence_number
 MAX_PDU_LENGTH = 65536  # a larger command_length is a broken stream, not a message
@@ -165,9 +166,27 @@ class Part:
     esm_class: int
 
 
-def _gsm7_bytes(body: str) -> bytes:
+def _gsm7_char(ch: str) -> bytes:
     # smpplib's GSM table lacks the form feed of the extension table.
-    return b"".join(b"\x1b\x0a" if ch == "\f" else gsm.gsm_encode(ch) for ch in body)
+    return b"\x1b\x0a" if ch == "\f" else gsm.gsm_encode(ch)
+
+
+def _gsm7_table() -> tuple[dict[int, str], frozenset[str]]:
+    table = {}
+    for ch in GSM7_BASIC | GSM7_EXTENSION:
+        with contextlib.suppress(UnicodeError, ValueError):
+            table[ord(ch)] = _gsm7_char(ch).decode("latin-1")
+    return table, frozenset(chr(code) for code in table)
+
+
+_GSM7_TABLE, _GSM7_CHARS = _gsm7_table()
+
+
+def _gsm7_bytes(body: str) -> bytes:
+    """smpplib's GSM-7 encoding of each character, in one str.translate for the whole body."""
+    if _GSM7_CHARS.issuperset(body):
+        return body.translate(_GSM7_TABLE).encode("latin-1")
+    return b"".join(_gsm7_char(ch) for ch in body)
 
 
 def _ucs2_units(ch: str) -> int:

@@ -1,8 +1,10 @@
 """The SMPP carrier adapter: what the rest of the platform calls on an SMPP account.
 
-Messages are not sent from here: the bind process (numbers.providers.smpp.binds) holds the binds
-and feeds them from the messages table. This adapter checks a connection (bind, unbind), looks
-messages up with query_sm, and reads the events the bind process stored.
+Messages are sent only in the bind process (numbers.providers.smpp.binds), which holds the binds
+and runs the delivery engine's rounds for its accounts: there `send_async` submits through the
+account's bind, and the round hooks keep each message's parts (numbers.providers.smpp.store).
+This adapter also checks a connection (bind, unbind), looks messages up with query_sm, and reads
+the events the bind process stored.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..base import (
     CarrierMessage,
     EventKind,
     InboundMessage,
+    NotSent,
     NumberInfo,
     PermanentProviderError,
     ProviderAuthError,
@@ -122,7 +125,7 @@ class SmppProvider:
     # A sender may be an alphanumeric sender id, sent as source_addr with TON 5 / NPI 0
     # (codec.sender_address), where the SMSC allows it.
     capabilities = frozenset({Capability.LIST_NUMBERS, Capability.FETCH_MESSAGE,
-                              Capability.ALPHANUMERIC_SENDER})
+                              Capability.ALPHANUMERIC_SENDER, Capability.ROUND_HOOKS})
     webhook_routes: Mapping[str, EventKind | None] = {}  # its events come over the bind
     inbound_route, status_route = "inbound", "status"
     error_codes = ERROR_CODES
@@ -139,6 +142,37 @@ class SmppProvider:
              status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
         raise TransientProviderError("SMPP messages are sent by the bind process, not by workers.",
                                      code="smpp_bind_process")
+
+    async def send_async(self, *, to: str, from_number: str | None, body: str,
+                         media_urls: list[str], status_callback: str | None,
+                         messaging_service_sid: str | None = None,
+                         message_id: str = "") -> SendResult:
+        """Through this process's bind of the account (the bind process's rounds); media cannot
+        go over SMPP and the receipts come over the bind, not to a callback URL."""
+        from .binds import live_bind
+
+        bind = live_bind(self.account.pk)
+        if bind is None:
+            raise NotSent("This process holds no bind of the account.", code="smpp_unbound",
+                          retry_after=1.0)
+        return await bind.submit(message_id=message_id, to=to, from_number=from_number, body=body)
+
+    def prepare_sends(self, messages: list) -> dict:
+        from .store import prepare_sends
+
+        return prepare_sends(self.account, messages)
+
+    def record_sends(self, sent: list, unsent_ids: list[str]) -> None:
+        from django.db import transaction
+
+        from .binds import live_bind
+        from .store import record_sends
+
+        record_sends(self.account, unsent_ids)
+        bind = live_bind(self.account.pk)
+        ids = [smsc_id for _, result in sent for _, smsc_id in getattr(result, "parts", ())]
+        if bind is not None and ids:
+            transaction.on_commit(lambda: bind.parts_written(ids))
 
     # Connection check ----------------------------------------------------------------------
 
@@ -164,7 +198,7 @@ class SmppProvider:
         states aggregated as receipts are. Needs the bind process's part records."""
         from numbers.models import SmppPart, SmppPartStatus
 
-        from .binds import aggregate_status
+        from .store import aggregate_status
 
         if not (self.account.settings or {}).get("query_sm", True):
             raise PermanentProviderError("This SMSC does not answer query_sm.", code="smpp_no_query")

@@ -1,0 +1,327 @@
+"""The SMPP adapter's database side: the parts of each sent message (to match receipts to), the
+receipts and MO messages stored as carrier events, and failover when no bind can be made.
+
+The delivery engine's rounds call `prepare_sends` before a round's submits (in at-most-once mode
+the parts are written as `submitting` first, so that a crash leaves the evidence) and
+`record_sends` inside the round's write-back; the bind writes the answered parts with the SMSC's
+ids while the round goes on (`record_parts`, every few milliseconds). Receipts are applied to
+parts in batches by the bind process's database threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from numbers.models import ProviderAccount, SmppInboundPart, SmppPart, SmppPartStatus
+from numbers.providers.base import PermanentProviderError, SendResult
+
+from . import codec
+from .provider import AT_MOST_ONCE
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_OUTCOME = "smpp_unknown"
+
+PartState = tuple[str, str | None, str | None]  # status, error code, error message
+
+
+def aggregate_status(parts: list[PartState]) -> PartState | tuple[None, None, None]:
+    """A message's status from its parts' (status, error_code, error_message): the first failed
+    or undelivered part decides; delivered once every part is; otherwise nothing new (None)."""
+    for status, code, message in parts:
+        if status in (SmppPartStatus.FAILED, SmppPartStatus.UNDELIVERED):
+            return status, code, message
+    if parts and all(status == SmppPartStatus.DELIVERED for status, _, _ in parts):
+        return "delivered", None, None
+    return None, None, None
+
+
+def provider_sid_for(account_id: int, first_smsc_id: str) -> str:
+    """The message's provider_sid: unique on the installation although two SMSCs may hand out the
+    same ids."""
+    return f"smpp-{account_id}-{first_smsc_id}"[:64]
+
+
+def at_most_once(account: ProviderAccount) -> bool:
+    return (account.settings or {}).get("uncertain_submits") == AT_MOST_ONCE
+
+
+def db_job(function, *args):
+    """Run on a database thread of the bind process, which keeps its connection for as long as
+    it works (connecting per job would cost more than most jobs): one that failed and no longer
+    answers, or is past a positive CONN_MAX_AGE, is replaced."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.connection is not None:
+        if connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
+        elif connection.settings_dict.get("CONN_MAX_AGE"):
+            close_old_connections()
+    return function(*args)
+
+
+# A round's sends -------------------------------------------------------------------------------
+
+
+def prepare_sends(account: ProviderAccount, messages: list) -> dict[str, Exception | SendResult]:
+    """Before a round submits these claimed messages (in the engine's transaction, committed
+    before the submits). A message claimed again after a crash: if every part of it was answered
+    by the SMSC (written by `record_parts`), the SMSC has it and it is not sent again; if parts
+    were left `submitting` (written, never answered) its outcome is unknown: in at-most-once mode
+    it ends failed, in at-least-once mode it is sent again."""
+    once = at_most_once(account)
+    decided: dict[str, Exception | SendResult] = {}
+    earlier: dict[str, list[SmppPart]] = {}
+    for part in SmppPart.objects.filter(message__in=[m.pk for m in messages]).order_by("index"):
+        earlier.setdefault(part.message_id, []).append(part)
+    again = {m.pk for m in messages if m.attempts > 1}  # not a first claim (nor an operator's resend)
+    doubtful = []
+    for message_id, parts in earlier.items():
+        answered = [p for p in parts if p.smsc_id and p.status in (SmppPartStatus.SUBMITTED,
+                                                                   SmppPartStatus.DELIVERED)]
+        if message_id in again and answered and len(answered) == parts[0].total == len(parts):
+            decided[message_id] = SendResult(provider_sid_for(account.pk, answered[0].smsc_id), "sent")
+            continue
+        doubtful.append(message_id)
+        if once and any(p.status == SmppPartStatus.SUBMITTING for p in parts):
+            decided[message_id] = PermanentProviderError(
+                "The bind was lost before the SMSC answered; the account sends such messages at "
+                "most once, so it was not sent again.", code=UNKNOWN_OUTCOME)
+    if doubtful:
+        SmppPart.objects.filter(message_id__in=doubtful).delete()
+    return decided
+
+
+def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple, int]],
+                 submitting: list[tuple[str, int]] = ()) -> None:
+    """In one transaction while their rounds go on: messages every part of which the SMSC
+    answered ((message id, ((index, smsc id), …), total)), so that receipts can be matched to
+    them and a crash before the round's write-back does not send them again (prepare_sends);
+    and, in at-most-once mode, the parts of messages about to be submitted ((message id, total))
+    as `submitting`, the evidence a crash leaves."""
+    with transaction.atomic():
+        if at_most_once(account) and answered:  # their `submitting` rows
+            SmppPart.objects.filter(message_id__in=[m for m, _, _ in answered]).delete()
+        SmppPart.objects.bulk_create([
+            SmppPart(account=account, message_id=message_id, index=index, total=total,
+                     status=SmppPartStatus.SUBMITTING)
+            for message_id, total in submitting for index in range(1, total + 1)])
+        SmppPart.objects.bulk_create([
+            SmppPart(account=account, message_id=message_id, index=index, total=total,
+                     status=SmppPartStatus.SUBMITTED, smsc_id=smsc_id, id_exact=exact,
+                     id_as_decimal=as_decimal, id_as_hex=as_hex)
+            for message_id, parts, total in answered for index, smsc_id in parts
+            for exact, as_decimal, as_hex in [codec.id_forms(smsc_id)]])
+
+
+def record_sends(account: ProviderAccount, unsent_ids: list[str]) -> None:
+    """Inside the round's write-back: in at-most-once mode, the `submitting` parts of messages
+    that did not go are dropped (they were never sent, or ended failed)."""
+    if unsent_ids and at_most_once(account):
+        SmppPart.objects.filter(message_id__in=unsent_ids, status=SmppPartStatus.SUBMITTING).delete()
+
+
+def failover_items(account: ProviderAccount, refused: list[tuple[object, str | None, str]]) -> list:
+    """Messages the account definitely did not take ((message, code, reason)) onto their fallback
+    accounts, from those accounts' senders; those without a fallback that can take them are left
+    out."""
+    from messaging import lifecycle
+    from numbers.routing import failover_targets
+
+    targets = failover_targets(m.fallback_account_id for m, _, _ in refused if m.fallback_account_id)
+    items = []
+    for message, code, reason in refused:
+        target = targets.get(message.fallback_account_id)
+        if target is None:
+            continue
+        fallback, from_number, service_sid = target
+        items.append(lifecycle.FailOver(
+            message.pk, fallback.pk, from_number, service_sid, (code or "not_taken")[:16],
+            f"smpp did not take it ({reason}); failed over to carrier account {fallback.uid} "
+            f"({fallback.provider})."))
+    return items
+
+
+def _fail_over(items: list) -> None:
+    """Through the lifecycle; the fallback's runners are woken for them after commit (a fallback
+    that is another bind claims them from the table itself)."""
+    from messaging import lifecycle, wakeup
+
+    moved = lifecycle.messages_fail_over(items)
+    if moved:
+        ids = [m.pk for m in moved]
+        transaction.on_commit(lambda: wakeup.wake(message_ids=ids))
+
+
+def fail_over_unbound(account: ProviderAccount, reason: str) -> int:
+    """The bind could not be made: the account's due messages that have a fallback account go to
+    it (nothing of them reached this SMSC); answers how many."""
+    from messaging import lifecycle
+
+    moved = 0
+    while True:
+        with transaction.atomic():
+            claimed = lifecycle.messages_claim_due(limit=settings.SMPP_BATCH_SIZE,
+                                                   account_ids=[account.pk], with_fallback=True,
+                                                   announce=False)
+            if not claimed:
+                return moved
+            items = failover_items(account, [(m, "smpp_unreachable", reason) for m in claimed])
+            going = {item.message_id for item in items}
+            _fail_over(items)
+            # No fallback that can take them: back as they were, waiting for the bind.
+            stay = [lifecycle.WaitForSlot(m.pk, time.time() + settings.SMPP_RECONNECT_MAX_SECONDS)
+                    for m in claimed if m.pk not in going]
+            lifecycle.messages_wait_for_slot(stay, announced=False)
+            moved += len(items)
+            if len(claimed) < settings.SMPP_BATCH_SIZE:
+                return moved
+
+
+def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> dict[str, SmppPart]:
+    """The parts these receipt ids name, locked, in one query: by the id as the SMSC gave it
+    (the newest such part), else by its other spelling (hex read as decimal, or the reverse)."""
+    exacts = {codec.id_forms(smsc_id)[0] for smsc_id in smsc_ids}
+    # Only the parts are locked: the message rows are the round's to write meanwhile.
+    parts = (SmppPart.objects.select_for_update(of=("self",)).select_related("message")
+             .filter(Q(id_exact__in=exacts) | Q(id_as_decimal__in=exacts) | Q(id_as_hex__in=exacts),
+                     account=account).order_by("pk"))
+    by_exact: dict[str, SmppPart] = {}
+    by_other: dict[str, SmppPart] = {}
+    for part in parts:  # oldest first: the newest of each id wins
+        by_exact[part.id_exact] = part
+        for other in (part.id_as_decimal, part.id_as_hex):
+            if other:
+                by_other[other] = part
+    return {exact: by_exact.get(exact) or by_other.get(exact) for exact in exacts
+            if by_exact.get(exact) or by_other.get(exact)}
+
+
+def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict]]) -> list[int | None]:
+    """Apply a batch of receipts to their parts and record a carrier event for each message whose
+    aggregate status changes, in one transaction and a few statements whatever the batch's size;
+    answers each receipt's deliver_sm_resp status, None for an unknown id."""
+    from messaging.carrier_intake import carrier_events_store_many, intake_event
+
+    answers: list[int | None] = []
+    now = timezone.now()
+    with transaction.atomic():
+        found = _find_parts(account, [receipt.smsc_id for receipt, _ in receipts])
+        changed: dict[int, SmppPart] = {}
+        decided = []  # (part, receipt, raw) whose receipt moved the part
+        for receipt, raw in receipts:
+            part = found.get(codec.id_forms(receipt.smsc_id)[0])
+            if part is None:
+                answers.append(None)  # not (yet) known: the caller decides
+                continue
+            answers.append(codec.ESME_ROK)
+            if receipt.status is None or part.status != SmppPartStatus.SUBMITTED:
+                continue  # an intermediate state, or a repeated receipt
+            part.status, part.error_code, part.error_message = (receipt.status, receipt.error_code,
+                                                                receipt.error_message)
+            part.receipt_at = now
+            changed[part.pk] = part
+            decided.append((part, receipt, raw))
+        if not changed:
+            return answers
+        # One UPDATE per distinct outcome (a batch's receipts mostly say the same).
+        by_outcome: dict[tuple, list[int]] = {}
+        for part in changed.values():
+            by_outcome.setdefault((part.status, part.error_code, part.error_message), []).append(part.pk)
+        for (status, code, text), ids in by_outcome.items():
+            SmppPart.objects.filter(pk__in=ids).update(status=status, error_code=code,
+                                                       error_message=text, receipt_at=now)
+        long_ones = {p.message_id for p in changed.values() if p.total > 1}
+        siblings: dict[str, list[SmppPart]] = {}
+        if long_ones:
+            for sibling in SmppPart.objects.filter(message_id__in=long_ones).order_by("index"):
+                siblings.setdefault(sibling.message_id, []).append(changed.get(sibling.pk, sibling))
+        events, messages, told = [], [], set()
+        for part, receipt, raw in decided:
+            group = siblings.get(part.message_id, [part])
+            status, code, text = aggregate_status([(p.status, p.error_code, p.error_message)
+                                                   for p in group])
+            if status is None or (part.message_id, status) in told:
+                continue
+            told.add((part.message_id, status))
+            message = part.message
+            # Its round may not have written it `sent` yet: the sid is the one it will get.
+            sid = message.provider_sid or provider_sid_for(account.pk, group[0].smsc_id)
+            params = {"MessageSid": sid, "MessageStatus": status,
+                      "ErrorCode": code or "", "ErrorMessage": text or "",
+                      "To": message.to_number, "From": message.from_number,
+                      "smsc_id": receipt.smsc_id, "stat": receipt.stat, "err": receipt.error,
+                      "part": f"{part.index}/{part.total}", **raw}
+            events.append(intake_event(workspace_id=account.workspace_id, provider="smpp",
+                                       kind="status", payload=params, message_id=message.pk))
+            messages.append(message)
+        carrier_events_store_many(events, messages)
+    return answers
+
+
+def store_inbound(account: ProviderAccount, fields: dict) -> int:
+    """An MO message (or one part of it): recorded as an inbound carrier event once complete."""
+    from messaging.carrier_intake import carrier_event_store, intake_event
+
+    source, destination = fields["source"], fields["destination"]
+    concat = fields.get("concatenation")
+    with transaction.atomic():
+        if concat is None:
+            body = fields["text"]
+        else:
+            SmppInboundPart.objects.get_or_create(
+                account=account, source=source, destination=destination, reference=concat.reference,
+                total=concat.total, index=concat.index, defaults={"text": fields["text"]})
+            siblings = list(SmppInboundPart.objects.select_for_update().filter(
+                account=account, source=source, destination=destination, reference=concat.reference,
+                total=concat.total).order_by("index"))
+            if len(siblings) < concat.total:
+                return codec.ESME_ROK  # kept until the other parts arrive
+            body = "".join(part.text for part in siblings)
+            SmppInboundPart.objects.filter(pk__in=[part.pk for part in siblings]).delete()
+        params = {"MessageSid": "SMPP" + uuid.uuid4().hex, "From": source, "To": destination,
+                  "Body": body, "NumMedia": "0"}
+        carrier_event_store(intake_event(workspace_id=account.workspace_id, provider="smpp",
+                                         kind="inbound", payload=params))
+    return codec.ESME_ROK
+
+
+def expire_inbound_parts(*, now=None) -> int:
+    """MO messages whose parts stopped arriving: once the first part is SMPP_MO_PARTS_MAX_AGE_SECONDS
+    old, what arrived is taken in as one inbound message (a missing part shown as "…"), so that
+    no text the handset sent is lost, and the parts are dropped. Answers how many messages."""
+    from messaging.carrier_intake import carrier_event_store, intake_event
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SMPP_MO_PARTS_MAX_AGE_SECONDS)
+    stale = (SmppInboundPart.objects.filter(received_at__lt=cutoff)
+             .values_list("account_id", "source", "destination", "reference", "total").distinct())
+    taken = 0
+    for account_id, source, destination, reference, total in stale[:1000]:
+        with transaction.atomic():
+            parts = list(SmppInboundPart.objects.select_for_update().select_related("account")
+                         .filter(account_id=account_id, source=source, destination=destination,
+                                 reference=reference, total=total).order_by("index"))
+            if not parts:
+                continue  # completed or taken by another run meanwhile
+            texts = {part.index: part.text for part in parts}
+            body = "".join(texts.get(index, " … ") for index in range(1, total + 1)).strip()
+            params = {"MessageSid": "SMPP" + uuid.uuid4().hex, "From": source, "To": destination,
+                      "Body": body, "NumMedia": "0"}
+            carrier_event_store(intake_event(workspace_id=parts[0].account.workspace_id,
+                                             provider="smpp", kind="inbound", payload=params))
+            SmppInboundPart.objects.filter(pk__in=[part.pk for part in parts]).delete()
+        logger.warning("SMPP MO message %s→%s (ref %s): %d of %d parts arrived; taken in as it is",
+                       source, destination, reference, len(parts), total)
+        taken += 1
+    return taken
