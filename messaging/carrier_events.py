@@ -1,18 +1,20 @@
 """Carrier webhooks and simulator events: stored raw first, then applied by workers in batches.
 
 A carrier's retry of the same event (same MessageSid and status) hits the unique dedupe key and
-changes nothing. Storing an event wakes a worker (one wake-up for however many events arrive
-while one is pending); the worker applies every due event, a batch at a time.
+changes nothing. Storing an event wakes a runner (messaging.wakeup: one wake-up for however
+many events arrive while one is pending or at work); the runner applies due events a batch at a
+time, pausing a moment after a short batch so that the next gathers more, until none come.
 """
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,10 +24,10 @@ from numbers.providers.base import InboundMessage, StatusUpdate
 from numbers.routing import primary_account
 from workspaces.models import Workspace
 
-from . import events
+from . import events, wakeup
 from .contacts import contacts_ensure
 from .conversations import conversation_file_inbound, conversation_for
-from .enqueue import carrier_events_wake_taken, enqueue_carrier_events_apply
+from .enqueue import enqueue_carrier_events_apply
 from .inbound_filing import inbound_file_many
 from .insights.counting import count_inbound
 from .lifecycle import StatusReport, json_rows, messages_apply_statuses
@@ -57,9 +59,8 @@ def carrier_event_process(*, event_id: str) -> None:
 def carrier_events_apply_pending(*, workspace_id: str | None = None,
                                  budget_seconds: float = 10.0) -> int:
     """Apply stored events batch after batch until none are due (or the time budget is spent:
-    then a fresh task carries on, so that one task does not hold a worker for long)."""
-    if workspace_id is None:
-        carrier_events_wake_taken()  # events stored from now on wake another task
+    then a fresh task carries on, so that one task does not hold a worker for long). The sweep's
+    per-workspace tasks, and every wake-up when tasks run eagerly."""
     started = time.monotonic()
     applied = 0
     while True:
@@ -70,6 +71,89 @@ def carrier_events_apply_pending(*, workspace_id: str | None = None,
         if time.monotonic() - started > budget_seconds:
             enqueue_carrier_events_apply(workspace_id=workspace_id, coalesce=False)
             return applied
+
+
+_here_lock = threading.Lock()
+_here = 0  # runners in this process
+
+
+def _runner_here() -> bool:
+    global _here
+    with _here_lock:
+        if _here >= settings.CARRIER_EVENT_RUNNERS_PER_PROCESS:
+            return False
+        _here += 1
+        return True
+
+
+def _runner_gone() -> None:
+    global _here
+    with _here_lock:
+        _here -= 1
+
+
+def carrier_events_run(*, hops: int = 0, seconds: float | None = None) -> int:
+    """A runner (one of at most CARRIER_EVENT_RUNNERS, a Redis lease each, and of
+    CARRIER_EVENT_RUNNERS_PER_PROCESS here; a wake-up finding this process full is passed on):
+    applies stored events in batches while they come. A batch short of the batch size is followed
+    by a pause of CARRIER_EVENT_LINGER_SECONDS, so that at any rate of callbacks a batch gathers
+    that many seconds' worth (instead of one or two events, each costing a transaction, its
+    statements and a publish); a full batch wakes one more runner. It stops after
+    CARRIER_EVENT_IDLE_SECONDS without events, or after `seconds` (a fresh task carries on).
+    Answers how many events it took."""
+    token = wakeup.runner_lease(settings.CARRIER_EVENT_RUNNERS, key=wakeup.EVENTS_RUNNERS_KEY,
+                                seconds=settings.CARRIER_EVENT_RUNNER_LEASE_SECONDS)
+    if token is None:
+        return 0  # enough runners are at work; they take these events from the table
+    if not _runner_here():
+        wakeup.release_runner_lease(token, key=wakeup.EVENTS_RUNNERS_KEY)
+        if hops < settings.DISPATCH_WAKE_HOPS:
+            wakeup.wake_events(extra=True, hops=hops + 1)
+        return 0
+    try:
+        return _run(token, seconds or settings.CARRIER_EVENT_RUN_SECONDS)
+    finally:
+        _runner_gone()
+
+
+def _run(token: str, seconds: float) -> int:
+    limit = settings.CARRIER_EVENT_BATCH_SIZE
+    now = time.monotonic()
+    deadline, idle_until = now + seconds, now + settings.CARRIER_EVENT_IDLE_SECONDS
+    taken, out_of_time = 0, True
+    try:
+        while time.monotonic() < deadline:
+            wakeup.events_runner_alive(token)
+            count = _apply_or_wait()
+            taken += count
+            if count >= limit:
+                wakeup.wake_events(extra=True)  # a backlog: another runner may help
+                continue
+            if count:
+                idle_until = time.monotonic() + settings.CARRIER_EVENT_IDLE_SECONDS
+            elif time.monotonic() >= idle_until:
+                out_of_time = False
+                break
+            time.sleep(settings.CARRIER_EVENT_LINGER_SECONDS)
+    finally:
+        wakeup.events_runner_done(token)
+    # An event stored after the last batch whose wake-up found the pending key still held: from
+    # here on stored events wake a new task, so one more look takes what came in between.
+    last = _apply_or_wait()
+    if last or out_of_time:
+        wakeup.wake_events()
+    return taken + last
+
+
+def _apply_or_wait() -> int:
+    """A batch; with PostgreSQL away, none (after a pause, on a fresh connection next time)."""
+    try:
+        return carrier_events_apply()
+    except DatabaseError:
+        logger.warning("Could not apply carrier events; trying again", exc_info=True)
+        connection.close()
+        time.sleep(1.0)
+        return 0
 
 
 def carrier_events_apply(*, workspace_id: str | None = None, event_ids: Sequence[str] | None = None,
@@ -85,8 +169,7 @@ def carrier_events_apply(*, workspace_id: str | None = None, event_ids: Sequence
     and dead-lettered after CARRIER_EVENT_MAX_ATTEMPTS. Answers how many events it took."""
     now = timezone.now()
     with transaction.atomic():
-        pending = (CarrierEvent.objects.filter(processed_at__isnull=True, dead_at__isnull=True)
-                   .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+        pending = _due(CarrierEvent.objects.all(), now)
         if workspace_id is not None:
             pending = pending.filter(workspace_id=workspace_id)
         if event_ids is not None:
@@ -328,13 +411,29 @@ def sweep_carrier_events(*, older_than_seconds: int = 60) -> int:
     workspace's backlog (or poison, which backs off) cannot hold back another's recovery."""
     now = timezone.now()
     workspace_ids = list(
-        CarrierEvent.objects.filter(processed_at__isnull=True, dead_at__isnull=True,
-                                    received_at__lt=now - timedelta(seconds=older_than_seconds))
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .values_list("workspace_id", flat=True).distinct().order_by())
+        _due(CarrierEvent.objects.filter(received_at__lt=now - timedelta(seconds=older_than_seconds)),
+             now).values_list("workspace_id", flat=True).distinct().order_by())
     for workspace_id in workspace_ids:
         enqueue_carrier_events_apply(workspace_id=workspace_id, coalesce=False)
     return len(workspace_ids)
+
+
+def carrier_events_tick(*, older_than_seconds: float | None = None) -> bool:
+    """Beat's tick: wake a runner when a stored event is due that none took (a runner killed
+    while it held the wake-up, PostgreSQL away when the last one looked); answers whether."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=older_than_seconds if older_than_seconds is not None
+                            else settings.CARRIER_EVENT_TICK_SECONDS)
+    left = (_due(CarrierEvent.objects.all(), now).filter(received_at__lt=stale).exists())
+    if left:
+        wakeup.wake_events()
+    return left
+
+
+def _due(events, now):
+    """The events a runner takes: not applied, not dead-lettered, and not backing off."""
+    return (events.filter(processed_at__isnull=True, dead_at__isnull=True)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
 
 
 def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, payload: dict,

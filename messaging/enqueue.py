@@ -10,9 +10,6 @@ import logging
 import time
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
-
 from messaging_platform.celery import app
 
 from . import wakeup
@@ -61,31 +58,15 @@ def enqueue_carrier_event(event_id: str) -> None:
     enqueue_carrier_events_apply()
 
 
-# While a wake-up for the carrier events is pending, storing more events publishes no other: the
-# task clears this key before it takes its first batch, so every event stored after that wakes a
-# new one. The timeout bounds what a lost wake-up costs (the sweep catches the rest).
-CARRIER_EVENTS_WAKE_KEY = "carrier-events-wake"
-CARRIER_EVENTS_WAKE_SECONDS = 2
-
-
 def enqueue_carrier_events_apply(*, workspace_id: str | None = None, coalesce: bool = True) -> None:
-    """Have a worker apply the stored carrier events (of one workspace, or all that are due)."""
-    if coalesce and workspace_id is None and not settings.CELERY_TASK_ALWAYS_EAGER:
-        try:
-            if not cache.add(CARRIER_EVENTS_WAKE_KEY, 1, CARRIER_EVENTS_WAKE_SECONDS):
-                return  # a pending task will take these events too
-        except Exception:
-            logger.warning("Cache unavailable: waking a worker for carrier events anyway")
+    """Have a worker apply the stored carrier events: by default a coalesced wake-up of the
+    runners (messaging.wakeup), which gather events into batches; with a `workspace_id` (the
+    sweep, an operator's re-run) or `coalesce=False`, a task of its own."""
+    if coalesce and workspace_id is None:
+        wakeup.wake_events()
+        return
     kwargs = {"workspace_id": workspace_id} if workspace_id else {}
     _apply_async(APPLY_CARRIER_EVENTS, (), kwargs, what="the carrier events' apply")
-
-
-def carrier_events_wake_taken() -> None:
-    """The worker's side of the wake-up: from here on, stored events wake another task."""
-    try:
-        cache.delete(CARRIER_EVENTS_WAKE_KEY)
-    except Exception:
-        logger.warning("Cache unavailable: could not clear the carrier events' wake-up")
 
 
 def enqueue_carrier_check(message_id: str) -> None:

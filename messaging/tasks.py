@@ -42,8 +42,18 @@ def enqueue_sends(message_ids: list[str]) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def apply_carrier_events(workspace_id: str | None = None) -> None:
-    carrier_events.carrier_events_apply_pending(workspace_id=workspace_id)
+def apply_carrier_events(workspace_id: str | None = None, hops: int = 0) -> None:
+    """A wake-up: a runner applies stored events in batches while they come (messaging.
+    carrier_events). With a `workspace_id` (the sweep), or run eagerly: what is due, at once."""
+    if workspace_id is not None or settings.CELERY_TASK_ALWAYS_EAGER:
+        carrier_events.carrier_events_apply_pending(workspace_id=workspace_id)
+    else:
+        carrier_events.carrier_events_run(hops=hops)
+
+
+@shared_task(ignore_result=True)
+def tick_carrier_events() -> None:
+    carrier_events.carrier_events_tick()
 
 
 @shared_task(acks_late=True, ignore_result=True)

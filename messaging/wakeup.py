@@ -8,7 +8,8 @@ and beat's tick (DISPATCH_TICK_SECONDS) and the sweep wake the runners anyway, s
 with the broker or Redis loses nothing.
 
 Runners hold leases in a Redis sorted set, at most DISPATCH_RUNNERS at a time across all workers;
-a killed runner's lease runs out by itself.
+a killed runner's lease runs out by itself. The runners that apply stored carrier events
+(messaging.carrier_events) are woken the same way (`wake_events()`).
 
 With tasks running eagerly (the embedded default, tests) a wake-up delivers in the caller's thread.
 """
@@ -85,38 +86,99 @@ def started() -> None:
             client.delete(PENDING_KEY)
 
 
-def runner_lease(limit: int) -> str | None:
-    """A lease for one more runner, or None when `limit` runners hold one."""
+def runner_lease(limit: int, *, key: str = RUNNERS_KEY, seconds: float | None = None) -> str | None:
+    """A lease for one more runner, or None when `limit` runners hold one (of `key`'s kind,
+    each for `seconds` unless renewed; the delivery runners' by default)."""
     client = _redis()
     if client is None:
         return NO_REDIS
+    seconds = seconds or settings.DISPATCH_RUNNER_LEASE_SECONDS
     now = time.time()
     token = uuid.uuid4().hex
     try:
         pipe = client.pipeline()
-        pipe.zremrangebyscore(RUNNERS_KEY, 0, now)
-        pipe.zcard(RUNNERS_KEY)
+        pipe.zremrangebyscore(key, 0, now)
+        pipe.zcard(key)
         _, running = pipe.execute()
         if running >= limit:
             return None
-        client.zadd(RUNNERS_KEY, {token: now + settings.DISPATCH_RUNNER_LEASE_SECONDS})
-        client.expire(RUNNERS_KEY, int(settings.DISPATCH_RUNNER_LEASE_SECONDS) + 60)
+        client.zadd(key, {token: now + seconds})
+        client.expire(key, int(seconds) + 60)
     except redis.RedisError:
         return NO_REDIS
     return token
 
 
-def renew_runner_lease(token: str) -> None:
+def renew_runner_lease(token: str, *, key: str = RUNNERS_KEY, seconds: float | None = None) -> None:
     client = _redis()
     if client is None or token == NO_REDIS:
         return
     with contextlib.suppress(redis.RedisError):
-        client.zadd(RUNNERS_KEY, {token: time.time() + settings.DISPATCH_RUNNER_LEASE_SECONDS})
+        client.zadd(key, {token: time.time() + (seconds or settings.DISPATCH_RUNNER_LEASE_SECONDS)})
 
 
-def release_runner_lease(token: str) -> None:
+def release_runner_lease(token: str, *, key: str = RUNNERS_KEY) -> None:
     client = _redis()
     if client is None or token == NO_REDIS:
         return
     with contextlib.suppress(redis.RedisError):
-        client.zrem(RUNNERS_KEY, token)
+        client.zrem(key, token)
+
+
+# Carrier events (messaging.carrier_events) -------------------------------------------------------
+# The same scheme for the workers that apply stored carrier events: storing an event calls
+# `wake_events()`; while a runner is at work it holds the pending key, so a flood of webhooks costs
+# one Redis SET each and no broker message, and the runner, which polls the table until it has
+# been idle a moment, gathers them into batches.
+
+APPLY_EVENTS_TASK = "messaging.tasks.apply_carrier_events"
+EVENTS_PENDING_KEY = "mp:events:pending"
+EVENTS_RUNNERS_KEY = "mp:events:runners"
+
+
+def wake_events(*, extra: bool = False, hops: int = 0) -> None:
+    """Have a runner apply the stored carrier events. Never raises. `extra`: wake one more
+    runner although one is at work (a backlog, or a wake-up passed on by a full process)."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER and not extra:
+        client = _redis()
+        try:
+            if client is not None and not client.set(
+                    EVENTS_PENDING_KEY, "1", nx=True, px=settings.CARRIER_EVENT_WAKE_PENDING_MS):
+                return  # a runner is at work, or a wake-up is on its way
+        except redis.RedisError:
+            pass  # better a wake-up too many than none
+    try:
+        # Eager (tests, the embedded default): the task applies what is due in this thread.
+        app.tasks[APPLY_EVENTS_TASK].apply_async(kwargs={"hops": hops} if hops else None,
+                                                 expires=60)
+    except Exception:
+        logger.exception("Could not wake the carrier events' runners; the tick and the sweep will")
+
+
+def events_runner_alive(token: str) -> None:
+    """A runner is at work: its lease renewed, and the pending key held, so that stored events
+    do not wake more tasks (the runner takes them from the table)."""
+    client = _redis()
+    if client is None:
+        return
+    seconds = settings.CARRIER_EVENT_RUNNER_LEASE_SECONDS
+    with contextlib.suppress(redis.RedisError):
+        pipe = client.pipeline(transaction=False)
+        pipe.set(EVENTS_PENDING_KEY, "1", px=settings.CARRIER_EVENT_WAKE_PENDING_MS)
+        if token != NO_REDIS:
+            pipe.zadd(EVENTS_RUNNERS_KEY, {token: time.time() + seconds})
+        pipe.execute()
+
+
+def events_runner_done(token: str) -> None:
+    """A runner stops: its lease released and the pending key cleared, so that the next stored
+    event wakes a task (the runner's last look at the table comes after this)."""
+    client = _redis()
+    if client is None:
+        return
+    with contextlib.suppress(redis.RedisError):
+        pipe = client.pipeline(transaction=False)
+        if token != NO_REDIS:
+            pipe.zrem(EVENTS_RUNNERS_KEY, token)
+        pipe.delete(EVENTS_PENDING_KEY)
+        pipe.execute()

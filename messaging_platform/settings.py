@@ -237,11 +237,17 @@ DISPATCH_WRITE_ATTEMPTS = env_int("DISPATCH_WRITE_ATTEMPTS", 5)
 DISPATCH_TICK_SECONDS = env_float("DISPATCH_TICK_SECONDS", 2.0)
 DISPATCH_OWN_PROCESS_PROVIDERS = [
     p.strip() for p in env_str("DISPATCH_OWN_PROCESS_PROVIDERS", "smpp").split(",") if p.strip()]
+# Beat's tick wakes a runner for stored events that none took (one killed while it held the wake-up).
+CARRIER_EVENT_TICK_SECONDS = env_float("CARRIER_EVENT_TICK_SECONDS", 5.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "messaging.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
     "dispatch-tick": {"task": "messaging.tasks.dispatch",
                       "schedule": DISPATCH_TICK_SECONDS, "options": {"expires": DISPATCH_TICK_SECONDS}},
     "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
+    # Stored carrier events that no runner took (messaging/carrier_events.py: the tick).
+    "carrier-events-tick": {"task": "messaging.tasks.tick_carrier_events",
+                            "schedule": CARRIER_EVENT_TICK_SECONDS,
+                            "options": {"expires": CARRIER_EVENT_TICK_SECONDS}},
     # Carrier webhooks kept in Redis while PostgreSQL was down (messaging/carrier_intake.py).
     "drain-carrier-intake": {"task": "messaging.tasks.drain_carrier_intake",
                              "schedule": env_float("CARRIER_INTAKE_DRAIN_SECONDS", 2.0)},
@@ -298,6 +304,17 @@ CARRIER_EVENT_BATCH_SIZE = env_int("CARRIER_EVENT_BATCH_SIZE", 500)
 CARRIER_EVENT_MAX_ATTEMPTS = env_int("CARRIER_EVENT_MAX_ATTEMPTS", 8)
 CARRIER_EVENT_RETRY_BASE_SECONDS = env_float("CARRIER_EVENT_RETRY_BASE_SECONDS", 30.0)
 CARRIER_EVENT_RETRY_MAX_SECONDS = env_float("CARRIER_EVENT_RETRY_MAX_SECONDS", 3600.0)
+# The runners that apply them (messaging.carrier_events.carrier_events_run): how many at once, in
+# all and per worker process; the pause after a short batch, in which the next one gathers; how
+# long one waits for more before it stops, and runs at most; its Redis lease; how long a wake-up
+# stays pending (a lost one costs at most this). CARRIER_EVENT_TICK_SECONDS is with the schedule.
+CARRIER_EVENT_RUNNERS = env_int("CARRIER_EVENT_RUNNERS", 2)
+CARRIER_EVENT_RUNNERS_PER_PROCESS = env_int("CARRIER_EVENT_RUNNERS_PER_PROCESS", 1)
+CARRIER_EVENT_LINGER_SECONDS = env_float("CARRIER_EVENT_LINGER_SECONDS", 0.05)
+CARRIER_EVENT_IDLE_SECONDS = env_float("CARRIER_EVENT_IDLE_SECONDS", 1.0)
+CARRIER_EVENT_RUN_SECONDS = env_float("CARRIER_EVENT_RUN_SECONDS", 30.0)
+CARRIER_EVENT_RUNNER_LEASE_SECONDS = env_float("CARRIER_EVENT_RUNNER_LEASE_SECONDS", 10.0)
+CARRIER_EVENT_WAKE_PENDING_MS = env_int("CARRIER_EVENT_WAKE_PENDING_MS", 2000)
 # An abandoned `sending` message is looked up at the carrier before it is sent again: messages the
 # carrier created up to this long before our claim still count (clocks differ; dates are in seconds).
 CARRIER_CLOCK_SKEW_SECONDS = env_int("CARRIER_CLOCK_SKEW_SECONDS", 30)
