@@ -28,6 +28,7 @@ from django.utils import timezone
 from phonenumbers import timezone as phone_timezones
 
 from messaging_platform.api.errors import ApiError, invalid_params
+from numbers import routing
 from numbers.selectors import require_provider_account
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
@@ -503,14 +504,24 @@ def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
                    for o in outgoing]
     # Each recipient's sender as a single send would have it (a route may choose by destination);
     # the batch is stored in one statement per distinct sender.
+    # resolve_sender is asked once per route, not per recipient: each ask reads the credentials
+    # token, a round trip.
     by_sender: dict[tuple, tuple[Sender, list[Outgoing]]] = {}
     refused = []
+    from_number = broadcast.from_number or None
+    by_rule: dict[str | None, Sender | ApiError] = {}
     for o in outgoing:
-        try:
-            sender = resolve_sender(workspace=workspace, account=context.account,
-                                    from_number=broadcast.from_number or None, is_mms=False, to=o.to)
-        except ApiError as exc:
-            refused.append({"phone_number": o.to, "reason": str(exc.detail)})
+        rule = routing.matching_rule(context.rules, o.to) if context.rules and not from_number else None
+        rule_id = rule.id if rule else None
+        if rule_id not in by_rule:
+            try:
+                by_rule[rule_id] = resolve_sender(workspace=workspace, account=context.account,
+                                                  from_number=from_number, is_mms=False, to=o.to)
+            except ApiError as exc:
+                by_rule[rule_id] = exc
+        sender = by_rule[rule_id]
+        if isinstance(sender, ApiError):
+            refused.append({"phone_number": o.to, "reason": str(sender.detail)})
             continue
         key = (sender.number.pk if sender.number else None, sender.messaging_service_sid,
                sender.account_id, sender.fallback_id)
