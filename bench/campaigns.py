@@ -5,7 +5,11 @@ carrier, sent from the workspace's default short code with its rate raised, as t
 benchmark sends), with the CPU of every process and the peak memory of the web and worker
 processes sampled throughout against their limits.
 
-    .venv/bin/python bench/campaigns.py [--contacts 100000] [--no-deliver]
+    .venv/bin/python bench/campaigns.py [--contacts 100000] [--no-deliver] [--creation-alone]
+
+`--creation-alone` measures the creation with no delivery beside it (the workers run no delivery
+runner: DISPATCH_RUNNERS_PER_PROCESS=0) and stops once the messages are stored; without it,
+delivery of the first slices runs beside the creation on the same cores, as it does in service.
 """
 
 import argparse
@@ -101,15 +105,20 @@ def main() -> None:
     parser.add_argument("--broadcast-workers", type=int, default=2,
                         help="BROADCAST_WORKERS: how many workers make one broadcast side by side")
     parser.add_argument("--no-deliver", action="store_true", help="stop once the messages are stored")
+    parser.add_argument("--creation-alone", action="store_true",
+                        help="no delivery while the broadcast is made (and none after: implies --no-deliver)")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     if args.contacts > 100_000:
         parser.error("at most 100,000 contacts (one import)")
     check_numbers(args.contacts)
+    settings = {"BROADCAST_WORKERS": str(args.broadcast_workers)}
+    if args.creation_alone:
+        args.no_deliver = True
+        settings["DISPATCH_RUNNERS_PER_PROCESS"] = "0"
 
     with Platform(worker_processes=args.worker_processes, worker_concurrency=args.worker_concurrency,
-                  callbacks=False,
-                  settings={"BROADCAST_WORKERS": str(args.broadcast_workers)}) as platform, \
+                  callbacks=False, settings=settings) as platform, \
             MemoryWatch(platform) as memory:
         platform.banner("campaigns")
         from accounts.models import User
@@ -170,7 +179,8 @@ def main() -> None:
         stored = time.monotonic() - started
         made = Message.objects.filter(broadcast_id=broadcast_id).count()
         reached = platform.carrier.call("count")
-        print(f"  broadcast to {args.contacts:,}: answered in {answered * 1000:.0f} ms, {made:,} "
+        alone = " (creation alone)" if args.creation_alone else ""
+        print(f"  broadcast to {args.contacts:,}{alone}: answered in {answered * 1000:.0f} ms, {made:,} "
               f"messages stored and queued in {stored:.1f} s = {made / stored:,.0f} msgs/s (target: "
               f"100,000 in 10 s); {reached:,} had reached the carrier by then; {load()}", flush=True)
         for t, n in progress[:: max(1, len(progress) // 8)]:

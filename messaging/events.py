@@ -20,7 +20,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from channels_redis.utils import _consistent_hash, decode_hosts
 from django.db import transaction
 
-from messaging_platform.ids import new_id
+from messaging_platform.ids import new_id, new_ids
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,10 @@ def messages_failed_over(messages: list) -> None:
 
 def _publish_on_commit(event_type: str, messages: list) -> None:
     by_workspace: dict[str, list[dict]] = {}
+    ids = iter(new_ids("evt", len(messages)))  # drawn at once: a broadcast's batch has thousands
     for message in messages:
-        by_workspace.setdefault(message.workspace_id, []).append(_event(event_type, message))
+        by_workspace.setdefault(message.workspace_id, []).append(
+            {"id": next(ids), "type": event_type, "data": message_payload(message)})
 
     def publish() -> None:
         for workspace_id, workspace_events in by_workspace.items():

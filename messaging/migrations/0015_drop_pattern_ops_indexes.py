@@ -43,7 +43,8 @@ def make_twins(apps, schema_editor):
             if not _pattern_indexes(schema_editor, model, column):
                 table, q = model._meta.db_table, schema_editor.quote_name
                 name = schema_editor._create_index_name(table, [column], suffix="_like")
-                schema_editor.execute(f"CREATE INDEX {q(name)} ON {q(table)} ({q(column)} varchar_pattern_ops)")
+                schema_editor.execute(
+                    f"CREATE INDEX {q(name)} ON {q(table)} ({q(column)} varchar_pattern_ops)")
 
 
 class Migration(migrations.Migration):
