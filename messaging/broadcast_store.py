@@ -3,11 +3,11 @@
 The same writes as the send service's (messaging/message_store.py): the opt-out check, the
 conversations' upsert, the messages and their first events, in one `WITH … INSERT` statement,
 atomic by itself. What differs is the shape, made for thousands of rows that share everything but
-the recipient and the text: the varying columns travel as one array parameter each (`unnest`), so
-the statement has the same dozen parameters at 10 or 10,000 messages, and the shared columns are
-written once, from a prototype Message (a field added to the model is written with its default
-without a change here). It runs on psycopg's own cursor, which binds parameters on the server:
-Django's cursor would quote every array element into the statement's text.
+the recipient and the text: the varying columns travel as one JSON parameter (`json_to_recordset`,
+made by orjson at a fraction of the cost of an array parameter per column), so the statement has
+the same dozen parameters at 10 or 10,000 messages, and the shared columns are written once, from
+a prototype Message (a field added to the model is written with its default without a change
+here). It runs on psycopg's own cursor, which binds parameters on the server.
 """
 
 from dataclasses import dataclass
@@ -18,11 +18,15 @@ from django.db import connection
 
 from messaging_platform.ids import new_ids
 
+from .lifecycle import json_rows
 from .models import Conversation, Direction, Message, MessageEvent, OptOut, Status
 from .sending import Sender
 
 # The columns each message has its own value of; the prototype gives every other column.
 _PER_ROW = ("id", "status", "to_number", "body", "num_segments", "encoding", "scheduled_at")
+# What travels per row (one JSON parameter: cheaper to make than an array parameter per column).
+_ROW_COLUMNS = (*_PER_ROW, "new_conversation")
+_ROW_TYPES = ("text", "text", "text", "text", "int", "text", "timestamptz", "text")
 
 
 @dataclass(slots=True)
@@ -68,7 +72,7 @@ def _q(name: str) -> str:
 
 
 def _statement(prototype: Message) -> tuple[str, dict]:
-    """The statement's text and its shared parameters (the per-row arrays are added by the caller)."""
+    """The statement's text and its shared parameters (the rows are added by the caller)."""
     params: dict = {}
     message_columns, selects = [], []
     for f in Message._meta.concrete_fields:
@@ -87,14 +91,10 @@ def _statement(prototype: Message) -> tuple[str, dict]:
     conversation, message, event, optout = (_q(m._meta.db_table)
                                             for m in (Conversation, Message, MessageEvent, OptOut))
     # Only our table and column names and placeholders are formatted in; values are parameters.
+    rows, _ = json_rows(_ROW_COLUMNS, _ROW_TYPES, [])
+    rows = rows.replace("%s", "%(rows)s")
     sql = f"""
-        WITH input AS (
-            SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(tos)s::text[],
-                                 %(bodies)s::text[], %(segments)s::int[], %(encodings)s::text[],
-                                 %(holds)s::timestamptz[], %(conversations)s::text[])
-                AS u(id, status, to_number, body, num_segments, encoding, scheduled_at,
-                     new_conversation)
-        ), kept AS (
+        WITH input AS ({rows}), kept AS (
             SELECT * FROM input WHERE NOT EXISTS (
                 SELECT 1 FROM {optout} o
                 WHERE o.workspace_id = %(workspace_id)s AND o.phone_number = input.to_number)
@@ -143,11 +143,11 @@ def broadcast_messages_store(*, workspace_id: str, broadcast_id: str, sender: Se
     sql, params = _statement(prototype)
     ids = new_ids("msg", len(outgoing))
     statuses = [Status.SCHEDULED if o.scheduled_at else Status.QUEUED for o in outgoing]
-    params.update(
-        ids=ids, statuses=statuses, tos=[o.to for o in outgoing], bodies=[o.body for o in outgoing],
-        segments=[o.num_segments for o in outgoing], encodings=[o.encoding for o in outgoing],
-        holds=[o.scheduled_at for o in outgoing], conversations=new_ids("conv", len(outgoing)),
-        workspace_id=workspace_id, our_side=sender.our_side, now=now)
+    _, (rows,) = json_rows(_ROW_COLUMNS, _ROW_TYPES, [
+        (i, status, o.to, o.body, o.num_segments, o.encoding, o.scheduled_at, conversation)
+        for i, status, o, conversation in zip(ids, statuses, outgoing, new_ids("conv", len(outgoing)),
+                                              strict=True)])
+    params.update(rows=rows, workspace_id=workspace_id, our_side=sender.our_side, now=now)
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)

@@ -24,10 +24,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, F, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from phonenumbers import timezone as phone_timezones
 
 from messaging_platform.api.errors import ApiError, invalid_params
+from numbers import routing
 from numbers.selectors import require_provider_account
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
@@ -269,12 +271,12 @@ def broadcast_preview(*, broadcast: Broadcast) -> dict:
     messages = segments = opted_out = invalid = 0
     samples: list[dict] = []
     skipped: list[dict] = []
-    render = templating.compile_template(broadcast.body)
-    rows = (audience_contacts(broadcast.workspace_id, broadcast.audience)
-            .values_list(*CONTACT_COLUMNS).iterator(chunk_size=2000))
+    render = _Renderer(broadcast.body)
+    rows = render.rows(audience_contacts(broadcast.workspace_id, broadcast.audience)).iterator(
+        chunk_size=2000)
     for row in rows:
         try:
-            text = _text_for(render, row)
+            text = render(row)
         except _Skip as skip:
             opted_out += skip.opted_out
             invalid += not skip.opted_out
@@ -292,25 +294,34 @@ def broadcast_preview(*, broadcast: Broadcast) -> dict:
             "skipped_invalid": invalid, "samples": samples, "skipped": skipped}
 
 
-# What a batch reads of each contact, in this order (see _text_for).
-CONTACT_COLUMNS = ("id", "phone_number", "name", "fields", "opted_out")
+class _Renderer:
+    """A broadcast's body for many contacts: `rows` reads of each contact only what the body uses
+    (its id, number, name, whether it opted out, and the fields it names, as text: no JSON
+    decoded), and calling it on a row renders it (templating.compile_template's rules)."""
 
+    def __init__(self, body: str):
+        self.render = templating.compile_template(body)
+        self.fields = [v for v in templating.check_syntax(body) if v not in ("name", "phone_number")]
 
-def _text_for(render, row: tuple) -> str:
-    """The contact's text (`row` as CONTACT_COLUMNS). Raises _Skip when the contact gets none
-    (opted out, a template error, an empty or too long rendering)."""
-    _, phone_number, name, fields, opted_out = row
-    if opted_out:
-        raise _Skip("The contact opted out.", opted_out=True)
-    try:
-        text = render(name, phone_number, fields)
-    except templating.TemplateError as exc:
-        raise _Skip(str(exc)) from None
-    if not text.strip():
-        raise _Skip("The message renders empty.")
-    if len(text) > MAX_BODY_CHARACTERS:
-        raise _Skip(f"The message renders longer than {MAX_BODY_CHARACTERS:,} characters.")
-    return text
+    def rows(self, contacts: QuerySet[Contact]) -> QuerySet:
+        named = {f"field_{i}": KeyTextTransform(name, "fields") for i, name in enumerate(self.fields)}
+        return contacts.annotate(**named).values_list("id", "phone_number", "name", "opted_out", *named)
+
+    def __call__(self, row: tuple) -> str:
+        """The contact's text. Raises _Skip when the contact gets none (opted out, a template
+        error, an empty or too long rendering)."""
+        _, phone_number, name, opted_out, *values = row
+        if opted_out:
+            raise _Skip("The contact opted out.", opted_out=True)
+        try:
+            text = self.render(name, phone_number, dict(zip(self.fields, values, strict=True)))
+        except templating.TemplateError as exc:
+            raise _Skip(str(exc)) from None
+        if not text.strip():
+            raise _Skip("The message renders empty.")
+        if len(text) > MAX_BODY_CHARACTERS:
+            raise _Skip(f"The message renders longer than {MAX_BODY_CHARACTERS:,} characters.")
+        return text
 
 
 class _Skip(Exception):
@@ -453,10 +464,10 @@ def _generate_batch(broadcast_id: str) -> str:
     contacts = audience_contacts(broadcast.workspace_id, broadcast.audience).filter(pk__gt=part.cursor)
     if part.last:
         contacts = contacts.filter(pk__lte=part.last)
-    rows = list(contacts.values_list(*CONTACT_COLUMNS)[:size])
+    render = _Renderer(broadcast.body)
+    rows = list(render.rows(contacts)[:size])
 
     now = timezone.now()
-    render = templating.compile_template(broadcast.body)
     release = (_release_times(now, broadcast.quiet_hours, workspace.timezone)
                if broadcast.quiet_hours else None)
     opted_out = 0
@@ -464,7 +475,7 @@ def _generate_batch(broadcast_id: str) -> str:
     outgoing: list[Outgoing] = []
     for row in rows:
         try:
-            text = _text_for(render, row)
+            text = render(row)
         except _Skip as skip:
             if skip.opted_out:
                 opted_out += 1
@@ -503,14 +514,24 @@ def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
                    for o in outgoing]
     # Each recipient's sender as a single send would have it (a route may choose by destination);
     # the batch is stored in one statement per distinct sender.
+    # resolve_sender is asked once per route, not per recipient: each ask reads the credentials
+    # token, a round trip.
     by_sender: dict[tuple, tuple[Sender, list[Outgoing]]] = {}
     refused = []
+    from_number = broadcast.from_number or None
+    by_rule: dict[str | None, Sender | ApiError] = {}
     for o in outgoing:
-        try:
-            sender = resolve_sender(workspace=workspace, account=context.account,
-                                    from_number=broadcast.from_number or None, is_mms=False, to=o.to)
-        except ApiError as exc:
-            refused.append({"phone_number": o.to, "reason": str(exc.detail)})
+        rule = routing.matching_rule(context.rules, o.to) if context.rules and not from_number else None
+        rule_id = rule.id if rule else None
+        if rule_id not in by_rule:
+            try:
+                by_rule[rule_id] = resolve_sender(workspace=workspace, account=context.account,
+                                                  from_number=from_number, is_mms=False, to=o.to)
+            except ApiError as exc:
+                by_rule[rule_id] = exc
+        sender = by_rule[rule_id]
+        if isinstance(sender, ApiError):
+            refused.append({"phone_number": o.to, "reason": str(sender.detail)})
             continue
         key = (sender.number.pk if sender.number else None, sender.messaging_service_sid,
                sender.account_id, sender.fallback_id)

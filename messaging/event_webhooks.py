@@ -253,11 +253,11 @@ def _on_endpoint_saved_or_deleted(sender, instance: WebhookEndpoint, **kwargs) -
 def on_platform_events(workspace_id: str, platform_events: list[dict]) -> None:
     """The EVENT_SINKS entry (registered in MessagingConfig.ready), with the events published
     together (a batch publishes a thousand)."""
+    active = subscribed_endpoints(workspace_id) if platform_events else []
+    if not active:  # most workspaces: no need to look at each of a broadcast's thousand events
+        return
     typed = [(event, webhook_event_type(event)) for event in platform_events]
     typed = [(event, event_type) for event, event_type in typed if event_type is not None]
-    if not typed:
-        return
-    active = subscribed_endpoints(workspace_id)
     for event, event_type in typed:
         endpoint_ids = [pk for pk, types in active if event_type in types]
         if endpoint_ids and event_type == WebhookEventType.MESSAGE_STATUS_UPDATED:

@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -74,23 +75,28 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 def count_message_events(workspace_id: str, events: list[dict]) -> None:
     """The EVENT_SINKS entry: count what each published message event says happened, under the
-    carrier of that message's own account (a workspace may have several)."""
+    carrier of that message's own account (a workspace may have several). A batch's events
+    are tallied first: one increment per label set, not per event (a broadcast publishes
+    thousands at once)."""
+    tally: Counter[tuple[str, str, str]] = Counter()
     for event in events:
         data = event.get("data") or {}
         status = data.get("status")
         if event.get("type") == "message.created":
             created = "accepted" if data.get("direction") == "outbound" else "received"
-            metrics.MESSAGES.labels(created, _carrier_of(workspace_id, _our_number(data)), "").inc()
+            tally[created, _carrier_of(workspace_id, _our_number(data)), ""] += 1
             if status not in COUNTED_STATUSES:
                 continue
         elif event.get("type") != "message.updated" or status not in COUNTED_STATUSES:
             continue
         carrier = _carrier_of(workspace_id, _our_number(data))
-        metrics.MESSAGES.labels(status, carrier, data.get("error_code") or "").inc()
+        tally[status, carrier, data.get("error_code") or ""] += 1
         if status == "delivered":
             seconds = _seconds_between(data.get("created_at"), data.get("delivered_at"))
             if seconds is not None and seconds >= 0:
                 metrics.TIME_TO_DELIVERED.labels(carrier).observe(seconds)
+    for labels, n in tally.items():
+        metrics.MESSAGES.labels(*labels).inc(n)
 
 
 def count_webhook_attempt(sender, instance, created: bool, **kwargs) -> None:

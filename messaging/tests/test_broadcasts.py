@@ -347,3 +347,26 @@ def test_broadcast_messages_follow_each_destinations_route(post, workspace, our_
             for m in Message.objects.filter(broadcast_id=response.json()["id"])}
     assert sent == {LA: (our_number.phone_number, primary.pk, None),
                     PARIS: ("+33612345000", france.pk, primary.pk)}
+
+
+def test_a_batch_makes_as_many_queries_for_ten_contacts_as_for_a_hundred(post, workspace, our_number,
+                                                                         settings, monkeypatch):
+    """Nothing is asked per recipient (the sender, its credentials token, a contact's fields):
+    a batch's round trips do not grow with its contacts."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.BROADCAST_SLICE_CONTACTS = settings.BROADCAST_BATCH_CONTACTS = 1000
+    monkeypatch.setattr(broadcasts, "enqueue_many", lambda ids: None)  # making them, not delivery
+    queries = []
+    for first, count in ((6900, 5), (7000, 10), (7100, 100)):  # the first fills the caches
+        Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}",
+                                             name=f"P{n}", fields={"city": "Lyon"}, tags=[f"t{first}"])
+                                     for n in range(first, first + count)])
+        with CaptureQueriesContext(connection) as captured:
+            made = post(url(workspace), {"name": "x", "body": "Hi {{name}} in {{city}}",
+                                         "audience": {"tags": [f"t{first}"]}})
+        assert made.status_code == 201, made.content
+        assert Message.objects.filter(broadcast_id=made.json()["id"]).count() == count
+        queries.append(len(captured))
+    assert queries[1] == queries[2], queries
