@@ -40,6 +40,7 @@ test: dev-venv
 lint: dev-venv
 	$(BIN)/ruff check .
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m pytest -q -p no:cacheprovider messaging_platform/tests/test_architecture.py
 
 migrate: venv
 	$(BIN)/python manage.py migrate --noinput

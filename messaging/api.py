@@ -6,10 +6,10 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.errors import ApiError
 from messaging_platform.api.exceptions import describe_exception
 from messaging_platform.api.idempotency import idempotent
 from messaging_platform.api.lean import integrator_post
+from messaging_platform.errors import DomainError
 from numbers.selectors import workspace_provider_account
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 
@@ -66,19 +66,19 @@ def send_batch(data, workspace, **origin) -> dict:
     (200)."""
     items = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-        raise ApiError("invalid_params" if isinstance(items, list) else "missing_params",
-                       f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
-                       fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]})
+        raise DomainError("invalid_params" if isinstance(items, list) else "missing_params",
+                          f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
+                          fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]})
     answers: list[dict | None] = [None] * len(items)
     valid: list[tuple[int, sending.SendRequest]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             answers[index] = _item_error(
-                index, ApiError("invalid_params", "Each message must be a JSON object."))
+                index, DomainError("invalid_params", "Each message must be a JSON object."))
             continue
         try:
             fields = send_fields(item)
-        except (ApiError, serializers.ValidationError) as exc:
+        except (DomainError, serializers.ValidationError) as exc:
             answers[index] = _item_error(index, exc)
             continue
         valid.append((index, sending.SendRequest(
@@ -89,7 +89,7 @@ def send_batch(data, workspace, **origin) -> dict:
         results = sending.message_send_many(workspace=workspace,
                                             requests=[r for _, r in valid], **origin)
         for (index, _), result in zip(valid, results, strict=True):
-            if isinstance(result, ApiError):
+            if isinstance(result, DomainError):
                 answers[index] = _item_error(index, result)
             else:
                 answers[index] = {"index": index, "status": 201, "message": message_data(result)}
@@ -119,7 +119,7 @@ def preview_from_request(request, workspace) -> dict:
     fields = None
     try:
         fields = send_fields(request.data)
-    except ApiError as exc:  # a malformed phone number is its own error code
+    except DomainError as exc:  # a malformed phone number is its own error code
         errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
     except serializers.ValidationError as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
@@ -128,12 +128,12 @@ def preview_from_request(request, workspace) -> dict:
         try:
             account = workspace_provider_account(workspace=workspace)
             if account is None:
-                raise ApiError("provider_not_configured", "This workspace has no carrier account.")
+                raise DomainError("provider_not_configured", "This workspace has no carrier account.")
             sending.resolve_sender(workspace=workspace, account=account,
                                    from_number=fields.get("from"), is_mms=bool(fields["media_urls"]),
                                    to=fields["to"])
             sending.ensure_not_opted_out(workspace=workspace, to_number=fields["to"])
-        except ApiError as exc:
+        except DomainError as exc:
             errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
     preview = sending.message_preview(body=body if isinstance(body, str) else "")
     return {"valid": not errors, "characters": preview.characters,

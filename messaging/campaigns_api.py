@@ -9,9 +9,9 @@ from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.errors import invalid_params
 from messaging_platform.api.idempotency import idempotent
 from messaging_platform.api.pagination import PagePagination
+from messaging_platform.errors import invalid_params
 from workspaces.scoping import WorkspaceMemberMixin
 
 from . import broadcasts, contacts, message_templates, selectors

@@ -60,7 +60,7 @@ from django.db import connection, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from numbers.models import PhoneNumber, ProviderAccount
 
 from . import events
@@ -815,8 +815,8 @@ def message_cancel(*, message: Message, source: str = "api") -> Message:
     canceled = messages_cancel(message_ids=[message.id], source=source)
     if not canceled:
         status = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
-        raise ApiError("not_cancelable",
-                       f"Only scheduled messages can be canceled; this one is {status}.", status=409)
+        raise DomainError("not_cancelable",
+                          f"Only scheduled messages can be canceled; this one is {status}.")
     return canceled[0]
 
 
@@ -824,6 +824,5 @@ def message_retry(*, message: Message, source: str = "operator") -> Message:
     """Send a failed or undelivered message again (an operator's decision)."""
     requeued = messages_requeue(message_ids=[message.id], source=source)
     if not requeued:
-        raise ApiError("not_retryable", "Only failed or undelivered messages can be retried.",
-                       status=409)
+        raise DomainError("not_retryable", "Only failed or undelivered messages can be retried.")
     return requeued[0]

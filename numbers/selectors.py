@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db.models import QuerySet
 
-from messaging_platform.api.errors import ApiError, not_found
+from messaging_platform.errors import DomainError, not_found
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
@@ -22,9 +22,9 @@ def require_provider_account(*, workspace: Workspace) -> ProviderAccount:
     """The workspace's carrier account, or a 400 `provider_not_configured`."""
     account = workspace_provider_account(workspace=workspace)
     if account is None:
-        raise ApiError("provider_not_configured",
-                       "This workspace has no carrier account; set one up under its provider "
-                       "settings first.")
+        raise DomainError("provider_not_configured",
+                          "This workspace has no carrier account; set one up under its provider "
+                          "settings first.")
     return account
 
 

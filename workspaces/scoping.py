@@ -7,8 +7,9 @@ not found.
 
 from rest_framework.permissions import SAFE_METHODS
 
-from messaging_platform.api.mixins import IntegratorAPIMixin, UIAPIMixin
+from accounts.authentication import UIAPIMixin
 
+from .authentication import IntegratorAPIMixin
 from .models import Membership, Workspace
 from .selectors import access_workspace
 

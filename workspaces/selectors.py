@@ -1,8 +1,11 @@
 """Reads with their permission checks. Another workspace's object answers like a missing one."""
 
-from messaging_platform.api.errors import forbidden, not_found
+from django.utils import timezone
 
-from .models import Membership, Workspace
+from messaging_platform.errors import forbidden, not_found
+from messaging_platform.tokens import hash_secret
+
+from .models import Invitation, Membership, Workspace
 
 
 def access_workspace(*, user, workspace_id: str, manage: bool = False) -> Membership:
@@ -38,12 +41,6 @@ def in_workspace(queryset, *, workspace: Workspace, pk: str, missing: str):
 def invitation_preview(*, token: str):
     """The pending invitation of a token (with its workspace and inviter), or None: what the
     accept page shows before anyone signs in. Holding the token is what entitles one to see it."""
-    from django.utils import timezone
-
-    from messaging_platform.tokens import hash_secret
-
-    from .models import Invitation
-
     if not token:
         return None
     return (Invitation.objects.select_related("workspace", "invited_by")

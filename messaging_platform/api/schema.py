@@ -31,7 +31,7 @@ class AutoSchema(SpectacularAutoSchema):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "messaging_platform.api.authentication.ApiKeyAuthentication"
+    target_class = "workspaces.authentication.ApiKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema) -> dict:
@@ -40,7 +40,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "messaging_platform.api.authentication.SessionTokenAuthentication"
+    target_class = "accounts.authentication.SessionTokenAuthentication"
     name = "sessionToken"
 
     def get_security_definition(self, auto_schema) -> dict:

@@ -23,8 +23,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import session_token_issue
 from conftest import assert_error
-from messaging_platform.api.mixins import IntegratorAPIMixin
 from messaging_platform.asgi import application
+from workspaces.authentication import IntegratorAPIMixin
 from workspaces.models import Invitation, Membership, Role, Workspace
 from workspaces.services import api_key_create
 
