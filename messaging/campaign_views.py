@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from messaging_platform.errors import DomainError
 from numbers.selectors import workspace_numbers
-from workspaces.pages import add_form_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import broadcasts, contacts, message_templates
 from .models import BroadcastStatus
@@ -101,7 +101,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
         found = contacts.contact_list(workspace=request.workspace, search=search,
                                       tags=[tag] if tag else [])
     except DomainError as exc:
-        flash.error(request, str(exc.detail))
+        flash_error(request, exc)
         found = contacts.contact_list(workspace=request.workspace)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
     return render_page(request, "campaigns/contacts.html", {
@@ -229,7 +229,7 @@ def broadcast_detail(request: HttpRequest, broadcast_id: str) -> HttpResponse:
                 broadcasts.broadcast_cancel(broadcast=broadcast, source="ui")
                 flash.success(request, "Broadcast canceled: its unsent messages will not go.")
         except DomainError as exc:
-            flash.error(request, str(exc.detail))
+            flash_error(request, exc)
         return redirect("broadcast-page", ws=request.workspace.pk, broadcast_id=broadcast.id)
     preview = (broadcasts.broadcast_preview(broadcast=broadcast)
                if broadcast.status == BroadcastStatus.DRAFT else None)

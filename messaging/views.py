@@ -20,7 +20,7 @@ from numbers.providers import get_provider
 from numbers.providers.base import Capability
 from numbers.selectors import default_sender, workspace_numbers, workspace_provider_account
 from workspaces.models import ApiKey
-from workspaces.pages import add_form_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import lifecycle, selectors, sending
 from . import opt_outs as opt_out_services
@@ -371,7 +371,7 @@ def _message_change(request: HttpRequest, message_id: str, change, done: str) ->
             sending.ensure_not_opted_out(workspace=request.workspace, to_number=message.to_number)
         change(message=message, source="web")
     except DomainError as exc:
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     else:
         messages.success(request, done)
     return _back(request, message)

@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from messaging_platform.errors import DomainError
-from workspaces.pages import add_form_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import event_webhooks
 from .models import DeliveryStatus, WebhookEndpoint, WebhookEventType
@@ -119,7 +119,7 @@ def webhook_action(request: HttpRequest, endpoint_id: str, action: str) -> HttpR
     except DomainError as exc:
         if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     return redirect("webhook-page", ws=ws, endpoint_id=endpoint.pk)
 
 
@@ -133,7 +133,7 @@ def webhook_redeliver(request: HttpRequest, endpoint_id: str, delivery_id: str) 
     except DomainError as exc:
         if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     else:
         messages.success(request, f"The {delivery.event_type} event is being delivered again.")
     return redirect("webhook-page", ws=request.workspace.pk, endpoint_id=endpoint.pk)

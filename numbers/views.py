@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from rest_framework import serializers as drf
 
 from messaging_platform.errors import DomainError
-from workspaces.pages import add_form_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import selectors, services
 from .models import CarrierAccountStatus, ProviderKind
@@ -162,7 +162,7 @@ def carrier_test(request: HttpRequest) -> HttpResponse:
     try:
         info = services.provider_account_check(workspace=request.workspace)
     except DomainError as exc:
-        messages.error(request, f"Connection failed: {exc.detail}")
+        flash_error(request, exc, "Connection failed: ")
     else:
         messages.success(request, f"Connected to {info.friendly_name} ({info.account_sid}), "
                                   f"status {info.status}.")
@@ -208,7 +208,7 @@ def numbers_import(request: HttpRequest) -> HttpResponse:
     try:
         result = services.numbers_import(workspace=request.workspace)
     except DomainError as exc:
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     else:
         added = len(result.added)
         note = f"{added} number{'s' if added != 1 else ''} imported"
@@ -477,7 +477,7 @@ def carrier_account_test(request: HttpRequest, account_id: str) -> HttpResponse:
     try:
         info = services.carrier_account_check(account=account)
     except DomainError as exc:
-        messages.error(request, f"{label}: the connection failed. {exc.detail}")
+        flash_error(request, exc, f"{label}: the connection failed. ")
     else:
         messages.success(request, f"{label}: {_connection_words(account, info)}")
     return redirect("carrier", ws=request.workspace.pk)
@@ -498,7 +498,7 @@ def carrier_account_change(request: HttpRequest, account_id: str) -> HttpRespons
     try:
         account = services.carrier_account_update(account=account, **arguments)
     except DomainError as exc:
-        messages.error(request, f"{_account_label(account)}: {exc.detail}")
+        flash_error(request, exc, f"{_account_label(account)}: ")
     else:
         done = {"primary": "is now the primary account", "disable": "is disabled: it sends "
                 "nothing and no route chooses it", "enable": "is enabled"}[action]
@@ -514,7 +514,7 @@ def carrier_account_remove(request: HttpRequest, account_id: str) -> HttpRespons
     try:
         services.carrier_account_remove(account=account)
     except DomainError as exc:
-        messages.error(request, f"{label}: {exc.detail}")
+        flash_error(request, exc, f"{label}: ")
     else:
         messages.success(request, f"{label} was removed.")
     return redirect("carrier", ws=request.workspace.pk)

@@ -19,7 +19,7 @@ from messaging_platform.errors import DomainError
 
 from . import services
 from .models import ApiKey, Invitation, Membership, Role
-from .pages import add_form_error, http_error, render_page, workspace_page
+from .pages import add_form_error, flash_error, http_error, render_page, workspace_page
 from .selectors import invitation_preview, workspaces_for_user
 
 # Backends that print or drop email instead of delivering it (the embedded default prints).
@@ -215,7 +215,7 @@ def member_change(request: HttpRequest, user_id: str) -> HttpResponse:
     except DomainError as exc:
         if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     else:
         messages.success(request, "Role changed.")
     return redirect("members", ws=request.workspace.pk)
@@ -231,7 +231,7 @@ def member_remove(request: HttpRequest, user_id: str) -> HttpResponse:
     except DomainError as exc:
         if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
         return redirect("members", ws=request.workspace.pk)
     if leaving:
         messages.success(request, f"You left {request.workspace.name}.")
