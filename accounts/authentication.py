@@ -1,5 +1,7 @@
 """The UI API's Bearer authentication: a session token, resolved to its person."""
 
+from rest_framework.request import Request
+
 from messaging_platform.api.authentication import (
     BearerAuthentication,
     CookieSessionAuthentication,
@@ -10,11 +12,12 @@ from messaging_platform.api.mixins import IsPerson, RateLimitHeadersMixin
 from messaging_platform.api.throttling import UserRateLimit
 from messaging_platform.tokens import API_KEY_PREFIX
 
+from .models import SessionToken, User
 from .services import session_token_authenticate
 
 
 class SessionTokenAuthentication(BearerAuthentication):
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, SessionToken] | None:
         raw = bearer_token(request)
         if raw is None:
             return None

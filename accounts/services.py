@@ -1,5 +1,6 @@
 """Sign-up, login and session tokens for the UI API."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -97,7 +98,7 @@ def password_reset_retry_after(*, request: HttpRequest, email: str) -> int | Non
     return wait
 
 
-def _login_limits(request: HttpRequest, email: str):
+def _login_limits(request: HttpRequest, email: str) -> list[tuple[str, str, Callable[..., str] | str]]:
     account_key = lambda group, req: "account:" + email  # noqa: E731
     return [
         ("login-failures-account", settings.LOGIN_FAILURE_RATE_PER_ACCOUNT, account_key),

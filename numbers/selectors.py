@@ -82,7 +82,7 @@ def number_owner(*, phone_number: str) -> PhoneNumber | None:
     return PhoneNumber.objects.select_related("workspace").filter(phone_number=phone_number).first()
 
 
-def webhook_urls(*, workspace: Workspace, account: ProviderAccount | None = None) -> tuple[str, str]:
+def webhook_urls(*, workspace: Workspace, account: ProviderAccount | None = None) -> tuple[str, ...]:
     """The (inbound, status) webhook URLs of the workspace's carrier account (its primary one
     unless given), as its adapter routes them."""
     if account is None:

@@ -1,5 +1,7 @@
 """The integrator API's Bearer authentication: an API key, resolved to its workspace."""
 
+from rest_framework.request import Request
+
 from messaging_platform.api.authentication import (
     ApiKeyUser,
     BearerAuthentication,
@@ -9,13 +11,14 @@ from messaging_platform.api.authentication import (
 from messaging_platform.api.mixins import IsApiKey, RateLimitHeadersMixin
 from messaging_platform.api.throttling import ApiKeyRateLimit
 
+from .models import ApiKey
 from .services import api_key_authenticate
 
 
 class ApiKeyAuthentication(BearerAuthentication):
     """request.user is None and request.auth the ApiKey: a key acts for its workspace, not a person."""
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[ApiKeyUser, ApiKey] | None:
         raw = bearer_token(request)
         if raw is None:
             return None

@@ -8,6 +8,7 @@ flash message (`flash_error`).
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -18,7 +19,18 @@ from django.shortcuts import render
 
 from messaging_platform.errors import DomainError
 
+from .models import Membership, Workspace
 from .selectors import access_workspace, workspaces_for_user
+
+
+class WorkspaceRequest(HttpRequest):
+    """A request to a workspace page, once `workspace_page` has resolved its workspace."""
+
+    workspace: Workspace
+    membership: Membership
+
+
+PageView = Callable[..., HttpResponse]
 
 
 def http_error(exc: DomainError) -> Exception:
@@ -30,16 +42,16 @@ def http_error(exc: DomainError) -> Exception:
     return exc
 
 
-def workspace_page(view: Callable | None = None, *, manage: bool = False):
+def workspace_page(view: PageView | None = None, *, manage: bool = False) -> Any:
     """Log-in required; `request.membership` and `request.workspace` from the URL's `ws`.
 
     With `manage=True`, only owners and admins may POST (members still read the page).
     """
 
-    def decorator(view: Callable) -> Callable:
+    def decorator(view: PageView) -> PageView:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, ws: str, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: WorkspaceRequest, ws: str, *args: Any, **kwargs: Any) -> HttpResponse:
             try:
                 request.membership = access_workspace(user=request.user, workspace_id=ws)
             except DomainError as exc:
@@ -58,7 +70,7 @@ def workspace_page(view: Callable | None = None, *, manage: bool = False):
 
 
 def render_page(
-    request: HttpRequest, template: str, context: dict | None = None, status: int = 200
+    request: WorkspaceRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
     """Render a workspace page with the layout's context: the workspace and the switcher."""
     base = {

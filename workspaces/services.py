@@ -67,7 +67,7 @@ def zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def clean_timezone(raw) -> str:
+def clean_timezone(raw: object) -> str:
     """An IANA time zone name, as the time zone database spells it."""
     if not isinstance(raw, str) or raw not in zone_names():
         raise DomainError("invalid_params", "timezone must be an IANA time zone name, such as "
@@ -347,7 +347,9 @@ class CompatCredential:
 
     @property
     def pk(self) -> str:
-        return (self.api_key or self.auth_token).pk
+        credential = self.api_key or self.auth_token
+        assert credential is not None  # one of the two, always
+        return credential.pk
 
 
 def compat_credentials_authenticate(*, account_sid: str, password: str) -> CompatCredential | None:

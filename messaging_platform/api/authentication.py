@@ -4,6 +4,7 @@ workspaces/authentication.py, session tokens in accounts/authentication.py."""
 
 import re
 import time
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.cache import cache
@@ -45,7 +46,7 @@ def record_failed_bearer(request) -> None:
             cache.add(key, 1, left + 5)
 
 
-def refuse_unknown_bearer(request, detail: str):
+def refuse_unknown_bearer(request, detail: str) -> NoReturn:
     """The answer to a credential that matched nothing: 429 once the address is over its limit,
     else a 401 counted against the address."""
     refuse_guessing(request)
@@ -86,7 +87,7 @@ class ApiKeyUser:
     is_active = True
     is_staff = False
 
-    def __init__(self, api_key):
+    def __init__(self, api_key: Any) -> None:  # an ApiKey (workspaces, a layer above)
         self.api_key = api_key
         self.pk = self.id = None
 

@@ -63,7 +63,7 @@ def _missing_fields(exc: drf.ValidationError) -> list[str]:
 
 
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
-    body = {"error": code, "detail": detail}
+    body: dict[str, object] = {"error": code, "detail": detail}
     if fields:
         body["fields"] = fields
     return body
@@ -105,8 +105,9 @@ def describe_exception(exc: Exception) -> tuple[int, dict, dict] | None:
         if code is None:
             code = "internal_error" if exc.status_code >= 500 else "invalid_params"
         headers = {}
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait)))
+        wait = getattr(exc, "wait", None)  # set by Throttled (the stubs do not declare it)
+        if isinstance(exc, drf.Throttled) and wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait)))
         detail = exc.detail if isinstance(exc.detail, str) else " ".join(_flatten(exc.detail))
         if isinstance(exc, drf.ParseError):
             detail = "Malformed request body: " + str(detail)
