@@ -40,7 +40,7 @@ test: dev-venv
 # Files already in ruff's format. After the one repo-wide `ruff format`, the check covers `.` and
 # this list goes.
 FORMATTED := messaging_platform/errors.py workspaces/pages.py accounts/authentication.py \
-	workspaces/authentication.py messaging/send_limits.py messaging/twilio_api/responses.py \
+	workspaces/authentication.py messaging/send_limits.py messaging/twilio_api/responses.py messaging/filters.py \
 	messaging_platform/tests/test_architecture.py
 
 lint: dev-venv

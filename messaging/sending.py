@@ -162,6 +162,23 @@ def expiry(fields: dict) -> datetime | None:
     return (fields.get("scheduled_at") or timezone.now()) + timedelta(seconds=seconds)
 
 
+def _account_to_send_with(context: SendContext) -> ProviderAccount:
+    if context.account is None:
+        raise DomainError("provider_not_configured",
+                          "This workspace has no carrier account; set one up under its provider "
+                          "settings first.")
+    return context.account
+
+
+def message_check(*, workspace: Workspace, request: "SendRequest") -> None:
+    """Raise the refusal a send of `request` would meet (carrier account, sender, opt-out),
+    without storing anything: what a preview answers."""
+    account = _account_to_send_with(send_context(workspace=workspace))
+    resolve_sender(workspace=workspace, account=account, from_number=request.from_number,
+                   is_mms=bool(request.media_urls), to=request.to)
+    ensure_not_opted_out(workspace=workspace, to_number=request.to)
+
+
 def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[str],
                  from_number: str | None = None, status_callback: str = "",
                  scheduled_at: datetime | None = None, expires_at: datetime | None = None,
@@ -186,10 +203,7 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     On PostgreSQL the opt-out check and the writes (conversations, messages, their events) are
     one statement: one round trip, atomic on its own, so no transaction is opened for it."""
     context = send_context(workspace=workspace)
-    if context.account is None:
-        raise DomainError("provider_not_configured",
-                          "This workspace has no carrier account; set one up under its provider "
-                          "settings first.")
+    account = _account_to_send_with(context)
     senders: dict[tuple, Sender | DomainError] = {}
     results: list[Message | DomainError] = []
     accepted: list[tuple[int, SendRequest, Sender]] = []
@@ -197,7 +211,7 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
         key = sender_key(request, context)
         if key not in senders:
             try:
-                senders[key] = resolve_sender(workspace=workspace, account=context.account,
+                senders[key] = resolve_sender(workspace=workspace, account=account,
                                               from_number=request.from_number,
                                               is_mms=bool(request.media_urls), to=request.to)
             except DomainError as exc:

@@ -26,6 +26,7 @@ from . import lifecycle, selectors, sending
 from . import opt_outs as opt_out_services
 from .contacts import contact_names
 from .conversations import conversation_mark_read
+from .filters import MAX_SEARCH_LENGTH, MessageFilters, page_message_filters
 from .models import Direction, Message, Status
 from .segments import MAX_BODY_CHARACTERS
 from .serializers import SendInputSerializer
@@ -79,7 +80,7 @@ class LogFilterForm(forms.Form):
                             widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To date", required=False,
                           widget=forms.DateInput(attrs={"type": "date"}))
-    search = forms.CharField(required=False, max_length=selectors.MAX_SEARCH_LENGTH,
+    search = forms.CharField(required=False, max_length=MAX_SEARCH_LENGTH,
                              widget=forms.SearchInput(attrs={"placeholder": "Text in the message"}))
     # Both halves of one conversation (the thread's "Log" link).
     conversation = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
@@ -87,16 +88,12 @@ class LogFilterForm(forms.Form):
     def add_prefix(self, field_name: str) -> str:
         return "from" if field_name == "from_" else super().add_prefix(field_name)
 
-    def api_filters(self) -> dict[str, str]:
+    def message_filters(self) -> MessageFilters:
         data = self.cleaned_data
-        filters = {"direction": data["direction"], "status": data["status"],
-                   "from": data["from_"].strip(), "to": data["to"].strip(),
-                   "search": data["search"].strip(), "conversation": data["conversation"].strip()}
-        if data["start"]:
-            filters["startDate"] = data["start"].isoformat()
-        if data["end"]:
-            filters["endDate"] = data["end"].isoformat()
-        return {name: value for name, value in filters.items() if value}
+        return page_message_filters(
+            direction=data["direction"], status=data["status"], from_number=data["from_"].strip(),
+            to_number=data["to"].strip(), start=data["start"], end=data["end"],
+            search=data["search"].strip(), conversation_id=data["conversation"].strip())
 
 
 def _zone(workspace) -> str:
@@ -163,7 +160,8 @@ def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None 
     if form is None:
         form = _failed_compose(request, conversation, numbers)
     if conversation is not None:
-        recent = selectors.message_list(workspace=workspace, filters={"conversation": conversation.pk})
+        recent = selectors.message_list(workspace=workspace,
+                                        filters=MessageFilters(conversation_id=conversation.pk))
         thread = list(reversed(recent[:THREAD_LENGTH]))
         if form is None:
             our_number = conversation.our_number if any(
@@ -278,7 +276,7 @@ def message_log(request: HttpRequest) -> HttpResponse:
     found = Message.objects.none()
     if form.is_valid():
         try:
-            found = selectors.message_list(workspace=request.workspace, filters=form.api_filters())
+            found = selectors.message_list(workspace=request.workspace, filters=form.message_filters())
         except DomainError as exc:
             add_form_error(form, exc, LOG_FIELDS)
     page = Paginator(found, LOG_PAGE_SIZE).get_page(request.GET.get("page"))

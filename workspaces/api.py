@@ -111,7 +111,7 @@ class WorkspaceDetailView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["members"])
 class MemberListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = Membership.objects.all()
+    model = Membership
     serializer_class = MemberSerializer
 
     def get_queryset(self):
@@ -139,7 +139,7 @@ class MemberDetailView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["members"])
 class InvitationListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = Invitation.objects.all()
+    model = Invitation
     serializer_class = InvitationSerializer
 
     def get_queryset(self):
@@ -175,7 +175,7 @@ class InvitationAcceptView(UIAPIMixin, APIView):
 
 @extend_schema(tags=["api keys"])
 class ApiKeyListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = ApiKey.objects.all()
+    model = ApiKey
     serializer_class = ApiKeySerializer
 
     def get_queryset(self):
@@ -203,7 +203,7 @@ class ApiKeyDetailView(WorkspaceMemberMixin, APIView):
 class AuthTokenListView(WorkspaceMemberMixin, generics.ListAPIView):
     """Passwords of the Twilio-compatible API (docs/twilio-compat.md)."""
 
-    queryset = AuthToken.objects.all()
+    model = AuthToken
     serializer_class = AuthTokenSerializer
 
     def get_queryset(self):
