@@ -41,7 +41,7 @@ test: dev-venv
 # this list goes.
 FORMATTED := messaging_platform/errors.py workspaces/pages.py accounts/authentication.py \
 	workspaces/authentication.py messaging/send_limits.py messaging/twilio_api/responses.py messaging/filters.py \
-	messaging_platform/tests/test_architecture.py
+	messaging_platform/tests/test_architecture.py messaging/tests/test_filters.py
 
 lint: dev-venv
 	$(BIN)/ruff check .
