@@ -218,3 +218,16 @@ FUNCTION_LEVEL_ALLOWED = {
     # The delivery engine loads Twilio's keep-alive pools and failover routes only when used.
     ("messaging.dispatch", "numbers"),
 }
+
+
+def test_only_url_configurations_import_views():
+    """Page helpers live in workspaces/pages.py: a view never imports another app's views."""
+    wrong = sorted(
+        f"{imp.module}:{imp.line} imports {imp.target}"
+        for imp in ALL_IMPORTS
+        if _first_party(imp.target)
+        and re.search(r"(^|\.)(\w+_)?views$", imp.target)
+        and not imp.module.endswith("urls")
+        and imp.module not in COMPOSITION_ROOT
+    )
+    assert not wrong, "\n".join(wrong)
