@@ -1,4 +1,4 @@
-"""The auth API: sign up, log in, log out, who am I."""
+"""The auth API: sign up, log in, log out (who am I, with the workspaces: workspaces/api.py)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -6,11 +6,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.mixins import UIAPIMixin
-from workspaces.selectors import workspaces_for_user
-
 from . import services
-from .serializers import LoginSerializer, MeSerializer, SessionSerializer, SignupSerializer
+from .authentication import UIAPIMixin
+from .serializers import LoginSerializer, SessionSerializer, SignupSerializer
 
 
 def _session_answer(issued) -> dict:
@@ -61,18 +59,6 @@ class LogoutView(UIAPIMixin, APIView):
     def post(self, request):
         services.session_token_revoke(session=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class MeView(UIAPIMixin, APIView):
-    @extend_schema(responses=MeSerializer, tags=["auth"], summary="Who am I, with my workspaces")
-    def get(self, request):
-        workspaces = [
-            {"id": ws.id, "name": ws.name, "role": role, "created_at": ws.created_at}
-            for ws, role in workspaces_for_user(user=request.user)
-        ]
-        user = request.user
-        return Response(MeSerializer({"id": user.id, "email": user.email, "name": user.name,
-                                      "workspaces": workspaces}).data)
 
 
 class LogoutEverywhereView(UIAPIMixin, APIView):

@@ -1,5 +1,6 @@
 """Sign-up, login and session tokens for the UI API."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from messaging_platform.tokens import generate_secret, hash_secret, record_use
 
 from .models import SessionToken, User, normalize_email
@@ -35,14 +36,14 @@ class IssuedToken:
 def user_signup(*, email: str, password: str, name: str) -> User:
     email = normalize_email(email)
     if User.objects.filter(email=email).exists():
-        raise ApiError("email_taken", "An account with this email already exists.", status=409,
-                       fields={"email": ["An account with this email already exists."]})
+        raise DomainError("email_taken", "An account with this email already exists.",
+                          fields={"email": ["An account with this email already exists."]})
     candidate = User(email=email, name=name)
     try:
         validate_password(password, user=candidate)
     except ValidationError as exc:
-        raise ApiError("invalid_params", "password: " + exc.messages[0],
-                       fields={"password": exc.messages}) from exc
+        raise DomainError("invalid_params", "password: " + exc.messages[0],
+                          fields={"password": exc.messages}) from exc
     return User.objects.create_user(email=email, password=password, name=name)
 
 
@@ -97,7 +98,7 @@ def password_reset_retry_after(*, request: HttpRequest, email: str) -> int | Non
     return wait
 
 
-def _login_limits(request: HttpRequest, email: str):
+def _login_limits(request: HttpRequest, email: str) -> list[tuple[str, str, Callable[..., str] | str]]:
     account_key = lambda group, req: "account:" + email  # noqa: E731
     return [
         ("login-failures-account", settings.LOGIN_FAILURE_RATE_PER_ACCOUNT, account_key),
@@ -124,10 +125,10 @@ def user_login(*, request: HttpRequest, email: str, password: str) -> User:
     email = normalize_email(email)
     retry_after = login_retry_after(request=request, email=email)
     if retry_after is not None:
-        raise ApiError("rate_limited", "Too many failed logins; try again later.", status=429,
-                       headers={"Retry-After": str(retry_after)})
+        raise DomainError("rate_limited", "Too many failed logins; try again later.",
+                          retry_after=retry_after)
     user = authenticate(request, email=email, password=password)
     if user is None:
         login_failure_record(request=request, email=email)
-        raise ApiError("unauthorized", "Invalid email or password.", status=401)
+        raise DomainError("unauthorized", "Invalid email or password.")
     return user

@@ -1,17 +1,14 @@
-"""The server-rendered sign-up, login and logout pages (Django's cookie session)."""
+"""The server-rendered sign-up, login, logout and password-reset pages (Django's cookie session).
+
+The home and account pages show the person's workspaces, so they live in workspaces/views.py."""
 
 import logging
 
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-
-from workspaces.selectors import workspaces_for_user
 
 from . import services
 from .forms import LoginForm, SignupForm
@@ -47,11 +44,6 @@ def signup(request):
     return render(request, "accounts/signup.html", {"form": form, "next": next_url or ""})
 
 
-@login_required
-def home(request):
-    return render(request, "home.html", {"workspaces": workspaces_for_user(user=request.user)})
-
-
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's reset request, with the link built like every emailed link: from PUBLIC_BASE_URL."""
 
@@ -79,24 +71,3 @@ class PasswordResetView(auth_views.PasswordResetView):
             # Said nowhere on the page (it would tell whether the account exists); logged for operators.
             logger.exception("Could not send a password-reset email")
             return redirect(self.get_success_url())
-
-
-@login_required
-def account(request):
-    """The account page: change the password, log out everywhere."""
-    form = PasswordChangeForm(request.user, request.POST or None)
-    if request.method == "POST" and "everywhere" in request.POST:
-        ended = services.sessions_end_everywhere(user=request.user)
-        logout(request)
-        messages.success(request, f"You were logged out everywhere ({ended} API session "
-                                  f"token{'s' if ended != 1 else ''} ended). Log in again.")
-        return redirect("login")
-    if request.method == "POST" and form.is_valid():
-        user = form.save()  # ends every API session token (accounts.models.User.save)
-        update_session_auth_hash(request, user)  # this browser stays logged in; others are out
-        messages.success(request, "Password changed. Other browsers and API session tokens were logged out.")
-        return redirect("account")
-    return render(request, "accounts/account.html", {
-        "form": form, "my_workspaces": workspaces_for_user(user=request.user),
-        "token_count": request.user.session_tokens.count()},
-        status=400 if request.method == "POST" else 200)

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from workspaces.audit.admin import AuditedAdminMixin
 
 from .carrier_events import carrier_events_retry
@@ -95,7 +95,7 @@ class MessageAdmin(admin.ModelAdmin):
             try:
                 action(message=message, source="operator")
                 done += 1
-            except ApiError as exc:
+            except DomainError as exc:
                 refused.append(f"{message.id}: {exc.detail}")
         if done:
             self.message_user(request, f"{done} message(s) {verb}.", messages.SUCCESS)

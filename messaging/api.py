@@ -6,15 +6,22 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.errors import ApiError
 from messaging_platform.api.exceptions import describe_exception
 from messaging_platform.api.idempotency import idempotent
 from messaging_platform.api.lean import integrator_post
-from numbers.selectors import workspace_provider_account
-from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
+from messaging_platform.api.schema import for_surface
+from messaging_platform.errors import DomainError
+from workspaces.scoping import (
+    INTEGRATOR,
+    UI,
+    IntegratorWorkspaceMixin,
+    WorkspaceAPIMixin,
+    WorkspaceMemberMixin,
+)
 
 from . import lifecycle, selectors, sending
 from .conversations import conversation_mark_read
+from .filters import parse_message_filters
 from .models import Conversation, Message, OptOut
 from .send_input import send_fields
 from .serializers import ConversationSerializer, MessageSerializer, SendInputSerializer, message_data
@@ -42,20 +49,23 @@ PreviewSerializer = inline_serializer("MessagePreview", {
 })
 
 
+def send_request(fields: dict) -> sending.SendRequest:
+    """The send a message's validated fields ask for."""
+    return sending.SendRequest(
+        to=fields["to"], body=fields["body"], media_urls=fields["media_urls"],
+        from_number=fields.get("from"), status_callback=fields.get("status_callback", ""),
+        scheduled_at=fields.get("scheduled_at"), expires_at=sending.expiry(fields))
+
+
 def send_one(data, workspace, **origin) -> dict:
     """Validate and send one message; its answer (201)."""
-    fields = send_fields(data)
+    request = send_request(send_fields(data))
     message = sending.message_send(
-        workspace=workspace, to=fields["to"], body=fields["body"],
-        media_urls=fields["media_urls"], from_number=fields.get("from"),
-        status_callback=fields.get("status_callback", ""),
-        scheduled_at=fields.get("scheduled_at"), expires_at=sending.expiry(fields), **origin,
+        workspace=workspace, to=request.to, body=request.body, media_urls=request.media_urls,
+        from_number=request.from_number, status_callback=request.status_callback,
+        scheduled_at=request.scheduled_at, expires_at=request.expires_at, **origin,
     )
     return message_data(message)
-
-
-def send_from_request(request, workspace, **origin) -> Response:
-    return Response(send_one(request.data, workspace, **origin), status=status.HTTP_201_CREATED)
 
 
 MAX_BATCH = 1000
@@ -66,38 +76,29 @@ def send_batch(data, workspace, **origin) -> dict:
     (200)."""
     items = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-        raise ApiError("invalid_params" if isinstance(items, list) else "missing_params",
-                       f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
-                       fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]})
+        raise DomainError("invalid_params" if isinstance(items, list) else "missing_params",
+                          f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
+                          fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]})
     answers: list[dict | None] = [None] * len(items)
     valid: list[tuple[int, sending.SendRequest]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             answers[index] = _item_error(
-                index, ApiError("invalid_params", "Each message must be a JSON object."))
+                index, DomainError("invalid_params", "Each message must be a JSON object."))
             continue
         try:
-            fields = send_fields(item)
-        except (ApiError, serializers.ValidationError) as exc:
+            valid.append((index, send_request(send_fields(item))))
+        except (DomainError, serializers.ValidationError) as exc:
             answers[index] = _item_error(index, exc)
-            continue
-        valid.append((index, sending.SendRequest(
-            to=fields["to"], body=fields["body"], media_urls=fields["media_urls"],
-            from_number=fields.get("from"), status_callback=fields.get("status_callback", ""),
-            scheduled_at=fields.get("scheduled_at"), expires_at=sending.expiry(fields))))
     if valid:
         results = sending.message_send_many(workspace=workspace,
                                             requests=[r for _, r in valid], **origin)
         for (index, _), result in zip(valid, results, strict=True):
-            if isinstance(result, ApiError):
+            if isinstance(result, DomainError):
                 answers[index] = _item_error(index, result)
             else:
                 answers[index] = {"index": index, "status": 201, "message": message_data(result)}
     return {"data": answers}
-
-
-def send_batch_from_request(request, workspace, **origin) -> Response:
-    return Response(send_batch(request.data, workspace, **origin), status=status.HTTP_200_OK)
 
 
 def _lean_send(api_key, data) -> tuple[int, dict]:
@@ -113,58 +114,84 @@ def _item_error(index: int, exc: Exception) -> dict:
     return {"index": index, "status": code, "error": body}
 
 
-def preview_from_request(request, workspace) -> dict:
-    body = request.data.get("body") if isinstance(request.data, dict) else None
+def preview(data, workspace) -> dict:
+    """Segments and encoding of a message, and the errors its send would meet (by the same
+    checks as the send: `send_fields` and `sending.message_check`)."""
+    body = data.get("body") if isinstance(data, dict) else None
     errors: dict[str, list[str]] = {}
-    fields = None
     try:
-        fields = send_fields(request.data)
-    except ApiError as exc:  # a malformed phone number is its own error code
-        errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
+        sending.message_check(workspace=workspace, request=send_request(send_fields(data)))
+    except DomainError as exc:  # a malformed phone number is its own error code
+        errors = exc.fields or {"non_field_errors": [exc.detail]}
     except serializers.ValidationError as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         errors = {name: [str(m) for m in msgs] for name, msgs in detail.items()}
-    if fields is not None:
-        try:
-            account = workspace_provider_account(workspace=workspace)
-            if account is None:
-                raise ApiError("provider_not_configured", "This workspace has no carrier account.")
-            sending.resolve_sender(workspace=workspace, account=account,
-                                   from_number=fields.get("from"), is_mms=bool(fields["media_urls"]),
-                                   to=fields["to"])
-            sending.ensure_not_opted_out(workspace=workspace, to_number=fields["to"])
-        except ApiError as exc:
-            errors = exc.fields or {"non_field_errors": [str(exc.detail)]}
-    preview = sending.message_preview(body=body if isinstance(body, str) else "")
-    return {"valid": not errors, "characters": preview.characters,
-            "num_segments": preview.num_segments, "encoding": preview.encoding, "errors": errors}
+    counted = sending.message_preview(body=body if isinstance(body, str) else "")
+    return {"valid": not errors, "characters": counted.characters,
+            "num_segments": counted.num_segments, "encoding": counted.encoding, "errors": errors}
 
 
-# Integrator API ---------------------------------------------------------------------------------
+# Each operation both APIs offer is one view, routed under /api/ (an API key) and under
+# /api/ui/workspaces/{workspace_id}/ (a member): workspaces/scoping.py's WorkspaceAPIMixin.
+
+
+class _MembersMayWrite:
+    def requires_manager(self, request) -> bool:
+        return False  # sending and reading threads is every member's work
+
+
+UIMessagePageSerializer = inline_serializer("WorkspaceMessagePage", {
+    "data": MessageSerializer(many=True),
+    "messages": MessageSerializer(many=True),
+    "pagination": inline_serializer("MessagePagination", {
+        "currentPage": serializers.IntegerField(),
+        "totalPages": serializers.IntegerField(),
+        "totalItems": serializers.IntegerField(),
+        "totalMessages": serializers.IntegerField(),
+        "hasNext": serializers.BooleanField(),
+    }),
+})
 
 
 @extend_schema(tags=["messages"])
-class MessageListView(IntegratorWorkspaceMixin, generics.GenericAPIView):
+class MessageListView(_MembersMayWrite, WorkspaceAPIMixin, generics.GenericAPIView):
+    model = Message
     serializer_class = MessageSerializer
 
     # many=True: the answer is the paginated envelope, not one message (schemathesis found it).
-    @extend_schema(parameters=LIST_FILTERS, summary="The workspace's messages, newest first",
-                   operation_id="messages_list", responses=MessageSerializer(many=True))
-    def get(self, request):
+    @extend_schema(parameters=LIST_FILTERS)
+    @for_surface(INTEGRATOR, operation_id="messages_list", summary="The workspace's messages, newest first",
+                 responses=MessageSerializer(many=True))
+    @for_surface(UI, operation_id="ui_workspaces_messages_list",
+                 summary="The workspace's messages (documented envelope)", responses=UIMessagePageSerializer)
+    def get(self, request, **_):
         page = self.paginate_queryset(
-            selectors.message_list(workspace=self.workspace, filters=request.query_params))
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+            selectors.message_list(workspace=self.workspace,
+                                   filters=parse_message_filters(request.query_params)))
+        data = MessageSerializer(page, many=True).data
+        if self.surface == INTEGRATOR:
+            return self.get_paginated_response(data)
+        envelope = self.paginator.envelope(data)
+        # The documented page of this endpoint also names them `messages` and `totalMessages`.
+        envelope["messages"] = envelope["data"]
+        envelope["pagination"]["totalMessages"] = envelope["pagination"]["totalItems"]
+        return Response(envelope)
 
     def dispatch(self, request, *args, **kwargs):
-        # A send of the common shape skips DRF's dispatch (messaging_platform/api/lean.py).
-        response = integrator_post(request, self.allowed_methods, _lean_send)
-        return response if response is not None else super().dispatch(request, *args, **kwargs)
+        if self.surface == INTEGRATOR:
+            # A send of the common shape skips DRF's dispatch (messaging_platform/api/lean.py).
+            response = integrator_post(request, self.allowed_methods, _lean_send)
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
-    @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer},
-                   summary="Send an SMS or MMS")
+    @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer})
+    @for_surface(INTEGRATOR, summary="Send an SMS or MMS")
+    @for_surface(UI, summary="Send an SMS or MMS from the UI")
     @idempotent
-    def post(self, request):
-        return send_from_request(request, self.workspace, api_key=request.auth)
+    def post(self, request, **_):
+        return Response(send_one(request.data, self.workspace, **self.origin()),
+                        status=status.HTTP_201_CREATED)
 
 
 BatchInputSerializer = inline_serializer("MessageBatchInput", {
@@ -192,104 +219,36 @@ class MessageBatchView(IntegratorWorkspaceMixin, APIView):
                    summary="Send up to 1,000 messages, each accepted or refused on its own")
     @idempotent
     def post(self, request):
-        return send_batch_from_request(request, self.workspace, api_key=request.auth)
+        return Response(send_batch(request.data, self.workspace, api_key=request.auth))
 
 
 @extend_schema(tags=["messages"])
-class MessagePreviewView(IntegratorWorkspaceMixin, APIView):
+class MessagePreviewView(_MembersMayWrite, WorkspaceAPIMixin, APIView):
     @extend_schema(request=SendInputSerializer, responses=PreviewSerializer,
                    summary="Segments, encoding and validation of a message, without sending it")
-    def post(self, request):
-        return Response(preview_from_request(request, self.workspace))
+    def post(self, request, **_):
+        return Response(preview(request.data, self.workspace))
 
 
 @extend_schema(tags=["messages"])
-class MessageDetailView(IntegratorWorkspaceMixin, APIView):
+class MessageDetailView(WorkspaceAPIMixin, APIView):
     @extend_schema(responses=MessageSerializer, summary="One message")
-    def get(self, request, message_id):
+    def get(self, request, message_id, **_):
         message = selectors.access_message(workspace=self.workspace, message_id=message_id)
         return Response(MessageSerializer(message).data)
 
 
 @extend_schema(tags=["messages"])
-class MessageCancelView(IntegratorWorkspaceMixin, APIView):
+class MessageCancelView(_MembersMayWrite, WorkspaceAPIMixin, APIView):
     @extend_schema(request=None, responses=MessageSerializer, summary="Cancel a scheduled message")
-    def post(self, request, message_id):
-        message = selectors.access_message(workspace=self.workspace, message_id=message_id)
-        return Response(MessageSerializer(lifecycle.message_cancel(message=message)).data)
-
-
-# UI API -----------------------------------------------------------------------------------------
-
-
-class _MembersMayWrite:
-    def requires_manager(self, request) -> bool:
-        return False  # sending and reading threads is every member's work
-
-
-@extend_schema(tags=["messages"])
-class WorkspaceMessageListView(_MembersMayWrite, WorkspaceMemberMixin, generics.GenericAPIView):
-    queryset = Message.objects.all()
-    serializer_class = MessageSerializer
-
-    @extend_schema(
-        parameters=LIST_FILTERS, summary="The workspace's messages (documented envelope)",
-        operation_id="ui_workspaces_messages_list",
-        responses=inline_serializer("WorkspaceMessagePage", {
-            "data": MessageSerializer(many=True),
-            "messages": MessageSerializer(many=True),
-            "pagination": inline_serializer("MessagePagination", {
-                "currentPage": serializers.IntegerField(),
-                "totalPages": serializers.IntegerField(),
-                "totalItems": serializers.IntegerField(),
-                "totalMessages": serializers.IntegerField(),
-                "hasNext": serializers.BooleanField(),
-            }),
-        }),
-    )
-    def get(self, request, workspace_id):
-        page = self.paginate_queryset(
-            selectors.message_list(workspace=self.workspace, filters=request.query_params))
-        envelope = self.paginator.envelope(MessageSerializer(page, many=True).data)
-        # The documented page of this endpoint also names them `messages` and `totalMessages`.
-        envelope["messages"] = envelope["data"]
-        envelope["pagination"]["totalMessages"] = envelope["pagination"]["totalItems"]
-        return Response(envelope)
-
-    @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer},
-                   summary="Send an SMS or MMS from the UI")
-    @idempotent
-    def post(self, request, workspace_id):
-        return send_from_request(request, self.workspace, sent_by=request.user)
-
-
-@extend_schema(tags=["messages"])
-class WorkspaceMessagePreviewView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
-    @extend_schema(request=SendInputSerializer, responses=PreviewSerializer,
-                   summary="Segments, encoding and validation of a message, without sending it")
-    def post(self, request, workspace_id):
-        return Response(preview_from_request(request, self.workspace))
-
-
-@extend_schema(tags=["messages"])
-class WorkspaceMessageDetailView(WorkspaceMemberMixin, APIView):
-    @extend_schema(responses=MessageSerializer, summary="One message")
-    def get(self, request, workspace_id, message_id):
-        message = selectors.access_message(workspace=self.workspace, message_id=message_id)
-        return Response(MessageSerializer(message).data)
-
-
-@extend_schema(tags=["messages"])
-class WorkspaceMessageCancelView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
-    @extend_schema(request=None, responses=MessageSerializer, summary="Cancel a scheduled message")
-    def post(self, request, workspace_id, message_id):
+    def post(self, request, message_id, **_):
         message = selectors.access_message(workspace=self.workspace, message_id=message_id)
         return Response(MessageSerializer(lifecycle.message_cancel(message=message)).data)
 
 
 @extend_schema(tags=["conversations"])
 class ConversationListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = Conversation.objects.all()
+    model = Conversation
     serializer_class = ConversationSerializer
 
     def get_queryset(self):
@@ -323,7 +282,7 @@ class OptOutSerializer(serializers.ModelSerializer):
 
 @extend_schema(tags=["conversations"])
 class OptOutListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = OptOut.objects.all()
+    model = OptOut
     serializer_class = OptOutSerializer
 
     def get_queryset(self):

@@ -28,7 +28,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from phonenumbers import timezone as phone_timezones
 
-from messaging_platform.api.errors import ApiError, invalid_params
+from messaging_platform.errors import DomainError, invalid_params
+from messaging_platform.ids import new_id
 from numbers import routing
 from numbers.selectors import require_provider_account
 from workspaces.models import Workspace
@@ -237,7 +238,7 @@ def broadcast_start(*, broadcast: Broadcast) -> Broadcast:
     """A draft goes out: now, or at its scheduled_at (the sweep starts it then)."""
     locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
     if locked.status != BroadcastStatus.DRAFT:
-        raise ApiError("not_startable", f"This broadcast is {locked.status} already.", status=409)
+        raise DomainError("not_startable", f"This broadcast is {locked.status} already.")
     if locked.scheduled_at and locked.scheduled_at > timezone.now():
         locked.status = BroadcastStatus.SCHEDULED
         locked.save(update_fields=["status", "updated_at"])
@@ -519,7 +520,7 @@ def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
     by_sender: dict[tuple, tuple[Sender, list[Outgoing]]] = {}
     refused = []
     from_number = broadcast.from_number or None
-    by_rule: dict[str | None, Sender | ApiError] = {}
+    by_rule: dict[str | None, Sender | DomainError] = {}
     for o in outgoing:
         rule = routing.matching_rule(context.rules, o.to) if context.rules and not from_number else None
         rule_id = rule.id if rule else None
@@ -527,10 +528,10 @@ def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
             try:
                 by_rule[rule_id] = resolve_sender(workspace=workspace, account=context.account,
                                                   from_number=from_number, is_mms=False, to=o.to)
-            except ApiError as exc:
+            except DomainError as exc:
                 by_rule[rule_id] = exc
         sender = by_rule[rule_id]
-        if isinstance(sender, ApiError):
+        if isinstance(sender, DomainError):
             refused.append({"phone_number": o.to, "reason": str(sender.detail)})
             continue
         key = (sender.number.pk if sender.number else None, sender.messaging_service_sid,
@@ -557,12 +558,12 @@ def _store_through_send_service(broadcast: Broadcast, workspace: Workspace, outg
                             broadcast_id=broadcast.id) for o in outgoing]
     try:
         results = message_send_many(workspace=workspace, requests=requests, sent_by=broadcast.created_by)
-    except ApiError as exc:  # the carrier account is gone: nothing more can go
+    except DomainError as exc:  # the carrier account is gone: nothing more can go
         results = [exc] * len(requests)
     opted_out, refused = 0, []
     for request, result in zip(requests, results, strict=True):
-        if isinstance(result, ApiError):
-            if result.error_code == "recipient_opted_out":
+        if isinstance(result, DomainError):
+            if result.code == "recipient_opted_out":
                 opted_out += 1
             else:
                 refused.append({"phone_number": request.to, "reason": str(result.detail)})
@@ -655,7 +656,7 @@ def broadcast_cancel(*, broadcast: Broadcast, source: str = "api") -> Broadcast:
     the carrier has are not recalled."""
     locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
     if locked.status in (BroadcastStatus.COMPLETED, BroadcastStatus.CANCELED):
-        raise ApiError("not_cancelable", f"This broadcast is {locked.status} already.", status=409)
+        raise DomainError("not_cancelable", f"This broadcast is {locked.status} already.")
     locked.status = BroadcastStatus.CANCELED
     locked.canceled_at = timezone.now()
     locked.save(update_fields=["status", "canceled_at", "updated_at"])
@@ -708,8 +709,6 @@ def on_platform_events(workspace_id: str, published: list[dict]) -> None:
 
 def _publish(broadcast: Broadcast) -> None:
     def publish() -> None:
-        from messaging_platform.ids import new_id
-
         fresh = Broadcast.objects.filter(pk=broadcast.pk).first()
         if fresh is not None:
             events.publish_event(fresh.workspace_id, {"id": new_id("evt"), "type": BROADCAST_UPDATED,

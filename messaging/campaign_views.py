@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from numbers.selectors import workspace_numbers
-from workspaces.views import add_api_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import broadcasts, contacts, message_templates
 from .models import BroadcastStatus
@@ -79,8 +79,8 @@ def contact_list(request: HttpRequest) -> HttpResponse:
                 job = contacts.contact_import_start(workspace=request.workspace,
                                                     stream=contacts.read_upload(upload),
                                                     filename=upload.name, created_by=request.user)
-            except ApiError as exc:
-                add_api_error(import_form, exc, default_field="file")
+            except DomainError as exc:
+                add_form_error(import_form, exc, default_field="file")
             else:
                 return redirect("contact-import-page", ws=request.workspace.pk, import_id=job.id)
     elif request.method == "POST":
@@ -91,8 +91,8 @@ def contact_list(request: HttpRequest) -> HttpResponse:
                                                   phone_number=form.cleaned_data["phone_number"],
                                                   name=form.cleaned_data["name"],
                                                   tags=_tags(form.cleaned_data["tags"]))
-            except ApiError as exc:
-                add_api_error(form, exc)
+            except DomainError as exc:
+                add_form_error(form, exc)
             else:
                 flash.success(request, f"Added {contact.name or contact.phone_number}.")
                 return redirect("contacts", ws=request.workspace.pk)
@@ -100,8 +100,8 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     try:
         found = contacts.contact_list(workspace=request.workspace, search=search,
                                       tags=[tag] if tag else [])
-    except ApiError as exc:
-        flash.error(request, str(exc.detail))
+    except DomainError as exc:
+        flash_error(request, exc)
         found = contacts.contact_list(workspace=request.workspace)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
     return render_page(request, "campaigns/contacts.html", {
@@ -114,7 +114,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 def contact_delete(request: HttpRequest, contact_id: str) -> HttpResponse:
     try:
         contact = contacts.access_contact(workspace=request.workspace, contact_id=contact_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     contacts.contact_delete(contact=contact)
     flash.success(request, f"Deleted {contact.name or contact.phone_number}.")
@@ -125,7 +125,7 @@ def contact_delete(request: HttpRequest, contact_id: str) -> HttpResponse:
 def contact_import(request: HttpRequest, import_id: str) -> HttpResponse:
     try:
         job = contacts.access_contact_import(workspace=request.workspace, import_id=import_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     return render_page(request, "campaigns/import.html", {"job": job, "section": "contacts"})
 
@@ -139,8 +139,8 @@ def template_list(request: HttpRequest) -> HttpResponse:
             try:
                 template = message_templates.template_create(workspace=request.workspace,
                                                              **form.cleaned_data)
-            except ApiError as exc:
-                add_api_error(form, exc)
+            except DomainError as exc:
+                add_form_error(form, exc)
             else:
                 flash.success(request, f"Saved the template {template.name}.")
                 return redirect("templates", ws=request.workspace.pk)
@@ -153,7 +153,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 def template_edit(request: HttpRequest, template_id: str) -> HttpResponse:
     try:
         template = message_templates.access_template(workspace=request.workspace, template_id=template_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     if request.method == "POST" and request.POST.get("action") == "delete":
         message_templates.template_delete(template=template)
@@ -165,8 +165,8 @@ def template_edit(request: HttpRequest, template_id: str) -> HttpResponse:
         if form.is_valid():
             try:
                 message_templates.template_update(template=template, **form.cleaned_data)
-            except ApiError as exc:
-                add_api_error(form, exc)
+            except DomainError as exc:
+                add_form_error(form, exc)
             else:
                 flash.success(request, "Template saved.")
                 return redirect("templates", ws=request.workspace.pk)
@@ -203,8 +203,8 @@ def broadcast_new(request: HttpRequest) -> HttpResponse:
                     quiet_hours=quiet,
                     validity_period=data["validity_hours"] * 3600 if data["validity_hours"] else None,
                     draft=True, created_by=request.user)
-            except ApiError as exc:
-                add_api_error(form, exc, field_names={"audience": "tags", "from": "sender",
+            except DomainError as exc:
+                add_form_error(form, exc, field_names={"audience": "tags", "from": "sender",
                                                       "template_id": "template", "validity_period":
                                                       "validity_hours", "quiet_hours": "quiet_start"},
                               default_field="body")
@@ -217,7 +217,7 @@ def broadcast_new(request: HttpRequest) -> HttpResponse:
 def broadcast_detail(request: HttpRequest, broadcast_id: str) -> HttpResponse:
     try:
         broadcast = broadcasts.access_broadcast(workspace=request.workspace, broadcast_id=broadcast_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     if request.method == "POST":
         try:
@@ -228,8 +228,8 @@ def broadcast_detail(request: HttpRequest, broadcast_id: str) -> HttpResponse:
             elif request.POST.get("action") == "cancel":
                 broadcasts.broadcast_cancel(broadcast=broadcast, source="ui")
                 flash.success(request, "Broadcast canceled: its unsent messages will not go.")
-        except ApiError as exc:
-            flash.error(request, str(exc.detail))
+        except DomainError as exc:
+            flash_error(request, exc)
         return redirect("broadcast-page", ws=request.workspace.pk, broadcast_id=broadcast.id)
     preview = (broadcasts.broadcast_preview(broadcast=broadcast)
                if broadcast.status == BroadcastStatus.DRAFT else None)

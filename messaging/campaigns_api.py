@@ -9,12 +9,13 @@ from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.errors import invalid_params
 from messaging_platform.api.idempotency import idempotent
 from messaging_platform.api.pagination import PagePagination
+from messaging_platform.errors import invalid_params
 from workspaces.scoping import WorkspaceMemberMixin
 
 from . import broadcasts, contacts, message_templates, selectors
+from .filters import parse_message_filters
 from .models import Contact, ContactImport, MessageTemplate
 
 
@@ -223,7 +224,8 @@ class MessageExportView(WorkspaceMemberMixin, APIView):
                    description="The messages list's filters (direction, status, from, to, startDate, "
                                "endDate, conversation, search); streamed, newest first.")
     def get(self, request, workspace_id):
-        found = selectors.message_list(workspace=self.workspace, filters=request.query_params)
+        found = selectors.message_list(workspace=self.workspace,
+                                       filters=parse_message_filters(request.query_params))
         return _csv_response(contacts.messages_csv(found), "messages.csv")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,7 +233,7 @@ def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None =
     return stored
 
 
-def carrier_events_store_many(events: list[IntakeEvent], messages: list[Message | None]) -> int:
+def carrier_events_store_many(events: list[IntakeEvent], messages: Sequence[Message | None]) -> int:
     """Store events whose targets the caller already knows (a bind process's receipts:
     `messages[i]` is event i's message) in one INSERT, duplicates skipped, and have a worker
     apply them; answers how many were given."""

@@ -21,11 +21,17 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.dateparse import parse_datetime
 
-from messaging_platform.api.errors import ApiError
+from accounts.services import session_token_authenticate
+from messaging_platform.errors import DomainError
 from messaging_platform.ids import new_id
 from messaging_platform.websocket_server import SERVER_SEND
+from workspaces.models import Workspace
+from workspaces.selectors import access_workspace
+from workspaces.services import API_KEY_PREFIX, api_key_authenticate
 
 from .events import MESSAGE_UPDATED, event_text, workspace_group
+from .models import Message
+from .serializers import MessageSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +64,6 @@ def origin_allowed(origin: str | None) -> bool:
 
 def _authorize(workspace_id: str, bearer: str | None, cookie_user) -> str | None:
     """The workspace id the connection may follow, or None. Runs in a thread (DB work)."""
-    from accounts.services import session_token_authenticate
-    from workspaces.selectors import access_workspace
-    from workspaces.services import API_KEY_PREFIX, api_key_authenticate
-
     if bearer is not None:
         if bearer.startswith(API_KEY_PREFIX):
             api_key = api_key_authenticate(bearer)
@@ -75,17 +77,12 @@ def _authorize(workspace_id: str, bearer: str | None, cookie_user) -> str | None
         return None
     try:
         access_workspace(user=user, workspace_id=workspace_id)  # also refuses disabled workspaces
-    except ApiError:
+    except DomainError:
         return None
     return workspace_id
 
 
 def _catch_up(workspace_id: str, since: datetime, limit: int) -> tuple[list[dict], bool]:
-    from workspaces.models import Workspace
-
-    from .models import Message
-    from .serializers import MessageSerializer
-
     workspace = Workspace(pk=workspace_id)
     messages = list(Message.objects.for_workspace(workspace).filter(updated_at__gt=since)
                     .order_by("updated_at", "pk")[: limit + 1])

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from messaging_platform.api.errors import invalid_params
+from messaging_platform.errors import invalid_params
 from numbers.phone import InvalidPhoneNumber, normalize_e164
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
@@ -306,7 +306,7 @@ def _parse_row(number: int, header: list[str], cells: list[str]) -> _Row:
         # A CSV cell holds its tags separated by ; (or ,): "vip; paris".
         tags = (clean_tags([t for t in re.split(r"[;,]", values["tags"]) if t.strip()])
                 if "tags" in values else None)
-    except Exception as exc:  # an ApiError with the reason
+    except Exception as exc:  # a DomainError with the reason
         raise ValueError(str(getattr(exc, "detail", exc))) from None
     return _Row(number, phone, name.strip() if name is not None else None, fields, tags)
 

@@ -31,7 +31,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from urllib3.util import Timeout
 
-from messaging_platform.api.errors import ApiError, invalid_params, not_found
+from messaging_platform.errors import DomainError, invalid_params, not_found
 from messaging_platform.ids import new_id
 from workspaces.audit.services import audit_record
 from workspaces.models import Workspace
@@ -159,8 +159,7 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpo
 
 def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     if not endpoint.is_active:
-        raise ApiError("endpoint_disabled", "Enable the endpoint before sending it a test event.",
-                       status=409)
+        raise DomainError("endpoint_disabled", "Enable the endpoint before sending it a test event.")
     data = {"endpoint_id": endpoint.id, "workspace_id": endpoint.workspace_id,
             "message": "A test event from the Messaging Platform."}
     [delivery] = _create_deliveries(endpoint.workspace_id, [endpoint.id], event_id=new_id("evt"),
@@ -173,8 +172,7 @@ def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     that already has it can tell); its attempts so far stay in its log. Past the retry window
     of its event, a failed redelivery is not retried again."""
     if not WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, is_active=True).exists():
-        raise ApiError("endpoint_disabled", "Enable the endpoint before redelivering to it.",
-                       status=409)
+        raise DomainError("endpoint_disabled", "Enable the endpoint before redelivering to it.")
     now = timezone.now()
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(

@@ -85,7 +85,7 @@ class _EndpointMixin(WorkspaceMemberMixin):
 
 @extend_schema(tags=["webhooks"])
 class WebhookEndpointListView(_EndpointMixin, generics.GenericAPIView):
-    queryset = WebhookEndpoint.objects.all()
+    model = WebhookEndpoint
     serializer_class = WebhookEndpointSerializer
 
     # many=True: the answer is the paginated envelope, not one endpoint.
@@ -150,7 +150,7 @@ class WebhookEndpointTestView(_EndpointMixin, APIView):
 
 @extend_schema(tags=["webhooks"])
 class WebhookDeliveryListView(_EndpointMixin, generics.GenericAPIView):
-    queryset = WebhookDelivery.objects.all()
+    model = WebhookDelivery
     serializer_class = WebhookDeliverySerializer
 
     @extend_schema(summary="Recent deliveries to this endpoint, newest first",

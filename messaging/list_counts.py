@@ -56,7 +56,7 @@ class CountedQuerySet(QuerySet):
 
     def __getitem__(self, k):
         if isinstance(k, slice) and self.seek is not None and (k.start or 0) >= SEEK_FROM:
-            narrowed, start = self.seek(self._chain(), k.start)
+            narrowed, start = self.seek(self._chain(), k.start)  # type: ignore[attr-defined]
             return narrowed[start:None if k.stop is None else start + k.stop - k.start]
         return super().__getitem__(k)
 
@@ -67,9 +67,10 @@ def with_total(queryset: QuerySet, total: Callable[[], int],
     the counters)."""
     if not counted():
         return queryset
-    found = CountedQuerySet(model=queryset.model, query=queryset.query.chain(), using=queryset._db,
-                            hints=queryset._hints)
-    found._prefetch_related_lookups = queryset._prefetch_related_lookups
+    # A copy of `queryset` of the counted class (QuerySet's own clone keeps its class).
+    found: CountedQuerySet = CountedQuerySet(model=queryset.model, query=queryset.query.chain(),
+                            using=queryset._db, hints=queryset._hints)  # type: ignore[attr-defined]
+    found._prefetch_related_lookups = queryset._prefetch_related_lookups  # type: ignore[attr-defined]
     found.total, found.seek = total, seek
     return found
 
@@ -100,7 +101,7 @@ def _message_days(*, workspace_id: str, direction: str | None = None, status: st
                                         else start.date() + timedelta(days=1))
     last = None if end is None else end.date()
     messages = Message.objects.filter(workspace_id=workspace_id, **keys)
-    if ours is not None:
+    if ours is not None and direction:
         messages = messages.filter(**{OUR_SIDE[direction]: ours})
     if start is not None:
         messages = messages.filter(created_at__gte=start)
@@ -114,8 +115,8 @@ def _message_days(*, workspace_id: str, direction: str | None = None, status: st
         days = days.filter(day__gte=first)
     if last is not None:
         days = days.filter(day__lt=last)
-    found = [(row["day"], row["n"]) for row in days.values("day").annotate(n=Sum("n")).order_by("-day")
-             if row["n"]]
+    summed = days.values("day").annotate(n=Sum("n")).order_by("-day")
+    found: list[tuple[date | None, int]] = [(row["day"], row["n"]) for row in summed if row["n"]]
     if last is not None:
         found.insert(0, (last, messages.filter(created_at__gte=_midnight(last)).count()))
     if first is not None:
@@ -165,8 +166,8 @@ def seek(found: QuerySet, offset: int, days: list[tuple[date | None, int]]) -> t
         if day is not None:
             found = found.filter(created_at__lt=_midnight(day + timedelta(days=1)))
         within = offset - skipped
-        moment = found.order_by("-created_at").values_list("created_at", flat=True)[within:within + 1]
-        moment = next(iter(moment), None)
+        moments = found.order_by("-created_at").values_list("created_at", flat=True)[within:within + 1]
+        moment = next(iter(moments), None)
         if moment is None:
             return found, within
         newer = found.filter(created_at__gt=moment).count()

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from messaging_platform.api.errors import invalid_params
+from messaging_platform.errors import invalid_params
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 

@@ -4,7 +4,7 @@ and the audit log saying who did it."""
 
 from django.db import transaction
 
-from messaging_platform.api.errors import invalid_params, not_found
+from messaging_platform.errors import invalid_params, not_found
 from numbers.phone import normalize_e164
 from workspaces.audit.services import audit_record
 from workspaces.models import Workspace

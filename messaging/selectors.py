@@ -1,21 +1,15 @@
 """Reads of messages and conversations, always within one workspace."""
 
-import re
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Mapping
 
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
-from messaging_platform.api.errors import invalid_params
-from numbers.phone import normalize_e164
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
+from .filters import MessageFilters, parse_message_filters
 from .list_counts import conversation_total, message_seek, message_total, message_total_by_number, with_total
-from .models import Contact, Conversation, Direction, Message, OptOut, Status
-
-MAX_SEARCH_LENGTH = 200
+from .models import Contact, Conversation, Message, OptOut
 
 
 def access_message(*, workspace: Workspace, message_id: str) -> Message:
@@ -29,80 +23,44 @@ def access_conversation(*, workspace: Workspace, conversation_id: str) -> Conver
     return with_contact_name(Conversation.objects.filter(pk=found.pk)).get()
 
 
-def _is_date_only(raw: str) -> bool:
-    return re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) is not None
-
-
-def _parse_moment(name: str, raw: str, *, end_of_day: bool = False) -> datetime:
-    try:
-        day = parse_date(raw) if _is_date_only(raw) else None
-        moment = None if day else parse_datetime(raw)
-    except ValueError:  # well formed but impossible, like month 13
-        moment = day = None
-    try:
-        if moment is None and day is not None:
-            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-        if moment is not None:
-            # In UTC: PostgreSQL refuses offsets past ±15:59 that Python accepts (up to ±23:59).
-            moment = (timezone.make_aware(moment, UTC) if timezone.is_naive(moment)
-                      else moment.astimezone(UTC))
-    except OverflowError:  # 9999-12-31 plus a day, or an offset that leaves year 1..9999
-        moment = None
-    if moment is None:
-        raise invalid_params(f"{name} must be an ISO 8601 date or date-time.",
-                             {name: ["Use ISO 8601, for example 2024-01-15T10:30:00Z."]})
-    return moment
-
-
-def _choice(name: str, raw: str, choices: list[str]) -> str:
-    if raw not in choices:
-        raise invalid_params(f"{name} must be one of: {', '.join(choices)}.",
-                             {name: [f"Must be one of: {', '.join(choices)}."]})
-    return raw
-
-
-# The filters whose matches only an index can count (messaging.list_counts counts the others).
-_COUNTED_BY_INDEX = ("conversation", "search", "updated_since")
-
-
-def message_list(*, workspace: Workspace, filters) -> QuerySet[Message]:
-    """The workspace's messages, newest first, narrowed by the documented filters; its count()
-    is read from the workspace's counters where the filters allow."""
+def message_list(*, workspace: Workspace, filters: MessageFilters | Mapping[str, str]) -> QuerySet[Message]:
+    """The workspace's messages, newest first, narrowed by the filters (query parameters are
+    parsed by messaging.filters first); its count() is read from the workspace's counters where
+    the filters allow (messaging.list_counts)."""
+    if not isinstance(filters, MessageFilters):
+        filters = parse_message_filters(filters)
     messages = Message.objects.for_workspace(workspace)
     total: dict = {"workspace_id": workspace.pk}
-    if raw := filters.get("direction"):
-        total["direction"] = _choice("direction", raw, Direction.values)
-        messages = messages.filter(direction=total["direction"])
-    if raw := filters.get("status"):
-        total["status"] = _choice("status", raw, Status.values)
-        messages = messages.filter(status=total["status"])
+    if filters.direction:
+        total["direction"] = filters.direction
+        messages = messages.filter(direction=filters.direction)
+    if filters.status:
+        total["status"] = filters.status
+        messages = messages.filter(status=filters.status)
     numbers = {}
-    if raw := filters.get("from"):
-        numbers["from_number"] = normalize_e164(raw, field="from")
-    if raw := filters.get("to"):
-        numbers["to_number"] = normalize_e164(raw, field="to")
+    if filters.from_number:
+        numbers["from_number"] = filters.from_number
+    if filters.to_number:
+        numbers["to_number"] = filters.to_number
     messages = messages.filter(**numbers)
-    if raw := filters.get("startDate"):
-        total["start"] = _parse_moment("startDate", raw)
-        messages = messages.filter(created_at__gte=total["start"])
-    if raw := filters.get("endDate"):
-        if _is_date_only(raw):  # a whole day, up to its end
-            total["end"] = _parse_moment("endDate", raw, end_of_day=True)
-            messages = messages.filter(created_at__lt=total["end"])
-        else:
-            total["end"], total["end_inclusive"] = _parse_moment("endDate", raw), True
-            messages = messages.filter(created_at__lte=total["end"])
-    if raw := filters.get("conversation"):
-        messages = messages.filter(conversation_id=raw)
-    if raw := filters.get("search"):
-        if len(raw) > MAX_SEARCH_LENGTH:
-            raise invalid_params(f"search must be at most {MAX_SEARCH_LENGTH} characters.")
-        messages = messages.filter(body__icontains=raw)
-    if raw := filters.get("updated_since"):
-        # For clients catching up after a dropped WebSocket connection.
-        messages = messages.filter(updated_at__gt=_parse_moment("updated_since", raw))
+    if filters.created_from:
+        total["start"] = filters.created_from
+        messages = messages.filter(created_at__gte=filters.created_from)
+    if filters.created_before:
+        total["end"] = filters.created_before
+        messages = messages.filter(created_at__lt=filters.created_before)
+    if filters.created_through:
+        total["end"], total["end_inclusive"] = filters.created_through, True
+        messages = messages.filter(created_at__lte=filters.created_through)
+    if filters.conversation_id:
+        messages = messages.filter(conversation_id=filters.conversation_id)
+    if filters.search:
+        messages = messages.filter(body__icontains=filters.search)
+    if filters.updated_after:
+        messages = messages.filter(updated_at__gt=filters.updated_after)
     messages = messages.order_by("-created_at", "-id")
-    if len(numbers) > 1 or any(filters.get(name) for name in _COUNTED_BY_INDEX):
+    # Matches of these filters only an index can count (messaging.list_counts counts the others).
+    if len(numbers) > 1 or filters.conversation_id or filters.search or filters.updated_after:
         return messages
     if numbers:
         [(field, number)] = numbers.items()

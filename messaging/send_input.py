@@ -63,7 +63,7 @@ def _common_shape(data) -> dict | None:
 def send_fields(data) -> dict:
     """The validated fields of one send: `to`, `body`, `media_urls`, and those of `from`,
     `status_callback`, `scheduled_at`, `validity_period` that were given. Raises the serializer's
-    ValidationError, or an ApiError (`invalid_phone_number`)."""
+    ValidationError, or a DomainError (`invalid_phone_number`)."""
     fields = _common_shape(data)
     if fields is None:
         fields = dict(_serializer().run_validation(data))

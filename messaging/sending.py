@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging_platform.api import credentials
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from messaging_platform.ids import new_ids
 from numbers import routing
 from numbers.models import CarrierRoute, PhoneNumber, ProviderAccount
@@ -79,33 +79,33 @@ def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_numbe
             return Sender(number=None, messaging_service_sid=rule.account.messaging_service_sid,
                           account_id=rule.account_id, fallback_id=fallback_id)
         if number is None:
-            raise ApiError("from_number_not_allowed",
-                           f"The route for {rule.prefix} has no sender: give it one, add a number "
-                           "to its carrier account, or pass `from`.",
-                           fields={"from": ["No number of the route's account to send from."]})
+            raise DomainError("from_number_not_allowed",
+                              f"The route for {rule.prefix} has no sender: give it one, add a number "
+                              "to its carrier account, or pass `from`.",
+                              fields={"from": ["No number of the route's account to send from."]})
         _check_capable(number, is_mms)
         return Sender(number=number, account_id=rule.account_id, fallback_id=fallback_id)
     if from_number:
         number = context.numbers.get(from_number)
         if number is None and is_sender_id(from_number):
             # Not a phone number, and not an alphanumeric sender id of this workspace either.
-            raise ApiError("invalid_phone_number",
-                           f"'{from_number}' is not a phone number (nor a sender id of this "
-                           "workspace); use E.164, for example +14155552671.",
-                           fields={"from": ["Not a phone number."]})
+            raise DomainError("invalid_phone_number",
+                              f"'{from_number}' is not a phone number (nor a sender id of this "
+                              "workspace); use E.164, for example +14155552671.",
+                              fields={"from": ["Not a phone number."]})
         if number is None:
-            raise ApiError("from_number_not_allowed",
-                           f"{from_number} is not a number of this workspace.",
-                           fields={"from": ["Not a number of this workspace."]})
+            raise DomainError("from_number_not_allowed",
+                              f"{from_number} is not a number of this workspace.",
+                              fields={"from": ["Not a number of this workspace."]})
     elif account.messaging_service_sid:
         return Sender(number=None, messaging_service_sid=account.messaging_service_sid,
                       account_id=account.pk)
     else:
         number = context.default
         if number is None:
-            raise ApiError("from_number_not_allowed",
-                           "This workspace has no default number: add a number or pass `from`.",
-                           fields={"from": ["No default number to send from."]})
+            raise DomainError("from_number_not_allowed",
+                              "This workspace has no default number: add a number or pass `from`.",
+                              fields={"from": ["No default number to send from."]})
     _check_capable(number, is_mms)
     return Sender(number=number, account_id=number.account_id or account.pk)
 
@@ -113,8 +113,8 @@ def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_numbe
 def _check_capable(number: PhoneNumber, is_mms: bool) -> None:
     if not number.sms_enabled or (is_mms and not number.mms_enabled):
         kind = "MMS" if is_mms else "SMS"
-        raise ApiError("from_number_not_allowed", f"{number.phone_number} cannot send {kind}.",
-                       fields={"from": [f"This number cannot send {kind}."]})
+        raise DomainError("from_number_not_allowed", f"{number.phone_number} cannot send {kind}.",
+                          fields={"from": [f"This number cannot send {kind}."]})
 
 
 def opted_out_numbers(*, workspace: Workspace, numbers: Iterable[str]) -> set[str]:
@@ -122,10 +122,10 @@ def opted_out_numbers(*, workspace: Workspace, numbers: Iterable[str]) -> set[st
                .values_list("phone_number", flat=True))
 
 
-def opted_out_error(to_number: str) -> ApiError:
-    return ApiError("recipient_opted_out",
-                    f"{to_number} has opted out of messages from this workspace.",
-                    fields={"to": ["This recipient opted out."]})
+def opted_out_error(to_number: str) -> DomainError:
+    return DomainError("recipient_opted_out",
+                       f"{to_number} has opted out of messages from this workspace.",
+                       fields={"to": ["This recipient opted out."]})
 
 
 def ensure_not_opted_out(*, workspace: Workspace, to_number: str) -> None:
@@ -163,6 +163,23 @@ def expiry(fields: dict) -> datetime | None:
     return (fields.get("scheduled_at") or timezone.now()) + timedelta(seconds=seconds)
 
 
+def _account_to_send_with(context: SendContext) -> ProviderAccount:
+    if context.account is None:
+        raise DomainError("provider_not_configured",
+                          "This workspace has no carrier account; set one up under its provider "
+                          "settings first.")
+    return context.account
+
+
+def message_check(*, workspace: Workspace, request: "SendRequest") -> None:
+    """Raise the refusal a send of `request` would meet (carrier account, sender, opt-out),
+    without storing anything: what a preview answers."""
+    account = _account_to_send_with(send_context(workspace=workspace))
+    resolve_sender(workspace=workspace, account=account, from_number=request.from_number,
+                   is_mms=bool(request.media_urls), to=request.to)
+    ensure_not_opted_out(workspace=workspace, to_number=request.to)
+
+
 def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[str],
                  from_number: str | None = None, status_callback: str = "",
                  scheduled_at: datetime | None = None, expires_at: datetime | None = None,
@@ -173,13 +190,13 @@ def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[s
                           expires_at=expires_at)
     [result] = message_send_many(workspace=workspace, requests=[request], api_key=api_key,
                                  sent_by=sent_by)
-    if isinstance(result, ApiError):
+    if isinstance(result, DomainError):
         raise result
     return result
 
 
 def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
-                      api_key: ApiKey | None = None, sent_by=None) -> list[Message | ApiError]:
+                      api_key: ApiKey | None = None, sent_by=None) -> list[Message | DomainError]:
     """Store many outbound messages, each checked by the rules of a single send (sender,
     opt-outs) and answered on its own: one refused message does not stop the others. A workspace
     without a carrier account refuses them all (raises).
@@ -187,25 +204,22 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     On PostgreSQL the opt-out check and the writes (conversations, messages, their events) are
     one statement: one round trip, atomic on its own, so no transaction is opened for it."""
     context = send_context(workspace=workspace)
-    if context.account is None:
-        raise ApiError("provider_not_configured",
-                       "This workspace has no carrier account; set one up under its provider "
-                       "settings first.")
-    senders: dict[tuple, Sender | ApiError] = {}
-    results: list[Message | ApiError] = []
+    account = _account_to_send_with(context)
+    senders: dict[tuple, Sender | DomainError] = {}
+    results: list[Message | DomainError] = []
     accepted: list[tuple[int, SendRequest, Sender]] = []
     for index, request in enumerate(requests):
         key = sender_key(request, context)
         if key not in senders:
             try:
-                senders[key] = resolve_sender(workspace=workspace, account=context.account,
+                senders[key] = resolve_sender(workspace=workspace, account=account,
                                               from_number=request.from_number,
                                               is_mms=bool(request.media_urls), to=request.to)
-            except ApiError as exc:
+            except DomainError as exc:
                 senders[key] = exc
         sender = senders[key]
         results.append(sender)  # an accepted one is replaced by its message below
-        if not isinstance(sender, ApiError):
+        if not isinstance(sender, DomainError):
             accepted.append((index, request, sender))
     if not accepted:
         return results

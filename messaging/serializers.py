@@ -1,18 +1,16 @@
-from datetime import timedelta
 
 from django.utils import timezone
 from rest_framework import serializers
 
 from messaging_platform.api.fields import StrictCharField, StrictIntegerField, StrictURLField
-from numbers.phone import E164Field, SenderField
+from numbers.serializers import E164Field, SenderField
 
 from .events import message_payload
 from .models import Conversation, Direction, Status
 from .segments import MAX_BODY_CHARACTERS
+from .send_limits import MAX_MEDIA, MAX_SCHEDULE_AHEAD
 from .urlsafety import UnsafeUrl, check_public_url
 
-MAX_MEDIA = 10
-MAX_SCHEDULE_AHEAD = timedelta(days=35)
 MAX_VALIDITY_SECONDS = 14 * 24 * 3600
 
 

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from workspaces.scoping import UI
+
 from . import api, campaign_views, campaigns_api, event_webhooks_api, views, webhook_views, webhooks
 
 ws = "api/ui/workspaces/<str:workspace_id>"
@@ -12,13 +14,13 @@ urlpatterns = [
     path("api/messages/<str:message_id>", api.MessageDetailView.as_view(), name="message-detail"),
     path("api/messages/<str:message_id>/cancel", api.MessageCancelView.as_view(),
          name="message-cancel"),
-    path(f"{ws}/messages", api.WorkspaceMessageListView.as_view(), name="ws-message-list"),
+    path(f"{ws}/messages", api.MessageListView.as_view(surface=UI), name="ws-message-list"),
     path(f"{ws}/messages/export", campaigns_api.MessageExportView.as_view(), name="ws-message-export"),
-    path(f"{ws}/messages/preview", api.WorkspaceMessagePreviewView.as_view(),
+    path(f"{ws}/messages/preview", api.MessagePreviewView.as_view(surface=UI),
          name="ws-message-preview"),
-    path(f"{ws}/messages/<str:message_id>", api.WorkspaceMessageDetailView.as_view(),
+    path(f"{ws}/messages/<str:message_id>", api.MessageDetailView.as_view(surface=UI),
          name="ws-message-detail"),
-    path(f"{ws}/messages/<str:message_id>/cancel", api.WorkspaceMessageCancelView.as_view(),
+    path(f"{ws}/messages/<str:message_id>/cancel", api.MessageCancelView.as_view(surface=UI),
          name="ws-message-cancel"),
     path(f"{ws}/conversations", api.ConversationListView.as_view(), name="conversation-list"),
     path(f"{ws}/conversations/<str:conversation_id>", api.ConversationDetailView.as_view(),

@@ -15,17 +15,18 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from numbers.providers import get_provider
 from numbers.providers.base import Capability
 from numbers.selectors import default_sender, workspace_numbers, workspace_provider_account
 from workspaces.models import ApiKey
-from workspaces.views import add_api_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import lifecycle, selectors, sending
 from . import opt_outs as opt_out_services
 from .contacts import contact_names
 from .conversations import conversation_mark_read
+from .filters import MAX_SEARCH_LENGTH, MessageFilters, page_message_filters
 from .models import Direction, Message, Status
 from .segments import MAX_BODY_CHARACTERS
 from .serializers import SendInputSerializer
@@ -79,7 +80,7 @@ class LogFilterForm(forms.Form):
                             widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To date", required=False,
                           widget=forms.DateInput(attrs={"type": "date"}))
-    search = forms.CharField(required=False, max_length=selectors.MAX_SEARCH_LENGTH,
+    search = forms.CharField(required=False, max_length=MAX_SEARCH_LENGTH,
                              widget=forms.SearchInput(attrs={"placeholder": "Text in the message"}))
     # Both halves of one conversation (the thread's "Log" link).
     conversation = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
@@ -87,16 +88,12 @@ class LogFilterForm(forms.Form):
     def add_prefix(self, field_name: str) -> str:
         return "from" if field_name == "from_" else super().add_prefix(field_name)
 
-    def api_filters(self) -> dict[str, str]:
+    def message_filters(self) -> MessageFilters:
         data = self.cleaned_data
-        filters = {"direction": data["direction"], "status": data["status"],
-                   "from": data["from_"].strip(), "to": data["to"].strip(),
-                   "search": data["search"].strip(), "conversation": data["conversation"].strip()}
-        if data["start"]:
-            filters["startDate"] = data["start"].isoformat()
-        if data["end"]:
-            filters["endDate"] = data["end"].isoformat()
-        return {name: value for name, value in filters.items() if value}
+        return page_message_filters(
+            direction=data["direction"], status=data["status"], from_number=data["from_"].strip(),
+            to_number=data["to"].strip(), start=data["start"], end=data["end"],
+            search=data["search"].strip(), conversation_id=data["conversation"].strip())
 
 
 def _zone(workspace) -> str:
@@ -142,16 +139,16 @@ def _send(request: HttpRequest, form: ComposeForm) -> Message | None:
     try:
         serializer = SendInputSerializer(data=payload)
         if not serializer.is_valid():
-            add_api_error(form, ApiError("invalid_params", "Check the message.",
-                                         fields=serializer.errors), SEND_FIELDS)
+            add_form_error(form, DomainError("invalid_params", "Check the message.",
+                                            fields=serializer.errors), SEND_FIELDS)
             return None
         fields = serializer.validated_data
         return sending.message_send(
             workspace=request.workspace, to=fields["to"], body=fields["body"],
             media_urls=fields["media_urls"], from_number=fields.get("from"),
             scheduled_at=fields.get("scheduled_at"), sent_by=request.user)
-    except ApiError as exc:
-        add_api_error(form, exc, SEND_FIELDS)
+    except DomainError as exc:
+        add_form_error(form, exc, SEND_FIELDS)
         return None
 
 
@@ -163,7 +160,8 @@ def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None 
     if form is None:
         form = _failed_compose(request, conversation, numbers)
     if conversation is not None:
-        recent = selectors.message_list(workspace=workspace, filters={"conversation": conversation.pk})
+        recent = selectors.message_list(workspace=workspace,
+                                        filters=MessageFilters(conversation_id=conversation.pk))
         thread = list(reversed(recent[:THREAD_LENGTH]))
         if form is None:
             our_number = conversation.our_number if any(
@@ -198,7 +196,7 @@ def thread(request: HttpRequest, conversation_id: str) -> HttpResponse:
     try:
         conversation = selectors.access_conversation(workspace=request.workspace,
                                                      conversation_id=conversation_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     if conversation.unread_count:
         conversation_mark_read(conversation=conversation)
@@ -257,7 +255,7 @@ def simulate_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
     try:
         conversation = selectors.access_conversation(workspace=request.workspace,
                                                      conversation_id=conversation_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     form = ReplyForm(request.POST)
     account = workspace_provider_account(workspace=request.workspace)
@@ -278,9 +276,9 @@ def message_log(request: HttpRequest) -> HttpResponse:
     found = Message.objects.none()
     if form.is_valid():
         try:
-            found = selectors.message_list(workspace=request.workspace, filters=form.api_filters())
-        except ApiError as exc:
-            add_api_error(form, exc, LOG_FIELDS)
+            found = selectors.message_list(workspace=request.workspace, filters=form.message_filters())
+        except DomainError as exc:
+            add_form_error(form, exc, LOG_FIELDS)
     page = Paginator(found, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
     names = contact_names(workspace_id=request.workspace.pk, phone_numbers=(
         m.from_number if m.direction == "inbound" else m.to_number for m in page.object_list))
@@ -297,7 +295,7 @@ def message_log(request: HttpRequest) -> HttpResponse:
 def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
     try:
         message = selectors.access_message(workspace=request.workspace, message_id=message_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     return render_page(request, "messaging/detail.html", {
         "message": message, "events": message.events.all(), "section": "messages"})
@@ -315,8 +313,8 @@ def opt_outs(request: HttpRequest) -> HttpResponse:
         try:
             opt_out = opt_out_services.opt_out_add(workspace=request.workspace,
                                                    phone_number=form.cleaned_data["phone_number"])
-        except ApiError as exc:
-            add_api_error(form, exc, default_field="phone_number")
+        except DomainError as exc:
+            add_form_error(form, exc, default_field="phone_number")
         else:
             messages.success(request, f"{opt_out.phone_number} opted out: messages to it are refused.")
             return redirect("opt-outs", ws=request.workspace.pk)
@@ -333,7 +331,7 @@ def opt_out_remove(request: HttpRequest) -> HttpResponse:
     number = request.POST.get("phone_number", "")[:64]
     try:
         opt_out_services.opt_out_remove(workspace=request.workspace, phone_number=number)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     messages.success(request, f"{number} may receive messages again.")
     return redirect("opt-outs", ws=request.workspace.pk)
@@ -345,7 +343,7 @@ def thread_consent(request: HttpRequest, conversation_id: str) -> JsonResponse:
     try:
         conversation = selectors.access_conversation(workspace=request.workspace,
                                                      conversation_id=conversation_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     opt_out = opt_out_services.opt_out_for(workspace=request.workspace,
                                            phone_number=conversation.contact_number)
@@ -364,14 +362,14 @@ def _back(request: HttpRequest, message: Message) -> HttpResponse:
 def _message_change(request: HttpRequest, message_id: str, change, done: str) -> HttpResponse:
     try:
         message = selectors.access_message(workspace=request.workspace, message_id=message_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     try:
         if message.direction == Direction.OUTBOUND and change is lifecycle.message_retry:
             sending.ensure_not_opted_out(workspace=request.workspace, to_number=message.to_number)
         change(message=message, source="web")
-    except ApiError as exc:
-        messages.error(request, str(exc.detail))
+    except DomainError as exc:
+        flash_error(request, exc)
     else:
         messages.success(request, done)
     return _back(request, message)

@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from messaging_platform.api.errors import ApiError
-from workspaces.views import add_api_error, http_error, render_page, workspace_page
+from messaging_platform.errors import DomainError
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import event_webhooks
 from .models import DeliveryStatus, WebhookEndpoint, WebhookEventType
@@ -34,7 +34,7 @@ def _endpoint(request: HttpRequest, endpoint_id: str) -> WebhookEndpoint:
     try:
         return event_webhooks.access_webhook_endpoint(workspace=request.workspace,
                                                       endpoint_id=endpoint_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
 
 
@@ -52,8 +52,8 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
             endpoint = event_webhooks.webhook_endpoint_create(
                 workspace=request.workspace, url=data["url"], events=data["events"],
                 description=data["description"], created_by=request.user)
-        except ApiError as exc:
-            add_api_error(form, exc)
+        except DomainError as exc:
+            add_form_error(form, exc)
         else:
             _show_secret_once(request, endpoint)
             return redirect("webhook-page", ws=request.workspace.pk, endpoint_id=endpoint.pk)
@@ -74,8 +74,8 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
             event_webhooks.webhook_endpoint_update(endpoint=endpoint, url=data["url"],
                                                    events=data["events"],
                                                    description=data["description"])
-        except ApiError as exc:
-            add_api_error(form, exc)
+        except DomainError as exc:
+            add_form_error(form, exc)
         else:
             messages.success(request, "The endpoint was saved.")
             return redirect("webhook-page", ws=request.workspace.pk, endpoint_id=endpoint.pk)
@@ -115,11 +115,11 @@ def webhook_action(request: HttpRequest, endpoint_id: str, action: str) -> HttpR
             messages.success(request, f"The endpoint {endpoint.url} was deleted.")
             return redirect("webhooks", ws=ws)
         else:
-            raise http_error(ApiError("not_found", "No such action.", status=404))
-    except ApiError as exc:
-        if exc.status_code == 404:
+            raise http_error(DomainError("not_found", "No such action."))
+    except DomainError as exc:
+        if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     return redirect("webhook-page", ws=ws, endpoint_id=endpoint.pk)
 
 
@@ -130,10 +130,10 @@ def webhook_redeliver(request: HttpRequest, endpoint_id: str, delivery_id: str) 
     try:
         delivery = event_webhooks.access_webhook_delivery(endpoint=endpoint, delivery_id=delivery_id)
         event_webhooks.webhook_delivery_redeliver(delivery=delivery)
-    except ApiError as exc:
-        if exc.status_code == 404:
+    except DomainError as exc:
+        if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     else:
         messages.success(request, f"The {delivery.event_type} event is being delivered again.")
     return redirect("webhook-page", ws=request.workspace.pk, endpoint_id=endpoint.pk)

@@ -7,6 +7,9 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+# API keys (workspaces) start with it; the UI API names it to say a key was sent in a session's place.
+API_KEY_PREFIX = "mp_live_"
+
 
 def generate_secret(prefix: str, nbytes: int = 32) -> str:
     return prefix + secrets.token_urlsafe(nbytes)

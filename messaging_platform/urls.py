@@ -20,7 +20,7 @@ api_patterns = [
     path("api/auth/logout", accounts_api.LogoutView.as_view(), name="auth-logout"),
     path("api/auth/logout-everywhere", accounts_api.LogoutEverywhereView.as_view(),
          name="auth-logout-everywhere"),
-    path("api/auth/me", accounts_api.MeView.as_view(), name="auth-me"),
+    path("api/auth/me", workspaces_api.MeView.as_view(), name="auth-me"),
     path("api/ui/workspaces", workspaces_api.WorkspaceListView.as_view(), name="workspace-list"),
     path(ws, workspaces_api.WorkspaceDetailView.as_view(), name="workspace-detail"),
     path(f"{ws}/members", workspaces_api.MemberListView.as_view(), name="member-list"),

@@ -62,7 +62,7 @@ class ProviderAccountTestView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["numbers"])
 class NumberListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = PhoneNumber.objects.all()
+    model = PhoneNumber
     serializer_class = PhoneNumberSerializer
 
     def get_queryset(self):
@@ -112,7 +112,7 @@ class NumberDetailView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["integrator"])
 class IntegratorNumberListView(IntegratorWorkspaceMixin, generics.ListAPIView):
-    queryset = PhoneNumber.objects.all()
+    model = PhoneNumber
     serializer_class = PhoneNumberSerializer
 
     def get_queryset(self):
@@ -146,7 +146,7 @@ class IntegratorWorkspaceView(IntegratorWorkspaceMixin, APIView):
 
 @extend_schema(tags=["carriers"])
 class CarrierAccountListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = ProviderAccount.objects.all()
+    model = ProviderAccount
     serializer_class = CarrierAccountSerializer
 
     def get_queryset(self):
@@ -197,7 +197,7 @@ class CarrierAccountTestView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["carriers"])
 class CarrierRouteListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = CarrierRoute.objects.all()
+    model = CarrierRoute
     serializer_class = CarrierRouteSerializer
 
     def get_queryset(self):

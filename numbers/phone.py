@@ -4,19 +4,18 @@ import functools
 import re
 
 import phonenumbers
-from rest_framework import serializers
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 
 # Longer input than this is not a phone number, whatever its punctuation; refuse it before parsing.
 MAX_RAW_LENGTH = 64
 
 
-class InvalidPhoneNumber(ApiError, ValueError):
+class InvalidPhoneNumber(DomainError, ValueError):
     """A 400 `invalid_phone_number` in the API; a ValueError to code outside a request."""
 
     def __init__(self, detail: str, *, field: str | None = None):
-        super().__init__("invalid_phone_number", detail, status=400,
+        super().__init__("invalid_phone_number", detail,
                          fields={field: [detail]} if field else None)
 
 
@@ -68,21 +67,6 @@ def is_e164(value: str) -> bool:
         return False
 
 
-class E164Field(serializers.CharField):
-    """A serializer field that answers the normalised E.164 string, or a 400 invalid_phone_number."""
-
-    def __init__(self, *, default_region: str | None = None, **kwargs):
-        self.default_region = default_region
-        kwargs.setdefault("max_length", MAX_RAW_LENGTH)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data) -> str:
-        if not isinstance(data, str):
-            raise InvalidPhoneNumber("A phone number must be a string in E.164 form.",
-                                     field=self.field_name)
-        return normalize_e164(data, self.default_region, field=self.field_name)
-
-
 # An alphanumeric sender id (SMPP's TON 5): up to 11 characters of the GSM alphabet's letters,
 # digits, space and . & _ -, with at least one letter (all digits would be a number).
 _SENDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .&_-]{0,10}")
@@ -91,13 +75,3 @@ _SENDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .&_-]{0,10}")
 def is_sender_id(value: str) -> bool:
     return (isinstance(value, str) and bool(_SENDER_ID.fullmatch(value))
             and any(c.isalpha() for c in value))
-
-
-class SenderField(E164Field):
-    """A sender: an E.164 number (normalised), or an alphanumeric sender id as given (whether the
-    carrier account allows one is the service's check)."""
-
-    def to_internal_value(self, data) -> str:
-        if isinstance(data, str) and is_sender_id(data.strip()):
-            return data.strip()
-        return super().to_internal_value(data)

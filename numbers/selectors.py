@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db.models import QuerySet
 
-from messaging_platform.api.errors import ApiError, not_found
+from messaging_platform.errors import DomainError, not_found
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
@@ -22,9 +22,9 @@ def require_provider_account(*, workspace: Workspace) -> ProviderAccount:
     """The workspace's carrier account, or a 400 `provider_not_configured`."""
     account = workspace_provider_account(workspace=workspace)
     if account is None:
-        raise ApiError("provider_not_configured",
-                       "This workspace has no carrier account; set one up under its provider "
-                       "settings first.")
+        raise DomainError("provider_not_configured",
+                          "This workspace has no carrier account; set one up under its provider "
+                          "settings first.")
     return account
 
 
@@ -82,7 +82,7 @@ def number_owner(*, phone_number: str) -> PhoneNumber | None:
     return PhoneNumber.objects.select_related("workspace").filter(phone_number=phone_number).first()
 
 
-def webhook_urls(*, workspace: Workspace, account: ProviderAccount | None = None) -> tuple[str, str]:
+def webhook_urls(*, workspace: Workspace, account: ProviderAccount | None = None) -> tuple[str, ...]:
     """The (inbound, status) webhook URLs of the workspace's carrier account (its primary one
     unless given), as its adapter routes them."""
     if account is None:

@@ -6,10 +6,35 @@ from rest_framework import serializers
 from messaging_platform.api.fields import StrictCharField, StrictChoiceField, StrictRegexField
 
 from .models import NumberType, PhoneNumber, ProviderAccount, ProviderKind
-from .phone import SenderField
+from .phone import MAX_RAW_LENGTH, InvalidPhoneNumber, is_sender_id, normalize_e164
 
 ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
 MESSAGING_SERVICE_SID_PATTERN = r"^MG[0-9a-fA-F]{32}$"
+
+
+class E164Field(serializers.CharField):
+    """A serializer field that answers the normalised E.164 string, or a 400 invalid_phone_number."""
+
+    def __init__(self, *, default_region: str | None = None, **kwargs):
+        self.default_region = default_region
+        kwargs.setdefault("max_length", MAX_RAW_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            raise InvalidPhoneNumber("A phone number must be a string in E.164 form.",
+                                     field=self.field_name)
+        return normalize_e164(data, self.default_region, field=self.field_name)
+
+
+class SenderField(E164Field):
+    """A sender: an E.164 number (normalised), or an alphanumeric sender id as given (whether the
+    carrier account allows one is the service's check)."""
+
+    def to_internal_value(self, data) -> str:
+        if isinstance(data, str) and is_sender_id(data.strip()):
+            return data.strip()
+        return super().to_internal_value(data)
 
 
 class ProviderAccountSerializer(serializers.Serializer):

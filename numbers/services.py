@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from workspaces.audit.services import audit_record
 from workspaces.models import Workspace
 
@@ -22,7 +22,7 @@ from .providers.base import AccountInfo, Capability, NumberInfo, ProviderAuthErr
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_RETRY_AFTER = "30"
+TRANSIENT_RETRY_AFTER = 30
 _PLAUSIBLE_E164 = re.compile(r"\+[1-9][0-9]{5,14}")
 
 
@@ -32,21 +32,20 @@ class ImportResult:
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"phone_number", "reason"}
 
 
-def carrier_error(exc: ProviderError, *, secret: str = "") -> ApiError:
-    """The API error for a carrier's refusal or failure, without ever echoing the secret."""
+def carrier_error(exc: ProviderError, *, secret: str = "") -> DomainError:
+    """The domain error for a carrier's refusal or failure, without ever echoing the secret."""
     message = exc.message or "The carrier refused the request."
     if secret:
         message = message.replace(secret, "[redacted]")
     if isinstance(exc, ProviderAuthError):
-        return ApiError("invalid_credentials", message)
+        return DomainError("invalid_credentials", message)
     if not exc.permanent:
-        retry_after = (str(max(1, math.ceil(exc.retry_after))) if exc.retry_after
-                       else TRANSIENT_RETRY_AFTER)
-        return ApiError("provider_unavailable",
-                        f"The carrier did not answer properly; try again shortly. ({message})",
-                        status=503, headers={"Retry-After": retry_after})
+        retry_after = max(1, math.ceil(exc.retry_after)) if exc.retry_after else TRANSIENT_RETRY_AFTER
+        return DomainError("provider_unavailable",
+                           f"The carrier did not answer properly; try again shortly. ({message})",
+                           retry_after=retry_after)
     code = f" (carrier error {exc.code})" if exc.code else ""
-    return ApiError("provider_error", f"The carrier refused the request{code}: {message}")
+    return DomainError("provider_error", f"The carrier refused the request{code}: {message}")
 
 
 def _log_carrier_failure(action: str, account: ProviderAccount, exc: ProviderError) -> None:
@@ -93,8 +92,8 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
         same_account = account.provider == provider and account.account_sid == account_sid
         if not (same_account and account.auth_token):
             secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
-            raise ApiError("missing_params", f"Missing required parameter(s): {secret}.",
-                           fields={secret: ["Required for a new carrier account."]})
+            raise DomainError("missing_params", f"Missing required parameter(s): {secret}.",
+                              fields={secret: ["Required for a new carrier account."]})
         auth_token = account.auth_token
     candidate = ProviderAccount(workspace=workspace, provider=provider, account_sid=account_sid,
                                 auth_token=auth_token, messaging_service_sid=messaging_service_sid,
@@ -136,12 +135,12 @@ def carrier_account_add(*, workspace: Workspace, provider: str, name: str = "",
     if provider == ProviderKind.SMPP:
         auth_token, settings = password, _smpp_settings(smpp_settings)
         if not auth_token:
-            raise ApiError("missing_params", "Missing required parameter(s): password.",
-                           fields={"password": ["Required for a new carrier account."]})
+            raise DomainError("missing_params", "Missing required parameter(s): password.",
+                              fields={"password": ["Required for a new carrier account."]})
     if provider != ProviderKind.SIMULATOR and not auth_token:
         secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
-        raise ApiError("missing_params", f"Missing required parameter(s): {secret}.",
-                       fields={secret: ["Required for a new carrier account."]})
+        raise DomainError("missing_params", f"Missing required parameter(s): {secret}.",
+                          fields={secret: ["Required for a new carrier account."]})
     account = ProviderAccount(
         workspace=workspace, provider=provider, name=name, account_sid=account_sid,
         auth_token=auth_token or "", messaging_service_sid=messaging_service_sid,
@@ -193,8 +192,8 @@ def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
         account.name = name
     if status is not None:
         if status != "active" and (account.is_primary and is_primary is not False):
-            raise ApiError("invalid_params", "The primary account cannot be disabled.",
-                           fields={"status": ["Make another account the primary one first."]})
+            raise DomainError("invalid_params", "The primary account cannot be disabled.",
+                              fields={"status": ["Make another account the primary one first."]})
         account.status = status
     credentials_changed = False
     for field_name, value in (("account_sid", account_sid), ("auth_token", auth_token),
@@ -208,8 +207,8 @@ def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
         _check_with_carrier(account)
     if is_primary and not account.is_primary:
         if account.status != "active":
-            raise ApiError("invalid_params", "A disabled account cannot be the primary one.",
-                           fields={"is_primary": ["Enable it first."]})
+            raise DomainError("invalid_params", "A disabled account cannot be the primary one.",
+                              fields={"is_primary": ["Enable it first."]})
         ProviderAccount.objects.for_workspace(account.workspace).filter(is_primary=True).update(
             is_primary=False)
         account.is_primary = True
@@ -231,11 +230,11 @@ def _refuse_kept_secret_elsewhere(account: ProviderAccount, *, auth_token: str |
         previous = account.settings or {}
         if (settings.get("host"), settings.get("system_id")) != (previous.get("host"),
                                                                  previous.get("system_id")):
-            raise ApiError("missing_params", "Missing required parameter(s): password.",
-                           fields={"password": ["Required for a new SMSC or system_id."]})
+            raise DomainError("missing_params", "Missing required parameter(s): password.",
+                              fields={"password": ["Required for a new SMSC or system_id."]})
     if account_sid and account_sid != account.account_sid:
-        raise ApiError("missing_params", "Missing required parameter(s): auth_token.",
-                       fields={"auth_token": ["Required for a new Account SID."]})
+        raise DomainError("missing_params", "Missing required parameter(s): auth_token.",
+                          fields={"auth_token": ["Required for a new Account SID."]})
 
 
 @transaction.atomic
@@ -243,8 +242,8 @@ def carrier_account_remove(*, account: ProviderAccount) -> None:
     """Remove a non-primary account; its numbers fall back to the primary account and the routes
     through it go with it."""
     if account.is_primary:
-        raise ApiError("invalid_params", "The primary account cannot be removed.",
-                       fields={"id": ["Make another account the primary one first."]})
+        raise DomainError("invalid_params", "The primary account cannot be removed.",
+                          fields={"id": ["Make another account the primary one first."]})
     audit_record(account.workspace, "carrier_account.removed", account, provider=account.provider,
                  name=account.name)
     account.delete()
@@ -263,8 +262,8 @@ def carrier_route_set(*, workspace: Workspace, route: CarrierRoute | None = None
     route = route or CarrierRoute(workspace=workspace)
     if prefix is not None:
         if not _PREFIX.fullmatch(prefix):
-            raise ApiError("invalid_params", "A prefix is + followed by up to 15 digits.",
-                           fields={"prefix": ["For example +44 or +1415."]})
+            raise DomainError("invalid_params", "A prefix is + followed by up to 15 digits.",
+                              fields={"prefix": ["For example +44 or +1415."]})
         route.prefix = prefix
     if position is not None:
         route.position = position
@@ -277,15 +276,15 @@ def carrier_route_set(*, workspace: Workspace, route: CarrierRoute | None = None
         route.fallback_account = (selectors.access_carrier_account(
             workspace=workspace, account_id=fallback_account_id) if fallback_account_id else None)
     if not route.prefix or route.account_id is None:
-        raise ApiError("missing_params", "Missing required parameter(s): prefix, account_id.")
+        raise DomainError("missing_params", "Missing required parameter(s): prefix, account_id.")
     if route.fallback_account_id is not None and route.fallback_account_id == route.account_id:
-        raise ApiError("invalid_params", "The fallback must be another account.",
-                       fields={"fallback_account_id": ["Choose a different account."]})
+        raise DomainError("invalid_params", "The fallback must be another account.",
+                          fields={"fallback_account_id": ["Choose a different account."]})
     if route.sender is not None:
         owner = route.sender.account_id
         if not (owner == route.account_id or (owner is None and route.account.is_primary)):
-            raise ApiError("invalid_params", "The sender is not a number of the route's account.",
-                           fields={"sender_id": ["Choose a number of that account."]})
+            raise DomainError("invalid_params", "The sender is not a number of the route's account.",
+                              fields={"sender_id": ["Choose a number of that account."]})
     created = route._state.adding
     route.save()
     audit_record(workspace, "carrier_route.added" if created else "carrier_route.updated", route,
@@ -325,8 +324,8 @@ def _smpp_account_set(account: ProviderAccount, *, password: str | None, values:
         same = (account.provider == ProviderKind.SMPP and previous.get("host") == settings["host"]
                 and previous.get("system_id") == settings["system_id"])
         if not (same and account.auth_token):
-            raise ApiError("missing_params", "Missing required parameter(s): password.",
-                           fields={"password": ["Required for a new SMSC or system_id."]})
+            raise DomainError("missing_params", "Missing required parameter(s): password.",
+                              fields={"password": ["Required for a new SMSC or system_id."]})
         password = account.auth_token
     candidate = ProviderAccount(workspace=account.workspace, provider=ProviderKind.SMPP,
                                 auth_token=password, settings=settings)
@@ -397,10 +396,9 @@ def _lock_workspace(workspace: Workspace) -> None:
     Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
 
 
-def _unavailable(phone_number: str) -> ApiError:
-    return ApiError("number_unavailable",
-                    f"{phone_number} already belongs to another workspace on this installation.",
-                    status=409)
+def _unavailable(phone_number: str) -> DomainError:
+    return DomainError("number_unavailable",
+                       f"{phone_number} already belongs to another workspace on this installation.")
 
 
 def _new_number(workspace: Workspace, phone_number: str, info: NumberInfo, *, friendly_name: str,
@@ -432,19 +430,18 @@ def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = 
                if account_id else selectors.require_provider_account(workspace=workspace))
     sender_id = is_sender_id(phone_number)
     if sender_id and Capability.ALPHANUMERIC_SENDER not in adapter_class(account.provider).capabilities:
-        raise ApiError("invalid_phone_number",
-                       f"'{phone_number}' is not a phone number: {account.get_provider_display()} "
-                       "accounts send from phone numbers only (alphanumeric sender ids are for "
-                       "SMPP accounts).",
-                       fields={"phone_number": [f"'{phone_number}' is not a phone number; this "
+        raise DomainError("invalid_phone_number",
+                          f"'{phone_number}' is not a phone number: {account.get_provider_display()} "
+                          "accounts send from phone numbers only (alphanumeric sender ids are for "
+                          "SMPP accounts).",
+                          fields={"phone_number": [f"'{phone_number}' is not a phone number; this "
                                                 "carrier takes no alphanumeric sender ids."]})
     e164 = phone_number if sender_id else normalize_e164(phone_number, field="phone_number")
     _lock_workspace(workspace)
     owner = selectors.number_owner(phone_number=e164)
     if owner is not None:
         if owner.workspace_id == workspace.pk:
-            raise ApiError("number_already_added", f"{e164} is already in this workspace.",
-                           status=409)
+            raise DomainError("number_already_added", f"{e164} is already in this workspace.")
         # Checked before touching the carrier: configuring would steal the other's webhooks.
         raise _unavailable(e164)
     if sender_id:  # the SMSC keeps no list of them: whether it allows this one shows on sending
@@ -453,8 +450,8 @@ def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = 
     else:
         info = _carrier_numbers(account)[0].get(e164)
     if info is None:
-        raise ApiError("number_not_on_account",
-                       f"{e164} is not a number of this workspace's carrier account.")
+        raise DomainError("number_not_on_account",
+                          f"{e164} is not a number of this workspace's carrier account.")
     _configure(account, info)
     is_default = selectors.default_sender(workspace=workspace) is None
     number = _new_number(workspace, e164, info, friendly_name=friendly_name, is_default=is_default,
@@ -527,9 +524,9 @@ def number_update(*, number: PhoneNumber, friendly_name: str | None = None,
         number.is_default = True
         changed.append("is_default")
     elif is_default is False and number.is_default:
-        raise ApiError("invalid_params",
-                       "A workspace always has a default number: make another number the default "
-                       "instead.", fields={"is_default": ["Cannot unset the default number."]})
+        raise DomainError("invalid_params",
+                          "A workspace always has a default number: make another number the default "
+                          "instead.", fields={"is_default": ["Cannot unset the default number."]})
     if changed:
         number.save(update_fields=[*changed, "updated_at"])
         audit_record(number.workspace, "number.updated", number, **{f: getattr(number, f) for f in changed})

@@ -17,8 +17,8 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 from rest_framework import serializers as drf
 
-from messaging_platform.api.errors import ApiError
-from workspaces.views import add_api_error, http_error, render_page, workspace_page
+from messaging_platform.errors import DomainError
+from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
 
 from . import selectors, services
 from .models import CarrierAccountStatus, ProviderKind
@@ -117,8 +117,8 @@ def carrier(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.provider_account_set(workspace=workspace, **form.service_arguments())
-        except ApiError as exc:
-            add_api_error(form, exc)
+        except DomainError as exc:
+            add_form_error(form, exc)
         else:
             messages.success(request, "Carrier saved. Next: add a phone number.")
             return redirect("numbers", ws=workspace.pk)
@@ -161,8 +161,8 @@ def _account_row(account) -> dict:
 def carrier_test(request: HttpRequest) -> HttpResponse:
     try:
         info = services.provider_account_check(workspace=request.workspace)
-    except ApiError as exc:
-        messages.error(request, f"Connection failed: {exc.detail}")
+    except DomainError as exc:
+        flash_error(request, exc, "Connection failed: ")
     else:
         messages.success(request, f"Connected to {info.friendly_name} ({info.account_sid}), "
                                   f"status {info.status}.")
@@ -186,8 +186,8 @@ def numbers(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             number = services.number_add(workspace=workspace, **form.cleaned_data)
-        except ApiError as exc:
-            add_api_error(form, exc, default_field="phone_number")
+        except DomainError as exc:
+            add_form_error(form, exc, default_field="phone_number")
         else:
             default = " It is your default sender." if number.is_default else ""
             messages.success(request, f"{number.phone_number} added.{default}")
@@ -207,8 +207,8 @@ def numbers(request: HttpRequest) -> HttpResponse:
 def numbers_import(request: HttpRequest) -> HttpResponse:
     try:
         result = services.numbers_import(workspace=request.workspace)
-    except ApiError as exc:
-        messages.error(request, str(exc.detail))
+    except DomainError as exc:
+        flash_error(request, exc)
     else:
         added = len(result.added)
         note = f"{added} number{'s' if added != 1 else ''} imported"
@@ -222,7 +222,7 @@ def _page_number(request: HttpRequest, number_id: str):
     """One of the page's workspace's numbers; another workspace's is the 404 page."""
     try:
         return selectors.access_number(workspace=request.workspace, number_id=number_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
 
 
@@ -383,7 +383,7 @@ def _require_manager(request: HttpRequest) -> None:
 def _page_account(request: HttpRequest, account_id: str):
     try:
         return selectors.access_carrier_account(workspace=request.workspace, account_id=account_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
 
 
@@ -402,8 +402,8 @@ def carrier_account_new(request: HttpRequest, provider: str) -> HttpResponse:
         if data is not None:
             try:
                 account = services.carrier_account_add(workspace=request.workspace, **data)
-            except ApiError as exc:
-                add_api_error(form, exc, {"auth_token": SECRET_FIELD.get(provider, "auth_token")})
+            except DomainError as exc:
+                add_form_error(form, exc, {"auth_token": SECRET_FIELD.get(provider, "auth_token")})
             else:
                 primary = " It is the primary account." if account.is_primary else ""
                 messages.success(request, f"{_account_label(account)} was added: the carrier "
@@ -449,8 +449,8 @@ def carrier_account_edit(request: HttpRequest, account_id: str) -> HttpResponse:
             try:
                 account = services.carrier_account_update(
                     account=account, **_update_arguments(account.provider, data))
-            except ApiError as exc:
-                add_api_error(form, exc,
+            except DomainError as exc:
+                add_form_error(form, exc,
                               {"auth_token": SECRET_FIELD.get(account.provider, "auth_token")})
             else:
                 messages.success(request, f"{_account_label(account)} was saved.")
@@ -476,8 +476,8 @@ def carrier_account_test(request: HttpRequest, account_id: str) -> HttpResponse:
     label = _account_label(account)
     try:
         info = services.carrier_account_check(account=account)
-    except ApiError as exc:
-        messages.error(request, f"{label}: the connection failed. {exc.detail}")
+    except DomainError as exc:
+        flash_error(request, exc, f"{label}: the connection failed. ")
     else:
         messages.success(request, f"{label}: {_connection_words(account, info)}")
     return redirect("carrier", ws=request.workspace.pk)
@@ -497,8 +497,8 @@ def carrier_account_change(request: HttpRequest, account_id: str) -> HttpRespons
         return redirect("carrier", ws=request.workspace.pk)
     try:
         account = services.carrier_account_update(account=account, **arguments)
-    except ApiError as exc:
-        messages.error(request, f"{_account_label(account)}: {exc.detail}")
+    except DomainError as exc:
+        flash_error(request, exc, f"{_account_label(account)}: ")
     else:
         done = {"primary": "is now the primary account", "disable": "is disabled: it sends "
                 "nothing and no route chooses it", "enable": "is enabled"}[action]
@@ -513,8 +513,8 @@ def carrier_account_remove(request: HttpRequest, account_id: str) -> HttpRespons
     label = _account_label(account)
     try:
         services.carrier_account_remove(account=account)
-    except ApiError as exc:
-        messages.error(request, f"{label}: {exc.detail}")
+    except DomainError as exc:
+        flash_error(request, exc, f"{label}: ")
     else:
         messages.success(request, f"{label} was removed.")
     return redirect("carrier", ws=request.workspace.pk)
@@ -569,8 +569,8 @@ def carrier_routes(request: HttpRequest) -> HttpResponse:
             try:
                 route = services.carrier_route_set(workspace=workspace, fields_given=frozenset(data),
                                                    **data)
-            except ApiError as exc:
-                add_api_error(form, exc, default_field="prefix")
+            except DomainError as exc:
+                add_form_error(form, exc, default_field="prefix")
             else:
                 messages.success(request, f"Route added: destinations starting with {route.prefix} "
                                           f"go through {_account_label(route.account)}.")
@@ -608,7 +608,7 @@ def carrier_route_move(request: HttpRequest, route_id: str) -> HttpResponse:
 def carrier_route_remove(request: HttpRequest, route_id: str) -> HttpResponse:
     try:
         route = selectors.access_route(workspace=request.workspace, route_id=route_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     services.carrier_route_remove(route=route)
     messages.success(request, f"The route for {route.prefix} was removed.")

@@ -1,17 +1,20 @@
-"""UI API for workspaces, members, invitations and API keys; the integrator's own workspace."""
+"""UI API for workspaces, members, invitations and API keys; the integrator's own workspace; who
+am I (`/api/auth/me`: the person with their workspaces)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.errors import ApiError
+from accounts.authentication import UIAPIMixin
+from accounts.serializers import MeSerializer
 from messaging_platform.api.idempotency import idempotent
-from messaging_platform.api.mixins import UIAPIMixin
+from messaging_platform.errors import DomainError
 
 from . import services
 from .models import ApiKey, AuthToken, Invitation, Membership, Workspace
 from .scoping import WorkspaceMemberMixin
+from .selectors import workspaces_for_user
 from .serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyInputSerializer,
@@ -94,8 +97,8 @@ class WorkspaceDetailView(WorkspaceMemberMixin, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if not data:
-            raise ApiError("missing_params", "Give name or timezone.",
-                           fields={"name": ["Give name or timezone."]})
+            raise DomainError("missing_params", "Give name or timezone.",
+                              fields={"name": ["Give name or timezone."]})
         workspace = services.workspace_update(workspace=self.workspace, name=data.get("name"),
                                               zone=data.get("timezone"))
         return Response(_workspace_answer(workspace, self.membership.role))
@@ -108,7 +111,7 @@ class WorkspaceDetailView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["members"])
 class MemberListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = Membership.objects.all()
+    model = Membership
     serializer_class = MemberSerializer
 
     def get_queryset(self):
@@ -136,7 +139,7 @@ class MemberDetailView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["members"])
 class InvitationListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = Invitation.objects.all()
+    model = Invitation
     serializer_class = InvitationSerializer
 
     def get_queryset(self):
@@ -172,7 +175,7 @@ class InvitationAcceptView(UIAPIMixin, APIView):
 
 @extend_schema(tags=["api keys"])
 class ApiKeyListView(WorkspaceMemberMixin, generics.ListAPIView):
-    queryset = ApiKey.objects.all()
+    model = ApiKey
     serializer_class = ApiKeySerializer
 
     def get_queryset(self):
@@ -200,7 +203,7 @@ class ApiKeyDetailView(WorkspaceMemberMixin, APIView):
 class AuthTokenListView(WorkspaceMemberMixin, generics.ListAPIView):
     """Passwords of the Twilio-compatible API (docs/twilio-compat.md)."""
 
-    queryset = AuthToken.objects.all()
+    model = AuthToken
     serializer_class = AuthTokenSerializer
 
     def get_queryset(self):
@@ -222,3 +225,15 @@ class AuthTokenDetailView(WorkspaceMemberMixin, APIView):
     def delete(self, request, workspace_id, auth_token_id):
         services.auth_token_revoke(actor=self.membership, auth_token_id=auth_token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(UIAPIMixin, APIView):
+    @extend_schema(responses=MeSerializer, tags=["auth"], summary="Who am I, with my workspaces")
+    def get(self, request):
+        workspaces = [
+            {"id": ws.id, "name": ws.name, "role": role, "created_at": ws.created_at}
+            for ws, role in workspaces_for_user(user=request.user)
+        ]
+        user = request.user
+        return Response(MeSerializer({"id": user.id, "email": user.email, "name": user.name,
+                                      "workspaces": workspaces}).data)

@@ -16,14 +16,13 @@ from django.utils import timezone
 
 from accounts.models import User, normalize_email
 from messaging_platform.api import credentials
-from messaging_platform.api.errors import ApiError, forbidden, not_found
-from messaging_platform.tokens import generate_secret, hash_secret, record_use
+from messaging_platform.errors import DomainError, forbidden, not_found
+from messaging_platform.tokens import API_KEY_PREFIX, generate_secret, hash_secret, record_use
 from workspaces.audit.context import acting_user
 from workspaces.audit.services import audit_record
 
 from .models import ApiKey, AuthToken, Invitation, Membership, Role, Workspace
 
-API_KEY_PREFIX = "mp_live_"
 API_KEY_DISPLAY_LENGTH = len(API_KEY_PREFIX) + 6
 INVITATION_TOKEN_PREFIX = "mp_inv_"
 logger = logging.getLogger(__name__)
@@ -37,12 +36,12 @@ def clean_workspace_name(name: str) -> str:
     invitation email, and none belongs in a name)."""
     name = name.strip()
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        raise ApiError("invalid_params", "name: control characters are not allowed.",
-                       fields={"name": ["Control characters (line breaks, tabs and the like) are "
+        raise DomainError("invalid_params", "name: control characters are not allowed.",
+                          fields={"name": ["Control characters (line breaks, tabs and the like) are "
                                         "not allowed in a name."]})
     if not name:
-        raise ApiError("invalid_params", "name: This field may not be blank.",
-                       fields={"name": ["This field may not be blank."]})
+        raise DomainError("invalid_params", "name: This field may not be blank.",
+                          fields={"name": ["This field may not be blank."]})
     return name
 
 
@@ -68,12 +67,12 @@ def zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def clean_timezone(raw) -> str:
+def clean_timezone(raw: object) -> str:
     """An IANA time zone name, as the time zone database spells it."""
     if not isinstance(raw, str) or raw not in zone_names():
-        raise ApiError("invalid_params", "timezone must be an IANA time zone name, such as "
-                       "America/New_York or UTC.",
-                       fields={"timezone": ["Not an IANA time zone name."]})
+        raise DomainError("invalid_params", "timezone must be an IANA time zone name, such as "
+                          "America/New_York or UTC.",
+                          fields={"timezone": ["Not an IANA time zone name."]})
     return raw
 
 
@@ -117,7 +116,7 @@ def _ensure_other_owner(target: Membership) -> None:
     if target.role == Role.OWNER:
         owners = Membership.objects.for_workspace(target.workspace).filter(role=Role.OWNER)
         if owners.select_for_update().count() <= 1:
-            raise ApiError("last_owner", "A workspace must keep at least one owner.", status=409)
+            raise DomainError("last_owner", "A workspace must keep at least one owner.")
 
 
 @transaction.atomic
@@ -170,8 +169,7 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> IssuedInvi
     email = normalize_email(email)
     workspace = actor.workspace
     if Membership.objects.for_workspace(workspace).filter(user__email=email).exists():
-        raise ApiError("already_member", f"{email} is already a member of this workspace.",
-                       status=409)
+        raise DomainError("already_member", f"{email} is already a member of this workspace.")
     token = generate_secret(INVITATION_TOKEN_PREFIX)
     invitation = Invitation.objects.create(
         workspace=workspace,
@@ -349,7 +347,9 @@ class CompatCredential:
 
     @property
     def pk(self) -> str:
-        return (self.api_key or self.auth_token).pk
+        credential = self.api_key or self.auth_token
+        assert credential is not None  # one of the two, always
+        return credential.pk
 
 
 def compat_credentials_authenticate(*, account_sid: str, password: str) -> CompatCredential | None:

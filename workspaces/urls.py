@@ -7,6 +7,8 @@ from . import views
 w = "w/<str:ws>"
 
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("account/", views.account, name="account"),
     path("workspaces/new/", views.workspace_create, name="workspace-create"),
     path("invitations/accept", views.invitation_accept, name="invitation-accept-page"),
     path(f"{w}/", views.workspace_home, name="workspace-home"),

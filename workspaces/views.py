@@ -1,94 +1,29 @@
-"""Workspace pages: create, switch, rename, delete; API keys; members and invitations.
+"""Workspace pages: create, switch, rename, delete; API keys; members and invitations; the home
+and account pages (both list the person's workspaces)."""
 
-Also the helpers every workspace page uses: `workspace_page` resolves the workspace from the URL
-with the same membership check as the API (another workspace's pages answer 404), and
-`add_api_error` shows a service's ApiError as inline form errors.
-"""
-
-from collections.abc import Callable
-from functools import wraps
 from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.forms import PasswordChangeForm
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from messaging_platform.api.errors import ApiError
+from accounts import services as account_services
+from messaging_platform.errors import DomainError
 
 from . import services
 from .models import ApiKey, Invitation, Membership, Role
-from .selectors import access_workspace, invitation_preview, workspaces_for_user
+from .pages import add_form_error, flash_error, http_error, render_page, workspace_page
+from .selectors import invitation_preview, workspaces_for_user
 
 # Backends that print or drop email instead of delivering it (the embedded default prints).
 UNDELIVERED_EMAIL_BACKENDS = ("console.EmailBackend", "dummy.EmailBackend", "filebased.EmailBackend")
-
-# Helpers shared by the numbers and messaging pages -----------------------------------------------
-
-
-def http_error(exc: ApiError) -> Exception:
-    """The page equivalent of an API error that is not about a form field."""
-    if exc.status_code == 404:
-        return Http404(str(exc.detail))
-    if exc.status_code == 403:
-        return PermissionDenied(str(exc.detail))
-    return exc
-
-
-def workspace_page(view: Callable | None = None, *, manage: bool = False):
-    """Log-in required; `request.membership` and `request.workspace` from the URL's `ws`.
-
-    With `manage=True`, only owners and admins may POST (members still read the page).
-    """
-
-    def decorator(view: Callable) -> Callable:
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, ws: str, *args, **kwargs) -> HttpResponse:
-            try:
-                request.membership = access_workspace(user=request.user, workspace_id=ws)
-            except ApiError as exc:
-                raise http_error(exc) from None
-            request.workspace = request.membership.workspace
-            if manage and request.method == "POST" and not request.membership.can_manage:
-                raise PermissionDenied("Only owners and admins of this workspace can do this.")
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator(view) if view else decorator
-
-
-def render_page(request: HttpRequest, template: str, context: dict | None = None,
-                status: int = 200) -> HttpResponse:
-    """Render a workspace page with the layout's context: the workspace and the switcher."""
-    base = {
-        "workspace": request.workspace,
-        "membership": request.membership,
-        "can_manage": request.membership.can_manage,
-        "my_workspaces": workspaces_for_user(user=request.user),
-    }
-    return render(request, template, {**base, **(context or {})}, status=status)
-
-
-def add_api_error(form: forms.Form, exc: ApiError, field_names: dict[str, str] | None = None,
-                  *, default_field: str | None = None) -> None:
-    """Put a service's error next to the field it is about (or `default_field`), else above the form."""
-    placed = False
-    for name, errors in (exc.fields or {}).items():
-        name = (field_names or {}).get(name, name)
-        if name in form.fields:
-            for error in errors:
-                form.add_error(name, str(error))
-            placed = True
-    if not placed:
-        form.add_error(default_field if default_field in form.fields else None, str(exc.detail))
-
 
 # Forms ------------------------------------------------------------------------------------------
 
@@ -101,7 +36,7 @@ class WorkspaceForm(forms.Form):
     def clean_name(self) -> str:
         try:
             return services.clean_workspace_name(self.cleaned_data["name"])
-        except ApiError as exc:
+        except DomainError as exc:
             raise forms.ValidationError(exc.fields["name"][0]) from None
 
 
@@ -186,8 +121,8 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
         if delete_form.is_valid():
             try:
                 services.workspace_delete(membership=request.membership)
-            except ApiError as exc:
-                add_api_error(delete_form, exc)
+            except DomainError as exc:
+                add_form_error(delete_form, exc)
             else:
                 messages.success(request, f"The workspace {workspace.name} was deleted.")
                 return redirect("home")
@@ -208,8 +143,8 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             issued = services.api_key_create(actor=request.membership, name=form.cleaned_data["name"])
-        except ApiError as exc:
-            add_api_error(form, exc)
+        except DomainError as exc:
+            add_form_error(form, exc)
         else:
             form = ApiKeyForm()
     keys = ApiKey.objects.for_workspace(request.workspace).order_by("revoked_at", "-created_at")
@@ -224,7 +159,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     try:
         services.api_key_revoke(actor=request.membership, api_key_id=key_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     messages.success(request, "The key was revoked; requests made with it now fail.")
     return redirect("api-keys", ws=request.workspace.pk)
@@ -239,8 +174,8 @@ def members(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             issued = services.invitation_create(actor=request.membership, **form.cleaned_data)
-        except ApiError as exc:
-            add_api_error(form, exc)
+        except DomainError as exc:
+            add_form_error(form, exc)
         else:
             email = form.cleaned_data["email"]
             if issued.email_sent is False:
@@ -274,13 +209,13 @@ def member_change(request: HttpRequest, user_id: str) -> HttpResponse:
     form = RoleForm(request.POST)
     try:
         if not form.is_valid():
-            raise ApiError("invalid_params", "Choose owner, admin or member.")
+            raise DomainError("invalid_params", "Choose owner, admin or member.")
         services.member_change_role(actor=request.membership, user_id=user_id,
                                     role=form.cleaned_data["role"])
-    except ApiError as exc:
-        if exc.status_code == 404:
+    except DomainError as exc:
+        if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
     else:
         messages.success(request, "Role changed.")
     return redirect("members", ws=request.workspace.pk)
@@ -293,10 +228,10 @@ def member_remove(request: HttpRequest, user_id: str) -> HttpResponse:
     leaving = user_id == request.user.pk
     try:
         services.member_remove(actor=request.membership, user_id=user_id)
-    except ApiError as exc:
-        if exc.status_code == 404:
+    except DomainError as exc:
+        if exc.code == "not_found":
             raise http_error(exc) from None
-        messages.error(request, str(exc.detail))
+        flash_error(request, exc)
         return redirect("members", ws=request.workspace.pk)
     if leaving:
         messages.success(request, f"You left {request.workspace.name}.")
@@ -310,7 +245,7 @@ def member_remove(request: HttpRequest, user_id: str) -> HttpResponse:
 def invitation_revoke(request: HttpRequest, invitation_id: str) -> HttpResponse:
     try:
         services.invitation_revoke(actor=request.membership, invitation_id=invitation_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     messages.success(request, "Invitation revoked.")
     return redirect("members", ws=request.workspace.pk)
@@ -324,7 +259,7 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.user.is_authenticated:
         try:
             membership = services.invitation_accept(user=request.user, token=token)
-        except ApiError as exc:
+        except DomainError as exc:
             error = str(exc.detail)
         else:
             messages.success(request, f"You joined {membership.workspace.name}.")
@@ -343,3 +278,32 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
     return render(request, "workspaces/accept.html", context,
                   status=400 if error and request.method == "POST" else (
                       200 if invitation or not token else 404))
+
+
+# The person's pages (they list the workspaces) --------------------------------------------------
+
+
+@login_required
+def home(request):
+    return render(request, "home.html", {"workspaces": workspaces_for_user(user=request.user)})
+
+
+@login_required
+def account(request):
+    """The account page: change the password, log out everywhere."""
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and "everywhere" in request.POST:
+        ended = account_services.sessions_end_everywhere(user=request.user)
+        logout(request)
+        messages.success(request, f"You were logged out everywhere ({ended} API session "
+                                  f"token{'s' if ended != 1 else ''} ended). Log in again.")
+        return redirect("login")
+    if request.method == "POST" and form.is_valid():
+        user = form.save()  # ends every API session token (accounts.models.User.save)
+        update_session_auth_hash(request, user)  # this browser stays logged in; others are out
+        messages.success(request, "Password changed. Other browsers and API session tokens were logged out.")
+        return redirect("account")
+    return render(request, "accounts/account.html", {
+        "form": form, "my_workspaces": workspaces_for_user(user=request.user),
+        "token_count": request.user.session_tokens.count()},
+        status=400 if request.method == "POST" else 200)

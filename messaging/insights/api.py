@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.errors import invalid_params
+from messaging_platform.errors import invalid_params
 from workspaces.models import Workspace
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 

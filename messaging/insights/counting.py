@@ -39,6 +39,7 @@ from django.db.models import Max, Min
 
 from messaging.models import ConsentAction, ConsentEvent, Direction, Message, MessageEvent, Status
 from numbers.models import PhoneNumber, ProviderAccount
+from workspaces.models import Workspace
 
 from .models import (
     COUNT_COLUMNS,
@@ -280,8 +281,6 @@ def insights_rebuild(*, workspace_ids: Sequence[str] | None = None,
     that a status change made meanwhile is counted exactly once: by the rebuild if it committed
     before, else by itself after. Messages deleted since (retention keeps them) are no longer
     counted."""
-    from workspaces.models import Workspace
-
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from workspaces.views import render_page, workspace_page
+from workspaces.pages import render_page, workspace_page
 
 from .models import Dimension
 from .selectors import GROUPS, insights_report

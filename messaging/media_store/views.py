@@ -3,8 +3,8 @@
 from django.http import Http404, HttpRequest, HttpResponse
 
 from messaging.selectors import access_message
-from messaging_platform.api.errors import ApiError
-from workspaces.views import http_error, workspace_page
+from messaging_platform.errors import DomainError
+from workspaces.pages import http_error, workspace_page
 
 from .services import message_media
 
@@ -13,7 +13,7 @@ from .services import message_media
 def media_file(request: HttpRequest, message_id: str, position: int) -> HttpResponse:
     try:
         message = access_message(workspace=request.workspace, message_id=message_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     media = message_media(message=message, position=position)
     if media is None or media.data is None:

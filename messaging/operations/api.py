@@ -91,7 +91,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 class AlertRuleListView(WorkspaceMemberMixin, generics.ListCreateAPIView):
     """The workspace's alert rules (members read; owners and admins change)."""
 
-    queryset = AlertRule.objects.all()
+    model = AlertRule
     serializer_class = AlertRuleSerializer
 
     def perform_create(self, serializer):

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from messaging.models import FINAL_STATUSES, CarrierEvent, Message, Status, WebhookDelivery
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from workspaces.audit.services import audit_record
 from workspaces.models import Workspace
 
@@ -75,8 +75,8 @@ def message_redact(*, message: Message) -> Message:
     moving: a message still to be sent would go out empty."""
     message = Message.objects.select_for_update().get(pk=message.pk)
     if message.status not in REDACTABLE:
-        raise ApiError("message_not_final", "Only a message that is done moving (delivered, "
-                       "failed, received, …) can be redacted.", status=409)
+        raise DomainError("message_not_final", "Only a message that is done moving (delivered, "
+                          "failed, received, …) can be redacted.")
     _redact_rows([message], mask_numbers=policy_of(message.workspace).mask_numbers)
     return message
 

@@ -10,11 +10,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from numbers.models import PhoneNumber
+from numbers.selectors import access_number
 from workspaces import services as workspace_services
 from workspaces.models import AuthToken
-from workspaces.views import add_api_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, http_error, render_page, workspace_page
 
 from . import services
 from .errors import TwilioError
@@ -42,8 +43,8 @@ def twilio_settings(request: HttpRequest) -> HttpResponse:
         try:
             issued = workspace_services.auth_token_create(actor=request.membership,
                                                           name=form.cleaned_data["name"])
-        except ApiError as exc:
-            add_api_error(form, exc)
+        except DomainError as exc:
+            add_form_error(form, exc)
         else:
             # The token appears in this one answer only.
             return _page(request, AuthTokenForm(), issued=issued)
@@ -55,7 +56,7 @@ def twilio_settings(request: HttpRequest) -> HttpResponse:
 def auth_token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
     try:
         workspace_services.auth_token_revoke(actor=request.membership, auth_token_id=token_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     messages.success(request, "The token was revoked; requests made with it now fail.")
     return redirect("twilio-settings", ws=request.workspace.pk)
@@ -64,11 +65,9 @@ def auth_token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
 @require_POST
 @workspace_page(manage=True)
 def number_sms_url(request: HttpRequest, number_id: str) -> HttpResponse:
-    from numbers.selectors import access_number
-
     try:
         number = access_number(workspace=request.workspace, number_id=number_id)
-    except ApiError as exc:
+    except DomainError as exc:
         raise http_error(exc) from None
     try:
         services.number_configure(number=number, params={

@@ -17,16 +17,16 @@ from django.utils.dateparse import parse_date, parse_datetime
 from messaging import events, lifecycle, sending
 from messaging.models import FINAL_STATUSES, Message
 from messaging.segments import MAX_BODY_CHARACTERS
-from messaging.serializers import MAX_MEDIA, MAX_SCHEDULE_AHEAD
+from messaging.send_limits import MAX_MEDIA, MAX_SCHEDULE_AHEAD
 from messaging.urlsafety import UnsafeUrl, check_public_url
-from messaging_platform.api.errors import ApiError
+from messaging_platform.errors import DomainError
 from numbers.models import PhoneNumber
 from numbers.phone import normalize_e164
 from numbers.selectors import require_provider_account
 from numbers.services import number_update
 from workspaces.models import ApiKey, Workspace
 
-from .errors import TwilioError, invalid
+from .errors import TwilioError, invalid, not_found
 from .models import MessageStatusCallback, NumberWebhooks
 from .resources import id_for
 
@@ -139,7 +139,7 @@ def message_create(*, workspace: Workspace, params: CreateParams,
         sending.SendRequest(to=params.to, body=params.body, media_urls=params.media_urls,
                             from_number=params.from_number, scheduled_at=params.send_at,
                             expires_at=expires_at)])
-    if isinstance(message, ApiError):
+    if isinstance(message, DomainError):
         raise message
     if params.status_callback:
         MessageStatusCallback.objects.create(message=message, workspace=workspace,
@@ -148,8 +148,6 @@ def message_create(*, workspace: Workspace, params: CreateParams,
 
 
 def access_message(*, workspace: Workspace, sid: str, path: str) -> Message:
-    from .errors import not_found
-
     message_id = id_for(sid, "msg")
     message = (Message.objects.for_workspace(workspace).filter(pk=message_id).first()
                if message_id else None)
@@ -275,8 +273,6 @@ def number_list(*, workspace: Workspace, params):
 
 
 def access_number(*, workspace: Workspace, sid: str, path: str) -> PhoneNumber:
-    from .errors import not_found
-
     number_id = id_for(sid, "pn")
     number = (PhoneNumber.objects.for_workspace(workspace).select_related("twilio_webhooks")
               .filter(pk=number_id).first() if number_id else None)

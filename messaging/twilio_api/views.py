@@ -16,7 +16,8 @@ from messaging_platform.api.mixins import RateLimitHeadersMixin
 
 from . import resources, services
 from .auth import CompatRateLimit, HasCompatCredential, TwilioBasicAuthentication
-from .errors import error_response, from_exception, internal_error, not_found
+from .errors import internal_error, not_found
+from .responses import error_response, from_exception
 
 logger = logging.getLogger(__name__)
 

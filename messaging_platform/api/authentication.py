@@ -1,7 +1,10 @@
-"""Bearer authentication: API keys for the integrator API, session tokens for the UI API."""
+"""Bearer authentication's shared part: the header, the count of unknown tokens per address, and
+the browser's cookie session. Each kind of token is resolved beside its model: API keys in
+workspaces/authentication.py, session tokens in accounts/authentication.py."""
 
 import re
 import time
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.cache import cache
@@ -43,7 +46,7 @@ def record_failed_bearer(request) -> None:
             cache.add(key, 1, left + 5)
 
 
-def refuse_unknown_bearer(request, detail: str):
+def refuse_unknown_bearer(request, detail: str) -> NoReturn:
     """The answer to a credential that matched nothing: 429 once the address is over its limit,
     else a 401 counted against the address."""
     refuse_guessing(request)
@@ -63,45 +66,10 @@ def bearer_token(request) -> str | None:
         raise AuthenticationFailed("Invalid Authorization header.") from exc
 
 
-class _BearerAuthentication(BaseAuthentication):
+class BearerAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         # Makes DRF answer 401 (not 403) when credentials are missing or wrong.
         return 'Bearer realm="api"'
-
-
-class ApiKeyAuthentication(_BearerAuthentication):
-    """request.user is None and request.auth the ApiKey: a key acts for its workspace, not a person."""
-
-    def authenticate(self, request):
-        raw = bearer_token(request)
-        if raw is None:
-            return None
-        from workspaces.services import api_key_authenticate
-
-        # Looked up (by hash) before the address's failure count is read: a valid key always works.
-        api_key = api_key_authenticate(raw)
-        if api_key is None:
-            refuse_unknown_bearer(request, "Invalid or revoked API key.")
-        return (ApiKeyUser(api_key), api_key)
-
-
-class SessionTokenAuthentication(_BearerAuthentication):
-    def authenticate(self, request):
-        raw = bearer_token(request)
-        if raw is None:
-            return None
-        from accounts.services import session_token_authenticate
-        from workspaces.services import API_KEY_PREFIX
-
-        if raw.startswith(API_KEY_PREFIX):
-            # Counted like any unknown token: this path never checks whether the key is real.
-            refuse_unknown_bearer(request, "This is an API key, and /api/ui/ takes a session token "
-                                           "(POST /api/auth/login). API keys work on the integrator "
-                                           "API: /api/messages and the rest of docs/api.md.")
-        session = session_token_authenticate(raw)
-        if session is None:
-            refuse_unknown_bearer(request, "Invalid or expired session token.")
-        return (session.user, session)
 
 
 class CookieSessionAuthentication(SessionAuthentication):
@@ -119,7 +87,7 @@ class ApiKeyUser:
     is_active = True
     is_staff = False
 
-    def __init__(self, api_key):
+    def __init__(self, api_key: Any) -> None:  # an ApiKey (workspaces, a layer above)
         self.api_key = api_key
         self.pk = self.id = None
 

@@ -9,9 +9,24 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from .errors import ApiError
+from messaging_platform.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+# The HTTP status of each domain error code; any other code is a 400.
+DOMAIN_STATUS: dict[str, int] = {
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "rate_limited": 429,
+    "provider_unavailable": 503,
+    **dict.fromkeys(
+        ("already_member", "email_taken", "endpoint_disabled", "idempotency_conflict", "last_owner",
+         "message_not_final", "not_cancelable", "not_retryable", "not_startable",
+         "number_already_added", "number_unavailable"),
+        409,
+    ),
+}
 
 _DRF_CODES: list[tuple[type[Exception], str]] = [
     (drf.NotAuthenticated, "unauthorized"),
@@ -48,7 +63,7 @@ def _missing_fields(exc: drf.ValidationError) -> list[str]:
 
 
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
-    body = {"error": code, "detail": detail}
+    body: dict[str, object] = {"error": code, "detail": detail}
     if fields:
         body["fields"] = fields
     return body
@@ -56,8 +71,9 @@ def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
 
 def describe_exception(exc: Exception) -> tuple[int, dict, dict] | None:
     """The status, body and headers for an exception, or None if it is an unexpected one."""
-    if isinstance(exc, ApiError):
-        return exc.status_code, error_body(exc.error_code, str(exc.detail), exc.fields), exc.headers
+    if isinstance(exc, DomainError):
+        headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return DOMAIN_STATUS.get(exc.code, 400), error_body(exc.code, exc.detail, exc.fields), headers
     if isinstance(exc, drf.ValidationError):
         fields = _field_messages(exc.detail)
         missing = _missing_fields(exc)
@@ -89,8 +105,9 @@ def describe_exception(exc: Exception) -> tuple[int, dict, dict] | None:
         if code is None:
             code = "internal_error" if exc.status_code >= 500 else "invalid_params"
         headers = {}
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait)))
+        wait = getattr(exc, "wait", None)  # set by Throttled (the stubs do not declare it)
+        if isinstance(exc, drf.Throttled) and wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait)))
         detail = exc.detail if isinstance(exc.detail, str) else " ".join(_flatten(exc.detail))
         if isinstance(exc, drf.ParseError):
             detail = "Malformed request body: " + str(detail)

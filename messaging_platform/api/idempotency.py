@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from .errors import ApiError, invalid_params
+from messaging_platform.errors import DomainError, invalid_params
+
 from .models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -44,8 +45,8 @@ def _fingerprint(request) -> str:
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.fingerprint != fingerprint:
-        raise ApiError("idempotency_conflict",
-                       "This Idempotency-Key was already used with a different request.", status=409)
+        raise DomainError("idempotency_conflict",
+                          "This Idempotency-Key was already used with a different request.")
     response = Response(json.loads(record.body), status=record.status_code)
     response["Idempotent-Replayed"] = "true"
     return response
@@ -93,8 +94,7 @@ def idempotent(handler):
         except _LostRace:
             record = _live_record(scope, key)
             if record is None:  # pragma: no cover - the winner's record is committed
-                raise ApiError("idempotency_conflict", "A request with this key is in progress.",
-                               status=409)
+                raise DomainError("idempotency_conflict", "A request with this key is in progress.")
             return _replay(record, fingerprint)
         return response
 

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
-from .errors import invalid_params
+from messaging_platform.errors import invalid_params
+
 from .exceptions import describe_exception, json_error_response
 
 logger = logging.getLogger("messaging_platform.api")

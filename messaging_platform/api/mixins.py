@@ -1,9 +1,10 @@
-"""Base classes for every API view: the integrator API (API keys) and the UI API (sessions)."""
+"""What every API view shares: who may call it (a key or a person) and the rate-limit headers. The
+base classes that pick an authentication: IntegratorAPIMixin (workspaces/authentication.py) and
+UIAPIMixin (accounts/authentication.py)."""
 
 from rest_framework.permissions import BasePermission
 
-from .authentication import ApiKeyAuthentication, CookieSessionAuthentication, SessionTokenAuthentication
-from .throttling import ApiKeyRateLimit, UserRateLimit, rate_limit_headers
+from .throttling import rate_limit_headers
 
 
 class IsApiKey(BasePermission):
@@ -23,19 +24,3 @@ class RateLimitHeadersMixin:
         for name, value in rate_limit_headers(request).items():
             response[name] = value
         return response
-
-
-class IntegratorAPIMixin(RateLimitHeadersMixin):
-    """`/api/…` for integrators: an API key, 100 requests a minute per key."""
-
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsApiKey]
-    throttle_classes = [ApiKeyRateLimit]
-
-
-class UIAPIMixin(RateLimitHeadersMixin):
-    """`/api/ui/…` and `/api/auth/…`: a session token (or the browser's cookie session)."""
-
-    authentication_classes = [SessionTokenAuthentication, CookieSessionAuthentication]
-    permission_classes = [IsPerson]
-    throttle_classes = [UserRateLimit]

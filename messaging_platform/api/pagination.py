@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
-from .errors import invalid_params
+from messaging_platform.errors import invalid_params
 
 MAX_LIMIT = 100
 

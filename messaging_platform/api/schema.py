@@ -8,12 +8,38 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
 
+def for_surface(surface: str, **schema):
+    """What a handler's operation says on one surface (`operation_id`, `summary`, `responses`),
+    for a view routed under both APIs (workspaces.scoping.WorkspaceAPIMixin)."""
+
+    def decorate(handler):
+        handler.surface_schema = {**getattr(handler, "surface_schema", {}), surface: schema}
+        return handler
+
+    return decorate
+
+
 class AutoSchema(SpectacularAutoSchema):
-    """drf-spectacular's, plus the Idempotency-Key header on idempotent handlers, and without
-    descriptions inherited from our base classes' docstrings (those describe the code)."""
+    """drf-spectacular's, plus the Idempotency-Key header on idempotent handlers, what `for_surface`
+    says on the view's surface, and without descriptions inherited from our base classes'
+    docstrings (those describe the code)."""
 
     def _handler(self):
         return getattr(self.view, getattr(self.view, "action", self.method.lower()), None)
+
+    def _on_surface(self, key: str):
+        by_surface = getattr(self._handler(), "surface_schema", {})
+        return by_surface.get(getattr(self.view, "surface", None), {}).get(key)
+
+    def get_operation_id(self) -> str:
+        return self._on_surface("operation_id") or super().get_operation_id()
+
+    def get_summary(self):
+        return self._on_surface("summary") or super().get_summary()
+
+    def get_response_serializers(self):
+        responses = self._on_surface("responses")
+        return responses if responses is not None else super().get_response_serializers()
 
     def get_description(self) -> str:
         handler_doc = inspect.getdoc(self._handler()) or ""
@@ -31,7 +57,7 @@ class AutoSchema(SpectacularAutoSchema):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "messaging_platform.api.authentication.ApiKeyAuthentication"
+    target_class = "workspaces.authentication.ApiKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema) -> dict:
@@ -40,7 +66,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "messaging_platform.api.authentication.SessionTokenAuthentication"
+    target_class = "accounts.authentication.SessionTokenAuthentication"
     name = "sessionToken"
 
     def get_security_definition(self, auto_schema) -> dict:

@@ -23,9 +23,10 @@ from rest_framework.test import APIClient
 
 from accounts.services import session_token_issue
 from conftest import assert_error
-from messaging_platform.api.mixins import IntegratorAPIMixin
 from messaging_platform.asgi import application
+from workspaces.authentication import IntegratorAPIMixin
 from workspaces.models import Invitation, Membership, Role, Workspace
+from workspaces.scoping import INTEGRATOR, WorkspaceAPIMixin
 from workspaces.services import api_key_create
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +83,10 @@ def workspace_routes() -> list[Route]:
 
 def integrator_routes() -> list[Route]:
     return [r for r in walk()
-            if r.view_class is not None and issubclass(r.view_class, IntegratorAPIMixin)]
+            if r.view_class is not None and (
+                issubclass(r.view_class, IntegratorAPIMixin)
+                or getattr(r.view, "view_initkwargs", {}).get("surface", INTEGRATOR) == INTEGRATOR
+                and issubclass(r.view_class, WorkspaceAPIMixin))]
 
 
 def tenant_models() -> list[type[models.Model]]:

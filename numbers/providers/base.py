@@ -7,7 +7,7 @@ credentials) or transient (retry later: timeouts, 5xx, 429).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -284,6 +284,6 @@ class Provider(Protocol):
 
 
 
-def async_sender(provider: Provider):
+def async_sender(provider: Provider) -> Callable[..., Any] | None:
     """The adapter's `send_async` coroutine function, or None when it only sends synchronously."""
     return getattr(provider, "send_async", None)

@@ -1,5 +1,6 @@
 import pytest
 
+from messaging_platform.api.exceptions import describe_exception
 from numbers.phone import InvalidPhoneNumber, is_e164, normalize_e164
 
 
@@ -21,8 +22,9 @@ def test_it_normalises_numbers_to_e164(raw, region, expected):
 def test_it_rejects_malformed_or_invalid_numbers(raw):
     with pytest.raises(InvalidPhoneNumber) as caught:
         normalize_e164(raw)
-    assert caught.value.status_code == 400
-    assert caught.value.error_code == "invalid_phone_number"
+    status, body, _ = describe_exception(caught.value)  # what the API answers for it
+    assert status == 400
+    assert body["error"] == caught.value.code == "invalid_phone_number"
 
 
 def test_the_error_is_a_value_error_for_code_outside_requests():

@@ -36,7 +36,7 @@ class AuditRecordSerializer(serializers.ModelSerializer):
 class AuditLogView(WorkspaceMemberMixin, generics.ListAPIView):
     """Who changed what and when in the workspace's set-up. Never a secret's value."""
 
-    queryset = AuditRecord.objects.all()
+    model = AuditRecord
     serializer_class = AuditRecordSerializer
 
     def requires_manager(self, request) -> bool:

@@ -1,12 +1,14 @@
+from collections.abc import Mapping
+
 from django.db.models import QuerySet
 
-from messaging_platform.api.errors import invalid_params
+from messaging_platform.errors import invalid_params
 from workspaces.models import Workspace
 
 from .models import FAMILIES, ActorKind, AuditRecord
 
 
-def audit_log(*, workspace: Workspace, filters) -> QuerySet[AuditRecord]:
+def audit_log(*, workspace: Workspace, filters: Mapping[str, str]) -> QuerySet[AuditRecord]:
     """The workspace's audit records, newest first.
 
     `actor`: a user id, an API key id, or `operator` / `system`; `kind`: a family (`api_key`) or

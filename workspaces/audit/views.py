@@ -4,8 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 
-from messaging_platform.api.errors import ApiError
-from workspaces.views import render_page, workspace_page
+from messaging_platform.errors import DomainError
+from workspaces.pages import render_page, workspace_page
 
 from . import selectors
 from .models import FAMILIES
@@ -20,7 +20,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     try:
         records = selectors.audit_log(workspace=request.workspace, filters={"kind": kind})
-    except ApiError:
+    except DomainError:
         kind, records = "", selectors.audit_log(workspace=request.workspace, filters={})
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     return render_page(request, "audit/audit_log.html", {

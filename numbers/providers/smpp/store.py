@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
@@ -25,6 +27,8 @@ from numbers.providers.base import PermanentProviderError, SendResult
 
 from . import codec
 from .provider import AT_MOST_ONCE
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ def at_most_once(account: ProviderAccount) -> bool:
     return (account.settings or {}).get("uncertain_submits") == AT_MOST_ONCE
 
 
-def db_job(function, *args):
+def db_job(function: Callable[..., _T], *args: Any) -> _T:
     """Run on a database thread of the bind process, which keeps its connection for as long as
     it works (connecting per job would cost more than most jobs): one that failed and no longer
     answers, or is past a positive CONN_MAX_AGE, is replaced."""
@@ -73,7 +77,7 @@ def db_job(function, *args):
 # A round's sends -------------------------------------------------------------------------------
 
 
-def prepare_sends(account: ProviderAccount, messages: list) -> dict[str, Exception | SendResult]:
+def prepare_sends(account: ProviderAccount, messages: list[Any]) -> dict[str, Exception | SendResult]:
     """Before a round submits these claimed messages (in the engine's transaction, committed
     before the submits). A message claimed again after a crash: if every part of it was answered
     by the SMSC (written by `record_parts`), the SMSC has it and it is not sent again; if parts
@@ -102,8 +106,8 @@ def prepare_sends(account: ProviderAccount, messages: list) -> dict[str, Excepti
     return decided
 
 
-def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple, int]],
-                 submitting: list[tuple[str, int]] = ()) -> None:
+def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple[tuple[int, str], ...], int]],
+                 submitting: Sequence[tuple[str, int]] = ()) -> None:
     """In one transaction while their rounds go on: messages every part of which the SMSC
     answered ((message id, ((index, smsc id), …), total)), so that receipts can be matched to
     them and a crash before the round's write-back does not send them again (prepare_sends);
@@ -131,7 +135,7 @@ def record_sends(account: ProviderAccount, unsent_ids: list[str]) -> None:
         SmppPart.objects.filter(message_id__in=unsent_ids, status=SmppPartStatus.SUBMITTING).delete()
 
 
-def failover_items(account: ProviderAccount, refused: list[tuple[object, str | None, str]]) -> list:
+def failover_items(account: ProviderAccount, refused: list[tuple[Any, str | None, str]]) -> list[Any]:
     """Messages the account definitely did not take ((message, code, reason)) onto their fallback
     accounts, from those accounts' senders; those without a fallback that can take them are left
     out."""
@@ -152,7 +156,7 @@ def failover_items(account: ProviderAccount, refused: list[tuple[object, str | N
     return items
 
 
-def _fail_over(items: list) -> None:
+def _fail_over(items: list[Any]) -> None:
     """Through the lifecycle; the fallback's runners are woken for them after commit (a fallback
     that is another bind claims them from the table itself)."""
     from messaging import lifecycle, wakeup
@@ -199,15 +203,17 @@ def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> dict[str, Smpp
     by_exact: dict[str, SmppPart] = {}
     by_other: dict[str, SmppPart] = {}
     for part in parts:  # oldest first: the newest of each id wins
-        by_exact[part.id_exact] = part
+        if part.id_exact:
+            by_exact[part.id_exact] = part
         for other in (part.id_as_decimal, part.id_as_hex):
             if other:
                 by_other[other] = part
-    return {exact: by_exact.get(exact) or by_other.get(exact) for exact in exacts
-            if by_exact.get(exact) or by_other.get(exact)}
+    found = {exact: by_exact.get(exact) or by_other.get(exact) for exact in exacts}
+    return {exact: part for exact, part in found.items() if part is not None}
 
 
-def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict]]) -> list[int | None]:
+def store_receipts(account: ProviderAccount,
+                   receipts: list[tuple[codec.Receipt, dict[str, Any]]]) -> list[int | None]:
     """Apply a batch of receipts to their parts and record a carrier event for each message whose
     aggregate status changes, in one transaction and a few statements whatever the batch's size;
     answers each receipt's deliver_sm_resp status, None for an unknown id."""
@@ -235,7 +241,7 @@ def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt,
         if not changed:
             return answers
         # One UPDATE per distinct outcome (a batch's receipts mostly say the same).
-        by_outcome: dict[tuple, list[int]] = {}
+        by_outcome: dict[tuple[Any, ...], list[int]] = {}
         for part in changed.values():
             by_outcome.setdefault((part.status, part.error_code, part.error_message), []).append(part.pk)
         for (status, code, text), ids in by_outcome.items():
@@ -269,7 +275,7 @@ def store_receipts(account: ProviderAccount, receipts: list[tuple[codec.Receipt,
     return answers
 
 
-def store_inbound(account: ProviderAccount, fields: dict) -> int:
+def store_inbound(account: ProviderAccount, fields: dict[str, Any]) -> int:
     """An MO message (or one part of it): recorded as an inbound carrier event once complete."""
     from messaging.carrier_intake import carrier_event_store, intake_event
 
@@ -296,7 +302,7 @@ def store_inbound(account: ProviderAccount, fields: dict) -> int:
     return codec.ESME_ROK
 
 
-def expire_inbound_parts(*, now=None) -> int:
+def expire_inbound_parts(*, now: datetime | None = None) -> int:
     """MO messages whose parts stopped arriving: once the first part is SMPP_MO_PARTS_MAX_AGE_SECONDS
     old, what arrived is taken in as one inbound message (a missing part shown as "…"), so that
     no text the handset sent is lost, and the parts are dropped. Answers how many messages."""
