@@ -26,8 +26,13 @@ class SignupView(UIAPIMixin, APIView):
     permission_classes = [AllowAny]
     throttle_classes = []
 
-    @extend_schema(request=SignupSerializer, responses={201: SessionSerializer}, auth=[],
-                   tags=["auth"], summary="Create an account and get a session token")
+    @extend_schema(
+        request=SignupSerializer,
+        responses={201: SessionSerializer},
+        auth=[],
+        tags=["auth"],
+        summary="Create an account and get a session token",
+    )
     def post(self, request):
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -41,8 +46,13 @@ class LoginView(UIAPIMixin, APIView):
     permission_classes = [AllowAny]
     throttle_classes = []
 
-    @extend_schema(request=LoginSerializer, responses={200: SessionSerializer}, auth=[],
-                   tags=["auth"], summary="Log in and get a session token")
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: SessionSerializer},
+        auth=[],
+        tags=["auth"],
+        summary="Log in and get a session token",
+    )
     def post(self, request):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,8 +64,7 @@ class LoginView(UIAPIMixin, APIView):
 class LogoutView(UIAPIMixin, APIView):
     authentication_classes = UIAPIMixin.authentication_classes[:1]
 
-    @extend_schema(request=None, responses={204: None}, tags=["auth"],
-                   summary="End this session token")
+    @extend_schema(request=None, responses={204: None}, tags=["auth"], summary="End this session token")
     def post(self, request):
         services.session_token_revoke(session=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -64,8 +73,12 @@ class LogoutView(UIAPIMixin, APIView):
 class LogoutEverywhereView(UIAPIMixin, APIView):
     authentication_classes = UIAPIMixin.authentication_classes[:1]
 
-    @extend_schema(request=None, responses={204: None}, tags=["auth"],
-                   summary="End every session token and browser session of this user")
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        tags=["auth"],
+        summary="End every session token and browser session of this user",
+    )
     def post(self, request):
         services.sessions_end_everywhere(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,9 +8,11 @@ from .models import User, normalize_email
 
 
 class LoginForm(AuthenticationForm):
-    username = forms.EmailField(label="Email", max_length=254,
-                                widget=forms.EmailInput(attrs={"autofocus": True,
-                                                               "autocomplete": "email"}))
+    username = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
 
     def clean(self):
         # The page shares the API's failed-login limits, or it would be a way around them.
@@ -18,9 +20,10 @@ class LoginForm(AuthenticationForm):
         retry_after = services.login_retry_after(request=self.request, email=email)
         if retry_after is not None:
             minutes = max(1, round(retry_after / 60))
-            raise forms.ValidationError(f"Too many failed logins; try again in {minutes} "
-                                        f"minute{'s' if minutes != 1 else ''}.",
-                                        code="rate_limited")
+            raise forms.ValidationError(
+                f"Too many failed logins; try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                code="rate_limited",
+            )
         try:
             return super().clean()
         except forms.ValidationError:
@@ -31,9 +34,12 @@ class LoginForm(AuthenticationForm):
 class SignupForm(forms.Form):
     name = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    password = forms.CharField(max_length=128, strip=False,
-                               help_text=lazy(lambda: " ".join(password_validators_help_texts()), str)(),
-                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password = forms.CharField(
+        max_length=128,
+        strip=False,
+        help_text=lazy(lambda: " ".join(password_validators_help_texts()), str)(),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
 
     def clean_email(self) -> str:
         email = normalize_email(self.cleaned_data["email"])

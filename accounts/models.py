@@ -60,8 +60,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def _get_session_auth_hash(self, secret=None):
         # Django's hash of the password, with the generation: a cookie session ends when either changes.
-        return salted_hmac("accounts.User.session_auth_hash", f"{self.password}:{self.session_generation}",
-                           secret=secret, algorithm="sha256").hexdigest()
+        return salted_hmac(
+            "accounts.User.session_auth_hash",
+            f"{self.password}:{self.session_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     def save(self, *args, **kwargs):
         password_changed = self._password is not None  # set_password() was called

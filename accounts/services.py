@@ -36,14 +36,18 @@ class IssuedToken:
 def user_signup(*, email: str, password: str, name: str) -> User:
     email = normalize_email(email)
     if User.objects.filter(email=email).exists():
-        raise DomainError("email_taken", "An account with this email already exists.",
-                          fields={"email": ["An account with this email already exists."]})
+        raise DomainError(
+            "email_taken",
+            "An account with this email already exists.",
+            fields={"email": ["An account with this email already exists."]},
+        )
     candidate = User(email=email, name=name)
     try:
         validate_password(password, user=candidate)
     except ValidationError as exc:
-        raise DomainError("invalid_params", "password: " + exc.messages[0],
-                          fields={"password": exc.messages}) from exc
+        raise DomainError(
+            "invalid_params", "password: " + exc.messages[0], fields={"password": exc.messages}
+        ) from exc
     return User.objects.create_user(email=email, password=password, name=name)
 
 
@@ -62,9 +66,7 @@ def session_token_authenticate(raw: str) -> SessionToken | None:
     """The live session for a raw token, or None when it is unknown, expired or its user inactive."""
     if not raw.startswith(SESSION_TOKEN_PREFIX):
         return None
-    session = (
-        SessionToken.objects.select_related("user").filter(token_hash=hash_secret(raw)).first()
-    )
+    session = SessionToken.objects.select_related("user").filter(token_hash=hash_secret(raw)).first()
     if session is None or session.is_expired or not session.user.is_active:
         return None
     record_use(session)
@@ -87,9 +89,14 @@ def sessions_end_everywhere(*, user: User) -> int:
 def password_reset_retry_after(*, request: HttpRequest, email: str) -> int | None:
     """Count a password-reset request; seconds to wait when this address or this client has asked
     too often. Counted whether or not the account exists, so the answer reveals nothing."""
-    limits = [("password-reset-account", settings.PASSWORD_RESET_RATE_PER_ACCOUNT,
-               lambda group, req: "account:" + normalize_email(email)),
-              ("password-reset-address", settings.PASSWORD_RESET_RATE_PER_ADDRESS, "ip")]
+    limits = [
+        (
+            "password-reset-account",
+            settings.PASSWORD_RESET_RATE_PER_ACCOUNT,
+            lambda group, req: "account:" + normalize_email(email),
+        ),
+        ("password-reset-address", settings.PASSWORD_RESET_RATE_PER_ADDRESS, "ip"),
+    ]
     wait = None
     for group, rate, key in limits:
         usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
@@ -125,8 +132,7 @@ def user_login(*, request: HttpRequest, email: str, password: str) -> User:
     email = normalize_email(email)
     retry_after = login_retry_after(request=request, email=email)
     if retry_after is not None:
-        raise DomainError("rate_limited", "Too many failed logins; try again later.",
-                          retry_after=retry_after)
+        raise DomainError("rate_limited", "Too many failed logins; try again later.", retry_after=retry_after)
     user = authenticate(request, email=email, password=password)
     if user is None:
         login_failure_record(request=request, email=email)

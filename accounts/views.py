@@ -25,8 +25,9 @@ class LoginView(auth_views.LoginView):
 def _next_url(request) -> str | None:
     """Where to go after signing up or in (an invitation's page), if it is one of ours."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return None
 
@@ -54,12 +55,16 @@ class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
         # Limited per address and per client like failed logins; the same answer for an address
         # with or without an account.
-        retry_after = services.password_reset_retry_after(request=self.request,
-                                                          email=form.cleaned_data["email"])
+        retry_after = services.password_reset_retry_after(
+            request=self.request, email=form.cleaned_data["email"]
+        )
         if retry_after is not None:
             minutes = max(1, round(retry_after / 60))
-            form.add_error(None, f"Too many password-reset requests; try again in {minutes} "
-                                 f"minute{'s' if minutes != 1 else ''}.")
+            form.add_error(
+                None,
+                f"Too many password-reset requests; try again in {minutes} "
+                f"minute{'s' if minutes != 1 else ''}.",
+            )
             response = self.form_invalid(form)
             response.status_code = 429
             response["Retry-After"] = str(retry_after)

@@ -46,8 +46,11 @@ def check_numbers(count: int) -> None:
     numbers = [contact_number(n) for n in range(count)]
     distinct = len(set(numbers))
     invalid = [x for x in numbers if not phonenumbers.is_valid_number(phonenumbers.parse(x))]
-    print(f"  contacts' numbers: {distinct:,} distinct of {count:,}, {len(invalid)} invalid"
-          f"{' e.g. ' + invalid[0] if invalid else ''}", flush=True)
+    print(
+        f"  contacts' numbers: {distinct:,} distinct of {count:,}, {len(invalid)} invalid"
+        f"{' e.g. ' + invalid[0] if invalid else ''}",
+        flush=True,
+    )
     if distinct != count or invalid:
         raise SystemExit("the number generator makes duplicate or invalid numbers")
 
@@ -93,8 +96,11 @@ class MemoryWatch:
         for role, limit in LIMITS_MB.items():
             peak, phase = self.peaks.get(role, (float("nan"), "-"))
             verdict = "under" if peak < limit else "OVER"
-            print(f"  peak memory of a {role} process: {peak:.1f} MB (during {phase}), {verdict} its "
-                  f"{limit} MB limit", flush=True)
+            print(
+                f"  peak memory of a {role} process: {peak:.1f} MB (during {phase}), {verdict} its "
+                f"{limit} MB limit",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -102,11 +108,18 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--worker-processes", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=8)
-    parser.add_argument("--broadcast-workers", type=int, default=2,
-                        help="BROADCAST_WORKERS: how many workers make one broadcast side by side")
+    parser.add_argument(
+        "--broadcast-workers",
+        type=int,
+        default=2,
+        help="BROADCAST_WORKERS: how many workers make one broadcast side by side",
+    )
     parser.add_argument("--no-deliver", action="store_true", help="stop once the messages are stored")
-    parser.add_argument("--creation-alone", action="store_true",
-                        help="no delivery while the broadcast is made (and none after: implies --no-deliver)")
+    parser.add_argument(
+        "--creation-alone",
+        action="store_true",
+        help="no delivery while the broadcast is made (and none after: implies --no-deliver)",
+    )
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     if args.contacts > 100_000:
@@ -117,9 +130,15 @@ def main() -> None:
         args.no_deliver = True
         settings["DISPATCH_RUNNERS_PER_PROCESS"] = "0"
 
-    with Platform(worker_processes=args.worker_processes, worker_concurrency=args.worker_concurrency,
-                  callbacks=False, settings=settings) as platform, \
-            MemoryWatch(platform) as memory:
+    with (
+        Platform(
+            worker_processes=args.worker_processes,
+            worker_concurrency=args.worker_concurrency,
+            callbacks=False,
+            settings=settings,
+        ) as platform,
+        MemoryWatch(platform) as memory,
+    ):
         platform.banner("campaigns")
         from accounts.models import User
         from accounts.services import session_token_issue
@@ -138,8 +157,9 @@ def main() -> None:
         memory.phase = "the import"
         platform.mark()
         started = time.monotonic()
-        response = requests.post(f"{base}/contacts/import", data=body, timeout=120,
-                                 headers={**headers, "Content-Type": "text/csv"})
+        response = requests.post(
+            f"{base}/contacts/import", data=body, timeout=120, headers={**headers, "Content-Type": "text/csv"}
+        )
         response.raise_for_status()
         answered = time.monotonic() - started
         import_id = response.json()["id"]
@@ -151,10 +171,13 @@ def main() -> None:
         platform.wait_for(imported, args.timeout, interval=0.5)
         elapsed = time.monotonic() - started
         job = requests.get(f"{base}/contacts/import/{import_id}", headers=headers, timeout=30).json()
-        print(f"  import of {args.contacts:,} rows ({len(body) / 1e6:.1f} MB): answered in "
-              f"{answered * 1000:.0f} ms, {job['status']} in {elapsed:.1f} s = "
-              f"{args.contacts / elapsed:,.0f} rows/s; created {job['created']:,}, errors "
-              f"{job['errors_count']}; {load()}", flush=True)
+        print(
+            f"  import of {args.contacts:,} rows ({len(body) / 1e6:.1f} MB): answered in "
+            f"{answered * 1000:.0f} ms, {job['status']} in {elapsed:.1f} s = "
+            f"{args.contacts / elapsed:,.0f} rows/s; created {job['created']:,}, errors "
+            f"{job['errors_count']}; {load()}",
+            flush=True,
+        )
         platform.report("import", per=args.contacts, unit="row")
         if job["created"] != args.contacts or job["errors_count"]:
             raise SystemExit(f"the import did not create every contact: {job}")
@@ -162,9 +185,16 @@ def main() -> None:
         memory.phase = "the broadcast's creation"
         platform.mark()
         started = time.monotonic()
-        response = requests.post(f"{base}/broadcasts", timeout=120, headers=headers, json={
-            "name": "Bench launch", "body": "Hi {{name}}, news from {{city}}: 20% off this week.",
-            "audience": {"all": True}})
+        response = requests.post(
+            f"{base}/broadcasts",
+            timeout=120,
+            headers=headers,
+            json={
+                "name": "Bench launch",
+                "body": "Hi {{name}}, news from {{city}}: 20% off this week.",
+                "audience": {"all": True},
+            },
+        )
         response.raise_for_status()
         broadcast_id = response.json()["id"]
         answered = time.monotonic() - started
@@ -173,8 +203,12 @@ def main() -> None:
         def generated() -> bool:
             # Progress by the slices made (a primary-key lookup and a few rows): counting the
             # messages twice a second would itself cost PostgreSQL a good part of a core at 100,000.
-            progress.append((time.monotonic() - started, BroadcastSlice.objects.filter(
-                broadcast_id=broadcast_id, done=True).count()))
+            progress.append(
+                (
+                    time.monotonic() - started,
+                    BroadcastSlice.objects.filter(broadcast_id=broadcast_id, done=True).count(),
+                )
+            )
             return Broadcast.objects.get(pk=broadcast_id).generated
 
         platform.wait_for(generated, args.timeout, interval=0.25)
@@ -182,9 +216,12 @@ def main() -> None:
         made = Message.objects.filter(broadcast_id=broadcast_id).count()
         reached = platform.carrier.call("count")
         alone = " (creation alone)" if args.creation_alone else ""
-        print(f"  broadcast to {args.contacts:,}{alone}: answered in {answered * 1000:.0f} ms, {made:,} "
-              f"messages stored and queued in {stored:.1f} s = {made / stored:,.0f} msgs/s (target: "
-              f"100,000 in 10 s); {reached:,} had reached the carrier by then; {load()}", flush=True)
+        print(
+            f"  broadcast to {args.contacts:,}{alone}: answered in {answered * 1000:.0f} ms, {made:,} "
+            f"messages stored and queued in {stored:.1f} s = {made / stored:,.0f} msgs/s (target: "
+            f"100,000 in 10 s); {reached:,} had reached the carrier by then; {load()}",
+            flush=True,
+        )
         slices = BroadcastSlice.objects.filter(broadcast_id=broadcast_id).count()
         for t, n in progress[:: max(1, len(progress) // 8)]:
             print(f"    t={t:5.1f} s  {n:3} of {slices} slices made", flush=True)
@@ -198,9 +235,12 @@ def main() -> None:
         at = time.perf_counter()
         broadcasts.broadcast_counts(broadcast)
         cached = time.perf_counter() - at
-        print(f"  counts of the broadcast's {made:,} messages: counted in {min(timings) * 1000:.1f} ms "
-              f"(best of 5; median {percentile(timings, 50) * 1000:.1f} ms), from the cache in "
-              f"{cached * 1000:.2f} ms", flush=True)
+        print(
+            f"  counts of the broadcast's {made:,} messages: counted in {min(timings) * 1000:.1f} ms "
+            f"(best of 5; median {percentile(timings, 50) * 1000:.1f} ms), from the cache in "
+            f"{cached * 1000:.2f} ms",
+            flush=True,
+        )
         if args.no_deliver:
             memory.print()
             return
@@ -218,18 +258,18 @@ def main() -> None:
         sent = platform.carrier.call("count")
         delivered_in = time.monotonic() - started
         after_stored = (sent - reached) / (time.monotonic() - started - stored)
-        print(f"  {sent:,}/{made:,} reached the carrier {delivered_in:.1f} s after the broadcast was "
-              f"made = {sent / delivered_in:,.0f} msgs/s from its creation; {after_stored:,.0f}"
-              f" msgs/s after every message was stored (the drain benchmark's figure to compare "
-              f"with); sender {SHORT_CODE} (short code, send_rate {sender.send_rate}/s); {load()}",
-              flush=True)
+        print(
+            f"  {sent:,}/{made:,} reached the carrier {delivered_in:.1f} s after the broadcast was "
+            f"made = {sent / delivered_in:,.0f} msgs/s from its creation; {after_stored:,.0f}"
+            f" msgs/s after every message was stored (the drain benchmark's figure to compare "
+            f"with); sender {SHORT_CODE} (short code, send_rate {sender.send_rate}/s); {load()}",
+            flush=True,
+        )
         for t, n in marks[:: max(1, len(marks) // 8)]:
             print(f"    t={t:6.1f} s  {n:7,} at the carrier", flush=True)
-        platform.report("broadcast delivered, after every message was stored",
-                        per=max(1, sent - reached))
+        platform.report("broadcast delivered, after every message was stored", per=max(1, sent - reached))
         stats = platform.carrier.call("stats")
-        print(f"  carrier: {stats['duplicates']} duplicate sends, 429s {stats['rate_limited']}",
-              flush=True)
+        print(f"  carrier: {stats['duplicates']} duplicate sends, 429s {stats['rate_limited']}", flush=True)
         memory.print()
 
 

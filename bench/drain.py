@@ -24,8 +24,12 @@ def main() -> None:
     parser.add_argument("--worker-processes", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument("--connections", type=int, default=250,
-                        help="TWILIO_MAX_CONNECTIONS: keep-alive connections per worker process")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=250,
+        help="TWILIO_MAX_CONNECTIONS: keep-alive connections per worker process",
+    )
     parser.add_argument("--batch", type=int, default=0, help="DISPATCH_BATCH_SIZE (0: the default)")
     parser.add_argument("--runners", type=int, default=0, help="DISPATCH_RUNNERS (0: the default)")
     args = parser.parse_args()
@@ -35,8 +39,13 @@ def main() -> None:
     if args.runners:
         settings["DISPATCH_RUNNERS"] = str(args.runners)
 
-    with Platform(worker_processes=args.worker_processes, worker_concurrency=args.worker_concurrency,
-                  carrier_latency=args.carrier_latency, callbacks=False, settings=settings) as platform:
+    with Platform(
+        worker_processes=args.worker_processes,
+        worker_concurrency=args.worker_concurrency,
+        carrier_latency=args.carrier_latency,
+        callbacks=False,
+        settings=settings,
+    ) as platform:
         platform.banner("drain")
         queued = platform.queue_messages(args.messages, "drain-")
         print(f"  queued {queued} messages with no worker running; {load()}", flush=True)
@@ -62,18 +71,24 @@ def main() -> None:
         receipts = sorted(at for _, _, at in platform.carrier.call("receipts"))
         start_wall = time.time() - (time.monotonic() - started)
         done = [at - start_wall for at in receipts]
-        print(f"  drained {last}/{queued} in {elapsed:.1f} s from starting the workers = "
-              f"{last / elapsed:.0f} msgs/s; {last / (elapsed - first):.0f} msgs/s from the first "
-              f"send ({first:.1f} s after start); {load()}", flush=True)
-        print(f"  time from starting the workers to the carrier: p50 {percentile(done, 50):.2f} s, "
-              f"p99 {percentile(done, 99):.2f} s (every message was queued before)", flush=True)
+        print(
+            f"  drained {last}/{queued} in {elapsed:.1f} s from starting the workers = "
+            f"{last / elapsed:.0f} msgs/s; {last / (elapsed - first):.0f} msgs/s from the first "
+            f"send ({first:.1f} s after start); {load()}",
+            flush=True,
+        )
+        print(
+            f"  time from starting the workers to the carrier: p50 {percentile(done, 50):.2f} s, "
+            f"p99 {percentile(done, 99):.2f} s (every message was queued before)",
+            flush=True,
+        )
         for t, c in marks[:: max(1, len(marks) // 8)]:
             print(f"    t={t:5.1f} s  {c:6d} sent", flush=True)
-        platform.report(f"drain, from the first send on: {last - first_count} messages",
-                        per=last - first_count)
+        platform.report(
+            f"drain, from the first send on: {last - first_count} messages", per=last - first_count
+        )
         stats = platform.carrier.call("stats")
-        print(f"  carrier: {stats['duplicates']} duplicate sends, 429s {stats['rate_limited']}",
-              flush=True)
+        print(f"  carrier: {stats['duplicates']} duplicate sends, 429s {stats['rate_limited']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,11 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=4)
     args = parser.parse_args()
 
-    with Platform(web_workers=args.web_workers, worker_processes=args.worker_processes,
-                  worker_concurrency=args.worker_concurrency) as platform:
+    with Platform(
+        web_workers=args.web_workers,
+        worker_processes=args.worker_processes,
+        worker_concurrency=args.worker_concurrency,
+    ) as platform:
         platform.banner("end to end")
         platform.start_workers()
         platform.mark()
@@ -37,8 +40,9 @@ def main() -> None:
 
                 async def send(session, i, tag=tag):
                     body = (f"{tag}{i:06d} " + "x" * 160)[:160]
-                    async with session.post(url, json={"to": contact(i), "body": body},
-                                            headers=headers) as response:
+                    async with session.post(
+                        url, json={"to": contact(i), "body": body}, headers=headers
+                    ) as response:
                         await response.read()
                         return response.status, None
 
@@ -46,11 +50,17 @@ def main() -> None:
                 started = time.monotonic()
                 results, lag = open_loop(rate, args.duration, send)
                 expected = sum(1 for r in results if r.status == 201)
-                platform.wait_for(lambda tag=tag, n=expected: sum(
-                    1 for b, _, _ in platform.carrier.call("receipts") if b.startswith(tag)) >= n,
-                    timeout=60, interval=1)
-                receipts = {b.split()[0]: at for b, _, at in platform.carrier.call("receipts")
-                            if b.startswith(tag)}
+                platform.wait_for(
+                    lambda tag=tag, n=expected: sum(
+                        1 for b, _, _ in platform.carrier.call("receipts") if b.startswith(tag)
+                    )
+                    >= n,
+                    timeout=60,
+                    interval=1,
+                )
+                receipts = {
+                    b.split()[0]: at for b, _, at in platform.carrier.call("receipts") if b.startswith(tag)
+                }
                 latencies, times = [], sorted(receipts.values())
                 # Results are appended as they finish; by due time, they are in index order.
                 for index, r in enumerate(sorted(results, key=lambda r: r.scheduled)):
@@ -58,18 +68,23 @@ def main() -> None:
                     if key in receipts:
                         latencies.append(receipts[key] - wall(r.scheduled))
                 window = (times[-1] - times[0]) if len(times) > 1 else float("nan")
-                print(f"  carrier {latency * 1000:.0f} ms, offered {rate:.0f}/s for {args.duration:.0f} s: "
-                      f"{len(receipts)}/{len(results)} reached the carrier "
-                      f"(accepted {expected}, generator lag {lag * 1000:.0f} ms); "
-                      f"POST->carrier p50 {ms(percentile(latencies, 50))}, "
-                      f"p99 {ms(percentile(latencies, 99))}, max {ms(max(latencies, default=float('nan')))}; "
-                      f"carrier received {len(times) / window:.0f}/s over {window:.1f} s; "
-                      f"drained {time.monotonic() - started:.1f} s after the first POST; {load()}",
-                      flush=True)
+                print(
+                    f"  carrier {latency * 1000:.0f} ms, offered {rate:.0f}/s for {args.duration:.0f} s: "
+                    f"{len(receipts)}/{len(results)} reached the carrier "
+                    f"(accepted {expected}, generator lag {lag * 1000:.0f} ms); "
+                    f"POST->carrier p50 {ms(percentile(latencies, 50))}, "
+                    f"p99 {ms(percentile(latencies, 99))}, max {ms(max(latencies, default=float('nan')))}; "
+                    f"carrier received {len(times) / window:.0f}/s over {window:.1f} s; "
+                    f"drained {time.monotonic() - started:.1f} s after the first POST; {load()}",
+                    flush=True,
+                )
                 platform.report(f"carrier {latency * 1000:.0f} ms, {rate:.0f}/s", per=len(receipts))
         stats = platform.carrier.call("stats")
-        print(f"  carrier: {stats['duplicates']} duplicate sends, {stats['callbacks']} callbacks "
-              f"({stats['callback_failures']} not 2xx), 429s {stats['rate_limited']}", flush=True)
+        print(
+            f"  carrier: {stats['duplicates']} duplicate sends, {stats['callbacks']} callbacks "
+            f"({stats['callback_failures']} not 2xx), 429s {stats['rate_limited']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

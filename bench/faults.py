@@ -58,8 +58,9 @@ class Sender:
         started = time.monotonic()
         try:
             body = f"Fault test {next(self.counter)}"
-            response = session.post(self.url, json={"to": CONTACT, "body": body},
-                                    headers=self.headers, timeout=15)
+            response = session.post(
+                self.url, json={"to": CONTACT, "body": body}, headers=self.headers, timeout=15
+            )
             outcome = response.status_code
             error = response.json().get("error") if response.status_code >= 400 else None
         except (requests.RequestException, ValueError) as exc:
@@ -92,13 +93,15 @@ def outcome(sender: Sender, fake: FakeTwilio, *, wait: float) -> dict:
     ids = sender.accepted
     deadline = time.monotonic() + wait
     final = {Status.DELIVERED, Status.FAILED, Status.UNDELIVERED}
+
     def settled() -> int:
         # Final, or at the carrier with its delivery receipt lost: a carrier's status callback
         # refused while our database was down is not retried by the carrier.
         at_carrier = {m.sid for m in fake.messages}
-        return (Message.objects.filter(pk__in=ids, status__in=final).count()
-                + Message.objects.filter(pk__in=ids, status=Status.SENT,
-                                         provider_sid__in=at_carrier).count())
+        return (
+            Message.objects.filter(pk__in=ids, status__in=final).count()
+            + Message.objects.filter(pk__in=ids, status=Status.SENT, provider_sid__in=at_carrier).count()
+        )
 
     while time.monotonic() < deadline:
         if settled() == len(ids):
@@ -116,8 +119,7 @@ def outcome(sender: Sender, fake: FakeTwilio, *, wait: float) -> dict:
     # One snapshot for every count: callbacks still arrive while we count, and a message moving
     # from `sent` to `delivered` between two queries would be counted in neither.
     at_carrier = {m.sid for m in fake.messages}
-    snapshot = list(Message.objects.filter(pk__in=ids).values_list("status", "provider_sid",
-                                                                    "error_message"))
+    snapshot = list(Message.objects.filter(pk__in=ids).values_list("status", "provider_sid", "error_message"))
     receipt_lost = [s for s in snapshot if s[0] == Status.SENT and s[1] in at_carrier]
     failed = [s for s in snapshot if s[0] in (Status.FAILED, Status.UNDELIVERED)]
     still_open = [s for s in snapshot if s[0] not in final and s not in receipt_lost]
@@ -137,15 +139,13 @@ def outcome(sender: Sender, fake: FakeTwilio, *, wait: float) -> dict:
     }
 
 
-def redis_restart(stack: Stack, redis: PrivateRedis, fake: FakeTwilio, sender: Sender,
-                  args) -> dict:
+def redis_restart(stack: Stack, redis: PrivateRedis, fake: FakeTwilio, sender: Sender, args) -> dict:
     fake.latency = 0.05  # a realistic carrier, so work is still queued when Redis goes
     sender.burst(args.messages, during=lambda: redis.restart(down_seconds=1.0))
     return outcome(sender, fake, wait=120)
 
 
-def postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: Sender,
-                  args) -> dict:
+def postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: Sender, args) -> dict:
     """Requests before, during and after a 5 s stop: answers, their format and their latency."""
     phases: dict[str, Counter] = {"before": Counter(), "during": Counter(), "after": Counter()}
     non_json: list[str] = []
@@ -156,8 +156,7 @@ def postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: S
         nonlocal slowest
         started = time.monotonic()
         try:
-            response = session.get(stack.url + "/api/workspace", headers=sender.headers,
-                                   timeout=15)
+            response = session.get(stack.url + "/api/workspace", headers=sender.headers, timeout=15)
             error = response.json().get("error", "") if response.status_code >= 400 else ""
             code = f"{response.status_code} {error}"
         except ValueError:
@@ -189,14 +188,18 @@ def postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: S
         time.sleep(0.05)
     sender.burst(30)
     figures = outcome(sender, fake, wait=90)
-    figures.update({"probes": {k: dict(v) for k, v in phases.items()},
-                    "non_json_answers": non_json[:5], "slowest_answer_s": round(slowest, 2),
-                    "first_200_after_restart_s": recovered_after})
+    figures.update(
+        {
+            "probes": {k: dict(v) for k, v in phases.items()},
+            "non_json_answers": non_json[:5],
+            "slowest_answer_s": round(slowest, 2),
+            "first_200_after_restart_s": recovered_after,
+        }
+    )
     return figures
 
 
-def webhooks_postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: Sender,
-                           args) -> dict:
+def webhooks_postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, sender: Sender, args) -> dict:
     """Carrier webhooks while PostgreSQL is stopped: signed inbound messages and status callbacks
     posted during a 5 s stop must be answered as Twilio expects, then stored and applied."""
     import redis as redis_client
@@ -213,44 +216,64 @@ def webhooks_postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, 
     connection.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and Message.objects.filter(
-            pk__in=sender.accepted, status=Status.SENT).count() < len(sender.accepted):
+        pk__in=sender.accepted, status=Status.SENT
+    ).count() < len(sender.accepted):
         time.sleep(0.2)
-    sent = list(Message.objects.filter(pk__in=sender.accepted, status=Status.SENT)
-                .values_list("pk", "provider_sid"))
+    sent = list(
+        Message.objects.filter(pk__in=sender.accepted, status=Status.SENT).values_list("pk", "provider_sid")
+    )
     # One inbound message before the stop: the web processes cache what verification needs.
     answers: Counter = Counter()
-    answers["before " + str(fake.post_inbound(inbound_url, account_sid=account.sid,
-                                              from_number=CONTACT, to_number=OUR_NUMBER,
-                                              body="Before the stop").status_code)] += 1
+    answers[
+        "before "
+        + str(
+            fake.post_inbound(
+                inbound_url,
+                account_sid=account.sid,
+                from_number=CONTACT,
+                to_number=OUR_NUMBER,
+                body="Before the stop",
+            ).status_code
+        )
+    ] += 1
     connection.close()
     pg.stop()
     stopped = time.monotonic()
     inbound_bodies = [f"During the stop {n}" for n in range(args.messages // 2 or 1)]
     for n, body in enumerate(inbound_bodies):
-        response = fake.post_inbound(inbound_url, account_sid=account.sid, from_number=CONTACT,
-                                     to_number=OUR_NUMBER, body=body)
+        response = fake.post_inbound(
+            inbound_url, account_sid=account.sid, from_number=CONTACT, to_number=OUR_NUMBER, body=body
+        )
         answers[f"inbound {response.status_code}"] += 1
         if n < len(sent):
             message_id, sid = sent[n]
             url = f"{stack.url}/webhooks/twilio/{workspace_id}/status?message_id={message_id}"
-            response = signed_post(url, status_params(message_sid=sid, status="delivered",
-                                                      account_sid=account.sid),
-                                   account.auth_token)
+            response = signed_post(
+                url,
+                status_params(message_sid=sid, status="delivered", account_sid=account.sid),
+                account.auth_token,
+            )
             answers[f"status {response.status_code}"] += 1
-    for message_id, sid in sent[len(inbound_bodies):]:
+    for message_id, sid in sent[len(inbound_bodies) :]:
         url = f"{stack.url}/webhooks/twilio/{workspace_id}/status?message_id={message_id}"
-        response = signed_post(url, status_params(message_sid=sid, status="delivered",
-                                                  account_sid=account.sid), account.auth_token)
+        response = signed_post(
+            url,
+            status_params(message_sid=sid, status="delivered", account_sid=account.sid),
+            account.auth_token,
+        )
         answers[f"status {response.status_code}"] += 1
     # Redis unreachable too (paused, so that what it keeps survives): nowhere to keep the
     # event, so the answer is a JSON 503 with Retry-After; the carrier's retry (the same
     # MessageSid, once PostgreSQL is back) is taken.
     redis_client.Redis.from_url(args.redis.url).client_pause(6000, all=True)
-    refused_params = inbound_params(from_number=CONTACT, to_number=OUR_NUMBER, body="Retried later",
-                                    account_sid=account.sid)
+    refused_params = inbound_params(
+        from_number=CONTACT, to_number=OUR_NUMBER, body="Retried later", account_sid=account.sid
+    )
     both_down = signed_post(inbound_url, refused_params, account.auth_token, timeout=30)
-    answers[f"both down {both_down.status_code} {both_down.headers.get('Content-Type', '')} "
-            f"Retry-After={both_down.headers.get('Retry-After')}"] += 1
+    answers[
+        f"both down {both_down.status_code} {both_down.headers.get('Content-Type', '')} "
+        f"Retry-After={both_down.headers.get('Retry-After')}"
+    ] += 1
     redis_client.Redis.from_url(args.redis.url).client_unpause()
     time.sleep(max(0.0, 5 - (time.monotonic() - stopped)))
     pg.start()
@@ -265,22 +288,24 @@ def webhooks_postgres_stop(stack: Stack, pg: PrivatePostgres, fake: FakeTwilio, 
     while time.monotonic() - restarted < 90:
         try:
             connection.close()
-            stored = Message.objects.filter(direction=Direction.INBOUND,
-                                            body__in=inbound_bodies).count()
-            retried_stored = Message.objects.filter(direction=Direction.INBOUND,
-                                                    body="Retried later").count()
-            delivered = Message.objects.filter(pk__in=[pk for pk, _ in sent],
-                                               status=Status.DELIVERED).count()
+            stored = Message.objects.filter(direction=Direction.INBOUND, body__in=inbound_bodies).count()
+            retried_stored = Message.objects.filter(direction=Direction.INBOUND, body="Retried later").count()
+            delivered = Message.objects.filter(pk__in=[pk for pk, _ in sent], status=Status.DELIVERED).count()
         except Exception:  # PostgreSQL still starting up
             pass
         if stored == len(inbound_bodies) and delivered == len(sent) and retried_stored:
             break
         time.sleep(0.5)
     fake.callbacks = True
-    return {"answers": dict(answers), "inbound_posted": len(inbound_bodies),
-            "inbound_stored": stored, "refused_then_retried_stored": retried_stored,
-            "status_posted": len(sent), "status_applied": delivered,
-            "recovered_after_s": round(time.monotonic() - restarted, 1)}
+    return {
+        "answers": dict(answers),
+        "inbound_posted": len(inbound_bodies),
+        "inbound_stored": stored,
+        "refused_then_retried_stored": retried_stored,
+        "status_posted": len(sent),
+        "status_applied": delivered,
+        "recovered_after_s": round(time.monotonic() - restarted, 1),
+    }
 
 
 def worker_kill(stack: Stack, _service, fake: FakeTwilio, sender: Sender, args) -> dict:
@@ -306,17 +331,18 @@ def _second_workspace(fake: FakeTwilio):
     from workspaces.services import workspace_create
 
     account = fake.add_account(numbers=[OTHER_NUMBER])
-    user = User.objects.create_user(email=f"other{time.time_ns()}@example.com",
-                                    password="other-pass-1234", name="Other")
+    user = User.objects.create_user(
+        email=f"other{time.time_ns()}@example.com", password="other-pass-1234", name="Other"
+    )
     workspace = workspace_create(user=user, name="Other")
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio", account_sid=account.sid,
-                                   auth_token=account.auth_token)
+    ProviderAccount.objects.create(
+        workspace=workspace, provider="twilio", account_sid=account.sid, auth_token=account.auth_token
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number=OTHER_NUMBER, is_default=True)
     return workspace, account
 
 
-def poison_events(stack: Stack, redis: PrivateRedis, fake: FakeTwilio, sender: Sender,
-                  args) -> dict:
+def poison_events(stack: Stack, redis: PrivateRedis, fake: FakeTwilio, sender: Sender, args) -> dict:
     """Events that can never apply must not starve another workspace's recovery. Workspace A gets
     520 signed status callbacks, each naming one of its messages with a carrier sid that message
     does not hold (refused by rule), and 500 stored events whose parameters make applying them
@@ -337,29 +363,45 @@ def poison_events(stack: Stack, redis: PrivateRedis, fake: FakeTwilio, sender: S
     connection.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and Message.objects.filter(
-            pk__in=sender.accepted, status=Status.SENT).count() < len(sender.accepted):
+        pk__in=sender.accepted, status=Status.SENT
+    ).count() < len(sender.accepted):
         time.sleep(0.2)
-    sent = list(Message.objects.filter(pk__in=sender.accepted, status=Status.SENT)
-                .values_list("pk", flat=True))
+    sent = list(
+        Message.objects.filter(pk__in=sender.accepted, status=Status.SENT).values_list("pk", flat=True)
+    )
     workspace_a = args.workspace_id
     answers: Counter = Counter()
     http = requests.Session()
     for n in range(520):
         url = f"{stack.url}/webhooks/twilio/{workspace_a}/status?message_id={sent[n % len(sent)]}"
-        response = signed_post(url, status_params(message_sid=new_sid("SM"), status="delivered",
-                                                  account_sid=account.sid),
-                               account.auth_token, session=http)
+        response = signed_post(
+            url,
+            status_params(message_sid=new_sid("SM"), status="delivered", account_sid=account.sid),
+            account.auth_token,
+            session=http,
+        )
         answers[f"status {response.status_code}"] += 1
     CarrierEvent.objects.bulk_create(
-        CarrierEvent(workspace_id=workspace_a, provider="twilio", kind="status",
-                     dedupe_key=f"poison-{n}", params=["not", "an", "object"]) for n in range(500))
+        CarrierEvent(
+            workspace_id=workspace_a,
+            provider="twilio",
+            kind="status",
+            dedupe_key=f"poison-{n}",
+            params=["not", "an", "object"],
+        )
+        for n in range(500)
+    )
     workspace_b, account_b = _second_workspace(fake)
     stack.kill("worker")
     bodies = [f"Inbound to B {n}" for n in range(20)]
     for body in bodies:
-        response = fake.post_inbound(f"{stack.url}/webhooks/twilio/{workspace_b.pk}/inbound",
-                                     account_sid=account_b.sid, from_number=CONTACT,
-                                     to_number=OTHER_NUMBER, body=body)
+        response = fake.post_inbound(
+            f"{stack.url}/webhooks/twilio/{workspace_b.pk}/inbound",
+            account_sid=account_b.sid,
+            from_number=CONTACT,
+            to_number=OTHER_NUMBER,
+            body=body,
+        )
         answers[f"inbound {response.status_code}"] += 1
     redis_client.Redis.from_url(redis.url).flushdb()  # the broker loses every queued task
     restarted = time.monotonic()
@@ -367,8 +409,9 @@ def poison_events(stack: Stack, redis: PrivateRedis, fake: FakeTwilio, sender: S
     stored_after = None
     # The sweep hands over events older than a minute (a lost wake-up), so B waits about that.
     while time.monotonic() - restarted < 180:
-        stored = Message.objects.filter(workspace_id=workspace_b.pk, direction=Direction.INBOUND,
-                                        body__in=bodies).count()
+        stored = Message.objects.filter(
+            workspace_id=workspace_b.pk, direction=Direction.INBOUND, body__in=bodies
+        ).count()
         if stored == len(bodies) and stored_after is None:
             stored_after = round(time.monotonic() - restarted, 1)
         poison = CarrierEvent.objects.filter(workspace_id=workspace_a, dedupe_key__startswith="poison-")
@@ -377,17 +420,23 @@ def poison_events(stack: Stack, redis: PrivateRedis, fake: FakeTwilio, sender: S
         time.sleep(0.5)
     fake.callbacks = True
     poison = CarrierEvent.objects.filter(workspace_id=workspace_a, dedupe_key__startswith="poison-")
-    refused = CarrierEvent.objects.filter(workspace_id=workspace_a, kind="status",
-                                          received_at__gte=began).exclude(
-        dedupe_key__startswith="poison-").exclude(error="")
-    return {"answers": dict(answers),
-            "b_inbound_posted": len(bodies), "b_inbound_stored": stored, "b_stored_after_s": stored_after,
-            "a_mismatched_callbacks_refused": refused.count(),
-            "a_messages_still_sent": Message.objects.filter(pk__in=sent, status=Status.SENT).count(),
-            "a_poison_events": poison.count(),
-            "a_poison_failing_runs": sum(poison.values_list("attempts", flat=True)),
-            "a_poison_dead_lettered": poison.filter(dead_at__isnull=False).count(),
-            "watched_s": round(time.monotonic() - restarted, 1)}
+    refused = (
+        CarrierEvent.objects.filter(workspace_id=workspace_a, kind="status", received_at__gte=began)
+        .exclude(dedupe_key__startswith="poison-")
+        .exclude(error="")
+    )
+    return {
+        "answers": dict(answers),
+        "b_inbound_posted": len(bodies),
+        "b_inbound_stored": stored,
+        "b_stored_after_s": stored_after,
+        "a_mismatched_callbacks_refused": refused.count(),
+        "a_messages_still_sent": Message.objects.filter(pk__in=sent, status=Status.SENT).count(),
+        "a_poison_events": poison.count(),
+        "a_poison_failing_runs": sum(poison.values_list("attempts", flat=True)),
+        "a_poison_dead_lettered": poison.filter(dead_at__isnull=False).count(),
+        "watched_s": round(time.monotonic() - restarted, 1),
+    }
 
 
 def bad_input(stack: Stack, _service, fake: FakeTwilio, sender: Sender, args) -> dict:
@@ -409,20 +458,25 @@ def bad_input(stack: Stack, _service, fake: FakeTwilio, sender: Sender, args) ->
         "search with NUL": ("GET", "/api/messages?search=a%00b", key, None),
         "conversation with NUL": ("GET", "/api/messages?conversation=conv_%00x", key, None),
         "message id with NUL": ("GET", "/api/messages/msg_%00x", key, None),
-        "body 1e999": ("POST", "/api/messages", key, '{' + to + ', "body": 1e999}'),
-        "body a number": ("POST", "/api/messages", key, '{' + to + ', "body": 42}'),
+        "body 1e999": ("POST", "/api/messages", key, "{" + to + ', "body": 1e999}'),
+        "body a number": ("POST", "/api/messages", key, "{" + to + ', "body": 42}'),
         "to a number": ("POST", "/api/messages", key, '{"to": 14155552671, "body": "hi"}'),
         "request line of 10,000": ("GET", "/api/messages?x=" + "a" * 10000, key, None),
         "header of 20,000": ("GET", "/api/messages", {**key, "X-Big": "b" * 20000}, None),
-        "webhook body of 3 MB": ("POST", f"/webhooks/twilio/{ws}/inbound",
-                                 {"Content-Type": "application/x-www-form-urlencoded"},
-                                 "Body=" + "x" * 3_000_000),
+        "webhook body of 3 MB": (
+            "POST",
+            f"/webhooks/twilio/{ws}/inbound",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "Body=" + "x" * 3_000_000,
+        ),
         "schema with an API key": ("GET", "/api/schema/", key, None),
     }
     answers = {}
     for name, (method, path, headers, body) in probes.items():
-        headers = {**headers, **({"Content-Type": "application/json"} if body and path.startswith("/api/")
-                                 else {})}
+        headers = {
+            **headers,
+            **({"Content-Type": "application/json"} if body and path.startswith("/api/") else {}),
+        }
         try:
             response = requests.request(method, base + path, headers=headers, data=body, timeout=30)
             kind = response.headers.get("Content-Type", "").split(";")[0]
@@ -444,30 +498,46 @@ def bad_input(stack: Stack, _service, fake: FakeTwilio, sender: Sender, args) ->
         if message is not None:
             break
         time.sleep(0.2)
-    inbound = fake.post_inbound(f"{base}/webhooks/twilio/{ws}/inbound", account_sid=account.sid,
-                                from_number=CONTACT, to_number=OUR_NUMBER, body="NUL\x00inside")
+    inbound = fake.post_inbound(
+        f"{base}/webhooks/twilio/{ws}/inbound",
+        account_sid=account.sid,
+        from_number=CONTACT,
+        to_number=OUR_NUMBER,
+        body="NUL\x00inside",
+    )
     answers["signed inbound Body with NUL"] = str(inbound.status_code)
     if message is not None:
-        status = signed_post(f"{base}/webhooks/twilio/{ws}/status?message_id={message.pk}",
-                             status_params(message_sid=message.provider_sid, status="undelivered",
-                                           error_code="300\x0005", account_sid=account.sid),
-                             account.auth_token)
+        status = signed_post(
+            f"{base}/webhooks/twilio/{ws}/status?message_id={message.pk}",
+            status_params(
+                message_sid=message.provider_sid,
+                status="undelivered",
+                error_code="300\x0005",
+                account_sid=account.sid,
+            ),
+            account.auth_token,
+        )
         answers["signed status ErrorCode with NUL"] = str(status.status_code)
     deadline = time.monotonic() + 30
     stored = applied = False
     while time.monotonic() < deadline and not (stored and applied):
         stored = Message.objects.filter(direction=Direction.INBOUND, body="NULinside").exists()
-        applied = message is not None and Message.objects.filter(
-            pk=message.pk, status=Status.UNDELIVERED).exists()
+        applied = (
+            message is not None and Message.objects.filter(pk=message.pk, status=Status.UNDELIVERED).exists()
+        )
         time.sleep(0.3)
     fake.callbacks = True
     web_log = stack.log("web")
-    return {"answers": answers,
-            "server_errors": sum(1 for a in answers.values() if a[:1] == "5"),
-            "non_json_refusals": sorted(n for n, a in answers.items()
-                                        if a[:1] == "4" and "application/json" not in a),
-            "nul_inbound_stored": stored, "nul_status_applied": applied,
-            "tracebacks_in_web_log": web_log.count("Traceback")}
+    return {
+        "answers": answers,
+        "server_errors": sum(1 for a in answers.values() if a[:1] == "5"),
+        "non_json_refusals": sorted(
+            n for n, a in answers.items() if a[:1] == "4" and "application/json" not in a
+        ),
+        "nul_inbound_stored": stored,
+        "nul_status_applied": applied,
+        "tracebacks_in_web_log": web_log.count("Traceback"),
+    }
 
 
 def carrier(mode: str):
@@ -492,6 +562,7 @@ def carrier(mode: str):
                 time.sleep(max(0.0, 5 - 0.5))
             fake.down = False
         return outcome(sender, fake, wait=180)
+
     return run
 
 
@@ -516,8 +587,12 @@ def main() -> None:
     args = parser.parse_args()
     with PrivatePostgres() as pg, PrivateRedis() as redis, FakeTwilio(callbacks=True) as fake:
         # Poison events back off from 1 s to 4 s, so that they are dead-lettered within the run.
-        stack = Stack(pg, redis, fake, extra_env={"CARRIER_EVENT_RETRY_BASE_SECONDS": "1",
-                                                  "CARRIER_EVENT_RETRY_MAX_SECONDS": "4"}).prepare()
+        stack = Stack(
+            pg,
+            redis,
+            fake,
+            extra_env={"CARRIER_EVENT_RETRY_BASE_SECONDS": "1", "CARRIER_EVENT_RETRY_MAX_SECONDS": "4"},
+        ).prepare()
         seeded = stack.seed()
         try:
             for name in args.scenarios:
@@ -530,8 +605,7 @@ def main() -> None:
                 service = {"redis": redis, "pg": pg}.get(service_name)
                 started = time.monotonic()
                 figures = run(stack, service, fake, sender, args)
-                figures = {"scenario": name, "seconds": round(time.monotonic() - started, 1),
-                           **figures}
+                figures = {"scenario": name, "seconds": round(time.monotonic() - started, 1), **figures}
                 print(json.dumps(figures), flush=True)
                 stack.stop()
         finally:

@@ -18,8 +18,27 @@ parser.add_argument("--examples", type=int, default=100)
 parser.add_argument("--seed", type=int, default=8)
 parser.add_argument("--report", default=str(BASE_DIR / "fuzz-report.json"))
 args = parser.parse_args()
-env = {**os.environ, "FUZZ_EXAMPLES": str(args.examples), "FUZZ_SEED": str(args.seed),
-       "FUZZ_REPORT": args.report}
-sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:logging",
-                          "--timeout", "7200", "messaging_platform/tests/test_fuzz_api.py"],
-                         cwd=BASE_DIR, env=env))
+env = {
+    **os.environ,
+    "FUZZ_EXAMPLES": str(args.examples),
+    "FUZZ_SEED": str(args.seed),
+    "FUZZ_REPORT": args.report,
+}
+sys.exit(
+    subprocess.call(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:logging",
+            "--timeout",
+            "7200",
+            "messaging_platform/tests/test_fuzz_api.py",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+    )
+)

@@ -41,8 +41,10 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 FERNET_KEY = "Uvuxn6MjzysptEGrdrxDdPMmyUT-KrNCDj6H1Me0OYw="  # a bench-only key
 LONG_CODE, TOLL_FREE, SHORT_CODE = "+12025550100", "+18885550100", "+12025550199"
 CONTACT = "+14155552671"
-BODY_160 = ("Your order #{n:08d} has shipped and is on its way. Track it at example.com/t/{n:08d} "
-            "- reply STOP to opt out, HELP for help. Thank you for shopping with us!!")
+BODY_160 = (
+    "Your order #{n:08d} has shipped and is on its way. Track it at example.com/t/{n:08d} "
+    "- reply STOP to opt out, HELP for help. Thank you for shopping with us!!"
+)
 
 
 def contact(n: int) -> str:
@@ -108,12 +110,15 @@ def _carrier_main(conn, latency: float, callbacks: bool) -> None:
             elif command == "count":
                 result = len(fake.messages)
             elif command == "stats":
-                result = {"rate_limited": dict(fake.rate_limited),
-                          "sends_by_sender": dict(fake.sends_by_sender),
-                          "callbacks": len(fake.callbacks_sent),
-                          "callback_failures": sum(1 for c in fake.callbacks_sent
-                                                   if c.status_code is None or c.status_code >= 300),
-                          "duplicates": len(fake.duplicate_sends())}
+                result = {
+                    "rate_limited": dict(fake.rate_limited),
+                    "sends_by_sender": dict(fake.sends_by_sender),
+                    "callbacks": len(fake.callbacks_sent),
+                    "callback_failures": sum(
+                        1 for c in fake.callbacks_sent if c.status_code is None or c.status_code >= 300
+                    ),
+                    "duplicates": len(fake.duplicate_sends()),
+                }
             else:
                 result = getattr(fake, command)(*args)
                 if command == "add_account":
@@ -130,8 +135,9 @@ class Carrier:
     def __init__(self, latency: float = 0.0, callbacks: bool = True):
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_carrier_main, args=(child, latency, callbacks),
-                                   daemon=True, name="fake-twilio")
+        self.process = ctx.Process(
+            target=_carrier_main, args=(child, latency, callbacks), daemon=True, name="fake-twilio"
+        )
         self.process.start()
         self.base_url: str = self.conn.recv()
 
@@ -158,8 +164,18 @@ class Carrier:
 
 def gunicorn_argv(module: str, workers: int, port: int) -> list[str]:
     """The web tier's command, the same for the platform and the floor."""
-    return [sys.executable, "-m", "gunicorn", module, "--workers", str(workers),
-            "--bind", f"127.0.0.1:{port}", "--backlog", "2048"]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        module,
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "2048",
+    ]
 
 
 @dataclass
@@ -186,9 +202,11 @@ def _cpu(p: psutil.Process) -> float:
 
 def _pg_backends() -> list[psutil.Process]:
     """The PostgreSQL backends serving the benchmark's database (of its processes' connections)."""
-    result = subprocess.run(["psql", f"{PG}/postgres", "-Atc",
-                             f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB_NAME}'"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["psql", f"{PG}/postgres", "-Atc", f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB_NAME}'"],
+        capture_output=True,
+        text=True,
+    )
     found = []
     for line in result.stdout.split():
         with contextlib.suppress(psutil.Error, ValueError):
@@ -206,10 +224,17 @@ def _rss_mb(p: psutil.Process) -> float:
 class Platform:
     """The platform on loopback. `settings` are extra environment variables for every process."""
 
-    def __init__(self, *, web_workers: int = 4, worker_processes: int = 2,
-                 worker_concurrency: int = 32, carrier_latency: float = 0.0,
-                 callbacks: bool = True, ws: bool | int = False,
-                 settings: dict[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        web_workers: int = 4,
+        worker_processes: int = 2,
+        worker_concurrency: int = 32,
+        carrier_latency: float = 0.0,
+        callbacks: bool = True,
+        ws: bool | int = False,
+        settings: dict[str, str] | None = None,
+    ):
         self.web_workers = web_workers
         self.worker_processes = worker_processes
         self.worker_concurrency = worker_concurrency
@@ -225,18 +250,28 @@ class Platform:
         self.log_dir = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         # Rate limits raised for the run (the documented default is 100/min per key).
-        self.settings = {"API_KEY_RATE_LIMIT": "100000000/m", "UI_RATE_LIMIT": "100000000/m",
-                         **(settings or {})}
+        self.settings = {
+            "API_KEY_RATE_LIMIT": "100000000/m",
+            "UI_RATE_LIMIT": "100000000/m",
+            **(settings or {}),
+        }
         self.carrier = Carrier(latency=carrier_latency, callbacks=callbacks)
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"{PG}/{DB_NAME}", "REDIS_URL": REDIS_URL,
-            "SECRET_KEY": "bench-secret-key", "FIELD_ENCRYPTION_KEY": FERNET_KEY,
-            "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "false", "PUBLIC_BASE_URL": self.url,
-            "TWILIO_API_BASE_URL": self.carrier.base_url, "LOG_LEVEL": "WARNING",
-            "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
-            "CACHE_KEY_PREFIX": "bench", "CHANNEL_LAYER_PREFIX": "bench-channels",
+            "DATABASE_URL": f"{PG}/{DB_NAME}",
+            "REDIS_URL": REDIS_URL,
+            "SECRET_KEY": "bench-secret-key",
+            "FIELD_ENCRYPTION_KEY": FERNET_KEY,
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "PUBLIC_BASE_URL": self.url,
+            "TWILIO_API_BASE_URL": self.carrier.base_url,
+            "LOG_LEVEL": "WARNING",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
+            "CACHE_KEY_PREFIX": "bench",
+            "CHANNEL_LAYER_PREFIX": "bench-channels",
             **self.settings,
         }
         self.workspace_id = ""
@@ -255,9 +290,20 @@ class Platform:
             self._seed()
             self._start_web()
             for index, port in enumerate(self.ws_ports if self.ws else []):
-                self._start("ws" if index == 0 else f"ws{index + 1}",
-                            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                             "messaging_platform.asgi:application"], {"DATABASE_POOL": "true"})
+                self._start(
+                    "ws" if index == 0 else f"ws{index + 1}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "messaging_platform.asgi:application",
+                    ],
+                    {"DATABASE_POOL": "true"},
+                )
                 self._wait_port(port)
         except BaseException:
             self.__exit__()
@@ -279,8 +325,10 @@ class Platform:
             from django.db import connections
 
             connections.close_all()
-        subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"],
-                       capture_output=True)
+        subprocess.run(
+            ["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"],
+            capture_output=True,
+        )
 
     def _create_database(self) -> None:
         for sql in (f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}"):
@@ -288,8 +336,12 @@ class Platform:
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR,
-                       env=self.env, check=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=BASE_DIR,
+            env=self.env,
+            check=True,
+        )
 
     def _seed(self) -> None:
         from accounts.models import User
@@ -301,33 +353,48 @@ class Platform:
         for number in (LONG_CODE, TOLL_FREE, SHORT_CODE):
             self.carrier.call("add_number", sid, number)
         self.account = (sid, token)
-        user = User.objects.create_user(email="bench@example.com", password="bench-password-1",
-                                        name="Bench")
+        user = User.objects.create_user(email="bench@example.com", password="bench-password-1", name="Bench")
         workspace = workspace_create(user=user, name="Bench")
-        ProviderAccount.objects.create(workspace=workspace, provider="twilio", account_sid=sid,
-                                       auth_token=token)
+        ProviderAccount.objects.create(
+            workspace=workspace, provider="twilio", account_sid=sid, auth_token=token
+        )
         # Throughput benchmarks send from a short code with pacing raised out of the way; the
         # pacing benchmark sets its own rates.
-        PhoneNumber.objects.create(workspace=workspace, phone_number=SHORT_CODE, is_default=True,
-                                   number_type=NumberType.SHORT_CODE, send_rate=100000)
+        PhoneNumber.objects.create(
+            workspace=workspace,
+            phone_number=SHORT_CODE,
+            is_default=True,
+            number_type=NumberType.SHORT_CODE,
+            send_rate=100000,
+        )
         PhoneNumber.objects.create(workspace=workspace, phone_number=LONG_CODE)
-        PhoneNumber.objects.create(workspace=workspace, phone_number=TOLL_FREE,
-                                   number_type=NumberType.TOLL_FREE)
+        PhoneNumber.objects.create(
+            workspace=workspace, phone_number=TOLL_FREE, number_type=NumberType.TOLL_FREE
+        )
         self.workspace_id = workspace.id
         membership = Membership.objects.get(user=user, workspace=workspace)
         self.api_key = api_key_create(actor=membership, name="bench").key
 
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-        popen = subprocess.Popen(argv, cwd=BASE_DIR, env={**self.env, **(env or {})}, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(
+            argv,
+            cwd=BASE_DIR,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         proc = Proc(name, popen)
         self.procs.append(proc)
         return proc
 
     def _start_web(self) -> None:
-        self._start("web", gunicorn_argv("messaging_platform.wsgi", self.web_workers, self.web_port),
-                    {"DATABASE_CONN_MAX_AGE": "600"})
+        self._start(
+            "web",
+            gunicorn_argv("messaging_platform.wsgi", self.web_workers, self.web_port),
+            {"DATABASE_CONN_MAX_AGE": "600"},
+        )
         self._wait_port(self.web_port)
         # The port opens before the workers have imported Django: wait for real answers.
         import requests
@@ -338,17 +405,43 @@ class Platform:
                 if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
                     break
             time.sleep(0.2)
-        self._start("beat", [sys.executable, "-m", "celery", "-A", "messaging_platform", "beat",
-                             "--loglevel=WARNING", "-s", str(self.log_dir / "beat-schedule")])
+        self._start(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "messaging_platform",
+                "beat",
+                "--loglevel=WARNING",
+                "-s",
+                str(self.log_dir / "beat-schedule"),
+            ],
+        )
 
     def start_workers(self, processes: int | None = None, concurrency: int | None = None) -> None:
         """The Procfile's `worker` line, `processes` times (the default pool: threads)."""
         for i in range(processes or self.worker_processes):
-            proc = self._start(f"worker{i + 1}", [
-                sys.executable, "-m", "celery", "-A", "messaging_platform", "worker",
-                "--loglevel=WARNING", f"--concurrency={concurrency or self.worker_concurrency}",
-                "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{i}@%h"],
-                {"DATABASE_POOL": "true"})  # as the Procfile runs them
+            proc = self._start(
+                f"worker{i + 1}",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "messaging_platform",
+                    "worker",
+                    "--loglevel=WARNING",
+                    f"--concurrency={concurrency or self.worker_concurrency}",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"bench{i}@%h",
+                ],
+                {"DATABASE_POOL": "true"},
+            )  # as the Procfile runs them
             self.procs.remove(proc)
             self.workers.append(proc)
         time.sleep(3)  # connected to the broker, threads started
@@ -386,9 +479,12 @@ class Platform:
         marks = getattr(self, "_marks", {})
         lines = [f"  processes ({title}; {load()}):"]
         groups: list[tuple[str, list[psutil.Process]]] = [
-            (proc.name, proc.tree()) for proc in self.all_procs()]
-        groups += [("fake-carrier", [psutil.Process(self.carrier.process.pid)]),
-                   ("load-generator", [psutil.Process()])]
+            (proc.name, proc.tree()) for proc in self.all_procs()
+        ]
+        groups += [
+            ("fake-carrier", [psutil.Process(self.carrier.process.pid)]),
+            ("load-generator", [psutil.Process()]),
+        ]
         total_cpu = 0.0
         # PostgreSQL's backends of this database (those alive now), in one line: the database's
         # own CPU per message.
@@ -403,21 +499,29 @@ class Platform:
                 since = elapsed if p.pid in marks else max(1e-9, time.time() - p.create_time())
                 cpu = _cpu(p) - marks.get(p.pid, 0.0)
                 each = f"  {1000 * cpu / per:7.3f} ms cpu/{unit}" if per else ""
-                lines.append(f"    {role:<18} pid {p.pid:<7} cpu {100 * cpu / since:5.0f}%  "
-                             f"rss {_rss_mb(p):6.1f} MB{each}")
+                lines.append(
+                    f"    {role:<18} pid {p.pid:<7} cpu {100 * cpu / since:5.0f}%  "
+                    f"rss {_rss_mb(p):6.1f} MB{each}"
+                )
                 total_cpu += cpu
         each = f"  {1000 * pg_cpu / per:7.3f} ms cpu/{unit}" if per else ""
-        lines.append(f"    {'postgres backends':<18} {len(backends):<11} cpu {100 * pg_cpu / elapsed:5.0f}%"
-                     f"{'':17}{each}")
+        lines.append(
+            f"    {'postgres backends':<18} {len(backends):<11} cpu {100 * pg_cpu / elapsed:5.0f}%"
+            f"{'':17}{each}"
+        )
         total_cpu += pg_cpu
         if per:
-            lines.append(f"    {'all of the above':<18} {1000 * total_cpu / per:.3f} ms cpu/{unit} "
-                         f"({per} {unit}s; Redis not counted)")
+            lines.append(
+                f"    {'all of the above':<18} {1000 * total_cpu / per:.3f} ms cpu/{unit} "
+                f"({per} {unit}s; Redis not counted)"
+            )
         pg = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
         redis_ps = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("redis")]
         for label, ps in (("postgresql (all)", pg), ("redis-server", redis_ps)):
-            lines.append(f"    {label:<18} {len(ps)} processes, rss {sum(_rss_mb(p) for p in ps):6.1f} MB "
-                         "(shared with other users of the machine)")
+            lines.append(
+                f"    {label:<18} {len(ps)} processes, rss {sum(_rss_mb(p) for p in ps):6.1f} MB "
+                "(shared with other users of the machine)"
+            )
         text = "\n".join(lines)
         print(text, flush=True)
         return text
@@ -425,12 +529,18 @@ class Platform:
     def banner(self, name: str) -> None:
         import django
 
-        print(f"== {name}: {time.strftime('%Y-%m-%d %H:%M:%S')}, {load()}, "
-              f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, Python {pyplatform.python_version()}, "
-              f"Django {django.get_version()}", flush=True)
-        print(f"   web: gunicorn, {self.web_workers} sync workers; workers: {self.worker_processes} "
-              f"celery processes x {self.worker_concurrency} threads; settings raised for the run: "
-              f"{self.settings}", flush=True)
+        print(
+            f"== {name}: {time.strftime('%Y-%m-%d %H:%M:%S')}, {load()}, "
+            f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, Python {pyplatform.python_version()}, "
+            f"Django {django.get_version()}",
+            flush=True,
+        )
+        print(
+            f"   web: gunicorn, {self.web_workers} sync workers; workers: {self.worker_processes} "
+            f"celery processes x {self.worker_concurrency} threads; settings raised for the run: "
+            f"{self.settings}",
+            flush=True,
+        )
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
@@ -442,10 +552,16 @@ class Platform:
 
         accepted = 0
         for start in range(0, count, 1000):
-            messages = [{"to": contact(n), "body": (f"{tag}{n:06d} " + "x" * 160)[:160], **fields}
-                        for n in range(start, min(count, start + 1000))]
-            response = requests.post(f"{self.url}/api/messages/batch", json={"messages": messages},
-                                     headers=self.headers(), timeout=120)
+            messages = [
+                {"to": contact(n), "body": (f"{tag}{n:06d} " + "x" * 160)[:160], **fields}
+                for n in range(start, min(count, start + 1000))
+            ]
+            response = requests.post(
+                f"{self.url}/api/messages/batch",
+                json={"messages": messages},
+                headers=self.headers(),
+                timeout=120,
+            )
             response.raise_for_status()
             accepted += sum(1 for item in response.json()["data"] if item["status"] == 201)
         return accepted
@@ -477,8 +593,9 @@ class Result:
 Request = Callable[[aiohttp.ClientSession, int], Awaitable[tuple[int, Any]]]
 
 
-def open_loop(rate: float, duration: float, request: Request,
-              *, connections: int = 512) -> tuple[list[Result], float]:
+def open_loop(
+    rate: float, duration: float, request: Request, *, connections: int = 512
+) -> tuple[list[Result], float]:
     """Requests due at a fixed schedule (i / rate), each started on time whether or not earlier
     ones answered; latency counts from the due time, so a stall shows up in every request behind it."""
 
@@ -520,8 +637,9 @@ def closed_loop(concurrency: int, duration: float, request: Request) -> tuple[li
         connector = aiohttp.TCPConnector(limit=concurrency)
         results: list[Result] = []
         counter = iter(range(10**9))
-        async with aiohttp.ClientSession(connector=connector,
-                                         timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+        ) as session:
             start = time.monotonic()
             end = start + duration
 
@@ -546,12 +664,20 @@ def summarize(label: str, results: list[Result], elapsed: float, ok: int = 201) 
     statuses: dict[int, int] = {}
     for r in results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
-    figures = {"requests": len(results), "ok": len(good), "rate": len(good) / elapsed,
-               "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-               "max": max(latencies, default=float("nan"))}
-    print(f"  {label}: {len(good)}/{len(results)} ok in {elapsed:.1f} s = {figures['rate']:.0f}/s; "
-          f"p50 {ms(figures['p50'])}, p99 {ms(figures['p99'])}, max {ms(figures['max'])}; "
-          f"statuses {statuses}; {load()}", flush=True)
+    figures = {
+        "requests": len(results),
+        "ok": len(good),
+        "rate": len(good) / elapsed,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies, default=float("nan")),
+    }
+    print(
+        f"  {label}: {len(good)}/{len(results)} ok in {elapsed:.1f} s = {figures['rate']:.0f}/s; "
+        f"p50 {ms(figures['p50'])}, p99 {ms(figures['p99'])}, max {ms(figures['max'])}; "
+        f"statuses {statuses}; {load()}",
+        flush=True,
+    )
     return figures
 
 
@@ -570,21 +696,33 @@ class Floor:
         self.db = f"{DB_NAME}_floor"
         self.log_dir = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/bench-logs"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "floor.settings",
-                    "FLOOR_DATABASE_URL": f"{PG}/{self.db}",
-                    "PYTHONPATH": str(BASE_DIR / "bench")}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "floor.settings",
+            "FLOOR_DATABASE_URL": f"{PG}/{self.db}",
+            "PYTHONPATH": str(BASE_DIR / "bench"),
+        }
         self.proc: Proc | None = None
 
     def __enter__(self) -> Floor:
         try:
             for sql in (f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)", f"CREATE DATABASE {self.db}"):
                 subprocess.run(["psql", PG + "/postgres", "-qc", sql], check=True, capture_output=True)
-            subprocess.run([sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v", "0"],
-                           cwd=BASE_DIR / "bench", env=self.env, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v", "0"],
+                cwd=BASE_DIR / "bench",
+                env=self.env,
+                check=True,
+            )
             log = open(self.log_dir / "floor.log", "ab")  # noqa: SIM115 - handed to the child
-            popen = subprocess.Popen(gunicorn_argv("floor.wsgi", self.web_workers, self.port),
-                                     cwd=BASE_DIR / "bench", env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            popen = subprocess.Popen(
+                gunicorn_argv("floor.wsgi", self.web_workers, self.port),
+                cwd=BASE_DIR / "bench",
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             self.proc = Proc("floor", popen)
             self._wait_ready()
         except BaseException:
@@ -598,8 +736,9 @@ class Floor:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(requests.RequestException):
-                answer = requests.post(f"http://127.0.0.1:{self.port}/notes", timeout=5,
-                                       json={"to": CONTACT, "body": "ready?"})
+                answer = requests.post(
+                    f"http://127.0.0.1:{self.port}/notes", timeout=5, json={"to": CONTACT, "body": "ready?"}
+                )
                 if answer.status_code == 201:
                     return
             time.sleep(0.2)
@@ -614,8 +753,10 @@ class Floor:
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.popen.pid, signal.SIGKILL)
-        subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"],
-                       capture_output=True)
+        subprocess.run(
+            ["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"],
+            capture_output=True,
+        )
 
     def web_cpu(self) -> float:
         return sum(_cpu(p) for p in self.proc.tree()) if self.proc else 0.0
@@ -626,8 +767,10 @@ class Floor:
 
         from loadgen import http_post
 
-        return [http_post(self.port, "/notes", json.dumps({"to": contact(n), "body": body160(n)}).encode())
-                for n in range(count)]
+        return [
+            http_post(self.port, "/notes", json.dumps({"to": contact(n), "body": body160(n)}).encode())
+            for n in range(count)
+        ]
 
 
 @dataclass
@@ -660,14 +803,26 @@ def measure(label: str, server: Any, run_it: Callable[[], Any], ok: int = 201) -
     statuses: dict[int, int] = {}
     for _, _, status in run.results:
         statuses[status] = statuses.get(status, 0) + 1
-    figures = Measured(label, len(good), len(run.results), len(good) / run.elapsed,
-                       percentile(latencies, 50), percentile(latencies, 99), cpu, run.cpu, statuses)
+    figures = Measured(
+        label,
+        len(good),
+        len(run.results),
+        len(good) / run.elapsed,
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+        cpu,
+        run.cpu,
+        statuses,
+    )
     lag = f", generator lag {ms(run.lag)}" if run.lag else ""
-    print(f"  {label}: {figures.ok}/{figures.requests} ok in {run.elapsed:.1f} s = {figures.rate:.0f}/s; "
-          f"p50 {ms(figures.p50)}, p99 {ms(figures.p99)}; statuses {statuses}"
-          f"{' errors ' + str(run.errors) if run.errors else ''}; web CPU {figures.cpu_per_ok * 1000:.2f} ms "
-          f"per answer; generator CPU {run.cpu / max(1, figures.requests) * 1e6:.0f} µs per request{lag}; "
-          f"{load()}", flush=True)
+    print(
+        f"  {label}: {figures.ok}/{figures.requests} ok in {run.elapsed:.1f} s = {figures.rate:.0f}/s; "
+        f"p50 {ms(figures.p50)}, p99 {ms(figures.p99)}; statuses {statuses}"
+        f"{' errors ' + str(run.errors) if run.errors else ''}; web CPU {figures.cpu_per_ok * 1000:.2f} ms "
+        f"per answer; generator CPU {run.cpu / max(1, figures.requests) * 1e6:.0f} µs per request{lag}; "
+        f"{load()}",
+        flush=True,
+    )
     measure.last_run = run
     return figures
 
@@ -675,7 +830,10 @@ def measure(label: str, server: Any, run_it: Callable[[], Any], ok: int = 201) -
 def beside_floor(what: str, platform: Measured, floor: Measured) -> None:
     """The platform's figure beside the floor's, and as a ratio to it."""
     rate = platform.rate
-    print(f"  => {what}: platform {rate:.0f}/s, floor {floor.rate:.0f}/s, ratio {rate / floor.rate:.2f}x; "
-          f"p99 {ms(platform.p99)} vs {ms(floor.p99)}; web CPU per request "
-          f"{platform.cpu_per_ok * 1000:.2f} ms vs {floor.cpu_per_ok * 1000:.2f} ms "
-          f"({platform.cpu_per_ok / floor.cpu_per_ok:.2f}x)", flush=True)
+    print(
+        f"  => {what}: platform {rate:.0f}/s, floor {floor.rate:.0f}/s, ratio {rate / floor.rate:.2f}x; "
+        f"p99 {ms(platform.p99)} vs {ms(floor.p99)}; web CPU per request "
+        f"{platform.cpu_per_ok * 1000:.2f} ms vs {floor.cpu_per_ok * 1000:.2f} ms "
+        f"({platform.cpu_per_ok / floor.cpu_per_ok:.2f}x)",
+        flush=True,
+    )

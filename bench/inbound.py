@@ -41,12 +41,21 @@ def main() -> None:
             # Signed before the clock starts, so the generator only sends.
             built = []
             for i in range(total):
-                params = inbound_params(from_number=f"+1415{run:02d}{i:05d}"[:12], to_number=SHORT_CODE,
-                                        body=f"Inbound {run}-{i}", account_sid=account_sid)
-                built.append(loadgen.http_post(
-                    platform.web_port, path, urlencode(params).encode(),
-                    {**signature_headers(url, params, token), "User-Agent": "TwilioProxy/1.1"},
-                    content_type="application/x-www-form-urlencoded"))
+                params = inbound_params(
+                    from_number=f"+1415{run:02d}{i:05d}"[:12],
+                    to_number=SHORT_CODE,
+                    body=f"Inbound {run}-{i}",
+                    account_sid=account_sid,
+                )
+                built.append(
+                    loadgen.http_post(
+                        platform.web_port,
+                        path,
+                        urlencode(params).encode(),
+                        {**signature_headers(url, params, token), "User-Agent": "TwilioProxy/1.1"},
+                        content_type="application/x-www-form-urlencoded",
+                    )
+                )
             return built
 
         def inbound_count() -> int:
@@ -58,40 +67,60 @@ def main() -> None:
         loadgen.closed_loop(platform.web_port, webhooks(98, 400), concurrency=4, duration=2)
         platform.wait_for(lambda: inbound_count() >= 1, timeout=30, interval=0.5)
         c = args.concurrency
-        floor_max = measure(f"floor, maximum (closed loop, {c} clients)", floor,
-                            lambda: loadgen.closed_loop(floor.port, notes, concurrency=c,
-                                                        duration=args.duration))
+        floor_max = measure(
+            f"floor, maximum (closed loop, {c} clients)",
+            floor,
+            lambda: loadgen.closed_loop(floor.port, notes, concurrency=c, duration=args.duration),
+        )
         platform.mark()
-        acked = measure(f"inbound, maximum acknowledged (closed loop, {c} clients)", platform,
-                        lambda: loadgen.closed_loop(platform.web_port, webhooks(99, 20_000),
-                                                    concurrency=c, duration=args.duration), ok=200)
+        acked = measure(
+            f"inbound, maximum acknowledged (closed loop, {c} clients)",
+            platform,
+            lambda: loadgen.closed_loop(
+                platform.web_port, webhooks(99, 20_000), concurrency=c, duration=args.duration
+            ),
+            ok=200,
+        )
         platform.report("inbound maximum")
         beside_floor("inbound acknowledged, closed loop", acked, floor_max)
         platform.wait_for(lambda: inbound_count() >= acked.ok, timeout=120, interval=0.5)
 
         rates = [acked.rate / 2 if r == "half" else float(r) for r in args.rates.split(",") if r]
         for run, rate in enumerate(rates):
-            floor_run = measure(f"floor, open loop at {rate:.0f}/s", floor,
-                                lambda rate=rate: loadgen.open_loop(floor.port, notes, rate=rate,
-                                                                    duration=args.duration))
+            floor_run = measure(
+                f"floor, open loop at {rate:.0f}/s",
+                floor,
+                lambda rate=rate: loadgen.open_loop(floor.port, notes, rate=rate, duration=args.duration),
+            )
             requests = webhooks(run, int(rate * args.duration))
             before = inbound_count()
             platform.mark()
             started = time.monotonic()
-            figures = measure(f"inbound, open loop at {rate:.0f}/s", platform,
-                              lambda rate=rate, requests=requests: loadgen.open_loop(
-                                  platform.web_port, requests, rate=rate, duration=args.duration),
-                              ok=200)
-            platform.wait_for(lambda b=before, n=figures.ok: inbound_count() - b >= n,
-                              timeout=120, interval=0.5)
+            figures = measure(
+                f"inbound, open loop at {rate:.0f}/s",
+                platform,
+                lambda rate=rate, requests=requests: loadgen.open_loop(
+                    platform.web_port, requests, rate=rate, duration=args.duration
+                ),
+                ok=200,
+            )
+            platform.wait_for(
+                lambda b=before, n=figures.ok: inbound_count() - b >= n, timeout=120, interval=0.5
+            )
             stored = inbound_count() - before
             elapsed = time.monotonic() - started
-            print(f"  processed to the database: {stored}/{figures.ok} in {elapsed:.1f} s from the first "
-                  f"webhook = {stored / elapsed:.0f}/s; {load()}", flush=True)
+            print(
+                f"  processed to the database: {stored}/{figures.ok} in {elapsed:.1f} s from the first "
+                f"webhook = {stored / elapsed:.0f}/s; {load()}",
+                flush=True,
+            )
             platform.report(f"inbound {rate:.0f}/s")
             beside_floor(f"inbound acknowledged, open loop at {rate:.0f}/s", figures, floor_run)
-            print(f"  => inbound stored: {stored / elapsed:.0f}/s, ratio to the floor's maximum "
-                  f"{stored / elapsed / floor_max.rate:.2f}x", flush=True)
+            print(
+                f"  => inbound stored: {stored / elapsed:.0f}/s, ratio to the floor's maximum "
+                f"{stored / elapsed / floor_max.rate:.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

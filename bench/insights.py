@@ -41,8 +41,16 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("BENCH_DB", "bench")
 SENDERS, ACCOUNTS, SLOTS = 20, 3, 4
 COUNTRIES = ["US", "CA", "GB", "FR", "DE", "ES", "IT", "BR", "MX", "IN", "AU", "NL"]
-ERRORS = ["twilio:30003", "twilio:30005", "twilio:30006", "twilio:30007", "twilio:30008",
-          "twilio:21211", "telnyx:40008", "telnyx:40300"]
+ERRORS = [
+    "twilio:30003",
+    "twilio:30005",
+    "twilio:30006",
+    "twilio:30007",
+    "twilio:30008",
+    "twilio:21211",
+    "telnyx:40008",
+    "telnyx:40300",
+]
 DAYS = 90
 
 
@@ -61,14 +69,19 @@ def setup_database() -> None:
         subprocess.run(["psql", PG + "/postgres", "-qc", sql], check=True, capture_output=True)
     # Production settings on the bench database; no Redis: nothing here needs the broker or the
     # channel layer (the published events are not what is measured).
-    os.environ.update({"DATABASE_URL": f"{PG}/{DB_NAME}",
-                       "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
-                       "SECRET_KEY": "bench-secret-key", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
-                       "FIELD_ENCRYPTION_KEY": "Uvuxn6MjzysptEGrdrxDdPMmyUT-KrNCDj6H1Me0OYw=",  # bench-only
-                       "LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {
+            "DATABASE_URL": f"{PG}/{DB_NAME}",
+            "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
+            "SECRET_KEY": "bench-secret-key",
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "FIELD_ENCRYPTION_KEY": "Uvuxn6MjzysptEGrdrxDdPMmyUT-KrNCDj6H1Me0OYw=",  # bench-only
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     os.environ.pop("REDIS_URL", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR,
-                   check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, check=True)
     import django
 
     django.setup()
@@ -82,17 +95,28 @@ def make_workspace(name: str, *, senders: int, accounts: int):
     from workspaces.models import Workspace
 
     workspace = Workspace.objects.create(name=name, timezone="America/New_York")
-    made = [ProviderAccount.objects.create(workspace=workspace, provider=("twilio", "telnyx", "smpp")[i],
-                                           name=f"Account {i}", is_primary=i == 0)
-            for i in range(accounts)]
+    made = [
+        ProviderAccount.objects.create(
+            workspace=workspace,
+            provider=("twilio", "telnyx", "smpp")[i],
+            name=f"Account {i}",
+            is_primary=i == 0,
+        )
+        for i in range(accounts)
+    ]
     prefix = f"+1202{next(_WORKSPACE_SEQ) + 100:03d}"  # distinct per workspace: +1202100…, +1202101…
-    numbers = [PhoneNumber.objects.create(workspace=workspace, phone_number=f"{prefix}{i:04d}",
-                                          account=made[i % accounts]) for i in range(senders)]
+    numbers = [
+        PhoneNumber.objects.create(
+            workspace=workspace, phone_number=f"{prefix}{i:04d}", account=made[i % accounts]
+        )
+        for i in range(senders)
+    ]
     return workspace, made, numbers
 
 
-def fill_counts(workspace_id: str, *, messages: int, keys: dict[str, list[str]], end: datetime,
-                slots: int = SLOTS) -> int:
+def fill_counts(
+    workspace_id: str, *, messages: int, keys: dict[str, list[str]], end: datetime, slots: int = SLOTS
+) -> int:
     """The counts `messages` messages over DAYS days leave: per hour and slot, the totals and
     each dimension's keys sharing them (with some noise), 2% failed, 1% undelivered, 3% received,
     0.1% opt-outs, deliveries spread over the latency bins of 1 to 20 seconds."""
@@ -108,9 +132,10 @@ def fill_counts(workspace_id: str, *, messages: int, keys: dict[str, list[str]],
     share = {"": 1.0, **{dim: 1.0 / len(values) for dim, values in keys.items()}}
     values = ", ".join(f"('{d}', '{k}', {share[d]})" for d, k in dims)
     with connection.cursor() as cursor:
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             INSERT INTO insights_count (workspace_id, daily, bucket, dimension, key, slot, sent, delivered,
-                                        failed, undelivered, received, opt_outs, {', '.join(LATENCY_COLUMNS)})
+                                        failed, undelivered, received, opt_outs, {", ".join(LATENCY_COLUMNS)})
             SELECT %s, false, d.h, d.dim, d.key, d.slot, d.sent, d.delivered, d.failed, d.undelivered,
                    d.received,
                    d.opt_outs, {lat_sql}
@@ -124,18 +149,24 @@ def fill_counts(workspace_id: str, *, messages: int, keys: dict[str, list[str]],
                   CROSS JOIN generate_series(0, {slots - 1}) s
                   CROSS JOIN LATERAL (SELECT {per_row} * k.share * (0.6 + 0.8 * random()) AS n,
                                              CASE WHEN k.dim = 'error_code' THEN 0 ELSE 1 END AS e) r) d
-        """, [workspace_id, start, end])  # noqa: S608 - only our constants in the text
+        """,
+            [workspace_id, start, end],
+        )  # noqa: S608 - only our constants in the text
         rows = cursor.rowcount
         # The days' rows, as counting writes them beside the hours' (but for the totals).
-        columns = ", ".join(["sent", "delivered", "failed", "undelivered", "received", "opt_outs",
-                             *LATENCY_COLUMNS])
-        cursor.execute(f"""
+        columns = ", ".join(
+            ["sent", "delivered", "failed", "undelivered", "received", "opt_outs", *LATENCY_COLUMNS]
+        )
+        cursor.execute(
+            f"""
             INSERT INTO insights_count (workspace_id, daily, bucket, dimension, key, slot, {columns})
             SELECT workspace_id, true, date_trunc('day', bucket), dimension, key, slot,
-                   {', '.join(f'SUM({c})' for c in columns.split(', '))}
+                   {", ".join(f"SUM({c})" for c in columns.split(", "))}
             FROM insights_count WHERE workspace_id = %s AND NOT daily AND dimension <> ''
             GROUP BY workspace_id, date_trunc('day', bucket), dimension, key, slot
-        """, [workspace_id])
+        """,
+            [workspace_id],
+        )
         return rows + cursor.rowcount
 
 
@@ -155,8 +186,11 @@ def time_queries(workspace, *, runs: int, end: datetime) -> list[float]:
         return ours.user + ours.system, theirs.user + theirs.system
 
     worst = []
-    print(f"  insights API work (selector and answer), {runs} runs each, ms, and the CPU of an answer "
-          f"(this process's and its PostgreSQL backend's, which load distorts less); {load()}", flush=True)
+    print(
+        f"  insights API work (selector and answer), {runs} runs each, ms, and the CPU of an answer "
+        f"(this process's and its PostgreSQL backend's, which load distorts less); {load()}",
+        flush=True,
+    )
     spans = (("day", timedelta(days=1)), ("week", timedelta(days=7)), ("90 days", timedelta(days=90)))
     for label, span in spans:
         for interval in ("hour", "day"):
@@ -167,19 +201,26 @@ def time_queries(workspace, *, runs: int, end: datetime) -> list[float]:
                         cpu_at = cpu()
                     moment = end - timedelta(minutes=7 * i)  # a little different each time, as users ask
                     started = time.perf_counter()
-                    report = insights_report(workspace=workspace, start=moment - span, end=moment,
-                                             interval=interval, group_by=group_by)
+                    report = insights_report(
+                        workspace=workspace,
+                        start=moment - span,
+                        end=moment,
+                        interval=interval,
+                        group_by=group_by,
+                    )
                     insights_answer(report)  # what the view answers, before the JSON renderer
                     if i:  # the first run warms the caches
                         times.append((time.perf_counter() - started) * 1000)
                 ours, theirs = (round((b - a) * 1000 / runs, 1) for a, b in zip(cpu_at, cpu(), strict=True))
                 p99 = pct(times, 99)
                 worst.append(p99)
-                print(f"    {label:8s} interval={interval:4s} group_by={group_by:10s} "
-                      f"p50 {pct(times, 50):6.1f} p99 {p99:6.1f}  cpu {ours + theirs:5.1f} = {ours:5.1f} + "
-                      f"PostgreSQL {theirs:5.1f}  ({len(report['series'])} buckets, "
-                      f"{len(report['breakdown'])} groups)",
-                      flush=True)
+                print(
+                    f"    {label:8s} interval={interval:4s} group_by={group_by:10s} "
+                    f"p50 {pct(times, 50):6.1f} p99 {p99:6.1f}  cpu {ours + theirs:5.1f} = {ours:5.1f} + "
+                    f"PostgreSQL {theirs:5.1f}  ({len(report['series'])} buckets, "
+                    f"{len(report['breakdown'])} groups)",
+                    flush=True,
+                )
     return worst
 
 
@@ -189,7 +230,8 @@ def store_messages(workspace, numbers, count: int, *, delivered: bool, status: s
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             INSERT INTO messaging_message (id, workspace_id, direction, status, to_number, from_number,
                 messaging_service_sid, body, media_urls, num_segments, encoding, status_callback, created_at,
                 updated_at, sent_at, delivered_at, attempts, request_id, error_code)
@@ -206,18 +248,36 @@ def store_messages(workspace, numbers, count: int, *, delivered: bool, status: s
                         THEN now() - (g %% (%s * 86400)) * interval '1 second' + interval '4 seconds' END,
                    1, '', CASE WHEN %s AND g %% 50 = 0 THEN '30003' END
             FROM generate_series(1, %s) g RETURNING id
-        """, [workspace.pk[-6:], workspace.pk, delivered, status, [n.phone_number for n in numbers],
-              len(numbers), DAYS, delivered, DAYS, delivered, DAYS, delivered, count])
+        """,
+            [
+                workspace.pk[-6:],
+                workspace.pk,
+                delivered,
+                status,
+                [n.phone_number for n in numbers],
+                len(numbers),
+                DAYS,
+                delivered,
+                DAYS,
+                delivered,
+                DAYS,
+                delivered,
+                count,
+            ],
+        )
         ids = [row[0] for row in cursor.fetchall()]
         if delivered:
-            cursor.execute("""
+            cursor.execute(
+                """
                 INSERT INTO messaging_messageevent (message_id, status, error_code, source, created_at)
                 SELECT id, 'sent', NULL, 'worker', sent_at FROM messaging_message WHERE workspace_id = %s
                 UNION ALL
                 SELECT id, status, error_code, 'carrier',
                        COALESCE(delivered_at, sent_at + interval '3 seconds')
                 FROM messaging_message WHERE workspace_id = %s
-            """, [workspace.pk, workspace.pk])
+            """,
+                [workspace.pk, workspace.pk],
+            )
     return ids
 
 
@@ -239,7 +299,7 @@ def time_hook(workspace, numbers, *, count: int, batch: int = 100, rounds: int =
             ids = store_messages(workspace, numbers, count, delivered=False, status="sending")
             started = time.perf_counter()
             for start in range(0, len(ids), batch):
-                chunk = ids[start:start + batch]
+                chunk = ids[start : start + batch]
                 with transaction.atomic():
                     lifecycle.messages_mark_sent([Sent(i, f"SM{i}") for i in chunk])
                 with transaction.atomic():
@@ -249,24 +309,35 @@ def time_hook(workspace, numbers, *, count: int, batch: int = 100, rounds: int =
             Message.objects.filter(pk__in=ids).delete()
     lifecycle.count_events = counting.count_events
     for label, value in best.items():
-        print(f"    {label:14s} {value:7.1f} µs per message (sent + delivered, batches of {batch}, "
-              f"best of {rounds})", flush=True)
+        print(
+            f"    {label:14s} {value:7.1f} µs per message (sent + delivered, batches of {batch}, "
+            f"best of {rounds})",
+            flush=True,
+        )
     added = best["with counting"] - best["without"]
-    print(f"  counting adds {added:.1f} µs per message over its two status changes "
-          f"({added / best['without'] * 100:.0f}% of the lifecycle's own cost); {load()}", flush=True)
+    print(
+        f"  counting adds {added:.1f} µs per message over its two status changes "
+        f"({added / best['without'] * 100:.0f}% of the lifecycle's own cost); {load()}",
+        flush=True,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=10_000_000,
-                        help="messages' worth of counts (big workspace)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages", type=int, default=10_000_000, help="messages' worth of counts (big workspace)"
+    )
     parser.add_argument("--others", type=int, default=200, help="smaller workspaces beside it")
     parser.add_argument("--runs", type=int, default=50, help="runs of each query")
     parser.add_argument("--hook-messages", type=int, default=20_000, help="messages for the hook's cost")
     parser.add_argument("--rebuild-messages", type=int, default=0, help="messages to store and rebuild from")
-    parser.add_argument("--no-rollup", action="store_true",
-                        help="leave the counts in their slots (as before the roll-up existed)")
+    parser.add_argument(
+        "--no-rollup",
+        action="store_true",
+        help="leave the counts in their slots (as before the roll-up existed)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="leave the database for a look afterwards")
     args = parser.parse_args()
     setup_database()
@@ -276,19 +347,29 @@ def main() -> None:
 
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     workspace, accounts, numbers = make_workspace("Big", senders=SENDERS, accounts=ACCOUNTS)
-    keys = {"sender": [n.phone_number for n in numbers], "carrier": [a.uid for a in accounts],
-            "country": COUNTRIES, "error_code": ERRORS}
+    keys = {
+        "sender": [n.phone_number for n in numbers],
+        "carrier": [a.uid for a in accounts],
+        "country": COUNTRIES,
+        "error_code": ERRORS,
+    }
     started = time.perf_counter()
     rows = fill_counts(workspace.pk, messages=args.messages, keys=keys, end=end)
     for i in range(args.others):
         other, other_accounts, other_numbers = make_workspace(f"Small {i}", senders=1, accounts=1)
-        small = {"sender": [other_numbers[0].phone_number], "carrier": [other_accounts[0].uid],
-                 "country": COUNTRIES[:2], "error_code": ERRORS[:2]}
-        rows += fill_counts(other.pk, messages=max(1000, args.messages // 1000), keys=small, end=end,
-                            slots=1)
+        small = {
+            "sender": [other_numbers[0].phone_number],
+            "carrier": [other_accounts[0].uid],
+            "country": COUNTRIES[:2],
+            "error_code": ERRORS[:2],
+        }
+        rows += fill_counts(other.pk, messages=max(1000, args.messages // 1000), keys=small, end=end, slots=1)
     made = time.perf_counter() - started
-    print(f"insights benchmark: {args.messages:,} messages' worth of counts over {DAYS} days in one "
-          f"workspace, {args.others} others; {rows:,} counter rows made in {made:.1f} s", flush=True)
+    print(
+        f"insights benchmark: {args.messages:,} messages' worth of counts over {DAYS} days in one "
+        f"workspace, {args.others} others; {rows:,} counter rows made in {made:.1f} s",
+        flush=True,
+    )
     if args.no_rollup:
         folded = elapsed = 0.0
     else:  # as the periodic roll-up leaves them: every hour but the last in one row per key
@@ -299,15 +380,21 @@ def main() -> None:
         elapsed = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE insights_count")
-        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('insights_count')), COUNT(*) "
-                       "FROM insights_count")
+        cursor.execute(
+            "SELECT pg_size_pretty(pg_total_relation_size('insights_count')), COUNT(*) FROM insights_count"
+        )
         size, left = cursor.fetchone()
     if folded:
-        print(f"  roll-up: {folded:,} slot rows folded in {elapsed:.1f} s ({folded / elapsed:,.0f} rows/s); "
-              f"{left:,} rows left ({size}); {load()}", flush=True)
+        print(
+            f"  roll-up: {folded:,} slot rows folded in {elapsed:.1f} s ({folded / elapsed:,.0f} rows/s); "
+            f"{left:,} rows left ({size}); {load()}",
+            flush=True,
+        )
     worst = time_queries(workspace, runs=args.runs, end=end)
-    print(f"  worst p99 {max(worst):.1f} ms (target under 50 ms): {'MET' if max(worst) < 50 else 'NOT MET'}",
-          flush=True)
+    print(
+        f"  worst p99 {max(worst):.1f} ms (target under 50 ms): {'MET' if max(worst) < 50 else 'NOT MET'}",
+        flush=True,
+    )
     if args.hook_messages:
         hook_ws, _, hook_numbers = make_workspace("Hook", senders=5, accounts=1)
         print(f"  the counting hook, {args.hook_messages:,} messages:", flush=True)
@@ -320,13 +407,17 @@ def main() -> None:
         started = time.perf_counter()
         rows = insights_rebuild(workspace_ids=[rebuild_ws.pk])
         elapsed = time.perf_counter() - started
-        print(f"  rebuild: {args.rebuild_messages:,} messages (stored in {stored:.1f} s) recounted in "
-              f"{elapsed:.1f} s = {args.rebuild_messages / elapsed:,.0f} messages/s, {rows:,} rows; {load()}",
-              flush=True)
+        print(
+            f"  rebuild: {args.rebuild_messages:,} messages (stored in {stored:.1f} s) recounted in "
+            f"{elapsed:.1f} s = {args.rebuild_messages / elapsed:,.0f} messages/s, {rows:,} rows; {load()}",
+            flush=True,
+        )
     connection.close()
     if not args.keep_db:
-        subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"],
-                       capture_output=True)
+        subprocess.run(
+            ["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"],
+            capture_output=True,
+        )
     print(f"  p50 of the worst p99s {statistics.median(worst):.1f} ms", flush=True)
 
 

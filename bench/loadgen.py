@@ -24,11 +24,21 @@ from dataclasses import dataclass, field
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
-def http_post(port: int, path: str, body: bytes, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Type: {content_type}",
-             f"Content-Length: {len(body)}", "Connection: close",
-             *(f"{name}: {value}" for name, value in (headers or {}).items())]
+def http_post(
+    port: int,
+    path: str,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> bytes:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -66,8 +76,16 @@ async def _fetch(port: int, raw: bytes, keep_body: bool) -> tuple[int, bytes]:
         writer.close()
 
 
-def _run(mode: str, port: int, requests: list[bytes], rate: float, duration: float,
-         concurrency: int, keep_body: bool, timeout: float) -> Run:
+def _run(
+    mode: str,
+    port: int,
+    requests: list[bytes],
+    rate: float,
+    duration: float,
+    concurrency: int,
+    keep_body: bool,
+    timeout: float,
+) -> Run:
     async def main() -> Run:
         results: list[tuple[float, float, int]] = []
         bodies: list[bytes] = []
@@ -120,21 +138,36 @@ def _run(mode: str, port: int, requests: list[bytes], rate: float, duration: flo
 def _in_child(*args) -> Run:
     # A fresh interpreter running only this module (no Django, no threads, not the caller's
     # __main__): the arguments go in on stdin and the Run comes back on stdout, pickled.
-    child = subprocess.run([sys.executable, __file__], input=pickle.dumps(args), capture_output=True,
-                           check=False)
+    child = subprocess.run(
+        [sys.executable, __file__], input=pickle.dumps(args), capture_output=True, check=False
+    )
     if child.returncode != 0:
         raise RuntimeError(f"load generator failed: {child.stderr.decode()[-2000:]}")
     return pickle.loads(child.stdout)
 
 
-def closed_loop(port: int, requests: list[bytes], *, concurrency: int, duration: float,
-                keep_body: bool = False, timeout: float = 60) -> Run:
+def closed_loop(
+    port: int,
+    requests: list[bytes],
+    *,
+    concurrency: int,
+    duration: float,
+    keep_body: bool = False,
+    timeout: float = 60,
+) -> Run:
     """`concurrency` clients, each sending its next request when the last one answered."""
     return _in_child("closed", port, requests, 0.0, duration, concurrency, keep_body, timeout)
 
 
-def open_loop(port: int, requests: list[bytes], *, rate: float, duration: float,
-              keep_body: bool = False, timeout: float = 60) -> Run:
+def open_loop(
+    port: int,
+    requests: list[bytes],
+    *,
+    rate: float,
+    duration: float,
+    keep_body: bool = False,
+    timeout: float = 60,
+) -> Run:
     """Requests due at i / rate, each started on time whether or not earlier ones answered;
     latency counts from the due time, so a stall shows up in every request behind it."""
     return _in_child("open", port, requests, rate, duration, 0, keep_body, timeout)

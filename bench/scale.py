@@ -46,11 +46,26 @@ DB_NAME = os.environ.get("BENCH_DB", "bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 TARGET_MS = 50.0
 DAYS = 90
-WORDS = ["order", "invoice", "delivery", "appointment", "reminder", "payment", "refund", "ticket",
-         "booking", "receipt"]  # one per message body; searched below
+WORDS = [
+    "order",
+    "invoice",
+    "delivery",
+    "appointment",
+    "reminder",
+    "payment",
+    "refund",
+    "ticket",
+    "booking",
+    "receipt",
+]  # one per message body; searched below
 # Tables filled in bulk: their secondary indexes are rebuilt after the load.
-BULK_TABLES = ["messaging_message", "messaging_messageevent", "messaging_carrierevent",
-               "messaging_conversation", "messaging_contact"]
+BULK_TABLES = [
+    "messaging_message",
+    "messaging_messageevent",
+    "messaging_carrierevent",
+    "messaging_conversation",
+    "messaging_contact",
+]
 
 
 def log(text: str) -> None:
@@ -106,7 +121,9 @@ def insert(conn, table: str, values: dict[str, str], source: str) -> int:
     other NOT NULL columns without a default get a neutral value."""
     columns = conn.execute(
         "SELECT column_name, data_type, is_nullable, column_default, is_identity "
-        "FROM information_schema.columns WHERE table_name = %s", [table]).fetchall()
+        "FROM information_schema.columns WHERE table_name = %s",
+        [table],
+    ).fetchall()
     exprs = dict(values)
     for name, data_type, nullable, default, identity in columns:
         if name not in exprs and nullable == "NO" and default is None and identity != "YES":
@@ -122,7 +139,8 @@ def secondary_indexes(conn, table: str) -> list[tuple[str, str]]:
         "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
         "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
         "WHERE t.relname = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-        [table]).fetchall()
+        [table],
+    ).fetchall()
 
 
 def fill(messages: int, workspaces: int, big_share: float) -> None:
@@ -141,41 +159,87 @@ def fill(messages: int, workspaces: int, big_share: float) -> None:
                 dropped.append((name, definition))
 
         # Workspaces w = 0 … W-1 (0 is the big one); M(w) messages, C(w) = M(w)/10 conversations.
-        conn.execute("CREATE UNLOGGED TABLE bench_ws AS SELECT w, "
-                     "'ws_bench' || lpad(w::text, 5, '0') AS id, "
-                     f"CASE WHEN w = 0 THEN {big} ELSE {per_small} END AS m, "
-                     f"greatest(1, (CASE WHEN w = 0 THEN {big} ELSE {per_small} END) / 10) AS c, "
-                     "'+1202' || (2000000 + w)::text AS our "
-                     f"FROM generate_series(0, {workspaces - 1}) w")
-        insert(conn, "workspaces_workspace", {
-            "id": "id", "name": "'Bench ' || w", "account_sid": "'AC' || md5(id)",
-            "is_active": "true", "timezone": "'UTC'", "created_at": "now() - interval '1 year'",
-            "updated_at": "now()"}, "bench_ws")
-        insert(conn, "numbers_provideraccount", {
-            "workspace_id": "id", "uid": "'ca_' || substr(md5(id), 1, 22)", "is_primary": "true",
-            "status": "'active'", "provider": "'twilio'", "account_sid": "'AC' || md5(id)",
-            "auth_token": "''", "settings": "'{}'::jsonb", "created_at": "now()", "updated_at": "now()"},
-            "bench_ws")
-        insert(conn, "numbers_phonenumber", {
-            "id": "'pn_' || substr(md5(id), 1, 22)", "workspace_id": "id", "phone_number": "our",
-            "number_type": "'long_code'", "sms_enabled": "true", "is_default": "true",
-            "created_at": "now()", "updated_at": "now()"}, "bench_ws")
+        conn.execute(
+            "CREATE UNLOGGED TABLE bench_ws AS SELECT w, "
+            "'ws_bench' || lpad(w::text, 5, '0') AS id, "
+            f"CASE WHEN w = 0 THEN {big} ELSE {per_small} END AS m, "
+            f"greatest(1, (CASE WHEN w = 0 THEN {big} ELSE {per_small} END) / 10) AS c, "
+            "'+1202' || (2000000 + w)::text AS our "
+            f"FROM generate_series(0, {workspaces - 1}) w"
+        )
+        insert(
+            conn,
+            "workspaces_workspace",
+            {
+                "id": "id",
+                "name": "'Bench ' || w",
+                "account_sid": "'AC' || md5(id)",
+                "is_active": "true",
+                "timezone": "'UTC'",
+                "created_at": "now() - interval '1 year'",
+                "updated_at": "now()",
+            },
+            "bench_ws",
+        )
+        insert(
+            conn,
+            "numbers_provideraccount",
+            {
+                "workspace_id": "id",
+                "uid": "'ca_' || substr(md5(id), 1, 22)",
+                "is_primary": "true",
+                "status": "'active'",
+                "provider": "'twilio'",
+                "account_sid": "'AC' || md5(id)",
+                "auth_token": "''",
+                "settings": "'{}'::jsonb",
+                "created_at": "now()",
+                "updated_at": "now()",
+            },
+            "bench_ws",
+        )
+        insert(
+            conn,
+            "numbers_phonenumber",
+            {
+                "id": "'pn_' || substr(md5(id), 1, 22)",
+                "workspace_id": "id",
+                "phone_number": "our",
+                "number_type": "'long_code'",
+                "sms_enabled": "true",
+                "is_default": "true",
+                "created_at": "now()",
+                "updated_at": "now()",
+            },
+            "bench_ws",
+        )
         log(f"  workspaces, accounts, numbers: {time.monotonic() - started:.0f} s")
 
         contact = "'+1415' || (2000000 + k)::text"  # valid NANP numbers: the filters check them
-        insert(conn, "messaging_contact", {
-            "id": "'ct_' || substr(ws.id, 9) || '_' || k", "workspace_id": "ws.id",
-            "phone_number": contact, "name": "CASE WHEN k % 3 = 0 THEN 'Contact ' || k ELSE '' END",
-            "fields": "'{}'::jsonb", "tags": "CASE WHEN k % 5 = 0 THEN '[\"vip\"]' ELSE '[]' END::jsonb",
-            "created_at": f"now() - interval '{DAYS} days' + (k::float / ws.c) * interval '{DAYS} days'",
-            "updated_at": "now()"}, "bench_ws ws, generate_series(0, ws.c - 1) k")
+        insert(
+            conn,
+            "messaging_contact",
+            {
+                "id": "'ct_' || substr(ws.id, 9) || '_' || k",
+                "workspace_id": "ws.id",
+                "phone_number": contact,
+                "name": "CASE WHEN k % 3 = 0 THEN 'Contact ' || k ELSE '' END",
+                "fields": "'{}'::jsonb",
+                "tags": "CASE WHEN k % 5 = 0 THEN '[\"vip\"]' ELSE '[]' END::jsonb",
+                "created_at": f"now() - interval '{DAYS} days' + (k::float / ws.c) * interval '{DAYS} days'",
+                "updated_at": "now()",
+            },
+            "bench_ws ws, generate_series(0, ws.c - 1) k",
+        )
         log(f"  contacts: {time.monotonic() - started:.0f} s")
 
         # Message j of workspace w: conversation j % C(w); direction and status from j's digits;
         # created in order over DAYS (the newest last), live statuses in the last ten minutes.
-        status = ("CASE WHEN inbound THEN 'received' WHEN h < 850 THEN 'delivered' WHEN h < 880 THEN 'sent' "
-                  "WHEN h < 910 THEN 'failed' WHEN h < 920 THEN 'undelivered' WHEN h < 921 THEN 'queued' "
-                  "WHEN h < 922 THEN 'scheduled' WHEN h < 923 THEN 'sending' ELSE 'delivered' END")
+        status = (
+            "CASE WHEN inbound THEN 'received' WHEN h < 850 THEN 'delivered' WHEN h < 880 THEN 'sent' "
+            "WHEN h < 910 THEN 'failed' WHEN h < 920 THEN 'undelivered' WHEN h < 921 THEN 'queued' "
+            "WHEN h < 922 THEN 'scheduled' WHEN h < 923 THEN 'sending' ELSE 'delivered' END"
+        )
         conn.execute(
             "CREATE UNLOGGED TABLE bench_msg AS SELECT *, CASE WHEN status IN ('queued', 'sending', "
             "'scheduled') THEN now() - (h % 600) * interval '1 second' "
@@ -183,64 +247,102 @@ def fill(messages: int, workspaces: int, big_share: float) -> None:
             f"FROM (SELECT *, {status} AS status FROM (SELECT ws.id AS ws, ws.our, j, ws.m, j % ws.c AS k, "
             "'msg_' || substr(ws.id, 9) || '_' || j AS id, "
             "(j * 7) % 10 IN (2, 5, 8) AS inbound, (j * 2654435761) % 1000 AS h "
-            "FROM bench_ws ws, generate_series(0, ws.m - 1) j) planned) with_status")
+            "FROM bench_ws ws, generate_series(0, ws.m - 1) j) planned) with_status"
+        )
         log(f"  message plan: {time.monotonic() - started:.0f} s")
         final = "status IN ('delivered', 'sent', 'failed', 'undelivered')"
-        insert(conn, "messaging_message", {
-            "id": "id", "workspace_id": "ws",
-            "direction": "CASE WHEN inbound THEN 'inbound' ELSE 'outbound' END", "status": "status",
-            "to_number": f"CASE WHEN inbound THEN our ELSE {contact} END",
-            "from_number": f"CASE WHEN inbound THEN {contact} ELSE our END",
-            "messaging_service_sid": "''",
-            "body": f"'Your {WORDS[0]} ' || j || ' is confirmed: see example.com/t/' || j || ' - ' || "
-                    f"(ARRAY{WORDS!r})[1 + j % {len(WORDS)}] || ' ' || md5(id)",
-            "media_urls": "'[]'::jsonb", "num_segments": "1", "encoding": "'GSM-7'",
-            "provider_sid": f"CASE WHEN inbound OR {final} THEN 'SM' || md5(id) END",
-            "status_callback": "''",
-            "error_code": "CASE WHEN status = 'failed' THEN '30003' "
-                          "WHEN status = 'undelivered' THEN '30005' END",
-            "conversation_id": "'conv_' || substr(ws, 9) || '_' || k",
-            "scheduled_at": "CASE WHEN status = 'scheduled' THEN now() + interval '1 day' END",
-            "sent_at": f"CASE WHEN NOT inbound AND {final} THEN created + interval '1 second' END",
-            "delivered_at": "CASE WHEN status = 'delivered' THEN created + interval '5 seconds' END",
-            "created_at": "created",
-            "updated_at": "created + CASE WHEN status = 'delivered' THEN interval '5 seconds' "
-                          "ELSE interval '1 second' END",
-            "attempts": "CASE WHEN inbound OR status = 'scheduled' THEN 0 ELSE 1 END",
-            "claimed_at": "CASE WHEN status = 'sending' THEN now() - interval '5 seconds' END",
-            "request_id": "''"}, "bench_msg")
+        insert(
+            conn,
+            "messaging_message",
+            {
+                "id": "id",
+                "workspace_id": "ws",
+                "direction": "CASE WHEN inbound THEN 'inbound' ELSE 'outbound' END",
+                "status": "status",
+                "to_number": f"CASE WHEN inbound THEN our ELSE {contact} END",
+                "from_number": f"CASE WHEN inbound THEN {contact} ELSE our END",
+                "messaging_service_sid": "''",
+                "body": f"'Your {WORDS[0]} ' || j || ' is confirmed: see example.com/t/' || j || ' - ' || "
+                f"(ARRAY{WORDS!r})[1 + j % {len(WORDS)}] || ' ' || md5(id)",
+                "media_urls": "'[]'::jsonb",
+                "num_segments": "1",
+                "encoding": "'GSM-7'",
+                "provider_sid": f"CASE WHEN inbound OR {final} THEN 'SM' || md5(id) END",
+                "status_callback": "''",
+                "error_code": "CASE WHEN status = 'failed' THEN '30003' "
+                "WHEN status = 'undelivered' THEN '30005' END",
+                "conversation_id": "'conv_' || substr(ws, 9) || '_' || k",
+                "scheduled_at": "CASE WHEN status = 'scheduled' THEN now() + interval '1 day' END",
+                "sent_at": f"CASE WHEN NOT inbound AND {final} THEN created + interval '1 second' END",
+                "delivered_at": "CASE WHEN status = 'delivered' THEN created + interval '5 seconds' END",
+                "created_at": "created",
+                "updated_at": "created + CASE WHEN status = 'delivered' THEN interval '5 seconds' "
+                "ELSE interval '1 second' END",
+                "attempts": "CASE WHEN inbound OR status = 'scheduled' THEN 0 ELSE 1 END",
+                "claimed_at": "CASE WHEN status = 'sending' THEN now() - interval '5 seconds' END",
+                "request_id": "''",
+            },
+            "bench_msg",
+        )
         log(f"  messages: {time.monotonic() - started:.0f} s")
         # The conversations: their last message is the newest of each (j's last lap around C(w)).
         last = "(k + ((ws.m - 1 - k) / ws.c) * ws.c)"
-        insert(conn, "messaging_conversation", {
-            "id": "'conv_' || substr(ws.id, 9) || '_' || k", "workspace_id": "ws.id", "our_number": "ws.our",
-            "contact_number": contact,
-            "last_message_id": f"'msg_' || substr(ws.id, 9) || '_' || {last}",
-            "last_message_at": f"now() - interval '{DAYS} days' + ({last})::float / ws.m "
-                               f"* interval '{DAYS} days'",
-            "unread_count": "k % 3", "created_at": f"now() - interval '{DAYS} days'"},
-            "bench_ws ws, generate_series(0, ws.c - 1) k")
+        insert(
+            conn,
+            "messaging_conversation",
+            {
+                "id": "'conv_' || substr(ws.id, 9) || '_' || k",
+                "workspace_id": "ws.id",
+                "our_number": "ws.our",
+                "contact_number": contact,
+                "last_message_id": f"'msg_' || substr(ws.id, 9) || '_' || {last}",
+                "last_message_at": f"now() - interval '{DAYS} days' + ({last})::float / ws.m "
+                f"* interval '{DAYS} days'",
+                "unread_count": "k % 3",
+                "created_at": f"now() - interval '{DAYS} days'",
+            },
+            "bench_ws ws, generate_series(0, ws.c - 1) k",
+        )
         log(f"  conversations: {time.monotonic() - started:.0f} s")
         for label, where, offset in (
-                ("queued", "NOT inbound", "0"),
-                ("sent", f"NOT inbound AND {final}", "1"),
-                ("status", "NOT inbound AND status IN ('delivered', 'failed', 'undelivered')", "5"),
-                ("received", "inbound", "0")):
-            insert(conn, "messaging_messageevent", {
-                "message_id": "id", "status": "status" if label == "status" else f"'{label}'",
-                "source": "CASE WHEN inbound OR " + ("true" if label == "status" else "false")
-                          + " THEN 'carrier' ELSE 'worker' END",
-                "created_at": f"created + interval '{offset} seconds'"}, f"bench_msg WHERE {where}")
+            ("queued", "NOT inbound", "0"),
+            ("sent", f"NOT inbound AND {final}", "1"),
+            ("status", "NOT inbound AND status IN ('delivered', 'failed', 'undelivered')", "5"),
+            ("received", "inbound", "0"),
+        ):
+            insert(
+                conn,
+                "messaging_messageevent",
+                {
+                    "message_id": "id",
+                    "status": "status" if label == "status" else f"'{label}'",
+                    "source": "CASE WHEN inbound OR "
+                    + ("true" if label == "status" else "false")
+                    + " THEN 'carrier' ELSE 'worker' END",
+                    "created_at": f"created + interval '{offset} seconds'",
+                },
+                f"bench_msg WHERE {where}",
+            )
         log(f"  message history: {time.monotonic() - started:.0f} s")
-        insert(conn, "messaging_carrierevent", {
-            "id": "'cev_' || substr(id, 5)", "workspace_id": "ws", "provider": "'twilio'",
-            "kind": "CASE WHEN inbound THEN 'inbound' ELSE 'status' END",
-            "dedupe_key": "'SM' || md5(id) || CASE WHEN inbound THEN '' ELSE ':' || status END",
-            "provider_sid": "'SM' || md5(id)", "message_id": "id",
-            "params": "jsonb_build_object('MessageSid', 'SM' || md5(id), 'MessageStatus', status)",
-            "received_at": "created + interval '5 seconds'", "processed_at": "created + interval '6 seconds'",
-            "error": "''", "attempts": "0"},
-            "bench_msg WHERE inbound OR status IN ('delivered', 'failed', 'undelivered')")
+        insert(
+            conn,
+            "messaging_carrierevent",
+            {
+                "id": "'cev_' || substr(id, 5)",
+                "workspace_id": "ws",
+                "provider": "'twilio'",
+                "kind": "CASE WHEN inbound THEN 'inbound' ELSE 'status' END",
+                "dedupe_key": "'SM' || md5(id) || CASE WHEN inbound THEN '' ELSE ':' || status END",
+                "provider_sid": "'SM' || md5(id)",
+                "message_id": "id",
+                "params": "jsonb_build_object('MessageSid', 'SM' || md5(id), 'MessageStatus', status)",
+                "received_at": "created + interval '5 seconds'",
+                "processed_at": "created + interval '6 seconds'",
+                "error": "''",
+                "attempts": "0",
+            },
+            "bench_msg WHERE inbound OR status IN ('delivered', 'failed', 'undelivered')",
+        )
         log(f"  carrier events: {time.monotonic() - started:.0f} s")
         conn.execute("DROP TABLE bench_msg")
         conn.execute("DROP TABLE bench_ws")
@@ -297,6 +399,7 @@ def list_page(queryset_fn: Callable[[], object], **params) -> Callable[[], int]:
     def run() -> int:
         paginator = PagePagination()
         return len(paginator.paginate_queryset(queryset_fn(), drf_request(**params)))
+
     return run
 
 
@@ -334,6 +437,7 @@ def run_sql(sql: str) -> Callable[[], int]:
         with connection.cursor() as cursor:
             cursor.execute(sql)
             return cursor.fetchall() if cursor.description else []
+
     return rolled_back(run)
 
 
@@ -352,6 +456,7 @@ def rolled_back(fn: Callable[[], object]) -> Callable[[], int]:
         except Rollback:
             pass
         return len(found[0]) if found and hasattr(found[0], "__len__") else 0
+
     return run
 
 
@@ -388,34 +493,59 @@ def queries() -> list[tuple[str, Callable[[], object]]]:
             return lambda: selectors.message_list(workspace=ws, filters=filters)
 
         for name, filters, page in (
-                ("messages, no filter", {}, 1),
-                ("messages, no filter, page 200", {}, 200),
-                ("messages, no filter, page 2,000", {}, 2000),
-                ("messages, status=failed", {"status": "failed"}, 1),
-                ("messages, status=queued", {"status": "queued"}, 1),
-                ("messages, direction=inbound", {"direction": "inbound"}, 1),
-                ("messages, to=<contact>", {"to": sample.to_number}, 1),
-                ("messages, from=<contact>", {"from": sample.to_number}, 1),
-                ("messages, from=<our number>", {"from": sample.from_number}, 1),
-                ("messages, search=refund", {"search": "refund"}, 1),
-                ("messages, search=<rare>", {"search": sample.body[-32:-20]}, 1),
-                ("messages, startDate..endDate (one day)", {"startDate": day, "endDate": day}, 1),
-                ("messages, startDate=<30 days ago>", {"startDate": month_ago}, 1),
-                ("messages, status=failed + 30 days", {"status": "failed", "startDate": month_ago}, 1),
-                ("messages, conversation=<id>", {"conversation": conversation.pk}, 1),
-                ("messages, status=delivered + one day", {"status": "delivered", "startDate": day,
-                                                          "endDate": day}, 1)):
+            ("messages, no filter", {}, 1),
+            ("messages, no filter, page 200", {}, 200),
+            ("messages, no filter, page 2,000", {}, 2000),
+            ("messages, status=failed", {"status": "failed"}, 1),
+            ("messages, status=queued", {"status": "queued"}, 1),
+            ("messages, direction=inbound", {"direction": "inbound"}, 1),
+            ("messages, to=<contact>", {"to": sample.to_number}, 1),
+            ("messages, from=<contact>", {"from": sample.to_number}, 1),
+            ("messages, from=<our number>", {"from": sample.from_number}, 1),
+            ("messages, search=refund", {"search": "refund"}, 1),
+            ("messages, search=<rare>", {"search": sample.body[-32:-20]}, 1),
+            ("messages, startDate..endDate (one day)", {"startDate": day, "endDate": day}, 1),
+            ("messages, startDate=<30 days ago>", {"startDate": month_ago}, 1),
+            ("messages, status=failed + 30 days", {"status": "failed", "startDate": month_ago}, 1),
+            ("messages, conversation=<id>", {"conversation": conversation.pk}, 1),
+            (
+                "messages, status=delivered + one day",
+                {"status": "delivered", "startDate": day, "endDate": day},
+                1,
+            ),
+        ):
             found.append((f"{label}: {name}", list_page(messages(**filters), page=page, limit=50)))
-        found.append((f"{label}: conversations", list_page(
-            lambda ws=ws: selectors.conversation_list(workspace=ws), page=1, limit=50)))
-        found.append((f"{label}: contacts", list_page(
-            lambda ws=ws: contacts.contact_list(workspace=ws), page=1, limit=50)))
-        found.append((f"{label}: contacts, search", list_page(
-            lambda ws=ws: contacts.contact_list(workspace=ws, search="Contact 12"), page=1, limit=50)))
-    found.append(("claim: messages_claim_due(limit=100)", rolled_back(
-        lambda: lifecycle.messages_claim_due(limit=100, announce=False))))
-    for name, task in (("sweep", sweep_messages), ("reconciliation", reconcile_sent_messages),
-                       ("carrier events intake", carrier_events_apply)):
+        found.append(
+            (
+                f"{label}: conversations",
+                list_page(lambda ws=ws: selectors.conversation_list(workspace=ws), page=1, limit=50),
+            )
+        )
+        found.append(
+            (
+                f"{label}: contacts",
+                list_page(lambda ws=ws: contacts.contact_list(workspace=ws), page=1, limit=50),
+            )
+        )
+        found.append(
+            (
+                f"{label}: contacts, search",
+                list_page(
+                    lambda ws=ws: contacts.contact_list(workspace=ws, search="Contact 12"), page=1, limit=50
+                ),
+            )
+        )
+    found.append(
+        (
+            "claim: messages_claim_due(limit=100)",
+            rolled_back(lambda: lifecycle.messages_claim_due(limit=100, announce=False)),
+        )
+    )
+    for name, task in (
+        ("sweep", sweep_messages),
+        ("reconciliation", reconcile_sent_messages),
+        ("carrier events intake", carrier_events_apply),
+    ):
         # Their selects (the writes that follow are the work a select found, not a lookup).
         selects = [sql for sql in captured(task) if not sql.lstrip().upper().startswith("UPDATE")]
         for i, sql in enumerate(selects):
@@ -447,8 +577,10 @@ def sizes() -> None:
         for table in BULK_TABLES:
             cursor.execute("SELECT pg_table_size(%s), pg_indexes_size(%s)", [table, table])
             heap, indexes = cursor.fetchone()
-            log(f"  {table:<26} {heap / 2**20:>9,.0f} MB table {indexes / 2**20:>9,.0f} MB indexes "
-                f"({(heap + indexes) / count:,.0f} bytes per message)")
+            log(
+                f"  {table:<26} {heap / 2**20:>9,.0f} MB table {indexes / 2**20:>9,.0f} MB indexes "
+                f"({(heap + indexes) / count:,.0f} bytes per message)"
+            )
 
 
 def main() -> None:

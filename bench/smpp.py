@@ -45,8 +45,13 @@ def _smsc_main(conn, receipts: bool) -> None:
             conn.send(None)
             return
         if command == "received":  # {tag-number: wall time} of the parts whose text starts with tag
-            conn.send({p.text.split()[0]: p.received_monotonic + offset
-                       for p in list(smsc.parts) if p.text.startswith(argument)})
+            conn.send(
+                {
+                    p.text.split()[0]: p.received_monotonic + offset
+                    for p in list(smsc.parts)
+                    if p.text.startswith(argument)
+                }
+            )
         elif command == "count":  # how many parts' text starts with the tag (read once each)
             end = len(smsc.parts)  # the SMSC's thread appends meanwhile
             for part in smsc.parts[seen:end]:
@@ -54,15 +59,22 @@ def _smsc_main(conn, receipts: bool) -> None:
             seen = end
             conn.send(counted.get(argument, 0))
         elif command == "stats":
-            conn.send({"parts": len(smsc.parts), "duplicates": len(smsc.duplicate_parts()),
-                       "binds": len(smsc.binds), "receipts_acked": len(smsc.receipts_acked)})
+            conn.send(
+                {
+                    "parts": len(smsc.parts),
+                    "duplicates": len(smsc.duplicate_parts()),
+                    "binds": len(smsc.binds),
+                    "receipts_acked": len(smsc.receipts_acked),
+                }
+            )
 
 
 class Smsc:
     def __init__(self, receipts: bool):
         self.conn, child = multiprocessing.Pipe()
         self.process = multiprocessing.get_context("spawn").Process(
-            target=_smsc_main, args=(child, receipts), daemon=True)
+            target=_smsc_main, args=(child, receipts), daemon=True
+        )
         self.process.start()
         self.port = self.conn.recv()
         self.lock = threading.Lock()
@@ -85,8 +97,11 @@ def cpu_per_message(platform: Platform, smsc: Smsc, marks: dict[int, float], cou
     for name, tree in groups:
         used = sum(_cpu(p) - marks.get(p.pid, 0.0) for p in tree)
         total += used
-        print(f"    {name:<12} {1000 * used / max(1, count):6.2f} ms CPU per message "
-              f"({used:.1f} s over {len(tree)} process(es))", flush=True)
+        print(
+            f"    {name:<12} {1000 * used / max(1, count):6.2f} ms CPU per message "
+            f"({used:.1f} s over {len(tree)} process(es))",
+            flush=True,
+        )
     print(f"    {'all':<12} {1000 * total / max(1, count):6.2f} ms CPU per message", flush=True)
 
 
@@ -112,22 +127,35 @@ def main() -> None:
 
     smsc = Smsc(receipts=not args.no_receipts)
     try:
-        with Platform(web_workers=args.web_workers, worker_processes=args.worker_processes,
-                      worker_concurrency=16, callbacks=False,
-                      settings={"SMPP_WINDOW": str(args.window), "SMPP_BATCH_SIZE": str(args.round_size),
-                                "SMPP_ROUND_RUNNERS": str(args.runners)}) as platform:
+        with Platform(
+            web_workers=args.web_workers,
+            worker_processes=args.worker_processes,
+            worker_concurrency=16,
+            callbacks=False,
+            settings={
+                "SMPP_WINDOW": str(args.window),
+                "SMPP_BATCH_SIZE": str(args.round_size),
+                "SMPP_ROUND_RUNNERS": str(args.runners),
+            },
+        ) as platform:
             from numbers.models import ProviderAccount
 
             ProviderAccount.objects.filter(workspace_id=platform.workspace_id).update(
-                provider="smpp", account_sid="", auth_token="",
-                settings={"host": "127.0.0.1", "port": smsc.port, "system_id": SYSTEM_ID})
+                provider="smpp",
+                account_sid="",
+                auth_token="",
+                settings={"host": "127.0.0.1", "port": smsc.port, "system_id": SYSTEM_ID},
+            )
             account = ProviderAccount.objects.get(workspace_id=platform.workspace_id)
             account.auth_token = PASSWORD
             account.save()
             platform.banner("SMPP end to end")
-            print(f"   bind process: 1 bind, window {args.window}, {args.runners} rounds of up to "
-                  f"{args.round_size} at once; receipts "
-                  f"{'off' if args.no_receipts else 'on'}", flush=True)
+            print(
+                f"   bind process: 1 bind, window {args.window}, {args.runners} rounds of up to "
+                f"{args.round_size} at once; receipts "
+                f"{'off' if args.no_receipts else 'on'}",
+                flush=True,
+            )
             platform.start_workers()
             platform._start("binds", [sys.executable, "manage.py", "smpp_binds"])
             platform.wait_for(lambda: smsc.call("stats")["binds"] >= 1, timeout=30)
@@ -140,12 +168,17 @@ def main() -> None:
 
             def client(first: int) -> None:
                 for begin in range(first * 1000, args.batch, 1000 * args.batch_clients):
-                    messages = [{"to": contact(n), "body": f"b{n:07d} batch message over SMPP"}
-                                for n in range(begin, min(args.batch, begin + 1000))]
+                    messages = [
+                        {"to": contact(n), "body": f"b{n:07d} batch message over SMPP"}
+                        for n in range(begin, min(args.batch, begin + 1000))
+                    ]
                     starts[begin] = time.time()
-                    response = requests.post(f"{platform.url}/api/messages/batch",
-                                             json={"messages": messages}, headers=platform.headers(),
-                                             timeout=300)
+                    response = requests.post(
+                        f"{platform.url}/api/messages/batch",
+                        json={"messages": messages},
+                        headers=platform.headers(),
+                        timeout=300,
+                    )
                     response.raise_for_status()
 
             threads = [threading.Thread(target=client, args=(i,)) for i in range(args.batch_clients)]
@@ -159,11 +192,14 @@ def main() -> None:
             elapsed = time.monotonic() - started
             latencies = [at - starts[(int(key[1:]) // 1000) * 1000] for key, at in received.items()]
             times = sorted(received.values())
-            print(f"  batch: {len(received)}/{args.batch} reached the SMSC in {elapsed:.1f} s from the first "
-                  f"POST = {len(received) / elapsed:.0f} messages/s (accepted in {accepted_in:.1f} s; SMSC "
-                  f"received {len(times) / max(1e-9, times[-1] - times[0]):.0f}/s from first to last); "
-                  f"POST->SMSC p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; "
-                  f"{load()}", flush=True)
+            print(
+                f"  batch: {len(received)}/{args.batch} reached the SMSC in {elapsed:.1f} s from the first "
+                f"POST = {len(received) / elapsed:.0f} messages/s (accepted in {accepted_in:.1f} s; SMSC "
+                f"received {len(times) / max(1e-9, times[-1] - times[0]):.0f}/s from first to last); "
+                f"POST->SMSC p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; "
+                f"{load()}",
+                flush=True,
+            )
             cpu_per_message(platform, smsc, marks, len(received))
             platform.report("batch")
 
@@ -171,8 +207,9 @@ def main() -> None:
             url, headers = f"{platform.url}/api/messages", platform.headers()
 
             async def send(session, i):
-                async with session.post(url, json={"to": contact(i), "body": f"s{i:07d} single over SMPP"},
-                                        headers=headers) as response:
+                async with session.post(
+                    url, json={"to": contact(i), "body": f"s{i:07d} single over SMPP"}, headers=headers
+                ) as response:
                     await response.read()
                     return response.status, None
 
@@ -185,13 +222,19 @@ def main() -> None:
             received = smsc.call("received", "s")
             offset = time.time() - time.monotonic()
             by_index = sorted(results, key=lambda r: r.scheduled)
-            latencies = [received[f"s{i:07d}"] - (r.scheduled + offset)
-                         for i, r in enumerate(by_index) if f"s{i:07d}" in received]
-            print(f"  single, offered {args.rate:.0f}/s for {args.duration:.0f} s: "
-                  f"{len(received)}/{len(results)} "
-                  f"reached the SMSC (accepted {accepted}, generator lag {lag * 1000:.0f} ms); POST->SMSC "
-                  f"p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; drained "
-                  f"{time.monotonic() - started:.1f} s after the first POST; {load()}", flush=True)
+            latencies = [
+                received[f"s{i:07d}"] - (r.scheduled + offset)
+                for i, r in enumerate(by_index)
+                if f"s{i:07d}" in received
+            ]
+            print(
+                f"  single, offered {args.rate:.0f}/s for {args.duration:.0f} s: "
+                f"{len(received)}/{len(results)} "
+                f"reached the SMSC (accepted {accepted}, generator lag {lag * 1000:.0f} ms); POST->SMSC "
+                f"p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; drained "
+                f"{time.monotonic() - started:.1f} s after the first POST; {load()}",
+                flush=True,
+            )
             cpu_per_message(platform, smsc, marks, len(received))
             platform.report("single")
             time.sleep(3)  # the last receipts

@@ -40,11 +40,17 @@ INBOUND_EVERY = 5  # one inbound webhook per five sends
 # The soak runs the production shape and defaults (the Procfile's four web workers, a worker of 32
 # threads, DATABASE_POOL for every process, the default sweep, lease and staleness), not the fault tests' fast
 # recovery settings: it measures the platform as deployed.
-PRODUCTION_ENV = {"SWEEP_INTERVAL_SECONDS": "15", "QUEUED_STALE_SECONDS": "60",
-                  "SEND_LEASE_SECONDS": "120", "SEND_RETRY_BASE_SECONDS": "2",
-                  "SEND_RETRY_MAX_SECONDS": "300", "SEND_MAX_ATTEMPTS": "8",
-                  "CELERY_VISIBILITY_TIMEOUT": "3600", "TWILIO_HTTP_TIMEOUT": "10",
-                  "DATABASE_POOL": "true"}
+PRODUCTION_ENV = {
+    "SWEEP_INTERVAL_SECONDS": "15",
+    "QUEUED_STALE_SECONDS": "60",
+    "SEND_LEASE_SECONDS": "120",
+    "SEND_RETRY_BASE_SECONDS": "2",
+    "SEND_RETRY_MAX_SECONDS": "300",
+    "SEND_MAX_ATTEMPTS": "8",
+    "CELERY_VISIBILITY_TIMEOUT": "3600",
+    "TWILIO_HTTP_TIMEOUT": "10",
+    "DATABASE_POOL": "true",
+}
 
 
 def contact(n: int) -> str:
@@ -76,8 +82,9 @@ def measure_max(url: str, headers: dict, seconds: float = 10, threads: int = 8) 
     def loop() -> None:
         session = requests.Session()
         while time.monotonic() < stop:
-            r = session.post(url, json={"to": contact(next(counter)), "body": "max"},
-                             headers=headers, timeout=15)
+            r = session.post(
+                url, json={"to": contact(next(counter)), "body": "max"}, headers=headers, timeout=15
+            )
             done[r.status_code] += 1
 
     with ThreadPoolExecutor(threads) as pool:
@@ -114,8 +121,16 @@ def run(stack: Stack, fake: FakeTwilio, seeded, args) -> None:
         rate = measured / 2
     else:
         rate = args.rate
-    print(json.dumps({"accept_max_per_s": measured and round(measured, 1),
-                      "soak_rate_per_s": round(rate, 1), "minutes": args.minutes}), flush=True)
+    print(
+        json.dumps(
+            {
+                "accept_max_per_s": measured and round(measured, 1),
+                "soak_rate_per_s": round(rate, 1),
+                "minutes": args.minutes,
+            }
+        ),
+        flush=True,
+    )
     fake.reset()
     inbound_url = f"{stack.url}/webhooks/twilio/{seeded.workspace_id}/inbound"
     lock = threading.Lock()
@@ -132,8 +147,7 @@ def run(stack: Stack, fake: FakeTwilio, seeded, args) -> None:
         local.s = session
         started = time.monotonic()
         try:
-            r = session.post(url, json={"to": contact(n), "body": f"soak {n}"}, headers=headers,
-                             timeout=15)
+            r = session.post(url, json={"to": contact(n), "body": f"soak {n}"}, headers=headers, timeout=15)
             ok = r.status_code == 201
             key = None if ok else str(r.status_code)
         except requests.RequestException as exc:
@@ -146,9 +160,13 @@ def run(stack: Stack, fake: FakeTwilio, seeded, args) -> None:
             else:
                 errors[key] += 1
         if n % INBOUND_EVERY == 0:
-            response = fake.post_inbound(inbound_url, account_sid=seeded.account_sid,
-                                         from_number=f"+1415555{n % 10000:04d}",
-                                         to_number=OUR_NUMBER, body=f"reply {n}")
+            response = fake.post_inbound(
+                inbound_url,
+                account_sid=seeded.account_sid,
+                from_number=f"+1415555{n % 10000:04d}",
+                to_number=OUR_NUMBER,
+                body=f"reply {n}",
+            )
             with lock:
                 if response.status_code == 200:
                     inbound_ok += 1
@@ -168,12 +186,15 @@ def run(stack: Stack, fake: FakeTwilio, seeded, args) -> None:
             if time.monotonic() >= next_report:
                 with lock:
                     latencies, window[:] = list(window), []
-                    row = {"minute": len(minutes) + 1, "sends": len(latencies),
-                           "errors": sum(errors.values()),
-                           "p50_ms": percentile(latencies, 0.5),
-                           "p99_ms": percentile(latencies, 0.99),
-                           "rss_web_mb": rss_mb(stack, "web"),
-                           "rss_worker_mb": rss_mb(stack, "worker")}
+                    row = {
+                        "minute": len(minutes) + 1,
+                        "sends": len(latencies),
+                        "errors": sum(errors.values()),
+                        "p50_ms": percentile(latencies, 0.5),
+                        "p99_ms": percentile(latencies, 0.99),
+                        "rss_web_mb": rss_mb(stack, "web"),
+                        "rss_worker_mb": rss_mb(stack, "worker"),
+                    }
                 minutes.append(row)
                 print(json.dumps(row), flush=True)
                 next_report += 60
@@ -192,19 +213,25 @@ def run(stack: Stack, fake: FakeTwilio, seeded, args) -> None:
     drain_seconds = round(time.monotonic() - drain_started, 1)
     rows = Message.objects.filter(pk__in=accepted)
     first, last = (minutes[0], minutes[-1]) if minutes else ({}, {})
-    print(json.dumps({
-        "accepted": len(accepted), "errors": dict(errors), "drain_seconds": drain_seconds,
-        "delivered": rows.filter(status=Status.DELIVERED).count(),
-        "failed": rows.filter(status__in=[Status.FAILED, Status.UNDELIVERED]).count(),
-        "lost": rows.exclude(status__in=final).count(),
-        "duplicates_sent_to_carrier": sum(n - 1 for n in fake.duplicate_sends().values()),
-        "inbound_accepted": inbound_ok,
-        "inbound_stored": Message.objects.filter(direction="inbound").count(),
-        "rss_drift_web_mb": round(last.get("rss_web_mb", 0) - first.get("rss_web_mb", 0), 1),
-        "rss_drift_worker_mb": round(last.get("rss_worker_mb", 0)
-                                     - first.get("rss_worker_mb", 0), 1),
-        "p99_ms_by_minute": [m["p99_ms"] for m in minutes],
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "accepted": len(accepted),
+                "errors": dict(errors),
+                "drain_seconds": drain_seconds,
+                "delivered": rows.filter(status=Status.DELIVERED).count(),
+                "failed": rows.filter(status__in=[Status.FAILED, Status.UNDELIVERED]).count(),
+                "lost": rows.exclude(status__in=final).count(),
+                "duplicates_sent_to_carrier": sum(n - 1 for n in fake.duplicate_sends().values()),
+                "inbound_accepted": inbound_ok,
+                "inbound_stored": Message.objects.filter(direction="inbound").count(),
+                "rss_drift_web_mb": round(last.get("rss_web_mb", 0) - first.get("rss_web_mb", 0), 1),
+                "rss_drift_worker_mb": round(last.get("rss_worker_mb", 0) - first.get("rss_worker_mb", 0), 1),
+                "p99_ms_by_minute": [m["p99_ms"] for m in minutes],
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

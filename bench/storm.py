@@ -22,8 +22,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--stored", action="store_true",
-                        help="store the callbacks first, then start the workers (their side alone)")
+    parser.add_argument(
+        "--stored",
+        action="store_true",
+        help="store the callbacks first, then start the workers (their side alone)",
+    )
     args = parser.parse_args()
     from messaging_platform.testing.twilio_params import (  # after harness set the path
         new_sid,
@@ -42,9 +45,18 @@ def main() -> None:
         from workspaces.models import Workspace
 
         workspace = Workspace.objects.get(pk=platform.workspace_id)
-        messages = [Message(workspace=workspace, direction=Direction.OUTBOUND, status=Status.SENDING,
-                            to_number=CONTACT, from_number=SHORT_CODE, body=f"storm {i}",
-                            provider_sid=new_sid("SM")) for i in range(args.messages)]
+        messages = [
+            Message(
+                workspace=workspace,
+                direction=Direction.OUTBOUND,
+                status=Status.SENDING,
+                to_number=CONTACT,
+                from_number=SHORT_CODE,
+                body=f"storm {i}",
+                provider_sid=new_sid("SM"),
+            )
+            for i in range(args.messages)
+        ]
         Message.objects.bulk_create(messages)
         account_sid, token = platform.account
         rng = random.Random(7)
@@ -54,19 +66,28 @@ def main() -> None:
             expected[message.id] = final
             url = f"{platform.url}/webhooks/twilio/{platform.workspace_id}/status?message_id={message.id}"
             for status in ("sending", "sent", final):
-                params = status_params(message_sid=message.provider_sid, status=status,
-                                       from_number=SHORT_CODE, to_number=CONTACT, account_sid=account_sid,
-                                       error_code="30003" if status == "undelivered" else None)
+                params = status_params(
+                    message_sid=message.provider_sid,
+                    status=status,
+                    from_number=SHORT_CODE,
+                    to_number=CONTACT,
+                    account_sid=account_sid,
+                    error_code="30003" if status == "undelivered" else None,
+                )
                 callbacks.append((url, params, signature_headers(url, params, token)))
         callbacks += rng.sample(callbacks, len(callbacks) // 10)
         rng.shuffle(callbacks)
-        print(f"  {len(callbacks)} callbacks for {len(messages)} messages "
-              f"({len(callbacks) - 3 * len(messages)} duplicates); {load()}", flush=True)
+        print(
+            f"  {len(callbacks)} callbacks for {len(messages)} messages "
+            f"({len(callbacks) - 3 * len(messages)} duplicates); {load()}",
+            flush=True,
+        )
 
         async def storm() -> list[tuple[int, float]]:
             queue = iter(callbacks)
             answers: list[tuple[int, float]] = []
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency)) as s:
+
                 async def client() -> None:
                     for url, params, headers in queue:
                         sent = time.monotonic()
@@ -95,28 +116,42 @@ def main() -> None:
             statuses[status] = statuses.get(status, 0) + 1
         latencies = [t for _, t in answers]
         if not args.stored:
-            print(f"  acknowledged {len(answers)} in {acked_in:.1f} s = {len(answers) / acked_in:.0f}/s "
-                  f"(closed loop, {args.concurrency} clients); p50 {ms(percentile(latencies, 50))}, "
-                  f"p99 {ms(percentile(latencies, 99))}; statuses {statuses}; {load()}", flush=True)
+            print(
+                f"  acknowledged {len(answers)} in {acked_in:.1f} s = {len(answers) / acked_in:.0f}/s "
+                f"(closed loop, {args.concurrency} clients); p50 {ms(percentile(latencies, 50))}, "
+                f"p99 {ms(percentile(latencies, 99))}; statuses {statuses}; {load()}",
+                flush=True,
+            )
         from messaging.models import CarrierEvent
 
         def settled() -> bool:
             final = dict(Message.objects.filter(pk__in=expected).values_list("pk", "status"))
-            return (all(final[pk] == want for pk, want in expected.items())
-                    and not CarrierEvent.objects.filter(processed_at__isnull=True).exists())
+            return (
+                all(final[pk] == want for pk, want in expected.items())
+                and not CarrierEvent.objects.filter(processed_at__isnull=True).exists()
+            )
 
         platform.wait_for(settled, timeout=180, interval=0.2)
         elapsed = time.monotonic() - started
         final = dict(Message.objects.filter(pk__in=expected).values_list("pk", "status"))
         right = sum(1 for pk, want in expected.items() if final[pk] == want)
         since = "the workers were woken" if args.stored else "the first callback"
-        print(f"  final states: {right}/{len(expected)} right ({100 * right / len(expected):.1f}%), "
-              f"every event applied {elapsed:.1f} s after {since} = "
-              f"{len(answers) / elapsed:.0f} callbacks/s end to end; {load()}", flush=True)
-        batches = list(CarrierEvent.objects.values_list("processed_at").annotate(n=Count("id"))
-                       .values_list("n", flat=True))
-        print(f"  {len(batches)} batches, events a batch: mean {sum(batches) / max(1, len(batches)):.1f}, "
-              f"p50 {percentile(batches, 50):.0f}, max {max(batches, default=0)}", flush=True)
+        print(
+            f"  final states: {right}/{len(expected)} right ({100 * right / len(expected):.1f}%), "
+            f"every event applied {elapsed:.1f} s after {since} = "
+            f"{len(answers) / elapsed:.0f} callbacks/s end to end; {load()}",
+            flush=True,
+        )
+        batches = list(
+            CarrierEvent.objects.values_list("processed_at")
+            .annotate(n=Count("id"))
+            .values_list("n", flat=True)
+        )
+        print(
+            f"  {len(batches)} batches, events a batch: mean {sum(batches) / max(1, len(batches)):.1f}, "
+            f"p50 {percentile(batches, 50):.0f}, max {max(batches, default=0)}",
+            flush=True,
+        )
         platform.report("storm", per=len(answers), unit="callback")
 
 
@@ -128,16 +163,33 @@ def store(platform: Platform, callbacks: list) -> list[tuple[int, float]]:
     from messaging.carrier_intake import intake_event
     from messaging.models import CarrierEvent, Message
 
-    events = [intake_event(workspace_id=platform.workspace_id, provider="twilio", kind="status",
-                           payload=dict(params),
-                           message_id=parse_qs(urlsplit(url).query)["message_id"][0])
-              for url, params, _ in callbacks]
+    events = [
+        intake_event(
+            workspace_id=platform.workspace_id,
+            provider="twilio",
+            kind="status",
+            payload=dict(params),
+            message_id=parse_qs(urlsplit(url).query)["message_id"][0],
+        )
+        for url, params, _ in callbacks
+    ]
     targets = {m.pk: m for m in Message.objects.filter(pk__in={e.message_id for e in events})}
-    CarrierEvent.objects.bulk_create([
-        CarrierEvent(workspace_id=e.workspace_id, provider=e.provider, kind=e.kind,
-                     dedupe_key=e.dedupe_key, provider_sid=e.provider_sid,
-                     message=targets[e.message_id], params=e.payload) for e in events],
-        ignore_conflicts=True, batch_size=1000)
+    CarrierEvent.objects.bulk_create(
+        [
+            CarrierEvent(
+                workspace_id=e.workspace_id,
+                provider=e.provider,
+                kind=e.kind,
+                dedupe_key=e.dedupe_key,
+                provider_sid=e.provider_sid,
+                message=targets[e.message_id],
+                params=e.payload,
+            )
+            for e in events
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
     return [(204, 0.0)] * len(callbacks)
 
 

@@ -36,8 +36,11 @@ def _client_main(conn, ws_url: str, headers: dict[str, str], clients: int, tag: 
         sockets = []
         try:
             for _ in range(clients):
-                sockets.append(await websockets.connect(ws_url, additional_headers=headers,
-                                                        open_timeout=60, max_queue=None))
+                sockets.append(
+                    await websockets.connect(
+                        ws_url, additional_headers=headers, open_timeout=60, max_queue=None
+                    )
+                )
         except Exception as exc:
             for sock in sockets:
                 await sock.close()
@@ -54,8 +57,7 @@ def _client_main(conn, ws_url: str, headers: dict[str, str], clients: int, tag: 
                         continue
                     event = json.loads(frame)
                     data = event.get("data") or {}
-                    if (event.get("type") == "message.created"
-                            and str(data.get("body", "")).startswith(tag)):
+                    if event.get("type") == "message.created" and str(data.get("body", "")).startswith(tag):
                         created = datetime.fromisoformat(data["created_at"].replace("Z", "+00:00"))
                         latencies.append(arrived - created.timestamp())
             except websockets.ConnectionClosed:
@@ -83,13 +85,15 @@ async def _send_events(platform: Platform, tag: str, total: int, rate: float) ->
         start = time.monotonic()
         for n in range(total):
             await asyncio.sleep(max(0, start + n / rate - time.monotonic()))
-            async with session.post(f"{platform.url}/api/messages", headers=platform.headers(),
-                                    json={"to": CONTACT, "body": f"{tag}{n}"}) as response:
+            async with session.post(
+                f"{platform.url}/api/messages",
+                headers=platform.headers(),
+                json={"to": CONTACT, "body": f"{tag}{n}"},
+            ) as response:
                 await response.read()
 
 
-def fan_out(platform: Platform, clients: int, rate: float, duration: float,
-            per_process: int) -> None:
+def fan_out(platform: Platform, clients: int, rate: float, duration: float, per_process: int) -> None:
     """The clients live in client processes of at most `per_process` sockets each, so that the
     benchmark measures daphne rather than one Python process parsing every frame of every client."""
     ws_urls = [f"{url}/ws/workspaces/{platform.workspace_id}/" for url in platform.ws_urls]
@@ -102,8 +106,12 @@ def fan_out(platform: Platform, clients: int, rate: float, duration: float,
     for index, share in enumerate(shares):
         parent, child = ctx.Pipe()
         ws_url = ws_urls[index % len(ws_urls)]  # client processes spread over the daphne processes
-        process = ctx.Process(target=_client_main, args=(child, ws_url, platform.headers(), share, tag),
-                              daemon=True, name="ws-clients")
+        process = ctx.Process(
+            target=_client_main,
+            args=(child, ws_url, platform.headers(), share, tag),
+            daemon=True,
+            name="ws-clients",
+        )
         process.start()
         children.append((process, parent, share))
     try:
@@ -136,17 +144,26 @@ def fan_out(platform: Platform, clients: int, rate: float, duration: float,
             if process.is_alive():
                 process.kill()
     share = len(latencies) / (total * clients)
-    print(f"  {clients} clients in {len(children)} client processes, {total} events at {rate:g}/s: "
-          f"delivered {100 * share:.2f}% ({len(latencies)}/{total * clients}); latency p50 "
-          f"{ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}, max "
-          f"{ms(max(latencies, default=float('nan')))}; {load()}", flush=True)
+    print(
+        f"  {clients} clients in {len(children)} client processes, {total} events at {rate:g}/s: "
+        f"delivered {100 * share:.2f}% ({len(latencies)}/{total * clients}); latency p50 "
+        f"{ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}, max "
+        f"{ms(max(latencies, default=float('nan')))}; {load()}",
+        flush=True,
+    )
     # CPU seconds are what a loaded machine distorts least: latency there is mostly waiting for a core.
-    print(f"  daphne ({len(daphnes)} processes) during the fan-out: {daphne_cpu:.1f} CPU s in "
-          f"{elapsed:.1f} s = "
-          f"{1e6 * daphne_cpu / max(1, len(latencies)):.0f} us per frame delivered", flush=True)
-    print("  client processes (sending and waiting, "
-          f"{elapsed:.1f} s): " + ", ".join(f"pid {pid} cpu {100 * c / elapsed:.0f}%"
-                                             for pid, c in cpu.items()), flush=True)
+    print(
+        f"  daphne ({len(daphnes)} processes) during the fan-out: {daphne_cpu:.1f} CPU s in "
+        f"{elapsed:.1f} s = "
+        f"{1e6 * daphne_cpu / max(1, len(latencies)):.0f} us per frame delivered",
+        flush=True,
+    )
+    print(
+        "  client processes (sending and waiting, "
+        f"{elapsed:.1f} s): "
+        + ", ".join(f"pid {pid} cpu {100 * c / elapsed:.0f}%" for pid, c in cpu.items()),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -154,8 +171,9 @@ def main() -> None:
     parser.add_argument("--clients", default="1,100,1000")
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--duration", type=float, default=5)
-    parser.add_argument("--clients-per-process", type=int, default=250,
-                        help="WebSocket clients per client process")
+    parser.add_argument(
+        "--clients-per-process", type=int, default=250, help="WebSocket clients per client process"
+    )
     parser.add_argument("--daphne", type=int, default=2, help="daphne processes")
     args = parser.parse_args()
 
@@ -164,11 +182,17 @@ def main() -> None:
         try:
             from messaging import consumers  # noqa: F401
         except ImportError:
-            print("  SKIPPED: no WebSocket consumer on this branch (messaging/consumers.py comes "
-                  "with the `events` branch); run again once it is merged.", flush=True)
+            print(
+                "  SKIPPED: no WebSocket consumer on this branch (messaging/consumers.py comes "
+                "with the `events` branch); run again once it is merged.",
+                flush=True,
+            )
             return
-        print(f"   clients: at most {args.clients_per_process} per client process; "
-              f"{args.daphne} daphne processes; {os.cpu_count()} CPUs", flush=True)
+        print(
+            f"   clients: at most {args.clients_per_process} per client process; "
+            f"{args.daphne} daphne processes; {os.cpu_count()} CPUs",
+            flush=True,
+        )
         for clients in [int(c) for c in args.clients.split(",")]:
             platform.mark()
             fan_out(platform, clients, args.rate, args.duration, args.clients_per_process)

@@ -51,11 +51,26 @@ class CarrierEventInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "workspace", "direction", "status", "to_number", "from_number",
-                    "created_at", "error_code"]
+    list_display = [
+        "id",
+        "workspace",
+        "direction",
+        "status",
+        "to_number",
+        "from_number",
+        "created_at",
+        "error_code",
+    ]
     list_filter = ["direction", "status", "encoding"]
-    search_fields = ["=id", "=provider_sid", "to_number", "from_number", "body", "workspace__name",
-                     "=workspace__id"]
+    search_fields = [
+        "=id",
+        "=provider_sid",
+        "to_number",
+        "from_number",
+        "body",
+        "workspace__name",
+        "=workspace__id",
+    ]
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]  # newest first (ids are random: they do not sort by age)
     list_select_related = ["workspace"]
@@ -70,8 +85,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         retry = self.admin_site.admin_view(require_POST(self.retry_view))
-        return [path("<path:object_id>/retry/", retry, name="messaging_message_retry"),
-                *super().get_urls()]
+        return [path("<path:object_id>/retry/", retry, name="messaging_message_retry"), *super().get_urls()]
 
     def retry_view(self, request, object_id: str):
         """The change page's Retry button: the same operator retry as the list's action."""
@@ -105,19 +119,32 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "workspace", "our_number", "contact_number", "last_message_at",
-                    "unread_count"]
+    list_display = ["id", "workspace", "our_number", "contact_number", "last_message_at", "unread_count"]
     search_fields = ["=id", "our_number", "contact_number", "=workspace__id"]
     readonly_fields = ["id", "workspace", "last_message", "created_at"]
 
 
 @admin.register(CarrierEvent)
 class CarrierEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "workspace", "kind", "provider", "provider_sid", "received_at",
-                    "processed_at", "attempts", "dead_at", "error"]
+    list_display = [
+        "id",
+        "workspace",
+        "kind",
+        "provider",
+        "provider_sid",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "dead_at",
+        "error",
+    ]
     # "Dead at: not empty" lists the dead-lettered events; "apply again" re-runs them.
-    list_filter = ["kind", "provider", ("processed_at", admin.EmptyFieldListFilter),
-                   ("dead_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "kind",
+        "provider",
+        ("processed_at", admin.EmptyFieldListFilter),
+        ("dead_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["=id", "=provider_sid", "dedupe_key", "=workspace__id"]
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in CarrierEvent._meta.fields]
@@ -152,10 +179,31 @@ class WebhookEndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["=id", "url", "=workspace__id", "workspace__name"]
     # Never the secret: operators see everything else.
-    fields = ["id", "workspace", "url", "description", "events", "is_active", "disabled_reason",
-              "disabled_at", "failing_since", "created_by", "created_at", "updated_at"]
-    readonly_fields = ["id", "workspace", "url", "events", "disabled_at", "failing_since",
-                       "created_by", "created_at", "updated_at"]
+    fields = [
+        "id",
+        "workspace",
+        "url",
+        "description",
+        "events",
+        "is_active",
+        "disabled_reason",
+        "disabled_at",
+        "failing_since",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [
+        "id",
+        "workspace",
+        "url",
+        "events",
+        "disabled_at",
+        "failing_since",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False  # endpoints get their secret from the API, shown to the workspace once
@@ -174,8 +222,16 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "endpoint", "event_type", "status", "attempts", "last_status_code",
-                    "next_attempt_at", "created_at"]
+    list_display = [
+        "id",
+        "endpoint",
+        "event_type",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    ]
     list_filter = ["status", "event_type"]
     search_fields = ["=id", "=event_id", "=message_id", "=endpoint__id", "=workspace__id"]
     date_hierarchy = "created_at"
@@ -198,8 +254,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 @admin.register(ContactImport)
 class ContactImportAdmin(admin.ModelAdmin):
-    list_display = ["id", "workspace", "status", "processed_rows", "total_rows", "error_count",
-                    "created_at"]
+    list_display = ["id", "workspace", "status", "processed_rows", "total_rows", "error_count", "created_at"]
     list_filter = ["status"]
     search_fields = ["=id", "=workspace__id"]
     ordering = ["-created_at"]
@@ -218,5 +273,13 @@ class BroadcastAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "=id", "=workspace__id"]
     ordering = ["-created_at"]
-    readonly_fields = ["generated", "total", "skipped_opted_out", "skipped_invalid",
-                       "skipped", "started_at", "completed_at", "canceled_at"]
+    readonly_fields = [
+        "generated",
+        "total",
+        "skipped_opted_out",
+        "skipped_invalid",
+        "skipped",
+        "started_at",
+        "completed_at",
+        "canceled_at",
+    ]

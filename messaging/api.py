@@ -35,35 +35,51 @@ LIST_FILTERS = [
     OpenApiParameter("endDate", OpenApiTypes.DATETIME, description="ISO 8601, inclusive"),
     OpenApiParameter("conversation", OpenApiTypes.STR, description="A conversation id"),
     OpenApiParameter("search", OpenApiTypes.STR, description="Text in the body"),
-    OpenApiParameter("updated_since", OpenApiTypes.DATETIME,
-                     description="Only messages changed after this moment (catching up after a "
-                                 "dropped WebSocket)"),
+    OpenApiParameter(
+        "updated_since",
+        OpenApiTypes.DATETIME,
+        description="Only messages changed after this moment (catching up after a dropped WebSocket)",
+    ),
 ]
 
-PreviewSerializer = inline_serializer("MessagePreview", {
-    "valid": serializers.BooleanField(),
-    "characters": serializers.IntegerField(),
-    "num_segments": serializers.IntegerField(),
-    "encoding": serializers.ChoiceField(choices=["GSM-7", "UCS-2"]),
-    "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-})
+PreviewSerializer = inline_serializer(
+    "MessagePreview",
+    {
+        "valid": serializers.BooleanField(),
+        "characters": serializers.IntegerField(),
+        "num_segments": serializers.IntegerField(),
+        "encoding": serializers.ChoiceField(choices=["GSM-7", "UCS-2"]),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
 
 
 def send_request(fields: dict) -> sending.SendRequest:
     """The send a message's validated fields ask for."""
     return sending.SendRequest(
-        to=fields["to"], body=fields["body"], media_urls=fields["media_urls"],
-        from_number=fields.get("from"), status_callback=fields.get("status_callback", ""),
-        scheduled_at=fields.get("scheduled_at"), expires_at=sending.expiry(fields))
+        to=fields["to"],
+        body=fields["body"],
+        media_urls=fields["media_urls"],
+        from_number=fields.get("from"),
+        status_callback=fields.get("status_callback", ""),
+        scheduled_at=fields.get("scheduled_at"),
+        expires_at=sending.expiry(fields),
+    )
 
 
 def send_one(data, workspace, **origin) -> dict:
     """Validate and send one message; its answer (201)."""
     request = send_request(send_fields(data))
     message = sending.message_send(
-        workspace=workspace, to=request.to, body=request.body, media_urls=request.media_urls,
-        from_number=request.from_number, status_callback=request.status_callback,
-        scheduled_at=request.scheduled_at, expires_at=request.expires_at, **origin,
+        workspace=workspace,
+        to=request.to,
+        body=request.body,
+        media_urls=request.media_urls,
+        from_number=request.from_number,
+        status_callback=request.status_callback,
+        scheduled_at=request.scheduled_at,
+        expires_at=request.expires_at,
+        **origin,
     )
     return message_data(message)
 
@@ -76,23 +92,25 @@ def send_batch(data, workspace, **origin) -> dict:
     (200)."""
     items = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-        raise DomainError("invalid_params" if isinstance(items, list) else "missing_params",
-                          f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
-                          fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]})
+        raise DomainError(
+            "invalid_params" if isinstance(items, list) else "missing_params",
+            f"`messages` must be a list of 1 to {MAX_BATCH} messages.",
+            fields={"messages": [f"A list of 1 to {MAX_BATCH} messages."]},
+        )
     answers: list[dict | None] = [None] * len(items)
     valid: list[tuple[int, sending.SendRequest]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             answers[index] = _item_error(
-                index, DomainError("invalid_params", "Each message must be a JSON object."))
+                index, DomainError("invalid_params", "Each message must be a JSON object.")
+            )
             continue
         try:
             valid.append((index, send_request(send_fields(item))))
         except (DomainError, serializers.ValidationError) as exc:
             answers[index] = _item_error(index, exc)
     if valid:
-        results = sending.message_send_many(workspace=workspace,
-                                            requests=[r for _, r in valid], **origin)
+        results = sending.message_send_many(workspace=workspace, requests=[r for _, r in valid], **origin)
         for (index, _), result in zip(valid, results, strict=True):
             if isinstance(result, DomainError):
                 answers[index] = _item_error(index, result)
@@ -127,8 +145,13 @@ def preview(data, workspace) -> dict:
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         errors = {name: [str(m) for m in msgs] for name, msgs in detail.items()}
     counted = sending.message_preview(body=body if isinstance(body, str) else "")
-    return {"valid": not errors, "characters": counted.characters,
-            "num_segments": counted.num_segments, "encoding": counted.encoding, "errors": errors}
+    return {
+        "valid": not errors,
+        "characters": counted.characters,
+        "num_segments": counted.num_segments,
+        "encoding": counted.encoding,
+        "errors": errors,
+    }
 
 
 # Each operation both APIs offer is one view, routed under /api/ (an API key) and under
@@ -140,17 +163,23 @@ class _MembersMayWrite:
         return False  # sending and reading threads is every member's work
 
 
-UIMessagePageSerializer = inline_serializer("WorkspaceMessagePage", {
-    "data": MessageSerializer(many=True),
-    "messages": MessageSerializer(many=True),
-    "pagination": inline_serializer("MessagePagination", {
-        "currentPage": serializers.IntegerField(),
-        "totalPages": serializers.IntegerField(),
-        "totalItems": serializers.IntegerField(),
-        "totalMessages": serializers.IntegerField(),
-        "hasNext": serializers.BooleanField(),
-    }),
-})
+UIMessagePageSerializer = inline_serializer(
+    "WorkspaceMessagePage",
+    {
+        "data": MessageSerializer(many=True),
+        "messages": MessageSerializer(many=True),
+        "pagination": inline_serializer(
+            "MessagePagination",
+            {
+                "currentPage": serializers.IntegerField(),
+                "totalPages": serializers.IntegerField(),
+                "totalItems": serializers.IntegerField(),
+                "totalMessages": serializers.IntegerField(),
+                "hasNext": serializers.BooleanField(),
+            },
+        ),
+    },
+)
 
 
 @extend_schema(tags=["messages"])
@@ -160,14 +189,24 @@ class MessageListView(_MembersMayWrite, WorkspaceAPIMixin, generics.GenericAPIVi
 
     # many=True: the answer is the paginated envelope, not one message (schemathesis found it).
     @extend_schema(parameters=LIST_FILTERS)
-    @for_surface(INTEGRATOR, operation_id="messages_list", summary="The workspace's messages, newest first",
-                 responses=MessageSerializer(many=True))
-    @for_surface(UI, operation_id="ui_workspaces_messages_list",
-                 summary="The workspace's messages (documented envelope)", responses=UIMessagePageSerializer)
+    @for_surface(
+        INTEGRATOR,
+        operation_id="messages_list",
+        summary="The workspace's messages, newest first",
+        responses=MessageSerializer(many=True),
+    )
+    @for_surface(
+        UI,
+        operation_id="ui_workspaces_messages_list",
+        summary="The workspace's messages (documented envelope)",
+        responses=UIMessagePageSerializer,
+    )
     def get(self, request, **_):
         page = self.paginate_queryset(
-            selectors.message_list(workspace=self.workspace,
-                                   filters=parse_message_filters(request.query_params)))
+            selectors.message_list(
+                workspace=self.workspace, filters=parse_message_filters(request.query_params)
+            )
+        )
         data = MessageSerializer(page, many=True).data
         if self.surface == INTEGRATOR:
             return self.get_paginated_response(data)
@@ -190,23 +229,40 @@ class MessageListView(_MembersMayWrite, WorkspaceAPIMixin, generics.GenericAPIVi
     @for_surface(UI, summary="Send an SMS or MMS from the UI")
     @idempotent
     def post(self, request, **_):
-        return Response(send_one(request.data, self.workspace, **self.origin()),
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            send_one(request.data, self.workspace, **self.origin()), status=status.HTTP_201_CREATED
+        )
 
 
-BatchInputSerializer = inline_serializer("MessageBatchInput", {
-    "messages": SendInputSerializer(many=True, help_text=f"1 to {MAX_BATCH} messages"),
-})
-BatchResultSerializer = inline_serializer("MessageBatchResult", {
-    "data": inline_serializer("MessageBatchItem", {
-        "index": serializers.IntegerField(),
-        "status": serializers.IntegerField(help_text="201 if accepted, else the error's status"),
-        "message": MessageSerializer(required=False),
-        "error": inline_serializer("MessageBatchError", {
-            "error": serializers.CharField(), "detail": serializers.CharField(),
-            "fields": serializers.DictField(required=False)}, required=False),
-    }, many=True),
-})
+BatchInputSerializer = inline_serializer(
+    "MessageBatchInput",
+    {
+        "messages": SendInputSerializer(many=True, help_text=f"1 to {MAX_BATCH} messages"),
+    },
+)
+BatchResultSerializer = inline_serializer(
+    "MessageBatchResult",
+    {
+        "data": inline_serializer(
+            "MessageBatchItem",
+            {
+                "index": serializers.IntegerField(),
+                "status": serializers.IntegerField(help_text="201 if accepted, else the error's status"),
+                "message": MessageSerializer(required=False),
+                "error": inline_serializer(
+                    "MessageBatchError",
+                    {
+                        "error": serializers.CharField(),
+                        "detail": serializers.CharField(),
+                        "fields": serializers.DictField(required=False),
+                    },
+                    required=False,
+                ),
+            },
+            many=True,
+        ),
+    },
+)
 
 
 @extend_schema(tags=["messages"])
@@ -215,8 +271,11 @@ class MessageBatchView(IntegratorWorkspaceMixin, APIView):
         response = integrator_post(request, self.allowed_methods, _lean_send_batch)
         return response if response is not None else super().dispatch(request, *args, **kwargs)
 
-    @extend_schema(request=BatchInputSerializer, responses={200: BatchResultSerializer},
-                   summary="Send up to 1,000 messages, each accepted or refused on its own")
+    @extend_schema(
+        request=BatchInputSerializer,
+        responses={200: BatchResultSerializer},
+        summary="Send up to 1,000 messages, each accepted or refused on its own",
+    )
     @idempotent
     def post(self, request):
         return Response(send_batch(request.data, self.workspace, api_key=request.auth))
@@ -224,8 +283,11 @@ class MessageBatchView(IntegratorWorkspaceMixin, APIView):
 
 @extend_schema(tags=["messages"])
 class MessagePreviewView(_MembersMayWrite, WorkspaceAPIMixin, APIView):
-    @extend_schema(request=SendInputSerializer, responses=PreviewSerializer,
-                   summary="Segments, encoding and validation of a message, without sending it")
+    @extend_schema(
+        request=SendInputSerializer,
+        responses=PreviewSerializer,
+        summary="Segments, encoding and validation of a message, without sending it",
+    )
     def post(self, request, **_):
         return Response(preview(request.data, self.workspace))
 
@@ -259,18 +321,19 @@ class ConversationListView(WorkspaceMemberMixin, generics.ListAPIView):
 class ConversationDetailView(WorkspaceMemberMixin, APIView):
     @extend_schema(responses=ConversationSerializer, summary="One conversation")
     def get(self, request, workspace_id, conversation_id):
-        conversation = selectors.access_conversation(workspace=self.workspace,
-                                                     conversation_id=conversation_id)
+        conversation = selectors.access_conversation(
+            workspace=self.workspace, conversation_id=conversation_id
+        )
         return Response(ConversationSerializer(conversation).data)
 
 
 @extend_schema(tags=["conversations"])
 class ConversationReadView(_MembersMayWrite, WorkspaceMemberMixin, APIView):
-    @extend_schema(request=None, responses=ConversationSerializer,
-                   summary="Mark a conversation read")
+    @extend_schema(request=None, responses=ConversationSerializer, summary="Mark a conversation read")
     def post(self, request, workspace_id, conversation_id):
-        conversation = selectors.access_conversation(workspace=self.workspace,
-                                                     conversation_id=conversation_id)
+        conversation = selectors.access_conversation(
+            workspace=self.workspace, conversation_id=conversation_id
+        )
         return Response(ConversationSerializer(conversation_mark_read(conversation=conversation)).data)
 
 

@@ -85,11 +85,16 @@ def _statement(prototype: Message) -> tuple[str, dict]:
             name = f"c_{f.attname}"
             params[name] = f.get_db_prep_save(getattr(prototype, f.attname), connection)
             selects.append(f"%({name})s::{f.cast_db_type(connection)}")
-    event_values = {"message_id": "kept.id", "status": "kept.status", "source": "'api'",
-                    "created_at": "%(now)s"}
+    event_values = {
+        "message_id": "kept.id",
+        "status": "kept.status",
+        "source": "'api'",
+        "created_at": "%(now)s",
+    }
     event_fields = [f for f in MessageEvent._meta.concrete_fields if not f.primary_key]
-    conversation, message, event, optout = (_q(m._meta.db_table)
-                                            for m in (Conversation, Message, MessageEvent, OptOut))
+    conversation, message, event, optout = (
+        _q(m._meta.db_table) for m in (Conversation, Message, MessageEvent, OptOut)
+    )
     # Only our table and column names and placeholders are formatted in; values are parameters.
     rows, _ = json_rows(_ROW_COLUMNS, _ROW_TYPES, [])
     rows = rows.replace("%s", "%(rows)s")
@@ -122,31 +127,56 @@ def _statement(prototype: Message) -> tuple[str, dict]:
 
 def _sender_fields(sender: Sender) -> dict:
     """The message's columns that its sender decides, as message_send_many sets them."""
-    return {"from_number": sender.number.phone_number if sender.number else "",
-            "messaging_service_sid": sender.messaging_service_sid,
-            "carrier_account_id": sender.account_id, "fallback_account_id": sender.fallback_id}
+    return {
+        "from_number": sender.number.phone_number if sender.number else "",
+        "messaging_service_sid": sender.messaging_service_sid,
+        "carrier_account_id": sender.account_id,
+        "fallback_account_id": sender.fallback_id,
+    }
 
 
-def broadcast_messages_store(*, workspace_id: str, broadcast_id: str, sender: Sender,
-                             expires_at: datetime | None, sent_by_id, now: datetime,
-                             outgoing: list[Outgoing]) -> list[StoredMessage]:
+def broadcast_messages_store(
+    *,
+    workspace_id: str,
+    broadcast_id: str,
+    sender: Sender,
+    expires_at: datetime | None,
+    sent_by_id,
+    now: datetime,
+    outgoing: list[Outgoing],
+) -> list[StoredMessage]:
     """Insert `outgoing`, all from `sender` (sending.resolve_sender), except those to opted-out
     recipients (checked in the statement, so an opt-out that arrived since the contacts were read
     still counts); answers the stored ones. Recipients must be distinct (a broadcast's contacts
     are: one per number)."""
     if not outgoing:
         return []
-    prototype = Message(workspace_id=workspace_id, direction=Direction.OUTBOUND, status=Status.QUEUED,
-                        media_urls=[], expires_at=expires_at, broadcast_id=broadcast_id,
-                        sent_by_id=sent_by_id, created_at=now, updated_at=now, **_sender_fields(sender))
+    prototype = Message(
+        workspace_id=workspace_id,
+        direction=Direction.OUTBOUND,
+        status=Status.QUEUED,
+        media_urls=[],
+        expires_at=expires_at,
+        broadcast_id=broadcast_id,
+        sent_by_id=sent_by_id,
+        created_at=now,
+        updated_at=now,
+        **_sender_fields(sender),
+    )
     from_number = prototype.from_number
     sql, params = _statement(prototype)
     ids = new_ids("msg", len(outgoing))
     statuses = [Status.SCHEDULED if o.scheduled_at else Status.QUEUED for o in outgoing]
-    _, (rows,) = json_rows(_ROW_COLUMNS, _ROW_TYPES, [
-        (i, status, o.to, o.body, o.num_segments, o.encoding, o.scheduled_at, conversation)
-        for i, status, o, conversation in zip(ids, statuses, outgoing, new_ids("conv", len(outgoing)),
-                                              strict=True)])
+    _, (rows,) = json_rows(
+        _ROW_COLUMNS,
+        _ROW_TYPES,
+        [
+            (i, status, o.to, o.body, o.num_segments, o.encoding, o.scheduled_at, conversation)
+            for i, status, o, conversation in zip(
+                ids, statuses, outgoing, new_ids("conv", len(outgoing)), strict=True
+            )
+        ],
+    )
     params.update(rows=rows, workspace_id=workspace_id, our_side=sender.our_side, now=now)
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
@@ -156,9 +186,21 @@ def broadcast_messages_store(*, workspace_id: str, broadcast_id: str, sender: Se
     for message_id, status, o in zip(ids, statuses, outgoing, strict=True):
         conversation_id = conversations.get(message_id)
         if conversation_id is not None:
-            stored.append(StoredMessage(
-                id=message_id, workspace_id=workspace_id, status=status, to_number=o.to,
-                from_number=from_number, body=o.body, num_segments=o.num_segments,
-                encoding=o.encoding, scheduled_at=o.scheduled_at, conversation_id=conversation_id,
-                broadcast_id=broadcast_id, created_at=now, updated_at=now))
+            stored.append(
+                StoredMessage(
+                    id=message_id,
+                    workspace_id=workspace_id,
+                    status=status,
+                    to_number=o.to,
+                    from_number=from_number,
+                    body=o.body,
+                    num_segments=o.num_segments,
+                    encoding=o.encoding,
+                    scheduled_at=o.scheduled_at,
+                    conversation_id=conversation_id,
+                    broadcast_id=broadcast_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     return stored

@@ -64,8 +64,9 @@ def broadcast_list(*, workspace: Workspace) -> QuerySet[Broadcast]:
 
 
 def access_broadcast(*, workspace: Workspace, broadcast_id: str) -> Broadcast:
-    return in_workspace(Broadcast.objects, workspace=workspace, pk=broadcast_id,
-                        missing="Broadcast not found.")
+    return in_workspace(
+        Broadcast.objects, workspace=workspace, pk=broadcast_id, missing="Broadcast not found."
+    )
 
 
 def _counts_key(broadcast_id: str) -> str:
@@ -84,8 +85,12 @@ def _messages_by_status(broadcast: Broadcast, *, fresh: bool) -> dict[str, int]:
             cached = None
         if cached is not None:
             return cached
-    by_status = dict(Message.objects.filter(broadcast=broadcast).values_list("status")
-                     .annotate(n=Count("id")).values_list("status", "n"))
+    by_status = dict(
+        Message.objects.filter(broadcast=broadcast)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
     try:
         cache.set(key, by_status, COUNTS_CACHE_SECONDS)
     except Exception:
@@ -135,8 +140,10 @@ def audience_contacts(workspace_id: str, audience: dict) -> QuerySet[Contact]:
 
 def _clean_audience(workspace: Workspace, raw) -> dict:
     if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in ("tags", "contact_ids", "all"):
-        raise invalid_params('audience must be one of {"tags": [...]}, {"contact_ids": [...]} or '
-                             '{"all": true}.', {"audience": ["Pick tags, contact_ids or all."]})
+        raise invalid_params(
+            'audience must be one of {"tags": [...]}, {"contact_ids": [...]} or {"all": true}.',
+            {"audience": ["Pick tags, contact_ids or all."]},
+        )
     if "all" in raw:
         if raw["all"] is not True:
             raise invalid_params("audience.all must be true.", {"audience": ["all must be true."]})
@@ -146,26 +153,38 @@ def _clean_audience(workspace: Workspace, raw) -> dict:
             raise invalid_params("audience.tags must be a list of tags.", {"audience": ["A list of tags."]})
         return {"tags": contacts.clean_tags(raw["tags"])}
     ids = raw["contact_ids"]
-    if (not isinstance(ids, list) or not ids or len(ids) > MAX_CONTACT_IDS
-            or not all(isinstance(i, str) for i in ids)):
-        raise invalid_params(f"audience.contact_ids must be a list of up to {MAX_CONTACT_IDS:,} ids.",
-                             {"audience": ["A list of contact ids."]})
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or len(ids) > MAX_CONTACT_IDS
+        or not all(isinstance(i, str) for i in ids)
+    ):
+        raise invalid_params(
+            f"audience.contact_ids must be a list of up to {MAX_CONTACT_IDS:,} ids.",
+            {"audience": ["A list of contact ids."]},
+        )
     ids = list(dict.fromkeys(ids))  # a contact named twice gets one message
     known = set(Contact.objects.for_workspace(workspace).filter(pk__in=ids).values_list("pk", flat=True))
     if unknown := [i for i in ids if i not in known]:
-        raise invalid_params(f"No contact {unknown[0][:40]} in this workspace.",
-                             {"audience": ["Unknown contact id."]})
+        raise invalid_params(
+            f"No contact {unknown[0][:40]} in this workspace.", {"audience": ["Unknown contact id."]}
+        )
     return {"contact_ids": ids}
 
 
 def _clean_quiet_hours(raw) -> dict | None:
     if raw is None:
         return None
-    if (not isinstance(raw, dict) or set(raw) != {"start", "end"}
-            or not all(isinstance(v, str) and HH_MM.fullmatch(v) for v in raw.values())
-            or raw["start"] == raw["end"]):
-        raise invalid_params('quiet_hours must be {"start": "HH:MM", "end": "HH:MM"}, two different times.',
-                             {"quiet_hours": ['For example {"start": "21:00", "end": "08:00"}.']})
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != {"start", "end"}
+        or not all(isinstance(v, str) and HH_MM.fullmatch(v) for v in raw.values())
+        or raw["start"] == raw["end"]
+    ):
+        raise invalid_params(
+            'quiet_hours must be {"start": "HH:MM", "end": "HH:MM"}, two different times.',
+            {"quiet_hours": ['For example {"start": "21:00", "end": "08:00"}.']},
+        )
     return {"start": raw["start"], "end": raw["end"]}
 
 
@@ -173,9 +192,10 @@ def clean_validity_period(raw) -> int | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_VALIDITY_SECONDS:
-        raise invalid_params("validity_period must be a whole number of seconds, 1 to "
-                             f"{MAX_VALIDITY_SECONDS}.",
-                             {"validity_period": ["Seconds, at most 14 days."]})
+        raise invalid_params(
+            f"validity_period must be a whole number of seconds, 1 to {MAX_VALIDITY_SECONDS}.",
+            {"validity_period": ["Seconds, at most 14 days."]},
+        )
     return raw
 
 
@@ -191,19 +211,34 @@ def _clean_schedule(raw) -> datetime | None:
         except ValueError:
             moment = None
     if moment is None or timezone.is_naive(moment):
-        raise invalid_params("scheduled_at must be an ISO 8601 date-time with a zone.",
-                             {"scheduled_at": ["For example 2026-01-15T10:30:00Z."]})
+        raise invalid_params(
+            "scheduled_at must be an ISO 8601 date-time with a zone.",
+            {"scheduled_at": ["For example 2026-01-15T10:30:00Z."]},
+        )
     now = timezone.now()
     if moment <= now or moment > now + MAX_SCHEDULE_AHEAD:
-        raise invalid_params("scheduled_at must be in the future and at most 35 days ahead.",
-                             {"scheduled_at": ["In the future, at most 35 days ahead."]})
+        raise invalid_params(
+            "scheduled_at must be in the future and at most 35 days ahead.",
+            {"scheduled_at": ["In the future, at most 35 days ahead."]},
+        )
     return moment.astimezone(UTC)
 
 
 @transaction.atomic
-def broadcast_create(*, workspace: Workspace, name, audience, body=None, template_id=None,
-                     from_number=None, scheduled_at=None, quiet_hours=None, validity_period=None,
-                     draft: bool = False, created_by=None) -> Broadcast:
+def broadcast_create(
+    *,
+    workspace: Workspace,
+    name,
+    audience,
+    body=None,
+    template_id=None,
+    from_number=None,
+    scheduled_at=None,
+    quiet_hours=None,
+    validity_period=None,
+    draft: bool = False,
+    created_by=None,
+) -> Broadcast:
     """Make a broadcast, checked whole (audience, body, sender, carrier account), and start it
     (or schedule it) unless it is a draft."""
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
@@ -224,10 +259,17 @@ def broadcast_create(*, workspace: Workspace, name, audience, body=None, templat
     account = require_provider_account(workspace=workspace)
     resolve_sender(workspace=workspace, account=account, from_number=from_number or None, is_mms=False)
     broadcast = Broadcast.objects.create(
-        workspace=workspace, name=name.strip(), template=template, body=body,
-        audience=_clean_audience(workspace, audience), from_number=from_number or "",
-        scheduled_at=_clean_schedule(scheduled_at), quiet_hours=_clean_quiet_hours(quiet_hours),
-        validity_period=clean_validity_period(validity_period), created_by=created_by)
+        workspace=workspace,
+        name=name.strip(),
+        template=template,
+        body=body,
+        audience=_clean_audience(workspace, audience),
+        from_number=from_number or "",
+        scheduled_at=_clean_schedule(scheduled_at),
+        quiet_hours=_clean_quiet_hours(quiet_hours),
+        validity_period=clean_validity_period(validity_period),
+        created_by=created_by,
+    )
     if not draft:
         broadcast_start(broadcast=broadcast)
     return broadcast
@@ -274,7 +316,8 @@ def broadcast_preview(*, broadcast: Broadcast) -> dict:
     skipped: list[dict] = []
     render = _Renderer(broadcast.body)
     rows = render.rows(audience_contacts(broadcast.workspace_id, broadcast.audience)).iterator(
-        chunk_size=2000)
+        chunk_size=2000
+    )
     for row in rows:
         try:
             text = render(row)
@@ -291,8 +334,14 @@ def broadcast_preview(*, broadcast: Broadcast) -> dict:
             samples.append({"contact_id": row[0], **message_templates.rendering_data(rendering)})
         else:
             segments += count_segments(text).num_segments
-    return {"messages": messages, "segments": segments, "skipped_opted_out": opted_out,
-            "skipped_invalid": invalid, "samples": samples, "skipped": skipped}
+    return {
+        "messages": messages,
+        "segments": segments,
+        "skipped_opted_out": opted_out,
+        "skipped_invalid": invalid,
+        "samples": samples,
+        "skipped": skipped,
+    }
 
 
 class _Renderer:
@@ -376,8 +425,7 @@ def _release_in(zone: ZoneInfo, at: datetime, start: time, end: time) -> datetim
 
 
 def _quiet_bounds(quiet_hours: dict) -> tuple[time, time]:
-    return (time(*map(int, quiet_hours["start"].split(":"))),
-            time(*map(int, quiet_hours["end"].split(":"))))
+    return (time(*map(int, quiet_hours["start"].split(":"))), time(*map(int, quiet_hours["end"].split(":"))))
 
 
 def release_time(phone_number: str, at: datetime, quiet_hours: dict, fallback: str) -> datetime | None:
@@ -413,7 +461,9 @@ def _plan_slices(broadcast: Broadcast) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*), array_agg(id ORDER BY id) FILTER (WHERE n %% %s = 0) FROM "  # noqa: S608
-                f"(SELECT id, row_number() OVER (ORDER BY id) AS n FROM ({sql}) a) s", [size, *params])
+                f"(SELECT id, row_number() OVER (ORDER BY id) AS n FROM ({sql}) a) s",
+                [size, *params],
+            )
             broadcast.total, bounds = cursor.fetchone()
         bounds = bounds or []
         if bounds and broadcast.total % size == 0:
@@ -421,9 +471,14 @@ def _plan_slices(broadcast: Broadcast) -> None:
     else:
         broadcast.total = found.count()
     edges = ["", *bounds, ""]
-    BroadcastSlice.objects.bulk_create([
-        BroadcastSlice(broadcast=broadcast, seq=seq, after=edges[seq], last=edges[seq + 1],
-                       cursor=edges[seq]) for seq in range(len(edges) - 1)])
+    BroadcastSlice.objects.bulk_create(
+        [
+            BroadcastSlice(
+                broadcast=broadcast, seq=seq, after=edges[seq], last=edges[seq + 1], cursor=edges[seq]
+            )
+            for seq in range(len(edges) - 1)
+        ]
+    )
 
 
 def broadcast_generate(*, broadcast_id: str) -> None:
@@ -445,8 +500,12 @@ def _lock_while_making(broadcast_id: str) -> Broadcast | None:
     if connection.vendor != "postgresql":
         return Broadcast.objects.select_for_update().filter(pk=broadcast_id).first()
     table = connection.ops.quote_name(Broadcast._meta.db_table)
-    found = list(Broadcast.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
-                                       [broadcast_id]))
+    found = list(
+        Broadcast.objects.raw(
+            f"SELECT * FROM {table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
+            [broadcast_id],
+        )
+    )
     return found[0] if found else None
 
 
@@ -456,8 +515,12 @@ def _generate_batch(broadcast_id: str) -> str:
     broadcast = _lock_while_making(broadcast_id)
     if broadcast is None or broadcast.status != BroadcastStatus.SENDING or broadcast.generated:
         return _STOPPED
-    part = (BroadcastSlice.objects.select_for_update(skip_locked=True)
-            .filter(broadcast_id=broadcast_id, done=False).order_by("seq").first())
+    part = (
+        BroadcastSlice.objects.select_for_update(skip_locked=True)
+        .filter(broadcast_id=broadcast_id, done=False)
+        .order_by("seq")
+        .first()
+    )
     if part is None:
         return _NO_FREE_SLICE
     workspace = Workspace.objects.get(pk=broadcast.workspace_id)
@@ -469,8 +532,9 @@ def _generate_batch(broadcast_id: str) -> str:
     rows = list(render.rows(contacts)[:size])
 
     now = timezone.now()
-    release = (_release_times(now, broadcast.quiet_hours, workspace.timezone)
-               if broadcast.quiet_hours else None)
+    release = (
+        _release_times(now, broadcast.quiet_hours, workspace.timezone) if broadcast.quiet_hours else None
+    )
     opted_out = 0
     skipped: list[dict] = []
     outgoing: list[Outgoing] = []
@@ -484,9 +548,15 @@ def _generate_batch(broadcast_id: str) -> str:
                 skipped.append({"contact_id": row[0], "reason": str(skip)})
             continue
         info = count_segments(text)
-        outgoing.append(Outgoing(to=row[1], body=text, num_segments=max(1, info.num_segments),
-                                 encoding=info.encoding,
-                                 scheduled_at=release(row[1]) if release else None))
+        outgoing.append(
+            Outgoing(
+                to=row[1],
+                body=text,
+                num_segments=max(1, info.num_segments),
+                encoding=info.encoding,
+                scheduled_at=release(row[1]) if release else None,
+            )
+        )
     if outgoing:
         raced, refused = _store(broadcast, workspace, outgoing, now)
         opted_out += raced
@@ -502,8 +572,9 @@ def _generate_batch(broadcast_id: str) -> str:
     return _MORE
 
 
-def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
-           now: datetime) -> tuple[int, list[dict]]:
+def _store(
+    broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing], now: datetime
+) -> tuple[int, list[dict]]:
     """Store a batch's messages by the send service's rules; answers how many recipients turned
     out opted out, and the messages refused, with why (the sender or the account is gone)."""
     expires_at = now + timedelta(seconds=broadcast.validity_period) if broadcast.validity_period else None
@@ -511,8 +582,9 @@ def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
         return _store_through_send_service(broadcast, workspace, outgoing, expires_at)
     context = send_context(workspace=workspace)
     if context.account is None:
-        return 0, [{"phone_number": o.to, "reason": "This workspace has no carrier account."}
-                   for o in outgoing]
+        return 0, [
+            {"phone_number": o.to, "reason": "This workspace has no carrier account."} for o in outgoing
+        ]
     # Each recipient's sender as a single send would have it (a route may choose by destination);
     # the batch is stored in one statement per distinct sender.
     # resolve_sender is asked once per route, not per recipient: each ask reads the credentials
@@ -526,22 +598,37 @@ def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
         rule_id = rule.id if rule else None
         if rule_id not in by_rule:
             try:
-                by_rule[rule_id] = resolve_sender(workspace=workspace, account=context.account,
-                                                  from_number=from_number, is_mms=False, to=o.to)
+                by_rule[rule_id] = resolve_sender(
+                    workspace=workspace,
+                    account=context.account,
+                    from_number=from_number,
+                    is_mms=False,
+                    to=o.to,
+                )
             except DomainError as exc:
                 by_rule[rule_id] = exc
         sender = by_rule[rule_id]
         if isinstance(sender, DomainError):
             refused.append({"phone_number": o.to, "reason": str(sender.detail)})
             continue
-        key = (sender.number.pk if sender.number else None, sender.messaging_service_sid,
-               sender.account_id, sender.fallback_id)
+        key = (
+            sender.number.pk if sender.number else None,
+            sender.messaging_service_sid,
+            sender.account_id,
+            sender.fallback_id,
+        )
         by_sender.setdefault(key, (sender, []))[1].append(o)
     stored = []
     for sender, group in by_sender.values():
         stored += broadcast_messages_store(
-            workspace_id=workspace.pk, broadcast_id=broadcast.pk, sender=sender, expires_at=expires_at,
-            sent_by_id=broadcast.created_by_id, now=now, outgoing=group)
+            workspace_id=workspace.pk,
+            broadcast_id=broadcast.pk,
+            sender=sender,
+            expires_at=expires_at,
+            sent_by_id=broadcast.created_by_id,
+            now=now,
+            outgoing=group,
+        )
     # As the send service does: published before the sends are enqueued (on_commit keeps the order).
     events.messages_created(stored, workspace.pk)
     queued = [m.id for m in stored if m.status == Status.QUEUED]
@@ -550,12 +637,21 @@ def _store(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
     return len(outgoing) - len(refused) - len(stored), refused
 
 
-def _store_through_send_service(broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing],
-                                expires_at: datetime | None) -> tuple[int, list[dict]]:
+def _store_through_send_service(
+    broadcast: Broadcast, workspace: Workspace, outgoing: list[Outgoing], expires_at: datetime | None
+) -> tuple[int, list[dict]]:
     """The same through the send service's ORM path (SQLite: the embedded default)."""
-    requests = [SendRequest(to=o.to, body=o.body, from_number=broadcast.from_number or None,
-                            scheduled_at=o.scheduled_at, expires_at=expires_at,
-                            broadcast_id=broadcast.id) for o in outgoing]
+    requests = [
+        SendRequest(
+            to=o.to,
+            body=o.body,
+            from_number=broadcast.from_number or None,
+            scheduled_at=o.scheduled_at,
+            expires_at=expires_at,
+            broadcast_id=broadcast.id,
+        )
+        for o in outgoing
+    ]
     try:
         results = message_send_many(workspace=workspace, requests=requests, sent_by=broadcast.created_by)
     except DomainError as exc:  # the carrier account is gone: nothing more can go
@@ -573,13 +669,20 @@ def _store_through_send_service(broadcast: Broadcast, workspace: Workspace, outg
 def _count_skipped(broadcast: Broadcast, opted_out: int, skipped: list[dict]) -> None:
     """Add a batch's skipped contacts to the broadcast's counts (other slices add theirs alongside:
     increments, not the values this batch read), listing the first MAX_SKIPPED_KEPT."""
-    changes = {"skipped_opted_out": F("skipped_opted_out") + opted_out,
-               "skipped_invalid": F("skipped_invalid") + len(skipped), "updated_at": timezone.now()}
+    changes = {
+        "skipped_opted_out": F("skipped_opted_out") + opted_out,
+        "skipped_invalid": F("skipped_invalid") + len(skipped),
+        "updated_at": timezone.now(),
+    }
     if skipped:
-        kept = (Broadcast.objects.select_for_update(no_key=True).filter(pk=broadcast.pk)
-                .values_list("skipped", flat=True).get())
+        kept = (
+            Broadcast.objects.select_for_update(no_key=True)
+            .filter(pk=broadcast.pk)
+            .values_list("skipped", flat=True)
+            .get()
+        )
         if len(kept) < MAX_SKIPPED_KEPT:
-            changes["skipped"] = kept + skipped[:MAX_SKIPPED_KEPT - len(kept)]
+            changes["skipped"] = kept + skipped[: MAX_SKIPPED_KEPT - len(kept)]
     Broadcast.objects.filter(pk=broadcast.pk).update(**changes)
 
 
@@ -597,8 +700,9 @@ def _finish_generating(broadcast_id: str) -> None:
     worker that flips `generated` tells it."""
     if BroadcastSlice.objects.filter(broadcast_id=broadcast_id, done=False).exists():
         return  # another worker is on the last batches
-    if not Broadcast.objects.filter(pk=broadcast_id, status=BroadcastStatus.SENDING,
-                                    generated=False).update(generated=True, updated_at=timezone.now()):
+    if not Broadcast.objects.filter(pk=broadcast_id, status=BroadcastStatus.SENDING, generated=False).update(
+        generated=True, updated_at=timezone.now()
+    ):
         return
     broadcast = Broadcast.objects.select_for_update().get(pk=broadcast_id)
     _complete_if_done(broadcast)
@@ -625,8 +729,9 @@ def broadcasts_sweep() -> dict[str, int]:
     completed the ones whose every message reached its end."""
     now = timezone.now()
     counts = {"started": 0, "resumed": 0, "completed": 0}
-    for broadcast_id in (Broadcast.objects.filter(status=BroadcastStatus.SCHEDULED, scheduled_at__lte=now)
-                         .values_list("pk", flat=True)[:100]):
+    for broadcast_id in Broadcast.objects.filter(
+        status=BroadcastStatus.SCHEDULED, scheduled_at__lte=now
+    ).values_list("pk", flat=True)[:100]:
         with transaction.atomic():
             broadcast = Broadcast.objects.select_for_update().get(pk=broadcast_id)
             if broadcast.status == BroadcastStatus.SCHEDULED:
@@ -634,8 +739,9 @@ def broadcasts_sweep() -> dict[str, int]:
                 _publish(broadcast)
                 counts["started"] += 1
     stalled = now - timedelta(seconds=settings.BROADCAST_STALL_SECONDS)
-    for broadcast_id in (Broadcast.objects.filter(status=BroadcastStatus.SENDING, generated=False,
-                                                  updated_at__lt=stalled).values_list("pk", flat=True)[:100]):
+    for broadcast_id in Broadcast.objects.filter(
+        status=BroadcastStatus.SENDING, generated=False, updated_at__lt=stalled
+    ).values_list("pk", flat=True)[:100]:
         Broadcast.objects.filter(pk=broadcast_id).update(updated_at=now)
         enqueue_broadcast(broadcast_id)
         counts["resumed"] += 1
@@ -662,8 +768,12 @@ def broadcast_cancel(*, broadcast: Broadcast, source: str = "api") -> Broadcast:
     locked.save(update_fields=["status", "canceled_at", "updated_at"])
     unsent = Message.objects.filter(broadcast=locked, status__in=[Status.QUEUED, Status.SCHEDULED])
     while ids := list(unsent.values_list("pk", flat=True)[:1000]):
-        messages_cancel(message_ids=ids, source=source, statuses=(Status.QUEUED, Status.SCHEDULED),
-                        reason="The broadcast was canceled.")
+        messages_cancel(
+            message_ids=ids,
+            source=source,
+            statuses=(Status.QUEUED, Status.SCHEDULED),
+            reason="The broadcast was canceled.",
+        )
     _publish(locked)
     broadcast.__dict__.update(locked.__dict__)
     return locked
@@ -680,22 +790,33 @@ def broadcast_data(broadcast: Broadcast, *, fresh: bool = False) -> dict:
         return value.isoformat().replace("+00:00", "Z") if value else None
 
     return {
-        "id": broadcast.id, "name": broadcast.name, "status": broadcast.status,
-        "template_id": broadcast.template_id, "body": broadcast.body, "audience": broadcast.audience,
-        "from": broadcast.from_number or None, "scheduled_at": moment(broadcast.scheduled_at),
-        "quiet_hours": broadcast.quiet_hours, "validity_period": broadcast.validity_period,
-        "counts": broadcast_counts(broadcast, fresh=fresh), "skipped": broadcast.skipped,
-        "created_at": moment(broadcast.created_at), "started_at": moment(broadcast.started_at),
-        "completed_at": moment(broadcast.completed_at), "canceled_at": moment(broadcast.canceled_at),
+        "id": broadcast.id,
+        "name": broadcast.name,
+        "status": broadcast.status,
+        "template_id": broadcast.template_id,
+        "body": broadcast.body,
+        "audience": broadcast.audience,
+        "from": broadcast.from_number or None,
+        "scheduled_at": moment(broadcast.scheduled_at),
+        "quiet_hours": broadcast.quiet_hours,
+        "validity_period": broadcast.validity_period,
+        "counts": broadcast_counts(broadcast, fresh=fresh),
+        "skipped": broadcast.skipped,
+        "created_at": moment(broadcast.created_at),
+        "started_at": moment(broadcast.started_at),
+        "completed_at": moment(broadcast.completed_at),
+        "canceled_at": moment(broadcast.canceled_at),
     }
-
 
 
 def on_platform_events(workspace_id: str, published: list[dict]) -> None:
     """The EVENT_SINKS entry: as a broadcast's messages move, tell its watchers its counts (at
     most once a second per broadcast) and mark it completed once every message reached its end."""
-    ids = {e["data"].get("broadcast_id") for e in published
-           if e.get("type") == events.MESSAGE_UPDATED and isinstance(e.get("data"), dict)}
+    ids = {
+        e["data"].get("broadcast_id")
+        for e in published
+        if e.get("type") == events.MESSAGE_UPDATED and isinstance(e.get("data"), dict)
+    }
     ids.discard(None)
     for broadcast_id in ids:
         broadcast = Broadcast.objects.filter(pk=broadcast_id, status=BroadcastStatus.SENDING).first()
@@ -711,7 +832,9 @@ def _publish(broadcast: Broadcast) -> None:
     def publish() -> None:
         fresh = Broadcast.objects.filter(pk=broadcast.pk).first()
         if fresh is not None:
-            events.publish_event(fresh.workspace_id, {"id": new_id("evt"), "type": BROADCAST_UPDATED,
-                                                      "data": broadcast_data(fresh, fresh=True)})
+            events.publish_event(
+                fresh.workspace_id,
+                {"id": new_id("evt"), "type": BROADCAST_UPDATED, "data": broadcast_data(fresh, fresh=True)},
+            )
 
     transaction.on_commit(publish)

@@ -31,5 +31,6 @@ def explain_error(code: str | None, provider: str = "") -> ErrorExplanation | No
 
 
 def known_errors() -> list[ErrorExplanation]:
-    return [ErrorExplanation(code, meaning, action)
-            for code, (meaning, action) in known_error_codes().items()]
+    return [
+        ErrorExplanation(code, meaning, action) for code, (meaning, action) in known_error_codes().items()
+    ]

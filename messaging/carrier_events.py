@@ -56,8 +56,7 @@ def carrier_event_process(*, event_id: str) -> None:
     carrier_events_apply(event_ids=[event_id])
 
 
-def carrier_events_apply_pending(*, workspace_id: str | None = None,
-                                 budget_seconds: float = 10.0) -> int:
+def carrier_events_apply_pending(*, workspace_id: str | None = None, budget_seconds: float = 10.0) -> int:
     """Apply stored events batch after batch until none are due (or the time budget is spent:
     then a fresh task carries on, so that one task does not hold a worker for long). The sweep's
     per-workspace tasks, and every wake-up when tasks run eagerly."""
@@ -101,8 +100,11 @@ def carrier_events_run(*, hops: int = 0, seconds: float | None = None) -> int:
     statements and a publish); a full batch wakes one more runner. It stops after
     CARRIER_EVENT_IDLE_SECONDS without events, or after `seconds` (a fresh task carries on).
     Answers how many events it took."""
-    token = wakeup.runner_lease(settings.CARRIER_EVENT_RUNNERS, key=wakeup.EVENTS_RUNNERS_KEY,
-                                seconds=settings.CARRIER_EVENT_RUNNER_LEASE_SECONDS)
+    token = wakeup.runner_lease(
+        settings.CARRIER_EVENT_RUNNERS,
+        key=wakeup.EVENTS_RUNNERS_KEY,
+        seconds=settings.CARRIER_EVENT_RUNNER_LEASE_SECONDS,
+    )
     if token is None:
         return 0  # enough runners are at work; they take these events from the table
     if not _runner_here():
@@ -156,8 +158,9 @@ def _apply_or_wait() -> int:
         return 0
 
 
-def carrier_events_apply(*, workspace_id: str | None = None, event_ids: Sequence[str] | None = None,
-                         limit: int | None = None) -> int:
+def carrier_events_apply(
+    *, workspace_id: str | None = None, event_ids: Sequence[str] | None = None, limit: int | None = None
+) -> int:
     """Apply a batch of stored, unprocessed carrier events that are due, oldest first: taken in
     one statement (rows another worker holds are skipped), statuses applied through the
     lifecycle in one go (in status order, never backwards), inbound messages filed into their
@@ -174,17 +177,22 @@ def carrier_events_apply(*, workspace_id: str | None = None, event_ids: Sequence
             pending = pending.filter(workspace_id=workspace_id)
         if event_ids is not None:
             pending = pending.filter(pk__in=event_ids)
-        batch = list(pending.select_related("workspace")
-                     .select_for_update(skip_locked=True, of=("self",))
-                     .order_by("received_at")[:limit or settings.CARRIER_EVENT_BATCH_SIZE])
+        batch = list(
+            pending.select_related("workspace")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("received_at")[: limit or settings.CARRIER_EVENT_BATCH_SIZE]
+        )
         if not batch:
             return 0
         try:
             with transaction.atomic():
                 results = _apply_batch(batch)
         except Exception:
-            logger.warning("A batch of %d carrier events failed to apply; applying them one by one",
-                           len(batch), exc_info=True)
+            logger.warning(
+                "A batch of %d carrier events failed to apply; applying them one by one",
+                len(batch),
+                exc_info=True,
+            )
             results = {}
             for event in batch:
                 try:
@@ -212,14 +220,18 @@ def _mark_processed(events_done: Sequence[CarrierEvent], now) -> None:
         source, params = json_rows(("v_id", "v_error", "v_message"), ("text",) * 3, rows)
         source = f"WITH v AS ({source})"
     else:
-        source = ("WITH v(v_id, v_error, v_message) AS (VALUES "
-                  + ", ".join(["(CAST(%s AS text), CAST(%s AS text), CAST(%s AS text))"] * len(rows)) + ")")
+        source = (
+            "WITH v(v_id, v_error, v_message) AS (VALUES "
+            + ", ".join(["(CAST(%s AS text), CAST(%s AS text), CAST(%s AS text))"] * len(rows))
+            + ")"
+        )
         params = [value for row in rows for value in row]
     with connection.cursor() as cursor:
         cursor.execute(
             f"{source} UPDATE {table} SET processed_at = %s, error = v.v_error, "  # noqa: S608
             f"message_id = v.v_message FROM v WHERE {table}.id = v.v_id",
-            [*params, connection.ops.adapt_datetimefield_value(now)])
+            [*params, connection.ops.adapt_datetimefield_value(now)],
+        )
 
 
 def _attempt_failed(event: CarrierEvent, exc: Exception, now) -> None:
@@ -227,14 +239,22 @@ def _attempt_failed(event: CarrierEvent, exc: Exception, now) -> None:
     event.error = f"{type(exc).__name__}: {exc}"[:1000]
     if event.attempts >= settings.CARRIER_EVENT_MAX_ATTEMPTS:
         event.dead_at = now
-        logger.error("Carrier event %s dead-lettered after %d attempts: %s", event.id,
-                     event.attempts, event.error)
+        logger.error(
+            "Carrier event %s dead-lettered after %d attempts: %s", event.id, event.attempts, event.error
+        )
     else:
-        delay = min(settings.CARRIER_EVENT_RETRY_MAX_SECONDS,
-                    settings.CARRIER_EVENT_RETRY_BASE_SECONDS * 2 ** (event.attempts - 1))
+        delay = min(
+            settings.CARRIER_EVENT_RETRY_MAX_SECONDS,
+            settings.CARRIER_EVENT_RETRY_BASE_SECONDS * 2 ** (event.attempts - 1),
+        )
         event.next_attempt_at = now + timedelta(seconds=delay)
-        logger.warning("Carrier event %s failed to apply (attempt %d, again in %.0fs): %s",
-                       event.id, event.attempts, delay, event.error)
+        logger.warning(
+            "Carrier event %s failed to apply (attempt %d, again in %.0fs): %s",
+            event.id,
+            event.attempts,
+            delay,
+            event.error,
+        )
     event.save(update_fields=["attempts", "error", "dead_at", "next_attempt_at"])
 
 
@@ -245,8 +265,9 @@ def carrier_events_retry(*, event_ids: Sequence[str]) -> int:
         events_again = CarrierEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True)
         workspace_ids = set(events_again.values_list("workspace_id", flat=True))
         count = events_again.update(attempts=0, dead_at=None, next_attempt_at=None, error="")
-        transaction.on_commit(lambda: [enqueue_carrier_events_apply(workspace_id=ws, coalesce=False)
-                                       for ws in workspace_ids])
+        transaction.on_commit(
+            lambda: [enqueue_carrier_events_apply(workspace_id=ws, coalesce=False) for ws in workspace_ids]
+        )
     return count
 
 
@@ -306,14 +327,29 @@ def _apply_statuses(statuses: list[tuple[CarrierEvent, StatusUpdate]]) -> dict[s
     results: dict[str, Result] = {}
     # Our own id rides along on the callback (StatusUpdate.message_id): it is taken only within the
     # event's workspace.
-    named = [update.message_id for event, update in statuses
-             if event.message_id is None and getattr(update, "message_id", None)]
-    ours = {(ws, pk) for pk, ws in Message.objects.filter(pk__in=named)
-            .values_list("pk", "workspace_id")} if named else set()
-    unknown = [update.provider_sid for event, update in statuses
-               if event.message_id is None and update.provider_sid]
-    by_sid = {(ws, sid): pk for sid, ws, pk in Message.objects.filter(provider_sid__in=unknown)
-              .values_list("provider_sid", "workspace_id", "pk")} if unknown else {}
+    named = [
+        update.message_id
+        for event, update in statuses
+        if event.message_id is None and getattr(update, "message_id", None)
+    ]
+    ours = (
+        {(ws, pk) for pk, ws in Message.objects.filter(pk__in=named).values_list("pk", "workspace_id")}
+        if named
+        else set()
+    )
+    unknown = [
+        update.provider_sid for event, update in statuses if event.message_id is None and update.provider_sid
+    ]
+    by_sid = (
+        {
+            (ws, sid): pk
+            for sid, ws, pk in Message.objects.filter(provider_sid__in=unknown).values_list(
+                "provider_sid", "workspace_id", "pk"
+            )
+        }
+        if unknown
+        else {}
+    )
     reports, reported = [], []
     for event, update in statuses:
         message_id = event.message_id
@@ -324,8 +360,15 @@ def _apply_statuses(statuses: list[tuple[CarrierEvent, StatusUpdate]]) -> dict[s
         if message_id is None:
             results[event.id] = (f"No message with sid {update.provider_sid}.", None)
             continue
-        reports.append(StatusReport(message_id, update.status, update.error_code,
-                                    update.error_message, update.provider_sid or None))
+        reports.append(
+            StatusReport(
+                message_id,
+                update.status,
+                update.error_code,
+                update.error_message,
+                update.provider_sid or None,
+            )
+        )
         reported.append(event)
     outcome = messages_apply_statuses(reports)
     for index, (event, report) in enumerate(zip(reported, reports, strict=True)):
@@ -348,8 +391,11 @@ def find_our_side(workspace: Workspace, inbound: InboundMessage) -> str | None:
     """Which of our senders an inbound message reached: a number of the workspace, or the
     workspace's Messaging Service when the number sits in its pool."""
     account = primary_account(workspace=workspace)
-    if (account and account.messaging_service_sid
-            and inbound.messaging_service_sid == account.messaging_service_sid):
+    if (
+        account
+        and account.messaging_service_sid
+        and inbound.messaging_service_sid == account.messaging_service_sid
+    ):
         return account.messaging_service_sid
     if PhoneNumber.objects.for_workspace(workspace).filter(phone_number=inbound.to_number).exists():
         return inbound.to_number
@@ -365,15 +411,21 @@ def _receive(event: CarrierEvent, inbound: InboundMessage) -> Message | None:
     our_side = find_our_side(workspace, inbound)
     if our_side is None:
         raise LookupError(f"{inbound.to_number} is not a number of this workspace.")
-    conversation = conversation_for(workspace=workspace, our_side=our_side,
-                                    contact=inbound.from_number)
+    conversation = conversation_for(workspace=workspace, our_side=our_side, contact=inbound.from_number)
     segments = count_segments(inbound.body)
     message = Message.objects.create(
-        workspace=workspace, direction=Direction.INBOUND, status=Status.RECEIVED,
-        to_number=inbound.to_number, from_number=inbound.from_number,
-        messaging_service_sid=inbound.messaging_service_sid, body=inbound.body,
-        media_urls=inbound.media_urls, num_segments=max(1, segments.num_segments),
-        encoding=segments.encoding, provider_sid=inbound.provider_sid, conversation=conversation,
+        workspace=workspace,
+        direction=Direction.INBOUND,
+        status=Status.RECEIVED,
+        to_number=inbound.to_number,
+        from_number=inbound.from_number,
+        messaging_service_sid=inbound.messaging_service_sid,
+        body=inbound.body,
+        media_urls=inbound.media_urls,
+        num_segments=max(1, segments.num_segments),
+        encoding=segments.encoding,
+        provider_sid=inbound.provider_sid,
+        conversation=conversation,
     )
     MessageEvent.objects.create(message=message, status=Status.RECEIVED, source="carrier")
     conversation_file_inbound(conversation=conversation, message=message)
@@ -391,8 +443,7 @@ def _apply_consent_keyword(workspace: Workspace, message: Message) -> None:
     keyword = message.body.strip().upper()
     contact = message.from_number
     if keyword in OPT_OUT_KEYWORDS:
-        OptOut.objects.get_or_create(workspace=workspace, phone_number=contact,
-                                     defaults={"keyword": keyword})
+        OptOut.objects.get_or_create(workspace=workspace, phone_number=contact, defaults={"keyword": keyword})
         action = ConsentAction.OPT_OUT
     elif keyword in OPT_IN_KEYWORDS:
         OptOut.objects.for_workspace(workspace).filter(phone_number=contact).delete()
@@ -401,8 +452,9 @@ def _apply_consent_keyword(workspace: Workspace, message: Message) -> None:
         action = ConsentAction.HELP
     else:
         return
-    ConsentEvent.objects.create(workspace=workspace, phone_number=contact, action=action,
-                                keyword=keyword, message=message)
+    ConsentEvent.objects.create(
+        workspace=workspace, phone_number=contact, action=action, keyword=keyword, message=message
+    )
 
 
 def sweep_carrier_events(*, older_than_seconds: int = 60) -> int:
@@ -411,8 +463,11 @@ def sweep_carrier_events(*, older_than_seconds: int = 60) -> int:
     workspace's backlog (or poison, which backs off) cannot hold back another's recovery."""
     now = timezone.now()
     workspace_ids = list(
-        _due(CarrierEvent.objects.filter(received_at__lt=now - timedelta(seconds=older_than_seconds)),
-             now).values_list("workspace_id", flat=True).distinct().order_by())
+        _due(CarrierEvent.objects.filter(received_at__lt=now - timedelta(seconds=older_than_seconds)), now)
+        .values_list("workspace_id", flat=True)
+        .distinct()
+        .order_by()
+    )
     for workspace_id in workspace_ids:
         enqueue_carrier_events_apply(workspace_id=workspace_id, coalesce=False)
     return len(workspace_ids)
@@ -422,9 +477,10 @@ def carrier_events_tick(*, older_than_seconds: float | None = None) -> bool:
     """Beat's tick: wake a runner when a stored event is due that none took (a runner killed
     while it held the wake-up, PostgreSQL away when the last one looked); answers whether."""
     now = timezone.now()
-    stale = now - timedelta(seconds=older_than_seconds if older_than_seconds is not None
-                            else settings.CARRIER_EVENT_TICK_SECONDS)
-    left = (_due(CarrierEvent.objects.all(), now).filter(received_at__lt=stale).exists())
+    stale = now - timedelta(
+        seconds=older_than_seconds if older_than_seconds is not None else settings.CARRIER_EVENT_TICK_SECONDS
+    )
+    left = _due(CarrierEvent.objects.all(), now).filter(received_at__lt=stale).exists()
     if left:
         wakeup.wake_events()
     return left
@@ -432,20 +488,19 @@ def carrier_events_tick(*, older_than_seconds: float | None = None) -> bool:
 
 def _due(events, now):
     """The events a runner takes: not applied, not dead-lettered, and not backing off."""
-    return (events.filter(processed_at__isnull=True, dead_at__isnull=True)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+    return events.filter(processed_at__isnull=True, dead_at__isnull=True).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
 
 
-def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, payload: dict,
-                               **kwargs) -> None:
+def on_simulated_carrier_event(sender, *, workspace_id: str, kind: str, payload: dict, **kwargs) -> None:
     """The simulator carrier's events take the same path as a real carrier's webhooks."""
     from .carrier_intake import carrier_event_store, intake_event
 
     if not Workspace.objects.filter(pk=workspace_id).exists():
         return
     try:
-        event = intake_event(workspace_id=workspace_id, provider=str(sender), kind=kind,
-                             payload=payload)
+        event = intake_event(workspace_id=workspace_id, provider=str(sender), kind=kind, payload=payload)
     except ValueError as exc:
         logger.warning("Unreadable %s event for %s: %s", sender, workspace_id, exc)
         return

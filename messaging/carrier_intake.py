@@ -92,8 +92,9 @@ def without_nul(value: Any) -> Any:
     return value
 
 
-def intake_event(*, workspace_id: str, provider: str, kind: str, payload: dict[str, Any],
-                 message_id: str = "") -> IntakeEvent:
+def intake_event(
+    *, workspace_id: str, provider: str, kind: str, payload: dict[str, Any], message_id: str = ""
+) -> IntakeEvent:
     """Read one raw event with its adapter's parse functions; ValueError when it cannot be read."""
     adapter = adapter_class(provider)
     payload = without_nul(payload)
@@ -101,16 +102,24 @@ def intake_event(*, workspace_id: str, provider: str, kind: str, payload: dict[s
     parsed: InboundMessage | StatusUpdate
     if kind == EventKind.INBOUND:
         parsed = adapter.parse_inbound(payload)
-        extra = {"to_number": parsed.to_number[:64],
-                 "messaging_service_sid": parsed.messaging_service_sid[:64]}
+        extra = {
+            "to_number": parsed.to_number[:64],
+            "messaging_service_sid": parsed.messaging_service_sid[:64],
+        }
     else:
         parsed = adapter.parse_status(payload)
         extra = {}
         message_id = message_id or parsed.message_id
-    return IntakeEvent(workspace_id=workspace_id, provider=provider, kind=kind.value,
-                       dedupe_key=adapter.dedupe_key(kind, payload)[:200],
-                       provider_sid=parsed.provider_sid[:64], payload=payload,
-                       message_id=without_nul(message_id)[:64], **extra)
+    return IntakeEvent(
+        workspace_id=workspace_id,
+        provider=provider,
+        kind=kind.value,
+        dedupe_key=adapter.dedupe_key(kind, payload)[:200],
+        provider_sid=parsed.provider_sid[:64],
+        payload=payload,
+        message_id=without_nul(message_id)[:64],
+        **extra,
+    )
 
 
 def _webhook_account(workspace_id: str, provider: str, account_id: str) -> ProviderAccount | None:
@@ -118,6 +127,7 @@ def _webhook_account(workspace_id: str, provider: str, account_id: str) -> Provi
     primary-most): cached per process and exact while PostgreSQL answers (the credentials token
     changes with any carrier account or workspace change), else what webhook_account finds in
     the shared cache."""
+
     def load() -> ProviderAccount | None:
         return webhook_account(workspace_id=workspace_id, provider=provider, account_id=account_id)
 
@@ -127,8 +137,9 @@ def _webhook_account(workspace_id: str, provider: str, account_id: str) -> Provi
         return load()
 
 
-def webhook_receive(*, provider: str, workspace_id: str, route: str,
-                    request: WebhookRequest) -> WebhookAnswer:
+def webhook_receive(
+    *, provider: str, workspace_id: str, route: str, request: WebhookRequest
+) -> WebhookAnswer:
     """Verify a carrier's webhook, store its events and say what to answer.
 
     Raises IntakeRefused (403 bad signature, 404 unknown workspace or target, 400 unreadable) or
@@ -143,8 +154,9 @@ def webhook_receive(*, provider: str, workspace_id: str, route: str,
     try:
         account = _webhook_account(workspace_id, provider, str(request.query.get("account") or ""))
     except AccountUnavailable:
-        logger.warning("A %s webhook for %s could not be verified: no database, no cache",
-                       provider, workspace_id)
+        logger.warning(
+            "A %s webhook for %s could not be verified: no database, no cache", provider, workspace_id
+        )
         raise IntakeUnavailable() from None
     if account is None:
         raise IntakeRefused(404, "not_found", f"No {provider} account for this workspace.")
@@ -153,9 +165,16 @@ def webhook_receive(*, provider: str, workspace_id: str, route: str,
         logger.warning("Refused a %s webhook for %s: bad signature", provider, workspace_id)
         raise IntakeRefused(403, "forbidden", "Missing or invalid webhook signature.")
     try:
-        events = [intake_event(workspace_id=workspace_id, provider=provider, kind=received.kind,
-                               payload=received.payload, message_id=received.message_id)
-                  for received in adapter.read_webhook(route, request)]
+        events = [
+            intake_event(
+                workspace_id=workspace_id,
+                provider=provider,
+                kind=received.kind,
+                payload=received.payload,
+                message_id=received.message_id,
+            )
+            for received in adapter.read_webhook(route, request)
+        ]
     except ValueError as exc:
         raise IntakeRefused(400, "invalid_params", str(exc)) from None
     try:
@@ -180,6 +199,7 @@ def _workspace_numbers(workspace_id: str, account_pk: int | None) -> frozenset[s
     """The workspace's phone numbers that webhooks verified with this account may bring messages
     to (its own and the primary's unassigned ones), cached per process and exact (the
     credentials token)."""
+
     def load() -> frozenset[str]:
         numbers = PhoneNumber.objects.filter(workspace_id=workspace_id)
         if account_pk:
@@ -190,16 +210,21 @@ def _workspace_numbers(workspace_id: str, account_pk: int | None) -> frozenset[s
 
 
 def _reaches_us(event: IntakeEvent, account: ProviderAccount | None) -> bool:
-    if (account is not None and account.messaging_service_sid
-            and event.messaging_service_sid == account.messaging_service_sid):
+    if (
+        account is not None
+        and account.messaging_service_sid
+        and event.messaging_service_sid == account.messaging_service_sid
+    ):
         return True
     # Not a number of another of the workspace's carrier accounts (null: the primary's).
-    return event.to_number in _workspace_numbers(event.workspace_id,
-                                                 account.pk if account is not None else None)
+    return event.to_number in _workspace_numbers(
+        event.workspace_id, account.pk if account is not None else None
+    )
 
 
-def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None = None,
-                        require_target: bool = False) -> CarrierEvent | None:
+def carrier_event_store(
+    event: IntakeEvent, *, account: ProviderAccount | None = None, require_target: bool = False
+) -> CarrierEvent | None:
     """Store one event and have a worker apply it; None for a duplicate (a carrier's retry).
 
     With `require_target`, an inbound message to none of the workspace's numbers, or a status of
@@ -210,14 +235,19 @@ def carrier_event_store(event: IntakeEvent, *, account: ProviderAccount | None =
     if event.kind == EventKind.STATUS:
         message = _target_message(event)
         if message is None and require_target:
-            raise IntakeRefused(404, "not_found",
-                                "No message of this workspace matches this callback.")
+            raise IntakeRefused(404, "not_found", "No message of this workspace matches this callback.")
     elif require_target and not _reaches_us(event, account):
         raise IntakeRefused(404, "not_found", "The To number is not a number of this workspace.")
     stored = CarrierEvent(
-        workspace_id=event.workspace_id, provider=event.provider, kind=event.kind,
-        dedupe_key=event.dedupe_key, provider_sid=event.provider_sid, message=message,
-        params=event.payload, received_at=timezone.now())
+        workspace_id=event.workspace_id,
+        provider=event.provider,
+        kind=event.kind,
+        dedupe_key=event.dedupe_key,
+        provider_sid=event.provider_sid,
+        message=message,
+        params=event.payload,
+        received_at=timezone.now(),
+    )
     try:
         if connection.in_atomic_block:  # the caller's transaction survives a duplicate
             with transaction.atomic():
@@ -239,11 +269,21 @@ def carrier_events_store_many(events: list[IntakeEvent], messages: Sequence[Mess
     apply them; answers how many were given."""
     if not events:
         return 0
-    CarrierEvent.objects.bulk_create([
-        CarrierEvent(workspace_id=e.workspace_id, provider=e.provider, kind=e.kind,
-                     dedupe_key=e.dedupe_key, provider_sid=e.provider_sid, message=m,
-                     params=e.payload)
-        for e, m in zip(events, messages, strict=True)], ignore_conflicts=True)
+    CarrierEvent.objects.bulk_create(
+        [
+            CarrierEvent(
+                workspace_id=e.workspace_id,
+                provider=e.provider,
+                kind=e.kind,
+                dedupe_key=e.dedupe_key,
+                provider_sid=e.provider_sid,
+                message=m,
+                params=e.payload,
+            )
+            for e, m in zip(events, messages, strict=True)
+        ],
+        ignore_conflicts=True,
+    )
     transaction.on_commit(enqueue_carrier_events_apply)
     return len(events)
 
@@ -252,11 +292,12 @@ def carrier_events_store_many(events: list[IntakeEvent], messages: Sequence[Mess
 def _insert_statement(placeholder: str = "$") -> str:
     fields = CarrierEvent._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(f"${n + 1}" if placeholder == "$" else placeholder
-                             for n in range(len(fields)))
+    placeholders = ", ".join(f"${n + 1}" if placeholder == "$" else placeholder for n in range(len(fields)))
     table = connection.ops.quote_name(CarrierEvent._meta.db_table)
-    return (f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - our names
-            "ON CONFLICT (workspace_id, kind, dedupe_key) DO NOTHING RETURNING 1")
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - our names
+        "ON CONFLICT (workspace_id, kind, dedupe_key) DO NOTHING RETURNING 1"
+    )
 
 
 def _insert_new(event: CarrierEvent) -> bool:
@@ -284,8 +325,11 @@ def _redis():
 
     if not settings.REDIS_URL:
         return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=settings.REDIS_TIMEOUT,
-                                socket_timeout=settings.REDIS_TIMEOUT)
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=settings.REDIS_TIMEOUT,
+        socket_timeout=settings.REDIS_TIMEOUT,
+    )
 
 
 def _buffer(events: list[IntakeEvent]) -> None:
@@ -300,13 +344,14 @@ def _buffer(events: list[IntakeEvent]) -> None:
                 pipe.xadd(STREAM, {"event": event.as_json()})
             pipe.execute()
     except redis.RedisError:
-        logger.error("Carrier events of %s refused: PostgreSQL and Redis are both unavailable",
-                     events[0].workspace_id if events else "-")
+        logger.error(
+            "Carrier events of %s refused: PostgreSQL and Redis are both unavailable",
+            events[0].workspace_id if events else "-",
+        )
         raise IntakeUnavailable() from None
     finally:
         client.close()
-    logger.warning("PostgreSQL unavailable: %d carrier event(s) kept in Redis until it is back",
-                   len(events))
+    logger.warning("PostgreSQL unavailable: %d carrier event(s) kept in Redis until it is back", len(events))
 
 
 def carrier_intake_drain(*, batch: int = 500) -> int:

@@ -57,8 +57,7 @@ def origin_allowed(origin: str | None) -> bool:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     domain, _port = split_domain_port(parts.netloc)
-    allowed = settings.ALLOWED_HOSTS or (
-        [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    allowed = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
     return bool(domain) and validate_host(domain, allowed)
 
 
@@ -84,8 +83,11 @@ def _authorize(workspace_id: str, bearer: str | None, cookie_user) -> str | None
 
 def _catch_up(workspace_id: str, since: datetime, limit: int) -> tuple[list[dict], bool]:
     workspace = Workspace(pk=workspace_id)
-    messages = list(Message.objects.for_workspace(workspace).filter(updated_at__gt=since)
-                    .order_by("updated_at", "pk")[: limit + 1])
+    messages = list(
+        Message.objects.for_workspace(workspace)
+        .filter(updated_at__gt=since)
+        .order_by("updated_at", "pk")[: limit + 1]
+    )
     return [MessageSerializer(m).data for m in messages[:limit]], len(messages) > limit
 
 
@@ -144,8 +146,11 @@ class _Fanout:
                 messages.append(pending.get_nowait())
             # One ASGI message per frame for every socket (the server only reads it), handed to
             # the server's send directly (messaging_platform/websocket_server.py).
-            frames = [{"type": "websocket.send", "text": text}
-                      for message in messages for text in frames_of(message)]
+            frames = [
+                {"type": "websocket.send", "text": text}
+                for message in messages
+                for text in frames_of(message)
+            ]
             for consumer in list(self.members):
                 send = consumer.server_send
                 try:
@@ -157,7 +162,8 @@ class _Fanout:
 
 # Per event loop: the test client runs each test in a loop of its own.
 _fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Fanout]] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 async def _fanout(layer, group: str) -> _Fanout:

@@ -54,8 +54,10 @@ def clean_name(raw) -> str:
         raise invalid_params("name must be a string.", {"name": ["Must be a string."]})
     name = raw.strip()
     if len(name) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in name):
-        raise invalid_params(f"name must be at most {MAX_NAME_LENGTH} characters, without control "
-                             "characters.", {"name": ["Too long, or holds control characters."]})
+        raise invalid_params(
+            f"name must be at most {MAX_NAME_LENGTH} characters, without control characters.",
+            {"name": ["Too long, or holds control characters."]},
+        )
     return name
 
 
@@ -67,13 +69,16 @@ def clean_fields(raw) -> dict[str, str]:
     fields = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not FIELD_NAME.fullmatch(key) or key in RESERVED_COLUMNS:
-            raise invalid_params(f"{str(key)[:64]!r} cannot be a field name: use letters, digits, _ "
-                                 "and -, starting with a letter (not name, phone_number or tags).",
-                                 {"fields": ["Bad field name."]})
+            raise invalid_params(
+                f"{str(key)[:64]!r} cannot be a field name: use letters, digits, _ "
+                "and -, starting with a letter (not name, phone_number or tags).",
+                {"fields": ["Bad field name."]},
+            )
         if not isinstance(value, str) or len(value) > MAX_FIELD_VALUE_LENGTH or "\x00" in value:
-            raise invalid_params(f"The field {key} must be a string of at most "
-                                 f"{MAX_FIELD_VALUE_LENGTH} characters.",
-                                 {"fields": [f"Bad value for {key}."]})
+            raise invalid_params(
+                f"The field {key} must be a string of at most {MAX_FIELD_VALUE_LENGTH} characters.",
+                {"fields": [f"Bad value for {key}."]},
+            )
         fields[key] = value
     return fields
 
@@ -83,8 +88,10 @@ def clean_tags(raw) -> list[str]:
         raise invalid_params("tags must be a list of strings.", {"tags": ["Must be a list of strings."]})
     tags = sorted({t.strip().lower() for t in raw})
     if len(tags) > MAX_TAGS or not all(TAG.fullmatch(t) for t in tags):
-        raise invalid_params(f"At most {MAX_TAGS} tags, each a word of letters, digits, _ and - "
-                             "(up to 50 characters).", {"tags": ["Bad tag."]})
+        raise invalid_params(
+            f"At most {MAX_TAGS} tags, each a word of letters, digits, _ and - (up to 50 characters).",
+            {"tags": ["Bad tag."]},
+        )
     return tags
 
 
@@ -99,8 +106,9 @@ def clean_tag(raw: str) -> str:
 
 
 def with_opt_out(contacts: QuerySet[Contact]) -> QuerySet[Contact]:
-    opted = OptOut.objects.filter(workspace_id=OuterRef("workspace_id"),
-                                  phone_number=OuterRef("phone_number"))
+    opted = OptOut.objects.filter(
+        workspace_id=OuterRef("workspace_id"), phone_number=OuterRef("phone_number")
+    )
     return contacts.annotate(opted_out=Exists(opted))
 
 
@@ -111,13 +119,20 @@ def has_tag(tag: str) -> Q:
     return Q(tags__icontains=f'"{tag}"')
 
 
-def contact_list(*, workspace: Workspace, search: str = "", tags: Iterable[str] = (),
-                 fields: dict[str, str] | None = None, opted_out: bool | None = None) -> QuerySet[Contact]:
+def contact_list(
+    *,
+    workspace: Workspace,
+    search: str = "",
+    tags: Iterable[str] = (),
+    fields: dict[str, str] | None = None,
+    opted_out: bool | None = None,
+) -> QuerySet[Contact]:
     """The workspace's contacts, newest first: `search` in the name or number, every tag of `tags`,
     each `fields` key equal to its value."""
     if len(search) > MAX_SEARCH_LENGTH:
-        raise invalid_params(f"search must be at most {MAX_SEARCH_LENGTH} characters.",
-                             {"search": ["Too long."]})
+        raise invalid_params(
+            f"search must be at most {MAX_SEARCH_LENGTH} characters.", {"search": ["Too long."]}
+        )
     contacts = with_opt_out(Contact.objects.for_workspace(workspace))
     if search := search.strip():
         digits = re.sub(r"[^\d+]", "", search)
@@ -137,13 +152,15 @@ def contact_list(*, workspace: Workspace, search: str = "", tags: Iterable[str] 
     contacts = contacts.order_by("-created_at", "-id")
     if search or tags or fields or opted_out is not None:
         return contacts
-    return with_total(contacts, lambda: contact_total(workspace_id=workspace.pk),
-                      seek=lambda found, offset: contact_seek(found, offset, workspace_id=workspace.pk))
+    return with_total(
+        contacts,
+        lambda: contact_total(workspace_id=workspace.pk),
+        seek=lambda found, offset: contact_seek(found, offset, workspace_id=workspace.pk),
+    )
 
 
 def access_contact(*, workspace: Workspace, contact_id: str) -> Contact:
-    contact = in_workspace(Contact.objects, workspace=workspace, pk=contact_id,
-                           missing="Contact not found.")
+    contact = in_workspace(Contact.objects, workspace=workspace, pk=contact_id, missing="Contact not found.")
     return with_opt_out(Contact.objects.filter(pk=contact.pk)).get()
 
 
@@ -152,22 +169,38 @@ def contact_names(*, workspace_id: str, phone_numbers: Iterable[str]) -> dict[st
     numbers = set(phone_numbers)
     if not numbers:
         return {}
-    return dict(Contact.objects.filter(workspace_id=workspace_id, phone_number__in=numbers)
-                .exclude(name="").values_list("phone_number", "name"))
+    return dict(
+        Contact.objects.filter(workspace_id=workspace_id, phone_number__in=numbers)
+        .exclude(name="")
+        .values_list("phone_number", "name")
+    )
 
 
 # Writes ----------------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def contact_create(*, workspace: Workspace, phone_number: str, name: str = "",
-                   fields: dict | None = None, tags: list | None = None) -> Contact:
+def contact_create(
+    *,
+    workspace: Workspace,
+    phone_number: str,
+    name: str = "",
+    fields: dict | None = None,
+    tags: list | None = None,
+) -> Contact:
     number = normalize_e164(phone_number, field="phone_number")
     if Contact.objects.for_workspace(workspace).filter(phone_number=number).exists():
-        raise invalid_params(f"A contact with the number {number} exists already.",
-                             {"phone_number": ["A contact with this number exists already."]})
-    contact = Contact.objects.create(workspace=workspace, phone_number=number, name=clean_name(name),
-                                     fields=clean_fields(fields or {}), tags=clean_tags(tags or []))
+        raise invalid_params(
+            f"A contact with the number {number} exists already.",
+            {"phone_number": ["A contact with this number exists already."]},
+        )
+    contact = Contact.objects.create(
+        workspace=workspace,
+        phone_number=number,
+        name=clean_name(name),
+        fields=clean_fields(fields or {}),
+        tags=clean_tags(tags or []),
+    )
     return access_contact(workspace=workspace, contact_id=contact.id)
 
 
@@ -177,10 +210,14 @@ def contact_update(*, contact: Contact, changes: dict) -> Contact:
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
     if "phone_number" in changes:
         number = normalize_e164(changes["phone_number"], field="phone_number")
-        if number != locked.phone_number and Contact.objects.filter(
-                workspace_id=locked.workspace_id, phone_number=number).exists():
-            raise invalid_params(f"A contact with the number {number} exists already.",
-                                 {"phone_number": ["A contact with this number exists already."]})
+        if (
+            number != locked.phone_number
+            and Contact.objects.filter(workspace_id=locked.workspace_id, phone_number=number).exists()
+        ):
+            raise invalid_params(
+                f"A contact with the number {number} exists already.",
+                {"phone_number": ["A contact with this number exists already."]},
+            )
         locked.phone_number = number
     if "name" in changes:
         locked.name = clean_name(changes["name"])
@@ -200,22 +237,25 @@ def contacts_ensure(*, workspace_id: str, phone_numbers: Iterable[str]) -> None:
     """Create a bare contact for each number that has none (an inbound message from a stranger)."""
     numbers = sorted(set(phone_numbers))
     if numbers:
-        Contact.objects.bulk_create([Contact(workspace_id=workspace_id, phone_number=n) for n in numbers],
-                                    ignore_conflicts=True)
+        Contact.objects.bulk_create(
+            [Contact(workspace_id=workspace_id, phone_number=n) for n in numbers], ignore_conflicts=True
+        )
 
 
 # Import ----------------------------------------------------------------------------------------
 
 
-def contact_import_start(*, workspace: Workspace, stream: Iterable[bytes], filename: str = "",
-                         created_by=None) -> ContactImport:
+def contact_import_start(
+    *, workspace: Workspace, stream: Iterable[bytes], filename: str = "", created_by=None
+) -> ContactImport:
     """Store an uploaded CSV in chunks and have a worker apply it; answers at once.
 
     The file is read as a stream (never whole in memory) and refused past settings.CONTACT_IMPORT_MAX_BYTES or
     IMPORT_MAX_ROWS data rows."""
     with transaction.atomic():
-        job = ContactImport.objects.create(workspace=workspace, filename=filename[:200],
-                                           created_by=created_by)
+        job = ContactImport.objects.create(
+            workspace=workspace, filename=filename[:200], created_by=created_by
+        )
         newlines = size = seq = 0
         last = b""
         buffer = bytearray()
@@ -225,41 +265,46 @@ def contact_import_start(*, workspace: Workspace, stream: Iterable[bytes], filen
             size += len(piece)
             if size > settings.CONTACT_IMPORT_MAX_BYTES:
                 megabytes = settings.CONTACT_IMPORT_MAX_BYTES // (1024 * 1024)
-                raise invalid_params(f"The file is larger than {megabytes} MB.",
-                                     {"file": ["Too large."]})
+                raise invalid_params(f"The file is larger than {megabytes} MB.", {"file": ["Too large."]})
             newlines += piece.count(b"\n")
             last = piece[-1:]
             buffer += piece
             while len(buffer) >= IMPORT_CHUNK_BYTES:
-                ContactImportChunk.objects.create(contact_import=job, seq=seq,
-                                                  data=bytes(buffer[:IMPORT_CHUNK_BYTES]))
+                ContactImportChunk.objects.create(
+                    contact_import=job, seq=seq, data=bytes(buffer[:IMPORT_CHUNK_BYTES])
+                )
                 del buffer[:IMPORT_CHUNK_BYTES]
                 seq += 1
         if buffer:
             ContactImportChunk.objects.create(contact_import=job, seq=seq, data=bytes(buffer))
         if size == 0:
-            raise invalid_params("The file is empty: it needs a header row with phone_number.",
-                                 {"file": ["Empty file."]})
+            raise invalid_params(
+                "The file is empty: it needs a header row with phone_number.", {"file": ["Empty file."]}
+            )
         lines = newlines + (0 if last == b"\n" else 1)
         job.total_rows = max(0, lines - 1)
         if job.total_rows > IMPORT_MAX_ROWS:
-            raise invalid_params(f"At most {IMPORT_MAX_ROWS:,} rows per import.",
-                                 {"file": ["Too many rows."]})
+            raise invalid_params(
+                f"At most {IMPORT_MAX_ROWS:,} rows per import.", {"file": ["Too many rows."]}
+            )
         job.save(update_fields=["total_rows"])
         transaction.on_commit(lambda: enqueue_contact_import(job.id))
     return job
 
 
 def access_contact_import(*, workspace: Workspace, import_id: str) -> ContactImport:
-    return in_workspace(ContactImport.objects, workspace=workspace, pk=import_id,
-                        missing="Import not found.")
+    return in_workspace(ContactImport.objects, workspace=workspace, pk=import_id, missing="Import not found.")
 
 
 def _chunks(job: ContactImport) -> Iterator[bytes]:
     last = -1
     while True:
-        chunk = (ContactImportChunk.objects.filter(contact_import=job, seq__gt=last)
-                 .order_by("seq").values_list("seq", "data").first())
+        chunk = (
+            ContactImportChunk.objects.filter(contact_import=job, seq__gt=last)
+            .order_by("seq")
+            .values_list("seq", "data")
+            .first()
+        )
         if chunk is None:
             return
         last = chunk[0]
@@ -304,8 +349,11 @@ def _parse_row(number: int, header: list[str], cells: list[str]) -> _Row:
         clean_name(name or "")
         clean_fields(fields)
         # A CSV cell holds its tags separated by ; (or ,): "vip; paris".
-        tags = (clean_tags([t for t in re.split(r"[;,]", values["tags"]) if t.strip()])
-                if "tags" in values else None)
+        tags = (
+            clean_tags([t for t in re.split(r"[;,]", values["tags"]) if t.strip()])
+            if "tags" in values
+            else None
+        )
     except Exception as exc:  # a DomainError with the reason
         raise ValueError(str(getattr(exc, "detail", exc))) from None
     return _Row(number, phone, name.strip() if name is not None else None, fields, tags)
@@ -317,8 +365,10 @@ def _read_header(cells: list[str]) -> list[str]:
         raise ValueError("The header row has no phone_number column.")
     for column in header:
         if column and column not in RESERVED_COLUMNS and not FIELD_NAME.fullmatch(column):
-            raise ValueError(f"The column {column[:64]!r} cannot be a field name: use letters, "
-                             "digits, _ and -, starting with a letter.")
+            raise ValueError(
+                f"The column {column[:64]!r} cannot be a field name: use letters, "
+                "digits, _ and -, starting with a letter."
+            )
     return header
 
 
@@ -357,13 +407,26 @@ def contact_import_run(*, import_id: str) -> None:
             try:
                 row = _parse_row(number, header, cells)
             except ValueError as exc:
-                errors.append({"row": number, "phone_number": (cells[header.index("phone_number")]
-                               if len(cells) > header.index("phone_number") else "")[:64],
-                               "error": str(exc)[:300]})
+                errors.append(
+                    {
+                        "row": number,
+                        "phone_number": (
+                            cells[header.index("phone_number")]
+                            if len(cells) > header.index("phone_number")
+                            else ""
+                        )[:64],
+                        "error": str(exc)[:300],
+                    }
+                )
             else:
                 if row.phone_number in seen:
-                    errors.append({"row": number, "phone_number": row.phone_number,
-                                   "error": "Duplicate: this number is on an earlier row."})
+                    errors.append(
+                        {
+                            "row": number,
+                            "phone_number": row.phone_number,
+                            "error": "Duplicate: this number is on an earlier row.",
+                        }
+                    )
                 else:
                     seen.add(row.phone_number)
                     batch.append(row)
@@ -375,16 +438,20 @@ def contact_import_run(*, import_id: str) -> None:
         _import_fail(job, f"The file is not valid CSV after row {number}: {exc}")
         return
     _apply_batch(job, batch, errors, processed=number)
-    ContactImport.objects.filter(pk=job.pk).update(status=ImportStatus.COMPLETED,
-                                                   finished_at=timezone.now(), updated_at=timezone.now())
+    ContactImport.objects.filter(pk=job.pk).update(
+        status=ImportStatus.COMPLETED, finished_at=timezone.now(), updated_at=timezone.now()
+    )
     ContactImportChunk.objects.filter(contact_import=job).delete()
 
 
 def sweep_contact_imports(*, stalled_seconds: int = 120) -> int:
     """Have a worker resume imports that made no progress for a while (a lost task, a dead worker)."""
     cutoff = timezone.now() - timedelta(seconds=stalled_seconds)
-    stalled = list(ContactImport.objects.filter(status=ImportStatus.RUNNING, updated_at__lt=cutoff)
-                   .values_list("pk", flat=True)[:100])
+    stalled = list(
+        ContactImport.objects.filter(status=ImportStatus.RUNNING, updated_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:100]
+    )
     for import_id in stalled:
         ContactImport.objects.filter(pk=import_id).update(updated_at=timezone.now())
         enqueue_contact_import(import_id)
@@ -392,8 +459,12 @@ def sweep_contact_imports(*, stalled_seconds: int = 120) -> int:
 
 
 def _import_fail(job: ContactImport, reason: str) -> None:
-    ContactImport.objects.filter(pk=job.pk).update(status=ImportStatus.FAILED, failure=reason[:1000],
-                                                   finished_at=timezone.now(), updated_at=timezone.now())
+    ContactImport.objects.filter(pk=job.pk).update(
+        status=ImportStatus.FAILED,
+        failure=reason[:1000],
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
     ContactImportChunk.objects.filter(contact_import=job).delete()
 
 
@@ -402,16 +473,25 @@ def _apply_batch(job: ContactImport, batch: list[_Row], errors: list[dict], *, p
     locked = ContactImport.objects.select_for_update().get(pk=job.pk)
     if locked.status != ImportStatus.RUNNING or processed <= locked.processed_rows:
         return
-    existing = {c.phone_number: c for c in Contact.objects.filter(
-        workspace_id=job.workspace_id, phone_number__in=[r.phone_number for r in batch])}
+    existing = {
+        c.phone_number: c
+        for c in Contact.objects.filter(
+            workspace_id=job.workspace_id, phone_number__in=[r.phone_number for r in batch]
+        )
+    }
     now = timezone.now()
     upserts = []
     for row in batch:
         contact = existing.get(row.phone_number)
         if contact is None:
-            contact = Contact(workspace_id=job.workspace_id, phone_number=row.phone_number,
-                              name=row.name or "", fields=row.fields, tags=row.tags or [],
-                              created_at=now)
+            contact = Contact(
+                workspace_id=job.workspace_id,
+                phone_number=row.phone_number,
+                name=row.name or "",
+                fields=row.fields,
+                tags=row.tags or [],
+                created_at=now,
+            )
         else:
             # An import adds to what is known: the columns it has replace, the others stay.
             contact.name = row.name if row.name is not None else contact.name
@@ -421,9 +501,12 @@ def _apply_batch(job: ContactImport, batch: list[_Row], errors: list[dict], *, p
         contact.updated_at = now
         upserts.append(contact)
     if upserts:
-        Contact.objects.bulk_create(upserts, update_conflicts=True,
-                                    unique_fields=["workspace", "phone_number"],
-                                    update_fields=["name", "fields", "tags", "updated_at"])
+        Contact.objects.bulk_create(
+            upserts,
+            update_conflicts=True,
+            unique_fields=["workspace", "phone_number"],
+            update_fields=["name", "fields", "tags", "updated_at"],
+        )
     created = sum(1 for r in batch if r.phone_number not in existing)
     locked.processed_rows = processed
     locked.created_count += created
@@ -432,8 +515,16 @@ def _apply_batch(job: ContactImport, batch: list[_Row], errors: list[dict], *, p
     room = IMPORT_MAX_ERRORS_KEPT - len(locked.errors)
     if room > 0:
         locked.errors = locked.errors + errors[:room]
-    locked.save(update_fields=["processed_rows", "created_count", "updated_count", "error_count",
-                               "errors", "updated_at"])
+    locked.save(
+        update_fields=[
+            "processed_rows",
+            "created_count",
+            "updated_count",
+            "error_count",
+            "errors",
+            "updated_at",
+        ]
+    )
     job.processed_rows = processed
 
 
@@ -453,9 +544,14 @@ def newest_first_in_chunks(rows: QuerySet, size: int | None = None) -> Iterator:
     export holds no server-side cursor open between reads, and never scans past its page."""
     last = None
     while True:
-        page = rows if last is None else rows.filter(
-            Q(created_at__lt=last.created_at) | Q(created_at=last.created_at, id__lt=last.id))
-        chunk = list(page[:size or EXPORT_CHUNK])
+        page = (
+            rows
+            if last is None
+            else rows.filter(
+                Q(created_at__lt=last.created_at) | Q(created_at=last.created_at, id__lt=last.id)
+            )
+        )
+        chunk = list(page[: size or EXPORT_CHUNK])
         yield from chunk
         if len(chunk) < (size or EXPORT_CHUNK):
             return
@@ -480,28 +576,62 @@ def contacts_csv(contacts: QuerySet[Contact]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(["phone_number", "name", "tags", "opted_out", *field_names, "created_at"])
     for contact in newest_first_in_chunks(contacts):
-        yield writer.writerow([contact.phone_number, _safe_cell(contact.name), ";".join(contact.tags),
-                               "true" if contact.opted_out else "false",
-                               *(_safe_cell(str(contact.fields.get(k, ""))) for k in field_names),
-                               contact.created_at.isoformat().replace("+00:00", "Z")])
+        yield writer.writerow(
+            [
+                contact.phone_number,
+                _safe_cell(contact.name),
+                ";".join(contact.tags),
+                "true" if contact.opted_out else "false",
+                *(_safe_cell(str(contact.fields.get(k, ""))) for k in field_names),
+                contact.created_at.isoformat().replace("+00:00", "Z"),
+            ]
+        )
 
 
 def messages_csv(messages) -> Iterator[str]:
     """The messages log as CSV, streamed, newest first as the list is."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(["id", "created_at", "direction", "from", "to", "status", "body",
-                           "num_segments", "encoding", "error_code", "error_message", "provider_sid",
-                           "sent_at", "delivered_at"])
+    yield writer.writerow(
+        [
+            "id",
+            "created_at",
+            "direction",
+            "from",
+            "to",
+            "status",
+            "body",
+            "num_segments",
+            "encoding",
+            "error_code",
+            "error_message",
+            "provider_sid",
+            "sent_at",
+            "delivered_at",
+        ]
+    )
 
     def moment(value) -> str:
         return value.isoformat().replace("+00:00", "Z") if value else ""
 
     for m in newest_first_in_chunks(messages):
-        yield writer.writerow([m.id, moment(m.created_at), m.direction,
-                               m.from_number or m.messaging_service_sid, m.to_number, m.status,
-                               _safe_cell(m.body), m.num_segments, m.encoding, m.error_code or "",
-                               _safe_cell(m.error_message or ""), m.provider_sid or "",
-                               moment(m.sent_at), moment(m.delivered_at)])
+        yield writer.writerow(
+            [
+                m.id,
+                moment(m.created_at),
+                m.direction,
+                m.from_number or m.messaging_service_sid,
+                m.to_number,
+                m.status,
+                _safe_cell(m.body),
+                m.num_segments,
+                m.encoding,
+                m.error_code or "",
+                _safe_cell(m.error_message or ""),
+                m.provider_sid or "",
+                moment(m.sent_at),
+                moment(m.delivered_at),
+            ]
+        )
 
 
 def read_upload(uploaded) -> Iterator[bytes]:

@@ -18,8 +18,9 @@ def conversation_for(*, workspace: Workspace, our_side: str, contact: str) -> Co
     return conversation
 
 
-def conversations_touch(*, workspace: Workspace, latest: dict[tuple[str, str], Message],
-                        at: datetime) -> dict[tuple[str, str], str]:
+def conversations_touch(
+    *, workspace: Workspace, latest: dict[tuple[str, str], Message], at: datetime
+) -> dict[tuple[str, str], str]:
     """Point each (our side, contact) conversation at its newest outbound message, creating the
     conversations that do not exist yet, in one statement whatever their number; returns their ids.
 
@@ -29,7 +30,8 @@ def conversations_touch(*, workspace: Workspace, latest: dict[tuple[str, str], M
     if not latest:
         return {}
     last_at = Conversation._meta.get_field("last_message_at").get_db_prep_value(
-        at, connection, prepared=False)
+        at, connection, prepared=False
+    )
     rows, params = [], []
     for (our_side, contact), message in latest.items():
         rows.append("(%s, %s, %s, %s, %s, %s, 0, %s)")
@@ -41,7 +43,8 @@ def conversations_touch(*, workspace: Workspace, latest: dict[tuple[str, str], M
         f"last_message_at, unread_count, created_at) VALUES {', '.join(rows)} "
         "ON CONFLICT (workspace_id, our_number, contact_number) DO UPDATE SET "
         "last_message_id = excluded.last_message_id, last_message_at = excluded.last_message_at "
-        "RETURNING id, our_number, contact_number")
+        "RETURNING id, our_number, contact_number"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {(our_side, contact): pk for pk, our_side, contact in cursor.fetchall()}
@@ -49,7 +52,8 @@ def conversations_touch(*, workspace: Workspace, latest: dict[tuple[str, str], M
 
 def conversation_file_inbound(*, conversation: Conversation, message) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(
-        last_message=message, last_message_at=message.created_at,
+        last_message=message,
+        last_message_at=message.created_at,
         unread_count=F("unread_count") + 1,
     )
 

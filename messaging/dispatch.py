@@ -143,9 +143,13 @@ def dispatch_round(*, limit: int | None = None, scope: Scope | None = None) -> i
 
 
 def _round(limit: int, scope: Scope) -> tuple[int, Outcomes | None]:
-    claimed = lifecycle.messages_claim_due(limit=limit, providers=scope.providers,
-                                           exclude_providers=scope.exclude_providers,
-                                           account_ids=scope.account_ids, announce=False)
+    claimed = lifecycle.messages_claim_due(
+        limit=limit,
+        providers=scope.providers,
+        exclude_providers=scope.exclude_providers,
+        account_ids=scope.account_ids,
+        announce=False,
+    )
     return len(claimed), (deliver(claimed, announced=False) if claimed else None)
 
 
@@ -157,8 +161,7 @@ def dispatch_messages(message_ids: Sequence[str]) -> list[RetryLater]:
         return []
     outcomes = deliver(claimed)
     # Those gone to their fallback account are due again at once, like a retry.
-    return outcomes.retry + [RetryLater(job.message.id, 0, str(exc))
-                             for job, exc in outcomes.not_taken]
+    return outcomes.retry + [RetryLater(job.message.id, 0, str(exc)) for job, exc in outcomes.not_taken]
 
 
 def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
@@ -199,8 +202,12 @@ def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
         _send_in_thread(job, outcomes)
     t1 = time.monotonic()
     _write_back(outcomes)
-    logger.debug("Round of %d: prepared and sent in %.3f s, written back in %.3f s",
-                 len(claimed), t1 - t0, time.monotonic() - t1)
+    logger.debug(
+        "Round of %d: prepared and sent in %.3f s, written back in %.3f s",
+        len(claimed),
+        t1 - t0,
+        time.monotonic() - t1,
+    )
     return outcomes
 
 
@@ -212,26 +219,38 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
     accounts = {a.pk: a for a in ProviderAccount.objects.filter(workspace_id__in=workspace_ids)}
     primary = {a.workspace_id: a for a in accounts.values() if a.is_primary}
     senders = {m.from_number for m in claimed if m.from_number and not m.carrier_account_id}
-    own_account = {(ws, number): account_id for ws, number, account_id in PhoneNumber.objects.filter(
-        workspace_id__in=workspace_ids, phone_number__in=senders, account__isnull=False)
-        .values_list("workspace_id", "phone_number", "account_id")} if senders else {}
+    own_account = (
+        {
+            (ws, number): account_id
+            for ws, number, account_id in PhoneNumber.objects.filter(
+                workspace_id__in=workspace_ids, phone_number__in=senders, account__isnull=False
+            ).values_list("workspace_id", "phone_number", "account_id")
+        }
+        if senders
+        else {}
+    )
     providers: dict = {}
     callback_bases: dict[tuple[str, int], str] = {}
     jobs = []
     for message in claimed:
-        account_id = (message.carrier_account_id
-                      or own_account.get((message.workspace_id, message.from_number)))
+        account_id = message.carrier_account_id or own_account.get(
+            (message.workspace_id, message.from_number)
+        )
         account = accounts.get(account_id) if account_id else primary.get(message.workspace_id)
         if account is None:
-            outcomes.failed.append(Failed(message.id, "provider_not_configured",
-                                          "The workspace has no carrier account any more."))
+            outcomes.failed.append(
+                Failed(
+                    message.id, "provider_not_configured", "The workspace has no carrier account any more."
+                )
+            )
             continue
         if account.pk not in providers:
             providers[account.pk] = get_provider(account)
         base = callback_bases.get((message.workspace_id, account.pk))
         if base is None:
             base = callback_bases[(message.workspace_id, account.pk)] = _status_webhook(
-                message.workspace_id, account)
+                message.workspace_id, account
+            )
         # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
         jobs.append(_Job(message, providers[account.pk], with_query(base, message_id=message.id)))
     return jobs
@@ -260,8 +279,10 @@ def _record_sends(outcomes: Outcomes) -> None:
         return
     sent = {id(job): result for job, result in outcomes.results}
     for group in _by_provider(hooked).values():
-        group[0].provider.record_sends([(job.message, sent[id(job)]) for job in group if id(job) in sent],
-                                       [job.message.id for job in group if id(job) not in sent])
+        group[0].provider.record_sends(
+            [(job.message, sent[id(job)]) for job in group if id(job) in sent],
+            [job.message.id for job in group if id(job) not in sent],
+        )
 
 
 def _status_webhook(workspace_id: str, account: ProviderAccount) -> str:
@@ -279,26 +300,30 @@ def _paced(jobs: list[_Job], outcomes: Outcomes) -> list[_Job]:
     spacing apart, so that later rounds claim them as they come due rather than all at once."""
     by_sender: dict[pacing.PacedSender, list[_Job]] = defaultdict(list)
     for job in jobs:
-        sender = pacing.sender_of(from_number=job.message.from_number,
-                                  messaging_service_sid=job.message.messaging_service_sid)
+        sender = pacing.sender_of(
+            from_number=job.message.from_number, messaging_service_sid=job.message.messaging_service_sid
+        )
         by_sender[sender].append(job)
     going = []
     for sender, group in by_sender.items():
         reserved_at = time.time()
         try:
-            slots = pacing.reserve_slots(sender.key, sender.rate, len(group),
-                                         settings.DISPATCH_PACING_HORIZON_SECONDS)
+            slots = pacing.reserve_slots(
+                sender.key, sender.rate, len(group), settings.DISPATCH_PACING_HORIZON_SECONDS
+            )
         except Exception as exc:  # Redis unreachable: the messages wait and are claimed again
             logger.warning("Pacing unavailable (%s); %d messages of %s wait", exc, len(group), sender.key)
             outcomes.wait += [WaitForSlot(job.message.id, reserved_at + 1.0) for job in group]
             continue
-        for i, job in enumerate(group[:slots.count]):
+        for i, job in enumerate(group[: slots.count]):
             job.sender, job.go_at = sender, reserved_at + slots.first + i * slots.spacing
             going.append(job)
         # Due again when its slot would come within half the horizon: a round then takes it.
         due = reserved_at + slots.after - settings.DISPATCH_PACING_HORIZON_SECONDS / 2
-        outcomes.wait += [WaitForSlot(job.message.id, max(reserved_at, due + i * slots.spacing))
-                          for i, job in enumerate(group[slots.count:])]
+        outcomes.wait += [
+            WaitForSlot(job.message.id, max(reserved_at, due + i * slots.spacing))
+            for i, job in enumerate(group[slots.count :])
+        ]
     return going
 
 
@@ -328,8 +353,9 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
             connection.close()
             time.sleep(1.0)
     else:
-        logger.error("Gave up writing %d outcomes back; the sweep recovers them after the lease",
-                     _count(outcomes))
+        logger.error(
+            "Gave up writing %d outcomes back; the sweep recovers them after the lease", _count(outcomes)
+        )
         return
     # Wake a runner when the first of them comes due (the runners only claim due messages).
     due = [m.next_attempt_at for m in retried if m.status == Status.QUEUED and m.next_attempt_at]
@@ -340,8 +366,13 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
 
 
 def _count(outcomes: Outcomes) -> int:
-    return (len(outcomes.sent) + len(outcomes.failed) + len(outcomes.retry) + len(outcomes.wait)
-            + len(outcomes.not_taken))
+    return (
+        len(outcomes.sent)
+        + len(outcomes.failed)
+        + len(outcomes.retry)
+        + len(outcomes.wait)
+        + len(outcomes.not_taken)
+    )
 
 
 # --- failover ------------------------------------------------------------------------------------
@@ -379,10 +410,20 @@ def _failovers(outcomes: Outcomes) -> list[FailOver]:
                 _record_error(job, exc, outcomes)
             continue
         account, from_number, service_sid = target
-        reason = (f"{job.provider.name} did not take it ({exc}); failed over to carrier account "
-                  f"{account.uid} ({account.provider}).")
-        items.append(FailOver(job.message.id, account.pk, from_number, service_sid,
-                              (getattr(exc, "code", None) or "not_taken")[:16], reason))
+        reason = (
+            f"{job.provider.name} did not take it ({exc}); failed over to carrier account "
+            f"{account.uid} ({account.provider})."
+        )
+        items.append(
+            FailOver(
+                job.message.id,
+                account.pk,
+                from_number,
+                service_sid,
+                (getattr(exc, "code", None) or "not_taken")[:16],
+                reason,
+            )
+        )
         log_message_outcome(job.message, f"Failed over to carrier account {account.uid}")
     return items
 
@@ -432,7 +473,7 @@ async def _send_group(group: list[_Job], outcomes: Outcomes) -> None:
                     break
                 await asyncio.sleep(turn_wait)
                 continue
-        sending += [asyncio.create_task(_send_one(job, outcomes)) for job in group[i:i + go]]
+        sending += [asyncio.create_task(_send_one(job, outcomes)) for job in group[i : i + go]]
         i += go
     await asyncio.gather(*sending)
 
@@ -448,8 +489,9 @@ def _far_behind(sender: pacing.PacedSender, wait: float) -> bool:
     return wait > max(settings.SEND_PACING_SLEEP_MAX_SECONDS, pacing.spacing(sender.rate))
 
 
-def _wait_in_table(jobs: Sequence[_Job], sender: pacing.PacedSender, first: float,
-                   outcomes: Outcomes) -> None:
+def _wait_in_table(
+    jobs: Sequence[_Job], sender: pacing.PacedSender, first: float, outcomes: Outcomes
+) -> None:
     """The sender runs far behind (a send before ran very late): these wait in the table for
     their turns, one spacing apart, rather than hold the round."""
     step = pacing.spacing(sender.rate)
@@ -458,10 +500,14 @@ def _wait_in_table(jobs: Sequence[_Job], sender: pacing.PacedSender, first: floa
 
 def _arguments(job: _Job) -> dict:
     message = job.message
-    arguments = {"to": message.to_number, "from_number": message.from_number or None,
-                 "body": message.body, "media_urls": list(message.media_urls),
-                 "status_callback": job.callback,
-                 "messaging_service_sid": message.messaging_service_sid or None}
+    arguments = {
+        "to": message.to_number,
+        "from_number": message.from_number or None,
+        "body": message.body,
+        "media_urls": list(message.media_urls),
+        "status_callback": job.callback,
+        "messaging_service_sid": message.messaging_service_sid or None,
+    }
     if Capability.ROUND_HOOKS in job.provider.capabilities:
         arguments["message_id"] = message.id  # what it keeps beside the message is by our id
     return arguments
@@ -485,15 +531,19 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
         except NotSent as exc:
             # It never left: back as if unclaimed, no attempt counted (an SMPP bind that is down).
             metrics.observe_send(job.provider.name, started)
-            outcomes.wait.append(WaitForSlot(job.message.id, time.time() + (exc.retry_after or 0.0),
-                                             exc.message))
+            outcomes.wait.append(
+                WaitForSlot(job.message.id, time.time() + (exc.retry_after or 0.0), exc.message)
+            )
             return
         except SendInDoubt as exc:
             # The carrier may have it: never sent again blindly. It stays `sending` (claimed),
             # and after the lease the sweep looks it up at the carrier before any second send.
             metrics.observe_send(job.provider.name, started)
-            logger.warning("Send of %s in doubt (%s); left to the carrier look-up after the lease",
-                           job.message.id, exc.message)
+            logger.warning(
+                "Send of %s in doubt (%s); left to the carrier look-up after the lease",
+                job.message.id,
+                exc.message,
+            )
             return
         except TransientProviderError as exc:
             metrics.observe_send(job.provider.name, started)
@@ -504,8 +554,9 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
                 outcomes.retry.append(_retry(job, exc))
                 return
             # Refused for throughput at 1/s or below: once more at its sender's next turn.
-            logger.info("Carrier refused %s for throughput; once more at its sender's next turn",
-                        job.message.id)
+            logger.info(
+                "Carrier refused %s for throughput; once more at its sender's next turn", job.message.id
+            )
             await asyncio.sleep(max(0.0, retry_at - time.time()))
             continue
         except Exception as exc:
@@ -616,8 +667,9 @@ def _runner_gone() -> None:
         _here -= 1
 
 
-def run_rounds(*, scope: Scope | None = None, seconds: float | None = None,
-               runners: int | None = None, hops: int = 0) -> int:
+def run_rounds(
+    *, scope: Scope | None = None, seconds: float | None = None, runners: int | None = None, hops: int = 0
+) -> int:
     """Rounds while messages are due, for up to `seconds`, as one of at most `runners` runners at
     a time (a Redis lease each; without Redis, any number) and of DISPATCH_RUNNERS_PER_PROCESS in
     this process: a wake-up that finds this process full is passed on, up to DISPATCH_WAKE_HOPS
@@ -670,8 +722,12 @@ def _run_rounds(scope: Scope, limit: int, token: str, seconds: float | None) -> 
 
 def next_due_in(scope: Scope) -> float | None:
     """Seconds until the next queued message comes due (0 if one is due now); None if none is queued."""
-    first = (_scoped(Message.objects.filter(status=Status.QUEUED), scope)
-             .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+    first = (
+        _scoped(Message.objects.filter(status=Status.QUEUED), scope)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
     if first is None:
         exists = _scoped(Message.objects.filter(status=Status.QUEUED), scope).exists()
         return 0.0 if exists else None
@@ -688,8 +744,15 @@ def _scoped(queryset, scope: Scope):
     return queryset
 
 
-def serve_rounds(*, scope: Callable[[], Scope | None], stop: threading.Event, limit: int,
-                 idle_seconds: float, busy: threading.Event | None = None, helper: bool = False) -> int:
+def serve_rounds(
+    *,
+    scope: Callable[[], Scope | None],
+    stop: threading.Event,
+    limit: int,
+    idle_seconds: float,
+    busy: threading.Event | None = None,
+    helper: bool = False,
+) -> int:
     """Rounds for a process that sends for carrier accounts of its own (the SMPP bind process),
     from one of its threads, until `stop` is set: `scope()` says which messages to claim now (None:
     none, e.g. no bind is up); an empty round waits `idle_seconds`. No Celery runner lease or
@@ -743,4 +806,3 @@ def run_eagerly(message_ids: Iterable[str] | None) -> None:
         if not retried:
             return
         ids = [r.message_id for r in retried]
-

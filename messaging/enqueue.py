@@ -23,8 +23,10 @@ DELIVER_WEBHOOK = "messaging.tasks.deliver_webhook"
 RUN_CONTACT_IMPORT = "messaging.tasks.run_contact_import"
 GENERATE_BROADCAST = "messaging.tasks.generate_broadcast"
 
-def _apply_async(task_name: str, args: tuple = (), kwargs: dict[str, Any] | None = None, *,
-                 what: str, **options: Any) -> bool:
+
+def _apply_async(
+    task_name: str, args: tuple = (), kwargs: dict[str, Any] | None = None, *, what: str, **options: Any
+) -> bool:
     try:
         task = app.tasks[task_name]
         if options.get("countdown") is None:
@@ -37,8 +39,7 @@ def _apply_async(task_name: str, args: tuple = (), kwargs: dict[str, Any] | None
         return False
 
 
-def enqueue_send(message_id: str, countdown: float | None = None,
-                 not_before: float | None = None) -> None:
+def enqueue_send(message_id: str, countdown: float | None = None, not_before: float | None = None) -> None:
     """Have the delivery engine send one queued message (now, or when it comes due in `countdown`
     seconds): a coalesced wake-up of its runners, not a task per message (messaging.wakeup).
     `not_before` is accepted for old callers and means the same as a countdown."""

@@ -88,8 +88,9 @@ def _checked_url(url: str) -> str:
 
 
 def access_webhook_endpoint(*, workspace: Workspace, endpoint_id: str) -> WebhookEndpoint:
-    return in_workspace(WebhookEndpoint.objects, workspace=workspace, pk=endpoint_id,
-                        missing="Webhook endpoint not found.")
+    return in_workspace(
+        WebhookEndpoint.objects, workspace=workspace, pk=endpoint_id, missing="Webhook endpoint not found."
+    )
 
 
 def webhook_endpoint_list(*, workspace: Workspace):
@@ -97,8 +98,11 @@ def webhook_endpoint_list(*, workspace: Workspace):
 
 
 def webhook_delivery_list(*, endpoint: WebhookEndpoint):
-    return (WebhookDelivery.objects.for_workspace(endpoint.workspace).filter(endpoint=endpoint)
-            .order_by("-created_at", "-pk"))
+    return (
+        WebhookDelivery.objects.for_workspace(endpoint.workspace)
+        .filter(endpoint=endpoint)
+        .order_by("-created_at", "-pk")
+    )
 
 
 def access_webhook_delivery(*, endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
@@ -109,21 +113,31 @@ def access_webhook_delivery(*, endpoint: WebhookEndpoint, delivery_id: str) -> W
 
 
 @transaction.atomic
-def webhook_endpoint_create(*, workspace: Workspace, url: str, events: list[str],
-                            description: str = "", created_by=None) -> WebhookEndpoint:
+def webhook_endpoint_create(
+    *, workspace: Workspace, url: str, events: list[str], description: str = "", created_by=None
+) -> WebhookEndpoint:
     """Register an endpoint; the caller shows `endpoint.secret` once."""
     endpoint = WebhookEndpoint.objects.create(
-        workspace=workspace, url=_checked_url(url), events=sorted(set(events)),
-        description=description, secret=generate_webhook_secret(), created_by=created_by,
+        workspace=workspace,
+        url=_checked_url(url),
+        events=sorted(set(events)),
+        description=description,
+        secret=generate_webhook_secret(),
+        created_by=created_by,
     )
     audit_record(workspace, "webhook_endpoint.created", endpoint, url=endpoint.url, events=endpoint.events)
     return endpoint
 
 
 @transaction.atomic
-def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str | None = None,
-                            events: list[str] | None = None, description: str | None = None,
-                            is_active: bool | None = None) -> WebhookEndpoint:
+def webhook_endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    events: list[str] | None = None,
+    description: str | None = None,
+    is_active: bool | None = None,
+) -> WebhookEndpoint:
     if url is not None:
         endpoint.url = _checked_url(url)
     if events is not None:
@@ -137,8 +151,15 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str | None = None
         endpoint.disabled_at = None if is_active else timezone.now()
         endpoint.disabled_reason = "" if is_active else "Disabled by a workspace admin."
     endpoint.save()
-    audit_record(endpoint.workspace, "webhook_endpoint.updated", endpoint, url=endpoint.url,
-                 events=endpoint.events, description=endpoint.description, is_active=endpoint.is_active)
+    audit_record(
+        endpoint.workspace,
+        "webhook_endpoint.updated",
+        endpoint,
+        url=endpoint.url,
+        events=endpoint.events,
+        description=endpoint.description,
+        is_active=endpoint.is_active,
+    )
     return endpoint
 
 
@@ -160,10 +181,14 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpo
 def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     if not endpoint.is_active:
         raise DomainError("endpoint_disabled", "Enable the endpoint before sending it a test event.")
-    data = {"endpoint_id": endpoint.id, "workspace_id": endpoint.workspace_id,
-            "message": "A test event from the Messaging Platform."}
-    [delivery] = _create_deliveries(endpoint.workspace_id, [endpoint.id], event_id=new_id("evt"),
-                                    event_type=WEBHOOK_TEST_EVENT, data=data)
+    data = {
+        "endpoint_id": endpoint.id,
+        "workspace_id": endpoint.workspace_id,
+        "message": "A test event from the Messaging Platform.",
+    }
+    [delivery] = _create_deliveries(
+        endpoint.workspace_id, [endpoint.id], event_id=new_id("evt"), event_type=WEBHOOK_TEST_EVENT, data=data
+    )
     return delivery
 
 
@@ -176,9 +201,15 @@ def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     now = timezone.now()
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.PENDING, next_attempt_at=now, enqueued_at=now, delivered_at=None)
-        audit_record(delivery.workspace, "webhook_endpoint.redelivered", delivery.endpoint,
-                     delivery=delivery.pk, event_id=delivery.event_id)
+            status=DeliveryStatus.PENDING, next_attempt_at=now, enqueued_at=now, delivered_at=None
+        )
+        audit_record(
+            delivery.workspace,
+            "webhook_endpoint.redelivered",
+            delivery.endpoint,
+            delivery=delivery.pk,
+            event_id=delivery.event_id,
+        )
         transaction.on_commit(lambda: _enqueue(delivery.pk))
     delivery.refresh_from_db()
     return delivery
@@ -222,10 +253,13 @@ def subscribed_endpoints(workspace_id: str) -> list[tuple[str, list[str]]]:
         if cached is not None and cached[0] == version:
             return cached[1]
     except Exception:  # the cache is down: the database still answers
-        logger.warning("Cache unavailable: webhook endpoints of %s read from the database",
-                       workspace_id)
-    endpoints = [(pk, list(types)) for pk, types in WebhookEndpoint.objects.filter(
-        workspace_id=workspace_id, is_active=True).values_list("id", "events")]
+        logger.warning("Cache unavailable: webhook endpoints of %s read from the database", workspace_id)
+    endpoints = [
+        (pk, list(types))
+        for pk, types in WebhookEndpoint.objects.filter(
+            workspace_id=workspace_id, is_active=True
+        ).values_list("id", "events")
+    ]
     if version is not None:
         with contextlib.suppress(Exception):
             cache.set(list_key, (version, endpoints), ENDPOINTS_CACHE_SECONDS)
@@ -242,8 +276,9 @@ def endpoints_changed(workspace_id: str) -> None:
     transaction.on_commit(bump)
 
 
-@receiver([post_save, post_delete], sender=WebhookEndpoint,
-          dispatch_uid="messaging.webhook_endpoints_changed")
+@receiver(
+    [post_save, post_delete], sender=WebhookEndpoint, dispatch_uid="messaging.webhook_endpoints_changed"
+)
 def _on_endpoint_saved_or_deleted(sender, instance: WebhookEndpoint, **kwargs) -> None:
     endpoints_changed(instance.workspace_id)
 
@@ -262,29 +297,47 @@ def on_platform_events(workspace_id: str, platform_events: list[dict]) -> None:
             # A message is published again when only, say, its provider_sid changed: no new status.
             endpoint_ids = [pk for pk in endpoint_ids if not _status_already_sent(pk, event["data"])]
         if endpoint_ids:
-            _create_deliveries(workspace_id, endpoint_ids, event_id=event["id"],
-                               event_type=event_type, data=event["data"])
+            _create_deliveries(
+                workspace_id, endpoint_ids, event_id=event["id"], event_type=event_type, data=event["data"]
+            )
 
 
 def _status_already_sent(endpoint_id: str, data: dict) -> bool:
-    last = (WebhookDelivery.objects.filter(endpoint_id=endpoint_id, message_id=data.get("id", ""),
-                                           event_type=WebhookEventType.MESSAGE_STATUS_UPDATED)
-            .order_by("-created_at", "-pk").values_list("payload", flat=True).first())
+    last = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id,
+            message_id=data.get("id", ""),
+            event_type=WebhookEventType.MESSAGE_STATUS_UPDATED,
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("payload", flat=True)
+        .first()
+    )
     return last is not None and last.get("data", {}).get("status") == data.get("status")
 
 
-def _create_deliveries(workspace_id: str, endpoint_ids: list[str], *, event_id: str,
-                       event_type: str, data: dict) -> list[WebhookDelivery]:
+def _create_deliveries(
+    workspace_id: str, endpoint_ids: list[str], *, event_id: str, event_type: str, data: dict
+) -> list[WebhookDelivery]:
     now = timezone.now()
-    payload = {"id": event_id, "type": event_type,
-               "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data}
+    payload = {
+        "id": event_id,
+        "type": event_type,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }
     message_id = data.get("id", "") if event_type.startswith("message.") else ""
     with transaction.atomic():
         deliveries = [
             WebhookDelivery.objects.create(
-                workspace_id=workspace_id, endpoint_id=endpoint_id, event_id=event_id,
-                event_type=event_type, message_id=message_id, payload=payload,
-                next_attempt_at=now, enqueued_at=now,
+                workspace_id=workspace_id,
+                endpoint_id=endpoint_id,
+                event_id=event_id,
+                event_type=event_type,
+                message_id=message_id,
+                payload=payload,
+                next_attempt_at=now,
+                enqueued_at=now,
             )
             for endpoint_id in endpoint_ids
         ]
@@ -313,8 +366,9 @@ class AttemptResult:
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with jitter after the `attempt`-th failure."""
-    ceiling = min(settings.WEBHOOK_RETRY_MAX_SECONDS,
-                  settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    ceiling = min(
+        settings.WEBHOOK_RETRY_MAX_SECONDS, settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    )
     return random.uniform(ceiling * 0.8, ceiling)  # noqa: S311 - jitter, not security
 
 
@@ -334,8 +388,9 @@ def post_signed(*, url: str, secret: str, event_id: str, body: str) -> AttemptRe
     status_code, error, snippet = None, "", b""
     try:
         check_public_url(url)  # again: the name may resolve elsewhere now (DNS rebinding)
-        with requests.post(url, data=body.encode(), headers=headers, timeout=timeout,
-                           allow_redirects=False, stream=True) as response:
+        with requests.post(
+            url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False, stream=True
+        ) as response:
             status_code = response.status_code
             deadline = started + total
             # A little of the answer helps debugging; read it without letting a trickle hold us.
@@ -353,11 +408,15 @@ def post_signed(*, url: str, secret: str, event_id: str, body: str) -> AttemptRe
     except Exception as exc:  # anything else is still just a failed attempt
         error = f"{type(exc).__name__}: {_short(exc)}"
     if status_code is not None and not 200 <= status_code < 300 and not error:
-        error = f"Answered {status_code}" + (" (redirects are not followed)."
-                                             if 300 <= status_code < 400 else ".")
-    return AttemptResult(status_code=status_code, error=error,
-                         response_body=snippet.decode(errors="replace"),
-                         duration_ms=int((time.monotonic() - started) * 1000))
+        error = f"Answered {status_code}" + (
+            " (redirects are not followed)." if 300 <= status_code < 400 else "."
+        )
+    return AttemptResult(
+        status_code=status_code,
+        error=error,
+        response_body=snippet.decode(errors="replace"),
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 def _short(exc: Exception) -> str:
@@ -370,9 +429,14 @@ def webhook_delivery_attempt(*, delivery_id: str) -> WebhookDelivery | None:
     # Claiming moves next_attempt_at past a lease: a duplicate task finds nothing due, and a
     # worker killed mid-attempt leaves it due again once the lease ends.
     claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
-    ).update(next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
-             attempts=F("attempts") + 1, last_attempt_at=now)
+        pk=delivery_id,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at__lte=now,
+    ).update(
+        next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        last_attempt_at=now,
+    )
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
@@ -380,19 +444,28 @@ def webhook_delivery_attempt(*, delivery_id: str) -> WebhookDelivery | None:
     if not endpoint.is_active:
         _give_up(delivery, now, "The endpoint is disabled.")
         return delivery
-    result = post_signed(url=endpoint.url, secret=endpoint.secret, event_id=delivery.event_id,
-                         body=encode_body(delivery.payload))
+    result = post_signed(
+        url=endpoint.url,
+        secret=endpoint.secret,
+        event_id=delivery.event_id,
+        body=encode_body(delivery.payload),
+    )
     return webhook_delivery_record(delivery=delivery, attempted_at=now, result=result)
 
 
 @transaction.atomic
-def webhook_delivery_record(*, delivery: WebhookDelivery, attempted_at: datetime,
-                            result: AttemptResult) -> WebhookDelivery:
+def webhook_delivery_record(
+    *, delivery: WebhookDelivery, attempted_at: datetime, result: AttemptResult
+) -> WebhookDelivery:
     now = timezone.now()
-    WebhookAttempt.objects.create(delivery=delivery, attempted_at=attempted_at,
-                                  status_code=result.status_code, error=result.error,
-                                  response_body=result.response_body,
-                                  duration_ms=result.duration_ms)
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        attempted_at=attempted_at,
+        status_code=result.status_code,
+        error=result.error,
+        response_body=result.response_body,
+        duration_ms=result.duration_ms,
+    )
     delivery.last_status_code = result.status_code
     delivery.last_error = result.error
     delivery.enqueued_at = None
@@ -410,32 +483,42 @@ def webhook_delivery_record(*, delivery: WebhookDelivery, attempted_at: datetime
         else:
             delivery.next_attempt_at = now + timedelta(seconds=retry_delay(delivery.attempts))
         _note_endpoint_failure(endpoint, now, result.error)
-    delivery.save(update_fields=["status", "delivered_at", "next_attempt_at", "last_status_code",
-                                 "last_error", "enqueued_at"])
+    delivery.save(
+        update_fields=[
+            "status",
+            "delivered_at",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "enqueued_at",
+        ]
+    )
     return delivery
 
 
 def _note_endpoint_failure(endpoint: WebhookEndpoint, now: datetime, error: str) -> None:
-    WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(
-        failing_since=now)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
     endpoint.refresh_from_db(fields=["failing_since", "is_active"])
     days = settings.WEBHOOK_DISABLE_AFTER_DAYS
     if endpoint.is_active and now - endpoint.failing_since >= timedelta(days=days):
-        reason = (f"Disabled automatically: every delivery failed since "
-                  f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC ({days:g} days or more). "
-                  f"Last error: {error}")
+        reason = (
+            f"Disabled automatically: every delivery failed since "
+            f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC ({days:g} days or more). "
+            f"Last error: {error}"
+        )
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-            is_active=False, disabled_at=now, disabled_reason=reason, updated_at=now)
+            is_active=False, disabled_at=now, disabled_reason=reason, updated_at=now
+        )
         endpoints_changed(endpoint.workspace_id)
-        for pending in WebhookDelivery.objects.filter(endpoint=endpoint,
-                                                      status=DeliveryStatus.PENDING):
+        for pending in WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING):
             _give_up(pending, now, "The endpoint was disabled.")
         logger.warning("Webhook endpoint %s disabled: %s", endpoint.pk, reason)
 
 
 def _give_up(delivery: WebhookDelivery, now: datetime, error: str) -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=error, enqueued_at=None)
+        status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=error, enqueued_at=None
+    )
     delivery.refresh_from_db()
 
 
@@ -447,7 +530,8 @@ def sweep_webhook_deliveries(*, batch: int | None = None) -> int:
         WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
         # Enqueued recently and not yet run: a busy queue, not a lost task. Don't pile on.
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - lease))
-        .order_by("next_attempt_at").values_list("pk", flat=True)[:batch or settings.SWEEP_BATCH_SIZE]
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[: batch or settings.SWEEP_BATCH_SIZE]
     )
     if due:
         WebhookDelivery.objects.filter(pk__in=due).update(enqueued_at=now)

@@ -27,8 +27,18 @@ class EventListField(serializers.ListField):
 class WebhookEndpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "description", "events", "is_active", "disabled_reason",
-                  "disabled_at", "failing_since", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "url",
+            "description",
+            "events",
+            "is_active",
+            "disabled_reason",
+            "disabled_at",
+            "failing_since",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
@@ -60,9 +70,20 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "event_id", "event_type", "message_id", "status", "attempts",
-                  "last_status_code", "last_error", "last_attempt_at", "next_attempt_at",
-                  "delivered_at", "created_at"]
+        fields = [
+            "id",
+            "event_id",
+            "event_type",
+            "message_id",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "last_attempt_at",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+        ]
 
 
 class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
@@ -89,24 +110,31 @@ class WebhookEndpointListView(_EndpointMixin, generics.GenericAPIView):
     serializer_class = WebhookEndpointSerializer
 
     # many=True: the answer is the paginated envelope, not one endpoint.
-    @extend_schema(summary="The workspace's webhook endpoints",
-                   operation_id="ui_workspaces_webhooks_list",
-                   responses=WebhookEndpointSerializer(many=True))
+    @extend_schema(
+        summary="The workspace's webhook endpoints",
+        operation_id="ui_workspaces_webhooks_list",
+        responses=WebhookEndpointSerializer(many=True),
+    )
     def get(self, request, workspace_id):
         page = self.paginate_queryset(event_webhooks.webhook_endpoint_list(workspace=self.workspace))
         return self.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
 
-    @extend_schema(request=WebhookEndpointInputSerializer,
-                   responses={201: WebhookEndpointWithSecretSerializer},
-                   summary="Register an endpoint (its signing secret is shown once)")
+    @extend_schema(
+        request=WebhookEndpointInputSerializer,
+        responses={201: WebhookEndpointWithSecretSerializer},
+        summary="Register an endpoint (its signing secret is shown once)",
+    )
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(WebhookEndpointInputSerializer, request.data)
         endpoint = event_webhooks.webhook_endpoint_create(
-            workspace=self.workspace, url=data["url"], events=data["events"],
-            description=data.get("description", ""), created_by=request.user)
-        return Response(WebhookEndpointWithSecretSerializer(endpoint).data,
-                        status=status.HTTP_201_CREATED)
+            workspace=self.workspace,
+            url=data["url"],
+            events=data["events"],
+            description=data.get("description", ""),
+            created_by=request.user,
+        )
+        return Response(WebhookEndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["webhooks"])
@@ -115,8 +143,11 @@ class WebhookEndpointDetailView(_EndpointMixin, APIView):
     def get(self, request, workspace_id, endpoint_id):
         return Response(WebhookEndpointSerializer(self.endpoint(endpoint_id)).data)
 
-    @extend_schema(request=WebhookEndpointUpdateSerializer, responses=WebhookEndpointSerializer,
-                   summary="Change the URL or events, or disable/enable the endpoint")
+    @extend_schema(
+        request=WebhookEndpointUpdateSerializer,
+        responses=WebhookEndpointSerializer,
+        summary="Change the URL or events, or disable/enable the endpoint",
+    )
     def patch(self, request, workspace_id, endpoint_id):
         endpoint = self.endpoint(endpoint_id)
         data = _valid(WebhookEndpointUpdateSerializer, request.data)
@@ -131,8 +162,11 @@ class WebhookEndpointDetailView(_EndpointMixin, APIView):
 
 @extend_schema(tags=["webhooks"])
 class WebhookEndpointRotateSecretView(_EndpointMixin, APIView):
-    @extend_schema(request=None, responses=WebhookEndpointWithSecretSerializer,
-                   summary="Replace the signing secret (the new one is shown once)")
+    @extend_schema(
+        request=None,
+        responses=WebhookEndpointWithSecretSerializer,
+        summary="Replace the signing secret (the new one is shown once)",
+    )
     def post(self, request, workspace_id, endpoint_id):
         endpoint = event_webhooks.webhook_endpoint_rotate_secret(endpoint=self.endpoint(endpoint_id))
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
@@ -140,8 +174,11 @@ class WebhookEndpointRotateSecretView(_EndpointMixin, APIView):
 
 @extend_schema(tags=["webhooks"])
 class WebhookEndpointTestView(_EndpointMixin, APIView):
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer},
-                   summary="Queue a signed `webhook.test` event to this endpoint")
+    @extend_schema(
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+        summary="Queue a signed `webhook.test` event to this endpoint",
+    )
     def post(self, request, workspace_id, endpoint_id):
         delivery = event_webhooks.webhook_endpoint_send_test(endpoint=self.endpoint(endpoint_id))
         delivery.refresh_from_db()  # eager tasks may already have tried it
@@ -153,9 +190,11 @@ class WebhookDeliveryListView(_EndpointMixin, generics.GenericAPIView):
     model = WebhookDelivery
     serializer_class = WebhookDeliverySerializer
 
-    @extend_schema(summary="Recent deliveries to this endpoint, newest first",
-                   operation_id="ui_workspaces_webhooks_deliveries_list",
-                   responses=WebhookDeliverySerializer(many=True))
+    @extend_schema(
+        summary="Recent deliveries to this endpoint, newest first",
+        operation_id="ui_workspaces_webhooks_deliveries_list",
+        responses=WebhookDeliverySerializer(many=True),
+    )
     def get(self, request, workspace_id, endpoint_id):
         deliveries = event_webhooks.webhook_delivery_list(endpoint=self.endpoint(endpoint_id))
         page = self.paginate_queryset(deliveries)
@@ -164,20 +203,26 @@ class WebhookDeliveryListView(_EndpointMixin, generics.GenericAPIView):
 
 @extend_schema(tags=["webhooks"])
 class WebhookDeliveryDetailView(_EndpointMixin, APIView):
-    @extend_schema(responses=WebhookDeliveryDetailSerializer,
-                   summary="One delivery with each of its attempts")
+    @extend_schema(
+        responses=WebhookDeliveryDetailSerializer, summary="One delivery with each of its attempts"
+    )
     def get(self, request, workspace_id, endpoint_id, delivery_id):
-        delivery = event_webhooks.access_webhook_delivery(endpoint=self.endpoint(endpoint_id),
-                                                    delivery_id=delivery_id)
+        delivery = event_webhooks.access_webhook_delivery(
+            endpoint=self.endpoint(endpoint_id), delivery_id=delivery_id
+        )
         return Response(WebhookDeliveryDetailSerializer(delivery).data)
 
 
 @extend_schema(tags=["webhooks"])
 class WebhookDeliveryRedeliverView(_EndpointMixin, APIView):
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer},
-                   summary="Send a delivery again now (same event id and body)")
+    @extend_schema(
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+        summary="Send a delivery again now (same event id and body)",
+    )
     def post(self, request, workspace_id, endpoint_id, delivery_id):
-        delivery = event_webhooks.access_webhook_delivery(endpoint=self.endpoint(endpoint_id),
-                                                          delivery_id=delivery_id)
+        delivery = event_webhooks.access_webhook_delivery(
+            endpoint=self.endpoint(endpoint_id), delivery_id=delivery_id
+        )
         delivery = event_webhooks.webhook_delivery_redeliver(delivery=delivery)
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -103,7 +103,8 @@ def _publish_on_commit(event_type: str, messages: list) -> None:
     by_workspace: dict[str, list[dict]] = {}
     for message, event_id in zip(messages, new_ids("evt", len(messages)), strict=True):
         by_workspace.setdefault(message.workspace_id, []).append(
-            {"id": event_id, "type": event_type, "data": message_payload(message)})
+            {"id": event_id, "type": event_type, "data": message_payload(message)}
+        )
 
     def publish() -> None:
         for workspace_id, workspace_events in by_workspace.items():
@@ -115,8 +116,9 @@ def _publish_on_commit(event_type: str, messages: list) -> None:
 
 def event_text(event: dict) -> str:
     """The WebSocket frame of an event: {"id", "type", "data"} as JSON text."""
-    return orjson.dumps({"id": event["id"], "type": event["type"], "data": event["data"]},
-                        default=str).decode()
+    return orjson.dumps(
+        {"id": event["id"], "type": event["type"], "data": event["data"]}, default=str
+    ).decode()
 
 
 def publish_event(workspace_id: str, event: dict) -> None:
@@ -133,8 +135,10 @@ def layer_messages(texts: list[str]) -> list[dict]:
     consumer's fan-out takes both)."""
     if len(texts) == 1:
         return [{"type": "workspace.event", "text": texts[0]}]
-    return [{"type": "workspace.event", "texts": texts[i:i + EVENTS_PER_LAYER_MESSAGE]}
-            for i in range(0, len(texts), EVENTS_PER_LAYER_MESSAGE)]
+    return [
+        {"type": "workspace.event", "texts": texts[i : i + EVENTS_PER_LAYER_MESSAGE]}
+        for i in range(0, len(texts), EVENTS_PER_LAYER_MESSAGE)
+    ]
 
 
 class _SyncPubSub:
@@ -219,13 +223,13 @@ def publish_events(workspace_id: str, events: list[dict]) -> None:
             if publisher is not None:
                 publisher.publish(group, messages)
             else:
+
                 async def send_all() -> None:
                     for message in messages:
                         await layer.group_send(group, message)
 
                 if isinstance(layer, RedisChannelLayer):  # its state is in Redis: any loop
-                    asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(
-                        PUBLISH_TIMEOUT)
+                    asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(PUBLISH_TIMEOUT)
                 else:  # the in-memory layer must run on the loop of its consumers
                     async_to_sync(send_all)()
     except Exception:

@@ -29,8 +29,9 @@ def _senders(event: CarrierEvent) -> tuple[str, frozenset[str]]:
     """The workspace's Messaging Service (or "") and its numbers: what an inbound message may
     have reached (the rule of carrier_events.find_our_side)."""
     account = primary_account(workspace=event.workspace)
-    numbers = frozenset(PhoneNumber.objects.for_workspace(event.workspace)
-                        .values_list("phone_number", flat=True))
+    numbers = frozenset(
+        PhoneNumber.objects.for_workspace(event.workspace).values_list("phone_number", flat=True)
+    )
     return (account.messaging_service_sid if account else "") or "", numbers
 
 
@@ -41,8 +42,11 @@ def inbound_file_many(items: list[tuple[CarrierEvent, InboundMessage]]) -> dict[
     results: dict[str, Filed] = {}
     if not items:
         return results
-    seen = set(Message.objects.filter(provider_sid__in={i.provider_sid for _, i in items})
-               .values_list("provider_sid", flat=True))
+    seen = set(
+        Message.objects.filter(provider_sid__in={i.provider_sid for _, i in items}).values_list(
+            "provider_sid", flat=True
+        )
+    )
     senders: dict[str, tuple[str, frozenset[str]]] = {}
     messages: list[Message] = []
     our_sides: list[str] = []
@@ -60,18 +64,25 @@ def inbound_file_many(items: list[tuple[CarrierEvent, InboundMessage]]) -> dict[
         elif inbound.to_number in numbers:
             our_side = inbound.to_number
         else:
-            results[event.id] = LookupError(
-                f"{inbound.to_number} is not a number of this workspace.")
+            results[event.id] = LookupError(f"{inbound.to_number} is not a number of this workspace.")
             continue
         seen.add(inbound.provider_sid)
         segments = count_segments(inbound.body)
         message = Message(
-            workspace_id=event.workspace_id, direction=Direction.INBOUND, status=Status.RECEIVED,
-            to_number=inbound.to_number, from_number=inbound.from_number,
-            messaging_service_sid=inbound.messaging_service_sid, body=inbound.body,
-            media_urls=inbound.media_urls, num_segments=max(1, segments.num_segments),
-            encoding=segments.encoding, provider_sid=inbound.provider_sid, created_at=now,
-            updated_at=now)
+            workspace_id=event.workspace_id,
+            direction=Direction.INBOUND,
+            status=Status.RECEIVED,
+            to_number=inbound.to_number,
+            from_number=inbound.from_number,
+            messaging_service_sid=inbound.messaging_service_sid,
+            body=inbound.body,
+            media_urls=inbound.media_urls,
+            num_segments=max(1, segments.num_segments),
+            encoding=segments.encoding,
+            provider_sid=inbound.provider_sid,
+            created_at=now,
+            updated_at=now,
+        )
         messages.append(message)
         our_sides.append(our_side)
         contacts[event.workspace_id].add(inbound.from_number)

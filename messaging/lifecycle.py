@@ -84,8 +84,14 @@ logger = logging.getLogger(__name__)
 
 # Order of progress: a status never moves to one of lower or equal rank.
 STATUS_RANK = {
-    Status.SCHEDULED: 0, Status.QUEUED: 1, Status.SENDING: 2, Status.SENT: 3,
-    Status.DELIVERED: 4, Status.UNDELIVERED: 4, Status.FAILED: 4, Status.CANCELED: 4,
+    Status.SCHEDULED: 0,
+    Status.QUEUED: 1,
+    Status.SENDING: 2,
+    Status.SENT: 3,
+    Status.DELIVERED: 4,
+    Status.UNDELIVERED: 4,
+    Status.FAILED: 4,
+    Status.CANCELED: 4,
     Status.RECEIVED: 4,
 }
 
@@ -168,26 +174,46 @@ def _events(rows: Sequence[tuple[Message, dict]]) -> None:
         return
     # Each row its own time, as auto_now_add gives: a message's steps keep their order.
     written = [(message, fields, timezone.now()) for message, fields in rows]
-    count_events((message, fields["status"], fields.get("error_code"), at)
-                 for message, fields, at in written)
+    count_events((message, fields["status"], fields.get("error_code"), at) for message, fields, at in written)
     if connection.vendor == "postgresql":
         columns = ("message_id", "status", "error_code", "error_message", "source", "created_at")
-        source, params = json_rows(columns, ("text",) * 5 + ("timestamptz",), [
-            (message.id, fields["status"], fields.get("error_code"), fields.get("error_message"),
-             fields["source"], at) for message, fields, at in written])
+        source, params = json_rows(
+            columns,
+            ("text",) * 5 + ("timestamptz",),
+            [
+                (
+                    message.id,
+                    fields["status"],
+                    fields.get("error_code"),
+                    fields.get("error_message"),
+                    fields["source"],
+                    at,
+                )
+                for message, fields, at in written
+            ],
+        )
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {_EVENTS} ({', '.join(columns)}) {source}", params)  # noqa: S608
         return
     with connection.cursor() as cursor:
         for start in range(0, len(written), _EVENT_ROWS_PER_INSERT):
-            chunk = written[start:start + _EVENT_ROWS_PER_INSERT]
+            chunk = written[start : start + _EVENT_ROWS_PER_INSERT]
             params: list = []
             for message, fields, at in chunk:
-                params += (message.id, fields["status"], fields.get("error_code"),
-                           fields.get("error_message"), fields["source"], _param("ts", at))
+                params += (
+                    message.id,
+                    fields["status"],
+                    fields.get("error_code"),
+                    fields.get("error_message"),
+                    fields["source"],
+                    _param("ts", at),
+                )
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
-            cursor.execute(f"INSERT INTO {_EVENTS} (message_id, status, error_code, error_message, "  # noqa: S608
-                           f"source, created_at) VALUES {values}", params)
+            cursor.execute(
+                f"INSERT INTO {_EVENTS} (message_id, status, error_code, error_message, "  # noqa: S608
+                f"source, created_at) VALUES {values}",
+                params,
+            )
 
 
 def _tell(messages: Sequence[Message], *, callbacks: bool) -> None:
@@ -211,8 +237,9 @@ def _wake(items: Sequence[tuple[str, float | None]]) -> None:
 # Outbound delivery ---------------------------------------------------------------------------
 
 
-def _scope(providers: Iterable[str] | None, exclude_providers: Iterable[str],
-           account_ids: Iterable[int] | None) -> tuple[str | None, list]:
+def _scope(
+    providers: Iterable[str] | None, exclude_providers: Iterable[str], account_ids: Iterable[int] | None
+) -> tuple[str | None, list]:
     """The claim's `AND …` conditions on each message's own carrier account; None: nothing can
     match (an empty list of providers or accounts)."""
     scope, params = "", []
@@ -225,10 +252,14 @@ def _scope(providers: Iterable[str] | None, exclude_providers: Iterable[str],
         # A message of no account at all is not any provider's: Celery's rounds fail it. Which
         # account is the message's own costs three look-ups a row; a workspace with no account of
         # these providers at all settles it with one (most rows, as few workspaces use SMPP).
-        any_of_them = (f"EXISTS (SELECT 1 FROM {_ACCOUNTS} w WHERE w.workspace_id = "  # noqa: S608
-                       f"{_TABLE}.workspace_id AND w.provider IN ({_in_list(names)}))")
-        own_is_one = (f"COALESCE((SELECT a.provider FROM {_ACCOUNTS} a "  # noqa: S608
-                      f"WHERE a.id = {_MESSAGE_ACCOUNT}), '') IN ({_in_list(names)})")
+        any_of_them = (
+            f"EXISTS (SELECT 1 FROM {_ACCOUNTS} w WHERE w.workspace_id = "  # noqa: S608
+            f"{_TABLE}.workspace_id AND w.provider IN ({_in_list(names)}))"
+        )
+        own_is_one = (
+            f"COALESCE((SELECT a.provider FROM {_ACCOUNTS} a "  # noqa: S608
+            f"WHERE a.id = {_MESSAGE_ACCOUNT}), '') IN ({_in_list(names)})"
+        )
         if negate:
             scope += f" AND (NOT {any_of_them} OR NOT {own_is_one})"
         else:
@@ -244,12 +275,16 @@ def _scope(providers: Iterable[str] | None, exclude_providers: Iterable[str],
 
 
 @transaction.atomic(savepoint=False)
-def messages_claim_due(*, limit: int, now: datetime | None = None,
-                       providers: Iterable[str] | None = None,
-                       exclude_providers: Iterable[str] = (),
-                       account_ids: Iterable[int] | None = None,
-                       with_fallback: bool = False,
-                       announce: bool = True) -> list[Message]:
+def messages_claim_due(
+    *,
+    limit: int,
+    now: datetime | None = None,
+    providers: Iterable[str] | None = None,
+    exclude_providers: Iterable[str] = (),
+    account_ids: Iterable[int] | None = None,
+    with_fallback: bool = False,
+    announce: bool = True,
+) -> list[Message]:
     """Claim up to `limit` queued messages that are due, oldest first, for this worker: each moves
     to `sending` with its attempt counted. Rows another worker holds are skipped. `providers` /
     `exclude_providers` / `account_ids`: only (or all but) messages whose own carrier account
@@ -265,17 +300,22 @@ def messages_claim_due(*, limit: int, now: datetime | None = None,
         scope += " AND fallback_account_id IS NOT NULL"
     claimed = _update_picked(
         pick_sql=f"status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s){scope} "
-                 "ORDER BY created_at",
-        pick_params=[Status.QUEUED, ts, *scope_params], limit=limit,
+        "ORDER BY created_at",
+        pick_params=[Status.QUEUED, ts, *scope_params],
+        limit=limit,
         set_sql="status = %s, claimed_at = %s, attempts = attempts + 1, updated_at = %s",
-        set_params=[Status.SENDING, ts, ts], guard_sql="status = %s", guard_params=[Status.QUEUED])
+        set_params=[Status.SENDING, ts, ts],
+        guard_sql="status = %s",
+        guard_params=[Status.QUEUED],
+    )
     claimed.sort(key=lambda m: m.created_at)
     return messages_announce_sending(claimed) if announce else claimed
 
 
 @transaction.atomic(savepoint=False)
-def messages_claim(*, message_ids: Sequence[str],
-                   exclude_providers: Iterable[str] | None = None) -> list[Message]:
+def messages_claim(
+    *, message_ids: Sequence[str], exclude_providers: Iterable[str] | None = None
+) -> list[Message]:
     """Claim the given messages that are still queued (a duplicate task finds nothing), except
     those of providers served by processes of their own (DISPATCH_OWN_PROCESS_PROVIDERS unless
     `exclude_providers` says otherwise): their process claims them."""
@@ -285,10 +325,11 @@ def messages_claim(*, message_ids: Sequence[str],
         exclude_providers = settings.DISPATCH_OWN_PROCESS_PROVIDERS
     scope, scope_params = _scope(None, exclude_providers, None)
     ts = _param("ts", timezone.now())
-    sql = (f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
-           f"updated_at = %s WHERE id IN ({_in_list(message_ids)}) AND status = %s{scope}")
-    return _claimed(_returning(sql, [Status.SENDING, ts, ts, *message_ids, Status.QUEUED,
-                                     *scope_params]))
+    sql = (
+        f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
+        f"updated_at = %s WHERE id IN ({_in_list(message_ids)}) AND status = %s{scope}"
+    )
+    return _claimed(_returning(sql, [Status.SENDING, ts, ts, *message_ids, Status.QUEUED, *scope_params]))
 
 
 def messages_announce_sending(claimed: Sequence[Message]) -> list[Message]:
@@ -314,16 +355,22 @@ def messages_mark_sent(items: Sequence[Sent], *, source: str = "worker") -> list
     rows = [(i.message_id, i.provider_sid) for i in items]
     columns = [("id", "text"), ("sid", "text")]
     moved = _update_from_values(
-        columns=columns, rows=rows,
+        columns=columns,
+        rows=rows,
         set_sql="status = %s, provider_sid = COALESCE(provider_sid, v.v_sid), sent_at = %s, "
-                "next_attempt_at = NULL, updated_at = %s",
+        "next_attempt_at = NULL, updated_at = %s",
         where_sql="status IN (%s, %s)",
-        params=[Status.SENT, _param("ts", now), _param("ts", now), Status.SENDING, Status.QUEUED])
+        params=[Status.SENT, _param("ts", now), _param("ts", now), Status.SENDING, Status.QUEUED],
+    )
     done = {m.id for m in moved}
     rest = [row for row in rows if row[0] not in done]
     sid_only = _update_from_values(
-        columns=columns, rows=rest, set_sql="provider_sid = v.v_sid, updated_at = %s",
-        where_sql="provider_sid IS NULL", params=[_param("ts", now)])
+        columns=columns,
+        rows=rest,
+        set_sql="provider_sid = v.v_sid, updated_at = %s",
+        where_sql="provider_sid IS NULL",
+        params=[_param("ts", now)],
+    )
     _events([(m, {"status": Status.SENT, "source": source}) for m in moved])
     _tell(moved, callbacks=True)
     _tell(sid_only, callbacks=False)
@@ -340,10 +387,24 @@ def messages_fail(items: Sequence[Failed], *, source: str = "worker") -> list[Me
         columns=[("id", "text"), ("code", "text"), ("reason", "text")],
         rows=[(i.message_id, i.code, i.reason) for i in items],
         set_sql="status = %s, error_code = v.v_code, error_message = v.v_reason, "
-                "next_attempt_at = NULL, updated_at = %s",
-        where_sql=f"status NOT IN ({_final_list()})", params=[Status.FAILED, _param("ts", now)])
-    _events([(m, {"status": Status.FAILED, "error_code": m.error_code,
-                  "error_message": m.error_message, "source": source}) for m in failed])
+        "next_attempt_at = NULL, updated_at = %s",
+        where_sql=f"status NOT IN ({_final_list()})",
+        params=[Status.FAILED, _param("ts", now)],
+    )
+    _events(
+        [
+            (
+                m,
+                {
+                    "status": Status.FAILED,
+                    "error_code": m.error_code,
+                    "error_message": m.error_message,
+                    "source": source,
+                },
+            )
+            for m in failed
+        ]
+    )
     _tell(failed, callbacks=True)
     return failed
 
@@ -360,9 +421,16 @@ def messages_retry_later(items: Sequence[RetryLater], *, wake: bool = True) -> l
     """Put claimed messages back to `queued` after a backoff; those out of attempts end `failed`.
     Answers the messages requeued and failed."""
     give_up = [i for i in items if i.attempts >= settings.SEND_MAX_ATTEMPTS]
-    failed = messages_fail([Failed(i.message_id, i.code or "carrier_unavailable",
-                                   f"Gave up after {i.attempts} attempts: {i.reason}")
-                            for i in give_up])
+    failed = messages_fail(
+        [
+            Failed(
+                i.message_id,
+                i.code or "carrier_unavailable",
+                f"Gave up after {i.attempts} attempts: {i.reason}",
+            )
+            for i in give_up
+        ]
+    )
     again = [i for i in items if i.attempts < settings.SEND_MAX_ATTEMPTS]
     if not again:
         return failed
@@ -372,11 +440,24 @@ def messages_retry_later(items: Sequence[RetryLater], *, wake: bool = True) -> l
         columns=[("id", "text"), ("at", "ts")],
         rows=[(i.message_id, now + timedelta(seconds=delays[i.message_id])) for i in again],
         set_sql="status = %s, claimed_at = NULL, next_attempt_at = v.v_at, updated_at = %s",
-        where_sql="status = %s", params=[Status.QUEUED, _param("ts", now), Status.SENDING])
+        where_sql="status = %s",
+        params=[Status.QUEUED, _param("ts", now), Status.SENDING],
+    )
     by_id = {i.message_id: i for i in again}
-    _events([(m, {"status": Status.QUEUED, "error_code": by_id[m.id].code, "source": "worker",
-                  "error_message": f"Retrying in {delays[m.id]:.0f}s: {by_id[m.id].reason}"})
-             for m in requeued])
+    _events(
+        [
+            (
+                m,
+                {
+                    "status": Status.QUEUED,
+                    "error_code": by_id[m.id].code,
+                    "source": "worker",
+                    "error_message": f"Retrying in {delays[m.id]:.0f}s: {by_id[m.id].reason}",
+                },
+            )
+            for m in requeued
+        ]
+    )
     _tell(requeued, callbacks=False)
     if wake:
         _wake([(m.id, delays[m.id]) for m in requeued])
@@ -393,12 +474,18 @@ def messages_wait_for_slot(items: Sequence[WaitForSlot], *, announced: bool = Tr
         columns=[("id", "text"), ("at", "ts")],
         rows=[(i.message_id, datetime.fromtimestamp(i.not_before, UTC)) for i in items],
         set_sql="status = %s, claimed_at = NULL, attempts = attempts - 1, "
-                "next_attempt_at = v.v_at, updated_at = %s",
-        where_sql="status = %s", params=[Status.QUEUED, _param("ts", now), Status.SENDING])
+        "next_attempt_at = v.v_at, updated_at = %s",
+        where_sql="status = %s",
+        params=[Status.QUEUED, _param("ts", now), Status.SENDING],
+    )
     if announced:
         reasons = {i.message_id: i.reason for i in items}
-        _events([(m, {"status": Status.QUEUED, "source": "worker", "error_message": reasons[m.id]})
-                 for m in waiting])
+        _events(
+            [
+                (m, {"status": Status.QUEUED, "source": "worker", "error_message": reasons[m.id]})
+                for m in waiting
+            ]
+        )
         _tell(waiting, callbacks=False)
     return waiting
 
@@ -414,13 +501,26 @@ def messages_fail_over(items: Sequence[FailOver]) -> list[Message]:
         columns=[("id", "text"), ("account", "int"), ("sender", "text"), ("service", "text")],
         rows=[(i.message_id, i.account_id, i.from_number, i.messaging_service_sid) for i in items],
         set_sql="status = %s, carrier_account_id = v.v_account, fallback_account_id = NULL, "
-                "from_number = v.v_sender, messaging_service_sid = v.v_service, attempts = 0, "
-                "claimed_at = NULL, next_attempt_at = NULL, updated_at = %s",
+        "from_number = v.v_sender, messaging_service_sid = v.v_service, attempts = 0, "
+        "claimed_at = NULL, next_attempt_at = NULL, updated_at = %s",
         where_sql="status = %s AND fallback_account_id = v.v_account",
-        params=[Status.QUEUED, _param("ts", now), Status.SENDING])
+        params=[Status.QUEUED, _param("ts", now), Status.SENDING],
+    )
     by_id = {i.message_id: i for i in items}
-    _events([(m, {"status": Status.QUEUED, "source": "failover", "error_code": by_id[m.id].code,
-                  "error_message": by_id[m.id].reason}) for m in moved])
+    _events(
+        [
+            (
+                m,
+                {
+                    "status": Status.QUEUED,
+                    "source": "failover",
+                    "error_code": by_id[m.id].code,
+                    "error_message": by_id[m.id].reason,
+                },
+            )
+            for m in moved
+        ]
+    )
     if moved:
         events.messages_failed_over(moved)
     return moved
@@ -434,8 +534,7 @@ def _order(report: StatusReport) -> int:
 
 
 @transaction.atomic(savepoint=False)
-def messages_apply_statuses(reports: Sequence[StatusReport], *,
-                            source: str = "carrier") -> StatusOutcome:
+def messages_apply_statuses(reports: Sequence[StatusReport], *, source: str = "carrier") -> StatusOutcome:
     """Apply statuses the carrier reported, many messages at once: each message takes its reports
     in status order, skipping duplicates and anything not ahead of where it is."""
     outcome = StatusOutcome()
@@ -467,9 +566,17 @@ def messages_apply_statuses(reports: Sequence[StatusReport], *,
                 message.provider_sid = report.provider_sid
             if _advance(message, report, now):
                 moved = True
-                new_events.append((message, {"status": report.status, "source": source,
-                                             "error_code": report.error_code,
-                                             "error_message": report.error_message}))
+                new_events.append(
+                    (
+                        message,
+                        {
+                            "status": report.status,
+                            "source": source,
+                            "error_code": report.error_code,
+                            "error_message": report.error_message,
+                        },
+                    )
+                )
         if (message.status, message.provider_sid) != before:
             message.updated_at = now
             changed.append(message)
@@ -491,16 +598,22 @@ def _locked(ids: Sequence[str]) -> list[Message]:
         wanted, params = _in_list(ids), list(ids)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE id IN ({wanted}) "  # noqa: S608
-                       f"ORDER BY id{lock}", params)
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM {_TABLE} WHERE id IN ({wanted}) "  # noqa: S608
+            f"ORDER BY id{lock}",
+            params,
+        )
         return _messages_of(cursor.fetchall())
 
 
 def _sids_held_elsewhere(reports: Sequence[StatusReport], locked: dict[str, Message]) -> dict[str, str]:
     """Carrier sids that reports would give to a message lacking one, and which message holds
     each already."""
-    wanted = {r.provider_sid for r in reports
-              if r.provider_sid and r.message_id in locked and not locked[r.message_id].provider_sid}
+    wanted = {
+        r.provider_sid
+        for r in reports
+        if r.provider_sid and r.message_id in locked and not locked[r.message_id].provider_sid
+    }
     if not wanted:
         return {}
     return dict(Message.objects.filter(provider_sid__in=wanted).values_list("provider_sid", "pk"))
@@ -508,8 +621,10 @@ def _sids_held_elsewhere(reports: Sequence[StatusReport], locked: dict[str, Mess
 
 def _refusal(message: Message, report: StatusReport, claimed_sids: dict[str, str]) -> str | None:
     if report.provider_sid and message.provider_sid and report.provider_sid != message.provider_sid:
-        return (f"The callback's carrier sid {report.provider_sid} is not the sid of "
-                f"{message.id} ({message.provider_sid}).")
+        return (
+            f"The callback's carrier sid {report.provider_sid} is not the sid of "
+            f"{message.id} ({message.provider_sid})."
+        )
     holder = claimed_sids.get(report.provider_sid or "")
     if holder and holder != message.id:
         return f"The callback's carrier sid {report.provider_sid} belongs to another message."
@@ -539,66 +654,104 @@ def _advance(message: Message, report: StatusReport, now: datetime) -> bool:
 def _write_statuses(messages: Sequence[Message]) -> None:
     """One UPDATE for the locked messages whose status (or sid) changed in Python."""
     _update_from_values(
-        columns=[("id", "text"), ("status", "text"), ("sid", "text"), ("sent", "ts"),
-                 ("delivered", "ts"), ("code", "text"), ("reason", "text"), ("next", "ts"),
-                 ("updated", "ts")],
-        rows=[(m.id, m.status, m.provider_sid, m.sent_at, m.delivered_at, m.error_code,
-               m.error_message, m.next_attempt_at, m.updated_at) for m in messages],
+        columns=[
+            ("id", "text"),
+            ("status", "text"),
+            ("sid", "text"),
+            ("sent", "ts"),
+            ("delivered", "ts"),
+            ("code", "text"),
+            ("reason", "text"),
+            ("next", "ts"),
+            ("updated", "ts"),
+        ],
+        rows=[
+            (
+                m.id,
+                m.status,
+                m.provider_sid,
+                m.sent_at,
+                m.delivered_at,
+                m.error_code,
+                m.error_message,
+                m.next_attempt_at,
+                m.updated_at,
+            )
+            for m in messages
+        ],
         set_sql="status = v.v_status, provider_sid = v.v_sid, sent_at = v.v_sent, "
-                "delivered_at = v.v_delivered, error_code = v.v_code, error_message = v.v_reason, "
-                "next_attempt_at = v.v_next, updated_at = v.v_updated")
+        "delivered_at = v.v_delivered, error_code = v.v_code, error_message = v.v_reason, "
+        "next_attempt_at = v.v_next, updated_at = v.v_updated",
+    )
 
 
 # Operator and API actions, sweeps --------------------------------------------------------------
 
 
 @transaction.atomic(savepoint=False)
-def messages_cancel(*, message_ids: Sequence[str], source: str = "api",
-                    statuses: Sequence[str] = (Status.SCHEDULED,),
-                    reason: str | None = None) -> list[Message]:
+def messages_cancel(
+    *,
+    message_ids: Sequence[str],
+    source: str = "api",
+    statuses: Sequence[str] = (Status.SCHEDULED,),
+    reason: str | None = None,
+) -> list[Message]:
     """Messages in one of `statuses` (scheduled: the API's cancel; queued too: a broadcast's) →
     canceled; answers those canceled (the others had moved on)."""
     if not message_ids:
         return []
     ts = _param("ts", timezone.now())
-    sql = (f"UPDATE {_TABLE} SET status = %s, next_attempt_at = NULL, updated_at = %s "  # noqa: S608
-           f"WHERE id IN ({_in_list(message_ids)}) AND status IN ({_in_list(statuses)})")
+    sql = (
+        f"UPDATE {_TABLE} SET status = %s, next_attempt_at = NULL, updated_at = %s "  # noqa: S608
+        f"WHERE id IN ({_in_list(message_ids)}) AND status IN ({_in_list(statuses)})"
+    )
     canceled = _returning(sql, [Status.CANCELED, ts, *message_ids, *statuses])
-    _events([(m, {"status": Status.CANCELED, "source": source, "error_message": reason})
-             for m in canceled])
+    _events([(m, {"status": Status.CANCELED, "source": source, "error_message": reason}) for m in canceled])
     _tell(canceled, callbacks=False)
     return canceled
 
 
 @transaction.atomic(savepoint=False)
-def messages_expire_unsent(*, code: str, reason: str, limit: int,
-                           now: datetime | None = None) -> list[Message]:
+def messages_expire_unsent(
+    *, code: str, reason: str, limit: int, now: datetime | None = None
+) -> list[Message]:
     """Queued or scheduled messages whose validity ran out (expires_at) → failed with `code`."""
     now = now or timezone.now()
     ts = _param("ts", now)
     unsent = [Status.QUEUED, Status.SCHEDULED]
     expired = _update_picked(
         pick_sql="status IN (%s, %s) AND expires_at <= %s ORDER BY expires_at",
-        pick_params=[*unsent, ts], limit=limit,
+        pick_params=[*unsent, ts],
+        limit=limit,
         set_sql="status = %s, error_code = %s, error_message = %s, next_attempt_at = NULL, updated_at = %s",
-        set_params=[Status.FAILED, code, reason, ts], guard_sql="status IN (%s, %s)", guard_params=unsent)
-    _events([(m, {"status": Status.FAILED, "error_code": code, "error_message": reason,
-                  "source": "sweep"}) for m in expired])
+        set_params=[Status.FAILED, code, reason, ts],
+        guard_sql="status IN (%s, %s)",
+        guard_params=unsent,
+    )
+    _events(
+        [
+            (m, {"status": Status.FAILED, "error_code": code, "error_message": reason, "source": "sweep"})
+            for m in expired
+        ]
+    )
     _tell(expired, callbacks=True)
     return expired
 
 
 @transaction.atomic(savepoint=False)
-def messages_requeue(*, message_ids: Sequence[str], source: str = "operator",
-                     wake: bool = True) -> list[Message]:
+def messages_requeue(
+    *, message_ids: Sequence[str], source: str = "operator", wake: bool = True
+) -> list[Message]:
     """Send failed or undelivered messages again, from scratch (an operator's decision); answers
     those requeued (the others were not failed or undelivered)."""
     if not message_ids:
         return []
     ts = _param("ts", timezone.now())
-    sql = (f"UPDATE {_TABLE} SET status = %s, attempts = 0, error_code = NULL, error_message = NULL, "  # noqa: S608
-           f"provider_sid = NULL, next_attempt_at = NULL, claimed_at = NULL, updated_at = %s "
-           f"WHERE id IN ({_in_list(message_ids)}) AND status IN (%s, %s)")
+    sql = (
+        f"UPDATE {_TABLE} SET status = %s, attempts = 0, error_code = NULL, error_message = NULL, "  # noqa: S608
+        f"provider_sid = NULL, next_attempt_at = NULL, claimed_at = NULL, updated_at = %s "
+        f"WHERE id IN ({_in_list(message_ids)}) AND status IN (%s, %s)"
+    )
     requeued = _returning(sql, [Status.QUEUED, ts, *message_ids, Status.FAILED, Status.UNDELIVERED])
     _events([(m, {"status": Status.QUEUED, "source": source}) for m in requeued])
     _tell(requeued, callbacks=False)
@@ -608,15 +761,21 @@ def messages_requeue(*, message_ids: Sequence[str], source: str = "operator",
 
 
 @transaction.atomic(savepoint=False)
-def messages_release_scheduled(*, limit: int, now: datetime | None = None,
-                               wake: bool = True) -> list[Message]:
+def messages_release_scheduled(
+    *, limit: int, now: datetime | None = None, wake: bool = True
+) -> list[Message]:
     """Due scheduled messages → queued (the sweep), oldest schedule first."""
     now = now or timezone.now()
     ts = _param("ts", now)
     released = _update_picked(
         pick_sql="status = %s AND scheduled_at <= %s ORDER BY scheduled_at",
-        pick_params=[Status.SCHEDULED, ts], limit=limit, set_sql="status = %s, updated_at = %s",
-        set_params=[Status.QUEUED, ts], guard_sql="status = %s", guard_params=[Status.SCHEDULED])
+        pick_params=[Status.SCHEDULED, ts],
+        limit=limit,
+        set_sql="status = %s, updated_at = %s",
+        set_params=[Status.QUEUED, ts],
+        guard_sql="status = %s",
+        guard_params=[Status.SCHEDULED],
+    )
     _events([(m, {"status": Status.QUEUED, "source": "sweep"}) for m in released])
     _tell(released, callbacks=False)
     if wake:
@@ -625,19 +784,30 @@ def messages_release_scheduled(*, limit: int, now: datetime | None = None,
 
 
 @transaction.atomic(savepoint=False)
-def messages_requeue_abandoned(items: Sequence[tuple[str, datetime]], *,
-                               wake: bool = True) -> list[Message]:
+def messages_requeue_abandoned(items: Sequence[tuple[str, datetime]], *, wake: bool = True) -> list[Message]:
     """Claims a dead worker left behind → queued, each only if it is still that claim (id,
     claimed_at) and the carrier has no sid for it. The carrier look-up comes first (sweeps)."""
     now = timezone.now()
     requeued = _update_from_values(
-        columns=[("id", "text"), ("claimed", "ts")], rows=list(items),
+        columns=[("id", "text"), ("claimed", "ts")],
+        rows=list(items),
         set_sql="status = %s, claimed_at = NULL, updated_at = %s",
         where_sql="status = %s AND claimed_at = v.v_claimed AND provider_sid IS NULL",
-        params=[Status.QUEUED, _param("ts", now), Status.SENDING])
-    _events([(m, {"status": Status.QUEUED, "source": "sweep",
-                  "error_message": "Worker lost, and the carrier has no such message; sending again."})
-             for m in requeued])
+        params=[Status.QUEUED, _param("ts", now), Status.SENDING],
+    )
+    _events(
+        [
+            (
+                m,
+                {
+                    "status": Status.QUEUED,
+                    "source": "sweep",
+                    "error_message": "Worker lost, and the carrier has no such message; sending again.",
+                },
+            )
+            for m in requeued
+        ]
+    )
     _tell(requeued, callbacks=False)
     if wake:
         _wake([(m.id, None) for m in requeued])
@@ -664,23 +834,30 @@ def message_fail(*, message: Message, code: str, reason: str, source: str = "wor
 
 def message_retry_later(*, message: Message, error, wake: bool = True) -> None:
     """`error`: the carrier's transient refusal (a ProviderError)."""
-    messages_retry_later([RetryLater(message.id, message.attempts, error.message, error.code,
-                                     error.retry_after)], wake=wake)
+    messages_retry_later(
+        [RetryLater(message.id, message.attempts, error.message, error.code, error.retry_after)], wake=wake
+    )
 
 
-def message_wait_for_slot(*, message: Message, not_before: float,
-                          reason: str = WAITING_FOR_TURN) -> bool:
+def message_wait_for_slot(*, message: Message, not_before: float, reason: str = WAITING_FOR_TURN) -> bool:
     """Answers whether the message went back (it was still `sending`)."""
     return bool(messages_wait_for_slot([WaitForSlot(message.id, not_before, reason)]))
 
 
-def message_apply_status(*, message: Message, status: str, error_code: str | None = None,
-                         error_message: str | None = None, provider_sid: str | None = None,
-                         source: str = "carrier") -> bool:
+def message_apply_status(
+    *,
+    message: Message,
+    status: str,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    provider_sid: str | None = None,
+    source: str = "carrier",
+) -> bool:
     """Apply one status the carrier reported; answers whether the message moved. A refused
     report (another carrier sid, a never-sent message) raises ValueError."""
     outcome = messages_apply_statuses(
-        [StatusReport(message.id, status, error_code, error_message, provider_sid)], source=source)
+        [StatusReport(message.id, status, error_code, error_message, provider_sid)], source=source
+    )
     if outcome.refused:
         raise ValueError(outcome.refused[0])
     return bool(outcome.moved)
@@ -691,8 +868,7 @@ def message_cancel(*, message: Message, source: str = "api") -> Message:
     canceled = messages_cancel(message_ids=[message.id], source=source)
     if not canceled:
         status = Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()
-        raise DomainError("not_cancelable",
-                          f"Only scheduled messages can be canceled; this one is {status}.")
+        raise DomainError("not_cancelable", f"Only scheduled messages can be canceled; this one is {status}.")
     return canceled[0]
 
 

@@ -24,7 +24,8 @@ _MESSAGE_ACCOUNT = (
     f"COALESCE({_TABLE}.carrier_account_id, (SELECT n.account_id FROM {PhoneNumber._meta.db_table} n "  # noqa: S608
     f"WHERE n.workspace_id = {_TABLE}.workspace_id AND n.phone_number = {_TABLE}.from_number "
     f"AND n.account_id IS NOT NULL LIMIT 1), (SELECT p.id FROM {_ACCOUNTS} p "
-    f"WHERE p.workspace_id = {_TABLE}.workspace_id AND p.is_primary LIMIT 1))")
+    f"WHERE p.workspace_id = {_TABLE}.workspace_id AND p.is_primary LIMIT 1))"
+)
 _COLUMNS = ", ".join(connection.ops.quote_name(f.column) for f in Message._meta.concrete_fields)
 
 
@@ -87,8 +88,14 @@ def _returning(sql: str, params: Sequence) -> list[Message]:
         return _messages_of(cursor.fetchall())
 
 
-def _update_from_values(*, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence],
-                        set_sql: str, where_sql: str = "TRUE", params: Sequence = ()) -> list[Message]:
+def _update_from_values(
+    *,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence],
+    set_sql: str,
+    where_sql: str = "TRUE",
+    params: Sequence = (),
+) -> list[Message]:
     """One guarded UPDATE of many messages from a VALUES list; answers the rows it changed.
 
     `columns` are (name, kind) with kind text/int/ts; the first is the message id. In `set_sql`
@@ -99,14 +106,18 @@ def _update_from_values(*, columns: Sequence[tuple[str, str]], rows: Sequence[Se
     names = [f"v_{name}" for name, _ in columns]
     if connection.vendor == "postgresql":
         source, values = _json_rows(names, [kind for _, kind in columns], rows)
-        sql = (f"WITH v AS ({source}) UPDATE {_TABLE} SET {set_sql} FROM v "  # noqa: S608
-               f"WHERE {_TABLE}.id = v.v_id AND {where_sql}")
+        sql = (
+            f"WITH v AS ({source}) UPDATE {_TABLE} SET {set_sql} FROM v "  # noqa: S608
+            f"WHERE {_TABLE}.id = v.v_id AND {where_sql}"
+        )
         return _returning(sql, [*values, *params])
     cells = ", ".join(f"CAST(%s AS {_sql_type(kind)})" for _, kind in columns)
     values = ", ".join(f"({cells})" for _ in rows)
     flat = [_param(kind, row[i]) for row in rows for i, (_, kind) in enumerate(columns)]
-    sql = (f"WITH v({', '.join(names)}) AS (VALUES {values}) UPDATE {_TABLE} SET {set_sql} "  # noqa: S608
-           f"FROM v WHERE {_TABLE}.id = v.v_id AND {where_sql}")
+    sql = (
+        f"WITH v({', '.join(names)}) AS (VALUES {values}) UPDATE {_TABLE} SET {set_sql} "  # noqa: S608
+        f"FROM v WHERE {_TABLE}.id = v.v_id AND {where_sql}"
+    )
     return _returning(sql, [*flat, *params])
 
 
@@ -125,17 +136,27 @@ def _json_rows(names: Sequence[str], kinds: Sequence[str], rows: Sequence[Sequen
     return json_rows(names, [_sql_type(kind) for kind in kinds], rows)
 
 
-def _update_picked(*, pick_sql: str, pick_params: Sequence, limit: int, set_sql: str,
-                   set_params: Sequence, guard_sql: str, guard_params: Sequence) -> list[Message]:
+def _update_picked(
+    *,
+    pick_sql: str,
+    pick_params: Sequence,
+    limit: int,
+    set_sql: str,
+    set_params: Sequence,
+    guard_sql: str,
+    guard_params: Sequence,
+) -> list[Message]:
     """Pick up to `limit` messages (`WHERE pick_sql`, with its ORDER BY) skipping rows other
     transactions hold, and update them in the same statement; answers the rows updated.
 
     The pick is a materialized CTE: as an `IN (subquery)` PostgreSQL may run the subquery again
     while the update goes, each run locking further rows, and update more than `limit`."""
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    sql = (f"WITH picked(p_id) AS MATERIALIZED (SELECT id FROM {_TABLE} WHERE {pick_sql} "  # noqa: S608
-           f"LIMIT %s{lock}) UPDATE {_TABLE} SET {set_sql} FROM picked "
-           f"WHERE {_TABLE}.id = picked.p_id AND {guard_sql}")
+    sql = (
+        f"WITH picked(p_id) AS MATERIALIZED (SELECT id FROM {_TABLE} WHERE {pick_sql} "  # noqa: S608
+        f"LIMIT %s{lock}) UPDATE {_TABLE} SET {set_sql} FROM picked "
+        f"WHERE {_TABLE}.id = picked.p_id AND {guard_sql}"
+    )
     return _returning(sql, [*pick_params, limit, *set_params, *guard_params])
 
 

@@ -57,19 +57,24 @@ class CountedQuerySet(QuerySet):
     def __getitem__(self, k):
         if isinstance(k, slice) and self.seek is not None and (k.start or 0) >= SEEK_FROM:
             narrowed, start = self.seek(self._chain(), k.start)  # type: ignore[attr-defined]
-            return narrowed[start:None if k.stop is None else start + k.stop - k.start]
+            return narrowed[start : None if k.stop is None else start + k.stop - k.start]
         return super().__getitem__(k)
 
 
-def with_total(queryset: QuerySet, total: Callable[[], int],
-               seek: Callable[[QuerySet, int], tuple[QuerySet, int]] | None = None) -> QuerySet:
+def with_total(
+    queryset: QuerySet,
+    total: Callable[[], int],
+    seek: Callable[[QuerySet, int], tuple[QuerySet, int]] | None = None,
+) -> QuerySet:
     """`queryset`, counted by `total` and sliced deep through `seek` (where the database keeps
     the counters)."""
     if not counted():
         return queryset
     # A copy of `queryset` of the counted class (QuerySet's own clone keeps its class).
-    found: CountedQuerySet = CountedQuerySet(model=queryset.model, query=queryset.query.chain(),
-                            using=queryset._db, hints=queryset._hints)  # type: ignore[attr-defined]
+    using, hints = queryset._db, queryset._hints  # type: ignore[attr-defined]
+    found: CountedQuerySet = CountedQuerySet(
+        model=queryset.model, query=queryset.query.chain(), using=using, hints=hints
+    )
     found._prefetch_related_lookups = queryset._prefetch_related_lookups  # type: ignore[attr-defined]
     found.total, found.seek = total, seek
     return found
@@ -84,9 +89,16 @@ def _summed(workspace_id: str, kind: str, **keys) -> int:
     return rows.aggregate(n=Sum("n"))["n"] or 0
 
 
-def _message_days(*, workspace_id: str, direction: str | None = None, status: str | None = None,
-                  start: datetime | None = None, end: datetime | None = None,
-                  end_inclusive: bool = False, ours: str | None = None) -> list[tuple[date | None, int]]:
+def _message_days(
+    *,
+    workspace_id: str,
+    direction: str | None = None,
+    status: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    end_inclusive: bool = False,
+    ours: str | None = None,
+) -> list[tuple[date | None, int]]:
     """How many of the workspace's messages with this direction and status (when given), created
     from `start` (inclusive) to `end` (exclusive, or inclusive with `end_inclusive`), and on our
     side from or to the number `ours` (with a direction), each UTC day holds, newest first
@@ -97,8 +109,11 @@ def _message_days(*, workspace_id: str, direction: str | None = None, status: st
     if ours is not None and not direction:
         raise ValueError("Our side of a message depends on its direction.")
     # The whole days: from the first midnight at or after start, up to the last at or before end.
-    first = None if start is None else (start.date() if start == _midnight(start.date())
-                                        else start.date() + timedelta(days=1))
+    first = (
+        None
+        if start is None
+        else (start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1))
+    )
     last = None if end is None else end.date()
     messages = Message.objects.filter(workspace_id=workspace_id, **keys)
     if ours is not None and direction:
@@ -109,8 +124,9 @@ def _message_days(*, workspace_id: str, direction: str | None = None, status: st
         messages = messages.filter(**{"created_at__lte" if end_inclusive else "created_at__lt": end})
     if first is not None and last is not None and first >= last:
         return [(None, messages.count())]  # within two days: the index is as quick
-    days = ListCount.objects.filter(workspace_id=workspace_id, kind=NUMBER if ours else MESSAGE,
-                                    number=ours or "", **keys)
+    days = ListCount.objects.filter(
+        workspace_id=workspace_id, kind=NUMBER if ours else MESSAGE, number=ours or "", **keys
+    )
     if first is not None:
         days = days.filter(day__gte=first)
     if last is not None:
@@ -147,8 +163,9 @@ def message_total_by_number(*, field: str, number: str, direction: str | None = 
         if keys.get("start") is not None:
             theirs = theirs.filter(created_at__gte=keys["start"])
         if keys.get("end") is not None:
-            theirs = theirs.filter(**{"created_at__lte" if keys.get("end_inclusive") else "created_at__lt":
-                                      keys["end"]})
+            theirs = theirs.filter(
+                **{"created_at__lte" if keys.get("end_inclusive") else "created_at__lt": keys["end"]}
+            )
         total += theirs.count()
     return total
 
@@ -166,7 +183,7 @@ def seek(found: QuerySet, offset: int, days: list[tuple[date | None, int]]) -> t
         if day is not None:
             found = found.filter(created_at__lt=_midnight(day + timedelta(days=1)))
         within = offset - skipped
-        moments = found.order_by("-created_at").values_list("created_at", flat=True)[within:within + 1]
+        moments = found.order_by("-created_at").values_list("created_at", flat=True)[within : within + 1]
         moment = next(iter(moments), None)
         if moment is None:
             return found, within
@@ -182,8 +199,12 @@ def message_seek(messages: QuerySet, offset: int, **keys) -> tuple[QuerySet, int
 
 def contact_seek(found: QuerySet, offset: int, *, workspace_id: str) -> tuple[QuerySet, int]:
     """seek() through all of the workspace's contacts."""
-    days = (ListCount.objects.filter(workspace_id=workspace_id, kind=CONTACT).values("day")
-            .annotate(n=Sum("n")).order_by("-day"))
+    days = (
+        ListCount.objects.filter(workspace_id=workspace_id, kind=CONTACT)
+        .values("day")
+        .annotate(n=Sum("n"))
+        .order_by("-day")
+    )
     return seek(found, offset, [(row["day"], row["n"]) for row in days if row["n"]])
 
 
@@ -226,7 +247,8 @@ def rebuild_sql(kind: str, table: str, columns: str, where: str, scope: str = ""
         f"UNION ALL SELECT {keys}, -SUM(n) FROM {_TABLE} WHERE kind = '{kind}'{scope} "
         f"GROUP BY 1, 2, 3, 4, 5, 6) delta({keys}, n) "
         f"GROUP BY 1, 2, 3, 4, 5, 6 HAVING SUM(n) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
-        f"ON CONFLICT ({keys}, slot) DO UPDATE SET n = c.n + EXCLUDED.n")
+        f"ON CONFLICT ({keys}, slot) DO UPDATE SET n = c.n + EXCLUDED.n"
+    )
 
 
 def list_counts_rebuild(*, workspace_ids: Sequence[str] | None = None) -> int:
@@ -262,5 +284,7 @@ def list_counts_compact(*, before: date | None = None) -> int:
             f"RETURNING {keys}, n), kept AS (INSERT INTO {_TABLE} AS c ({keys}, slot, n) "
             f"SELECT {keys}, {REBUILD_SLOT}, SUM(n) FROM gone GROUP BY 1, 2, 3, 4, 5, 6 HAVING SUM(n) <> 0 "
             f"ORDER BY 1, 2, 3, 4, 5, 6 ON CONFLICT ({keys}, slot) DO UPDATE SET n = c.n + EXCLUDED.n "
-            f"RETURNING 1) SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)", [before])
+            f"RETURNING 1) SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)",
+            [before],
+        )
         return cursor.fetchone()[0]

@@ -72,14 +72,24 @@ def fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
 
 
 def _columns(model, *, skip_auto: bool = True) -> list:
-    return [f for f in model._meta.concrete_fields
-            if not (skip_auto and f.primary_key and f.get_internal_type().endswith("AutoField"))]
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not (skip_auto and f.primary_key and f.get_internal_type().endswith("AutoField"))
+    ]
 
 
 _TEXT_TYPES = {"CharField", "TextField"}
-_INTEGER_TYPES = {"AutoField", "BigAutoField", "SmallIntegerField", "IntegerField",
-                  "BigIntegerField", "PositiveSmallIntegerField", "PositiveIntegerField",
-                  "PositiveBigIntegerField"}
+_INTEGER_TYPES = {
+    "AutoField",
+    "BigAutoField",
+    "SmallIntegerField",
+    "IntegerField",
+    "BigIntegerField",
+    "PositiveSmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+}
 
 
 def _plain_type(field) -> type | None:
@@ -104,8 +114,7 @@ def _row_params(rows, fields) -> list:
     for row in rows:
         for attname, kind, prepare in plain:
             value = getattr(row, attname)
-            if value is None or (type(value) is kind and (kind is not datetime
-                                                          or value.tzinfo is not None)):
+            if value is None or (type(value) is kind and (kind is not datetime or value.tzinfo is not None)):
                 params.append(value)
             else:
                 params.append(prepare(value, real))
@@ -119,8 +128,9 @@ def messages_store(*, workspace: Workspace, messages: list[Message], our_sides: 
     `conversation_id` and answers the opted-out recipients' numbers."""
     opted_out: set[str] = set()
     for start in range(0, len(messages), CHUNK):
-        opted_out |= _store_chunk(workspace, messages[start:start + CHUNK],
-                                  our_sides[start:start + CHUNK])
+        opted_out |= _store_chunk(
+            workspace, messages[start : start + CHUNK], our_sides[start : start + CHUNK]
+        )
     return opted_out
 
 
@@ -133,15 +143,19 @@ def _statement(rows: int) -> str:
     values = _values(rows, fields)
     workspace_param = f"${rows * (len(fields) + 3) + 1}"
     input_columns = ", ".join(_q(n) for n in names)
-    message_columns = ", ".join(f"kept.{_q(n)}" if n != "conversation_id" else "conv.id"
-                                for n in names)
+    message_columns = ", ".join(f"kept.{_q(n)}" if n != "conversation_id" else "conv.id" for n in names)
     event_fields = _columns(MessageEvent)
-    event_values = {"message_id": "kept.id", "status": "kept.status", "source": "'api'",
-                    "created_at": "kept.created_at"}
+    event_values = {
+        "message_id": "kept.id",
+        "status": "kept.status",
+        "source": "'api'",
+        "created_at": "kept.created_at",
+    }
     event_columns = ", ".join(_q(f.column) for f in event_fields)
     event_selects = ", ".join(event_values.get(f.column, "NULL") for f in event_fields)
-    conversation, message, event, optout = (_q(m._meta.db_table)
-                                            for m in (Conversation, Message, MessageEvent, OptOut))
+    conversation, message, event, optout = (
+        _q(m._meta.db_table) for m in (Conversation, Message, MessageEvent, OptOut)
+    )
     # Only our table and column names and placeholders are formatted in; values are parameters.
     return f"""
         WITH input ({input_columns}, _ordinal, _our_side, _new_conversation) AS (
@@ -179,14 +193,12 @@ def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[
     fields = _columns(Message)
     params = []
     conversation_ids = new_ids("conv", len(messages))
-    for ordinal, (row, our_side) in enumerate(zip(_row_params(messages, fields), our_sides,
-                                                  strict=True)):
+    for ordinal, (row, our_side) in enumerate(zip(_row_params(messages, fields), our_sides, strict=True)):
         params += row
         params += [ordinal, our_side, conversation_ids[ordinal]]
     params.append(workspace.pk)
     answers = fetch_all(_statement(len(messages)), params, prepare=len(messages) == 1)
-    conversations = {pk: conversation_id for kind, pk, conversation_id in answers
-                     if kind == "stored"}
+    conversations = {pk: conversation_id for kind, pk, conversation_id in answers if kind == "stored"}
     for message_obj in messages:
         if message_obj.id in conversations:
             message_obj.conversation_id = conversations[message_obj.id]
@@ -206,15 +218,17 @@ def _inbound_statement(rows: int) -> str:
     names = [f.column for f in fields]
     values = _values(rows, fields)
     input_columns = ", ".join(_q(n) for n in names)
-    message_columns = ", ".join(f"input.{_q(n)}" if n != "conversation_id" else "conv.id"
-                                for n in names)
+    message_columns = ", ".join(f"input.{_q(n)}" if n != "conversation_id" else "conv.id" for n in names)
     event_fields = _columns(MessageEvent)
-    event_values = {"message_id": "input.id", "status": "input.status", "source": "'carrier'",
-                    "created_at": "input.created_at"}
+    event_values = {
+        "message_id": "input.id",
+        "status": "input.status",
+        "source": "'carrier'",
+        "created_at": "input.created_at",
+    }
     event_columns = ", ".join(_q(f.column) for f in event_fields)
     event_selects = ", ".join(event_values.get(f.column, "NULL") for f in event_fields)
-    conversation, message, event = (_q(m._meta.db_table)
-                                    for m in (Conversation, Message, MessageEvent))
+    conversation, message, event = (_q(m._meta.db_table) for m in (Conversation, Message, MessageEvent))
     return f"""
         WITH input ({input_columns}, _ordinal, _our_side, _new_conversation) AS (
             VALUES {values}
@@ -254,11 +268,12 @@ def inbound_messages_store(*, messages: list[Message], our_sides: list[str]) -> 
     the sender: one statement per CHUNK messages. Sets each message's `conversation_id`."""
     fields = _columns(Message)
     for start in range(0, len(messages), CHUNK):
-        chunk = messages[start:start + CHUNK]
+        chunk = messages[start : start + CHUNK]
         params = []
         conversation_ids = new_ids("conv", len(chunk))
         for ordinal, (row, our_side) in enumerate(
-                zip(_row_params(chunk, fields), our_sides[start:start + CHUNK], strict=True)):
+            zip(_row_params(chunk, fields), our_sides[start : start + CHUNK], strict=True)
+        ):
             params += row
             params += [ordinal, our_side, conversation_ids[ordinal]]
         conversations = dict(fetch_all(_inbound_statement(len(chunk)), params))

@@ -24,8 +24,9 @@ class Status(models.TextChoices):
     RECEIVED = "received", "Received"
 
 
-FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.CANCELED,
-                            Status.RECEIVED})
+FINAL_STATUSES = frozenset(
+    {Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.CANCELED, Status.RECEIVED}
+)
 
 
 class Conversation(models.Model):
@@ -33,13 +34,15 @@ class Conversation(models.Model):
 
     id = PrefixedIdField(prefix="conv")
     # Indexed by the unique constraint and conv_ws_recent, which start with it.
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="conversations",
-                                  db_index=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
     # Our side: an E.164 number, or a Messaging Service sid when the carrier picks the sender.
     our_number = models.CharField(max_length=64)
     contact_number = models.CharField(max_length=16)
-    last_message = models.ForeignKey("Message", on_delete=models.SET_NULL, null=True, blank=True,
-                                     related_name="+")
+    last_message = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     last_message_at = models.DateTimeField(null=True, blank=True)
     unread_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,8 +51,9 @@ class Conversation(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "our_number", "contact_number"],
-                                    name="one_conversation_per_pair")
+            models.UniqueConstraint(
+                fields=["workspace", "our_number", "contact_number"], name="one_conversation_per_pair"
+            )
         ]
         indexes = [models.Index(fields=["workspace", "-last_message_at"], name="conv_ws_recent")]
 
@@ -62,8 +66,9 @@ class Message(models.Model):
     # No index of their own for workspace, conversation and broadcast (and none of the _like
     # twins Django adds to a text key): the composite indexes below start with each, and every
     # index costs every insert (a broadcast inserts 100,000 rows).
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="messages",
-                                  db_index=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=8, choices=Direction.choices)
     status = models.CharField(max_length=12, choices=Status.choices)
     to_number = models.CharField(max_length=16)
@@ -77,8 +82,14 @@ class Message(models.Model):
     status_callback = models.URLField(max_length=2000, blank=True)
     error_code = models.CharField(max_length=64, null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
-    conversation = models.ForeignKey(Conversation, on_delete=models.SET_NULL, null=True, blank=True,
-                                     related_name="messages", db_index=False)
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,
+    )
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -98,19 +109,34 @@ class Message(models.Model):
     request_id = models.CharField(max_length=64, blank=True, default="")
     # A message still not sent by then ends `failed` with `expired` (validity_period).
     expires_at = models.DateTimeField(null=True, blank=True)
-    broadcast = models.ForeignKey("Broadcast", on_delete=models.SET_NULL, null=True, blank=True,
-                                  related_name="messages", db_index=False)
-    api_key = models.ForeignKey("workspaces.ApiKey", on_delete=models.SET_NULL, null=True,
-                                blank=True, related_name="+")
-    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                blank=True, related_name="+")
+    broadcast = models.ForeignKey(
+        "Broadcast", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", db_index=False
+    )
+    api_key = models.ForeignKey(
+        "workspaces.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # The carrier account it goes through, chosen when it was accepted (numbers.routing); null:
     # its sender number's account, else the workspace's primary one. `fallback_account` takes it
     # over when that account definitely did not take it (a route's fallback; cleared once used).
-    carrier_account = models.ForeignKey("numbers.ProviderAccount", on_delete=models.SET_NULL,
-                                        null=True, blank=True, related_name="+", db_index=False)
-    fallback_account = models.ForeignKey("numbers.ProviderAccount", on_delete=models.SET_NULL,
-                                         null=True, blank=True, related_name="+", db_index=False)
+    carrier_account = models.ForeignKey(
+        "numbers.ProviderAccount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    fallback_account = models.ForeignKey(
+        "numbers.ProviderAccount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
 
     objects = TenantQuerySet.as_manager()
 
@@ -125,26 +151,41 @@ class Message(models.Model):
             models.Index(fields=["conversation", "-created_at"], name="msg_conversation"),
             # A contact's side of `from`/`to` (our numbers' side is counted: messaging.list_counts),
             # so that counting it reads only its own entries, never our number's millions.
-            models.Index(fields=["workspace", "from_number", "created_at"], name="msg_ws_contact_from",
-                         condition=models.Q(direction="inbound")),
-            models.Index(fields=["workspace", "to_number", "created_at"], name="msg_ws_contact_to",
-                         condition=models.Q(direction="outbound")),
+            models.Index(
+                fields=["workspace", "from_number", "created_at"],
+                name="msg_ws_contact_from",
+                condition=models.Q(direction="inbound"),
+            ),
+            models.Index(
+                fields=["workspace", "to_number", "created_at"],
+                name="msg_ws_contact_to",
+                condition=models.Q(direction="outbound"),
+            ),
             models.Index(fields=["workspace", "updated_at"], name="msg_ws_updated"),
             # The claim takes the oldest queued messages first (messages_claim_due).
-            models.Index(fields=["created_at"], name="msg_queued_created",
-                         condition=models.Q(status="queued")),
+            models.Index(
+                fields=["created_at"], name="msg_queued_created", condition=models.Q(status="queued")
+            ),
             # `search` has trigram GIN indexes on UPPER(body) and the contacts' UPPER(name), made
             # on PostgreSQL only by migration 0010 (not in the models' state: SQLite has none).
             # The sweeps look for work left behind: stale queued/sending, due scheduled.
-            models.Index(fields=["status", "next_attempt_at"], name="msg_status_due",
-                         condition=models.Q(status__in=["queued", "sending", "scheduled"])),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="msg_status_due",
+                condition=models.Q(status__in=["queued", "sending", "scheduled"]),
+            ),
             # Reconciliation looks for messages left `sent` for a while.
-            models.Index(fields=["updated_at"], name="msg_sent_updated",
-                         condition=models.Q(status="sent")),
-            models.Index(fields=["broadcast", "status"], name="msg_broadcast_status",
-                         condition=models.Q(broadcast__isnull=False)),
-            models.Index(fields=["expires_at"], name="msg_unsent_expiry",
-                         condition=models.Q(status__in=["queued", "scheduled"], expires_at__isnull=False)),
+            models.Index(fields=["updated_at"], name="msg_sent_updated", condition=models.Q(status="sent")),
+            models.Index(
+                fields=["broadcast", "status"],
+                name="msg_broadcast_status",
+                condition=models.Q(broadcast__isnull=False),
+            ),
+            models.Index(
+                fields=["expires_at"],
+                name="msg_unsent_expiry",
+                condition=models.Q(status__in=["queued", "scheduled"], expires_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -189,8 +230,9 @@ class CarrierEvent(models.Model):
     kind = models.CharField(max_length=8, choices=CarrierEventKind.choices)
     dedupe_key = models.CharField(max_length=200)
     provider_sid = models.CharField(max_length=64, blank=True, db_index=True)
-    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True,
-                                related_name="carrier_events")
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="carrier_events"
+    )
     params = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -205,12 +247,14 @@ class CarrierEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "kind", "dedupe_key"],
-                                    name="one_carrier_event_per_key")
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "dedupe_key"], name="one_carrier_event_per_key"
+            )
         ]
         indexes = [
-            models.Index(fields=["received_at"], name="cev_unprocessed",
-                         condition=models.Q(processed_at__isnull=True)),
+            models.Index(
+                fields=["received_at"], name="cev_unprocessed", condition=models.Q(processed_at__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -249,8 +293,7 @@ class ConsentEvent(models.Model):
     phone_number = models.CharField(max_length=16)
     action = models.CharField(max_length=8, choices=ConsentAction.choices)
     keyword = models.CharField(max_length=20)
-    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True,
-                                related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -294,8 +337,9 @@ class WebhookEndpoint(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     # Start of the current run of failed attempts; cleared by any success.
     failing_since = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                   blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -327,8 +371,7 @@ class WebhookDelivery(models.Model):
     event_type = models.CharField(max_length=40)
     message_id = models.CharField(max_length=32, blank=True, db_index=True)
     payload = models.JSONField()  # the body: {"id", "type", "timestamp", "data"}
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices,
-                              default=DeliveryStatus.PENDING)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # When a task for it was last put on the queue: the sweep does not pile on a busy queue.
@@ -348,8 +391,9 @@ class WebhookDelivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["endpoint", "-created_at"], name="whd_endpoint_recent"),
-            models.Index(fields=["next_attempt_at"], name="whd_pending_due",
-                         condition=models.Q(status="pending")),
+            models.Index(
+                fields=["next_attempt_at"], name="whd_pending_due", condition=models.Q(status="pending")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -424,8 +468,9 @@ class ContactImport(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)  # the first ones: {"row", "phone_number", "error"}
     failure = models.TextField(blank=True)  # why the whole import failed (a bad header, say)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                   blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -487,23 +532,24 @@ class Broadcast(models.Model):
     id = PrefixedIdField(prefix="bc")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="broadcasts")
     name = models.CharField(max_length=200)
-    template = models.ForeignKey(MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True,
-                                 related_name="+")
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     body = models.TextField()  # the template's body as it was when the broadcast was made
     audience = models.JSONField()  # {"tags": [...]} | {"contact_ids": [...]} | {"all": true}
     from_number = models.CharField(max_length=16, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     quiet_hours = models.JSONField(null=True, blank=True)  # {"start": "21:00", "end": "08:00"}
     validity_period = models.PositiveIntegerField(null=True, blank=True)  # seconds
-    status = models.CharField(max_length=10, choices=BroadcastStatus.choices,
-                              default=BroadcastStatus.DRAFT)
+    status = models.CharField(max_length=10, choices=BroadcastStatus.choices, default=BroadcastStatus.DRAFT)
     generated = models.BooleanField(default=False)  # every contact of the audience was done
     total = models.PositiveIntegerField(default=0)  # contacts in the audience when it started
     skipped_opted_out = models.PositiveIntegerField(default=0)
     skipped_invalid = models.PositiveIntegerField(default=0)
     skipped = models.JSONField(default=list, blank=True)  # the first few: {"contact_id", "reason"}
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                   blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -515,8 +561,11 @@ class Broadcast(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["workspace", "-created_at"], name="bc_ws_created"),
-            models.Index(fields=["status", "scheduled_at"], name="bc_pending",
-                         condition=models.Q(status__in=["scheduled", "sending"])),
+            models.Index(
+                fields=["status", "scheduled_at"],
+                name="bc_pending",
+                condition=models.Q(status__in=["scheduled", "sending"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -564,8 +613,10 @@ class ListCount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace_id", "kind", "day", "direction", "status", "number",
-                                            "slot"], name="one_list_count_per_key"),
+            models.UniqueConstraint(
+                fields=["workspace_id", "kind", "day", "direction", "status", "number", "slot"],
+                name="one_list_count_per_key",
+            ),
         ]
 
     def __str__(self) -> str:

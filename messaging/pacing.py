@@ -129,8 +129,7 @@ class Slots:
     after: float
 
 
-def reserve_slots(sender_key: str, rate: float, n: int, horizon: float, *,
-                  now: float | None = None) -> Slots:
+def reserve_slots(sender_key: str, rate: float, n: int, horizon: float, *, now: float | None = None) -> Slots:
     """Reserve up to `n` consecutive slots of `sender_key` that start within `horizon` seconds
     (one Redis trip however many): a batch's messages of one sender."""
     clock = "" if now is None else round(now * 1_000_000)
@@ -182,8 +181,7 @@ def sender_of(*, from_number: str, messaging_service_sid: str) -> PacedSender:
     cached = _rates.get(from_number)
     if cached and time.monotonic() - cached[1] < _RATE_CACHE_SECONDS:
         return PacedSender(from_number, cached[0])
-    row = PhoneNumber.objects.filter(phone_number=from_number).values_list(
-        "send_rate", "number_type").first()
+    row = PhoneNumber.objects.filter(phone_number=from_number).values_list("send_rate", "number_type").first()
     rate = (row[0] or default_send_rate(row[1])) if row else settings.SEND_RATE_LONG_CODE
     _rates[from_number] = (rate, time.monotonic())
     return PacedSender(from_number, rate)

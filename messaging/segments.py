@@ -34,7 +34,7 @@ class SegmentInfo:
 # Any character outside the basic GSM-7 table; and outside GSM-7 altogether.
 _NOT_BASIC = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC))) + "]")
 _NOT_GSM7 = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSION))) + "]")
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _unit_lengths(body: str, encoding: str) -> list[int]:

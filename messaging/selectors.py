@@ -13,13 +13,13 @@ from .models import Contact, Conversation, Message, OptOut
 
 
 def access_message(*, workspace: Workspace, message_id: str) -> Message:
-    return in_workspace(Message.objects, workspace=workspace, pk=message_id,
-                        missing="Message not found.")
+    return in_workspace(Message.objects, workspace=workspace, pk=message_id, missing="Message not found.")
 
 
 def access_conversation(*, workspace: Workspace, conversation_id: str) -> Conversation:
-    found = in_workspace(Conversation.objects, workspace=workspace, pk=conversation_id,
-                         missing="Conversation not found.")
+    found = in_workspace(
+        Conversation.objects, workspace=workspace, pk=conversation_id, missing="Conversation not found."
+    )
     return with_contact_name(Conversation.objects.filter(pk=found.pk)).get()
 
 
@@ -65,23 +65,33 @@ def message_list(*, workspace: Workspace, filters: MessageFilters | Mapping[str,
     if numbers:
         [(field, number)] = numbers.items()
         return with_total(messages, lambda: message_total_by_number(field=field, number=number, **total))
-    return with_total(messages, lambda: message_total(**total),
-                      seek=lambda found, offset: message_seek(found, offset, **total))
+    return with_total(
+        messages,
+        lambda: message_total(**total),
+        seek=lambda found, offset: message_seek(found, offset, **total),
+    )
 
 
 def with_contact_name(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """Each conversation with `contact_name`: the name of the contact of its number, if any."""
-    name = (Contact.objects.filter(workspace_id=OuterRef("workspace_id"),
-                                   phone_number=OuterRef("contact_number")).exclude(name="")
-            .values("name")[:1])
+    name = (
+        Contact.objects.filter(workspace_id=OuterRef("workspace_id"), phone_number=OuterRef("contact_number"))
+        .exclude(name="")
+        .values("name")[:1]
+    )
     return conversations.annotate(contact_name=Subquery(name))
 
 
 def conversation_list(*, workspace: Workspace) -> QuerySet[Conversation]:
-    return with_total(with_contact_name(
-        Conversation.objects.for_workspace(workspace).filter(last_message__isnull=False)
-        .select_related("last_message").order_by("-last_message_at", "-id")),
-        lambda: conversation_total(workspace_id=workspace.pk))
+    return with_total(
+        with_contact_name(
+            Conversation.objects.for_workspace(workspace)
+            .filter(last_message__isnull=False)
+            .select_related("last_message")
+            .order_by("-last_message_at", "-id")
+        ),
+        lambda: conversation_total(workspace_id=workspace.pk),
+    )
 
 
 def opt_out_list(*, workspace: Workspace) -> QuerySet[OptOut]:

@@ -45,8 +45,13 @@ def _common_shape(data) -> dict | None:
         return None
     to = _number(data.get("to"))
     body = data.get("body")
-    if (to is None or type(body) is not str or not body or len(body) > MAX_BODY_CHARACTERS
-            or _REFUSED_TEXT.search(body)):
+    if (
+        to is None
+        or type(body) is not str
+        or not body
+        or len(body) > MAX_BODY_CHARACTERS
+        or _REFUSED_TEXT.search(body)
+    ):
         return None
     fields = {"to": to, "body": body}
     if "from" in data:

@@ -53,15 +53,19 @@ def send_context(*, workspace: Workspace) -> SendContext:
     def load() -> SendContext:
         account = workspace_provider_account(workspace=workspace)
         numbers = list(workspace_numbers(workspace=workspace))
-        return SendContext(account=account, numbers={n.phone_number: n for n in numbers},
-                           default=next((n for n in numbers if n.is_default), None),
-                           rules=tuple(workspace_routes(workspace=workspace)))
+        return SendContext(
+            account=account,
+            numbers={n.phone_number: n for n in numbers},
+            default=next((n for n in numbers if n.is_default), None),
+            rules=tuple(workspace_routes(workspace=workspace)),
+        )
 
     return credentials.cached("send-context", workspace.pk, load)
 
 
-def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_number: str | None,
-                   is_mms: bool, to: str = "") -> Sender:
+def resolve_sender(
+    *, workspace: Workspace, account: ProviderAccount, from_number: str | None, is_mms: bool, to: str = ""
+) -> Sender:
     """The number (and carrier account) a message goes out from: the one asked for; else the
     route for `to` (numbers.routing); else the Messaging Service when the account has one, else
     the workspace's default number.
@@ -71,41 +75,51 @@ def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_numbe
     context = send_context(workspace=workspace)
     rule = routing.matching_rule(context.rules, to) if to and not from_number else None
     if rule is not None:
-        number = rule.sender or routing.account_sender(rule.account, context.numbers.values(),
-                                                       is_mms=is_mms)
+        number = rule.sender or routing.account_sender(rule.account, context.numbers.values(), is_mms=is_mms)
         fallback = routing.active_fallback(rule)
         fallback_id = fallback.pk if fallback is not None else None
         if number is None and rule.account.messaging_service_sid:
-            return Sender(number=None, messaging_service_sid=rule.account.messaging_service_sid,
-                          account_id=rule.account_id, fallback_id=fallback_id)
+            return Sender(
+                number=None,
+                messaging_service_sid=rule.account.messaging_service_sid,
+                account_id=rule.account_id,
+                fallback_id=fallback_id,
+            )
         if number is None:
-            raise DomainError("from_number_not_allowed",
-                              f"The route for {rule.prefix} has no sender: give it one, add a number "
-                              "to its carrier account, or pass `from`.",
-                              fields={"from": ["No number of the route's account to send from."]})
+            raise DomainError(
+                "from_number_not_allowed",
+                f"The route for {rule.prefix} has no sender: give it one, add a number "
+                "to its carrier account, or pass `from`.",
+                fields={"from": ["No number of the route's account to send from."]},
+            )
         _check_capable(number, is_mms)
         return Sender(number=number, account_id=rule.account_id, fallback_id=fallback_id)
     if from_number:
         number = context.numbers.get(from_number)
         if number is None and is_sender_id(from_number):
             # Not a phone number, and not an alphanumeric sender id of this workspace either.
-            raise DomainError("invalid_phone_number",
-                              f"'{from_number}' is not a phone number (nor a sender id of this "
-                              "workspace); use E.164, for example +14155552671.",
-                              fields={"from": ["Not a phone number."]})
+            raise DomainError(
+                "invalid_phone_number",
+                f"'{from_number}' is not a phone number (nor a sender id of this "
+                "workspace); use E.164, for example +14155552671.",
+                fields={"from": ["Not a phone number."]},
+            )
         if number is None:
-            raise DomainError("from_number_not_allowed",
-                              f"{from_number} is not a number of this workspace.",
-                              fields={"from": ["Not a number of this workspace."]})
+            raise DomainError(
+                "from_number_not_allowed",
+                f"{from_number} is not a number of this workspace.",
+                fields={"from": ["Not a number of this workspace."]},
+            )
     elif account.messaging_service_sid:
-        return Sender(number=None, messaging_service_sid=account.messaging_service_sid,
-                      account_id=account.pk)
+        return Sender(number=None, messaging_service_sid=account.messaging_service_sid, account_id=account.pk)
     else:
         number = context.default
         if number is None:
-            raise DomainError("from_number_not_allowed",
-                              "This workspace has no default number: add a number or pass `from`.",
-                              fields={"from": ["No default number to send from."]})
+            raise DomainError(
+                "from_number_not_allowed",
+                "This workspace has no default number: add a number or pass `from`.",
+                fields={"from": ["No default number to send from."]},
+            )
     _check_capable(number, is_mms)
     return Sender(number=number, account_id=number.account_id or account.pk)
 
@@ -113,19 +127,27 @@ def resolve_sender(*, workspace: Workspace, account: ProviderAccount, from_numbe
 def _check_capable(number: PhoneNumber, is_mms: bool) -> None:
     if not number.sms_enabled or (is_mms and not number.mms_enabled):
         kind = "MMS" if is_mms else "SMS"
-        raise DomainError("from_number_not_allowed", f"{number.phone_number} cannot send {kind}.",
-                          fields={"from": [f"This number cannot send {kind}."]})
+        raise DomainError(
+            "from_number_not_allowed",
+            f"{number.phone_number} cannot send {kind}.",
+            fields={"from": [f"This number cannot send {kind}."]},
+        )
 
 
 def opted_out_numbers(*, workspace: Workspace, numbers: Iterable[str]) -> set[str]:
-    return set(OptOut.objects.for_workspace(workspace).filter(phone_number__in=set(numbers))
-               .values_list("phone_number", flat=True))
+    return set(
+        OptOut.objects.for_workspace(workspace)
+        .filter(phone_number__in=set(numbers))
+        .values_list("phone_number", flat=True)
+    )
 
 
 def opted_out_error(to_number: str) -> DomainError:
-    return DomainError("recipient_opted_out",
-                       f"{to_number} has opted out of messages from this workspace.",
-                       fields={"to": ["This recipient opted out."]})
+    return DomainError(
+        "recipient_opted_out",
+        f"{to_number} has opted out of messages from this workspace.",
+        fields={"to": ["This recipient opted out."]},
+    )
 
 
 def ensure_not_opted_out(*, workspace: Workspace, to_number: str) -> None:
@@ -136,8 +158,11 @@ def ensure_not_opted_out(*, workspace: Workspace, to_number: str) -> None:
 def sender_key(request: "SendRequest", context: SendContext) -> tuple:
     """What resolve_sender's answer depends on, so that a batch resolves each distinct one once:
     sends without `from` to destinations of one route share its sender."""
-    rule = (routing.matching_rule(context.rules, request.to)
-            if context.rules and not request.from_number else None)
+    rule = (
+        routing.matching_rule(context.rules, request.to)
+        if context.rules and not request.from_number
+        else None
+    )
     return (request.from_number, bool(request.media_urls), rule.id if rule else None)
 
 
@@ -165,9 +190,10 @@ def expiry(fields: dict) -> datetime | None:
 
 def _account_to_send_with(context: SendContext) -> ProviderAccount:
     if context.account is None:
-        raise DomainError("provider_not_configured",
-                          "This workspace has no carrier account; set one up under its provider "
-                          "settings first.")
+        raise DomainError(
+            "provider_not_configured",
+            "This workspace has no carrier account; set one up under its provider settings first.",
+        )
     return context.account
 
 
@@ -175,28 +201,48 @@ def message_check(*, workspace: Workspace, request: "SendRequest") -> None:
     """Raise the refusal a send of `request` would meet (carrier account, sender, opt-out),
     without storing anything: what a preview answers."""
     account = _account_to_send_with(send_context(workspace=workspace))
-    resolve_sender(workspace=workspace, account=account, from_number=request.from_number,
-                   is_mms=bool(request.media_urls), to=request.to)
+    resolve_sender(
+        workspace=workspace,
+        account=account,
+        from_number=request.from_number,
+        is_mms=bool(request.media_urls),
+        to=request.to,
+    )
     ensure_not_opted_out(workspace=workspace, to_number=request.to)
 
 
-def message_send(*, workspace: Workspace, to: str, body: str, media_urls: list[str],
-                 from_number: str | None = None, status_callback: str = "",
-                 scheduled_at: datetime | None = None, expires_at: datetime | None = None,
-                 api_key: ApiKey | None = None, sent_by=None) -> Message:
+def message_send(
+    *,
+    workspace: Workspace,
+    to: str,
+    body: str,
+    media_urls: list[str],
+    from_number: str | None = None,
+    status_callback: str = "",
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    api_key: ApiKey | None = None,
+    sent_by=None,
+) -> Message:
     """Store an outbound message as `queued` (or `scheduled`) and hand it to a worker on commit."""
-    request = SendRequest(to=to, body=body, media_urls=media_urls, from_number=from_number,
-                          status_callback=status_callback, scheduled_at=scheduled_at,
-                          expires_at=expires_at)
-    [result] = message_send_many(workspace=workspace, requests=[request], api_key=api_key,
-                                 sent_by=sent_by)
+    request = SendRequest(
+        to=to,
+        body=body,
+        media_urls=media_urls,
+        from_number=from_number,
+        status_callback=status_callback,
+        scheduled_at=scheduled_at,
+        expires_at=expires_at,
+    )
+    [result] = message_send_many(workspace=workspace, requests=[request], api_key=api_key, sent_by=sent_by)
     if isinstance(result, DomainError):
         raise result
     return result
 
 
-def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
-                      api_key: ApiKey | None = None, sent_by=None) -> list[Message | DomainError]:
+def message_send_many(
+    *, workspace: Workspace, requests: Sequence[SendRequest], api_key: ApiKey | None = None, sent_by=None
+) -> list[Message | DomainError]:
     """Store many outbound messages, each checked by the rules of a single send (sender,
     opt-outs) and answered on its own: one refused message does not stop the others. A workspace
     without a carrier account refuses them all (raises).
@@ -212,9 +258,13 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
         key = sender_key(request, context)
         if key not in senders:
             try:
-                senders[key] = resolve_sender(workspace=workspace, account=account,
-                                              from_number=request.from_number,
-                                              is_mms=bool(request.media_urls), to=request.to)
+                senders[key] = resolve_sender(
+                    workspace=workspace,
+                    account=account,
+                    from_number=request.from_number,
+                    is_mms=bool(request.media_urls),
+                    to=request.to,
+                )
             except DomainError as exc:
                 senders[key] = exc
         sender = senders[key]
@@ -230,36 +280,37 @@ def message_send_many(*, workspace: Workspace, requests: Sequence[SendRequest],
     ids = new_ids("msg", len(accepted))  # at once: a batch makes a thousand
     for (_, request, sender), message_id in zip(accepted, ids, strict=True):
         segments = count_segments(request.body)
-        messages.append(Message(
-            id=message_id,
-            workspace=workspace,
-            direction=Direction.OUTBOUND,
-            status=Status.SCHEDULED if request.scheduled_at else Status.QUEUED,
-            to_number=request.to,
-            from_number=sender.number.phone_number if sender.number else "",
-            messaging_service_sid=sender.messaging_service_sid,
-            body=request.body,
-            media_urls=request.media_urls,
-            num_segments=max(1, segments.num_segments),
-            encoding=segments.encoding,
-            status_callback=request.status_callback,
-            scheduled_at=request.scheduled_at,
-            expires_at=request.expires_at,
-            broadcast_id=request.broadcast_id,
-            carrier_account_id=sender.account_id,
-            fallback_account_id=sender.fallback_id,
-            request_id=request_id,
-            api_key=api_key,
-            sent_by=sent_by,
-            created_at=now,
-            updated_at=now,
-        ))
+        messages.append(
+            Message(
+                id=message_id,
+                workspace=workspace,
+                direction=Direction.OUTBOUND,
+                status=Status.SCHEDULED if request.scheduled_at else Status.QUEUED,
+                to_number=request.to,
+                from_number=sender.number.phone_number if sender.number else "",
+                messaging_service_sid=sender.messaging_service_sid,
+                body=request.body,
+                media_urls=request.media_urls,
+                num_segments=max(1, segments.num_segments),
+                encoding=segments.encoding,
+                status_callback=request.status_callback,
+                scheduled_at=request.scheduled_at,
+                expires_at=request.expires_at,
+                broadcast_id=request.broadcast_id,
+                carrier_account_id=sender.account_id,
+                fallback_account_id=sender.fallback_id,
+                request_id=request_id,
+                api_key=api_key,
+                sent_by=sent_by,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     our_sides = [sender.our_side for _, _, sender in accepted]
     if connection.vendor == "postgresql":
         opted_out = messages_store(workspace=workspace, messages=messages, our_sides=our_sides)
     else:
-        opted_out = _store_with_the_orm(workspace=workspace, messages=messages,
-                                        our_sides=our_sides, now=now)
+        opted_out = _store_with_the_orm(workspace=workspace, messages=messages, our_sides=our_sides, now=now)
     stored = []
     for (index, request, _), message in zip(accepted, messages, strict=True):
         if request.to in opted_out:
@@ -282,14 +333,14 @@ def _after_store(workspace: Workspace, messages: list[Message]) -> None:
 
 
 @transaction.atomic(savepoint=False)
-def _store_with_the_orm(*, workspace: Workspace, messages: list[Message], our_sides: list[str],
-                        now: datetime) -> set[str]:
+def _store_with_the_orm(
+    *, workspace: Workspace, messages: list[Message], our_sides: list[str], now: datetime
+) -> set[str]:
     """The same writes as messages_store, with the ORM, for databases other than PostgreSQL."""
     from .conversations import conversations_touch
 
     opted_out = opted_out_numbers(workspace=workspace, numbers=(m.to_number for m in messages))
-    kept = [(m, side) for m, side in zip(messages, our_sides, strict=True)
-            if m.to_number not in opted_out]
+    kept = [(m, side) for m, side in zip(messages, our_sides, strict=True) if m.to_number not in opted_out]
     if not kept:
         return opted_out
     # In order, so the last message of each conversation becomes its last_message.
@@ -299,7 +350,8 @@ def _store_with_the_orm(*, workspace: Workspace, messages: list[Message], our_si
         m.conversation_id = conversation_ids[(side, m.to_number)]
     Message.objects.bulk_create([m for m, _ in kept])
     MessageEvent.objects.bulk_create(
-        [MessageEvent(message=m, status=m.status, source="api", created_at=now) for m, _ in kept])
+        [MessageEvent(message=m, status=m.status, source="api", created_at=now) for m, _ in kept]
+    )
     return opted_out
 
 
@@ -314,6 +366,10 @@ class Preview:
 
 def message_preview(*, body: str) -> Preview:
     info = count_segments(body)
-    return Preview(characters=info.characters, num_segments=info.num_segments,
-                   encoding=info.encoding, units=info.units,
-                   units_per_segment=info.units_per_segment)
+    return Preview(
+        characters=info.characters,
+        num_segments=info.num_segments,
+        encoding=info.encoding,
+        units=info.units,
+        units_per_segment=info.units_per_segment,
+    )

@@ -1,4 +1,3 @@
-
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -76,15 +75,17 @@ class MediaUrlsField(serializers.ListField):
 
 class SendInputSerializer(serializers.Serializer):
     to = E164Field()
-    body = StrictCharField(max_length=MAX_BODY_CHARACTERS, required=False, allow_blank=True,
-                           trim_whitespace=False)
+    body = StrictCharField(
+        max_length=MAX_BODY_CHARACTERS, required=False, allow_blank=True, trim_whitespace=False
+    )
     mediaUrl = MediaUrlsField(required=False)  # noqa: N815 - the documented name
     media_urls = MediaUrlsField(required=False)
     status_callback = StrictURLField(max_length=2000, required=False, allow_blank=True)
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
     # Seconds: a message still not sent by then ends `failed` with `expired`.
-    validity_period = StrictIntegerField(required=False, allow_null=True, min_value=1,
-                                               max_value=MAX_VALIDITY_SECONDS)
+    validity_period = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_VALIDITY_SECONDS
+    )
 
     def get_fields(self):
         fields = super().get_fields()
@@ -115,7 +116,8 @@ class SendInputSerializer(serializers.Serializer):
         attrs["media_urls"] = media
         if not attrs.get("body") and not media:
             raise serializers.ValidationError(
-                {"body": [serializers.ErrorDetail("This field is required.", code="required")]})
+                {"body": [serializers.ErrorDetail("This field is required.", code="required")]}
+            )
         attrs.setdefault("body", "")
         return attrs
 
@@ -127,8 +129,16 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Conversation
-        fields = ["id", "our_number", "contact_number", "contact_name", "last_message",
-                  "last_message_at", "unread_count", "created_at"]
+        fields = [
+            "id",
+            "our_number",
+            "contact_number",
+            "contact_name",
+            "last_message",
+            "last_message_at",
+            "unread_count",
+            "created_at",
+        ]
 
     def get_contact_name(self, conversation) -> str | None:
         return getattr(conversation, "contact_name", None) or None

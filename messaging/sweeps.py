@@ -37,16 +37,17 @@ def sweep_messages() -> dict[str, int]:
     """Re-enqueue what the broker may have lost: due scheduled, stale queued, stale sending."""
     now = timezone.now()
     batch = settings.SWEEP_BATCH_SIZE
-    counts = {"scheduled": len(messages_release_scheduled(limit=batch, now=now)),
-              "queued": 0, "sending": 0}
+    counts = {"scheduled": len(messages_release_scheduled(limit=batch, now=now)), "queued": 0, "sending": 0}
 
     stale = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
     # Each stale message is re-enqueued at most once per QUEUED_STALE_SECONDS (its updated_at is
     # touched), a batch per run; a duplicate task finds nothing to claim.
     forgotten = list(
         Message.objects.filter(status=Status.QUEUED)
-        .filter(Q(next_attempt_at__isnull=True, updated_at__lt=stale)
-                | Q(next_attempt_at__lt=now - timedelta(seconds=settings.QUEUED_STALE_SECONDS / 4)))
+        .filter(
+            Q(next_attempt_at__isnull=True, updated_at__lt=stale)
+            | Q(next_attempt_at__lt=now - timedelta(seconds=settings.QUEUED_STALE_SECONDS / 4))
+        )
         .values_list("pk", flat=True)[:batch]
     )
     if forgotten:
@@ -58,14 +59,15 @@ def sweep_messages() -> dict[str, int]:
     # the message already (and its receipts may have been lost too): look it up there before
     # sending it again (message_check_carrier); the lease passes again before the next look-up.
     lease = now - timedelta(seconds=settings.SEND_LEASE_SECONDS)
-    abandoned = list(Message.objects.filter(status=Status.SENDING, claimed_at__lt=lease,
-                                            provider_sid__isnull=True)
-                     .filter(Q(carrier_check_after__isnull=True) | Q(carrier_check_after__lte=now))
-                     .values_list("pk", flat=True)[:batch])
+    abandoned = list(
+        Message.objects.filter(status=Status.SENDING, claimed_at__lt=lease, provider_sid__isnull=True)
+        .filter(Q(carrier_check_after__isnull=True) | Q(carrier_check_after__lte=now))
+        .values_list("pk", flat=True)[:batch]
+    )
     for message_id in abandoned:
         if Message.objects.filter(pk=message_id, status=Status.SENDING).update(
-                carrier_checked_at=now,
-                carrier_check_after=now + timedelta(seconds=settings.SEND_LEASE_SECONDS)):
+            carrier_checked_at=now, carrier_check_after=now + timedelta(seconds=settings.SEND_LEASE_SECONDS)
+        ):
             enqueue_carrier_check(message_id)
             counts["sending"] += 1
     if any(counts.values()):
@@ -111,8 +113,13 @@ def _reconcile_sent(message: Message, provider) -> None:
 
 def _apply_found(message: Message, found: CarrierMessage) -> None:
     outcome = messages_apply_statuses(
-        [StatusReport(message.id, found.status, found.error_code, found.error_message,
-                      found.provider_sid or None)], source="reconcile")
+        [
+            StatusReport(
+                message.id, found.status, found.error_code, found.error_message, found.provider_sid or None
+            )
+        ],
+        source="reconcile",
+    )
     for reason in outcome.refused.values():
         logger.warning("Carrier look-up of %s not applied: %s", message.id, reason)
 
@@ -120,8 +127,9 @@ def _apply_found(message: Message, found: CarrierMessage) -> None:
 def _recover_abandoned(message: Message, provider) -> None:
     claimed_at = message.claimed_at
     try:
-        candidates = provider.find_sent(to=message.to_number, from_number=message.from_number or None,
-                                        sent_since=claimed_at, limit=50)
+        candidates = provider.find_sent(
+            to=message.to_number, from_number=message.from_number or None, sent_since=claimed_at, limit=50
+        )
     except PermanentProviderError as exc:
         # The carrier will not list (credentials, a plan without the API): the send decides.
         logger.warning("Could not look up abandoned %s (%s); sending again", message.id, exc.message)
@@ -130,15 +138,19 @@ def _recover_abandoned(message: Message, provider) -> None:
     if match is None:
         messages_requeue_abandoned([(message.id, claimed_at)])
         return
-    logger.warning("Abandoned %s was taken by the carrier as %s; not sending again",
-                   message.id, match.provider_sid)
+    logger.warning(
+        "Abandoned %s was taken by the carrier as %s; not sending again", message.id, match.provider_sid
+    )
     with transaction.atomic():
-        if not (Message.objects.select_for_update().filter(
-                pk=message.pk, status=Status.SENDING, claimed_at=claimed_at, provider_sid__isnull=True)
-                .exists()):
+        if not (
+            Message.objects.select_for_update()
+            .filter(pk=message.pk, status=Status.SENDING, claimed_at=claimed_at, provider_sid__isnull=True)
+            .exists()
+        ):
             return  # a callback or another check got there first
-        message = message_mark_sent(message_id=message.id, provider_sid=match.provider_sid,
-                                    source="reconcile")
+        message = message_mark_sent(
+            message_id=message.id, provider_sid=match.provider_sid, source="reconcile"
+        )
         if match.status:
             _apply_found(message, match)
 
@@ -147,13 +159,24 @@ def _match_abandoned(message: Message, candidates: list[CarrierMessage]) -> Carr
     """The carrier's message that this claim created: same body, created after the claim (less
     the clock skew), with a sid no other message of ours holds; the earliest if several."""
     earliest = message.claimed_at - timedelta(seconds=settings.CARRIER_CLOCK_SKEW_SECONDS)
-    fitting = [c for c in candidates
-               if c.provider_sid and c.body == message.body and c.created_at is not None
-               and c.created_at >= earliest
-               and (not message.messaging_service_sid or not c.messaging_service_sid
-                    or c.messaging_service_sid == message.messaging_service_sid)]
-    known = set(Message.objects.filter(provider_sid__in=[c.provider_sid for c in fitting])
-                .values_list("provider_sid", flat=True))
+    fitting = [
+        c
+        for c in candidates
+        if c.provider_sid
+        and c.body == message.body
+        and c.created_at is not None
+        and c.created_at >= earliest
+        and (
+            not message.messaging_service_sid
+            or not c.messaging_service_sid
+            or c.messaging_service_sid == message.messaging_service_sid
+        )
+    ]
+    known = set(
+        Message.objects.filter(provider_sid__in=[c.provider_sid for c in fitting]).values_list(
+            "provider_sid", flat=True
+        )
+    )
     fitting = sorted((c for c in fitting if c.provider_sid not in known), key=lambda c: c.created_at)
     return fitting[0] if fitting else None
 
@@ -165,15 +188,20 @@ def reconcile_sent_messages() -> int:
     now = timezone.now()
     after = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
     cutoff = now - timedelta(seconds=settings.RECONCILE_CUTOFF_SECONDS)
-    due = list(Message.objects.filter(status=Status.SENT, provider_sid__isnull=False,
-                                      updated_at__lt=after, updated_at__gt=cutoff)
-               .filter(Q(carrier_check_after__isnull=True) | Q(carrier_check_after__lte=now))
-               .order_by("updated_at").values_list("pk", "updated_at")[:settings.RECONCILE_BATCH_SIZE])
+    due = list(
+        Message.objects.filter(
+            status=Status.SENT, provider_sid__isnull=False, updated_at__lt=after, updated_at__gt=cutoff
+        )
+        .filter(Q(carrier_check_after__isnull=True) | Q(carrier_check_after__lte=now))
+        .order_by("updated_at")
+        .values_list("pk", "updated_at")[: settings.RECONCILE_BATCH_SIZE]
+    )
     picked = 0
     for message_id, updated_at in due:
         wait = max(timedelta(seconds=settings.RECONCILE_AFTER_SECONDS), now - updated_at)
         if Message.objects.filter(pk=message_id, status=Status.SENT).update(
-                carrier_checked_at=now, carrier_check_after=now + wait):
+            carrier_checked_at=now, carrier_check_after=now + wait
+        ):
             enqueue_carrier_check(message_id)
             picked += 1
     if picked:

@@ -99,9 +99,15 @@ def compact_list_counts() -> None:
     list_counts.list_counts_compact()
 
 
-@shared_task(acks_late=True, ignore_result=True, max_retries=6,
-             autoretry_for=(requests.RequestException,), retry_backoff=5, retry_backoff_max=600,
-             retry_jitter=True)
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    max_retries=6,
+    autoretry_for=(requests.RequestException,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
 def notify_status_callback(url: str, data: dict) -> None:
     """POST a message's new state to the status_callback URL the integrator gave on send."""
     try:
@@ -109,8 +115,12 @@ def notify_status_callback(url: str, data: dict) -> None:
     except UnsafeUrl as exc:
         logger.warning("Status callback of %s refused: %s", data.get("id"), exc)
         return
-    response = requests.post(url, json={"type": "message.status_updated", "data": data},
-                             timeout=STATUS_CALLBACK_TIMEOUT, allow_redirects=False)
+    response = requests.post(
+        url,
+        json={"type": "message.status_updated", "data": data},
+        timeout=STATUS_CALLBACK_TIMEOUT,
+        allow_redirects=False,
+    )
     if response.status_code >= 500 or response.status_code == 429:
         raise requests.HTTPError(f"status callback answered {response.status_code}")
 
@@ -134,4 +144,3 @@ def run_contact_import(import_id: str) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def generate_broadcast(broadcast_id: str) -> None:
     broadcasts.broadcast_generate(broadcast_id=broadcast_id)
-

@@ -17,16 +17,61 @@ _MALFORMED = re.compile(r"\{\{(?![^{}]*\}\})|\{\{[^{}]*\}\}")
 
 # What smart encoding sends instead of a character that would make the message UCS-2.
 GSM7_REPLACEMENTS = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "«": '"', "»": '"',
-    "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-",
-    "\u2026": "...", "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\u200b": "",
-    "\u2022": "-", "\u00b7": "-", "\u02c6": "^", "\u02dc": "~", "\u2039": "<", "\u203a": ">",
-    "\u00a9": "(c)", "\u00ae": "(R)", "\u2122": "TM", "\u00bd": "1/2", "\u00bc": "1/4",
-    "\u00be": "3/4", "\u00d7": "x", "\u00f7": "/", "\u00e1": "a", "\u00ed": "i", "\u00f3": "o",
-    "\u00fa": "u", "\u00e2": "a", "\u00ea": "e", "\u00ee": "i", "\u00f4": "o", "\u00fb": "u",
-    "\u00c1": "A", "\u00cd": "I", "\u00d3": "O", "\u00da": "U", "\u00e3": "a",
-    "\u00f5": "o", "\u00eb": "e", "\u00ef": "i",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u2032": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u201f": '"',
+    "\u2033": '"',
+    "«": '"',
+    "»": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2012": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2212": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u2002": " ",
+    "\u2003": " ",
+    "\u2009": " ",
+    "\u200b": "",
+    "\u2022": "-",
+    "\u00b7": "-",
+    "\u02c6": "^",
+    "\u02dc": "~",
+    "\u2039": "<",
+    "\u203a": ">",
+    "\u00a9": "(c)",
+    "\u00ae": "(R)",
+    "\u2122": "TM",
+    "\u00bd": "1/2",
+    "\u00bc": "1/4",
+    "\u00be": "3/4",
+    "\u00d7": "x",
+    "\u00f7": "/",
+    "\u00e1": "a",
+    "\u00ed": "i",
+    "\u00f3": "o",
+    "\u00fa": "u",
+    "\u00e2": "a",
+    "\u00ea": "e",
+    "\u00ee": "i",
+    "\u00f4": "o",
+    "\u00fb": "u",
+    "\u00c1": "A",
+    "\u00cd": "I",
+    "\u00d3": "O",
+    "\u00da": "U",
+    "\u00e3": "a",
+    "\u00f5": "o",
+    "\u00eb": "e",
+    "\u00ef": "i",
 }
 
 
@@ -44,8 +89,9 @@ def check_syntax(body: str) -> list[str]:
     names: list[str] = []
     for match in _MALFORMED.finditer(body):
         if not VARIABLE.fullmatch(match.group(0)):
-            raise TemplateError(f"{match.group(0)[:40]!r} is not a variable: write {{{{name}}}} or "
-                                "{{name|default}}.")
+            raise TemplateError(
+                f"{match.group(0)[:40]!r} is not a variable: write {{{{name}}}} or {{{{name|default}}}}."
+            )
     for match in VARIABLE.finditer(body):
         if match.group(1) not in names:
             names.append(match.group(1))
@@ -63,8 +109,7 @@ def render(body: str, values: dict[str, str]) -> str:
             return str(value)
         if default is not None:
             return default.strip()
-        raise TemplateError(f"The variable {{{{{name}}}}} has no value and no default.",
-                            variable=name)
+        raise TemplateError(f"The variable {{{{{name}}}}} has no value and no default.", variable=name)
 
     return VARIABLE.sub(substitute, body)
 
@@ -77,8 +122,9 @@ def compile_template(body: str):
     position = 0
     for match in VARIABLE.finditer(body):
         default = match.group(2)
-        parts.append((body[position:match.start()], match.group(1),
-                      default.strip() if default is not None else None))
+        parts.append(
+            (body[position : match.start()], match.group(1), default.strip() if default is not None else None)
+        )
         position = match.end()
     tail = body[position:]
 
@@ -97,8 +143,9 @@ def compile_template(body: str):
             elif default is not None:
                 out.append(default)
             else:
-                raise TemplateError(f"The variable {{{{{variable}}}}} has no value and no default.",
-                                    variable=variable)
+                raise TemplateError(
+                    f"The variable {{{{{variable}}}}} has no value and no default.", variable=variable
+                )
         out.append(tail)
         return "".join(out)
 
@@ -107,8 +154,11 @@ def compile_template(body: str):
 
 def contact_values(contact) -> dict[str, str]:
     """What a template may use of a contact: its fields, then name and phone_number on top."""
-    return {**{k: str(v) for k, v in (contact.fields or {}).items()},
-            "name": contact.name, "phone_number": contact.phone_number}
+    return {
+        **{k: str(v) for k, v in (contact.fields or {}).items()},
+        "name": contact.name,
+        "phone_number": contact.phone_number,
+    }
 
 
 @dataclass(frozen=True)
@@ -156,6 +206,12 @@ def describe(text: str) -> Rendering:
         candidate_info = count_segments(candidate)
         if candidate_info.encoding == GSM7:
             smart, smart_segments = candidate, candidate_info.num_segments
-    return Rendering(text=text, characters=info.characters, num_segments=info.num_segments,
-                     encoding=info.encoding, costly_characters=costly, smart_encoded=smart,
-                     smart_encoded_segments=smart_segments)
+    return Rendering(
+        text=text,
+        characters=info.characters,
+        num_segments=info.num_segments,
+        encoding=info.encoding,
+        costly_characters=costly,
+        smart_encoded=smart,
+        smart_encoded_segments=smart_segments,
+    )

@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 # Cloud metadata endpoints that are not already outside the global address space.
-METADATA_ADDRESSES = frozenset({
-    ipaddress.ip_address("169.254.169.254"),
-    ipaddress.ip_address("fd00:ec2::254"),
-    ipaddress.ip_address("100.100.100.200"),
-})
+METADATA_ADDRESSES = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),
+    }
+)
 
 
 class UnsafeUrl(ValueError):
@@ -42,8 +44,7 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast and ip not in METADATA_ADDRESSES
 
 
-def check_public_url(url: str, *, allow_http: bool | None = None,
-                     allow_private: bool | None = None) -> None:
+def check_public_url(url: str, *, allow_http: bool | None = None, allow_private: bool | None = None) -> None:
     """Raise UnsafeUrl unless `url` is https (or http where allowed) on a public address.
 
     The defaults come from the WEBHOOK_ALLOW_HTTP and WEBHOOK_ALLOW_PRIVATE_URLS settings.
@@ -79,5 +80,7 @@ def check_public_url(url: str, *, allow_http: bool | None = None,
         except ValueError:
             public = False
         if not public:
-            raise UnsafeUrl(f"The host {host} resolves to a private, loopback, link-local or "
-                            "reserved address; only public addresses are allowed.")
+            raise UnsafeUrl(
+                f"The host {host} resolves to a private, loopback, link-local or "
+                "reserved address; only public addresses are allowed."
+            )

@@ -8,5 +8,6 @@ EXPIRED = "expired"
 
 def expire_unsent_messages(*, batch: int = 1000) -> int:
     """Fail a batch of messages whose validity ran out before a worker sent them."""
-    return len(messages_expire_unsent(code=EXPIRED, reason="Not sent within its validity period.",
-                                      limit=batch))
+    return len(
+        messages_expire_unsent(code=EXPIRED, reason="Not sent within its validity period.", limit=batch)
+    )

@@ -34,41 +34,70 @@ from .serializers import SendInputSerializer
 THREAD_LENGTH = 200
 LOG_PAGE_SIZE = 50
 # Form field names for the API's field names, so that errors land beside the right input.
-SEND_FIELDS = {"from": "from_number", "media_urls": "media_url", "mediaUrl": "media_url",
-               "scheduled_at": "send_at"}
+SEND_FIELDS = {
+    "from": "from_number",
+    "media_urls": "media_url",
+    "mediaUrl": "media_url",
+    "scheduled_at": "send_at",
+}
 LOG_FIELDS = {"startDate": "start", "endDate": "end", "from": "from_"}
 
 
 class ComposeForm(forms.Form):
-    to = forms.CharField(label="To", max_length=64, widget=forms.TextInput(attrs={
-        "placeholder": "+14155552671", "inputmode": "tel", "autocomplete": "off"}))
+    to = forms.CharField(
+        label="To",
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"placeholder": "+14155552671", "inputmode": "tel", "autocomplete": "off"}
+        ),
+    )
     from_number = forms.ChoiceField(label="From", required=False)
-    body = forms.CharField(label="Message", max_length=MAX_BODY_CHARACTERS, required=False,
-                           strip=False, widget=forms.Textarea(attrs={
-                               "rows": 2, "placeholder": "Write a message…",
-                               "data-segments": "", "maxlength": MAX_BODY_CHARACTERS}))
-    media_url = forms.URLField(label="Image URL (MMS, optional)", max_length=2000, required=False,
-                               assume_scheme="https",
-                               widget=forms.URLInput(attrs={"placeholder": "https://…"}))
+    body = forms.CharField(
+        label="Message",
+        max_length=MAX_BODY_CHARACTERS,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 2,
+                "placeholder": "Write a message…",
+                "data-segments": "",
+                "maxlength": MAX_BODY_CHARACTERS,
+            }
+        ),
+    )
+    media_url = forms.URLField(
+        label="Image URL (MMS, optional)",
+        max_length=2000,
+        required=False,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://…"}),
+    )
     # A wall-clock time in the workspace's time zone (the label names it).
-    send_at = forms.DateTimeField(label="Send at", required=False,
-                                  input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
-                                  widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
-                                                             format="%Y-%m-%dT%H:%M"))
+    send_at = forms.DateTimeField(
+        label="Send at",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
 
     def __init__(self, *args, numbers=(), zone: str = "UTC", **kwargs):
         super().__init__(*args, **kwargs)
         self.zone = zone
         self.fields["send_at"].label = f"Send at ({zone} time)"
         self.fields["from_number"].choices = [("", "Default number")] + [
-            (n.phone_number, f"{n.phone_number} · {n.friendly_name}" if n.friendly_name
-             else n.phone_number) for n in numbers]
+            (n.phone_number, f"{n.phone_number} · {n.friendly_name}" if n.friendly_name else n.phone_number)
+            for n in numbers
+        ]
 
 
 class ReplyForm(forms.Form):
     prefix = "reply"  # beside the composer's `body` on the same page
-    body = forms.CharField(label="Simulated reply", max_length=MAX_BODY_CHARACTERS,
-                           widget=forms.TextInput(attrs={"placeholder": "Reply as the contact…"}))
+    body = forms.CharField(
+        label="Simulated reply",
+        max_length=MAX_BODY_CHARACTERS,
+        widget=forms.TextInput(attrs={"placeholder": "Reply as the contact…"}),
+    )
 
 
 class LogFilterForm(forms.Form):
@@ -76,12 +105,13 @@ class LogFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Status.choices])
     from_ = forms.CharField(label="From", required=False, max_length=64)
     to = forms.CharField(required=False, max_length=64)
-    start = forms.DateField(label="From date", required=False,
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To date", required=False,
-                          widget=forms.DateInput(attrs={"type": "date"}))
-    search = forms.CharField(required=False, max_length=MAX_SEARCH_LENGTH,
-                             widget=forms.SearchInput(attrs={"placeholder": "Text in the message"}))
+    start = forms.DateField(label="From date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    search = forms.CharField(
+        required=False,
+        max_length=MAX_SEARCH_LENGTH,
+        widget=forms.SearchInput(attrs={"placeholder": "Text in the message"}),
+    )
     # Both halves of one conversation (the thread's "Log" link).
     conversation = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
@@ -91,9 +121,15 @@ class LogFilterForm(forms.Form):
     def message_filters(self) -> MessageFilters:
         data = self.cleaned_data
         return page_message_filters(
-            direction=data["direction"], status=data["status"], from_number=data["from_"].strip(),
-            to_number=data["to"].strip(), start=data["start"], end=data["end"],
-            search=data["search"].strip(), conversation_id=data["conversation"].strip())
+            direction=data["direction"],
+            status=data["status"],
+            from_number=data["from_"].strip(),
+            to_number=data["to"].strip(),
+            start=data["start"],
+            end=data["end"],
+            search=data["search"].strip(),
+            conversation_id=data["conversation"].strip(),
+        )
 
 
 def _zone(workspace) -> str:
@@ -109,16 +145,30 @@ def setup_steps(workspace) -> list[dict]:
     """The getting-started checklist shown until a workspace has sent its first message."""
     has_account = workspace_provider_account(workspace=workspace) is not None
     return [
-        {"label": "Choose a carrier", "done": has_account, "url": "carrier",
-         "hint": "Start with the built-in simulator: no account needed."},
-        {"label": "Add a phone number", "done": default_sender(workspace=workspace) is not None,
-         "url": "numbers", "hint": "Import one of your carrier's numbers with one click."},
-        {"label": "Create an API key", "url": "api-keys",
-         "done": ApiKey.objects.for_workspace(workspace).exists(),
-         "hint": "For your own code to send through the API."},
-        {"label": "Send your first message", "url": "inbox",
-         "done": Message.objects.for_workspace(workspace).exists(),
-         "hint": "Use the composer, and watch it turn delivered."},
+        {
+            "label": "Choose a carrier",
+            "done": has_account,
+            "url": "carrier",
+            "hint": "Start with the built-in simulator: no account needed.",
+        },
+        {
+            "label": "Add a phone number",
+            "done": default_sender(workspace=workspace) is not None,
+            "url": "numbers",
+            "hint": "Import one of your carrier's numbers with one click.",
+        },
+        {
+            "label": "Create an API key",
+            "url": "api-keys",
+            "done": ApiKey.objects.for_workspace(workspace).exists(),
+            "hint": "For your own code to send through the API.",
+        },
+        {
+            "label": "Send your first message",
+            "url": "inbox",
+            "done": Message.objects.for_workspace(workspace).exists(),
+            "hint": "Use the composer, and watch it turn delivered.",
+        },
     ]
 
 
@@ -139,51 +189,80 @@ def _send(request: HttpRequest, form: ComposeForm) -> Message | None:
     try:
         serializer = SendInputSerializer(data=payload)
         if not serializer.is_valid():
-            add_form_error(form, DomainError("invalid_params", "Check the message.",
-                                            fields=serializer.errors), SEND_FIELDS)
+            add_form_error(
+                form,
+                DomainError("invalid_params", "Check the message.", fields=serializer.errors),
+                SEND_FIELDS,
+            )
             return None
         fields = serializer.validated_data
         return sending.message_send(
-            workspace=request.workspace, to=fields["to"], body=fields["body"],
-            media_urls=fields["media_urls"], from_number=fields.get("from"),
-            scheduled_at=fields.get("scheduled_at"), sent_by=request.user)
+            workspace=request.workspace,
+            to=fields["to"],
+            body=fields["body"],
+            media_urls=fields["media_urls"],
+            from_number=fields.get("from"),
+            scheduled_at=fields.get("scheduled_at"),
+            sent_by=request.user,
+        )
     except DomainError as exc:
         add_form_error(form, exc, SEND_FIELDS)
         return None
 
 
-def _inbox(request: HttpRequest, conversation=None, *, form: ComposeForm | None = None,
-           reply_form: ReplyForm | None = None, status: int = 200) -> HttpResponse:
+def _inbox(
+    request: HttpRequest,
+    conversation=None,
+    *,
+    form: ComposeForm | None = None,
+    reply_form: ReplyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     workspace = request.workspace
     numbers = list(workspace_numbers(workspace=workspace))
     thread = []
     if form is None:
         form = _failed_compose(request, conversation, numbers)
     if conversation is not None:
-        recent = selectors.message_list(workspace=workspace,
-                                        filters=MessageFilters(conversation_id=conversation.pk))
+        recent = selectors.message_list(
+            workspace=workspace, filters=MessageFilters(conversation_id=conversation.pk)
+        )
         thread = list(reversed(recent[:THREAD_LENGTH]))
         if form is None:
-            our_number = conversation.our_number if any(
-                n.phone_number == conversation.our_number for n in numbers) else ""
-            form = ComposeForm(numbers=numbers, zone=_zone(workspace), initial={
-                "to": conversation.contact_number, "from_number": our_number})
+            our_number = (
+                conversation.our_number
+                if any(n.phone_number == conversation.our_number for n in numbers)
+                else ""
+            )
+            form = ComposeForm(
+                numbers=numbers,
+                zone=_zone(workspace),
+                initial={"to": conversation.contact_number, "from_number": our_number},
+            )
     opt_out = None
     if conversation is not None:
-        opt_out = opt_out_services.opt_out_for(workspace=workspace,
-                                               phone_number=conversation.contact_number)
+        opt_out = opt_out_services.opt_out_for(workspace=workspace, phone_number=conversation.contact_number)
     account = workspace_provider_account(workspace=workspace)
-    can_simulate = (account is not None
-                    and Capability.SIMULATE_INBOUND in get_provider(account).capabilities)
+    can_simulate = account is not None and Capability.SIMULATE_INBOUND in get_provider(account).capabilities
     steps = setup_steps(workspace)
-    return render_page(request, "messaging/inbox.html", {
-        "conversations": selectors.conversation_list(workspace=workspace)[:100],
-        "conversation": conversation, "thread": thread,
-        "form": form or ComposeForm(numbers=numbers, zone=_zone(workspace)),
-        "opt_out": opt_out,
-        "reply_form": reply_form or ReplyForm(), "can_simulate": can_simulate,
-        "steps": steps, "setup_done": all(step["done"] for step in steps),
-        "section": "inbox", "now": timezone.now()}, status=status)
+    return render_page(
+        request,
+        "messaging/inbox.html",
+        {
+            "conversations": selectors.conversation_list(workspace=workspace)[:100],
+            "conversation": conversation,
+            "thread": thread,
+            "form": form or ComposeForm(numbers=numbers, zone=_zone(workspace)),
+            "opt_out": opt_out,
+            "reply_form": reply_form or ReplyForm(),
+            "can_simulate": can_simulate,
+            "steps": steps,
+            "setup_done": all(step["done"] for step in steps),
+            "section": "inbox",
+            "now": timezone.now(),
+        },
+        status=status,
+    )
 
 
 @workspace_page
@@ -194,8 +273,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @workspace_page
 def thread(request: HttpRequest, conversation_id: str) -> HttpResponse:
     try:
-        conversation = selectors.access_conversation(workspace=request.workspace,
-                                                     conversation_id=conversation_id)
+        conversation = selectors.access_conversation(
+            workspace=request.workspace, conversation_id=conversation_id
+        )
     except DomainError as exc:
         raise http_error(exc) from None
     if conversation.unread_count:
@@ -212,8 +292,9 @@ def send(request: HttpRequest) -> HttpResponse:
     # Sending is every member's work, as in the API. A GET (a bookmark, an old tab) goes to the inbox.
     if request.method != "POST":
         return redirect("inbox", ws=request.workspace.pk)
-    form = ComposeForm(request.POST, numbers=workspace_numbers(workspace=request.workspace),
-                       zone=_zone(request.workspace))
+    form = ComposeForm(
+        request.POST, numbers=workspace_numbers(workspace=request.workspace), zone=_zone(request.workspace)
+    )
     message = _send(request, form)
     if message is not None:
         return redirect("thread", ws=request.workspace.pk, conversation_id=message.conversation_id)
@@ -221,8 +302,9 @@ def send(request: HttpRequest) -> HttpResponse:
     # composer was on, so a refresh does not send again and the URL stays the thread's.
     conversation = None
     if conversation_id := request.POST.get("conversation", "")[:64]:
-        conversation = selectors.conversation_list(workspace=request.workspace).filter(
-            pk=conversation_id).first()
+        conversation = (
+            selectors.conversation_list(workspace=request.workspace).filter(pk=conversation_id).first()
+        )
     request.session[COMPOSE_SESSION_KEY] = {
         "conversation": conversation.pk if conversation else "",
         "data": {name: request.POST.get(name, "")[:2000] for name in COMPOSE_FIELDS},
@@ -253,20 +335,19 @@ def _failed_compose(request: HttpRequest, conversation, numbers) -> ComposeForm 
 @workspace_page
 def simulate_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
     try:
-        conversation = selectors.access_conversation(workspace=request.workspace,
-                                                     conversation_id=conversation_id)
+        conversation = selectors.access_conversation(
+            workspace=request.workspace, conversation_id=conversation_id
+        )
     except DomainError as exc:
         raise http_error(exc) from None
     form = ReplyForm(request.POST)
     account = workspace_provider_account(workspace=request.workspace)
     provider = get_provider(account) if account else None
-    if form.is_valid() and (provider is None
-                            or Capability.SIMULATE_INBOUND not in provider.capabilities):
+    if form.is_valid() and (provider is None or Capability.SIMULATE_INBOUND not in provider.capabilities):
         form.add_error(None, "Replies can only be simulated with the simulator carrier.")
     if not form.is_valid():
         return _inbox(request, conversation, reply_form=form, status=400)
-    provider.simulate_inbound(conversation.contact_number, conversation.our_number,
-                              form.cleaned_data["body"])
+    provider.simulate_inbound(conversation.contact_number, conversation.our_number, form.cleaned_data["body"])
     return redirect("thread", ws=request.workspace.pk, conversation_id=conversation.pk)
 
 
@@ -280,15 +361,27 @@ def message_log(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             add_form_error(form, exc, LOG_FIELDS)
     page = Paginator(found, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
-    names = contact_names(workspace_id=request.workspace.pk, phone_numbers=(
-        m.from_number if m.direction == "inbound" else m.to_number for m in page.object_list))
+    names = contact_names(
+        workspace_id=request.workspace.pk,
+        phone_numbers=(m.from_number if m.direction == "inbound" else m.to_number for m in page.object_list),
+    )
     for m in page.object_list:
         m.contact_name = names.get(m.from_number if m.direction == "inbound" else m.to_number)
     query = request.GET.copy()
     query.pop("page", None)
-    return render_page(request, "messaging/log.html", {
-        "form": form, "page": page, "query": query.urlencode(), "filtered": bool(query),
-        "section": "messages", "now": timezone.now()}, status=200 if not form.errors else 400)
+    return render_page(
+        request,
+        "messaging/log.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "filtered": bool(query),
+            "section": "messages",
+            "now": timezone.now(),
+        },
+        status=200 if not form.errors else 400,
+    )
 
 
 @workspace_page
@@ -297,13 +390,21 @@ def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
         message = selectors.access_message(workspace=request.workspace, message_id=message_id)
     except DomainError as exc:
         raise http_error(exc) from None
-    return render_page(request, "messaging/detail.html", {
-        "message": message, "events": message.events.all(), "section": "messages"})
+    return render_page(
+        request,
+        "messaging/detail.html",
+        {"message": message, "events": message.events.all(), "section": "messages"},
+    )
 
 
 class OptOutForm(forms.Form):
-    phone_number = forms.CharField(label="Phone number", max_length=64, widget=forms.TextInput(
-        attrs={"placeholder": "+14155552671", "inputmode": "tel", "autocomplete": "off"}))
+    phone_number = forms.CharField(
+        label="Phone number",
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"placeholder": "+14155552671", "inputmode": "tel", "autocomplete": "off"}
+        ),
+    )
 
 
 @workspace_page(manage=True)
@@ -311,18 +412,23 @@ def opt_outs(request: HttpRequest) -> HttpResponse:
     form = OptOutForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            opt_out = opt_out_services.opt_out_add(workspace=request.workspace,
-                                                   phone_number=form.cleaned_data["phone_number"])
+            opt_out = opt_out_services.opt_out_add(
+                workspace=request.workspace, phone_number=form.cleaned_data["phone_number"]
+            )
         except DomainError as exc:
             add_form_error(form, exc, default_field="phone_number")
         else:
             messages.success(request, f"{opt_out.phone_number} opted out: messages to it are refused.")
             return redirect("opt-outs", ws=request.workspace.pk)
     page = Paginator(selectors.opt_out_list(workspace=request.workspace), 100).get_page(
-        request.GET.get("page"))
-    return render_page(request, "messaging/opt_outs.html", {"page": page, "form": form,
-                                                            "tab": "opt-outs"},
-                       status=400 if request.method == "POST" else 200)
+        request.GET.get("page")
+    )
+    return render_page(
+        request,
+        "messaging/opt_outs.html",
+        {"page": page, "form": form, "tab": "opt-outs"},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -341,15 +447,21 @@ def opt_out_remove(request: HttpRequest) -> HttpResponse:
 def thread_consent(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """Whether the thread's contact opted out (the page asks when a message arrives in it)."""
     try:
-        conversation = selectors.access_conversation(workspace=request.workspace,
-                                                     conversation_id=conversation_id)
+        conversation = selectors.access_conversation(
+            workspace=request.workspace, conversation_id=conversation_id
+        )
     except DomainError as exc:
         raise http_error(exc) from None
-    opt_out = opt_out_services.opt_out_for(workspace=request.workspace,
-                                           phone_number=conversation.contact_number)
-    return JsonResponse({"opted_out": opt_out is not None,
-                         "keyword": opt_out.keyword if opt_out else "",
-                         "since": opt_out.created_at.isoformat() if opt_out else None})
+    opt_out = opt_out_services.opt_out_for(
+        workspace=request.workspace, phone_number=conversation.contact_number
+    )
+    return JsonResponse(
+        {
+            "opted_out": opt_out is not None,
+            "keyword": opt_out.keyword if opt_out else "",
+            "since": opt_out.created_at.isoformat() if opt_out else None,
+        }
+    )
 
 
 def _back(request: HttpRequest, message: Message) -> HttpResponse:
@@ -379,12 +491,12 @@ def _message_change(request: HttpRequest, message_id: str, change, done: str) ->
 @workspace_page
 def message_retry(request: HttpRequest, message_id: str) -> HttpResponse:
     # Every member may send, so every member may send a failed message again.
-    return _message_change(request, message_id, lifecycle.message_retry,
-                           "The message was queued again.")
+    return _message_change(request, message_id, lifecycle.message_retry, "The message was queued again.")
 
 
 @require_POST
 @workspace_page
 def message_cancel(request: HttpRequest, message_id: str) -> HttpResponse:
-    return _message_change(request, message_id, lifecycle.message_cancel,
-                           "The scheduled message was canceled.")
+    return _message_change(
+        request, message_id, lifecycle.message_cancel, "The scheduled message was canceled."
+    )

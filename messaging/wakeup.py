@@ -44,12 +44,12 @@ def _redis() -> redis.Redis | None:
     client = _clients.get(url)
     if client is None:
         client = _clients[url] = redis.Redis.from_url(
-            url, socket_timeout=settings.REDIS_TIMEOUT, socket_connect_timeout=settings.REDIS_TIMEOUT)
+            url, socket_timeout=settings.REDIS_TIMEOUT, socket_connect_timeout=settings.REDIS_TIMEOUT
+        )
     return client
 
 
-def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = None,
-         hops: int = 0) -> None:
+def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = None, hops: int = 0) -> None:
     """Have a runner claim due messages now (or in `countdown` seconds). Never raises. `hops`:
     a wake-up passed on by processes that had runners enough (see messaging.dispatch)."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -71,8 +71,9 @@ def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = 
     except redis.RedisError:
         pass  # better a wake-up too many than none
     try:
-        app.tasks[DISPATCH_TASK].apply_async(kwargs={"hops": hops} if hops else None, countdown=delay,
-                                             expires=(delay or 0) + 60)
+        app.tasks[DISPATCH_TASK].apply_async(
+            kwargs={"hops": hops} if hops else None, countdown=delay, expires=(delay or 0) + 60
+        )
     except Exception:
         logger.exception("Could not wake the delivery runners; the tick and the sweep will")
 
@@ -143,14 +144,14 @@ def wake_events(*, extra: bool = False, hops: int = 0) -> None:
         client = _redis()
         try:
             if client is not None and not client.set(
-                    EVENTS_PENDING_KEY, "1", nx=True, px=settings.CARRIER_EVENT_WAKE_PENDING_MS):
+                EVENTS_PENDING_KEY, "1", nx=True, px=settings.CARRIER_EVENT_WAKE_PENDING_MS
+            ):
                 return  # a runner is at work, or a wake-up is on its way
         except redis.RedisError:
             pass  # better a wake-up too many than none
     try:
         # Eager (tests, the embedded default): the task applies what is due in this thread.
-        app.tasks[APPLY_EVENTS_TASK].apply_async(kwargs={"hops": hops} if hops else None,
-                                                 expires=60)
+        app.tasks[APPLY_EVENTS_TASK].apply_async(kwargs={"hops": hops} if hops else None, expires=60)
     except Exception:
         logger.exception("Could not wake the carrier events' runners; the tick and the sweep will")
 

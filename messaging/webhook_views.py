@@ -22,18 +22,23 @@ DELIVERY_LOG_LENGTH = 50
 
 
 class EndpointForm(forms.Form):
-    url = forms.URLField(label="Endpoint URL", max_length=2000, assume_scheme="https",
-                         widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks"}))
+    url = forms.URLField(
+        label="Endpoint URL",
+        max_length=2000,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks"}),
+    )
     description = forms.CharField(max_length=200, required=False)
-    events = forms.MultipleChoiceField(choices=WebhookEventType.choices,
-                                       widget=forms.CheckboxSelectMultiple,
-                                       error_messages={"required": "Pick at least one event."})
+    events = forms.MultipleChoiceField(
+        choices=WebhookEventType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Pick at least one event."},
+    )
 
 
 def _endpoint(request: HttpRequest, endpoint_id: str) -> WebhookEndpoint:
     try:
-        return event_webhooks.access_webhook_endpoint(workspace=request.workspace,
-                                                      endpoint_id=endpoint_id)
+        return event_webhooks.access_webhook_endpoint(workspace=request.workspace, endpoint_id=endpoint_id)
     except DomainError as exc:
         raise http_error(exc) from None
 
@@ -44,36 +49,47 @@ def _show_secret_once(request: HttpRequest, endpoint: WebhookEndpoint) -> None:
 
 @workspace_page(manage=True)
 def webhook_list(request: HttpRequest) -> HttpResponse:
-    form = EndpointForm(request.POST or None, initial={"events": [
-        WebhookEventType.MESSAGE_RECEIVED, WebhookEventType.MESSAGE_STATUS_UPDATED]})
+    form = EndpointForm(
+        request.POST or None,
+        initial={"events": [WebhookEventType.MESSAGE_RECEIVED, WebhookEventType.MESSAGE_STATUS_UPDATED]},
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             endpoint = event_webhooks.webhook_endpoint_create(
-                workspace=request.workspace, url=data["url"], events=data["events"],
-                description=data["description"], created_by=request.user)
+                workspace=request.workspace,
+                url=data["url"],
+                events=data["events"],
+                description=data["description"],
+                created_by=request.user,
+            )
         except DomainError as exc:
             add_form_error(form, exc)
         else:
             _show_secret_once(request, endpoint)
             return redirect("webhook-page", ws=request.workspace.pk, endpoint_id=endpoint.pk)
     endpoints = event_webhooks.webhook_endpoint_list(workspace=request.workspace)
-    return render_page(request, "workspaces/webhooks.html", {
-        "form": form, "endpoints": endpoints, "tab": "webhooks"},
-        status=400 if request.method == "POST" else 200)
+    return render_page(
+        request,
+        "workspaces/webhooks.html",
+        {"form": form, "endpoints": endpoints, "tab": "webhooks"},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @workspace_page(manage=True)
 def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(request, endpoint_id)
-    form = EndpointForm(request.POST or None, initial={
-        "url": endpoint.url, "description": endpoint.description, "events": endpoint.events})
+    form = EndpointForm(
+        request.POST or None,
+        initial={"url": endpoint.url, "description": endpoint.description, "events": endpoint.events},
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            event_webhooks.webhook_endpoint_update(endpoint=endpoint, url=data["url"],
-                                                   events=data["events"],
-                                                   description=data["description"])
+            event_webhooks.webhook_endpoint_update(
+                endpoint=endpoint, url=data["url"], events=data["events"], description=data["description"]
+            )
         except DomainError as exc:
             add_form_error(form, exc)
         else:
@@ -84,13 +100,25 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     if stash and stash.get("endpoint") == endpoint.pk:
         secret = stash["secret"]
         del request.session[SECRET_SESSION_KEY]
-    deliveries = list(event_webhooks.webhook_delivery_list(endpoint=endpoint)
-                      .prefetch_related("attempt_log")[:DELIVERY_LOG_LENGTH])
-    return render_page(request, "workspaces/webhook.html", {
-        "endpoint": endpoint, "form": form, "secret": secret, "deliveries": deliveries,
-        "event_labels": dict(WebhookEventType.choices), "tab": "webhooks",
-        "pending": DeliveryStatus.PENDING},
-        status=400 if request.method == "POST" else 200)
+    deliveries = list(
+        event_webhooks.webhook_delivery_list(endpoint=endpoint).prefetch_related("attempt_log")[
+            :DELIVERY_LOG_LENGTH
+        ]
+    )
+    return render_page(
+        request,
+        "workspaces/webhook.html",
+        {
+            "endpoint": endpoint,
+            "form": form,
+            "secret": secret,
+            "deliveries": deliveries,
+            "event_labels": dict(WebhookEventType.choices),
+            "tab": "webhooks",
+            "pending": DeliveryStatus.PENDING,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -108,8 +136,12 @@ def webhook_action(request: HttpRequest, endpoint_id: str, action: str) -> HttpR
             messages.success(request, "The secret was replaced: the old one no longer signs anything.")
         elif action in ("disable", "enable"):
             event_webhooks.webhook_endpoint_update(endpoint=endpoint, is_active=action == "enable")
-            messages.success(request, "The endpoint was enabled." if action == "enable" else
-                             "The endpoint was disabled: no events are sent to it.")
+            messages.success(
+                request,
+                "The endpoint was enabled."
+                if action == "enable"
+                else "The endpoint was disabled: no events are sent to it.",
+            )
         elif action == "delete":
             event_webhooks.webhook_endpoint_delete(endpoint=endpoint)
             messages.success(request, f"The endpoint {endpoint.url} was deleted.")

@@ -25,26 +25,29 @@ def _webhook_request(request: HttpRequest) -> WebhookRequest:
     return WebhookRequest(
         # Behind a proxy the request's own host is not what the carrier signed: use the public URL.
         url=settings.PUBLIC_BASE_URL + request.get_full_path(),
-        headers=request.headers, body=request.body,
-        form=request.POST.dict() if is_form else {}, query=request.GET.dict(),
+        headers=request.headers,
+        body=request.body,
+        form=request.POST.dict() if is_form else {},
+        query=request.GET.dict(),
     )
 
 
 @csrf_exempt
-def carrier_webhook(request: HttpRequest, provider: str, workspace_id: str,
-                    route: str) -> HttpResponse:
+def carrier_webhook(request: HttpRequest, provider: str, workspace_id: str, route: str) -> HttpResponse:
     if request.method != "POST":
         response = _error(405, "method_not_allowed", "Carrier webhooks are POST requests.")
         response["Allow"] = "POST"
         return response
     try:
-        answer = webhook_receive(provider=provider, workspace_id=workspace_id, route=route,
-                                 request=_webhook_request(request))
+        answer = webhook_receive(
+            provider=provider, workspace_id=workspace_id, route=route, request=_webhook_request(request)
+        )
     except IntakeRefused as exc:
         return _error(exc.status, exc.code, exc.detail)
     except IntakeUnavailable as exc:
-        response = _error(503, "service_unavailable",
-                          "The platform cannot take this event right now; try again shortly.")
+        response = _error(
+            503, "service_unavailable", "The platform cannot take this event right now; try again shortly."
+        )
         response["Retry-After"] = str(exc.retry_after)
         return response
     except (BadRequest, UnicodeDecodeError):
@@ -54,5 +57,4 @@ def carrier_webhook(request: HttpRequest, provider: str, workspace_id: str,
     except Exception as exc:  # never Django's HTML 500 to a carrier
         logger.exception("Carrier webhook %s/%s failed", provider, route)
         return json_error_response(exc)
-    return HttpResponse(answer.body, status=answer.status,
-                        content_type=answer.content_type or None)
+    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type or None)

@@ -36,6 +36,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": ServerSendInScope(
-            WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+            WebSocketMetricsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -2,8 +2,6 @@
 so a client never learns why its socket was closed (docs/events.md promises a reason with 4400).
 `install()` makes daphne's protocol send the reason along, as the ASGI spec (2.3) says."""
 
-
-
 # RFC 6455: a close frame's payload is at most 125 bytes, two of them the code.
 MAX_REASON_BYTES = 123
 
@@ -23,8 +21,11 @@ def install() -> None:
     original = WebSocketProtocol.handle_reply
 
     def handle_reply(self, message):
-        if (message.get("type") == "websocket.close" and message.get("reason")
-                and self.state != self.STATE_CONNECTING):
+        if (
+            message.get("type") == "websocket.close"
+            and message.get("reason")
+            and self.state != self.STATE_CONNECTING
+        ):
             self.sendClose(code=message.get("code") or 1000, reason=_short(message["reason"]))
             return
         original(self, message)

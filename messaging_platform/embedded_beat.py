@@ -49,5 +49,6 @@ def start_in_process() -> None:
         _started = True
     register_tasks()
 
-    threading.Thread(target=_run, args=(dict(settings.CELERY_BEAT_SCHEDULE),),
-                     name="embedded-beat", daemon=True).start()
+    threading.Thread(
+        target=_run, args=(dict(settings.CELERY_BEAT_SCHEDULE),), name="embedded-beat", daemon=True
+    ).start()

@@ -10,15 +10,21 @@ import json
 from gunicorn import util
 from gunicorn.workers.sync import SyncWorker
 
-_CODES = {400: "invalid_params", 403: "forbidden", 431: "headers_too_large",
-          500: "internal_error", 501: "not_implemented"}
+_CODES = {
+    400: "invalid_params",
+    403: "forbidden",
+    431: "headers_too_large",
+    500: "internal_error",
+    501: "not_implemented",
+}
 
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
-    body = json.dumps({"error": _CODES.get(status_int, "invalid_params"),
-                       "detail": mesg or reason}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin1")
+    body = json.dumps({"error": _CODES.get(status_int, "invalid_params"), "detail": mesg or reason}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("latin1")
     util.write_nonblock(sock, head + body)
 
 

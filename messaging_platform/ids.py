@@ -37,9 +37,10 @@ def new_ids(prefix: str, count: int) -> list[str]:
     while len(characters) < wanted:
         missing = wanted - len(characters)
         characters += secrets.token_bytes(missing + missing // 24 + 16).translate(
-            _BYTE_TO_CHARACTER, _DRAWN_AGAIN)
+            _BYTE_TO_CHARACTER, _DRAWN_AGAIN
+        )
     text = characters[:wanted].decode("ascii")
-    return [f"{prefix}_{text[i:i + ID_RANDOM_LENGTH]}" for i in range(0, wanted, ID_RANDOM_LENGTH)]
+    return [f"{prefix}_{text[i : i + ID_RANDOM_LENGTH]}" for i in range(0, wanted, ID_RANDOM_LENGTH)]
 
 
 @deconstructible

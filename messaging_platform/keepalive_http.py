@@ -58,8 +58,18 @@ class HttpResponse:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: one request at a time, its answer parsed as it arrives."""
 
-    __slots__ = ("_body_mode", "_buffer", "_headers", "_length", "_status", "_waiter", "closed",
-                 "keep_alive", "last_used", "transport")
+    __slots__ = (
+        "_body_mode",
+        "_buffer",
+        "_headers",
+        "_length",
+        "_status",
+        "_waiter",
+        "closed",
+        "keep_alive",
+        "last_used",
+        "transport",
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -100,8 +110,11 @@ class _Connection(asyncio.Protocol):
             self._finish(bytes(self._buffer))
             return
         self._waiter = None
-        waiter.set_exception(HttpConnectionError(
-            f"The connection closed before the answer ({type(exc).__name__ if exc else 'EOF'})."))
+        waiter.set_exception(
+            HttpConnectionError(
+                f"The connection closed before the answer ({type(exc).__name__ if exc else 'EOF'})."
+            )
+        )
 
     # one exchange
 
@@ -131,13 +144,13 @@ class _Connection(asyncio.Protocol):
             except ValueError as exc:
                 self._fail(f"Not an HTTP answer: {exc}")
                 return
-            del buffer[:end + 4]
+            del buffer[: end + 4]
             if 100 <= self._status < 200:  # an interim answer (100 Continue): the real one follows
                 self._reset()
         if self._body_mode == "length":
             if len(buffer) >= self._length:
-                body = bytes(buffer[:self._length])
-                del buffer[:self._length]
+                body = bytes(buffer[: self._length])
+                del buffer[: self._length]
                 self._finish(body)
         elif self._body_mode == "chunked":
             self._parse_chunks()
@@ -175,13 +188,13 @@ class _Connection(asyncio.Protocol):
                 trailer_end = buffer.find(b"\r\n\r\n", line_end)
                 if trailer_end < 0:
                     return
-                del buffer[:trailer_end + 4]
+                del buffer[: trailer_end + 4]
                 self._finish(bytes(body))
                 return
             start = line_end + 2
             if len(buffer) < start + size + 2:
                 return
-            body += buffer[start:start + size]
+            body += buffer[start : start + size]
             at = start + size + 2
 
     def _finish(self, body: bytes) -> None:
@@ -205,9 +218,16 @@ class KeepAlivePool:
     queued behind many others is never given up while the server may already have it.
     `headers` go on every request. Use it on one event loop only."""
 
-    def __init__(self, origin: str, *, headers: dict[str, str] | None = None, limit: int = 100,
-                 keepalive_seconds: float = 15.0, connect_timeout: float = 10.0,
-                 ssl_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        origin: str,
+        *,
+        headers: dict[str, str] | None = None,
+        limit: int = 100,
+        keepalive_seconds: float = 15.0,
+        connect_timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"Not an http(s) origin: {origin!r}")
@@ -228,15 +248,23 @@ class KeepAlivePool:
         self.closed = False
         self.connections_made = 0
 
-    async def request(self, method: str, path: str, *, body: bytes = b"",
-                      content_type: str = "application/x-www-form-urlencoded",
-                      timeout: float = 10.0, extra_headers: bytes = b"") -> HttpResponse:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        content_type: str = "application/x-www-form-urlencoded",
+        timeout: float = 10.0,
+        extra_headers: bytes = b"",
+    ) -> HttpResponse:
         """One exchange. Raises TimeoutError when the answer takes longer than `timeout` seconds
         (from the request's write), HttpConnectionError when the connection fails.
         `extra_headers`: more header lines, encoded, each ending in CRLF."""
         connection = await self._acquire()
-        head = (f"{method} {path} HTTP/1.1\r\nContent-Length: {len(body)}\r\n"
-                f"Content-Type: {content_type}\r\n").encode("latin-1")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nContent-Length: {len(body)}\r\nContent-Type: {content_type}\r\n"
+        ).encode("latin-1")
         reusable = False
         try:
             answer = connection.send(head + self._fixed + extra_headers + b"\r\n" + body)
@@ -295,12 +323,20 @@ class KeepAlivePool:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, connection = await asyncio.wait_for(loop.create_connection(
-                _Connection, self.host, self.port, ssl=self._ssl,
-                server_hostname=self.host if self.tls else None), self.connect_timeout)
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(
+                    _Connection,
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self.tls else None,
+                ),
+                self.connect_timeout,
+            )
         except TimeoutError:
             raise HttpConnectFailed(
-                f"No connection to {self.host}:{self.port} within {self.connect_timeout:g} s.") from None
+                f"No connection to {self.host}:{self.port} within {self.connect_timeout:g} s."
+            ) from None
         except OSError as exc:
             raise HttpConnectFailed(f"Could not connect to {self.host}:{self.port}: {exc}") from None
         self.connections_made += 1

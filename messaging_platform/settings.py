@@ -55,9 +55,7 @@ if not FIELD_ENCRYPTION_KEYS:
     if not DEBUG:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when DEBUG is off.")
     # Development only: a key derived from SECRET_KEY, so `make run` needs no set-up.
-    FIELD_ENCRYPTION_KEYS = [
-        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
-    ]
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -145,7 +143,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": env_int("DATABASE_POOL_MAX", 10),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-        "DATABASE_TRANSACTION_POOLING"):
+    "DATABASE_TRANSACTION_POOLING"
+):
     # Behind PgBouncer in transaction mode (docs/scaling.md): the next transaction may run on
     # another server connection, so no statements prepared on the server and no named cursors.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
@@ -181,8 +180,13 @@ if REDIS_URL:
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 # Publishing is best-effort: a dead channel layer must not stall a send for long.
-                "hosts": [{"address": CHANNEL_LAYER_URL, "socket_connect_timeout": REDIS_TIMEOUT,
-                           "socket_timeout": REDIS_TIMEOUT}],
+                "hosts": [
+                    {
+                        "address": CHANNEL_LAYER_URL,
+                        "socket_connect_timeout": REDIS_TIMEOUT,
+                        "socket_timeout": REDIS_TIMEOUT,
+                    }
+                ],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "mp-channels"),
             },
         }
@@ -212,8 +216,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 # Publishing a task must not hang a request when the broker is down: the sweep recovers.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
-                                    "interval_max": 0.5}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
 RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # see RECONCILE_AFTER_SECONDS
 # The delivery engine (messaging/dispatch.py): messages claimed per round, how far ahead a round
@@ -236,41 +244,58 @@ DISPATCH_WAKE_PENDING_MS = env_int("DISPATCH_WAKE_PENDING_MS", 2000)
 DISPATCH_WRITE_ATTEMPTS = env_int("DISPATCH_WRITE_ATTEMPTS", 5)
 DISPATCH_TICK_SECONDS = env_float("DISPATCH_TICK_SECONDS", 2.0)
 DISPATCH_OWN_PROCESS_PROVIDERS = [
-    p.strip() for p in env_str("DISPATCH_OWN_PROCESS_PROVIDERS", "smpp").split(",") if p.strip()]
+    p.strip() for p in env_str("DISPATCH_OWN_PROCESS_PROVIDERS", "smpp").split(",") if p.strip()
+]
 # Beat's tick wakes a runner for stored events that none took (one killed while it held the wake-up).
 CARRIER_EVENT_TICK_SECONDS = env_float("CARRIER_EVENT_TICK_SECONDS", 5.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "messaging.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
-    "dispatch-tick": {"task": "messaging.tasks.dispatch",
-                      "schedule": DISPATCH_TICK_SECONDS, "options": {"expires": DISPATCH_TICK_SECONDS}},
+    "dispatch-tick": {
+        "task": "messaging.tasks.dispatch",
+        "schedule": DISPATCH_TICK_SECONDS,
+        "options": {"expires": DISPATCH_TICK_SECONDS},
+    },
     "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
     # Stored carrier events that no runner took (messaging/carrier_events.py: the tick).
-    "carrier-events-tick": {"task": "messaging.tasks.tick_carrier_events",
-                            "schedule": CARRIER_EVENT_TICK_SECONDS,
-                            "options": {"expires": CARRIER_EVENT_TICK_SECONDS}},
+    "carrier-events-tick": {
+        "task": "messaging.tasks.tick_carrier_events",
+        "schedule": CARRIER_EVENT_TICK_SECONDS,
+        "options": {"expires": CARRIER_EVENT_TICK_SECONDS},
+    },
     # Carrier webhooks kept in Redis while PostgreSQL was down (messaging/carrier_intake.py).
-    "drain-carrier-intake": {"task": "messaging.tasks.drain_carrier_intake",
-                             "schedule": env_float("CARRIER_INTAKE_DRAIN_SECONDS", 2.0)},
-    "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records",
-                                  "schedule": 3600},
+    "drain-carrier-intake": {
+        "task": "messaging.tasks.drain_carrier_intake",
+        "schedule": env_float("CARRIER_INTAKE_DRAIN_SECONDS", 2.0),
+    },
+    "purge-idempotency-records": {"task": "messaging.tasks.purge_idempotency_records", "schedule": 3600},
     # The lists' counters of past days, one row per key instead of one per slot (list_counts.py).
     "compact-list-counts": {"task": "messaging.tasks.compact_list_counts", "schedule": 3600},
     # Message bodies and media past their workspace's retention are redacted (docs/deploy.md).
-    "retention": {"task": "messaging.operations.tasks.apply_retention",
-                  "schedule": env_float("RETENTION_INTERVAL_SECONDS", 3600.0)},
-    "alerts": {"task": "messaging.operations.tasks.evaluate_alerts",
-               "schedule": env_float("ALERT_INTERVAL_SECONDS", 60.0)},
+    "retention": {
+        "task": "messaging.operations.tasks.apply_retention",
+        "schedule": env_float("RETENTION_INTERVAL_SECONDS", 3600.0),
+    },
+    "alerts": {
+        "task": "messaging.operations.tasks.evaluate_alerts",
+        "schedule": env_float("ALERT_INTERVAL_SECONDS", 60.0),
+    },
     # Outbound webhooks wait in the database for their next attempt; this enqueues the due ones.
-    "webhook-deliveries": {"task": "messaging.tasks.sweep_webhook_deliveries",
-                           "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
+    "webhook-deliveries": {
+        "task": "messaging.tasks.sweep_webhook_deliveries",
+        "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0),
+    },
     # Twilio-style status callbacks and SmsUrl posts waiting for a retry.
-    "twilio-callbacks": {"task": "messaging.twilio_api.tasks.sweep_callbacks",
-                         "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0)},
+    "twilio-callbacks": {
+        "task": "messaging.twilio_api.tasks.sweep_callbacks",
+        "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10.0),
+    },
     # Parts of SMPP MO messages whose other parts never came (numbers.providers.smpp.binds).
     "smpp-inbound-parts": {"task": "numbers.tasks.smpp_expire_inbound_parts", "schedule": 60.0},
     # The dashboard's counts of finished hours, their slots folded into one row each.
-    "insights-rollup": {"task": "messaging.insights.tasks.rollup_insights",
-                        "schedule": env_float("INSIGHTS_ROLLUP_INTERVAL_SECONDS", 300.0)},
+    "insights-rollup": {
+        "task": "messaging.insights.tasks.rollup_insights",
+        "schedule": env_float("INSIGHTS_ROLLUP_INTERVAL_SECONDS", 300.0),
+    },
 }
 INSIGHTS_ROLLUP_BATCH_SIZE = env_int("INSIGHTS_ROLLUP_BATCH_SIZE", 5000)  # rows per transaction
 # With tasks eager there is no beat process: the ASGI server runs the schedule in a thread.
@@ -544,15 +569,24 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "messaging.operations.logs.LogContextFilter"}},
     "formatters": {
-        "plain": {"()": "messaging.operations.logs.PlainFormatter",
-                  "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
-                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
-                           "%(workspace_id)s %(message_id)s %(carrier_sid)s",
-                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+        "plain": {
+            "()": "messaging.operations.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
+            "%(workspace_id)s %(message_id)s %(carrier_sid)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"],
-                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

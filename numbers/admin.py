@@ -10,10 +10,12 @@ class ProviderAccountForm(forms.ModelForm):
     # The stored token is never sent to the browser, not even encrypted: the form only takes a
     # new one, in a password input that does not render its value back.
     new_auth_token = forms.CharField(
-        label="New Auth Token", required=False, strip=True,
+        label="New Auth Token",
+        required=False,
+        strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Leave empty to keep the stored token. Operators' changes here are not checked "
-                  "with the carrier; use the workspace's provider settings for that.",
+        "with the carrier; use the workspace's provider settings for that.",
     )
 
     class Meta:
@@ -31,8 +33,16 @@ class ProviderAccountAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["workspace"]
     autocomplete_fields = ["workspace"]
     readonly_fields = ["auth_token_set", "created_at", "updated_at"]
-    fields = ["workspace", "provider", "account_sid", "messaging_service_sid", "auth_token_set",
-              "new_auth_token", "created_at", "updated_at"]
+    fields = [
+        "workspace",
+        "provider",
+        "account_sid",
+        "messaging_service_sid",
+        "auth_token_set",
+        "new_auth_token",
+        "created_at",
+        "updated_at",
+    ]
 
     @admin.display(boolean=True, description="Auth Token set")
     def auth_token_set(self, obj: ProviderAccount) -> bool:
@@ -60,11 +70,26 @@ class CapabilityFilter(admin.SimpleListFilter):
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(AuditedAdminMixin, admin.ModelAdmin):
     audit_family = "number"
-    list_display = ["phone_number", "friendly_name", "workspace", "number_type", "sms_enabled",
-                    "mms_enabled", "voice_enabled", "is_default", "created_at"]
+    list_display = [
+        "phone_number",
+        "friendly_name",
+        "workspace",
+        "number_type",
+        "sms_enabled",
+        "mms_enabled",
+        "voice_enabled",
+        "is_default",
+        "created_at",
+    ]
     list_filter = [CapabilityFilter, "number_type", "is_default"]
-    search_fields = ["phone_number", "friendly_name", "provider_sid", "workspace__name",
-                     "workspace__id", "account__account_sid"]
+    search_fields = [
+        "phone_number",
+        "friendly_name",
+        "provider_sid",
+        "workspace__name",
+        "workspace__id",
+        "account__account_sid",
+    ]
     list_select_related = ["workspace"]
     autocomplete_fields = ["workspace"]
     readonly_fields = ["id", "created_at", "updated_at"]

@@ -37,14 +37,19 @@ def _valid(serializer_class, data) -> dict:
 
 @extend_schema(tags=["provider"])
 class ProviderAccountView(WorkspaceMemberMixin, APIView):
-    @extend_schema(responses=ProviderAccountSerializer,
-                   summary="The workspace's carrier account (provider is null when none)")
+    @extend_schema(
+        responses=ProviderAccountSerializer,
+        summary="The workspace's carrier account (provider is null when none)",
+    )
     def get(self, request, workspace_id):
         account = selectors.workspace_provider_account(workspace=self.workspace)
         return Response(ProviderAccountSerializer.answer(account))
 
-    @extend_schema(request=ProviderAccountInputSerializer, responses=ProviderAccountSerializer,
-                   summary="Set the carrier account (Twilio credentials are checked first)")
+    @extend_schema(
+        request=ProviderAccountInputSerializer,
+        responses=ProviderAccountSerializer,
+        summary="Set the carrier account (Twilio credentials are checked first)",
+    )
     def put(self, request, workspace_id):
         data = _valid(ProviderAccountInputSerializer, request.data)
         account = services.provider_account_set(workspace=self.workspace, **data)
@@ -53,8 +58,11 @@ class ProviderAccountView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["provider"])
 class ProviderAccountTestView(WorkspaceMemberMixin, APIView):
-    @extend_schema(request=None, responses=ProviderTestSerializer,
-                   summary="Check the stored credentials against the carrier")
+    @extend_schema(
+        request=None,
+        responses=ProviderTestSerializer,
+        summary="Check the stored credentials against the carrier",
+    )
     def post(self, request, workspace_id):
         info = services.provider_account_check(workspace=self.workspace)
         return Response(ProviderTestSerializer({"ok": True, "account": info}).data)
@@ -68,8 +76,11 @@ class NumberListView(WorkspaceMemberMixin, generics.ListAPIView):
     def get_queryset(self):
         return selectors.workspace_numbers(workspace=self.workspace)
 
-    @extend_schema(request=PhoneNumberInputSerializer, responses={201: PhoneNumberSerializer},
-                   summary="Add a number of the carrier account (points its webhooks here)")
+    @extend_schema(
+        request=PhoneNumberInputSerializer,
+        responses={201: PhoneNumberSerializer},
+        summary="Add a number of the carrier account (points its webhooks here)",
+    )
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(PhoneNumberInputSerializer, request.data)
@@ -79,8 +90,11 @@ class NumberListView(WorkspaceMemberMixin, generics.ListAPIView):
 
 @extend_schema(tags=["numbers"])
 class NumberImportView(WorkspaceMemberMixin, APIView):
-    @extend_schema(request=None, responses={201: NumbersImportSerializer},
-                   summary="Add every number of the carrier account not yet in the workspace")
+    @extend_schema(
+        request=None,
+        responses={201: NumbersImportSerializer},
+        summary="Add every number of the carrier account not yet in the workspace",
+    )
     @idempotent
     def post(self, request, workspace_id):
         result = services.numbers_import(workspace=self.workspace)
@@ -95,8 +109,11 @@ class NumberDetailView(WorkspaceMemberMixin, APIView):
         number = selectors.access_number(workspace=self.workspace, number_id=number_id)
         return Response(PhoneNumberSerializer(number).data)
 
-    @extend_schema(request=PhoneNumberUpdateSerializer, responses=PhoneNumberSerializer,
-                   summary="Rename a number, make it the default sender or set its send rate")
+    @extend_schema(
+        request=PhoneNumberUpdateSerializer,
+        responses=PhoneNumberSerializer,
+        summary="Rename a number, make it the default sender or set its send rate",
+    )
     def patch(self, request, workspace_id, number_id):
         data = _valid(PhoneNumberUpdateSerializer, request.data)
         number = selectors.access_number(workspace=self.workspace, number_id=number_id)
@@ -133,15 +150,19 @@ class IntegratorWorkspaceView(IntegratorWorkspaceMixin, APIView):
     def get(self, request):
         default = selectors.default_sender(workspace=self.workspace)
         account = selectors.workspace_provider_account(workspace=self.workspace)
-        return Response(IntegratorWorkspaceSerializer({
-            "id": self.workspace.id,
-            "name": self.workspace.name,
-            "created_at": self.workspace.created_at,
-            "account_sid": self.workspace.account_sid,
-            "provider": ProviderAccountSerializer.answer(account),
-            "default_number": default.phone_number if default else None,
-            "rate_limit": settings.API_KEY_RATE_LIMIT,
-        }).data)
+        return Response(
+            IntegratorWorkspaceSerializer(
+                {
+                    "id": self.workspace.id,
+                    "name": self.workspace.name,
+                    "created_at": self.workspace.created_at,
+                    "account_sid": self.workspace.account_sid,
+                    "provider": ProviderAccountSerializer.answer(account),
+                    "default_number": default.phone_number if default else None,
+                    "rate_limit": settings.API_KEY_RATE_LIMIT,
+                }
+            ).data
+        )
 
 
 @extend_schema(tags=["carriers"])
@@ -152,8 +173,11 @@ class CarrierAccountListView(WorkspaceMemberMixin, generics.ListAPIView):
     def get_queryset(self):
         return selectors.workspace_carrier_accounts(workspace=self.workspace)
 
-    @extend_schema(request=CarrierAccountInputSerializer, responses={201: CarrierAccountSerializer},
-                   summary="Add a carrier account (its credentials are checked first)")
+    @extend_schema(
+        request=CarrierAccountInputSerializer,
+        responses={201: CarrierAccountSerializer},
+        summary="Add a carrier account (its credentials are checked first)",
+    )
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(CarrierAccountInputSerializer, request.data)
@@ -168,8 +192,11 @@ class CarrierAccountDetailView(WorkspaceMemberMixin, APIView):
         account = selectors.access_carrier_account(workspace=self.workspace, account_id=account_id)
         return Response(CarrierAccountSerializer(account).data)
 
-    @extend_schema(request=CarrierAccountUpdateSerializer, responses=CarrierAccountSerializer,
-                   summary="Rename, disable, make primary or change the credentials")
+    @extend_schema(
+        request=CarrierAccountUpdateSerializer,
+        responses=CarrierAccountSerializer,
+        summary="Rename, disable, make primary or change the credentials",
+    )
     def patch(self, request, workspace_id, account_id):
         data = dict(_valid(CarrierAccountUpdateSerializer, request.data))
         account = selectors.access_carrier_account(workspace=self.workspace, account_id=account_id)
@@ -187,8 +214,11 @@ class CarrierAccountDetailView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["carriers"])
 class CarrierAccountTestView(WorkspaceMemberMixin, APIView):
-    @extend_schema(request=None, responses=ProviderTestSerializer,
-                   summary="Check an account's stored credentials against its carrier")
+    @extend_schema(
+        request=None,
+        responses=ProviderTestSerializer,
+        summary="Check an account's stored credentials against its carrier",
+    )
     def post(self, request, workspace_id, account_id):
         account = selectors.access_carrier_account(workspace=self.workspace, account_id=account_id)
         info = services.carrier_account_check(account=account)
@@ -203,13 +233,15 @@ class CarrierRouteListView(WorkspaceMemberMixin, generics.ListAPIView):
     def get_queryset(self):
         return selectors.workspace_routes(workspace=self.workspace)
 
-    @extend_schema(request=CarrierRouteInputSerializer, responses={201: CarrierRouteSerializer},
-                   summary="Add a routing rule by destination prefix")
+    @extend_schema(
+        request=CarrierRouteInputSerializer,
+        responses={201: CarrierRouteSerializer},
+        summary="Add a routing rule by destination prefix",
+    )
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(CarrierRouteInputSerializer, request.data)
-        route = services.carrier_route_set(workspace=self.workspace, fields_given=frozenset(data),
-                                           **data)
+        route = services.carrier_route_set(workspace=self.workspace, fields_given=frozenset(data), **data)
         return Response(CarrierRouteSerializer(route).data, status=status.HTTP_201_CREATED)
 
 
@@ -220,13 +252,15 @@ class CarrierRouteDetailView(WorkspaceMemberMixin, APIView):
         route = selectors.access_route(workspace=self.workspace, route_id=route_id)
         return Response(CarrierRouteSerializer(route).data)
 
-    @extend_schema(request=CarrierRouteInputSerializer, responses=CarrierRouteSerializer,
-                   summary="Change a routing rule")
+    @extend_schema(
+        request=CarrierRouteInputSerializer, responses=CarrierRouteSerializer, summary="Change a routing rule"
+    )
     def patch(self, request, workspace_id, route_id):
         data = _valid(CarrierRouteInputSerializer, request.data)
         route = selectors.access_route(workspace=self.workspace, route_id=route_id)
-        route = services.carrier_route_set(workspace=self.workspace, route=route,
-                                           fields_given=frozenset(data), **data)
+        route = services.carrier_route_set(
+            workspace=self.workspace, route=route, fields_given=frozenset(data), **data
+        )
         return Response(CarrierRouteSerializer(route).data)
 
     @extend_schema(responses={204: None}, summary="Remove a routing rule")

@@ -27,13 +27,13 @@ class ProviderAccount(models.Model):
     A workspace may have several accounts of one carrier: the webhook URLs of all but its primary
     one of that carrier name the account (`?account=ca_…`, numbers.selectors.webhook_urls)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
-                                  related_name="carrier_accounts")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="carrier_accounts")
     uid = models.CharField(max_length=32, unique=True, default=IdGenerator("ca"), editable=False)
     name = models.CharField(max_length=64, blank=True)
     is_primary = models.BooleanField(default=True)
-    status = models.CharField(max_length=10, choices=CarrierAccountStatus.choices,
-                              default=CarrierAccountStatus.ACTIVE)
+    status = models.CharField(
+        max_length=10, choices=CarrierAccountStatus.choices, default=CarrierAccountStatus.ACTIVE
+    )
     provider = models.CharField(max_length=20, choices=ProviderKind.choices)
     account_sid = models.CharField(max_length=64, blank=True)
     auth_token = EncryptedTextField(blank=True)
@@ -49,8 +49,9 @@ class ProviderAccount(models.Model):
     class Meta:
         ordering = ["-is_primary", "created_at", "pk"]  # .first() is the primary
         constraints = [
-            models.UniqueConstraint(fields=["workspace"], condition=models.Q(is_primary=True),
-                                    name="one_primary_carrier_account"),
+            models.UniqueConstraint(
+                fields=["workspace"], condition=models.Q(is_primary=True), name="one_primary_carrier_account"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -74,18 +75,19 @@ class PhoneNumber(models.Model):
     phone_number = models.CharField(max_length=16, unique=True)
     friendly_name = models.CharField(max_length=64, blank=True)
     provider_sid = models.CharField(max_length=64, blank=True)  # PN… on Twilio
-    number_type = models.CharField(max_length=12, choices=NumberType.choices,
-                                   default=NumberType.LONG_CODE)
+    number_type = models.CharField(max_length=12, choices=NumberType.choices, default=NumberType.LONG_CODE)
     sms_enabled = models.BooleanField(default=True)
     mms_enabled = models.BooleanField(default=False)
     voice_enabled = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)
     # The carrier account the number belongs to; null: the workspace's primary account.
-    account = models.ForeignKey(ProviderAccount, on_delete=models.SET_NULL, null=True, blank=True,
-                                related_name="numbers")
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="numbers"
+    )
     # Messages per second this sender may send; null: the default for its number type.
-    send_rate = models.FloatField(null=True, blank=True,
-                                  validators=[MinValueValidator(0.01), MaxValueValidator(10_000)])
+    send_rate = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01), MaxValueValidator(10_000)]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,8 +96,11 @@ class PhoneNumber(models.Model):
     class Meta:
         ordering = ["created_at", "id"]  # id breaks ties, so pages never overlap
         constraints = [
-            models.UniqueConstraint(fields=["workspace"], condition=models.Q(is_default=True),
-                                    name="one_default_number_per_workspace")
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(is_default=True),
+                name="one_default_number_per_workspace",
+            )
         ]
 
     def __str__(self) -> str:
@@ -127,10 +132,12 @@ class CarrierRoute(models.Model):
     position = models.PositiveIntegerField(default=0)  # lower first; then the longest prefix
     prefix = models.CharField(max_length=16)  # "+" and digits; "+" alone matches everything
     account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
-    sender = models.ForeignKey(PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True,
-                               related_name="+")
-    fallback_account = models.ForeignKey(ProviderAccount, on_delete=models.SET_NULL, null=True,
-                                         blank=True, related_name="+")
+    sender = models.ForeignKey(
+        PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    fallback_account = models.ForeignKey(
+        ProviderAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -140,6 +147,8 @@ class CarrierRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix} → {self.account_id}"
+
+
 class SmppPartStatus(models.TextChoices):
     SUBMITTING = "submitting", "Submitting"  # written before submit_sm: its outcome may be unknown
     SUBMITTED = "submitted", "Submitted"
@@ -191,9 +200,12 @@ class SmppInboundPart(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["account", "source", "destination", "reference", "total", "index"],
-            name="one_smpp_inbound_part")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "source", "destination", "reference", "total", "index"],
+                name="one_smpp_inbound_part",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}→{self.destination} ref {self.reference} {self.index}/{self.total}"

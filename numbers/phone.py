@@ -15,8 +15,7 @@ class InvalidPhoneNumber(DomainError, ValueError):
     """A 400 `invalid_phone_number` in the API; a ValueError to code outside a request."""
 
     def __init__(self, detail: str, *, field: str | None = None):
-        super().__init__("invalid_phone_number", detail,
-                         fields={field: [detail]} if field else None)
+        super().__init__("invalid_phone_number", detail, fields={field: [detail]} if field else None)
 
 
 # The shape most traffic has: a NANP number already in E.164. For it the library's parse (about
@@ -48,13 +47,13 @@ def normalize_e164(raw: str, default_region: str | None = None, *, field: str | 
     `field` names the request field in the error's `fields`.
     """
     if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_RAW_LENGTH:
-        raise InvalidPhoneNumber("Not a phone number; use E.164, for example +14155552671.",
-                                 field=field)
+        raise InvalidPhoneNumber("Not a phone number; use E.164, for example +14155552671.", field=field)
     stripped = raw.strip()
     result = _normalized(stripped, default_region)
     if result == _NOT_A_NUMBER:
-        raise InvalidPhoneNumber(f"'{stripped}' is not a phone number; use E.164, for example "
-                                 "+14155552671.", field=field)
+        raise InvalidPhoneNumber(
+            f"'{stripped}' is not a phone number; use E.164, for example +14155552671.", field=field
+        )
     if result == _NOT_VALID:
         raise InvalidPhoneNumber(f"'{stripped}' is not a valid phone number.", field=field)
     return result
@@ -73,5 +72,4 @@ _SENDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .&_-]{0,10}")
 
 
 def is_sender_id(value: str) -> bool:
-    return (isinstance(value, str) and bool(_SENDER_ID.fullmatch(value))
-            and any(c.isalpha() for c in value))
+    return isinstance(value, str) and bool(_SENDER_ID.fullmatch(value)) and any(c.isalpha() for c in value)

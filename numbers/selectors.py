@@ -22,9 +22,10 @@ def require_provider_account(*, workspace: Workspace) -> ProviderAccount:
     """The workspace's carrier account, or a 400 `provider_not_configured`."""
     account = workspace_provider_account(workspace=workspace)
     if account is None:
-        raise DomainError("provider_not_configured",
-                          "This workspace has no carrier account; set one up under its provider "
-                          "settings first.")
+        raise DomainError(
+            "provider_not_configured",
+            "This workspace has no carrier account; set one up under its provider settings first.",
+        )
     return account
 
 
@@ -42,12 +43,14 @@ def access_carrier_account(*, workspace: Workspace, account_id: str) -> Provider
 
 def workspace_routes(*, workspace: Workspace) -> QuerySet[CarrierRoute]:
     return CarrierRoute.objects.for_workspace(workspace).select_related(
-        "account", "sender", "fallback_account")
+        "account", "sender", "fallback_account"
+    )
 
 
 def access_route(*, workspace: Workspace, route_id: str) -> CarrierRoute:
-    return in_workspace(workspace_routes(workspace=workspace), workspace=workspace, pk=route_id,
-                        missing="Route not found.")
+    return in_workspace(
+        workspace_routes(workspace=workspace), workspace=workspace, pk=route_id, missing="Route not found."
+    )
 
 
 def workspace_numbers(*, workspace: Workspace) -> QuerySet[PhoneNumber]:
@@ -56,8 +59,9 @@ def workspace_numbers(*, workspace: Workspace) -> QuerySet[PhoneNumber]:
 
 def access_number(*, workspace: Workspace, number_id: str) -> PhoneNumber:
     """One of the workspace's numbers; another workspace's number is a 404 like a missing one."""
-    return in_workspace(PhoneNumber.objects, workspace=workspace, pk=number_id,
-                        missing="Phone number not found.")
+    return in_workspace(
+        PhoneNumber.objects, workspace=workspace, pk=number_id, missing="Phone number not found."
+    )
 
 
 def workspace_number_by_e164(*, workspace: Workspace, phone_number: str) -> PhoneNumber | None:

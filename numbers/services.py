@@ -41,32 +41,56 @@ def carrier_error(exc: ProviderError, *, secret: str = "") -> DomainError:
         return DomainError("invalid_credentials", message)
     if not exc.permanent:
         retry_after = max(1, math.ceil(exc.retry_after)) if exc.retry_after else TRANSIENT_RETRY_AFTER
-        return DomainError("provider_unavailable",
-                           f"The carrier did not answer properly; try again shortly. ({message})",
-                           retry_after=retry_after)
+        return DomainError(
+            "provider_unavailable",
+            f"The carrier did not answer properly; try again shortly. ({message})",
+            retry_after=retry_after,
+        )
     code = f" (carrier error {exc.code})" if exc.code else ""
     return DomainError("provider_error", f"The carrier refused the request{code}: {message}")
 
 
 def _log_carrier_failure(action: str, account: ProviderAccount, exc: ProviderError) -> None:
     # Only identifiers and the carrier's code: never the credentials.
-    logger.warning("Carrier %s failed for workspace %s (%s %s): code=%s status=%s permanent=%s",
-                   action, account.workspace_id, account.provider, account.account_sid or "-",
-                   exc.code, exc.status, exc.permanent)
+    logger.warning(
+        "Carrier %s failed for workspace %s (%s %s): code=%s status=%s permanent=%s",
+        action,
+        account.workspace_id,
+        account.provider,
+        account.account_sid or "-",
+        exc.code,
+        exc.status,
+        exc.permanent,
+    )
 
 
 # Carrier account ----------------------------------------------------------------------------
 
 
-SMPP_SETTINGS = ("host", "port", "system_id", "system_type", "tls", "throughput",
-                 "uncertain_submits", "senders")
+SMPP_SETTINGS = (
+    "host",
+    "port",
+    "system_id",
+    "system_type",
+    "tls",
+    "throughput",
+    "uncertain_submits",
+    "senders",
+)
 
 
 @transaction.atomic
-def provider_account_set(*, workspace: Workspace, provider: str, account_sid: str = "",
-                         auth_token: str | None = None, messaging_service_sid: str = "",
-                         settings: dict | None = None, password: str | None = None,
-                         **smpp_settings) -> ProviderAccount:
+def provider_account_set(
+    *,
+    workspace: Workspace,
+    provider: str,
+    account_sid: str = "",
+    auth_token: str | None = None,
+    messaging_service_sid: str = "",
+    settings: dict | None = None,
+    password: str | None = None,
+    **smpp_settings,
+) -> ProviderAccount:
     """Create or replace the workspace's primary carrier account.
 
     Credentials are checked with the carrier first (SMPP: by binding and unbinding); a refusal or
@@ -74,8 +98,9 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
     `password`) keeps the stored one, but only for the same carrier account (Twilio: the same
     Account SID; SMPP: the same SMSC host and system_id).
     """
-    account = (ProviderAccount.objects.select_for_update().for_workspace(workspace)
-               .filter(is_primary=True).first() or ProviderAccount(workspace=workspace))
+    account = ProviderAccount.objects.select_for_update().for_workspace(workspace).filter(
+        is_primary=True
+    ).first() or ProviderAccount(workspace=workspace)
     if provider == ProviderKind.SIMULATOR:
         # Switching to the simulator drops the carrier's credentials: no secret kept without use.
         account.provider, account.account_sid = ProviderKind.SIMULATOR, ""
@@ -92,12 +117,20 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
         same_account = account.provider == provider and account.account_sid == account_sid
         if not (same_account and account.auth_token):
             secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
-            raise DomainError("missing_params", f"Missing required parameter(s): {secret}.",
-                              fields={secret: ["Required for a new carrier account."]})
+            raise DomainError(
+                "missing_params",
+                f"Missing required parameter(s): {secret}.",
+                fields={secret: ["Required for a new carrier account."]},
+            )
         auth_token = account.auth_token
-    candidate = ProviderAccount(workspace=workspace, provider=provider, account_sid=account_sid,
-                                auth_token=auth_token, messaging_service_sid=messaging_service_sid,
-                                settings=settings)
+    candidate = ProviderAccount(
+        workspace=workspace,
+        provider=provider,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        messaging_service_sid=messaging_service_sid,
+        settings=settings,
+    )
     try:
         get_provider(candidate).check_credentials()
     except ProviderError as exc:
@@ -108,8 +141,15 @@ def provider_account_set(*, workspace: Workspace, provider: str, account_sid: st
     account.auth_token, account.messaging_service_sid = auth_token, messaging_service_sid
     account.settings = settings
     account.save()
-    audit_record(workspace, "carrier_account.set", account, provider=provider, account_sid=account_sid,
-                 messaging_service_sid=messaging_service_sid, auth_token=token_changed)
+    audit_record(
+        workspace,
+        "carrier_account.set",
+        account,
+        provider=provider,
+        account_sid=account_sid,
+        messaging_service_sid=messaging_service_sid,
+        auth_token=token_changed,
+    )
     logger.info("Carrier account of workspace %s set to %s %s", workspace.pk, provider, account_sid)
     return account
 
@@ -125,42 +165,69 @@ def _check_with_carrier(candidate: ProviderAccount) -> None:
 
 
 @transaction.atomic
-def carrier_account_add(*, workspace: Workspace, provider: str, name: str = "",
-                        account_sid: str = "", auth_token: str | None = None,
-                        messaging_service_sid: str = "", settings: dict | None = None,
-                        password: str | None = None, **smpp_settings) -> ProviderAccount:
+def carrier_account_add(
+    *,
+    workspace: Workspace,
+    provider: str,
+    name: str = "",
+    account_sid: str = "",
+    auth_token: str | None = None,
+    messaging_service_sid: str = "",
+    settings: dict | None = None,
+    password: str | None = None,
+    **smpp_settings,
+) -> ProviderAccount:
     """Add a carrier account (checked with the carrier first). The workspace's first account
     becomes its primary one."""
     _lock_workspace(workspace)
     if provider == ProviderKind.SMPP:
         auth_token, settings = password, _smpp_settings(smpp_settings)
         if not auth_token:
-            raise DomainError("missing_params", "Missing required parameter(s): password.",
-                              fields={"password": ["Required for a new carrier account."]})
+            raise DomainError(
+                "missing_params",
+                "Missing required parameter(s): password.",
+                fields={"password": ["Required for a new carrier account."]},
+            )
     if provider != ProviderKind.SIMULATOR and not auth_token:
         secret = "api_key" if provider == ProviderKind.TELNYX else "auth_token"
-        raise DomainError("missing_params", f"Missing required parameter(s): {secret}.",
-                          fields={secret: ["Required for a new carrier account."]})
+        raise DomainError(
+            "missing_params",
+            f"Missing required parameter(s): {secret}.",
+            fields={secret: ["Required for a new carrier account."]},
+        )
     account = ProviderAccount(
-        workspace=workspace, provider=provider, name=name, account_sid=account_sid,
-        auth_token=auth_token or "", messaging_service_sid=messaging_service_sid,
+        workspace=workspace,
+        provider=provider,
+        name=name,
+        account_sid=account_sid,
+        auth_token=auth_token or "",
+        messaging_service_sid=messaging_service_sid,
         settings=settings or {},
-        is_primary=not ProviderAccount.objects.for_workspace(workspace).exists())
+        is_primary=not ProviderAccount.objects.for_workspace(workspace).exists(),
+    )
     _check_with_carrier(account)
     account.save()
-    audit_record(workspace, "carrier_account.added", account, provider=provider, name=name,
-                 is_primary=account.is_primary, **_audited_settings(account),
-                 auth_token=bool(account.auth_token))
-    logger.info("Carrier account %s (%s) added to workspace %s", account.uid, provider,
-                workspace.pk)
+    audit_record(
+        workspace,
+        "carrier_account.added",
+        account,
+        provider=provider,
+        name=name,
+        is_primary=account.is_primary,
+        **_audited_settings(account),
+        auth_token=bool(account.auth_token),
+    )
+    logger.info("Carrier account %s (%s) added to workspace %s", account.uid, provider, workspace.pk)
     return account
 
 
 def _audited_settings(account: ProviderAccount) -> dict:
     # The account's non-secret settings as the audit log records them.
-    values = {key: value for key, value in (account.settings or {}).items()
-              if key in ("host", "port", "system_id", "system_type", "tls", "throughput",
-                         "messaging_profile_id")}
+    values = {
+        key: value
+        for key, value in (account.settings or {}).items()
+        if key in ("host", "port", "system_id", "system_type", "tls", "throughput", "messaging_profile_id")
+    }
     if account.account_sid:
         values["account_sid"] = account.account_sid
     if account.messaging_service_sid:
@@ -169,36 +236,54 @@ def _audited_settings(account: ProviderAccount) -> dict:
 
 
 @transaction.atomic
-def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
-                           status: str | None = None, is_primary: bool | None = None,
-                           account_sid: str | None = None, auth_token: str | None = None,
-                           messaging_service_sid: str | None = None,
-                           settings: dict | None = None, password: str | None = None,
-                           **smpp_settings) -> ProviderAccount:
+def carrier_account_update(
+    *,
+    account: ProviderAccount,
+    name: str | None = None,
+    status: str | None = None,
+    is_primary: bool | None = None,
+    account_sid: str | None = None,
+    auth_token: str | None = None,
+    messaging_service_sid: str | None = None,
+    settings: dict | None = None,
+    password: str | None = None,
+    **smpp_settings,
+) -> ProviderAccount:
     """Rename, disable or enable an account, make it the primary one, or change its credentials
     (checked with the carrier first; an omitted secret keeps the stored one, but only for the same
     Twilio Account SID or the same SMSC host and system_id: a kept secret never goes elsewhere).
     An SMPP account's settings come as `put …/provider` takes them (host, port, system_id, …)."""
     _lock_workspace(account.workspace)
     if account.provider == ProviderKind.SMPP and smpp_settings:
-        settings = {**{key: value for key, value in (account.settings or {}).items()
-                       if key not in SMPP_SETTINGS}, **_smpp_settings(smpp_settings)}
+        settings = {
+            **{key: value for key, value in (account.settings or {}).items() if key not in SMPP_SETTINGS},
+            **_smpp_settings(smpp_settings),
+        }
         auth_token = password or None
-    _refuse_kept_secret_elsewhere(account, auth_token=auth_token, account_sid=account_sid,
-                                  settings=settings)
-    before = {"name": account.name, "status": account.status, "is_primary": account.is_primary,
-              **_audited_settings(account)}
+    _refuse_kept_secret_elsewhere(account, auth_token=auth_token, account_sid=account_sid, settings=settings)
+    before = {
+        "name": account.name,
+        "status": account.status,
+        "is_primary": account.is_primary,
+        **_audited_settings(account),
+    }
     if name is not None:
         account.name = name
     if status is not None:
         if status != "active" and (account.is_primary and is_primary is not False):
-            raise DomainError("invalid_params", "The primary account cannot be disabled.",
-                              fields={"status": ["Make another account the primary one first."]})
+            raise DomainError(
+                "invalid_params",
+                "The primary account cannot be disabled.",
+                fields={"status": ["Make another account the primary one first."]},
+            )
         account.status = status
     credentials_changed = False
-    for field_name, value in (("account_sid", account_sid), ("auth_token", auth_token),
-                              ("messaging_service_sid", messaging_service_sid),
-                              ("settings", settings)):
+    for field_name, value in (
+        ("account_sid", account_sid),
+        ("auth_token", auth_token),
+        ("messaging_service_sid", messaging_service_sid),
+        ("settings", settings),
+    ):
         given = value not in (None, "") or (field_name == "messaging_service_sid" and value == "")
         if given and getattr(account, field_name) != value:
             setattr(account, field_name, value)
@@ -207,34 +292,56 @@ def carrier_account_update(*, account: ProviderAccount, name: str | None = None,
         _check_with_carrier(account)
     if is_primary and not account.is_primary:
         if account.status != "active":
-            raise DomainError("invalid_params", "A disabled account cannot be the primary one.",
-                              fields={"is_primary": ["Enable it first."]})
+            raise DomainError(
+                "invalid_params",
+                "A disabled account cannot be the primary one.",
+                fields={"is_primary": ["Enable it first."]},
+            )
         ProviderAccount.objects.for_workspace(account.workspace).filter(is_primary=True).update(
-            is_primary=False)
+            is_primary=False
+        )
         account.is_primary = True
     account.save()
-    after = {"name": account.name, "status": account.status, "is_primary": account.is_primary,
-             **_audited_settings(account)}
+    after = {
+        "name": account.name,
+        "status": account.status,
+        "is_primary": account.is_primary,
+        **_audited_settings(account),
+    }
     changes = {key: value for key, value in after.items() if before.get(key) != value}
     if changes or credentials_changed:
-        audit_record(account.workspace, "carrier_account.updated", account, **changes,
-                     auth_token=bool(auth_token) and credentials_changed)
+        audit_record(
+            account.workspace,
+            "carrier_account.updated",
+            account,
+            **changes,
+            auth_token=bool(auth_token) and credentials_changed,
+        )
     return account
 
 
-def _refuse_kept_secret_elsewhere(account: ProviderAccount, *, auth_token: str | None,
-                                  account_sid: str | None, settings: dict | None) -> None:
+def _refuse_kept_secret_elsewhere(
+    account: ProviderAccount, *, auth_token: str | None, account_sid: str | None, settings: dict | None
+) -> None:
     if auth_token or not account.auth_token:
         return
     if account.provider == ProviderKind.SMPP and settings is not None:
         previous = account.settings or {}
-        if (settings.get("host"), settings.get("system_id")) != (previous.get("host"),
-                                                                 previous.get("system_id")):
-            raise DomainError("missing_params", "Missing required parameter(s): password.",
-                              fields={"password": ["Required for a new SMSC or system_id."]})
+        if (settings.get("host"), settings.get("system_id")) != (
+            previous.get("host"),
+            previous.get("system_id"),
+        ):
+            raise DomainError(
+                "missing_params",
+                "Missing required parameter(s): password.",
+                fields={"password": ["Required for a new SMSC or system_id."]},
+            )
     if account_sid and account_sid != account.account_sid:
-        raise DomainError("missing_params", "Missing required parameter(s): auth_token.",
-                          fields={"auth_token": ["Required for a new Account SID."]})
+        raise DomainError(
+            "missing_params",
+            "Missing required parameter(s): auth_token.",
+            fields={"auth_token": ["Required for a new Account SID."]},
+        )
 
 
 @transaction.atomic
@@ -242,10 +349,14 @@ def carrier_account_remove(*, account: ProviderAccount) -> None:
     """Remove a non-primary account; its numbers fall back to the primary account and the routes
     through it go with it."""
     if account.is_primary:
-        raise DomainError("invalid_params", "The primary account cannot be removed.",
-                          fields={"id": ["Make another account the primary one first."]})
-    audit_record(account.workspace, "carrier_account.removed", account, provider=account.provider,
-                 name=account.name)
+        raise DomainError(
+            "invalid_params",
+            "The primary account cannot be removed.",
+            fields={"id": ["Make another account the primary one first."]},
+        )
+    audit_record(
+        account.workspace, "carrier_account.removed", account, provider=account.provider, name=account.name
+    )
     account.delete()
 
 
@@ -253,44 +364,69 @@ _PREFIX = re.compile(r"\+[0-9]{0,15}")
 
 
 @transaction.atomic
-def carrier_route_set(*, workspace: Workspace, route: CarrierRoute | None = None,
-                      prefix: str | None = None, position: int | None = None,
-                      account_id: str | None = None, sender_id: str | None = None,
-                      fallback_account_id: str | None = None,
-                      fields_given: frozenset[str] = frozenset()) -> CarrierRoute:
+def carrier_route_set(
+    *,
+    workspace: Workspace,
+    route: CarrierRoute | None = None,
+    prefix: str | None = None,
+    position: int | None = None,
+    account_id: str | None = None,
+    sender_id: str | None = None,
+    fallback_account_id: str | None = None,
+    fields_given: frozenset[str] = frozenset(),
+) -> CarrierRoute:
     """Create (route None) or change a routing rule; every id must be the workspace's own."""
     route = route or CarrierRoute(workspace=workspace)
     if prefix is not None:
         if not _PREFIX.fullmatch(prefix):
-            raise DomainError("invalid_params", "A prefix is + followed by up to 15 digits.",
-                              fields={"prefix": ["For example +44 or +1415."]})
+            raise DomainError(
+                "invalid_params",
+                "A prefix is + followed by up to 15 digits.",
+                fields={"prefix": ["For example +44 or +1415."]},
+            )
         route.prefix = prefix
     if position is not None:
         route.position = position
     if account_id is not None:
         route.account = selectors.access_carrier_account(workspace=workspace, account_id=account_id)
     if "sender_id" in fields_given:
-        route.sender = (selectors.access_number(workspace=workspace, number_id=sender_id)
-                        if sender_id else None)
+        route.sender = (
+            selectors.access_number(workspace=workspace, number_id=sender_id) if sender_id else None
+        )
     if "fallback_account_id" in fields_given:
-        route.fallback_account = (selectors.access_carrier_account(
-            workspace=workspace, account_id=fallback_account_id) if fallback_account_id else None)
+        route.fallback_account = (
+            selectors.access_carrier_account(workspace=workspace, account_id=fallback_account_id)
+            if fallback_account_id
+            else None
+        )
     if not route.prefix or route.account_id is None:
         raise DomainError("missing_params", "Missing required parameter(s): prefix, account_id.")
     if route.fallback_account_id is not None and route.fallback_account_id == route.account_id:
-        raise DomainError("invalid_params", "The fallback must be another account.",
-                          fields={"fallback_account_id": ["Choose a different account."]})
+        raise DomainError(
+            "invalid_params",
+            "The fallback must be another account.",
+            fields={"fallback_account_id": ["Choose a different account."]},
+        )
     if route.sender is not None:
         owner = route.sender.account_id
         if not (owner == route.account_id or (owner is None and route.account.is_primary)):
-            raise DomainError("invalid_params", "The sender is not a number of the route's account.",
-                              fields={"sender_id": ["Choose a number of that account."]})
+            raise DomainError(
+                "invalid_params",
+                "The sender is not a number of the route's account.",
+                fields={"sender_id": ["Choose a number of that account."]},
+            )
     created = route._state.adding
     route.save()
-    audit_record(workspace, "carrier_route.added" if created else "carrier_route.updated", route,
-                 prefix=route.prefix, position=route.position, account_id=route.account.uid,
-                 sender=route.sender.phone_number if route.sender else None,
-                 fallback_account_id=route.fallback_account.uid if route.fallback_account else None)
+    audit_record(
+        workspace,
+        "carrier_route.added" if created else "carrier_route.updated",
+        route,
+        prefix=route.prefix,
+        position=route.position,
+        account_id=route.account.uid,
+        sender=route.sender.phone_number if route.sender else None,
+        fallback_account_id=route.fallback_account.uid if route.fallback_account else None,
+    )
     return route
 
 
@@ -321,14 +457,21 @@ def _smpp_account_set(account: ProviderAccount, *, password: str | None, values:
     settings = _smpp_settings(values)
     if password is None:
         previous = account.settings or {}
-        same = (account.provider == ProviderKind.SMPP and previous.get("host") == settings["host"]
-                and previous.get("system_id") == settings["system_id"])
+        same = (
+            account.provider == ProviderKind.SMPP
+            and previous.get("host") == settings["host"]
+            and previous.get("system_id") == settings["system_id"]
+        )
         if not (same and account.auth_token):
-            raise DomainError("missing_params", "Missing required parameter(s): password.",
-                              fields={"password": ["Required for a new SMSC or system_id."]})
+            raise DomainError(
+                "missing_params",
+                "Missing required parameter(s): password.",
+                fields={"password": ["Required for a new SMSC or system_id."]},
+            )
         password = account.auth_token
-    candidate = ProviderAccount(workspace=account.workspace, provider=ProviderKind.SMPP,
-                                auth_token=password, settings=settings)
+    candidate = ProviderAccount(
+        workspace=account.workspace, provider=ProviderKind.SMPP, auth_token=password, settings=settings
+    )
     try:
         get_provider(candidate).check_credentials()  # binds and unbinds
     except ProviderError as exc:
@@ -338,10 +481,22 @@ def _smpp_account_set(account: ProviderAccount, *, password: str | None, values:
     token_changed = password != account.auth_token
     account.auth_token, account.settings = password, settings
     account.save()
-    audit_record(account.workspace, "carrier_account.set", account, provider=ProviderKind.SMPP,
-                 host=settings["host"], system_id=settings["system_id"], auth_token=token_changed)
-    logger.info("Carrier account of workspace %s set to SMPP %s:%s as %s", account.workspace_id,
-                settings["host"], settings["port"], settings["system_id"])
+    audit_record(
+        account.workspace,
+        "carrier_account.set",
+        account,
+        provider=ProviderKind.SMPP,
+        host=settings["host"],
+        system_id=settings["system_id"],
+        auth_token=token_changed,
+    )
+    logger.info(
+        "Carrier account of workspace %s set to SMPP %s:%s as %s",
+        account.workspace_id,
+        settings["host"],
+        settings["port"],
+        settings["system_id"],
+    )
     return account
 
 
@@ -383,8 +538,7 @@ def _carrier_numbers(account: ProviderAccount) -> tuple[dict[str, NumberInfo], l
 def _configure(account: ProviderAccount, info: NumberInfo) -> None:
     inbound_url, status_url = selectors.webhook_urls(workspace=account.workspace, account=account)
     try:
-        get_provider(account).configure_number(number=info, inbound_url=inbound_url,
-                                               status_url=status_url)
+        get_provider(account).configure_number(number=info, inbound_url=inbound_url, status_url=status_url)
     except ProviderError as exc:
         _log_carrier_failure("number configuration", account, exc)
         raise carrier_error(exc, secret=account.auth_token) from None
@@ -397,17 +551,31 @@ def _lock_workspace(workspace: Workspace) -> None:
 
 
 def _unavailable(phone_number: str) -> DomainError:
-    return DomainError("number_unavailable",
-                       f"{phone_number} already belongs to another workspace on this installation.")
+    return DomainError(
+        "number_unavailable", f"{phone_number} already belongs to another workspace on this installation."
+    )
 
 
-def _new_number(workspace: Workspace, phone_number: str, info: NumberInfo, *, friendly_name: str,
-                is_default: bool, account: ProviderAccount | None = None) -> PhoneNumber:
+def _new_number(
+    workspace: Workspace,
+    phone_number: str,
+    info: NumberInfo,
+    *,
+    friendly_name: str,
+    is_default: bool,
+    account: ProviderAccount | None = None,
+) -> PhoneNumber:
     number = PhoneNumber(
-        workspace=workspace, phone_number=phone_number, account=account,
-        friendly_name=friendly_name or info.friendly_name[:64], provider_sid=info.provider_sid,
-        number_type=info.number_type, sms_enabled=info.sms, mms_enabled=info.mms,
-        voice_enabled=info.voice, is_default=is_default,
+        workspace=workspace,
+        phone_number=phone_number,
+        account=account,
+        friendly_name=friendly_name or info.friendly_name[:64],
+        provider_sid=info.provider_sid,
+        number_type=info.number_type,
+        sms_enabled=info.sms,
+        mms_enabled=info.mms,
+        voice_enabled=info.voice,
+        is_default=is_default,
     )
     try:
         with transaction.atomic():  # a savepoint, so a lost race leaves the transaction usable
@@ -418,24 +586,33 @@ def _new_number(workspace: Workspace, phone_number: str, info: NumberInfo, *, fr
 
 
 @transaction.atomic
-def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = "",
-               account_id: str | None = None) -> PhoneNumber:
+def number_add(
+    *, workspace: Workspace, phone_number: str, friendly_name: str = "", account_id: str | None = None
+) -> PhoneNumber:
     """Add one number of a carrier account (the primary one unless `account_id` names another)
     to the workspace and point its webhooks here. On an account whose carrier allows it (SMPP),
     the sender may be an alphanumeric sender id instead of a number.
 
     The first number of a workspace becomes its default sender.
     """
-    account = (selectors.access_carrier_account(workspace=workspace, account_id=account_id)
-               if account_id else selectors.require_provider_account(workspace=workspace))
+    account = (
+        selectors.access_carrier_account(workspace=workspace, account_id=account_id)
+        if account_id
+        else selectors.require_provider_account(workspace=workspace)
+    )
     sender_id = is_sender_id(phone_number)
     if sender_id and Capability.ALPHANUMERIC_SENDER not in adapter_class(account.provider).capabilities:
-        raise DomainError("invalid_phone_number",
-                          f"'{phone_number}' is not a phone number: {account.get_provider_display()} "
-                          "accounts send from phone numbers only (alphanumeric sender ids are for "
-                          "SMPP accounts).",
-                          fields={"phone_number": [f"'{phone_number}' is not a phone number; this "
-                                                "carrier takes no alphanumeric sender ids."]})
+        raise DomainError(
+            "invalid_phone_number",
+            f"'{phone_number}' is not a phone number: {account.get_provider_display()} "
+            "accounts send from phone numbers only (alphanumeric sender ids are for "
+            "SMPP accounts).",
+            fields={
+                "phone_number": [
+                    f"'{phone_number}' is not a phone number; this carrier takes no alphanumeric sender ids."
+                ]
+            },
+        )
     e164 = phone_number if sender_id else normalize_e164(phone_number, field="phone_number")
     _lock_workspace(workspace)
     owner = selectors.number_owner(phone_number=e164)
@@ -445,17 +622,23 @@ def number_add(*, workspace: Workspace, phone_number: str, friendly_name: str = 
         # Checked before touching the carrier: configuring would steal the other's webhooks.
         raise _unavailable(e164)
     if sender_id:  # the SMSC keeps no list of them: whether it allows this one shows on sending
-        info = NumberInfo(phone_number=e164, provider_sid=f"{account.provider}:{e164}",
-                          friendly_name=e164)
+        info = NumberInfo(phone_number=e164, provider_sid=f"{account.provider}:{e164}", friendly_name=e164)
     else:
         info = _carrier_numbers(account)[0].get(e164)
     if info is None:
-        raise DomainError("number_not_on_account",
-                          f"{e164} is not a number of this workspace's carrier account.")
+        raise DomainError(
+            "number_not_on_account", f"{e164} is not a number of this workspace's carrier account."
+        )
     _configure(account, info)
     is_default = selectors.default_sender(workspace=workspace) is None
-    number = _new_number(workspace, e164, info, friendly_name=friendly_name, is_default=is_default,
-                         account=None if account.is_primary else account)
+    number = _new_number(
+        workspace,
+        e164,
+        info,
+        friendly_name=friendly_name,
+        is_default=is_default,
+        account=None if account.is_primary else account,
+    )
     audit_record(workspace, "number.added", number, phone_number=e164, is_default=is_default)
     logger.info("Number %s added to workspace %s", number.pk, workspace.pk)
     return number
@@ -473,8 +656,9 @@ def numbers_import(*, workspace: Workspace) -> ImportResult:
     result = ImportResult()
     carrier_numbers, unusable = _carrier_numbers(account)
     result.skipped += [{"phone_number": raw, "reason": "invalid_phone_number"} for raw in unusable]
-    owners = {n.phone_number: n.workspace_id
-              for n in PhoneNumber.objects.filter(phone_number__in=carrier_numbers)}
+    owners = {
+        n.phone_number: n.workspace_id for n in PhoneNumber.objects.filter(phone_number__in=carrier_numbers)
+    }
     to_add: list[tuple[str, NumberInfo]] = []
     for e164, info in carrier_numbers.items():
         owner = owners.get(e164)
@@ -488,11 +672,16 @@ def numbers_import(*, workspace: Workspace) -> ImportResult:
         _configure(account, info)
     needs_default = selectors.default_sender(workspace=workspace) is None
     for index, (e164, info) in enumerate(to_add):
-        result.added.append(_new_number(workspace, e164, info, friendly_name="",
-                                        is_default=needs_default and index == 0))
+        result.added.append(
+            _new_number(workspace, e164, info, friendly_name="", is_default=needs_default and index == 0)
+        )
     audit_record(workspace, "number.imported", added=[n.phone_number for n in result.added])
-    logger.info("Imported %d number(s) into workspace %s, skipped %d", len(result.added),
-                workspace.pk, len(result.skipped))
+    logger.info(
+        "Imported %d number(s) into workspace %s, skipped %d",
+        len(result.added),
+        workspace.pk,
+        len(result.skipped),
+    )
     return result
 
 
@@ -500,9 +689,13 @@ UNSET = object()  # a keyword left out, where None means something
 
 
 @transaction.atomic
-def number_update(*, number: PhoneNumber, friendly_name: str | None = None,
-                  is_default: bool | None = None, send_rate: float | None | object = UNSET,
-                  ) -> PhoneNumber:
+def number_update(
+    *,
+    number: PhoneNumber,
+    friendly_name: str | None = None,
+    is_default: bool | None = None,
+    send_rate: float | None | object = UNSET,
+) -> PhoneNumber:
     """Rename a number, make it the workspace's default sender (unsetting the previous one),
     and/or set its messages per second (None: the default for its type).
 
@@ -519,14 +712,15 @@ def number_update(*, number: PhoneNumber, friendly_name: str | None = None,
         changed.append("send_rate")
     if is_default is True and not number.is_default:
         # Unset first: the one-default constraint is checked statement by statement.
-        PhoneNumber.objects.for_workspace(number.workspace).filter(is_default=True).update(
-            is_default=False)
+        PhoneNumber.objects.for_workspace(number.workspace).filter(is_default=True).update(is_default=False)
         number.is_default = True
         changed.append("is_default")
     elif is_default is False and number.is_default:
-        raise DomainError("invalid_params",
-                          "A workspace always has a default number: make another number the default "
-                          "instead.", fields={"is_default": ["Cannot unset the default number."]})
+        raise DomainError(
+            "invalid_params",
+            "A workspace always has a default number: make another number the default instead.",
+            fields={"is_default": ["Cannot unset the default number."]},
+        )
     if changed:
         number.save(update_fields=[*changed, "updated_at"])
         audit_record(number.workspace, "number.updated", number, **{f: getattr(number, f) for f in changed})

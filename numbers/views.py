@@ -35,43 +35,68 @@ from .serializers import (
 
 class ProviderForm(forms.Form):
     # SMPP has its own page (carrier_account_new): its settings do not fit this quick form.
-    provider = forms.ChoiceField(label="Carrier", choices=[
-        (kind.value, kind.label) for kind in ProviderKind if kind != ProviderKind.SMPP],
-                                 widget=forms.RadioSelect, initial=ProviderKind.SIMULATOR)
+    provider = forms.ChoiceField(
+        label="Carrier",
+        choices=[(kind.value, kind.label) for kind in ProviderKind if kind != ProviderKind.SMPP],
+        widget=forms.RadioSelect,
+        initial=ProviderKind.SIMULATOR,
+    )
     account_sid = forms.RegexField(
-        label="Account SID", regex=ACCOUNT_SID_PATTERN, required=False, max_length=34,
+        label="Account SID",
+        regex=ACCOUNT_SID_PATTERN,
+        required=False,
+        max_length=34,
         error_messages={"invalid": "An Account SID is AC followed by 32 hexadecimal characters."},
-        widget=forms.TextInput(attrs={"placeholder": "AC…", "autocomplete": "off",
-                                      "spellcheck": "false"}))
+        widget=forms.TextInput(attrs={"placeholder": "AC…", "autocomplete": "off", "spellcheck": "false"}),
+    )
     # Write-only: never rendered back into the page (render_value=False).
     auth_token = forms.CharField(
-        label="Auth Token", required=False, max_length=128, strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+        label="Auth Token",
+        required=False,
+        max_length=128,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
     messaging_service_sid = forms.RegexField(
-        label="Messaging Service SID (optional)", regex=MESSAGING_SERVICE_SID_PATTERN,
-        required=False, max_length=34,
-        error_messages={"invalid": "A Messaging Service SID is MG followed by 32 hexadecimal "
-                                   "characters."},
-        widget=forms.TextInput(attrs={"placeholder": "MG…", "autocomplete": "off",
-                                      "spellcheck": "false"}))
+        label="Messaging Service SID (optional)",
+        regex=MESSAGING_SERVICE_SID_PATTERN,
+        required=False,
+        max_length=34,
+        error_messages={"invalid": "A Messaging Service SID is MG followed by 32 hexadecimal characters."},
+        widget=forms.TextInput(attrs={"placeholder": "MG…", "autocomplete": "off", "spellcheck": "false"}),
+    )
 
     # Telnyx: the API key (write-only), the account's public key and the messaging profile.
     api_key = forms.CharField(
-        label="API key", required=False, max_length=256, strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+        label="API key",
+        required=False,
+        max_length=256,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
     public_key = forms.CharField(
-        label="Public key", required=False, max_length=64, strip=True,
+        label="Public key",
+        required=False,
+        max_length=64,
+        strip=True,
         help_text="Mission Control → Keys & Credentials → Public Key: verifies Telnyx's webhooks.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     messaging_profile_id = forms.RegexField(
-        label="Messaging profile id", regex=r"^[0-9A-Za-z-]{1,64}\Z", required=False,
+        label="Messaging profile id",
+        regex=r"^[0-9A-Za-z-]{1,64}\Z",
+        required=False,
         error_messages={"invalid": "A messaging profile id is a UUID."},
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("provider") == ProviderKind.TWILIO and not cleaned.get("account_sid") \
-                and "account_sid" not in self.errors:
+        if (
+            cleaned.get("provider") == ProviderKind.TWILIO
+            and not cleaned.get("account_sid")
+            and "account_sid" not in self.errors
+        ):
             self.add_error("account_sid", "Enter your Twilio Account SID.")
         if cleaned.get("provider") == ProviderKind.TELNYX:
             try:
@@ -85,21 +110,31 @@ class ProviderForm(forms.Form):
         """The cleaned form as provider_account_set takes it."""
         data = self.cleaned_data
         if data["provider"] == ProviderKind.TELNYX:
-            return {"provider": data["provider"], "auth_token": data["api_key"] or None,
-                    "settings": {"public_key": data["public_key"],
-                                 "messaging_profile_id": data["messaging_profile_id"]}}
-        return {"provider": data["provider"], "account_sid": data["account_sid"],
-                "auth_token": data["auth_token"] or None,
-                "messaging_service_sid": data["messaging_service_sid"]}
+            return {
+                "provider": data["provider"],
+                "auth_token": data["api_key"] or None,
+                "settings": {
+                    "public_key": data["public_key"],
+                    "messaging_profile_id": data["messaging_profile_id"],
+                },
+            }
+        return {
+            "provider": data["provider"],
+            "account_sid": data["account_sid"],
+            "auth_token": data["auth_token"] or None,
+            "messaging_service_sid": data["messaging_service_sid"],
+        }
 
 
 class NumberAddForm(forms.Form):
     phone_number = forms.CharField(
-        label="Phone number", max_length=MAX_RAW_LENGTH,
-        widget=forms.TextInput(attrs={"placeholder": "+14155552671", "inputmode": "tel",
-                                      "autocomplete": "off"}))
-    friendly_name = forms.CharField(label="Friendly name (optional)", max_length=64,
-                                    required=False)
+        label="Phone number",
+        max_length=MAX_RAW_LENGTH,
+        widget=forms.TextInput(
+            attrs={"placeholder": "+14155552671", "inputmode": "tel", "autocomplete": "off"}
+        ),
+    )
+    friendly_name = forms.CharField(label="Friendly name (optional)", max_length=64, required=False)
 
 
 class NumberEditForm(forms.Form):
@@ -110,9 +145,16 @@ class NumberEditForm(forms.Form):
 def carrier(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     account = selectors.workspace_provider_account(workspace=workspace)
-    initial = {"provider": account.provider, "account_sid": account.account_sid,
-               "messaging_service_sid": account.messaging_service_sid,
-               **(account.settings or {})} if account else {}
+    initial = (
+        {
+            "provider": account.provider,
+            "account_sid": account.account_sid,
+            "messaging_service_sid": account.messaging_service_sid,
+            **(account.settings or {}),
+        }
+        if account
+        else {}
+    )
     form = ProviderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -123,13 +165,20 @@ def carrier(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Carrier saved. Next: add a phone number.")
             return redirect("numbers", ws=workspace.pk)
     accounts = selectors.workspace_carrier_accounts(workspace=workspace)
-    return render_page(request, "numbers/carrier.html", {
-        "form": form, "account": account, "tab": "carrier",
-        "accounts": [_account_row(a) for a in accounts],
-        # Every kind: whether the workspace may add one more is the service's to say.
-        "addable": [(kind.value, kind.label, KIND_INTRO[kind]) for kind in ProviderKind],
-        "routes": _ordered_routes(workspace)},
-        status=400 if request.method == "POST" else 200)
+    return render_page(
+        request,
+        "numbers/carrier.html",
+        {
+            "form": form,
+            "account": account,
+            "tab": "carrier",
+            "accounts": [_account_row(a) for a in accounts],
+            # Every kind: whether the workspace may add one more is the service's to say.
+            "addable": [(kind.value, kind.label, KIND_INTRO[kind]) for kind in ProviderKind],
+            "routes": _ordered_routes(workspace),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def _account_row(account) -> dict:
@@ -138,22 +187,29 @@ def _account_row(account) -> dict:
     values = account.settings or {}
     if account.provider == ProviderKind.SMPP:
         throughput = values.get("throughput")
-        facts = [("SMSC", f"{values.get('host', '')}:{values.get('port', 2775)}"),
-                 ("system_id", values.get("system_id", "")),
-                 ("system_type", values.get("system_type") or "—"),
-                 ("TLS", "on" if values.get("tls") else "off"),
-                 ("Throughput", f"{throughput:g}/s" if throughput else "no limit")]
+        facts = [
+            ("SMSC", f"{values.get('host', '')}:{values.get('port', 2775)}"),
+            ("system_id", values.get("system_id", "")),
+            ("system_type", values.get("system_type") or "—"),
+            ("TLS", "on" if values.get("tls") else "off"),
+            ("Throughput", f"{throughput:g}/s" if throughput else "no limit"),
+        ]
     elif account.provider == ProviderKind.TWILIO:
-        facts = [("Account SID", account.account_sid),
-                 ("Messaging Service", account.messaging_service_sid or "—")]
+        facts = [
+            ("Account SID", account.account_sid),
+            ("Messaging Service", account.messaging_service_sid or "—"),
+        ]
     elif account.provider == ProviderKind.TELNYX:
         facts = [("Messaging profile", values.get("messaging_profile_id") or "—")]
     else:
         facts = []
     secret = SECRET_FIELD.get(account.provider)
-    return {"account": account, "label": _account_label(account), "facts": facts,
-            "secret": (CarrierAccountForm.base_fields[secret].label, account.auth_token_set)
-            if secret else None}
+    return {
+        "account": account,
+        "label": _account_label(account),
+        "facts": facts,
+        "secret": (CarrierAccountForm.base_fields[secret].label, account.auth_token_set) if secret else None,
+    }
 
 
 @require_POST
@@ -164,8 +220,9 @@ def carrier_test(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         flash_error(request, exc, "Connection failed: ")
     else:
-        messages.success(request, f"Connected to {info.friendly_name} ({info.account_sid}), "
-                                  f"status {info.status}.")
+        messages.success(
+            request, f"Connected to {info.friendly_name} ({info.account_sid}), status {info.status}."
+        )
     return redirect("carrier", ws=request.workspace.pk)
 
 
@@ -196,10 +253,19 @@ def numbers(request: HttpRequest) -> HttpResponse:
     available, carrier_problem = [], ""
     if account and request.membership.can_manage:
         available, carrier_problem = _available_numbers(account, {n.phone_number for n in numbers_})
-    return render_page(request, "numbers/numbers.html", {
-        "form": form, "account": account, "numbers": numbers_, "available": available,
-        "carrier_problem": carrier_problem, "section": "numbers"},
-        status=400 if request.method == "POST" else 200)
+    return render_page(
+        request,
+        "numbers/numbers.html",
+        {
+            "form": form,
+            "account": account,
+            "numbers": numbers_,
+            "available": available,
+            "carrier_problem": carrier_problem,
+            "section": "numbers",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -255,13 +321,26 @@ def number_remove(request: HttpRequest, number_id: str) -> HttpResponse:
 # Carrier accounts -----------------------------------------------------------------------------
 
 # The secret of each kind of account, as the API names it (write-only, shown only as "set").
-SECRET_FIELD = {ProviderKind.TWILIO: "auth_token", ProviderKind.TELNYX: "api_key",
-                ProviderKind.SMPP: "password"}
+SECRET_FIELD = {
+    ProviderKind.TWILIO: "auth_token",
+    ProviderKind.TELNYX: "api_key",
+    ProviderKind.SMPP: "password",
+}
 ACCOUNT_FIELDS = {
     ProviderKind.TWILIO: ("name", "account_sid", "auth_token", "messaging_service_sid"),
     ProviderKind.TELNYX: ("name", "api_key", "public_key", "messaging_profile_id"),
-    ProviderKind.SMPP: ("name", "host", "port", "system_id", "password", "system_type", "tls",
-                        "throughput", "uncertain_submits", "senders"),
+    ProviderKind.SMPP: (
+        "name",
+        "host",
+        "port",
+        "system_id",
+        "password",
+        "system_type",
+        "tls",
+        "throughput",
+        "uncertain_submits",
+        "senders",
+    ),
     ProviderKind.SIMULATOR: ("name",),
 }
 KIND_INTRO = {
@@ -273,22 +352,32 @@ KIND_INTRO = {
 
 
 def _text(label: str, **attrs) -> forms.CharField:
-    return forms.CharField(label=label, required=False, widget=forms.TextInput(
-        attrs={"autocomplete": "off", "spellcheck": "false", **attrs}))
+    return forms.CharField(
+        label=label,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", **attrs}),
+    )
 
 
 def _secret(label: str) -> forms.CharField:
     # Write-only: never rendered back into the page (render_value=False).
-    return forms.CharField(label=label, required=False, strip=False, widget=forms.PasswordInput(
-        render_value=False, attrs={"autocomplete": "new-password"}))
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
 
 
 class CarrierAccountForm(forms.Form):
     """The fields of one kind of carrier account. It only collects and shows them: the API's
     CarrierAccountInputSerializer decides what is valid."""
 
-    name = forms.CharField(label="Name (optional)", required=False,
-                           widget=forms.TextInput(attrs={"placeholder": "e.g. Europe traffic"}))
+    name = forms.CharField(
+        label="Name (optional)",
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Europe traffic"}),
+    )
     account_sid = _text("Account SID", placeholder="AC…")
     auth_token = _secret("Auth Token")
     messaging_service_sid = _text("Messaging Service SID (optional)", placeholder="MG…")
@@ -296,27 +385,34 @@ class CarrierAccountForm(forms.Form):
     public_key = _text("Public key")
     messaging_profile_id = _text("Messaging profile id (optional)")
     host = _text("SMSC host", placeholder="smsc.example.net")
-    port = forms.CharField(label="Port", required=False, initial="2775",
-                           widget=forms.TextInput(attrs={"inputmode": "numeric"}))
+    port = forms.CharField(
+        label="Port", required=False, initial="2775", widget=forms.TextInput(attrs={"inputmode": "numeric"})
+    )
     system_id = _text("system_id")
     password = _secret("Password")
     system_type = _text("system_type (optional)")
     tls = forms.BooleanField(label="Connect over TLS", required=False)
-    throughput = forms.CharField(label="Throughput (submit_sm per second, optional)",
-                                 required=False, widget=forms.TextInput(
-                                     attrs={"inputmode": "decimal", "placeholder": "no limit"}))
+    throughput = forms.CharField(
+        label="Throughput (submit_sm per second, optional)",
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "no limit"}),
+    )
     uncertain_submits = forms.ChoiceField(
-        label="A submit_sm whose answer was lost", required=False, initial="resend",
-        choices=[("resend", "Send it again (at least once)"), ("fail", "Fail it (at most once)")])
-    senders = forms.CharField(label="Senders (optional)", required=False, widget=forms.Textarea(
-        attrs={"rows": 3, "spellcheck": "false",
-               "placeholder": "+14155552671\nACME"}))
+        label="A submit_sm whose answer was lost",
+        required=False,
+        initial="resend",
+        choices=[("resend", "Send it again (at least once)"), ("fail", "Fail it (at most once)")],
+    )
+    senders = forms.CharField(
+        label="Senders (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "placeholder": "+14155552671\nACME"}),
+    )
 
     HELP = {
         "public_key": "Mission Control → Keys & Credentials → Public Key: verifies Telnyx's webhooks.",
         "system_type": "Only if your SMSC asks for one.",
-        "senders": "One a line: numbers (E.164), short codes or alphanumeric sender ids the SMSC "
-                   "allows.",
+        "senders": "One a line: numbers (E.164), short codes or alphanumeric sender ids the SMSC allows.",
         "port": "2775 unless your SMSC says otherwise.",
     }
 
@@ -332,8 +428,10 @@ class CarrierAccountForm(forms.Form):
         secret = SECRET_FIELD.get(provider)
         if secret:
             self.fields[secret].help_text = (
-                "Set (stored encrypted). Leave this empty to keep it." if secrets_set
-                else "Stored encrypted, never shown again.")
+                "Set (stored encrypted). Leave this empty to keep it."
+                if secrets_set
+                else "Stored encrypted, never shown again."
+            )
 
     def payload(self) -> dict:
         """The submitted fields as the API takes them: empty ones left out (a left-out secret
@@ -406,13 +504,24 @@ def carrier_account_new(request: HttpRequest, provider: str) -> HttpResponse:
                 add_form_error(form, exc, {"auth_token": SECRET_FIELD.get(provider, "auth_token")})
             else:
                 primary = " It is the primary account." if account.is_primary else ""
-                messages.success(request, f"{_account_label(account)} was added: the carrier "
-                                          f"accepted its credentials.{primary}")
+                messages.success(
+                    request,
+                    f"{_account_label(account)} was added: the carrier accepted its credentials.{primary}",
+                )
                 return redirect("carrier", ws=request.workspace.pk)
-    return render_page(request, "numbers/carrier_account_form.html", {
-        "form": form, "provider": provider, "provider_label": ProviderKind(provider).label,
-        "intro": KIND_INTRO[provider], "tab": "carrier", "account": None},
-        status=400 if request.method == "POST" else 200)
+    return render_page(
+        request,
+        "numbers/carrier_account_form.html",
+        {
+            "form": form,
+            "provider": provider,
+            "provider_label": ProviderKind(provider).label,
+            "intro": KIND_INTRO[provider],
+            "tab": "carrier",
+            "account": None,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def _account_initial(account) -> dict:
@@ -420,8 +529,12 @@ def _account_initial(account) -> dict:
     values["senders"] = "\n".join(values.get("senders") or [])
     if values.get("throughput") is not None:
         values["throughput"] = f"{values['throughput']:g}"
-    return {**values, "name": account.name, "account_sid": account.account_sid,
-            "messaging_service_sid": account.messaging_service_sid}
+    return {
+        **values,
+        "name": account.name,
+        "account_sid": account.account_sid,
+        "messaging_service_sid": account.messaging_service_sid,
+    }
 
 
 def _update_arguments(provider: str, data: dict) -> dict:
@@ -440,33 +553,49 @@ def _update_arguments(provider: str, data: dict) -> dict:
 def carrier_account_edit(request: HttpRequest, account_id: str) -> HttpResponse:
     _require_manager(request)
     account = _page_account(request, account_id)
-    form = CarrierAccountForm(account.provider, request.POST or None,
-                              initial=_account_initial(account), secrets_set=account.auth_token_set)
+    form = CarrierAccountForm(
+        account.provider,
+        request.POST or None,
+        initial=_account_initial(account),
+        secrets_set=account.auth_token_set,
+    )
     if request.method == "POST":
         data = _checked(form, CarrierAccountInputSerializer, form.payload())
         if data is not None:
             data.setdefault("name", "")
             try:
                 account = services.carrier_account_update(
-                    account=account, **_update_arguments(account.provider, data))
+                    account=account, **_update_arguments(account.provider, data)
+                )
             except DomainError as exc:
-                add_form_error(form, exc,
-                              {"auth_token": SECRET_FIELD.get(account.provider, "auth_token")})
+                add_form_error(form, exc, {"auth_token": SECRET_FIELD.get(account.provider, "auth_token")})
             else:
                 messages.success(request, f"{_account_label(account)} was saved.")
                 return redirect("carrier", ws=request.workspace.pk)
-    return render_page(request, "numbers/carrier_account_form.html", {
-        "form": form, "provider": account.provider, "provider_label": account.get_provider_display(),
-        "intro": KIND_INTRO[account.provider], "tab": "carrier", "account": account},
-        status=400 if request.method == "POST" else 200)
+    return render_page(
+        request,
+        "numbers/carrier_account_form.html",
+        {
+            "form": form,
+            "provider": account.provider,
+            "provider_label": account.get_provider_display(),
+            "intro": KIND_INTRO[account.provider],
+            "tab": "carrier",
+            "account": account,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def _connection_words(account, info) -> str:
     if account.provider == ProviderKind.SMPP:
-        return (f"Connection works: bound to the SMSC ({info.friendly_name.removeprefix('SMPP ')}) "
-                f"as {info.account_sid}, then unbound.")
-    return (f"Connection works: {info.friendly_name} ({info.account_sid}) answered, "
-            f"account status {info.status}.")
+        return (
+            f"Connection works: bound to the SMSC ({info.friendly_name.removeprefix('SMPP ')}) "
+            f"as {info.account_sid}, then unbound."
+        )
+    return (
+        f"Connection works: {info.friendly_name} ({info.account_sid}) answered, account status {info.status}."
+    )
 
 
 @require_POST
@@ -489,9 +618,11 @@ def carrier_account_change(request: HttpRequest, account_id: str) -> HttpRespons
     """Make primary, disable or enable (the buttons of the accounts table)."""
     account = _page_account(request, account_id)
     action = request.POST.get("action")
-    arguments = {"primary": {"is_primary": True},
-                 "disable": {"status": CarrierAccountStatus.DISABLED},
-                 "enable": {"status": CarrierAccountStatus.ACTIVE}}.get(action)
+    arguments = {
+        "primary": {"is_primary": True},
+        "disable": {"status": CarrierAccountStatus.DISABLED},
+        "enable": {"status": CarrierAccountStatus.ACTIVE},
+    }.get(action)
     if arguments is None:
         messages.error(request, "Choose make primary, disable or enable.")
         return redirect("carrier", ws=request.workspace.pk)
@@ -500,8 +631,11 @@ def carrier_account_change(request: HttpRequest, account_id: str) -> HttpRespons
     except DomainError as exc:
         flash_error(request, exc, f"{_account_label(account)}: ")
     else:
-        done = {"primary": "is now the primary account", "disable": "is disabled: it sends "
-                "nothing and no route chooses it", "enable": "is enabled"}[action]
+        done = {
+            "primary": "is now the primary account",
+            "disable": "is disabled: it sends nothing and no route chooses it",
+            "enable": "is enabled",
+        }[action]
         messages.success(request, f"{_account_label(account)} {done}.")
     return redirect("carrier", ws=request.workspace.pk)
 
@@ -526,20 +660,25 @@ def carrier_account_remove(request: HttpRequest, account_id: str) -> HttpRespons
 class RouteForm(forms.Form):
     """A new routing rule; CarrierRouteInputSerializer and carrier_route_set decide what is valid."""
 
-    prefix = forms.CharField(label="Destinations starting with", required=False,
-                             widget=forms.TextInput(attrs={"placeholder": "+44", "inputmode": "tel",
-                                                           "autocomplete": "off"}))
+    prefix = forms.CharField(
+        label="Destinations starting with",
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "+44", "inputmode": "tel", "autocomplete": "off"}),
+    )
     account_id = forms.ChoiceField(label="Send through", required=False)
     sender_id = forms.ChoiceField(label="From", required=False)
     fallback_account_id = forms.ChoiceField(label="If that account does not take it", required=False)
 
     def __init__(self, *args, accounts, numbers, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = [(a.uid, f"{a.name or a.get_provider_display()} ({a.get_provider_display()})")
-                   for a in accounts]
+        choices = [
+            (a.uid, f"{a.name or a.get_provider_display()} ({a.get_provider_display()})") for a in accounts
+        ]
         self.fields["account_id"].choices = choices
-        self.fields["sender_id"].choices = [("", "The account's default number"),
-                                            *[(n.pk, n.phone_number) for n in numbers]]
+        self.fields["sender_id"].choices = [
+            ("", "The account's default number"),
+            *[(n.pk, n.phone_number) for n in numbers],
+        ]
         self.fields["fallback_account_id"].choices = [("", "No fallback"), *choices]
 
     def payload(self, position: int) -> dict:
@@ -551,8 +690,10 @@ class RouteForm(forms.Form):
 
 def _ordered_routes(workspace) -> list:
     # The order route_for tries them in: by position, then the longest prefix.
-    return sorted(selectors.workspace_routes(workspace=workspace),
-                  key=lambda r: (r.position, -len(r.prefix), r.created_at))
+    return sorted(
+        selectors.workspace_routes(workspace=workspace),
+        key=lambda r: (r.position, -len(r.prefix), r.created_at),
+    )
 
 
 @workspace_page(manage=True)
@@ -560,24 +701,30 @@ def carrier_routes(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     accounts = list(selectors.workspace_carrier_accounts(workspace=workspace))
     routes = _ordered_routes(workspace)
-    form = RouteForm(request.POST or None, accounts=accounts,
-                     numbers=selectors.workspace_numbers(workspace=workspace))
+    form = RouteForm(
+        request.POST or None, accounts=accounts, numbers=selectors.workspace_numbers(workspace=workspace)
+    )
     if request.method == "POST":
         position = max((r.position for r in routes), default=-1) + 1  # added last
         data = _checked(form, CarrierRouteInputSerializer, form.payload(position))
         if data is not None:
             try:
-                route = services.carrier_route_set(workspace=workspace, fields_given=frozenset(data),
-                                                   **data)
+                route = services.carrier_route_set(workspace=workspace, fields_given=frozenset(data), **data)
             except DomainError as exc:
                 add_form_error(form, exc, default_field="prefix")
             else:
-                messages.success(request, f"Route added: destinations starting with {route.prefix} "
-                                          f"go through {_account_label(route.account)}.")
+                messages.success(
+                    request,
+                    f"Route added: destinations starting with {route.prefix} "
+                    f"go through {_account_label(route.account)}.",
+                )
                 return redirect("carrier-routes", ws=workspace.pk)
-    return render_page(request, "numbers/routes.html", {
-        "form": form, "routes": routes, "accounts": accounts, "tab": "carrier"},
-        status=400 if request.method == "POST" else 200)
+    return render_page(
+        request,
+        "numbers/routes.html",
+        {"form": form, "routes": routes, "accounts": accounts, "tab": "carrier"},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -596,10 +743,15 @@ def carrier_route_move(request: HttpRequest, route_id: str) -> HttpResponse:
         with transaction.atomic():
             for position, route in enumerate(routes):
                 if route.position != position:
-                    services.carrier_route_set(workspace=workspace, route=route, position=position,
-                                               fields_given=frozenset({"position"}))
-        messages.success(request, f"The route for {routes[other].prefix} moved "
-                                  f"{'up' if other < index else 'down'}.")
+                    services.carrier_route_set(
+                        workspace=workspace,
+                        route=route,
+                        position=position,
+                        fields_given=frozenset({"position"}),
+                    )
+        messages.success(
+            request, f"The route for {routes[other].prefix} moved {'up' if other < index else 'down'}."
+        )
     return redirect("carrier-routes", ws=workspace.pk)
 
 

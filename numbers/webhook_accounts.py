@@ -37,8 +37,11 @@ def _key(workspace_id: str) -> str:
 
 
 def _fields(account: ProviderAccount) -> dict[str, Any]:
-    return {f.attname: getattr(account, f.attname) for f in ProviderAccount._meta.concrete_fields
-            if f.name not in _SKIPPED_FIELDS}
+    return {
+        f.attname: getattr(account, f.attname)
+        for f in ProviderAccount._meta.concrete_fields
+        if f.name not in _SKIPPED_FIELDS
+    }
 
 
 def _encrypted(values: dict[str, Any]) -> dict[str, Any]:
@@ -63,8 +66,7 @@ def _remember(workspace_id: str, accounts: list[ProviderAccount]) -> None:
         return
     try:
         if entry:
-            cache.set(_key(workspace_id), {uid: _encrypted(v) for uid, v in entry.items()},
-                      CACHE_SECONDS)
+            cache.set(_key(workspace_id), {uid: _encrypted(v) for uid, v in entry.items()}, CACHE_SECONDS)
         else:
             cache.delete(_key(workspace_id))
     except Exception:  # a cache outage must not refuse a webhook PostgreSQL could take
@@ -101,13 +103,15 @@ def webhook_account(*, workspace_id: str, provider: str, account_id: str = "") -
     Raises AccountUnavailable when PostgreSQL is out of reach and the cache knows nothing of it.
     """
     try:
-        accounts = list(ProviderAccount.objects.filter(workspace_id=workspace_id,
-                                                       workspace__is_active=True))
+        accounts = list(ProviderAccount.objects.filter(workspace_id=workspace_id, workspace__is_active=True))
     except (OperationalError, InterfaceError):
         entry = _from_cache(workspace_id)
         if entry is None:
             raise AccountUnavailable(f"No cached carrier account for {workspace_id}.") from None
-        return _choose([_account(values) for values in entry.values()
-                        if isinstance(values, dict) and "uid" in values], provider, account_id)
+        return _choose(
+            [_account(values) for values in entry.values() if isinstance(values, dict) and "uid" in values],
+            provider,
+            account_id,
+        )
     _remember(workspace_id, accounts)
     return _choose(accounts, provider, account_id)

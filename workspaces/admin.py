@@ -53,12 +53,20 @@ class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["email", "workspace", "role", "status", "invited_by", "created_at",
-                    "expires_at"]
+    list_display = ["email", "workspace", "role", "status", "invited_by", "created_at", "expires_at"]
     list_filter = ["role"]
     search_fields = ["email", "workspace__name", "workspace__id"]
-    fields = ["id", "workspace", "email", "role", "invited_by", "created_at", "expires_at",
-              "accepted_at", "accepted_by"]
+    fields = [
+        "id",
+        "workspace",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    ]
     readonly_fields = fields
     date_hierarchy = "created_at"
 
@@ -72,8 +80,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "prefix", "workspace", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "id", "workspace__name", "workspace__id"]
-    fields = ["id", "workspace", "name", "prefix", "created_by", "created_at", "last_used_at",
-              "revoked_at"]
+    fields = ["id", "workspace", "name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     date_hierarchy = "created_at"
     actions = ["revoke"]

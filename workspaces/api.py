@@ -34,9 +34,14 @@ from .serializers import (
 
 def _workspace_answer(workspace: Workspace, role: str) -> dict:
     return WorkspaceSerializer(
-        {"id": workspace.id, "name": workspace.name, "role": role,
-         "created_at": workspace.created_at, "account_sid": workspace.account_sid,
-         "timezone": workspace.timezone}
+        {
+            "id": workspace.id,
+            "name": workspace.name,
+            "role": role,
+            "created_at": workspace.created_at,
+            "account_sid": workspace.account_sid,
+            "timezone": workspace.timezone,
+        }
     ).data
 
 
@@ -51,17 +56,22 @@ class WorkspaceListView(UIAPIMixin, generics.GenericAPIView):
     serializer_class = WorkspaceSerializer
 
     def get_queryset(self):
-        return Membership.objects.select_related("workspace").filter(
-            user=self.request.user, workspace__is_active=True
-        ).order_by("workspace__created_at", "workspace_id")
+        return (
+            Membership.objects.select_related("workspace")
+            .filter(user=self.request.user, workspace__is_active=True)
+            .order_by("workspace__created_at", "workspace_id")
+        )
 
     @extend_schema(responses=WorkspaceSerializer(many=True), summary="Workspaces I belong to")
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([_workspace_answer(m.workspace, m.role) for m in page])
 
-    @extend_schema(request=WorkspaceInputSerializer, responses={201: WorkspaceSerializer},
-                   summary="Create a workspace (you become its owner)")
+    @extend_schema(
+        request=WorkspaceInputSerializer,
+        responses={201: WorkspaceSerializer},
+        summary="Create a workspace (you become its owner)",
+    )
     @idempotent
     def post(self, request):
         data = _valid(WorkspaceInputSerializer, request.data)
@@ -81,14 +91,20 @@ class WorkspaceDetailView(WorkspaceMemberMixin, APIView):
     def get(self, request, workspace_id):
         return Response(_workspace_answer(self.workspace, self.membership.role))
 
-    @extend_schema(request=WorkspaceUpdateSerializer(partial=True), responses=WorkspaceSerializer,
-                   summary="Rename a workspace or set its time zone",
-                   description="Any of `name` and `timezone` (an IANA zone name); at least one.")
+    @extend_schema(
+        request=WorkspaceUpdateSerializer(partial=True),
+        responses=WorkspaceSerializer,
+        summary="Rename a workspace or set its time zone",
+        description="Any of `name` and `timezone` (an IANA zone name); at least one.",
+    )
     def patch(self, request, workspace_id):
         return self._update(request, partial=True)
 
-    @extend_schema(request=WorkspaceUpdateSerializer, responses=WorkspaceSerializer,
-                   summary="Set a workspace's name and time zone")
+    @extend_schema(
+        request=WorkspaceUpdateSerializer,
+        responses=WorkspaceSerializer,
+        summary="Set a workspace's name and time zone",
+    )
     def put(self, request, workspace_id):
         return self._update(request, partial=False)
 
@@ -97,10 +113,12 @@ class WorkspaceDetailView(WorkspaceMemberMixin, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if not data:
-            raise DomainError("missing_params", "Give name or timezone.",
-                              fields={"name": ["Give name or timezone."]})
-        workspace = services.workspace_update(workspace=self.workspace, name=data.get("name"),
-                                              zone=data.get("timezone"))
+            raise DomainError(
+                "missing_params", "Give name or timezone.", fields={"name": ["Give name or timezone."]}
+            )
+        workspace = services.workspace_update(
+            workspace=self.workspace, name=data.get("name"), zone=data.get("timezone")
+        )
         return Response(_workspace_answer(workspace, self.membership.role))
 
     @extend_schema(responses={204: None}, summary="Delete a workspace (owners only)")
@@ -123,12 +141,10 @@ class MemberDetailView(WorkspaceMemberMixin, APIView):
     def requires_manager(self, request) -> bool:
         return False  # anyone may leave; the service checks the rest
 
-    @extend_schema(request=RoleInputSerializer, responses=MemberSerializer,
-                   summary="Change a member's role")
+    @extend_schema(request=RoleInputSerializer, responses=MemberSerializer, summary="Change a member's role")
     def patch(self, request, workspace_id, user_id):
         data = _valid(RoleInputSerializer, request.data)
-        member = services.member_change_role(actor=self.membership, user_id=user_id,
-                                             role=data["role"])
+        member = services.member_change_role(actor=self.membership, user_id=user_id, role=data["role"])
         return Response(MemberSerializer(member).data)
 
     @extend_schema(responses={204: None}, summary="Remove a member, or leave the workspace")
@@ -145,14 +161,16 @@ class InvitationListView(WorkspaceMemberMixin, generics.ListAPIView):
     def get_queryset(self):
         return super().get_queryset().select_related("invited_by").order_by("-created_at", "pk")
 
-    @extend_schema(request=InvitationInputSerializer, responses={201: InvitationSerializer},
-                   summary="Invite someone by email")
+    @extend_schema(
+        request=InvitationInputSerializer,
+        responses={201: InvitationSerializer},
+        summary="Invite someone by email",
+    )
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(InvitationInputSerializer, request.data)
         issued = services.invitation_create(actor=self.membership, **data)
-        return Response(InvitationSerializer(issued.invitation).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(InvitationSerializer(issued.invitation).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["members"])
@@ -165,8 +183,11 @@ class InvitationDetailView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["members"])
 class InvitationAcceptView(UIAPIMixin, APIView):
-    @extend_schema(request=InvitationAcceptSerializer, responses=WorkspaceSerializer,
-                   summary="Accept an invitation with its token")
+    @extend_schema(
+        request=InvitationAcceptSerializer,
+        responses=WorkspaceSerializer,
+        summary="Accept an invitation with its token",
+    )
     def post(self, request):
         data = _valid(InvitationAcceptSerializer, request.data)
         membership = services.invitation_accept(user=request.user, token=data["token"])
@@ -181,8 +202,11 @@ class ApiKeyListView(WorkspaceMemberMixin, generics.ListAPIView):
     def get_queryset(self):
         return super().get_queryset().filter(revoked_at__isnull=True).order_by("-created_at", "pk")
 
-    @extend_schema(request=ApiKeyInputSerializer, responses={201: ApiKeyCreatedSerializer},
-                   summary="Create an API key (its secret is shown once)")
+    @extend_schema(
+        request=ApiKeyInputSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+        summary="Create an API key (its secret is shown once)",
+    )
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(ApiKeyInputSerializer, request.data)
@@ -209,8 +233,11 @@ class AuthTokenListView(WorkspaceMemberMixin, generics.ListAPIView):
     def get_queryset(self):
         return super().get_queryset().filter(revoked_at__isnull=True).order_by("-created_at", "pk")
 
-    @extend_schema(request=ApiKeyInputSerializer, responses={201: AuthTokenCreatedSerializer},
-                   summary="Create an auth token for the Twilio-compatible API (shown once)")
+    @extend_schema(
+        request=ApiKeyInputSerializer,
+        responses={201: AuthTokenCreatedSerializer},
+        summary="Create an auth token for the Twilio-compatible API (shown once)",
+    )
     @idempotent
     def post(self, request, workspace_id):
         data = _valid(ApiKeyInputSerializer, request.data)
@@ -235,5 +262,8 @@ class MeView(UIAPIMixin, APIView):
             for ws, role in workspaces_for_user(user=request.user)
         ]
         user = request.user
-        return Response(MeSerializer({"id": user.id, "email": user.email, "name": user.name,
-                                      "workspaces": workspaces}).data)
+        return Response(
+            MeSerializer(
+                {"id": user.id, "email": user.email, "name": user.name, "workspaces": workspaces}
+            ).data
+        )

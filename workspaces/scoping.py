@@ -92,8 +92,9 @@ class WorkspaceAPIMixin(_ScopedQuerysetMixin, RateLimitHeadersMixin):
         if self.surface == INTEGRATOR:
             self.workspace = request.auth.workspace
         else:
-            self.membership = access_workspace(user=request.user, workspace_id=kwargs["workspace_id"],
-                                               manage=self.requires_manager(request))
+            self.membership = access_workspace(
+                user=request.user, workspace_id=kwargs["workspace_id"], manage=self.requires_manager(request)
+            )
             self.workspace = self.membership.workspace
 
     def origin(self) -> dict:

@@ -26,9 +26,7 @@ def access_workspace(*, user: Any, workspace_id: str, manage: bool = False) -> M
 
 
 def workspaces_for_user(*, user: Any) -> list[tuple[Workspace, str]]:
-    memberships = Membership.objects.select_related("workspace").filter(
-        user=user, workspace__is_active=True
-    )
+    memberships = Membership.objects.select_related("workspace").filter(user=user, workspace__is_active=True)
     return [(m.workspace, m.role) for m in memberships.order_by("workspace__created_at")]
 
 
@@ -46,6 +44,13 @@ def invitation_preview(*, token: str) -> Invitation | None:
     accept page shows before anyone signs in. Holding the token is what entitles one to see it."""
     if not token:
         return None
-    return (Invitation.objects.select_related("workspace", "invited_by")
-            .filter(token_hash=hash_secret(token), accepted_at__isnull=True,
-                    expires_at__gt=timezone.now(), workspace__is_active=True).first())
+    return (
+        Invitation.objects.select_related("workspace", "invited_by")
+        .filter(
+            token_hash=hash_secret(token),
+            accepted_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            workspace__is_active=True,
+        )
+        .first()
+    )

@@ -11,10 +11,13 @@ class WorkspaceSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     account_sid = serializers.CharField(
-        read_only=True, help_text="The AccountSid (HTTP Basic username) of the Twilio-compatible API.")
+        read_only=True, help_text="The AccountSid (HTTP Basic username) of the Twilio-compatible API."
+    )
     timezone = serializers.CharField(
-        read_only=True, help_text="IANA time zone name (`Europe/Paris`): broadcasts' quiet hours use "
-                                  "it for recipients whose number does not tell their zone.")
+        read_only=True,
+        help_text="IANA time zone name (`Europe/Paris`): broadcasts' quiet hours use "
+        "it for recipients whose number does not tell their zone.",
+    )
 
 
 class WorkspaceInputSerializer(serializers.Serializer):

@@ -27,8 +27,10 @@ API_KEY_DISPLAY_LENGTH = len(API_KEY_PREFIX) + 6
 INVITATION_TOKEN_PREFIX = "mp_inv_"
 logger = logging.getLogger(__name__)
 
-INVITATION_UNAVAILABLE = ("This invitation does not exist, was already used, has expired, or was "
-                          "sent to an email address other than the one you are signed in with.")
+INVITATION_UNAVAILABLE = (
+    "This invitation does not exist, was already used, has expired, or was "
+    "sent to an email address other than the one you are signed in with."
+)
 
 
 def clean_workspace_name(name: str) -> str:
@@ -36,12 +38,19 @@ def clean_workspace_name(name: str) -> str:
     invitation email, and none belongs in a name)."""
     name = name.strip()
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        raise DomainError("invalid_params", "name: control characters are not allowed.",
-                          fields={"name": ["Control characters (line breaks, tabs and the like) are "
-                                        "not allowed in a name."]})
+        raise DomainError(
+            "invalid_params",
+            "name: control characters are not allowed.",
+            fields={
+                "name": ["Control characters (line breaks, tabs and the like) are not allowed in a name."]
+            },
+        )
     if not name:
-        raise DomainError("invalid_params", "name: This field may not be blank.",
-                          fields={"name": ["This field may not be blank."]})
+        raise DomainError(
+            "invalid_params",
+            "name: This field may not be blank.",
+            fields={"name": ["This field may not be blank."]},
+        )
     return name
 
 
@@ -70,15 +79,16 @@ def zone_names() -> frozenset[str]:
 def clean_timezone(raw: object) -> str:
     """An IANA time zone name, as the time zone database spells it."""
     if not isinstance(raw, str) or raw not in zone_names():
-        raise DomainError("invalid_params", "timezone must be an IANA time zone name, such as "
-                          "America/New_York or UTC.",
-                          fields={"timezone": ["Not an IANA time zone name."]})
+        raise DomainError(
+            "invalid_params",
+            "timezone must be an IANA time zone name, such as America/New_York or UTC.",
+            fields={"timezone": ["Not an IANA time zone name."]},
+        )
     return raw
 
 
 @transaction.atomic
-def workspace_update(*, workspace: Workspace, name: str | None = None,
-                     zone: str | None = None) -> Workspace:
+def workspace_update(*, workspace: Workspace, name: str | None = None, zone: str | None = None) -> Workspace:
     """Rename the workspace and/or set its time zone (both checked before either is saved)."""
     changes = {}
     if name is not None:
@@ -213,8 +223,12 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> IssuedInvi
 def invitation_revoke(*, actor: Membership, invitation_id: str) -> None:
     if not actor.can_manage:
         raise forbidden("Only owners and admins can revoke invitations.")
-    invitation = (Invitation.objects.for_workspace(actor.workspace).select_for_update()
-                  .filter(pk=invitation_id, accepted_at__isnull=True).first())
+    invitation = (
+        Invitation.objects.for_workspace(actor.workspace)
+        .select_for_update()
+        .filter(pk=invitation_id, accepted_at__isnull=True)
+        .first()
+    )
     if invitation is None:
         raise not_found("Invitation not found.")
     audit_record(actor.workspace, "invitation.revoked", invitation)
@@ -232,8 +246,12 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     )
     # Another address's invitation is answered exactly like a missing one: a distinct answer
     # would tell whoever holds the token that it is live (and for which workspace to wait).
-    if (invitation is None or invitation.status != "pending" or not invitation.workspace.is_active
-            or invitation.email != user.email):
+    if (
+        invitation is None
+        or invitation.status != "pending"
+        or not invitation.workspace.is_active
+        or invitation.email != user.email
+    ):
         raise not_found(INVITATION_UNAVAILABLE)
     membership, created = Membership.objects.get_or_create(
         workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
@@ -241,8 +259,9 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
-    audit_record(invitation.workspace, "member.joined", membership, actor=acting_user(user),
-                 role=membership.role)
+    audit_record(
+        invitation.workspace, "member.joined", membership, actor=acting_user(user), role=membership.role
+    )
     return membership
 
 
@@ -292,8 +311,8 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     digest = hash_secret(raw)
     # Cached per process, exactly: see messaging_platform/api/credentials.py.
     api_key = credentials.cached(
-        "api-key", digest,
-        lambda: ApiKey.objects.select_related("workspace").filter(key_hash=digest).first())
+        "api-key", digest, lambda: ApiKey.objects.select_related("workspace").filter(key_hash=digest).first()
+    )
     if api_key is None or not api_key.is_active or not api_key.workspace.is_active:
         return None
     record_use(api_key)
@@ -318,8 +337,12 @@ def auth_token_create(*, actor: Membership, name: str) -> IssuedAuthToken:
         raise forbidden("Only owners and admins can create auth tokens.")
     raw = secrets.token_hex(16)
     auth_token = AuthToken.objects.create(
-        workspace=actor.workspace, name=name, prefix=raw[:AUTH_TOKEN_DISPLAY_LENGTH],
-        token_hash=hash_secret(raw), token=raw, created_by=actor.user,
+        workspace=actor.workspace,
+        name=name,
+        prefix=raw[:AUTH_TOKEN_DISPLAY_LENGTH],
+        token_hash=hash_secret(raw),
+        token=raw,
+        created_by=actor.user,
     )
     audit_record(actor.workspace, "auth_token.created", auth_token, name=name)
     return IssuedAuthToken(auth_token=auth_token, token=raw)
@@ -360,10 +383,13 @@ def compat_credentials_authenticate(*, account_sid: str, password: str) -> Compa
         if api_key is None or not hmac.compare_digest(api_key.workspace.account_sid, account_sid):
             return None
         return CompatCredential(workspace=api_key.workspace, api_key=api_key)
-    token = (AuthToken.objects.select_related("workspace")
-             .filter(token_hash=hash_secret(password)).first())
-    if (token is None or not token.is_active or not token.workspace.is_active
-            or not hmac.compare_digest(token.workspace.account_sid, account_sid)):
+    token = AuthToken.objects.select_related("workspace").filter(token_hash=hash_secret(password)).first()
+    if (
+        token is None
+        or not token.is_active
+        or not token.workspace.is_active
+        or not hmac.compare_digest(token.workspace.account_sid, account_sid)
+    ):
         return None
     record_use(token)
     return CompatCredential(workspace=token.workspace, auth_token=token)
@@ -372,6 +398,10 @@ def compat_credentials_authenticate(*, account_sid: str, password: str) -> Compa
 def workspace_signing_token(*, workspace_id: str) -> str | None:
     """The auth token that signs the workspace's callbacks: its newest live one (Twilio signs
     with the account's primary token). None when it has none."""
-    token = (AuthToken.objects.filter(workspace_id=workspace_id, revoked_at__isnull=True)
-             .order_by("-created_at", "-pk").only("token").first())
+    token = (
+        AuthToken.objects.filter(workspace_id=workspace_id, revoked_at__isnull=True)
+        .order_by("-created_at", "-pk")
+        .only("token")
+        .first()
+    )
     return token.token if token else None

@@ -18,6 +18,9 @@ urlpatterns = [
     path(f"{w}/settings/members/", views.members, name="members"),
     path(f"{w}/settings/members/<str:user_id>/role", views.member_change, name="member-role"),
     path(f"{w}/settings/members/<str:user_id>/remove", views.member_remove, name="member-remove"),
-    path(f"{w}/settings/invitations/<str:invitation_id>/revoke", views.invitation_revoke,
-         name="invitation-revoke"),
+    path(
+        f"{w}/settings/invitations/<str:invitation_id>/revoke",
+        views.invitation_revoke,
+        name="invitation-revoke",
+    ),
 ]

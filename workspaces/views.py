@@ -29,9 +29,11 @@ UNDELIVERED_EMAIL_BACKENDS = ("console.EmailBackend", "dummy.EmailBackend", "fil
 
 
 class WorkspaceForm(forms.Form):
-    name = forms.CharField(label="Workspace name", max_length=100,
-                           widget=forms.TextInput(attrs={"placeholder": "Acme Support",
-                                                         "autocomplete": "organization"}))
+    name = forms.CharField(
+        label="Workspace name",
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "Acme Support", "autocomplete": "organization"}),
+    )
 
     def clean_name(self) -> str:
         try:
@@ -42,8 +44,9 @@ class WorkspaceForm(forms.Form):
 
 class TimezoneForm(forms.Form):
     timezone = forms.ChoiceField(
-        label="Time zone", help_text="Quiet hours of broadcasts use it for recipients whose number "
-                                     "does not tell their zone.")
+        label="Time zone",
+        help_text="Quiet hours of broadcasts use it for recipients whose number does not tell their zone.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,13 +67,15 @@ class DeleteWorkspaceForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(label="Key name", max_length=100,
-                           widget=forms.TextInput(attrs={"placeholder": "Production server"}))
+    name = forms.CharField(
+        label="Key name", max_length=100, widget=forms.TextInput(attrs={"placeholder": "Production server"})
+    )
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(max_length=254, widget=forms.EmailInput(
-        attrs={"placeholder": "name@company.com"}))
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"placeholder": "name@company.com"})
+    )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 
 
@@ -88,8 +93,11 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
         workspace = services.workspace_create(user=request.user, name=form.cleaned_data["name"])
         messages.success(request, f"Welcome to {workspace.name}. Next: choose a carrier.")
         return redirect("carrier", ws=workspace.pk)
-    return render(request, "workspaces/create.html", {
-        "form": form, "my_workspaces": workspaces_for_user(user=request.user)})
+    return render(
+        request,
+        "workspaces/create.html",
+        {"form": form, "my_workspaces": workspaces_for_user(user=request.user)},
+    )
 
 
 @workspace_page
@@ -116,8 +124,7 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Workspace renamed.")
             return redirect("ws-settings", ws=workspace.pk)
     elif request.method == "POST" and "delete" in request.POST:
-        delete_form = DeleteWorkspaceForm(request.POST, workspace_name=workspace.name,
-                                          prefix="delete")
+        delete_form = DeleteWorkspaceForm(request.POST, workspace_name=workspace.name, prefix="delete")
         if delete_form.is_valid():
             try:
                 services.workspace_delete(membership=request.membership)
@@ -127,10 +134,18 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"The workspace {workspace.name} was deleted.")
                 return redirect("home")
     status = 400 if request.method == "POST" else 200
-    return render_page(request, "workspaces/settings.html", {
-        "rename_form": rename_form, "delete_form": delete_form, "timezone_form": timezone_form,
-        "is_owner":
-        request.membership.role == Role.OWNER, "tab": "general"}, status=status)
+    return render_page(
+        request,
+        "workspaces/settings.html",
+        {
+            "rename_form": rename_form,
+            "delete_form": delete_form,
+            "timezone_form": timezone_form,
+            "is_owner": request.membership.role == Role.OWNER,
+            "tab": "general",
+        },
+        status=status,
+    )
 
 
 # API keys ---------------------------------------------------------------------------------------
@@ -150,8 +165,12 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     keys = ApiKey.objects.for_workspace(request.workspace).order_by("revoked_at", "-created_at")
     status = 400 if request.method == "POST" and issued is None else 200
     # The full key appears in this one answer only; it is never stored or shown again.
-    return render_page(request, "workspaces/api_keys.html", {
-        "form": form, "keys": keys, "issued": issued, "tab": "api-keys"}, status=status)
+    return render_page(
+        request,
+        "workspaces/api_keys.html",
+        {"form": form, "keys": keys, "issued": issued, "tab": "api-keys"},
+        status=status,
+    )
 
 
 @require_POST
@@ -179,13 +198,19 @@ def members(request: HttpRequest) -> HttpResponse:
         else:
             email = form.cleaned_data["email"]
             if issued.email_sent is False:
-                messages.error(request, f"The invitation email to {email} could not be sent. "
-                               "Copy the link below and send it yourself.")
+                messages.error(
+                    request,
+                    f"The invitation email to {email} could not be sent. "
+                    "Copy the link below and send it yourself.",
+                )
                 request.session["invitation_link"] = [email, issued.accept_url]
             elif settings.EMAIL_BACKEND.endswith(UNDELIVERED_EMAIL_BACKENDS):
-                messages.info(request, f"Invitation created for {email}. This installation does "
-                              "not send email (EMAIL_BACKEND is not set up): copy the link below "
-                              "and send it yourself.")
+                messages.info(
+                    request,
+                    f"Invitation created for {email}. This installation does "
+                    "not send email (EMAIL_BACKEND is not set up): copy the link below "
+                    "and send it yourself.",
+                )
                 request.session["invitation_link"] = [email, issued.accept_url]
             elif issued.email_sent:
                 messages.success(request, f"Invitation sent to {email}.")
@@ -193,14 +218,22 @@ def members(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Invitation created for {email}.")
             return redirect("members", ws=request.workspace.pk)
     memberships = Membership.objects.for_workspace(request.workspace).select_related("user")
-    invitations = [i for i in Invitation.objects.for_workspace(request.workspace)
-                   if i.status == "pending"]
+    invitations = [i for i in Invitation.objects.for_workspace(request.workspace) if i.status == "pending"]
     # The link is shown once, to the person who made the invitation.
     link = request.session.pop("invitation_link", None) if request.method == "GET" else None
-    return render_page(request, "workspaces/members.html", {
-        "form": form, "memberships": memberships, "invitations": invitations,
-        "invitation_link": link, "roles": Role.choices, "tab": "members"},
-        status=400 if request.method == "POST" else 200)
+    return render_page(
+        request,
+        "workspaces/members.html",
+        {
+            "form": form,
+            "memberships": memberships,
+            "invitations": invitations,
+            "invitation_link": link,
+            "roles": Role.choices,
+            "tab": "members",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -210,8 +243,7 @@ def member_change(request: HttpRequest, user_id: str) -> HttpResponse:
     try:
         if not form.is_valid():
             raise DomainError("invalid_params", "Choose owner, admin or member.")
-        services.member_change_role(actor=request.membership, user_id=user_id,
-                                    role=form.cleaned_data["role"])
+        services.member_change_role(actor=request.membership, user_id=user_id, role=form.cleaned_data["role"])
     except DomainError as exc:
         if exc.code == "not_found":
             raise http_error(exc) from None
@@ -270,14 +302,21 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
         invitation = None
         error = error or services.INVITATION_UNAVAILABLE
     here = f"{reverse('invitation-accept-page')}?{urlencode({'token': token})}"
-    context = {"token": token, "error": error, "invitation": invitation,
-               "next_query": urlencode({"next": here}),
-               "signup_query": urlencode({"next": here, "email": invitation.email if invitation else ""})}
+    context = {
+        "token": token,
+        "error": error,
+        "invitation": invitation,
+        "next_query": urlencode({"next": here}),
+        "signup_query": urlencode({"next": here, "email": invitation.email if invitation else ""}),
+    }
     if request.user.is_authenticated:
         context["my_workspaces"] = workspaces_for_user(user=request.user)
-    return render(request, "workspaces/accept.html", context,
-                  status=400 if error and request.method == "POST" else (
-                      200 if invitation or not token else 404))
+    return render(
+        request,
+        "workspaces/accept.html",
+        context,
+        status=400 if error and request.method == "POST" else (200 if invitation or not token else 404),
+    )
 
 
 # The person's pages (they list the workspaces) --------------------------------------------------
@@ -295,15 +334,24 @@ def account(request):
     if request.method == "POST" and "everywhere" in request.POST:
         ended = account_services.sessions_end_everywhere(user=request.user)
         logout(request)
-        messages.success(request, f"You were logged out everywhere ({ended} API session "
-                                  f"token{'s' if ended != 1 else ''} ended). Log in again.")
+        messages.success(
+            request,
+            f"You were logged out everywhere ({ended} API session "
+            f"token{'s' if ended != 1 else ''} ended). Log in again.",
+        )
         return redirect("login")
     if request.method == "POST" and form.is_valid():
         user = form.save()  # ends every API session token (accounts.models.User.save)
         update_session_auth_hash(request, user)  # this browser stays logged in; others are out
         messages.success(request, "Password changed. Other browsers and API session tokens were logged out.")
         return redirect("account")
-    return render(request, "accounts/account.html", {
-        "form": form, "my_workspaces": workspaces_for_user(user=request.user),
-        "token_count": request.user.session_tokens.count()},
-        status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "accounts/account.html",
+        {
+            "form": form,
+            "my_workspaces": workspaces_for_user(user=request.user),
+            "token_count": request.user.session_tokens.count(),
+        },
+        status=400 if request.method == "POST" else 200,
+    )

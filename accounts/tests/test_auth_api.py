@@ -57,8 +57,7 @@ def test_it_rejects_a_duplicate_email_whatever_its_case(anon_client):
         ({"email": "not-an-email", "password": "a-long-passphrase-1", "name": "N"}, "invalid_params"),
         ({"email": "x@example.com", "password": "short", "name": "N"}, "invalid_params"),
         ({"email": "x@example.com", "password": 12345678901, "name": ["N"]}, "invalid_params"),
-        ({"email": "x@example.com", "password": "a-long-passphrase-1", "name": "N" * 151},
-         "invalid_params"),
+        ({"email": "x@example.com", "password": "a-long-passphrase-1", "name": "N" * 151}, "invalid_params"),
     ],
 )
 def test_it_rejects_bad_signups_without_creating_anyone(anon_client, body, code):
@@ -70,17 +69,18 @@ def test_it_rejects_bad_signups_without_creating_anyone(anon_client, body, code)
 
 
 def test_login_with_the_right_password_issues_a_new_token(anon_client, user):
-    response = anon_client.post("/api/auth/login",
-                                {"email": "OWNER@example.com", "password": "correct-horse-9"},
-                                format="json")
+    response = anon_client.post(
+        "/api/auth/login", {"email": "OWNER@example.com", "password": "correct-horse-9"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["user"]["id"] == user.id
     assert response.json()["token"].startswith("mp_sess_")
 
 
 def test_login_with_a_wrong_password_is_a_401(anon_client, user):
-    response = anon_client.post("/api/auth/login",
-                                {"email": "owner@example.com", "password": "wrong"}, format="json")
+    response = anon_client.post(
+        "/api/auth/login", {"email": "owner@example.com", "password": "wrong"}, format="json"
+    )
     assert response.status_code == 401
     assert response.json() == {"error": "unauthorized", "detail": "Invalid email or password."}
 
@@ -89,8 +89,9 @@ def test_failed_logins_are_rate_limited_per_account(anon_client, user, settings)
     settings.LOGIN_FAILURE_RATE_PER_ACCOUNT = "3/m"
     for _ in range(3):
         anon_client.post("/api/auth/login", {"email": user.email, "password": "nope"}, format="json")
-    blocked = anon_client.post("/api/auth/login",
-                               {"email": user.email, "password": "correct-horse-9"}, format="json")
+    blocked = anon_client.post(
+        "/api/auth/login", {"email": user.email, "password": "correct-horse-9"}, format="json"
+    )
     assert blocked.status_code == 429
     assert blocked.json()["error"] == "rate_limited"
     assert int(blocked["Retry-After"]) >= 1
@@ -99,11 +100,11 @@ def test_failed_logins_are_rate_limited_per_account(anon_client, user, settings)
 def test_failed_logins_are_rate_limited_per_client_address(anon_client, make_user, settings):
     settings.LOGIN_FAILURE_RATE_PER_ADDRESS = "3/m"
     for n in range(3):
-        anon_client.post("/api/auth/login", {"email": f"u{n}@example.com", "password": "x"},
-                         format="json")
+        anon_client.post("/api/auth/login", {"email": f"u{n}@example.com", "password": "x"}, format="json")
     person = make_user("fresh@example.com")
-    blocked = anon_client.post("/api/auth/login",
-                               {"email": person.email, "password": "correct-horse-9"}, format="json")
+    blocked = anon_client.post(
+        "/api/auth/login", {"email": person.email, "password": "correct-horse-9"}, format="json"
+    )
     assert blocked.status_code == 429
 
 
@@ -115,8 +116,7 @@ def test_an_expired_session_token_is_refused(anon_client, user):
     from accounts.services import session_token_issue
 
     issued = session_token_issue(user=user)
-    SessionToken.objects.filter(pk=issued.session.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1))
+    SessionToken.objects.filter(pk=issued.session.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
     response = anon_client.get("/api/auth/me")
     assert response.status_code == 401

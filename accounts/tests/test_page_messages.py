@@ -26,9 +26,14 @@ def test_the_lockout_says_how_long_it_lasts(user, settings):
 
 
 def test_a_message_sent_from_the_inbox_says_who_sent_it(user, workspace):
-    message = Message.objects.create(workspace=workspace, direction=Direction.OUTBOUND,
-                                     status=Status.QUEUED, to_number="+14155552671", body="hi",
-                                     sent_by=user)
+    message = Message.objects.create(
+        workspace=workspace,
+        direction=Direction.OUTBOUND,
+        status=Status.QUEUED,
+        to_number="+14155552671",
+        body="hi",
+        sent_by=user,
+    )
     MessageEvent.objects.create(message=message, status=Status.QUEUED, source="api")
     client = Client()
     client.force_login(user)

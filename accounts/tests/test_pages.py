@@ -24,9 +24,15 @@ def test_home_sends_an_anonymous_visitor_to_the_login_page():
 def test_signing_up_creates_the_account_and_logs_in():
     client = Client(enforce_csrf_checks=True)
     token = csrf_token(client, "/signup/")
-    response = client.post("/signup/", {"name": "Nia New", "email": "Nia@Example.com",
-                                         "password": "a-long-passphrase-1",
-                                         "csrfmiddlewaretoken": token})
+    response = client.post(
+        "/signup/",
+        {
+            "name": "Nia New",
+            "email": "Nia@Example.com",
+            "password": "a-long-passphrase-1",
+            "csrfmiddlewaretoken": token,
+        },
+    )
     assert response.status_code == 302
     assert response["Location"] == "/"
     assert User.objects.get().email == "nia@example.com"
@@ -35,13 +41,15 @@ def test_signing_up_creates_the_account_and_logs_in():
     assert "nia@example.com" in home.content.decode()
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"name": "N", "email": "owner@example.com", "password": "a-long-passphrase-1"},
-     "already exists"),
-    ({"name": "N", "email": "not-an-email", "password": "a-long-passphrase-1"}, "valid email"),
-    ({"name": "N", "email": "n@example.com", "password": "short"}, "too short"),
-    ({"name": "", "email": "n@example.com", "password": "a-long-passphrase-1"}, "required"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"name": "N", "email": "owner@example.com", "password": "a-long-passphrase-1"}, "already exists"),
+        ({"name": "N", "email": "not-an-email", "password": "a-long-passphrase-1"}, "valid email"),
+        ({"name": "N", "email": "n@example.com", "password": "short"}, "too short"),
+        ({"name": "", "email": "n@example.com", "password": "a-long-passphrase-1"}, "required"),
+    ],
+)
 def test_signup_shows_inline_errors_and_creates_nothing(user, fields, message):
     response = Client().post("/signup/", fields)
     assert response.status_code == 200
@@ -52,9 +60,10 @@ def test_signup_shows_inline_errors_and_creates_nothing(user, fields, message):
 def test_logging_in_with_the_right_password_opens_home(user, workspace):
     client = Client(enforce_csrf_checks=True)
     token = csrf_token(client, "/login/")
-    response = client.post("/login/", {"username": "OWNER@example.com",
-                                       "password": "correct-horse-9",
-                                       "csrfmiddlewaretoken": token})
+    response = client.post(
+        "/login/",
+        {"username": "OWNER@example.com", "password": "correct-horse-9", "csrfmiddlewaretoken": token},
+    )
     assert response.status_code == 302
     home = client.get("/").content.decode()
     assert "Acme" in home and workspace.id in home
@@ -77,7 +86,8 @@ def test_a_post_without_a_csrf_token_is_refused(user):
     assert response.status_code == 403
     assert client.get("/").status_code == 302
     response = Client(enforce_csrf_checks=True).post(
-        "/signup/", {"name": "N", "email": "n@example.com", "password": "a-long-passphrase-1"})
+        "/signup/", {"name": "N", "email": "n@example.com", "password": "a-long-passphrase-1"}
+    )
     assert response.status_code == 403
     assert not User.objects.filter(email="n@example.com").exists()
 
@@ -90,8 +100,9 @@ def test_the_cookie_session_reaches_the_ui_api_but_writes_need_csrf(user, worksp
     assert refused.status_code == 403
     assert refused.json()["error"] == "forbidden"
     token = csrf_token(client, "/")
-    allowed = client.post("/api/ui/workspaces", {"name": "X"}, content_type="application/json",
-                          HTTP_X_CSRFTOKEN=token)
+    allowed = client.post(
+        "/api/ui/workspaces", {"name": "X"}, content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
     assert allowed.status_code == 201
 
 
@@ -117,6 +128,9 @@ def test_failed_logins_on_the_page_are_rate_limited_like_the_api(user, settings)
     assert response.status_code == 200
     assert "Too many failed logins" in response.content.decode()
     assert client.get("/").status_code == 302
-    api = client.post("/api/auth/login", {"email": user.email, "password": "correct-horse-9"},
-                      content_type="application/json")
+    api = client.post(
+        "/api/auth/login",
+        {"email": user.email, "password": "correct-horse-9"},
+        content_type="application/json",
+    )
     assert api.status_code == 429

@@ -14,9 +14,12 @@ MIDDLEWARE = [
 ]
 ROOT_URLCONF = "floor.urls"
 WSGI_APPLICATION = "floor.wsgi.application"
-DATABASES = {"default": dj_database_url.parse(
-    os.environ.get("FLOOR_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_floor"),
-    conn_max_age=600)}
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("FLOOR_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_floor"),
+        conn_max_age=600,
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -27,5 +30,4 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
-LOGGING = {"version": 1, "disable_existing_loggers": False,
-           "root": {"handlers": [], "level": "WARNING"}}
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"handlers": [], "level": "WARNING"}}

@@ -40,9 +40,11 @@ def setup_django() -> None:
 
 def api(base: str, key: str, path: str, payload: dict | None = None) -> dict:
     request = urllib.request.Request(  # noqa: S310 - the local server's http URL
-        f"{base}{path}", method="POST" if payload is not None else "GET",
+        f"{base}{path}",
+        method="POST" if payload is not None else "GET",
         data=json.dumps(payload).encode() if payload is not None else None,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return json.loads(response.read() or b"{}")
 
@@ -67,13 +69,19 @@ def main() -> None:
     from messaging_platform.testing.webhook_receiver import WebhookReceiver
 
     receiver = WebhookReceiver(fail_first=1).__enter__()
-    server = LiveServer(env={"SIMULATOR_DELAY_SECONDS": "1", "WEBHOOK_ALLOW_HTTP": "true",
-                             "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-                             "WEBHOOK_RETRY_BASE_SECONDS": "3600"}).start()
+    server = LiveServer(
+        env={
+            "SIMULATOR_DELAY_SECONDS": "1",
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_RETRY_BASE_SECONDS": "3600",
+        }
+    ).start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                 args=["--no-sandbox", "--disable-gpu"])
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
             context = browser.new_context(base_url=server.url, viewport=WIDE)
             context.set_default_timeout(15_000)
             page = context.new_page()
@@ -110,13 +118,21 @@ def take_all(page, base: str, receiver) -> None:
     shoot(page, "settings-api-keys")
 
     # Messages: delivered with a reply, failed, scheduled.
-    first = api(base, key, "/api/messages",
-                {"to": "+15005550005", "body": "Your order #1042 has shipped"})
-    failed = api(base, key, "/api/messages",
-                 {"to": "+15005550003", "body": "Your verification code is 381 204"})
+    first = api(base, key, "/api/messages", {"to": "+15005550005", "body": "Your order #1042 has shipped"})
+    failed = api(
+        base, key, "/api/messages", {"to": "+15005550003", "body": "Your verification code is 381 204"}
+    )
     later = (datetime.now() + timedelta(days=1)).replace(hour=9, minute=30).astimezone()
-    api(base, key, "/api/messages", {"to": "+14155550142", "scheduled_at": later.isoformat(),
-                                     "body": "Reminder: your appointment is tomorrow at 10:00"})
+    api(
+        base,
+        key,
+        "/api/messages",
+        {
+            "to": "+14155550142",
+            "scheduled_at": later.isoformat(),
+            "body": "Reminder: your appointment is tomorrow at 10:00",
+        },
+    )
     time.sleep(4)  # the simulator delivers, fails and replies
     page.goto(f"/w/{ws}/inbox/{first['conversation_id']}/")
     page.get_by_label(re.compile("Simulate a reply")).fill("Great, thanks!")

@@ -27,9 +27,10 @@ def _moment(name: str, text: str, workspace: Workspace) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise invalid_params(f"{name}: give an ISO 8601 date or date and time, such as 2026-12-01 or "
-                             f"2026-12-01T08:00:00Z.",
-                             {name: ["Give an ISO 8601 date or date and time."]}) from None
+        raise invalid_params(
+            f"{name}: give an ISO 8601 date or date and time, such as 2026-12-01 or 2026-12-01T08:00:00Z.",
+            {name: ["Give an ISO 8601 date or date and time."]},
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=workspace_zone(workspace))
     return value
@@ -51,8 +52,10 @@ def insights_params(query, workspace: Workspace) -> dict:
     interval = interval or ("hour" if end - start <= timedelta(days=2) else "day")
     if end - start > MAX_SPAN[interval]:
         days = MAX_SPAN[interval].days
-        raise invalid_params(f"from: at most {days} days before to with interval={interval}.",
-                             {"from": [f"At most {days} days before to with interval={interval}."]})
+        raise invalid_params(
+            f"from: at most {days} days before to with interval={interval}.",
+            {"from": [f"At most {days} days before to with interval={interval}."]},
+        )
     return {"start": start, "end": end, "interval": interval, "group_by": group_by}
 
 
@@ -64,9 +67,11 @@ class FiguresSerializer(serializers.Serializer):
     received = serializers.IntegerField(help_text="Inbound messages")
     opt_outs = serializers.IntegerField(help_text="Opt-out keywords received (STOP, …)")
     delivery_rate = serializers.FloatField(
-        allow_null=True, help_text="delivered ÷ (delivered + failed + undelivered); null when none ended")
+        allow_null=True, help_text="delivered ÷ (delivered + failed + undelivered); null when none ended"
+    )
     median_seconds_to_delivered = serializers.FloatField(
-        allow_null=True, help_text="From acceptance (or the scheduled time) to delivered")
+        allow_null=True, help_text="From acceptance (or the scheduled time) to delivered"
+    )
     p95_seconds_to_delivered = serializers.FloatField(allow_null=True)
 
 
@@ -85,9 +90,13 @@ class ErrorCodeSerializer(serializers.Serializer):
 
 
 class BreakdownSerializer(FiguresSerializer):
-    key = serializers.CharField(allow_null=True, help_text=(
-        "The sender (number or messaging service), the carrier account (ca_…), the country "
-        "(ISO 3166 code) or the error code; empty when unknown"))
+    key = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "The sender (number or messaging service), the carrier account (ca_…), the country "
+            "(ISO 3166 code) or the error code; empty when unknown"
+        ),
+    )
     label = serializers.CharField(allow_null=True)
     error = ErrorCodeSerializer(required=False, help_text="With group_by=error_code")
 
@@ -109,12 +118,20 @@ class InsightsSerializer(serializers.Serializer):
 
 
 PARAMETERS = [
-    OpenApiParameter("from", str, description="ISO 8601 date or date and time (default: 7 days before "
-                     "`to`); without an offset, in the workspace's zone; goes back to its bucket's start"),
+    OpenApiParameter(
+        "from",
+        str,
+        description="ISO 8601 date or date and time (default: 7 days before "
+        "`to`); without an offset, in the workspace's zone; goes back to its bucket's start",
+    ),
     OpenApiParameter("to", str, description="ISO 8601, exclusive (default: now)"),
-    OpenApiParameter("interval", str, enum=list(INTERVALS),
-                     description="Buckets of the series (default: hour up to 2 days, else day); at most "
-                                 "100 days by hour, 800 by day"),
+    OpenApiParameter(
+        "interval",
+        str,
+        enum=list(INTERVALS),
+        description="Buckets of the series (default: hour up to 2 days, else day); at most "
+        "100 days by hour, 800 by day",
+    ),
     OpenApiParameter("group_by", str, enum=list(GROUPS), description="The breakdown (default: sender)"),
 ]
 
@@ -127,8 +144,12 @@ def _timestamp(moment: datetime) -> str:
 def insights_answer(report: dict) -> dict:
     """The report as JSON values, in the shape InsightsSerializer describes. Made by hand: a
     serializer takes longer than the queries over the 2,400 points of 100 days by hour."""
-    return {**report, "from": _timestamp(report["from"]), "to": _timestamp(report["to"]),
-            "series": [{**point, "start": _timestamp(point["start"])} for point in report["series"]]}
+    return {
+        **report,
+        "from": _timestamp(report["from"]),
+        "to": _timestamp(report["to"]),
+        "series": [{**point, "start": _timestamp(point["start"])} for point in report["series"]],
+    }
 
 
 def _answer(request, workspace: Workspace) -> Response:
@@ -138,15 +159,21 @@ def _answer(request, workspace: Workspace) -> Response:
 
 @extend_schema(tags=["insights"])
 class InsightsView(IntegratorWorkspaceMixin, APIView):
-    @extend_schema(parameters=PARAMETERS, responses=InsightsSerializer,
-                   summary="Delivery figures over time, broken down, with the top error codes")
+    @extend_schema(
+        parameters=PARAMETERS,
+        responses=InsightsSerializer,
+        summary="Delivery figures over time, broken down, with the top error codes",
+    )
     def get(self, request):
         return _answer(request, self.workspace)
 
 
 @extend_schema(tags=["insights"])
 class WorkspaceInsightsView(WorkspaceMemberMixin, APIView):
-    @extend_schema(parameters=PARAMETERS, responses=InsightsSerializer,
-                   summary="Delivery figures over time, broken down, with the top error codes")
+    @extend_schema(
+        parameters=PARAMETERS,
+        responses=InsightsSerializer,
+        summary="Delivery figures over time, broken down, with the top error codes",
+    )
     def get(self, request, workspace_id):
         return _answer(request, self.workspace)

@@ -52,8 +52,12 @@ from .models import (
 )
 
 # The status events that are counted, and the column each adds to.
-COUNTED_STATUSES = {Status.SENT: "sent", Status.DELIVERED: "delivered", Status.FAILED: "failed",
-                    Status.UNDELIVERED: "undelivered"}
+COUNTED_STATUSES = {
+    Status.SENT: "sent",
+    Status.DELIVERED: "delivered",
+    Status.FAILED: "failed",
+    Status.UNDELIVERED: "undelivered",
+}
 SLOTS = LIVE_SLOTS
 ADVISORY_LOCK_CLASS = 7_301_150  # the first key of the slots' advisory locks (the second: the slot)
 ROWS_PER_STATEMENT = 1000
@@ -119,8 +123,17 @@ def count_events(events: Iterable[tuple[Message, str, str | None, datetime]]) ->
         if column == "delivered":
             delivered = message.delivered_at or at
             bin_ = latency_bin((delivered - _due(message)).total_seconds())
-        tally[(message.workspace_id, _hour(at), _sender(message), country_of(message.to_number),
-               error_code or "", column, bin_)] += 1
+        tally[
+            (
+                message.workspace_id,
+                _hour(at),
+                _sender(message),
+                country_of(message.to_number),
+                error_code or "",
+                column,
+                bin_,
+            )
+        ] += 1
     write_tally(tally)
 
 
@@ -130,8 +143,13 @@ def count_inbound(messages: Iterable[Message], *, opt_out_keywords: Iterable[str
     keywords = frozenset(opt_out_keywords)
     tally: Counter[TallyKey] = Counter()
     for message in messages:
-        key = (message.workspace_id, _hour(message.created_at), message.to_number,
-               country_of(message.from_number), "")
+        key = (
+            message.workspace_id,
+            _hour(message.created_at),
+            message.to_number,
+            country_of(message.from_number),
+            "",
+        )
         tally[(*key, "received", -1)] += 1
         if message.body.strip().upper() in keywords:
             tally[(*key, "opt_outs", -1)] += 1
@@ -146,11 +164,19 @@ def write_tally(tally: Counter[TallyKey], *, slot: int | None = None) -> None:
     items = list(tally.items())
     with connection.cursor() as cursor:
         for start in range(0, len(items), ROWS_PER_STATEMENT):
-            chunk = items[start:start + ROWS_PER_STATEMENT]
+            chunk = items[start : start + ROWS_PER_STATEMENT]
             params: list = []
             for (workspace_id, hour, sender, country, code, column, bin_), count in chunk:
-                params += [workspace_id, connection.ops.adapt_datetimefield_value(hour), sender,
-                           country, code[:40], column, bin_, count]
+                params += [
+                    workspace_id,
+                    connection.ops.adapt_datetimefield_value(hour),
+                    sender,
+                    country,
+                    code[:40],
+                    column,
+                    bin_,
+                    count,
+                ]
             cursor.execute(_upsert_sql(len(chunk), slot), params)
 
 
@@ -158,19 +184,25 @@ def _upsert_sql(rows: int, slot: int | None) -> str:
     """The statement that adds `rows` tallies (8 parameters each)."""
     postgres = connection.vendor == "postgresql"
     stamp = "timestamptz" if postgres else "text"
-    cell = (f"(CAST(%s AS text), CAST(%s AS {stamp}), CAST(%s AS text), CAST(%s AS text), "
-            "CAST(%s AS text), CAST(%s AS text), CAST(%s AS integer), CAST(%s AS integer))")
+    cell = (
+        f"(CAST(%s AS text), CAST(%s AS {stamp}), CAST(%s AS text), CAST(%s AS text), "
+        "CAST(%s AS text), CAST(%s AS text), CAST(%s AS integer), CAST(%s AS integer))"
+    )
     values = f"VALUES {', '.join([cell] * rows)}"
     names = "ws, bucket, sender, country, code, col, bin, n"
     numbers, accounts = PhoneNumber._meta.db_table, ProviderAccount._meta.db_table
     # The sender's carrier account, as numbers.routing.account_for_sender chooses it.
-    account = (f"COALESCE((SELECT n.account_id FROM {numbers} n WHERE n.workspace_id = v.ws "  # noqa: S608
-               f"AND n.phone_number = v.sender AND n.account_id IS NOT NULL LIMIT 1), "
-               f"(SELECT p.id FROM {accounts} p WHERE p.workspace_id = v.ws AND p.is_primary LIMIT 1))")
+    account = (
+        f"COALESCE((SELECT n.account_id FROM {numbers} n WHERE n.workspace_id = v.ws "  # noqa: S608
+        f"AND n.phone_number = v.sender AND n.account_id IS NOT NULL LIMIT 1), "
+        f"(SELECT p.id FROM {accounts} p WHERE p.workspace_id = v.ws AND p.is_primary LIMIT 1))"
+    )
     # Each tally counts once in every dimension (in error_code only when it has one).
-    key = (f"CASE dims.dimension WHEN '{Dimension.SENDER}' THEN v.sender "
-           f"WHEN '{Dimension.CARRIER}' THEN COALESCE(acc.uid, '') WHEN '{Dimension.COUNTRY}' THEN v.country "
-           f"WHEN '{Dimension.ERROR_CODE}' THEN COALESCE(acc.provider, '') || ':' || v.code ELSE '' END")
+    key = (
+        f"CASE dims.dimension WHEN '{Dimension.SENDER}' THEN v.sender "
+        f"WHEN '{Dimension.CARRIER}' THEN COALESCE(acc.uid, '') WHEN '{Dimension.COUNTRY}' THEN v.country "
+        f"WHEN '{Dimension.ERROR_CODE}' THEN COALESCE(acc.provider, '') || ':' || v.code ELSE '' END"
+    )
     dims = " UNION ALL ".join(f"SELECT '{d}' AS dimension" for d in Dimension.values)
     columns = [*COUNT_COLUMNS, *LATENCY_COLUMNS]
     sums = [f"SUM(CASE WHEN col = '{c}' THEN n ELSE 0 END)" for c in COUNT_COLUMNS]
@@ -179,17 +211,18 @@ def _upsert_sql(rows: int, slot: int | None) -> str:
         slot_sql = str(int(slot))
     elif postgres:
         # Evaluated once per statement: the first slot this transaction holds or can take now.
-        slot_sql = (f"COALESCE((SELECT g FROM generate_series(0, {SLOTS - 1}) g "  # noqa: S608
-                    f"WHERE pg_try_advisory_xact_lock({ADVISORY_LOCK_CLASS}, g) LIMIT 1), "
-                    f"pg_backend_pid() %% {SLOTS})")
+        slot_sql = (
+            f"COALESCE((SELECT g FROM generate_series(0, {SLOTS - 1}) g "  # noqa: S608
+            f"WHERE pg_try_advisory_xact_lock({ADVISORY_LOCK_CLASS}, g) LIMIT 1), "
+            f"pg_backend_pid() %% {SLOTS})"
+        )
     else:
         slot_sql = "0"
     # Each tally counts in its hour, and (but for the totals) in its UTC day: what a long period's
     # breakdown reads, a day's rows instead of 24 hours'.
     day = "date_trunc('day', v.bucket)" if postgres else "strftime('%%Y-%%m-%%d 00:00:00', v.bucket)"
     # PostgreSQL names the columns of a VALUES list in place; SQLite only in a WITH.
-    head, source = (("", f"({values}) AS v({names})") if postgres
-                    else (f"WITH v({names}) AS ({values}) ", "v"))
+    head, source = ("", f"({values}) AS v({names})") if postgres else (f"WITH v({names}) AS ({values}) ", "v")
     sql = (
         f"{head}INSERT INTO {_TABLE} (workspace_id, daily, bucket, dimension, key, slot, "  # noqa: S608
         f"{', '.join(columns)}) "
@@ -202,7 +235,8 @@ def _upsert_sql(rows: int, slot: int | None) -> str:
         f"AND (spans.d = 0 OR dims.dimension <> '{Dimension.TOTAL}')) d WHERE TRUE "
         f"GROUP BY ws, daily, bucket, dimension, key ORDER BY ws, daily, bucket, dimension, key "
         f"ON CONFLICT (workspace_id, daily, dimension, bucket, key, slot) DO UPDATE SET "
-        + ", ".join(f"{c} = {_TABLE}.{c} + EXCLUDED.{c}" for c in columns))
+        + ", ".join(f"{c} = {_TABLE}.{c} + EXCLUDED.{c}" for c in columns)
+    )
     return sql
 
 
@@ -240,29 +274,42 @@ def _grouped_counts(workspace_id: str, start: datetime, end: datetime) -> Iterat
     """(hour, sender, a contact number, code, column, bin, count) of the counted history of the
     workspace's messages created in [start, end), grouped in the database by the number's prefix
     (country_of reads the region from the prefix)."""
-    messages, events, consents = (Message._meta.db_table, MessageEvent._meta.db_table,
-                                  ConsentEvent._meta.db_table)
+    messages, events, consents = (
+        Message._meta.db_table,
+        MessageEvent._meta.db_table,
+        ConsentEvent._meta.db_table,
+    )
     counted = ", ".join(f"'{s}'" for s in COUNTED_STATUSES)
     due = _sql_latest("m.created_at", "COALESCE(m.scheduled_at, m.created_at)")
     latency = _sql_bin(_sql_seconds("COALESCE(m.delivered_at, e.created_at)", due))
     prefix = f"substr(%s, 1, {_REGION_PREFIX})"
-    window = [workspace_id, connection.ops.adapt_datetimefield_value(start),
-              connection.ops.adapt_datetimefield_value(end)]
+    window = [
+        workspace_id,
+        connection.ops.adapt_datetimefield_value(start),
+        connection.ops.adapt_datetimefield_value(end),
+    ]
     statements = [
-        (f"SELECT {_sql_hour('e.created_at')}, COALESCE(NULLIF(m.from_number, ''), m.messaging_service_sid), "  # noqa: S608
-         f"MIN(m.to_number), COALESCE(e.error_code, ''), e.status, "
-         f"CASE WHEN e.status = '{Status.DELIVERED}' THEN {latency} ELSE -1 END, COUNT(*) "
-         f"FROM {events} e JOIN {messages} m ON m.id = e.message_id "
-         f"WHERE m.workspace_id = %s AND m.created_at >= %s AND m.created_at < %s "
-         f"AND e.status IN ({counted}) GROUP BY 1, 2, {prefix % 'm.to_number'}, 4, 5, 6"),
-        (f"SELECT {_sql_hour('m.created_at')}, m.to_number, MIN(m.from_number), '', 'received', -1, "  # noqa: S608
-         f"COUNT(*) FROM {messages} m WHERE m.workspace_id = %s AND m.created_at >= %s "
-         f"AND m.created_at < %s AND m.direction = '{Direction.INBOUND}' "
-         f"GROUP BY 1, 2, {prefix % 'm.from_number'}"),
-        (f"SELECT {_sql_hour('m.created_at')}, m.to_number, MIN(c.phone_number), '', 'opt_outs', -1, "  # noqa: S608
-         f"COUNT(*) FROM {consents} c JOIN {messages} m ON m.id = c.message_id "
-         f"WHERE m.workspace_id = %s AND m.created_at >= %s AND m.created_at < %s "
-         f"AND c.action = '{ConsentAction.OPT_OUT}' GROUP BY 1, 2, {prefix % 'c.phone_number'}"),
+        (
+            f"SELECT {_sql_hour('e.created_at')}, "  # noqa: S608
+            f"COALESCE(NULLIF(m.from_number, ''), m.messaging_service_sid), "
+            f"MIN(m.to_number), COALESCE(e.error_code, ''), e.status, "
+            f"CASE WHEN e.status = '{Status.DELIVERED}' THEN {latency} ELSE -1 END, COUNT(*) "
+            f"FROM {events} e JOIN {messages} m ON m.id = e.message_id "
+            f"WHERE m.workspace_id = %s AND m.created_at >= %s AND m.created_at < %s "
+            f"AND e.status IN ({counted}) GROUP BY 1, 2, {prefix % 'm.to_number'}, 4, 5, 6"
+        ),
+        (
+            f"SELECT {_sql_hour('m.created_at')}, m.to_number, MIN(m.from_number), '', 'received', -1, "  # noqa: S608
+            f"COUNT(*) FROM {messages} m WHERE m.workspace_id = %s AND m.created_at >= %s "
+            f"AND m.created_at < %s AND m.direction = '{Direction.INBOUND}' "
+            f"GROUP BY 1, 2, {prefix % 'm.from_number'}"
+        ),
+        (
+            f"SELECT {_sql_hour('m.created_at')}, m.to_number, MIN(c.phone_number), '', 'opt_outs', -1, "  # noqa: S608
+            f"COUNT(*) FROM {consents} c JOIN {messages} m ON m.id = c.message_id "
+            f"WHERE m.workspace_id = %s AND m.created_at >= %s AND m.created_at < %s "
+            f"AND c.action = '{ConsentAction.OPT_OUT}' GROUP BY 1, 2, {prefix % 'c.phone_number'}"
+        ),
     ]
     with connection.cursor() as cursor:
         for sql in statements:
@@ -272,8 +319,9 @@ def _grouped_counts(workspace_id: str, start: datetime, end: datetime) -> Iterat
                 yield _as_hour(hour), sender or "", contact or "", code, column, int(bin_), count
 
 
-def insights_rebuild(*, workspace_ids: Sequence[str] | None = None,
-                     window: timedelta = timedelta(days=7)) -> int:
+def insights_rebuild(
+    *, workspace_ids: Sequence[str] | None = None, window: timedelta = timedelta(days=7)
+) -> int:
     """Recount the dashboard's counts of these workspaces (all when None) from their stored
     messages, their events and consent records; answers how many counter rows it wrote.
 
@@ -292,12 +340,14 @@ def insights_rebuild(*, workspace_ids: Sequence[str] | None = None,
         for workspace_id in workspaces.values_list("pk", flat=True):
             InsightCount.objects.filter(workspace_id=workspace_id).delete()
             span = Message.objects.filter(workspace_id=workspace_id).aggregate(
-                first=Min("created_at"), last=Max("created_at"))
+                first=Min("created_at"), last=Max("created_at")
+            )
             start = span["first"]
             while start is not None and start <= span["last"]:
                 tally: Counter[TallyKey] = Counter()
                 for hour, sender, contact, code, column, bin_, count in _grouped_counts(
-                        workspace_id, start, start + window):
+                    workspace_id, start, start + window
+                ):
                     tally[(workspace_id, hour, sender, country_of(contact), code, column, bin_)] += count
                 write_tally(tally, slot=ROLLED_SLOT)  # as the roll-up leaves finished hours
                 start += window

@@ -39,8 +39,9 @@ class Dimension(models.TextChoices):
 
 
 class InsightCount(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+",
-                                  db_index=False)  # the unique index below starts with it
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # the unique index below starts with it
     # An hour's counts (bucket: its start), or, but for the totals, a UTC day's (bucket: midnight).
     daily = models.BooleanField(default=False)
     bucket = models.DateTimeField()
@@ -80,8 +81,10 @@ class InsightCount(models.Model):
         db_table = "insights_count"
         constraints = [
             # Also the index of every read: one workspace, one dimension, a range of hours.
-            models.UniqueConstraint(fields=["workspace", "daily", "dimension", "bucket", "key", "slot"],
-                                    name="one_insight_count_per_key"),
+            models.UniqueConstraint(
+                fields=["workspace", "daily", "dimension", "bucket", "key", "slot"],
+                name="one_insight_count_per_key",
+            ),
         ]
         indexes = [
             # What the roll-up has still to fold: the live slots' rows, a few hours' worth.

@@ -38,18 +38,22 @@ def _due(hour_cutoff: datetime, day_cutoff: datetime) -> tuple[str, list]:
     """The live slots' rows of the hours that began before `hour_cutoff` and the days before
     `day_cutoff` (the condition of the index insight_count_to_roll_up)."""
     adapt = connection.ops.adapt_datetimefield_value
-    return (f"slot <> {ROLLED_SLOT} AND bucket < %s AND (daily = %s OR bucket < %s)",
-            [adapt(hour_cutoff), False, adapt(day_cutoff)])
+    return (
+        f"slot <> {ROLLED_SLOT} AND bucket < %s AND (daily = %s OR bucket < %s)",
+        [adapt(hour_cutoff), False, adapt(day_cutoff)],
+    )
 
 
 def _fold_sql(source: str) -> str:
     """Add the sums of `source`'s rows, by key, to the keys' rolled rows."""
     key = ", ".join(_KEY)
-    return (f"INSERT INTO {_TABLE} ({key}, slot, {', '.join(_COLUMNS)}) "  # noqa: S608
-            f"SELECT {key}, {ROLLED_SLOT}, {', '.join(f'SUM({c})' for c in _COLUMNS)} FROM {source} "
-            f"GROUP BY {key} ORDER BY {key} "
-            f"ON CONFLICT (workspace_id, daily, dimension, bucket, key, slot) DO UPDATE SET "
-            + ", ".join(f"{c} = {_TABLE}.{c} + EXCLUDED.{c}" for c in _COLUMNS))
+    return (
+        f"INSERT INTO {_TABLE} ({key}, slot, {', '.join(_COLUMNS)}) "  # noqa: S608
+        f"SELECT {key}, {ROLLED_SLOT}, {', '.join(f'SUM({c})' for c in _COLUMNS)} FROM {source} "
+        f"GROUP BY {key} ORDER BY {key} "
+        f"ON CONFLICT (workspace_id, daily, dimension, bucket, key, slot) DO UPDATE SET "
+        + ", ".join(f"{c} = {_TABLE}.{c} + EXCLUDED.{c}" for c in _COLUMNS)
+    )
 
 
 def _roll_batch(where: str, params: list, limit: int) -> int | None:
@@ -70,7 +74,9 @@ def _roll_batch(where: str, params: list, limit: int) -> int | None:
             f"WITH picked AS (SELECT id FROM {_TABLE} WHERE {where} LIMIT %s FOR UPDATE SKIP LOCKED), "  # noqa: S608
             f"moved AS (DELETE FROM {_TABLE} c USING picked WHERE c.id = picked.id "
             f"RETURNING {', '.join(f'c.{c}' for c in (*_KEY, *_COLUMNS))}), "
-            f"folded AS ({_fold_sql('moved')}) SELECT COUNT(*) FROM moved", [*params, limit])
+            f"folded AS ({_fold_sql('moved')}) SELECT COUNT(*) FROM moved",
+            [*params, limit],
+        )
         return cursor.fetchone()[0]
 
 

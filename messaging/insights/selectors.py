@@ -113,10 +113,15 @@ def _figures(values: Sequence[int]) -> dict:
     bins = values[_BINS:]
     median, p95 = _median_and_p95(bins, sum(bins))
     return {
-        "sent": sent, "delivered": delivered, "failed": failed, "undelivered": undelivered,
-        "received": received, "opt_outs": opt_outs,
+        "sent": sent,
+        "delivered": delivered,
+        "failed": failed,
+        "undelivered": undelivered,
+        "received": received,
+        "opt_outs": opt_outs,
         "delivery_rate": round(delivered / outcomes, 4) if outcomes > 0 else None,
-        "median_seconds_to_delivered": median, "p95_seconds_to_delivered": p95,
+        "median_seconds_to_delivered": median,
+        "p95_seconds_to_delivered": p95,
     }
 
 
@@ -130,12 +135,17 @@ def _labels(workspace: Workspace, group_by: str, keys: Iterable[str]) -> dict[st
     keys = [k for k in keys if k]
     if group_by == Dimension.SENDER:
         names = PhoneNumber.objects.for_workspace(workspace).filter(phone_number__in=keys)
-        return {number: f"{name} ({number})"
-                for number, name in names.values_list("phone_number", "friendly_name") if name}
+        return {
+            number: f"{name} ({number})"
+            for number, name in names.values_list("phone_number", "friendly_name")
+            if name
+        }
     if group_by == Dimension.CARRIER:
         accounts = ProviderAccount.objects.filter(workspace=workspace, uid__in=keys)
-        return {uid: f"{name or provider.title()} ({provider})"
-                for uid, name, provider in accounts.values_list("uid", "name", "provider")}
+        return {
+            uid: f"{name or provider.title()} ({provider})"
+            for uid, name, provider in accounts.values_list("uid", "name", "provider")
+        }
     return {}
 
 
@@ -143,9 +153,15 @@ def _error(key: str, row: Mapping[str, int | None]) -> dict:
     provider, _, code = key.partition(":")
     explained = explain_error(provider, code)
     failed, undelivered = int(row.get("failed") or 0), int(row.get("undelivered") or 0)
-    return {"code": code, "provider": provider or None, "count": failed + undelivered,
-            "failed": failed, "undelivered": undelivered,
-            "meaning": explained[0] if explained else None, "fix": explained[1] if explained else None}
+    return {
+        "code": code,
+        "provider": provider or None,
+        "count": failed + undelivered,
+        "failed": failed,
+        "undelivered": undelivered,
+        "meaning": explained[0] if explained else None,
+        "fix": explained[1] if explained else None,
+    }
 
 
 def _period_rows(start: datetime, end: datetime) -> Q:
@@ -158,9 +174,11 @@ def _period_rows(start: datetime, end: datetime) -> Q:
     hours = Q(daily=False, bucket__gte=start, bucket__lt=end)
     if first_day >= last_day:
         return hours
-    return (Q(daily=True, bucket__gte=first_day, bucket__lt=last_day)
-            | Q(daily=False, bucket__gte=start, bucket__lt=first_day)
-            | Q(daily=False, bucket__gte=last_day, bucket__lt=end))
+    return (
+        Q(daily=True, bucket__gte=first_day, bucket__lt=last_day)
+        | Q(daily=False, bucket__gte=start, bucket__lt=first_day)
+        | Q(daily=False, bucket__gte=last_day, bucket__lt=end)
+    )
 
 
 def _bucket_epoch():
@@ -196,8 +214,9 @@ def _series(counts, start: datetime, end: datetime, *, interval: str, zone: Zone
     return series, total
 
 
-def insights_report(*, workspace: Workspace, start: datetime, end: datetime, interval: str,
-                    group_by: str) -> dict:
+def insights_report(
+    *, workspace: Workspace, start: datetime, end: datetime, interval: str, group_by: str
+) -> dict:
     """Series over [start, end) by hour or by day (days in the workspace's zone; `start` goes back
     to its bucket's start), their totals, the breakdown by `group_by` over the whole period and
     the top error codes with what they mean and what to do."""
@@ -219,11 +238,21 @@ def insights_report(*, workspace: Workspace, start: datetime, end: datetime, int
             entry["key"] = row["key"].partition(":")[2]
         breakdown.append(entry)
 
-    errors = (counts.filter(period, dimension=Dimension.ERROR_CODE).values("key")
-              .annotate(failed=_SUMS["failed"], undelivered=_SUMS["undelivered"]).order_by())
+    errors = (
+        counts.filter(period, dimension=Dimension.ERROR_CODE)
+        .values("key")
+        .annotate(failed=_SUMS["failed"], undelivered=_SUMS["undelivered"])
+        .order_by()
+    )
     top = sorted((_error(r["key"], r) for r in errors), key=lambda e: (-e["count"], e["code"]))
     return {
-        "from": start, "to": end, "interval": interval, "timezone": str(zone), "group_by": group_by,
-        "totals": _figures(total), "series": series, "breakdown": breakdown,
+        "from": start,
+        "to": end,
+        "interval": interval,
+        "timezone": str(zone),
+        "group_by": group_by,
+        "totals": _figures(total),
+        "series": series,
+        "breakdown": breakdown,
         "top_errors": [e for e in top if e["count"] > 0][:TOP_ERRORS],
     }

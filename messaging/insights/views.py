@@ -40,9 +40,12 @@ def percent(rate: float | None) -> str:
 
 
 def _shown(figures: dict) -> dict:
-    return {**figures, "rate_text": percent(figures["delivery_rate"]),
-            "median_text": duration(figures["median_seconds_to_delivered"]),
-            "p95_text": duration(figures["p95_seconds_to_delivered"])}
+    return {
+        **figures,
+        "rate_text": percent(figures["delivery_rate"]),
+        "median_text": duration(figures["median_seconds_to_delivered"]),
+        "p95_text": duration(figures["p95_seconds_to_delivered"]),
+    }
 
 
 @workspace_page
@@ -51,17 +54,28 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     group_by = request.GET.get("group_by") if request.GET.get("group_by") in GROUPS else Dimension.SENDER
     _, span, interval = PERIODS[period]
     end = timezone.now()
-    report = insights_report(workspace=request.workspace, start=end - span, end=end,
-                             interval=interval, group_by=group_by)
+    report = insights_report(
+        workspace=request.workspace, start=end - span, end=end, interval=interval, group_by=group_by
+    )
     api = reverse("ws-insights", kwargs={"workspace_id": request.workspace.pk})
-    return render_page(request, "insights/dashboard.html", {
-        "section": "dashboard", "report": report, "totals": _shown(report["totals"]),
-        "breakdown": [_shown(row) for row in report["breakdown"]],
-        "periods": [(key, label) for key, (label, _, _) in PERIODS.items()], "period": period,
-        "groups": [(g.value, g.label) for g in GROUPS], "group_by": group_by,
-        "group_label": Dimension(group_by).label,
-        "api_url": f"{api}?{urlencode({'interval': interval, 'group_by': group_by})}",
-        "span_seconds": int(span.total_seconds()),
-        "series": [{"start": point["start"].isoformat(), **{k: v for k, v in point.items() if k != "start"}}
-                   for point in report["series"]],
-    })
+    return render_page(
+        request,
+        "insights/dashboard.html",
+        {
+            "section": "dashboard",
+            "report": report,
+            "totals": _shown(report["totals"]),
+            "breakdown": [_shown(row) for row in report["breakdown"]],
+            "periods": [(key, label) for key, (label, _, _) in PERIODS.items()],
+            "period": period,
+            "groups": [(g.value, g.label) for g in GROUPS],
+            "group_by": group_by,
+            "group_label": Dimension(group_by).label,
+            "api_url": f"{api}?{urlencode({'interval': interval, 'group_by': group_by})}",
+            "span_seconds": int(span.total_seconds()),
+            "series": [
+                {"start": point["start"].isoformat(), **{k: v for k, v in point.items() if k != "start"}}
+                for point in report["series"]
+            ],
+        },
+    )

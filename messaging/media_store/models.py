@@ -11,8 +11,7 @@ class StoredMedia(models.Model):
 
     id = PrefixedIdField(prefix="med")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    message = models.ForeignKey("messaging.Message", on_delete=models.CASCADE,
-                                related_name="stored_media")
+    message = models.ForeignKey("messaging.Message", on_delete=models.CASCADE, related_name="stored_media")
     position = models.PositiveSmallIntegerField()
     source_url = models.TextField()
     content_type = models.CharField(max_length=100, blank=True)
@@ -24,8 +23,9 @@ class StoredMedia(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["message", "position"],
-                                               name="stored_media_message_position")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="stored_media_message_position")
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.message_id} #{self.position})"

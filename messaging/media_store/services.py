@@ -52,9 +52,12 @@ def _download(url: str) -> tuple[str, bytes]:
         except UnsafeUrl as exc:
             raise MediaRefused(str(exc)) from exc
         try:
-            with requests.get(url, stream=True, allow_redirects=False,
-                              timeout=(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS,
-                                       settings.WEBHOOK_TIMEOUT_SECONDS)) as response:
+            with requests.get(
+                url,
+                stream=True,
+                allow_redirects=False,
+                timeout=(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS),
+            ) as response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers.get("Location", ""))
                     continue
@@ -88,8 +91,9 @@ def message_media_fetch(*, message_id: str) -> list[StoredMedia]:
     for position, url in enumerate(message.media_urls or []):
         if position in done:
             continue
-        record = StoredMedia(workspace_id=message.workspace_id, message=message, position=position,
-                             source_url=str(url)[:2000])
+        record = StoredMedia(
+            workspace_id=message.workspace_id, message=message, position=position, source_url=str(url)[:2000]
+        )
         try:
             record.content_type, record.data = _download(str(url))
             record.size = len(record.data)
@@ -107,8 +111,11 @@ def message_media_fetch(*, message_id: str) -> list[StoredMedia]:
 
 def message_media(*, message: Message, position: int) -> StoredMedia | None:
     """The stored file of a message (already scoped to the reader's workspace by the caller)."""
-    return (StoredMedia.objects.for_workspace(message.workspace)
-            .filter(message=message, position=position).first())
+    return (
+        StoredMedia.objects.for_workspace(message.workspace)
+        .filter(message=message, position=position)
+        .first()
+    )
 
 
 def on_platform_events(workspace_id: str, events: list[dict]) -> None:

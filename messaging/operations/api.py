@@ -19,8 +19,9 @@ from .models import AlertKind, AlertRule
 
 
 class RetentionSerializer(serializers.Serializer):
-    body_retention_days = StrictIntegerField(min_value=1, max_value=36500, allow_null=True,
-                                             help_text="Null: keep bodies and media forever")
+    body_retention_days = StrictIntegerField(
+        min_value=1, max_value=36500, allow_null=True, help_text="Null: keep bodies and media forever"
+    )
     mask_numbers = serializers.BooleanField(default=False)
 
 
@@ -36,8 +37,9 @@ class RetentionView(WorkspaceMemberMixin, APIView):
     def get(self, request, workspace_id):
         return Response(_answer(retention.policy_of(self.workspace)))
 
-    @extend_schema(request=RetentionSerializer, responses=RetentionSerializer,
-                   summary="Set the workspace's retention")
+    @extend_schema(
+        request=RetentionSerializer, responses=RetentionSerializer, summary="Set the workspace's retention"
+    )
     def put(self, request, workspace_id):
         serializer = RetentionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -47,8 +49,11 @@ class RetentionView(WorkspaceMemberMixin, APIView):
 
 @extend_schema(tags=["messages"])
 class MessageRedactView(IntegratorWorkspaceMixin, APIView):
-    @extend_schema(request=None, responses=MessageSerializer,
-                   summary="Remove a message's body and media (its status stays)")
+    @extend_schema(
+        request=None,
+        responses=MessageSerializer,
+        summary="Remove a message's body and media (its status stays)",
+    )
     def post(self, request, message_id):
         message = selectors.access_message(workspace=self.workspace, message_id=message_id)
         return Response(MessageSerializer(retention.message_redact(message=message)).data)
@@ -56,8 +61,11 @@ class MessageRedactView(IntegratorWorkspaceMixin, APIView):
 
 @extend_schema(tags=["messages"])
 class WorkspaceMessageRedactView(WorkspaceMemberMixin, APIView):
-    @extend_schema(request=None, responses=MessageSerializer,
-                   summary="Remove a message's body and media (owners and admins)")
+    @extend_schema(
+        request=None,
+        responses=MessageSerializer,
+        summary="Remove a message's body and media (owners and admins)",
+    )
     def post(self, request, workspace_id, message_id):
         message = selectors.access_message(workspace=self.workspace, message_id=message_id)
         return Response(MessageSerializer(retention.message_redact(message=message)).data)
@@ -70,15 +78,24 @@ def _optional_email(value: str) -> None:
 
 class AlertRuleSerializer(serializers.ModelSerializer):
     # A plain string in the schema: "" (no email) is a valid answer, which an email format is not.
-    email = StrictCharField(required=False, allow_blank=True, max_length=254,
-                            validators=[_optional_email])
+    email = StrictCharField(required=False, allow_blank=True, max_length=254, validators=[_optional_email])
     kind = StrictChoiceField(choices=AlertKind.choices)
     error_code = StrictCharField(max_length=16, required=False, allow_blank=True)
 
     class Meta:
         model = AlertRule
-        fields = ["id", "kind", "threshold", "window_minutes", "min_messages", "error_code", "email",
-                  "firing_since", "last_value", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "threshold",
+            "window_minutes",
+            "min_messages",
+            "error_code",
+            "email",
+            "firing_since",
+            "last_value",
+            "created_at",
+        ]
         read_only_fields = ["id", "firing_since", "last_value", "created_at"]
 
     def validate(self, attrs):
@@ -103,8 +120,9 @@ class AlertRuleListView(WorkspaceMemberMixin, generics.ListCreateAPIView):
 class AlertRuleDetailView(WorkspaceMemberMixin, APIView):
     @extend_schema(responses={204: None}, summary="Remove an alert rule")
     def delete(self, request, workspace_id, alert_id):
-        rule = in_workspace(AlertRule.objects, workspace=self.workspace, pk=alert_id,
-                            missing="Alert rule not found.")
+        rule = in_workspace(
+            AlertRule.objects, workspace=self.workspace, pk=alert_id, missing="Alert rule not found."
+        )
         with transaction.atomic():
             audit_record(self.workspace, "workspace.alert_removed", rule)
             rule.delete()

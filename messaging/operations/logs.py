@@ -55,8 +55,9 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        ids = " ".join(f"{name.split('_')[0]}={value}" for name in CONTEXT_FIELDS
-                       if (value := getattr(record, name, "")))
+        ids = " ".join(
+            f"{name.split('_')[0]}={value}" for name in CONTEXT_FIELDS if (value := getattr(record, name, ""))
+        )
         return f"{line} [{ids}]" if ids else line
 
 
@@ -122,8 +123,13 @@ def clear_context_after_task(task_id=None, task=None, state=None, **_) -> None:
     """task_postrun: one line per task, then back to the context before it (an eager task's
     request keeps its own)."""
     token, started = _task_tokens.pop(task_id, (None, time.monotonic()))
-    logger.info("Task %s %s in %.0f ms", getattr(task, "name", "?"), state,
-                (time.monotonic() - started) * 1000, extra={"task": getattr(task, "name", "")})
+    logger.info(
+        "Task %s %s in %.0f ms",
+        getattr(task, "name", "?"),
+        state,
+        (time.monotonic() - started) * 1000,
+        extra={"task": getattr(task, "name", "")},
+    )
     if token is not None:
         _context.reset(token)
 
@@ -131,6 +137,12 @@ def clear_context_after_task(task_id=None, task=None, state=None, **_) -> None:
 def log_message_outcome(message, text: str, *, carrier_sid: str = "") -> None:
     """One line about one message of a batch (the delivery engine's rounds), with the ids of the
     message and of the request that accepted it: a batch has no single request context."""
-    logger.info(text, extra={"request_id": message.request_id or current().get("request_id", ""),
-                             "message_id": message.id, "workspace_id": message.workspace_id,
-                             "carrier_sid": carrier_sid})
+    logger.info(
+        text,
+        extra={
+            "request_id": message.request_id or current().get("request_id", ""),
+            "message_id": message.id,
+            "workspace_id": message.workspace_id,
+            "carrier_sid": carrier_sid,
+        },
+    )

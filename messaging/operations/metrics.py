@@ -51,12 +51,19 @@ def _carrier_of(workspace_id: str, our_number: str) -> str:
     try:
         carrier = None
         if our_number:
-            carrier = (PhoneNumber.objects.filter(workspace_id=workspace_id, phone_number=our_number,
-                                                  account__isnull=False)
-                       .values_list("account__provider", flat=True).first())
+            carrier = (
+                PhoneNumber.objects.filter(
+                    workspace_id=workspace_id, phone_number=our_number, account__isnull=False
+                )
+                .values_list("account__provider", flat=True)
+                .first()
+            )
         if carrier is None:
-            carrier = (ProviderAccount.objects.filter(workspace_id=workspace_id, is_primary=True)
-                       .values_list("provider", flat=True).first()) or "none"
+            carrier = (
+                ProviderAccount.objects.filter(workspace_id=workspace_id, is_primary=True)
+                .values_list("provider", flat=True)
+                .first()
+            ) or "none"
     except Exception:  # never let counting break a publish (an async caller, a database blip)
         return "unknown"
     _carriers[key] = (carrier, time.monotonic() + CARRIER_CACHE_SECONDS)
@@ -118,10 +125,16 @@ class QueueCollector:
     """Messages waiting to be sent, per sender class, read from the messages table."""
 
     def collect(self):
-        depth = GaugeMetricFamily("mp_queue_depth", "Messages waiting to be sent (queued, and "
-                                  "scheduled ones that are due)", labels=["sender_class"])
-        oldest = GaugeMetricFamily("mp_queue_oldest_due_age_seconds",
-                                   "How long the oldest due message has waited", labels=["sender_class"])
+        depth = GaugeMetricFamily(
+            "mp_queue_depth",
+            "Messages waiting to be sent (queued, and scheduled ones that are due)",
+            labels=["sender_class"],
+        )
+        oldest = GaugeMetricFamily(
+            "mp_queue_oldest_due_age_seconds",
+            "How long the oldest due message has waited",
+            labels=["sender_class"],
+        )
         try:
             rows = queue_by_sender_class()
         except Exception:
@@ -148,7 +161,8 @@ def queue_by_sender_class() -> list[dict]:
             sender_class=Case(
                 When(from_number="", then=Value("messaging_service")),
                 default=Coalesce(Subquery(number_type), Value("long_code")),
-                output_field=CharField()),
+                output_field=CharField(),
+            ),
         )
         .values("sender_class")
         .annotate(depth=Count("pk"), oldest=Min("due_at", filter=Q(due_at__lte=now)))

@@ -12,7 +12,8 @@ class RetentionPolicy(models.Model):
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="retention")
     # Null: keep forever (the default).
     body_retention_days = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36500)])
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36500)]
+    )
     # Also mask the contact's number on redacted messages (+1415555**** ).
     mask_numbers = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -38,8 +39,9 @@ class AlertRule(models.Model):
     kind = models.CharField(max_length=20, choices=AlertKind.choices)
     # delivery_rate: a share (0.9); carrier_errors: a count in the window; queue_backlog: seconds.
     threshold = models.FloatField(validators=[MinValueValidator(0)])
-    window_minutes = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1),
-                                                                          MaxValueValidator(1440)])
+    window_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(1440)]
+    )
     # delivery_rate: judged only over at least this many finished messages in the window.
     min_messages = models.PositiveIntegerField(default=20)
     error_code = models.CharField(max_length=16, blank=True)  # carrier_errors: blank is any code

@@ -35,13 +35,19 @@ def policy_of(workspace: Workspace) -> RetentionPolicy:
 
 
 @transaction.atomic
-def retention_set(*, workspace: Workspace, body_retention_days: int | None,
-                  mask_numbers: bool) -> RetentionPolicy:
+def retention_set(
+    *, workspace: Workspace, body_retention_days: int | None, mask_numbers: bool
+) -> RetentionPolicy:
     policy = policy_of(workspace)
     policy.body_retention_days, policy.mask_numbers = body_retention_days, mask_numbers
     policy.save()
-    audit_record(workspace, "workspace.retention_changed", workspace,
-                 body_retention_days=body_retention_days, mask_numbers=mask_numbers)
+    audit_record(
+        workspace,
+        "workspace.retention_changed",
+        workspace,
+        body_retention_days=body_retention_days,
+        mask_numbers=mask_numbers,
+    )
     return policy
 
 
@@ -58,8 +64,7 @@ def _redact_rows(messages: list[Message], *, mask_numbers: bool) -> None:
     ids = [m.pk for m in messages]
     events = list(CarrierEvent.objects.filter(message_id__in=ids))
     for event in events:
-        event.params = {k: v for k, v in event.params.items()
-                        if not k.startswith(CONTENT_PARAM_PREFIXES)}
+        event.params = {k: v for k, v in event.params.items() if not k.startswith(CONTENT_PARAM_PREFIXES)}
     CarrierEvent.objects.bulk_update(events, ["params"])
     deliveries = list(WebhookDelivery.objects.filter(message_id__in=ids))
     for delivery in deliveries:
@@ -75,8 +80,10 @@ def message_redact(*, message: Message) -> Message:
     moving: a message still to be sent would go out empty."""
     message = Message.objects.select_for_update().get(pk=message.pk)
     if message.status not in REDACTABLE:
-        raise DomainError("message_not_final", "Only a message that is done moving (delivered, "
-                          "failed, received, …) can be redacted.")
+        raise DomainError(
+            "message_not_final",
+            "Only a message that is done moving (delivered, failed, received, …) can be redacted.",
+        )
     _redact_rows([message], mask_numbers=policy_of(message.workspace).mask_numbers)
     return message
 
@@ -95,8 +102,11 @@ def apply_retention(*, now=None, batch_size: int | None = None) -> int:
     for policy in RetentionPolicy.objects.filter(body_retention_days__isnull=False):
         while True:
             with transaction.atomic():
-                batch = list(Message.objects.filter(_due(policy, now))
-                             .select_for_update(skip_locked=True).order_by("created_at")[:batch_size])
+                batch = list(
+                    Message.objects.filter(_due(policy, now))
+                    .select_for_update(skip_locked=True)
+                    .order_by("created_at")[:batch_size]
+                )
                 if batch:
                     _redact_rows(batch, mask_numbers=policy.mask_numbers)
             redacted += len(batch)

@@ -15,27 +15,37 @@ def simulator(workspace) -> ProviderAccount:
 
 @pytest.fixture
 def our_number(workspace, simulator) -> PhoneNumber:
-    return PhoneNumber.objects.create(workspace=workspace, phone_number=OUR_NUMBER,
-                                      friendly_name="Main line", sms_enabled=True,
-                                      mms_enabled=True, is_default=True)
+    return PhoneNumber.objects.create(
+        workspace=workspace,
+        phone_number=OUR_NUMBER,
+        friendly_name="Main line",
+        sms_enabled=True,
+        mms_enabled=True,
+        is_default=True,
+    )
 
 
 @pytest.fixture
 def twilio_workspace(workspace, twilio_account):
     """A workspace on the fake Twilio, sending from its long code by default."""
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
-    PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True,
-                               mms_enabled=True)
+    ProviderAccount.objects.create(
+        workspace=workspace,
+        provider="twilio",
+        account_sid=twilio_account.sid,
+        auth_token=twilio_account.auth_token,
+    )
+    PhoneNumber.objects.create(
+        workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True, mms_enabled=True
+    )
     return workspace
 
 
 @pytest.fixture
 def other_number(other_workspace) -> PhoneNumber:
     ProviderAccount.objects.create(workspace=other_workspace, provider="simulator")
-    return PhoneNumber.objects.create(workspace=other_workspace, phone_number="+13125550100",
-                                      is_default=True, mms_enabled=True)
+    return PhoneNumber.objects.create(
+        workspace=other_workspace, phone_number="+13125550100", is_default=True, mms_enabled=True
+    )
 
 
 @pytest.fixture
@@ -54,8 +64,11 @@ def send(api_client, our_number, django_capture_on_commit_callbacks):
 # Media and callback URLs are checked against the addresses their host resolves to; the tests'
 # example hosts resolve to example.com's public address, without DNS. Tests that need other
 # answers patch the resolver themselves.
-EXAMPLE_DNS = {"example.com": ["93.184.216.34"], "e.com": ["93.184.216.34"],
-               "cdn.example.com": ["93.184.216.34"]}
+EXAMPLE_DNS = {
+    "example.com": ["93.184.216.34"],
+    "e.com": ["93.184.216.34"],
+    "cdn.example.com": ["93.184.216.34"],
+}
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,7 @@ def batch(api_client, our_number, django_capture_on_commit_callbacks):
 
     def post(messages, headers: dict | None = None, client=None):
         with django_capture_on_commit_callbacks(execute=True):
-            return (client or api_client).post(URL, {"messages": messages}, format="json",
-                                               **(headers or {}))
+            return (client or api_client).post(URL, {"messages": messages}, format="json", **(headers or {}))
 
     return post
 
@@ -43,16 +42,18 @@ def test_every_accepted_message_of_a_batch_is_delivered(batch):
 
 def test_each_message_is_validated_on_its_own_and_the_valid_ones_are_sent(batch, workspace):
     OptOut.objects.create(workspace=workspace, phone_number="+14155550199", keyword="STOP")
-    response = batch([
-        {"to": CONTACT, "body": "fine"},
-        {"to": "not a number", "body": "bad number"},
-        {"body": "no recipient"},
-        {"to": "+14155550199", "body": "opted out"},
-        {"to": CONTACT, "body": "wrong sender", "from": "+13125550100"},
-        "not an object",
-        {"to": CONTACT, "body": "x" * 1601},
-        {"to": CONTACT, "body": "also fine"},
-    ])
+    response = batch(
+        [
+            {"to": CONTACT, "body": "fine"},
+            {"to": "not a number", "body": "bad number"},
+            {"body": "no recipient"},
+            {"to": "+14155550199", "body": "opted out"},
+            {"to": CONTACT, "body": "wrong sender", "from": "+13125550100"},
+            "not an object",
+            {"to": CONTACT, "body": "x" * 1601},
+            {"to": CONTACT, "body": "also fine"},
+        ]
+    )
     assert response.status_code == 200
     data = response.json()["data"]
     assert [(d["status"], d.get("error", {}).get("error")) for d in data] == [
@@ -109,10 +110,13 @@ def test_the_idempotency_key_covers_the_whole_batch(batch):
 
 
 def test_another_workspace_cannot_send_from_my_numbers_or_see_the_batch(
-        batch, other_api_client, other_number):
+    batch, other_api_client, other_number
+):
     mine = batch([{"to": CONTACT, "body": "mine"}]).json()["data"][0]["message"]["id"]
-    theirs = batch([{"to": CONTACT, "body": "sneaky", "from": OUR_NUMBER},
-                    {"to": CONTACT, "body": "theirs"}], client=other_api_client).json()["data"]
+    theirs = batch(
+        [{"to": CONTACT, "body": "sneaky", "from": OUR_NUMBER}, {"to": CONTACT, "body": "theirs"}],
+        client=other_api_client,
+    ).json()["data"]
     assert theirs[0]["status"] == 400
     assert theirs[0]["error"]["error"] == "from_number_not_allowed"
     assert theirs[1]["status"] == 201
@@ -123,12 +127,14 @@ def test_another_workspace_cannot_send_from_my_numbers_or_see_the_batch(
 
 
 def test_a_thousand_messages_are_accepted_in_one_request_with_one_wake_up(
-        api_client, our_number, django_capture_on_commit_callbacks, monkeypatch):
+    api_client, our_number, django_capture_on_commit_callbacks, monkeypatch
+):
     wake_ups: list[list[str]] = []
     monkeypatch.setattr("messaging.wakeup.wake", lambda **kw: wake_ups.append(list(kw["message_ids"])))
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_client.post(URL, {"messages": [{"to": to, "body": "bulk"}
-                                                      for to in contacts(1000)]}, format="json")
+        response = api_client.post(
+            URL, {"messages": [{"to": to, "body": "bulk"} for to in contacts(1000)]}, format="json"
+        )
     assert response.status_code == 200
     assert {item["status"] for item in response.json()["data"]} == {201}
     assert Message.objects.filter(status=Status.QUEUED).count() == 1000

@@ -21,11 +21,13 @@ def url(workspace, rest=""):
 @pytest.fixture
 def people(workspace):
     return {
-        "ana": Contact.objects.create(workspace=workspace, phone_number=LA, name="Ana",
-                                      fields={"city": "San Francisco"}, tags=["vip"]),
+        "ana": Contact.objects.create(
+            workspace=workspace, phone_number=LA, name="Ana", fields={"city": "San Francisco"}, tags=["vip"]
+        ),
         "ben": Contact.objects.create(workspace=workspace, phone_number=NY, name="Ben", tags=["vip"]),
-        "chloe": Contact.objects.create(workspace=workspace, phone_number=PARIS, name="Chloé",
-                                        fields={"city": "Paris"}, tags=["fr"]),
+        "chloe": Contact.objects.create(
+            workspace=workspace, phone_number=PARIS, name="Chloé", fields={"city": "Paris"}, tags=["fr"]
+        ),
     }
 
 
@@ -41,13 +43,20 @@ def post(owner_client, django_capture_on_commit_callbacks):
 
 
 def test_a_broadcast_renders_per_contact_and_skips_opted_out_and_unrenderable_ones(
-        post, owner_client, workspace, our_number, people):
+    post, owner_client, workspace, our_number, people
+):
     OptOut.objects.create(workspace=workspace, phone_number=NY, keyword="STOP")
-    template = MessageTemplate.objects.create(workspace=workspace, name="Hi",
-                                              body="Hi {{name}}, see you in {{city}}!")
-    response = post(url(workspace), {"name": "Launch", "template_id": template.id,
-                                     "audience": {"contact_ids": [people["ana"].id, people["ben"].id,
-                                                                  people["ana"].id]}})
+    template = MessageTemplate.objects.create(
+        workspace=workspace, name="Hi", body="Hi {{name}}, see you in {{city}}!"
+    )
+    response = post(
+        url(workspace),
+        {
+            "name": "Launch",
+            "template_id": template.id,
+            "audience": {"contact_ids": [people["ana"].id, people["ben"].id, people["ana"].id]},
+        },
+    )
     assert response.status_code == 201, response.content
     broadcast = response.json()
     assert broadcast["id"].startswith("bc_")
@@ -59,21 +68,24 @@ def test_a_broadcast_renders_per_contact_and_skips_opted_out_and_unrenderable_on
     assert sum(counts[k] for k in ("queued", "sent", "delivered", "failed", "undelivered")) == 1
     # Chloé has a city, Ben has none and no default: a tag audience skips him as invalid.
     OptOut.objects.all().delete()
-    tagged = post(url(workspace), {"name": "All", "body": "Hi {{name}} in {{city}}",
-                                   "audience": {"tags": ["vip", "fr"]}}).json()
+    tagged = post(
+        url(workspace),
+        {"name": "All", "body": "Hi {{name}} in {{city}}", "audience": {"tags": ["vip", "fr"]}},
+    ).json()
     tagged = owner_client.get(url(workspace, f"/{tagged['id']}")).json()
     assert tagged["counts"]["total"] == 3
     assert tagged["counts"]["skipped_invalid"] == 1
-    assert tagged["skipped"] == [{"contact_id": people["ben"].id,
-                                  "reason": "The variable {{city}} has no value and no default."}]
+    assert tagged["skipped"] == [
+        {"contact_id": people["ben"].id, "reason": "The variable {{city}} has no value and no default."}
+    ]
     assert Message.objects.get(broadcast_id=tagged["id"], to_number=PARIS).body == "Hi Chloé in Paris"
-    message = owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages",
-                               {"to": PARIS}).json()["data"][0]
+    message = owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages", {"to": PARIS}).json()["data"][0]
     assert message["broadcast_id"] == tagged["id"]
 
 
-def test_a_broadcast_is_checked_whole_before_anything_is_made(post, workspace, our_number, people,
-                                                              other_workspace):
+def test_a_broadcast_is_checked_whole_before_anything_is_made(
+    post, workspace, our_number, people, other_workspace
+):
     stranger = Contact.objects.create(workspace=other_workspace, phone_number=LA)
     bad = [
         {"name": "x", "body": "hi", "audience": {"contact_ids": [stranger.id]}},
@@ -81,23 +93,32 @@ def test_a_broadcast_is_checked_whole_before_anything_is_made(post, workspace, o
         {"name": "x", "body": "hi", "audience": {"everyone": True}},
         {"name": "x", "body": "hi {{name.x}}", "audience": {"all": True}},
         {"name": "x", "audience": {"all": True}},
-        {"name": "x", "body": "hi", "audience": {"all": True}, "quiet_hours": {"start": "25:00",
-                                                                             "end": "08:00"}},
+        {
+            "name": "x",
+            "body": "hi",
+            "audience": {"all": True},
+            "quiet_hours": {"start": "25:00", "end": "08:00"},
+        },
         {"name": "x", "body": "hi", "audience": {"all": True}, "validity_period": "soon"},
         {"name": "x", "body": "hi", "audience": {"all": True}, "scheduled_at": "2020-01-01T00:00:00Z"},
         {"name": "", "body": "hi", "audience": {"all": True}},
     ]
     for body in bad:
         assert_error(post(url(workspace), body), 400, "invalid_params")
-    assert_error(post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
-                                       "from": "+15005550001"}), 400, "from_number_not_allowed")
+    assert_error(
+        post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}, "from": "+15005550001"}),
+        400,
+        "from_number_not_allowed",
+    )
     assert not Broadcast.objects.exists()
 
 
-def test_another_workspace_sees_none_of_the_broadcasts(post, outsider_client, workspace,
-                                                       other_workspace, our_number, people):
-    broadcast = post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
-                                      "draft": True}).json()
+def test_another_workspace_sees_none_of_the_broadcasts(
+    post, outsider_client, workspace, other_workspace, our_number, people
+):
+    broadcast = post(
+        url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}, "draft": True}
+    ).json()
     assert outsider_client.get(url(other_workspace)).json()["data"] == []
     for rest in ("", "/preview", "/send", "/cancel"):
         call = outsider_client.get if rest == "" else outsider_client.post
@@ -107,8 +128,10 @@ def test_another_workspace_sees_none_of_the_broadcasts(post, outsider_client, wo
 
 def test_a_draft_is_previewed_then_sent(post, owner_client, workspace, our_number, people):
     OptOut.objects.create(workspace=workspace, phone_number=PARIS)
-    draft = post(url(workspace), {"name": "x", "body": "Hi {{name|friend}} \u2014 news",
-                                  "audience": {"all": True}, "draft": True}).json()
+    draft = post(
+        url(workspace),
+        {"name": "x", "body": "Hi {{name|friend}} \u2014 news", "audience": {"all": True}, "draft": True},
+    ).json()
     assert draft["status"] == "draft"
     assert not Message.objects.exists()
     preview = post(url(workspace, f"/{draft['id']}/preview")).json()
@@ -129,20 +152,26 @@ def test_creating_a_broadcast_is_idempotent(post, workspace, our_number, people)
     again = post(url(workspace), body, HTTP_IDEMPOTENCY_KEY="launch-1")
     assert first.json()["id"] == again.json()["id"]
     assert Broadcast.objects.count() == 1 and Message.objects.count() == 3
-    assert_error(post(url(workspace), {**body, "name": "y"}, HTTP_IDEMPOTENCY_KEY="launch-1"), 409,
-                 "idempotency_conflict")
+    assert_error(
+        post(url(workspace), {**body, "name": "y"}, HTTP_IDEMPOTENCY_KEY="launch-1"),
+        409,
+        "idempotency_conflict",
+    )
 
 
-@pytest.mark.parametrize(("number", "at", "expected"), [
-    # 23:00 in San Francisco (06:00 UTC): held until 08:00 there (15:00 UTC).
-    (LA, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 15, 0, tzinfo=UTC)),
-    # The same moment is 02:00 in New York: held until 08:00 there.
-    (NY, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 12, 0, tzinfo=UTC)),
-    # 07:00 in Paris: quiet until 08:00.
-    (PARIS, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 7, 0, tzinfo=UTC)),
-    # 13:00 in Paris: not quiet.
-    (PARIS, datetime(2026, 3, 10, 12, 0, tzinfo=UTC), None),
-])
+@pytest.mark.parametrize(
+    ("number", "at", "expected"),
+    [
+        # 23:00 in San Francisco (06:00 UTC): held until 08:00 there (15:00 UTC).
+        (LA, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 15, 0, tzinfo=UTC)),
+        # The same moment is 02:00 in New York: held until 08:00 there.
+        (NY, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 12, 0, tzinfo=UTC)),
+        # 07:00 in Paris: quiet until 08:00.
+        (PARIS, datetime(2026, 3, 10, 6, 0, tzinfo=UTC), datetime(2026, 3, 10, 7, 0, tzinfo=UTC)),
+        # 13:00 in Paris: not quiet.
+        (PARIS, datetime(2026, 3, 10, 12, 0, tzinfo=UTC), None),
+    ],
+)
 def test_quiet_hours_hold_until_the_recipients_local_morning(number, at, expected):
     assert broadcasts.release_time(number, at, {"start": "21:00", "end": "08:00"}, "UTC") == expected
 
@@ -153,16 +182,26 @@ def test_a_number_that_spans_zones_uses_the_workspaces_zone():
     assert broadcasts.recipient_zone(LA, "Asia/Tokyo").key == "America/Los_Angeles"
 
 
-def test_quiet_hours_schedule_each_message_with_a_frozen_clock(post, owner_client, workspace,
-                                                               our_number, people, monkeypatch):
+def test_quiet_hours_schedule_each_message_with_a_frozen_clock(
+    post, owner_client, workspace, our_number, people, monkeypatch
+):
     frozen = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 23:00 in SF, 02:00 in NY, 07:00 in Paris
     monkeypatch.setattr(broadcasts.timezone, "now", lambda: frozen)
-    made = post(url(workspace), {"name": "x", "body": "Hi {{name}}", "audience": {"all": True},
-                                 "quiet_hours": {"start": "21:00", "end": "08:00"}}).json()
+    made = post(
+        url(workspace),
+        {
+            "name": "x",
+            "body": "Hi {{name}}",
+            "audience": {"all": True},
+            "quiet_hours": {"start": "21:00", "end": "08:00"},
+        },
+    ).json()
     held = dict(Message.objects.filter(broadcast_id=made["id"]).values_list("to_number", "scheduled_at"))
-    assert held == {LA: datetime(2026, 3, 10, 15, 0, tzinfo=UTC),
-                    NY: datetime(2026, 3, 10, 12, 0, tzinfo=UTC),
-                    PARIS: datetime(2026, 3, 10, 7, 0, tzinfo=UTC)}
+    assert held == {
+        LA: datetime(2026, 3, 10, 15, 0, tzinfo=UTC),
+        NY: datetime(2026, 3, 10, 12, 0, tzinfo=UTC),
+        PARIS: datetime(2026, 3, 10, 7, 0, tzinfo=UTC),
+    }
     assert set(Message.objects.values_list("status", flat=True)) == {"scheduled"}
     # Canceled mid-way: every unsent message ends canceled.
     canceled = post(url(workspace, f"/{made['id']}/cancel")).json()
@@ -171,13 +210,19 @@ def test_quiet_hours_schedule_each_message_with_a_frozen_clock(post, owner_clien
     assert_error(post(url(workspace, f"/{made['id']}/cancel")), 409, "not_cancelable")
 
 
-def test_messages_past_their_validity_end_failed_expired(post, workspace, our_number, people,
-                                                         monkeypatch):
+def test_messages_past_their_validity_end_failed_expired(post, workspace, our_number, people, monkeypatch):
     start = timezone.now()
     monkeypatch.setattr(broadcasts.timezone, "now", lambda: datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
-    made = post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
-                                 "quiet_hours": {"start": "21:00", "end": "08:00"},
-                                 "validity_period": 3600}).json()
+    made = post(
+        url(workspace),
+        {
+            "name": "x",
+            "body": "hi",
+            "audience": {"all": True},
+            "quiet_hours": {"start": "21:00", "end": "08:00"},
+            "validity_period": 3600,
+        },
+    ).json()
     monkeypatch.setattr(broadcasts.timezone, "now", lambda: start)
     assert validity.expire_unsent_messages() == 3
     expired = Message.objects.filter(broadcast_id=made["id"])
@@ -187,9 +232,11 @@ def test_messages_past_their_validity_end_failed_expired(post, workspace, our_nu
 
 
 def test_a_worker_killed_mid_broadcast_resumes_and_sends_each_contact_once(
-        post, workspace, our_number, monkeypatch, settings):
-    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}")
-                                 for n in range(3000, 3045)])
+    post, workspace, our_number, monkeypatch, settings
+):
+    Contact.objects.bulk_create(
+        [Contact(workspace=workspace, phone_number=f"+1415555{n:04d}") for n in range(3000, 3045)]
+    )
     settings.BROADCAST_BATCH_CONTACTS = 10
     calls = {"n": 0}
     store = broadcasts._store
@@ -214,8 +261,10 @@ def test_a_worker_killed_mid_broadcast_resumes_and_sends_each_contact_once(
 
 def test_a_scheduled_broadcast_starts_when_due(post, workspace, our_number, people, monkeypatch):
     later = timezone.now() + timedelta(hours=1)
-    made = post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True},
-                                 "scheduled_at": later.isoformat()}).json()
+    made = post(
+        url(workspace),
+        {"name": "x", "body": "hi", "audience": {"all": True}, "scheduled_at": later.isoformat()},
+    ).json()
     assert made["status"] == "scheduled"
     assert broadcasts.broadcasts_sweep()["started"] == 0
     monkeypatch.setattr(broadcasts.timezone, "now", lambda: later + timedelta(seconds=1))
@@ -234,9 +283,14 @@ def test_a_single_send_takes_a_validity_period(send):
 
 
 def test_workers_share_a_broadcast_by_slices_and_each_contact_gets_one_message(
-        post, owner_client, workspace, our_number, settings):
-    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}",
-                                         name=f"P{n}", fields={"n": str(n)}) for n in range(5000, 5045)])
+    post, owner_client, workspace, our_number, settings
+):
+    Contact.objects.bulk_create(
+        [
+            Contact(workspace=workspace, phone_number=f"+1415555{n:04d}", name=f"P{n}", fields={"n": str(n)})
+            for n in range(5000, 5045)
+        ]
+    )
     settings.BROADCAST_SLICE_CONTACTS = 10
     settings.BROADCAST_BATCH_CONTACTS = 4
     made = post(url(workspace), {"name": "x", "body": "Hi {{name}} #{{n}}", "audience": {"all": True}})
@@ -244,7 +298,12 @@ def test_workers_share_a_broadcast_by_slices_and_each_contact_gets_one_message(
     broadcast = Broadcast.objects.get(pk=made.json()["id"])
     # 45 contacts in slices of 10: five slices, the last one open-ended.
     assert [(s.after == "", s.last == "") for s in broadcast.slices.order_by("seq")] == [
-        (True, False), (False, False), (False, False), (False, False), (False, True)]
+        (True, False),
+        (False, False),
+        (False, False),
+        (False, False),
+        (False, True),
+    ]
     assert all(s.done for s in broadcast.slices.all())
     messages = Message.objects.filter(broadcast=broadcast)
     assert sorted(m.body for m in messages) == sorted(f"Hi P{n} #{n}" for n in range(5000, 5045))
@@ -255,10 +314,12 @@ def test_workers_share_a_broadcast_by_slices_and_each_contact_gets_one_message(
     assert sum(counts[k] for k in ("queued", "sent", "delivered", "failed", "undelivered")) == 45
 
 
-def test_a_worker_killed_in_one_slice_leaves_the_others_to_go_on(post, workspace, our_number,
-                                                                  monkeypatch, settings):
-    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}")
-                                 for n in range(6000, 6030)])
+def test_a_worker_killed_in_one_slice_leaves_the_others_to_go_on(
+    post, workspace, our_number, monkeypatch, settings
+):
+    Contact.objects.bulk_create(
+        [Contact(workspace=workspace, phone_number=f"+1415555{n:04d}") for n in range(6000, 6030)]
+    )
     settings.BROADCAST_SLICE_CONTACTS = 10
     settings.BROADCAST_BATCH_CONTACTS = 10
     store = broadcasts._store
@@ -283,7 +344,8 @@ def test_a_worker_killed_in_one_slice_leaves_the_others_to_go_on(post, workspace
 
 
 def test_an_opt_out_that_arrives_while_the_batch_is_made_is_skipped_and_counted(
-        post, owner_client, workspace, our_number, people, monkeypatch):
+    post, owner_client, workspace, our_number, people, monkeypatch
+):
     store = broadcasts.broadcast_messages_store
 
     def stop_arrives_first(**kwargs):
@@ -292,27 +354,30 @@ def test_an_opt_out_that_arrives_while_the_batch_is_made_is_skipped_and_counted(
 
     monkeypatch.setattr(broadcasts, "broadcast_messages_store", stop_arrives_first)
     made = post(url(workspace), {"name": "x", "body": "Hi {{name}}", "audience": {"all": True}}).json()
-    assert sorted(Message.objects.filter(broadcast_id=made["id"]).values_list("to_number", flat=True)) == \
-        sorted([LA, PARIS])
+    assert sorted(
+        Message.objects.filter(broadcast_id=made["id"]).values_list("to_number", flat=True)
+    ) == sorted([LA, PARIS])
     counts = owner_client.get(url(workspace, f"/{made['id']}")).json()["counts"]
     assert counts["skipped_opted_out"] == 1
 
 
-def test_a_text_that_renders_too_long_is_skipped_as_invalid(post, owner_client, workspace,
-                                                            our_number, people):
+def test_a_text_that_renders_too_long_is_skipped_as_invalid(
+    post, owner_client, workspace, our_number, people
+):
     people["ana"].fields = {"city": "x" * 1000}
     people["ana"].save()
-    made = post(url(workspace), {"name": "x", "body": "{{city|Paris}} " * 2,
-                                 "audience": {"all": True}}).json()
+    made = post(
+        url(workspace), {"name": "x", "body": "{{city|Paris}} " * 2, "audience": {"all": True}}
+    ).json()
     made = owner_client.get(url(workspace, f"/{made['id']}")).json()
     assert made["counts"]["skipped_invalid"] == 1
-    assert made["skipped"] == [{"contact_id": people["ana"].id,
-                                "reason": "The message renders longer than 1,600 characters."}]
+    assert made["skipped"] == [
+        {"contact_id": people["ana"].id, "reason": "The message renders longer than 1,600 characters."}
+    ]
     assert Message.objects.filter(broadcast_id=made["id"]).count() == 2
 
 
-def test_every_broadcast_message_is_published_as_created(post, workspace, our_number, people,
-                                                          monkeypatch):
+def test_every_broadcast_message_is_published_as_created(post, workspace, our_number, people, monkeypatch):
     from messaging import events
 
     published = []
@@ -324,8 +389,20 @@ def test_every_broadcast_message_is_published_as_created(post, workspace, our_nu
     # As stored, before delivery moved it on (the simulator delivers at once here).
     now = events.message_payload(stored.get(pk=created[0]["id"]))
     assert set(created[0]) == set(now)
-    unchanged = ("id", "direction", "to", "from", "body", "created_at", "media_urls", "num_segments",
-                 "encoding", "scheduled_at", "conversation_id", "broadcast_id")
+    unchanged = (
+        "id",
+        "direction",
+        "to",
+        "from",
+        "body",
+        "created_at",
+        "media_urls",
+        "num_segments",
+        "encoding",
+        "scheduled_at",
+        "conversation_id",
+        "broadcast_id",
+    )
     assert {k: created[0][k] for k in unchanged} == {k: now[k] for k in unchanged}
     assert created[0]["status"] == "queued" and created[0]["sent_at"] is None
 
@@ -334,23 +411,33 @@ def test_broadcast_messages_follow_each_destinations_route(post, workspace, our_
     from numbers.models import CarrierRoute, PhoneNumber, ProviderAccount
 
     primary = ProviderAccount.objects.get(workspace=workspace, is_primary=True)
-    france = ProviderAccount.objects.create(workspace=workspace, provider="simulator", name="FR",
-                                            is_primary=False)
+    france = ProviderAccount.objects.create(
+        workspace=workspace, provider="simulator", name="FR", is_primary=False
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number="+33612345000", account=france)
-    CarrierRoute.objects.create(workspace=workspace, prefix="+33", account=france,
-                                fallback_account=primary)
-    response = post(url(workspace), {"name": "Routed", "body": "Hello",
-                                     "audience": {"contact_ids": [people["ana"].id,
-                                                                  people["chloe"].id]}})
+    CarrierRoute.objects.create(workspace=workspace, prefix="+33", account=france, fallback_account=primary)
+    response = post(
+        url(workspace),
+        {
+            "name": "Routed",
+            "body": "Hello",
+            "audience": {"contact_ids": [people["ana"].id, people["chloe"].id]},
+        },
+    )
     assert response.status_code == 201, response.content
-    sent = {m.to_number: (m.from_number, m.carrier_account_id, m.fallback_account_id)
-            for m in Message.objects.filter(broadcast_id=response.json()["id"])}
-    assert sent == {LA: (our_number.phone_number, primary.pk, None),
-                    PARIS: ("+33612345000", france.pk, primary.pk)}
+    sent = {
+        m.to_number: (m.from_number, m.carrier_account_id, m.fallback_account_id)
+        for m in Message.objects.filter(broadcast_id=response.json()["id"])
+    }
+    assert sent == {
+        LA: (our_number.phone_number, primary.pk, None),
+        PARIS: ("+33612345000", france.pk, primary.pk),
+    }
 
 
-def test_a_batch_makes_as_many_queries_for_ten_contacts_as_for_a_hundred(post, workspace, our_number,
-                                                                         settings, monkeypatch):
+def test_a_batch_makes_as_many_queries_for_ten_contacts_as_for_a_hundred(
+    post, workspace, our_number, settings, monkeypatch
+):
     """Nothing is asked per recipient (the sender, its credentials token, a contact's fields):
     a batch's round trips do not grow with its contacts."""
     from django.db import connection
@@ -360,12 +447,23 @@ def test_a_batch_makes_as_many_queries_for_ten_contacts_as_for_a_hundred(post, w
     monkeypatch.setattr(broadcasts, "enqueue_many", lambda ids: None)  # making them, not delivery
     queries = []
     for first, count in ((6900, 5), (7000, 10), (7100, 100)):  # the first fills the caches
-        Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}",
-                                             name=f"P{n}", fields={"city": "Lyon"}, tags=[f"t{first}"])
-                                     for n in range(first, first + count)])
+        Contact.objects.bulk_create(
+            [
+                Contact(
+                    workspace=workspace,
+                    phone_number=f"+1415555{n:04d}",
+                    name=f"P{n}",
+                    fields={"city": "Lyon"},
+                    tags=[f"t{first}"],
+                )
+                for n in range(first, first + count)
+            ]
+        )
         with CaptureQueriesContext(connection) as captured:
-            made = post(url(workspace), {"name": "x", "body": "Hi {{name}} in {{city}}",
-                                         "audience": {"tags": [f"t{first}"]}})
+            made = post(
+                url(workspace),
+                {"name": "x", "body": "Hi {{name}} in {{city}}", "audience": {"tags": [f"t{first}"]}},
+            )
         assert made.status_code == 201, made.content
         assert Message.objects.filter(broadcast_id=made.json()["id"]).count() == count
         queries.append(len(captured))

@@ -49,30 +49,48 @@ def axe_violations(page, axe_source: str) -> list[dict]:
 
 
 def describe(violations: list[dict]) -> str:
-    return "\n".join(f"{v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(v["nodes"])
-                     for v in violations)
+    return "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(v["nodes"]) for v in violations
+    )
 
 
 def main_pages(server, ready: Ready) -> list[str]:
     sent = api(server, ready.key, "/api/messages", {"to": "+14155550111", "body": "Hello"})
     account = ProviderAccount.objects.get(workspace=ready.workspace)
     for position, prefix in enumerate(("+44", "+1")):  # the routes page with its buttons
-        carrier_route_set(workspace=ready.workspace, prefix=prefix, position=position,
-                          account_id=account.uid, fields_given=frozenset({"prefix", "account_id"}))
+        carrier_route_set(
+            workspace=ready.workspace,
+            prefix=prefix,
+            position=position,
+            account_id=account.uid,
+            fields_given=frozenset({"prefix", "account_id"}),
+        )
     ws = f"/w/{ready.ws}"
-    return [f"{ws}/inbox/", f"{ws}/inbox/{sent['conversation_id']}/", f"{ws}/messages/",
-            f"{ws}/numbers/", f"{ws}/settings/carrier/", f"{ws}/settings/routes/",
-            f"{ws}/settings/carrier/new/smpp/", f"{ws}/settings/", f"{ws}/settings/api-keys/",
-            f"{ws}/settings/members/", f"{ws}/contacts/", f"{ws}/broadcasts/"]
+    return [
+        f"{ws}/inbox/",
+        f"{ws}/inbox/{sent['conversation_id']}/",
+        f"{ws}/messages/",
+        f"{ws}/numbers/",
+        f"{ws}/settings/carrier/",
+        f"{ws}/settings/routes/",
+        f"{ws}/settings/carrier/new/smpp/",
+        f"{ws}/settings/",
+        f"{ws}/settings/api-keys/",
+        f"{ws}/settings/members/",
+        f"{ws}/contacts/",
+        f"{ws}/broadcasts/",
+    ]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_main_pages_have_no_serious_or_critical_accessibility_violations(
-        browser, server, axe_source, scheme):
+    browser, server, axe_source, scheme
+):
     ready = Ready()
     pages = main_pages(server, ready)
-    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 820},
-                                  color_scheme=scheme)
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 1280, "height": 820}, color_scheme=scheme
+    )
     context.set_default_timeout(ui.TIMEOUT_MS)
     page = context.new_page()
     found = {}
@@ -126,7 +144,8 @@ def test_inbox_shortcuts_move_between_conversations_focus_the_composer_and_send(
     log_in(page, "nia@example.com")
     page.goto(f"/w/{ready.ws}/inbox/")
     order = page.locator(".conv-list a.conv").evaluate_all(
-        "links => links.map(a => a.dataset.conversationId)")
+        "links => links.map(a => a.dataset.conversationId)"
+    )
     assert sorted(order) == sorted([first["conversation_id"], second["conversation_id"]])
 
     page.keyboard.press("j")  # nothing open yet: the first conversation

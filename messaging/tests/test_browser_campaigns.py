@@ -20,7 +20,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_member_imports_contacts_writes_a_template_and_watches_a_broadcast_complete(
-        browser, server, tmp_path):  # noqa: F811 - the fixtures imported above
+    browser,  # noqa: F811 - the fixtures imported above
+    server,  # noqa: F811
+    tmp_path,
+):
     context, page = new_page(browser, server)
     sign_up(page, "cam@example.com", name="Cam Paign")
     ws = create_workspace(page, "Acme Campaigns")
@@ -32,8 +35,9 @@ def test_a_member_imports_contacts_writes_a_template_and_watches_a_broadcast_com
 
     # Import: two good rows and a bad one, with the bad row explained.
     csv = tmp_path / "people.csv"
-    csv.write_text("phone_number,name,city\n+14155550101,Ana,Paris\nnot-a-number,Nobody,Rome\n"
-                   "+14155550102,Ben,Lyon\n")
+    csv.write_text(
+        "phone_number,name,city\n+14155550101,Ana,Paris\nnot-a-number,Nobody,Rome\n+14155550102,Ben,Lyon\n"
+    )
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Contacts").click()
     page.get_by_label("CSV file").set_input_files(str(csv))
     page.get_by_role("button", name="Import").click()

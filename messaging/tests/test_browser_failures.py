@@ -138,8 +138,7 @@ def test_the_composer_schedules_in_the_workspace_zone_and_a_scheduled_message_ca
     ui.expect_text(page, "Must be in the future.")
     assert page.url == thread_url
 
-    tomorrow = (datetime.now(zone) + timedelta(days=1)).replace(hour=9, minute=30, second=0,
-                                                                microsecond=0)
+    tomorrow = (datetime.now(zone) + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0)
     page.get_by_label("Send at (America/New_York time)").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Message", exact=True).fill("See you tomorrow")
     page.get_by_role("button", name="Send").click()

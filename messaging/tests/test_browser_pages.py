@@ -50,9 +50,11 @@ def log_in(page, email: str) -> None:
 
 def api(server, key: str, path: str, payload: dict | None = None, method: str | None = None) -> dict:
     request = urllib.request.Request(
-        f"{server.url}{path}", method=method or ("POST" if payload is not None else "GET"),
+        f"{server.url}{path}",
+        method=method or ("POST" if payload is not None else "GET"),
         data=json.dumps(payload).encode() if payload is not None else None,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         body = response.read()
     return json.loads(body) if body else {}
@@ -111,8 +113,13 @@ def media_files():
 @pytest.fixture
 def open_server(browser, transactional_db, media_files):
     """The daphne server allowed to fetch from loopback (where the test's media files are)."""
-    live = LiveServer(env={"SIMULATOR_DELAY_SECONDS": "1", "WEBHOOK_ALLOW_HTTP": "true",
-                           "WEBHOOK_ALLOW_PRIVATE_URLS": "true"}).start()
+    live = LiveServer(
+        env={
+            "SIMULATOR_DELAY_SECONDS": "1",
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        }
+    ).start()
     yield live
     live.stop()
 
@@ -122,8 +129,12 @@ def test_mms_images_are_shown_from_our_own_store(browser, open_server, media_fil
     ready = Ready()
     context, page = new_page(browser, server)
     log_in(page, "nia@example.com")
-    sent = api(server, ready.key, "/api/messages", {
-        "to": "+14155550111", "body": "A picture", "media_urls": [f"{media_files.url}/ok.png"]})
+    sent = api(
+        server,
+        ready.key,
+        "/api/messages",
+        {"to": "+14155550111", "body": "A picture", "media_urls": [f"{media_files.url}/ok.png"]},
+    )
     page.goto(f"/w/{ready.ws}/inbox/{sent['conversation_id']}/")
     image = page.locator(f"[data-message-id='{sent['id']}'] img")
     page.wait_for_function("img => img.complete && img.naturalWidth === 8", arg=image.element_handle())
@@ -133,8 +144,12 @@ def test_mms_images_are_shown_from_our_own_store(browser, open_server, media_fil
     response = page.request.get(f"{server.url}/w/{ready.ws}/inbox/")
     assert "img-src 'self' data:" in response.headers["content-security-policy"]
     # A message that arrives while the page is open shows its image too.
-    second = api(server, ready.key, "/api/messages", {
-        "to": "+14155550111", "body": "", "media_urls": [f"{media_files.url}/moved"]})
+    second = api(
+        server,
+        ready.key,
+        "/api/messages",
+        {"to": "+14155550111", "body": "", "media_urls": [f"{media_files.url}/moved"]},
+    )
     image = page.locator(f"[data-message-id='{second['id']}'] img")
     image.wait_for()
     page.wait_for_function("img => img.complete && img.naturalWidth === 8", arg=image.element_handle())
@@ -143,9 +158,17 @@ def test_mms_images_are_shown_from_our_own_store(browser, open_server, media_fil
 
 # 15.4 and 15.2: narrow screens, and confirm popovers that are not clipped --------------------------
 
-WORKSPACE_PAGES = ("inbox/", "messages/", "numbers/", "settings/", "settings/carrier/",
-                   "settings/api-keys/", "settings/members/", "settings/opt-outs/",
-                   "settings/webhooks/")
+WORKSPACE_PAGES = (
+    "inbox/",
+    "messages/",
+    "numbers/",
+    "settings/",
+    "settings/carrier/",
+    "settings/api-keys/",
+    "settings/members/",
+    "settings/opt-outs/",
+    "settings/webhooks/",
+)
 
 
 def overflow(page) -> int:
@@ -155,8 +178,9 @@ def overflow(page) -> int:
 
 def test_no_page_overflows_sideways_at_375_px_and_the_navigation_collapses(browser, server):
     ready = Ready()
-    sent = api(server, ready.key, "/api/messages", {
-        "to": "+14155550111", "body": "A fairly long message " * 8})
+    sent = api(
+        server, ready.key, "/api/messages", {"to": "+14155550111", "body": "A fairly long message " * 8}
+    )
     context = browser.new_context(base_url=server.url, viewport={"width": 375, "height": 740})
     context.set_default_timeout(ui.TIMEOUT_MS)
     page = context.new_page()
@@ -164,9 +188,13 @@ def test_no_page_overflows_sideways_at_375_px_and_the_navigation_collapses(brows
         page.goto(path)
         assert overflow(page) == 0, path
     log_in(page, "nia@example.com")
-    for path in ("/", "/workspaces/new/", *(f"/w/{ready.ws}/{p}" for p in WORKSPACE_PAGES),
-                 f"/w/{ready.ws}/inbox/{sent['conversation_id']}/",
-                 f"/w/{ready.ws}/messages/{sent['id']}/"):
+    for path in (
+        "/",
+        "/workspaces/new/",
+        *(f"/w/{ready.ws}/{p}" for p in WORKSPACE_PAGES),
+        f"/w/{ready.ws}/inbox/{sent['conversation_id']}/",
+        f"/w/{ready.ws}/messages/{sent['id']}/",
+    ):
         page.goto(path)
         assert overflow(page) == 0, path
     # The messages log is a list of cards: the message and its status are visible.
@@ -194,18 +222,24 @@ def test_confirm_popovers_show_their_confirm_button(browser, server):
     confirm = page.get_by_role("button", name="Revoke integration")
     confirm.wait_for()
     # Not clipped: the button's middle is the button, not whatever clips it.
-    assert page.evaluate("""button => { const r = button.getBoundingClientRect();
+    assert page.evaluate(
+        """button => { const r = button.getBoundingClientRect();
         const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-        return hit === button || button.contains(hit); }""", confirm.element_handle())
+        return hit === button || button.contains(hit); }""",
+        confirm.element_handle(),
+    )
     confirm.click()
     ui.expect_text(page, "The key was revoked")
     page.goto(f"/w/{ready.ws}/numbers/")
     page.get_by_text("Remove", exact=True).last.click()
     confirm = page.get_by_role("button", name=re.compile(r"^Remove \+"))
     confirm.scroll_into_view_if_needed()
-    assert page.evaluate("""button => { const r = button.getBoundingClientRect();
+    assert page.evaluate(
+        """button => { const r = button.getBoundingClientRect();
         const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-        return hit === button || button.contains(hit); }""", confirm.element_handle())
+        return hit === button || button.contains(hit); }""",
+        confirm.element_handle(),
+    )
     context.close()
 
 

@@ -54,16 +54,19 @@ def test_a_lockout_says_how_long_it_lasts(browser, strict_server):
         page.get_by_label("Password").fill("not-the-password")
         page.get_by_role("button", name="Log in").click()
         page.locator(".alert").wait_for()
-    assert re.search(r"Too many failed logins; try again in \d+ minutes?\.",
-                     page.locator(".alert").inner_text())
+    assert re.search(
+        r"Too many failed logins; try again in \d+ minutes?\.", page.locator(".alert").inner_text()
+    )
     context.close()
 
 
 def test_an_api_key_on_the_ui_api_is_told_what_is_wrong(browser, server):
     ready = pages.Ready()
     context, page = ui.new_page(browser, server)
-    response = page.request.get(f"{server.url}/api/ui/workspaces/{ready.ws}/messages",
-                                headers={"Authorization": f"Bearer {ready.key}"})
+    response = page.request.get(
+        f"{server.url}/api/ui/workspaces/{ready.ws}/messages",
+        headers={"Authorization": f"Bearer {ready.key}"},
+    )
     assert response.status == 401
     detail = response.json()["detail"]
     assert "This is an API key" in detail and "session token" in detail
@@ -76,11 +79,14 @@ def test_a_websocket_closed_for_a_bad_frame_gives_the_reason(browser, server):
     context, page = ui.new_page(browser, server)
     pages.log_in(page, "nia@example.com")
     page.goto(f"/w/{ready.ws}/messages/")
-    closed = page.evaluate("""ws => new Promise((resolve) => {
+    closed = page.evaluate(
+        """ws => new Promise((resolve) => {
         const socket = new WebSocket(`ws://${location.host}/ws/workspaces/${ws}/`);
         socket.onopen = () => socket.send('{"type": "subscribe"}');
         socket.onclose = (event) => resolve({code: event.code, reason: event.reason});
-    })""", ready.ws)
+    })""",
+        ready.ws,
+    )
     assert closed == {"code": 4400, "reason": "Unknown frame type; expected ping or catch_up."}
     context.close()
 
@@ -112,9 +118,13 @@ def test_the_admin_lists_messages_newest_first_and_retries_from_the_change_page(
     made = {}
     for minutes, status in ((30, Status.DELIVERED), (10, Status.FAILED), (20, Status.SENT)):
         message = Message.objects.create(
-            workspace=ready.workspace, direction=Direction.OUTBOUND, status=status,
-            to_number="+14155550111", body=f"{status} message", error_code="30008" if
-            status == Status.FAILED else None)
+            workspace=ready.workspace,
+            direction=Direction.OUTBOUND,
+            status=status,
+            to_number="+14155550111",
+            body=f"{status} message",
+            error_code="30008" if status == Status.FAILED else None,
+        )
         Message.objects.filter(pk=message.pk).update(created_at=now - timedelta(minutes=minutes))
         made[status] = message
     context, page = ui.new_page(browser, server)
@@ -129,7 +139,10 @@ def test_the_admin_lists_messages_newest_first_and_retries_from_the_change_page(
     page.goto("/admin/messaging/message/")
     rows = page.locator("#result_list tbody tr")
     assert [rows.nth(i).locator("td.field-status").inner_text() for i in range(3)] == [
-        "Failed", "Sent", "Delivered"]
+        "Failed",
+        "Sent",
+        "Delivered",
+    ]
     rows.first.locator("th a").click()
     page.get_by_role("button", name="Retry this message").click()
     ui.expect_text(page, "1 message(s) queued again.")

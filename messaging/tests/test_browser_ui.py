@@ -16,8 +16,16 @@ from messaging_platform.testing.processes import BASE_DIR
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # `UI_SCREENSHOTS=1 pytest messaging/tests/test_browser_ui.py` refreshes the README's screenshots.
 SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
 PASSWORD = "a-long-passphrase-1"
@@ -34,8 +42,7 @@ def browser():
     # their database fixtures make here are plain synchronous ones all the same.
     with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
 
@@ -48,8 +55,9 @@ def fake_carrier():
 
 @pytest.fixture
 def server(browser, transactional_db, fake_carrier):
-    live = LiveServer(env={"SIMULATOR_DELAY_SECONDS": "2",
-                           "TWILIO_API_BASE_URL": fake_carrier.base_url}).start()
+    live = LiveServer(
+        env={"SIMULATOR_DELAY_SECONDS": "2", "TWILIO_API_BASE_URL": fake_carrier.base_url}
+    ).start()
     yield live
     live.stop()
 
@@ -175,8 +183,17 @@ def test_another_user_cannot_reach_the_first_workspace(browser, server):
 
     other, page = new_page(browser, server)
     sign_up(page, "oscar@example.com", name="Oscar Outsider")
-    for path in ("", "inbox/", "messages/", "numbers/", "settings/", "settings/carrier/",
-                 "settings/api-keys/", "settings/members/", "settings/opt-outs/"):
+    for path in (
+        "",
+        "inbox/",
+        "messages/",
+        "numbers/",
+        "settings/",
+        "settings/carrier/",
+        "settings/api-keys/",
+        "settings/members/",
+        "settings/opt-outs/",
+    ):
         response = page.goto(f"/w/{ws}/{path}")
         assert response.status == 404, path
         expect_text(page, "Page not found")
@@ -184,9 +201,11 @@ def test_another_user_cannot_reach_the_first_workspace(browser, server):
     # A forged form post, with Oscar's own valid CSRF token, changes nothing either.
     page.goto("/")
     token = page.locator("input[name=csrfmiddlewaretoken]").first.input_value()
-    response = page.request.post(f"{server.url}/w/{ws}/settings/api-keys/",
-                                 form={"csrfmiddlewaretoken": token, "name": "stolen"},
-                                 headers={"Referer": f"{server.url}/"})
+    response = page.request.post(
+        f"{server.url}/w/{ws}/settings/api-keys/",
+        form={"csrfmiddlewaretoken": token, "name": "stolen"},
+        headers={"Referer": f"{server.url}/"},
+    )
     assert response.status == 404
     other.close()
 

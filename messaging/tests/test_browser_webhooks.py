@@ -32,8 +32,13 @@ def receiver():
 def hook_server(browser, transactional_db, receiver):
     """The daphne server allowed to post to loopback (the receiver); no automatic retry within
     the test, so every second attempt seen is a redelivery."""
-    live = LiveServer(env={"WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-                           "WEBHOOK_RETRY_BASE_SECONDS": "3600"}).start()
+    live = LiveServer(
+        env={
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_RETRY_BASE_SECONDS": "3600",
+        }
+    ).start()
     yield live
     live.stop()
 
@@ -132,9 +137,11 @@ def test_an_admin_manages_a_webhook_endpoint_and_its_deliveries(browser, hook_se
     assert page.get_by_role("button", name="Send a test event").count() == 0
     assert page.get_by_role("button", name="Redeliver").count() == 0
     token = page.locator("input[name=csrfmiddlewaretoken]").first.input_value()
-    response = page.request.post(f"{server.url}/w/{ready.ws}/settings/webhooks/{endpoint.pk}/disable",
-                                 form={"csrfmiddlewaretoken": token},
-                                 headers={"Referer": f"{server.url}/"})
+    response = page.request.post(
+        f"{server.url}/w/{ready.ws}/settings/webhooks/{endpoint.pk}/disable",
+        form={"csrfmiddlewaretoken": token},
+        headers={"Referer": f"{server.url}/"},
+    )
     assert response.status == 403
     endpoint.refresh_from_db()
     assert endpoint.is_active

@@ -36,7 +36,8 @@ def test_contacts_are_added_listed_filtered_and_deleted(client, workspace):
 
 
 def test_an_import_from_the_page_shows_its_progress_and_refused_rows(
-        client, workspace, django_capture_on_commit_callbacks):
+    client, workspace, django_capture_on_commit_callbacks
+):
     csv = SimpleUploadedFile("people.csv", b"phone_number,name\n+14155552671,Ana\nbad,Nobody\n")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/w/{workspace.pk}/contacts/", {"action": "import", "file": csv})
@@ -57,12 +58,15 @@ def test_a_template_is_saved_and_a_bad_variable_is_an_inline_error(client, works
 
 
 def test_a_broadcast_is_composed_previewed_and_sent_from_the_pages(
-        client, workspace, our_number, django_capture_on_commit_callbacks):
+    client, workspace, our_number, django_capture_on_commit_callbacks
+):
     Contact.objects.create(workspace=workspace, phone_number="+14155552671", name="Ana", tags=["vip"])
     Contact.objects.create(workspace=workspace, phone_number="+14155552672", name="Ben", tags=["vip"])
     OptOut.objects.create(workspace=workspace, phone_number="+14155552672")
-    response = client.post(f"/w/{workspace.pk}/broadcasts/new", {
-        "name": "Launch", "body": "Hi {{name}} \u2014 we launched", "audience": "tags", "tags": "vip"})
+    response = client.post(
+        f"/w/{workspace.pk}/broadcasts/new",
+        {"name": "Launch", "body": "Hi {{name}} \u2014 we launched", "audience": "tags", "tags": "vip"},
+    )
     assert response.status_code == 302, re.findall(r'class="error"[^>]*>([^<]+)', response.content.decode())
     broadcast = Broadcast.objects.get()
     page = client.get(response["Location"]).content.decode()

@@ -56,10 +56,20 @@ def post_status(twilio_account, twilio_workspace):
 
 
 def sent_messages(workspace, n: int) -> list[Message]:
-    return Message.objects.bulk_create([
-        Message(workspace=workspace, direction="outbound", status=Status.SENT, to_number=CONTACT,
-                from_number=TWILIO_LONG_CODE, body=f"Hi {i}", provider_sid=new_sid("SM"))
-        for i in range(n)])
+    return Message.objects.bulk_create(
+        [
+            Message(
+                workspace=workspace,
+                direction="outbound",
+                status=Status.SENT,
+                to_number=CONTACT,
+                from_number=TWILIO_LONG_CODE,
+                body=f"Hi {i}",
+                provider_sid=new_sid("SM"),
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def batches() -> int:
@@ -82,7 +92,8 @@ def in_thread(function, **kwargs) -> tuple[threading.Thread, list]:
 
 
 def test_many_stored_events_make_one_wake_up_and_none_while_a_runner_works(
-        broker, twilio_workspace, post_status):
+    broker, twilio_workspace, post_status
+):
     messages = sent_messages(twilio_workspace, 5)
     for message in messages:
         post_status(message, "delivered")
@@ -103,7 +114,8 @@ def test_many_stored_events_make_one_wake_up_and_none_while_a_runner_works(
 
 
 def test_a_runner_gathers_callbacks_that_keep_coming_into_few_batches_then_stops(
-        broker, twilio_workspace, post_status, settings):
+    broker, twilio_workspace, post_status, settings
+):
     settings.CARRIER_EVENT_LINGER_SECONDS = 0.2
     settings.CARRIER_EVENT_IDLE_SECONDS = 0.6
     messages = sent_messages(twilio_workspace, 40)
@@ -131,7 +143,8 @@ def test_a_runner_gathers_callbacks_that_keep_coming_into_few_batches_then_stops
 
 
 def test_statuses_split_over_two_runners_batches_end_in_the_right_state(
-        broker, twilio_workspace, post_status, settings):
+    broker, twilio_workspace, post_status, settings
+):
     """Two runners at once, each with its own batches of the same messages' callbacks, stored
     newest status first: every message ends delivered, its history never going backwards and
     no step recorded twice (a `sent` that comes after `delivered` changes nothing)."""
@@ -150,13 +163,15 @@ def test_statuses_split_over_two_runners_batches_end_in_the_right_state(
     assert sum(answer[0] for _, answer in runners) == 90
     assert Message.objects.filter(status=Status.DELIVERED).count() == 30
     for message in messages:
-        history = list(MessageEvent.objects.filter(message=message).order_by("id")
-                       .values_list("status", flat=True))
+        history = list(
+            MessageEvent.objects.filter(message=message).order_by("id").values_list("status", flat=True)
+        )
         assert history in ([Status.DELIVERED], [Status.SENT, Status.DELIVERED]), history
 
 
 def test_events_a_killed_runner_left_behind_are_applied_after_the_tick(
-        broker, twilio_workspace, post_status, settings):
+    broker, twilio_workspace, post_status, settings
+):
     """A runner killed while it held the wake-up: the webhooks woke nobody. Once its wake-up
     has run out, beat's tick finds the events and wakes a runner, which applies them."""
     settings.CARRIER_EVENT_WAKE_PENDING_MS = 2000

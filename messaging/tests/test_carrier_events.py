@@ -38,28 +38,47 @@ def post_status(client, twilio_account, twilio_workspace, django_capture_on_comm
 
 
 def outbound(workspace, status=Status.SENT, sid: str | None = None, **fields) -> Message:
-    return Message.objects.create(workspace=workspace, direction="outbound", status=status,
-                                  to_number=CONTACT, from_number=TWILIO_LONG_CODE, body="Hi",
-                                  provider_sid=sid, **fields)
+    return Message.objects.create(
+        workspace=workspace,
+        direction="outbound",
+        status=status,
+        to_number=CONTACT,
+        from_number=TWILIO_LONG_CODE,
+        body="Hi",
+        provider_sid=sid,
+        **fields,
+    )
 
 
 def poison(workspace, n: int = 1, **fields) -> list[CarrierEvent]:
     """Events that raise an unexpected error when applied (a payload no adapter can read)."""
-    return [CarrierEvent.objects.create(workspace=workspace, provider="twilio", kind="status",
-                                        dedupe_key=f"poison-{i}-{new_sid('SM')}",
-                                        params=["not", "a", "form"], **fields) for i in range(n)]
+    return [
+        CarrierEvent.objects.create(
+            workspace=workspace,
+            provider="twilio",
+            kind="status",
+            dedupe_key=f"poison-{i}-{new_sid('SM')}",
+            params=["not", "a", "form"],
+            **fields,
+        )
+        for i in range(n)
+    ]
 
 
 def stored_status(workspace, message: Message, status: str) -> CarrierEvent:
     params = status_params(message_sid=message.provider_sid, status=status)
-    return CarrierEvent.objects.create(workspace=workspace, provider="twilio", kind="status",
-                                       dedupe_key=f"{message.provider_sid}:{status}",
-                                       provider_sid=message.provider_sid, message=message,
-                                       params=params)
+    return CarrierEvent.objects.create(
+        workspace=workspace,
+        provider="twilio",
+        kind="status",
+        dedupe_key=f"{message.provider_sid}:{status}",
+        provider_sid=message.provider_sid,
+        message=message,
+        params=params,
+    )
 
 
-def test_a_callback_naming_a_message_with_another_messages_sid_is_refused_once(
-        twilio_workspace, post_status):
+def test_a_callback_naming_a_message_with_another_messages_sid_is_refused_once(twilio_workspace, post_status):
     unsent = outbound(twilio_workspace, status=Status.SENDING)
     other = outbound(twilio_workspace, sid=new_sid("SM"))
     response = post_status(status_params(message_sid=other.provider_sid, status="delivered"), unsent)
@@ -71,8 +90,7 @@ def test_a_callback_naming_a_message_with_another_messages_sid_is_refused_once(
     assert event.attempts == 0  # refused for good, not retried
 
 
-def test_a_callback_whose_sid_differs_from_the_messages_does_not_move_it(
-        twilio_workspace, post_status):
+def test_a_callback_whose_sid_differs_from_the_messages_does_not_move_it(twilio_workspace, post_status):
     mine = outbound(twilio_workspace, sid=new_sid("SM"))
     response = post_status(status_params(message_sid=new_sid("SM"), status="delivered"), mine)
     assert response.status_code == 204
@@ -82,8 +100,9 @@ def test_a_callback_whose_sid_differs_from_the_messages_does_not_move_it(
 
 
 def test_a_status_callback_does_not_deliver_a_scheduled_message(twilio_workspace, post_status):
-    later = outbound(twilio_workspace, status=Status.SCHEDULED,
-                     scheduled_at=timezone.now() + timedelta(hours=1))
+    later = outbound(
+        twilio_workspace, status=Status.SCHEDULED, scheduled_at=timezone.now() + timedelta(hours=1)
+    )
     response = post_status(status_params(message_sid=new_sid("SM"), status="delivered"), later)
     assert response.status_code == 204
     later.refresh_from_db()
@@ -91,8 +110,7 @@ def test_a_status_callback_does_not_deliver_a_scheduled_message(twilio_workspace
     assert "never handed to the carrier" in CarrierEvent.objects.get(message=later).error
 
 
-def test_a_batch_applies_each_messages_statuses_in_order_whatever_order_they_were_stored(
-        twilio_workspace):
+def test_a_batch_applies_each_messages_statuses_in_order_whatever_order_they_were_stored(twilio_workspace):
     messages = [outbound(twilio_workspace, status=Status.SENDING, sid=new_sid("SM")) for _ in range(3)]
     for message in messages:
         for status in ("delivered", "sent", "sending"):
@@ -101,12 +119,15 @@ def test_a_batch_applies_each_messages_statuses_in_order_whatever_order_they_wer
     assert set(Message.objects.values_list("status", flat=True)) == {Status.DELIVERED}
     for message in messages:
         assert list(MessageEvent.objects.filter(message=message).values_list("status", flat=True)) == [
-            Status.SENT, Status.DELIVERED]
+            Status.SENT,
+            Status.DELIVERED,
+        ]
     assert not CarrierEvent.objects.filter(processed_at__isnull=True).exists()
 
 
 def test_a_poison_event_is_retried_with_backoff_then_dead_lettered_and_spares_its_batch(
-        twilio_workspace, settings):
+    twilio_workspace, settings
+):
     settings.CARRIER_EVENT_MAX_ATTEMPTS = 3
     [bad] = poison(twilio_workspace)
     message = outbound(twilio_workspace, sid=new_sid("SM"))
@@ -130,10 +151,12 @@ def test_a_poison_event_is_retried_with_backoff_then_dead_lettered_and_spares_it
 
 
 def test_the_sweep_is_fair_one_workspaces_poison_does_not_hold_back_anothers_events(
-        twilio_workspace, other_workspace, settings, django_capture_on_commit_callbacks):
+    twilio_workspace, other_workspace, settings, django_capture_on_commit_callbacks
+):
     settings.CARRIER_EVENT_BATCH_SIZE = 10
-    ProviderAccount.objects.create(workspace=other_workspace, provider="twilio",
-                                   account_sid="AC" + "1" * 32, auth_token="t" * 32)
+    ProviderAccount.objects.create(
+        workspace=other_workspace, provider="twilio", account_sid="AC" + "1" * 32, auth_token="t" * 32
+    )
     long_ago = timezone.now() - timedelta(minutes=5)
     bad = poison(twilio_workspace, n=30)
     theirs = [outbound(other_workspace, sid=new_sid("SM")) for _ in range(5)]
@@ -142,7 +165,8 @@ def test_the_sweep_is_fair_one_workspaces_poison_does_not_hold_back_anothers_eve
     with django_capture_on_commit_callbacks(execute=True):
         assert carrier_events.sweep_carrier_events() == 2  # one apply per workspace
     assert set(Message.objects.filter(workspace=other_workspace).values_list("status", flat=True)) == {
-        Status.DELIVERED}
+        Status.DELIVERED
+    }
     assert not CarrierEvent.objects.filter(pk__in=[e.pk for e in good], processed_at__isnull=True).exists()
     attempts = CarrierEvent.objects.filter(pk__in=[e.pk for e in bad]).values_list("attempts", flat=True)
     assert set(attempts) == {1}
@@ -151,7 +175,8 @@ def test_the_sweep_is_fair_one_workspaces_poison_does_not_hold_back_anothers_eve
 
 
 def test_an_operator_sees_dead_lettered_events_in_the_admin_and_has_them_applied_again(
-        twilio_workspace, settings, django_capture_on_commit_callbacks):
+    twilio_workspace, settings, django_capture_on_commit_callbacks
+):
     settings.CARRIER_EVENT_MAX_ATTEMPTS = 1
     message = outbound(twilio_workspace, sid=new_sid("SM"))
     [dead] = poison(twilio_workspace, message=message)
@@ -159,14 +184,18 @@ def test_an_operator_sees_dead_lettered_events_in_the_admin_and_has_them_applied
     dead.refresh_from_db()
     assert dead.dead_at is not None
     operator = Client()
-    operator.force_login(get_user_model().objects.create_superuser(
-        email="ops@example.com", password="ops-pass-123", name="Ops"))
+    operator.force_login(
+        get_user_model().objects.create_superuser(
+            email="ops@example.com", password="ops-pass-123", name="Ops"
+        )
+    )
     changelist = reverse("admin:messaging_carrierevent_changelist")
     listed = operator.get(changelist, {"dead_at__isempty": "0"})
     assert listed.status_code == 200 and dead.id in listed.content.decode()
     # The cause is fixed (here: the payload), and the operator re-runs the event.
     CarrierEvent.objects.filter(pk=dead.pk).update(
-        params=status_params(message_sid=message.provider_sid, status="delivered"))
+        params=status_params(message_sid=message.provider_sid, status="delivered")
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = operator.post(changelist, {"action": "apply_again", "_selected_action": [dead.id]})
     assert response.status_code == 302

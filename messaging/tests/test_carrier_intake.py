@@ -35,8 +35,7 @@ def sent_message(api_client, twilio_workspace, fake_twilio, django_capture_on_co
     return Message.objects.get(pk=response.json()["id"])
 
 
-def test_a_signed_inbound_with_nul_in_its_body_is_kept_without_the_nul(twilio_workspace,
-                                                                       post_webhook):
+def test_a_signed_inbound_with_nul_in_its_body_is_kept_without_the_nul(twilio_workspace, post_webhook):
     params = inbound_params(from_number=CONTACT, to_number=TWILIO_LONG_CODE, body="a\x00b\x00")
     response = post_webhook(f"/webhooks/twilio/{twilio_workspace.id}/inbound", params)
     assert response.status_code == 200
@@ -46,38 +45,49 @@ def test_a_signed_inbound_with_nul_in_its_body_is_kept_without_the_nul(twilio_wo
 
 
 def test_a_status_callback_with_nul_in_its_error_code_is_applied(sent_message, post_webhook):
-    params = status_params(message_sid=sent_message.provider_sid, status="undelivered",
-                           error_code="300\x0003")
+    params = status_params(
+        message_sid=sent_message.provider_sid, status="undelivered", error_code="300\x0003"
+    )
     response = post_webhook(
-        f"/webhooks/twilio/{sent_message.workspace_id}/status?message_id={sent_message.id}", params)
+        f"/webhooks/twilio/{sent_message.workspace_id}/status?message_id={sent_message.id}", params
+    )
     assert response.status_code == 204
     sent_message.refresh_from_db()
     assert (sent_message.status, sent_message.error_code) == (Status.UNDELIVERED, "30003")
 
 
 def test_inbound_media_keeps_only_http_links(twilio_workspace, post_webhook):
-    params = inbound_params(from_number=CONTACT, to_number=TWILIO_LONG_CODE, body="Look",
-                            media_urls=["javascript:alert(5)", "https://media.example/a.jpg",
-                                        "data:text/html,<script>1</script>", " JAVASCRIPT:x",
-                                        "http://media.example/b.png", "file:///etc/passwd"])
+    params = inbound_params(
+        from_number=CONTACT,
+        to_number=TWILIO_LONG_CODE,
+        body="Look",
+        media_urls=[
+            "javascript:alert(5)",
+            "https://media.example/a.jpg",
+            "data:text/html,<script>1</script>",
+            " JAVASCRIPT:x",
+            "http://media.example/b.png",
+            "file:///etc/passwd",
+        ],
+    )
     response = post_webhook(f"/webhooks/twilio/{twilio_workspace.id}/inbound", params)
     assert response.status_code == 200
-    assert Message.objects.get().media_urls == ["https://media.example/a.jpg",
-                                                "http://media.example/b.png"]
+    assert Message.objects.get().media_urls == ["https://media.example/a.jpg", "http://media.example/b.png"]
 
 
 def test_an_unknown_carrier_or_route_is_a_json_404(twilio_workspace, client):
-    for path in (f"/webhooks/nocarrier/{twilio_workspace.id}/inbound",
-                 f"/webhooks/twilio/{twilio_workspace.id}/nothing",
-                 f"/webhooks/simulator/{twilio_workspace.id}/inbound"):
+    for path in (
+        f"/webhooks/nocarrier/{twilio_workspace.id}/inbound",
+        f"/webhooks/twilio/{twilio_workspace.id}/nothing",
+        f"/webhooks/simulator/{twilio_workspace.id}/inbound",
+    ):
         response = client.post(path, {"Body": "x"})
         assert response.status_code == 404, path
         assert response.json()["error"] == "not_found"
     assert not CarrierEvent.objects.exists()
 
 
-def test_the_verification_account_is_cached_with_its_secret_encrypted(twilio_workspace,
-                                                                      twilio_account):
+def test_the_verification_account_is_cached_with_its_secret_encrypted(twilio_workspace, twilio_account):
     require_service("Redis", bool(settings.REDIS_URL))
     account = webhook_account(workspace_id=twilio_workspace.id, provider="twilio")
     assert account.auth_token == twilio_account.auth_token
@@ -86,20 +96,27 @@ def test_the_verification_account_is_cached_with_its_secret_encrypted(twilio_wor
     assert twilio_account.auth_token not in repr(cached)  # Fernet ciphertext only
 
 
-def test_events_kept_in_redis_are_drained_into_postgresql_once(twilio_workspace, sent_message,
-                                                              django_capture_on_commit_callbacks):
+def test_events_kept_in_redis_are_drained_into_postgresql_once(
+    twilio_workspace, sent_message, django_capture_on_commit_callbacks
+):
     require_service("Redis", bool(settings.REDIS_URL))
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.delete(STREAM)
-    inbound = intake_event(workspace_id=twilio_workspace.id, provider="twilio", kind="inbound",
-                           payload=inbound_params(from_number=CONTACT, to_number=TWILIO_LONG_CODE,
-                                                  body="While you were away"))
-    status = intake_event(workspace_id=twilio_workspace.id, provider="twilio", kind="status",
-                          payload=status_params(message_sid=sent_message.provider_sid,
-                                                status="delivered"),
-                          message_id=sent_message.id)
+    inbound = intake_event(
+        workspace_id=twilio_workspace.id,
+        provider="twilio",
+        kind="inbound",
+        payload=inbound_params(from_number=CONTACT, to_number=TWILIO_LONG_CODE, body="While you were away"),
+    )
+    status = intake_event(
+        workspace_id=twilio_workspace.id,
+        provider="twilio",
+        kind="status",
+        payload=status_params(message_sid=sent_message.provider_sid, status="delivered"),
+        message_id=sent_message.id,
+    )
     for event in (inbound, status, inbound):  # the carrier retried the inbound one
         client.xadd(STREAM, {"event": event.as_json()})
     client.xadd(STREAM, {"event": "not json"})

@@ -24,8 +24,14 @@ def add(client, workspace, **body):
 
 
 def test_a_member_adds_a_contact_and_reads_it_back(member_client, workspace):
-    response = add(member_client, workspace, phone_number="+1 (415) 555-2671", name=" Ana ",
-                   fields={"city": "Paris"}, tags=["VIP", "paris", "vip"])
+    response = add(
+        member_client,
+        workspace,
+        phone_number="+1 (415) 555-2671",
+        name=" Ana ",
+        fields={"city": "Paris"},
+        tags=["VIP", "paris", "vip"],
+    )
     assert response.status_code == 201, response.content
     contact = response.json()
     assert contact["id"].startswith("ct_")
@@ -34,8 +40,16 @@ def test_a_member_adds_a_contact_and_reads_it_back(member_client, workspace):
     assert contact["fields"] == {"city": "Paris"}
     assert contact["tags"] == ["paris", "vip"]
     assert contact["opted_out"] is False
-    assert set(contact) == {"id", "phone_number", "name", "fields", "tags", "opted_out",
-                            "created_at", "updated_at"}
+    assert set(contact) == {
+        "id",
+        "phone_number",
+        "name",
+        "fields",
+        "tags",
+        "opted_out",
+        "created_at",
+        "updated_at",
+    }
     assert member_client.get(url(workspace, f"/{contact['id']}")).json() == contact
 
 
@@ -44,21 +58,16 @@ def test_one_contact_per_number_and_numbers_must_be_valid(owner_client, workspac
     assert_error(add(owner_client, workspace, phone_number="+14155552671"), 400, "invalid_params")
     assert_error(add(owner_client, workspace, phone_number="12"), 400, "invalid_phone_number")
     assert_error(add(owner_client, workspace), 400, "invalid_params")
-    assert_error(add(owner_client, workspace, phone_number=BEN, fields={"a b": "x"}), 400,
-                 "invalid_params")
-    assert_error(add(owner_client, workspace, phone_number=BEN, fields={"city": 3}), 400,
-                 "invalid_params")
+    assert_error(add(owner_client, workspace, phone_number=BEN, fields={"a b": "x"}), 400, "invalid_params")
+    assert_error(add(owner_client, workspace, phone_number=BEN, fields={"city": 3}), 400, "invalid_params")
     assert_error(add(owner_client, workspace, phone_number=BEN, tags="vip"), 400, "invalid_params")
-    assert_error(add(owner_client, workspace, phone_number=BEN, name="a\r\nBcc: x"), 400,
-                 "invalid_params")
+    assert_error(add(owner_client, workspace, phone_number=BEN, name="a\r\nBcc: x"), 400, "invalid_params")
     assert Contact.objects.count() == 1
 
 
 def test_the_list_searches_filters_by_tag_and_field_and_shows_opt_outs(owner_client, workspace):
-    add(owner_client, workspace, phone_number=ANA, name="Ana Lima", fields={"city": "Paris"},
-        tags=["vip"])
-    add(owner_client, workspace, phone_number=BEN, name="Ben", fields={"city": "Lyon"},
-        tags=["vip", "new"])
+    add(owner_client, workspace, phone_number=ANA, name="Ana Lima", fields={"city": "Paris"}, tags=["vip"])
+    add(owner_client, workspace, phone_number=BEN, name="Ben", fields={"city": "Lyon"}, tags=["vip", "new"])
     add(owner_client, workspace, phone_number=CHLOE, name="Chloé", fields={"city": "Paris"})
     OptOut.objects.create(workspace=workspace, phone_number=BEN)
 
@@ -81,27 +90,33 @@ def test_the_list_searches_filters_by_tag_and_field_and_shows_opt_outs(owner_cli
 
 def test_a_contact_is_updated_and_deleted(owner_client, workspace):
     contact = add(owner_client, workspace, phone_number=ANA, name="Ana", tags=["a"]).json()
-    changed = owner_client.patch(url(workspace, f"/{contact['id']}"),
-                                 {"name": "Ana L.", "fields": {"plan": "gold"}}, format="json")
+    changed = owner_client.patch(
+        url(workspace, f"/{contact['id']}"), {"name": "Ana L.", "fields": {"plan": "gold"}}, format="json"
+    )
     assert changed.status_code == 200
     assert changed.json()["name"] == "Ana L."
     assert changed.json()["fields"] == {"plan": "gold"}
     assert changed.json()["tags"] == ["a"]
     add(owner_client, workspace, phone_number=BEN)
-    assert_error(owner_client.patch(url(workspace, f"/{contact['id']}"), {"phone_number": BEN},
-                                    format="json"), 400, "invalid_params")
+    assert_error(
+        owner_client.patch(url(workspace, f"/{contact['id']}"), {"phone_number": BEN}, format="json"),
+        400,
+        "invalid_params",
+    )
     assert owner_client.delete(url(workspace, f"/{contact['id']}")).status_code == 204
     assert_error(owner_client.get(url(workspace, f"/{contact['id']}")), 404, "not_found")
 
 
-def test_another_workspace_sees_and_changes_none_of_the_contacts(owner_client, outsider_client,
-                                                                 workspace, other_workspace):
+def test_another_workspace_sees_and_changes_none_of_the_contacts(
+    owner_client, outsider_client, workspace, other_workspace
+):
     contact = add(owner_client, workspace, phone_number=ANA, name="Ana").json()
     assert outsider_client.get(url(other_workspace)).json()["data"] == []
     assert_error(outsider_client.get(url(workspace)), 404, "not_found")
     for method in ("get", "patch", "delete"):
-        response = getattr(outsider_client, method)(url(other_workspace, f"/{contact['id']}"),
-                                                    {"name": "x"}, format="json")
+        response = getattr(outsider_client, method)(
+            url(other_workspace, f"/{contact['id']}"), {"name": "x"}, format="json"
+        )
         assert_error(response, 404, "not_found")
     export = outsider_client.get(url(other_workspace, "/export"))
     assert ANA not in b"".join(export.streaming_content).decode()
@@ -115,8 +130,9 @@ def upload(django_capture_on_commit_callbacks):
     def post(client, workspace, text: str, *, as_body: bool = False):
         with django_capture_on_commit_callbacks(execute=True):
             if as_body:
-                return client.generic("POST", url(workspace, "/import"), text.encode(),
-                                      content_type="text/csv")
+                return client.generic(
+                    "POST", url(workspace, "/import"), text.encode(), content_type="text/csv"
+                )
             file = SimpleUploadedFile("people.csv", text.encode(), content_type="text/csv")
             return client.post(url(workspace, "/import"), {"file": file}, format="multipart")
 
@@ -125,13 +141,15 @@ def upload(django_capture_on_commit_callbacks):
 
 def test_an_import_applies_good_rows_and_reports_each_bad_one(owner_client, workspace, upload):
     add(owner_client, workspace, phone_number=BEN, name="Ben", fields={"plan": "gold"})
-    text = ("\ufeffphone_number,name,city,tags\n"
-            f"{ANA},Ana,Paris,vip;new\n"
-            "not-a-number,Nobody,Rome,\n"
-            f"{BEN},Benjamin,Lyon,\n"
-            "\n"
-            f"+1 415 555 2671,Ana again,Nice,\n"
-            f"{CHLOE},,Paris,\n")
+    text = (
+        "\ufeffphone_number,name,city,tags\n"
+        f"{ANA},Ana,Paris,vip;new\n"
+        "not-a-number,Nobody,Rome,\n"
+        f"{BEN},Benjamin,Lyon,\n"
+        "\n"
+        f"+1 415 555 2671,Ana again,Nice,\n"
+        f"{CHLOE},,Paris,\n"
+    )
     response = upload(owner_client, workspace, text)
     assert response.status_code == 202, response.content
     job = response.json()
@@ -141,7 +159,9 @@ def test_an_import_applies_good_rows_and_reports_each_bad_one(owner_client, work
     assert job["status"] == "completed"
     assert (job["created"], job["updated"], job["errors_count"]) == (2, 1, 2)
     assert [(e["row"], e["error"].split(";")[0].split(":")[0]) for e in job["errors"]] == [
-        (2, "'not-a-number' is not a phone number"), (5, "Duplicate")]
+        (2, "'not-a-number' is not a phone number"),
+        (5, "Duplicate"),
+    ]
     ana = Contact.objects.get(workspace=workspace, phone_number=ANA)
     assert (ana.name, ana.fields, ana.tags) == ("Ana", {"city": "Paris"}, ["new", "vip"])
     ben = Contact.objects.get(workspace=workspace, phone_number=BEN)
@@ -166,8 +186,7 @@ def test_an_import_without_a_phone_number_column_fails_whole(owner_client, works
 
 def test_an_import_refuses_an_empty_or_missing_file(owner_client, workspace, upload):
     assert_error(upload(owner_client, workspace, ""), 400, "invalid_params")
-    assert_error(owner_client.post(url(workspace, "/import"), {}, format="multipart"), 400,
-                 "invalid_params")
+    assert_error(owner_client.post(url(workspace, "/import"), {}, format="multipart"), 400, "invalid_params")
     assert not ContactImport.objects.exists()
 
 
@@ -197,38 +216,61 @@ def test_an_import_resumes_after_the_last_applied_row(owner_client, workspace, m
 
 
 def test_contacts_export_as_csv_that_an_import_reads_back(owner_client, workspace):
-    add(owner_client, workspace, phone_number=ANA, name="=cmd()", fields={"city": "Paris"},
-        tags=["vip"])
+    add(owner_client, workspace, phone_number=ANA, name="=cmd()", fields={"city": "Paris"}, tags=["vip"])
     add(owner_client, workspace, phone_number=BEN, name="Ben", fields={"plan": "gold"})
     response = owner_client.get(url(workspace, "/export"), {"tag": "vip"})
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [(r["phone_number"], r["name"], r["tags"], r["city"]) for r in rows] == [
-        (ANA, "'=cmd()", "vip", "Paris")]
+        (ANA, "'=cmd()", "vip", "Paris")
+    ]
     everyone = b"".join(owner_client.get(url(workspace, "/export")).streaming_content).decode()
     assert everyone.splitlines()[0] == "phone_number,name,tags,opted_out,city,plan,created_at"
 
 
 def test_the_messages_log_exports_as_csv_with_its_filters(owner_client, workspace, other_workspace):
-    Message.objects.create(workspace=workspace, direction="outbound", status="delivered",
-                           to_number=ANA, from_number=BEN, body="hello, \"you\"")
-    Message.objects.create(workspace=workspace, direction="outbound", status="failed",
-                           to_number=ANA, from_number=BEN, body="failed one")
-    Message.objects.create(workspace=other_workspace, direction="outbound", status="delivered",
-                           to_number=ANA, from_number=BEN, body="not yours")
-    response = owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages/export",
-                                {"status": "delivered"})
+    Message.objects.create(
+        workspace=workspace,
+        direction="outbound",
+        status="delivered",
+        to_number=ANA,
+        from_number=BEN,
+        body='hello, "you"',
+    )
+    Message.objects.create(
+        workspace=workspace,
+        direction="outbound",
+        status="failed",
+        to_number=ANA,
+        from_number=BEN,
+        body="failed one",
+    )
+    Message.objects.create(
+        workspace=other_workspace,
+        direction="outbound",
+        status="delivered",
+        to_number=ANA,
+        from_number=BEN,
+        body="not yours",
+    )
+    response = owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages/export", {"status": "delivered"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [(r["status"], r["body"], r["to"]) for r in rows] == [("delivered", 'hello, "you"', ANA)]
-    assert_error(owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages/export",
-                                  {"status": "nope"}), 400, "invalid_params")
+    assert_error(
+        owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages/export", {"status": "nope"}),
+        400,
+        "invalid_params",
+    )
 
 
-def test_an_export_reads_page_after_page_and_holds_no_cursor_open(owner_client, workspace,
-                                                                  monkeypatch):
+def test_an_export_reads_page_after_page_and_holds_no_cursor_open(owner_client, workspace, monkeypatch):
     monkeypatch.setattr(contacts, "EXPORT_CHUNK", 3)
-    Contact.objects.bulk_create([Contact(workspace=workspace, phone_number=f"+1415555{n:04d}",
-                                         name=f"P{n}", fields={"n": str(n)}) for n in range(3000, 3010)])
+    Contact.objects.bulk_create(
+        [
+            Contact(workspace=workspace, phone_number=f"+1415555{n:04d}", name=f"P{n}", fields={"n": str(n)})
+            for n in range(3000, 3010)
+        ]
+    )
     response = owner_client.get(url(workspace, "/export"))
     stream = iter(response.streaming_content)
     header, first = next(stream).decode(), next(stream).decode()
@@ -246,8 +288,9 @@ def test_an_import_with_an_empty_text_csv_body_is_a_400(owner_client, workspace)
 
 
 def test_an_import_larger_than_the_json_body_limit_is_taken(owner_client, workspace, upload, settings):
-    rows = "".join(f"+1415555{n:04d},Person number {n} with a long name to fill the file\n"
-                   for n in range(0, 10000))
+    rows = "".join(
+        f"+1415555{n:04d},Person number {n} with a long name to fill the file\n" for n in range(0, 10000)
+    )
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000  # the file is well past it
     response = upload(owner_client, workspace, "phone_number,name\n" + rows, as_body=True)
     assert response.status_code == 202, response.content

@@ -12,7 +12,6 @@ def test_an_offset_beyond_postgresqls_range_is_read_as_utc(api_client, value):
     assert api_client.get("/api/messages", {"endDate": value}).status_code == 200
 
 
-@pytest.mark.parametrize("params", [{"endDate": "9999-12-31"},
-                                    {"startDate": "0001-01-01T00:00:00+01:00"}])
+@pytest.mark.parametrize("params", [{"endDate": "9999-12-31"}, {"startDate": "0001-01-01T00:00:00+01:00"}])
 def test_a_moment_outside_the_calendar_is_invalid_params(api_client, params):
     assert_error(api_client.get("/api/messages", params), 400, "invalid_params")

@@ -23,9 +23,11 @@ def queued(api_client, twilio_workspace, django_capture_on_commit_callbacks):
 
     def make(n: int, **fields) -> list[str]:
         with django_capture_on_commit_callbacks(execute=False):
-            response = api_client.post(URL, {"messages": [
-                {"to": f"+1415555{i:04d}", "body": f"Round {i}", **fields} for i in range(n)]},
-                format="json")
+            response = api_client.post(
+                URL,
+                {"messages": [{"to": f"+1415555{i:04d}", "body": f"Round {i}", **fields} for i in range(n)]},
+                format="json",
+            )
         assert response.status_code == 200, response.content
         return [item["message"]["id"] for item in response.json()["data"]]
 
@@ -116,12 +118,17 @@ def paced(settings):
     yield
 
 
-def test_a_round_sends_a_slow_sender_within_its_pace_and_puts_the_rest_back(queued, fake_twilio, paced,
-                                                                            twilio_workspace, settings):
+def test_a_round_sends_a_slow_sender_within_its_pace_and_puts_the_rest_back(
+    queued, fake_twilio, paced, twilio_workspace, settings
+):
     require_service("PostgreSQL (DATABASE_URL)", uses_postgres())
     settings.DISPATCH_PACING_HORIZON_SECONDS = 1.0
-    PhoneNumber.objects.create(workspace=twilio_workspace, phone_number=TWILIO_TOLL_FREE,
-                               number_type=NumberType.TOLL_FREE, send_rate=100)
+    PhoneNumber.objects.create(
+        workspace=twilio_workspace,
+        phone_number=TWILIO_TOLL_FREE,
+        number_type=NumberType.TOLL_FREE,
+        send_rate=100,
+    )
     PhoneNumber.objects.filter(phone_number=TWILIO_LONG_CODE).update(send_rate=1)
     slow = queued(5)
     fast = queued(5, **{"from": TWILIO_TOLL_FREE})
@@ -141,7 +148,8 @@ def test_a_round_sends_a_slow_sender_within_its_pace_and_puts_the_rest_back(queu
 
 
 def test_with_pacing_unreachable_a_round_puts_its_messages_back_unseen_and_due_shortly(
-        queued, fake_twilio, settings, monkeypatch):
+    queued, fake_twilio, settings, monkeypatch
+):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.SEND_PACING = True
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every pacing call fails
@@ -211,24 +219,30 @@ def test_a_wake_up_finding_its_process_full_is_passed_on_for_another_process(set
     assert passed == [{"hops": 1}]
     # The refused ones gave their leases back at once.
     assert redis.Redis.from_url(django_settings.REDIS_URL).zcard(wakeup.RUNNERS_KEY) == 0
-    monkeypatch.setattr(dispatch, "_run_rounds", lambda scope, limit, token, seconds: (
-        wakeup.release_runner_lease(token), 7)[1])
+    monkeypatch.setattr(
+        dispatch,
+        "_run_rounds",
+        lambda scope, limit, token, seconds: (wakeup.release_runner_lease(token), 7)[1],
+    )
     assert dispatch.run_rounds() == 7  # room again: it runs here
 
 
 SMPP_SENDER = "+12025550188"
 
 
-def test_a_second_smpp_account_claims_only_its_own_numbers_messages(queued, fake_twilio,
-                                                                   twilio_workspace):
+def test_a_second_smpp_account_claims_only_its_own_numbers_messages(queued, fake_twilio, twilio_workspace):
     """Twilio primary plus an SMPP account with a number of its own: Celery's rounds send the
     Twilio messages, the SMPP account's messages wait for its bind process."""
     from messaging import lifecycle
     from numbers.models import ProviderAccount
 
-    smpp = ProviderAccount.objects.create(workspace=twilio_workspace, provider="smpp",
-                                          is_primary=False, auth_token="pw",
-                                          settings={"host": "127.0.0.1", "system_id": "platform"})
+    smpp = ProviderAccount.objects.create(
+        workspace=twilio_workspace,
+        provider="smpp",
+        is_primary=False,
+        auth_token="pw",
+        settings={"host": "127.0.0.1", "system_id": "platform"},
+    )
     PhoneNumber.objects.create(workspace=twilio_workspace, phone_number=SMPP_SENDER, account=smpp)
     via_twilio = queued(2)
     via_smpp = queued(2, **{"from": SMPP_SENDER})
@@ -245,7 +259,8 @@ def test_a_second_smpp_account_claims_only_its_own_numbers_messages(queued, fake
 
 
 def test_a_send_whose_answer_timed_out_is_looked_up_at_the_carrier_not_sent_twice(
-        queued, fake_twilio, settings, django_capture_on_commit_callbacks):
+    queued, fake_twilio, settings, django_capture_on_commit_callbacks
+):
     import time
     from datetime import timedelta
 

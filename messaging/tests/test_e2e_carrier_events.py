@@ -20,8 +20,12 @@ from messaging_platform.testing.twilio_params import new_sid, signature_headers,
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CONTACT = "+14155552671"
-WORKER_ENV = {"CARRIER_EVENT_TICK_SECONDS": "1", "CARRIER_EVENT_WAKE_PENDING_MS": "1000",
-              "CARRIER_EVENT_RUNNER_LEASE_SECONDS": "3", "SWEEP_INTERVAL_SECONDS": "2"}
+WORKER_ENV = {
+    "CARRIER_EVENT_TICK_SECONDS": "1",
+    "CARRIER_EVENT_WAKE_PENDING_MS": "1000",
+    "CARRIER_EVENT_RUNNER_LEASE_SECONDS": "3",
+    "SWEEP_INTERVAL_SECONDS": "2",
+}
 
 
 @pytest.fixture
@@ -40,8 +44,9 @@ def platform(live_server, settings, twilio_account, twilio_workspace):
     def post(message: Message, status: str) -> int:
         url = f"{live_server.url}/webhooks/twilio/{twilio_workspace.id}/status?message_id={message.id}"
         params = status_params(message_sid=message.provider_sid, status=status)
-        return requests.post(url, data=params, timeout=15,
-                             headers=signature_headers(url, params, twilio_account.auth_token)).status_code
+        return requests.post(
+            url, data=params, timeout=15, headers=signature_headers(url, params, twilio_account.auth_token)
+        ).status_code
 
     yield {"start": start, "post": post, "workspace": twilio_workspace, "workers": workers}
     for worker in workers:
@@ -49,10 +54,20 @@ def platform(live_server, settings, twilio_account, twilio_workspace):
 
 
 def sent_messages(workspace, n: int) -> list[Message]:
-    return Message.objects.bulk_create([
-        Message(workspace=workspace, direction="outbound", status=Status.SENT, to_number=CONTACT,
-                from_number=TWILIO_LONG_CODE, body=f"Hi {i}", provider_sid=new_sid("SM"))
-        for i in range(n)])
+    return Message.objects.bulk_create(
+        [
+            Message(
+                workspace=workspace,
+                direction="outbound",
+                status=Status.SENT,
+                to_number=CONTACT,
+                from_number=TWILIO_LONG_CODE,
+                body=f"Hi {i}",
+                provider_sid=new_sid("SM"),
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def delivered(messages: list[Message]) -> bool:
@@ -87,9 +102,11 @@ def test_callbacks_survive_a_worker_killed_mid_stream_and_redis_emptied(platform
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(lambda m: platform["post"](m, "delivered"), last)) == {204}
 
-    wait_until(lambda: delivered(messages), timeout=90,
-               what=f"every callback applied; log:\n{worker.log()}")
-    wait_until(lambda: not CarrierEvent.objects.filter(processed_at__isnull=True).exists(),
-               timeout=30, what="every event marked applied")
+    wait_until(lambda: delivered(messages), timeout=90, what=f"every callback applied; log:\n{worker.log()}")
+    wait_until(
+        lambda: not CarrierEvent.objects.filter(processed_at__isnull=True).exists(),
+        timeout=30,
+        what="every event marked applied",
+    )
     assert CarrierEvent.objects.count() == 60
     assert MessageEvent.objects.filter(status=Status.DELIVERED).count() == 60  # each once

@@ -70,18 +70,26 @@ def url(workspace, suffix: str = "") -> str:
 
 
 def register(client, workspace, endpoint_url: str, events=None, **extra):
-    return client.post(url(workspace), {"url": endpoint_url, "events": events or ALL_EVENTS, **extra},
-                       format="json")
+    return client.post(
+        url(workspace), {"url": endpoint_url, "events": events or ALL_EVENTS, **extra}, format="json"
+    )
 
 
 def make_endpoint(workspace, endpoint_url: str, events=None) -> WebhookEndpoint:
-    return event_webhooks.webhook_endpoint_create(workspace=workspace, url=endpoint_url,
-                                            events=events or ALL_EVENTS)
+    return event_webhooks.webhook_endpoint_create(
+        workspace=workspace, url=endpoint_url, events=events or ALL_EVENTS
+    )
 
 
 def make_message(workspace, direction=Direction.OUTBOUND, status=Status.QUEUED) -> Message:
-    return Message.objects.create(workspace=workspace, direction=direction, status=status,
-                                  to_number="+14155552671", from_number="+12015550123", body="Hi")
+    return Message.objects.create(
+        workspace=workspace,
+        direction=direction,
+        status=status,
+        to_number="+14155552671",
+        from_number="+12015550123",
+        body="Hi",
+    )
 
 
 def platform_event(message: Message, event_type: str) -> dict:
@@ -97,8 +105,7 @@ def verify(received, secret: str) -> dict:
 
 
 def test_an_owner_registers_an_endpoint_and_sees_its_secret_once(owner_client, workspace, dns):
-    response = register(owner_client, workspace, "https://hooks.example.com/sms",
-                        description="CRM")
+    response = register(owner_client, workspace, "https://hooks.example.com/sms", description="CRM")
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["secret"].startswith("whsec_")
@@ -129,15 +136,13 @@ def test_rotating_the_secret_shows_the_new_one(owner_client, workspace, dns):
     assert WebhookEndpoint.objects.get().secret == rotated.json()["secret"]
 
 
-def test_members_read_endpoints_but_only_managers_change_them(owner_client, member_client,
-                                                              workspace, dns):
+def test_members_read_endpoints_but_only_managers_change_them(owner_client, member_client, workspace, dns):
     created = register(owner_client, workspace, "https://hooks.example.com/sms").json()
     assert member_client.get(url(workspace)).status_code == 200
     assert member_client.get(url(workspace, f"/{created['id']}/deliveries")).status_code == 200
     for response in (
         register(member_client, workspace, "https://hooks.example.com/other"),
-        member_client.patch(url(workspace, f"/{created['id']}"), {"is_active": False},
-                            format="json"),
+        member_client.patch(url(workspace, f"/{created['id']}"), {"is_active": False}, format="json"),
         member_client.delete(url(workspace, f"/{created['id']}")),
         member_client.post(url(workspace, f"/{created['id']}/rotate-secret")),
         member_client.post(url(workspace, f"/{created['id']}/test")),
@@ -146,18 +151,21 @@ def test_members_read_endpoints_but_only_managers_change_them(owner_client, memb
         assert response.json()["error"] == "forbidden"
 
 
-@pytest.mark.parametrize(("endpoint_url", "detail"), [
-    ("http://hooks.example.com/sms", "https"),
-    ("ftp://hooks.example.com/sms", "https"),
-    ("https://127.0.0.1/hook", "private"),
-    ("https://10.1.2.3/hook", "private"),
-    ("https://169.254.169.254/latest/meta-data", "private"),
-    ("https://[::1]/hook", "private"),
-    ("https://[::ffff:127.0.0.1]/hook", "private"),
-    ("https://100.64.0.1/hook", "private"),
-    ("https://internal.example.com/hook", "private"),  # resolves to a private address
-    ("https://nowhere.example.com/hook", "does not resolve"),
-])
+@pytest.mark.parametrize(
+    ("endpoint_url", "detail"),
+    [
+        ("http://hooks.example.com/sms", "https"),
+        ("ftp://hooks.example.com/sms", "https"),
+        ("https://127.0.0.1/hook", "private"),
+        ("https://10.1.2.3/hook", "private"),
+        ("https://169.254.169.254/latest/meta-data", "private"),
+        ("https://[::1]/hook", "private"),
+        ("https://[::ffff:127.0.0.1]/hook", "private"),
+        ("https://100.64.0.1/hook", "private"),
+        ("https://internal.example.com/hook", "private"),  # resolves to a private address
+        ("https://nowhere.example.com/hook", "does not resolve"),
+    ],
+)
 def test_unsafe_urls_are_refused(owner_client, workspace, dns, endpoint_url, detail):
     dns["internal.example.com"] = [PUBLIC_IP, "192.168.1.10"]
     response = register(owner_client, workspace, endpoint_url)
@@ -174,8 +182,9 @@ def test_settings_allow_http_and_private_urls_for_development(owner_client, work
 
 @pytest.mark.parametrize("events", [[], ["message.deleted"], ["webhook.test"], "message.created"])
 def test_unknown_or_missing_events_are_refused(owner_client, workspace, dns, events):
-    response = owner_client.post(url(workspace), {"url": "https://hooks.example.com/sms",
-                                                  "events": events}, format="json")
+    response = owner_client.post(
+        url(workspace), {"url": "https://hooks.example.com/sms", "events": events}, format="json"
+    )
     assert response.status_code == 400
     assert "events" in response.json()["fields"]
 
@@ -183,24 +192,30 @@ def test_unknown_or_missing_events_are_refused(owner_client, workspace, dns, eve
 def test_patch_changes_url_events_and_activity(owner_client, workspace, dns):
     dns["new.example.com"] = [PUBLIC_IP]
     created = register(owner_client, workspace, "https://hooks.example.com/sms").json()
-    response = owner_client.patch(url(workspace, f"/{created['id']}"),
-                                  {"url": "https://new.example.com/x", "events": ["message.received"],
-                                   "is_active": False}, format="json")
+    response = owner_client.patch(
+        url(workspace, f"/{created['id']}"),
+        {"url": "https://new.example.com/x", "events": ["message.received"], "is_active": False},
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["url"], body["events"], body["is_active"]) == (
-        "https://new.example.com/x", ["message.received"], False)
+        "https://new.example.com/x",
+        ["message.received"],
+        False,
+    )
     assert body["disabled_reason"]
-    bad = owner_client.patch(url(workspace, f"/{created['id']}"), {"url": "https://10.0.0.1/"},
-                             format="json")
+    bad = owner_client.patch(url(workspace, f"/{created['id']}"), {"url": "https://10.0.0.1/"}, format="json")
     assert bad.status_code == 400
-    enabled = owner_client.patch(url(workspace, f"/{created['id']}"), {"is_active": True},
-                                 format="json").json()
+    enabled = owner_client.patch(
+        url(workspace, f"/{created['id']}"), {"is_active": True}, format="json"
+    ).json()
     assert enabled["is_active"] is True and enabled["disabled_reason"] == ""
 
 
-def test_another_workspaces_endpoints_are_not_found(owner_client, outsider_client, workspace,
-                                                    other_workspace, dns):
+def test_another_workspaces_endpoints_are_not_found(
+    owner_client, outsider_client, workspace, other_workspace, dns
+):
     theirs = register(outsider_client, other_workspace, "https://hooks.example.com/x").json()
     paths = ["", "/rotate-secret", "/test", "/deliveries"]
     for suffix in paths:
@@ -208,8 +223,12 @@ def test_another_workspaces_endpoints_are_not_found(owner_client, outsider_clien
         response = method(url(workspace, f"/{theirs['id']}{suffix}"))
         assert response.status_code == 404, suffix
         assert response.json()["error"] == "not_found"
-    assert owner_client.patch(url(workspace, f"/{theirs['id']}"), {"is_active": False},
-                              format="json").status_code == 404
+    assert (
+        owner_client.patch(
+            url(workspace, f"/{theirs['id']}"), {"is_active": False}, format="json"
+        ).status_code
+        == 404
+    )
     assert owner_client.delete(url(workspace, f"/{theirs['id']}")).status_code == 404
     # Nor through their workspace's URL.
     assert owner_client.get(url(other_workspace)).status_code == 404
@@ -229,14 +248,17 @@ def test_delete_removes_the_endpoint(owner_client, workspace, dns):
 def test_signatures_follow_the_standard_webhooks_convention():
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     body = '{"test": 2432232314}'
-    ours = event_webhooks.sign(secret=secret, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
-                         timestamp=1614265330, body=body)
+    ours = event_webhooks.sign(
+        secret=secret, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330, body=body
+    )
     # The specification's own example.
     assert ours == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     now = int(time.time())
-    headers = {"webhook-id": "evt_1", "webhook-timestamp": str(now),
-               "webhook-signature": event_webhooks.sign(secret=secret, msg_id="evt_1", timestamp=now,
-                                                  body=body)}
+    headers = {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": event_webhooks.sign(secret=secret, msg_id="evt_1", timestamp=now, body=body),
+    }
     assert Webhook(secret).verify(body, headers) == {"test": 2432232314}
 
 
@@ -270,15 +292,16 @@ def test_a_disabled_endpoint_gets_no_test_event(owner_client, workspace, receive
     assert receiver.received == []
 
 
-def test_a_delivery_that_gave_up_is_redelivered_with_the_same_event(owner_client, member_client,
-                                                                    outsider_client, workspace,
-                                                                    local_urls, committed):
+def test_a_delivery_that_gave_up_is_redelivered_with_the_same_event(
+    owner_client, member_client, outsider_client, workspace, local_urls, committed
+):
     with WebhookReceiver(fail_first=1) as receiver:
         created = register(owner_client, workspace, receiver.url).json()
         with committed():
             delivery_id = owner_client.post(url(workspace, f"/{created['id']}/test")).json()["id"]
-        WebhookDelivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.FAILED,
-                                                               next_attempt_at=None)
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=DeliveryStatus.FAILED, next_attempt_at=None
+        )
         redeliver = url(workspace, f"/{created['id']}/deliveries/{delivery_id}/redeliver")
         assert member_client.post(redeliver).status_code == 403
         assert outsider_client.post(redeliver).status_code == 404
@@ -298,8 +321,9 @@ def test_a_delivery_that_gave_up_is_redelivered_with_the_same_event(owner_client
 # From message events to webhook events ---------------------------------------------------------
 
 
-def test_message_events_map_onto_the_subscribed_webhook_events(workspace, other_workspace,
-                                                                receiver, committed):
+def test_message_events_map_onto_the_subscribed_webhook_events(
+    workspace, other_workspace, receiver, committed
+):
     everything = make_endpoint(workspace, receiver.url)
     inbound_only = make_endpoint(workspace, receiver.url, ["message.received"])
     theirs = make_endpoint(other_workspace, receiver.url)
@@ -346,20 +370,21 @@ def test_a_sent_message_reaches_the_webhook_through_the_platform(send, workspace
 def test_inactive_endpoints_hear_nothing(workspace, receiver):
     endpoint = make_endpoint(workspace, receiver.url)
     event_webhooks.webhook_endpoint_update(endpoint=endpoint, is_active=False)
-    event_webhooks.on_platform_events(workspace.id,
-                                      [platform_event(make_message(workspace), MESSAGE_CREATED)])
+    event_webhooks.on_platform_events(
+        workspace.id, [platform_event(make_message(workspace), MESSAGE_CREATED)]
+    )
     assert receiver.received == [] and not WebhookDelivery.objects.exists()
 
 
-def test_endpoint_changes_reach_publishers_that_cached_the_endpoint_list(workspace, receiver,
-                                                                       committed):
+def test_endpoint_changes_reach_publishers_that_cached_the_endpoint_list(workspace, receiver, committed):
     """Publishing reads the endpoint list from the cache; creating, disabling and re-enabling an
     endpoint must each be seen by the very next event."""
 
     def publish() -> int:
         with committed():
             event_webhooks.on_platform_events(
-                workspace.id, [platform_event(make_message(workspace), MESSAGE_CREATED)])
+                workspace.id, [platform_event(make_message(workspace), MESSAGE_CREATED)]
+            )
         return WebhookDelivery.objects.count()
 
     assert publish() == 0  # caches "no endpoints"
@@ -407,14 +432,19 @@ def deliver_until_done(delivery: WebhookDelivery, clock: Clock, limit: int = 100
     raise AssertionError("never gave up")
 
 
-def test_a_failing_delivery_backs_off_exponentially_for_at_least_a_day(workspace, local_urls,
-                                                                        clock, settings):
+def test_a_failing_delivery_backs_off_exponentially_for_at_least_a_day(
+    workspace, local_urls, clock, settings
+):
     settings.WEBHOOK_DISABLE_AFTER_DAYS = 30
     with WebhookReceiver(status=503) as failing:
         endpoint = make_endpoint(workspace, failing.url)
         [delivery] = event_webhooks._create_deliveries(
-            workspace.id, [endpoint.id], event_id=new_id("evt"), event_type="message.created",
-            data={"id": "msg_x"})
+            workspace.id,
+            [endpoint.id],
+            event_id=new_id("evt"),
+            event_type="message.created",
+            data={"id": "msg_x"},
+        )
         moments = deliver_until_done(delivery, clock)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
@@ -432,28 +462,40 @@ def test_a_failing_delivery_backs_off_exponentially_for_at_least_a_day(workspace
 
 def test_the_sweep_enqueues_only_due_deliveries_once(workspace, receiver, clock):
     endpoint = make_endpoint(workspace, receiver.url)
-    WebhookDelivery.objects.create(workspace=workspace, endpoint=endpoint, event_id="evt_due",
-                                   event_type="message.created", payload={"id": "evt_due"},
-                                   next_attempt_at=clock.now - timedelta(seconds=1))
-    WebhookDelivery.objects.create(workspace=workspace, endpoint=endpoint, event_id="evt_later",
-                                   event_type="message.created", payload={"id": "evt_later"},
-                                   next_attempt_at=clock.now + timedelta(minutes=5))
+    WebhookDelivery.objects.create(
+        workspace=workspace,
+        endpoint=endpoint,
+        event_id="evt_due",
+        event_type="message.created",
+        payload={"id": "evt_due"},
+        next_attempt_at=clock.now - timedelta(seconds=1),
+    )
+    WebhookDelivery.objects.create(
+        workspace=workspace,
+        endpoint=endpoint,
+        event_id="evt_later",
+        event_type="message.created",
+        payload={"id": "evt_later"},
+        next_attempt_at=clock.now + timedelta(minutes=5),
+    )
     with mock.patch("messaging.tasks.deliver_webhook.delay") as delay:
         assert event_webhooks.sweep_webhook_deliveries() == 1
         assert event_webhooks.sweep_webhook_deliveries() == 0  # already on the queue
     delay.assert_called_once()
 
 
-def test_an_endpoint_failing_for_days_is_disabled_with_a_reason(owner_client, workspace,
-                                                                 local_urls, clock):
+def test_an_endpoint_failing_for_days_is_disabled_with_a_reason(owner_client, workspace, local_urls, clock):
     with WebhookReceiver(status=500) as failing:
         endpoint = make_endpoint(workspace, failing.url)
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-            failing_since=clock.now - timedelta(days=4, hours=23))
-        first, second = (event_webhooks._create_deliveries(
-            workspace.id, [endpoint.id], event_id=new_id("evt"), event_type="message.created",
-            data={})[0]
-            for _ in range(2))
+            failing_since=clock.now - timedelta(days=4, hours=23)
+        )
+        first, second = (
+            event_webhooks._create_deliveries(
+                workspace.id, [endpoint.id], event_id=new_id("evt"), event_type="message.created", data={}
+            )[0]
+            for _ in range(2)
+        )
         endpoint.refresh_from_db()
         assert endpoint.is_active  # not yet five days
         clock.now += timedelta(hours=2)
@@ -470,8 +512,7 @@ def test_an_endpoint_failing_for_days_is_disabled_with_a_reason(owner_client, wo
 
 def test_a_success_ends_the_failing_streak(workspace, receiver, committed):
     endpoint = make_endpoint(workspace, receiver.url)
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-        failing_since=timezone.now() - timedelta(days=3))
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=3))
     with committed():
         event_webhooks.webhook_endpoint_send_test(endpoint=endpoint)
     endpoint.refresh_from_db()
@@ -497,7 +538,8 @@ def test_redirects_are_not_followed(workspace, local_urls, committed):
     with WebhookReceiver() as target, WebhookReceiver(redirect_to=target.url) as redirecting:
         with committed():
             delivery = event_webhooks.webhook_endpoint_send_test(
-                endpoint=make_endpoint(workspace, redirecting.url))
+                endpoint=make_endpoint(workspace, redirecting.url)
+            )
         assert target.received == []
     delivery.refresh_from_db()
     assert delivery.last_status_code == 302 and "redirects are not followed" in delivery.last_error
@@ -526,8 +568,9 @@ def test_a_host_that_now_resolves_privately_is_refused_at_delivery(workspace, dn
 # The status_callback of sends obeys the same rules ---------------------------------------------
 
 
-@pytest.mark.parametrize("callback", ["http://hooks.example.com/cb", "https://10.0.0.8/cb",
-                                      "https://169.254.169.254/cb"])
+@pytest.mark.parametrize(
+    "callback", ["http://hooks.example.com/cb", "https://10.0.0.8/cb", "https://169.254.169.254/cb"]
+)
 def test_unsafe_status_callbacks_are_refused(send, dns, callback):
     response = send(status_callback=callback)
     assert response.status_code == 400

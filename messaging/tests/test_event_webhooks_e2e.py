@@ -34,9 +34,15 @@ def platform(settings, fake_twilio, twilio_account, user, twilio_workspace):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     fake_twilio.callbacks = True
     daphne.start()
-    worker = WorkerProcess({**LOCAL_URLS, "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
-                            "WEBHOOK_RETRY_MAX_SECONDS": "1", "WEBHOOK_SWEEP_INTERVAL_SECONDS": "0.5",
-                            "SWEEP_INTERVAL_SECONDS": "1"}).start()
+    worker = WorkerProcess(
+        {
+            **LOCAL_URLS,
+            "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+            "WEBHOOK_RETRY_MAX_SECONDS": "1",
+            "WEBHOOK_SWEEP_INTERVAL_SECONDS": "0.5",
+            "SWEEP_INTERVAL_SECONDS": "1",
+        }
+    ).start()
     yield {"daphne": daphne, "worker": worker, "fake": fake_twilio, "account": twilio_account}
     worker.stop()
     daphne.stop()
@@ -49,33 +55,53 @@ def test_every_event_arrives_exactly_once_after_failed_attempts(platform, user, 
 
     with WebhookReceiver(fail_first=FAIL_FIRST) as receiver:
         registered = requests.post(
-            f"{daphne.url}/api/ui/workspaces/{workspace.id}/webhooks", headers=owner, timeout=10,
-            json={"url": receiver.url,
-                  "events": ["message.created", "message.status_updated", "message.received"]})
+            f"{daphne.url}/api/ui/workspaces/{workspace.id}/webhooks",
+            headers=owner,
+            timeout=10,
+            json={
+                "url": receiver.url,
+                "events": ["message.created", "message.status_updated", "message.received"],
+            },
+        )
         assert registered.status_code == 201, registered.text
         secret = registered.json()["secret"]
 
         ids = []
         for n in range(3):
-            response = requests.post(f"{daphne.url}/api/messages", timeout=10,
-                                     json={"to": CONTACT, "body": f"Webhook {n}"},
-                                     headers={"Authorization": f"Bearer {key.key}"})
+            response = requests.post(
+                f"{daphne.url}/api/messages",
+                timeout=10,
+                json={"to": CONTACT, "body": f"Webhook {n}"},
+                headers={"Authorization": f"Bearer {key.key}"},
+            )
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
         inbound = platform["fake"].post_inbound(
-            inbound_webhook_url(workspace=workspace), account_sid=platform["account"].sid,
-            from_number=CONTACT, to_number=TWILIO_LONG_CODE, body="Hello back")
+            inbound_webhook_url(workspace=workspace),
+            account_sid=platform["account"].sid,
+            from_number=CONTACT,
+            to_number=TWILIO_LONG_CODE,
+            body="Hello back",
+        )
         assert inbound.status_code == 200
 
         def settled() -> bool:
             delivered = Message.objects.filter(pk__in=ids, status=Status.DELIVERED).count() == 3
             received = Message.objects.filter(direction="inbound").exists()
             deliveries = WebhookDelivery.objects.all()
-            return (delivered and received and deliveries.count() >= 10
-                    and not deliveries.exclude(status=DeliveryStatus.SUCCEEDED).exists())
+            return (
+                delivered
+                and received
+                and deliveries.count() >= 10
+                and not deliveries.exclude(status=DeliveryStatus.SUCCEEDED).exists()
+            )
 
-        wait_until(settled, timeout=90, interval=0.5,
-                   what=f"every delivery to succeed; worker log:\n{platform['worker'].log()}")
+        wait_until(
+            settled,
+            timeout=90,
+            interval=0.5,
+            what=f"every delivery to succeed; worker log:\n{platform['worker'].log()}",
+        )
         received_all = list(receiver.received)
 
     # Each event: FAIL_FIRST failures, then exactly one success, all with the same id and
@@ -97,8 +123,9 @@ def test_every_event_arrives_exactly_once_after_failed_attempts(platform, user, 
         by_message.setdefault(event["data"]["id"], []).append(event)
     for message_id in ids:
         kinds = [e["type"] for e in by_message[message_id]]
-        statuses = [e["data"]["status"] for e in by_message[message_id]
-                    if e["type"] == "message.status_updated"]
+        statuses = [
+            e["data"]["status"] for e in by_message[message_id] if e["type"] == "message.status_updated"
+        ]
         assert kinds[0] == "message.created"
         assert "delivered" in statuses and len(statuses) == len(set(statuses))
     [received_event] = [e for e in events.values() if e["type"] == "message.received"]

@@ -23,8 +23,12 @@ LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"  # as settings.py config
 
 
 def layer_at(url: str) -> dict:
-    return {"default": {"BACKEND": LAYER, "CONFIG": {
-        "hosts": [{"address": url, "socket_connect_timeout": 1, "socket_timeout": 1}]}}}
+    return {
+        "default": {
+            "BACKEND": LAYER,
+            "CONFIG": {"hosts": [{"address": url, "socket_connect_timeout": 1, "socket_timeout": 1}]},
+        }
+    }
 
 
 @pytest.fixture
@@ -36,8 +40,7 @@ def dead_channel_layer(settings):
     channel_layers.backends.clear()
 
 
-def test_sends_succeed_and_do_not_hang_when_the_channel_layer_is_down(dead_channel_layer, send,
-                                                                      caplog):
+def test_sends_succeed_and_do_not_hang_when_the_channel_layer_is_down(dead_channel_layer, send, caplog):
     caplog.set_level(logging.ERROR, logger="messaging.events")
     started = time.monotonic()
     answers = [send(body=f"Hello {n}") for n in range(5)]
@@ -49,8 +52,7 @@ def test_sends_succeed_and_do_not_hang_when_the_channel_layer_is_down(dead_chann
 
 
 @pytest.mark.django_db(transaction=True)
-def test_live_events_resume_for_a_connected_client_once_redis_is_back(settings, member, workspace,
-                                                                      caplog):
+def test_live_events_resume_for_a_connected_client_once_redis_is_back(settings, member, workspace, caplog):
     require_service("redis-server (for a private Redis to restart)", bool(shutil.which("redis-server")))
     caplog.set_level(logging.ERROR, logger="messaging.events")
     token = session_token_issue(user=member).token
@@ -62,8 +64,11 @@ def test_live_events_resume_for_a_connected_client_once_redis_is_back(settings, 
             return {"id": f"evt_{n}", "type": "message.created", "data": {"id": f"msg_{n}"}}
 
         async def scenario() -> list[str]:
-            communicator = WebsocketCommunicator(application, f"/ws/workspaces/{workspace.id}/",
-                                                 headers=[(b"authorization", f"Bearer {token}".encode())])
+            communicator = WebsocketCommunicator(
+                application,
+                f"/ws/workspaces/{workspace.id}/",
+                headers=[(b"authorization", f"Bearer {token}".encode())],
+            )
             assert (await communicator.connect(timeout=5))[0]
             await sync_to_async(publish_event)(workspace.id, event("before"))
             assert (await communicator.receive_json_from(timeout=5))["id"] == "evt_before"

@@ -15,14 +15,25 @@ pytestmark = pytest.mark.django_db
 ALICE, BOB = "+14155550101", "+14155550102"
 
 
-def stored_inbound(workspace, *, from_number: str, body: str, to_number: str = TWILIO_LONG_CODE,
-                   sid: str | None = None, key: str | None = None) -> CarrierEvent:
+def stored_inbound(
+    workspace,
+    *,
+    from_number: str,
+    body: str,
+    to_number: str = TWILIO_LONG_CODE,
+    sid: str | None = None,
+    key: str | None = None,
+) -> CarrierEvent:
     sid = sid or new_sid("SM")
-    params = inbound_params(from_number=from_number, to_number=to_number, body=body,
-                            message_sid=sid)
-    return CarrierEvent.objects.create(workspace=workspace, provider="twilio", kind="inbound",
-                                       dedupe_key=key or f"inbound:{sid}", provider_sid=sid,
-                                       params=params)
+    params = inbound_params(from_number=from_number, to_number=to_number, body=body, message_sid=sid)
+    return CarrierEvent.objects.create(
+        workspace=workspace,
+        provider="twilio",
+        kind="inbound",
+        dedupe_key=key or f"inbound:{sid}",
+        provider_sid=sid,
+        params=params,
+    )
 
 
 def test_a_batch_files_each_sender_into_one_conversation(twilio_workspace):
@@ -34,14 +45,16 @@ def test_a_batch_files_each_sender_into_one_conversation(twilio_workspace):
     alice = Conversation.objects.get(workspace=twilio_workspace, contact_number=ALICE)
     assert (alice.our_number, alice.unread_count) == (TWILIO_LONG_CODE, 3)
     assert alice.last_message.body == "alice 2"
-    assert list(Message.objects.filter(conversation=alice).order_by("body")
-                .values_list("body", "status", "direction")) == [
-        (f"alice {n}", Status.RECEIVED, "inbound") for n in range(3)]
+    assert list(
+        Message.objects.filter(conversation=alice).order_by("body").values_list("body", "status", "direction")
+    ) == [(f"alice {n}", Status.RECEIVED, "inbound") for n in range(3)]
     bob = Conversation.objects.get(workspace=twilio_workspace, contact_number=BOB)
     assert (bob.unread_count, bob.last_message.body) == (1, "bob")
     assert MessageEvent.objects.filter(status=Status.RECEIVED, source="carrier").count() == 4
-    assert set(Contact.objects.filter(workspace=twilio_workspace)
-               .values_list("phone_number", flat=True)) == {ALICE, BOB}
+    assert set(Contact.objects.filter(workspace=twilio_workspace).values_list("phone_number", flat=True)) == {
+        ALICE,
+        BOB,
+    }
     assert not CarrierEvent.objects.filter(processed_at__isnull=True).exists()
     assert set(CarrierEvent.objects.values_list("error", flat=True)) == {""}
 

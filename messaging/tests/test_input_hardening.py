@@ -19,8 +19,9 @@ def _no_alarming_logs(caplog) -> None:
     assert not loud, [r.getMessage() for r in loud]
 
 
-@pytest.mark.parametrize("body", [DEEP_LIST, '{"a":' * 5000 + "1" + "}" * 5000,
-                                  '{"email": ' + "[" * 40 + "]" * 40 + "}"])
+@pytest.mark.parametrize(
+    "body", [DEEP_LIST, '{"a":' * 5000 + "1" + "}" * 5000, '{"email": ' + "[" * 40 + "]" * 40 + "}"]
+)
 def test_deeply_nested_json_to_an_unauthenticated_endpoint_is_a_400(anon_client, caplog, body):
     response = anon_client.post("/api/auth/login", body, content_type="application/json")
     assert_error(response, 400, "invalid_params")
@@ -29,30 +30,35 @@ def test_deeply_nested_json_to_an_unauthenticated_endpoint_is_a_400(anon_client,
 
 @pytest.mark.parametrize("path", ["/api/messages", "/api/messages/batch", "/api/messages/preview"])
 def test_deeply_nested_json_to_the_send_endpoints_is_a_400(api_client, our_number, caplog, path):
-    response = api_client.post(path, DEEP_LIST, content_type="application/json",
-                               HTTP_IDEMPOTENCY_KEY="deep-1")
+    response = api_client.post(
+        path, DEEP_LIST, content_type="application/json", HTTP_IDEMPOTENCY_KEY="deep-1"
+    )
     assert_error(response, 400, "invalid_params")
     assert not Message.objects.exists()
     _no_alarming_logs(caplog)
 
 
 def test_nesting_a_real_request_uses_is_accepted(api_client, our_number):
-    response = api_client.post("/api/messages/batch", {"messages": [{"to": CONTACT, "body": "hi"}]},
-                               format="json")
+    response = api_client.post(
+        "/api/messages/batch", {"messages": [{"to": CONTACT, "body": "hi"}]}, format="json"
+    )
     assert response.status_code == 200, response.content
 
 
-@pytest.mark.parametrize("query", ["search=a%00b", "conversation=conv_%00x", "status=queued%00",
-                                   "a%00=1", "to=%2B1415%00"])
+@pytest.mark.parametrize(
+    "query", ["search=a%00b", "conversation=conv_%00x", "status=queued%00", "a%00=1", "to=%2B1415%00"]
+)
 def test_a_nul_in_a_query_parameter_is_a_400(api_client, owner_client, workspace, caplog, query):
     assert_error(api_client.get(f"/api/messages?{query}"), 400, "invalid_params")
-    assert_error(owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages?{query}"), 400,
-                 "invalid_params")
+    assert_error(
+        owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages?{query}"), 400, "invalid_params"
+    )
     _no_alarming_logs(caplog)
 
 
-@pytest.mark.parametrize("path", ["/api/messages/msg_%00x", "/api/messages/msg_%00x/cancel",
-                                  "/api/numbers/pn_%00"])
+@pytest.mark.parametrize(
+    "path", ["/api/messages/msg_%00x", "/api/messages/msg_%00x/cancel", "/api/numbers/pn_%00"]
+)
 def test_a_nul_in_a_path_id_is_a_400(api_client, caplog, path):
     assert_error(api_client.get(path), 400, "invalid_params")
     _no_alarming_logs(caplog)
@@ -69,15 +75,18 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(anon_client, caplog):
     _no_alarming_logs(caplog)
 
 
-@pytest.mark.parametrize("raw", [
-    '{"to": "+14155552671", "body": 1e999}',
-    '{"to": "+14155552671", "body": 42}',
-    '{"to": "+14155552671", "body": 4.5}',
-    '{"to": "+14155552671", "body": true}',
-    '{"to": "+14155552671", "body": "x", "status_callback": 7}',
-    '{"to": "+14155552671", "body": "x", "mediaUrl": [1]}',
-    '{"to": 14155552671, "body": "x"}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"to": "+14155552671", "body": 1e999}',
+        '{"to": "+14155552671", "body": 42}',
+        '{"to": "+14155552671", "body": 4.5}',
+        '{"to": "+14155552671", "body": true}',
+        '{"to": "+14155552671", "body": "x", "status_callback": 7}',
+        '{"to": "+14155552671", "body": "x", "mediaUrl": [1]}',
+        '{"to": 14155552671, "body": "x"}',
+    ],
+)
 def test_a_non_string_field_is_refused_not_coerced(api_client, our_number, raw):
     response = api_client.post("/api/messages", raw, content_type="application/json")
     assert_error(response, 400, "invalid_params" if '"to": 1' not in raw else "invalid_phone_number")
@@ -85,9 +94,11 @@ def test_a_non_string_field_is_refused_not_coerced(api_client, our_number, raw):
 
 
 def test_a_non_string_field_in_a_batch_refuses_that_message_only(api_client, our_number):
-    response = api_client.post("/api/messages/batch", '{"messages": [{"to": "+14155552671", '
-                               '"body": 42}, {"to": "+14155552671", "body": "fine"}]}',
-                               content_type="application/json")
+    response = api_client.post(
+        "/api/messages/batch",
+        '{"messages": [{"to": "+14155552671", "body": 42}, {"to": "+14155552671", "body": "fine"}]}',
+        content_type="application/json",
+    )
     assert response.status_code == 200
     first, second = response.json()["data"]
     assert first["status"] == 400 and first["error"]["error"] == "invalid_params"
@@ -95,9 +106,16 @@ def test_a_non_string_field_in_a_batch_refuses_that_message_only(api_client, our
     assert list(Message.objects.values_list("body", flat=True)) == ["fine"]
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/cat.png", "https://169.254.169.254/latest",
-                                 "http://[::1]/a.png", "http://10.0.0.1/a.png",
-                                 "https://unresolvable.invalid/a.png"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/cat.png",
+        "https://169.254.169.254/latest",
+        "http://[::1]/a.png",
+        "http://10.0.0.1/a.png",
+        "https://unresolvable.invalid/a.png",
+    ],
+)
 @pytest.mark.parametrize("field", ["mediaUrl", "media_urls"])
 def test_media_urls_follow_the_status_callback_address_rules(send, url, field, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
@@ -125,8 +143,11 @@ def test_the_schema_is_served_with_any_bearer(anon_client):
 
 def test_an_oversized_carrier_webhook_is_refused_in_json(anon_client, workspace, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    response = anon_client.post(f"/webhooks/twilio/{workspace.id}/inbound", "Body=" + "x" * 5000,
-                                content_type="application/x-www-form-urlencoded")
+    response = anon_client.post(
+        f"/webhooks/twilio/{workspace.id}/inbound",
+        "Body=" + "x" * 5000,
+        content_type="application/x-www-form-urlencoded",
+    )
     assert_error(response, 413, "payload_too_large")
 
 
@@ -136,6 +157,5 @@ def test_an_unknown_webhook_path_is_a_json_404(anon_client, path):
 
 
 def test_a_bad_host_header_on_a_webhook_is_a_json_400(anon_client, workspace):
-    response = anon_client.post(f"/webhooks/twilio/{workspace.id}/inbound", {},
-                                HTTP_HOST="evil.example.net")
+    response = anon_client.post(f"/webhooks/twilio/{workspace.id}/inbound", {}, HTTP_HOST="evil.example.net")
     assert_error(response, 400, "invalid_params")

@@ -45,8 +45,9 @@ def _call(app, environ: dict) -> tuple[str, dict[str, str], bytes]:
     return answered["status"], dict(answered["headers"]), body
 
 
-def _environ(method: str, path: str, body: bytes = b"", content_type: str = "application/json",
-             **headers: str) -> dict:
+def _environ(
+    method: str, path: str, body: bytes = b"", content_type: str = "application/json", **headers: str
+) -> dict:
     return RequestFactory().generic(method, path, body, content_type=content_type, **headers).environ
 
 
@@ -84,7 +85,7 @@ SENDS = [
     b'{"to": "+14155552671", "body": "x", "from": "+13125550100"}',
     b'{"body": "no recipient"}',
     b'{"to": "+14155552671", "body": ',
-    b'[]',
+    b"[]",
 ]
 
 
@@ -110,17 +111,16 @@ def test_refusals_answer_the_same(bearer, our_number, api_key):
     assert_same(lambda: _environ("POST", "/api/messages", send, HTTP_AUTHORIZATION="Bearer nope"))
     assert_same(lambda: _environ("POST", "/api/messages", send, HTTP_HOST="evil.example", **bearer))
     assert_same(lambda: _environ("POST", "/api/messages", send, content_type="text/plain", **bearer))
-    assert_same(lambda: _environ("POST", "/api/messages", b"x" * 100, **bearer,
-                                 CONTENT_LENGTH=str(10**9)))
+    assert_same(lambda: _environ("POST", "/api/messages", b"x" * 100, **bearer, CONTENT_LENGTH=str(10**9)))
     keys = (f"key-{n}" for n in range(10))
-    status, _, _ = assert_same(lambda: _environ("POST", "/api/messages", send, **bearer,
-                                                HTTP_IDEMPOTENCY_KEY=next(keys)))
+    status, _, _ = assert_same(
+        lambda: _environ("POST", "/api/messages", send, **bearer, HTTP_IDEMPOTENCY_KEY=next(keys))
+    )
     assert status.startswith("201")
     assert Message.objects.count() == 2
 
 
-def test_a_revoked_key_fails_on_the_very_next_request_of_the_lean_entry(bearer, our_number,
-                                                                         api_key):
+def test_a_revoked_key_fails_on_the_very_next_request_of_the_lean_entry(bearer, our_number, api_key):
     send = b'{"to": "+14155552671", "body": "Hello"}'
     assert _call(application, _environ("POST", "/api/messages", send, **bearer))[0] == "201 Created"
     key = api_key.api_key
@@ -135,14 +135,22 @@ def inbound(twilio_workspace, twilio_account):
     counter = iter(range(1000))
 
     def make(signed: bool = True, method: str = "POST"):
-        params = inbound_params(from_number=CONTACT, to_number=TWILIO_LONG_CODE,
-                                body=f"Hi {next(counter)}", account_sid=twilio_account.sid)
+        params = inbound_params(
+            from_number=CONTACT,
+            to_number=TWILIO_LONG_CODE,
+            body=f"Hi {next(counter)}",
+            account_sid=twilio_account.sid,
+        )
         headers = signature_headers("http://testserver" + path, params, twilio_account.auth_token)
         if not signed:
             headers = {"X-Twilio-Signature": "forged"}
-        return _environ(method, path, urlencode(params).encode(),
-                        content_type="application/x-www-form-urlencoded",
-                        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+        return _environ(
+            method,
+            path,
+            urlencode(params).encode(),
+            content_type="application/x-www-form-urlencoded",
+            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+        )
 
     return path, make
 

@@ -20,9 +20,19 @@ CONTACT = "+14155552671"
 
 def make(workspace, status=Status.QUEUED, n=1, **fields) -> list[Message]:
     now = timezone.now()
-    messages = [Message(workspace=workspace, direction="outbound", status=status, to_number=CONTACT,
-                        from_number="+12015550123", body=f"m{i}",
-                        created_at=now + timedelta(microseconds=i), **fields) for i in range(n)]
+    messages = [
+        Message(
+            workspace=workspace,
+            direction="outbound",
+            status=status,
+            to_number=CONTACT,
+            from_number="+12015550123",
+            body=f"m{i}",
+            created_at=now + timedelta(microseconds=i),
+            **fields,
+        )
+        for i in range(n)
+    ]
     Message.objects.bulk_create(messages)
     return messages
 
@@ -47,7 +57,8 @@ def test_the_payload_has_every_field_the_api_schema_names_in_its_order(workspace
 
 
 def test_a_batch_claim_takes_due_queued_messages_oldest_first_in_one_statement(
-        workspace, django_capture_on_commit_callbacks, published):
+    workspace, django_capture_on_commit_callbacks, published
+):
     due = make(workspace, n=5)
     later = make(workspace, next_attempt_at=timezone.now() + timedelta(minutes=5))
     scheduled = make(workspace, status=Status.SCHEDULED)
@@ -55,8 +66,11 @@ def test_a_batch_claim_takes_due_queued_messages_oldest_first_in_one_statement(
         claimed = lifecycle.messages_claim_due(limit=3)
     assert [m.id for m in claimed] == [m.id for m in due[:3]]
     assert all(m.status == Status.SENDING and m.attempts == 1 and m.claimed_at for m in claimed)
-    updates = [q["sql"] for q in queries.captured_queries if "UPDATE" in q["sql"].split("(")[0]
-               or q["sql"].startswith("WITH")]
+    updates = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "UPDATE" in q["sql"].split("(")[0] or q["sql"].startswith("WITH")
+    ]
     assert len(updates) == 1
     assert "SKIP LOCKED" in updates[0] or connection.vendor != "postgresql"
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
@@ -69,7 +83,8 @@ def test_a_batch_claim_takes_due_queued_messages_oldest_first_in_one_statement(
 
 
 def test_outcomes_of_a_batch_are_written_at_once_each_with_its_own_values(
-        workspace, django_capture_on_commit_callbacks, published):
+    workspace, django_capture_on_commit_callbacks, published
+):
     messages = make(workspace, n=4)
     lifecycle.messages_claim(message_ids=[m.id for m in messages])
     slot = time.time() + 30
@@ -91,16 +106,20 @@ def test_outcomes_of_a_batch_are_written_at_once_each_with_its_own_values(
 
 
 def test_retry_later_backs_off_and_gives_up_after_the_last_attempt(
-        workspace, settings, django_capture_on_commit_callbacks, monkeypatch):
+    workspace, settings, django_capture_on_commit_callbacks, monkeypatch
+):
     settings.SEND_MAX_ATTEMPTS = 3
     woken = []
     monkeypatch.setattr(lifecycle, "enqueue_send", lambda mid, countdown=None: woken.append((mid, countdown)))
     first, last = make(workspace, n=2)
     lifecycle.messages_claim(message_ids=[first.id, last.id])
     with django_capture_on_commit_callbacks(execute=True):
-        done = lifecycle.messages_retry_later([
-            RetryLater(first.id, attempts=1, reason="503 from the carrier", retry_after=7),
-            RetryLater(last.id, attempts=3, reason="timeout", code="timeout")])
+        done = lifecycle.messages_retry_later(
+            [
+                RetryLater(first.id, attempts=1, reason="503 from the carrier", retry_after=7),
+                RetryLater(last.id, attempts=3, reason="timeout", code="timeout"),
+            ]
+        )
     assert {m.id: m.status for m in done} == {first.id: Status.QUEUED, last.id: Status.FAILED}
     first.refresh_from_db()
     last.refresh_from_db()
@@ -110,9 +129,9 @@ def test_retry_later_backs_off_and_gives_up_after_the_last_attempt(
     assert mid == first.id and countdown >= 7
 
 
-
 def test_giving_up_without_a_carrier_code_and_our_own_longer_codes_are_stored(
-        workspace, settings, monkeypatch):
+    workspace, settings, monkeypatch
+):
     # `carrier_unavailable` and `provider_not_configured` are longer than 16 characters: the
     # column once refused them on PostgreSQL, and the message stayed `sending`.
     settings.SEND_MAX_ATTEMPTS = 1
@@ -121,26 +140,36 @@ def test_giving_up_without_a_carrier_code_and_our_own_longer_codes_are_stored(
     lifecycle.messages_claim(message_ids=[gave_up.id, unconfigured.id])
     lifecycle.messages_retry_later([RetryLater(gave_up.id, attempts=1, reason="no answer")])
     lifecycle.messages_fail([Failed(unconfigured.id, "provider_not_configured", "No carrier account.")])
-    assert dict(Message.objects.filter(pk__in=[gave_up.id, unconfigured.id])
-                .values_list("pk", "error_code")) == {gave_up.id: "carrier_unavailable",
-                                                      unconfigured.id: "provider_not_configured"}
+    assert dict(
+        Message.objects.filter(pk__in=[gave_up.id, unconfigured.id]).values_list("pk", "error_code")
+    ) == {gave_up.id: "carrier_unavailable", unconfigured.id: "provider_not_configured"}
     assert statuses([gave_up, unconfigured]) == [Status.FAILED, Status.FAILED]
 
+
 def test_carrier_reports_apply_in_status_order_deduplicated_whatever_order_they_came_in(
-        workspace, django_capture_on_commit_callbacks, published):
+    workspace, django_capture_on_commit_callbacks, published
+):
     one, two = make(workspace, status=Status.SENDING, n=2)
     Message.objects.filter(pk=one.pk).update(provider_sid="SMa")
-    reports = [StatusReport(one.id, Status.DELIVERED), StatusReport(two.id, Status.SENT, provider_sid="SMb"),
-               StatusReport(one.id, Status.SENT), StatusReport(one.id, Status.DELIVERED),
-               StatusReport(two.id, Status.UNDELIVERED, "30003", "Unreachable"),
-               StatusReport(one.id, Status.SENDING)]
+    reports = [
+        StatusReport(one.id, Status.DELIVERED),
+        StatusReport(two.id, Status.SENT, provider_sid="SMb"),
+        StatusReport(one.id, Status.SENT),
+        StatusReport(one.id, Status.DELIVERED),
+        StatusReport(two.id, Status.UNDELIVERED, "30003", "Unreachable"),
+        StatusReport(one.id, Status.SENDING),
+    ]
     with django_capture_on_commit_callbacks(execute=True):
         outcome = lifecycle.messages_apply_statuses(reports)
     assert outcome.refused == {}
     one.refresh_from_db()
     two.refresh_from_db()
     assert (one.status, two.status, two.provider_sid, two.error_code) == (
-        Status.DELIVERED, Status.UNDELIVERED, "SMb", "30003")
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        "SMb",
+        "30003",
+    )
     assert one.sent_at and one.delivered_at and two.sent_at
     history = list(MessageEvent.objects.filter(message=one).values_list("status", flat=True))
     assert history == [Status.SENT, Status.DELIVERED]
@@ -151,8 +180,9 @@ def test_a_report_with_another_carrier_sid_is_refused_and_changes_nothing(worksp
     mine, theirs = make(workspace, status=Status.SENT, n=2)
     Message.objects.filter(pk=mine.pk).update(provider_sid="SMmine")
     Message.objects.filter(pk=theirs.pk).update(provider_sid="SMtheirs")
-    outcome = lifecycle.messages_apply_statuses([StatusReport(mine.id, Status.DELIVERED,
-                                                              provider_sid="SMtheirs")])
+    outcome = lifecycle.messages_apply_statuses(
+        [StatusReport(mine.id, Status.DELIVERED, provider_sid="SMtheirs")]
+    )
     assert list(outcome.refused) == [0] and outcome.moved == []
     assert statuses([mine]) == [Status.SENT]
 
@@ -160,8 +190,9 @@ def test_a_report_with_another_carrier_sid_is_refused_and_changes_nothing(worksp
 def test_a_report_giving_a_sid_another_message_holds_is_refused_not_an_integrity_error(workspace):
     unsent, other = make(workspace, status=Status.SENDING, n=2)
     Message.objects.filter(pk=other.pk).update(provider_sid="SMother")
-    outcome = lifecycle.messages_apply_statuses([StatusReport(unsent.id, Status.SENT,
-                                                              provider_sid="SMother")])
+    outcome = lifecycle.messages_apply_statuses(
+        [StatusReport(unsent.id, Status.SENT, provider_sid="SMother")]
+    )
     assert list(outcome.refused) == [0]
     unsent.refresh_from_db()
     assert (unsent.status, unsent.provider_sid) == (Status.SENDING, None)
@@ -175,7 +206,8 @@ def test_a_scheduled_message_never_takes_a_carrier_status(workspace):
 
 
 def test_sweeps_release_due_scheduled_and_requeue_only_the_same_abandoned_claim(
-        workspace, django_capture_on_commit_callbacks, monkeypatch):
+    workspace, django_capture_on_commit_callbacks, monkeypatch
+):
     monkeypatch.setattr(lifecycle, "enqueue_send", lambda *a, **k: None)
     [due] = make(workspace, status=Status.SCHEDULED, scheduled_at=timezone.now() - timedelta(seconds=1))
     [ahead] = make(workspace, status=Status.SCHEDULED, scheduled_at=timezone.now() + timedelta(hours=1))

@@ -29,8 +29,10 @@ def test_an_operator_can_retry_a_failed_message(send, admin_client, django_captu
     message = Message.objects.get(pk=send(to="+15005550003").json()["id"])  # the carrier fails it
     assert message.status == Status.FAILED
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("admin:messaging_message_changelist"),
-                                     {"action": "retry", "_selected_action": [message.pk]})
+        response = admin_client.post(
+            reverse("admin:messaging_message_changelist"),
+            {"action": "retry", "_selected_action": [message.pk]},
+        )
     assert response.status_code == 302
     message.refresh_from_db()
     assert message.attempts == 1  # sent again from a clean slate
@@ -39,9 +41,11 @@ def test_an_operator_can_retry_a_failed_message(send, admin_client, django_captu
 
 def test_retrying_a_delivered_message_is_refused_with_a_notice(send, admin_client):
     message = Message.objects.get(pk=send().json()["id"])
-    response = admin_client.post(reverse("admin:messaging_message_changelist"),
-                                 {"action": "retry", "_selected_action": [message.pk]},
-                                 follow=True)
+    response = admin_client.post(
+        reverse("admin:messaging_message_changelist"),
+        {"action": "retry", "_selected_action": [message.pk]},
+        follow=True,
+    )
     assert "Only failed or undelivered messages can be retried" in response.content.decode()
     message.refresh_from_db()
     assert message.status == Status.DELIVERED
@@ -50,16 +54,16 @@ def test_retrying_a_delivered_message_is_refused_with_a_notice(send, admin_clien
 def test_an_operator_can_cancel_a_scheduled_message(send, admin_client):
     when = (timezone.now() + timedelta(hours=2)).isoformat()
     message = Message.objects.get(pk=send(scheduled_at=when).json()["id"])
-    admin_client.post(reverse("admin:messaging_message_changelist"),
-                      {"action": "cancel", "_selected_action": [message.pk]})
+    admin_client.post(
+        reverse("admin:messaging_message_changelist"), {"action": "cancel", "_selected_action": [message.pk]}
+    )
     message.refresh_from_db()
     assert message.status == Status.CANCELED
 
 
 def test_the_message_admin_finds_a_message_by_its_provider_sid(send, admin_client):
     message = Message.objects.get(pk=send().json()["id"])
-    page = admin_client.get(reverse("admin:messaging_message_changelist"),
-                            {"q": message.provider_sid})
+    page = admin_client.get(reverse("admin:messaging_message_changelist"), {"q": message.provider_sid})
     assert message.id in page.content.decode()
     detail = admin_client.get(reverse("admin:messaging_message_change", args=[message.pk]))
     assert "delivered" in detail.content.decode()

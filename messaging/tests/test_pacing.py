@@ -29,17 +29,25 @@ def test_slots_of_one_sender_are_one_interval_apart_and_others_are_free(slots):
     assert pacing.reserve_slots(slots + "-other", 10.0, 1, 1.0).first == pytest.approx(0, abs=0.02)
 
 
-@pytest.mark.parametrize(("rate", "expected"), [
-    (0.5, 2.04), (1.0, 1.04), (1.02, 1 / 1.02 + 0.04 - 0.02 / 1.02), (1.5, 1 / 1.5), (3.0, 1 / 3),
-    (100.0, 0.01),
-])
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [
+        (0.5, 2.04),
+        (1.0, 1.04),
+        (1.02, 1 / 1.02 + 0.04 - 0.02 / 1.02),
+        (1.5, 1 / 1.5),
+        (3.0, 1 / 3),
+        (100.0, 0.01),
+    ],
+)
 def test_the_margin_is_added_only_where_the_carriers_burst_cannot_absorb_it(rate, expected, settings):
     settings.SEND_PACING_MARGIN_SECONDS = 0.04
     assert pacing.spacing(rate) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("rate", "expected"), [(0.5, 0), (1.0, 0), (1.02, 0), (3.0, 2 / 3 - 0.04),
-                                               (100.0, 0.99 - 0.04)])
+@pytest.mark.parametrize(
+    ("rate", "expected"), [(0.5, 0), (1.0, 0), (1.02, 0), (3.0, 2 / 3 - 0.04), (100.0, 0.99 - 0.04)]
+)
 def test_a_send_may_follow_a_late_one_sooner_only_within_the_carriers_burst(rate, expected, settings):
     settings.SEND_PACING_MARGIN_SECONDS = 0.04
     assert pacing.tolerance(rate) == pytest.approx(expected)
@@ -157,13 +165,20 @@ def test_sends_whose_slots_came_together_go_as_far_as_the_bucket_holds(slots, se
     assert pacing.take_turns(slots, 1.0, 2, now=t + 1.04) == (1, pytest.approx(1.04))
 
 
-@pytest.mark.parametrize(("rate", "status", "retry_after", "in_turn"), [
-    (1.0, 429, 1.0, True), (0.5, 429, 2.0, True), (1.0, 429, None, True),
-    (3.0, 429, 1.0, False),  # the backoff: a Retry-After of three spacings is not worth a thread
-    (1.0, 503, 1.0, False), (1.0, 429, 30.0, False),
-])
+@pytest.mark.parametrize(
+    ("rate", "status", "retry_after", "in_turn"),
+    [
+        (1.0, 429, 1.0, True),
+        (0.5, 429, 2.0, True),
+        (1.0, 429, None, True),
+        (3.0, 429, 1.0, False),  # the backoff: a Retry-After of three spacings is not worth a thread
+        (1.0, 503, 1.0, False),
+        (1.0, 429, 30.0, False),
+    ],
+)
 def test_a_send_refused_for_throughput_at_1_per_second_tries_again_at_its_senders_next_turn(
-        rate, status, retry_after, in_turn, settings):
+    rate, status, retry_after, in_turn, settings
+):
     from numbers.providers.base import TransientProviderError
 
     settings.SEND_PACING_MARGIN_SECONDS = 0.04
@@ -183,13 +198,17 @@ def test_an_idle_sender_sends_at_once(slots):
 @pytest.mark.django_db
 def test_a_sender_paces_at_its_own_rate_or_its_types_default(workspace, settings):
     settings.SEND_RATE_MESSAGING_SERVICE = 7
-    PhoneNumber.objects.create(workspace=workspace, phone_number="+18885550111",
-                               number_type=NumberType.TOLL_FREE)
+    PhoneNumber.objects.create(
+        workspace=workspace, phone_number="+18885550111", number_type=NumberType.TOLL_FREE
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550111", send_rate=42)
-    PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550112",
-                               number_type=NumberType.SHORT_CODE)
-    rate = {number: pacing.sender_of(from_number=number, messaging_service_sid="").rate
-            for number in ("+18885550111", "+12025550111", "+12025550112")}
+    PhoneNumber.objects.create(
+        workspace=workspace, phone_number="+12025550112", number_type=NumberType.SHORT_CODE
+    )
+    rate = {
+        number: pacing.sender_of(from_number=number, messaging_service_sid="").rate
+        for number in ("+18885550111", "+12025550111", "+12025550112")
+    }
     assert rate == {"+18885550111": 3.0, "+12025550111": 42.0, "+12025550112": 100.0}
     service = pacing.sender_of(from_number="", messaging_service_sid="MG1")
     assert (service.key, service.rate) == ("mg:MG1", 7)

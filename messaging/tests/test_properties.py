@@ -18,9 +18,12 @@ from numbers.models import ProviderAccount
 from numbers.phone import InvalidPhoneNumber, normalize_e164
 from numbers.providers import get_provider
 
-PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+PROPERTY = settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=150,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 DB_PROPERTY = settings(PROPERTY, max_examples=60)
 
 # --- segments, against an independent implementation of 3GPP TS 23.038 ---------------------------
@@ -30,8 +33,18 @@ GSM_DEFAULT_TABLE = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-GSM_EXTENSION_TABLE = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C,
-                       "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65}
+GSM_EXTENSION_TABLE = {
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
 ESCAPE = 0x1B
 
 
@@ -58,7 +71,7 @@ def reference_segments(body: str) -> tuple[str, int, int]:
         encoding = "GSM-7"
     else:
         raw = body.encode("utf-16-be")
-        units = [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)]
+        units = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
         single, multi = 70, 67
         splits_pair = lambda unit: 0xD800 <= unit <= 0xDBFF  # noqa: E731
         encoding = "UCS-2"
@@ -112,12 +125,27 @@ def phone_like(draw) -> str:
     region = draw(st.sampled_from(REGIONS))
     number = phonenumbers.example_number(region)
     assume(number is not None)
-    style = draw(st.sampled_from([phonenumbers.PhoneNumberFormat.E164,
-                                  phonenumbers.PhoneNumberFormat.INTERNATIONAL,
-                                  phonenumbers.PhoneNumberFormat.RFC3966]))
+    style = draw(
+        st.sampled_from(
+            [
+                phonenumbers.PhoneNumberFormat.E164,
+                phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+                phonenumbers.PhoneNumberFormat.RFC3966,
+            ]
+        )
+    )
     text = phonenumbers.format_number(number, style)
-    return draw(st.sampled_from([text, " " + text + " ", text + draw(st.sampled_from("0x#")),
-                                 text.replace("+", "00", 1), text.replace("+", "")]))
+    return draw(
+        st.sampled_from(
+            [
+                text,
+                " " + text + " ",
+                text + draw(st.sampled_from("0x#")),
+                text.replace("+", "00", 1),
+                text.replace("+", ""),
+            ]
+        )
+    )
 
 
 raw_numbers = st.one_of(
@@ -149,8 +177,14 @@ def test_a_non_string_is_an_invalid_phone_number(raw):
 
 # --- status transitions -------------------------------------------------------------------------
 
-CARRIER_STATUSES = [Status.SENDING, Status.SENT, Status.DELIVERED, Status.UNDELIVERED,
-                    Status.FAILED, Status.QUEUED]
+CARRIER_STATUSES = [
+    Status.SENDING,
+    Status.SENT,
+    Status.DELIVERED,
+    Status.UNDELIVERED,
+    Status.FAILED,
+    Status.QUEUED,
+]
 
 
 def expected_final(start: str, events: list[str]) -> str:
@@ -165,14 +199,21 @@ def expected_final(start: str, events: list[str]) -> str:
 
 @pytest.mark.django_db
 @DB_PROPERTY
-@given(start=st.sampled_from([Status.QUEUED, Status.SENDING, Status.SENT]),
-       events=st.lists(st.sampled_from(CARRIER_STATUSES), max_size=8))
+@given(
+    start=st.sampled_from([Status.QUEUED, Status.SENDING, Status.SENT]),
+    events=st.lists(st.sampled_from(CARRIER_STATUSES), max_size=8),
+)
 @example(start=Status.SENT, events=[Status.DELIVERED, Status.SENT])  # a late `sent`
 @example(start=Status.QUEUED, events=[Status.FAILED, Status.DELIVERED, Status.FAILED])
-def test_any_order_or_repetition_of_carrier_events_ends_in_the_right_state(workspace, start,
-                                                                           events):
-    message = Message.objects.create(workspace=workspace, direction="outbound", status=start,
-                                     to_number=CONTACT, from_number="+12015550123", body="x")
+def test_any_order_or_repetition_of_carrier_events_ends_in_the_right_state(workspace, start, events):
+    message = Message.objects.create(
+        workspace=workspace,
+        direction="outbound",
+        status=start,
+        to_number=CONTACT,
+        from_number="+12015550123",
+        body="x",
+    )
     for n, status in enumerate(events):
         error = f"300{n}" if status in (Status.FAILED, Status.UNDELIVERED) else None
         message_apply_status(message=message, status=status, error_code=error)
@@ -200,7 +241,8 @@ urls = st.builds(
 )
 params_strategy = st.dictionaries(
     st.text(string.ascii_letters + string.digits, min_size=1, max_size=12),
-    st.text(max_size=40), max_size=8,
+    st.text(max_size=40),
+    max_size=8,
 )
 
 
@@ -208,8 +250,9 @@ params_strategy = st.dictionaries(
 def signed_requests(draw):
     url, params = draw(urls), draw(params_strategy)
     genuine = RequestValidator(TOKEN).compute_signature(url, params)
-    kind = draw(st.sampled_from(["genuine", "other_token", "other_params", "other_url", "noise",
-                                 "flipped", "empty"]))
+    kind = draw(
+        st.sampled_from(["genuine", "other_token", "other_params", "other_url", "noise", "flipped", "empty"])
+    )
     if kind == "genuine":
         signature = genuine
     elif kind == "other_token":
@@ -220,7 +263,7 @@ def signed_requests(draw):
         signature = RequestValidator(TOKEN).compute_signature(url + "x", params)
     elif kind == "flipped":
         i = draw(st.integers(0, len(genuine) - 1))
-        signature = genuine[:i] + ("A" if genuine[i] != "A" else "B") + genuine[i + 1:]
+        signature = genuine[:i] + ("A" if genuine[i] != "A" else "B") + genuine[i + 1 :]
     elif kind == "empty":
         signature = ""
     else:
@@ -232,10 +275,8 @@ def signed_requests(draw):
 @given(signed_requests())
 def test_a_webhook_signature_is_valid_iff_the_twilio_library_computed_it(request_parts):
     url, params, signature, genuine = request_parts
-    provider = get_provider(ProviderAccount(provider="twilio", account_sid="AC" + "0" * 32,
-                                            auth_token=TOKEN))
-    assert provider.validate_webhook(url=url, params=params, signature=signature) == (
-        signature == genuine)
+    provider = get_provider(ProviderAccount(provider="twilio", account_sid="AC" + "0" * 32, auth_token=TOKEN))
+    assert provider.validate_webhook(url=url, params=params, signature=signature) == (signature == genuine)
 
 
 # --- idempotency --------------------------------------------------------------------------------
@@ -243,21 +284,28 @@ def test_a_webhook_signature_is_valid_iff_the_twilio_library_computed_it(request
 
 @pytest.mark.django_db
 @settings(PROPERTY, max_examples=25)
-@given(body=st.fixed_dictionaries({"to": st.just(CONTACT), "body": st.text(min_size=1, max_size=50)
-                                   .filter(str.strip)}),
-       repeats=st.integers(1, 4), key=st.text(string.ascii_letters + string.digits + "-_",
-                                              min_size=1, max_size=60))
-def test_the_same_idempotency_key_and_body_make_one_message(api_client, our_number, body,
-                                                            repeats, key, settings):
+@given(
+    body=st.fixed_dictionaries(
+        {"to": st.just(CONTACT), "body": st.text(min_size=1, max_size=50).filter(str.strip)}
+    ),
+    repeats=st.integers(1, 4),
+    key=st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=60),
+)
+def test_the_same_idempotency_key_and_body_make_one_message(
+    api_client, our_number, body, repeats, key, settings
+):
     settings.API_KEY_RATE_LIMIT = "100000/m"
     key = f"{key}-{Message.objects.count()}"  # each example its own key
     before = Message.objects.count()
-    answers = [api_client.post("/api/messages", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
-               for _ in range(repeats)]
+    answers = [
+        api_client.post("/api/messages", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        for _ in range(repeats)
+    ]
     assert {a.status_code for a in answers} == {201}
     assert len({a.json()["id"] for a in answers}) == 1
     assert Message.objects.count() == before + 1
-    conflict = api_client.post("/api/messages", {**body, "body": body["body"] + "!"},
-                               format="json", HTTP_IDEMPOTENCY_KEY=key)
+    conflict = api_client.post(
+        "/api/messages", {**body, "body": body["body"] + "!"}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
     assert conflict.status_code == 409
     assert Message.objects.count() == before + 1

@@ -24,17 +24,18 @@ def many_messages(workspace, other_workspace):
     statuses = ["delivered"] * 8 + ["failed", "sent"]
     rows = []
     for n in range(ROWS):
-        rows.append(Message(
-            workspace=workspace if n % 3 else other_workspace,
-            direction="outbound" if n % 4 else "inbound",
-            status=rng.choice(statuses),
-            to_number=f"+1415555{rng.randrange(10000):04d}",
-            from_number="+12015550123",
-            body=f"Order {n} shipped via carrier {rng.randrange(100)}",
-        ))
+        rows.append(
+            Message(
+                workspace=workspace if n % 3 else other_workspace,
+                direction="outbound" if n % 4 else "inbound",
+                status=rng.choice(statuses),
+                to_number=f"+1415555{rng.randrange(10000):04d}",
+                from_number="+12015550123",
+                body=f"Order {n} shipped via carrier {rng.randrange(100)}",
+            )
+        )
     Message.objects.bulk_create(rows, batch_size=5000)
-    Message.objects.filter(pk__in=[m.pk for m in rows[::7]]).update(
-        created_at=now - timedelta(days=3))
+    Message.objects.filter(pk__in=[m.pk for m in rows[::7]]).update(created_at=now - timedelta(days=3))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE messaging_message")
     return workspace
@@ -49,8 +50,14 @@ def plan(queryset) -> str:
 
 @pytest.mark.parametrize(
     "filters",
-    [{}, {"status": "failed"}, {"direction": "inbound"}, {"to": "+14155550042"},
-     {"startDate": "2020-01-01"}, {"search": "carrier 42"}],
+    [
+        {},
+        {"status": "failed"},
+        {"direction": "inbound"},
+        {"to": "+14155550042"},
+        {"startDate": "2020-01-01"},
+        {"search": "carrier 42"},
+    ],
 )
 def test_list_queries_use_an_index_not_a_full_scan(many_messages, filters):
     text = plan(message_list(workspace=many_messages, filters=filters))

@@ -33,8 +33,11 @@ def age(message: Message, **delta) -> None:
 
 
 def fetches(fake_twilio, message: Message) -> int:
-    return sum(1 for r in fake_twilio.requests
-               if r.method == "GET" and r.path.endswith(f"/Messages/{message.provider_sid}.json"))
+    return sum(
+        1
+        for r in fake_twilio.requests
+        if r.method == "GET" and r.path.endswith(f"/Messages/{message.provider_sid}.json")
+    )
 
 
 def reconcile(capture) -> int:
@@ -46,7 +49,8 @@ def reconcile(capture) -> int:
 
 
 def test_a_message_left_sent_takes_the_status_the_carrier_reports(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     age(sent_message, minutes=15)
     assert reconcile(django_capture_on_commit_callbacks) == 1
     sent_message.refresh_from_db()
@@ -54,12 +58,15 @@ def test_a_message_left_sent_takes_the_status_the_carrier_reports(
     assert sent_message.delivered_at is not None
     assert sent_message.carrier_checked_at is not None
     assert fetches(fake_twilio, sent_message) == 1
-    assert MessageEvent.objects.filter(message=sent_message, status=Status.DELIVERED,
-                                       source="reconcile").count() == 1
+    assert (
+        MessageEvent.objects.filter(message=sent_message, status=Status.DELIVERED, source="reconcile").count()
+        == 1
+    )
 
 
 def test_it_brings_the_carriers_error_code_for_an_undelivered_message(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     fake_twilio.set_message_status(sent_message.provider_sid, "undelivered", 30003)
     age(sent_message, minutes=15)
     reconcile(django_capture_on_commit_callbacks)
@@ -68,7 +75,8 @@ def test_it_brings_the_carriers_error_code_for_an_undelivered_message(
 
 
 def test_it_leaves_recent_and_too_old_messages_alone(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     age(sent_message, minutes=2)
     assert reconcile(django_capture_on_commit_callbacks) == 0
     age(sent_message, days=4)
@@ -77,7 +85,8 @@ def test_it_leaves_recent_and_too_old_messages_alone(
 
 
 def test_a_message_still_sent_at_the_carrier_is_asked_again_only_after_a_backoff(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     fake_twilio.set_message_status(sent_message.provider_sid, "sent")
     age(sent_message, minutes=40)
     reconcile(django_capture_on_commit_callbacks)
@@ -90,7 +99,8 @@ def test_a_message_still_sent_at_the_carrier_is_asked_again_only_after_a_backoff
     wait = sent_message.carrier_check_after - sent_message.carrier_checked_at
     assert timedelta(minutes=39) < wait < timedelta(minutes=41)
     Message.objects.filter(pk=sent_message.pk).update(
-        carrier_check_after=timezone.now() - timedelta(seconds=1))
+        carrier_check_after=timezone.now() - timedelta(seconds=1)
+    )
     fake_twilio.set_message_status(sent_message.provider_sid, "delivered")
     reconcile(django_capture_on_commit_callbacks)
     sent_message.refresh_from_db()
@@ -99,7 +109,8 @@ def test_a_message_still_sent_at_the_carrier_is_asked_again_only_after_a_backoff
 
 
 def test_a_carrier_outage_during_reconciliation_never_fails_the_message(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     age(sent_message, minutes=15)
     fake_twilio.down = True
     reconcile(django_capture_on_commit_callbacks)
@@ -115,10 +126,14 @@ def test_a_carrier_outage_during_reconciliation_never_fails_the_message(
 
 def test_the_simulator_reports_the_outcome_it_planned():
     provider = SimulatorProvider()
-    for to, status, code in ((CONTACT, "delivered", None), (UNDELIVERED_NUMBER, "undelivered", "30003"),
-                             (FAILED_NUMBER, "failed", "30008")):
-        sid = provider.send(to=to, from_number="+12015550123", body="x", media_urls=[],
-                            status_callback=None).provider_sid
+    for to, status, code in (
+        (CONTACT, "delivered", None),
+        (UNDELIVERED_NUMBER, "undelivered", "30003"),
+        (FAILED_NUMBER, "failed", "30008"),
+    ):
+        sid = provider.send(
+            to=to, from_number="+12015550123", body="x", media_urls=[], status_callback=None
+        ).provider_sid
         found = provider.fetch_message(provider_sid=sid)
         assert (found.status, found.error_code) == (status, code)
 
@@ -129,8 +144,11 @@ def test_the_simulator_reports_the_outcome_it_planned():
 def abandon(message: Message, *, minutes: int = 5) -> None:
     """What a worker killed after the carrier took the message, before storing its sid, leaves."""
     Message.objects.filter(pk=message.pk).update(
-        status=Status.SENDING, provider_sid=None, sent_at=None,
-        claimed_at=timezone.now() - timedelta(minutes=minutes))
+        status=Status.SENDING,
+        provider_sid=None,
+        sent_at=None,
+        claimed_at=timezone.now() - timedelta(minutes=minutes),
+    )
 
 
 def sweep(capture) -> dict:
@@ -139,7 +157,8 @@ def sweep(capture) -> dict:
 
 
 def test_an_abandoned_send_the_carrier_took_is_marked_sent_not_sent_again(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     [taken] = fake_twilio.messages
     abandon(sent_message, minutes=1)
     assert sweep(django_capture_on_commit_callbacks)["sending"] == 0  # the lease has not passed
@@ -154,7 +173,8 @@ def test_an_abandoned_send_the_carrier_took_is_marked_sent_not_sent_again(
 
 
 def test_an_abandoned_send_the_carrier_never_got_is_sent_again(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     abandon(sent_message)
     fake_twilio.reset()  # the carrier has no record of it
     assert sweep(django_capture_on_commit_callbacks)["sending"] == 1
@@ -165,12 +185,17 @@ def test_an_abandoned_send_the_carrier_never_got_is_sent_again(
 
 
 def test_an_identical_message_taken_before_the_claim_is_not_mistaken_for_it(
-        sent_message, fake_twilio, twilio_account, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, twilio_account, django_capture_on_commit_callbacks
+):
     abandon(sent_message)
     fake_twilio.reset()
-    earlier = fake_twilio.add_message(twilio_account.sid, to=CONTACT, from_number=TWILIO_LONG_CODE,
-                                      body="Hi there",
-                                      at=(timezone.now() - timedelta(minutes=20)).timestamp())
+    earlier = fake_twilio.add_message(
+        twilio_account.sid,
+        to=CONTACT,
+        from_number=TWILIO_LONG_CODE,
+        body="Hi there",
+        at=(timezone.now() - timedelta(minutes=20)).timestamp(),
+    )
     sweep(django_capture_on_commit_callbacks)
     sent_message.refresh_from_db()
     assert sent_message.provider_sid not in (None, earlier.sid)
@@ -178,7 +203,8 @@ def test_an_identical_message_taken_before_the_claim_is_not_mistaken_for_it(
 
 
 def test_a_carrier_outage_during_the_lookup_leaves_it_for_a_later_sweep(
-        sent_message, fake_twilio, django_capture_on_commit_callbacks):
+    sent_message, fake_twilio, django_capture_on_commit_callbacks
+):
     abandon(sent_message)
     fake_twilio.reset()
     fake_twilio.down = True

@@ -60,8 +60,7 @@ _common_bodies = st.one_of(
 )
 
 
-@settings(derandomize=True, deadline=None, max_examples=1500,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(derandomize=True, deadline=None, max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(_common_bodies)
 def test_the_fast_path_agrees_with_counting_unit_by_unit(body):
     assert count_segments(body) == _count_segments_by_unit(body)

@@ -11,8 +11,9 @@ pytestmark = pytest.mark.django_db
 DOCUMENTED_FIELDS = ["id", "direction", "to", "from", "body", "status", "provider_sid", "created_at"]
 
 
-def test_a_send_answers_201_with_the_documented_message_object(api_client, our_number,
-                                                                django_capture_on_commit_callbacks):
+def test_a_send_answers_201_with_the_documented_message_object(
+    api_client, our_number, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False):
         response = api_client.post("/api/messages", {"to": CONTACT, "body": "Hi"}, format="json")
     assert response.status_code == 201
@@ -71,21 +72,26 @@ def test_media_alone_is_enough(send):
         ({"to": 14155552671, "body": "x"}, "invalid_phone_number", "to"),
         ({"to": CONTACT, "body": "x" * 1601}, "invalid_params", "body"),
         ({"to": CONTACT, "body": ["x"]}, "invalid_params", "body"),
-        ({"to": CONTACT, "body": "x", "mediaUrl": "ftp://example.com/a.png"}, "invalid_params",
-         "mediaUrl"),
+        ({"to": CONTACT, "body": "x", "mediaUrl": "ftp://example.com/a.png"}, "invalid_params", "mediaUrl"),
         ({"to": CONTACT, "body": "x", "mediaUrl": "not a url"}, "invalid_params", "mediaUrl"),
-        ({"to": CONTACT, "body": "x", "mediaUrl": [f"https://e.com/{n}.png" for n in range(11)]},
-         "invalid_params", "mediaUrl"),
+        (
+            {"to": CONTACT, "body": "x", "mediaUrl": [f"https://e.com/{n}.png" for n in range(11)]},
+            "invalid_params",
+            "mediaUrl",
+        ),
         ({"to": CONTACT, "body": "x", "from": "+13125550100"}, "from_number_not_allowed", "from"),
         ({"to": CONTACT, "body": "x", "from": "nope"}, "invalid_phone_number", "from"),
-        ({"to": CONTACT, "body": "x", "status_callback": "javascript:alert(1)"}, "invalid_params",
-         "status_callback"),
-        ({"to": CONTACT, "body": "x", "scheduled_at": "yesterday"}, "invalid_params",
-         "scheduled_at"),
+        (
+            {"to": CONTACT, "body": "x", "status_callback": "javascript:alert(1)"},
+            "invalid_params",
+            "status_callback",
+        ),
+        ({"to": CONTACT, "body": "x", "scheduled_at": "yesterday"}, "invalid_params", "scheduled_at"),
     ],
 )
-def test_it_rejects_bad_sends_without_storing_anything(api_client, our_number, other_number,
-                                                         body, code, field):
+def test_it_rejects_bad_sends_without_storing_anything(
+    api_client, our_number, other_number, body, code, field
+):
     response = api_client.post("/api/messages", body, format="json")
     assert response.status_code == 400, response.json()
     payload = response.json()
@@ -145,8 +151,9 @@ def test_the_same_idempotency_key_sends_once(send):
     assert conflict.json()["error"] == "idempotency_conflict"
 
 
-def test_a_scheduled_message_waits_then_the_sweep_sends_it(send, api_client,
-                                                           django_capture_on_commit_callbacks):
+def test_a_scheduled_message_waits_then_the_sweep_sends_it(
+    send, api_client, django_capture_on_commit_callbacks
+):
     when = timezone.now() + timedelta(hours=1)
     response = send(scheduled_at=when.isoformat())
     assert response.status_code == 201
@@ -182,11 +189,15 @@ def test_a_sent_message_cannot_be_canceled(send, api_client):
 
 
 def test_preview_counts_and_validates_without_sending(api_client, our_number):
-    response = api_client.post("/api/messages/preview", {"to": CONTACT, "body": "€" * 81},
-                               format="json")
+    response = api_client.post("/api/messages/preview", {"to": CONTACT, "body": "€" * 81}, format="json")
     assert response.status_code == 200
-    assert response.json() == {"valid": True, "characters": 81, "num_segments": 2,
-                               "encoding": "GSM-7", "errors": {}}
+    assert response.json() == {
+        "valid": True,
+        "characters": 81,
+        "num_segments": 2,
+        "encoding": "GSM-7",
+        "errors": {},
+    }
     invalid = api_client.post("/api/messages/preview", {"to": "nope", "body": "hi"}, format="json")
     assert invalid.json()["valid"] is False
     assert "to" in invalid.json()["errors"]

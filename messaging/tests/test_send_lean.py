@@ -20,8 +20,10 @@ COMPARED_HEADERS = ["Content-Type", "Allow", "X-RateLimit-Limit", "Retry-After"]
 def _shape(value):
     """The answer with the values that differ between two sends (ids, times) blanked."""
     if isinstance(value, dict):
-        return {k: "*" if k in ("id", "sid", "created_at", "updated_at", "conversation_id")
-                else _shape(v) for k, v in value.items()}
+        return {
+            k: "*" if k in ("id", "sid", "created_at", "updated_at", "conversation_id") else _shape(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_shape(v) for v in value]
     return value
@@ -57,8 +59,7 @@ BODIES = [
 
 
 @pytest.mark.parametrize("body", BODIES, ids=repr)
-def test_a_send_answers_the_same_on_both_paths(api_client, our_number, other_number, body,
-                                               monkeypatch):
+def test_a_send_answers_the_same_on_both_paths(api_client, our_number, other_number, body, monkeypatch):
     fast, full = _both(api_client, "/api/messages", body, monkeypatch)
     assert fast.status_code == full.status_code
     assert _shape(fast.json()) == _shape(full.json())
@@ -70,9 +71,15 @@ def test_a_send_answers_the_same_on_both_paths(api_client, our_number, other_num
 
 def test_a_batch_answers_the_same_on_both_paths(api_client, our_number, workspace, monkeypatch):
     OptOut.objects.create(workspace=workspace, phone_number="+14155550002", keyword="STOP")
-    body = {"messages": [{"to": "+14155550001", "body": "one"}, {"to": "bad", "body": "two"},
-                         {"to": "+14155550002", "body": "opted out"}, "not an object",
-                         {"to": "+14155550003", "body": "three", "from": OUR_NUMBER}]}
+    body = {
+        "messages": [
+            {"to": "+14155550001", "body": "one"},
+            {"to": "bad", "body": "two"},
+            {"to": "+14155550002", "body": "opted out"},
+            "not an object",
+            {"to": "+14155550003", "body": "three", "from": OUR_NUMBER},
+        ]
+    }
     fast, full = _both(api_client, "/api/messages/batch", body, monkeypatch)
     assert fast.status_code == full.status_code == 200
     assert _shape(fast.json()) == _shape(full.json())
@@ -101,8 +108,7 @@ def test_the_rate_limit_holds_on_the_lean_path(api_client, our_number, settings)
 
 
 def test_a_revoked_key_fails_on_the_very_next_send(api_client, api_key, our_number):
-    assert api_client.post("/api/messages", {"to": CONTACT, "body": "x"},
-                           format="json").status_code == 201
+    assert api_client.post("/api/messages", {"to": CONTACT, "body": "x"}, format="json").status_code == 201
     key = api_key.api_key
     type(key).objects.filter(pk=key.pk).update(revoked_at=key.created_at)
     refused = api_client.post("/api/messages", {"to": CONTACT, "body": "x"}, format="json")
@@ -112,16 +118,20 @@ def test_a_revoked_key_fails_on_the_very_next_send(api_client, api_key, our_numb
 
 
 def test_what_the_lean_path_does_not_serve_goes_the_full_way(api_client, our_number):
-    indented = api_client.post("/api/messages", {"to": CONTACT, "body": "x"}, format="json",
-                               HTTP_ACCEPT="application/json; indent=2")
+    indented = api_client.post(
+        "/api/messages", {"to": CONTACT, "body": "x"}, format="json", HTTP_ACCEPT="application/json; indent=2"
+    )
     assert indented.status_code == 201 and indented.content.startswith(b"{\n")
-    refused = api_client.post("/api/messages", {"to": CONTACT, "body": "x"}, format="json",
-                              HTTP_ACCEPT="text/html")
+    refused = api_client.post(
+        "/api/messages", {"to": CONTACT, "body": "x"}, format="json", HTTP_ACCEPT="text/html"
+    )
     assert_error(refused, 406, "not_acceptable")
-    again = api_client.post("/api/messages", {"to": CONTACT, "body": "x"}, format="json",
-                            HTTP_IDEMPOTENCY_KEY="k-1")
-    replay = api_client.post("/api/messages", {"to": CONTACT, "body": "x"}, format="json",
-                             HTTP_IDEMPOTENCY_KEY="k-1")
+    again = api_client.post(
+        "/api/messages", {"to": CONTACT, "body": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    replay = api_client.post(
+        "/api/messages", {"to": CONTACT, "body": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
     assert replay["Idempotent-Replayed"] == "true" and replay.json()["id"] == again.json()["id"]
 
 

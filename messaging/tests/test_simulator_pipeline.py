@@ -32,14 +32,13 @@ def test_the_simulated_reply_lands_in_the_same_conversation_unread(send):
     assert message.status == Status.DELIVERED
     conversation = Conversation.objects.get(pk=message.conversation_id)
     reply = conversation.last_message
-    assert (reply.direction, reply.status, reply.from_number) == ("inbound", "received",
-                                                                  "+15005550005")
+    assert (reply.direction, reply.status, reply.from_number) == ("inbound", "received", "+15005550005")
     assert conversation.unread_count == 1
 
 
-def test_simulate_inbound_files_a_message_and_stop_opts_out(workspace, our_number,
-                                                             django_capture_on_commit_callbacks,
-                                                             api_client):
+def test_simulate_inbound_files_a_message_and_stop_opts_out(
+    workspace, our_number, django_capture_on_commit_callbacks, api_client
+):
     provider = get_provider(ProviderAccount.objects.get(workspace=workspace))
     with django_capture_on_commit_callbacks(execute=True):
         provider.simulate_inbound("+14155550100", our_number.phone_number, "STOP")

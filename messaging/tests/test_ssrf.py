@@ -31,10 +31,15 @@ DNS = {
     "2130706433": ["127.0.0.1"],  # a decimal IPv4 literal, as the system resolver reads it
 }
 REFUSED = [f"https://{host}/hook" for host in DNS if host != "public.example.com"] + [
-    "https://127.0.0.1/hook", "https://[::1]/hook", "https://169.254.169.254/latest/meta-data",
-    "https://[::ffff:169.254.169.254]/", "https://unknown.example.com/hook",
+    "https://127.0.0.1/hook",
+    "https://[::1]/hook",
+    "https://169.254.169.254/latest/meta-data",
+    "https://[::ffff:169.254.169.254]/",
+    "https://unknown.example.com/hook",
     "http://public.example.com/hook",  # plain http, outside development
-    "file:///etc/passwd", "gopher://public.example.com/", "https:///nohost",
+    "file:///etc/passwd",
+    "gopher://public.example.com/",
+    "https:///nohost",
 ]
 
 
@@ -70,7 +75,9 @@ def test_a_send_with_a_private_status_callback_is_refused_and_stores_nothing(sen
 
 
 def test_a_webhook_endpoint_on_a_private_address_is_refused(owner_client, workspace):
-    response = owner_client.post(f"/api/ui/workspaces/{workspace.id}/webhooks",
-                                 {"url": "https://metadata.example.com/hook",
-                                  "events": ["message.received"]}, format="json")
+    response = owner_client.post(
+        f"/api/ui/workspaces/{workspace.id}/webhooks",
+        {"url": "https://metadata.example.com/hook", "events": ["message.received"]},
+        format="json",
+    )
     assert response.status_code == 400, response.content

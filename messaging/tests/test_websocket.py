@@ -36,8 +36,7 @@ def token_for(user) -> str:
 
 
 def key_for(user, workspace) -> str:
-    return api_key_create(actor=Membership.objects.get(user=user, workspace=workspace),
-                          name="ws").key
+    return api_key_create(actor=Membership.objects.get(user=user, workspace=workspace), name="ws").key
 
 
 def cookie_headers(user, origin: str | None) -> list[tuple[bytes, bytes]]:
@@ -63,11 +62,17 @@ def refused(ws_path: str, headers: list) -> bool:
     return run(attempt)
 
 
-def make_message(workspace, *, updated_at: datetime, body: str = "Hi",
-                 direction: str = Direction.OUTBOUND) -> Message:
-    message = Message.objects.create(workspace=workspace, direction=direction, status=Status.SENT,
-                                     to_number="+14155552671", from_number="+12015550123",
-                                     body=body)
+def make_message(
+    workspace, *, updated_at: datetime, body: str = "Hi", direction: str = Direction.OUTBOUND
+) -> Message:
+    message = Message.objects.create(
+        workspace=workspace,
+        direction=direction,
+        status=Status.SENT,
+        to_number="+14155552671",
+        from_number="+12015550123",
+        body=body,
+    )
     Message.objects.filter(pk=message.pk).update(updated_at=updated_at)
     message.refresh_from_db()
     return message
@@ -76,8 +81,7 @@ def make_message(workspace, *, updated_at: datetime, body: str = "Hi",
 # Who may connect --------------------------------------------------------------------------------
 
 
-def test_a_member_with_a_session_token_receives_the_workspaces_events(member, workspace,
-                                                                      other_workspace):
+def test_a_member_with_a_session_token_receives_the_workspaces_events(member, workspace, other_workspace):
     token = token_for(member)
 
     async def scenario():
@@ -100,8 +104,9 @@ def test_every_socket_of_a_workspace_gets_each_event_through_one_subscription(me
     token = token_for(member)
 
     async def scenario():
-        first, second = (WebsocketCommunicator(application, path(workspace), headers=bearer(token))
-                         for _ in range(2))
+        first, second = (
+            WebsocketCommunicator(application, path(workspace), headers=bearer(token)) for _ in range(2)
+        )
         assert (await first.connect(timeout=TIMEOUT))[0]
         assert (await second.connect(timeout=TIMEOUT))[0]
         fanouts = consumers._fanouts[asyncio.get_running_loop()]
@@ -156,8 +161,9 @@ def test_an_expired_session_token_is_refused(member, workspace):
     assert refused(path(workspace), bearer(token))
 
 
-@pytest.mark.parametrize("header", [b"Bearer", b"Bearer mp_sess_wrong", b"Basic dXNlcjpwYXNz",
-                                    b"Bearer mp_live_wrong"])
+@pytest.mark.parametrize(
+    "header", [b"Bearer", b"Bearer mp_sess_wrong", b"Basic dXNlcjpwYXNz", b"Bearer mp_live_wrong"]
+)
 def test_wrong_tokens_are_refused(workspace, header):
     assert refused(path(workspace), [(b"authorization", header)])
 
@@ -219,10 +225,20 @@ def test_ping_is_answered_with_pong(member, workspace):
     assert output == {"type": "websocket.send", "text": '{"type": "pong"}'}
 
 
-@pytest.mark.parametrize("frame", ["not json", "[1, 2]", '{"type": "subscribe"}', '{"no": "type"}',
-                                   b"\x00binary", '{"type": "catch_up"}',
-                                   '{"type": "catch_up", "since": "yesterday"}',
-                                   '{"type": "catch_up", "since": 12}', "x" * 5000])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        "[1, 2]",
+        '{"type": "subscribe"}',
+        '{"no": "type"}',
+        b"\x00binary",
+        '{"type": "catch_up"}',
+        '{"type": "catch_up", "since": "yesterday"}',
+        '{"type": "catch_up", "since": 12}',
+        "x" * 5000,
+    ],
+)
 def test_a_malformed_or_unknown_frame_closes_with_4400(member, workspace, frame):
     [output] = converse(workspace, member, [frame])
     assert output["type"] == "websocket.close"
@@ -234,12 +250,12 @@ def test_catch_up_answers_what_changed_since_oldest_first(member, workspace, oth
     base = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
     make_message(workspace, updated_at=base, body="before")
     second = make_message(workspace, updated_at=base + timedelta(seconds=2), body="second")
-    first = make_message(workspace, updated_at=base + timedelta(seconds=1), body="first",
-                         direction=Direction.INBOUND)
+    first = make_message(
+        workspace, updated_at=base + timedelta(seconds=1), body="first", direction=Direction.INBOUND
+    )
     make_message(other_workspace, updated_at=base + timedelta(seconds=3), body="theirs")
 
-    outputs = converse(workspace, member, [{"type": "catch_up", "since": "2024-01-15T10:30:00Z"}],
-                       replies=3)
+    outputs = converse(workspace, member, [{"type": "catch_up", "since": "2024-01-15T10:30:00Z"}], replies=3)
     import json
 
     frames = [json.loads(o["text"]) for o in outputs]
@@ -254,13 +270,11 @@ def test_catch_up_is_bounded_and_says_there_is_more(member, workspace, settings)
     base = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
     for n in range(3):
         make_message(workspace, updated_at=base + timedelta(seconds=n + 1))
-    outputs = converse(workspace, member, [{"type": "catch_up", "since": "2024-01-15T10:30:00"}],
-                       replies=3)
+    outputs = converse(workspace, member, [{"type": "catch_up", "since": "2024-01-15T10:30:00"}], replies=3)
     assert outputs[-1]["text"] == '{"type": "catch_up.done", "count": 2, "more": true}'
 
 
-def test_messages_sent_through_the_api_arrive_created_then_updated(member, workspace, api_client,
-                                                                   our_number):
+def test_messages_sent_through_the_api_arrive_created_then_updated(member, workspace, api_client, our_number):
     """In-process: the simulator carrier and eager tasks walk the message to `delivered`."""
     token = token_for(member)
 
@@ -268,7 +282,8 @@ def test_messages_sent_through_the_api_arrive_created_then_updated(member, works
         communicator = WebsocketCommunicator(application, path(workspace), headers=bearer(token))
         assert (await communicator.connect(timeout=TIMEOUT))[0]
         response = await sync_to_async(api_client.post)(
-            "/api/messages", {"to": "+14155552671", "body": "Live"}, format="json")
+            "/api/messages", {"to": "+14155552671", "body": "Live"}, format="json"
+        )
         assert response.status_code == 201
         frames = []
         while not frames or frames[-1]["data"]["status"] != "delivered":

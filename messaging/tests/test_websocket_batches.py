@@ -13,8 +13,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_a_batch_of_events_arrives_as_one_frame_each_in_order(member, workspace, monkeypatch):
     token = token_for(member)
-    batch = [{"id": f"evt_{n}", "type": "message.created", "data": {"id": f"msg_{n}", "body": "é"}}
-             for n in range(250)]
+    batch = [
+        {"id": f"evt_{n}", "type": "message.created", "data": {"id": f"msg_{n}", "body": "é"}}
+        for n in range(250)
+    ]
     published = []
     original = events.layer_messages
 
@@ -28,8 +30,9 @@ def test_a_batch_of_events_arrives_as_one_frame_each_in_order(member, workspace,
     async def scenario():
         from asgiref.sync import sync_to_async
 
-        sockets = [WebsocketCommunicator(application, path(workspace), headers=bearer(token))
-                   for _ in range(2)]
+        sockets = [
+            WebsocketCommunicator(application, path(workspace), headers=bearer(token)) for _ in range(2)
+        ]
         for socket in sockets:
             assert (await socket.connect(timeout=TIMEOUT))[0]
         await sync_to_async(events.publish_events)(workspace.id, batch)

@@ -40,8 +40,11 @@ def servers(settings, fake_twilio, twilio_account, user, twilio_workspace):
 
 
 def ws_connect(daphne: DaphneProcess, workspace_id: str, token: str) -> ClientConnection:
-    return connect(f"{daphne.ws_url}/ws/workspaces/{workspace_id}/", open_timeout=10,
-                   additional_headers={"Authorization": f"Bearer {token}"})
+    return connect(
+        f"{daphne.ws_url}/ws/workspaces/{workspace_id}/",
+        open_timeout=10,
+        additional_headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 def refused_status(daphne: DaphneProcess, workspace_id: str, token: str) -> int | None:
@@ -63,9 +66,9 @@ def frames_until(client: ClientConnection, done, *, timeout: float) -> list[dict
     return frames
 
 
-def test_a_member_sees_a_message_go_from_queued_to_delivered_live(servers, user, workspace,
-                                                                  member, outsider,
-                                                                  other_workspace):
+def test_a_member_sees_a_message_go_from_queued_to_delivered_live(
+    servers, user, workspace, member, outsider, other_workspace
+):
     daphne = servers["daphne"]
     key = api_key_create(actor=Membership.objects.get(user=user, workspace=workspace), name="e2e")
 
@@ -80,8 +83,12 @@ def test_a_member_sees_a_message_go_from_queued_to_delivered_live(servers, user,
     watcher.send(json.dumps({"type": "ping"}))
     assert json.loads(watcher.recv(timeout=10)) == {"type": "pong"}  # subscribed by now
 
-    response = requests.post(f"{daphne.url}/api/messages", json={"to": CONTACT, "body": "Live!"},
-                             headers={"Authorization": f"Bearer {key.key}"}, timeout=10)
+    response = requests.post(
+        f"{daphne.url}/api/messages",
+        json={"to": CONTACT, "body": "Live!"},
+        headers={"Authorization": f"Bearer {key.key}"},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     message_id = response.json()["id"]
 

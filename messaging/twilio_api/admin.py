@@ -7,8 +7,16 @@ from .models import CallbackDelivery, NumberWebhooks
 class CallbackDeliveryAdmin(admin.ModelAdmin):
     """Twilio-style status callbacks and SmsUrl posts, with how their last attempt went."""
 
-    list_display = ["id", "kind", "workspace", "message", "status", "attempts", "last_status_code",
-                    "created_at"]
+    list_display = [
+        "id",
+        "kind",
+        "workspace",
+        "message",
+        "status",
+        "attempts",
+        "last_status_code",
+        "created_at",
+    ]
     list_filter = ["kind", "status"]
     search_fields = ["id", "message__id", "workspace__id", "url"]
     readonly_fields = [f.name for f in CallbackDelivery._meta.fields]

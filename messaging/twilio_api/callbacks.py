@@ -41,8 +41,7 @@ MAX_ANSWER_BYTES = 64 * 1024
 MAX_REPLIES = 10
 # The statuses Twilio posts to a StatusCallback. Not `sending` or `scheduled`: receivers written
 # for Twilio (RapidPro's Courier among them) refuse statuses they do not know.
-CALLBACK_STATUSES = frozenset({"queued", "sent", "delivered", "undelivered", "failed", "canceled",
-                               "read"})
+CALLBACK_STATUSES = frozenset({"queued", "sent", "delivered", "undelivered", "failed", "canceled", "read"})
 
 
 # Parameters, as Twilio names them ------------------------------------------------------------
@@ -50,9 +49,16 @@ CALLBACK_STATUSES = frozenset({"queued", "sent", "delivered", "undelivered", "fa
 
 def status_params(data: dict, account_sid: str) -> dict[str, str]:
     sid = sid_for(data["id"])
-    params = {"AccountSid": account_sid, "ApiVersion": API_VERSION, "From": data.get("from") or "",
-              "MessageSid": sid, "MessageStatus": data["status"], "SmsSid": sid,
-              "SmsStatus": data["status"], "To": data["to"]}
+    params = {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "From": data.get("from") or "",
+        "MessageSid": sid,
+        "MessageStatus": data["status"],
+        "SmsSid": sid,
+        "SmsStatus": data["status"],
+        "To": data["to"],
+    }
     if data.get("error_code"):
         code = str(data["error_code"])
         params["ErrorCode"] = code if code.isdigit() else "30008"
@@ -70,12 +76,25 @@ def incoming_params(data: dict, account_sid: str, messaging_service_sid: str = "
     sid = sid_for(data["id"])
     media = data.get("media_urls") or []
     params = {
-        "AccountSid": account_sid, "ApiVersion": API_VERSION, "Body": data.get("body") or "",
-        "From": data.get("from") or "", "FromCity": "", "FromCountry": _country(data.get("from") or ""),
-        "FromState": "", "FromZip": "", "MessageSid": sid, "NumMedia": str(len(media)),
-        "NumSegments": str(data.get("num_segments") or 1), "SmsMessageSid": sid, "SmsSid": sid,
-        "SmsStatus": "received", "To": data["to"], "ToCity": "", "ToCountry": _country(data["to"]),
-        "ToState": "", "ToZip": "",
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "Body": data.get("body") or "",
+        "From": data.get("from") or "",
+        "FromCity": "",
+        "FromCountry": _country(data.get("from") or ""),
+        "FromState": "",
+        "FromZip": "",
+        "MessageSid": sid,
+        "NumMedia": str(len(media)),
+        "NumSegments": str(data.get("num_segments") or 1),
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "To": data["to"],
+        "ToCity": "",
+        "ToCountry": _country(data["to"]),
+        "ToState": "",
+        "ToZip": "",
     }
     if messaging_service_sid:
         params["MessagingServiceSid"] = messaging_service_sid
@@ -93,11 +112,18 @@ def signature(*, token: str, url: str, params: dict[str, str]) -> str:
 
 def on_platform_events(workspace_id: str, platform_events: list[dict]) -> None:
     """The EVENT_SINKS entry (registered in TwilioApiConfig.ready)."""
-    updated = [e["data"] for e in platform_events
-               if e.get("type") == events.MESSAGE_UPDATED and e["data"].get("direction") == "outbound"
-               and e["data"].get("status") in CALLBACK_STATUSES]
-    received = [e["data"] for e in platform_events
-                if e.get("type") == events.MESSAGE_CREATED and e["data"].get("direction") == "inbound"]
+    updated = [
+        e["data"]
+        for e in platform_events
+        if e.get("type") == events.MESSAGE_UPDATED
+        and e["data"].get("direction") == "outbound"
+        and e["data"].get("status") in CALLBACK_STATUSES
+    ]
+    received = [
+        e["data"]
+        for e in platform_events
+        if e.get("type") == events.MESSAGE_CREATED and e["data"].get("direction") == "inbound"
+    ]
     deliveries: list[CallbackDelivery] = []
     if updated:
         deliveries += _status_deliveries(workspace_id, updated)
@@ -112,9 +138,11 @@ def _account_sid(workspace_id: str) -> str:
 
 
 def _status_deliveries(workspace_id: str, updated: list[dict]) -> list[CallbackDelivery]:
-    callbacks = dict(MessageStatusCallback.objects.filter(
-        workspace_id=workspace_id, message_id__in={d["id"] for d in updated})
-        .values_list("message_id", "url"))
+    callbacks = dict(
+        MessageStatusCallback.objects.filter(
+            workspace_id=workspace_id, message_id__in={d["id"] for d in updated}
+        ).values_list("message_id", "url")
+    )
     if not callbacks:
         return []
     account_sid = _account_sid(workspace_id)
@@ -124,18 +152,31 @@ def _status_deliveries(workspace_id: str, updated: list[dict]) -> list[CallbackD
         # One post per status, whichever process publishes it first (a message is republished
         # when, say, only its provider_sid changed).
         if url is None or not MessageStatusCallback.objects.filter(pk=data["id"]).exclude(
-                last_status=data["status"]).update(last_status=data["status"]):
+            last_status=data["status"]
+        ).update(last_status=data["status"]):
             continue
-        created.append(CallbackDelivery.objects.create(
-            workspace_id=workspace_id, message_id=data["id"], kind=CallbackKind.STATUS, url=url,
-            params=status_params(data, account_sid), next_attempt_at=timezone.now()))
+        created.append(
+            CallbackDelivery.objects.create(
+                workspace_id=workspace_id,
+                message_id=data["id"],
+                kind=CallbackKind.STATUS,
+                url=url,
+                params=status_params(data, account_sid),
+                next_attempt_at=timezone.now(),
+            )
+        )
     return created
 
 
 def _incoming_deliveries(workspace_id: str, received: list[dict]) -> list[CallbackDelivery]:
-    hooks = {h.phone_number.phone_number: h for h in NumberWebhooks.objects.filter(
-        workspace_id=workspace_id, phone_number__phone_number__in={d["to"] for d in received})
-        .exclude(sms_url="").select_related("phone_number")}
+    hooks = {
+        h.phone_number.phone_number: h
+        for h in NumberWebhooks.objects.filter(
+            workspace_id=workspace_id, phone_number__phone_number__in={d["to"] for d in received}
+        )
+        .exclude(sms_url="")
+        .select_related("phone_number")
+    }
     if not hooks:
         return []
     account_sid = _account_sid(workspace_id)
@@ -144,10 +185,17 @@ def _incoming_deliveries(workspace_id: str, received: list[dict]) -> list[Callba
         hook = hooks.get(data["to"])
         if hook is None:
             continue
-        created.append(CallbackDelivery.objects.create(
-            workspace_id=workspace_id, message_id=data["id"], kind=CallbackKind.INCOMING,
-            url=hook.sms_url, method=hook.sms_method, params=incoming_params(data, account_sid),
-            next_attempt_at=timezone.now()))
+        created.append(
+            CallbackDelivery.objects.create(
+                workspace_id=workspace_id,
+                message_id=data["id"],
+                kind=CallbackKind.INCOMING,
+                url=hook.sms_url,
+                method=hook.sms_method,
+                params=incoming_params(data, account_sid),
+                next_attempt_at=timezone.now(),
+            )
+        )
     return created
 
 
@@ -164,8 +212,9 @@ def enqueue(delivery_id: str) -> None:
 
 
 def retry_delay(attempt: int) -> float:
-    ceiling = min(settings.WEBHOOK_RETRY_MAX_SECONDS,
-                  settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    ceiling = min(
+        settings.WEBHOOK_RETRY_MAX_SECONDS, settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    )
     return random.uniform(ceiling * 0.8, ceiling)  # noqa: S311 - jitter, not security
 
 
@@ -185,8 +234,15 @@ def _request(delivery: CallbackDelivery, token: str | None) -> tuple[int | None,
     started = time.monotonic()
     try:
         check_public_url(url)  # again: DNS may point elsewhere now
-        with requests.request(delivery.method, url, data=data, headers=headers, timeout=timeout,
-                              allow_redirects=False, stream=True) as response:
+        with requests.request(
+            delivery.method,
+            url,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
             body = b""
             while len(body) < MAX_ANSWER_BYTES and time.monotonic() < started + total:
                 chunk = response.raw.read1(MAX_ANSWER_BYTES - len(body))
@@ -208,9 +264,14 @@ def callback_attempt(*, delivery_id: str) -> CallbackDelivery | None:
     the same transaction that marks it done, so a retried task never replies twice."""
     now = timezone.now()
     claimed = CallbackDelivery.objects.filter(
-        pk=delivery_id, status=CallbackStatus.PENDING, next_attempt_at__lte=now,
-    ).update(next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
-             attempts=F("attempts") + 1, last_attempt_at=now)
+        pk=delivery_id,
+        status=CallbackStatus.PENDING,
+        next_attempt_at__lte=now,
+    ).update(
+        next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        last_attempt_at=now,
+    )
     if not claimed:
         return None
     delivery = CallbackDelivery.objects.get(pk=delivery_id)
@@ -221,18 +282,19 @@ def callback_attempt(*, delivery_id: str) -> CallbackDelivery | None:
     with transaction.atomic():
         if not error:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
-                CallbackStatus.SUCCEEDED, timezone.now(), None)
+                CallbackStatus.SUCCEEDED,
+                timezone.now(),
+                None,
+            )
             if delivery.kind == CallbackKind.INCOMING:
                 delivery.last_error = send_twiml_replies(delivery, body)
         elif delivery.attempts >= settings.TWILIO_CALLBACK_MAX_ATTEMPTS:
             delivery.status, delivery.next_attempt_at = CallbackStatus.FAILED, None
         else:
-            delivery.next_attempt_at = timezone.now() + timedelta(
-                seconds=retry_delay(delivery.attempts))
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(delivery.attempts))
         delivery.save()
     if delivery.status == CallbackStatus.FAILED:
-        logger.warning("Twilio callback %s to %s failed for good: %s", delivery.pk, delivery.url,
-                       error)
+        logger.warning("Twilio callback %s to %s failed for good: %s", delivery.pk, delivery.url, error)
     return delivery
 
 
@@ -257,17 +319,21 @@ def send_twiml_replies(delivery: CallbackDelivery, body: bytes) -> str:
         try:
             with transaction.atomic():  # a refused reply rolls back alone
                 message = sending.message_send(
-                    workspace=delivery.workspace, to=element.get("to") or params["From"],
-                    body=reply.strip() if body_element is None else reply, media_urls=media,
-                    from_number=element.get("from") or params["To"])
+                    workspace=delivery.workspace,
+                    to=element.get("to") or params["From"],
+                    body=reply.strip() if body_element is None else reply,
+                    media_urls=media,
+                    from_number=element.get("from") or params["To"],
+                )
         except Exception as exc:  # an opt-out or a bad number refuses this reply, not the rest
             problems.append(f"Reply not sent: {getattr(exc, 'detail', exc)}")
             continue
         if callback := element.get("statusCallback"):
             try:
                 check_public_url(callback)
-                MessageStatusCallback.objects.create(message=message, workspace=delivery.workspace,
-                                                     url=callback)
+                MessageStatusCallback.objects.create(
+                    message=message, workspace=delivery.workspace, url=callback
+                )
             except UnsafeUrl as exc:
                 problems.append(f"statusCallback refused: {exc}")
     return " ".join(problems)
@@ -275,9 +341,11 @@ def send_twiml_replies(delivery: CallbackDelivery, body: bytes) -> str:
 
 def sweep_callbacks(*, batch: int = 500) -> int:
     """Enqueue deliveries whose next attempt is due (retries, and tasks lost with a broker)."""
-    due = list(CallbackDelivery.objects.filter(status=CallbackStatus.PENDING,
-                                               next_attempt_at__lte=timezone.now())
-               .order_by("next_attempt_at").values_list("pk", flat=True)[:batch])
+    due = list(
+        CallbackDelivery.objects.filter(status=CallbackStatus.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:batch]
+    )
     for delivery_id in due:
         enqueue(delivery_id)
     return len(due)

@@ -9,8 +9,9 @@ from workspaces.models import TenantQuerySet, Workspace
 class NumberWebhooks(models.Model):
     """What a number's IncomingPhoneNumber resource sets: where its inbound messages are posted."""
 
-    phone_number = models.OneToOneField(PhoneNumber, on_delete=models.CASCADE, primary_key=True,
-                                        related_name="twilio_webhooks")
+    phone_number = models.OneToOneField(
+        PhoneNumber, on_delete=models.CASCADE, primary_key=True, related_name="twilio_webhooks"
+    )
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     sms_url = models.URLField(max_length=2000, blank=True)
     sms_method = models.CharField(max_length=4, default="POST")
@@ -28,8 +29,9 @@ class MessageStatusCallback(models.Model):
     """The `StatusCallback` of a message sent through the Twilio-compatible API: posted with
     Twilio's parameters and signature, unlike the platform's own JSON `status_callback`."""
 
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, primary_key=True,
-                                   related_name="twilio_status_callback")
+    message = models.OneToOneField(
+        Message, on_delete=models.CASCADE, primary_key=True, related_name="twilio_status_callback"
+    )
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     url = models.URLField(max_length=2000)
     # The last status posted: a message republished without a new status is not posted again.
@@ -63,8 +65,7 @@ class CallbackDelivery(models.Model):
     url = models.URLField(max_length=2000)
     method = models.CharField(max_length=4, default="POST")
     params = models.JSONField()
-    status = models.CharField(max_length=10, choices=CallbackStatus.choices,
-                              default=CallbackStatus.PENDING)
+    status = models.CharField(max_length=10, choices=CallbackStatus.choices, default=CallbackStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -79,8 +80,9 @@ class CallbackDelivery(models.Model):
     class Meta:
         verbose_name_plural = "callback deliveries"
         indexes = [
-            models.Index(fields=["next_attempt_at"], name="twcb_pending_due",
-                         condition=models.Q(status="pending")),
+            models.Index(
+                fields=["next_attempt_at"], name="twcb_pending_due", condition=models.Q(status="pending")
+            ),
             models.Index(fields=["message", "created_at"], name="twcb_message"),
         ]
 

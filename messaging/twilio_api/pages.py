@@ -22,18 +22,31 @@ from .errors import TwilioError
 
 
 class AuthTokenForm(forms.Form):
-    name = forms.CharField(label="Token name", max_length=100,
-                           widget=forms.TextInput(attrs={"placeholder": "RapidPro"}))
+    name = forms.CharField(
+        label="Token name", max_length=100, widget=forms.TextInput(attrs={"placeholder": "RapidPro"})
+    )
 
 
 def _page(request: HttpRequest, form: AuthTokenForm, issued=None, status: int = 200) -> HttpResponse:
-    numbers = (PhoneNumber.objects.for_workspace(request.workspace)
-               .select_related("twilio_webhooks").order_by("created_at", "id"))
+    numbers = (
+        PhoneNumber.objects.for_workspace(request.workspace)
+        .select_related("twilio_webhooks")
+        .order_by("created_at", "id")
+    )
     tokens = AuthToken.objects.for_workspace(request.workspace).order_by("revoked_at", "-created_at")
-    return render_page(request, "twilio_api/settings.html", {
-        "form": form, "issued": issued, "tokens": tokens, "tab": "twilio",
-        "numbers": [(n, services.webhooks_of(n)) for n in numbers],
-        "base_url": settings.PUBLIC_BASE_URL}, status=status)
+    return render_page(
+        request,
+        "twilio_api/settings.html",
+        {
+            "form": form,
+            "issued": issued,
+            "tokens": tokens,
+            "tab": "twilio",
+            "numbers": [(n, services.webhooks_of(n)) for n in numbers],
+            "base_url": settings.PUBLIC_BASE_URL,
+        },
+        status=status,
+    )
 
 
 @workspace_page(manage=True)
@@ -41,8 +54,9 @@ def twilio_settings(request: HttpRequest) -> HttpResponse:
     form = AuthTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            issued = workspace_services.auth_token_create(actor=request.membership,
-                                                          name=form.cleaned_data["name"])
+            issued = workspace_services.auth_token_create(
+                actor=request.membership, name=form.cleaned_data["name"]
+            )
         except DomainError as exc:
             add_form_error(form, exc)
         else:
@@ -70,13 +84,19 @@ def number_sms_url(request: HttpRequest, number_id: str) -> HttpResponse:
     except DomainError as exc:
         raise http_error(exc) from None
     try:
-        services.number_configure(number=number, params={
-            "SmsUrl": request.POST.get("sms_url", "").strip(),
-            "SmsMethod": request.POST.get("sms_method", "POST")})
+        services.number_configure(
+            number=number,
+            params={
+                "SmsUrl": request.POST.get("sms_url", "").strip(),
+                "SmsMethod": request.POST.get("sms_method", "POST"),
+            },
+        )
     except TwilioError as exc:
         messages.error(request, f"{number.phone_number}: {exc.message}")
     else:
-        messages.success(request, f"Incoming messages to {number.phone_number} are now "
-                                  + ("posted to your SmsUrl." if request.POST.get("sms_url")
-                                     else "no longer posted anywhere."))
+        messages.success(
+            request,
+            f"Incoming messages to {number.phone_number} are now "
+            + ("posted to your SmsUrl." if request.POST.get("sms_url") else "no longer posted anywhere."),
+        )
     return redirect("twilio-settings", ws=request.workspace.pk)

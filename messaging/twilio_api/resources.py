@@ -110,11 +110,18 @@ def number_resource(number: PhoneNumber, workspace: Workspace, webhooks) -> dict
         "api_version": API_VERSION,
         "beta": False,
         "bundle_sid": None,
-        "capabilities": {"voice": number.voice_enabled, "sms": number.sms_enabled,
-                         "mms": number.mms_enabled, "fax": False},
+        "capabilities": {
+            "voice": number.voice_enabled,
+            "sms": number.sms_enabled,
+            "mms": number.mms_enabled,
+            "fax": False,
+        },
         "date_created": rfc2822(number.created_at),
-        "date_updated": rfc2822(max(number.updated_at, webhooks.updated_at)
-                                if webhooks and webhooks.updated_at else number.updated_at),
+        "date_updated": rfc2822(
+            max(number.updated_at, webhooks.updated_at)
+            if webhooks and webhooks.updated_at
+            else number.updated_at
+        ),
         "emergency_address_sid": None,
         "emergency_address_status": "unregistered",
         "emergency_status": "Inactive",
@@ -145,8 +152,16 @@ def number_resource(number: PhoneNumber, workspace: Workspace, webhooks) -> dict
     }
 
 
-def page_envelope(*, key: str, items: list[dict], path: str, filters: dict[str, str], page: int,
-                  page_size: int, next_token: str | None) -> dict:
+def page_envelope(
+    *,
+    key: str,
+    items: list[dict],
+    path: str,
+    filters: dict[str, str],
+    page: int,
+    page_size: int,
+    next_token: str | None,
+) -> dict:
     """Twilio's 2010 paging envelope. The SDKs follow `next_page_uri` until it is null."""
 
     def uri(page_number: int, token: str | None = None) -> str:

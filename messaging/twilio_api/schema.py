@@ -8,7 +8,10 @@ class TwilioBasicScheme(OpenApiAuthenticationExtension):
     name = "twilioBasic"
 
     def get_security_definition(self, auto_schema) -> dict:
-        return {"type": "http", "scheme": "basic",
-                "description": "The workspace's account SID (`AC…`) as the username and one of "
-                               "its auth tokens or API keys as the password, as Twilio's SDKs "
-                               "send them. See docs/twilio-compat.md."}
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The workspace's account SID (`AC…`) as the username and one of "
+            "its auth tokens or API keys as the password, as Twilio's SDKs "
+            "send them. See docs/twilio-compat.md.",
+        }

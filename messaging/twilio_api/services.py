@@ -40,8 +40,9 @@ def _first(params: Mapping, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or "\x00" in value:
-        raise invalid(21609 if name == "StatusCallback" else 20001,
-                      f"The '{name}' parameter is not valid text.")
+        raise invalid(
+            21609 if name == "StatusCallback" else 20001, f"The '{name}' parameter is not valid text."
+        )
     return value
 
 
@@ -98,13 +99,11 @@ def parse_create_params(*, workspace: Workspace, params) -> CreateParams:
     from_raw = _first(params, "From") or None
     service_sid = _first(params, "MessagingServiceSid") or None
     if not from_raw and not service_sid:
-        raise invalid(21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a "
-                             "message.")
+        raise invalid(21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message.")
     if service_sid:
         account = require_provider_account(workspace=workspace)
         if service_sid != account.messaging_service_sid:
-            raise invalid(21701, f"The Messaging Service {service_sid} does not exist in this "
-                                 "account.")
+            raise invalid(21701, f"The Messaging Service {service_sid} does not exist in this account.")
     from_number = normalize_e164(from_raw, field="from") if from_raw else None
     body = _first(params, "Body") or ""
     if len(body) > MAX_BODY_CHARACTERS:
@@ -122,35 +121,48 @@ def parse_create_params(*, workspace: Workspace, params) -> CreateParams:
     if validity and (not validity.isdigit() or not 1 <= int(validity) <= 36000):
         raise invalid(21624, "ValidityPeriod must be between 1 and 36000 seconds.")
     send_at = _send_at(_first(params, "SendAt"), _first(params, "ScheduleType"))
-    return CreateParams(to=to, body=body, media_urls=media, from_number=from_number,
-                        status_callback=callback, send_at=send_at,
-                        validity_seconds=int(validity) if validity else None)
+    return CreateParams(
+        to=to,
+        body=body,
+        media_urls=media,
+        from_number=from_number,
+        status_callback=callback,
+        send_at=send_at,
+        validity_seconds=int(validity) if validity else None,
+    )
 
 
 @transaction.atomic
-def message_create(*, workspace: Workspace, params: CreateParams,
-                   api_key: ApiKey | None) -> Message:
+def message_create(*, workspace: Workspace, params: CreateParams, api_key: ApiKey | None) -> Message:
     """Send through the platform's send service; a StatusCallback is kept beside the message, in
     the same transaction, so the first status change already finds it."""
     expires_at = None
     if params.validity_seconds:  # counted from when the message may go: now, or its SendAt
         expires_at = (params.send_at or timezone.now()) + timedelta(seconds=params.validity_seconds)
-    [message] = sending.message_send_many(workspace=workspace, api_key=api_key, requests=[
-        sending.SendRequest(to=params.to, body=params.body, media_urls=params.media_urls,
-                            from_number=params.from_number, scheduled_at=params.send_at,
-                            expires_at=expires_at)])
+    [message] = sending.message_send_many(
+        workspace=workspace,
+        api_key=api_key,
+        requests=[
+            sending.SendRequest(
+                to=params.to,
+                body=params.body,
+                media_urls=params.media_urls,
+                from_number=params.from_number,
+                scheduled_at=params.send_at,
+                expires_at=expires_at,
+            )
+        ],
+    )
     if isinstance(message, DomainError):
         raise message
     if params.status_callback:
-        MessageStatusCallback.objects.create(message=message, workspace=workspace,
-                                             url=params.status_callback)
+        MessageStatusCallback.objects.create(message=message, workspace=workspace, url=params.status_callback)
     return message
 
 
 def access_message(*, workspace: Workspace, sid: str, path: str) -> Message:
     message_id = id_for(sid, "msg")
-    message = (Message.objects.for_workspace(workspace).filter(pk=message_id).first()
-               if message_id else None)
+    message = Message.objects.for_workspace(workspace).filter(pk=message_id).first() if message_id else None
     if message is None:
         raise not_found(path)
     return message
@@ -210,16 +222,20 @@ def message_list(*, workspace: Workspace, params):
     """The workspace's messages, newest first, with Twilio's filters (To, From, DateSent,
     DateSent<, DateSent>); DateSent is when an outbound message was sent, or an inbound one
     received."""
-    messages = (Message.objects.for_workspace(workspace)
-                .annotate(date_sent=Coalesce(F("sent_at"), F("created_at"))))
+    messages = Message.objects.for_workspace(workspace).annotate(
+        date_sent=Coalesce(F("sent_at"), F("created_at"))
+    )
     if to := _first(params, "To"):
         messages = messages.filter(to_number=normalize_e164(to, field="to"))
     if sender := _first(params, "From"):
         messages = messages.filter(from_number=normalize_e164(sender, field="from"))
     if raw := _first(params, "DateSent"):
         start, end = _day_bounds(raw, "DateSent")
-        messages = (messages.filter(date_sent__gte=start, date_sent__lt=end) if start != end
-                    else messages.filter(date_sent=start))
+        messages = (
+            messages.filter(date_sent__gte=start, date_sent__lt=end)
+            if start != end
+            else messages.filter(date_sent=start)
+        )
     if raw := _first(params, "DateSent<"):
         messages = messages.filter(date_sent__lte=_day_bounds(raw, "DateSent<")[1])
     if raw := _first(params, "DateSent>"):
@@ -239,8 +255,11 @@ def paginate(queryset, *, params, token_kind: str) -> Page:
     """Twilio's paging: `PageSize` (1-1000), `Page`, and `PageToken` (`PA` + the sid-less id of the
     last row of the previous page) so that a page never repeats or skips rows that arrive while a
     client pages through."""
-    size_raw, page_raw, token = (_first(params, "PageSize"), _first(params, "Page"),
-                                 _first(params, "PageToken"))
+    size_raw, page_raw, token = (
+        _first(params, "PageSize"),
+        _first(params, "Page"),
+        _first(params, "PageToken"),
+    )
     if size_raw and (not size_raw.isdigit() or not 1 <= int(size_raw) <= MAX_PAGE_SIZE):
         raise invalid(20001, f"PageSize must be between 1 and {MAX_PAGE_SIZE}.")
     if page_raw and (not page_raw.isdigit() or len(page_raw) > 6):
@@ -252,11 +271,12 @@ def paginate(queryset, *, params, token_kind: str) -> Page:
         last = queryset.filter(pk=last_id).values("pk", "created_at").first() if last_id else None
         if last is None:
             raise invalid(20001, "PageToken is not valid for this list.")
-        queryset = queryset.filter(Q(created_at__lt=last["created_at"])
-                                   | Q(created_at=last["created_at"], pk__lt=last["pk"]))
+        queryset = queryset.filter(
+            Q(created_at__lt=last["created_at"]) | Q(created_at=last["created_at"], pk__lt=last["pk"])
+        )
         rows = list(queryset[: page_size + 1])
     else:
-        rows = list(queryset[page * page_size: (page + 1) * page_size + 1])
+        rows = list(queryset[page * page_size : (page + 1) * page_size + 1])
     more = len(rows) > page_size
     rows = rows[:page_size]
     next_token = "PA" + rows[-1].pk.partition("_")[2] if more and rows else None
@@ -274,8 +294,14 @@ def number_list(*, workspace: Workspace, params):
 
 def access_number(*, workspace: Workspace, sid: str, path: str) -> PhoneNumber:
     number_id = id_for(sid, "pn")
-    number = (PhoneNumber.objects.for_workspace(workspace).select_related("twilio_webhooks")
-              .filter(pk=number_id).first() if number_id else None)
+    number = (
+        PhoneNumber.objects.for_workspace(workspace)
+        .select_related("twilio_webhooks")
+        .filter(pk=number_id)
+        .first()
+        if number_id
+        else None
+    )
     if number is None:
         raise not_found(path)
     return number
@@ -295,9 +321,12 @@ METHODS = ("GET", "POST")
 def number_configure(*, number: PhoneNumber, params) -> PhoneNumber:
     """Update a number's SmsUrl, SmsMethod, StatusCallback, StatusCallbackMethod, FriendlyName."""
     changes: dict[str, str] = {}
-    for name, field, is_url in (("SmsUrl", "sms_url", True), ("SmsMethod", "sms_method", False),
-                                ("StatusCallback", "status_callback", True),
-                                ("StatusCallbackMethod", "status_callback_method", False)):
+    for name, field, is_url in (
+        ("SmsUrl", "sms_url", True),
+        ("SmsMethod", "sms_method", False),
+        ("StatusCallback", "status_callback", True),
+        ("StatusCallbackMethod", "status_callback_method", False),
+    ):
         value = _first(params, name)
         if value is None:
             continue
@@ -306,15 +335,15 @@ def number_configure(*, number: PhoneNumber, params) -> PhoneNumber:
         if not is_url:
             value = value.upper()
             if value not in METHODS:
-                raise invalid(21403 if name == "SmsMethod" else 20001,
-                              f"{name} must be GET or POST.")
+                raise invalid(21403 if name == "SmsMethod" else 20001, f"{name} must be GET or POST.")
         changes[field] = value
     friendly = _first(params, "FriendlyName")
     if friendly is not None and len(friendly) > 64:
         raise invalid(20001, "FriendlyName must be at most 64 characters.")
     if changes:
-        webhooks, _ = NumberWebhooks.objects.get_or_create(phone_number=number,
-                                                           defaults={"workspace": number.workspace})
+        webhooks, _ = NumberWebhooks.objects.get_or_create(
+            phone_number=number, defaults={"workspace": number.workspace}
+        )
         for field, value in changes.items():
             setattr(webhooks, field, value)
         webhooks.save()

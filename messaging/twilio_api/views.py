@@ -23,9 +23,16 @@ logger = logging.getLogger(__name__)
 
 TWILIO_ERROR = OpenApiResponse(
     description="An error in Twilio's shape (docs/twilio-compat.md lists the codes)",
-    response=inline_serializer("TwilioError", {
-        "code": serializers.IntegerField(), "message": serializers.CharField(),
-        "more_info": serializers.URLField(), "status": serializers.IntegerField()}))
+    response=inline_serializer(
+        "TwilioError",
+        {
+            "code": serializers.IntegerField(),
+            "message": serializers.CharField(),
+            "more_info": serializers.URLField(),
+            "status": serializers.IntegerField(),
+        },
+    ),
+)
 _ERROR_CODES = (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503)
 
 
@@ -37,8 +44,11 @@ def answers(code: int, body) -> dict:
 OK, CREATED, DELETED = answers(200, dict), answers(201, dict), answers(204, None)
 
 
-PAGING = [OpenApiParameter("PageSize", int), OpenApiParameter("Page", int),
-          OpenApiParameter("PageToken", str)]
+PAGING = [
+    OpenApiParameter("PageSize", int),
+    OpenApiParameter("Page", int),
+    OpenApiParameter("PageToken", str),
+]
 
 
 class TwilioView(RateLimitHeadersMixin, APIView):
@@ -76,9 +86,14 @@ class AccountListView(TwilioView):
     @extend_schema(summary="The credential's own account, as a one-item list", responses=OK)
     def get(self, request):
         envelope = resources.page_envelope(
-            key="accounts", items=[resources.account_resource(self.workspace)],
-            path=f"{resources.ROOT}/Accounts.json", filters={}, page=0, page_size=50,
-            next_token=None)
+            key="accounts",
+            items=[resources.account_resource(self.workspace)],
+            path=f"{resources.ROOT}/Accounts.json",
+            filters={},
+            page=0,
+            page_size=50,
+            next_token=None,
+        )
         return Response(envelope)
 
 
@@ -91,29 +106,50 @@ class AccountView(TwilioView):
 
 @extend_schema(tags=["twilio-compatible"])
 class MessageListView(TwilioView):
-    @extend_schema(summary="List messages, newest first (Twilio's paging and filters)",
-                   parameters=[OpenApiParameter("To", str), OpenApiParameter("From", str),
-                               OpenApiParameter("DateSent", str), *PAGING], responses=OK)
+    @extend_schema(
+        summary="List messages, newest first (Twilio's paging and filters)",
+        parameters=[
+            OpenApiParameter("To", str),
+            OpenApiParameter("From", str),
+            OpenApiParameter("DateSent", str),
+            *PAGING,
+        ],
+        responses=OK,
+    )
     def get(self, request, account_sid):
         params = self.params()
-        page = services.paginate(services.message_list(workspace=self.workspace, params=params),
-                                 params=params, token_kind="msg")
-        filters = {name: params[name] for name in ("To", "From", "DateSent", "DateSent<",
-                                                   "DateSent>") if params.get(name)}
-        return Response(resources.page_envelope(
-            key="messages", items=[resources.message_resource(m, self.workspace) for m in page.items],
-            path=request.path, filters=filters, page=page.page, page_size=page.page_size,
-            next_token=page.next_token))
+        page = services.paginate(
+            services.message_list(workspace=self.workspace, params=params), params=params, token_kind="msg"
+        )
+        filters = {
+            name: params[name]
+            for name in ("To", "From", "DateSent", "DateSent<", "DateSent>")
+            if params.get(name)
+        }
+        return Response(
+            resources.page_envelope(
+                key="messages",
+                items=[resources.message_resource(m, self.workspace) for m in page.items],
+                path=request.path,
+                filters=filters,
+                page=page.page,
+                page_size=page.page_size,
+                next_token=page.next_token,
+            )
+        )
 
-    @extend_schema(summary="Send a message (form-encoded: To, From or MessagingServiceSid, Body, "
-                           "MediaUrl, StatusCallback, ValidityPeriod, SendAt, ScheduleType)",
-                   request=None, responses=CREATED)
+    @extend_schema(
+        summary="Send a message (form-encoded: To, From or MessagingServiceSid, Body, "
+        "MediaUrl, StatusCallback, ValidityPeriod, SendAt, ScheduleType)",
+        request=None,
+        responses=CREATED,
+    )
     def post(self, request, account_sid):
         params = services.parse_create_params(workspace=self.workspace, params=self.params())
-        message = services.message_create(workspace=self.workspace, params=params,
-                                          api_key=request.auth.api_key)
-        return Response(resources.message_resource(message, self.workspace),
-                        status=status.HTTP_201_CREATED)
+        message = services.message_create(
+            workspace=self.workspace, params=params, api_key=request.auth.api_key
+        )
+        return Response(resources.message_resource(message, self.workspace), status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["twilio-compatible"])
@@ -125,8 +161,11 @@ class MessageView(TwilioView):
     def get(self, request, account_sid, sid):
         return Response(resources.message_resource(self.message(sid), self.workspace))
 
-    @extend_schema(summary="Cancel a scheduled message (Status=canceled) or redact one (Body=)",
-                   request=None, responses=OK)
+    @extend_schema(
+        summary="Cancel a scheduled message (Status=canceled) or redact one (Body=)",
+        request=None,
+        responses=OK,
+    )
     def post(self, request, account_sid, sid):
         message = services.message_update(message=self.message(sid), params=self.params())
         return Response(resources.message_resource(message, self.workspace))
@@ -139,20 +178,29 @@ class MessageView(TwilioView):
 
 @extend_schema(tags=["twilio-compatible"])
 class IncomingPhoneNumberListView(TwilioView):
-    @extend_schema(summary="List the workspace's numbers",
-                   parameters=[OpenApiParameter("PhoneNumber", str),
-                               OpenApiParameter("FriendlyName", str), *PAGING], responses=OK)
+    @extend_schema(
+        summary="List the workspace's numbers",
+        parameters=[OpenApiParameter("PhoneNumber", str), OpenApiParameter("FriendlyName", str), *PAGING],
+        responses=OK,
+    )
     def get(self, request, account_sid):
         params = self.params()
-        page = services.paginate(services.number_list(workspace=self.workspace, params=params),
-                                 params=params, token_kind="pn")
-        filters = {name: params[name] for name in ("PhoneNumber", "FriendlyName")
-                   if params.get(name)}
-        items = [resources.number_resource(n, self.workspace, services.webhooks_of(n))
-                 for n in page.items]
-        return Response(resources.page_envelope(
-            key="incoming_phone_numbers", items=items, path=request.path, filters=filters,
-            page=page.page, page_size=page.page_size, next_token=page.next_token))
+        page = services.paginate(
+            services.number_list(workspace=self.workspace, params=params), params=params, token_kind="pn"
+        )
+        filters = {name: params[name] for name in ("PhoneNumber", "FriendlyName") if params.get(name)}
+        items = [resources.number_resource(n, self.workspace, services.webhooks_of(n)) for n in page.items]
+        return Response(
+            resources.page_envelope(
+                key="incoming_phone_numbers",
+                items=items,
+                path=request.path,
+                filters=filters,
+                page=page.page,
+                page_size=page.page_size,
+                next_token=page.next_token,
+            )
+        )
 
 
 @extend_schema(tags=["twilio-compatible"])
@@ -163,15 +211,14 @@ class IncomingPhoneNumberView(TwilioView):
     @extend_schema(summary="Fetch a number", responses=OK)
     def get(self, request, account_sid, sid):
         number = self.number(sid)
-        return Response(resources.number_resource(number, self.workspace,
-                                                  services.webhooks_of(number)))
+        return Response(resources.number_resource(number, self.workspace, services.webhooks_of(number)))
 
-    @extend_schema(summary="Update SmsUrl, SmsMethod, StatusCallback(Method), FriendlyName",
-                   request=None, responses=OK)
+    @extend_schema(
+        summary="Update SmsUrl, SmsMethod, StatusCallback(Method), FriendlyName", request=None, responses=OK
+    )
     def post(self, request, account_sid, sid):
         number = services.number_configure(number=self.number(sid), params=self.params())
-        return Response(resources.number_resource(number, self.workspace,
-                                                  services.webhooks_of(number)))
+        return Response(resources.number_resource(number, self.workspace, services.webhooks_of(number)))
 
 
 def unknown_path(request, rest: str = ""):
@@ -179,6 +226,12 @@ def unknown_path(request, rest: str = ""):
     from django.http import JsonResponse
 
     error = not_found(request.path)
-    return JsonResponse({"code": error.code, "message": error.message,
-                         "more_info": f"https://www.twilio.com/docs/errors/{error.code}",
-                         "status": 404}, status=404)
+    return JsonResponse(
+        {
+            "code": error.code,
+            "message": error.message,
+            "more_info": f"https://www.twilio.com/docs/errors/{error.code}",
+            "status": 404,
+        },
+        status=404,
+    )

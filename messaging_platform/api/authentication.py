@@ -33,8 +33,9 @@ def refuse_guessing(request) -> None:
     same address (a shared NAT, one misconfigured neighbour) is never locked out."""
     key, limit, left = _failure_window(request)
     if (cache.get(key) or 0) >= limit:
-        raise Throttled(wait=max(1, left),
-                        detail="Too many invalid credentials from this address; try again later.")
+        raise Throttled(
+            wait=max(1, left), detail="Too many invalid credentials from this address; try again later."
+        )
 
 
 def record_failed_bearer(request) -> None:

@@ -37,9 +37,11 @@ def _read_token() -> str | None:
         if row is None:
             # Emptied (a TRUNCATE, which the triggers do not see): a fresh random token, so that
             # no process keeps what it cached before.
-            cursor.execute("INSERT INTO api_credentialsversion (id, token) "
-                           "VALUES (1, gen_random_uuid()::text) ON CONFLICT (id) DO NOTHING "
-                           "RETURNING token")
+            cursor.execute(
+                "INSERT INTO api_credentialsversion (id, token) "
+                "VALUES (1, gen_random_uuid()::text) ON CONFLICT (id) DO NOTHING "
+                "RETURNING token"
+            )
             row = cursor.fetchone()
     return row[0] if row else None
 

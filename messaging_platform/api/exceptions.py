@@ -21,9 +21,19 @@ DOMAIN_STATUS: dict[str, int] = {
     "rate_limited": 429,
     "provider_unavailable": 503,
     **dict.fromkeys(
-        ("already_member", "email_taken", "endpoint_disabled", "idempotency_conflict", "last_owner",
-         "message_not_final", "not_cancelable", "not_retryable", "not_startable",
-         "number_already_added", "number_unavailable"),
+        (
+            "already_member",
+            "email_taken",
+            "endpoint_disabled",
+            "idempotency_conflict",
+            "last_owner",
+            "message_not_final",
+            "not_cancelable",
+            "not_retryable",
+            "not_startable",
+            "number_already_added",
+            "number_unavailable",
+        ),
         409,
     ),
 }
@@ -94,8 +104,14 @@ def describe_exception(exc: Exception) -> tuple[int, dict, dict] | None:
     if isinstance(exc, DataError):
         # A value the database refuses (out of range, malformed for its type): the input's fault.
         logger.info("Refused input the database cannot take: %s", exc.__class__.__name__)
-        return 400, error_body("invalid_params", "A parameter has a value the platform cannot "
-                                                 "store or compare (out of range or malformed)."), {}
+        return (
+            400,
+            error_body(
+                "invalid_params",
+                "A parameter has a value the platform cannot store or compare (out of range or malformed).",
+            ),
+            {},
+        )
     if isinstance(exc, (OperationalError, InterfaceError)) or _is_redis_outage(exc):
         logger.warning("Service unavailable: %s", exc.__class__.__name__)
         detail = "A backing service is unavailable; try again shortly."

@@ -45,8 +45,9 @@ def _fingerprint(request) -> str:
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.fingerprint != fingerprint:
-        raise DomainError("idempotency_conflict",
-                          "This Idempotency-Key was already used with a different request.")
+        raise DomainError(
+            "idempotency_conflict", "This Idempotency-Key was already used with a different request."
+        )
     response = Response(json.loads(record.body), status=record.status_code)
     response["Idempotent-Replayed"] = "true"
     return response
@@ -78,14 +79,15 @@ def idempotent(handler):
             with transaction.atomic():
                 # Only an expired record goes: a live one was committed by a concurrent request
                 # since the check above, and our insert below must collide with it.
-                IdempotencyRecord.objects.filter(scope=scope, key=key,
-                                                 created_at__lt=_cutoff()).delete()
+                IdempotencyRecord.objects.filter(scope=scope, key=key, created_at__lt=_cutoff()).delete()
                 response = handler(view, request, *args, **kwargs)
                 if response.status_code < 500:
                     try:
                         with transaction.atomic():
                             IdempotencyRecord.objects.create(
-                                scope=scope, key=key, fingerprint=fingerprint,
+                                scope=scope,
+                                key=key,
+                                fingerprint=fingerprint,
                                 status_code=response.status_code,
                                 body=json.dumps(response.data, cls=DjangoJSONEncoder),
                             )

@@ -29,8 +29,9 @@ from .renderers import OrjsonRenderer
 from .throttling import ApiKeyRateLimit, rate_limit_headers
 
 _IDEMPOTENCY_META = "HTTP_" + IDEMPOTENCY_HEADER.upper().replace("-", "_")
-_JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8",
-                         "application/json;charset=utf-8"})
+_JSON_TYPES = frozenset(
+    {"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"}
+)
 _ACCEPTED = frozenset({"", "*/*", "application/json", "application/*"})
 
 # handler(api_key, data) -> (status, answer); raises what the full path's handler raises.
@@ -54,20 +55,24 @@ def _bearer(request: HttpRequest) -> str | None:
 
 
 def _render(status: int, answer, headers: dict[str, str]) -> HttpResponse:
-    response = HttpResponse(OrjsonRenderer().render(answer), status=status,
-                            content_type="application/json")
+    response = HttpResponse(OrjsonRenderer().render(answer), status=status, content_type="application/json")
     for name, value in headers.items():
         response[name] = value
     return response
 
 
-def integrator_post(request: HttpRequest, allowed_methods: list[str],
-                    handler: Handler) -> HttpResponse | None:
+def integrator_post(
+    request: HttpRequest, allowed_methods: list[str], handler: Handler
+) -> HttpResponse | None:
     """Serve an integrator POST of the common shape, or None when the full path must serve it."""
     meta = request.META
-    if (request.method != "POST" or _IDEMPOTENCY_META in meta or meta.get("QUERY_STRING")
-            or meta.get("CONTENT_TYPE", "").lower() not in _JSON_TYPES
-            or not _accepts_json(meta.get("HTTP_ACCEPT", ""))):
+    if (
+        request.method != "POST"
+        or _IDEMPOTENCY_META in meta
+        or meta.get("QUERY_STRING")
+        or meta.get("CONTENT_TYPE", "").lower() not in _JSON_TYPES
+        or not _accepts_json(meta.get("HTTP_ACCEPT", ""))
+    ):
         return None
     raw = _bearer(request)
     if raw is None:
@@ -119,14 +124,16 @@ def _error(exc: Exception, headers: dict[str, str]) -> HttpResponse:
 # signed and CSRF-exempt, so none of these reads or writes anything for them; skipping the six
 # was a tenth of a send's web CPU. The rest (metrics, request ids, security and framing headers,
 # host validation and Content-Length, the JSON error format, the audit actor, CSP) stay, in order.
-PAGE_MIDDLEWARE = frozenset({
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "messaging_platform.health.HealthCheckMiddleware",
-})
+PAGE_MIDDLEWARE = frozenset(
+    {
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "messaging_platform.health.HealthCheckMiddleware",
+    }
+)
 LEAN_PATHS = frozenset({"/api/messages", "/api/messages/batch"})
 WEBHOOKS_PREFIX = "/webhooks/"
 

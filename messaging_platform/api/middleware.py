@@ -47,8 +47,9 @@ def _has_nul(request: HttpRequest) -> bool:
     query = request.META.get("QUERY_STRING", "")
     if "%00" not in query and "\x00" not in query:  # the common case costs one scan
         return False
-    return any("\x00" in key or any("\x00" in value for value in values)
-               for key, values in request.GET.lists())
+    return any(
+        "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+    )
 
 
 class ApiErrorMiddleware:
@@ -63,8 +64,9 @@ class ApiErrorMiddleware:
             if _declared_too_large(request):
                 return json_error_response(RequestDataTooBig())
             if _has_nul(request):
-                return json_error_response(invalid_params(
-                    "The path and query parameters may not contain NUL characters."))
+                return json_error_response(
+                    invalid_params("The path and query parameters may not contain NUL characters.")
+                )
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):

@@ -48,11 +48,16 @@ class AutoSchema(SpectacularAutoSchema):
     def get_override_parameters(self) -> list:
         parameters = list(super().get_override_parameters())
         if getattr(self._handler(), "idempotent", False):
-            parameters.append(OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                description="Retry safely: the same key and body within 24 hours replay the first "
-                            "answer (with `Idempotent-Replayed: true`); another body is a 409.",
-            ))
+            parameters.append(
+                OpenApiParameter(
+                    "Idempotency-Key",
+                    str,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="Retry safely: the same key and body within 24 hours replay the first "
+                    "answer (with `Idempotent-Replayed: true`); another body is a 409.",
+                )
+            )
         return parameters
 
 
@@ -61,8 +66,11 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "apiKey"
 
     def get_security_definition(self, auto_schema) -> dict:
-        return {"type": "http", "scheme": "bearer",
-                "description": "An API key of the workspace (`mp_live_…`), for the integrator API."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key of the workspace (`mp_live_…`), for the integrator API.",
+        }
 
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
@@ -70,8 +78,11 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
     name = "sessionToken"
 
     def get_security_definition(self, auto_schema) -> dict:
-        return {"type": "http", "scheme": "bearer",
-                "description": "A session token (`mp_sess_…`) from /api/auth/login, for the UI API."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A session token (`mp_sess_…`) from /api/auth/login, for the UI API.",
+        }
 
 
 class CookieSessionScheme(OpenApiAuthenticationExtension):
@@ -79,8 +90,12 @@ class CookieSessionScheme(OpenApiAuthenticationExtension):
     name = "cookieSession"
 
     def get_security_definition(self, auto_schema) -> dict:
-        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME,
-                "description": "The browser UI's cookie session (with a CSRF token)."}
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": settings.SESSION_COOKIE_NAME,
+            "description": "The browser UI's cookie session (with a CSRF token).",
+        }
 
 
 ERROR_SCHEMA = {

@@ -40,14 +40,21 @@ def usage_of(request, *, group: str, value: str, rate: str) -> dict | None:
     time_left}, as django-ratelimit's get_usage answers it (None when rate limits are off)."""
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     if not isinstance(cache, RedisCache) or not getattr(settings, "RATELIMIT_ENABLE", True):
-        return get_usage(request, group=group, key=lambda group, req: value, rate=rate,
-                         method=ALL, increment=True)
+        return get_usage(
+            request, group=group, key=lambda group, req: value, rate=rate, method=ALL, increment=True
+        )
     limit, period = _split_rate(rate)
     window = _get_window(value, period)
-    count = _count_in_redis(cache, _make_cache_key(group, window, rate, value, ALL),
-                            period + EXPIRATION_FUDGE)
-    return {"count": count, "limit": limit, "should_limit": count > limit,
-            "time_left": window - int(time.time())}
+    count = _count_in_redis(
+        cache, _make_cache_key(group, window, rate, value, ALL), period + EXPIRATION_FUDGE
+    )
+    return {
+        "count": count,
+        "limit": limit,
+        "should_limit": count > limit,
+        "time_left": window - int(time.time()),
+    }
+
 
 UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 - a bucket name, not a bind address
 
@@ -75,8 +82,9 @@ class RateLimit(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
-        usage = usage_of(request, group=self.group, value=str(self.key(request)),
-                         rate=getattr(settings, self.setting))
+        usage = usage_of(
+            request, group=self.group, value=str(self.key(request)), rate=getattr(settings, self.setting)
+        )
         if usage is None:
             return True
         request._rate_limit_usage = usage

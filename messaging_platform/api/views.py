@@ -34,8 +34,7 @@ def bad_request(request: HttpRequest, exception: Exception):
 
 def permission_denied(request: HttpRequest, exception: Exception):
     if answers_json(request.path):
-        return JsonResponse(error_body("forbidden", "You do not have permission to do this."),
-                            status=403)
+        return JsonResponse(error_body("forbidden", "You do not have permission to do this."), status=403)
     return defaults.permission_denied(request, exception)
 
 

@@ -90,8 +90,7 @@ class _Connection:
             self.writer.write(data)
 
     def respond(self, command: str, sequence: int, status: int = 0, **fields) -> None:
-        self.send(codec.make(command, self.sequencer, sequence=sequence, status=status,
-                             **fields).generate())
+        self.send(codec.make(command, self.sequencer, sequence=sequence, status=status, **fields).generate())
 
     def start_request(self, command: str, **fields) -> asyncio.Future:
         """Write a request; answers the future of its response (dropped from `pending` when done)."""
@@ -163,8 +162,14 @@ class _Connection:
             if state is None:
                 self.respond("query_sm_resp", pdu.sequence, codec.ESME_RQUERYFAIL, message_id=smsc_id)
             else:
-                self.respond("query_sm_resp", pdu.sequence, message_id=smsc_id, final_date="",
-                             message_state=state[0], error_code=state[1])
+                self.respond(
+                    "query_sm_resp",
+                    pdu.sequence,
+                    message_id=smsc_id,
+                    final_date="",
+                    message_state=state[0],
+                    error_code=state[1],
+                )
         elif command == "enquire_link":
             smsc.enquire_links += 1
             self.respond("enquire_link_resp", pdu.sequence)
@@ -214,12 +219,17 @@ class _Connection:
         number = next(smsc._ids)
         smsc_id = format(number, "X") if smsc.id_format == "hex" else str(number)
         part = SubmittedPart(
-            system_id=self.system_id, source_addr=codec.text(pdu.source_addr),
+            system_id=self.system_id,
+            source_addr=codec.text(pdu.source_addr),
             destination_addr=codec.text(pdu.destination_addr),
-            short_message=pdu.short_message or b"", data_coding=pdu.data_coding or 0,
-            esm_class=pdu.esm_class or 0, registered_delivery=pdu.registered_delivery or 0,
-            smsc_id=smsc_id, source_addr_ton=pdu.source_addr_ton or 0,
-            source_addr_npi=pdu.source_addr_npi or 0)
+            short_message=pdu.short_message or b"",
+            data_coding=pdu.data_coding or 0,
+            esm_class=pdu.esm_class or 0,
+            registered_delivery=pdu.registered_delivery or 0,
+            smsc_id=smsc_id,
+            source_addr_ton=pdu.source_addr_ton or 0,
+            source_addr_npi=pdu.source_addr_npi or 0,
+        )
         smsc.parts.append(part)
         stat, error = smsc.outcomes.get(part.destination_addr, ("DELIVRD", "000"))
         smsc.states[smsc_id] = (_STATE_OF[stat], int(error or 0))
@@ -233,9 +243,17 @@ _STATE_OF = {name: state for state, name in codec.MESSAGE_STATES.items()}
 
 
 class FakeSmsc:
-    def __init__(self, *, id_format: str = "hex", receipt_id_format: str = "same",
-                 receipt_style: str = "text", receipts: bool = True, receipt_delay: float = 0.0,
-                 latency: float = 0.0, ssl_context=None):
+    def __init__(
+        self,
+        *,
+        id_format: str = "hex",
+        receipt_id_format: str = "same",
+        receipt_style: str = "text",
+        receipts: bool = True,
+        receipt_delay: float = 0.0,
+        latency: float = 0.0,
+        ssl_context=None,
+    ):
         self.ssl_context = ssl_context  # binds over TLS when given
         self.id_format = id_format  # how submit_sm_resp spells ids: "hex" or "decimal"
         self.receipt_id_format = receipt_id_format  # "same", "hex" or "decimal" in receipts
@@ -281,8 +299,9 @@ class FakeSmsc:
             asyncio.set_event_loop(self._loop)
 
             async def serve() -> None:
-                self._server = await asyncio.start_server(self._accept, self.host, self.port,
-                                                          ssl=self.ssl_context)
+                self._server = await asyncio.start_server(
+                    self._accept, self.host, self.port, ssl=self.ssl_context
+                )
                 self.port = self._server.sockets[0].getsockname()[1]
                 ready.set()
 
@@ -390,8 +409,16 @@ class FakeSmsc:
 
         return self.call(send())
 
-    def send_mo(self, *, source: str, destination: str, body: str, system_id: str | None = None,
-                order: str = "fifo", reference: int | None = None) -> list[int]:
+    def send_mo(
+        self,
+        *,
+        source: str,
+        destination: str,
+        body: str,
+        system_id: str | None = None,
+        order: str = "fifo",
+        reference: int | None = None,
+    ) -> list[int]:
         """An MO message (split with a concatenation UDH when long); answers each part's
         deliver_sm_resp status. `order`: "fifo", "reverse" or "shuffle" for the parts."""
         parts = codec.split_body(body, reference=random.randint(0, 255) if reference is None else reference)
@@ -399,11 +426,21 @@ class FakeSmsc:
             parts.reverse()
         elif order == "shuffle":
             random.shuffle(parts)
-        return [self.send_deliver(system_id, source_addr_ton=1, source_addr_npi=1,
-                                  source_addr=source.lstrip("+"), dest_addr_ton=1, dest_addr_npi=1,
-                                  destination_addr=destination.lstrip("+"), esm_class=part.esm_class,
-                                  data_coding=part.data_coding, short_message=part.short_message)
-                for part in parts]
+        return [
+            self.send_deliver(
+                system_id,
+                source_addr_ton=1,
+                source_addr_npi=1,
+                source_addr=source.lstrip("+"),
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                destination_addr=destination.lstrip("+"),
+                esm_class=part.esm_class,
+                data_coding=part.data_coding,
+                short_message=part.short_message,
+            )
+            for part in parts
+        ]
 
     # Records -------------------------------------------------------------------------------
 
@@ -501,15 +538,23 @@ class FakeSmsc:
         except LookupError:
             return None
         part, receipt_id = receipt.part, self._receipt_id(receipt.part.smsc_id)
-        fields = {"source_addr_ton": 1, "source_addr_npi": 1, "source_addr": part.destination_addr,
-                  "dest_addr_ton": 1, "dest_addr_npi": 1, "destination_addr": part.source_addr,
-                  "esm_class": codec.ESM_CLASS_RECEIPT}
+        fields = {
+            "source_addr_ton": 1,
+            "source_addr_npi": 1,
+            "source_addr": part.destination_addr,
+            "dest_addr_ton": 1,
+            "dest_addr_npi": 1,
+            "destination_addr": part.source_addr,
+            "esm_class": codec.ESM_CLASS_RECEIPT,
+        }
         if self.receipt_style in ("text", "both"):
             now = _minute()
             delivered = "001" if receipt.stat == "DELIVRD" else "000"
-            fields["short_message"] = (f"id:{receipt_id} sub:001 dlvrd:{delivered} submit date:{now} "
-                                       f"done date:{now} stat:{receipt.stat} err:{receipt.error} "
-                                       f"text:{part.text[:20]}").encode("latin-1", "replace")
+            fields["short_message"] = (
+                f"id:{receipt_id} sub:001 dlvrd:{delivered} submit date:{now} "
+                f"done date:{now} stat:{receipt.stat} err:{receipt.error} "
+                f"text:{part.text[:20]}"
+            ).encode("latin-1", "replace")
         if self.receipt_style in ("tlv", "both"):
             fields["receipted_message_id"] = receipt_id
             fields["message_state"] = next(k for k, v in codec.MESSAGE_STATES.items() if v == receipt.stat)

@@ -65,6 +65,8 @@ def fake_telnyx(settings) -> Iterator[FakeTelnyx]:
 def telnyx_account(fake_telnyx: FakeTelnyx) -> FakeTelnyxAccount:
     """An account of the fake Telnyx with one number, TELNYX_NUMBER."""
     return fake_telnyx.add_account(numbers=[TELNYX_NUMBER])
+
+
 # SMPP ---------------------------------------------------------------------------------------
 
 SMPP_SYSTEM_ID = "platform"

@@ -25,8 +25,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import Failure, FailureGroup
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @dataclass
@@ -52,8 +51,10 @@ class FuzzReport:
     def details(self) -> str:
         lines = [json.dumps(self.summary(), indent=2)]
         lines += [f"5xx: {s}" for s in self.server_errors[:20]]
-        lines += [f"violation {k} ×{n}: {self.violation_samples[k]}"
-                  for k, n in self.schema_violations.most_common(30)]
+        lines += [
+            f"violation {k} ×{n}: {self.violation_samples[k]}"
+            for k, n in self.schema_violations.most_common(30)
+        ]
         lines += [f"leak: {s}" for s in self.leaks[:20]]
         return "\n".join(lines)
 
@@ -64,8 +65,15 @@ def _failures(exc: BaseException) -> list[Failure]:
     return [exc] if isinstance(exc, Failure) else []
 
 
-def fuzz_api(*, app, auth_for: Callable[[str], dict[str, str]], pinned: dict[str, str],
-             forbidden: list[str], examples: int, random_seed: int = 8) -> FuzzReport:
+def fuzz_api(
+    *,
+    app,
+    auth_for: Callable[[str], dict[str, str]],
+    pinned: dict[str, str],
+    forbidden: list[str],
+    examples: int,
+    random_seed: int = 8,
+) -> FuzzReport:
     """Fuzz every operation of the app's /api/schema/ in both generation modes, once with
     generated path parameters and once with them pinned to real ids (so the fuzzer gets past
     the 404s), and report 5xx answers, schema violations and any `forbidden` string seen."""
@@ -82,11 +90,20 @@ def fuzz_api(*, app, auth_for: Callable[[str], dict[str, str]], pinned: dict[str
             path_params = {p.name for p in operation.path_parameters}
             pins = {k: v for k, v in pinned.items() if k in path_params}
             variants = [(mode, None) for mode in GenerationMode] + (
-                [(mode, pins) for mode in GenerationMode] if pins else [])
+                [(mode, pins) for mode in GenerationMode] if pins else []
+            )
             for mode, pin in variants:
                 strategy = operation.as_strategy(generation_mode=mode, path_parameters=pin)
-                _run(strategy, operation.label, app, auth_for(operation.path), forbidden, report,
-                     examples, random_seed)
+                _run(
+                    strategy,
+                    operation.label,
+                    app,
+                    auth_for(operation.path),
+                    forbidden,
+                    report,
+                    examples,
+                    random_seed,
+                )
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
@@ -95,9 +112,14 @@ def fuzz_api(*, app, auth_for: Callable[[str], dict[str, str]], pinned: dict[str
 
 def _run(strategy, label, app, headers, forbidden, report, examples, random_seed) -> None:
     @seed(random_seed)
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def one(case) -> None:
         sid = transaction.savepoint()
@@ -106,8 +128,7 @@ def _run(strategy, label, app, headers, forbidden, report, examples, random_seed
             report.requests += 1
             report.statuses[response.status_code] += 1
             if response.status_code >= 500:
-                report.server_errors.append(
-                    f"{label} → {response.status_code}: {response.text[:300]}")
+                report.server_errors.append(f"{label} → {response.status_code}: {response.text[:300]}")
             try:
                 case.validate_response(response, checks=CHECKS)
             except (Failure, FailureGroup) as exc:
@@ -117,8 +138,10 @@ def _run(strategy, label, app, headers, forbidden, report, examples, random_seed
                     key = f"{label} [{type(failure).__name__}]"
                     report.schema_violations[key] += 1
                     report.violation_samples.setdefault(
-                        key, f"{response.status_code} {failure.title}: {str(failure)[:300]} | "
-                             f"{case.path} {case.query} | {response.text[:300]}")
+                        key,
+                        f"{response.status_code} {failure.title}: {str(failure)[:300]} | "
+                        f"{case.path} {case.query} | {response.text[:300]}",
+                    )
             text = response.text
             seen = [value for value in forbidden if value in text]
             if seen:

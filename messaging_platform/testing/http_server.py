@@ -114,8 +114,8 @@ class _ServerConnection(asyncio.Protocol):
                 assert self.transport is not None
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return None
-        body = bytes(buffer[end + 4:end + 4 + length])
-        del buffer[:end + 4 + length]
+        body = bytes(buffer[end + 4 : end + 4 + length])
+        del buffer[: end + 4 + length]
         connection = headers.get("connection", "").lower()
         keep_alive = connection != "close" and (version != "HTTP/1.0" or connection == "keep-alive")
         return method, target, headers, body, keep_alive
@@ -140,8 +140,9 @@ class _ServerConnection(asyncio.Protocol):
 class HttpServer:
     """Serves `handler` on a listening socket, on the running event loop (`await start()`)."""
 
-    def __init__(self, handler: Handler, *, max_body: int = 8 * 2**20,
-                 on_connection: Callable[[], None] | None = None):
+    def __init__(
+        self, handler: Handler, *, max_body: int = 8 * 2**20, on_connection: Callable[[], None] | None = None
+    ):
         self.handler = handler
         self.max_body = max_body
         self.on_connection = on_connection

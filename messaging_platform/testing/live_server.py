@@ -45,26 +45,49 @@ class LiveServer:
             db_url = f"sqlite:///{self.workdir / 'db.sqlite3'}"
         return {
             **os.environ,
-            "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY,
+            "DEBUG": "false",
+            "SECRET_KEY": settings.SECRET_KEY,
             "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-            "DATABASE_URL": db_url, "REDIS_URL": "", "CELERY_TASK_ALWAYS_EAGER": "true",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false",
-            "PUBLIC_BASE_URL": self.url, "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": db_url,
+            "REDIS_URL": "",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "PUBLIC_BASE_URL": self.url,
+            "LOG_LEVEL": "WARNING",
             # Plain-HTTP test server: the cookies must not be Secure-only.
-            "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
             **self.extra_env,
         }
 
     def start(self, timeout: float = 30.0) -> LiveServer:
         env = self._env()
         if env["DATABASE_URL"].startswith("sqlite"):
-            subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                           cwd=BASE_DIR, env=env, check=True)
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                cwd=BASE_DIR,
+                env=env,
+                check=True,
+            )
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "messaging_platform.asgi:application"],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "messaging_platform.asgi:application",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -31,12 +31,18 @@ def database_url() -> str:
 
 def _platform_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment of a platform process sharing this test's database, Redis and secrets."""
-    return {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
-            "CELERY_TASK_ALWAYS_EAGER": "false", "SECRET_KEY": settings.SECRET_KEY,
-            "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-            "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
-            "TWILIO_API_BASE_URL": getattr(settings, "TWILIO_API_BASE_URL", ""),
-            "LOG_LEVEL": "WARNING", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
+        "TWILIO_API_BASE_URL": getattr(settings, "TWILIO_API_BASE_URL", ""),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 def free_port() -> int:
@@ -76,8 +82,9 @@ class DaphneProcess(_ChildProcess):
     Its URL is known before it starts, so PUBLIC_BASE_URL can point at it.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, *, port: int | None = None,
-                 log_path: Path | None = None):
+    def __init__(
+        self, env: dict[str, str] | None = None, *, port: int | None = None, log_path: Path | None = None
+    ):
         self.env = env or {}
         self.port = port or free_port()
         self.log_path = log_path or Path(tempfile.gettempdir()) / f"daphne-{os.getpid()}-{id(self)}.log"
@@ -92,13 +99,26 @@ class DaphneProcess(_ChildProcess):
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 30) -> DaphneProcess:
-        env = _platform_env({"ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false",
-                             **self.env})
+        env = _platform_env(
+            {"ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false", **self.env}
+        )
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "messaging_platform.asgi:application"],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "messaging_platform.asgi:application",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_until(self._ready, timeout=timeout, what=f"daphne to listen; log:\n{self.log()}")
         return self
@@ -112,11 +132,19 @@ class DaphneProcess(_ChildProcess):
         except OSError:
             return False
 
+
 class WorkerProcess(_ChildProcess):
     """`celery worker -B` in its own process group, so a kill takes its children too."""
 
-    def __init__(self, env: dict[str, str], *, concurrency: int = 8, pool: str = "threads",
-                 log_path: Path | None = None, log_level: str = "WARNING"):
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        concurrency: int = 8,
+        pool: str = "threads",
+        log_path: Path | None = None,
+        log_level: str = "WARNING",
+    ):
         self.env = env
         self.log_level = log_level
         self.concurrency = concurrency
@@ -129,12 +157,31 @@ class WorkerProcess(_ChildProcess):
         schedule = self.log_path.with_suffix(".beat")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "messaging_platform", "worker", "-B",
-             "-s", str(schedule), f"--loglevel={self.log_level}", f"--concurrency={self.concurrency}",
-             f"--pool={self.pool}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "messaging_platform",
+                "worker",
+                "-B",
+                "-s",
+                str(schedule),
+                f"--loglevel={self.log_level}",
+                f"--concurrency={self.concurrency}",
+                f"--pool={self.pool}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
+
 
 class BindProcess(_ChildProcess):
     """`manage.py smpp_binds`: the process holding the SMPP binds."""
@@ -147,8 +194,12 @@ class BindProcess(_ChildProcess):
     def start(self) -> BindProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "smpp_binds"], cwd=BASE_DIR, env=_platform_env(self.env),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "manage.py", "smpp_binds"],
+            cwd=BASE_DIR,
+            env=_platform_env(self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 

@@ -66,9 +66,22 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port, 10)
         return self
 
@@ -102,28 +115,42 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/platform"
 
     def _as_postgres(self, *args: str, timeout: float = 60) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, timeout=timeout,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.dir,
+        )
 
     def start(self) -> PrivatePostgres:
         if not self.data.exists():
             shutil.chown(self.dir, "postgres")
-            self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust",
-                              "-U", "postgres", "--no-sync")
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
-                          str(self.dir / "log"), "-w", "-o",
-                          f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                          "-c fsync=off -c max_connections=200", "start")
+            self._as_postgres(
+                str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
+            )
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "start",
+        )
         return self
 
     def create_database(self) -> None:
-        self._as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                          "-U", "postgres", "platform")
+        self._as_postgres(
+            str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "platform"
+        )
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
-                              "stop")
+            self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def __enter__(self) -> PrivatePostgres:
         self.start()
@@ -144,24 +171,43 @@ class Seeded:
 
 
 class Stack:
-    def __init__(self, pg: PrivatePostgres, redis: PrivateRedis, fake: FakeTwilio, *,
-                 web_workers: int = 2, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        pg: PrivatePostgres,
+        redis: PrivateRedis,
+        fake: FakeTwilio,
+        *,
+        web_workers: int = 2,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.pg, self.redis, self.fake = pg, redis, fake
         self.web_port = free_port()
         self.web_workers = web_workers
         self.log_dir = Path(tempfile.mkdtemp(prefix="mp-stack-logs-"))
         self.env = {
-            **os.environ, "DEBUG": "false", "SECRET_KEY": "stack-secret-key-" + "x" * 40,
+            **os.environ,
+            "DEBUG": "false",
+            "SECRET_KEY": "stack-secret-key-" + "x" * 40,
             "FIELD_ENCRYPTION_KEY": "Uvuxn6MjzysptEGrdrxDdPMmyUT-KrNCDj6H1Me0OYw=",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false",
-            "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "CELERY_TASK_ALWAYS_EAGER": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": pg.url,
+            "REDIS_URL": redis.url,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.web_port}",
-            "TWILIO_API_BASE_URL": fake.base_url, "TWILIO_HTTP_TIMEOUT": "5",
-            "API_KEY_RATE_LIMIT": "1000000/m", "UI_RATE_LIMIT": "1000000/m", "LOG_LEVEL": "WARNING",
+            "TWILIO_API_BASE_URL": fake.base_url,
+            "TWILIO_HTTP_TIMEOUT": "5",
+            "API_KEY_RATE_LIMIT": "1000000/m",
+            "UI_RATE_LIMIT": "1000000/m",
+            "LOG_LEVEL": "WARNING",
             # Fast recovery, so that a short run shows it: the sweep every second, stale after 4 s.
-            "SWEEP_INTERVAL_SECONDS": "1", "QUEUED_STALE_SECONDS": "4", "SEND_LEASE_SECONDS": "8",
-            "SEND_RETRY_BASE_SECONDS": "0.5", "SEND_RETRY_MAX_SECONDS": "3",
-            "SEND_MAX_ATTEMPTS": "60", "CELERY_VISIBILITY_TIMEOUT": "10",
+            "SWEEP_INTERVAL_SECONDS": "1",
+            "QUEUED_STALE_SECONDS": "4",
+            "SEND_LEASE_SECONDS": "8",
+            "SEND_RETRY_BASE_SECONDS": "0.5",
+            "SEND_RETRY_MAX_SECONDS": "3",
+            "SEND_MAX_ATTEMPTS": "60",
+            "CELERY_VISIBILITY_TIMEOUT": "10",
             **(extra_env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
@@ -172,12 +218,26 @@ class Stack:
 
     def prepare(self) -> Stack:
         """Point this process at the private services, migrate, and set Django up."""
-        for name in ("DATABASE_URL", "REDIS_URL", "TWILIO_API_BASE_URL", "PUBLIC_BASE_URL",
-                     "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DEBUG", "CELERY_TASK_ALWAYS_EAGER"):
+        for name in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "TWILIO_API_BASE_URL",
+            "PUBLIC_BASE_URL",
+            "SECRET_KEY",
+            "FIELD_ENCRYPTION_KEY",
+            "DEBUG",
+            "CELERY_TASK_ALWAYS_EAGER",
+        ):
             os.environ[name] = self.env[name]
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_platform.settings")
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR,
-                       env=self.env, check=True, timeout=300, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=BASE_DIR,
+            env=self.env,
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
         import django
 
         django.setup()
@@ -190,28 +250,49 @@ class Stack:
         from workspaces.services import api_key_create, workspace_create
 
         account = self.fake.add_account(numbers=[OUR_NUMBER])
-        user = User.objects.create_user(email=f"soak{time.time_ns()}@example.com",
-                                        password="soak-pass-1234", name="Soak")
+        user = User.objects.create_user(
+            email=f"soak{time.time_ns()}@example.com", password="soak-pass-1234", name="Soak"
+        )
         workspace = workspace_create(user=user, name="Soak")
-        ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                       account_sid=account.sid, auth_token=account.auth_token)
+        ProviderAccount.objects.create(
+            workspace=workspace, provider="twilio", account_sid=account.sid, auth_token=account.auth_token
+        )
         # Faults and soak measure loss, not pacing: the sender's rate is raised out of the way.
-        PhoneNumber.objects.create(workspace=workspace, phone_number=OUR_NUMBER, is_default=True,
-                                   mms_enabled=True, send_rate=10_000)
-        key = api_key_create(actor=Membership.objects.get(user=user, workspace=workspace),
-                             name="bench")
+        PhoneNumber.objects.create(
+            workspace=workspace, phone_number=OUR_NUMBER, is_default=True, mms_enabled=True, send_rate=10_000
+        )
+        key = api_key_create(actor=Membership.objects.get(user=user, workspace=workspace), name="bench")
         return Seeded(workspace.id, key.key, account.sid, account.auth_token)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-        self.processes[name] = subprocess.Popen(args, cwd=BASE_DIR, env=env or self.env,
-                                                stdout=log, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            args,
+            cwd=BASE_DIR,
+            env=env or self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def start_web(self) -> None:
-        self._spawn("web", [sys.executable, "-m", "gunicorn", "messaging_platform.wsgi",
-                            "-b", f"127.0.0.1:{self.web_port}", "-w", str(self.web_workers),
-                            "--timeout", "30", "--graceful-timeout", "5"])
+        self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "messaging_platform.wsgi",
+                "-b",
+                f"127.0.0.1:{self.web_port}",
+                "-w",
+                str(self.web_workers),
+                "--timeout",
+                "30",
+                "--graceful-timeout",
+                "5",
+            ],
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -223,10 +304,25 @@ class Stack:
         raise TimeoutError("gunicorn did not come up:\n" + self.log("web"))
 
     def start_worker(self, concurrency: int = 4) -> None:
-        self._spawn("worker", [sys.executable, "-m", "celery", "-A", "messaging_platform",
-                               "worker", "-B", "-s", str(self.log_dir / "beat-schedule"),
-                               "--loglevel=WARNING", f"--concurrency={concurrency}",
-                               "--without-gossip", "--without-mingle", "--without-heartbeat"])
+        self._spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "messaging_platform",
+                "worker",
+                "-B",
+                "-s",
+                str(self.log_dir / "beat-schedule"),
+                "--loglevel=WARNING",
+                f"--concurrency={concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+        )
 
     def pids(self, name: str) -> list[int]:
         """The process and its children (gunicorn and celery fork their workers)."""

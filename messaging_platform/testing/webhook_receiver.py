@@ -29,8 +29,15 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, *, fail_first: int = 0, fail_status: int = 500, delay: float = 0.0,
-                 status: int = 200, redirect_to: str | None = None):
+    def __init__(
+        self,
+        *,
+        fail_first: int = 0,
+        fail_status: int = 500,
+        delay: float = 0.0,
+        status: int = 200,
+        redirect_to: str | None = None,
+    ):
         self.fail_first = fail_first  # per webhook-id
         self.fail_status = fail_status
         self.delay = delay

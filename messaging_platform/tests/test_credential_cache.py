@@ -42,12 +42,21 @@ def other_process(transactional_db):
     if not uses_postgres():
         pytest.skip("the caches are on only with PostgreSQL")
     name = connection.settings_dict["NAME"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
-           "DATABASE_URL": f"postgres://{connection.settings_dict['USER']}@"
-                           f"{connection.settings_dict['HOST'] or '127.0.0.1'}:"
-                           f"{connection.settings_dict['PORT'] or 5432}/{name}"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=ROOT, env=env, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
+        "DATABASE_URL": f"postgres://{connection.settings_dict['USER']}@"
+        f"{connection.settings_dict['HOST'] or '127.0.0.1'}:"
+        f"{connection.settings_dict['PORT'] or 5432}/{name}",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
 
     def authenticate(raw: str) -> tuple[str, int]:
         child.stdin.write(raw + "\n")
@@ -60,20 +69,21 @@ def other_process(transactional_db):
     child.wait(10)
 
 
-def test_a_revoked_key_fails_at_once_on_another_process(other_process, api_key, api_client,
-                                                        owner_client, workspace):
+def test_a_revoked_key_fails_at_once_on_another_process(
+    other_process, api_key, api_client, owner_client, workspace
+):
     assert other_process(api_key.key)[0] == "ok"  # the token, the key (and its last use)
     assert other_process(api_key.key) == ("ok", 1)  # from its cache: only the token
     assert api_client.get("/api/workspace").status_code == 200
-    response = owner_client.delete(
-        f"/api/ui/workspaces/{workspace.id}/api-keys/{api_key.api_key.id}")
+    response = owner_client.delete(f"/api/ui/workspaces/{workspace.id}/api-keys/{api_key.api_key.id}")
     assert response.status_code == 204
     assert other_process(api_key.key)[0] == "refused"
     assert api_client.get("/api/workspace").status_code == 401
 
 
-def test_a_workspace_disabled_by_a_bulk_update_refuses_its_keys_everywhere(other_process, api_key,
-                                                                           api_client, workspace):
+def test_a_workspace_disabled_by_a_bulk_update_refuses_its_keys_everywhere(
+    other_process, api_key, api_client, workspace
+):
     assert other_process(api_key.key)[0] == "ok"
     assert api_client.get("/api/workspace").status_code == 200
     Workspace.objects.filter(pk=workspace.pk).update(is_active=False)  # as the admin action does
@@ -81,13 +91,20 @@ def test_a_workspace_disabled_by_a_bulk_update_refuses_its_keys_everywhere(other
     assert api_client.get("/api/workspace").status_code == 401
 
 
-def test_a_key_revoked_in_another_process_fails_here_on_the_next_request(api_key, api_client,
-                                                                         transactional_db):
+def test_a_key_revoked_in_another_process_fails_here_on_the_next_request(
+    api_key, api_client, transactional_db
+):
     assert api_client.get("/api/workspace").status_code == 200
     assert api_client.get("/api/workspace").status_code == 200  # cached here now
-    subprocess.run(["psql", _dsn(), "-qc",
-                    f"UPDATE workspaces_apikey SET revoked_at = now() WHERE id = '{api_key.api_key.id}'"],
-                   check=True)
+    subprocess.run(
+        [
+            "psql",
+            _dsn(),
+            "-qc",
+            f"UPDATE workspaces_apikey SET revoked_at = now() WHERE id = '{api_key.api_key.id}'",
+        ],
+        check=True,
+    )
     assert api_client.get("/api/workspace").status_code == 401
 
 
@@ -109,9 +126,9 @@ def test_an_authentication_is_served_from_the_cache_until_something_changes(api_
     assert api_key_authenticate(api_key.key) is None
 
 
-def test_a_number_removed_by_another_process_is_refused_as_a_sender_at_once(api_key, api_client,
-                                                                            workspace,
-                                                                            transactional_db):
+def test_a_number_removed_by_another_process_is_refused_as_a_sender_at_once(
+    api_key, api_client, workspace, transactional_db
+):
     from numbers.models import PhoneNumber, ProviderAccount
 
     ProviderAccount.objects.create(workspace=workspace, provider="simulator")
@@ -120,8 +137,10 @@ def test_a_number_removed_by_another_process_is_refused_as_a_sender_at_once(api_
     body = {"to": "+14155552671", "body": "hi", "from": "+12015550124"}
     assert api_client.post("/api/messages", body, format="json").status_code == 201
     assert api_client.post("/api/messages", body, format="json").status_code == 201  # cached
-    subprocess.run(["psql", _dsn(), "-qc",
-                    "DELETE FROM numbers_phonenumber WHERE phone_number = '+12015550124'"], check=True)
+    subprocess.run(
+        ["psql", _dsn(), "-qc", "DELETE FROM numbers_phonenumber WHERE phone_number = '+12015550124'"],
+        check=True,
+    )
     response = api_client.post("/api/messages", body, format="json")
     assert response.status_code == 400
     assert response.json()["error"] == "from_number_not_allowed"

@@ -23,16 +23,23 @@ def test_a_scheduled_message_goes_out_under_the_embedded_default(user, workspace
     ProviderAccount.objects.create(workspace=workspace, provider="simulator")
     PhoneNumber.objects.create(workspace=workspace, phone_number="+12015550123", is_default=True)
     key = api_key_create(actor=Membership.objects.get(user=user, workspace=workspace), name="k").key
-    server = LiveServer(env={"EMBEDDED_BEAT": "true", "SWEEP_INTERVAL_SECONDS": "1",
-                             "SIMULATOR_DELAY_SECONDS": "0"}).start()
+    server = LiveServer(
+        env={"EMBEDDED_BEAT": "true", "SWEEP_INTERVAL_SECONDS": "1", "SIMULATOR_DELAY_SECONDS": "0"}
+    ).start()
     try:
         at = (timezone.now() + timedelta(seconds=2)).isoformat()
-        response = requests.post(f"{server.url}/api/messages", timeout=10,
-                                 headers={"Authorization": f"Bearer {key}"},
-                                 json={"to": "+14155552671", "body": "Later", "scheduled_at": at})
+        response = requests.post(
+            f"{server.url}/api/messages",
+            timeout=10,
+            headers={"Authorization": f"Bearer {key}"},
+            json={"to": "+14155552671", "body": "Later", "scheduled_at": at},
+        )
         assert response.status_code == 201, response.text
         assert response.json()["status"] == "scheduled"
-        wait_until(lambda: Message.objects.get(pk=response.json()["id"]).status == "delivered",
-                   timeout=30, what=f"the scheduled message delivered; server log:\n{server.log()}")
+        wait_until(
+            lambda: Message.objects.get(pk=response.json()["id"]).status == "delivered",
+            timeout=30,
+            what=f"the scheduled message delivered; server log:\n{server.log()}",
+        )
     finally:
         server.stop()

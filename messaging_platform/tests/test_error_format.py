@@ -19,8 +19,17 @@ def debug(request, settings):
     return request.param
 
 
-@pytest.mark.parametrize("path", ["/api", "/api/", "/api/nope", "/api/ui/nope/deeper",
-                                  "/api/ui/workspaces/", "/api/messages/msg_x/unknown"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api",
+        "/api/",
+        "/api/nope",
+        "/api/ui/nope/deeper",
+        "/api/ui/workspaces/",
+        "/api/messages/msg_x/unknown",
+    ],
+)
 @pytest.mark.parametrize("method", ["get", "post", "delete"])
 def test_an_unknown_api_path_is_a_404_in_the_error_format(anon_client, debug, path, method):
     response = getattr(anon_client, method)(path)
@@ -31,25 +40,28 @@ def test_a_wrong_method_is_a_405_in_the_error_format(owner_client, workspace, de
     response = owner_client.put("/api/ui/workspaces", {"name": "x"}, format="json")
     assert_error(response, 405, "method_not_allowed")
     assert "POST" in response["Allow"]
-    assert_error(owner_client.post(f"/api/ui/workspaces/{workspace.id}", {}, format="json"), 405,
-                 "method_not_allowed")
+    assert_error(
+        owner_client.post(f"/api/ui/workspaces/{workspace.id}", {}, format="json"), 405, "method_not_allowed"
+    )
     assert_error(owner_client.delete("/api/ui/workspaces"), 405, "method_not_allowed")
 
 
-@pytest.mark.parametrize("content_type, body", [
-    ("text/plain", "name=Globex"),
-    ("application/x-www-form-urlencoded", "name=Globex"),
-    ("multipart/form-data; boundary=xyz", "--xyz\r\n"),
-    ("application/xml", "<name>Globex</name>"),
-])
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("text/plain", "name=Globex"),
+        ("application/x-www-form-urlencoded", "name=Globex"),
+        ("multipart/form-data; boundary=xyz", "--xyz\r\n"),
+        ("application/xml", "<name>Globex</name>"),
+    ],
+)
 def test_a_non_json_body_is_a_415(owner_client, debug, content_type, body):
     response = owner_client.post("/api/ui/workspaces", body, content_type=content_type)
     assert_error(response, 415, "unsupported_media_type")
     assert Workspace.objects.count() == 1  # only the fixture's
 
 
-@pytest.mark.parametrize("body", ['{"name": ', "{'name': 'x'}", "not json", '{"name": "a"}}',
-                                  "\xff\xfe"])
+@pytest.mark.parametrize("body", ['{"name": ', "{'name': 'x'}", "not json", '{"name": "a"}}', "\xff\xfe"])
 def test_malformed_json_is_a_400_invalid_params(owner_client, debug, body):
     response = owner_client.post("/api/ui/workspaces", body, content_type="application/json")
     assert_error(response, 400, "invalid_params")
@@ -65,15 +77,17 @@ def test_a_json_body_that_is_not_an_object_is_a_400(owner_client, body):
 
 
 def test_missing_fields_are_listed_in_a_missing_params_error(anon_client):
-    body = assert_error(anon_client.post("/api/auth/signup", {"email": "a@example.com"},
-                                         format="json"), 400, "missing_params")
+    body = assert_error(
+        anon_client.post("/api/auth/signup", {"email": "a@example.com"}, format="json"), 400, "missing_params"
+    )
     assert set(body["fields"]) == {"password", "name"}
     assert "password" in body["detail"] and "name" in body["detail"]
 
 
 def test_an_over_long_string_names_the_field(owner_client):
-    body = assert_error(owner_client.post("/api/ui/workspaces", {"name": "x" * 500},
-                                          format="json"), 400, "invalid_params")
+    body = assert_error(
+        owner_client.post("/api/ui/workspaces", {"name": "x" * 500}, format="json"), 400, "invalid_params"
+    )
     assert body["detail"].startswith("name: ")
     assert list(body["fields"]) == ["name"]
 

@@ -21,12 +21,24 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def test_postgres_stopped_and_redis_restarted_lose_nothing_and_send_nothing_twice():
-    require_service("initdb, redis-server and runuser (private fault-test services)",
-                    private_services_available())
+    require_service(
+        "initdb, redis-server and runuser (private fault-test services)", private_services_available()
+    )
     result = subprocess.run(
-        [sys.executable, "bench/faults.py", "postgres-stop", "redis-restart",
-         "webhooks-postgres-stop", "--messages", "60"],
-        cwd=BASE_DIR, capture_output=True, text=True, timeout=400)
+        [
+            sys.executable,
+            "bench/faults.py",
+            "postgres-stop",
+            "redis-restart",
+            "webhooks-postgres-stop",
+            "--messages",
+            "60",
+        ],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert result.returncode == 0 and len(lines) == 3, result.stdout + result.stderr[-3000:]
     postgres, redis, webhooks = lines
@@ -45,10 +57,13 @@ def test_postgres_stopped_and_redis_restarted_lose_nothing_and_send_nothing_twic
     # Every webhook posted during the stop answered as Twilio expects (TwiML 200, 204), none lost.
     # With Redis down as well, nowhere can keep the event: a JSON 503 with Retry-After, so that
     # Twilio retries (the connection override on the number), and the retry is taken.
-    assert webhooks["answers"] == {"before 200": 1, "inbound 200": webhooks["inbound_posted"],
-                                   "status 204": webhooks["status_posted"],
-                                   "both down 503 application/json Retry-After=5": 1,
-                                   "retried 200": 1}, webhooks
+    assert webhooks["answers"] == {
+        "before 200": 1,
+        "inbound 200": webhooks["inbound_posted"],
+        "status 204": webhooks["status_posted"],
+        "both down 503 application/json Retry-After=5": 1,
+        "retried 200": 1,
+    }, webhooks
     assert webhooks["refused_then_retried_stored"] == 1, webhooks
     assert webhooks["inbound_stored"] == webhooks["inbound_posted"] == 30, webhooks
     assert webhooks["status_applied"] == webhooks["status_posted"] == 15, webhooks

@@ -11,8 +11,13 @@ from messaging_platform.testing.processes import BASE_DIR
 
 def make_dry_run(*args: str) -> str:
     # -n prints the commands; a venv that does not exist makes every install step due.
-    result = subprocess.run(["make", "-n", "VENV=/nonexistent-venv", *args], cwd=BASE_DIR,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["make", "-n", "VENV=/nonexistent-venv", *args],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return result.stdout
 
 
@@ -38,8 +43,13 @@ def test_the_announcement_names_the_url_once_the_server_answers():
     Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        out = subprocess.run([sys.executable, "-m", "messaging_platform.announce", url], cwd=BASE_DIR,
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [sys.executable, "-m", "messaging_platform.announce", url],
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -49,15 +59,34 @@ def test_the_announcement_names_the_url_once_the_server_answers():
 
 def test_the_readmes_createsuperuser_line_works(tmp_path):
     readme = (BASE_DIR / "README.md").read_text()
-    assert ('DEBUG=true .venv/bin/python manage.py createsuperuser --email you@example.com '
-            '--name "Your Name"') in readme
-    env = {"PATH": "/usr/bin:/bin", "DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
-           "DJANGO_SUPERUSER_PASSWORD": "a-long-passphrase-1"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR,
-                   env=env, check=True)
+    assert (
+        'DEBUG=true .venv/bin/python manage.py createsuperuser --email you@example.com --name "Your Name"'
+    ) in readme
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "DJANGO_SUPERUSER_PASSWORD": "a-long-passphrase-1",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True
+    )
     # As written, with --noinput (the password from DJANGO_SUPERUSER_PASSWORD) instead of the prompt.
-    made = subprocess.run([sys.executable, "manage.py", "createsuperuser", "--email", "you@example.com",
-                           "--name", "Your Name", "--noinput"], cwd=BASE_DIR, env=env,
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "createsuperuser",
+            "--email",
+            "you@example.com",
+            "--name",
+            "Your Name",
+            "--noinput",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode == 0, made.stderr
     assert "Superuser created successfully" in made.stdout

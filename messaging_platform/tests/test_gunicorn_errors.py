@@ -21,11 +21,28 @@ def gunicorn_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "messaging_platform.settings", "DEBUG": "false",
-           "ALLOWED_HOSTS": "127.0.0.1"}
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "messaging_platform.wsgi",
-                                "--workers", "1", "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "messaging_platform.wsgi",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -72,8 +89,7 @@ def test_a_request_line_within_the_raised_limit_reaches_the_api(gunicorn_port):
 
 
 def test_a_header_over_the_limit_is_a_json_431(gunicorn_port):
-    request = (b"GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"b" * 20000
-               + b"\r\n\r\n")
+    request = b"GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n"
     assert_json_error(raw_request(gunicorn_port, request), 431, "headers_too_large")
 
 

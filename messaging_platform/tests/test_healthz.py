@@ -10,8 +10,7 @@ pytestmark = pytest.mark.django_db
 def test_it_reports_every_dependency_ok():
     response = Client().get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok",
-                               "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
 
 
 def test_it_is_a_503_when_the_database_is_down():
@@ -25,8 +24,12 @@ def test_it_is_a_503_when_the_database_is_down():
 
 
 def test_it_is_a_503_when_the_cache_server_is_unreachable(settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
     response = Client().get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["cache"].startswith("error: ")
@@ -38,8 +41,7 @@ def test_it_is_a_503_when_the_broker_is_unreachable(settings):
     from messaging_platform.celery import app
 
     connect = app.connection_for_write
-    with mock.patch.object(app, "connection_for_write",
-                           lambda: connect(url="redis://127.0.0.1:1/0")):
+    with mock.patch.object(app, "connection_for_write", lambda: connect(url="redis://127.0.0.1:1/0")):
         response = Client().get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"].startswith("error: ")
@@ -60,8 +62,9 @@ def production(settings):
     return settings
 
 
-@pytest.mark.parametrize("host", ["10.0.3.17", "10.0.3.17:8000", "[fd00::17]:8000", "evil.example",
-                                  "sms.example.com"])
+@pytest.mark.parametrize(
+    "host", ["10.0.3.17", "10.0.3.17:8000", "[fd00::17]:8000", "evil.example", "sms.example.com"]
+)
 def test_it_answers_a_probe_whatever_the_host_header(production, host):
     for secure in (False, True):
         response = Client().get("/healthz", HTTP_HOST=host, secure=secure)
@@ -72,8 +75,16 @@ def test_it_answers_a_probe_whatever_the_host_header(production, host):
 
 
 def test_no_other_path_escapes_host_validation(production):
-    for path in ("/healthz/", "/healthzz", "/healthz.json", "/x/healthz", "/login/", "/api/auth/me",
-                 "/api/healthz", "/admin/"):
+    for path in (
+        "/healthz/",
+        "/healthzz",
+        "/healthz.json",
+        "/x/healthz",
+        "/login/",
+        "/api/auth/me",
+        "/api/healthz",
+        "/admin/",
+    ):
         for secure in (False, True):
             response = Client().get(path, HTTP_HOST="10.0.3.17", secure=secure)
             assert response.status_code == 400, (path, secure, response.status_code)

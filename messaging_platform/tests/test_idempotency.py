@@ -18,12 +18,24 @@ def creates(workspace):
     """Each POST create endpoint: its path, a body, another body, and how many it made."""
     ws = workspace.id
     return {
-        "workspaces": ("/api/ui/workspaces", {"name": "Globex"}, {"name": "Initech"},
-                       Workspace.objects.count),
-        "api-keys": (f"/api/ui/workspaces/{ws}/api-keys", {"name": "CI"}, {"name": "Prod"},
-                     ApiKey.objects.count),
-        "invitations": (f"/api/ui/workspaces/{ws}/invitations", {"email": "g@example.com"},
-                        {"email": "h@example.com"}, Invitation.objects.count),
+        "workspaces": (
+            "/api/ui/workspaces",
+            {"name": "Globex"},
+            {"name": "Initech"},
+            Workspace.objects.count,
+        ),
+        "api-keys": (
+            f"/api/ui/workspaces/{ws}/api-keys",
+            {"name": "CI"},
+            {"name": "Prod"},
+            ApiKey.objects.count,
+        ),
+        "invitations": (
+            f"/api/ui/workspaces/{ws}/invitations",
+            {"email": "g@example.com"},
+            {"email": "h@example.com"},
+            Invitation.objects.count,
+        ),
     }
 
 
@@ -31,8 +43,9 @@ ENDPOINTS = ["workspaces", "api-keys", "invitations"]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_the_same_key_and_body_replays_the_first_answer_and_creates_nothing(owner_client,
-                                                                           workspace, endpoint):
+def test_the_same_key_and_body_replays_the_first_answer_and_creates_nothing(
+    owner_client, workspace, endpoint
+):
     path, body, _, count = creates(workspace)[endpoint]
     first = post(owner_client, path, body, "k-1")
     assert first.status_code == 201
@@ -73,8 +86,7 @@ def test_keys_are_scoped_per_caller(owner_client, outsider_client, user, outside
     assert "Idempotent-Replayed" not in theirs
     assert theirs.json()["id"] != mine.json()["id"]
     assert Membership.objects.get(workspace_id=theirs.json()["id"]).user == outsider
-    assert post(outsider_client, "/api/ui/workspaces", {"name": "Other"}, "shared-key"
-                ).status_code == 409
+    assert post(outsider_client, "/api/ui/workspaces", {"name": "Other"}, "shared-key").status_code == 409
 
 
 def test_one_user_shares_keys_across_their_session_tokens(user, workspace):
@@ -85,16 +97,14 @@ def test_one_user_shares_keys_across_their_session_tokens(user, workspace):
 
 
 def test_a_failed_request_is_not_remembered(owner_client):
-    assert_error(post(owner_client, "/api/ui/workspaces", {"name": ""}, "k"), 400,
-                 "invalid_params")
+    assert_error(post(owner_client, "/api/ui/workspaces", {"name": ""}, "k"), 400, "invalid_params")
     assert post(owner_client, "/api/ui/workspaces", {"name": "Globex"}, "k").status_code == 201
 
 
 @pytest.mark.parametrize("key", ["", "   ", "k" * 256])
 def test_it_rejects_an_empty_or_over_long_key(owner_client, workspace, key):
     before = Workspace.objects.count()
-    assert_error(post(owner_client, "/api/ui/workspaces", {"name": "Globex"}, key), 400,
-                 "invalid_params")
+    assert_error(post(owner_client, "/api/ui/workspaces", {"name": "Globex"}, key), 400, "invalid_params")
     assert Workspace.objects.count() == before
 
 

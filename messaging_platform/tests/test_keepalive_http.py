@@ -34,8 +34,9 @@ def test_it_posts_and_reuses_one_connection_for_many_requests():
         server = HttpServer(handler, on_connection=lambda: opened.append(1))
         sock = listener()
         await server.start(sock)
-        pool = KeepAlivePool(f"http://127.0.0.1:{sock.getsockname()[1]}",
-                             headers={"Authorization": "Basic abc"}, limit=4)
+        pool = KeepAlivePool(
+            f"http://127.0.0.1:{sock.getsockname()[1]}", headers={"Authorization": "Basic abc"}, limit=4
+        )
         answers = [await pool.request("POST", "/x?y=1", body=b"To=%2B1") for _ in range(5)]
         await pool.close()
         await server.close()
@@ -80,8 +81,14 @@ async def raw_server(answer: bytes, *, close: bool = False) -> tuple[asyncio.Ser
         while True:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
                 await reader.readexactly(length)
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
@@ -96,11 +103,17 @@ async def raw_server(answer: bytes, *, close: bool = False) -> tuple[asyncio.Ser
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", requests
 
 
-@pytest.mark.parametrize(("answer", "body"), [
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", b"hello"),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\n\r\n", b"hello"),
-    (b"HTTP/1.1 204 No Content\r\n\r\n", b""),
-])
+@pytest.mark.parametrize(
+    ("answer", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", b"hello"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\n\r\n",
+            b"hello",
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", b""),
+    ],
+)
 def test_it_reads_bodies_by_length_and_chunked(answer, body):
     async def main():
         server, url, _ = await raw_server(answer)
@@ -118,8 +131,9 @@ def test_it_reads_bodies_by_length_and_chunked(answer, body):
 
 def test_an_answer_ended_by_the_servers_close_is_read_whole_and_not_reused():
     async def main():
-        server, url, requests = await raw_server(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it",
-                                                 close=True)
+        server, url, requests = await raw_server(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it", close=True
+        )
         pool = KeepAlivePool(url)
         answers = [await pool.request("POST", "/") for _ in range(2)]
         await pool.close()
@@ -208,8 +222,9 @@ def test_an_urgent_request_takes_the_next_free_connection_ahead_of_those_waiting
     async def main():
         server, url = await serve(lambda method, path, query, headers, body: slow(body))
         pool = KeepAlivePool(url, limit=1)
-        burst = [asyncio.ensure_future(pool.request("POST", "/", body=f"burst{i}".encode()))
-                 for i in range(4)]
+        burst = [
+            asyncio.ensure_future(pool.request("POST", "/", body=f"burst{i}".encode())) for i in range(4)
+        ]
         await asyncio.sleep(0.005)  # the first holds the connection, three wait
 
         async def paced():

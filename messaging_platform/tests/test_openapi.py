@@ -18,8 +18,12 @@ def api_routes(patterns=None, prefix: str = "") -> list[str]:
         route = prefix + str(pattern.pattern)
         if isinstance(pattern, URLResolver):
             routes += api_routes(pattern.url_patterns, route)
-        elif (isinstance(pattern, URLPattern) and route.startswith("api/") and "^" not in route
-              and route not in NOT_ENDPOINTS):
+        elif (
+            isinstance(pattern, URLPattern)
+            and route.startswith("api/")
+            and "^" not in route
+            and route not in NOT_ENDPOINTS
+        ):
             routes.append("/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route))
     return routes
 
@@ -53,16 +57,22 @@ def test_every_api_endpoint_of_the_project_is_in_the_schema(schema):
     assert sorted(set(routes) - set(schema["paths"])) == []
 
 
-@pytest.mark.parametrize("path, methods", [
-    ("/api/auth/signup", {"post"}), ("/api/auth/login", {"post"}), ("/api/auth/logout", {"post"}),
-    ("/api/auth/me", {"get"}), ("/api/ui/workspaces", {"get", "post"}),
-    ("/api/ui/workspaces/{workspace_id}", {"get", "patch", "put", "delete"}),
-    ("/api/ui/workspaces/{workspace_id}/members", {"get"}),
-    ("/api/ui/workspaces/{workspace_id}/invitations", {"get", "post"}),
-    ("/api/ui/workspaces/{workspace_id}/api-keys", {"get", "post"}),
-    ("/api/ui/workspaces/{workspace_id}/api-keys/{api_key_id}", {"delete"}),
-    ("/api/workspace", {"get"}),
-])
+@pytest.mark.parametrize(
+    "path, methods",
+    [
+        ("/api/auth/signup", {"post"}),
+        ("/api/auth/login", {"post"}),
+        ("/api/auth/logout", {"post"}),
+        ("/api/auth/me", {"get"}),
+        ("/api/ui/workspaces", {"get", "post"}),
+        ("/api/ui/workspaces/{workspace_id}", {"get", "patch", "put", "delete"}),
+        ("/api/ui/workspaces/{workspace_id}/members", {"get"}),
+        ("/api/ui/workspaces/{workspace_id}/invitations", {"get", "post"}),
+        ("/api/ui/workspaces/{workspace_id}/api-keys", {"get", "post"}),
+        ("/api/ui/workspaces/{workspace_id}/api-keys/{api_key_id}", {"delete"}),
+        ("/api/workspace", {"get"}),
+    ],
+)
 def test_the_documented_paths_are_in_the_schema(schema, path, methods):
     assert methods <= set(schema["paths"][path])
 

@@ -42,8 +42,10 @@ def every_log_line():
     """Every log record of every logger at DEBUG (SQL too), formatted with any traceback."""
     capture = Capture()
     capture.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    loggers = [logging.getLogger(), *(logging.getLogger(name)
-                                      for name in list(logging.root.manager.loggerDict))]
+    loggers = [
+        logging.getLogger(),
+        *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict)),
+    ]
     levels = [(lg, lg.level) for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.DEBUG)
@@ -57,7 +59,8 @@ def every_log_line():
 
 
 def test_no_secret_appears_in_any_log_line_answer_admin_page_or_stored_row(
-        every_log_line, settings, fake_twilio, twilio_account, django_capture_on_commit_callbacks):
+    every_log_line, settings, fake_twilio, twilio_account, django_capture_on_commit_callbacks
+):
     settings.TWILIO_LOG_LEVEL = "DEBUG"
     answers: list[str] = []
 
@@ -67,12 +70,21 @@ def test_no_secret_appears_in_any_log_line_answer_admin_page_or_stored_row(
         return response
 
     anon, password = APIClient(), "Zebra-orbit-4471"
-    signup = keep(anon.post("/api/auth/signup", {"email": "sec@example.com", "password": password,
-                                                 "name": "Sec"}, format="json"))
-    keep(anon.post("/api/auth/login", {"email": "sec@example.com", "password": "wrong-" + password},
-                   format="json"))
-    login = keep(anon.post("/api/auth/login", {"email": "sec@example.com", "password": password},
-                           format="json"))
+    signup = keep(
+        anon.post(
+            "/api/auth/signup",
+            {"email": "sec@example.com", "password": password, "name": "Sec"},
+            format="json",
+        )
+    )
+    keep(
+        anon.post(
+            "/api/auth/login", {"email": "sec@example.com", "password": "wrong-" + password}, format="json"
+        )
+    )
+    login = keep(
+        anon.post("/api/auth/login", {"email": "sec@example.com", "password": password}, format="json")
+    )
     session = login.json()["token"]
     ui = APIClient()
     ui.credentials(HTTP_AUTHORIZATION=f"Bearer {session}")
@@ -80,58 +92,87 @@ def test_no_secret_appears_in_any_log_line_answer_admin_page_or_stored_row(
     base = f"/api/ui/workspaces/{ws}"
     key = keep(ui.post(f"{base}/api-keys", {"name": "k"}, format="json")).json()["key"]
     keep(ui.get(f"{base}/api-keys"))
-    keep(ui.put(f"{base}/provider", {"provider": "twilio", "account_sid": twilio_account.sid,
-                                     "auth_token": "not-the-token-0000"}, format="json"))
-    keep(ui.put(f"{base}/provider", {"provider": "twilio", "account_sid": twilio_account.sid,
-                                     "auth_token": twilio_account.auth_token}, format="json"))
+    keep(
+        ui.put(
+            f"{base}/provider",
+            {"provider": "twilio", "account_sid": twilio_account.sid, "auth_token": "not-the-token-0000"},
+            format="json",
+        )
+    )
+    keep(
+        ui.put(
+            f"{base}/provider",
+            {
+                "provider": "twilio",
+                "account_sid": twilio_account.sid,
+                "auth_token": twilio_account.auth_token,
+            },
+            format="json",
+        )
+    )
     keep(ui.get(f"{base}/provider"))
     keep(ui.post(f"{base}/provider/test"))
     keep(ui.post(f"{base}/numbers", {"phone_number": TWILIO_LONG_CODE}, format="json"))
     integrator = APIClient()
     integrator.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     with django_capture_on_commit_callbacks(execute=True):
-        sent = keep(integrator.post("/api/messages", {"to": "+14155552671", "body": "hi"},
-                                    format="json"))
+        sent = keep(integrator.post("/api/messages", {"to": "+14155552671", "body": "hi"}, format="json"))
     message = keep(integrator.get(f"/api/messages/{sent.json()['id']}")).json()
     keep(integrator.get("/api/workspace"))
     for wrong in (key[:-2] + "xx", session[:-2] + "xx", "Bearer", key + " extra"):
         keep(APIClient().get("/api/workspace", HTTP_AUTHORIZATION=f"Bearer {wrong}"))
     path = f"/webhooks/twilio/{ws}/status?message_id={message['id']}"
-    params = status_params(message_sid=message["provider_sid"] or "SM" + "0" * 32,
-                           status="delivered", to_number="+14155552671",
-                           from_number=TWILIO_LONG_CODE)
+    params = status_params(
+        message_sid=message["provider_sid"] or "SM" + "0" * 32,
+        status="delivered",
+        to_number="+14155552671",
+        from_number=TWILIO_LONG_CODE,
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        keep(Client().post(path, params,
-                           headers=signature_headers("http://testserver" + path, params,
-                                                     twilio_account.auth_token)))
+        keep(
+            Client().post(
+                path,
+                params,
+                headers=signature_headers("http://testserver" + path, params, twilio_account.auth_token),
+            )
+        )
         keep(Client().post(path, params, headers={"X-Twilio-Signature": "forged"}))
     keep(ui.post("/api/auth/logout"))
     keep(ui.get("/api/auth/me"))
 
-    operator = User.objects.create_superuser(email="op@example.com", password="op-pass-123-x",
-                                             name="Op")
+    operator = User.objects.create_superuser(email="op@example.com", password="op-pass-123-x", name="Op")
     pages = Client()
     pages.force_login(operator)
     for model in admin.site._registry:
         meta = model._meta
         keep(pages.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")))
         for obj in model._default_manager.all()[:3]:
-            keep(pages.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_change",
-                                   args=[obj.pk])))
+            keep(pages.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])))
 
-    secrets = {"password": password, "session token": session, "API key": key,
-               "signup session token": signup.json()["token"],
-               "Twilio auth token": twilio_account.auth_token, "SECRET_KEY": settings.SECRET_KEY,
-               **{f"encryption key {n}": k for n, k in enumerate(settings.FIELD_ENCRYPTION_KEYS)}}
+    secrets = {
+        "password": password,
+        "session token": session,
+        "API key": key,
+        "signup session token": signup.json()["token"],
+        "Twilio auth token": twilio_account.auth_token,
+        "SECRET_KEY": settings.SECRET_KEY,
+        **{f"encryption key {n}": k for n, k in enumerate(settings.FIELD_ENCRYPTION_KEYS)},
+    }
     assert signup.status_code == 201 and sent.status_code == 201
     assert len(every_log_line) > 50  # SQL and request logs were captured
-    places = {"log lines": "\n".join(every_log_line), "answers": "\n".join(answers),
-              "stored rows": all_rows_text()}
+    places = {
+        "log lines": "\n".join(every_log_line),
+        "answers": "\n".join(answers),
+        "stored rows": all_rows_text(),
+    }
     # A key's creation answer and a token's login answer show it once, by design: the only place.
     shown_once = {"API key", "session token", "signup session token"}
-    found = [(what, where) for what, value in secrets.items() for where, text in places.items()
-             if value in text and not (what in shown_once and where == "answers"
-                                       and text.count(value) == 1)]
+    found = [
+        (what, where)
+        for what, value in secrets.items()
+        for where, text in places.items()
+        if value in text and not (what in shown_once and where == "answers" and text.count(value) == 1)
+    ]
     assert found == []
 
 
@@ -149,12 +190,14 @@ def test_guessing_api_keys_from_one_address_is_rate_limited(api_client, settings
 
 
 def test_an_address_over_the_guessing_limit_still_serves_its_valid_credentials(
-        api_key, user, workspace, member, settings):
+    api_key, user, workspace, member, settings
+):
     # One misconfigured client behind a shared NAT must not lock out the good ones on that address.
     settings.BEARER_FAILURE_RATE_PER_ADDRESS = "3/15m"
     ProviderAccount.objects.create(workspace=workspace, provider="simulator")
-    PhoneNumber.objects.create(workspace=workspace, phone_number="+14155550199", sms_enabled=True,
-                               is_default=True)
+    PhoneNumber.objects.create(
+        workspace=workspace, phone_number="+14155550199", sms_enabled=True, is_default=True
+    )
     nat = "203.0.113.20"
     for n in range(3):
         APIClient(REMOTE_ADDR=nat).get("/api/workspace", HTTP_AUTHORIZATION=f"Bearer mp_live_bad{n}")
@@ -175,8 +218,9 @@ def test_an_address_over_the_guessing_limit_still_serves_its_valid_credentials(
     assert_error(response := bad.get("/api/auth/me"), 429, "rate_limited")
     assert int(response["Retry-After"]) > 0
     # A revoked key counts as unknown: refused with the same 429, not let through.
-    api_key_revoke(actor=Membership.objects.get(user=user, workspace=workspace),
-                   api_key_id=api_key.api_key.id)
+    api_key_revoke(
+        actor=Membership.objects.get(user=user, workspace=workspace), api_key_id=api_key.api_key.id
+    )
     assert_error(good.get("/api/workspace"), 429, "rate_limited")
 
 
@@ -191,9 +235,12 @@ def test_guessing_session_tokens_is_rate_limited_too(settings):
 def test_a_missing_or_forged_client_address_never_breaks_login(settings):
     settings.CLIENT_ADDRESS_META_KEY = "HTTP_X_FORWARDED_FOR"
     for address in ("", "not-an-ip", "1.2.3.4, 10.0.0.1", "::1"):
-        response = APIClient().post("/api/auth/login", {"email": "a@example.com",
-                                                        "password": "x"}, format="json",
-                                    HTTP_X_FORWARDED_FOR=address)
+        response = APIClient().post(
+            "/api/auth/login",
+            {"email": "a@example.com", "password": "x"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=address,
+        )
         assert_error(response, 401, "unauthorized")
 
 
@@ -210,8 +257,7 @@ def test_production_answers_carry_the_hardening_headers(client, user):
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
     assert page.cookies["csrftoken"]["secure"]
-    response = client.post("/login/", {"username": user.email, "password": "correct-horse-9"},
-                           secure=True)
+    response = client.post("/login/", {"username": user.email, "password": "correct-horse-9"}, secure=True)
     assert response.status_code == 302
     session_cookie = response.cookies["sessionid"]
     assert session_cookie["secure"] and session_cookie["httponly"]
@@ -219,17 +265,29 @@ def test_production_answers_carry_the_hardening_headers(client, user):
 
 def test_the_login_form_refuses_a_post_without_a_csrf_token(user):
     response = Client(enforce_csrf_checks=True).post(
-        "/login/", {"username": user.email, "password": "correct-horse-9"}, secure=True)
+        "/login/", {"username": user.email, "password": "correct-horse-9"}, secure=True
+    )
     assert response.status_code == 403
 
 
 def test_check_deploy_is_clean_under_production_settings():
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECURE_SSL_REDIRECT")}
-    env.update({"DEBUG": "false", "SECRET_KEY": "x7!" * 20 + "production-like-secret-key",
-                "ALLOWED_HOSTS": "sms.example.com", "PUBLIC_BASE_URL": "https://sms.example.com",
-                "FIELD_ENCRYPTION_KEY": "Uvuxn6MjzysptEGrdrxDdPMmyUT-KrNCDj6H1Me0OYw="})
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
-                             "WARNING"], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                            timeout=120)
+    env.update(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "x7!" * 20 + "production-like-secret-key",
+            "ALLOWED_HOSTS": "sms.example.com",
+            "PUBLIC_BASE_URL": "https://sms.example.com",
+            "FIELD_ENCRYPTION_KEY": "Uvuxn6MjzysptEGrdrxDdPMmyUT-KrNCDj6H1Me0OYw=",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

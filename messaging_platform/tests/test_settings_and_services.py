@@ -35,8 +35,9 @@ def production_env(**overrides: str | None) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=BASE_DIR, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 IMPORT_SETTINGS = ["-c", "import django; django.setup()"]
@@ -52,23 +53,29 @@ def test_it_refuses_to_start_without_a_secret_when_debug_is_off(missing, debug):
 
 
 def test_it_starts_without_secrets_in_debug_mode():
-    result = run(IMPORT_SETTINGS,
-                 production_env(SECRET_KEY=None, FIELD_ENCRYPTION_KEY=None, DEBUG="true"))
+    result = run(IMPORT_SETTINGS, production_env(SECRET_KEY=None, FIELD_ENCRYPTION_KEY=None, DEBUG="true"))
     assert result.returncode == 0, result.stderr
 
 
 def test_it_starts_with_a_production_environment():
-    result = run(["-c", "import django; django.setup(); from django.conf import settings; "
-                  "assert not settings.DEBUG; assert settings.SESSION_COOKIE_SECURE"],
-                 production_env())
+    result = run(
+        [
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "assert not settings.DEBUG; assert settings.SESSION_COOKIE_SECURE",
+        ],
+        production_env(),
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_behind_a_transaction_pooler_nothing_is_prepared_on_the_server_nor_streamed_by_cursor():
-    check = ("import django; django.setup(); from django.conf import settings; "
-             "db = settings.DATABASES['default']; "
-             "print(db['OPTIONS'].get('prepare_threshold', 'unset'), "
-             "db.get('DISABLE_SERVER_SIDE_CURSORS', False))")
+    check = (
+        "import django; django.setup(); from django.conf import settings; "
+        "db = settings.DATABASES['default']; "
+        "print(db['OPTIONS'].get('prepare_threshold', 'unset'), "
+        "db.get('DISABLE_SERVER_SIDE_CURSORS', False))"
+    )
     url = "postgres://app@db.internal:6432/app"
     pooled = run(["-c", check], production_env(DATABASE_URL=url, DATABASE_TRANSACTION_POOLING="true"))
     assert pooled.returncode == 0, pooled.stderr
@@ -77,14 +84,20 @@ def test_behind_a_transaction_pooler_nothing_is_prepared_on_the_server_nor_strea
     assert direct.stdout.split() == ["unset", "False"]
 
 
-@pytest.mark.parametrize("services", [
-    {},
-    {"DATABASE_URL": "postgres://app@db.internal:5432/app", "REDIS_URL": "redis://cache.internal:6379/0",
-     "USE_X_FORWARDED_PROTO": "true"},
-], ids=["embedded", "postgres-and-redis"])
+@pytest.mark.parametrize(
+    "services",
+    [
+        {},
+        {
+            "DATABASE_URL": "postgres://app@db.internal:5432/app",
+            "REDIS_URL": "redis://cache.internal:6379/0",
+            "USE_X_FORWARDED_PROTO": "true",
+        },
+    ],
+    ids=["embedded", "postgres-and-redis"],
+)
 def test_the_deployment_checks_are_clean_in_production(services):
-    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                 production_env(**services))
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env(**services))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

@@ -25,13 +25,26 @@ NOT_STRING_ITEMS = ["[12345]", "[true]"]
 NOT_STRING_VALUES = ['{"city": 12345}']
 # A valid value for each property an operation may require, so that the bad one is what fails.
 VALID = {
-    "name": '"Renamed"', "email": '"new-person@example.com"', "password": '"correct-horse-9"',
-    "role": '"member"', "token": '"t0ken"', "phone_number": '"+14155552699"', "to": '"+14155552671"',
-    "body": '"Hello"', "url": '"https://hooks.example.com/sms"', "events": '["message.received"]',
-    "provider": '"simulator"', "kind": '"queue_backlog"', "threshold": "60", "prefix": '"+44"',
-    "account_id": '"ca_missing"', "audience": '{"all": true}',
+    "name": '"Renamed"',
+    "email": '"new-person@example.com"',
+    "password": '"correct-horse-9"',
+    "role": '"member"',
+    "token": '"t0ken"',
+    "phone_number": '"+14155552699"',
+    "to": '"+14155552671"',
+    "body": '"Hello"',
+    "url": '"https://hooks.example.com/sms"',
+    "events": '["message.received"]',
+    "provider": '"simulator"',
+    "kind": '"queue_backlog"',
+    "threshold": "60",
+    "prefix": '"+44"',
+    "account_id": '"ca_missing"',
+    "audience": '{"all": true}',
     "messages": '[{"to": "+14155552671", "body": "x"}]',
-    "timezone": '"UTC"', "body_retention_days": "30", "current_password": '"correct-horse-9"',
+    "timezone": '"UTC"',
+    "body_retention_days": "30",
+    "current_password": '"correct-horse-9"',
     "new_password": '"new-horse-10"',
 }
 PATH_PARAM = re.compile(r"\{(\w+)\}")
@@ -54,8 +67,7 @@ def json_operations() -> list[tuple[str, str, dict]]:
             if method in ("post", "put", "patch") and "application/json" in content:
                 body = resolve(content["application/json"].get("schema", {}))
                 properties = {name: resolve(prop) for name, prop in body.get("properties", {}).items()}
-                found.append((method, path, {"properties": properties,
-                                             "required": body.get("required", [])}))
+                found.append((method, path, {"properties": properties, "required": body.get("required", [])}))
     return found
 
 
@@ -85,7 +97,8 @@ def test_the_sweep_finds_the_json_bodies_and_their_string_fields():
 
 
 def test_no_json_endpoint_takes_a_non_string_where_it_documents_a_string(
-        acme, member, owner_client, api_client, settings):
+    acme, member, owner_client, api_client, settings
+):
     settings.UI_RATE_LIMIT = "100000/m"
     settings.API_KEY_RATE_LIMIT = "100000/m"
     ids = acme_ids(acme, member) | {"workspace_id": acme.id}
@@ -108,16 +121,25 @@ def test_no_json_endpoint_takes_a_non_string_where_it_documents_a_string(
                 answer = response.json() if response.content else {}
                 # 1e999 does not parse as a JSON number PostgreSQL or Python could hold: the whole
                 # body is refused as malformed, before any field is read.
-                named = (name in (answer.get("fields") or {}) or name in answer.get("detail", "")
-                         or bad == "1e999")
+                named = (
+                    name in (answer.get("fields") or {}) or name in answer.get("detail", "") or bad == "1e999"
+                )
                 # A send's preview answers what a send would refuse, as its validation errors.
-                previewed = (response.status_code == 200 and answer.get("valid") is False
-                             and name in answer.get("errors", {}))
-                refused = response.status_code == 400 and answer.get("error") in (
-                    "invalid_params", "missing_params", "invalid_phone_number") and named
+                previewed = (
+                    response.status_code == 200
+                    and answer.get("valid") is False
+                    and name in answer.get("errors", {})
+                )
+                refused = (
+                    response.status_code == 400
+                    and answer.get("error") in ("invalid_params", "missing_params", "invalid_phone_number")
+                    and named
+                )
                 if not (refused or previewed):
-                    wrong.append(f"{method.upper()} {path} {name}={bad}: {response.status_code} "
-                                 f"{response.content[:160]!r}")
+                    wrong.append(
+                        f"{method.upper()} {path} {name}={bad}: {response.status_code} "
+                        f"{response.content[:160]!r}"
+                    )
     assert wrong == [], "\n".join(wrong)
     assert tried > 150
     # Nothing was stored: not one row changed anywhere.

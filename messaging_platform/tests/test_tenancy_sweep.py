@@ -34,11 +34,21 @@ pytestmark = pytest.mark.django_db
 PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 ALL_METHODS = ["get", "post", "put", "patch", "delete", "head", "options"]
 # A body that would pass validation on most endpoints, should scoping ever let it through.
-BODY = json.dumps({
-    "name": "Taken over", "role": "owner", "email": "outsider@example.com", "token": "x",
-    "phone_number": "+15005550006", "friendly_name": "x", "is_default": True,
-    "provider": "simulator", "to": "+15005550006", "body": "hi", "url": "https://example.com/h",
-})
+BODY = json.dumps(
+    {
+        "name": "Taken over",
+        "role": "owner",
+        "email": "outsider@example.com",
+        "token": "x",
+        "phone_number": "+15005550006",
+        "friendly_name": "x",
+        "is_default": True,
+        "provider": "simulator",
+        "to": "+15005550006",
+        "body": "hi",
+        "url": "https://example.com/h",
+    }
+)
 
 
 @dataclass
@@ -77,56 +87,73 @@ def walk(patterns=None, prefix: str = "") -> Iterator[Route]:
 def workspace_routes() -> list[Route]:
     # Carrier webhooks name a workspace too, but are authenticated by the carrier's signature,
     # not by membership: messaging/tests/test_twilio_pipeline.py proves forged ones change nothing.
-    return [r for r in walk()
-            if "<str:workspace_id>" in r.route and not r.route.startswith("webhooks/")]
+    return [r for r in walk() if "<str:workspace_id>" in r.route and not r.route.startswith("webhooks/")]
 
 
 def integrator_routes() -> list[Route]:
-    return [r for r in walk()
-            if r.view_class is not None and (
-                issubclass(r.view_class, IntegratorAPIMixin)
-                or getattr(r.view, "view_initkwargs", {}).get("surface", INTEGRATOR) == INTEGRATOR
-                and issubclass(r.view_class, WorkspaceAPIMixin))]
+    return [
+        r
+        for r in walk()
+        if r.view_class is not None
+        and (
+            issubclass(r.view_class, IntegratorAPIMixin)
+            or getattr(r.view, "view_initkwargs", {}).get("surface", INTEGRATOR) == INTEGRATOR
+            and issubclass(r.view_class, WorkspaceAPIMixin)
+        )
+    ]
 
 
 def tenant_models() -> list[type[models.Model]]:
     """Every model that belongs to a workspace (has a `workspace` foreign key)."""
-    return [model for model in apps.get_models()
-            if any(f.name == "workspace" and f.is_relation and f.related_model is Workspace
-                   for f in model._meta.fields)]
+    return [
+        model
+        for model in apps.get_models()
+        if any(
+            f.name == "workspace" and f.is_relation and f.related_model is Workspace
+            for f in model._meta.fields
+        )
+    ]
 
 
 def _seed_phone_number(workspace: Workspace) -> None:
     apps.get_model("numbers", "PhoneNumber").objects.create(
-        workspace=workspace, phone_number="+15005550006", is_default=True)
+        workspace=workspace, phone_number="+15005550006", is_default=True
+    )
 
 
 def _seed_provider_account(workspace: Workspace) -> None:
-    apps.get_model("numbers", "ProviderAccount").objects.create(
-        workspace=workspace, provider="simulator")
+    apps.get_model("numbers", "ProviderAccount").objects.create(workspace=workspace, provider="simulator")
 
 
 def _seed_carrier_route(workspace: Workspace) -> None:
     accounts = apps.get_model("numbers", "ProviderAccount").objects
-    account = (accounts.filter(workspace=workspace).first()
-               or accounts.create(workspace=workspace, provider="simulator"))
-    apps.get_model("numbers", "CarrierRoute").objects.create(workspace=workspace, prefix="+44",
-                                                             account=account)
+    account = accounts.filter(workspace=workspace).first() or accounts.create(
+        workspace=workspace, provider="simulator"
+    )
+    apps.get_model("numbers", "CarrierRoute").objects.create(
+        workspace=workspace, prefix="+44", account=account
+    )
 
 
 def _seed_conversation(workspace: Workspace) -> None:
     apps.get_model("messaging", "Conversation").objects.create(
-        workspace=workspace, our_number="+15005550006", contact_number="+14155552671")
+        workspace=workspace, our_number="+15005550006", contact_number="+14155552671"
+    )
 
 
 def _seed_message(workspace: Workspace) -> None:
     # Scheduled, so that a cancel would succeed if scoping ever let another workspace through.
-    conversation = apps.get_model("messaging", "Conversation").objects.filter(
-        workspace=workspace).first()
+    conversation = apps.get_model("messaging", "Conversation").objects.filter(workspace=workspace).first()
     message = apps.get_model("messaging", "Message").objects.create(
-        workspace=workspace, direction="outbound", status="scheduled", to_number="+14155552671",
-        from_number="+15005550006", body="Secret plans", conversation=conversation,
-        scheduled_at="2099-01-01T00:00:00Z")
+        workspace=workspace,
+        direction="outbound",
+        status="scheduled",
+        to_number="+14155552671",
+        from_number="+15005550006",
+        body="Secret plans",
+        conversation=conversation,
+        scheduled_at="2099-01-01T00:00:00Z",
+    )
     if conversation is not None:
         conversation.last_message = message
         conversation.save()
@@ -134,37 +161,50 @@ def _seed_message(workspace: Workspace) -> None:
 
 def _seed_carrier_event(workspace: Workspace) -> None:
     apps.get_model("messaging", "CarrierEvent").objects.create(
-        workspace=workspace, provider="simulator", kind="status", dedupe_key="SM1:sent",
-        params={"MessageSid": "SM1", "MessageStatus": "sent"})
+        workspace=workspace,
+        provider="simulator",
+        kind="status",
+        dedupe_key="SM1:sent",
+        params={"MessageSid": "SM1", "MessageStatus": "sent"},
+    )
 
 
 def _seed_opt_out(workspace: Workspace) -> None:
     apps.get_model("messaging", "OptOut").objects.create(
-        workspace=workspace, phone_number="+14155552672", keyword="STOP")
+        workspace=workspace, phone_number="+14155552672", keyword="STOP"
+    )
 
 
 def _seed_consent_event(workspace: Workspace) -> None:
     apps.get_model("messaging", "ConsentEvent").objects.create(
-        workspace=workspace, phone_number="+14155552672", action="opt_out", keyword="STOP")
+        workspace=workspace, phone_number="+14155552672", action="opt_out", keyword="STOP"
+    )
 
 
 def _seed_webhook_endpoint(workspace: Workspace) -> None:
     apps.get_model("messaging", "WebhookEndpoint").objects.get_or_create(
-        workspace=workspace, url="https://hooks.example.com/sms",
-        defaults={"events": ["message.received"], "secret": "whsec_" + "A" * 43})
+        workspace=workspace,
+        url="https://hooks.example.com/sms",
+        defaults={"events": ["message.received"], "secret": "whsec_" + "A" * 43},
+    )
 
 
 def _seed_webhook_delivery(workspace: Workspace) -> None:
     _seed_webhook_endpoint(workspace)
     endpoint = apps.get_model("messaging", "WebhookEndpoint").objects.get(workspace=workspace)
     apps.get_model("messaging", "WebhookDelivery").objects.create(
-        workspace=workspace, endpoint=endpoint, event_id=f"evt_{workspace.pk}",
-        event_type="message.received", payload={"data": {}})
+        workspace=workspace,
+        endpoint=endpoint,
+        event_id=f"evt_{workspace.pk}",
+        event_type="message.received",
+        payload={"data": {}},
+    )
 
 
 def _seed_contact(workspace: Workspace) -> None:
     apps.get_model("messaging", "Contact").objects.create(
-        workspace=workspace, phone_number="+14155552672", name="Ana", tags=["vip"])
+        workspace=workspace, phone_number="+14155552672", name="Ana", tags=["vip"]
+    )
 
 
 def _seed_contact_import(workspace: Workspace) -> None:
@@ -173,44 +213,61 @@ def _seed_contact_import(workspace: Workspace) -> None:
 
 def _seed_message_template(workspace: Workspace) -> None:
     apps.get_model("messaging", "MessageTemplate").objects.create(
-        workspace=workspace, name="Welcome", body="Hi {{name}}")
+        workspace=workspace, name="Welcome", body="Hi {{name}}"
+    )
 
 
 def _seed_auth_token(workspace: Workspace) -> None:
     apps.get_model("workspaces", "AuthToken").objects.create(
-        workspace=workspace, name="SDK", prefix="abcd", token_hash=f"{workspace.pk:0>64}"[-64:],
-        token="abcd" * 8)
+        workspace=workspace,
+        name="SDK",
+        prefix="abcd",
+        token_hash=f"{workspace.pk:0>64}"[-64:],
+        token="abcd" * 8,
+    )
 
 
 def _seed_twilio_number_webhooks(workspace: Workspace) -> None:
     number = apps.get_model("numbers", "PhoneNumber").objects.filter(workspace=workspace).first()
     apps.get_model("twilio_api", "NumberWebhooks").objects.create(
-        workspace=workspace, phone_number=number, sms_url="https://app.example.com/sms")
+        workspace=workspace, phone_number=number, sms_url="https://app.example.com/sms"
+    )
 
 
 def _seed_twilio_status_callback(workspace: Workspace) -> None:
     message = apps.get_model("messaging", "Message").objects.filter(workspace=workspace).first()
     apps.get_model("twilio_api", "MessageStatusCallback").objects.create(
-        workspace=workspace, message=message, url="https://app.example.com/status")
+        workspace=workspace, message=message, url="https://app.example.com/status"
+    )
 
 
 def _seed_twilio_callback_delivery(workspace: Workspace) -> None:
     apps.get_model("twilio_api", "CallbackDelivery").objects.create(
-        workspace=workspace, kind="status", url="https://app.example.com/status",
-        params={"MessageStatus": "sent"})
+        workspace=workspace,
+        kind="status",
+        url="https://app.example.com/status",
+        params={"MessageStatus": "sent"},
+    )
 
 
 def _seed_broadcast(workspace: Workspace) -> None:
     apps.get_model("messaging", "Broadcast").objects.create(
-        workspace=workspace, name="Launch", body="Hi", audience={"all": True})
+        workspace=workspace, name="Launch", body="Hi", audience={"all": True}
+    )
 
 
 # How to make one row of each workspace-owned model in Acme (members, keys, … are made below).
 def _seed_stored_media(workspace: Workspace) -> None:
     message = apps.get_model("messaging", "Message").objects.filter(workspace=workspace).first()
     apps.get_model("media_store", "StoredMedia").objects.create(
-        workspace=workspace, message=message, position=0, source_url="https://example.com/a.png",
-        content_type="image/png", size=3, data=b"png")
+        workspace=workspace,
+        message=message,
+        position=0,
+        source_url="https://example.com/a.png",
+        content_type="image/png",
+        size=3,
+        data=b"png",
+    )
 
 
 SEEDS: dict[str, Callable[[Workspace], None]] = {
@@ -234,11 +291,14 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
     "numbers.carrierroute": _seed_carrier_route,
     "audit.auditrecord": lambda ws: None,  # the workspace's creation is recorded
     "operations.retentionpolicy": lambda ws: apps.get_model("operations", "RetentionPolicy").objects.create(
-        workspace=ws, body_retention_days=30),
+        workspace=ws, body_retention_days=30
+    ),
     "operations.alertrule": lambda ws: apps.get_model("operations", "AlertRule").objects.create(
-        workspace=ws, kind="queue_backlog", threshold=60),
+        workspace=ws, kind="queue_backlog", threshold=60
+    ),
     "insights.insightcount": lambda ws: apps.get_model("insights", "InsightCount").objects.create(
-        workspace=ws, bucket="2026-12-01T09:00:00Z", sent=7),
+        workspace=ws, bucket="2026-12-01T09:00:00Z", sent=7
+    ),
     "workspaces.authtoken": _seed_auth_token,
     # Seeded after the number and the message they belong to: twilio_api comes after numbers and
     # messaging in INSTALLED_APPS.
@@ -251,9 +311,14 @@ SEEDS: dict[str, Callable[[Workspace], None]] = {
 @pytest.fixture
 def acme(workspace, member, api_key, user) -> Workspace:
     """Acme with one row of every workspace-owned model."""
-    Invitation.objects.create(workspace=workspace, email="guest@example.com", role=Role.ADMIN,
-                              token_hash="0" * 64, invited_by=user,
-                              expires_at="2099-01-01T00:00:00Z")
+    Invitation.objects.create(
+        workspace=workspace,
+        email="guest@example.com",
+        role=Role.ADMIN,
+        token_hash="0" * 64,
+        invited_by=user,
+        expires_at="2099-01-01T00:00:00Z",
+    )
     for model in tenant_models():
         seed = SEEDS.get(model._meta.label_lower)
         if seed is not None and not model.objects.filter(workspace=workspace).exists():
@@ -291,14 +356,22 @@ def value_for(param: str, ids: dict[str, str]) -> tuple[str, bool]:
 def snapshot() -> dict[str, list]:
     """Every row of every model, less `last_used_at`: the outsider's own credential records its use
     once a minute, which a slow run crosses (that is not a change to anyone else's data)."""
-    return {m._meta.label: [{k: v for k, v in row.items() if k != "last_used_at"}
-                            for row in m._base_manager.order_by("pk").values()]
-            for m in apps.get_models()}
+    return {
+        m._meta.label: [
+            {k: v for k, v in row.items() if k != "last_used_at"}
+            for row in m._base_manager.order_by("pk").values()
+        ]
+        for m in apps.get_models()
+    }
 
 
 def request(client: APIClient, method: str, url: str):
-    return client.generic(method.upper(), url, BODY if method in ("post", "put", "patch") else "",
-                          content_type="application/json")
+    return client.generic(
+        method.upper(),
+        url,
+        BODY if method in ("post", "put", "patch") else "",
+        content_type="application/json",
+    )
 
 
 def test_the_sweep_finds_the_workspace_endpoints():
@@ -313,7 +386,8 @@ def test_the_sweep_knows_how_to_seed_every_workspace_owned_model():
 
 
 def test_an_outsider_can_neither_see_nor_change_anything_of_another_workspace(
-        acme, member, other_workspace, outsider_client, owner_client, settings):
+    acme, member, other_workspace, outsider_client, owner_client, settings
+):
     settings.UI_RATE_LIMIT = "100000/m"
     ids = acme_ids(acme, member)
     for client in (outsider_client, owner_client):
@@ -348,8 +422,9 @@ def test_an_outsider_can_neither_see_nor_change_anything_of_another_workspace(
     assert tried >= 20
 
 
-def test_another_workspaces_api_key_sees_nothing_of_acme(acme, member, other_api_client,
-                                                         other_workspace, settings):
+def test_another_workspaces_api_key_sees_nothing_of_acme(
+    acme, member, other_api_client, other_workspace, settings
+):
     settings.API_KEY_RATE_LIMIT = "100000/m"
     ids = acme_ids(acme, member)
     acme_values = {acme.id, *ids.values()}
@@ -410,6 +485,7 @@ def websocket_workspace_routes() -> list[Route]:
 
 def _connects(ws_path: str, headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether the handshake is accepted (False: closed before accept, an HTTP 403 to a client)."""
+
     async def attempt() -> bool:
         communicator = WebsocketCommunicator(application, ws_path, headers=headers)
         connected, _ = await communicator.connect(timeout=WS_TIMEOUT)
@@ -425,11 +501,12 @@ def _credentials(user, workspace: Workspace) -> dict[str, list[tuple[bytes, byte
     browser = Client()
     browser.force_login(user)
     return {
-        "session token": [(b"authorization",
-                           f"Bearer {session_token_issue(user=user).token}".encode())],
+        "session token": [(b"authorization", f"Bearer {session_token_issue(user=user).token}".encode())],
         "API key": [(b"authorization", f"Bearer {key.key}".encode())],
-        "cookie session": [(b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode()),
-                           (b"origin", WS_ORIGIN.encode())],
+        "cookie session": [
+            (b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode()),
+            (b"origin", WS_ORIGIN.encode()),
+        ],
     }
 
 
@@ -438,14 +515,18 @@ def test_the_websocket_sweep_finds_the_workspace_socket():
 
 
 def test_every_websocket_route_names_a_workspace_or_says_why_not():
-    unexplained = sorted(r for r in walk_websocket() if "<str:workspace_id>" not in r
-                         and r not in WEBSOCKET_ROUTES_WITHOUT_A_WORKSPACE)
+    unexplained = sorted(
+        r
+        for r in walk_websocket()
+        if "<str:workspace_id>" not in r and r not in WEBSOCKET_ROUTES_WITHOUT_A_WORKSPACE
+    )
     assert unexplained == [], f"sweep them here or explain them in {__file__}"
 
 
 @pytest.mark.django_db(transaction=True)  # the consumer reads the database from another thread
 def test_another_workspaces_credentials_never_open_a_workspace_socket(
-        acme, user, member, outsider, other_workspace, settings):
+    acme, user, member, outsider, other_workspace, settings
+):
     settings.ALLOWED_HOSTS = ["platform.example.com"]  # the cookie session's Origin check
     ids = acme_ids(acme, member)
     acme_credentials = _credentials(user, acme)
@@ -459,8 +540,10 @@ def test_another_workspaces_credentials_never_open_a_workspace_socket(
         other_url = route.url(values | {"workspace_id": other_workspace.id})
         for kind in acme_credentials:
             # The other workspace's credential on Acme's id, and Acme's credential on the other's.
-            for ws_path, headers, who in ((acme_url, outsider_credentials[kind], "outsider"),
-                                          (other_url, acme_credentials[kind], "Acme's owner")):
+            for ws_path, headers, who in (
+                (acme_url, outsider_credentials[kind], "outsider"),
+                (other_url, acme_credentials[kind], "Acme's owner"),
+            ):
                 assert not _connects(ws_path, headers), f"{who}'s {kind} opened {ws_path}"
                 tried += 1
             # A control: each credential does open its own workspace's socket.

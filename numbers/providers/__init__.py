@@ -31,14 +31,22 @@ def get_provider(account: ProviderAccount) -> Provider:
 
 # Codes the platform itself ends a message with, whatever its carrier.
 PLATFORM_ERROR_CODES = {
-    "expired": ("The message was not sent within its validity period.",
-                "Send it again, or give a longer validity_period."),
-    "carrier_unavailable": ("The carrier could not be reached after every retry.",
-                            "Check the carrier's status and the account's credentials; retry the message."),
-    "carrier_rejected": ("The carrier refused the message without a code.",
-                         "Read the message's error; check the sender and the number."),
-    "provider_not_configured": ("The workspace has no carrier account for this message.",
-                                "Set up a carrier account under Numbers."),
+    "expired": (
+        "The message was not sent within its validity period.",
+        "Send it again, or give a longer validity_period.",
+    ),
+    "carrier_unavailable": (
+        "The carrier could not be reached after every retry.",
+        "Check the carrier's status and the account's credentials; retry the message.",
+    ),
+    "carrier_rejected": (
+        "The carrier refused the message without a code.",
+        "Read the message's error; check the sender and the number.",
+    ),
+    "provider_not_configured": (
+        "The workspace has no carrier account for this message.",
+        "Set up a carrier account under Numbers.",
+    ),
 }
 
 
@@ -61,4 +69,3 @@ def known_error_codes() -> dict[str, tuple[str, str]]:
         for code, meaning in getattr(adapter_class(provider), "error_codes", {}).items():
             known.setdefault(code, meaning)
     return known
-

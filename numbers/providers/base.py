@@ -25,8 +25,15 @@ class ProviderError(Exception):
 
     permanent: bool = True
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 retry_after: float | None = None, not_taken: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        not_taken: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
@@ -213,8 +220,16 @@ class Provider(Protocol):
     # to do), for people (numbers.providers.explain_error).
     error_codes: ClassVar[Mapping[str, tuple[str, str]]]
 
-    def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
-             status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
+    def send(
+        self,
+        *,
+        to: str,
+        from_number: str | None,
+        body: str,
+        media_urls: list[str],
+        status_callback: str | None,
+        messaging_service_sid: str | None = None,
+    ) -> SendResult:
         """Hand one message to the carrier. Raises PermanentProviderError / TransientProviderError."""
         ...
 
@@ -231,8 +246,9 @@ class Provider(Protocol):
         PermanentProviderError if the carrier does not know the sid)."""
         ...
 
-    def find_sent(self, *, to: str, from_number: str | None, sent_since: datetime,
-                  limit: int) -> list[CarrierMessage]:
+    def find_sent(
+        self, *, to: str, from_number: str | None, sent_since: datetime, limit: int
+    ) -> list[CarrierMessage]:
         """Messages of the account to `to` (from `from_number`, if given) that the carrier took on
         or after the day of `sent_since`, newest first, at most `limit`; [] when the carrier keeps
         no such list."""
@@ -281,7 +297,6 @@ class Provider(Protocol):
     def check_credentials(self) -> AccountInfo:
         """Fetch the account with the stored credentials. Raises ProviderAuthError if refused."""
         ...
-
 
 
 def async_sender(provider: Provider) -> Callable[..., Any] | None:

@@ -56,8 +56,10 @@ REPLY_NUMBER = "+15005550005"
 REPLY_BODY = "Thanks! This is a simulated reply."
 ERROR_MESSAGES = {"30003": "Unreachable destination handset", "30008": "Unknown error"}
 ERROR_CODES = {
-    "20503": ("The simulated carrier was unavailable.",
-              "Nothing to do: sends are retried automatically; retry by hand if it finally failed."),
+    "20503": (
+        "The simulated carrier was unavailable.",
+        "Nothing to do: sends are retried automatically; retry by hand if it finally failed.",
+    ),
     "21211": ("The 'To' number is not a valid phone number.", "Nothing: +15005550001 is always refused."),
     "30003": ("The simulated handset could not be reached.", "Nothing: +15005550002 always ends so."),
     "30008": ("The simulated carrier reported an unknown error.", "Nothing: +15005550003 always ends so."),
@@ -66,9 +68,62 @@ ERROR_CODES = {
 # Real area codes, so that the numbers are valid for `phonenumbers`; 555-0100…0199 is the range
 # reserved for fiction, so no real subscriber is ever texted by mistake.
 _AREA_CODES = (
-    201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225,
-    228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 276, 281,
-    301, 302, 303, 304, 305, 307, 308, 309, 310, 312, 313, 314, 315, 316, 317, 318, 319, 320,
+    201,
+    202,
+    203,
+    205,
+    206,
+    207,
+    208,
+    209,
+    210,
+    212,
+    213,
+    214,
+    215,
+    216,
+    217,
+    218,
+    219,
+    224,
+    225,
+    228,
+    229,
+    231,
+    234,
+    239,
+    240,
+    248,
+    251,
+    252,
+    253,
+    254,
+    256,
+    260,
+    262,
+    267,
+    269,
+    270,
+    276,
+    281,
+    301,
+    302,
+    303,
+    304,
+    305,
+    307,
+    308,
+    309,
+    310,
+    312,
+    313,
+    314,
+    315,
+    316,
+    317,
+    318,
+    319,
+    320,
 )
 
 
@@ -98,7 +153,9 @@ def emit_events(workspace_id: str, events: Iterable[Mapping[str, Any]]) -> None:
     django.dispatch), never raised, since to the carrier our processing errors are invisible."""
     for event in events:
         carrier_event.send_robust(
-            sender="simulator", workspace_id=workspace_id, kind=event["kind"],
+            sender="simulator",
+            workspace_id=workspace_id,
+            kind=event["kind"],
             payload=dict(event["payload"]),
         )
 
@@ -141,8 +198,7 @@ class SimulatorProvider:
     test numbers above; events arrive through numbers.signals.carrier_event."""
 
     name = "simulator"
-    capabilities = frozenset({Capability.SIMULATE_INBOUND, Capability.LIST_NUMBERS,
-                              Capability.FETCH_MESSAGE})
+    capabilities = frozenset({Capability.SIMULATE_INBOUND, Capability.LIST_NUMBERS, Capability.FETCH_MESSAGE})
     webhook_routes: Mapping[str, EventKind | None] = {}  # its events never travel over HTTP
     inbound_route, status_route = "inbound", "status"
     error_codes = ERROR_CODES
@@ -153,8 +209,16 @@ class SimulatorProvider:
     def __repr__(self) -> str:
         return f"<SimulatorProvider {self.workspace_id}>"
 
-    def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
-             status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
+    def send(
+        self,
+        *,
+        to: str,
+        from_number: str | None,
+        body: str,
+        media_urls: list[str],
+        status_callback: str | None,
+        messaging_service_sid: str | None = None,
+    ) -> SendResult:
         if to == INVALID_NUMBER:
             raise PermanentProviderError("Invalid 'To' Phone Number", code="21211", status=400)
         if to == UNAVAILABLE_NUMBER:
@@ -168,11 +232,20 @@ class SimulatorProvider:
         sid = new_message_sid(plan[-1][0])
         message_id = _message_id(status_callback)
         events: list[dict[str, Any]] = [
-            {"kind": EventKind.STATUS.value,
-             "payload": asdict(StatusUpdate(provider_sid=sid, status=status, error_code=code,
-                                            error_message=ERROR_MESSAGES.get(code or ""),
-                                            to_number=to, from_number=sender,
-                                            message_id=message_id))}
+            {
+                "kind": EventKind.STATUS.value,
+                "payload": asdict(
+                    StatusUpdate(
+                        provider_sid=sid,
+                        status=status,
+                        error_code=code,
+                        error_message=ERROR_MESSAGES.get(code or ""),
+                        to_number=to,
+                        from_number=sender,
+                        message_id=message_id,
+                    )
+                ),
+            }
             for status, code in plan
         ]
         if to == REPLY_NUMBER:
@@ -180,17 +253,24 @@ class SimulatorProvider:
         schedule_events(self.workspace_id, events)
         return SendResult(provider_sid=sid, status="queued")
 
-    def simulate_inbound(self, from_number: str, to_number: str, body: str,
-                         media_urls: Iterable[str] = ()) -> str:
+    def simulate_inbound(
+        self, from_number: str, to_number: str, body: str, media_urls: Iterable[str] = ()
+    ) -> str:
         """Emit an incoming message (after commit, without delay); returns its MessageSid."""
         event = self._inbound_event(from_number, to_number, body, media_urls)
         schedule_events(self.workspace_id, [event], delay=0)
         return event["payload"]["provider_sid"]
 
-    def _inbound_event(self, from_number: str, to_number: str, body: str,
-                       media_urls: Iterable[str]) -> dict[str, Any]:
-        inbound = InboundMessage(provider_sid=new_message_sid(), from_number=from_number,
-                                 to_number=to_number, body=body, media_urls=list(media_urls))
+    def _inbound_event(
+        self, from_number: str, to_number: str, body: str, media_urls: Iterable[str]
+    ) -> dict[str, Any]:
+        inbound = InboundMessage(
+            provider_sid=new_message_sid(),
+            from_number=from_number,
+            to_number=to_number,
+            body=body,
+            media_urls=list(media_urls),
+        )
         return {"kind": EventKind.INBOUND.value, "payload": asdict(inbound)}
 
     def fetch_message(self, *, provider_sid: str) -> CarrierMessage:
@@ -198,11 +278,16 @@ class SimulatorProvider:
         by_digit = {digit: status for status, digit in OUTCOME_DIGITS.items()}
         outcome = by_digit.get(provider_sid[-1:], "delivered")
         code = {"undelivered": "30003", "failed": "30008"}.get(outcome)
-        return CarrierMessage(provider_sid=provider_sid, status=outcome, error_code=code,
-                              error_message=ERROR_MESSAGES.get(code or ""))
+        return CarrierMessage(
+            provider_sid=provider_sid,
+            status=outcome,
+            error_code=code,
+            error_message=ERROR_MESSAGES.get(code or ""),
+        )
 
-    def find_sent(self, *, to: str, from_number: str | None, sent_since: datetime,
-                  limit: int) -> list[CarrierMessage]:
+    def find_sent(
+        self, *, to: str, from_number: str | None, sent_since: datetime, limit: int
+    ) -> list[CarrierMessage]:
         return []  # it keeps no list; and a send here never dies between accepting and answering
 
     def validate_webhook(self, *, url: str, params: Mapping[str, str], signature: str) -> bool:
@@ -219,8 +304,10 @@ class SimulatorProvider:
 
     @classmethod
     def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
-        return (webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
-                webhook_url(base_url, cls.name, workspace_id, cls.status_route))
+        return (
+            webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
+            webhook_url(base_url, cls.name, workspace_id, cls.status_route),
+        )
 
     @staticmethod
     def dedupe_key(kind: str, payload: Mapping[str, Any]) -> str:
@@ -246,10 +333,12 @@ class SimulatorProvider:
         if status not in SIMULATED_STATUSES:
             raise ValueError(f"unknown message status {status!r}")
         return StatusUpdate(
-            provider_sid=_text(payload, "provider_sid", required=True), status=status,
+            provider_sid=_text(payload, "provider_sid", required=True),
+            status=status,
             error_code=_text(payload, "error_code") or None,
             error_message=_text(payload, "error_message") or None,
-            to_number=_text(payload, "to_number"), from_number=_text(payload, "from_number"),
+            to_number=_text(payload, "to_number"),
+            from_number=_text(payload, "from_number"),
             message_id=_text(payload, "message_id"),
         )
 
@@ -258,10 +347,15 @@ class SimulatorProvider:
 
     def list_numbers(self) -> list[NumberInfo]:
         return [
-            NumberInfo(phone_number=number,
-                       provider_sid="PN" + hashlib.sha256(number.encode()).hexdigest()[:32],
-                       friendly_name=f"Simulator ({number[2:5]}) {number[5:8]}-{number[8:]}",
-                       sms=True, mms=True, voice=False, number_type="long_code")
+            NumberInfo(
+                phone_number=number,
+                provider_sid="PN" + hashlib.sha256(number.encode()).hexdigest()[:32],
+                friendly_name=f"Simulator ({number[2:5]}) {number[5:8]}-{number[8:]}",
+                sms=True,
+                mms=True,
+                voice=False,
+                number_type="long_code",
+            )
             for number in simulator_numbers(self.workspace_id)
         ]
 

@@ -69,22 +69,32 @@ AUTH_ERROR_CODES = {"10009", "10010"}
 
 # Telnyx's error codes that messages end with most often: what each means, and what to do.
 ERROR_CODES = {
-    "10004": ("Neither a sender number nor a messaging profile was given.",
-              "Give a 'from' number, or set the account's messaging profile."),
+    "10004": (
+        "Neither a sender number nor a messaging profile was given.",
+        "Give a 'from' number, or set the account's messaging profile.",
+    ),
     "10009": ("Telnyx refused the API key.", "Check the API key of the carrier account."),
     "10010": ("Telnyx refused the API key.", "Check the API key of the carrier account."),
-    "40001": ("The destination cannot be reached through Telnyx (often a landline).",
-              "Check the number is a mobile number."),
-    "40002": ("The carrier blocked the message as spam, for now.",
-              "Send more slowly, review the content, and try again later."),
-    "40003": ("The carrier blocked the message as spam.",
-              "Register the sender (10DLC or toll-free verification) and review the content."),
+    "40001": (
+        "The destination cannot be reached through Telnyx (often a landline).",
+        "Check the number is a mobile number.",
+    ),
+    "40002": (
+        "The carrier blocked the message as spam, for now.",
+        "Send more slowly, review the content, and try again later.",
+    ),
+    "40003": (
+        "The carrier blocked the message as spam.",
+        "Register the sender (10DLC or toll-free verification) and review the content.",
+    ),
     "40004": ("The recipient's carrier rejected the message.", "Check the number; do not retry as is."),
     "40005": ("The message expired on its way to the handset.", "Try again; the handset may have been off."),
     "40006": ("The recipient's carrier was unavailable.", "Try again later."),
     "40008": ("The message could not be delivered.", "Check the number is in service."),
-    "40300": ("The recipient replied STOP to this sender.",
-              "Do not send to them again unless they opt back in."),
+    "40300": (
+        "The recipient replied STOP to this sender.",
+        "Do not send to them again unless they opt back in.",
+    ),
     "40310": ("The 'to' number is not valid.", "Check the number is complete, with its country code."),
 }
 RATE_LIMIT_CODES = {"10011", "40011"}
@@ -107,19 +117,26 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def classify_error(status: int, code: str | None, message: str,
-                   retry_after: float | None = None) -> ProviderError:
+def classify_error(
+    status: int, code: str | None, message: str, retry_after: float | None = None
+) -> ProviderError:
     """Turn a Telnyx error answer into the platform's permanent / transient errors."""
     if status == 401 or code in AUTH_ERROR_CODES:
-        return ProviderAuthError(f"Telnyx refused the API key: {message}", code=code,
-                                 status=status, not_taken=True)
+        return ProviderAuthError(
+            f"Telnyx refused the API key: {message}", code=code, status=status, not_taken=True
+        )
     if status == 429 or code in RATE_LIMIT_CODES:
-        return TransientProviderError(f"Telnyx rate limit: {message}", code=code, status=status,
-                                      retry_after=retry_after)
+        return TransientProviderError(
+            f"Telnyx rate limit: {message}", code=code, status=status, retry_after=retry_after
+        )
     if status >= 500 or status == 408 or code in TRANSIENT_CODES:
-        return TransientProviderError(f"Telnyx is unavailable (HTTP {status}): {message}",
-                                      code=code, status=status, retry_after=retry_after,
-                                      not_taken=status >= 500)
+        return TransientProviderError(
+            f"Telnyx is unavailable (HTTP {status}): {message}",
+            code=code,
+            status=status,
+            retry_after=retry_after,
+            not_taken=status >= 500,
+        )
     return PermanentProviderError(message, code=code, status=status)
 
 
@@ -127,7 +144,8 @@ def _never_connected(exc: requests.RequestException) -> bool:
     """Whether the connection was refused or never made (so no request was written)."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(exc, requests.ConnectionError) and isinstance(
-        reason, urllib3.exceptions.NewConnectionError)
+        reason, urllib3.exceptions.NewConnectionError
+    )
 
 
 def _first_error(body: Any) -> tuple[str | None, str]:
@@ -143,8 +161,9 @@ class TelnyxProvider:
     """Telnyx Messaging, with the workspace's API key, public key and messaging profile."""
 
     name = "telnyx"
-    capabilities = frozenset({Capability.LIST_NUMBERS, Capability.CONFIGURE_NUMBERS,
-                              Capability.FETCH_MESSAGE})
+    capabilities = frozenset(
+        {Capability.LIST_NUMBERS, Capability.CONFIGURE_NUMBERS, Capability.FETCH_MESSAGE}
+    )
     # Both carry either kind: the event's type says which (the profile's webhook gets both).
     webhook_routes: Mapping[str, EventKind | None] = {"inbound": None, "status": None}
     inbound_route, status_route = "inbound", "status"
@@ -162,52 +181,69 @@ class TelnyxProvider:
 
     # HTTP ---------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, body: dict | None = None,
-              params: dict | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, body: dict | None = None, params: dict | None = None
+    ) -> dict[str, Any]:
         if not self._api_key:
             raise ProviderAuthError("The Telnyx API key is required.")
         url = settings.TELNYX_API_BASE_URL + path
         timeout = float(settings.TELNYX_HTTP_TIMEOUT)
         try:
             response = _session().request(
-                method, url, json=body, params=params, timeout=timeout,
-                headers={"Authorization": f"Bearer {self._api_key}",
-                         "Accept": "application/json"})
+                method,
+                url,
+                json=body,
+                params=params,
+                timeout=timeout,
+                headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+            )
         except requests.ConnectTimeout:  # no connection was made: nothing was written
-            raise TransientProviderError(f"Could not reach Telnyx within {timeout:g} seconds.",
-                                         not_taken=True) from None
+            raise TransientProviderError(
+                f"Could not reach Telnyx within {timeout:g} seconds.", not_taken=True
+            ) from None
         except requests.Timeout:
             # Once a send was written, Telnyx may have taken it: sending again could send it
             # twice, so the sweep looks it up (find_sent) after the lease instead.
             error = SendInDoubt if method == "POST" else TransientProviderError
             raise error(f"Telnyx did not answer within {timeout:g} seconds.") from None
         except requests.RequestException as exc:  # from None: the request holds the key
-            raise TransientProviderError(f"Could not reach Telnyx: {type(exc).__name__}",
-                                         not_taken=_never_connected(exc)) from None
+            raise TransientProviderError(
+                f"Could not reach Telnyx: {type(exc).__name__}", not_taken=_never_connected(exc)
+            ) from None
         try:
             payload = response.json() if response.content else {}
         except ValueError:
             payload = {}
         if response.status_code >= 400:
             code, detail = _first_error(payload)
-            raise classify_error(response.status_code, code, detail or f"HTTP {response.status_code}",
-                                 _retry_after(response))
+            raise classify_error(
+                response.status_code, code, detail or f"HTTP {response.status_code}", _retry_after(response)
+            )
         if not isinstance(payload, dict):
             raise TransientProviderError("Unexpected answer from Telnyx.")
         return payload
 
     # Sending and looking up ---------------------------------------------------------------
 
-    def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
-             status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
+    def send(
+        self,
+        *,
+        to: str,
+        from_number: str | None,
+        body: str,
+        media_urls: list[str],
+        status_callback: str | None,
+        messaging_service_sid: str | None = None,
+    ) -> SendResult:
         request: dict[str, Any] = {"to": to}
         if from_number:
             request["from"] = from_number
         else:
             profile = messaging_service_sid or self.messaging_profile_id
             if not profile:
-                raise PermanentProviderError("A 'from' number or a messaging profile is required.",
-                                             code="10004")
+                raise PermanentProviderError(
+                    "A 'from' number or a messaging profile is required.", code="10004"
+                )
             request["messaging_profile_id"] = profile
         if body:
             request["text"] = body
@@ -217,8 +253,9 @@ class TelnyxProvider:
             request["webhook_url"] = status_callback
         data = self._call("POST", "/v2/messages", body=request).get("data") or {}
         recipients = data.get("to") or [{}]
-        return SendResult(provider_sid=str(data.get("id") or ""),
-                          status=str(recipients[0].get("status") or "queued"))
+        return SendResult(
+            provider_sid=str(data.get("id") or ""), status=str(recipients[0].get("status") or "queued")
+        )
 
     def fetch_message(self, *, provider_sid: str) -> CarrierMessage:
         data = self._call("GET", f"/v2/messages/{provider_sid}").get("data") or {}
@@ -237,33 +274,42 @@ class TelnyxProvider:
             error_message=error.get("detail") or error.get("title") or None,
         )
 
-    def find_sent(self, *, to: str, from_number: str | None, sent_since: datetime,
-                  limit: int) -> list[CarrierMessage]:
+    def find_sent(
+        self, *, to: str, from_number: str | None, sent_since: datetime, limit: int
+    ) -> list[CarrierMessage]:
         return []  # the Messages API has no list of sent messages (detail records are a report)
 
     # The account and its numbers ----------------------------------------------------------
 
     def check_credentials(self) -> AccountInfo:
         data = self._call("GET", "/v2/balance").get("data") or {}
-        return AccountInfo(account_sid="telnyx",
-                           friendly_name=f"Telnyx ({data.get('currency') or 'balance'} "
-                                         f"{data.get('balance') or '0'})",
-                           status="active")
+        return AccountInfo(
+            account_sid="telnyx",
+            friendly_name=f"Telnyx ({data.get('currency') or 'balance'} {data.get('balance') or '0'})",
+            status="active",
+        )
 
     def list_numbers(self) -> list[NumberInfo]:
         numbers: list[NumberInfo] = []
         page = 1
         while True:
-            answer = self._call("GET", "/v2/phone_numbers",
-                                params={"page[number]": page, "page[size]": self.page_size})
+            answer = self._call(
+                "GET", "/v2/phone_numbers", params={"page[number]": page, "page[size]": self.page_size}
+            )
             for record in answer.get("data") or []:
-                numbers.append(NumberInfo(
-                    phone_number=str(record.get("phone_number") or ""),
-                    provider_sid=str(record.get("id") or ""),
-                    friendly_name=str(record.get("connection_name") or ""),
-                    sms=True, mms=True, voice=bool(record.get("connection_id")),
-                    number_type="toll_free" if record.get("phone_number_type") == "toll_free"
-                    else "long_code"))
+                numbers.append(
+                    NumberInfo(
+                        phone_number=str(record.get("phone_number") or ""),
+                        provider_sid=str(record.get("id") or ""),
+                        friendly_name=str(record.get("connection_name") or ""),
+                        sms=True,
+                        mms=True,
+                        voice=bool(record.get("connection_id")),
+                        number_type="toll_free"
+                        if record.get("phone_number_type") == "toll_free"
+                        else "long_code",
+                    )
+                )
             total_pages = int((answer.get("meta") or {}).get("total_pages") or 1)
             if page >= total_pages or page >= 1000:
                 return numbers
@@ -274,20 +320,28 @@ class TelnyxProvider:
         us (inbound messages; status webhooks go to the URL given with each send)."""
         if not self.messaging_profile_id:
             raise PermanentProviderError(
-                "A messaging profile is required to receive messages on a Telnyx number.",
-                code="10004")
-        self._call("PATCH", f"/v2/messaging_profiles/{self.messaging_profile_id}",
-                   body={"webhook_url": inbound_url, "webhook_api_version": "2"})
+                "A messaging profile is required to receive messages on a Telnyx number.", code="10004"
+            )
+        self._call(
+            "PATCH",
+            f"/v2/messaging_profiles/{self.messaging_profile_id}",
+            body={"webhook_url": inbound_url, "webhook_api_version": "2"},
+        )
         number_id = number.provider_sid or number.phone_number
-        self._call("PATCH", f"/v2/phone_numbers/{number_id}/messaging",
-                   body={"messaging_profile_id": self.messaging_profile_id})
+        self._call(
+            "PATCH",
+            f"/v2/phone_numbers/{number_id}/messaging",
+            body={"messaging_profile_id": self.messaging_profile_id},
+        )
 
     # Webhooks -----------------------------------------------------------------------------
 
     @classmethod
     def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
-        return (webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
-                webhook_url(base_url, cls.name, workspace_id, cls.status_route))
+        return (
+            webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
+            webhook_url(base_url, cls.name, workspace_id, cls.status_route),
+        )
 
     def verify_webhook(self, request: WebhookRequest) -> bool:
         signature = request.headers.get("telnyx-signature-ed25519", "")
@@ -318,8 +372,7 @@ class TelnyxProvider:
             kind = EventKind.STATUS
         else:
             return []  # another product's event: acknowledged, nothing to store
-        return [ReceivedEvent(kind=kind, payload=data,
-                              message_id=str(request.query.get("message_id") or ""))]
+        return [ReceivedEvent(kind=kind, payload=data, message_id=str(request.query.get("message_id") or ""))]
 
     def webhook_answer(self, route: str) -> WebhookAnswer:
         return WebhookAnswer(200, "application/json", "{}")

@@ -82,42 +82,76 @@ AUTH_ERROR_CODES = {20003}
 
 # Twilio's error codes that messages end with most often: what each means, and what to do.
 ERROR_CODES = {
-    "20003": ("Twilio refused the account's credentials.",
-              "Check the Account SID and Auth Token of the carrier account."),
-    "20429": ("Too many requests to Twilio at once.",
-              "Nothing: the platform retries; send more slowly if it persists."),
-    "21211": ("The 'To' number is not a valid phone number.",
-              "Check the number is complete, with its country code (E.164)."),
-    "21408": ("The account may not send to this country.",
-              "Enable the destination in Twilio's Messaging geographic permissions."),
-    "21603": ("No sender number was given.",
-              "Give a 'from' number, or set a default number for the workspace."),
-    "21606": ("The sender number cannot send this message.",
-              "Send from a number of the account that can send SMS to this destination."),
-    "21610": ("The recipient replied STOP to this sender.",
-              "Do not send to them again unless they reply START."),
-    "21612": ("This sender cannot reach the recipient's number.",
-              "Use a sender that supports this destination (a long code rather than a short code abroad)."),
-    "21614": ("The 'To' number is not a mobile number.",
-              "Send to a mobile number: landlines cannot receive SMS."),
-    "30001": ("Too many messages were queued at Twilio for this sender.",
-              "Send more slowly: lower the number's send rate."),
-    "30002": ("The Twilio account is suspended.",
-              "Check the account's status and billing in Twilio's console."),
-    "30003": ("The handset could not be reached (off, or out of coverage).",
-              "Try again later; the number itself is fine."),
-    "30004": ("The recipient or their carrier blocks messages from this sender.",
-              "Do not retry; ask the recipient to unblock the sender."),
+    "20003": (
+        "Twilio refused the account's credentials.",
+        "Check the Account SID and Auth Token of the carrier account.",
+    ),
+    "20429": (
+        "Too many requests to Twilio at once.",
+        "Nothing: the platform retries; send more slowly if it persists.",
+    ),
+    "21211": (
+        "The 'To' number is not a valid phone number.",
+        "Check the number is complete, with its country code (E.164).",
+    ),
+    "21408": (
+        "The account may not send to this country.",
+        "Enable the destination in Twilio's Messaging geographic permissions.",
+    ),
+    "21603": (
+        "No sender number was given.",
+        "Give a 'from' number, or set a default number for the workspace.",
+    ),
+    "21606": (
+        "The sender number cannot send this message.",
+        "Send from a number of the account that can send SMS to this destination.",
+    ),
+    "21610": (
+        "The recipient replied STOP to this sender.",
+        "Do not send to them again unless they reply START.",
+    ),
+    "21612": (
+        "This sender cannot reach the recipient's number.",
+        "Use a sender that supports this destination (a long code rather than a short code abroad).",
+    ),
+    "21614": (
+        "The 'To' number is not a mobile number.",
+        "Send to a mobile number: landlines cannot receive SMS.",
+    ),
+    "30001": (
+        "Too many messages were queued at Twilio for this sender.",
+        "Send more slowly: lower the number's send rate.",
+    ),
+    "30002": (
+        "The Twilio account is suspended.",
+        "Check the account's status and billing in Twilio's console.",
+    ),
+    "30003": (
+        "The handset could not be reached (off, or out of coverage).",
+        "Try again later; the number itself is fine.",
+    ),
+    "30004": (
+        "The recipient or their carrier blocks messages from this sender.",
+        "Do not retry; ask the recipient to unblock the sender.",
+    ),
     "30005": ("The number does not exist or is no longer in service.", "Remove the number from your lists."),
     "30006": ("The number is a landline or its carrier cannot receive SMS.", "Send to a mobile number."),
-    "30007": ("The carrier filtered the message as spam.",
-              "Register the sender (A2P 10DLC or toll-free verification) and review the content."),
-    "30008": ("The carrier reported an unknown error.",
-              "Try again later; if it persists, ask Twilio's support with the message's sid."),
-    "30032": ("The toll-free sender is not verified.",
-              "Complete toll-free verification in Twilio's console."),
-    "30034": ("The US sender number is not registered for A2P 10DLC.",
-              "Register a brand and campaign for the number in Twilio's console."),
+    "30007": (
+        "The carrier filtered the message as spam.",
+        "Register the sender (A2P 10DLC or toll-free verification) and review the content.",
+    ),
+    "30008": (
+        "The carrier reported an unknown error.",
+        "Try again later; if it persists, ask Twilio's support with the message's sid.",
+    ),
+    "30032": (
+        "The toll-free sender is not verified.",
+        "Complete toll-free verification in Twilio's console.",
+    ),
+    "30034": (
+        "The US sender number is not registered for A2P 10DLC.",
+        "Register a brand and campaign for the number in Twilio's console.",
+    ),
 }
 RATE_LIMIT_CODES = {20429, 14107}
 _LIBRARY_PREFIX = re.compile(r"^Unable to [a-z]+ (?:record|page)s?:\s*", re.IGNORECASE)
@@ -173,10 +207,15 @@ def _async_pool(account_sid: str, auth_token: str) -> KeepAlivePool:
             loop.create_task(pools.pop(other).close())
         basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         pool = pools[key] = KeepAlivePool(
-            settings.TWILIO_API_BASE_URL, limit=settings.TWILIO_MAX_CONNECTIONS,
+            settings.TWILIO_API_BASE_URL,
+            limit=settings.TWILIO_MAX_CONNECTIONS,
             connect_timeout=float(settings.TWILIO_HTTP_TIMEOUT),
-            headers={"Authorization": f"Basic {basic}", "User-Agent": "messaging-platform",
-                     "Accept": "application/json"})
+            headers={
+                "Authorization": f"Basic {basic}",
+                "User-Agent": "messaging-platform",
+                "Accept": "application/json",
+            },
+        )
     return pool
 
 
@@ -212,7 +251,9 @@ def classify_error(status: int, code: int | None, message: str, response: Any = 
     code_text = str(code) if code is not None else None
     if status == 401 or (code in AUTH_ERROR_CODES):
         return ProviderAuthError(
-            f"Twilio refused the account credentials: {message}", code=code_text, status=status,
+            f"Twilio refused the account credentials: {message}",
+            code=code_text,
+            status=status,
             not_taken=True,
         )
     if status == 429 or (code in RATE_LIMIT_CODES):
@@ -241,8 +282,14 @@ class TwilioProvider:
     """Twilio Programmable Messaging, with the workspace's Account SID and Auth Token."""
 
     name = "twilio"
-    capabilities = frozenset({Capability.LIST_NUMBERS, Capability.CONFIGURE_NUMBERS,
-                              Capability.FETCH_MESSAGE, Capability.FIND_SENT})
+    capabilities = frozenset(
+        {
+            Capability.LIST_NUMBERS,
+            Capability.CONFIGURE_NUMBERS,
+            Capability.FETCH_MESSAGE,
+            Capability.FIND_SENT,
+        }
+    )
     # The URLs numbers already configured at Twilio point at: keep them.
     webhook_routes = {"inbound": EventKind.INBOUND, "status": EventKind.STATUS}
     inbound_route, status_route = "inbound", "status"
@@ -417,14 +464,17 @@ class TwilioProvider:
                     )
                 sid = found[0].sid
             client.incoming_phone_numbers(sid).update(
-                sms_url=inbound_url + WEBHOOK_RETRY_FRAGMENT, sms_method="POST",
+                sms_url=inbound_url + WEBHOOK_RETRY_FRAGMENT,
+                sms_method="POST",
                 status_callback=status_url + WEBHOOK_RETRY_FRAGMENT,
             )
 
     @classmethod
     def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
-        return (webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
-                webhook_url(base_url, cls.name, workspace_id, cls.status_route))
+        return (
+            webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
+            webhook_url(base_url, cls.name, workspace_id, cls.status_route),
+        )
 
     def verify_webhook(self, request: WebhookRequest) -> bool:
         signature = request.headers.get("X-Twilio-Signature", "")

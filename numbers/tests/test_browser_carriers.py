@@ -78,8 +78,10 @@ def test_an_smpp_account_is_added_and_its_connection_tested_against_the_smsc(bro
     # Test connection: a bind and an unbind against the SMSC, the outcome in words.
     page.get_by_role("button", name="Test connection of Operator SMSC").click()
     page.locator(".flash-success").wait_for()
-    assert flash(page) == (f"Operator SMSC: Connection works: bound to the SMSC (127.0.0.1:{smsc.port}) "
-                           f"as {SMPP_SYSTEM_ID}, then unbound.")
+    assert flash(page) == (
+        f"Operator SMSC: Connection works: bound to the SMSC (127.0.0.1:{smsc.port}) "
+        f"as {SMPP_SYSTEM_ID}, then unbound."
+    )
     assert len(smsc.binds) == binds_before + 1
     assert smsc.wait_for(lambda: smsc.unbinds >= 2)
 
@@ -111,11 +113,12 @@ def test_an_smpp_account_is_added_and_its_connection_tested_against_the_smsc(bro
     page.get_by_role("button", name=re.compile(r"^Make primary\W+Operator SMSC$")).click()
     page.locator(".flash-success", has_text="is now the primary account").wait_for()
     assert ProviderAccount.objects.get(provider="smpp").is_primary
-    kinds = list(AuditRecord.objects.filter(workspace=ready.workspace)
-                 .values_list("kind", flat=True))
+    kinds = list(AuditRecord.objects.filter(workspace=ready.workspace).values_list("kind", flat=True))
     assert "carrier_account.added" in kinds and kinds.count("carrier_account.updated") >= 2
-    assert all("changed1" not in str(r.changes) and SMPP_PASSWORD not in str(r.changes)
-               for r in AuditRecord.objects.all())
+    assert all(
+        "changed1" not in str(r.changes) and SMPP_PASSWORD not in str(r.changes)
+        for r in AuditRecord.objects.all()
+    )
     context.close()
 
 
@@ -154,8 +157,7 @@ def test_a_route_is_added_reordered_and_removed(browser, server, smsc):
     page.locator(".flash-success", has_text="+1").wait_for()
 
     def order() -> list[str]:
-        return page.locator("[data-routes] tbody tr").evaluate_all(
-            "rows => rows.map(r => r.dataset.prefix)")
+        return page.locator("[data-routes] tbody tr").evaluate_all("rows => rows.map(r => r.dataset.prefix)")
 
     assert order() == ["+44", "+1"]
     row = page.locator("tr[data-prefix='+44']")

@@ -24,15 +24,24 @@ def base(workspace) -> str:
 
 
 def smpp_form(smsc, **overrides) -> dict:
-    data = {"name": "Operator", "host": "127.0.0.1", "port": str(smsc.port),
-            "system_id": SMPP_SYSTEM_ID, "password": SMPP_PASSWORD, "system_type": "",
-            "throughput": "25", "uncertain_submits": "resend", "senders": "+12025550188\nACME"}
+    data = {
+        "name": "Operator",
+        "host": "127.0.0.1",
+        "port": str(smsc.port),
+        "system_id": SMPP_SYSTEM_ID,
+        "password": SMPP_PASSWORD,
+        "system_type": "",
+        "throughput": "25",
+        "uncertain_submits": "resend",
+        "senders": "+12025550188\nACME",
+    }
     data.update(overrides)
     return data
 
 
 def test_an_smpp_account_is_added_with_the_apis_rules_and_its_password_never_shown(
-        user, workspace, fake_smsc):
+    user, workspace, fake_smsc
+):
     provider_account_set(workspace=workspace, provider="simulator")
     client = client_for(user)
     url = f"{base(workspace)}/carrier/new/smpp/"
@@ -59,9 +68,15 @@ def test_an_smpp_account_is_added_with_the_apis_rules_and_its_password_never_sho
 
 
 def test_a_kept_password_never_goes_to_another_smsc(user, workspace, fake_smsc):
-    account = carrier_account_add(workspace=workspace, provider="smpp", name="A",
-                                  password=SMPP_PASSWORD, host="127.0.0.1", port=fake_smsc.port,
-                                  system_id=SMPP_SYSTEM_ID)
+    account = carrier_account_add(
+        workspace=workspace,
+        provider="smpp",
+        name="A",
+        password=SMPP_PASSWORD,
+        host="127.0.0.1",
+        port=fake_smsc.port,
+        system_id=SMPP_SYSTEM_ID,
+    )
     client = client_for(user)
     url = f"{base(workspace)}/carrier/{account.uid}/edit/"
     moved = client.post(url, smpp_form(fake_smsc, host="localhost", password=""))
@@ -78,19 +93,24 @@ def test_a_kept_password_never_goes_to_another_smsc(user, workspace, fake_smsc):
 
 
 def test_a_twilio_account_is_tested_and_a_new_sid_needs_its_token(
-        user, workspace, fake_twilio, make_twilio_account):
+    user, workspace, fake_twilio, make_twilio_account
+):
     provider_account_set(workspace=workspace, provider="simulator")
     twilio = make_twilio_account()
     client = client_for(user)
-    added = client.post(f"{base(workspace)}/carrier/new/twilio/", {
-        "name": "US", "account_sid": twilio.sid, "auth_token": twilio.auth_token})
+    added = client.post(
+        f"{base(workspace)}/carrier/new/twilio/",
+        {"name": "US", "account_sid": twilio.sid, "auth_token": twilio.auth_token},
+    )
     assert added.status_code == 302
     account = ProviderAccount.objects.get(provider="twilio")
     tested = client.post(f"{base(workspace)}/carrier/{account.uid}/test", follow=True)
     assert "US: Connection works:" in tested.content.decode()
     other = make_twilio_account()
-    refused = client.post(f"{base(workspace)}/carrier/{account.uid}/edit/", {
-        "name": "US", "account_sid": other.sid, "auth_token": ""})
+    refused = client.post(
+        f"{base(workspace)}/carrier/{account.uid}/edit/",
+        {"name": "US", "account_sid": other.sid, "auth_token": ""},
+    )
     assert refused.status_code == 400 and "Required for a new Account SID." in refused.content.decode()
     assert twilio.auth_token not in refused.content.decode()
 
@@ -116,8 +136,10 @@ def test_members_see_the_accounts_but_no_form_and_change_nothing(user, member, w
     assert client.get(f"{base(workspace)}/carrier/new/smpp/").status_code == 403
     assert client.get(f"{base(workspace)}/carrier/{account.uid}/edit/").status_code == 403
     assert client.post(f"{base(workspace)}/carrier/{account.uid}/test").status_code == 403
-    assert client.post(f"{base(workspace)}/routes/", {
-        "prefix": "+44", "account_id": account.uid}).status_code == 403
+    assert (
+        client.post(f"{base(workspace)}/routes/", {"prefix": "+44", "account_id": account.uid}).status_code
+        == 403
+    )
     assert not CarrierRoute.objects.exists()
 
 
@@ -129,31 +151,47 @@ def test_another_workspaces_accounts_and_routes_are_not_found(user, workspace, o
     assert client.get(f"{base(workspace)}/carrier/{theirs.uid}/edit/").status_code == 404
     assert client.post(f"{base(workspace)}/carrier/{theirs.uid}/remove").status_code == 404
     assert client.post(f"{base(workspace)}/routes/{route.id}/remove").status_code == 404
-    assert client.post(f"{base(workspace)}/routes/", {
-        "prefix": "+44", "account_id": theirs.uid}).status_code == 400  # not one of ours
+    assert (
+        client.post(f"{base(workspace)}/routes/", {"prefix": "+44", "account_id": theirs.uid}).status_code
+        == 400
+    )  # not one of ours
     assert CarrierRoute.objects.count() == 1
     assert ProviderAccount.objects.filter(pk=theirs.pk).exists()
 
 
 def test_a_telnyx_account_is_added_edited_and_tested_with_its_key_kept(
-        user, workspace, fake_telnyx, telnyx_account):
+    user, workspace, fake_telnyx, telnyx_account
+):
     client = client_for(user)
     url = f"{base(workspace)}/carrier/new/telnyx/"
-    refused = client.post(url, {"name": "Telnyx EU", "api_key": telnyx_account.api_key,
-                                "public_key": "not a key"})
+    refused = client.post(
+        url, {"name": "Telnyx EU", "api_key": telnyx_account.api_key, "public_key": "not a key"}
+    )
     assert refused.status_code == 400
     assert "An Ed25519 public key is 32 bytes in base64." in refused.content.decode()
     assert telnyx_account.api_key not in refused.content.decode()
-    added = client.post(url, {"name": "Telnyx EU", "api_key": telnyx_account.api_key,
-                              "public_key": fake_telnyx.public_key,
-                              "messaging_profile_id": telnyx_account.messaging_profile_id})
+    added = client.post(
+        url,
+        {
+            "name": "Telnyx EU",
+            "api_key": telnyx_account.api_key,
+            "public_key": fake_telnyx.public_key,
+            "messaging_profile_id": telnyx_account.messaging_profile_id,
+        },
+    )
     assert added.status_code == 302
     account = ProviderAccount.objects.get(provider="telnyx")
     assert account.is_primary  # the workspace's first account
     # Renamed with the key field left empty: the stored key is kept.
-    edited = client.post(f"{base(workspace)}/carrier/{account.uid}/edit/", {
-        "name": "Telnyx", "api_key": "", "public_key": fake_telnyx.public_key,
-        "messaging_profile_id": telnyx_account.messaging_profile_id})
+    edited = client.post(
+        f"{base(workspace)}/carrier/{account.uid}/edit/",
+        {
+            "name": "Telnyx",
+            "api_key": "",
+            "public_key": fake_telnyx.public_key,
+            "messaging_profile_id": telnyx_account.messaging_profile_id,
+        },
+    )
     assert edited.status_code == 302
     account.refresh_from_db()
     assert account.name == "Telnyx" and account.auth_token == telnyx_account.api_key

@@ -76,13 +76,18 @@ def test_it_answers_401_with_twilios_error_body(fake_twilio, twilio_account):
     for auth in [(twilio_account.sid, "wrong"), ("AC" + "9" * 32, twilio_account.auth_token), None]:
         response = requests.get(url(fake_twilio, twilio_account), auth=auth, timeout=5)
         assert response.status_code == 401
-        assert response.json() == {"code": 20003, "message": "Authenticate",
-                                   "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}
+        assert response.json() == {
+            "code": 20003,
+            "message": "Authenticate",
+            "more_info": "https://www.twilio.com/docs/errors/20003",
+            "status": 401,
+        }
 
 
 def test_a_created_message_is_twilio_shaped(fake_twilio, twilio_account):
     message = client_for(twilio_account, fake_twilio).messages.create(
-        to="+14155550100", from_=TWILIO_LONG_CODE, body="Hello there")
+        to="+14155550100", from_=TWILIO_LONG_CODE, body="Hello there"
+    )
 
     assert message.sid.startswith("SM") and message.status == "queued"
     assert (message.to, message.from_, message.body) == ("+14155550100", TWILIO_LONG_CODE, "Hello there")
@@ -93,25 +98,45 @@ def test_a_created_message_is_twilio_shaped(fake_twilio, twilio_account):
 
 def test_the_numbers_list_is_a_paged_envelope(fake_twilio, twilio_account):
     fake_twilio.max_page_size = 2
-    response = requests.get(url(fake_twilio, twilio_account, "/IncomingPhoneNumbers"),
-                            params={"PageSize": 50}, auth=(twilio_account.sid, twilio_account.auth_token),
-                            timeout=5)
+    response = requests.get(
+        url(fake_twilio, twilio_account, "/IncomingPhoneNumbers"),
+        params={"PageSize": 50},
+        auth=(twilio_account.sid, twilio_account.auth_token),
+        timeout=5,
+    )
     page = response.json()
 
     assert response.status_code == 200
-    assert set(page) == {"end", "first_page_uri", "incoming_phone_numbers", "next_page_uri", "page",
-                         "page_size", "previous_page_uri", "start", "uri"}
+    assert set(page) == {
+        "end",
+        "first_page_uri",
+        "incoming_phone_numbers",
+        "next_page_uri",
+        "page",
+        "page_size",
+        "previous_page_uri",
+        "start",
+        "uri",
+    }
     assert (page["page"], page["page_size"], page["start"], page["end"]) == (0, 2, 0, 1)
     assert page["next_page_uri"].startswith(f"/2010-04-01/Accounts/{twilio_account.sid}/IncomingPhoneNumbers")
-    assert page["incoming_phone_numbers"][0]["capabilities"] == {"voice": True, "sms": True, "mms": True,
-                                                                 "fax": False}
+    assert page["incoming_phone_numbers"][0]["capabilities"] == {
+        "voice": True,
+        "sms": True,
+        "mms": True,
+        "fax": False,
+    }
 
 
 def test_unknown_paths_and_numbers_are_404(fake_twilio, twilio_account):
     auth = (twilio_account.sid, twilio_account.auth_token)
     assert requests.get(f"{fake_twilio.base_url}/nope", auth=auth, timeout=5).status_code == 404
-    response = requests.post(url(fake_twilio, twilio_account, "/IncomingPhoneNumbers/PN" + "0" * 32),
-                             data={"SmsUrl": "x"}, auth=auth, timeout=5)
+    response = requests.post(
+        url(fake_twilio, twilio_account, "/IncomingPhoneNumbers/PN" + "0" * 32),
+        data={"SmsUrl": "x"},
+        auth=auth,
+        timeout=5,
+    )
     assert response.status_code == 404 and response.json()["code"] == 20404
 
 
@@ -119,8 +144,9 @@ def test_fail_next_fails_exactly_that_many_requests(fake_twilio, twilio_account)
     fake_twilio.fail_next(2, status=500)
     auth = (twilio_account.sid, twilio_account.auth_token)
 
-    statuses = [requests.get(url(fake_twilio, twilio_account), auth=auth, timeout=5).status_code
-                for _ in range(3)]
+    statuses = [
+        requests.get(url(fake_twilio, twilio_account), auth=auth, timeout=5).status_code for _ in range(3)
+    ]
 
     assert statuses == [500, 500, 200]
 
@@ -158,10 +184,14 @@ def test_it_records_sends_thread_safely_and_finds_duplicates(fake_twilio, twilio
 
 def test_a_messaging_service_picks_from_its_pool_and_answers_accepted(fake_twilio, twilio_account):
     message = client_for(twilio_account, fake_twilio).messages.create(
-        to="+14155550100", messaging_service_sid=TWILIO_SERVICE_SID, body="hi")
+        to="+14155550100", messaging_service_sid=TWILIO_SERVICE_SID, body="hi"
+    )
 
     assert (message.status, message.from_, message.messaging_service_sid) == (
-        "accepted", None, TWILIO_SERVICE_SID)
+        "accepted",
+        None,
+        TWILIO_SERVICE_SID,
+    )
     assert fake_twilio.messages[0].from_number == TWILIO_POOL_NUMBER
 
 
@@ -169,8 +199,9 @@ def test_rate_limits_answer_429_with_retry_after_and_refill(fake_twilio, twilio_
     fake_twilio.set_rate_limit(TWILIO_LONG_CODE, 2, burst=3)  # a burst of 3, then one per 500 ms
     data = {"To": "+14155550100", "From": TWILIO_LONG_CODE, "Body": "x"}
     auth = (twilio_account.sid, twilio_account.auth_token)
-    post = lambda: requests.post(url(fake_twilio, twilio_account, "/Messages"), data=data,  # noqa: E731
-                                 auth=auth, timeout=5)
+
+    def post():
+        return requests.post(url(fake_twilio, twilio_account, "/Messages"), data=data, auth=auth, timeout=5)
 
     statuses = [post().status_code for _ in range(3)]
     refused = post()
@@ -187,7 +218,8 @@ def test_status_callbacks_are_signed_exactly_as_twilio_signs_them(twilio_account
         account = fake.add_account(twilio_account.sid, twilio_account.auth_token, numbers=[TWILIO_LONG_CODE])
         callback = f"{sink.url}/webhooks/twilio/ws_1/status?message=msg_1"
         message = client_for(account, fake).messages.create(
-            to="+14155550100", from_=TWILIO_LONG_CODE, body="hi", status_callback=callback)
+            to="+14155550100", from_=TWILIO_LONG_CODE, body="hi", status_callback=callback
+        )
         records = fake.wait_for_callbacks(2)
 
     assert [r.status_code for r in records] == [204, 204]
@@ -211,25 +243,41 @@ def test_delivery_outcomes_can_be_set_per_recipient(sink):
         fake.wait_for_callbacks(3)
 
     outcomes = sorted((f["To"], f["MessageStatus"], f.get("ErrorCode")) for _, f, _ in sink.received)
-    assert outcomes == [("+14155550111", "sent", None), ("+14155550111", "undelivered", "30003"),
-                        ("+14155550122", "failed", "30008")]
+    assert outcomes == [
+        ("+14155550111", "sent", None),
+        ("+14155550111", "undelivered", "30003"),
+        ("+14155550122", "failed", "30008"),
+    ]
 
 
 def test_no_callbacks_unless_asked(fake_twilio, twilio_account, sink):
     client_for(twilio_account, fake_twilio).messages.create(
-        to="+14155550100", from_=TWILIO_LONG_CODE, body="hi", status_callback=sink.url)
+        to="+14155550100", from_=TWILIO_LONG_CODE, body="hi", status_callback=sink.url
+    )
     time.sleep(0.1)
     assert sink.received == [] and fake_twilio.callbacks_sent == []
 
 
 def test_signed_post_and_post_inbound_sign_like_twilio(fake_twilio, twilio_account, sink):
-    params = inbound_params(from_number="+14155550100", to_number=TWILIO_LONG_CODE, body="Hi",
-                            media_urls=["https://e.com/cat.jpg"])
+    params = inbound_params(
+        from_number="+14155550100",
+        to_number=TWILIO_LONG_CODE,
+        body="Hi",
+        media_urls=["https://e.com/cat.jpg"],
+    )
     target = f"{sink.url}/webhooks/twilio/ws_1/inbound"
 
     assert signed_post(target, params, twilio_account.auth_token).status_code == 204
-    assert fake_twilio.post_inbound(target, account_sid=twilio_account.sid, from_number="+14155550100",
-                                    to_number=TWILIO_POOL_NUMBER, body="via pool").status_code == 204
+    assert (
+        fake_twilio.post_inbound(
+            target,
+            account_sid=twilio_account.sid,
+            from_number="+14155550100",
+            to_number=TWILIO_POOL_NUMBER,
+            body="via pool",
+        ).status_code
+        == 204
+    )
 
     validator = RequestValidator(twilio_account.auth_token)
     (_, first, first_headers), (_, second, second_headers) = sink.received
@@ -245,15 +293,27 @@ def test_signature_headers_match_the_twilio_validator():
     headers = signature_headers("https://x.example/status?m=1", params, "token-1")
 
     assert list(headers) == ["X-Twilio-Signature"]
-    assert RequestValidator("token-1").validate("https://x.example/status?m=1", params,
-                                                headers["X-Twilio-Signature"])
+    assert RequestValidator("token-1").validate(
+        "https://x.example/status?m=1", params, headers["X-Twilio-Signature"]
+    )
     assert "ErrorCode" not in params
 
 
-@pytest.mark.parametrize(("body", "count"), [
-    ("", 1), ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("€" * 80, 1), ("€" * 81, 2),
-    ("é" * 160, 1), ("ü" * 70 + "😀", 2), ("😀" * 35, 1), ("😀" * 36, 2),
-])
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        ("", 1),
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("€" * 80, 1),
+        ("€" * 81, 2),
+        ("é" * 160, 1),
+        ("ü" * 70 + "😀", 2),
+        ("😀" * 35, 1),
+        ("😀" * 36, 2),
+    ],
+)
 def test_segments_follow_gsm7_and_ucs2_rules(body, count):
     assert segments(body) == count
 

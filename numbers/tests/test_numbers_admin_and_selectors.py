@@ -48,12 +48,15 @@ def test_numbers_are_found_by_e164_only_within_their_workspace(simulated, other_
 
 def test_webhook_urls_are_built_from_the_public_base_url(workspace, settings):
     settings.PUBLIC_BASE_URL = "https://sms.example.com"
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid="AC" + "1" * 32, auth_token="t" * 32)
+    ProviderAccount.objects.create(
+        workspace=workspace, provider="twilio", account_sid="AC" + "1" * 32, auth_token="t" * 32
+    )
     assert selectors.inbound_webhook_url(workspace=workspace) == (
-        f"https://sms.example.com/webhooks/twilio/{workspace.pk}/inbound")
+        f"https://sms.example.com/webhooks/twilio/{workspace.pk}/inbound"
+    )
     assert selectors.status_webhook_url(workspace=workspace) == (
-        f"https://sms.example.com/webhooks/twilio/{workspace.pk}/status")
+        f"https://sms.example.com/webhooks/twilio/{workspace.pk}/status"
+    )
 
 
 def test_removing_the_last_number_leaves_no_default(simulated):

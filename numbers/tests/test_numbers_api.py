@@ -28,14 +28,14 @@ def connect_twilio(client, workspace, account) -> None:
 
 
 def connect_simulator(client, workspace) -> None:
-    response = client.put(f"/api/ui/workspaces/{workspace.pk}/provider", {"provider": "simulator"},
-                          format="json")
+    response = client.put(
+        f"/api/ui/workspaces/{workspace.pk}/provider", {"provider": "simulator"}, format="json"
+    )
     assert response.status_code == 200
 
 
 def add(client, workspace, phone_number: str, **extra):
-    return client.post(numbers_url(workspace), {"phone_number": phone_number, **extra},
-                       format="json")
+    return client.post(numbers_url(workspace), {"phone_number": phone_number, **extra}, format="json")
 
 
 @pytest.fixture
@@ -47,8 +47,7 @@ def twilio_workspace(owner_client, workspace, twilio_account):
 # Adding -----------------------------------------------------------------------------------------
 
 
-def test_it_adds_a_twilio_number_and_points_its_webhooks_here(owner_client, twilio_workspace,
-                                                              twilio_account):
+def test_it_adds_a_twilio_number_and_points_its_webhooks_here(owner_client, twilio_workspace, twilio_account):
     response = add(owner_client, twilio_workspace, "+1 (202) 555-0100", friendly_name="Support")
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -82,8 +81,9 @@ def test_it_adds_a_simulator_number_with_no_configuration(owner_client, workspac
     assert response.json()["capabilities"] == {"sms": True, "mms": True, "voice": False}
 
 
-def test_it_refuses_a_number_that_is_not_on_the_carrier_account(owner_client, twilio_workspace,
-                                                                twilio_account):
+def test_it_refuses_a_number_that_is_not_on_the_carrier_account(
+    owner_client, twilio_workspace, twilio_account
+):
     response = add(owner_client, twilio_workspace, "+14155552671")
     assert response.status_code == 400
     assert response.json()["error"] == "number_not_on_account"
@@ -96,10 +96,18 @@ def test_it_needs_a_carrier_account(owner_client, workspace):
     assert response.json()["error"] == "provider_not_configured"
 
 
-@pytest.mark.parametrize("phone_number", [
-    "not a number", "12345", "+1555", "+15551234567", "+1" + "9" * 80, 14155552671,
-    ["+12025550100"],
-])
+@pytest.mark.parametrize(
+    "phone_number",
+    [
+        "not a number",
+        "12345",
+        "+1555",
+        "+15551234567",
+        "+1" + "9" * 80,
+        14155552671,
+        ["+12025550100"],
+    ],
+)
 def test_it_refuses_malformed_numbers(owner_client, twilio_workspace, phone_number):
     response = add(owner_client, twilio_workspace, phone_number)
     assert response.status_code == 400
@@ -116,8 +124,7 @@ def test_a_missing_phone_number_is_a_missing_param(owner_client, twilio_workspac
 
 
 @pytest.mark.parametrize("phone_number", ["", None])
-def test_a_blank_or_null_phone_number_is_an_invalid_param(owner_client, twilio_workspace,
-                                                           phone_number):
+def test_a_blank_or_null_phone_number_is_an_invalid_param(owner_client, twilio_workspace, phone_number):
     response = add(owner_client, twilio_workspace, phone_number)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_params"
@@ -133,8 +140,8 @@ def test_a_number_is_added_once(owner_client, twilio_workspace):
 
 
 def test_a_number_of_another_workspace_is_unavailable_and_its_webhooks_stay(
-        owner_client, outsider_client, twilio_workspace, other_workspace, twilio_account,
-        fake_twilio):
+    owner_client, outsider_client, twilio_workspace, other_workspace, twilio_account, fake_twilio
+):
     connect_twilio(outsider_client, other_workspace, twilio_account)  # the same Twilio account
     assert add(outsider_client, other_workspace, TWILIO_LONG_CODE).status_code == 201
     fake_twilio.reset()
@@ -145,8 +152,9 @@ def test_a_number_of_another_workspace_is_unavailable_and_its_webhooks_stay(
     assert not [r for r in fake_twilio.requests if r.method == "POST"]
 
 
-def test_a_carrier_outage_while_adding_is_a_503_and_saves_nothing(owner_client, twilio_workspace,
-                                                                  fake_twilio):
+def test_a_carrier_outage_while_adding_is_a_503_and_saves_nothing(
+    owner_client, twilio_workspace, fake_twilio
+):
     fake_twilio.down = True
     response = add(owner_client, twilio_workspace, TWILIO_LONG_CODE)
     assert response.status_code == 503
@@ -154,8 +162,7 @@ def test_a_carrier_outage_while_adding_is_a_503_and_saves_nothing(owner_client, 
     assert not PhoneNumber.objects.exists()
 
 
-def test_a_failed_webhook_update_saves_nothing(owner_client, twilio_workspace, fake_twilio,
-                                               twilio_account):
+def test_a_failed_webhook_update_saves_nothing(owner_client, twilio_workspace, fake_twilio, twilio_account):
     # The list call succeeds; the update that follows is refused. The fake has no knob for
     # "fail only the update", so its update handler is swapped for this test.
     original = fake_twilio._update_number
@@ -174,8 +181,7 @@ def test_a_failed_webhook_update_saves_nothing(owner_client, twilio_workspace, f
     assert not PhoneNumber.objects.exists()
 
 
-def test_revoked_credentials_while_adding_are_reported(owner_client, twilio_workspace,
-                                                       twilio_account):
+def test_revoked_credentials_while_adding_are_reported(owner_client, twilio_workspace, twilio_account):
     twilio_account.auth_token = "revoked-on-the-carrier"
     response = add(owner_client, twilio_workspace, TWILIO_LONG_CODE)
     assert response.status_code == 400
@@ -184,15 +190,18 @@ def test_revoked_credentials_while_adding_are_reported(owner_client, twilio_work
 
 def test_an_idempotency_key_replays_the_add(owner_client, twilio_workspace):
     headers = {"HTTP_IDEMPOTENCY_KEY": "add-main-line"}
-    first = owner_client.post(numbers_url(twilio_workspace), {"phone_number": TWILIO_LONG_CODE},
-                              format="json", **headers)
-    again = owner_client.post(numbers_url(twilio_workspace), {"phone_number": TWILIO_LONG_CODE},
-                              format="json", **headers)
+    first = owner_client.post(
+        numbers_url(twilio_workspace), {"phone_number": TWILIO_LONG_CODE}, format="json", **headers
+    )
+    again = owner_client.post(
+        numbers_url(twilio_workspace), {"phone_number": TWILIO_LONG_CODE}, format="json", **headers
+    )
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
-    other = owner_client.post(numbers_url(twilio_workspace), {"phone_number": TWILIO_TOLL_FREE},
-                              format="json", **headers)
+    other = owner_client.post(
+        numbers_url(twilio_workspace), {"phone_number": TWILIO_TOLL_FREE}, format="json", **headers
+    )
     assert other.status_code == 409
     assert other.json()["error"] == "idempotency_conflict"
     assert PhoneNumber.objects.count() == 1
@@ -201,8 +210,7 @@ def test_an_idempotency_key_replays_the_add(owner_client, twilio_workspace):
 # Importing --------------------------------------------------------------------------------------
 
 
-def test_import_adds_every_carrier_number_and_configures_each(owner_client, twilio_workspace,
-                                                              twilio_account):
+def test_import_adds_every_carrier_number_and_configures_each(owner_client, twilio_workspace, twilio_account):
     response = owner_client.post(numbers_url(twilio_workspace, "/import"))
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -218,7 +226,8 @@ def test_import_adds_every_carrier_number_and_configures_each(owner_client, twil
 
 
 def test_import_skips_and_reports_numbers_owned_elsewhere_or_already_here(
-        owner_client, outsider_client, twilio_workspace, other_workspace, twilio_account):
+    owner_client, outsider_client, twilio_workspace, other_workspace, twilio_account
+):
     connect_twilio(outsider_client, other_workspace, twilio_account)
     add(outsider_client, other_workspace, TWILIO_TOLL_FREE)
     add(owner_client, twilio_workspace, TWILIO_LONG_CODE)
@@ -233,8 +242,9 @@ def test_import_skips_and_reports_numbers_owned_elsewhere_or_already_here(
     assert PhoneNumber.objects.get(phone_number=TWILIO_TOLL_FREE).workspace == other_workspace
 
 
-def test_import_reads_every_page_of_the_carriers_list(owner_client, twilio_workspace,
-                                                      twilio_account, fake_twilio):
+def test_import_reads_every_page_of_the_carriers_list(
+    owner_client, twilio_workspace, twilio_account, fake_twilio
+):
     fake_twilio.max_page_size = 2
     for line in range(2, 7):
         fake_twilio.add_number(twilio_account.sid, FakeNumber(f"+120255501{line:02d}"))
@@ -243,7 +253,8 @@ def test_import_reads_every_page_of_the_carriers_list(owner_client, twilio_works
 
 
 def test_a_carrier_failure_part_way_through_an_import_saves_nothing(
-        owner_client, twilio_workspace, fake_twilio):
+    owner_client, twilio_workspace, fake_twilio
+):
     # The list and two updates succeed, then the carrier goes down before the third update.
     calls = {"n": 0}
     original = fake_twilio._update_number
@@ -291,8 +302,7 @@ def test_the_list_is_paginated_oldest_first(owner_client, twilio_workspace, impo
     response = owner_client.get(numbers_url(twilio_workspace), {"limit": 2})
     assert response.status_code == 200
     body = response.json()
-    assert body["pagination"] == {"currentPage": 1, "totalPages": 2, "totalItems": 3,
-                                  "hasNext": True}
+    assert body["pagination"] == {"currentPage": 1, "totalPages": 2, "totalItems": 3, "hasNext": True}
     assert body["data"][0]["phone_number"] == TWILIO_LONG_CODE
     page_two = owner_client.get(numbers_url(twilio_workspace), {"limit": 2, "page": 2}).json()
     ids = [n["id"] for n in body["data"] + page_two["data"]]
@@ -300,11 +310,11 @@ def test_the_list_is_paginated_oldest_first(owner_client, twilio_workspace, impo
     assert owner_client.get(numbers_url(twilio_workspace), {"limit": 0}).status_code == 400
 
 
-def test_making_a_number_the_default_unsets_the_previous_one(owner_client, twilio_workspace,
-                                                             imported):
+def test_making_a_number_the_default_unsets_the_previous_one(owner_client, twilio_workspace, imported):
     toll_free = imported[TWILIO_TOLL_FREE]
-    response = owner_client.patch(numbers_url(twilio_workspace, f"/{toll_free}"),
-                                  {"is_default": True}, format="json")
+    response = owner_client.patch(
+        numbers_url(twilio_workspace, f"/{toll_free}"), {"is_default": True}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["is_default"] is True
     defaults = PhoneNumber.objects.filter(is_default=True)
@@ -313,15 +323,17 @@ def test_making_a_number_the_default_unsets_the_previous_one(owner_client, twili
 
 def test_the_default_cannot_simply_be_unset(owner_client, twilio_workspace, imported):
     main = imported[TWILIO_LONG_CODE]
-    response = owner_client.patch(numbers_url(twilio_workspace, f"/{main}"), {"is_default": False},
-                                  format="json")
+    response = owner_client.patch(
+        numbers_url(twilio_workspace, f"/{main}"), {"is_default": False}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_params"
     assert PhoneNumber.objects.get(pk=main).is_default
 
 
-def test_a_numbers_send_rate_defaults_by_type_and_can_be_set_and_reset(owner_client,
-                                                                        twilio_workspace, imported):
+def test_a_numbers_send_rate_defaults_by_type_and_can_be_set_and_reset(
+    owner_client, twilio_workspace, imported
+):
     main, toll_free = imported[TWILIO_LONG_CODE], imported[TWILIO_TOLL_FREE]
     assert owner_client.get(numbers_url(twilio_workspace, f"/{main}")).json()["send_rate"] == 1.0
     assert owner_client.get(numbers_url(twilio_workspace, f"/{toll_free}")).json()["send_rate"] == 3.0
@@ -337,21 +349,24 @@ def test_a_numbers_send_rate_defaults_by_type_and_can_be_set_and_reset(owner_cli
 
 def test_it_renames_a_number(owner_client, twilio_workspace, imported):
     main = imported[TWILIO_LONG_CODE]
-    response = owner_client.patch(numbers_url(twilio_workspace, f"/{main}"),
-                                  {"friendly_name": "Front desk"}, format="json")
+    response = owner_client.patch(
+        numbers_url(twilio_workspace, f"/{main}"), {"friendly_name": "Front desk"}, format="json"
+    )
     assert response.json()["friendly_name"] == "Front desk"
     assert owner_client.get(numbers_url(twilio_workspace, f"/{main}")).json()["friendly_name"] == (
-        "Front desk")
-    too_long = owner_client.patch(numbers_url(twilio_workspace, f"/{main}"),
-                                  {"friendly_name": "x" * 65}, format="json")
+        "Front desk"
+    )
+    too_long = owner_client.patch(
+        numbers_url(twilio_workspace, f"/{main}"), {"friendly_name": "x" * 65}, format="json"
+    )
     assert too_long.status_code == 400
-    wrong_type = owner_client.patch(numbers_url(twilio_workspace, f"/{main}"),
-                                    {"is_default": "perhaps"}, format="json")
+    wrong_type = owner_client.patch(
+        numbers_url(twilio_workspace, f"/{main}"), {"is_default": "perhaps"}, format="json"
+    )
     assert wrong_type.status_code == 400
 
 
-def test_removing_the_default_hands_it_to_the_oldest_other_number(owner_client, twilio_workspace,
-                                                                  imported):
+def test_removing_the_default_hands_it_to_the_oldest_other_number(owner_client, twilio_workspace, imported):
     main = imported[TWILIO_LONG_CODE]
     response = owner_client.delete(numbers_url(twilio_workspace, f"/{main}"))
     assert response.status_code == 204
@@ -376,8 +391,7 @@ def test_members_can_read_numbers_but_not_change_them(member_client, twilio_work
     for response in (
         add(member_client, twilio_workspace, TWILIO_LONG_CODE),
         member_client.post(numbers_url(twilio_workspace, "/import")),
-        member_client.patch(numbers_url(twilio_workspace, f"/{main}"), {"friendly_name": "x"},
-                            format="json"),
+        member_client.patch(numbers_url(twilio_workspace, f"/{main}"), {"friendly_name": "x"}, format="json"),
         member_client.delete(numbers_url(twilio_workspace, f"/{main}")),
     ):
         assert response.status_code == 403
@@ -387,13 +401,13 @@ def test_members_can_read_numbers_but_not_change_them(member_client, twilio_work
 
 def test_admins_manage_numbers(admin_user, twilio_workspace, imported):
     admin = client_for(admin_user)
-    response = admin.patch(numbers_url(twilio_workspace, f"/{imported[TWILIO_TOLL_FREE]}"),
-                           {"is_default": True}, format="json")
+    response = admin.patch(
+        numbers_url(twilio_workspace, f"/{imported[TWILIO_TOLL_FREE]}"), {"is_default": True}, format="json"
+    )
     assert response.status_code == 200
 
 
-def test_outsiders_see_and_change_nothing(outsider_client, other_workspace, twilio_workspace,
-                                          imported):
+def test_outsiders_see_and_change_nothing(outsider_client, other_workspace, twilio_workspace, imported):
     main = imported[TWILIO_LONG_CODE]
     for response in (
         outsider_client.get(numbers_url(twilio_workspace)),
@@ -406,8 +420,7 @@ def test_outsiders_see_and_change_nothing(outsider_client, other_workspace, twil
     # Through their own workspace, another workspace's number id is simply not found.
     for response in (
         outsider_client.get(numbers_url(other_workspace, f"/{main}")),
-        outsider_client.patch(numbers_url(other_workspace, f"/{main}"), {"is_default": True},
-                              format="json"),
+        outsider_client.patch(numbers_url(other_workspace, f"/{main}"), {"is_default": True}, format="json"),
         outsider_client.delete(numbers_url(other_workspace, f"/{main}")),
     ):
         assert response.status_code == 404
@@ -415,8 +428,7 @@ def test_outsiders_see_and_change_nothing(outsider_client, other_workspace, twil
     assert PhoneNumber.objects.filter(workspace=twilio_workspace).count() == 3
 
 
-def test_removing_a_member_role_takes_effect_at_once(member, member_client, twilio_workspace,
-                                                     imported):
+def test_removing_a_member_role_takes_effect_at_once(member, member_client, twilio_workspace, imported):
     Membership.objects.filter(user=member).delete()
     assert member_client.get(numbers_url(twilio_workspace)).status_code == 404
 
@@ -424,8 +436,9 @@ def test_removing_a_member_role_takes_effect_at_once(member, member_client, twil
 # Integrator API ---------------------------------------------------------------------------------
 
 
-def test_the_integrator_api_lists_only_the_keys_workspace(api_client, other_api_client,
-                                                          twilio_workspace, imported):
+def test_the_integrator_api_lists_only_the_keys_workspace(
+    api_client, other_api_client, twilio_workspace, imported
+):
     body = api_client.get("/api/numbers").json()
     assert {n["phone_number"] for n in body["data"]} == set(imported)
     assert body["pagination"]["totalItems"] == 3
@@ -450,13 +463,17 @@ def test_the_integrator_api_needs_a_key(owner_client, anon_client):
     assert owner_client.get("/api/numbers").status_code in (401, 403)
 
 
-def test_the_integrator_sees_its_workspace_settings_without_secrets(api_client, workspace,
-                                                                    twilio_account, fake_twilio):
+def test_the_integrator_sees_its_workspace_settings_without_secrets(
+    api_client, workspace, twilio_account, fake_twilio
+):
     from numbers.models import PhoneNumber, ProviderAccount
 
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
+    ProviderAccount.objects.create(
+        workspace=workspace,
+        provider="twilio",
+        account_sid=twilio_account.sid,
+        auth_token=twilio_account.auth_token,
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550100", is_default=True)
     response = api_client.get("/api/workspace")
     assert response.status_code == 200

@@ -40,8 +40,11 @@ class Recorder:
 
     @property
     def statuses(self) -> list[tuple[str, str | None]]:
-        return [(e["payload"]["status"], e["payload"].get("error_code"))
-                for e in self.events if e["kind"] == "status"]
+        return [
+            (e["payload"]["status"], e["payload"].get("error_code"))
+            for e in self.events
+            if e["kind"] == "status"
+        ]
 
 
 @pytest.fixture
@@ -58,14 +61,14 @@ def simulator(workspace) -> SimulatorProvider:
 
 
 def send(simulator, to, **overrides):
-    kwargs = {"to": to, "from_number": SENDER, "body": "Hello", "media_urls": [],
-              "status_callback": CALLBACK}
+    kwargs = {"to": to, "from_number": SENDER, "body": "Hello", "media_urls": [], "status_callback": CALLBACK}
     kwargs.update(overrides)
     return simulator.send(**kwargs)
 
 
 def test_it_accepts_a_send_and_reports_sent_then_delivered_after_commit(
-        simulator, workspace, events, django_capture_on_commit_callbacks):
+    simulator, workspace, events, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         result = send(simulator, "+14155550100")
         assert events.events == []  # nothing before the transaction commits
@@ -80,7 +83,11 @@ def test_it_accepts_a_send_and_reports_sent_then_delivered_after_commit(
         # A neutral event: the fields of StatusUpdate, with our message id from the callback URL.
         update = simulator.parse_status(event["payload"])
         assert (update.provider_sid, update.from_number, update.to_number, update.message_id) == (
-            result.provider_sid, SENDER, "+14155550100", "msg_1")
+            result.provider_sid,
+            SENDER,
+            "+14155550100",
+            "msg_1",
+        )
         assert "MessageSid" not in event["payload"]
 
 
@@ -92,8 +99,9 @@ def test_the_invalid_number_is_refused_at_send(simulator, events, django_capture
     assert events.events == []
 
 
-def test_the_unavailable_number_is_transient_every_time(simulator, events,
-                                                        django_capture_on_commit_callbacks):
+def test_the_unavailable_number_is_transient_every_time(
+    simulator, events, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
             with pytest.raises(TransientProviderError):
@@ -101,12 +109,16 @@ def test_the_unavailable_number_is_transient_every_time(simulator, events,
     assert events.events == []
 
 
-@pytest.mark.parametrize(("to", "statuses", "update"), [
-    ("+15005550002", [("sent", None), ("undelivered", "30003")], ("undelivered", "30003")),
-    ("+15005550003", [("failed", "30008")], ("failed", "30008")),
-])
-def test_failing_numbers_end_with_their_error_code(simulator, events, django_capture_on_commit_callbacks,
-                                                   to, statuses, update):
+@pytest.mark.parametrize(
+    ("to", "statuses", "update"),
+    [
+        ("+15005550002", [("sent", None), ("undelivered", "30003")], ("undelivered", "30003")),
+        ("+15005550003", [("failed", "30008")], ("failed", "30008")),
+    ],
+)
+def test_failing_numbers_end_with_their_error_code(
+    simulator, events, django_capture_on_commit_callbacks, to, statuses, update
+):
     with django_capture_on_commit_callbacks(execute=True):
         send(simulator, to)
 
@@ -116,8 +128,9 @@ def test_failing_numbers_end_with_their_error_code(simulator, events, django_cap
     assert final.error_message
 
 
-def test_the_reply_number_is_delivered_and_answers(simulator, workspace, events,
-                                                   django_capture_on_commit_callbacks):
+def test_the_reply_number_is_delivered_and_answers(
+    simulator, workspace, events, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         result = send(simulator, "+15005550005")
 
@@ -129,8 +142,9 @@ def test_the_reply_number_is_delivered_and_answers(simulator, workspace, events,
     assert inbound.provider_sid.startswith("SM") and inbound.provider_sid != result.provider_sid
 
 
-def test_a_send_without_a_from_number_uses_a_simulator_number(simulator, events,
-                                                              django_capture_on_commit_callbacks):
+def test_a_send_without_a_from_number_uses_a_simulator_number(
+    simulator, events, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         send(simulator, "+14155550100", from_number=None, messaging_service_sid="MG" + "1" * 32)
 
@@ -138,8 +152,9 @@ def test_a_send_without_a_from_number_uses_a_simulator_number(simulator, events,
     assert update.from_number == simulator.list_numbers()[0].phone_number
 
 
-def test_simulate_inbound_emits_an_incoming_mms(simulator, workspace, events,
-                                                django_capture_on_commit_callbacks):
+def test_simulate_inbound_emits_an_incoming_mms(
+    simulator, workspace, events, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         sid = simulator.simulate_inbound("+14155550123", SENDER, "Photo", media_urls=["https://e.com/a.jpg"])
 
@@ -147,12 +162,17 @@ def test_simulate_inbound_emits_an_incoming_mms(simulator, workspace, events,
     assert (event["kind"], event["workspace_id"]) == ("inbound", workspace.id)
     inbound = simulator.parse_inbound(event["payload"])
     assert (inbound.provider_sid, inbound.from_number, inbound.to_number, inbound.body) == (
-        sid, "+14155550123", SENDER, "Photo")
+        sid,
+        "+14155550123",
+        SENDER,
+        "Photo",
+    )
     assert inbound.media_urls == ["https://e.com/a.jpg"]
 
 
 def test_with_a_delay_and_eager_celery_events_come_later_from_a_timer(
-        simulator, events, settings, django_capture_on_commit_callbacks):
+    simulator, events, settings, django_capture_on_commit_callbacks
+):
     settings.SIMULATOR_DELAY_SECONDS = 0.1
     settings.CELERY_TASK_ALWAYS_EAGER = True
     started = time.monotonic()
@@ -178,13 +198,13 @@ def test_the_celery_task_emits_its_events_in_order_and_chains_the_rest(settings,
 
     simulator_emit_events.apply_async((workspace.id, planned, 30), countdown=30)
 
-    assert [(e["kind"], e["payload"]) for e in events.events] == [
-        (p["kind"], p["payload"]) for p in planned]
+    assert [(e["kind"], e["payload"]) for e in events.events] == [(p["kind"], p["payload"]) for p in planned]
     assert {e["workspace_id"] for e in events.events} == {workspace.id}
 
 
 def test_a_failing_receiver_is_logged_and_does_not_stop_the_others(
-        simulator, events, caplog, django_capture_on_commit_callbacks):
+    simulator, events, caplog, django_capture_on_commit_callbacks
+):
     def broken(sender, **kwargs):
         raise RuntimeError("receiver bug")
 
@@ -234,8 +254,10 @@ def test_the_rest_of_the_interface_needs_no_account():
     assert simulator.check_credentials().account_sid == "simulator"
     assert simulator.check_credentials().status == "active"
     assert simulator.validate_webhook(url="http://x", params={}, signature="anything") is False
-    assert simulator.verify_webhook(WebhookRequest(url="http://x", headers={}, body=b"", form={},
-                                                   query={})) is False
+    assert (
+        simulator.verify_webhook(WebhookRequest(url="http://x", headers={}, body=b"", form={}, query={}))
+        is False
+    )
     assert Capability.SIMULATE_INBOUND in simulator.capabilities
     assert Capability.FIND_SENT not in simulator.capabilities
     number = simulator.list_numbers()[0]

@@ -30,9 +30,14 @@ WEBHOOK_URL = "https://platform.example.com/webhooks/twilio/ws_1/status?message=
 
 
 def provider_for(account, *, token=None, messaging_service_sid="") -> TwilioProvider:
-    return get_provider(ProviderAccount(provider="twilio", account_sid=account.sid,
-                                        auth_token=token or account.auth_token,
-                                        messaging_service_sid=messaging_service_sid))
+    return get_provider(
+        ProviderAccount(
+            provider="twilio",
+            account_sid=account.sid,
+            auth_token=token or account.auth_token,
+            messaging_service_sid=messaging_service_sid,
+        )
+    )
 
 
 @pytest.fixture
@@ -41,8 +46,13 @@ def provider(twilio_account) -> TwilioProvider:
 
 
 def send(provider, **overrides):
-    kwargs = {"to": RECIPIENT, "from_number": TWILIO_LONG_CODE, "body": "Hello", "media_urls": [],
-              "status_callback": None}
+    kwargs = {
+        "to": RECIPIENT,
+        "from_number": TWILIO_LONG_CODE,
+        "body": "Hello",
+        "media_urls": [],
+        "status_callback": None,
+    }
     kwargs.update(overrides)
     return provider.send(**kwargs)
 
@@ -57,7 +67,11 @@ def test_it_sends_a_message_and_returns_the_carrier_sid(provider, fake_twilio):
     assert result.status == "queued"
     [message] = fake_twilio.messages
     assert (message.sid, message.to, message.from_number, message.body) == (
-        result.provider_sid, RECIPIENT, TWILIO_LONG_CODE, "Hello")
+        result.provider_sid,
+        RECIPIENT,
+        TWILIO_LONG_CODE,
+        "Hello",
+    )
     assert message.status_callback == "https://platform.example.com/cb?message=msg_1"
 
 
@@ -93,11 +107,14 @@ def test_it_refuses_to_send_without_a_sender_before_calling_twilio(provider, fak
     assert fake_twilio.requests == []
 
 
-@pytest.mark.parametrize(("overrides", "code"), [
-    ({"to": "12345"}, "21211"),
-    ({"from_number": "+13125550199"}, "21606"),
-    ({"body": "", "media_urls": []}, "21602"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"to": "12345"}, "21211"),
+        ({"from_number": "+13125550199"}, "21606"),
+        ({"body": "", "media_urls": []}, "21602"),
+    ],
+)
 def test_it_reports_twilio_refusals_as_permanent_errors_with_their_code(provider, overrides, code):
     with pytest.raises(PermanentProviderError) as caught:
         send(provider, **overrides)
@@ -108,11 +125,14 @@ def test_it_reports_twilio_refusals_as_permanent_errors_with_their_code(provider
     assert error.message and not error.message.startswith("Unable to")
 
 
-@pytest.mark.parametrize(("code", "message"), [
-    (21610, "Attempt to send to unsubscribed recipient"),
-    (21614, "'To' number is not a valid mobile number"),
-    (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
-])
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (21610, "Attempt to send to unsubscribed recipient"),
+        (21614, "'To' number is not a valid mobile number"),
+        (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
+    ],
+)
 def test_recipient_refusals_are_permanent(provider, fake_twilio, code, message):
     fake_twilio.reject_recipient(RECIPIENT, code, message)
 
@@ -223,7 +243,10 @@ def test_check_credentials_fetches_the_account(provider, twilio_account):
     info = provider.check_credentials()
 
     assert (info.account_sid, info.friendly_name, info.status) == (
-        twilio_account.sid, "Fake Twilio account", "active")
+        twilio_account.sid,
+        "Fake Twilio account",
+        "active",
+    )
 
 
 def test_list_numbers_reports_capabilities_and_toll_free_numbers(provider):
@@ -232,9 +255,17 @@ def test_list_numbers_reports_capabilities_and_toll_free_numbers(provider):
     assert set(numbers) == {TWILIO_LONG_CODE, TWILIO_TOLL_FREE, TWILIO_POOL_NUMBER}
     long_code, toll_free = numbers[TWILIO_LONG_CODE], numbers[TWILIO_TOLL_FREE]
     assert (long_code.sms, long_code.mms, long_code.voice, long_code.number_type) == (
-        True, True, True, "long_code")
+        True,
+        True,
+        True,
+        "long_code",
+    )
     assert (toll_free.sms, toll_free.mms, toll_free.voice, toll_free.number_type) == (
-        True, False, False, "toll_free")
+        True,
+        False,
+        False,
+        "toll_free",
+    )
     assert long_code.provider_sid.startswith("PN") and long_code.friendly_name == "Main line"
 
 
@@ -251,19 +282,25 @@ def test_list_numbers_follows_every_page(make_twilio_account, fake_twilio):
 def test_configure_number_points_its_webhooks_at_the_platform(provider, twilio_account):
     number = next(n for n in provider.list_numbers() if n.phone_number == TWILIO_LONG_CODE)
 
-    provider.configure_number(number=number, inbound_url="https://p.example.com/in",
-                              status_url="https://p.example.com/status")
+    provider.configure_number(
+        number=number, inbound_url="https://p.example.com/in", status_url="https://p.example.com/status"
+    )
 
     recorded = twilio_account.numbers[number.provider_sid]
     # With Twilio's connection override: retry on timeouts and 5xx (our 503 in an outage).
     assert (recorded.sms_url, recorded.sms_method, recorded.status_callback) == (
-        "https://p.example.com/in#rc=5&rp=ct,rt,5xx&tt=15000", "POST",
-        "https://p.example.com/status#rc=5&rp=ct,rt,5xx&tt=15000")
+        "https://p.example.com/in#rc=5&rp=ct,rt,5xx&tt=15000",
+        "POST",
+        "https://p.example.com/status#rc=5&rp=ct,rt,5xx&tt=15000",
+    )
 
 
 def test_configure_number_finds_a_number_by_e164_without_its_sid(provider, twilio_account):
-    provider.configure_number(number=NumberInfo(phone_number=TWILIO_TOLL_FREE, provider_sid=""),
-                              inbound_url="https://p.example.com/in", status_url="https://p.example.com/st")
+    provider.configure_number(
+        number=NumberInfo(phone_number=TWILIO_TOLL_FREE, provider_sid=""),
+        inbound_url="https://p.example.com/in",
+        status_url="https://p.example.com/st",
+    )
 
     assert twilio_account.number(TWILIO_TOLL_FREE).sms_url.startswith("https://p.example.com/in#rc=")
 
@@ -273,12 +310,16 @@ def test_configure_number_of_another_account_is_permanent(provider, make_twilio_
     foreign = next(iter(other.numbers.values()))
 
     with pytest.raises(PermanentProviderError) as caught:
-        provider.configure_number(number=NumberInfo(foreign.phone_number, foreign.sid),
-                                  inbound_url="https://p/in", status_url="https://p/st")
+        provider.configure_number(
+            number=NumberInfo(foreign.phone_number, foreign.sid),
+            inbound_url="https://p/in",
+            status_url="https://p/st",
+        )
     assert caught.value.status == 404
     with pytest.raises(PermanentProviderError):
-        provider.configure_number(number=NumberInfo(foreign.phone_number, ""),
-                                  inbound_url="https://p/in", status_url="https://p/st")
+        provider.configure_number(
+            number=NumberInfo(foreign.phone_number, ""), inbound_url="https://p/in", status_url="https://p/st"
+        )
     assert foreign.sms_url == ""
 
 
@@ -293,8 +334,9 @@ def test_a_genuinely_signed_webhook_is_accepted(provider, twilio_account):
 
 
 def test_a_django_querydict_is_validated_like_a_dict(provider, twilio_account):
-    params = inbound_params(from_number=RECIPIENT, to_number=TWILIO_LONG_CODE, body="Hi & bye",
-                            media_urls=["https://e.com/1.jpg"])
+    params = inbound_params(
+        from_number=RECIPIENT, to_number=TWILIO_LONG_CODE, body="Hi & bye", media_urls=["https://e.com/1.jpg"]
+    )
     signature = RequestValidator(twilio_account.auth_token).compute_signature(WEBHOOK_URL, params)
     query = QueryDict(mutable=True)
     for key, value in params.items():
@@ -310,12 +352,20 @@ def test_forged_missing_or_tampered_signatures_are_refused(provider, twilio_acco
 
     assert provider.validate_webhook(url=WEBHOOK_URL, params=params, signature=forged) is False
     assert provider.validate_webhook(url=WEBHOOK_URL, params=params, signature="") is False
-    assert provider.validate_webhook(url=WEBHOOK_URL, params={**params, "MessageStatus": "failed"},
-                                     signature=genuine) is False
-    assert provider.validate_webhook(url=WEBHOOK_URL, params={**params, "Extra": "1"},
-                                     signature=genuine) is False
-    assert provider.validate_webhook(url=WEBHOOK_URL.replace("ws_1", "ws_2"), params=params,
-                                     signature=genuine) is False
+    assert (
+        provider.validate_webhook(
+            url=WEBHOOK_URL, params={**params, "MessageStatus": "failed"}, signature=genuine
+        )
+        is False
+    )
+    assert (
+        provider.validate_webhook(url=WEBHOOK_URL, params={**params, "Extra": "1"}, signature=genuine)
+        is False
+    )
+    assert (
+        provider.validate_webhook(url=WEBHOOK_URL.replace("ws_1", "ws_2"), params=params, signature=genuine)
+        is False
+    )
 
 
 def test_without_an_auth_token_no_webhook_is_genuine(fake_twilio):
@@ -326,9 +376,13 @@ def test_without_an_auth_token_no_webhook_is_genuine(fake_twilio):
 
 
 def test_parse_inbound_reads_an_mms_with_its_media(provider):
-    params = inbound_params(from_number=RECIPIENT, to_number=TWILIO_POOL_NUMBER, body="Look",
-                            media_urls=["https://e.com/1.jpg", "https://e.com/2.jpg"],
-                            messaging_service_sid=TWILIO_SERVICE_SID)
+    params = inbound_params(
+        from_number=RECIPIENT,
+        to_number=TWILIO_POOL_NUMBER,
+        body="Look",
+        media_urls=["https://e.com/1.jpg", "https://e.com/2.jpg"],
+        messaging_service_sid=TWILIO_SERVICE_SID,
+    )
 
     message = provider.parse_inbound(params)
 
@@ -355,15 +409,26 @@ def test_parse_inbound_without_a_required_field_is_a_value_error(provider, missi
 
 def test_parse_inbound_with_a_bad_media_count_is_a_value_error(provider):
     with pytest.raises(ValueError):
-        provider.parse_inbound({"MessageSid": "SM1", "From": RECIPIENT, "To": TWILIO_LONG_CODE,
-                                "NumMedia": "many"})
+        provider.parse_inbound(
+            {"MessageSid": "SM1", "From": RECIPIENT, "To": TWILIO_LONG_CODE, "NumMedia": "many"}
+        )
 
 
-@pytest.mark.parametrize(("twilio_status", "status"), [
-    ("accepted", "queued"), ("scheduled", "queued"), ("queued", "queued"), ("sending", "sending"),
-    ("sent", "sent"), ("delivered", "delivered"), ("read", "delivered"), ("undelivered", "undelivered"),
-    ("failed", "failed"), ("canceled", "canceled"),
-])
+@pytest.mark.parametrize(
+    ("twilio_status", "status"),
+    [
+        ("accepted", "queued"),
+        ("scheduled", "queued"),
+        ("queued", "queued"),
+        ("sending", "sending"),
+        ("sent", "sent"),
+        ("delivered", "delivered"),
+        ("read", "delivered"),
+        ("undelivered", "undelivered"),
+        ("failed", "failed"),
+        ("canceled", "canceled"),
+    ],
+)
 def test_parse_status_maps_twilio_statuses(provider, twilio_status, status):
     update = provider.parse_status(status_params(message_sid="SM9", status=twilio_status))
 
@@ -371,14 +436,24 @@ def test_parse_status_maps_twilio_statuses(provider, twilio_status, status):
 
 
 def test_parse_status_keeps_the_error_code_and_message(provider):
-    params = {**status_params(message_sid="SM9", status="undelivered", error_code=30003,
-                              from_number=TWILIO_LONG_CODE, to_number=RECIPIENT),
-              "ErrorMessage": "Unreachable destination handset"}
+    params = {
+        **status_params(
+            message_sid="SM9",
+            status="undelivered",
+            error_code=30003,
+            from_number=TWILIO_LONG_CODE,
+            to_number=RECIPIENT,
+        ),
+        "ErrorMessage": "Unreachable destination handset",
+    }
 
     update = provider.parse_status(params)
 
     assert (update.status, update.error_code, update.error_message) == (
-        "undelivered", "30003", "Unreachable destination handset")
+        "undelivered",
+        "30003",
+        "Unreachable destination handset",
+    )
     assert (update.from_number, update.to_number) == (TWILIO_LONG_CODE, RECIPIENT)
 
 
@@ -388,12 +463,15 @@ def test_parse_status_falls_back_to_the_legacy_names(provider):
     assert (update.provider_sid, update.status) == ("SM9", "sent")
 
 
-@pytest.mark.parametrize("params", [
-    {"MessageStatus": "sent"},
-    {"MessageSid": "SM9"},
-    {"MessageSid": "SM9", "MessageStatus": "exploded"},
-    {"CallSid": "CA9", "CallStatus": "completed"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"MessageStatus": "sent"},
+        {"MessageSid": "SM9"},
+        {"MessageSid": "SM9", "MessageStatus": "exploded"},
+        {"CallSid": "CA9", "CallStatus": "completed"},
+    ],
+)
 def test_parse_status_refuses_incomplete_or_unknown_events(provider, params):
     with pytest.raises(ValueError):
         provider.parse_status(params)
@@ -414,8 +492,7 @@ def test_the_auth_token_never_appears_in_errors_or_logs(twilio_account, fake_twi
     good.check_credentials()  # Twilio's answer carries the token: it must not be logged either
     good.list_numbers()
     send(good)
-    for call in (lambda: send(bad), bad.check_credentials, bad.list_numbers,
-                 lambda: send(good, to="nope")):
+    for call in (lambda: send(bad), bad.check_credentials, bad.list_numbers, lambda: send(good, to="nope")):
         with pytest.raises(PermanentProviderError) as caught:
             call()
         errors.append(caught.value)
@@ -484,11 +561,13 @@ def test_it_lists_messages_sent_to_a_number_from_a_sender_since_a_day(provider, 
 
     mine = send(provider).provider_sid
     send(provider, to="+14155550000")
-    old = fake_twilio.add_message(twilio_account.sid, to=RECIPIENT, from_number=TWILIO_LONG_CODE,
-                                  body="Old", at=time.time() - 3 * 86400)
+    old = fake_twilio.add_message(
+        twilio_account.sid, to=RECIPIENT, from_number=TWILIO_LONG_CODE, body="Old", at=time.time() - 3 * 86400
+    )
     since = datetime.now(UTC) - timedelta(minutes=1)
     found = provider.find_sent(to=RECIPIENT, from_number=TWILIO_LONG_CODE, sent_since=since, limit=20)
     assert [m.provider_sid for m in found] == [mine]
-    earlier = provider.find_sent(to=RECIPIENT, from_number=None, sent_since=since - timedelta(days=4),
-                                 limit=20)
+    earlier = provider.find_sent(
+        to=RECIPIENT, from_number=None, sent_since=since - timedelta(days=4), limit=20
+    )
     assert [m.provider_sid for m in earlier] == [mine, old.sid]

@@ -23,9 +23,14 @@ RECIPIENT = "+14155550100"
 
 
 def provider_for(account, *, token=None, messaging_service_sid="") -> TwilioProvider:
-    return get_provider(ProviderAccount(provider="twilio", account_sid=account.sid,
-                                        auth_token=token or account.auth_token,
-                                        messaging_service_sid=messaging_service_sid))
+    return get_provider(
+        ProviderAccount(
+            provider="twilio",
+            account_sid=account.sid,
+            auth_token=token or account.auth_token,
+            messaging_service_sid=messaging_service_sid,
+        )
+    )
 
 
 @pytest.fixture
@@ -34,8 +39,13 @@ def provider(twilio_account) -> TwilioProvider:
 
 
 def kwargs_of(**overrides):
-    kwargs = {"to": RECIPIENT, "from_number": TWILIO_LONG_CODE, "body": "Hello", "media_urls": [],
-              "status_callback": None}
+    kwargs = {
+        "to": RECIPIENT,
+        "from_number": TWILIO_LONG_CODE,
+        "body": "Hello",
+        "media_urls": [],
+        "status_callback": None,
+    }
     kwargs.update(overrides)
     return kwargs
 
@@ -71,7 +81,11 @@ def test_it_sends_a_message_and_returns_the_carrier_sid(provider, fake_twilio):
     assert result.status == "queued"
     [message] = fake_twilio.messages
     assert (message.sid, message.to, message.from_number, message.body) == (
-        result.provider_sid, RECIPIENT, TWILIO_LONG_CODE, "Hello")
+        result.provider_sid,
+        RECIPIENT,
+        TWILIO_LONG_CODE,
+        "Hello",
+    )
     assert message.status_callback == "https://platform.example.com/cb?message_id=msg_1"
 
 
@@ -96,11 +110,14 @@ def test_without_any_sender_it_refuses_before_calling_twilio(provider, fake_twil
     assert fake_twilio.requests == []
 
 
-@pytest.mark.parametrize(("overrides", "code"), [
-    ({"to": "12345"}, "21211"),
-    ({"from_number": "+13125550199"}, "21606"),
-    ({"body": "", "media_urls": []}, "21602"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"to": "12345"}, "21211"),
+        ({"from_number": "+13125550199"}, "21606"),
+        ({"body": "", "media_urls": []}, "21602"),
+    ],
+)
 def test_refusals_are_permanent_with_twilios_code_and_message(provider, fake_twilio, overrides, code):
     with pytest.raises(PermanentProviderError) as caught:
         send(provider, **overrides)

@@ -37,8 +37,11 @@ def smpp_settings(settings):
 def smpp_account(smpp_settings, fake_smsc, workspace):
     PhoneNumber.objects.create(workspace=workspace, phone_number=SMPP_SENDER, is_default=True)
     return ProviderAccount.objects.create(
-        workspace=workspace, provider="smpp", auth_token=SMPP_PASSWORD,
-        settings={"host": "127.0.0.1", "port": fake_smsc.port, "system_id": SMPP_SYSTEM_ID})
+        workspace=workspace,
+        provider="smpp",
+        auth_token=SMPP_PASSWORD,
+        settings={"host": "127.0.0.1", "port": fake_smsc.port, "system_id": SMPP_SYSTEM_ID},
+    )
 
 
 @pytest.fixture
@@ -64,29 +67,44 @@ def statuses(*ids: str) -> list[str]:
 
 
 def wait_status(message_ids, status, timeout=15):
-    wait_until(lambda: all(s == status for s in statuses(*message_ids)), timeout=timeout,
-               what=f"messages {status}")
+    wait_until(
+        lambda: all(s == status for s in statuses(*message_ids)), timeout=timeout, what=f"messages {status}"
+    )
 
 
 def test_sent_then_delivered_by_receipt(api_client, fake_smsc, binds):
     message_id = send(api_client)
     wait_status([message_id], Status.DELIVERED)
     [part] = fake_smsc.parts
-    assert (part.source_addr, part.destination_addr, part.text) == ("12025550188", "14155552671",
-                                                                     "Hello over SMPP")
+    assert (part.source_addr, part.destination_addr, part.text) == (
+        "12025550188",
+        "14155552671",
+        "Hello over SMPP",
+    )
     assert part.registered_delivery == 1
     message = Message.objects.get(pk=message_id)
     assert message.provider_sid.endswith(part.smsc_id)
     assert list(MessageEvent.objects.filter(message=message).values_list("status", flat=True)) == [
-        "queued", "sending", "sent", "delivered"]
+        "queued",
+        "sending",
+        "sent",
+        "delivered",
+    ]
     assert fake_smsc.binds == [(SMPP_SYSTEM_ID, "bind_transceiver", "")]
 
 
-@pytest.mark.parametrize(("submit_format", "receipt_format", "style"), [
-    ("hex", "decimal", "text"), ("decimal", "hex", "tlv"), ("hex", "same", "both"),
-    ("decimal", "same", "text")])
-def test_receipts_match_whatever_the_id_format(api_client, fake_smsc, binds, submit_format,
-                                               receipt_format, style):
+@pytest.mark.parametrize(
+    ("submit_format", "receipt_format", "style"),
+    [
+        ("hex", "decimal", "text"),
+        ("decimal", "hex", "tlv"),
+        ("hex", "same", "both"),
+        ("decimal", "same", "text"),
+    ],
+)
+def test_receipts_match_whatever_the_id_format(
+    api_client, fake_smsc, binds, submit_format, receipt_format, style
+):
     fake_smsc.id_format, fake_smsc.receipt_id_format = submit_format, receipt_format
     fake_smsc.receipt_style = style
     ids = [send(api_client, f"message {n}") for n in range(5)]
@@ -105,11 +123,13 @@ def test_receipts_out_of_order_and_failures(api_client, fake_smsc, binds):
     ids = [delivered, undelivered, expired, rejected]
     wait_status(ids, Status.SENT)
     fake_smsc.release_receipts("reverse")
-    wait_until(lambda: statuses(*ids) == ["delivered", "undelivered", "undelivered", "failed"],
-               timeout=15, what="final statuses")
+    wait_until(
+        lambda: statuses(*ids) == ["delivered", "undelivered", "undelivered", "failed"],
+        timeout=15,
+        what="final statuses",
+    )
     codes = dict(Message.objects.filter(pk__in=ids).values_list("pk", "error_code"))
-    assert codes == {delivered: None, undelivered: "UNDELIV:011", expired: "EXPIRED",
-                     rejected: "REJECTD"}
+    assert codes == {delivered: None, undelivered: "UNDELIV:011", expired: "EXPIRED", rejected: "REJECTD"}
 
 
 def test_long_message_parts_and_their_receipts(api_client, fake_smsc, binds):
@@ -128,8 +148,11 @@ def test_long_message_parts_and_their_receipts(api_client, fake_smsc, binds):
     held = fake_smsc._pending_receipts
     fake_smsc._pending_receipts = held[:1]
     fake_smsc.release_receipts("fifo")
-    wait_until(lambda: SmppPart.objects.filter(message_id=message_id, status="delivered").count() == 1,
-               timeout=10, what="first part delivered")
+    wait_until(
+        lambda: SmppPart.objects.filter(message_id=message_id, status="delivered").count() == 1,
+        timeout=10,
+        what="first part delivered",
+    )
     assert statuses(message_id) == ["sent"]
     fake_smsc._pending_receipts = held[1:]
     fake_smsc.release_receipts("fifo")
@@ -168,8 +191,11 @@ def test_dropped_bind_mid_burst_loses_nothing(api_client, fake_smsc, binds):
     assert {text for _, text in texts} == {f"burst {n}" for n in range(40)}
     # Sent twice: only messages whose submit_sm was out when the bind dropped (at most a window's
     # worth), whose answer never came back; every message answered before the drop went once.
-    in_doubt = set(MessageEvent.objects.filter(message_id__in=ids, error_code="smpp_bind_lost")
-                   .values_list("message__body", flat=True))
+    in_doubt = set(
+        MessageEvent.objects.filter(message_id__in=ids, error_code="smpp_bind_lost").values_list(
+            "message__body", flat=True
+        )
+    )
     twice = {text for (_, text), count in texts.items() if count > 1}
     assert twice <= in_doubt and len(in_doubt) <= 10
     assert all(count <= 2 for count in texts.values())
@@ -190,8 +216,11 @@ def test_mo_message_in_parts_reaches_the_inbox(fake_smsc, binds, workspace):
     body = "Reply from the handset, long enough to need two parts of a concatenated SMS. " * 3
     statuses_ = fake_smsc.send_mo(source=CONTACT, destination=SMPP_SENDER, body=body, order="reverse")
     assert statuses_ == [0, 0]  # 234 characters: two parts
-    wait_until(lambda: Message.objects.filter(direction=Direction.INBOUND).exists(), timeout=10,
-               what="inbound message")
+    wait_until(
+        lambda: Message.objects.filter(direction=Direction.INBOUND).exists(),
+        timeout=10,
+        what="inbound message",
+    )
     inbound = Message.objects.get(direction=Direction.INBOUND)
     assert (inbound.from_number, inbound.to_number, inbound.body) == (CONTACT, SMPP_SENDER, body)
     assert inbound.status == Status.RECEIVED and inbound.workspace == workspace
@@ -202,14 +231,27 @@ def test_malformed_input_changes_nothing_and_keeps_the_bind(api_client, fake_sms
     assert fake_smsc.wait_for_binds()
     events_before = CarrierEvent.objects.count()
     # A receipt that names no message, and one for an id nobody sent.
-    assert fake_smsc.send_deliver(esm_class=codec.ESM_CLASS_RECEIPT, source_addr="14155552671",
-                                  destination_addr="12025550188", short_message=b"garbage") == 0x65
-    assert fake_smsc.send_deliver(esm_class=codec.ESM_CLASS_RECEIPT, source_addr="14155552671",
-                                  destination_addr="12025550188",
-                                  short_message=b"id:DEADBEEF stat:DELIVRD err:000") == 0
+    assert (
+        fake_smsc.send_deliver(
+            esm_class=codec.ESM_CLASS_RECEIPT,
+            source_addr="14155552671",
+            destination_addr="12025550188",
+            short_message=b"garbage",
+        )
+        == 0x65
+    )
+    assert (
+        fake_smsc.send_deliver(
+            esm_class=codec.ESM_CLASS_RECEIPT,
+            source_addr="14155552671",
+            destination_addr="12025550188",
+            short_message=b"id:DEADBEEF stat:DELIVRD err:000",
+        )
+        == 0
+    )
     # An unknown command and a truncated deliver_sm: generic_nack, the bind stays up.
-    fake_smsc.send_raw(bytes.fromhex("00000010" "000000AA" "00000000" "00000042"))
-    fake_smsc.send_raw(bytes.fromhex("00000014" "00000005" "00000000" "00000043" "41424344"))
+    fake_smsc.send_raw(bytes.fromhex("00000010000000AA0000000000000042"))
+    fake_smsc.send_raw(bytes.fromhex("0000001400000005000000000000004341424344"))
     assert fake_smsc.wait_for(lambda: sum(1 for c, _ in fake_smsc.responses if c == "generic_nack") >= 1)
     assert ("generic_nack", codec.ESME_RINVCMDID) in fake_smsc.responses
     assert CarrierEvent.objects.count() == events_before
@@ -231,8 +273,11 @@ def test_a_burst_with_a_wide_window_all_delivered(api_client, fake_smsc, smpp_ac
     try:
         # Every message reaches the SMSC once and is recorded sent (or already delivered: the
         # receipts are applied inline here, eager tasks, so slower than by workers).
-        wait_until(lambda: Message.objects.filter(pk__in=ids, status__in=["sent", "delivered"]).count()
-                   == 150, timeout=90, what="all sent")
+        wait_until(
+            lambda: Message.objects.filter(pk__in=ids, status__in=["sent", "delivered"]).count() == 150,
+            timeout=90,
+            what="all sent",
+        )
     finally:
         manager.stop()
         thread.join(10)
@@ -250,8 +295,12 @@ def test_at_most_once_a_dropped_bind_fails_only_what_was_in_doubt(api_client, fa
     thread = threading.Thread(target=manager.run_forever, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: Message.objects.filter(pk__in=ids, status__in=["delivered", "failed"]).count()
-                   == len(ids), timeout=60, what="every message final")
+        wait_until(
+            lambda: Message.objects.filter(pk__in=ids, status__in=["delivered", "failed"]).count()
+            == len(ids),
+            timeout=60,
+            what="every message final",
+        )
     finally:
         manager.stop()
         thread.join(10)

@@ -7,10 +7,24 @@ from messaging.segments import count_segments
 from numbers.providers.smpp import codec
 
 
-@pytest.mark.parametrize("body", [
-    "Hello", "x" * 160, "x" * 161, "x" * 459, "€" * 80, "a€" * 60, "Grüße", "ä" * 153 + "€",
-    "日本語" * 30, "👋" * 40, "a" + "👋" * 34, "[" * 77, "{" + "x" * 152,
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hello",
+        "x" * 160,
+        "x" * 161,
+        "x" * 459,
+        "€" * 80,
+        "a€" * 60,
+        "Grüße",
+        "ä" * 153 + "€",
+        "日本語" * 30,
+        "👋" * 40,
+        "a" + "👋" * 34,
+        "[" * 77,
+        "{" + "x" * 152,
+    ],
+)
 def test_parts_follow_the_preview_segment_count(body):
     parts = codec.split_body(body, reference=7)
     info = count_segments(body)
@@ -37,8 +51,9 @@ def test_an_escape_pair_is_never_split():
 
 
 def receipt_pdu(**fields):
-    return codec.make("deliver_sm", codec.Sequencer(), source_addr="14155552671",
-                      destination_addr="12025550188", **fields)
+    return codec.make(
+        "deliver_sm", codec.Sequencer(), source_addr="14155552671", destination_addr="12025550188", **fields
+    )
 
 
 def roundtrip(pdu):
@@ -46,9 +61,15 @@ def roundtrip(pdu):
 
 
 def test_text_receipt():
-    pdu = roundtrip(receipt_pdu(esm_class=4, short_message=(
-        b"id:0001A2B3 sub:001 dlvrd:000 submit date:2612011000 done date:2612011001 "
-        b"stat:UNDELIV err:011 text:Hello")))
+    pdu = roundtrip(
+        receipt_pdu(
+            esm_class=4,
+            short_message=(
+                b"id:0001A2B3 sub:001 dlvrd:000 submit date:2612011000 done date:2612011001 "
+                b"stat:UNDELIV err:011 text:Hello"
+            ),
+        )
+    )
     assert codec.is_receipt(pdu)
     receipt = codec.parse_receipt(pdu)
     assert (receipt.smsc_id, receipt.stat, receipt.status) == ("0001A2B3", "UNDELIV", "undelivered")
@@ -56,17 +77,33 @@ def test_text_receipt():
 
 
 def test_tlv_receipt_wins_over_the_text():
-    pdu = roundtrip(receipt_pdu(esm_class=4, short_message=b"id:999 stat:UNDELIV",
-                                receipted_message_id="abc123", message_state=2))
+    pdu = roundtrip(
+        receipt_pdu(
+            esm_class=4, short_message=b"id:999 stat:UNDELIV", receipted_message_id="abc123", message_state=2
+        )
+    )
     receipt = codec.parse_receipt(pdu)
     assert (receipt.smsc_id, receipt.stat, receipt.status, receipt.error_code) == (
-        "abc123", "DELIVRD", "delivered", None)
+        "abc123",
+        "DELIVRD",
+        "delivered",
+        None,
+    )
 
 
-@pytest.mark.parametrize(("stat", "status"), [
-    ("DELIVRD", "delivered"), ("ACCEPTD", "delivered"), ("UNDELIV", "undelivered"),
-    ("EXPIRED", "undelivered"), ("UNKNOWN", "undelivered"), ("REJECTD", "failed"),
-    ("DELETED", "failed"), ("ENROUTE", None)])
+@pytest.mark.parametrize(
+    ("stat", "status"),
+    [
+        ("DELIVRD", "delivered"),
+        ("ACCEPTD", "delivered"),
+        ("UNDELIV", "undelivered"),
+        ("EXPIRED", "undelivered"),
+        ("UNKNOWN", "undelivered"),
+        ("REJECTD", "failed"),
+        ("DELETED", "failed"),
+        ("ENROUTE", None),
+    ],
+)
 def test_receipt_states_map_onto_statuses(stat, status):
     assert codec.Receipt("1", stat, "000").status == status
 
@@ -103,10 +140,13 @@ def test_addresses():
     assert codec.e164("12345", 3) == "12345"
 
 
-@pytest.mark.parametrize("data", [
-    bytes.fromhex("00000010" "000000AA" "00000000" "00000001"),  # unknown command
-    bytes.fromhex("00000014" "00000004" "00000000" "00000001" "41424344"),  # truncated submit_sm
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes.fromhex("00000010000000AA0000000000000001"),  # unknown command
+        bytes.fromhex("0000001400000004000000000000000141424344"),  # truncated submit_sm
+    ],
+)
 def test_unreadable_pdus_are_a_pdu_error_with_the_nack_status(data):
     with pytest.raises(codec.PduError) as caught:
         codec.decode(data)

@@ -31,14 +31,17 @@ def accounts(settings, fake_smsc, workspace):
     settings.SMPP_CONNECT_TIMEOUT_SECONDS = 1
     settings.SMPP_ACCOUNTS_REFRESH_SECONDS = 0.2
     smpp = ProviderAccount.objects.create(
-        workspace=workspace, provider="smpp", auth_token=SMPP_PASSWORD,
-        settings={"host": "127.0.0.1", "port": fake_smsc.port, "system_id": SMPP_SYSTEM_ID})
-    backup = ProviderAccount.objects.create(workspace=workspace, provider="simulator",
-                                            name="Backup", is_primary=False)
+        workspace=workspace,
+        provider="smpp",
+        auth_token=SMPP_PASSWORD,
+        settings={"host": "127.0.0.1", "port": fake_smsc.port, "system_id": SMPP_SYSTEM_ID},
+    )
+    backup = ProviderAccount.objects.create(
+        workspace=workspace, provider="simulator", name="Backup", is_primary=False
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number=SMPP_SENDER, is_default=True)
     PhoneNumber.objects.create(workspace=workspace, phone_number=BACKUP_SENDER, account=backup)
-    CarrierRoute.objects.create(workspace=workspace, prefix="+1", account=smpp,
-                                fallback_account=backup)
+    CarrierRoute.objects.create(workspace=workspace, prefix="+1", account=smpp, fallback_account=backup)
     return smpp, backup
 
 
@@ -74,8 +77,7 @@ def failed_over(message_id: str) -> bool:
     return MessageEvent.objects.filter(message_id=message_id, source="failover").exists()
 
 
-def test_a_submit_the_smsc_refused_goes_once_through_the_fallback(api_client, accounts,
-                                                                   fake_smsc, run_binds):
+def test_a_submit_the_smsc_refused_goes_once_through_the_fallback(api_client, accounts, fake_smsc, run_binds):
     smpp, backup = accounts
     fake_smsc.reject_destination(CONTACT, codec.ESME_RSYSERR)
     run_binds()
@@ -97,15 +99,17 @@ def test_a_message_the_smsc_took_does_not_fail_over(api_client, accounts, fake_s
     smpp, _ = accounts
     run_binds()
     message_id = send(api_client, "Taken by the SMSC")
-    wait_until(lambda: Message.objects.get(pk=message_id).status == Status.DELIVERED, timeout=15,
-               what="delivery over SMPP")
+    wait_until(
+        lambda: Message.objects.get(pk=message_id).status == Status.DELIVERED,
+        timeout=15,
+        what="delivery over SMPP",
+    )
     message = Message.objects.get(pk=message_id)
     assert message.carrier_account == smpp and not failed_over(message_id)
     assert len(fake_smsc.parts) == 1
 
 
-def test_messages_waiting_for_a_bind_that_cannot_be_made_fail_over(api_client, accounts,
-                                                                    run_binds):
+def test_messages_waiting_for_a_bind_that_cannot_be_made_fail_over(api_client, accounts, run_binds):
     smpp, backup = accounts
     smpp.settings = {**smpp.settings, "port": free_port()}  # nothing listens there
     smpp.save()

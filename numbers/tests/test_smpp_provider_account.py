@@ -15,9 +15,16 @@ def url(workspace, suffix=""):
 
 
 def smpp_body(smsc, **overrides):
-    body = {"provider": "smpp", "host": "127.0.0.1", "port": smsc.port, "system_id": SMPP_SYSTEM_ID,
-            "password": SMPP_PASSWORD, "system_type": "SMS", "throughput": 50,
-            "senders": ["+12025550188", "ACME"]}
+    body = {
+        "provider": "smpp",
+        "host": "127.0.0.1",
+        "port": smsc.port,
+        "system_id": SMPP_SYSTEM_ID,
+        "password": SMPP_PASSWORD,
+        "system_type": "SMS",
+        "throughput": 50,
+        "senders": ["+12025550188", "ACME"],
+    }
     body.update(overrides)
     return body
 
@@ -27,10 +34,17 @@ def test_put_binds_unbinds_and_saves_the_account(owner_client, workspace, fake_s
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["provider"] == "smpp" and body["auth_token_set"] is True
-    assert body["smpp"] == {"host": "127.0.0.1", "port": fake_smsc.port, "system_id": SMPP_SYSTEM_ID,
-                            "system_type": "SMS", "tls": False, "throughput": 50.0,
-                            "uncertain_submits": "resend", "senders": ["+12025550188", "ACME"],
-                            "password_set": True}
+    assert body["smpp"] == {
+        "host": "127.0.0.1",
+        "port": fake_smsc.port,
+        "system_id": SMPP_SYSTEM_ID,
+        "system_type": "SMS",
+        "tls": False,
+        "throughput": 50.0,
+        "uncertain_submits": "resend",
+        "senders": ["+12025550188", "ACME"],
+        "password_set": True,
+    }
     assert SMPP_PASSWORD not in response.content.decode()
     assert fake_smsc.binds == [(SMPP_SYSTEM_ID, "bind_transceiver", "SMS")]
     assert fake_smsc.wait_for(lambda: fake_smsc.unbinds == 1)
@@ -71,12 +85,26 @@ def test_an_unreachable_smsc_is_a_503_and_nothing_saved(owner_client, workspace,
     assert not ProviderAccount.objects.exists()
 
 
-@pytest.mark.parametrize("overrides", [
-    {"host": ""}, {"host": "bad host/"}, {"port": 0}, {"port": 70000}, {"port": "abc"},
-    {"system_id": "x" * 16}, {"password": "123456789"}, {"system_type": "t" * 13},
-    {"throughput": 0}, {"throughput": "fast"}, {"tls": "maybe"}, {"uncertain_submits": "twice"},
-    {"senders": ["not a valid sender id"]}, {"system_id": "nul\u0000"}, {"password": "é"},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"host": ""},
+        {"host": "bad host/"},
+        {"port": 0},
+        {"port": 70000},
+        {"port": "abc"},
+        {"system_id": "x" * 16},
+        {"password": "123456789"},
+        {"system_type": "t" * 13},
+        {"throughput": 0},
+        {"throughput": "fast"},
+        {"tls": "maybe"},
+        {"uncertain_submits": "twice"},
+        {"senders": ["not a valid sender id"]},
+        {"system_id": "nul\u0000"},
+        {"password": "é"},
+    ],
+)
 def test_bad_input_is_a_400_that_saves_nothing(owner_client, workspace, fake_smsc, overrides):
     response = owner_client.put(url(workspace), smpp_body(fake_smsc, **overrides), format="json")
     assert response.status_code == 400, response.content
@@ -100,8 +128,11 @@ def test_switching_to_the_simulator_drops_the_smpp_settings(owner_client, worksp
 
 def test_an_smpp_account_added_beside_the_primary_one(owner_client, workspace, fake_smsc):
     ProviderAccount.objects.create(workspace=workspace, provider="simulator")
-    response = owner_client.post(url(workspace).replace("/provider", "/carriers"),
-                                 {**smpp_body(fake_smsc), "name": "SMSC"}, format="json")
+    response = owner_client.post(
+        url(workspace).replace("/provider", "/carriers"),
+        {**smpp_body(fake_smsc), "name": "SMSC"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["provider"], body["is_primary"], body["name"]) == ("smpp", False, "SMSC")

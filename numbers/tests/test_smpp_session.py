@@ -27,9 +27,12 @@ pytestmark = pytest.mark.django_db
 
 
 def account_for(smsc, workspace=None, **settings):
-    return ProviderAccount(workspace=workspace, provider="smpp", auth_token=SMPP_PASSWORD,
-                           settings={"host": "127.0.0.1", "port": smsc.port,
-                                     "system_id": SMPP_SYSTEM_ID, **settings})
+    return ProviderAccount(
+        workspace=workspace,
+        provider="smpp",
+        auth_token=SMPP_PASSWORD,
+        settings={"host": "127.0.0.1", "port": smsc.port, "system_id": SMPP_SYSTEM_ID, **settings},
+    )
 
 
 def test_check_credentials_binds_and_unbinds(fake_smsc):
@@ -56,8 +59,16 @@ def test_check_credentials_errors(fake_smsc):
 
 def test_enquire_link_keeps_an_idle_bind_alive(fake_smsc):
     async def idle() -> bool:
-        session = SmppSession(SessionConfig("127.0.0.1", fake_smsc.port, SMPP_SYSTEM_ID, SMPP_PASSWORD,
-                                            enquire_link_seconds=0.2, response_timeout=1))
+        session = SmppSession(
+            SessionConfig(
+                "127.0.0.1",
+                fake_smsc.port,
+                SMPP_SYSTEM_ID,
+                SMPP_PASSWORD,
+                enquire_link_seconds=0.2,
+                response_timeout=1,
+            )
+        )
         await session.open()
         await asyncio.sleep(1.0)
         alive = not session.closed.is_set()
@@ -71,13 +82,21 @@ def test_enquire_link_keeps_an_idle_bind_alive(fake_smsc):
 def test_a_dead_link_ends_the_session(fake_smsc):
     """An SMSC that stops answering (enquire_link unanswered): the session ends, so the bind
     manager reconnects."""
+
     async def stalled() -> str:
-        session = SmppSession(SessionConfig("127.0.0.1", fake_smsc.port, SMPP_SYSTEM_ID, SMPP_PASSWORD,
-                                            enquire_link_seconds=0.2, response_timeout=0.3))
+        session = SmppSession(
+            SessionConfig(
+                "127.0.0.1",
+                fake_smsc.port,
+                SMPP_SYSTEM_ID,
+                SMPP_PASSWORD,
+                enquire_link_seconds=0.2,
+                response_timeout=0.3,
+            )
+        )
         await session.open()
         fake_smsc.latency = 5  # nothing is answered in time from here on
-        response = session.request("submit_sm", source_addr="1", destination_addr="2",
-                                   short_message=b"x")
+        response = session.request("submit_sm", source_addr="1", destination_addr="2", short_message=b"x")
         with pytest.raises(Exception) as caught:
             await response
         await asyncio.wait_for(session.closed.wait(), 3)
@@ -91,17 +110,27 @@ def tls_files(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake smsc")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "smsc.pem", tmp_path / "smsc.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_file, key_file
 
 
@@ -121,13 +150,27 @@ def test_tls_bind_verifies_the_smsc_certificate(settings, tls_files):
 
 def sent_message(workspace, account, smsc_ids, body="hello"):
     message = Message.objects.create(
-        workspace=workspace, direction="outbound", status=Status.SENT, to_number="+14155552671",
-        from_number="+12025550188", body=body, provider_sid=provider_sid_for(account.pk, smsc_ids[0]))
+        workspace=workspace,
+        direction="outbound",
+        status=Status.SENT,
+        to_number="+14155552671",
+        from_number="+12025550188",
+        body=body,
+        provider_sid=provider_sid_for(account.pk, smsc_ids[0]),
+    )
     for index, smsc_id in enumerate(smsc_ids, start=1):
         exact, as_decimal, as_hex = codec.id_forms(smsc_id)
-        SmppPart.objects.create(account=account, message=message, index=index, total=len(smsc_ids),
-                                status="submitted", smsc_id=smsc_id, id_exact=exact,
-                                id_as_decimal=as_decimal, id_as_hex=as_hex)
+        SmppPart.objects.create(
+            account=account,
+            message=message,
+            index=index,
+            total=len(smsc_ids),
+            status="submitted",
+            smsc_id=smsc_id,
+            id_exact=exact,
+            id_as_decimal=as_decimal,
+            id_as_hex=as_hex,
+        )
     return message
 
 

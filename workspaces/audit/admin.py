@@ -10,8 +10,20 @@ class AuditRecordAdmin(admin.ModelAdmin):
     list_filter = ["actor_kind", "kind"]
     search_fields = ["workspace__id", "workspace__name", "actor_label", "target_id", "target_label"]
     date_hierarchy = "created_at"
-    fields = ["id", "workspace", "kind", "actor_kind", "actor_user", "actor_api_key", "actor_label",
-              "target_type", "target_id", "target_label", "changes", "created_at"]
+    fields = [
+        "id",
+        "workspace",
+        "kind",
+        "actor_kind",
+        "actor_user",
+        "actor_api_key",
+        "actor_label",
+        "target_type",
+        "target_id",
+        "target_label",
+        "changes",
+        "created_at",
+    ]
     readonly_fields = fields
 
     # The log is a record: nobody adds to or edits it by hand. (Deleting stays allowed: deleting a
@@ -32,8 +44,12 @@ class AuditedAdminMixin:
     def save_model(self, request, obj, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         verb = "updated" if change else "added"
-        audit_record(_workspace(obj), f"{self.audit_family}.{verb}", obj,
-                     **{name: form.cleaned_data.get(name) for name in form.changed_data})
+        audit_record(
+            _workspace(obj),
+            f"{self.audit_family}.{verb}",
+            obj,
+            **{name: form.cleaned_data.get(name) for name in form.changed_data},
+        )
 
     def delete_model(self, request, obj) -> None:
         audit_record(_workspace(obj), f"{self.audit_family}.deleted", obj)

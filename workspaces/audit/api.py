@@ -27,12 +27,19 @@ class AuditRecordSerializer(serializers.ModelSerializer):
         return {"type": record.target_type, "id": record.target_id, "label": record.target_label}
 
 
-@extend_schema(tags=["workspaces"], parameters=[
-    OpenApiParameter("actor", OpenApiTypes.STR,
-                     description="A user id, an API key id, or `user`, `api_key`, `operator`, `system`"),
-    OpenApiParameter("kind", OpenApiTypes.STR,
-                     description="A family (`api_key`) or one kind (`api_key.revoked`)"),
-])
+@extend_schema(
+    tags=["workspaces"],
+    parameters=[
+        OpenApiParameter(
+            "actor",
+            OpenApiTypes.STR,
+            description="A user id, an API key id, or `user`, `api_key`, `operator`, `system`",
+        ),
+        OpenApiParameter(
+            "kind", OpenApiTypes.STR, description="A family (`api_key`) or one kind (`api_key.revoked`)"
+        ),
+    ],
+)
 class AuditLogView(WorkspaceMemberMixin, generics.ListAPIView):
     """Who changed what and when in the workspace's set-up. Never a secret's value."""
 

@@ -43,8 +43,7 @@ def actor_from_request(request: HttpRequest) -> Actor:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and getattr(user, "pk", None):
         operator = request.path.startswith(reverse("admin:index"))
-        return Actor(kind=ActorKind.OPERATOR if operator else ActorKind.USER, user=user,
-                     label=user.email)
+        return Actor(kind=ActorKind.OPERATOR if operator else ActorKind.USER, user=user, label=user.email)
     return SYSTEM
 
 

@@ -6,8 +6,18 @@ from messaging_platform.ids import PrefixedIdField
 from workspaces.models import TenantQuerySet, Workspace
 
 # What an audit record can be about: `kind` is "<family>.<verb>", e.g. "api_key.revoked".
-FAMILIES = ("workspace", "member", "invitation", "api_key", "auth_token", "carrier_account",
-            "carrier_route", "number", "webhook_endpoint", "opt_out")
+FAMILIES = (
+    "workspace",
+    "member",
+    "invitation",
+    "api_key",
+    "auth_token",
+    "carrier_account",
+    "carrier_route",
+    "number",
+    "webhook_endpoint",
+    "opt_out",
+)
 
 
 class ActorKind(models.TextChoices):
@@ -24,10 +34,12 @@ class AuditRecord(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_records")
     kind = models.CharField(max_length=64)
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
-    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                   blank=True, related_name="+")
-    actor_api_key = models.ForeignKey("workspaces.ApiKey", on_delete=models.SET_NULL, null=True,
-                                      blank=True, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(
+        "workspaces.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # Kept as text too, so the record still says who it was once the user or key is gone.
     actor_label = models.CharField(max_length=300, blank=True)
     target_type = models.CharField(max_length=40, blank=True)

@@ -25,7 +25,8 @@ def audit_log(*, workspace: Workspace, filters: Mapping[str, str]) -> QuerySet[A
     if raw := filters.get("kind"):
         family, _, verb = raw.partition(".")
         if family not in FAMILIES:
-            raise invalid_params(f"kind must start with one of: {', '.join(FAMILIES)}.",
-                                 {"kind": ["Unknown kind."]})
+            raise invalid_params(
+                f"kind must start with one of: {', '.join(FAMILIES)}.", {"kind": ["Unknown kind."]}
+            )
         records = records.filter(kind=raw) if verb else records.filter(kind__startswith=f"{family}.")
     return records

@@ -31,20 +31,34 @@ def _plain(value):
 
 def scrub(changes: dict) -> dict:
     """The changes as JSON; a secret's value becomes "[changed]" (and an unchanged one is left out)."""
-    return {name: CHANGED if is_secret(name) else _plain(value)
-            for name, value in changes.items() if value or not is_secret(name)}
+    return {
+        name: CHANGED if is_secret(name) else _plain(value)
+        for name, value in changes.items()
+        if value or not is_secret(name)
+    }
 
 
-def audit_record(workspace: Workspace, kind: str, target: models.Model | None = None, /, *,
-                 actor: Actor | None = None, **changes) -> AuditRecord:
+def audit_record(
+    workspace: Workspace,
+    kind: str,
+    target: models.Model | None = None,
+    /,
+    *,
+    actor: Actor | None = None,
+    **changes,
+) -> AuditRecord:
     """Record one change of `workspace` (what changed as keywords: `role=…`), by the current
     request's actor unless one is given."""
     if kind.split(".", 1)[0] not in FAMILIES:
         raise ValueError(f"unknown audit kind {kind!r}")
     actor = actor or current_actor()
     return AuditRecord.objects.create(
-        workspace=workspace, kind=kind, actor_kind=actor.kind, actor_user=actor.user,
-        actor_api_key=actor.api_key, actor_label=actor.label[:300],
+        workspace=workspace,
+        kind=kind,
+        actor_kind=actor.kind,
+        actor_user=actor.user,
+        actor_api_key=actor.api_key,
+        actor_label=actor.label[:300],
         target_type=target._meta.model_name if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_label=str(target)[:300] if target is not None else "",

@@ -23,5 +23,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     except DomainError:
         kind, records = "", selectors.audit_log(workspace=request.workspace, filters={})
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render_page(request, "audit/audit_log.html", {
-        "tab": "audit-log", "page": page, "kind": kind, "families": FAMILIES})
+    return render_page(
+        request,
+        "audit/audit_log.html",
+        {"tab": "audit-log", "page": page, "kind": kind, "families": FAMILIES},
+    )

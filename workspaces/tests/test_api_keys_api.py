@@ -38,17 +38,21 @@ def test_owners_and_admins_create_a_key_shown_once(request, workspace, who):
 
 
 def test_a_member_cannot_create_or_revoke_keys(member_client, workspace, api_key):
-    assert_error(member_client.post(keys_url(workspace), {"name": "Mine"}, format="json"), 403,
-                 "forbidden")
+    assert_error(member_client.post(keys_url(workspace), {"name": "Mine"}, format="json"), 403, "forbidden")
     assert_error(member_client.delete(keys_url(workspace, api_key.api_key.id)), 403, "forbidden")
     assert ApiKey.objects.count() == 1
     assert ApiKey.objects.get().revoked_at is None
 
 
-@pytest.mark.parametrize("body, code", [
-    ({}, "missing_params"), ({"name": ""}, "invalid_params"), ({"name": "k" * 101}, "invalid_params"),
-    ({"name": ["k"]}, "invalid_params"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({}, "missing_params"),
+        ({"name": ""}, "invalid_params"),
+        ({"name": "k" * 101}, "invalid_params"),
+        ({"name": ["k"]}, "invalid_params"),
+    ],
+)
 def test_it_rejects_bad_key_names(owner_client, workspace, body, code):
     assert_error(owner_client.post(keys_url(workspace), body, format="json"), 400, code)
     assert not ApiKey.objects.exists()
@@ -59,15 +63,16 @@ def test_the_key_is_stored_only_as_its_sha256_hash(owner_client, workspace):
     stored = ApiKey.objects.get()
     assert stored.key_hash == hashlib.sha256(raw.encode()).hexdigest()
     assert raw not in all_rows_text()
-    assert raw[len("mp_live_"):] not in all_rows_text()
+    assert raw[len("mp_live_") :] not in all_rows_text()
 
 
 def test_the_key_is_not_stored_even_when_created_with_an_idempotency_key(owner_client, workspace):
-    first = owner_client.post(keys_url(workspace), {"name": "CI"}, format="json",
-                              HTTP_IDEMPOTENCY_KEY="create-ci-key")
+    first = owner_client.post(
+        keys_url(workspace), {"name": "CI"}, format="json", HTTP_IDEMPOTENCY_KEY="create-ci-key"
+    )
     raw = first.json()["key"]
     assert raw not in all_rows_text()
-    assert raw[len("mp_live_"):] not in all_rows_text()
+    assert raw[len("mp_live_") :] not in all_rows_text()
 
 
 def test_the_key_reaches_the_integrator_api_and_records_its_use(api_key, workspace):
@@ -105,9 +110,16 @@ def test_a_key_of_a_disabled_workspace_fails(api_client, workspace):
     assert_error(api_client.get("/api/workspace"), 401, "unauthorized")
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer mp_live_unknown", "Bearer", "Bearer a b", "Basic dXNlcjpwYXNz", "mp_live_x",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer mp_live_unknown",
+        "Bearer",
+        "Bearer a b",
+        "Basic dXNlcjpwYXNz",
+        "mp_live_x",
+    ],
+)
 def test_it_rejects_missing_or_bad_credentials_on_the_integrator_api(anon_client, header):
     anon_client.credentials(HTTP_AUTHORIZATION=header)
     response = anon_client.get("/api/workspace")
@@ -122,7 +134,6 @@ def test_a_session_token_cannot_call_the_integrator_api(owner_client):
 def test_an_api_key_cannot_call_the_ui_api(api_client, workspace):
     assert_error(api_client.get("/api/ui/workspaces"), 401, "unauthorized")
     assert_error(api_client.get(keys_url(workspace)), 401, "unauthorized")
-    assert_error(api_client.post(keys_url(workspace), {"name": "x"}, format="json"), 401,
-                 "unauthorized")
+    assert_error(api_client.post(keys_url(workspace), {"name": "x"}, format="json"), 401, "unauthorized")
     assert_error(api_client.get("/api/auth/me"), 401, "unauthorized")
     assert ApiKey.objects.count() == 1

@@ -13,13 +13,11 @@ ACCEPT = "/api/ui/invitations/accept"
 
 
 def invitations_url(workspace, invitation_id: str = "") -> str:
-    return f"/api/ui/workspaces/{workspace.id}/invitations" + (
-        f"/{invitation_id}" if invitation_id else "")
+    return f"/api/ui/workspaces/{workspace.id}/invitations" + (f"/{invitation_id}" if invitation_id else "")
 
 
 def invite(client, workspace, email="guest@example.com", role="member", **extra):
-    return client.post(invitations_url(workspace), {"email": email, "role": role}, format="json",
-                       **extra)
+    return client.post(invitations_url(workspace), {"email": email, "role": role}, format="json", **extra)
 
 
 def token_from(message) -> str:
@@ -34,8 +32,9 @@ def guest(make_user):
 
 
 @pytest.mark.parametrize("who", ["user", "admin_user"])
-def test_owners_and_admins_invite_by_email(request, workspace, who, mailoutbox,
-                                           django_capture_on_commit_callbacks):
+def test_owners_and_admins_invite_by_email(
+    request, workspace, who, mailoutbox, django_capture_on_commit_callbacks
+):
     client = client_for(request.getfixturevalue(who))
     with django_capture_on_commit_callbacks(execute=True):
         response = invite(client, workspace, email="Guest@Example.com", role="admin")
@@ -52,8 +51,9 @@ def test_owners_and_admins_invite_by_email(request, workspace, who, mailoutbox,
     token_from(mailoutbox[0])
 
 
-def test_the_invitation_token_is_stored_only_as_a_hash(owner_client, workspace, mailoutbox,
-                                                       django_capture_on_commit_callbacks):
+def test_the_invitation_token_is_stored_only_as_a_hash(
+    owner_client, workspace, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invite(owner_client, workspace)
     token = token_from(mailoutbox[0])
@@ -71,13 +71,16 @@ def test_an_admin_cannot_invite_an_owner(admin_user, workspace):
     assert not Invitation.objects.exists()
 
 
-@pytest.mark.parametrize("body, code", [
-    ({}, "missing_params"),
-    ({"email": "not-an-email"}, "invalid_params"),
-    ({"email": "a" * 250 + "@example.com"}, "invalid_params"),
-    ({"email": "guest@example.com", "role": "king"}, "invalid_params"),
-    ({"email": ["guest@example.com"]}, "invalid_params"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({}, "missing_params"),
+        ({"email": "not-an-email"}, "invalid_params"),
+        ({"email": "a" * 250 + "@example.com"}, "invalid_params"),
+        ({"email": "guest@example.com", "role": "king"}, "invalid_params"),
+        ({"email": ["guest@example.com"]}, "invalid_params"),
+    ],
+)
 def test_it_rejects_bad_invitations(owner_client, workspace, body, code, mailoutbox):
     assert_error(owner_client.post(invitations_url(workspace), body, format="json"), 400, code)
     assert not Invitation.objects.exists()
@@ -87,9 +90,9 @@ def test_inviting_an_existing_member_is_a_conflict(owner_client, workspace, memb
     assert_error(invite(owner_client, workspace, email=member.email), 409, "already_member")
 
 
-def test_the_invited_person_accepts_and_joins_with_the_role(owner_client, workspace, guest,
-                                                            mailoutbox,
-                                                            django_capture_on_commit_callbacks):
+def test_the_invited_person_accepts_and_joins_with_the_role(
+    owner_client, workspace, guest, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invite(owner_client, workspace, role="admin")
     response = client_for(guest).post(ACCEPT, {"token": token_from(mailoutbox[0])}, format="json")
@@ -101,8 +104,9 @@ def test_the_invited_person_accepts_and_joins_with_the_role(owner_client, worksp
     assert listed[0]["status"] == "accepted"
 
 
-def test_a_token_works_only_once(owner_client, workspace, guest, mailoutbox,
-                                 django_capture_on_commit_callbacks):
+def test_a_token_works_only_once(
+    owner_client, workspace, guest, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invite(owner_client, workspace)
     token = token_from(mailoutbox[0])
@@ -114,7 +118,8 @@ def test_a_token_works_only_once(owner_client, workspace, guest, mailoutbox,
 
 
 def test_another_email_accepting_is_answered_like_an_unknown_token(
-        owner_client, workspace, outsider, mailoutbox, django_capture_on_commit_callbacks):
+    owner_client, workspace, outsider, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invite(owner_client, workspace)
     client = client_for(outsider)
@@ -127,8 +132,9 @@ def test_another_email_accepting_is_answered_like_an_unknown_token(
     assert Invitation.objects.get().status == "pending"
 
 
-def test_an_expired_invitation_cannot_be_accepted(owner_client, workspace, guest, mailoutbox,
-                                                  django_capture_on_commit_callbacks):
+def test_an_expired_invitation_cannot_be_accepted(
+    owner_client, workspace, guest, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invite(owner_client, workspace)
     Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -137,8 +143,9 @@ def test_an_expired_invitation_cannot_be_accepted(owner_client, workspace, guest
     assert not Membership.objects.filter(user=guest).exists()
 
 
-def test_a_revoked_invitation_cannot_be_accepted(owner_client, workspace, guest, mailoutbox,
-                                                 django_capture_on_commit_callbacks):
+def test_a_revoked_invitation_cannot_be_accepted(
+    owner_client, workspace, guest, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invitation_id = invite(owner_client, workspace).json()["id"]
     assert owner_client.delete(invitations_url(workspace, invitation_id)).status_code == 204
@@ -148,12 +155,15 @@ def test_a_revoked_invitation_cannot_be_accepted(owner_client, workspace, guest,
     assert owner_client.get(invitations_url(workspace)).json()["data"] == []
 
 
-@pytest.mark.parametrize("body, status, code", [
-    ({"token": "mp_inv_made-up"}, 404, "not_found"),
-    ({"token": ""}, 400, "invalid_params"),
-    ({"token": "x" * 201}, 400, "invalid_params"),
-    ({}, 400, "missing_params"),
-])
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        ({"token": "mp_inv_made-up"}, 404, "not_found"),
+        ({"token": ""}, 400, "invalid_params"),
+        ({"token": "x" * 201}, 400, "invalid_params"),
+        ({}, 400, "missing_params"),
+    ],
+)
 def test_it_rejects_unknown_or_malformed_tokens(guest, body, status, code):
     assert_error(client_for(guest).post(ACCEPT, body, format="json"), status, code)
 
@@ -174,6 +184,5 @@ def test_the_list_shows_invitations_without_their_tokens(owner_client, workspace
     body = owner_client.get(invitations_url(workspace)).json()
     assert body["pagination"]["totalItems"] == 2
     assert {i["email"] for i in body["data"]} == {"a@example.com", "b@example.com"}
-    assert set(body["data"][0]) == {"id", "email", "role", "status", "invited_by", "created_at",
-                                    "expires_at"}
+    assert set(body["data"][0]) == {"id", "email", "role", "status", "invited_by", "created_at", "expires_at"}
     assert body["data"][0]["invited_by"] == user.email

@@ -25,8 +25,12 @@ def errors(response) -> list[str]:
 
 def page_routes() -> list[str]:
     """Every page route of a workspace (the `w/<ws>/…` URL patterns)."""
-    return [str(p.pattern) for r in get_resolver().url_patterns
-            for p in getattr(r, "url_patterns", [r]) if str(p.pattern).startswith("w/<str:ws>")]
+    return [
+        str(p.pattern)
+        for r in get_resolver().url_patterns
+        for p in getattr(r, "url_patterns", [r])
+        if str(p.pattern).startswith("w/<str:ws>")
+    ]
 
 
 @pytest.fixture
@@ -36,7 +40,8 @@ def simulator(workspace):
 
 
 def test_every_page_of_a_workspace_answers_an_outsider_404_and_changes_nothing(
-        workspace, outsider, other_workspace):
+    workspace, outsider, other_workspace
+):
     client = logged_in(outsider)
     routes = page_routes()
     assert len(routes) >= 15
@@ -58,18 +63,28 @@ def test_anonymous_visitors_are_sent_to_log_in(workspace):
 
 def test_members_read_settings_but_cannot_change_them(workspace, member, simulator):
     client = logged_in(member)
-    for path in ("settings/", "settings/carrier/", "settings/api-keys/", "settings/members/",
-                 "numbers/", "inbox/", "messages/", "settings/opt-outs/"):
+    for path in (
+        "settings/",
+        "settings/carrier/",
+        "settings/api-keys/",
+        "settings/members/",
+        "numbers/",
+        "inbox/",
+        "messages/",
+        "settings/opt-outs/",
+    ):
         response = client.get(f"/w/{workspace.pk}/{path}")
         assert response.status_code == 200, path
     page = client.get(f"/w/{workspace.pk}/settings/api-keys/").content.decode()
     assert "Create key" not in page and "owners and admins change them" in page
-    for path, data in [("settings/", {"rename-name": "X", "rename": "1"}),
-                       ("settings/carrier/", {"provider": "simulator"}),
-                       ("settings/api-keys/", {"name": "k"}),
-                       ("settings/members/", {"email": "a@example.com", "role": "member"}),
-                       ("numbers/", {"phone_number": "+15005550006"}),
-                       ("numbers/import", {})]:
+    for path, data in [
+        ("settings/", {"rename-name": "X", "rename": "1"}),
+        ("settings/carrier/", {"provider": "simulator"}),
+        ("settings/api-keys/", {"name": "k"}),
+        ("settings/members/", {"email": "a@example.com", "role": "member"}),
+        ("numbers/", {"phone_number": "+15005550006"}),
+        ("numbers/import", {}),
+    ]:
         response = client.post(f"/w/{workspace.pk}/{path}", data)
         assert response.status_code == 403, path
         assert "Not allowed" in response.content.decode()
@@ -87,8 +102,9 @@ def test_the_home_page_offers_to_create_a_first_workspace(make_user):
     assert response["Location"] == f"/w/{workspace.pk}/settings/carrier/"
 
 
-@pytest.mark.parametrize("name, message", [("", "This field is required."),
-                                           ("x" * 101, "at most 100 characters")])
+@pytest.mark.parametrize(
+    "name, message", [("", "This field is required."), ("x" * 101, "at most 100 characters")]
+)
 def test_a_bad_workspace_name_is_an_inline_error(user, name, message):
     response = logged_in(user).post("/workspaces/new/", {"name": name})
     assert response.status_code == 200
@@ -124,8 +140,7 @@ def test_renaming_and_deleting_a_workspace_with_confirmation(user, workspace):
     assert response.status_code == 400
     assert "That is not the name of this workspace." in errors(response)
     assert Workspace.objects.filter(pk=workspace.pk).exists()
-    response = client.post(f"/w/{workspace.pk}/settings/",
-                           {"delete-confirm": "Acme Inc", "delete": "1"})
+    response = client.post(f"/w/{workspace.pk}/settings/", {"delete-confirm": "Acme Inc", "delete": "1"})
     assert response["Location"] == "/"
     assert not Workspace.objects.filter(pk=workspace.pk).exists()
 
@@ -135,8 +150,10 @@ def test_an_api_key_is_shown_once_and_revoked_with_a_post(user, workspace):
     response = client.post(f"/w/{workspace.pk}/settings/api-keys/", {"name": "CI"})
     key = re.search(r'value="(mp_live_[^"]+)"', response.content.decode())[1]
     api_key = ApiKey.objects.get()
-    assert api_key.prefix in key and key not in client.get(
-        f"/w/{workspace.pk}/settings/api-keys/").content.decode()
+    assert (
+        api_key.prefix in key
+        and key not in client.get(f"/w/{workspace.pk}/settings/api-keys/").content.decode()
+    )
     assert client.get(f"/w/{workspace.pk}/settings/api-keys/{api_key.pk}/revoke").status_code == 405
     client.post(f"/w/{workspace.pk}/settings/api-keys/{api_key.pk}/revoke")
     api_key.refresh_from_db()
@@ -144,10 +161,12 @@ def test_an_api_key_is_shown_once_and_revoked_with_a_post(user, workspace):
 
 
 def test_invitations_are_sent_and_accepted_through_the_pages(
-        user, workspace, make_user, mailoutbox, django_capture_on_commit_callbacks):
+    user, workspace, make_user, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        response = logged_in(user).post(f"/w/{workspace.pk}/settings/members/",
-                                        {"email": "Guest@Example.com", "role": "admin"})
+        response = logged_in(user).post(
+            f"/w/{workspace.pk}/settings/members/", {"email": "Guest@Example.com", "role": "admin"}
+        )
     assert response.status_code == 302
     link = re.search(r"(/invitations/accept\?token=\S+)", mailoutbox[0].body)[1]
     guest = logged_in(make_user("guest@example.com"))
@@ -160,10 +179,12 @@ def test_invitations_are_sent_and_accepted_through_the_pages(
 
 
 def test_the_accept_page_answers_another_emails_invitation_like_an_unknown_one(
-        user, workspace, outsider, mailoutbox, django_capture_on_commit_callbacks):
+    user, workspace, outsider, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        logged_in(user).post(f"/w/{workspace.pk}/settings/members/",
-                             {"email": "guest@example.com", "role": "admin"})
+        logged_in(user).post(
+            f"/w/{workspace.pk}/settings/members/", {"email": "guest@example.com", "role": "admin"}
+        )
     token = re.search(r"/invitations/accept\?token=(\S+)", mailoutbox[0].body)[1]
     client = logged_in(outsider)
     wrong_person = client.post("/invitations/accept", {"token": token})
@@ -184,8 +205,9 @@ def test_the_accept_page_answers_another_emails_invitation_like_an_unknown_one(
 def test_a_stale_csrf_token_saves_nothing_and_explains(user, workspace):
     client = logged_in(user, csrf=True)
     client.get(f"/w/{workspace.pk}/settings/api-keys/")
-    response = client.post(f"/w/{workspace.pk}/settings/api-keys/",
-                           {"name": "k", "csrfmiddlewaretoken": "x" * 64})
+    response = client.post(
+        f"/w/{workspace.pk}/settings/api-keys/", {"name": "k", "csrfmiddlewaretoken": "x" * 64}
+    )
     assert response.status_code == 403
     assert "Your form expired" in response.content.decode()
     assert not ApiKey.objects.exists()
@@ -194,13 +216,17 @@ def test_a_stale_csrf_token_saves_nothing_and_explains(user, workspace):
 def test_carrier_secrets_are_never_echoed_back(user, workspace, fake_twilio, make_twilio_account):
     account = make_twilio_account()
     client = logged_in(user)
-    response = client.post(f"/w/{workspace.pk}/settings/carrier/", {
-        "provider": "twilio", "account_sid": account.sid, "auth_token": "wrong-token-123"})
+    response = client.post(
+        f"/w/{workspace.pk}/settings/carrier/",
+        {"provider": "twilio", "account_sid": account.sid, "auth_token": "wrong-token-123"},
+    )
     assert response.status_code == 400
     assert "wrong-token-123" not in response.content.decode()
     assert not ProviderAccount.objects.exists()
-    response = client.post(f"/w/{workspace.pk}/settings/carrier/", {
-        "provider": "twilio", "account_sid": account.sid, "auth_token": account.auth_token})
+    response = client.post(
+        f"/w/{workspace.pk}/settings/carrier/",
+        {"provider": "twilio", "account_sid": account.sid, "auth_token": account.auth_token},
+    )
     assert response.status_code == 302
     page = client.get(f"/w/{workspace.pk}/settings/carrier/").content.decode()
     assert account.auth_token not in page and "A token is stored" in page
@@ -213,11 +239,12 @@ def test_sending_from_the_composer_uses_the_api_rules(user, workspace, simulator
     numbers = client.get(f"/w/{workspace.pk}/numbers/").content.decode()
     ours = re.findall(r'name="phone_number" value="([^"]+)"', numbers)[0]
     client.post(f"/w/{workspace.pk}/numbers/", {"phone_number": ours})
-    for data, message in [({"to": "+1555", "body": "hi"}, "not a valid phone number"),
-                          ({"to": "+14155550123", "body": ""}, "This field is required."),
-                          ({"to": "+14155550123", "body": "x" * 1601}, "at most 1600"),
-                          ({"to": "+14155550123", "body": "hi", "from_number": "+1999"},
-                           "Select a valid choice")]:
+    for data, message in [
+        ({"to": "+1555", "body": "hi"}, "not a valid phone number"),
+        ({"to": "+14155550123", "body": ""}, "This field is required."),
+        ({"to": "+14155550123", "body": "x" * 1601}, "at most 1600"),
+        ({"to": "+14155550123", "body": "hi", "from_number": "+1999"}, "Select a valid choice"),
+    ]:
         # Post/redirect/get: the errors are shown on the page the composer was on.
         response = client.post(f"/w/{workspace.pk}/inbox/send", data, follow=True)
         assert response.redirect_chain == [(f"/w/{workspace.pk}/inbox/", 302)]
@@ -230,7 +257,6 @@ def test_sending_from_the_composer_uses_the_api_rules(user, workspace, simulator
 
 
 def test_the_messages_log_shows_filter_errors_inline(user, workspace):
-    response = logged_in(user).get(f"/w/{workspace.pk}/messages/",
-                                   {"from": "not-a-number", "search": "x"})
+    response = logged_in(user).get(f"/w/{workspace.pk}/messages/", {"from": "not-a-number", "search": "x"})
     assert response.status_code == 400
     assert any("not a phone number" in e for e in errors(response))

@@ -11,10 +11,12 @@ from .traffic import OTHER_SENDER, OURS
 
 @pytest.fixture
 def accounts(workspace):
-    twilio = ProviderAccount.objects.create(workspace=workspace, provider="twilio", name="Main",
-                                            is_primary=True)
-    telnyx = ProviderAccount.objects.create(workspace=workspace, provider="telnyx", name="Backup",
-                                            is_primary=False)
+    twilio = ProviderAccount.objects.create(
+        workspace=workspace, provider="twilio", name="Main", is_primary=True
+    )
+    telnyx = ProviderAccount.objects.create(
+        workspace=workspace, provider="telnyx", name="Backup", is_primary=False
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number=OURS, account=None)
     PhoneNumber.objects.create(workspace=workspace, phone_number=OTHER_SENDER, account=telnyx)
     return twilio, telnyx

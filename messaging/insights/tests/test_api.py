@@ -20,12 +20,14 @@ RANGE = {"from": DAY.isoformat(), "to": (DAY + timedelta(days=2)).isoformat()}
 
 def count(workspace, hour: datetime, dimension: str = "", key: str = "", slot: int = 0, **columns) -> None:
     """Counter rows as counting writes them: the hour's, and but for the totals its day's too."""
-    InsightCount.objects.create(workspace=workspace, bucket=hour, dimension=dimension, key=key, slot=slot,
-                                **columns)
+    InsightCount.objects.create(
+        workspace=workspace, bucket=hour, dimension=dimension, key=key, slot=slot, **columns
+    )
     if dimension:
         day = hour.replace(hour=0)
-        row, _ = InsightCount.objects.get_or_create(workspace=workspace, daily=True, bucket=day,
-                                                    dimension=dimension, key=key, slot=slot)
+        row, _ = InsightCount.objects.get_or_create(
+            workspace=workspace, daily=True, bucket=day, dimension=dimension, key=key, slot=slot
+        )
         InsightCount.objects.filter(pk=row.pk).update(**{c: F(c) + v for c, v in columns.items()})
 
 
@@ -46,9 +48,17 @@ def test_an_integrator_reads_series_totals_breakdown_and_top_errors(api_client, 
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["interval"] == "hour" and body["group_by"] == "sender" and len(body["series"]) == 48
-    assert body["totals"] == {"sent": 20, "delivered": 15, "failed": 1, "undelivered": 1, "received": 3,
-                              "opt_outs": 1, "delivery_rate": round(15 / 17, 4),
-                              "median_seconds_to_delivered": 4.9, "p95_seconds_to_delivered": 9.7}
+    assert body["totals"] == {
+        "sent": 20,
+        "delivered": 15,
+        "failed": 1,
+        "undelivered": 1,
+        "received": 3,
+        "opt_outs": 1,
+        "delivery_rate": round(15 / 17, 4),
+        "median_seconds_to_delivered": 4.9,
+        "p95_seconds_to_delivered": 9.7,
+    }
     nine = next(p for p in body["series"] if p["start"] == f"{DAY:%Y-%m-%d}T09:00:00Z")
     ten = next(p for p in body["series"] if p["start"] == f"{DAY:%Y-%m-%d}T10:00:00Z")
     assert (nine["sent"], nine["delivery_rate"]) == (10, 0.8)
@@ -69,19 +79,23 @@ def test_a_member_reads_it_under_the_workspace_and_days_follow_its_zone(workspac
     count(workspace, datetime(2026, 12, 1, 3, tzinfo=UTC), sent=4)
     count(workspace, datetime(2026, 12, 1, 3, tzinfo=UTC), "country", "US", sent=4)
     count(workspace, datetime(2026, 12, 1, 6, tzinfo=UTC), sent=7)
-    response = client_for(member).get(f"/api/ui/workspaces/{workspace.pk}/insights",
-                                      {"from": "2026-11-30", "to": "2026-12-02", "interval": "day",
-                                       "group_by": "country"})
+    response = client_for(member).get(
+        f"/api/ui/workspaces/{workspace.pk}/insights",
+        {"from": "2026-11-30", "to": "2026-12-02", "interval": "day", "group_by": "country"},
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["timezone"] == "America/New_York"
     assert [(p["start"], p["sent"]) for p in body["series"]] == [
-        ("2026-11-30T05:00:00Z", 24), ("2026-12-01T05:00:00Z", 7)]
+        ("2026-11-30T05:00:00Z", 24),
+        ("2026-12-01T05:00:00Z", 7),
+    ]
     assert body["breakdown"][0]["key"] == "US"
 
 
-def test_another_workspaces_figures_never_show(workspace, other_workspace, api_client, other_api_client,
-                                               outsider, figures):
+def test_another_workspaces_figures_never_show(
+    workspace, other_workspace, api_client, other_api_client, outsider, figures
+):
     count(other_workspace, DAY + timedelta(hours=9), sent=1000)
     count(other_workspace, DAY + timedelta(hours=9), "error_code", "twilio:30007", failed=9)
     ours = api_client.get("/api/insights", RANGE).json()
@@ -89,20 +103,24 @@ def test_another_workspaces_figures_never_show(workspace, other_workspace, api_c
     theirs = other_api_client.get("/api/insights", RANGE).json()
     assert theirs["totals"]["sent"] == 1000 and [e["code"] for e in theirs["top_errors"]] == ["30007"]
     # A member of the other workspace asking for ours: the same 404 as a missing workspace.
-    assert_error(client_for(outsider).get(f"/api/ui/workspaces/{workspace.pk}/insights", RANGE), 404,
-                 "not_found")
+    assert_error(
+        client_for(outsider).get(f"/api/ui/workspaces/{workspace.pk}/insights", RANGE), 404, "not_found"
+    )
     assert_error(client_for(outsider).get("/api/ui/workspaces/ws_missing/insights", RANGE), 404, "not_found")
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"interval": "week"}, "interval"),
-    ({"group_by": "body"}, "group_by"),
-    ({"from": "yesterday"}, "from"),
-    ({"to": "2026-13-45"}, "to"),
-    ({"from": "2026-12-02", "to": "2026-12-01"}, "from"),
-    ({"from": "2026-01-01", "to": "2026-12-01", "interval": "hour"}, "from"),
-    ({"from": "2020-01-01", "to": "2026-12-01"}, "from"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"interval": "week"}, "interval"),
+        ({"group_by": "body"}, "group_by"),
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2026-13-45"}, "to"),
+        ({"from": "2026-12-02", "to": "2026-12-01"}, "from"),
+        ({"from": "2026-01-01", "to": "2026-12-01", "interval": "hour"}, "from"),
+        ({"from": "2020-01-01", "to": "2026-12-01"}, "from"),
+    ],
+)
 def test_bad_parameters_are_a_400_naming_them(api_client, params, field):
     body = assert_error(api_client.get("/api/insights", params), 400, "invalid_params")
     assert field in body["fields"]

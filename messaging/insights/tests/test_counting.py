@@ -20,11 +20,17 @@ from .traffic import GB, OTHER_SENDER, counts, make, move_a_day_of_traffic
 
 pytestmark = pytest.mark.django_db
 
+
 def test_every_counted_change_lands_in_its_hour_and_each_dimension(workspace, accounts, clock):
     twilio, telnyx = accounts
     move_a_day_of_traffic(workspace, clock)
-    day = insights_report(workspace=workspace, start=datetime(2026, 11, 30, tzinfo=UTC),
-                          end=datetime(2026, 12, 1, tzinfo=UTC), interval="hour", group_by="carrier")
+    day = insights_report(
+        workspace=workspace,
+        start=datetime(2026, 11, 30, tzinfo=UTC),
+        end=datetime(2026, 12, 1, tzinfo=UTC),
+        interval="hour",
+        group_by="carrier",
+    )
     totals = day["totals"]
     assert (totals["sent"], totals["delivered"], totals["undelivered"], totals["failed"]) == (6, 3, 2, 2)
     assert (totals["received"], totals["opt_outs"]) == (2, 1)
@@ -45,8 +51,13 @@ def test_every_counted_change_lands_in_its_hour_and_each_dimension(workspace, ac
     assert errors[("telnyx", "40008")]["count"] == 1
     assert errors[("twilio", "21211")]["failed"] == 1
     assert errors[("twilio", "30001")]["fix"].startswith("Send more slowly")
-    countries = insights_report(workspace=workspace, start=datetime(2026, 11, 30, tzinfo=UTC),
-                                end=datetime(2026, 12, 1, tzinfo=UTC), interval="day", group_by="country")
+    countries = insights_report(
+        workspace=workspace,
+        start=datetime(2026, 11, 30, tzinfo=UTC),
+        end=datetime(2026, 12, 1, tzinfo=UTC),
+        interval="day",
+        group_by="country",
+    )
     by_country = {row["key"]: row for row in countries["breakdown"]}
     assert by_country["GB"]["sent"] == 2 and by_country["GB"]["opt_outs"] == 1
     assert by_country["US"]["sent"] == 4
@@ -55,8 +66,9 @@ def test_every_counted_change_lands_in_its_hour_and_each_dimension(workspace, ac
 def test_the_rebuild_recounts_exactly_what_was_counted_live(workspace, other_workspace, accounts, clock):
     move_a_day_of_traffic(workspace, clock)
     make(other_workspace, n=2)
-    lifecycle.messages_mark_sent([Sent(m.id, f"SM{m.id}") for m in Message.objects.filter(
-        workspace=other_workspace)])
+    lifecycle.messages_mark_sent(
+        [Sent(m.id, f"SM{m.id}") for m in Message.objects.filter(workspace=other_workspace)]
+    )
     live, others = counts(workspace), counts(other_workspace)
     assert live and others
     InsightCount.objects.filter(workspace=workspace).update(sent=0, delivered=99)  # damaged
@@ -79,8 +91,14 @@ def test_a_batch_is_counted_in_one_statement_whatever_its_size(workspace, accoun
     assert InsightCount.objects.filter(workspace=workspace, daily=False).count() == 7
     assert InsightCount.objects.filter(workspace=workspace, daily=True).count() == 6
     assert InsightCount.objects.get(workspace=workspace, dimension="").sent == 400
-    assert sum(InsightCount.objects.filter(workspace=workspace, dimension="sender", daily=True)
-               .values_list("sent", flat=True)) == 400
+    assert (
+        sum(
+            InsightCount.objects.filter(workspace=workspace, dimension="sender", daily=True).values_list(
+                "sent", flat=True
+            )
+        )
+        == 400
+    )
 
 
 def test_statuses_that_are_not_outcomes_count_nothing(workspace, accounts):
@@ -96,8 +114,10 @@ def test_a_transaction_counts_into_a_slot_no_other_open_transaction_holds(worksp
 
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
-    with psycopg.connect(**{k: v for k, v in params.items() if k in (
-            "dbname", "user", "password", "host", "port")}, autocommit=False) as other:
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "password", "host", "port")},
+        autocommit=False,
+    ) as other:
         other.execute("SELECT pg_advisory_xact_lock(%s, 0)", [ADVISORY_LOCK_CLASS])  # a busy worker
         lifecycle.messages_mark_sent([Sent(m.id, f"SM{m.id}") for m in make(workspace, n=3)])
         lifecycle.messages_fail([Failed(m.id, "30003", "x") for m in make(workspace, n=2)])

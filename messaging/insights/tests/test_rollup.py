@@ -38,16 +38,21 @@ def another_worker_holding_slot(slot: int):
     import psycopg
 
     params = connection.get_connection_params()
-    with psycopg.connect(**{k: v for k, v in params.items() if k in (
-            "dbname", "user", "password", "host", "port")}, autocommit=False) as other:
+    with psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "password", "host", "port")},
+        autocommit=False,
+    ) as other:
         other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, slot])
         yield
         other.rollback()
 
 
 def reports(workspace, start: datetime, end: datetime) -> list[dict]:
-    return [insights_report(workspace=workspace, start=start, end=end, interval=interval, group_by=group_by)
-            for interval in ("hour", "day") for group_by in GROUPS]
+    return [
+        insights_report(workspace=workspace, start=start, end=end, interval=interval, group_by=group_by)
+        for interval in ("hour", "day")
+        for group_by in GROUPS
+    ]
 
 
 def slots(workspace, **filters) -> set[int]:
@@ -73,8 +78,9 @@ def test_finished_hours_are_folded_into_one_row_each_and_every_figure_stays(work
     assert slots(workspace, daily=False, bucket=datetime(2026, 11, 30, 12, tzinfo=UTC)) == {0, 1}
     assert slots(workspace, daily=True) == {0, 1}  # the day is not over
     # One row per finished hour and key, where there were two.
-    hour_nine = InsightCount.objects.filter(workspace=workspace, daily=False,
-                                            bucket=datetime(2026, 11, 30, 9, tzinfo=UTC))
+    hour_nine = InsightCount.objects.filter(
+        workspace=workspace, daily=False, bucket=datetime(2026, 11, 30, 9, tzinfo=UTC)
+    )
     assert hour_nine.count() == len({(r.dimension, r.key) for r in hour_nine})
     assert insights_rollup() == 0  # nothing more to do
 
@@ -100,15 +106,18 @@ def test_a_late_count_into_a_rolled_hour_is_added_to_it(workspace, accounts, clo
     clock["now"] = datetime(2026, 12, 2, tzinfo=UTC)
     assert slots(workspace, daily=False, bucket=nine) == {0, ROLLED_SLOT}
     insights_rollup()
-    assert InsightCount.objects.get(workspace=workspace, daily=False, bucket=nine, dimension="").sent == \
-        total.sent + 1
+    assert (
+        InsightCount.objects.get(workspace=workspace, daily=False, bucket=nine, dimension="").sent
+        == total.sent + 1
+    )
     assert slots(workspace) == {ROLLED_SLOT}
 
 
 def events_by_local_day(workspace, zone: ZoneInfo, status: str) -> dict[date, int]:
     found: dict[date, int] = {}
     for at in MessageEvent.objects.filter(message__workspace=workspace, status=status).values_list(
-            "created_at", flat=True):
+        "created_at", flat=True
+    ):
         day = at.astimezone(zone).date()
         found[day] = found.get(day, 0) + 1
     return found
@@ -119,22 +128,32 @@ def test_days_follow_the_workspaces_zone_across_a_clock_change_after_the_roll_up
     workspace.timezone = "America/New_York"
     workspace.save()
     zone = ZoneInfo("America/New_York")
-    sends = [datetime(2026, 10, 31, 3, 59, tzinfo=UTC),  # 23:59 on Oct 30 in New York
-             datetime(2026, 10, 31, 4, 0, tzinfo=UTC),   # midnight, Oct 31
-             datetime(2026, 11, 1, 4, 30, tzinfo=UTC),   # 00:30 EDT, Nov 1
-             datetime(2026, 11, 2, 4, 30, tzinfo=UTC),   # 23:30 EST, still Nov 1
-             datetime(2026, 11, 2, 5, 0, tzinfo=UTC),    # midnight EST, Nov 2
-             datetime(2026, 11, 2, 23, 0, tzinfo=UTC)]   # 18:00, Nov 2 (a UTC day later)
+    sends = [
+        datetime(2026, 10, 31, 3, 59, tzinfo=UTC),  # 23:59 on Oct 30 in New York
+        datetime(2026, 10, 31, 4, 0, tzinfo=UTC),  # midnight, Oct 31
+        datetime(2026, 11, 1, 4, 30, tzinfo=UTC),  # 00:30 EDT, Nov 1
+        datetime(2026, 11, 2, 4, 30, tzinfo=UTC),  # 23:30 EST, still Nov 1
+        datetime(2026, 11, 2, 5, 0, tzinfo=UTC),  # midnight EST, Nov 2
+        datetime(2026, 11, 2, 23, 0, tzinfo=UTC),
+    ]  # 18:00, Nov 2 (a UTC day later)
     for i, at in enumerate(sends):
         clock["now"] = at
-        messages = make(workspace, n=i + 1, to=GB if i % 2 else "+14155552671",
-                        sender=OTHER_SENDER if i % 3 else "+12015550123")
+        messages = make(
+            workspace,
+            n=i + 1,
+            to=GB if i % 2 else "+14155552671",
+            sender=OTHER_SENDER if i % 3 else "+12015550123",
+        )
         lifecycle.messages_mark_sent([Sent(m.id, f"SM{m.id}") for m in messages])
     clock["now"] = datetime(2026, 11, 10, tzinfo=UTC)
     assert insights_rollup() > 0 and slots(workspace) == {ROLLED_SLOT}
     expected = events_by_local_day(workspace, zone, Status.SENT)
-    assert expected == {date(2026, 10, 30): 1, date(2026, 10, 31): 2, date(2026, 11, 1): 7,
-                        date(2026, 11, 2): 11}
+    assert expected == {
+        date(2026, 10, 30): 1,
+        date(2026, 10, 31): 2,
+        date(2026, 11, 1): 7,
+        date(2026, 11, 2): 11,
+    }
     start, end = datetime(2026, 10, 30, tzinfo=zone), datetime(2026, 11, 3, tzinfo=zone)
     for group_by in GROUPS:
         report = insights_report(workspace=workspace, start=start, end=end, interval="day", group_by=group_by)
@@ -143,11 +162,21 @@ def test_days_follow_the_workspaces_zone_across_a_clock_change_after_the_roll_up
         if group_by != "error_code":  # over whole UTC days and the ragged hours at both ends
             assert sum(r["sent"] for r in report["breakdown"]) == 21 == report["totals"]["sent"]
     # One local day's breakdown (its ragged UTC hours and whole UTC days): that day's messages.
-    day = insights_report(workspace=workspace, start=datetime(2026, 11, 1, tzinfo=zone),
-                          end=datetime(2026, 11, 2, tzinfo=zone), interval="day", group_by="sender")
+    day = insights_report(
+        workspace=workspace,
+        start=datetime(2026, 11, 1, tzinfo=zone),
+        end=datetime(2026, 11, 2, tzinfo=zone),
+        interval="day",
+        group_by="sender",
+    )
     assert day["totals"]["sent"] == 7 and sum(r["sent"] for r in day["breakdown"]) == 7
-    by_hour = insights_report(workspace=workspace, start=datetime(2026, 11, 1, tzinfo=zone),
-                              end=datetime(2026, 11, 2, tzinfo=zone), interval="hour", group_by="country")
+    by_hour = insights_report(
+        workspace=workspace,
+        start=datetime(2026, 11, 1, tzinfo=zone),
+        end=datetime(2026, 11, 2, tzinfo=zone),
+        interval="hour",
+        group_by="country",
+    )
     assert len(by_hour["series"]) == 25 and by_hour["totals"]["sent"] == 7
     assert sum(r["sent"] for r in by_hour["breakdown"]) == 7
 
@@ -156,15 +185,29 @@ def test_the_roll_up_is_in_the_beat_schedule_and_the_embedded_beat_finds_every_t
     entry = settings.CELERY_BEAT_SCHEDULE["insights-rollup"]
     assert entry["task"] == "messaging.insights.tasks.rollup_insights"
     # In a fresh process, as the server's embedded beat starts: every scheduled task is found.
-    script = ("import django, json; django.setup(); from celery import current_app; "
-              "from django.conf import settings; "
-              "from messaging_platform.embedded_beat import register_tasks; register_tasks(); "
-              "print(json.dumps(sorted(e['task'] for e in "
-              "settings.CELERY_BEAT_SCHEDULE.values() if e['task'] not in current_app.tasks)))")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "messaging_platform.settings", "DEBUG": "true",
-           "SECRET_KEY": settings.SECRET_KEY, "REDIS_URL": ""}
-    done = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True,
-                          text=True, timeout=60, check=True)
+    script = (
+        "import django, json; django.setup(); from celery import current_app; "
+        "from django.conf import settings; "
+        "from messaging_platform.embedded_beat import register_tasks; register_tasks(); "
+        "print(json.dumps(sorted(e['task'] for e in "
+        "settings.CELERY_BEAT_SCHEDULE.values() if e['task'] not in current_app.tasks)))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "messaging_platform.settings",
+        "DEBUG": "true",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "REDIS_URL": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
@@ -222,14 +265,18 @@ def test_a_roll_up_while_messages_change_status_loses_and_doubles_nothing(worksp
     def change_statuses():
         try:
             for i in range(0, len(messages), 12):
-                batch = messages[i:i + 12]
+                batch = messages[i : i + 12]
                 with transaction.atomic():
                     lifecycle.messages_mark_sent([Sent(m.id, f"SM{m.id}") for m in batch])
                 with transaction.atomic():
-                    lifecycle.messages_apply_statuses([
-                        StatusReport(m.id, Status.DELIVERED) if j % 5 else
-                        StatusReport(m.id, Status.UNDELIVERED, "30003", "Unreachable")
-                        for j, m in enumerate(batch)])
+                    lifecycle.messages_apply_statuses(
+                        [
+                            StatusReport(m.id, Status.DELIVERED)
+                            if j % 5
+                            else StatusReport(m.id, Status.UNDELIVERED, "30003", "Unreachable")
+                            for j, m in enumerate(batch)
+                        ]
+                    )
         except BaseException as error:  # noqa: BLE001 - reported by the test
             failures.append(error)
         finally:
@@ -268,8 +315,11 @@ def test_the_embedded_beat_of_make_run_rolls_finished_hours_up(workspace):
         InsightCount.objects.create(workspace=workspace, bucket=hour, slot=slot, sent=sent)
     server = LiveServer(env={"EMBEDDED_BEAT": "true", "INSIGHTS_ROLLUP_INTERVAL_SECONDS": "1"}).start()
     try:
-        wait_until(lambda: slots(workspace) == {ROLLED_SLOT}, timeout=30,
-                   what=f"the hour rolled up by the server; its log:\n{server.log()}")
+        wait_until(
+            lambda: slots(workspace) == {ROLLED_SLOT},
+            timeout=30,
+            what=f"the hour rolled up by the server; its log:\n{server.log()}",
+        )
     finally:
         server.stop()
     assert InsightCount.objects.get(workspace=workspace).sent == 12

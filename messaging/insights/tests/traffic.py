@@ -18,9 +18,18 @@ US, GB = "+14155552671", "+447400123456"
 
 def make(workspace, *, to=US, sender=OURS, n=1, status=Status.SENDING, created_at=None) -> list[Message]:
     created_at = created_at or timezone.now()
-    messages = [Message(workspace=workspace, direction="outbound", status=status, to_number=to,
-                        from_number=sender, body=f"m{i}", created_at=created_at + timedelta(microseconds=i))
-                for i in range(n)]
+    messages = [
+        Message(
+            workspace=workspace,
+            direction="outbound",
+            status=status,
+            to_number=to,
+            from_number=sender,
+            body=f"m{i}",
+            created_at=created_at + timedelta(microseconds=i),
+        )
+        for i in range(n)
+    ]
     Message.objects.bulk_create(messages)
     return messages
 
@@ -40,9 +49,19 @@ def counts(workspace) -> dict:
 
 
 def receive(workspace, body: str, *, sender=US, to=OURS, sid: str) -> None:
-    event = intake_event(workspace_id=workspace.pk, provider="simulator", kind="inbound",
-                         payload={"provider_sid": sid, "from_number": sender, "to_number": to, "body": body,
-                                  "media_urls": [], "messaging_service_sid": ""})
+    event = intake_event(
+        workspace_id=workspace.pk,
+        provider="simulator",
+        kind="inbound",
+        payload={
+            "provider_sid": sid,
+            "from_number": sender,
+            "to_number": to,
+            "body": body,
+            "media_urls": [],
+            "messaging_service_sid": "",
+        },
+    )
     carrier_event_store(event)
     carrier_events.carrier_events_apply()
 
@@ -54,12 +73,17 @@ def move_a_day_of_traffic(workspace, clock, *, tag: str = "") -> None:
     b = make(workspace, to=GB, sender=OTHER_SENDER, n=2, created_at=start)
     lifecycle.messages_mark_sent([Sent(m.id, f"SM{m.id}") for m in a + b])
     clock["now"] = start + timedelta(seconds=4)
-    lifecycle.messages_apply_statuses([StatusReport(a[0].id, Status.DELIVERED),
-                                       StatusReport(b[0].id, Status.DELIVERED)])
+    lifecycle.messages_apply_statuses(
+        [StatusReport(a[0].id, Status.DELIVERED), StatusReport(b[0].id, Status.DELIVERED)]
+    )
     clock["now"] = start + timedelta(minutes=15)  # the next hour
-    lifecycle.messages_apply_statuses([StatusReport(a[1].id, Status.DELIVERED),
-                                       StatusReport(a[2].id, Status.UNDELIVERED, "30003", "Unreachable"),
-                                       StatusReport(b[1].id, Status.UNDELIVERED, "40008", "Undeliverable")])
+    lifecycle.messages_apply_statuses(
+        [
+            StatusReport(a[1].id, Status.DELIVERED),
+            StatusReport(a[2].id, Status.UNDELIVERED, "30003", "Unreachable"),
+            StatusReport(b[1].id, Status.UNDELIVERED, "40008", "Undeliverable"),
+        ]
+    )
     refused = make(workspace, n=2, created_at=clock["now"])
     lifecycle.messages_fail([Failed(refused[0].id, "21211", "Invalid 'To' number")])
     lifecycle.messages_retry_later([RetryLater(refused[1].id, settings.SEND_MAX_ATTEMPTS, "busy", "30001")])

@@ -12,8 +12,13 @@ class Command(BaseCommand):
     help = "Count the messages, conversations and contacts lists' totals again from their rows."
 
     def add_arguments(self, parser):
-        parser.add_argument("--workspace", action="append", dest="workspaces", metavar="WORKSPACE_ID",
-                            help="Only this workspace (repeat for several); default: every workspace")
+        parser.add_argument(
+            "--workspace",
+            action="append",
+            dest="workspaces",
+            metavar="WORKSPACE_ID",
+            help="Only this workspace (repeat for several); default: every workspace",
+        )
 
     def handle(self, *args, workspaces=None, **options):
         started = time.monotonic()

@@ -20,14 +20,25 @@ def media(settings):
 
 
 def inbound(workspace, *urls) -> Message:
-    return Message.objects.create(workspace=workspace, direction=Direction.INBOUND,
-                                  status=Status.RECEIVED, to_number="+12015550123",
-                                  from_number="+14155552671", body="", media_urls=list(urls))
+    return Message.objects.create(
+        workspace=workspace,
+        direction=Direction.INBOUND,
+        status=Status.RECEIVED,
+        to_number="+12015550123",
+        from_number="+14155552671",
+        body="",
+        media_urls=list(urls),
+    )
 
 
 def test_images_are_stored_and_everything_else_is_refused_with_a_reason(workspace, media):
-    message = inbound(workspace, *(f"{media.url}{path}" for path in (
-        "/ok.png", "/moved", "/evil.svg", "/lying.png", "/big.png", "/missing")))
+    message = inbound(
+        workspace,
+        *(
+            f"{media.url}{path}"
+            for path in ("/ok.png", "/moved", "/evil.svg", "/lying.png", "/big.png", "/missing")
+        ),
+    )
     message_media_fetch(message_id=message.pk)
     stored = {m.position: m for m in StoredMedia.objects.filter(message=message)}
     assert bytes(stored[0].data) == PNG and stored[0].content_type == "image/png"
@@ -44,17 +55,20 @@ def test_images_are_stored_and_everything_else_is_refused_with_a_reason(workspac
 
 def test_private_addresses_and_other_schemes_are_never_fetched(workspace, media, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
-    message = inbound(workspace, f"{media.url}/ok.png", "javascript:alert(5)",
-                      "http://169.254.169.254/latest/meta-data/")
+    message = inbound(
+        workspace, f"{media.url}/ok.png", "javascript:alert(5)", "http://169.254.169.254/latest/meta-data/"
+    )
     message_media_fetch(message_id=message.pk)
-    errors = list(StoredMedia.objects.filter(message=message).order_by("position")
-                  .values_list("error", flat=True))
+    errors = list(
+        StoredMedia.objects.filter(message=message).order_by("position").values_list("error", flat=True)
+    )
     assert "private" in errors[0] and "http(s)" in errors[1] and "private" in errors[2]
     assert media.requests == []
 
 
-def test_only_members_of_the_workspace_read_the_media(workspace, other_workspace, user, client,
-                                                      outsider, media):
+def test_only_members_of_the_workspace_read_the_media(
+    workspace, other_workspace, user, client, outsider, media
+):
     message = inbound(workspace, f"{media.url}/ok.png")
     message_media_fetch(message_id=message.pk)
     url = f"/w/{workspace.pk}/messages/{message.pk}/media/0"

@@ -42,24 +42,28 @@ def log_lines():
 
 @pytest.fixture
 def twilio_workspace(workspace, twilio_account):
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
+    ProviderAccount.objects.create(
+        workspace=workspace,
+        provider="twilio",
+        account_sid=twilio_account.sid,
+        auth_token=twilio_account.auth_token,
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True)
     return workspace
 
 
 @pytest.mark.django_db(transaction=True)  # the send task runs eagerly, at the request's commit
 def test_a_send_logs_json_lines_carrying_the_request_id_into_its_delivery(
-        log_lines, api_client, api_key, twilio_workspace, twilio_account):
-    response = api_client.post("/api/messages", {"to": "+14155552671", "body": BODY},
-                               format="json", HTTP_X_REQUEST_ID=REQUEST_ID)
+    log_lines, api_client, api_key, twilio_workspace, twilio_account
+):
+    response = api_client.post(
+        "/api/messages", {"to": "+14155552671", "body": BODY}, format="json", HTTP_X_REQUEST_ID=REQUEST_ID
+    )
     assert response.status_code == 201, response.content
     assert response["X-Request-ID"] == REQUEST_ID
     message_id = response.json()["id"]
     lines = log_lines()
-    assert lines and all({"time", "level", "logger", "message", "request_id"} <= set(line)
-                         for line in lines)
+    assert lines and all({"time", "level", "logger", "message", "request_id"} <= set(line) for line in lines)
     tasks = [line for line in lines if line["logger"] == "messaging.operations.tasks"]
     assert tasks, lines
     assert {(line["request_id"], line["message_id"]) for line in tasks} == {(REQUEST_ID, message_id)}
@@ -71,8 +75,7 @@ def test_a_send_logs_json_lines_carrying_the_request_id_into_its_delivery(
 
 def test_a_request_without_a_sane_request_id_gets_a_fresh_one(owner_client, workspace):
     for given in ("", "short", "x" * 65, "bad id\nwith a newline"):
-        response = owner_client.get(f"/api/ui/workspaces/{workspace.pk}/members",
-                                    HTTP_X_REQUEST_ID=given)
+        response = owner_client.get(f"/api/ui/workspaces/{workspace.pk}/members", HTTP_X_REQUEST_ID=given)
         assert response.status_code == 200
         assert len(response["X-Request-ID"]) == 32 and response["X-Request-ID"] != given
 
@@ -87,7 +90,8 @@ def test_the_plain_format_of_make_run_shows_the_ids():
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_the_request_id_reaches_a_real_worker_through_the_broker(
-        settings, fake_twilio, twilio_workspace, api_key, twilio_account):
+    settings, fake_twilio, twilio_workspace, api_key, twilio_account
+):
     require_service("PostgreSQL (DATABASE_URL)", uses_postgres())
     require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
     env = {"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
@@ -98,20 +102,27 @@ def test_the_request_id_reaches_a_real_worker_through_the_broker(
     daphne.start()
     worker = WorkerProcess(env, log_level="INFO").start()
     try:
-        response = requests.post(f"{daphne.url}/api/messages", timeout=10,
-                                 json={"to": "+14155552671", "body": BODY},
-                                 headers={"Authorization": f"Bearer {api_key.key}",
-                                          "X-Request-ID": REQUEST_ID})
+        response = requests.post(
+            f"{daphne.url}/api/messages",
+            timeout=10,
+            json={"to": "+14155552671", "body": BODY},
+            headers={"Authorization": f"Bearer {api_key.key}", "X-Request-ID": REQUEST_ID},
+        )
         assert response.status_code == 201, response.text
         message_id = response.json()["id"]
-        wait_until(lambda: Message.objects.filter(pk=message_id, status=Status.DELIVERED).exists(),
-                   timeout=30, what=f"delivery; worker log:\n{worker.log()}")
+        wait_until(
+            lambda: Message.objects.filter(pk=message_id, status=Status.DELIVERED).exists(),
+            timeout=30,
+            what=f"delivery; worker log:\n{worker.log()}",
+        )
 
         def task_lines() -> list[dict]:
             lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
-            return [line for line in lines
-                    if line.get("logger") == "messaging.operations.tasks"
-                    and line.get("message_id") == message_id]
+            return [
+                line
+                for line in lines
+                if line.get("logger") == "messaging.operations.tasks" and line.get("message_id") == message_id
+            ]
 
         lines = wait_until(task_lines, timeout=10, what=f"task log lines:\n{worker.log()}")
         assert REQUEST_ID in {line["request_id"] for line in lines}

@@ -27,9 +27,11 @@ def scrape(client=None, **headers):
 
 
 def samples(response) -> dict[tuple[str, frozenset], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.content.decode())
-            for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for s in family.samples
+    }
 
 
 def test_without_a_token_setting_metrics_do_not_exist(settings):
@@ -63,14 +65,19 @@ def test_requests_are_counted_by_route_not_by_path(token, owner_client, workspac
 
 def test_queue_gauges_count_waiting_messages_per_sender_class(token, workspace):
     PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550100", is_default=True)
-    PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550199",
-                               number_type="short_code")
+    PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550199", number_type="short_code")
     now = timezone.now()
 
     def message(status, from_number, **extra):
-        return Message.objects.create(workspace=workspace, direction="outbound", status=status,
-                                      to_number="+14155552671", from_number=from_number,
-                                      body="x", **extra)
+        return Message.objects.create(
+            workspace=workspace,
+            direction="outbound",
+            status=status,
+            to_number="+14155552671",
+            from_number=from_number,
+            body="x",
+            **extra,
+        )
 
     message(Status.QUEUED, "+12025550100", created_at=now - timedelta(seconds=120))
     message(Status.QUEUED, "+12025550100", created_at=now - timedelta(seconds=5))
@@ -82,11 +89,15 @@ def test_queue_gauges_count_waiting_messages_per_sender_class(token, workspace):
     message(Status.SENT, "+12025550100")
 
     found = samples(scrape())
-    depth = {dict(labels)["sender_class"]: v for (name, labels), v in found.items()
-             if name == "mp_queue_depth"}
+    depth = {
+        dict(labels)["sender_class"]: v for (name, labels), v in found.items() if name == "mp_queue_depth"
+    }
     assert depth == {"long_code": 2, "short_code": 2, "messaging_service": 1}
-    age = {dict(labels)["sender_class"]: v for (name, labels), v in found.items()
-           if name == "mp_queue_oldest_due_age_seconds"}
+    age = {
+        dict(labels)["sender_class"]: v
+        for (name, labels), v in found.items()
+        if name == "mp_queue_oldest_due_age_seconds"
+    }
     assert 119 <= age["long_code"] < 180
     assert 29 <= age["short_code"] < 90
 
@@ -97,31 +108,52 @@ def test_messages_are_counted_under_the_carrier_of_their_own_account(token, work
     from numbers.models import ProviderAccount
 
     operations_metrics._carriers.clear()
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio", is_primary=True,
-                                   account_sid="AC" + "1" * 32, auth_token="t")
-    telnyx = ProviderAccount.objects.create(workspace=workspace, provider="telnyx", is_primary=False,
-                                            auth_token="k")
+    ProviderAccount.objects.create(
+        workspace=workspace, provider="twilio", is_primary=True, account_sid="AC" + "1" * 32, auth_token="t"
+    )
+    telnyx = ProviderAccount.objects.create(
+        workspace=workspace, provider="telnyx", is_primary=False, auth_token="k"
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550100", is_default=True)
     PhoneNumber.objects.create(workspace=workspace, phone_number="+12025550177", account=telnyx)
     before = samples(scrape())
 
     def delivered(from_number):
-        message = Message.objects.create(workspace=workspace, direction="outbound",
-                                         status=Status.DELIVERED, to_number="+14155552671",
-                                         from_number=from_number, body="x",
-                                         delivered_at=timezone.now())
+        message = Message.objects.create(
+            workspace=workspace,
+            direction="outbound",
+            status=Status.DELIVERED,
+            to_number="+14155552671",
+            from_number=from_number,
+            body="x",
+            delivered_at=timezone.now(),
+        )
         return {"type": "message.updated", "data": message_payload(message)}
 
-    inbound = Message.objects.create(workspace=workspace, direction="inbound", status=Status.RECEIVED,
-                                     to_number="+12025550177", from_number="+14155552671", body="hi")
-    operations_metrics.count_message_events(workspace.pk, [
-        delivered("+12025550177"), delivered("+12025550177"), delivered("+12025550100"),
-        {"type": "message.created", "data": message_payload(inbound)}])
+    inbound = Message.objects.create(
+        workspace=workspace,
+        direction="inbound",
+        status=Status.RECEIVED,
+        to_number="+12025550177",
+        from_number="+14155552671",
+        body="hi",
+    )
+    operations_metrics.count_message_events(
+        workspace.pk,
+        [
+            delivered("+12025550177"),
+            delivered("+12025550177"),
+            delivered("+12025550100"),
+            {"type": "message.created", "data": message_payload(inbound)},
+        ],
+    )
     after = samples(scrape())
 
     def grew(status, carrier):
-        key = ("mp_messages_total", frozenset({"status": status, "carrier": carrier,
-                                               "error_code": ""}.items()))
+        key = (
+            "mp_messages_total",
+            frozenset({"status": status, "carrier": carrier, "error_code": ""}.items()),
+        )
         return after.get(key, 0) - before.get(key, 0)
 
     assert grew("delivered", "telnyx") == 2

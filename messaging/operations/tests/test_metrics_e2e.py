@@ -22,16 +22,25 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 TOKEN = "metrics-token-for-tests"
 CONTACT = "+14155552671"
-ENV = {"METRICS_TOKEN": TOKEN, "WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-       "SWEEP_INTERVAL_SECONDS": "1", "WEBHOOK_SWEEP_INTERVAL_SECONDS": "0.5",
-       "WEBHOOK_RETRY_BASE_SECONDS": "0.5", "WEBHOOK_RETRY_MAX_SECONDS": "1"}
+ENV = {
+    "METRICS_TOKEN": TOKEN,
+    "WEBHOOK_ALLOW_HTTP": "true",
+    "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    "SWEEP_INTERVAL_SECONDS": "1",
+    "WEBHOOK_SWEEP_INTERVAL_SECONDS": "0.5",
+    "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+    "WEBHOOK_RETRY_MAX_SECONDS": "1",
+}
 
 
 @pytest.fixture
 def twilio_workspace(workspace, twilio_account):
-    ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                   account_sid=twilio_account.sid,
-                                   auth_token=twilio_account.auth_token)
+    ProviderAccount.objects.create(
+        workspace=workspace,
+        provider="twilio",
+        account_sid=twilio_account.sid,
+        auth_token=twilio_account.auth_token,
+    )
     PhoneNumber.objects.create(workspace=workspace, phone_number=TWILIO_LONG_CODE, is_default=True)
     return workspace
 
@@ -53,12 +62,13 @@ def platform(settings, tmp_path, fake_twilio, twilio_workspace):
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:
-    response = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"},
-                            timeout=10)
+    response = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert response.status_code == 200, response.text
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.text)
-            for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 def value(samples, name: str, **labels) -> float:
@@ -72,17 +82,26 @@ def test_one_scrape_shows_what_the_web_process_and_the_worker_did(platform, user
     owner = {"Authorization": f"Bearer {session_token_issue(user=user).token}"}
     key = api_key_create(actor=Membership.objects.get(user=user, workspace=workspace), name="e2e")
     with WebhookReceiver(fail_first=1) as receiver:
-        registered = requests.post(f"{daphne.url}/api/ui/workspaces/{workspace.id}/webhooks",
-                                   headers=owner, timeout=10,
-                                   json={"url": receiver.url, "events": ["message.created"]})
+        registered = requests.post(
+            f"{daphne.url}/api/ui/workspaces/{workspace.id}/webhooks",
+            headers=owner,
+            timeout=10,
+            json={"url": receiver.url, "events": ["message.created"]},
+        )
         assert registered.status_code == 201, registered.text
-        response = requests.post(f"{daphne.url}/api/messages", timeout=10,
-                                 json={"to": CONTACT, "body": "Counted"},
-                                 headers={"Authorization": f"Bearer {key.key}"})
+        response = requests.post(
+            f"{daphne.url}/api/messages",
+            timeout=10,
+            json={"to": CONTACT, "body": "Counted"},
+            headers={"Authorization": f"Bearer {key.key}"},
+        )
         assert response.status_code == 201, response.text
         message_id = response.json()["id"]
-        wait_until(lambda: Message.objects.filter(pk=message_id, status=Status.DELIVERED).exists(),
-                   timeout=30, what=f"delivery; worker log:\n{platform['worker'].log()}")
+        wait_until(
+            lambda: Message.objects.filter(pk=message_id, status=Status.DELIVERED).exists(),
+            timeout=30,
+            what=f"delivery; worker log:\n{platform['worker'].log()}",
+        )
         succeeded = WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED)
         wait_until(succeeded.exists, timeout=30, what="the webhook delivered after one failed attempt")
 
@@ -96,12 +115,14 @@ def test_one_scrape_shows_what_the_web_process_and_the_worker_did(platform, user
     assert value(samples, "mp_time_to_delivered_seconds_count", carrier="twilio") == 1
     assert value(samples, "mp_webhook_attempts_total", outcome="failed") == 1
     assert value(samples, "mp_webhook_attempts_total", outcome="delivered") == 1
-    assert value(samples, "mp_http_requests_total", method="POST", route="api/messages",
-                 status="201") == 1
+    assert value(samples, "mp_http_requests_total", method="POST", route="api/messages", status="201") == 1
     assert value(samples, "mp_http_request_seconds_count", method="POST", route="api/messages") == 1
     assert value(samples, "mp_tasks_total", state="SUCCESS") >= 1
-    wait_until(lambda: value(scrape(daphne.url), "mp_tasks_total", task="messaging.tasks.sweep") >= 1,
-               timeout=15, what="a sweep counted")
+    wait_until(
+        lambda: value(scrape(daphne.url), "mp_tasks_total", task="messaging.tasks.sweep") >= 1,
+        timeout=15,
+        what="a sweep counted",
+    )
     # Nothing waits now: the queue gauges are there and read zero.
     assert value(samples, "mp_queue_depth") == 0
 
@@ -111,8 +132,10 @@ def test_websocket_connections_are_counted_while_open(platform, user, workspace)
     token = session_token_issue(user=user).token
 
     async def connected_count() -> tuple[float, float]:
-        async with websockets.connect(f"{daphne.ws_url}/ws/workspaces/{workspace.id}/",
-                                      additional_headers={"Authorization": f"Bearer {token}"}):
+        async with websockets.connect(
+            f"{daphne.ws_url}/ws/workspaces/{workspace.id}/",
+            additional_headers={"Authorization": f"Bearer {token}"},
+        ):
             during = value(await asyncio.to_thread(scrape, daphne.url), "mp_websocket_connections")
         await asyncio.sleep(0.3)
         after = value(await asyncio.to_thread(scrape, daphne.url), "mp_websocket_connections")

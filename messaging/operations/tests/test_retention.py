@@ -16,12 +16,27 @@ pytestmark = pytest.mark.django_db
 NOW = timezone.now()
 
 
-def make(workspace, *, days_old: float, status=Status.DELIVERED, direction="outbound",
-         body="Private words", **extra) -> Message:
+def make(
+    workspace,
+    *,
+    days_old: float,
+    status=Status.DELIVERED,
+    direction="outbound",
+    body="Private words",
+    **extra,
+) -> Message:
     return Message.objects.create(
-        workspace=workspace, direction=direction, status=status, to_number="+14155552671",
-        from_number="+12025550100", body=body, media_urls=["https://cdn.example.com/a.jpg"],
-        num_segments=2, created_at=NOW - timedelta(days=days_old), **extra)
+        workspace=workspace,
+        direction=direction,
+        status=status,
+        to_number="+14155552671",
+        from_number="+12025550100",
+        body=body,
+        media_urls=["https://cdn.example.com/a.jpg"],
+        num_segments=2,
+        created_at=NOW - timedelta(days=days_old),
+        **extra,
+    )
 
 
 def test_retention_redacts_only_what_is_due(workspace, other_workspace):
@@ -32,15 +47,32 @@ def test_retention_redacts_only_what_is_due(workspace, other_workspace):
     still_moving = make(workspace, days_old=60, status=Status.QUEUED)  # would go out empty
     elsewhere = make(other_workspace, days_old=400)  # no policy: kept forever
     event = CarrierEvent.objects.create(
-        workspace=workspace, provider="twilio", kind="inbound", dedupe_key="SM1", message=old_inbound,
-        params={"MessageSid": "SM1", "Body": "Private words", "MediaUrl0": "https://x/y",
-                "From": "+14155552671"})
-    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="https://hooks.example.com/a",
-                                              events=["message.received"], secret="whsec_" + "A" * 43)
+        workspace=workspace,
+        provider="twilio",
+        kind="inbound",
+        dedupe_key="SM1",
+        message=old_inbound,
+        params={
+            "MessageSid": "SM1",
+            "Body": "Private words",
+            "MediaUrl0": "https://x/y",
+            "From": "+14155552671",
+        },
+    )
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace,
+        url="https://hooks.example.com/a",
+        events=["message.received"],
+        secret="whsec_" + "A" * 43,
+    )
     delivery = WebhookDelivery.objects.create(
-        workspace=workspace, endpoint=endpoint, event_id="evt_1", event_type="message.received",
-        message_id=old_inbound.pk, payload={"id": "evt_1", "data": {"id": old_inbound.pk,
-                                                                   "body": "Private words"}})
+        workspace=workspace,
+        endpoint=endpoint,
+        event_id="evt_1",
+        event_type="message.received",
+        message_id=old_inbound.pk,
+        payload={"id": "evt_1", "data": {"id": old_inbound.pk, "body": "Private words"}},
+    )
 
     assert apply_retention(now=NOW, batch_size=1) == 2  # in batches of one
     for message in (old, old_inbound):
@@ -69,24 +101,28 @@ def test_retention_can_mask_the_contacts_number(workspace):
     assert (inbound.from_number, inbound.to_number) == ("+1202555****", "+14155552671")
 
 
-def test_the_retention_setting_is_read_by_members_and_set_by_managers(owner_client, member_client,
-                                                                      workspace):
+def test_the_retention_setting_is_read_by_members_and_set_by_managers(owner_client, member_client, workspace):
     url = f"/api/ui/workspaces/{workspace.pk}/retention"
     assert member_client.get(url).json() == {"body_retention_days": None, "mask_numbers": False}
     response = owner_client.put(url, {"body_retention_days": 90, "mask_numbers": True}, format="json")
     assert response.json() == {"body_retention_days": 90, "mask_numbers": True}
     assert member_client.get(url).json()["body_retention_days"] == 90
     assert_error(member_client.put(url, {"body_retention_days": 1}, format="json"), 403, "forbidden")
-    for bad in ({"body_retention_days": 0}, {"body_retention_days": "soon"},
-                {"body_retention_days": -3}, {"mask_numbers": "maybe", "body_retention_days": 5}):
+    for bad in (
+        {"body_retention_days": 0},
+        {"body_retention_days": "soon"},
+        {"body_retention_days": -3},
+        {"mask_numbers": "maybe", "body_retention_days": 5},
+    ):
         assert_error(owner_client.put(url, bad, format="json"), 400, "invalid_params")
     assert RetentionPolicy.objects.get(workspace=workspace).body_retention_days == 90
     record = AuditRecord.objects.get(kind="workspace.retention_changed")
     assert record.changes == {"body_retention_days": 90, "mask_numbers": True}
 
 
-def test_a_message_is_redacted_on_request_through_the_api(api_client, owner_client, workspace,
-                                                         other_api_client):
+def test_a_message_is_redacted_on_request_through_the_api(
+    api_client, owner_client, workspace, other_api_client
+):
     message = make(workspace, days_old=0)
     assert_error(other_api_client.post(f"/api/messages/{message.pk}/redact"), 404, "not_found")
     response = api_client.post(f"/api/messages/{message.pk}/redact")

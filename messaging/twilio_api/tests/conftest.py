@@ -31,7 +31,7 @@ class LiveServerHttpClient(TwilioHttpClient):
 
     def request(self, method, url, *args, **kwargs):
         if url.startswith(TWILIO_ORIGIN):
-            url = self.base_url + url[len(TWILIO_ORIGIN):]
+            url = self.base_url + url[len(TWILIO_ORIGIN) :]
         return super().request(method, url, *args, **kwargs)
 
 
@@ -44,10 +44,15 @@ def carrier():
 
 @pytest.fixture(scope="module")
 def live(django_db_setup, django_db_blocker, carrier):
-    server = LiveServer(env={"TWILIO_API_BASE_URL": carrier.base_url,
-                             # The test's application servers listen on loopback, over plain HTTP.
-                             "WEBHOOK_ALLOW_PRIVATE_URLS": "true", "WEBHOOK_ALLOW_HTTP": "true",
-                             "API_KEY_RATE_LIMIT": "1000/m"}).start()
+    server = LiveServer(
+        env={
+            "TWILIO_API_BASE_URL": carrier.base_url,
+            # The test's application servers listen on loopback, over plain HTTP.
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "API_KEY_RATE_LIMIT": "1000/m",
+        }
+    ).start()
     yield server
     server.stop()
 
@@ -79,10 +84,16 @@ def make_compat_account(transactional_db, carrier, make_user):
         workspace = workspace_create(user=user, name=name)
         owner = Membership.objects.get(workspace=workspace, user=user)
         fake = carrier.add_account(numbers=[FakeNumber(number, friendly_name="Main line")])
-        ProviderAccount.objects.create(workspace=workspace, provider="twilio",
-                                       account_sid=fake.sid, auth_token=fake.auth_token)
-        PhoneNumber.objects.create(workspace=workspace, phone_number=number, is_default=True,
-                                   mms_enabled=True, friendly_name="Main line")
+        ProviderAccount.objects.create(
+            workspace=workspace, provider="twilio", account_sid=fake.sid, auth_token=fake.auth_token
+        )
+        PhoneNumber.objects.create(
+            workspace=workspace,
+            phone_number=number,
+            is_default=True,
+            mms_enabled=True,
+            friendly_name="Main line",
+        )
         token = auth_token_create(actor=owner, name="SDK").token
         key = api_key_create(actor=owner, name="SDK").key
         return CompatAccount(workspace, workspace.account_sid, token, key, fake, number)

@@ -35,12 +35,16 @@ class AppServer:
             def _record(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 query = urlsplit(self.path).query
-                params = dict(parse_qsl(body if self.command == "POST" else query,
-                                        keep_blank_values=True))
+                params = dict(parse_qsl(body if self.command == "POST" else query, keep_blank_values=True))
                 with app._lock:
-                    app.requests.append(Request(self.command, app.base + self.path,
-                                                {k.lower(): v for k, v in self.headers.items()},
-                                                params))
+                    app.requests.append(
+                        Request(
+                            self.command,
+                            app.base + self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            params,
+                        )
+                    )
                     status = app.status
                 data = app.answer.encode()
                 self.send_response(status)

@@ -55,11 +55,20 @@ def assert_twilio_error(response, status: int, code: int) -> dict:
     return body
 
 
-@pytest.mark.parametrize("header", [
-    None, "Basic", "Basic !!!not-base64", basic("", "x"), basic("ACx", ""),
-    "Basic " + base64.b64encode(b"no-colon").decode(), "Bearer mp_live_x",
-    basic("AC" + "0" * 32, "0" * 32), "Basic " + base64.b64encode(b"\xff\xfe:\x00").decode(),
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Basic",
+        "Basic !!!not-base64",
+        basic("", "x"),
+        basic("ACx", ""),
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Bearer mp_live_x",
+        basic("AC" + "0" * 32, "0" * 32),
+        "Basic " + base64.b64encode(b"\xff\xfe:\x00").decode(),
+    ],
+)
 def test_anything_but_the_workspaces_basic_credentials_is_a_401_in_twilios_shape(compat, header):
     workspace, _ = compat
     headers = {"HTTP_AUTHORIZATION": header} if header else {}
@@ -80,21 +89,39 @@ def test_a_revoked_auth_token_or_api_key_stops_working_at_once(compat, user, api
     assert_twilio_error(twilio_client(workspace, api_key.key).get(messages_url(workspace)), 401, 20003)
 
 
-@pytest.mark.parametrize("form, code", [
-    ({"To": "+14155550100\x00", "From": NUMBER, "Body": "x"}, 20001),
-    ({"To": "+14155550100", "From": NUMBER, "Body": "nul\x00byte"}, 20001),
-    ({"To": "+14155550100", "From": NUMBER, "Body": "x", "MediaUrl": "javascript:alert(1)"}, 21620),
-    ({"To": "+14155550100", "From": NUMBER, "Body": "x",
-      "MediaUrl": [f"https://e.com/{n}" for n in range(11)]}, 21623),
-    ({"To": "+14155550100", "From": NUMBER, "Body": "x", "ValidityPeriod": "0"}, 21624),
-    ({"To": "+14155550100", "From": NUMBER, "Body": "x", "SendAt": "tomorrow",
-      "ScheduleType": "fixed"}, 35114),
-    ({"To": "+14155550100", "From": NUMBER, "Body": "x", "ScheduleType": "fixed"}, 35111),
-    ({"To": "+14155550100", "From": NUMBER, "Body": "x", "ScheduleType": "often"}, 30400),
-    ({"To": "+14155550100", "MessagingServiceSid": "MG" + "9" * 32, "Body": "x"}, 21701),
-    ({"To": "+14155550100", "From": "12", "Body": "x"}, 21212),
-    ({"From": NUMBER, "Body": "x"}, 21604),
-])
+@pytest.mark.parametrize(
+    "form, code",
+    [
+        ({"To": "+14155550100\x00", "From": NUMBER, "Body": "x"}, 20001),
+        ({"To": "+14155550100", "From": NUMBER, "Body": "nul\x00byte"}, 20001),
+        ({"To": "+14155550100", "From": NUMBER, "Body": "x", "MediaUrl": "javascript:alert(1)"}, 21620),
+        (
+            {
+                "To": "+14155550100",
+                "From": NUMBER,
+                "Body": "x",
+                "MediaUrl": [f"https://e.com/{n}" for n in range(11)],
+            },
+            21623,
+        ),
+        ({"To": "+14155550100", "From": NUMBER, "Body": "x", "ValidityPeriod": "0"}, 21624),
+        (
+            {
+                "To": "+14155550100",
+                "From": NUMBER,
+                "Body": "x",
+                "SendAt": "tomorrow",
+                "ScheduleType": "fixed",
+            },
+            35114,
+        ),
+        ({"To": "+14155550100", "From": NUMBER, "Body": "x", "ScheduleType": "fixed"}, 35111),
+        ({"To": "+14155550100", "From": NUMBER, "Body": "x", "ScheduleType": "often"}, 30400),
+        ({"To": "+14155550100", "MessagingServiceSid": "MG" + "9" * 32, "Body": "x"}, 21701),
+        ({"To": "+14155550100", "From": "12", "Body": "x"}, 21212),
+        ({"From": NUMBER, "Body": "x"}, 21604),
+    ],
+)
 def test_bad_sends_are_refused_with_twilios_codes_and_store_nothing(compat, form, code):
     workspace, token = compat
     response = twilio_client(workspace, token.token).post(messages_url(workspace), form)
@@ -105,23 +132,32 @@ def test_bad_sends_are_refused_with_twilios_codes_and_store_nothing(compat, form
 def test_a_json_body_bad_paging_and_unknown_paths_answer_in_twilios_shape(compat):
     workspace, token = compat
     http = twilio_client(workspace, token.token)
-    response = http.post(messages_url(workspace), '{"To": "+14155550100"}',
-                         content_type="application/json")
+    response = http.post(messages_url(workspace), '{"To": "+14155550100"}', content_type="application/json")
     assert_twilio_error(response, 415, 20001)
-    for query in ("PageSize=0", "PageSize=1001", "Page=-1", "PageSize=x", "PageToken=PAnope",
-                  "DateSent=yesterday", "DateSent%3E=2024-13-45", "To=12"):
+    for query in (
+        "PageSize=0",
+        "PageSize=1001",
+        "Page=-1",
+        "PageSize=x",
+        "PageToken=PAnope",
+        "DateSent=yesterday",
+        "DateSent%3E=2024-13-45",
+        "To=12",
+    ):
         assert http.get(f"{messages_url(workspace)}?{query}").status_code == 400, query
     assert_twilio_error(http.get("/2010-04-01/Accounts/ACnope/Calls.json"), 404, 20404)
-    assert_twilio_error(http.get(f"/2010-04-01/Accounts/{workspace.account_sid}/Messages/SM%00.json"),
-                        404, 20404)
+    assert_twilio_error(
+        http.get(f"/2010-04-01/Accounts/{workspace.account_sid}/Messages/SM%00.json"), 404, 20404
+    )
     assert_twilio_error(http.delete(messages_url(workspace)), 405, 20004)
 
 
 def test_a_queued_message_cannot_be_redacted_or_deleted_and_nothing_changes(compat):
     workspace, token = compat
     http = twilio_client(workspace, token.token)
-    sid = http.post(messages_url(workspace), {"To": "+14155550100", "From": NUMBER,
-                                              "Body": "keep"}).json()["sid"]
+    sid = http.post(messages_url(workspace), {"To": "+14155550100", "From": NUMBER, "Body": "keep"}).json()[
+        "sid"
+    ]
     url = f"/2010-04-01/Accounts/{workspace.account_sid}/Messages/{sid}.json"
     assert_twilio_error(http.post(url, {"Body": ""}), 400, 20009)
     assert_twilio_error(http.post(url, {"Body": "new text"}), 400, 30400)
@@ -137,35 +173,52 @@ def _snapshot() -> dict:
 
 
 def test_another_workspaces_credentials_reach_nothing_on_any_compatible_route(
-        compat, other_workspace, outsider):
+    compat, other_workspace, outsider
+):
     """Every route under /2010-04-01/, every method, with Acme's AccountSid and object sids."""
     from django.urls import get_resolver
 
     workspace, token = compat
     acme = twilio_client(workspace, token.token)
-    message_sid = acme.post(messages_url(workspace), {"To": "+14155550100", "From": NUMBER,
-                                                      "Body": "Secret"}).json()["sid"]
-    number_sid = acme.get(f"/2010-04-01/Accounts/{workspace.account_sid}/IncomingPhoneNumbers.json"
-                          ).json()["incoming_phone_numbers"][0]["sid"]
+    message_sid = acme.post(
+        messages_url(workspace), {"To": "+14155550100", "From": NUMBER, "Body": "Secret"}
+    ).json()["sid"]
+    number_sid = acme.get(f"/2010-04-01/Accounts/{workspace.account_sid}/IncomingPhoneNumbers.json").json()[
+        "incoming_phone_numbers"
+    ][0]["sid"]
     ProviderAccount.objects.create(workspace=other_workspace, provider="simulator")
-    theirs = twilio_client(other_workspace, auth_token_create(
-        actor=Membership.objects.get(workspace=other_workspace, user=outsider), name="x").token)
-    resolver = next(p for p in get_resolver().url_patterns
-                    if getattr(p, "urlconf_name", None) and "twilio_api" in str(p.urlconf_name))
-    routes = [str(p.pattern) for p in resolver.url_patterns
-              if str(p.pattern).startswith("2010-04-01/") and "<" in str(p.pattern)]
+    theirs = twilio_client(
+        other_workspace,
+        auth_token_create(
+            actor=Membership.objects.get(workspace=other_workspace, user=outsider), name="x"
+        ).token,
+    )
+    resolver = next(
+        p
+        for p in get_resolver().url_patterns
+        if getattr(p, "urlconf_name", None) and "twilio_api" in str(p.urlconf_name)
+    )
+    routes = [
+        str(p.pattern)
+        for p in resolver.url_patterns
+        if str(p.pattern).startswith("2010-04-01/") and "<" in str(p.pattern)
+    ]
     assert len(routes) == 5
     theirs.get(messages_url(other_workspace))  # records the token's use before the snapshot
     before = _snapshot()
     for route in routes:
         for account_sid in (workspace.account_sid, other_workspace.account_sid):
-            url = "/" + (route.replace("<str:account_sid>", account_sid)
-                         .replace("<str:sid>", message_sid if "Messages" in route else number_sid))
+            url = "/" + (
+                route.replace("<str:account_sid>", account_sid).replace(
+                    "<str:sid>", message_sid if "Messages" in route else number_sid
+                )
+            )
             if account_sid == other_workspace.account_sid and "<str:sid>" not in route:
                 continue  # their own account and lists: theirs to see
             for method in ("get", "post", "delete"):
-                response = getattr(theirs, method)(url, {"Body": "", "SmsUrl": "https://x.example/"}
-                                                   if method == "post" else None)
+                response = getattr(theirs, method)(
+                    url, {"Body": "", "SmsUrl": "https://x.example/"} if method == "post" else None
+                )
                 assert response.status_code in (404, 405), (method, url, response.content)
                 assert b"Secret" not in response.content
     assert _snapshot() == before
@@ -192,8 +245,9 @@ def test_auth_tokens_are_shown_once_stored_hashed_and_encrypted_and_revocable(ow
     assert AuthToken.objects.get().revoked_at is not None
 
 
-def test_members_cannot_make_auth_tokens_and_outsiders_see_none(member_client, outsider_client,
-                                                                 workspace, compat):
+def test_members_cannot_make_auth_tokens_and_outsiders_see_none(
+    member_client, outsider_client, workspace, compat
+):
     url = f"/api/ui/workspaces/{workspace.id}/auth-tokens"
     assert_error(member_client.post(url, {"name": "x"}, format="json"), 403, "forbidden")
     assert_error(outsider_client.get(url), 404, "not_found")
@@ -216,8 +270,12 @@ def test_a_failed_callback_is_logged_and_retried_until_it_succeeds(compat, setti
     app = AppServer(status=500)
     try:
         delivery = CallbackDelivery.objects.create(
-            workspace=workspace, kind="status", url=app.url("/status"),
-            params={"MessageSid": "SMx", "MessageStatus": "sent"}, next_attempt_at=timezone.now())
+            workspace=workspace,
+            kind="status",
+            url=app.url("/status"),
+            params={"MessageSid": "SMx", "MessageStatus": "sent"},
+            next_attempt_at=timezone.now(),
+        )
         first = callback_attempt(delivery_id=delivery.pk)
         assert (first.status, first.attempts, first.last_status_code) == (CallbackStatus.PENDING, 1, 500)
         assert first.next_attempt_at > timezone.now() and first.last_error == "Answered 500."
@@ -225,8 +283,7 @@ def test_a_failed_callback_is_logged_and_retried_until_it_succeeds(compat, setti
         CallbackDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
         app.status = 204
         second = callback_attempt(delivery_id=delivery.pk)
-        assert (second.status, second.attempts, second.last_status_code) == (
-            CallbackStatus.SUCCEEDED, 2, 204)
+        assert (second.status, second.attempts, second.last_status_code) == (CallbackStatus.SUCCEEDED, 2, 204)
         assert len(app.requests) == 2
         assert app.requests[0].params == app.requests[1].params
         assert app.requests[1].headers["x-twilio-signature"]
@@ -239,17 +296,26 @@ def test_a_callback_gives_up_after_its_last_attempt(compat, settings):
     settings.TWILIO_CALLBACK_MAX_ATTEMPTS = 1
     workspace, _ = compat
     delivery = CallbackDelivery.objects.create(
-        workspace=workspace, kind="status", url="http://127.0.0.1:9/closed",
-        params={"MessageSid": "SMx"}, next_attempt_at=timezone.now())
+        workspace=workspace,
+        kind="status",
+        url="http://127.0.0.1:9/closed",
+        params={"MessageSid": "SMx"},
+        next_attempt_at=timezone.now(),
+    )
     done = callback_attempt(delivery_id=delivery.pk)
     assert done.status == CallbackStatus.FAILED and done.last_error.startswith("Connection failed")
 
 
 def test_a_validity_period_gives_the_message_its_expiry(compat):
     workspace, token = compat
-    sid = twilio_client(workspace, token.token).post(messages_url(workspace), {
-        "To": "+14155550100", "From": NUMBER, "Body": "Your code is 1234",
-        "ValidityPeriod": "600"}).json()["sid"]
+    sid = (
+        twilio_client(workspace, token.token)
+        .post(
+            messages_url(workspace),
+            {"To": "+14155550100", "From": NUMBER, "Body": "Your code is 1234", "ValidityPeriod": "600"},
+        )
+        .json()["sid"]
+    )
     message = Message.objects.get(pk=f"msg_{sid[2:]}")
     left = (message.expires_at - message.created_at).total_seconds()
     assert 599 <= left <= 601

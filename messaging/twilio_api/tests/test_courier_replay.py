@@ -28,33 +28,62 @@ SERVICE_SID = "MG" + "5" * 32
 def courier_send(live, account, form: dict) -> requests.Response:
     """The request of Courier's send(): form-encoded, Basic auth (SetBasicAuth), JSON accepted."""
     credentials = base64.b64encode(f"{account.account_sid}:{account.auth_token}".encode()).decode()
-    return requests.post(f"{live.url}/2010-04-01/Accounts/{account.account_sid}/Messages.json",
-                         data=form, timeout=10,
-                         headers={"Authorization": f"Basic {credentials}",
-                                  "Content-Type": "application/x-www-form-urlencoded",
-                                  "Accept": "application/json"})
+    return requests.post(
+        f"{live.url}/2010-04-01/Accounts/{account.account_sid}/Messages.json",
+        data=form,
+        timeout=10,
+        headers={
+            "Authorization": f"Basic {credentials}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        },
+    )
 
 
 def test_courier_sends_are_accepted_and_its_callbacks_get_what_its_handlers_require(
-        live, account, app_server, carrier):
-    ProviderAccount.objects.filter(workspace=account.workspace).update(
-        messaging_service_sid=SERVICE_SID)
+    live, account, app_server, carrier
+):
+    ProviderAccount.objects.filter(workspace=account.workspace).update(messaging_service_sid=SERVICE_SID)
     carrier.add_messaging_service(account.carrier_account.sid, [OUR_NUMBER], sid=SERVICE_SID)
-    callback = app_server.url("/c/t/8eb23e93-5ecb-45ba-b726-3b064e0c56ab/status"
-                              "?uuid=0191e180-7d60-7000-aded-7d8b151cbd5b&action=callback")
+    callback = app_server.url(
+        "/c/t/8eb23e93-5ecb-45ba-b726-3b064e0c56ab/status"
+        "?uuid=0191e180-7d60-7000-aded-7d8b151cbd5b&action=callback"
+    )
     forms = [
         {"Body": "Simple Message ☺", "To": CONTACT, "From": OUR_NUMBER, "StatusCallback": callback},
-        {"Body": "This is a longer message than 160 characters and will cause us to split it into "
-                 "two separate parts, isn't that right but it is even longer than before I say,",
-         "To": CONTACT, "From": OUR_NUMBER, "StatusCallback": callback},
-        {"Body": "I need to keep adding more things to make it work", "To": CONTACT,
-         "From": OUR_NUMBER, "StatusCallback": callback},
-        {"Body": "My pic!", "To": CONTACT, "From": OUR_NUMBER, "StatusCallback": callback,
-         "MediaUrl": ["https://foo.bar/image.jpg"]},
-        {"To": CONTACT, "From": OUR_NUMBER, "StatusCallback": callback,
-         "MediaUrl": ["https://foo.bar/image.jpg", "https://foo.bar/audio.m4a"]},
-        {"Body": "Simple Message ☺", "To": CONTACT, "MessagingServiceSid": SERVICE_SID,
-         "StatusCallback": callback, "ShortenUrls": "true"},
+        {
+            "Body": "This is a longer message than 160 characters and will cause us to split it into "
+            "two separate parts, isn't that right but it is even longer than before I say,",
+            "To": CONTACT,
+            "From": OUR_NUMBER,
+            "StatusCallback": callback,
+        },
+        {
+            "Body": "I need to keep adding more things to make it work",
+            "To": CONTACT,
+            "From": OUR_NUMBER,
+            "StatusCallback": callback,
+        },
+        {
+            "Body": "My pic!",
+            "To": CONTACT,
+            "From": OUR_NUMBER,
+            "StatusCallback": callback,
+            "MediaUrl": ["https://foo.bar/image.jpg"],
+        },
+        {
+            "To": CONTACT,
+            "From": OUR_NUMBER,
+            "StatusCallback": callback,
+            "MediaUrl": ["https://foo.bar/image.jpg", "https://foo.bar/audio.m4a"],
+        },
+        {
+            "Body": "Simple Message ☺",
+            "To": CONTACT,
+            "MessagingServiceSid": SERVICE_SID,
+            "StatusCallback": callback,
+            "ShortenUrls": "true",
+        },
     ]
     sids = []
     for form in forms:
@@ -68,16 +97,21 @@ def test_courier_sends_are_accepted_and_its_callbacks_get_what_its_handlers_requ
 
     # A stopped contact: Courier reads `code` 21610 from the error body and stops the contact.
     OptOut.objects.create(workspace=account.workspace, phone_number="+250788383384", keyword="STOP")
-    refused = courier_send(live, account, {"Body": "Stopped Contact", "To": "+250788383384",
-                                           "From": OUR_NUMBER, "StatusCallback": callback})
+    refused = courier_send(
+        live,
+        account,
+        {"Body": "Stopped Contact", "To": "+250788383384", "From": OUR_NUMBER, "StatusCallback": callback},
+    )
     assert refused.status_code == 400 and refused.json()["code"] == 21610
 
     # Every status callback is one Courier's status handler accepts, signed over the full URL.
     validator = RequestValidator(account.auth_token)
     for sid in sids:
-        app_server.wait_for(lambda r, sid=sid: r.params.get("MessageSid") == sid
-                            and r.params.get("MessageStatus") == "delivered",
-                            what=f"{sid} delivered")
+        app_server.wait_for(
+            lambda r, sid=sid: r.params.get("MessageSid") == sid
+            and r.params.get("MessageStatus") == "delivered",
+            what=f"{sid} delivered",
+        )
     for request in app_server.requests:
         assert request.url == callback
         assert request.params["MessageStatus"] in COURIER_STATUSES
@@ -91,16 +125,27 @@ def test_courier_sends_are_accepted_and_its_callbacks_get_what_its_handlers_requ
     receive = app_server.url("/c/t/8eb23e93-5ecb-45ba-b726-3b064e0c56ab/receive")
     updated = requests.post(
         f"{live.url}/2010-04-01/Accounts/{account.account_sid}/IncomingPhoneNumbers/{number_sid}.json",
-        data={"SmsUrl": receive}, auth=credentials, timeout=10)
+        data={"SmsUrl": receive},
+        auth=credentials,
+        timeout=10,
+    )
     assert updated.status_code == 200 and updated.json()["sms_url"] == receive
     before = len(carrier.messages)
-    carrier.post_inbound(f"{live.url}/webhooks/twilio/{account.workspace.id}/inbound",
-                         account_sid=account.carrier_account.sid, from_number="+14133881111",
-                         to_number=OUR_NUMBER, body="Msg", media_urls=["https://foo.bar/cat.jpg"])
+    carrier.post_inbound(
+        f"{live.url}/webhooks/twilio/{account.workspace.id}/inbound",
+        account_sid=account.carrier_account.sid,
+        from_number="+14133881111",
+        to_number=OUR_NUMBER,
+        body="Msg",
+        media_urls=["https://foo.bar/cat.jpg"],
+    )
     [mo] = app_server.wait_for(lambda r: r.url == receive, what="the SmsUrl post")
     assert {k for k, v in mo.params.items() if v} >= COURIER_MO_REQUIRED
     assert (mo.params["Body"], mo.params["NumMedia"], mo.params["MediaUrl0"]) == (
-        "Msg", "1", "https://foo.bar/cat.jpg")
+        "Msg",
+        "1",
+        "https://foo.bar/cat.jpg",
+    )
     assert mo.params["FromCountry"] == "US"
     assert validator.validate(mo.url, mo.params, mo.headers["x-twilio-signature"])
     # An empty TwiML answer sends nothing back.

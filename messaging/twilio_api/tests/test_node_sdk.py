@@ -22,22 +22,30 @@ def node_ready() -> str | None:
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "twilio").is_dir():
         if IN_CI:
-            pytest.fail("node and the twilio npm package are required under CI "
-                        "(`npm ci` in messaging/twilio_api/tests/node; .ci/run does it).")
+            pytest.fail(
+                "node and the twilio npm package are required under CI "
+                "(`npm ci` in messaging/twilio_api/tests/node; .ci/run does it)."
+            )
         pytest.skip("node or the twilio npm package is missing (npm ci in tests/node)")
     return node
 
 
-def test_a_node_script_written_for_twilio_runs_unchanged_but_for_the_base_url(
-        live, account, carrier):
+def test_a_node_script_written_for_twilio_runs_unchanged_but_for_the_base_url(live, account, carrier):
     node = node_ready()
-    env = {**os.environ, "BASE_URL": live.url, "ACCOUNT_SID": account.account_sid,
-           "AUTH_TOKEN": account.auth_token, "FROM": OUR_NUMBER, "TO": "+14155550142",
-           "CARRIER_SID": account.carrier_account.sid,
-           "CARRIER_TOKEN": account.carrier_account.auth_token,
-           "INBOUND_URL": f"{live.url}/webhooks/twilio/{account.workspace.id}/inbound"}
-    run = subprocess.run([node, "sdk_script.js"], cwd=NODE_DIR, env=env, capture_output=True,
-                         text=True, timeout=120)
+    env = {
+        **os.environ,
+        "BASE_URL": live.url,
+        "ACCOUNT_SID": account.account_sid,
+        "AUTH_TOKEN": account.auth_token,
+        "FROM": OUR_NUMBER,
+        "TO": "+14155550142",
+        "CARRIER_SID": account.carrier_account.sid,
+        "CARRIER_TOKEN": account.carrier_account.auth_token,
+        "INBOUND_URL": f"{live.url}/webhooks/twilio/{account.workspace.id}/inbound",
+    }
+    run = subprocess.run(
+        [node, "sdk_script.js"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr + run.stdout
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert summary["statusCallbackVerified"] and summary["smsUrlVerified"]

@@ -51,12 +51,15 @@ def test_a_twilio_script_sends_fetches_and_pages_through_messages(client, accoun
 
 
 def test_status_callbacks_are_posted_with_twilios_parameters_and_a_valid_signature(
-        client, account, app_server, live, carrier):
-    message = client.messages.create(to=TO, from_=OUR_NUMBER, body="Track me",
-                                     status_callback=app_server.url("/status"))
+    client, account, app_server, live, carrier
+):
+    message = client.messages.create(
+        to=TO, from_=OUR_NUMBER, body="Track me", status_callback=app_server.url("/status")
+    )
 
-    delivered = app_server.wait_for(lambda r: r.params.get("MessageStatus") == "delivered",
-                                    what="a delivered callback")[0]
+    delivered = app_server.wait_for(
+        lambda r: r.params.get("MessageStatus") == "delivered", what="a delivered callback"
+    )[0]
     statuses = [r.params["MessageStatus"] for r in app_server.requests]
     assert "sent" in statuses and statuses.index("sent") < statuses.index("delivered")
     assert len(statuses) == len(set(statuses))  # one post per status
@@ -66,26 +69,27 @@ def test_status_callbacks_are_posted_with_twilios_parameters_and_a_valid_signatu
     assert (delivered.params["From"], delivered.params["To"]) == (OUR_NUMBER, TO)
     assert delivered.params["ApiVersion"] == "2010-04-01"
     validator = RequestValidator(account.auth_token)
-    assert validator.validate(delivered.url, delivered.params,
-                              delivered.headers["x-twilio-signature"])
-    assert not RequestValidator("0" * 32).validate(delivered.url, delivered.params,
-                                                   delivered.headers["x-twilio-signature"])
+    assert validator.validate(delivered.url, delivered.params, delivered.headers["x-twilio-signature"])
+    assert not RequestValidator("0" * 32).validate(
+        delivered.url, delivered.params, delivered.headers["x-twilio-signature"]
+    )
     assert client.messages(message.sid).fetch().status == "delivered"
 
 
-def test_a_scheduled_message_is_canceled_and_a_delivered_one_redacted_and_deleted(
-        client, app_server):
+def test_a_scheduled_message_is_canceled_and_a_delivered_one_redacted_and_deleted(client, app_server):
     send_at = datetime.now(UTC) + timedelta(hours=2)
-    scheduled = client.messages.create(to=TO, from_=OUR_NUMBER, body="Later",
-                                       send_at=send_at, schedule_type="fixed")
+    scheduled = client.messages.create(
+        to=TO, from_=OUR_NUMBER, body="Later", send_at=send_at, schedule_type="fixed"
+    )
     assert scheduled.status == "scheduled"
     canceled = client.messages(scheduled.sid).update(status="canceled")
     assert canceled.status == "canceled"
     again = rest_error(lambda: client.messages(scheduled.sid).update(status="canceled"))
     assert (again.status, again.code) == (400, 30409)
 
-    sent = client.messages.create(to=TO, from_=OUR_NUMBER, body="Secret code 1234",
-                                  status_callback=app_server.url())
+    sent = client.messages.create(
+        to=TO, from_=OUR_NUMBER, body="Secret code 1234", status_callback=app_server.url()
+    )
     app_server.wait_for(lambda r: r.params.get("MessageStatus") == "delivered")
     redacted = client.messages(sent.sid).update(body="")
     assert redacted.body == "" and client.messages(sent.sid).fetch().body == ""
@@ -106,8 +110,17 @@ def test_bad_requests_answer_twilios_error_codes_and_send_nothing(client, accoun
         (dict(to="+14155550177", from_=OUR_NUMBER, body="x"), 400, 21610),
         (dict(to=TO, from_=OUR_NUMBER, body="x" * 1601), 400, 21617),
         (dict(to=TO, from_=OUR_NUMBER, body="x", status_callback="ftp://example.com/"), 400, 21609),
-        (dict(to=TO, from_=OUR_NUMBER, body="x", send_at=datetime.now(UTC) - timedelta(hours=1),
-              schedule_type="fixed"), 400, 35114),
+        (
+            dict(
+                to=TO,
+                from_=OUR_NUMBER,
+                body="x",
+                send_at=datetime.now(UTC) - timedelta(hours=1),
+                schedule_type="fixed",
+            ),
+            400,
+            35114,
+        ),
     ]
     for kwargs, status, code in cases:
         error = rest_error(lambda kwargs=kwargs: client.messages.create(**kwargs))
@@ -129,7 +142,8 @@ def test_an_api_key_of_the_workspace_works_as_the_password(live, account):
 
 
 def test_another_workspaces_credentials_see_none_of_its_messages_or_numbers(
-        client, account, make_compat_account, live):
+    client, account, make_compat_account, live
+):
     mine = client.messages.create(to=TO, from_=OUR_NUMBER, body="Mine")
     other = make_compat_account(number="+13125550100", name="Other")
     theirs = sdk_client(live, other.account_sid, other.auth_token)
@@ -154,21 +168,30 @@ def test_another_workspaces_credentials_see_none_of_its_messages_or_numbers(
 
 
 def test_an_inbound_text_is_posted_to_the_sms_url_and_a_twiml_reply_is_sent(
-        client, account, app_server, live, carrier):
-    app_server.answer = ('<?xml version="1.0" encoding="UTF-8"?>'
-                         "<Response><Message>Thanks, we got it</Message></Response>")
+    client, account, app_server, live, carrier
+):
+    app_server.answer = (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Thanks, we got it</Message></Response>'
+    )
     [number] = client.incoming_phone_numbers.list(phone_number=OUR_NUMBER)
     assert number.sid.startswith("PN") and number.capabilities["sms"] is True
     updated = client.incoming_phone_numbers(number.sid).update(
-        sms_url=app_server.url("/sms"), sms_method="POST", friendly_name="Support line")
+        sms_url=app_server.url("/sms"), sms_method="POST", friendly_name="Support line"
+    )
     assert (updated.sms_url, updated.sms_method, updated.friendly_name) == (
-        app_server.url("/sms"), "POST", "Support line")
+        app_server.url("/sms"),
+        "POST",
+        "Support line",
+    )
     assert client.incoming_phone_numbers(number.sid).fetch().sms_url == app_server.url("/sms")
 
-    answer = carrier.post_inbound(f"{live.url}/webhooks/twilio/{account.workspace.id}/inbound",
-                                  account_sid=account.carrier_account.sid,
-                                  from_number="+14155550123", to_number=OUR_NUMBER,
-                                  body="Is my order ready?")
+    answer = carrier.post_inbound(
+        f"{live.url}/webhooks/twilio/{account.workspace.id}/inbound",
+        account_sid=account.carrier_account.sid,
+        from_number="+14155550123",
+        to_number=OUR_NUMBER,
+        body="Is my order ready?",
+    )
     assert answer.status_code == 200
 
     [posted] = app_server.wait_for(lambda r: r.url.endswith("/sms"), what="the SmsUrl post")
@@ -177,8 +200,9 @@ def test_an_inbound_text_is_posted_to_the_sms_url_and_a_twiml_reply_is_sent(
     assert posted.params["AccountSid"] == account.account_sid
     assert posted.params["SmsStatus"] == "received" and posted.params["NumMedia"] == "0"
     assert posted.params["MessageSid"].startswith("SM")
-    assert RequestValidator(account.auth_token).validate(posted.url, posted.params,
-                                                         posted.headers["x-twilio-signature"])
+    assert RequestValidator(account.auth_token).validate(
+        posted.url, posted.params, posted.headers["x-twilio-signature"]
+    )
 
     reply = wait_for_sent(carrier, "+14155550123")
     assert reply.body == "Thanks, we got it" and reply.from_number == OUR_NUMBER

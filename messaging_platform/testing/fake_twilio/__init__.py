@@ -161,8 +161,9 @@ class FakeTwilio:
         self.port = listener.getsockname()[1]
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(listener, ready), name="fake-twilio",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(listener, ready), name="fake-twilio", daemon=True
+        )
         self._thread.start()
         ready.wait(10)
         return self
@@ -301,15 +302,30 @@ class FakeTwilio:
         with self._lock:
             self._statuses[sid] = (status, str(error_code) if error_code is not None else None)
 
-    def add_message(self, account_sid: str, *, to: str, from_number: str, body: str,
-                    status_callback: str = "", at: float | None = None) -> SentMessage:
+    def add_message(
+        self,
+        account_sid: str,
+        *,
+        to: str,
+        from_number: str,
+        body: str,
+        status_callback: str = "",
+        at: float | None = None,
+    ) -> SentMessage:
         """Record a message as if the API had accepted it (no callbacks): what a send whose answer
         never reached the client leaves at the carrier."""
         now = time.time() if at is None else at
         message = SentMessage(
-            sid=new_sid("SM"), account_sid=account_sid, to=to, from_number=from_number,
-            messaging_service_sid="", body=body, media_urls=(), status_callback=status_callback,
-            received_monotonic=time.monotonic(), received_at=now,
+            sid=new_sid("SM"),
+            account_sid=account_sid,
+            to=to,
+            from_number=from_number,
+            messaging_service_sid="",
+            body=body,
+            media_urls=(),
+            status_callback=status_callback,
+            received_monotonic=time.monotonic(),
+            received_at=now,
         )
         with self._changed:
             self._messages.append(message)
@@ -398,23 +414,26 @@ class FakeTwilio:
         with self._lock:
             self.connections_opened += 1
 
-    def _handle(self, method: str, path: str, query_string: str, headers: dict[str, str],
-                body: bytes) -> Answer | Awaitable[Answer]:
+    def _handle(
+        self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes
+    ) -> Answer | Awaitable[Answer]:
         """Answered at once, unless an added latency or a slow carrier makes it wait."""
         if self.latency or self.slow:
             return self._handle_later(method, path, query_string, headers, body)
         return self._answer(method, path, query_string, headers, body)
 
-    async def _handle_later(self, method: str, path: str, query_string: str,
-                            headers: dict[str, str], body: bytes) -> Answer:
+    async def _handle_later(
+        self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes
+    ) -> Answer:
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.slow:
             await self._sleep_unless_stopping(self.slow_seconds)
         return self._answer(method, path, query_string, headers, body)
 
-    def _answer(self, method: str, path: str, query_string: str, headers: dict[str, str],
-                body: bytes) -> Answer:
+    def _answer(
+        self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes
+    ) -> Answer:
         form = parse_qs(body.decode(), keep_blank_values=True) if body else {}
         query = parse_qs(query_string, keep_blank_values=True)
         extra: dict[str, str] = {}
@@ -441,9 +460,16 @@ class FakeTwilio:
         with self._changed:
             self._requests.append(RequestRecord(method, path, status, time.time()))
             self._changed.notify_all()
-        return status, {"Content-Type": "application/json; charset=utf-8",
-                        "Twilio-Request-Id": new_sid("RQ"), "Server": "FakeTwilio/2.0", **extra}, \
-            json.dumps(payload).encode()
+        return (
+            status,
+            {
+                "Content-Type": "application/json; charset=utf-8",
+                "Twilio-Request-Id": new_sid("RQ"),
+                "Server": "FakeTwilio/2.0",
+                **extra,
+            },
+            json.dumps(payload).encode(),
+        )
 
     async def _sleep_unless_stopping(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True if the fake is stopping."""
@@ -481,8 +507,14 @@ class FakeTwilio:
         message_match = _MESSAGE_PATH.match(rest)
         if message_match and method == "GET":
             with self._lock:
-                found = next((m for m in self._messages if m.sid == message_match["sid"]
-                              and m.account_sid == account.sid), None)
+                found = next(
+                    (
+                        m
+                        for m in self._messages
+                        if m.sid == message_match["sid"] and m.account_sid == account.sid
+                    ),
+                    None,
+                )
             if found is None:
                 raise _ApiError(404, 20404, f"The requested resource {path} was not found")
             return 200, self._message_json(account, found)
@@ -633,21 +665,44 @@ class FakeTwilio:
         to, sender = first("To"), first("From")
         on, after, before = (first("DateSent")[:10], first("DateSent>")[:10], first("DateSent<")[:10])
         with self._lock:
-            found = sorted((m for m in self._messages if m.account_sid == account.sid),
-                           key=lambda m: m.received_at, reverse=True)
+            found = sorted(
+                (m for m in self._messages if m.account_sid == account.sid),
+                key=lambda m: m.received_at,
+                reverse=True,
+            )
         found = [
-            m for m in found
-            if (not to or m.to == to) and (not sender or m.from_number == sender)
-            and (not on or _day(m.received_at) == on) and (not after or _day(m.received_at) >= after)
+            m
+            for m in found
+            if (not to or m.to == to)
+            and (not sender or m.from_number == sender)
+            and (not on or _day(m.received_at) == on)
+            and (not after or _day(m.received_at) >= after)
             and (not before or _day(m.received_at) <= before)
         ]
         start = page * page_size
         chunk = found[start : start + page_size]
-        filters = {k: v for k, v in (("To", to), ("From", sender), ("DateSent", on),
-                                     ("DateSent>", after), ("DateSent<", before)) if v}
+        filters = {
+            k: v
+            for k, v in (
+                ("To", to),
+                ("From", sender),
+                ("DateSent", on),
+                ("DateSent>", after),
+                ("DateSent<", before),
+            )
+            if v
+        }
         base = f"/{API_VERSION}/Accounts/{account.sid}/Messages.json"
-        return _page(base, filters, "messages", [self._message_json(account, m) for m in chunk],
-                     page=page, page_size=page_size, start=start, total=len(found))
+        return _page(
+            base,
+            filters,
+            "messages",
+            [self._message_json(account, m) for m in chunk],
+            page=page,
+            page_size=page_size,
+            start=start,
+            total=len(found),
+        )
 
     def _check_rate(self, sender: str) -> None:
         limit = self._rate_limits.get(sender)
@@ -682,15 +737,18 @@ class FakeTwilio:
                 account_sid=account.sid,
                 messaging_service_sid=message.messaging_service_sid or None,
             )
-            headers = {**signature_headers(message.status_callback, params, account.auth_token),
-                       "User-Agent": "TwilioProxy/1.1"}
+            headers = {
+                **signature_headers(message.status_callback, params, account.auth_token),
+                "User-Agent": "TwilioProxy/1.1",
+            }
             async with self._callback_slots:  # at most callback_workers callbacks in flight
                 try:
                     code = await self._post_form(message.status_callback, params, headers)
                     record = CallbackRecord(message.status_callback, params, code, "", time.time())
                 except (HttpConnectionError, TimeoutError, ValueError) as exc:
-                    record = CallbackRecord(message.status_callback, params, None, type(exc).__name__,
-                                            time.time())
+                    record = CallbackRecord(
+                        message.status_callback, params, None, type(exc).__name__, time.time()
+                    )
             with self._changed:
                 self._callbacks.append(record)
                 self._changed.notify_all()
@@ -702,13 +760,19 @@ class FakeTwilio:
         pool = self._callback_pools.get(origin)
         if pool is None or pool.closed:
             pool = self._callback_pools[origin] = KeepAlivePool(
-                origin, limit=max(1, self.callback_workers), connect_timeout=10.0)
+                origin, limit=max(1, self.callback_workers), connect_timeout=10.0
+            )
         target = parts.path or "/"
         if parts.query:
             target += f"?{parts.query}"
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        response = await pool.request("POST", target, body=urlencode(params).encode(),
-                                      timeout=10.0, extra_headers=extra.encode("latin-1"))
+        response = await pool.request(
+            "POST",
+            target,
+            body=urlencode(params).encode(),
+            timeout=10.0,
+            extra_headers=extra.encode("latin-1"),
+        )
         return response.status
 
     def _numbers_page(self, account: FakeAccount, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -725,9 +789,16 @@ class FakeTwilio:
         start = page * page_size
         chunk = numbers[start : start + page_size]
         base = f"/{API_VERSION}/Accounts/{account.sid}/IncomingPhoneNumbers.json"
-        return _page(base, {"PhoneNumber": wanted} if wanted else {}, "incoming_phone_numbers",
-                     [self._number_json(account, n) for n in chunk],
-                     page=page, page_size=page_size, start=start, total=len(numbers))
+        return _page(
+            base,
+            {"PhoneNumber": wanted} if wanted else {},
+            "incoming_phone_numbers",
+            [self._number_json(account, n) for n in chunk],
+            page=page,
+            page_size=page_size,
+            start=start,
+            total=len(numbers),
+        )
 
     def _update_number(self, number: FakeNumber, form: dict[str, list[str]]) -> None:
         fields = {

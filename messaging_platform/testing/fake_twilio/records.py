@@ -115,8 +115,9 @@ class _Bucket:
 # --- the server -------------------------------------------------------------------------------
 
 
-def _page(base: str, filters: dict, key: str, items: list, *, page: int, page_size: int,
-          start: int, total: int) -> dict:
+def _page(
+    base: str, filters: dict, key: str, items: list, *, page: int, page_size: int, start: int, total: int
+) -> dict:
     """One page of a Twilio list resource, with the paging fields the twilio library follows."""
 
     def uri(p: int) -> str:

@@ -14,8 +14,13 @@ class Command(BaseCommand):
     help = "Hold the SMPP binds of every SMPP carrier account and send their queued messages."
 
     def add_arguments(self, parser):
-        parser.add_argument("--account", type=int, action="append", dest="accounts",
-                            help="Only this provider account id (repeatable).")
+        parser.add_argument(
+            "--account",
+            type=int,
+            action="append",
+            dest="accounts",
+            help="Only this provider account id (repeatable).",
+        )
 
     def handle(self, *args, accounts=None, **options):
         manager = BindManager(account_ids=accounts)

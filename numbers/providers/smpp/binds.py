@@ -157,12 +157,18 @@ class AccountBind:
                 try:
                     await session.open()
                 except (SmppError, OSError, TimeoutError) as exc:
-                    logger.warning("SMPP bind of account %s to %s:%s failed: %s", self.account.pk,
-                                   self.config.host, self.config.port, exc)
+                    logger.warning(
+                        "SMPP bind of account %s to %s:%s failed: %s",
+                        self.account.pk,
+                        self.config.host,
+                        self.config.port,
+                        exc,
+                    )
                     await self._fail_over_unbound(exc)
                 else:
-                    logger.info("SMPP account %s bound to %s:%s", self.account.pk, self.config.host,
-                                self.config.port)
+                    logger.info(
+                        "SMPP account %s bound to %s:%s", self.account.pk, self.config.host, self.config.port
+                    )
                     backoff = settings.SMPP_RECONNECT_MIN_SECONDS
                     self.session = session
                     self.bound_once.set()
@@ -201,15 +207,13 @@ class AccountBind:
 
     # Submitting (called by the engine's rounds, on this loop) ---------------------------------
 
-    async def submit(self, *, message_id: str, to: str, from_number: str | None,
-                     body: str) -> SmppSendResult:
+    async def submit(self, *, message_id: str, to: str, from_number: str | None, body: str) -> SmppSendResult:
         """Every part of one message within the window; the outcome as the engine reads it: a
         result once its parts are written, or the adapter's error (NotSent: nothing left us;
         `not_taken`: the SMSC refused every part)."""
         session = self.session
         if session is None or not self.bound:
-            raise NotSent("No bind to the SMSC at the moment; waiting for the bind.",
-                          code="smpp_unbound")
+            raise NotSent("No bind to the SMSC at the moment; waiting for the bind.", code="smpp_unbound")
         self.submitting += 1
         try:
             if not self.once:
@@ -225,54 +229,64 @@ class AccountBind:
             if not self.submitting:
                 self.idle.set()
 
-    async def _submit(self, session: SmppSession, message_id: str, to: str,
-                      from_number: str | None, body: str) -> SmppSendResult:
+    async def _submit(
+        self, session: SmppSession, message_id: str, to: str, from_number: str | None, body: str
+    ) -> SmppSendResult:
         parts = codec.split_body(body, reference=zlib.crc32(message_id.encode()) & 0xFF)
         sender = from_number or (self.account.settings or {}).get("default_sender", "")
         source = codec.sender_address(sender)
         destination = codec.destination_address(to)
-        results = await asyncio.gather(*(self._submit_one(session, part, source, destination)
-                                         for part in parts))
-        ids = tuple((index, result) for index, (kind, result) in enumerate(results, start=1)
-                    if kind == "ok")
+        results = await asyncio.gather(
+            *(self._submit_one(session, part, source, destination) for part in parts)
+        )
+        ids = tuple((index, result) for index, (kind, result) in enumerate(results, start=1) if kind == "ok")
         kinds = {kind for kind, _ in results}
         if kinds == {"ok"}:
             written = asyncio.get_running_loop().create_future()
             self.answered.append((message_id, ids, len(parts), written))
             self.answered_ready.set()
             await written
-            return SmppSendResult(provider_sid_for(self.account.pk, ids[0][1]), "sent", parts=ids,
-                                  total=len(parts))
+            return SmppSendResult(
+                provider_sid_for(self.account.pk, ids[0][1]), "sent", parts=ids, total=len(parts)
+            )
         for kind, result in results:
             if kind == "permanent":
                 raise PermanentProviderError(result[1], code=result[0])
         if "unknown" in kinds:
             reason = "The bind was lost before the SMSC answered a submit_sm."
             if at_most_once(self.account):
-                raise PermanentProviderError(reason + " Sent at most once: not sent again.",
-                                             code=UNKNOWN_OUTCOME)
+                raise PermanentProviderError(
+                    reason + " Sent at most once: not sent again.", code=UNKNOWN_OUTCOME
+                )
             raise TransientProviderError(reason, code="smpp_bind_lost")
         if "transient" in kinds:
             code, reason = next(result for kind, result in results if kind == "transient")
             # The SMSC refused every part: none of it was taken, a fallback account may send it.
             raise TransientProviderError(reason, code=code, not_taken=kinds == {"transient"})
         if ids:  # some parts went, the rest never left: the message is sent again whole
-            raise TransientProviderError("The bind was lost part-way through a long message.",
-                                         code="smpp_bind_lost")
-        raise NotSent("The bind was lost before it was submitted; waiting for the bind.",
-                      code="smpp_unbound")
+            raise TransientProviderError(
+                "The bind was lost part-way through a long message.", code="smpp_bind_lost"
+            )
+        raise NotSent("The bind was lost before it was submitted; waiting for the bind.", code="smpp_unbound")
 
     async def _submit_one(self, session: SmppSession, part: codec.Part, source, destination):
         while True:
             await self.pacer.wait()
             try:
                 response = await session.request(
-                    "submit_sm", on_answer=self._answered, source_addr_ton=source[0],
-                    source_addr_npi=source[1], source_addr=source[2], dest_addr_ton=destination[0],
-                    dest_addr_npi=destination[1], destination_addr=destination[2],
-                    esm_class=part.esm_class, data_coding=part.data_coding,
+                    "submit_sm",
+                    on_answer=self._answered,
+                    source_addr_ton=source[0],
+                    source_addr_npi=source[1],
+                    source_addr=source[2],
+                    dest_addr_ton=destination[0],
+                    dest_addr_npi=destination[1],
+                    destination_addr=destination[2],
+                    esm_class=part.esm_class,
+                    data_coding=part.data_coding,
                     short_message=part.short_message,
-                    registered_delivery=codec.REGISTERED_DELIVERY_FINAL)
+                    registered_delivery=codec.REGISTERED_DELIVERY_FINAL,
+                )
             except SessionClosed as exc:
                 return ("unknown" if exc.written else "unsent"), None
             status = response.status
@@ -316,12 +330,16 @@ class AccountBind:
                 continue
             while True:
                 try:
-                    await self.db(record_parts, self.account, [item[:3] for item in batch],
-                                  [item[:2] for item in marks])
+                    await self.db(
+                        record_parts, self.account, [item[:3] for item in batch], [item[:2] for item in marks]
+                    )
                     break
                 except Exception:
-                    logger.exception("SMPP account %s: writing %d messages' parts failed; trying "
-                                     "again", self.account.pk, len(batch))
+                    logger.exception(
+                        "SMPP account %s: writing %d messages' parts failed; trying again",
+                        self.account.pk,
+                        len(batch),
+                    )
                     await asyncio.sleep(1.0)
             for *_, written in batch + marks:
                 if not written.done():
@@ -349,8 +367,9 @@ class AccountBind:
             else:
                 return await self._on_mo(pdu)
         except ValueError as exc:
-            logger.warning("SMPP account %s: unreadable deliver_sm (%s); refused, nothing changed",
-                           self.account.pk, exc)
+            logger.warning(
+                "SMPP account %s: unreadable deliver_sm (%s); refused, nothing changed", self.account.pk, exc
+            )
             return 0x65  # ESME_RX_P_APPN: a permanent refusal, so that it is not sent again
         raw = {"receipt": codec.text(getattr(pdu, "short_message", b""))[:300]}
         loop = asyncio.get_running_loop()
@@ -396,8 +415,11 @@ class AccountBind:
             try:
                 answers = await self.db(store_receipts, self.account, [(r, raw) for r, raw, _, _ in batch])
             except Exception:
-                logger.exception("SMPP account %s: storing %d receipts failed; the SMSC will send "
-                                 "them again", self.account.pk, len(batch))
+                logger.exception(
+                    "SMPP account %s: storing %d receipts failed; the SMSC will send them again",
+                    self.account.pk,
+                    len(batch),
+                )
                 answers = [codec.ESME_RX_T_APPN] * len(batch)
         finally:
             self.storing.release()
@@ -408,8 +430,11 @@ class AccountBind:
                 waiting.append(item)
                 continue
             if answer is None:
-                logger.warning("SMPP receipt for unknown message id %r (account %s); "
-                               "acknowledged, nothing changed", receipt.smsc_id, self.account.pk)
+                logger.warning(
+                    "SMPP receipt for unknown message id %r (account %s); acknowledged, nothing changed",
+                    receipt.smsc_id,
+                    self.account.pk,
+                )
                 answer = codec.ESME_ROK
             if not future.done():
                 future.set_result(answer)
@@ -422,8 +447,9 @@ class AccountBind:
         short_message = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
         concat, payload = codec.split_udh(short_message, pdu.esm_class or 0)
         if concat is None and getattr(pdu, "sar_msg_ref_num", None) is not None:
-            concat = codec.Concatenation(pdu.sar_msg_ref_num, pdu.sar_total_segments or 1,
-                                         pdu.sar_segment_seqnum or 1)
+            concat = codec.Concatenation(
+                pdu.sar_msg_ref_num, pdu.sar_total_segments or 1, pdu.sar_segment_seqnum or 1
+            )
         fields = {
             "source": codec.e164(codec.text(pdu.source_addr), pdu.source_addr_ton or 0),
             "destination": codec.e164(codec.text(pdu.destination_addr), pdu.dest_addr_ton or 0),
@@ -435,8 +461,9 @@ class AccountBind:
         try:
             return await self.db(store_inbound, self.account, fields)
         except Exception:
-            logger.exception("SMPP account %s: storing an MO message failed; the SMSC will send it "
-                             "again", self.account.pk)
+            logger.exception(
+                "SMPP account %s: storing an MO message failed; the SMSC will send it again", self.account.pk
+            )
             return codec.ESME_RX_T_APPN
 
     async def stop(self) -> None:
@@ -473,9 +500,9 @@ class BindManager:
         self.started = threading.Event()
 
     def _accounts(self) -> list[ProviderAccount]:
-        accounts = (ProviderAccount.objects  # a disabled account sends nothing
-                    .filter(provider=ProviderKind.SMPP, status=CarrierAccountStatus.ACTIVE)
-                    .select_related("workspace"))
+        accounts = ProviderAccount.objects.filter(  # a disabled account sends nothing
+            provider=ProviderKind.SMPP, status=CarrierAccountStatus.ACTIVE
+        ).select_related("workspace")
         if self.account_ids is not None:
             accounts = accounts.filter(pk__in=self.account_ids)
         return list(accounts)
@@ -529,11 +556,22 @@ class BindManager:
         # SQLite (the embedded default) takes one writer at a time: one round at a time there.
         runners = 1 if connection.vendor == "sqlite" else settings.SMPP_ROUND_RUNNERS
         busy = threading.Event()
-        threads = [threading.Thread(
-            target=dispatch.serve_rounds, name=f"smpp-rounds-{n}", daemon=True,
-            kwargs={"scope": self._scope, "stop": self._rounds_stop, "limit": settings.SMPP_BATCH_SIZE,
-                    "idle_seconds": settings.SMPP_POLL_SECONDS, "busy": busy, "helper": n > 0})
-            for n in range(runners)]
+        threads = [
+            threading.Thread(
+                target=dispatch.serve_rounds,
+                name=f"smpp-rounds-{n}",
+                daemon=True,
+                kwargs={
+                    "scope": self._scope,
+                    "stop": self._rounds_stop,
+                    "limit": settings.SMPP_BATCH_SIZE,
+                    "idle_seconds": settings.SMPP_POLL_SECONDS,
+                    "busy": busy,
+                    "helper": n > 0,
+                },
+            )
+            for n in range(runners)
+        ]
         for thread in threads:
             thread.start()
         try:

@@ -54,10 +54,24 @@ ESME_RUNKNOWNERR = 0xFF
 # Retried on the same bind at its pace, without counting an attempt.
 THROTTLING_STATUSES = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})
 # The SMSC refused the message itself: sending it again cannot help.
-PERMANENT_STATUSES = frozenset({
-    ESME_RINVMSGLEN, ESME_RINVSRCADR, ESME_RINVDSTADR, ESME_RINVESMCLASS, ESME_RINVSRCTON,
-    ESME_RINVDSTTON, ESME_RINVDCS, 0x65, 0x66, 0x49, 0x51, 0x61, 0x62, 0x63,
-})
+PERMANENT_STATUSES = frozenset(
+    {
+        ESME_RINVMSGLEN,
+        ESME_RINVSRCADR,
+        ESME_RINVDSTADR,
+        ESME_RINVESMCLASS,
+        ESME_RINVSRCTON,
+        ESME_RINVDSTTON,
+        ESME_RINVDCS,
+        0x65,
+        0x66,
+        0x49,
+        0x51,
+        0x61,
+        0x62,
+        0x63,
+    }
+)
 AUTH_STATUSES = frozenset({ESME_RINVPASWD, ESME_RINVSYSID, ESME_RBINDFAIL})
 
 
@@ -65,7 +79,7 @@ def status_name(status: int) -> str:
     """ESME_RTHROTTLED and the like, for error codes and logs."""
     for name, value in vars(consts).items():
         if name.startswith("SMPP_ESME_") and value == status:
-            return "ESME_" + name[len("SMPP_ESME_"):]
+            return "ESME_" + name[len("SMPP_ESME_") :]
     return f"0x{status:08X}"
 
 
@@ -121,7 +135,7 @@ def decode(data: bytes):
         pdu = smpp.parse_pdu(data, client=Sequencer())
     except Exception as exc:  # smpplib raises struct.error, IndexError, its own errors…
         raise PduError(f"malformed {name}: {exc!r}", status=ESME_RINVMSGLEN, sequence=sequence) from None
-    if name in ("submit_sm", "deliver_sm") and not _short_message_fits(data[HEADER.size:]):
+    if name in ("submit_sm", "deliver_sm") and not _short_message_fits(data[HEADER.size :]):
         raise PduError(f"truncated {name}", status=ESME_RINVMSGLEN, sequence=sequence)
     return pdu
 
@@ -208,6 +222,7 @@ def split_body(body: str, *, reference: int) -> list[Part]:
 
         def encode_chars(chunk):
             return chunk.encode("utf-16-be")
+
     if info.num_segments <= 1:
         return [Part(encode_chars(body), coding, 0)]
     chunks, current, used = [], [], 0
@@ -219,9 +234,14 @@ def split_body(body: str, *, reference: int) -> list[Part]:
         used += units(ch)
     chunks.append("".join(current))
     total = len(chunks)
-    return [Part(bytes((0x05, 0x00, 0x03, reference & 0xFF, total, index)) + encode_chars(chunk),
-                 coding, ESM_CLASS_UDHI)
-            for index, chunk in enumerate(chunks, start=1)]
+    return [
+        Part(
+            bytes((0x05, 0x00, 0x03, reference & 0xFF, total, index)) + encode_chars(chunk),
+            coding,
+            ESM_CLASS_UDHI,
+        )
+        for index, chunk in enumerate(chunks, start=1)
+    ]
 
 
 def decode_short_message(data: bytes, data_coding: int) -> str:
@@ -236,8 +256,18 @@ def decode_short_message(data: bytes, data_coding: int) -> str:
 
 
 _GSM_BASIC = gsm.GSM_CHARACTER_TABLE[:128]
-_GSM_EXTENDED = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~",
-                 0x3E: "]", 0x40: "|", 0x65: "€"}
+_GSM_EXTENDED = {
+    0x0A: "\f",
+    0x14: "^",
+    0x28: "{",
+    0x29: "}",
+    0x2F: "\\",
+    0x3C: "[",
+    0x3D: "~",
+    0x3E: "]",
+    0x40: "|",
+    0x65: "€",
+}
 
 
 def _gsm7_text(data: bytes) -> str:
@@ -267,13 +297,13 @@ def split_udh(short_message: bytes, esm_class: int) -> tuple[Concatenation | Non
     if not esm_class & ESM_CLASS_UDHI or not short_message:
         return None, short_message
     udh_length = short_message[0]
-    udh, rest = short_message[1:1 + udh_length], short_message[1 + udh_length:]
+    udh, rest = short_message[1 : 1 + udh_length], short_message[1 + udh_length :]
     if len(udh) < udh_length:
         raise ValueError("UDH longer than the message")
     position, found = 0, None
     while position + 2 <= len(udh):
         iei, length = udh[position], udh[position + 1]
-        value = udh[position + 2:position + 2 + length]
+        value = udh[position + 2 : position + 2 + length]
         if iei == 0x00 and length == 3 and len(value) == 3:
             found = Concatenation(value[0], value[1], value[2])
         elif iei == 0x08 and length == 4 and len(value) == 4:
@@ -288,18 +318,37 @@ def split_udh(short_message: bytes, esm_class: int) -> tuple[Concatenation | Non
 
 _RECEIPT_FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err)\s*:\s*(\S*)", re.IGNORECASE)
 # message_state TLV values (SMPP 3.4 section 5.3.2.35) as receipt stat words
-MESSAGE_STATES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV",
-                  6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD"}
+MESSAGE_STATES = {
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
+}
 # A receipt's stat onto a platform status; None: not final, nothing to change.
 RECEIPT_STATUSES = {
-    "DELIVRD": "delivered", "DELIVERED": "delivered", "ACCEPTD": "delivered",
-    "UNDELIV": "undelivered", "UNDELIVERABLE": "undelivered", "EXPIRED": "undelivered",
-    "UNKNOWN": "undelivered", "DELETED": "failed", "REJECTD": "failed", "REJECTED": "failed",
-    "ENROUTE": None, "BUFFERED": None, "SCHEDULED": None,
+    "DELIVRD": "delivered",
+    "DELIVERED": "delivered",
+    "ACCEPTD": "delivered",
+    "UNDELIV": "undelivered",
+    "UNDELIVERABLE": "undelivered",
+    "EXPIRED": "undelivered",
+    "UNKNOWN": "undelivered",
+    "DELETED": "failed",
+    "REJECTD": "failed",
+    "REJECTED": "failed",
+    "ENROUTE": None,
+    "BUFFERED": None,
+    "SCHEDULED": None,
 }
 RECEIPT_MEANINGS = {
-    "UNDELIV": "Undeliverable", "EXPIRED": "Validity period expired before delivery",
-    "UNKNOWN": "The SMSC does not know the outcome", "DELETED": "Deleted at the SMSC",
+    "UNDELIV": "Undeliverable",
+    "EXPIRED": "Validity period expired before delivery",
+    "UNKNOWN": "The SMSC does not know the outcome",
+    "DELETED": "Deleted at the SMSC",
     "REJECTD": "Rejected by the SMSC or the network",
 }
 
@@ -332,15 +381,17 @@ class Receipt:
 
 def is_receipt(pdu) -> bool:
     esm_class = getattr(pdu, "esm_class", 0) or 0
-    return (esm_class & ESM_CLASS_TYPE_MASK == ESM_CLASS_RECEIPT
-            or bool(getattr(pdu, "receipted_message_id", None)))
+    return esm_class & ESM_CLASS_TYPE_MASK == ESM_CLASS_RECEIPT or bool(
+        getattr(pdu, "receipted_message_id", None)
+    )
 
 
 def parse_receipt(pdu) -> Receipt:
     """A deliver_sm receipt: the TLVs (receipted_message_id, message_state, network_error_code)
     win over the text form `id:… stat:… err:…`. ValueError when it names no message or state."""
-    fields = {key.lower(): value for key, value in
-              _RECEIPT_FIELD.findall(text(getattr(pdu, "short_message", b"")))}
+    fields = {
+        key.lower(): value for key, value in _RECEIPT_FIELD.findall(text(getattr(pdu, "short_message", b"")))
+    }
     smsc_id = text(getattr(pdu, "receipted_message_id", None)).strip("\x00 ") or fields.get("id", "")
     state = getattr(pdu, "message_state", None)
     stat = (MESSAGE_STATES.get(state) if isinstance(state, int) else None) or fields.get("stat", "")
@@ -387,4 +438,3 @@ def e164(address: str, ton: int) -> str:
 
 def count_parts(body: str) -> int:
     return max(1, count_segments(body).num_segments)
-

@@ -50,9 +50,12 @@ def session_config(account: ProviderAccount, **overrides) -> SessionConfig:
 
     values = account.settings or {}
     config = SessionConfig(
-        host=values.get("host", ""), port=int(values.get("port") or DEFAULT_PORT),
-        system_id=values.get("system_id", ""), password=account.auth_token or "",
-        system_type=values.get("system_type", ""), tls=bool(values.get("tls")),
+        host=values.get("host", ""),
+        port=int(values.get("port") or DEFAULT_PORT),
+        system_id=values.get("system_id", ""),
+        password=account.auth_token or "",
+        system_type=values.get("system_type", ""),
+        tls=bool(values.get("tls")),
         bind_type=values.get("bind_type", "transceiver"),
         window=int(values.get("window") or settings.SMPP_WINDOW),
         enquire_link_seconds=settings.SMPP_ENQUIRE_LINK_SECONDS,
@@ -82,41 +85,59 @@ def bind_error(exc: BaseException, config: SessionConfig) -> Exception:
     if isinstance(exc, SmppError) and exc.status is not None:
         name = codec.status_name(exc.status)
         if exc.status in codec.AUTH_STATUSES:
-            return ProviderAuthError(f"The SMSC at {where} refused the bind: {name} "
-                                     f"({codec.status_description(exc.status)}).", code=name)
+            return ProviderAuthError(
+                f"The SMSC at {where} refused the bind: {name} ({codec.status_description(exc.status)}).",
+                code=name,
+            )
         return PermanentProviderError(f"The SMSC at {where} refused the bind: {name}.", code=name)
     if isinstance(exc, socket.gaierror):
         # A host name that does not resolve is a wrong address, not an SMSC that is down.
-        return PermanentProviderError(f"The SMSC's host {config.host!r} does not resolve: {exc}.",
-                                      code="host_not_found")
-    return TransientProviderError(f"Could not bind to the SMSC at {where}: {exc or type(exc).__name__}.",
-                                  code="smpp_unreachable")
+        return PermanentProviderError(
+            f"The SMSC's host {config.host!r} does not resolve: {exc}.", code="host_not_found"
+        )
+    return TransientProviderError(
+        f"Could not bind to the SMSC at {where}: {exc or type(exc).__name__}.", code="smpp_unreachable"
+    )
 
 
 # The SMSC's refusals (command_status names) and receipts' states that messages end with most
 # often (a receipt's code is "<stat>:<err>"; its state says what it means): meaning, and what to do.
 ERROR_CODES = {
-    "smpp_error": ("The SMSC refused the message.",
-                   "Check the SMSC's error in the message's events; then retry or contact the SMSC."),
-    "ESME_RINVDSTADR": ("The SMSC refused the destination address.",
-                        "Check the number, with its country code."),
-    "ESME_RINVSRCADR": ("The SMSC refused the sender address.",
-                        "Send from a sender the SMSC account allows."),
+    "smpp_error": (
+        "The SMSC refused the message.",
+        "Check the SMSC's error in the message's events; then retry or contact the SMSC.",
+    ),
+    "ESME_RINVDSTADR": (
+        "The SMSC refused the destination address.",
+        "Check the number, with its country code.",
+    ),
+    "ESME_RINVSRCADR": (
+        "The SMSC refused the sender address.",
+        "Send from a sender the SMSC account allows.",
+    ),
     "ESME_RTHROTTLED": ("The SMSC throttled the bind.", "Lower the account's throughput setting."),
     "ESME_RMSGQFUL": ("The SMSC's queue for this destination is full.", "Try again later."),
-    "ESME_RSUBMITFAIL": ("The SMSC could not accept the message.",
-                         "Try again; ask the SMSC's operator if it persists."),
+    "ESME_RSUBMITFAIL": (
+        "The SMSC could not accept the message.",
+        "Try again; ask the SMSC's operator if it persists.",
+    ),
     "ESME_RBINDFAIL": ("The SMSC refused the bind.", "Check the account's system_id and password."),
     "UNDELIV": ("The network could not deliver the message.", "Check the number is in service."),
-    "EXPIRED": ("The message expired at the SMSC before delivery.",
-                "The handset may be off; try again later."),
+    "EXPIRED": (
+        "The message expired at the SMSC before delivery.",
+        "The handset may be off; try again later.",
+    ),
     "REJECTD": ("The SMSC or the network rejected the message.", "Check the number and the content."),
     "DELETED": ("The SMSC deleted the message.", "Ask the SMSC's operator why."),
     "UNKNOWN": ("The SMSC does not know the outcome.", "Nothing; it may still arrive."),
-    "smpp_unreachable": ("The SMSC could not be reached.",
-                         "Check the account's host and port, and the network."),
-    "smpp_bind_lost": ("The bind to the SMSC was lost while sending.",
-                       "Nothing: the platform checks and retries."),
+    "smpp_unreachable": (
+        "The SMSC could not be reached.",
+        "Check the account's host and port, and the network.",
+    ),
+    "smpp_bind_lost": (
+        "The bind to the SMSC was lost while sending.",
+        "Nothing: the platform checks and retries.",
+    ),
 }
 
 
@@ -124,8 +145,14 @@ class SmppProvider:
     name = "smpp"
     # A sender may be an alphanumeric sender id, sent as source_addr with TON 5 / NPI 0
     # (codec.sender_address), where the SMSC allows it.
-    capabilities = frozenset({Capability.LIST_NUMBERS, Capability.FETCH_MESSAGE,
-                              Capability.ALPHANUMERIC_SENDER, Capability.ROUND_HOOKS})
+    capabilities = frozenset(
+        {
+            Capability.LIST_NUMBERS,
+            Capability.FETCH_MESSAGE,
+            Capability.ALPHANUMERIC_SENDER,
+            Capability.ROUND_HOOKS,
+        }
+    )
     webhook_routes: Mapping[str, EventKind | None] = {}  # its events come over the bind
     inbound_route, status_route = "inbound", "status"
     error_codes = ERROR_CODES
@@ -138,23 +165,38 @@ class SmppProvider:
 
     # Sending happens in the bind process ---------------------------------------------------
 
-    def send(self, *, to: str, from_number: str | None, body: str, media_urls: list[str],
-             status_callback: str | None, messaging_service_sid: str | None = None) -> SendResult:
-        raise TransientProviderError("SMPP messages are sent by the bind process, not by workers.",
-                                     code="smpp_bind_process")
+    def send(
+        self,
+        *,
+        to: str,
+        from_number: str | None,
+        body: str,
+        media_urls: list[str],
+        status_callback: str | None,
+        messaging_service_sid: str | None = None,
+    ) -> SendResult:
+        raise TransientProviderError(
+            "SMPP messages are sent by the bind process, not by workers.", code="smpp_bind_process"
+        )
 
-    async def send_async(self, *, to: str, from_number: str | None, body: str,
-                         media_urls: list[str], status_callback: str | None,
-                         messaging_service_sid: str | None = None,
-                         message_id: str = "") -> SendResult:
+    async def send_async(
+        self,
+        *,
+        to: str,
+        from_number: str | None,
+        body: str,
+        media_urls: list[str],
+        status_callback: str | None,
+        messaging_service_sid: str | None = None,
+        message_id: str = "",
+    ) -> SendResult:
         """Through this process's bind of the account (the bind process's rounds); media cannot
         go over SMPP and the receipts come over the bind, not to a callback URL."""
         from .binds import live_bind
 
         bind = live_bind(self.account.pk)
         if bind is None:
-            raise NotSent("This process holds no bind of the account.", code="smpp_unbound",
-                          retry_after=1.0)
+            raise NotSent("This process holds no bind of the account.", code="smpp_unbound", retry_after=1.0)
         return await bind.submit(message_id=message_id, to=to, from_number=from_number, body=body)
 
     def prepare_sends(self, messages: list) -> dict:
@@ -188,8 +230,9 @@ class SmppProvider:
             asyncio.run(bind_and_unbind())
         except (SmppError, OSError, TimeoutError) as exc:
             raise bind_error(exc, config) from None
-        return AccountInfo(account_sid=config.system_id,
-                           friendly_name=f"SMPP {config.host}:{config.port}", status="active")
+        return AccountInfo(
+            account_sid=config.system_id, friendly_name=f"SMPP {config.host}:{config.port}", status="active"
+        )
 
     # Looking messages up -------------------------------------------------------------------
 
@@ -202,8 +245,11 @@ class SmppProvider:
 
         if not (self.account.settings or {}).get("query_sm", True):
             raise PermanentProviderError("This SMSC does not answer query_sm.", code="smpp_no_query")
-        parts = list(SmppPart.objects.filter(account=self.account, message__provider_sid=provider_sid)
-                     .select_related("message").order_by("index"))
+        parts = list(
+            SmppPart.objects.filter(account=self.account, message__provider_sid=provider_sid)
+            .select_related("message")
+            .order_by("index")
+        )
         if not parts:
             raise PermanentProviderError(f"No SMPP message {provider_sid}.", code="smpp_unknown_id")
         sender = codec.sender_address(parts[0].message.from_number or "")
@@ -214,10 +260,16 @@ class SmppProvider:
             session = SmppSession(config)
             await session.open()
             try:
-                return [await session.request("query_sm", message_id=part.smsc_id,
-                                              source_addr_ton=sender[0], source_addr_npi=sender[1],
-                                              source_addr=sender[2])
-                        for part in waiting]
+                return [
+                    await session.request(
+                        "query_sm",
+                        message_id=part.smsc_id,
+                        source_addr_ton=sender[0],
+                        source_addr_npi=sender[1],
+                        source_addr=sender[2],
+                    )
+                    for part in waiting
+                ]
             finally:
                 await session.close()
 
@@ -230,18 +282,22 @@ class SmppProvider:
         states = {part.index: (part.status, part.error_code, part.error_message) for part in parts}
         for part, answer in zip(waiting, answers, strict=True):
             if answer.status != codec.ESME_ROK:
-                raise PermanentProviderError(f"query_sm refused: {codec.status_name(answer.status)}",
-                                             code=codec.status_name(answer.status))
+                raise PermanentProviderError(
+                    f"query_sm refused: {codec.status_name(answer.status)}",
+                    code=codec.status_name(answer.status),
+                )
             stat = codec.MESSAGE_STATES.get(answer.message_state or 0, "")
             receipt = codec.Receipt(part.smsc_id, stat, str(answer.error_code or ""))
             if receipt.status:
                 states[part.index] = (receipt.status, receipt.error_code, receipt.error_message)
         status, code, message = aggregate_status(list(states.values()))
-        return CarrierMessage(provider_sid=provider_sid, status=status or "", error_code=code,
-                              error_message=message)
+        return CarrierMessage(
+            provider_sid=provider_sid, status=status or "", error_code=code, error_message=message
+        )
 
-    def find_sent(self, *, to: str, from_number: str | None, sent_since: datetime,
-                  limit: int) -> list[CarrierMessage]:
+    def find_sent(
+        self, *, to: str, from_number: str | None, sent_since: datetime, limit: int
+    ) -> list[CarrierMessage]:
         return []  # an SMSC keeps no list to search: a lost submit_sm_resp cannot be looked up
 
     # Events the bind process stored --------------------------------------------------------
@@ -260,8 +316,10 @@ class SmppProvider:
 
     @classmethod
     def webhook_urls(cls, base_url: str, workspace_id: str) -> tuple[str, str]:
-        return (webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
-                webhook_url(base_url, cls.name, workspace_id, cls.status_route))
+        return (
+            webhook_url(base_url, cls.name, workspace_id, cls.inbound_route),
+            webhook_url(base_url, cls.name, workspace_id, cls.status_route),
+        )
 
     @staticmethod
     def dedupe_key(kind: str, payload: Mapping[str, Any]) -> str:
@@ -276,27 +334,42 @@ class SmppProvider:
         sid, status = str(params.get("MessageSid") or ""), str(params.get("MessageStatus") or "")
         if not sid or status not in PLATFORM_STATUSES:
             raise ValueError("Not an SMPP status event.")
-        return StatusUpdate(provider_sid=sid, status=status,
-                            error_code=str(params.get("ErrorCode") or "") or None,
-                            error_message=str(params.get("ErrorMessage") or "") or None,
-                            to_number=str(params.get("To") or ""),
-                            from_number=str(params.get("From") or ""),
-                            message_id=str(params.get("message_id") or ""))
+        return StatusUpdate(
+            provider_sid=sid,
+            status=status,
+            error_code=str(params.get("ErrorCode") or "") or None,
+            error_message=str(params.get("ErrorMessage") or "") or None,
+            to_number=str(params.get("To") or ""),
+            from_number=str(params.get("From") or ""),
+            message_id=str(params.get("message_id") or ""),
+        )
 
     @staticmethod
     def parse_inbound(params: Mapping[str, Any]) -> InboundMessage:
         if not params.get("MessageSid") or not params.get("From") or not params.get("To"):
             raise ValueError("Not an SMPP inbound event.")
-        return InboundMessage(provider_sid=str(params["MessageSid"]), from_number=str(params["From"]),
-                              to_number=str(params["To"]), body=str(params.get("Body") or ""))
+        return InboundMessage(
+            provider_sid=str(params["MessageSid"]),
+            from_number=str(params["From"]),
+            to_number=str(params["To"]),
+            body=str(params.get("Body") or ""),
+        )
 
     # Senders -------------------------------------------------------------------------------
 
     def list_numbers(self) -> list[NumberInfo]:
         """The senders the account's settings list (an SMSC has no API to list them)."""
-        return [NumberInfo(phone_number=sender, provider_sid=f"smpp:{sender}", friendly_name=sender,
-                           sms=True, mms=False, voice=False)
-                for sender in (self.account.settings or {}).get("senders", [])]
+        return [
+            NumberInfo(
+                phone_number=sender,
+                provider_sid=f"smpp:{sender}",
+                friendly_name=sender,
+                sms=True,
+                mms=False,
+                voice=False,
+            )
+            for sender in (self.account.settings or {}).get("senders", [])
+        ]
 
     def configure_number(self, *, number: NumberInfo, inbound_url: str, status_url: str) -> None:
         return None  # MO messages and receipts reach us over the bind

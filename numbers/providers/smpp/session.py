@@ -19,8 +19,11 @@ from . import codec
 
 logger = logging.getLogger(__name__)
 
-BIND_COMMANDS = {"transceiver": "bind_transceiver", "transmitter": "bind_transmitter",
-                 "receiver": "bind_receiver"}
+BIND_COMMANDS = {
+    "transceiver": "bind_transceiver",
+    "transmitter": "bind_transmitter",
+    "receiver": "bind_receiver",
+}
 
 
 class SmppError(Exception):
@@ -83,15 +86,23 @@ class SmppSession:
         if config.tls:
             context = config.ssl_context or ssl.create_default_context()
         self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(config.host, config.port, ssl=context,
-                                    server_hostname=config.host if context else None),
-            config.connect_timeout)
+            asyncio.open_connection(
+                config.host, config.port, ssl=context, server_hostname=config.host if context else None
+            ),
+            config.connect_timeout,
+        )
         self._spawn(self._read_loop())
         try:
             response = await self.request(
-                BIND_COMMANDS[config.bind_type], system_id=config.system_id,
-                password=config.password, system_type=config.system_type,
-                interface_version=0x34, addr_ton=0, addr_npi=0, address_range="")
+                BIND_COMMANDS[config.bind_type],
+                system_id=config.system_id,
+                password=config.password,
+                system_type=config.system_type,
+                interface_version=0x34,
+                addr_ton=0,
+                addr_npi=0,
+                address_range="",
+            )
         except BaseException:
             await self.abort("bind failed")
             raise
@@ -131,8 +142,7 @@ class SmppSession:
 
     # Requests --------------------------------------------------------------------------------
 
-    async def request(self, command: str, *, on_answer: Callable[[object], None] | None = None,
-                      **fields):
+    async def request(self, command: str, *, on_answer: Callable[[object], None] | None = None, **fields):
         """Send a request within the window and wait for its response PDU (any command_status).
         `on_answer(pdu)` runs as soon as the response is read, before any PDU after it is handled.
         Raises SessionClosed if the session ends first."""
@@ -174,8 +184,9 @@ class SmppSession:
     def _respond(self, command: str, sequence: int, status: int = codec.ESME_ROK, **fields) -> None:
         # A session that is ending: the SMSC redelivers what it did not hear answered.
         with contextlib.suppress(ConnectionError):
-            self._write(codec.make(command, self.sequencer, sequence=sequence, status=status,
-                                   **fields).generate())
+            self._write(
+                codec.make(command, self.sequencer, sequence=sequence, status=status, **fields).generate()
+            )
 
     # Reading ---------------------------------------------------------------------------------
 
@@ -188,8 +199,9 @@ class SmppSession:
                 length = int.from_bytes(header, "big")
                 if not codec.HEADER.size <= length <= codec.MAX_PDU_LENGTH:
                     # The framing is lost: nothing after this can be trusted.
-                    logger.warning("SMPP: command_length %d from %s; dropping the connection",
-                                   length, self.config.host)
+                    logger.warning(
+                        "SMPP: command_length %d from %s; dropping the connection", length, self.config.host
+                    )
                     self._respond("generic_nack", 0, codec.ESME_RINVCMDLEN)
                     reason = f"invalid command_length {length}"
                     break
@@ -210,8 +222,7 @@ class SmppSession:
         try:
             pdu = codec.decode(data)
         except codec.PduError as exc:
-            logger.warning("SMPP: malformed PDU from %s (%s); answered generic_nack",
-                           self.config.host, exc)
+            logger.warning("SMPP: malformed PDU from %s (%s); answered generic_nack", self.config.host, exc)
             command_id = int.from_bytes(data[4:8], "big")
             if command_id & 0x80000000:
                 future = self.pending.get(exc.sequence)

@@ -91,8 +91,9 @@ def prepare_sends(account: ProviderAccount, messages: list[Any]) -> dict[str, Ex
     again = {m.pk for m in messages if m.attempts > 1}  # not a first claim (nor an operator's resend)
     doubtful = []
     for message_id, parts in earlier.items():
-        answered = [p for p in parts if p.smsc_id and p.status in (SmppPartStatus.SUBMITTED,
-                                                                   SmppPartStatus.DELIVERED)]
+        answered = [
+            p for p in parts if p.smsc_id and p.status in (SmppPartStatus.SUBMITTED, SmppPartStatus.DELIVERED)
+        ]
         if message_id in again and answered and len(answered) == parts[0].total == len(parts):
             decided[message_id] = SendResult(provider_sid_for(account.pk, answered[0].smsc_id), "sent")
             continue
@@ -100,14 +101,19 @@ def prepare_sends(account: ProviderAccount, messages: list[Any]) -> dict[str, Ex
         if once and any(p.status == SmppPartStatus.SUBMITTING for p in parts):
             decided[message_id] = PermanentProviderError(
                 "The bind was lost before the SMSC answered; the account sends such messages at "
-                "most once, so it was not sent again.", code=UNKNOWN_OUTCOME)
+                "most once, so it was not sent again.",
+                code=UNKNOWN_OUTCOME,
+            )
     if doubtful:
         SmppPart.objects.filter(message_id__in=doubtful).delete()
     return decided
 
 
-def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple[tuple[int, str], ...], int]],
-                 submitting: Sequence[tuple[str, int]] = ()) -> None:
+def record_parts(
+    account: ProviderAccount,
+    answered: list[tuple[str, tuple[tuple[int, str], ...], int]],
+    submitting: Sequence[tuple[str, int]] = (),
+) -> None:
     """In one transaction while their rounds go on: messages every part of which the SMSC
     answered ((message id, ((index, smsc id), …), total)), so that receipts can be matched to
     them and a crash before the round's write-back does not send them again (prepare_sends);
@@ -116,16 +122,37 @@ def record_parts(account: ProviderAccount, answered: list[tuple[str, tuple[tuple
     with transaction.atomic():
         if at_most_once(account) and answered:  # their `submitting` rows
             SmppPart.objects.filter(message_id__in=[m for m, _, _ in answered]).delete()
-        SmppPart.objects.bulk_create([
-            SmppPart(account=account, message_id=message_id, index=index, total=total,
-                     status=SmppPartStatus.SUBMITTING)
-            for message_id, total in submitting for index in range(1, total + 1)])
-        SmppPart.objects.bulk_create([
-            SmppPart(account=account, message_id=message_id, index=index, total=total,
-                     status=SmppPartStatus.SUBMITTED, smsc_id=smsc_id, id_exact=exact,
-                     id_as_decimal=as_decimal, id_as_hex=as_hex)
-            for message_id, parts, total in answered for index, smsc_id in parts
-            for exact, as_decimal, as_hex in [codec.id_forms(smsc_id)]])
+        SmppPart.objects.bulk_create(
+            [
+                SmppPart(
+                    account=account,
+                    message_id=message_id,
+                    index=index,
+                    total=total,
+                    status=SmppPartStatus.SUBMITTING,
+                )
+                for message_id, total in submitting
+                for index in range(1, total + 1)
+            ]
+        )
+        SmppPart.objects.bulk_create(
+            [
+                SmppPart(
+                    account=account,
+                    message_id=message_id,
+                    index=index,
+                    total=total,
+                    status=SmppPartStatus.SUBMITTED,
+                    smsc_id=smsc_id,
+                    id_exact=exact,
+                    id_as_decimal=as_decimal,
+                    id_as_hex=as_hex,
+                )
+                for message_id, parts, total in answered
+                for index, smsc_id in parts
+                for exact, as_decimal, as_hex in [codec.id_forms(smsc_id)]
+            ]
+        )
 
 
 def record_sends(account: ProviderAccount, unsent_ids: list[str]) -> None:
@@ -149,10 +176,17 @@ def failover_items(account: ProviderAccount, refused: list[tuple[Any, str | None
         if target is None:
             continue
         fallback, from_number, service_sid = target
-        items.append(lifecycle.FailOver(
-            message.pk, fallback.pk, from_number, service_sid, (code or "not_taken")[:16],
-            f"smpp did not take it ({reason}); failed over to carrier account {fallback.uid} "
-            f"({fallback.provider})."))
+        items.append(
+            lifecycle.FailOver(
+                message.pk,
+                fallback.pk,
+                from_number,
+                service_sid,
+                (code or "not_taken")[:16],
+                f"smpp did not take it ({reason}); failed over to carrier account {fallback.uid} "
+                f"({fallback.provider}).",
+            )
+        )
     return items
 
 
@@ -175,17 +209,20 @@ def fail_over_unbound(account: ProviderAccount, reason: str) -> int:
     moved = 0
     while True:
         with transaction.atomic():
-            claimed = lifecycle.messages_claim_due(limit=settings.SMPP_BATCH_SIZE,
-                                                   account_ids=[account.pk], with_fallback=True,
-                                                   announce=False)
+            claimed = lifecycle.messages_claim_due(
+                limit=settings.SMPP_BATCH_SIZE, account_ids=[account.pk], with_fallback=True, announce=False
+            )
             if not claimed:
                 return moved
             items = failover_items(account, [(m, "smpp_unreachable", reason) for m in claimed])
             going = {item.message_id for item in items}
             _fail_over(items)
             # No fallback that can take them: back as they were, waiting for the bind.
-            stay = [lifecycle.WaitForSlot(m.pk, time.time() + settings.SMPP_RECONNECT_MAX_SECONDS)
-                    for m in claimed if m.pk not in going]
+            stay = [
+                lifecycle.WaitForSlot(m.pk, time.time() + settings.SMPP_RECONNECT_MAX_SECONDS)
+                for m in claimed
+                if m.pk not in going
+            ]
             lifecycle.messages_wait_for_slot(stay, announced=False)
             moved += len(items)
             if len(claimed) < settings.SMPP_BATCH_SIZE:
@@ -197,9 +234,14 @@ def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> dict[str, Smpp
     (the newest such part), else by its other spelling (hex read as decimal, or the reverse)."""
     exacts = {codec.id_forms(smsc_id)[0] for smsc_id in smsc_ids}
     # Only the parts are locked: the message rows are the round's to write meanwhile.
-    parts = (SmppPart.objects.select_for_update(of=("self",)).select_related("message")
-             .filter(Q(id_exact__in=exacts) | Q(id_as_decimal__in=exacts) | Q(id_as_hex__in=exacts),
-                     account=account).order_by("pk"))
+    parts = (
+        SmppPart.objects.select_for_update(of=("self",))
+        .select_related("message")
+        .filter(
+            Q(id_exact__in=exacts) | Q(id_as_decimal__in=exacts) | Q(id_as_hex__in=exacts), account=account
+        )
+        .order_by("pk")
+    )
     by_exact: dict[str, SmppPart] = {}
     by_other: dict[str, SmppPart] = {}
     for part in parts:  # oldest first: the newest of each id wins
@@ -212,8 +254,9 @@ def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> dict[str, Smpp
     return {exact: part for exact, part in found.items() if part is not None}
 
 
-def store_receipts(account: ProviderAccount,
-                   receipts: list[tuple[codec.Receipt, dict[str, Any]]]) -> list[int | None]:
+def store_receipts(
+    account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict[str, Any]]]
+) -> list[int | None]:
     """Apply a batch of receipts to their parts and record a carrier event for each message whose
     aggregate status changes, in one transaction and a few statements whatever the batch's size;
     answers each receipt's deliver_sm_resp status, None for an unknown id."""
@@ -233,8 +276,11 @@ def store_receipts(account: ProviderAccount,
             answers.append(codec.ESME_ROK)
             if receipt.status is None or part.status != SmppPartStatus.SUBMITTED:
                 continue  # an intermediate state, or a repeated receipt
-            part.status, part.error_code, part.error_message = (receipt.status, receipt.error_code,
-                                                                receipt.error_message)
+            part.status, part.error_code, part.error_message = (
+                receipt.status,
+                receipt.error_code,
+                receipt.error_message,
+            )
             part.receipt_at = now
             changed[part.pk] = part
             decided.append((part, receipt, raw))
@@ -245,8 +291,9 @@ def store_receipts(account: ProviderAccount,
         for part in changed.values():
             by_outcome.setdefault((part.status, part.error_code, part.error_message), []).append(part.pk)
         for (status, code, text), ids in by_outcome.items():
-            SmppPart.objects.filter(pk__in=ids).update(status=status, error_code=code,
-                                                       error_message=text, receipt_at=now)
+            SmppPart.objects.filter(pk__in=ids).update(
+                status=status, error_code=code, error_message=text, receipt_at=now
+            )
         long_ones = {p.message_id for p in changed.values() if p.total > 1}
         siblings: dict[str, list[SmppPart]] = {}
         if long_ones:
@@ -255,21 +302,35 @@ def store_receipts(account: ProviderAccount,
         events, messages, told = [], [], set()
         for part, receipt, raw in decided:
             group = siblings.get(part.message_id, [part])
-            status, code, text = aggregate_status([(p.status, p.error_code, p.error_message)
-                                                   for p in group])
+            status, code, text = aggregate_status([(p.status, p.error_code, p.error_message) for p in group])
             if status is None or (part.message_id, status) in told:
                 continue
             told.add((part.message_id, status))
             message = part.message
             # Its round may not have written it `sent` yet: the sid is the one it will get.
             sid = message.provider_sid or provider_sid_for(account.pk, group[0].smsc_id)
-            params = {"MessageSid": sid, "MessageStatus": status,
-                      "ErrorCode": code or "", "ErrorMessage": text or "",
-                      "To": message.to_number, "From": message.from_number,
-                      "smsc_id": receipt.smsc_id, "stat": receipt.stat, "err": receipt.error,
-                      "part": f"{part.index}/{part.total}", **raw}
-            events.append(intake_event(workspace_id=account.workspace_id, provider="smpp",
-                                       kind="status", payload=params, message_id=message.pk))
+            params = {
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "ErrorCode": code or "",
+                "ErrorMessage": text or "",
+                "To": message.to_number,
+                "From": message.from_number,
+                "smsc_id": receipt.smsc_id,
+                "stat": receipt.stat,
+                "err": receipt.error,
+                "part": f"{part.index}/{part.total}",
+                **raw,
+            }
+            events.append(
+                intake_event(
+                    workspace_id=account.workspace_id,
+                    provider="smpp",
+                    kind="status",
+                    payload=params,
+                    message_id=message.pk,
+                )
+            )
             messages.append(message)
         carrier_events_store_many(events, messages)
     return answers
@@ -286,19 +347,39 @@ def store_inbound(account: ProviderAccount, fields: dict[str, Any]) -> int:
             body = fields["text"]
         else:
             SmppInboundPart.objects.get_or_create(
-                account=account, source=source, destination=destination, reference=concat.reference,
-                total=concat.total, index=concat.index, defaults={"text": fields["text"]})
-            siblings = list(SmppInboundPart.objects.select_for_update().filter(
-                account=account, source=source, destination=destination, reference=concat.reference,
-                total=concat.total).order_by("index"))
+                account=account,
+                source=source,
+                destination=destination,
+                reference=concat.reference,
+                total=concat.total,
+                index=concat.index,
+                defaults={"text": fields["text"]},
+            )
+            siblings = list(
+                SmppInboundPart.objects.select_for_update()
+                .filter(
+                    account=account,
+                    source=source,
+                    destination=destination,
+                    reference=concat.reference,
+                    total=concat.total,
+                )
+                .order_by("index")
+            )
             if len(siblings) < concat.total:
                 return codec.ESME_ROK  # kept until the other parts arrive
             body = "".join(part.text for part in siblings)
             SmppInboundPart.objects.filter(pk__in=[part.pk for part in siblings]).delete()
-        params = {"MessageSid": "SMPP" + uuid.uuid4().hex, "From": source, "To": destination,
-                  "Body": body, "NumMedia": "0"}
-        carrier_event_store(intake_event(workspace_id=account.workspace_id, provider="smpp",
-                                         kind="inbound", payload=params))
+        params = {
+            "MessageSid": "SMPP" + uuid.uuid4().hex,
+            "From": source,
+            "To": destination,
+            "Body": body,
+            "NumMedia": "0",
+        }
+        carrier_event_store(
+            intake_event(workspace_id=account.workspace_id, provider="smpp", kind="inbound", payload=params)
+        )
     return codec.ESME_ROK
 
 
@@ -310,24 +391,53 @@ def expire_inbound_parts(*, now: datetime | None = None) -> int:
 
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.SMPP_MO_PARTS_MAX_AGE_SECONDS)
-    stale = (SmppInboundPart.objects.filter(received_at__lt=cutoff)
-             .values_list("account_id", "source", "destination", "reference", "total").distinct())
+    stale = (
+        SmppInboundPart.objects.filter(received_at__lt=cutoff)
+        .values_list("account_id", "source", "destination", "reference", "total")
+        .distinct()
+    )
     taken = 0
     for account_id, source, destination, reference, total in stale[:1000]:
         with transaction.atomic():
-            parts = list(SmppInboundPart.objects.select_for_update().select_related("account")
-                         .filter(account_id=account_id, source=source, destination=destination,
-                                 reference=reference, total=total).order_by("index"))
+            parts = list(
+                SmppInboundPart.objects.select_for_update()
+                .select_related("account")
+                .filter(
+                    account_id=account_id,
+                    source=source,
+                    destination=destination,
+                    reference=reference,
+                    total=total,
+                )
+                .order_by("index")
+            )
             if not parts:
                 continue  # completed or taken by another run meanwhile
             texts = {part.index: part.text for part in parts}
             body = "".join(texts.get(index, " … ") for index in range(1, total + 1)).strip()
-            params = {"MessageSid": "SMPP" + uuid.uuid4().hex, "From": source, "To": destination,
-                      "Body": body, "NumMedia": "0"}
-            carrier_event_store(intake_event(workspace_id=parts[0].account.workspace_id,
-                                             provider="smpp", kind="inbound", payload=params))
+            params = {
+                "MessageSid": "SMPP" + uuid.uuid4().hex,
+                "From": source,
+                "To": destination,
+                "Body": body,
+                "NumMedia": "0",
+            }
+            carrier_event_store(
+                intake_event(
+                    workspace_id=parts[0].account.workspace_id,
+                    provider="smpp",
+                    kind="inbound",
+                    payload=params,
+                )
+            )
             SmppInboundPart.objects.filter(pk__in=[part.pk for part in parts]).delete()
-        logger.warning("SMPP MO message %s→%s (ref %s): %d of %d parts arrived; taken in as it is",
-                       source, destination, reference, len(parts), total)
+        logger.warning(
+            "SMPP MO message %s→%s (ref %s): %d of %d parts arrived; taken in as it is",
+            source,
+            destination,
+            reference,
+            len(parts),
+            total,
+        )
         taken += 1
     return taken
