@@ -77,7 +77,9 @@ from .lifecycle_sql import (
     _returning,
     _update_from_values,
     _update_picked,
-    json_rows,
+)
+from .lifecycle_sql import (
+    json_rows as json_rows,  # re-exported: the carrier events and the broadcast store import it here
 )
 from .models import FINAL_STATUSES, Message, MessageEvent, Status
 
