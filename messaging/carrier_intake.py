@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -291,7 +291,7 @@ def carrier_events_store_many(events: list[IntakeEvent], messages: Sequence[Mess
 @functools.cache
 def _insert_statement(placeholder: str = "$") -> str:
     fields = CarrierEvent._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(cast(str, f.column)) for f in fields)
     placeholders = ", ".join(f"${n + 1}" if placeholder == "$" else placeholder for n in range(len(fields)))
     table = connection.ops.quote_name(CarrierEvent._meta.db_table)
     return (

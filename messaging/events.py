@@ -8,8 +8,9 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import redis
@@ -89,17 +90,17 @@ def messages_created(messages: list, workspace_id: str) -> None:
     _publish_on_commit(MESSAGE_CREATED, messages)
 
 
-def messages_updated(messages: list) -> None:
+def messages_updated(messages: Sequence[Any]) -> None:
     """Changed messages (of any workspaces), published after commit once per workspace, each as
     it is now (the payload is taken at the change, not at commit)."""
     _publish_on_commit(MESSAGE_UPDATED, messages)
 
 
-def messages_failed_over(messages: list) -> None:
+def messages_failed_over(messages: Sequence[Any]) -> None:
     _publish_on_commit(MESSAGE_FAILED_OVER, messages)
 
 
-def _publish_on_commit(event_type: str, messages: list) -> None:
+def _publish_on_commit(event_type: str, messages: Sequence[Any]) -> None:
     by_workspace: dict[str, list[dict]] = {}
     for message, event_id in zip(messages, new_ids("evt", len(messages)), strict=True):
         by_workspace.setdefault(message.workspace_id, []).append(

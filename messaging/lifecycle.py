@@ -53,6 +53,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from django.conf import settings
@@ -76,14 +77,19 @@ from .lifecycle_sql import (
     _returning,
     _update_from_values,
     _update_picked,
-    json_rows,
+)
+from .lifecycle_sql import (
+    json_rows as json_rows,  # re-exported: the carrier events and the broadcast store import it here
 )
 from .models import FINAL_STATUSES, Message, MessageEvent, Status
+
+if TYPE_CHECKING:
+    from numbers.providers.base import ProviderError
 
 logger = logging.getLogger(__name__)
 
 # Order of progress: a status never moves to one of lower or equal rank.
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     Status.SCHEDULED: 0,
     Status.QUEUED: 1,
     Status.SENDING: 2,
@@ -167,7 +173,7 @@ _EVENTS = MessageEvent._meta.db_table
 _EVENT_ROWS_PER_INSERT = 1000
 
 
-def _events(rows: Sequence[tuple[Message, dict]]) -> None:
+def _events(rows: Sequence[tuple[Message, dict[str, Any]]]) -> None:
     """The history rows of a change, in multi-row INSERTs built as SQL (no model instances), and
     the dashboard's counts of them, in this transaction."""
     if not rows:
@@ -198,7 +204,7 @@ def _events(rows: Sequence[tuple[Message, dict]]) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(written), _EVENT_ROWS_PER_INSERT):
             chunk = written[start : start + _EVENT_ROWS_PER_INSERT]
-            params: list = []
+            params = []
             for message, fields, at in chunk:
                 params += (
                     message.id,
@@ -225,13 +231,14 @@ def _tell(messages: Sequence[Message], *, callbacks: bool) -> None:
     if callbacks:
         pending = [(m.status_callback, events.message_payload(m)) for m in messages if m.status_callback]
         if pending:
-            transaction.on_commit(lambda: [enqueue_status_callback(url, data) for url, data in pending])
+            # The list only runs the calls: on_commit discards what its callback returns.
+            transaction.on_commit(lambda: [enqueue_status_callback(url, data) for url, data in pending])  # type: ignore[func-returns-value]
 
 
 def _wake(items: Sequence[tuple[str, float | None]]) -> None:
     """After commit, a send task per message (id, countdown in seconds or None)."""
     if items:
-        transaction.on_commit(lambda: [enqueue_send(mid, countdown=countdown) for mid, countdown in items])
+        transaction.on_commit(lambda: [enqueue_send(mid, countdown=countdown) for mid, countdown in items])  # type: ignore[func-returns-value]
 
 
 # Outbound delivery ---------------------------------------------------------------------------
@@ -239,9 +246,10 @@ def _wake(items: Sequence[tuple[str, float | None]]) -> None:
 
 def _scope(
     providers: Iterable[str] | None, exclude_providers: Iterable[str], account_ids: Iterable[int] | None
-) -> tuple[str | None, list]:
+) -> tuple[str | None, list[Any]]:
     """The claim's `AND …` conditions on each message's own carrier account; None: nothing can
     match (an empty list of providers or accounts)."""
+    params: list[Any]
     scope, params = "", []
     for wanted, negate in ((providers, ""), (exclude_providers, "NOT ")):
         names = sorted(wanted) if wanted is not None else None
@@ -549,7 +557,7 @@ def messages_apply_statuses(reports: Sequence[StatusReport], *, source: str = "c
         by_message[report.message_id].append((index, report))
     now = timezone.now()
     changed: list[Message] = []
-    new_events: list[tuple[Message, dict]] = []
+    new_events: list[tuple[Message, dict[str, Any]]] = []
     for message_id, indexed in by_message.items():
         message = locked.get(message_id)
         if message is None:
@@ -616,7 +624,11 @@ def _sids_held_elsewhere(reports: Sequence[StatusReport], locked: dict[str, Mess
     }
     if not wanted:
         return {}
-    return dict(Message.objects.filter(provider_sid__in=wanted).values_list("provider_sid", "pk"))
+    # Not null: filtered by the sids.
+    return cast(
+        "dict[str, str]",
+        dict(Message.objects.filter(provider_sid__in=wanted).values_list("provider_sid", "pk")),
+    )
 
 
 def _refusal(message: Message, report: StatusReport, claimed_sids: dict[str, str]) -> str | None:
@@ -832,7 +844,7 @@ def message_fail(*, message: Message, code: str, reason: str, source: str = "wor
     messages_fail([Failed(message.id, code, reason)], source=source)
 
 
-def message_retry_later(*, message: Message, error, wake: bool = True) -> None:
+def message_retry_later(*, message: Message, error: "ProviderError", wake: bool = True) -> None:
     """`error`: the carrier's transient refusal (a ProviderError)."""
     messages_retry_later(
         [RetryLater(message.id, message.attempts, error.message, error.code, error.retry_after)], wake=wake

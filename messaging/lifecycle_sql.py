@@ -2,6 +2,7 @@
 statement, answering the rows they changed as Message instances."""
 
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import orjson
 from django.db import connection
@@ -26,7 +27,7 @@ _MESSAGE_ACCOUNT = (
     f"AND n.account_id IS NOT NULL LIMIT 1), (SELECT p.id FROM {_ACCOUNTS} p "
     f"WHERE p.workspace_id = {_TABLE}.workspace_id AND p.is_primary LIMIT 1))"
 )
-_COLUMNS = ", ".join(connection.ops.quote_name(f.column) for f in Message._meta.concrete_fields)
+_COLUMNS = ", ".join(connection.ops.quote_name(cast(str, f.column)) for f in Message._meta.concrete_fields)
 
 
 def _sql_type(kind: str) -> str:
@@ -35,7 +36,7 @@ def _sql_type(kind: str) -> str:
     return {"text": "text", "int": "integer", "ts": "text"}[kind]
 
 
-def _param(kind: str, value):
+def _param(kind: str, value: Any) -> Any:
     if kind == "ts" and value is not None:
         return connection.ops.adapt_datetimefield_value(value)
     return value
@@ -43,10 +44,10 @@ def _param(kind: str, value):
 
 _FIELDS = Message._meta.concrete_fields
 _ATTNAMES = tuple(f.attname for f in _FIELDS)
-_converters_of: dict[str, list[tuple[int, list, object]]] = {}
+_converters_of: dict[str, list[tuple[int, list[Any], object]]] = {}
 
 
-def _row_converters() -> list[tuple[int, list, object]]:
+def _row_converters() -> list[tuple[int, list[Any], object]]:
     """The columns whose database values need converting (as the ORM's compiler would), per vendor:
     on PostgreSQL only the JSON list of media URLs."""
     found = _converters_of.get(connection.vendor)
@@ -61,7 +62,7 @@ def _row_converters() -> list[tuple[int, list, object]]:
     return found
 
 
-def _messages_of(rows: Iterable[Sequence]) -> list[Message]:
+def _messages_of(rows: Iterable[Sequence[Any]]) -> list[Message]:
     """Message instances from full rows, as `Model.from_db` makes them but without its per-field
     __init__ machinery (a round makes a thousand of them)."""
     converters = _row_converters()
@@ -82,7 +83,7 @@ def _messages_of(rows: Iterable[Sequence]) -> list[Message]:
     return messages
 
 
-def _returning(sql: str, params: Sequence) -> list[Message]:
+def _returning(sql: str, params: Sequence[Any]) -> list[Message]:
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {_COLUMNS}", params)
         return _messages_of(cursor.fetchall())
@@ -91,10 +92,10 @@ def _returning(sql: str, params: Sequence) -> list[Message]:
 def _update_from_values(
     *,
     columns: Sequence[tuple[str, str]],
-    rows: Sequence[Sequence],
+    rows: Sequence[Sequence[Any]],
     set_sql: str,
     where_sql: str = "TRUE",
-    params: Sequence = (),
+    params: Sequence[Any] = (),
 ) -> list[Message]:
     """One guarded UPDATE of many messages from a VALUES list; answers the rows it changed.
 
@@ -104,6 +105,7 @@ def _update_from_values(
     if not rows:
         return []
     names = [f"v_{name}" for name, _ in columns]
+    values: list[Any] | str  # the JSON parameter on PostgreSQL, else the VALUES text
     if connection.vendor == "postgresql":
         source, values = _json_rows(names, [kind for _, kind in columns], rows)
         sql = (
@@ -121,7 +123,9 @@ def _update_from_values(
     return _returning(sql, [*flat, *params])
 
 
-def json_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]:
+def json_rows(
+    names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
     """PostgreSQL: `SELECT * FROM json_to_recordset(%s)` of these rows, and its one parameter.
 
     A batch's values as one JSON text (orjson) rather than a placeholder each: the database
@@ -132,19 +136,21 @@ def json_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequenc
     return f"SELECT * FROM json_to_recordset(%s::json) AS r({definition})", [data]  # noqa: S608
 
 
-def _json_rows(names: Sequence[str], kinds: Sequence[str], rows: Sequence[Sequence]) -> tuple[str, list]:
+def _json_rows(
+    names: Sequence[str], kinds: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
     return json_rows(names, [_sql_type(kind) for kind in kinds], rows)
 
 
 def _update_picked(
     *,
     pick_sql: str,
-    pick_params: Sequence,
+    pick_params: Sequence[Any],
     limit: int,
     set_sql: str,
-    set_params: Sequence,
+    set_params: Sequence[Any],
     guard_sql: str,
-    guard_params: Sequence,
+    guard_params: Sequence[Any],
 ) -> list[Message]:
     """Pick up to `limit` messages (`WHERE pick_sql`, with its ORDER BY) skipping rows other
     transactions hold, and update them in the same statement; answers the rows updated.
@@ -160,7 +166,7 @@ def _update_picked(
     return _returning(sql, [*pick_params, limit, *set_params, *guard_params])
 
 
-def _in_list(values: Sequence) -> str:
+def _in_list(values: Sequence[Any]) -> str:
     return ", ".join(["%s"] * len(values))
 
 

@@ -1,6 +1,7 @@
 """Reads of messages and conversations, always within one workspace."""
 
 from collections.abc import Mapping
+from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -30,7 +31,7 @@ def message_list(*, workspace: Workspace, filters: MessageFilters | Mapping[str,
     if not isinstance(filters, MessageFilters):
         filters = parse_message_filters(filters)
     messages = Message.objects.for_workspace(workspace)
-    total: dict = {"workspace_id": workspace.pk}
+    total: dict[str, Any] = {"workspace_id": workspace.pk}
     if filters.direction:
         total["direction"] = filters.direction
         messages = messages.filter(direction=filters.direction)

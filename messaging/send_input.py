@@ -11,6 +11,7 @@ every error is the serializer's, to the letter.
 
 import functools
 import re
+from typing import Any
 
 from numbers.phone import InvalidPhoneNumber, normalize_e164
 
@@ -53,7 +54,7 @@ def _common_shape(data) -> dict | None:
         or _REFUSED_TEXT.search(body)
     ):
         return None
-    fields = {"to": to, "body": body}
+    fields: dict[str, Any] = {"to": to, "body": body}
     if "from" in data:
         sender = data["from"]
         if sender is not None:

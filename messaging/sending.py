@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -252,7 +253,8 @@ def message_send_many(
     context = send_context(workspace=workspace)
     account = _account_to_send_with(context)
     senders: dict[tuple, Sender | DomainError] = {}
-    results: list[Message | DomainError] = []
+    # Each accepted sender is a placeholder, replaced by its message below.
+    results: list[Message | Sender | DomainError] = []
     accepted: list[tuple[int, SendRequest, Sender]] = []
     for index, request in enumerate(requests):
         key = sender_key(request, context)
@@ -272,7 +274,7 @@ def message_send_many(
         if not isinstance(sender, DomainError):
             accepted.append((index, request, sender))
     if not accepted:
-        return results
+        return cast("list[Message | DomainError]", results)
 
     now = timezone.now()
     request_id = log_context().get("request_id", "")
@@ -320,7 +322,7 @@ def message_send_many(
             stored.append(message)
     if stored:
         _after_store(workspace, stored)
-    return results
+    return cast("list[Message | DomainError]", results)
 
 
 def _after_store(workspace: Workspace, messages: list[Message]) -> None:

@@ -9,7 +9,8 @@ Every status change goes through messaging.lifecycle.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -125,7 +126,7 @@ def _apply_found(message: Message, found: CarrierMessage) -> None:
 
 
 def _recover_abandoned(message: Message, provider) -> None:
-    claimed_at = message.claimed_at
+    claimed_at = cast(datetime, message.claimed_at)  # the caller checked it is set
     try:
         candidates = provider.find_sent(
             to=message.to_number, from_number=message.from_number or None, sent_since=claimed_at, limit=50
@@ -158,7 +159,7 @@ def _recover_abandoned(message: Message, provider) -> None:
 def _match_abandoned(message: Message, candidates: list[CarrierMessage]) -> CarrierMessage | None:
     """The carrier's message that this claim created: same body, created after the claim (less
     the clock skew), with a sid no other message of ours holds; the earliest if several."""
-    earliest = message.claimed_at - timedelta(seconds=settings.CARRIER_CLOCK_SKEW_SECONDS)
+    earliest = cast(datetime, message.claimed_at) - timedelta(seconds=settings.CARRIER_CLOCK_SKEW_SECONDS)
     fitting = [
         c
         for c in candidates
@@ -177,7 +178,9 @@ def _match_abandoned(message: Message, candidates: list[CarrierMessage]) -> Carr
             "provider_sid", flat=True
         )
     )
-    fitting = sorted((c for c in fitting if c.provider_sid not in known), key=lambda c: c.created_at)
+    fitting = sorted(
+        (c for c in fitting if c.provider_sid not in known), key=lambda c: cast(datetime, c.created_at)
+    )
     return fitting[0] if fitting else None
 
 

@@ -2,6 +2,7 @@
 enqueue through messaging.enqueue, which looks the tasks up by name."""
 
 import logging
+from typing import Any
 
 import requests
 from celery import shared_task
@@ -108,7 +109,7 @@ def compact_list_counts() -> None:
     retry_backoff_max=600,
     retry_jitter=True,
 )
-def notify_status_callback(url: str, data: dict) -> None:
+def notify_status_callback(url: str, data: dict[str, Any]) -> None:
     """POST a message's new state to the status_callback URL the integrator gave on send."""
     try:
         check_public_url(url)  # again: DNS may point elsewhere now

@@ -130,6 +130,7 @@ def compile_template(body: str):
 
     def render_contact(name: str, phone_number: str, fields: dict | None) -> str:
         out = []
+        value: str | None
         for text, variable, default in parts:
             out.append(text)
             if variable == "name":

@@ -7,6 +7,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 
@@ -87,9 +88,9 @@ def provider_account_set(
     account_sid: str = "",
     auth_token: str | None = None,
     messaging_service_sid: str = "",
-    settings: dict | None = None,
+    settings: dict[str, Any] | None = None,
     password: str | None = None,
-    **smpp_settings,
+    **smpp_settings: Any,
 ) -> ProviderAccount:
     """Create or replace the workspace's primary carrier account.
 
@@ -173,9 +174,9 @@ def carrier_account_add(
     account_sid: str = "",
     auth_token: str | None = None,
     messaging_service_sid: str = "",
-    settings: dict | None = None,
+    settings: dict[str, Any] | None = None,
     password: str | None = None,
-    **smpp_settings,
+    **smpp_settings: Any,
 ) -> ProviderAccount:
     """Add a carrier account (checked with the carrier first). The workspace's first account
     becomes its primary one."""
@@ -221,7 +222,7 @@ def carrier_account_add(
     return account
 
 
-def _audited_settings(account: ProviderAccount) -> dict:
+def _audited_settings(account: ProviderAccount) -> dict[str, Any]:
     # The account's non-secret settings as the audit log records them.
     values = {
         key: value
@@ -245,9 +246,9 @@ def carrier_account_update(
     account_sid: str | None = None,
     auth_token: str | None = None,
     messaging_service_sid: str | None = None,
-    settings: dict | None = None,
+    settings: dict[str, Any] | None = None,
     password: str | None = None,
-    **smpp_settings,
+    **smpp_settings: Any,
 ) -> ProviderAccount:
     """Rename, disable or enable an account, make it the primary one, or change its credentials
     (checked with the carrier first; an omitted secret keeps the stored one, but only for the same
@@ -321,7 +322,11 @@ def carrier_account_update(
 
 
 def _refuse_kept_secret_elsewhere(
-    account: ProviderAccount, *, auth_token: str | None, account_sid: str | None, settings: dict | None
+    account: ProviderAccount,
+    *,
+    auth_token: str | None,
+    account_sid: str | None,
+    settings: dict[str, Any] | None,
 ) -> None:
     if auth_token or not account.auth_token:
         return
@@ -445,7 +450,7 @@ def carrier_account_check(*, account: ProviderAccount) -> AccountInfo:
         raise carrier_error(exc, secret=account.auth_token) from None
 
 
-def _smpp_settings(values: dict) -> dict:
+def _smpp_settings(values: dict[str, Any]) -> dict[str, Any]:
     settings = {key: values[key] for key in SMPP_SETTINGS if values.get(key) not in (None, "")}
     settings.setdefault("port", 2775)
     if "tls" in values:
@@ -453,7 +458,9 @@ def _smpp_settings(values: dict) -> dict:
     return settings
 
 
-def _smpp_account_set(account: ProviderAccount, *, password: str | None, values: dict) -> ProviderAccount:
+def _smpp_account_set(
+    account: ProviderAccount, *, password: str | None, values: dict[str, Any]
+) -> ProviderAccount:
     settings = _smpp_settings(values)
     if password is None:
         previous = account.settings or {}
@@ -621,6 +628,7 @@ def number_add(
             raise DomainError("number_already_added", f"{e164} is already in this workspace.")
         # Checked before touching the carrier: configuring would steal the other's webhooks.
         raise _unavailable(e164)
+    info: NumberInfo | None
     if sender_id:  # the SMSC keeps no list of them: whether it allows this one shows on sending
         info = NumberInfo(phone_number=e164, provider_sid=f"{account.provider}:{e164}", friendly_name=e164)
     else:
@@ -708,7 +716,7 @@ def number_update(
         number.friendly_name = friendly_name
         changed.append("friendly_name")
     if send_rate is not UNSET:
-        number.send_rate = send_rate
+        number.send_rate = cast("float | None", send_rate)
         changed.append("send_rate")
     if is_default is True and not number.is_default:
         # Unset first: the one-default constraint is checked statement by statement.

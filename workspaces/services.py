@@ -17,7 +17,10 @@ from django.utils import timezone
 from accounts.models import User, normalize_email
 from messaging_platform.api import credentials
 from messaging_platform.errors import DomainError, forbidden, not_found
-from messaging_platform.tokens import API_KEY_PREFIX, generate_secret, hash_secret, record_use
+from messaging_platform.tokens import (
+    API_KEY_PREFIX as API_KEY_PREFIX,  # re-exported: the WebSocket consumer reads it here
+)
+from messaging_platform.tokens import generate_secret, hash_secret, record_use
 from workspaces.audit.context import acting_user
 from workspaces.audit.services import audit_record
 

@@ -52,7 +52,7 @@ from .models import (
 )
 
 # The status events that are counted, and the column each adds to.
-COUNTED_STATUSES = {
+COUNTED_STATUSES: dict[str, str] = {
     Status.SENT: "sent",
     Status.DELIVERED: "delivered",
     Status.FAILED: "failed",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
-from django.db.models import BigIntegerField, F, Q, Sum
+from django.db.models import BigIntegerField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Extract, TruncDay
 
 from numbers.models import PhoneNumber, ProviderAccount
@@ -106,7 +107,7 @@ def _median_and_p95(bins: Sequence[int], total: int) -> tuple[float | None, floa
     return median, float(LATENCY_BOUNDS[-1])
 
 
-def _figures(values: Sequence[int]) -> dict:
+def _figures(values: Sequence[int]) -> dict[str, Any]:
     """The figures of one row of sums in _COLUMNS' order (a long series makes thousands)."""
     sent, delivered, failed, undelivered, received, opt_outs = values[:_BINS]
     outcomes = delivered + failed + undelivered
@@ -125,7 +126,7 @@ def _figures(values: Sequence[int]) -> dict:
     }
 
 
-def figures(row: Mapping[str, int | None]) -> dict:
+def figures(row: Mapping[str, int | None]) -> dict[str, Any]:
     """The counts of a row of sums, with the delivery rate (delivered among messages whose
     outcome is known) and the median and 95th percentile time to delivered."""
     return _figures([int(row.get(column) or 0) for column in _COLUMNS])
@@ -149,7 +150,7 @@ def _labels(workspace: Workspace, group_by: str, keys: Iterable[str]) -> dict[st
     return {}
 
 
-def _error(key: str, row: Mapping[str, int | None]) -> dict:
+def _error(key: str, row: Mapping[str, int | None]) -> dict[str, Any]:
     provider, _, code = key.partition(":")
     explained = explain_error(provider, code)
     failed, undelivered = int(row.get("failed") or 0), int(row.get("undelivered") or 0)
@@ -181,7 +182,7 @@ def _period_rows(start: datetime, end: datetime) -> Q:
     )
 
 
-def _bucket_epoch():
+def _bucket_epoch() -> Cast | F:
     """The bucket as Unix seconds: PostgreSQL's integer loads in C, where a timestamptz takes a
     Python loader (a long series' 2,000 of them took longer than the query)."""
     if connection.vendor == "postgresql":
@@ -189,12 +190,15 @@ def _bucket_epoch():
     return F("bucket")
 
 
-def _series(counts, start: datetime, end: datetime, *, interval: str, zone: ZoneInfo) -> tuple[list, list]:
+def _series(
+    counts: QuerySet[InsightCount], start: datetime, end: datetime, *, interval: str, zone: ZoneInfo
+) -> tuple[list[dict[str, Any]], Sequence[int]]:
     """The series' points and the period's sums, from the totals' rows. By hour these are the
     stored rows themselves (once rolled up, one an hour: summed here where live slots remain);
     by day PostgreSQL sums them into the zone's days."""
     rows = counts.filter(daily=False, dimension=Dimension.TOTAL, bucket__gte=start, bucket__lt=end)
-    by_start: dict[int, list] = {}
+    by_start: dict[int, list[Any]] = {}
+    moment: Any  # an epoch in the hours' loop, a datetime in the series'
     if interval == "day":
         days = rows.annotate(t=TruncDay("bucket", tzinfo=zone)).values("t").annotate(**_SUMS).order_by()
         for t, *values in days.values_list("t", *_SUMS):
@@ -216,7 +220,7 @@ def _series(counts, start: datetime, end: datetime, *, interval: str, zone: Zone
 
 def insights_report(
     *, workspace: Workspace, start: datetime, end: datetime, interval: str, group_by: str
-) -> dict:
+) -> dict[str, Any]:
     """Series over [start, end) by hour or by day (days in the workspace's zone; `start` goes back
     to its bucket's start), their totals, the breakdown by `group_by` over the whole period and
     the top error codes with what they mean and what to do."""

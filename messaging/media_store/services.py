@@ -8,6 +8,7 @@ only the header) within MEDIA_MAX_BYTES, and the page shows it from /w/{ws}/mess
 """
 
 import logging
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -118,7 +119,7 @@ def message_media(*, message: Message, position: int) -> StoredMedia | None:
     )
 
 
-def on_platform_events(workspace_id: str, events: list[dict]) -> None:
+def on_platform_events(workspace_id: str, events: list[dict[str, Any]]) -> None:
     """EVENT_SINKS: copy the media of each new message that has some."""
     from .tasks import fetch_message_media
 

@@ -19,7 +19,7 @@ from .models import AlertKind, AlertRule
 
 logger = logging.getLogger(__name__)
 
-EVENT_TYPES = {
+EVENT_TYPES: dict[str, WebhookEventType] = {
     AlertKind.DELIVERY_RATE: WebhookEventType.ALERT_DELIVERY_RATE_DROPPED,
     AlertKind.CARRIER_ERRORS: WebhookEventType.ALERT_CARRIER_ERRORS,
     AlertKind.QUEUE_BACKLOG: WebhookEventType.ALERT_QUEUE_BACKLOG,

@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from django.http import HttpRequest, HttpResponse
 
@@ -90,7 +90,7 @@ def add_context_to_task(headers=None, **kwargs) -> None:
 
 
 logger = logging.getLogger("messaging.operations.tasks")
-_task_tokens: dict[str, tuple[object, float]] = {}
+_task_tokens: dict[str, tuple[Token[dict[str, str] | None], float]] = {}
 
 
 @functools.cache

@@ -7,6 +7,7 @@ SKIP LOCKED, so a send or a status update is never kept waiting for long.
 """
 
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -89,7 +90,8 @@ def message_redact(*, message: Message) -> Message:
 
 
 def _due(policy: RetentionPolicy, now) -> "Q":
-    cutoff = now - timedelta(days=policy.body_retention_days)
+    # Only the policies with a retention period are swept.
+    cutoff = now - timedelta(days=cast(int, policy.body_retention_days))
     content = ~Q(body="") | ~Q(media_urls=[])
     return Q(workspace_id=policy.workspace_id, created_at__lt=cutoff, status__in=REDACTABLE) & content
 

@@ -221,6 +221,7 @@ def retry_delay(attempt: int) -> float:
 def _request(delivery: CallbackDelivery, token: str | None) -> tuple[int | None, str, bytes]:
     """One bounded request: (status code, error, the first bytes of the answer)."""
     params = {k: str(v) for k, v in delivery.params.items()}
+    data: dict[str, str] | None
     url, data = delivery.url, params
     if delivery.method == "GET":  # Twilio signs a GET's full URL, its parameters included
         parts = urlsplit(url)
@@ -239,7 +240,7 @@ def _request(delivery: CallbackDelivery, token: str | None) -> tuple[int | None,
             url,
             data=data,
             headers=headers,
-            timeout=timeout,
+            timeout=timeout,  # type: ignore[arg-type]  # requests takes a urllib3 Timeout; its stubs do not say so
             allow_redirects=False,
             stream=True,
         ) as response:

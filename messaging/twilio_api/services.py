@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -35,7 +36,7 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 
 
-def _first(params: Mapping, name: str) -> str | None:
+def _first(params: Mapping[str, Any], name: str) -> str | None:
     value = params.get(name)
     if value is None:
         return None
@@ -90,7 +91,7 @@ class CreateParams:
     validity_seconds: int | None = None
 
 
-def parse_create_params(*, workspace: Workspace, params) -> CreateParams:
+def parse_create_params(*, workspace: Workspace, params: Mapping[str, Any]) -> CreateParams:
     """Twilio's Messages create parameters, checked in Twilio's order and with its error codes."""
     to = _first(params, "To")
     if not to:
@@ -168,7 +169,7 @@ def access_message(*, workspace: Workspace, sid: str, path: str) -> Message:
     return message
 
 
-def message_update(*, message: Message, params) -> Message:
+def message_update(*, message: Message, params: Mapping[str, Any]) -> Message:
     """`Status=canceled` cancels a scheduled message; `Body=` (empty) redacts a finished one."""
     status, body = _first(params, "Status"), _first(params, "Body")
     if status is not None and body is not None:
@@ -218,7 +219,7 @@ def _day_bounds(raw: str, name: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def message_list(*, workspace: Workspace, params):
+def message_list(*, workspace: Workspace, params: Mapping[str, Any]) -> QuerySet[Any]:
     """The workspace's messages, newest first, with Twilio's filters (To, From, DateSent,
     DateSent<, DateSent>); DateSent is when an outbound message was sent, or an inbound one
     received."""
@@ -245,13 +246,13 @@ def message_list(*, workspace: Workspace, params):
 
 @dataclass(frozen=True)
 class Page:
-    items: list
+    items: list[Any]
     page: int
     page_size: int
     next_token: str | None
 
 
-def paginate(queryset, *, params, token_kind: str) -> Page:
+def paginate(queryset: QuerySet[Any], *, params: Mapping[str, Any], token_kind: str) -> Page:
     """Twilio's paging: `PageSize` (1-1000), `Page`, and `PageToken` (`PA` + the sid-less id of the
     last row of the previous page) so that a page never repeats or skips rows that arrive while a
     client pages through."""
@@ -283,7 +284,7 @@ def paginate(queryset, *, params, token_kind: str) -> Page:
     return Page(items=rows, page=page, page_size=page_size, next_token=next_token)
 
 
-def number_list(*, workspace: Workspace, params):
+def number_list(*, workspace: Workspace, params: Mapping[str, Any]) -> QuerySet[PhoneNumber]:
     numbers = PhoneNumber.objects.for_workspace(workspace)
     if raw := _first(params, "PhoneNumber"):
         numbers = numbers.filter(phone_number__contains=raw.strip())
@@ -318,7 +319,7 @@ METHODS = ("GET", "POST")
 
 
 @transaction.atomic
-def number_configure(*, number: PhoneNumber, params) -> PhoneNumber:
+def number_configure(*, number: PhoneNumber, params: Mapping[str, Any]) -> PhoneNumber:
     """Update a number's SmsUrl, SmsMethod, StatusCallback, StatusCallbackMethod, FriendlyName."""
     changes: dict[str, str] = {}
     for name, field, is_url in (

@@ -7,6 +7,8 @@ too, so anything nested deeper than MAX_DEPTH is refused here as malformed (400 
 """
 
 import codecs
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from rest_framework.exceptions import ParseError
@@ -20,6 +22,7 @@ def nesting_exceeds(data, limit: int = MAX_DEPTH) -> bool:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):

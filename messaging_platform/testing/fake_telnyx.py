@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,7 +113,7 @@ class FakeTelnyx:
 
     # setup and inspection
 
-    def add_account(self, *, numbers: list[str] = ()) -> FakeTelnyxAccount:
+    def add_account(self, *, numbers: Sequence[str] = ()) -> FakeTelnyxAccount:
         account = FakeTelnyxAccount(
             api_key="KEY" + secrets.token_hex(16), messaging_profile_id=str(uuid.uuid4())
         )
@@ -190,7 +191,7 @@ class FakeTelnyx:
         from_number: str,
         to_number: str,
         text: str = "",
-        media_urls: list[str] = (),
+        media_urls: Sequence[str] = (),
         message_id: str | None = None,
     ) -> requests.Response:
         account = next(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .base import Provider
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from numbers.models import ProviderAccount
 
 ADAPTERS = {
@@ -26,7 +28,9 @@ def adapter_class(provider: str) -> type[Provider]:
 
 
 def get_provider(account: ProviderAccount) -> Provider:
-    return adapter_class(account.provider)(account)
+    # Provider (a Protocol) leaves the constructor out: every adapter takes its account.
+    adapter = cast("Callable[[ProviderAccount], Provider]", adapter_class(account.provider))
+    return adapter(account)
 
 
 # Codes the platform itself ends a message with, whatever its carrier.

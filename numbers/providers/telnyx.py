@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 import urllib3
@@ -182,7 +182,12 @@ class TelnyxProvider:
     # HTTP ---------------------------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, *, body: dict | None = None, params: dict | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if not self._api_key:
             raise ProviderAuthError("The Telnyx API key is required.")
@@ -389,7 +394,10 @@ class TelnyxProvider:
     @staticmethod
     def parse_inbound(payload: Mapping[str, Any]) -> InboundMessage:
         message = _message(payload)
-        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        # The isinstance check of a second get() does not narrow the first.
+        sender = (
+            cast("Mapping[str, Any]", message.get("from")) if isinstance(message.get("from"), dict) else {}
+        )
         media = [item.get("url") for item in message.get("media") or [] if isinstance(item, dict)]
         return InboundMessage(
             provider_sid=_required(message.get("id"), "payload.id"),
@@ -408,7 +416,10 @@ class TelnyxProvider:
         if raw not in STATUS_MAP:
             raise ValueError(f"unknown message status {raw!r}")
         error = _error(message)
-        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        # The isinstance check of a second get() does not narrow the first.
+        sender = (
+            cast("Mapping[str, Any]", message.get("from")) if isinstance(message.get("from"), dict) else {}
+        )
         return StatusUpdate(
             provider_sid=_required(message.get("id"), "payload.id"),
             status=STATUS_MAP[raw],

@@ -157,7 +157,7 @@ RATE_LIMIT_CODES = {20429, 14107}
 _LIBRARY_PREFIX = re.compile(r"^Unable to [a-z]+ (?:record|page)s?:\s*", re.IGNORECASE)
 
 
-class BaseUrlHttpClient(TwilioHttpClient):
+class BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]  # the twilio library has no type information
     """The library's HTTP client, sending api.twilio.com requests to another base URL, and keeping
     the last response so that errors can read its headers (Retry-After) and body."""
 

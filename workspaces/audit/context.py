@@ -8,11 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 from django.urls import reverse
 
 from .models import ActorKind
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from workspaces.models import ApiKey
 
 _request: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
 
@@ -20,8 +25,8 @@ _request: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=N
 @dataclass(frozen=True)
 class Actor:
     kind: str
-    user: object | None = None
-    api_key: object | None = None
+    user: "User | None" = None
+    api_key: "ApiKey | None" = None
     label: str = ""
 
 

@@ -1,6 +1,8 @@
 """Writing the audit log. Each service that changes a workspace's set-up calls `audit_record` in
 the transaction of the change, so a change and its record commit (or roll back) together."""
 
+from typing import Any, cast
+
 from django.db import models
 
 from workspaces.models import Workspace
@@ -19,7 +21,7 @@ def is_secret(name: str) -> bool:
     return name in ("key", "api_key") or any(part in name for part in SECRET_NAME_PARTS)
 
 
-def _plain(value):
+def _plain(value: object) -> Any:
     if isinstance(value, models.Model):
         return str(value.pk)
     if isinstance(value, list | tuple | set):
@@ -29,7 +31,7 @@ def _plain(value):
     return str(value)
 
 
-def scrub(changes: dict) -> dict:
+def scrub(changes: dict[str, Any]) -> dict[str, Any]:
     """The changes as JSON; a secret's value becomes "[changed]" (and an unchanged one is left out)."""
     return {
         name: CHANGED if is_secret(name) else _plain(value)
@@ -45,7 +47,7 @@ def audit_record(
     /,
     *,
     actor: Actor | None = None,
-    **changes,
+    **changes: Any,
 ) -> AuditRecord:
     """Record one change of `workspace` (what changed as keywords: `role=…`), by the current
     request's actor unless one is given."""
@@ -59,7 +61,7 @@ def audit_record(
         actor_user=actor.user,
         actor_api_key=actor.api_key,
         actor_label=actor.label[:300],
-        target_type=target._meta.model_name if target is not None else "",
+        target_type=cast(str, target._meta.model_name) if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_label=str(target)[:300] if target is not None else "",
         changes=scrub(changes),

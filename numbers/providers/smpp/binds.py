@@ -29,6 +29,7 @@ import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import connection, connections
@@ -54,6 +55,15 @@ from .store import (
     store_inbound,
     store_receipts,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from messaging.dispatch import Scope
+
+    # A receipt waiting to be stored: its raw fields, the future its deliver_sm_resp waits on, and
+    # when it stops waiting for its message.
+    _PendingReceipt = tuple[codec.Receipt, dict[str, Any], asyncio.Future[Any], float]
 
 logger = logging.getLogger(__name__)
 
@@ -118,19 +128,19 @@ class AccountBind:
         self.session: SmppSession | None = None
         self.submitting = 0
         self.idle = asyncio.Event()
-        self.answered: list[tuple[str, tuple, int, asyncio.Future]] = []  # parts to write
-        self.marking: list[tuple[str, int, asyncio.Future]] = []  # at most once: before submit_sm
+        self.answered: list[tuple[str, tuple[Any, ...], int, asyncio.Future[Any]]] = []  # parts to write
+        self.marking: list[tuple[str, int, asyncio.Future[Any]]] = []  # at most once: before submit_sm
         self.answered_ready = asyncio.Event()
         # At most once: at most a window's messages marked `submitting` and not answered, so that a
         # crash leaves no more than that in doubt (the others of the round never left).
         self.once = at_most_once(account)
         self.slots = asyncio.Semaphore(max(1, self.config.window))
-        self.receipts: list[tuple[codec.Receipt, dict, asyncio.Future, float]] = []
+        self.receipts: list[_PendingReceipt] = []
         self.receipts_ready = asyncio.Event()
         self.storing = asyncio.Semaphore(2)  # receipt batches stored at once
         # Ids (every spelling) of parts answered whose round has not written its messages back
         # yet: their receipts wait for that write-back.
-        self.unwritten: dict[str, float] = {}
+        self.unwritten: dict[str | None, float] = {}  # popping a None form finds nothing
         self.written = asyncio.Event()
         self.bound_once = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,7 +153,7 @@ class AccountBind:
         session = self.session
         return session is not None and session.bound and not session.closed.is_set()
 
-    async def db(self, function, *args):
+    async def db(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, db_job, function, *args)
 
     async def run(self) -> None:
@@ -269,7 +279,13 @@ class AccountBind:
             )
         raise NotSent("The bind was lost before it was submitted; waiting for the bind.", code="smpp_unbound")
 
-    async def _submit_one(self, session: SmppSession, part: codec.Part, source, destination):
+    async def _submit_one(
+        self,
+        session: SmppSession,
+        part: codec.Part,
+        source: tuple[int, int, str],
+        destination: tuple[int, int, str],
+    ) -> tuple[str, Any]:
         while True:
             await self.pacer.wait()
             try:
@@ -307,12 +323,12 @@ class AccountBind:
                 return "permanent", (name[:16], text)
             return "transient", (name[:16], text)
 
-    def _answered(self, response) -> None:
+    def _answered(self, response: Any) -> None:
         """A submit_sm_resp, as soon as it is read (before a receipt behind it is handled)."""
         if response.status == codec.ESME_ROK:
             smsc_id = codec.text(getattr(response, "message_id", b"")).strip("\x00 ")
             if smsc_id:
-                now = self._loop.time()
+                now = cast(asyncio.AbstractEventLoop, self._loop).time()  # run() set it first
                 for form in codec.id_forms(smsc_id):
                     if form:
                         self.unwritten[form] = now
@@ -360,7 +376,7 @@ class AccountBind:
 
     # The SMSC's deliver_sm -------------------------------------------------------------------
 
-    async def _on_deliver(self, pdu) -> int:
+    async def _on_deliver(self, pdu: Any) -> int:
         try:
             if codec.is_receipt(pdu):
                 receipt = codec.parse_receipt(pdu)
@@ -389,6 +405,8 @@ class AccountBind:
             self.receipts_ready.clear()
             now = loop.time()
             self._forget_unwritten(now)
+            batch: list[_PendingReceipt]
+            held: list[_PendingReceipt]
             batch, held = [], []
             for item in self.receipts:
                 waits = codec.id_forms(item[0].smsc_id)[0] in self.unwritten and now < item[3]
@@ -409,7 +427,7 @@ class AccountBind:
         if self.unwritten and next(iter(self.unwritten.values())) < horizon:
             self.unwritten = {k: t for k, t in self.unwritten.items() if t >= horizon}
 
-    async def _store(self, batch) -> None:
+    async def _store(self, batch: list[_PendingReceipt]) -> None:
         loop = asyncio.get_running_loop()
         try:
             try:
@@ -443,7 +461,7 @@ class AccountBind:
             self.receipts = waiting + self.receipts
             self.receipts_ready.set()
 
-    async def _on_mo(self, pdu) -> int:
+    async def _on_mo(self, pdu: Any) -> int:
         short_message = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
         concat, payload = codec.split_udh(short_message, pdu.esm_class or 0)
         if concat is None and getattr(pdu, "sar_msg_ref_num", None) is not None:
@@ -470,7 +488,7 @@ class AccountBind:
         self.stopping.set()
 
 
-async def _first(*awaitables) -> None:
+async def _first(*awaitables: Awaitable[Any]) -> None:
     """Wait until the first of these is done; cancel the others."""
     tasks = [asyncio.ensure_future(a) for a in awaitables]
     try:
@@ -490,7 +508,7 @@ class BindManager:
 
     def __init__(self, *, account_ids: list[int] | None = None):
         self.account_ids = account_ids
-        self.binds: dict[int, tuple[object, AccountBind, asyncio.Task]] = {}
+        self.binds: dict[int, tuple[object, AccountBind, asyncio.Task[None]]] = {}
         self.db_threads = settings.SMPP_DB_THREADS
         self.db = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="smpp-db")
         self._stop: asyncio.Event | None = None
@@ -541,7 +559,7 @@ class BindManager:
                 self.binds[pk] = (_version(account), bind, asyncio.create_task(bind.run()))
                 _live[pk] = bind
 
-    def _scope(self):
+    def _scope(self) -> Scope | None:
         """What the rounds claim now: the messages of the accounts whose bind is up."""
         from messaging.dispatch import Scope
 
@@ -583,7 +601,7 @@ class BindManager:
             for thread in threads:
                 thread.join()
             if self.started.wait(5) and self._loop is not None:
-                self._loop.call_soon_threadsafe(self._stop.set)
+                self._loop.call_soon_threadsafe(cast(asyncio.Event, self._stop).set)  # main() set it first
             with contextlib.suppress(Exception):
                 main.result(30)
             _close_connections(self.db, self.db_threads)
@@ -608,7 +626,7 @@ def _close_connections(executor: ThreadPoolExecutor, threads: int) -> None:
     executor.shutdown(wait=True)
 
 
-def _version(account: ProviderAccount):
+def _version(account: ProviderAccount) -> tuple[object, ...]:
     return (account.updated_at, account.auth_token, repr(sorted((account.settings or {}).items())))
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from smpplib import command_codes, consts, exceptions, gsm, smpp
 
@@ -98,7 +100,9 @@ class Sequencer:
         return self.sequence
 
 
-def make(command: str, sequencer: Sequencer, *, sequence: int | None = None, status: int = 0, **fields):
+def make(
+    command: str, sequencer: Sequencer, *, sequence: int | None = None, status: int = 0, **fields: Any
+) -> Any:
     """A PDU ready to `generate()`: a request takes the next sequence number, a response the
     request's."""
     pdu = smpp.make_pdu(command, client=sequencer, **fields)
@@ -108,7 +112,7 @@ def make(command: str, sequencer: Sequencer, *, sequence: int | None = None, sta
     return pdu
 
 
-def encode(command: str, sequencer: Sequencer, **kwargs) -> tuple[int, bytes]:
+def encode(command: str, sequencer: Sequencer, **kwargs: Any) -> tuple[int, bytes]:
     pdu = make(command, sequencer, **kwargs)
     return pdu.sequence, pdu.generate()
 
@@ -122,7 +126,7 @@ class PduError(Exception):
         self.sequence = sequence
 
 
-def decode(data: bytes):
+def decode(data: bytes) -> Any:
     """One complete PDU (header included) into a smpplib command object."""
     _length, command_id, _status, sequence = HEADER.unpack_from(data)
     try:
@@ -161,7 +165,7 @@ def _short_message_fits(body: bytes) -> bool:
     return position + 1 + body[position] <= len(body)
 
 
-def text(value) -> str:
+def text(value: object) -> str:
     """A C-octet string field as smpplib parses it (bytes) or was given it (str)."""
     if value is None:
         return ""
@@ -212,19 +216,22 @@ def split_body(body: str, *, reference: int) -> list[Part]:
     segments: 160/153 GSM-7 septets (an escape pair never split), 70/67 UCS-2 units (a surrogate
     pair never split). Several parts carry an 8-bit concatenation UDH with `reference`."""
     info = count_segments(body)
+    encode_chars: Callable[[str], bytes]
     if info.encoding == GSM7:
         coding, encode_chars = DATA_CODING_DEFAULT, _gsm7_bytes
 
-        def units(ch):
+        def units(ch: str) -> int:
             return 2 if ch in GSM7_EXTENSION else 1
     else:
         coding, units = DATA_CODING_UCS2, _ucs2_units
 
-        def encode_chars(chunk):
+        def encode_chars(chunk: str) -> bytes:
             return chunk.encode("utf-16-be")
 
     if info.num_segments <= 1:
         return [Part(encode_chars(body), coding, 0)]
+    chunks: list[str]
+    current: list[str]
     chunks, current, used = [], [], 0
     for ch in body:
         if used + units(ch) > info.units_per_segment:
@@ -379,14 +386,14 @@ class Receipt:
         return f"{meaning} (SMSC error {self.error})" if self.error and self.error.strip("0") else meaning
 
 
-def is_receipt(pdu) -> bool:
+def is_receipt(pdu: Any) -> bool:
     esm_class = getattr(pdu, "esm_class", 0) or 0
     return esm_class & ESM_CLASS_TYPE_MASK == ESM_CLASS_RECEIPT or bool(
         getattr(pdu, "receipted_message_id", None)
     )
 
 
-def parse_receipt(pdu) -> Receipt:
+def parse_receipt(pdu: Any) -> Receipt:
     """A deliver_sm receipt: the TLVs (receipted_message_id, message_state, network_error_code)
     win over the text form `id:… stat:… err:…`. ValueError when it names no message or state."""
     fields = {

@@ -37,6 +37,8 @@ from . import codec
 from .session import SessionClosed, SessionConfig, SmppError, SmppSession
 
 if TYPE_CHECKING:
+    import ssl
+
     from numbers.models import ProviderAccount
 
 DEFAULT_PORT = 2775
@@ -45,7 +47,7 @@ AT_MOST_ONCE = "fail"  # … is never sent again: the message ends failed, outco
 PLATFORM_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed")
 
 
-def session_config(account: ProviderAccount, **overrides) -> SessionConfig:
+def session_config(account: ProviderAccount, **overrides: Any) -> SessionConfig:
     from django.conf import settings
 
     values = account.settings or {}
@@ -68,7 +70,7 @@ def session_config(account: ProviderAccount, **overrides) -> SessionConfig:
     return config
 
 
-def tls_context():
+def tls_context() -> ssl.SSLContext | None:
     """The TLS context of every bind: the system's trust store, or SMPP_TLS_CA_FILE."""
     import ssl
 
@@ -199,12 +201,12 @@ class SmppProvider:
             raise NotSent("This process holds no bind of the account.", code="smpp_unbound", retry_after=1.0)
         return await bind.submit(message_id=message_id, to=to, from_number=from_number, body=body)
 
-    def prepare_sends(self, messages: list) -> dict:
+    def prepare_sends(self, messages: list[Any]) -> dict[str, Exception | SendResult]:
         from .store import prepare_sends
 
         return prepare_sends(self.account, messages)
 
-    def record_sends(self, sent: list, unsent_ids: list[str]) -> None:
+    def record_sends(self, sent: list[Any], unsent_ids: list[str]) -> None:
         from django.db import transaction
 
         from .binds import live_bind
@@ -256,7 +258,7 @@ class SmppProvider:
         waiting = [part for part in parts if part.status == SmppPartStatus.SUBMITTED]
         config = session_config(self.account, bind_type="transmitter", window=1)
 
-        async def query_all() -> list:
+        async def query_all() -> list[Any]:
             session = SmppSession(config)
             await session.open()
             try:

@@ -14,8 +14,18 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from . import codec
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    class _Pending(asyncio.Future[Any]):
+        """A request's future, with what runs as soon as its answer is read."""
+
+        on_answer: Callable[[object], None] | None
+
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +78,13 @@ class SmppSession:
         self.on_deliver = on_deliver
         self.sequencer = codec.Sequencer()
         self.window = asyncio.Semaphore(max(1, config.window))
-        self.pending: dict[int, asyncio.Future] = {}
+        self.pending: dict[int, _Pending] = {}
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.bound = False
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._last_received = 0.0
 
     # Opening and closing ---------------------------------------------------------------------
@@ -142,18 +152,22 @@ class SmppSession:
 
     # Requests --------------------------------------------------------------------------------
 
-    async def request(self, command: str, *, on_answer: Callable[[object], None] | None = None, **fields):
+    async def request(
+        self, command: str, *, on_answer: Callable[[object], None] | None = None, **fields: Any
+    ) -> Any:
         """Send a request within the window and wait for its response PDU (any command_status).
         `on_answer(pdu)` runs as soon as the response is read, before any PDU after it is handled.
         Raises SessionClosed if the session ends first."""
         async with self.window:
             return await self._send_request(command, on_answer=on_answer, **fields)
 
-    async def _send_request(self, command: str, *, on_answer=None, **fields):
+    async def _send_request(
+        self, command: str, *, on_answer: Callable[[object], None] | None = None, **fields: Any
+    ) -> Any:
         if self.closed.is_set():
             raise SessionClosed(f"session ended ({self.close_reason})")
         sequence, data = codec.encode(command, self.sequencer, **fields)
-        future = asyncio.get_running_loop().create_future()
+        future = cast("_Pending", asyncio.get_running_loop().create_future())
         future.on_answer = on_answer
         self.pending[sequence] = future
         try:
@@ -162,7 +176,7 @@ class SmppSession:
             self.pending.pop(sequence, None)
             raise SessionClosed(str(exc)) from None
         try:
-            await self._writer.drain()
+            await cast(asyncio.StreamWriter, self._writer).drain()  # _write found it open
             return await asyncio.wait_for(future, self.config.response_timeout)
         except SessionClosed as exc:
             raise SessionClosed(str(exc), written=True) from None
@@ -181,7 +195,7 @@ class SmppSession:
             raise ConnectionError("not connected")
         self._writer.write(data)
 
-    def _respond(self, command: str, sequence: int, status: int = codec.ESME_ROK, **fields) -> None:
+    def _respond(self, command: str, sequence: int, status: int = codec.ESME_ROK, **fields: Any) -> None:
         # A session that is ending: the SMSC redelivers what it did not hear answered.
         with contextlib.suppress(ConnectionError):
             self._write(
@@ -191,7 +205,7 @@ class SmppSession:
     # Reading ---------------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        reader = self._reader
+        reader = cast(asyncio.StreamReader, self._reader)  # open() connected it before starting this
         reason = "connection closed by the SMSC"
         try:
             while True:
@@ -258,7 +272,7 @@ class SmppSession:
         else:
             self._respond("generic_nack", pdu.sequence, codec.ESME_RINVCMDID)
 
-    async def _deliver(self, pdu) -> None:
+    async def _deliver(self, pdu: Any) -> None:
         status = codec.ESME_RX_T_APPN
         try:
             if self.on_deliver is not None:
@@ -282,7 +296,7 @@ class SmppSession:
             except (SmppError, TimeoutError):
                 return  # _send_request has ended the session
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
