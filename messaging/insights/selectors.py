@@ -219,7 +219,7 @@ def as_text(epoch: int) -> str:
     return (_EPOCH + timedelta(seconds=epoch)).isoformat() + "Z"
 
 
-def _fetched(rows: QuerySet) -> Iterable[Sequence[Any]]:
+def _fetched(rows: QuerySet[Any, Any]) -> Iterable[Sequence[Any]]:
     """The rows of a values_list as PostgreSQL's driver loads them (integers, in C), without
     Django's per-row converters, which none of these columns needs; elsewhere, as Django reads
     them."""
