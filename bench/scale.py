@@ -553,10 +553,12 @@ def queries() -> list[tuple[str, Callable[[], object]]]:
     return found
 
 
-def measure(runs: int, show_plans: bool) -> list[tuple[str, float, float, int]]:
+def measure(runs: int, show_plans: bool, only: str | None = None) -> list[tuple[str, float, float, int]]:
     rows = []
     log(f"{'query':<62} {'p50 ms':>8} {'p99 ms':>8} {'rows':>6} {'runs':>5}")
     for name, fn in queries():
+        if only and only not in name:
+            continue
         p50, p99, result, done = timed(fn, runs)
         count = result if isinstance(result, int) else 0
         mark = "" if p99 <= TARGET_MS else "  over target"
@@ -591,6 +593,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--reuse", action="store_true", help="keep the filled database; time only")
     parser.add_argument("--explain", action="store_true", help="print the plans of what misses")
+    parser.add_argument("--only", help="time only the queries whose name holds this text (e.g. search)")
     args = parser.parse_args()
     log(f"bench/scale.py on {DB_NAME}: {args.messages:,} messages, {args.workspaces:,} workspaces; {load()}")
     if not args.reuse:
@@ -601,7 +604,7 @@ def main() -> None:
         fill(args.messages, args.workspaces, args.big_share)
         count_lists()
     sizes()
-    rows = measure(args.runs, args.explain)
+    rows = measure(args.runs, args.explain, args.only)
     over = [name for name, _, p99, _ in rows if p99 > TARGET_MS]
     log(f"{len(rows) - len(over)} of {len(rows)} queries under {TARGET_MS:.0f} ms p99; {load()}")
     if over:
