@@ -503,6 +503,7 @@ def queries() -> list[tuple[str, Callable[[], object]]]:
             ("messages, from=<contact>", {"from": sample.to_number}, 1),
             ("messages, from=<our number>", {"from": sample.from_number}, 1),
             ("messages, search=refund", {"search": "refund"}, 1),
+            ("messages, search=refund, page 20", {"search": "refund"}, 20),
             ("messages, search=<rare>", {"search": sample.body[-32:-20]}, 1),
             ("messages, startDate..endDate (one day)", {"startDate": day, "endDate": day}, 1),
             ("messages, startDate=<30 days ago>", {"startDate": month_ago}, 1),
