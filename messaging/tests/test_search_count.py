@@ -103,6 +103,7 @@ def test_the_messages_log_says_at_least_and_pages_on(refunds, ahead, monkeypatch
     url = reverse("log", kwargs={"ws": workspace.pk})
     first = client.get(url, {"search": "refund"}).content.decode()
     assert "8+ messages match" in first and first.count("Your REFUND") == 5  # a page of 5, and 3 more
+    assert "Page 1 of 2+" in first
     last = client.get(url, {"search": "refund", "page": 3}).content.decode()
     assert "12 messages match" in last and "Page 3 of 3" in last
     assert last.count("Your REFUND") == 2
