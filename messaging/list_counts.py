@@ -39,6 +39,9 @@ def counted() -> bool:
 
 # An offset past this many rows is reached through the counters (`seek`) rather than read past.
 SEEK_FROM = 1000
+# A list no counter or index can count (a `search` of the bodies) is counted this many rows past
+# the end of the page asked for, and no further (`bounded`).
+COUNT_AHEAD = 1000
 
 
 class CountedQuerySet(QuerySet):
@@ -48,11 +51,22 @@ class CountedQuerySet(QuerySet):
 
     total: Callable[[], int] | None = None
     seek: Callable[[QuerySet, int], tuple[QuerySet, int]] | None = None
+    # Counted no further than this many rows past the page (count_through), when set.
+    ahead: int | None = None
 
     def count(self) -> int:
         if self.total is not None:
             return self.total()
+        if self.ahead is not None:
+            return self.count_through(0)
         return super().count()
+
+    def count_through(self, end: int) -> int:
+        """The rows' count, for a page that ends at row `end`: exact, or for a bounded list
+        (`ahead`) exact when fewer than end + ahead, else end + ahead (more rows follow)."""
+        if self.ahead is None:
+            return self.count()
+        return QuerySet.count(self.order_by().values("pk")[: max(0, end) + self.ahead])
 
     def __getitem__(self, k):
         if isinstance(k, slice) and self.seek is not None and (k.start or 0) >= SEEK_FROM:
@@ -78,6 +92,26 @@ def with_total(
     found._prefetch_related_lookups = queryset._prefetch_related_lookups  # type: ignore[attr-defined]
     found.total, found.seek = total, seek
     return found
+
+
+def bounded(queryset: QuerySet, ahead: int | None = None) -> QuerySet:
+    """`queryset`, counted no further than `ahead` rows past the end of the page asked for
+    (CountedQuerySet.count_through): a substring `search` of a common word matches a large share
+    of a workspace's messages, and counting them all reads every one of them."""
+    using, hints = queryset._db, queryset._hints  # type: ignore[attr-defined]
+    found: CountedQuerySet = CountedQuerySet(
+        model=queryset.model, query=queryset.query.chain(), using=using, hints=hints
+    )
+    found._prefetch_related_lookups = queryset._prefetch_related_lookups  # type: ignore[attr-defined]
+    found.ahead = COUNT_AHEAD if ahead is None else ahead
+    return found
+
+
+def count_through(queryset: QuerySet, end: int) -> int:
+    """How many rows a page ending at row `end` reports: exact, but for a bounded list (above)."""
+    if isinstance(queryset, CountedQuerySet):
+        return queryset.count_through(end)
+    return queryset.count()
 
 
 def _midnight(day: date) -> datetime:

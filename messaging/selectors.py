@@ -9,7 +9,14 @@ from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
 from .filters import MessageFilters, parse_message_filters
-from .list_counts import conversation_total, message_seek, message_total, message_total_by_number, with_total
+from .list_counts import (
+    bounded,
+    conversation_total,
+    message_seek,
+    message_total,
+    message_total_by_number,
+    with_total,
+)
 from .models import Contact, Conversation, Message, OptOut
 
 
@@ -60,8 +67,11 @@ def message_list(*, workspace: Workspace, filters: MessageFilters | Mapping[str,
     if filters.updated_after:
         messages = messages.filter(updated_at__gt=filters.updated_after)
     messages = messages.order_by("-created_at", "-id")
+    # A body search is counted only so far past the page (messaging.list_counts.bounded).
+    if filters.search:
+        return bounded(messages)
     # Matches of these filters only an index can count (messaging.list_counts counts the others).
-    if len(numbers) > 1 or filters.conversation_id or filters.search or filters.updated_after:
+    if len(numbers) > 1 or filters.conversation_id or filters.updated_after:
         return messages
     if numbers:
         [(field, number)] = numbers.items()

@@ -27,6 +27,7 @@ from . import opt_outs as opt_out_services
 from .contacts import contact_names
 from .conversations import conversation_mark_read
 from .filters import MAX_SEARCH_LENGTH, MessageFilters, page_message_filters
+from .list_counts import CountedQuerySet, count_through
 from .models import Direction, Message, Status
 from .segments import MAX_BODY_CHARACTERS
 from .serializers import SendInputSerializer
@@ -351,6 +352,14 @@ def simulate_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
     return redirect("thread", ws=request.workspace.pk, conversation_id=conversation.pk)
 
 
+def _page_number(text: str | None) -> int:
+    """The page a `?page=` asks for, as Paginator.get_page reads it (anything else: the first)."""
+    try:
+        return max(1, int(text or 1))
+    except ValueError:
+        return 1
+
+
 @workspace_page
 def message_log(request: HttpRequest) -> HttpResponse:
     form = LogFilterForm(request.GET)
@@ -360,7 +369,15 @@ def message_log(request: HttpRequest) -> HttpResponse:
             found = selectors.message_list(workspace=request.workspace, filters=form.message_filters())
         except DomainError as exc:
             add_form_error(form, exc, LOG_FIELDS)
-    page = Paginator(found, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    # A search is counted only so far past the page asked for (messaging.list_counts.bounded).
+    paginator, end = Paginator(found, LOG_PAGE_SIZE), _page_number(request.GET.get("page")) * LOG_PAGE_SIZE
+    paginator.count = count_through(found, end)
+    at_least = (
+        found.ahead is not None and paginator.count >= end + found.ahead
+        if isinstance(found, CountedQuerySet)
+        else False
+    )
+    page = paginator.get_page(request.GET.get("page"))
     names = contact_names(
         workspace_id=request.workspace.pk,
         phone_numbers=(m.from_number if m.direction == "inbound" else m.to_number for m in page.object_list),
@@ -375,6 +392,7 @@ def message_log(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "count_at_least": at_least,
             "query": query.urlencode(),
             "filtered": bool(query),
             "section": "messages",

@@ -15,7 +15,7 @@ from messaging_platform.errors import invalid_params
 from workspaces.models import Workspace
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
 
-from .selectors import GROUPS, INTERVALS, insights_report, workspace_zone
+from .selectors import GROUPS, INTERVALS, as_text, insights_report, workspace_zone
 
 DEFAULT_PERIOD = timedelta(days=7)
 # At most this many buckets in one answer: 100 days by hour, about two years by day.
@@ -137,24 +137,31 @@ PARAMETERS = [
 
 
 def _timestamp(moment: datetime) -> str:
-    # isoformat, in C, is several times faster than strftime over thousands of points.
     return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def insights_answer(report: dict) -> dict:
-    """The report as JSON values, in the shape InsightsSerializer describes. Made by hand: a
-    serializer takes longer than the queries over the 2,400 points of 100 days by hour."""
-    return {
-        **report,
-        "from": _timestamp(report["from"]),
-        "to": _timestamp(report["to"]),
-        "series": [{**point, "start": _timestamp(point["start"])} for point in report["series"]],
-    }
+    """The report (made with stamp=as_text: its points are JSON values already) as the JSON
+    values InsightsSerializer describes. Made by hand: a serializer takes longer than the queries
+    over the 2,400 points of 100 days by hour."""
+    return {**report, "from": _timestamp(report["from"]), "to": _timestamp(report["to"])}
+
+
+def insights_document(
+    *, workspace: Workspace, start: datetime, end: datetime, interval: str, group_by: str
+) -> dict:
+    """What the insights API answers for these parameters (insights_params)."""
+    return insights_answer(
+        insights_report(
+            workspace=workspace, start=start, end=end, interval=interval, group_by=group_by, stamp=as_text
+        )
+    )
 
 
 def _answer(request, workspace: Workspace) -> Response:
-    report = insights_report(workspace=workspace, **insights_params(request.query_params, workspace))
-    return Response(insights_answer(report))
+    return Response(
+        insights_document(workspace=workspace, **insights_params(request.query_params, workspace))
+    )
 
 
 @extend_schema(tags=["insights"])

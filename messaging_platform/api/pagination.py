@@ -32,8 +32,10 @@ class PagePagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.page = _positive_int(request, "page", 1, maximum=10**9)
         self.limit = _positive_int(request, "limit", settings.REST_FRAMEWORK["PAGE_SIZE"], MAX_LIMIT)
-        self.total = queryset.count()
         start = (self.page - 1) * self.limit
+        # Exact, but for a list counted only so far past this page (messaging.list_counts.bounded).
+        through = getattr(queryset, "count_through", None)
+        self.total = through(start + self.limit) if through is not None else queryset.count()
         # A page past the end is an empty page, not an error.
         return list(queryset[start : start + self.limit]) if start < self.total else []
 
