@@ -18,6 +18,7 @@ from ..enqueue import enqueue_many
 from ..models import Broadcast, BroadcastSlice, BroadcastStatus, Status
 from ..segments import count_segments
 from ..sending import Sender, SendRequest, message_send_many, resolve_sender, send_context
+from .delivery_hold import DeliveryHold
 from .ending import _complete_if_done
 from .quiet_hours import _release_times
 from .reading import _progress_due, _publish, audience_contacts
@@ -26,11 +27,17 @@ from .rendering import MAX_SKIPPED_KEPT, _Renderer, _Skip
 
 def broadcast_generate(*, broadcast_id: str) -> None:
     """Turn the broadcast's audience into messages, batch after batch of whichever slice no other
-    worker holds, until none is left; the worker that finds every slice done says so."""
-    while (outcome := _generate_batch(broadcast_id)) == _MORE:
-        pass
-    if outcome == _NO_FREE_SLICE:
-        _finish_generating(broadcast_id)
+    worker holds, until none is left; the worker that finds every slice done says so. Delivery
+    yields meanwhile (delivery_hold)."""
+    hold = DeliveryHold()
+    try:
+        hold.renew()
+        while (outcome := _generate_batch(broadcast_id)) == _MORE:
+            hold.renew()
+        if outcome == _NO_FREE_SLICE:
+            _finish_generating(broadcast_id)
+    finally:
+        hold.release()
 
 
 _MORE, _NO_FREE_SLICE, _STOPPED = "more", "no free slice", "stopped"
