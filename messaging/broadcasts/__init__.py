@@ -14,8 +14,8 @@ the recipient's local morning; the sweep releases it then like any scheduled mes
 
 The package by part: reading (lists, counts, the API object and events), making (checking and
 starting one), rendering (the preview and the per-contact renderer), quiet_hours (recipients' zones
-and release times), generation (the workers, slice by slice) and ending (completion, cancel, the
-sweep).
+and release times), generation (the workers, slice by slice), delivery_hold (delivery yielding to
+them meanwhile) and ending (completion, cancel, the sweep).
 """
 
 from ..models import Broadcast
