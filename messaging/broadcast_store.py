@@ -15,6 +15,7 @@ from datetime import datetime
 
 import psycopg
 from django.db import connection
+from django.db.models import Field
 
 from messaging_platform.ids import new_ids
 
@@ -71,12 +72,17 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _column(field: Field) -> str:
+    assert field.column is not None  # a concrete field has its column
+    return field.column
+
+
 def _statement(prototype: Message) -> tuple[str, dict]:
     """The statement's text and its shared parameters (the rows are added by the caller)."""
     params: dict = {}
     message_columns, selects = [], []
     for f in Message._meta.concrete_fields:
-        message_columns.append(_q(f.column))
+        message_columns.append(_q(_column(f)))
         if f.attname in _PER_ROW:
             selects.append(f"kept.{f.attname}")
         elif f.attname == "conversation_id":
@@ -117,8 +123,8 @@ def _statement(prototype: Message) -> tuple[str, dict]:
             SELECT {", ".join(selects)} FROM kept JOIN conv ON conv.contact_number = kept.to_number
             RETURNING id, conversation_id
         ), first_events AS (
-            INSERT INTO {event} ({", ".join(_q(f.column) for f in event_fields)})
-            SELECT {", ".join(event_values.get(f.column, "NULL") for f in event_fields)} FROM kept
+            INSERT INTO {event} ({", ".join(_q(_column(f)) for f in event_fields)})
+            SELECT {", ".join(event_values.get(_column(f), "NULL") for f in event_fields)} FROM kept
         )
         SELECT id, conversation_id FROM stored
     """  # noqa: S608

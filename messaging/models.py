@@ -523,7 +523,7 @@ class BroadcastStatus(models.TextChoices):
 
 
 class Broadcast(models.Model):
-    """One message to many contacts, rendered per contact (messaging/broadcasts.py).
+    """One message to many contacts, rendered per contact (messaging/broadcasts/).
 
     Workers make its messages in slices of the audience (BroadcastSlice), each in batches in
     contact id order, so a worker that dies resumes after the last batch it committed, making no

@@ -318,6 +318,11 @@ BROADCAST_BATCH_CONTACTS = env_int("BROADCAST_BATCH_CONTACTS", 5000)
 BROADCAST_SLICE_CONTACTS = env_int("BROADCAST_SLICE_CONTACTS", 5000)
 BROADCAST_WORKERS = env_int("BROADCAST_WORKERS", 2)
 BROADCAST_STALL_SECONDS = env_int("BROADCAST_STALL_SECONDS", 60)
+# While a broadcast is being made, delivery runs on at most this many of DISPATCH_RUNNERS runners
+# (messaging/broadcasts/delivery_hold.py), the hold lasting BROADCAST_HOLD_SECONDS past a worker's
+# last batch if the worker stops.
+BROADCAST_DELIVERY_RUNNERS = env_int("BROADCAST_DELIVERY_RUNNERS", 1)
+BROADCAST_HOLD_SECONDS = env_int("BROADCAST_HOLD_SECONDS", 30)
 # Reconciliation: a message left `sent` this long (its receipt may have hit us while we were down;
 # carriers do not retry) is fetched from the carrier, then again after a wait as long as its age,
 # until it is older than the cutoff. At most a batch per run.

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from conftest import assert_error
 from messaging import broadcasts, validity
+from messaging.broadcasts import generation
 from messaging.models import Broadcast, Contact, Message, MessageTemplate, OptOut
 
 pytestmark = pytest.mark.django_db
@@ -186,7 +187,7 @@ def test_quiet_hours_schedule_each_message_with_a_frozen_clock(
     post, owner_client, workspace, our_number, people, monkeypatch
 ):
     frozen = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 23:00 in SF, 02:00 in NY, 07:00 in Paris
-    monkeypatch.setattr(broadcasts.timezone, "now", lambda: frozen)
+    monkeypatch.setattr(timezone, "now", lambda: frozen)
     made = post(
         url(workspace),
         {
@@ -212,7 +213,7 @@ def test_quiet_hours_schedule_each_message_with_a_frozen_clock(
 
 def test_messages_past_their_validity_end_failed_expired(post, workspace, our_number, people, monkeypatch):
     start = timezone.now()
-    monkeypatch.setattr(broadcasts.timezone, "now", lambda: datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 3, 10, 6, 0, tzinfo=UTC))
     made = post(
         url(workspace),
         {
@@ -223,7 +224,7 @@ def test_messages_past_their_validity_end_failed_expired(post, workspace, our_nu
             "validity_period": 3600,
         },
     ).json()
-    monkeypatch.setattr(broadcasts.timezone, "now", lambda: start)
+    monkeypatch.setattr(timezone, "now", lambda: start)
     assert validity.expire_unsent_messages() == 3
     expired = Message.objects.filter(broadcast_id=made["id"])
     assert {(m.status, m.error_code) for m in expired} == {("failed", "expired")}
@@ -239,7 +240,7 @@ def test_a_worker_killed_mid_broadcast_resumes_and_sends_each_contact_once(
     )
     settings.BROADCAST_BATCH_CONTACTS = 10
     calls = {"n": 0}
-    store = broadcasts._store
+    store = generation._store
 
     def dies_on_the_third_batch(*args):
         calls["n"] += 1
@@ -247,7 +248,7 @@ def test_a_worker_killed_mid_broadcast_resumes_and_sends_each_contact_once(
             raise SystemExit("worker killed")
         return store(*args)
 
-    monkeypatch.setattr(broadcasts, "_store", dies_on_the_third_batch)
+    monkeypatch.setattr(generation, "_store", dies_on_the_third_batch)
     with pytest.raises(SystemExit):
         post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}})
     broadcast = Broadcast.objects.get()
@@ -267,7 +268,7 @@ def test_a_scheduled_broadcast_starts_when_due(post, workspace, our_number, peop
     ).json()
     assert made["status"] == "scheduled"
     assert broadcasts.broadcasts_sweep()["started"] == 0
-    monkeypatch.setattr(broadcasts.timezone, "now", lambda: later + timedelta(seconds=1))
+    monkeypatch.setattr(timezone, "now", lambda: later + timedelta(seconds=1))
     assert broadcasts.broadcasts_sweep()["started"] == 1
     broadcasts.broadcast_generate(broadcast_id=made["id"])
     assert Message.objects.filter(broadcast_id=made["id"]).count() == 3
@@ -322,7 +323,7 @@ def test_a_worker_killed_in_one_slice_leaves_the_others_to_go_on(
     )
     settings.BROADCAST_SLICE_CONTACTS = 10
     settings.BROADCAST_BATCH_CONTACTS = 10
-    store = broadcasts._store
+    store = generation._store
     calls = {"n": 0}
 
     def dies_in_the_second_slice(*args):
@@ -331,7 +332,7 @@ def test_a_worker_killed_in_one_slice_leaves_the_others_to_go_on(
             raise SystemExit("worker killed")
         return store(*args)
 
-    monkeypatch.setattr(broadcasts, "_store", dies_in_the_second_slice)
+    monkeypatch.setattr(generation, "_store", dies_in_the_second_slice)
     with pytest.raises(SystemExit):
         post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}})
     broadcast = Broadcast.objects.get()
@@ -346,13 +347,13 @@ def test_a_worker_killed_in_one_slice_leaves_the_others_to_go_on(
 def test_an_opt_out_that_arrives_while_the_batch_is_made_is_skipped_and_counted(
     post, owner_client, workspace, our_number, people, monkeypatch
 ):
-    store = broadcasts.broadcast_messages_store
+    store = generation.broadcast_messages_store
 
     def stop_arrives_first(**kwargs):
         OptOut.objects.create(workspace=workspace, phone_number=NY, keyword="STOP")
         return store(**kwargs)
 
-    monkeypatch.setattr(broadcasts, "broadcast_messages_store", stop_arrives_first)
+    monkeypatch.setattr(generation, "broadcast_messages_store", stop_arrives_first)
     made = post(url(workspace), {"name": "x", "body": "Hi {{name}}", "audience": {"all": True}}).json()
     assert sorted(
         Message.objects.filter(broadcast_id=made["id"]).values_list("to_number", flat=True)
@@ -444,7 +445,7 @@ def test_a_batch_makes_as_many_queries_for_ten_contacts_as_for_a_hundred(
     from django.test.utils import CaptureQueriesContext
 
     settings.BROADCAST_SLICE_CONTACTS = settings.BROADCAST_BATCH_CONTACTS = 1000
-    monkeypatch.setattr(broadcasts, "enqueue_many", lambda ids: None)  # making them, not delivery
+    monkeypatch.setattr(generation, "enqueue_many", lambda ids: None)  # making them, not delivery
     queries = []
     for first, count in ((6900, 5), (7000, 10), (7100, 100)):  # the first fills the caches
         Contact.objects.bulk_create(
