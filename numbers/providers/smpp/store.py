@@ -125,36 +125,50 @@ def record_parts(
     with transaction.atomic():
         if at_most_once(account) and answered:  # their `submitting` rows
             SmppPart.objects.filter(message_id__in=[m for m, _, _ in answered]).delete()
+        rows: list[tuple[Any, ...]] = [
+            (message_id, index, total, SmppPartStatus.SUBMITTING, "", None, None, None)
+            for message_id, total in submitting
+            for index in range(1, total + 1)
+        ]
+        rows += [
+            (message_id, index, total, SmppPartStatus.SUBMITTED, smsc_id, *codec.id_forms(smsc_id))
+            for message_id, parts, total in answered
+            for index, smsc_id in parts
+        ]
+        _insert_parts(account, rows)
+
+
+_PART_ROW = ("message_id", "index", "total", "status", "smsc_id", "id_exact", "id_as_decimal", "id_as_hex")
+
+
+def _insert_parts(account: ProviderAccount, rows: list[tuple[Any, ...]]) -> None:
+    """Parts ((message id, index, total, status, smsc id, its three forms)) in one INSERT with
+    one JSON parameter on PostgreSQL (no model instances)."""
+    if not rows:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
         SmppPart.objects.bulk_create(
-            [
-                SmppPart(
-                    account=account,
-                    message_id=message_id,
-                    index=index,
-                    total=total,
-                    status=SmppPartStatus.SUBMITTING,
-                )
-                for message_id, total in submitting
-                for index in range(1, total + 1)
-            ]
+            [SmppPart(account=account, **dict(zip(_PART_ROW, row, strict=True))) for row in rows]
         )
-        SmppPart.objects.bulk_create(
-            [
-                SmppPart(
-                    account=account,
-                    message_id=message_id,
-                    index=index,
-                    total=total,
-                    status=SmppPartStatus.SUBMITTED,
-                    smsc_id=smsc_id,
-                    id_exact=exact,
-                    id_as_decimal=as_decimal,
-                    id_as_hex=as_hex,
-                )
-                for message_id, parts, total in answered
-                for index, smsc_id in parts
-                for exact, as_decimal, as_hex in [codec.id_forms(smsc_id)]
-            ]
+        return
+    columns = [
+        ("message_id", "text"),
+        ("index", "smallint"),
+        ("total", "smallint"),
+        ("status", "text"),
+        ("smsc_id", "text"),
+        ("id_exact", "text"),
+        ("id_as_decimal", "text"),
+        ("id_as_hex", "text"),
+    ]
+    source, params = _json_source(columns, rows)
+    names = ", ".join(connection.ops.quote_name(name) for name, _ in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_PARTS} (account_id, created_at, {names}) "  # noqa: S608
+            f"SELECT %s, %s, {names} FROM ({source}) AS parts",
+            [account.pk, connection.ops.adapt_datetimefield_value(now), *params],
         )
 
 
