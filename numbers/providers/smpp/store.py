@@ -80,6 +80,32 @@ def db_job(function: Callable[..., _T], *args: Any) -> _T:
 # A round's sends -------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Earlier:
+    message_id: str
+    status: str
+    smsc_id: str
+    total: int
+
+
+def _earlier_parts(message_ids: list[str]) -> list[_Earlier]:
+    """The parts already written for these messages (most rounds: none), in index order, in one
+    statement with one parameter on PostgreSQL (a round claims hundreds)."""
+    if not message_ids:
+        return []
+    index = connection.ops.quote_name("index")
+    if connection.vendor == "postgresql":
+        where, params = "message_id = ANY(%s)", [message_ids]
+    else:
+        where, params = f"message_id IN ({_in(message_ids)})", list(message_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT message_id, status, smsc_id, total FROM {_PARTS} WHERE {where} ORDER BY {index}",  # noqa: S608
+            params,
+        )
+        return [_Earlier(*row) for row in cursor.fetchall()]
+
+
 def prepare_sends(account: ProviderAccount, messages: list[Any]) -> dict[str, Exception | SendResult]:
     """Before a round submits these claimed messages (in the engine's transaction, committed
     before the submits). A message claimed again after a crash: if every part of it was answered
@@ -88,8 +114,8 @@ def prepare_sends(account: ProviderAccount, messages: list[Any]) -> dict[str, Ex
     it ends failed, in at-least-once mode it is sent again."""
     once = at_most_once(account)
     decided: dict[str, Exception | SendResult] = {}
-    earlier: dict[str, list[SmppPart]] = {}
-    for part in SmppPart.objects.filter(message__in=[m.pk for m in messages]).order_by("index"):
+    earlier: dict[str, list[_Earlier]] = {}
+    for part in _earlier_parts([m.pk for m in messages]):
         earlier.setdefault(part.message_id, []).append(part)
     again = {m.pk for m in messages if m.attempts > 1}  # not a first claim (nor an operator's resend)
     doubtful = []
