@@ -94,6 +94,7 @@ def _earlier_parts(message_ids: list[str]) -> list[_Earlier]:
     if not message_ids:
         return []
     index = connection.ops.quote_name("index")
+    params: list[Any]
     if connection.vendor == "postgresql":
         where, params = "message_id = ANY(%s)", [message_ids]
     else:
@@ -385,7 +386,7 @@ def _store_events(events: list[Any], now: datetime) -> None:
         carrier_events_store_many(events, [Message(id=e.message_id) for e in events])
         return
     columns, defaults = _event_columns()
-    ids = iter(new_ids(CarrierEvent._meta.pk.prefix, len(events)))  # type: ignore[union-attr]
+    ids = iter(new_ids(CarrierEvent._meta.pk.prefix, len(events)))  # type: ignore[attr-defined]
     rows = []
     for event in events:
         given = {
