@@ -246,9 +246,13 @@ class AccountBind:
         sender = from_number or (self.account.settings or {}).get("default_sender", "")
         source = codec.sender_address(sender)
         destination = codec.destination_address(to)
-        results = await asyncio.gather(
-            *(self._submit_one(session, part, source, destination) for part in parts)
-        )
+        results: list[tuple[str, Any]]
+        if len(parts) == 1:  # most messages: no task of its own
+            results = [await self._submit_one(session, parts[0], source, destination)]
+        else:
+            results = await asyncio.gather(
+                *(self._submit_one(session, part, source, destination) for part in parts)
+            )
         ids = tuple((index, result) for index, (kind, result) in enumerate(results, start=1) if kind == "ok")
         kinds = {kind for kind, _ in results}
         if kinds == {"ok"}:

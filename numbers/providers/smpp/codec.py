@@ -8,6 +8,7 @@ keyword is ignored when a PDU is made, so `make` sets it afterwards.)
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import struct
 from collections.abc import Callable
@@ -413,13 +414,19 @@ def parse_receipt(pdu: Any) -> Receipt:
     return Receipt(smsc_id=smsc_id, stat=stat.upper(), error=error[:8])
 
 
+_HEX_ID = re.compile(r"[0-9a-f]{1,32}")
+_DECIMAL_ID = re.compile(r"[0-9]{1,38}")
+
+
+@functools.lru_cache(maxsize=65536)
 def id_forms(smsc_id: str) -> tuple[str, str | None, str | None]:
     """An SMSC message id in the forms it may come back in: as given (lower case, no leading
     zeros), read as hex and written in decimal, read as decimal and written in hex. SMSCs answer
-    submit_sm in one and write receipts in the other often enough (Jasmin's unmatched receipts)."""
+    submit_sm in one and write receipts in the other often enough (Jasmin's unmatched receipts).
+    Kept for the ids in flight: each is asked for at its answer, its write, its receipt."""
     exact = smsc_id.strip().lower().lstrip("0") or "0"
-    as_decimal = str(int(exact, 16)) if re.fullmatch(r"[0-9a-f]{1,32}", exact) else None
-    as_hex = format(int(exact), "x") if re.fullmatch(r"[0-9]{1,38}", exact) else None
+    as_decimal = str(int(exact, 16)) if _HEX_ID.fullmatch(exact) else None
+    as_hex = format(int(exact), "x") if _DECIMAL_ID.fullmatch(exact) else None
     return exact, as_decimal, as_hex
 
 

@@ -10,18 +10,21 @@ parts in batches by the bind process's database threads.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import orjson
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
-from django.db.models import Q
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
+from messaging_platform.ids import new_ids
 from numbers.models import ProviderAccount, SmppInboundPart, SmppPart, SmppPartStatus
 from numbers.providers.base import PermanentProviderError, SendResult
 
@@ -77,6 +80,33 @@ def db_job(function: Callable[..., _T], *args: Any) -> _T:
 # A round's sends -------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Earlier:
+    message_id: str
+    status: str
+    smsc_id: str
+    total: int
+
+
+def _earlier_parts(message_ids: list[str]) -> list[_Earlier]:
+    """The parts already written for these messages (most rounds: none), in index order, in one
+    statement with one parameter on PostgreSQL (a round claims hundreds)."""
+    if not message_ids:
+        return []
+    index = connection.ops.quote_name("index")
+    params: list[Any]
+    if connection.vendor == "postgresql":
+        where, params = "message_id = ANY(%s)", [message_ids]
+    else:
+        where, params = f"message_id IN ({_in(message_ids)})", list(message_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT message_id, status, smsc_id, total FROM {_PARTS} WHERE {where} ORDER BY {index}",  # noqa: S608
+            params,
+        )
+        return [_Earlier(*row) for row in cursor.fetchall()]
+
+
 def prepare_sends(account: ProviderAccount, messages: list[Any]) -> dict[str, Exception | SendResult]:
     """Before a round submits these claimed messages (in the engine's transaction, committed
     before the submits). A message claimed again after a crash: if every part of it was answered
@@ -85,8 +115,8 @@ def prepare_sends(account: ProviderAccount, messages: list[Any]) -> dict[str, Ex
     it ends failed, in at-least-once mode it is sent again."""
     once = at_most_once(account)
     decided: dict[str, Exception | SendResult] = {}
-    earlier: dict[str, list[SmppPart]] = {}
-    for part in SmppPart.objects.filter(message__in=[m.pk for m in messages]).order_by("index"):
+    earlier: dict[str, list[_Earlier]] = {}
+    for part in _earlier_parts([m.pk for m in messages]):
         earlier.setdefault(part.message_id, []).append(part)
     again = {m.pk for m in messages if m.attempts > 1}  # not a first claim (nor an operator's resend)
     doubtful = []
@@ -122,36 +152,50 @@ def record_parts(
     with transaction.atomic():
         if at_most_once(account) and answered:  # their `submitting` rows
             SmppPart.objects.filter(message_id__in=[m for m, _, _ in answered]).delete()
+        rows: list[tuple[Any, ...]] = [
+            (message_id, index, total, SmppPartStatus.SUBMITTING, "", None, None, None)
+            for message_id, total in submitting
+            for index in range(1, total + 1)
+        ]
+        rows += [
+            (message_id, index, total, SmppPartStatus.SUBMITTED, smsc_id, *codec.id_forms(smsc_id))
+            for message_id, parts, total in answered
+            for index, smsc_id in parts
+        ]
+        _insert_parts(account, rows)
+
+
+_PART_ROW = ("message_id", "index", "total", "status", "smsc_id", "id_exact", "id_as_decimal", "id_as_hex")
+
+
+def _insert_parts(account: ProviderAccount, rows: list[tuple[Any, ...]]) -> None:
+    """Parts ((message id, index, total, status, smsc id, its three forms)) in one INSERT with
+    one JSON parameter on PostgreSQL (no model instances)."""
+    if not rows:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
         SmppPart.objects.bulk_create(
-            [
-                SmppPart(
-                    account=account,
-                    message_id=message_id,
-                    index=index,
-                    total=total,
-                    status=SmppPartStatus.SUBMITTING,
-                )
-                for message_id, total in submitting
-                for index in range(1, total + 1)
-            ]
+            [SmppPart(account=account, **dict(zip(_PART_ROW, row, strict=True))) for row in rows]
         )
-        SmppPart.objects.bulk_create(
-            [
-                SmppPart(
-                    account=account,
-                    message_id=message_id,
-                    index=index,
-                    total=total,
-                    status=SmppPartStatus.SUBMITTED,
-                    smsc_id=smsc_id,
-                    id_exact=exact,
-                    id_as_decimal=as_decimal,
-                    id_as_hex=as_hex,
-                )
-                for message_id, parts, total in answered
-                for index, smsc_id in parts
-                for exact, as_decimal, as_hex in [codec.id_forms(smsc_id)]
-            ]
+        return
+    columns = [
+        ("message_id", "text"),
+        ("index", "smallint"),
+        ("total", "smallint"),
+        ("status", "text"),
+        ("smsc_id", "text"),
+        ("id_exact", "text"),
+        ("id_as_decimal", "text"),
+        ("id_as_hex", "text"),
+    ]
+    source, params = _json_source(columns, rows)
+    names = ", ".join(connection.ops.quote_name(name) for name, _ in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_PARTS} (account_id, created_at, {names}) "  # noqa: S608
+            f"SELECT %s, %s, {names} FROM ({source}) AS parts",
+            [account.pk, connection.ops.adapt_datetimefield_value(now), *params],
         )
 
 
@@ -229,44 +273,158 @@ def fail_over_unbound(account: ProviderAccount, reason: str) -> int:
                 return moved
 
 
-def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> dict[str, SmppPart]:
-    """The parts these receipt ids name, locked, in one query: by the id as the SMSC gave it
-    (the newest such part), else by its other spelling (hex read as decimal, or the reverse)."""
-    exacts = {codec.id_forms(smsc_id)[0] for smsc_id in smsc_ids}
-    # Only the parts are locked: the message rows are the round's to write meanwhile.
-    parts = (
-        SmppPart.objects.select_for_update(of=("self",))
-        .select_related("message")
-        .filter(
-            Q(id_exact__in=exacts) | Q(id_as_decimal__in=exacts) | Q(id_as_hex__in=exacts), account=account
-        )
-        .order_by("pk")
+_PARTS = SmppPart._meta.db_table
+
+
+@dataclass(slots=True)
+class _Part:
+    """A part a receipt names (or a sibling of one), with what its carrier event needs of its
+    message: read in one statement, no model instances."""
+
+    pk: int
+    message_id: str
+    index: int
+    total: int
+    status: str
+    smsc_id: str
+    id_exact: str | None
+    id_as_decimal: str | None
+    id_as_hex: str | None
+    error_code: str | None
+    error_message: str | None
+    provider_sid: str | None
+    to_number: str
+    from_number: str
+
+
+def _in(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> tuple[dict[str, _Part], list[_Part]]:
+    """The parts these receipt ids name, in one statement: by the id as the SMSC gave it (the
+    newest such part), else by its other spelling (hex read as decimal, or the reverse); and every
+    part of the long messages among them, so that a message's status is decided from all its
+    parts. All of them locked (in id order: two batches never wait on each other crosswise), the
+    message rows not: they are the round's to write meanwhile."""
+    from messaging.models import Message
+
+    exacts = sorted({codec.id_forms(smsc_id)[0] for smsc_id in smsc_ids})
+    index = connection.ops.quote_name("index")
+    lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
+    names = _in(exacts)
+    sql = (
+        f"WITH hit AS (SELECT id, message_id, total FROM {_PARTS} WHERE account_id = %s AND "  # noqa: S608
+        f"(id_exact IN ({names}) OR id_as_decimal IN ({names}) OR id_as_hex IN ({names}))) "
+        f"SELECT p.id, p.message_id, p.{index}, p.total, p.status, p.smsc_id, p.id_exact, "
+        "p.id_as_decimal, p.id_as_hex, p.error_code, p.error_message, m.provider_sid, m.to_number, "
+        f"m.from_number FROM {_PARTS} p JOIN {Message._meta.db_table} m ON m.id = p.message_id "
+        f"WHERE p.id IN (SELECT id FROM hit UNION SELECT s.id FROM {_PARTS} s JOIN hit h "
+        f"ON s.message_id = h.message_id WHERE h.total > 1) ORDER BY p.id{lock}"
     )
-    by_exact: dict[str, SmppPart] = {}
-    by_other: dict[str, SmppPart] = {}
-    for part in parts:  # oldest first: the newest of each id wins
-        if part.id_exact:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account.pk, *exacts, *exacts, *exacts])
+        rows = [_Part(*row) for row in cursor.fetchall()]
+    wanted = set(exacts)
+    by_exact: dict[str, _Part] = {}
+    by_other: dict[str, _Part] = {}
+    for part in rows:  # oldest first: the newest of each id wins
+        if part.id_exact in wanted:
             by_exact[part.id_exact] = part
         for other in (part.id_as_decimal, part.id_as_hex):
-            if other:
+            if other in wanted:
                 by_other[other] = part
     found = {exact: by_exact.get(exact) or by_other.get(exact) for exact in exacts}
-    return {exact: part for exact, part in found.items() if part is not None}
+    return {exact: part for exact, part in found.items() if part is not None}, rows
+
+
+def _update_parts(parts: list[_Part], now: datetime) -> None:
+    """One UPDATE per distinct outcome (a batch's receipts mostly say the same)."""
+    by_outcome: dict[tuple[Any, ...], list[int]] = {}
+    for part in parts:
+        by_outcome.setdefault((part.status, part.error_code, part.error_message), []).append(part.pk)
+    with connection.cursor() as cursor:
+        for (status, code, text), ids in by_outcome.items():
+            cursor.execute(
+                f"UPDATE {_PARTS} SET status = %s, error_code = %s, error_message = %s, "  # noqa: S608
+                f"receipt_at = %s WHERE id IN ({_in(ids)})",
+                [status, code, text, connection.ops.adapt_datetimefield_value(now), *ids],
+            )
+
+
+def _json_source(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> tuple[str, list[str]]:
+    """PostgreSQL: `SELECT … FROM json_to_recordset(%s)` of these rows ((name, SQL type) columns)
+    and its one parameter: a batch as one JSON text, not a placeholder per value (the driver
+    quotes each placeholder in Python)."""
+    names = [name for name, _ in columns]
+    definition = ", ".join(f"{connection.ops.quote_name(name)} {kind}" for name, kind in columns)
+    data = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode()
+    return f"SELECT * FROM json_to_recordset(%s::json) AS r({definition})", [data]  # noqa: S608
+
+
+@functools.cache
+def _event_columns() -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
+    """The carrier event table's columns ((name, SQL type)) and each one's default value, for
+    the columns a receipt's event does not set."""
+    from messaging.models import CarrierEvent
+
+    columns, defaults = [], []
+    for field in CarrierEvent._meta.concrete_fields:
+        columns.append((cast(str, field.column), cast(str, field.db_type(connection))))
+        defaults.append(None if field.primary_key or field.null else field.get_default())
+    return tuple(columns), tuple(defaults)
+
+
+def _store_events(events: list[Any], now: datetime) -> None:
+    """The receipts' carrier events in one INSERT (one JSON parameter), duplicates skipped, and a
+    worker woken to apply them after commit."""
+    from messaging.carrier_intake import carrier_events_store_many
+    from messaging.enqueue import enqueue_carrier_events_apply
+    from messaging.models import CarrierEvent, Message
+
+    if connection.vendor != "postgresql":
+        carrier_events_store_many(events, [Message(id=e.message_id) for e in events])
+        return
+    columns, defaults = _event_columns()
+    ids = iter(new_ids(CarrierEvent._meta.pk.prefix, len(events)))  # type: ignore[attr-defined]
+    rows = []
+    for event in events:
+        given = {
+            "id": next(ids),
+            "workspace_id": event.workspace_id,
+            "provider": event.provider,
+            "kind": event.kind,
+            "dedupe_key": event.dedupe_key,
+            "provider_sid": event.provider_sid,
+            "message_id": event.message_id or None,
+            "params": event.payload,
+            "received_at": now,
+        }
+        rows.append([given.get(name, default) for (name, _), default in zip(columns, defaults, strict=True)])
+    source, params = _json_source(columns, rows)
+    names = ", ".join(connection.ops.quote_name(name) for name, _ in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {CarrierEvent._meta.db_table} ({names}) {source} ON CONFLICT DO NOTHING",  # noqa: S608
+            params,
+        )
+    transaction.on_commit(enqueue_carrier_events_apply)
 
 
 def store_receipts(
     account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict[str, Any]]]
 ) -> list[int | None]:
     """Apply a batch of receipts to their parts and record a carrier event for each message whose
-    aggregate status changes, in one transaction and a few statements whatever the batch's size;
+    aggregate status changes, in one transaction and three statements whatever the batch's size
+    (the parts and their messages read and locked, the parts updated, the events inserted);
     answers each receipt's deliver_sm_resp status, None for an unknown id."""
-    from messaging.carrier_intake import carrier_events_store_many, intake_event
+    from messaging.carrier_intake import intake_event
 
     answers: list[int | None] = []
     now = timezone.now()
     with transaction.atomic():
-        found = _find_parts(account, [receipt.smsc_id for receipt, _ in receipts])
-        changed: dict[int, SmppPart] = {}
+        found, rows = _find_parts(account, [receipt.smsc_id for receipt, _ in receipts])
+        changed: dict[int, _Part] = {}
         decided = []  # (part, receipt, raw) whose receipt moved the part
         for receipt, raw in receipts:
             part = found.get(codec.id_forms(receipt.smsc_id)[0])
@@ -281,41 +439,33 @@ def store_receipts(
                 receipt.error_code,
                 receipt.error_message,
             )
-            part.receipt_at = now
             changed[part.pk] = part
             decided.append((part, receipt, raw))
         if not changed:
             return answers
-        # One UPDATE per distinct outcome (a batch's receipts mostly say the same).
-        by_outcome: dict[tuple[Any, ...], list[int]] = {}
-        for part in changed.values():
-            by_outcome.setdefault((part.status, part.error_code, part.error_message), []).append(part.pk)
-        for (status, code, text), ids in by_outcome.items():
-            SmppPart.objects.filter(pk__in=ids).update(
-                status=status, error_code=code, error_message=text, receipt_at=now
-            )
-        long_ones = {p.message_id for p in changed.values() if p.total > 1}
-        siblings: dict[str, list[SmppPart]] = {}
-        if long_ones:
-            for sibling in SmppPart.objects.filter(message_id__in=long_ones).order_by("index"):
-                siblings.setdefault(sibling.message_id, []).append(changed.get(sibling.pk, sibling))
-        events, messages, told = [], [], set()
+        _update_parts(list(changed.values()), now)
+        siblings: dict[str, list[_Part]] = {}
+        for row in rows:  # in id order: a long message's parts are written in index order
+            if row.total > 1:
+                siblings.setdefault(row.message_id, []).append(row)
+        for group in siblings.values():
+            group.sort(key=lambda p: p.index)
+        events, told = [], set()
         for part, receipt, raw in decided:
             group = siblings.get(part.message_id, [part])
             status, code, text = aggregate_status([(p.status, p.error_code, p.error_message) for p in group])
             if status is None or (part.message_id, status) in told:
                 continue
             told.add((part.message_id, status))
-            message = part.message
             # Its round may not have written it `sent` yet: the sid is the one it will get.
-            sid = message.provider_sid or provider_sid_for(account.pk, group[0].smsc_id)
+            sid = part.provider_sid or provider_sid_for(account.pk, group[0].smsc_id)
             params = {
                 "MessageSid": sid,
                 "MessageStatus": status,
                 "ErrorCode": code or "",
                 "ErrorMessage": text or "",
-                "To": message.to_number,
-                "From": message.from_number,
+                "To": part.to_number,
+                "From": part.from_number,
                 "smsc_id": receipt.smsc_id,
                 "stat": receipt.stat,
                 "err": receipt.error,
@@ -328,11 +478,10 @@ def store_receipts(
                     provider="smpp",
                     kind="status",
                     payload=params,
-                    message_id=message.pk,
+                    message_id=part.message_id,
                 )
             )
-            messages.append(message)
-        carrier_events_store_many(events, messages)
+        _store_events(events, now)
     return answers
 
 

@@ -1,0 +1,139 @@
+"""The bind process's receipt store on the real database: each receipt matched to its part once
+(whatever the id's spelling), one carrier event per change of a message's status, unknown ids
+left for the caller, and a long message's receipts stored by two batches at once still deciding
+its status."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from conftest import require_service, uses_postgres
+from messaging.models import CarrierEvent, Message, Status
+from numbers.models import ProviderAccount, SmppPart
+from numbers.providers.smpp import codec
+from numbers.providers.smpp.store import provider_sid_for, record_parts, store_receipts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def account(workspace):
+    require_service("PostgreSQL (DATABASE_URL)", uses_postgres())
+    return ProviderAccount.objects.create(
+        workspace=workspace,
+        provider="smpp",
+        auth_token="pw",
+        settings={"host": "127.0.0.1", "port": 2775, "system_id": "esme"},
+    )
+
+
+def sent_message(account, smsc_ids, *, to="+14155552671"):
+    """A message sent in len(smsc_ids) parts, its parts written as the bind writes them."""
+    message = Message.objects.create(
+        workspace_id=account.workspace_id,
+        direction="outbound",
+        status=Status.SENT,
+        to_number=to,
+        from_number="+12025550188",
+        body="hello",
+        provider_sid=provider_sid_for(account.pk, smsc_ids[0]),
+    )
+    record_parts(account, [(message.pk, tuple(enumerate(smsc_ids, start=1)), len(smsc_ids))])
+    return message
+
+
+def receipt(smsc_id, stat="DELIVRD", err="000"):
+    return codec.Receipt(smsc_id=smsc_id, stat=stat, error=err), {"receipt": f"id:{smsc_id} stat:{stat}"}
+
+
+def events_of(message):
+    return [e.params for e in CarrierEvent.objects.filter(message_id=message.pk).order_by("received_at")]
+
+
+def test_parts_are_written_with_every_spelling_of_their_ids(account):
+    message = sent_message(account, ["00FF", "255"])
+    parts = list(SmppPart.objects.filter(message=message).order_by("index"))
+    assert [(p.index, p.total, p.status, p.smsc_id) for p in parts] == [
+        (1, 2, "submitted", "00FF"),
+        (2, 2, "submitted", "255"),
+    ]
+    assert (parts[0].id_exact, parts[0].id_as_decimal, parts[0].id_as_hex) == ("ff", "255", None)
+    assert (parts[1].id_exact, parts[1].id_as_decimal, parts[1].id_as_hex) == ("255", "597", "ff")
+
+
+def test_a_batch_of_receipts_matched_once_each(account):
+    short = sent_message(account, ["1a2b"], to="+14155550001")
+    failed = sent_message(account, ["77"], to="+14155550002")
+    answers = store_receipts(
+        account,
+        [
+            receipt("6699"),  # 0x1a2b written in decimal
+            receipt("1A2B"),  # the same receipt again, in the same batch
+            receipt("77", "UNDELIV", "012"),
+            receipt("ffff0000"),  # nobody's
+        ],
+    )
+    assert answers == [codec.ESME_ROK, codec.ESME_ROK, codec.ESME_ROK, None]
+    [delivered] = events_of(short)
+    assert delivered["MessageStatus"] == "delivered"
+    assert delivered["MessageSid"] == short.provider_sid
+    assert (delivered["To"], delivered["From"], delivered["smsc_id"]) == (
+        "+14155550001",
+        "+12025550188",
+        "6699",
+    )
+    [undelivered] = events_of(failed)
+    assert undelivered["MessageStatus"] == "undelivered"
+    assert undelivered["ErrorCode"] == "UNDELIV:012"
+    # The SMSC sends them again (our answer lost): acknowledged, nothing new.
+    assert store_receipts(account, [receipt("1a2b"), receipt("77", "UNDELIV", "012")]) == [codec.ESME_ROK] * 2
+    assert len(events_of(short)) == 1 and len(events_of(failed)) == 1
+    assert CarrierEvent.objects.count() == 2
+
+
+def test_a_long_message_waits_for_its_last_part(account):
+    message = sent_message(account, ["a1", "a2", "a3"])
+    assert store_receipts(account, [receipt("a1"), receipt("a3")]) == [codec.ESME_ROK] * 2
+    assert events_of(message) == []
+    store_receipts(account, [receipt("a2")])
+    [event] = events_of(message)
+    assert (event["MessageStatus"], event["part"]) == ("delivered", "2/3")
+
+
+def test_a_failed_part_decides_at_once(account):
+    message = sent_message(account, ["b1", "b2"])
+    store_receipts(account, [receipt("b2", "REJECTD", "009")])
+    [event] = events_of(message)
+    assert (event["MessageStatus"], event["ErrorCode"]) == ("failed", "REJECTD:009")
+
+
+def test_two_batches_at_once_with_the_two_parts_of_a_message(account):
+    """Batch one has moved part 1 and not committed yet when batch two stores part 2's receipt:
+    batch two waits for it and sees both parts delivered (neither batch may decide from a part
+    the other is changing)."""
+    message = sent_message(account, ["c1", "c2"])
+    answers = []
+    with transaction.atomic():
+        with connection.cursor() as cursor:  # batch one, mid-way
+            cursor.execute(
+                f"UPDATE {SmppPart._meta.db_table} SET status = 'delivered' WHERE message_id = %s "  # noqa: S608
+                "AND smsc_id = 'c1'",
+                [message.pk],
+            )
+
+        def batch_two():
+            try:
+                answers.append(store_receipts(account, [receipt("c2")]))
+            finally:
+                connection.close()  # this thread's
+
+        other = threading.Thread(target=batch_two)
+        other.start()
+        time.sleep(0.5)
+        assert answers == []  # waiting for batch one's parts
+    other.join(10)
+    assert answers == [[codec.ESME_ROK]]
+    [event] = events_of(message)
+    assert event["MessageStatus"] == "delivered"
