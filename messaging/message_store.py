@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from messaging_platform.api import credentials
+from messaging_platform.api.models import CredentialsVersion
 from messaging_platform.ids import new_ids
 from workspaces.models import Workspace
 
@@ -145,6 +147,9 @@ def _statement(rows: int) -> str:
     names = [f.column for f in fields]
     values = _values(rows, fields)
     workspace_param = f"${rows * (len(fields) + 3) + 1}"
+    # The credentials token the request went on under (messaging_platform/api/credentials.py:
+    # assumed, not read), or NULL: the messages are stored only if the table still holds it.
+    token_param = f"${rows * (len(fields) + 3) + 2}::text"
     input_columns = ", ".join(_q(n) for n in names)
     message_columns = ", ".join(f"kept.{_q(n)}" if n != "conversation_id" else "conv.id" for n in names)
     event_fields = _columns(MessageEvent)
@@ -156,8 +161,8 @@ def _statement(rows: int) -> str:
     }
     event_columns = ", ".join(_q(f.column) for f in event_fields)
     event_selects = ", ".join(event_values.get(f.column, "NULL") for f in event_fields)
-    conversation, message, event, optout = (
-        _q(m._meta.db_table) for m in (Conversation, Message, MessageEvent, OptOut)
+    conversation, message, event, optout, version = (
+        _q(m._meta.db_table) for m in (Conversation, Message, MessageEvent, OptOut, CredentialsVersion)
     )
     # Only our table and column names and placeholders are formatted in; values are parameters.
     return f"""
@@ -167,8 +172,11 @@ def _statement(rows: int) -> str:
             SELECT DISTINCT phone_number FROM {optout}
             WHERE workspace_id = {workspace_param}
               AND phone_number IN (SELECT to_number FROM input)
+        ), token AS (
+            SELECT token FROM {version} WHERE id = 1
         ), kept AS (
             SELECT * FROM input WHERE to_number NOT IN (SELECT phone_number FROM opted)
+              AND ({token_param} IS NULL OR {token_param} IN (SELECT token FROM token))
         ), conv AS (
             INSERT INTO {conversation} (id, workspace_id, our_number, contact_number,
                                         last_message_id, last_message_at, unread_count, created_at)
@@ -189,6 +197,7 @@ def _statement(rows: int) -> str:
         )
         SELECT 'opted_out', phone_number, NULL FROM opted
         UNION ALL SELECT 'stored', id, conversation_id FROM stored
+        UNION ALL SELECT 'token', token, NULL FROM token WHERE {token_param} IS NOT NULL
     """  # noqa: S608
 
 
@@ -199,8 +208,12 @@ def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[
     for ordinal, (row, our_side) in enumerate(zip(_row_params(messages, fields), our_sides, strict=True)):
         params += row
         params += [ordinal, our_side, conversation_ids[ordinal]]
-    params.append(workspace.pk)
+    assumed = credentials.assumed_token()
+    params += [workspace.pk, assumed]
     answers = fetch_all(_statement(len(messages)), params, prepare=len(messages) == 1)
+    if assumed is not None:
+        # Raises StaleCredentials when the token changed: then nothing was stored.
+        credentials.assumed_token_seen(next((t for kind, t, _ in answers if kind == "token"), None))
     conversations = {pk: conversation_id for kind, pk, conversation_id in answers if kind == "stored"}
     for message_obj in messages:
         if message_obj.id in conversations:
