@@ -105,3 +105,25 @@ def test_a_number_added_since_the_last_send_is_used_at_once(api_key, workspace, 
     assert status == "201 Created"
     assert headers["X-RateLimit-Remaining"] == str(int(headers["X-RateLimit-Limit"]) - 2)  # counted once
     assert Message.objects.filter(from_number="+12015550125").count() == 1
+
+
+def test_a_webhook_endpoint_added_or_disabled_since_the_last_send_is_seen_by_the_next(
+    api_key, workspace, our_number, transactional_db
+):
+    # Committed as in production, so the publish (after commit) runs inside the request.
+    from messaging.models import WebhookDelivery, WebhookEndpoint, WebhookEventType
+
+    assert _post(api_key)[0] == "201 Created"  # caches the workspace's endpoints: none
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace,
+        url="https://hooks.example.com/in",
+        events=[WebhookEventType.MESSAGE_CREATED],
+        secret="whsec_dGVzdA==",
+    )
+    assert _post(api_key)[0] == "201 Created"
+    assert WebhookDelivery.objects.filter(endpoint=endpoint, event_type="message.created").count() == 1
+    # A bulk update (no signal, no cache version moved): the trigger changes the token.
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+    assert _post(api_key)[0] == "201 Created"
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 1
+    assert Message.objects.count() == 3

@@ -57,6 +57,14 @@ def current_token() -> str | None:
     return token
 
 
+def request_token() -> str | None:
+    """The token this request read or had confirmed, or None (outside requests; not read yet;
+    assumed and not confirmed): whether `cached` can answer without a round trip."""
+    if not getattr(_request, "active", False) or getattr(_request, "assumed", False):
+        return None
+    return getattr(_request, "token", None)
+
+
 # Assumed tokens: one round trip less for a send --------------------------------------------------
 # A send stores its message in one statement anyway, so the token need not be read on its own
 # first: the request goes on under the token this process's entries were loaded under, and the
