@@ -138,7 +138,9 @@ def _json_rows(messages: list[Message], fields, our_sides: list[str], conversati
     """The rows of `messages` as one JSON array for json_to_recordset: each message's columns
     (a NULL left out: a missing key reads as NULL), its ordinal, side and new conversation id."""
     real = connections[DEFAULT_DB_ALIAS]
-    spec = [(f.column, f.attname, _plain_type(f), f.get_db_prep_save) for f in fields]
+    spec: list[tuple[str, str, Any, Any]] = [
+        (f.column, f.attname, _plain_type(f), f.get_db_prep_save) for f in fields
+    ]
     rows = []
     for ordinal, (message, our_side, conversation_id) in enumerate(
         zip(messages, our_sides, conversation_ids, strict=True)
