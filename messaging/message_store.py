@@ -3,7 +3,11 @@
 The opt-out check, the conversations' upsert, the messages and their first events are one
 `WITH … INSERT … RETURNING` statement: one round trip, atomic by itself (no BEGIN/COMMIT of its
 own), whatever the number of messages. The columns come from the models, so a field added to
-Message or MessageEvent is written with its default without a change here.
+Message or MessageEvent is written with its default without a change here. A single message's
+values are the statement's parameters; a batch's rows travel as one JSON parameter, so one
+statement text serves every batch. Both are prepared once per connection. Under a credentials
+token that the request assumed (messaging_platform/api/credentials.py), the statement stores
+only if the table still holds that token, and says which it saw.
 """
 
 import functools

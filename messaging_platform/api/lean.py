@@ -10,6 +10,12 @@ one Redis round trip) and its headers, the handler, the error format (`describe_
 the `Allow` header of the view. Anything else answers None before any side effect, and the view
 serves the request through DRF as before (a wrong or missing key, a 415, a 406, malformed JSON,
 an idempotent retry), so those answers stay DRF's to the letter.
+
+The credentials token is not read on its own here: the request goes on under the token this
+process's caches hold, which the store statement checks (credentials.assume_token); a request
+that stores nothing reads it before it answers. If it changed, nothing was stored, and the
+request is served again from the authentication on, under the new token (counted once against
+the rate limit), or by DRF when the key no longer authenticates.
 """
 
 from __future__ import annotations
