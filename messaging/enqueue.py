@@ -48,10 +48,11 @@ def enqueue_send(message_id: str, countdown: float | None = None, not_before: fl
     wakeup.wake(countdown=countdown, message_ids=[message_id])
 
 
-def enqueue_many(message_ids: list[str]) -> None:
-    """Have the delivery engine send a batch's queued messages: one wake-up however many."""
+def enqueue_many(message_ids: list[str], *, pending: bool | None = None) -> None:
+    """Have the delivery engine send a batch's queued messages: one wake-up however many.
+    `pending`: the answer of the wake-up's SET NX, sent by the caller (wakeup.pending_command)."""
     if message_ids:
-        wakeup.wake(message_ids=message_ids)
+        wakeup.wake(message_ids=message_ids, pending=pending)
 
 
 def enqueue_carrier_event(event_id: str) -> None:

@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from channels_redis.utils import _consistent_hash, decode_hosts
+from django.conf import settings
 from django.db import transaction
 
 from messaging_platform.ids import new_ids
@@ -84,10 +85,17 @@ def message_updated(message) -> None:
     messages_updated([message])
 
 
-def messages_created(messages: list, workspace_id: str) -> None:
+# A caller's commands to send in the publish's own round trip (`extra`): a function queueing them in
+# a redis pipeline, and one taking their answers after the publish (None: they were not sent, the
+# caller must send them itself).
+Extra = tuple[Callable[[Any], None], Callable[[list | None], None]]
+
+
+def messages_created(messages: list, workspace_id: str, *, extra: Extra | None = None) -> None:
     """A batch's messages of one workspace, published after commit in one trip to the channel
-    layer (one async_to_sync per event would start a thread per message)."""
-    _publish_on_commit(MESSAGE_CREATED, messages)
+    layer (one async_to_sync per event would start a thread per message). `extra`: commands to
+    REDIS_URL that go in the same round trip when the channel layer is on that Redis."""
+    _publish_on_commit(MESSAGE_CREATED, messages, extra=extra)
 
 
 def messages_updated(messages: Sequence[Any]) -> None:
@@ -100,7 +108,7 @@ def messages_failed_over(messages: Sequence[Any]) -> None:
     _publish_on_commit(MESSAGE_FAILED_OVER, messages)
 
 
-def _publish_on_commit(event_type: str, messages: Sequence[Any]) -> None:
+def _publish_on_commit(event_type: str, messages: Sequence[Any], *, extra: Extra | None = None) -> None:
     by_workspace: dict[str, list[dict]] = {}
     for message, event_id in zip(messages, new_ids("evt", len(messages)), strict=True):
         by_workspace.setdefault(message.workspace_id, []).append(
@@ -108,11 +116,19 @@ def _publish_on_commit(event_type: str, messages: Sequence[Any]) -> None:
         )
 
     def publish() -> None:
+        answers = None
         for workspace_id, workspace_events in by_workspace.items():
-            publish_events(workspace_id, workspace_events)
+            if extra is not None and answers is None:
+                answers = publish_events(workspace_id, workspace_events, extra=extra[0])
+            else:
+                publish_events(workspace_id, workspace_events)
+        if extra is not None:
+            extra[1](answers)
 
     if by_workspace:
         transaction.on_commit(publish)
+    elif extra is not None:
+        transaction.on_commit(lambda: extra[1](None))
 
 
 def event_text(event: dict) -> str:
@@ -155,7 +171,13 @@ class _SyncPubSub:
         # One client per host, made once: building a redis.Redis (its table of response
         # callbacks) cost more than the PUBLISH it sent.
         self.clients = []
-        for host in decode_hosts(config.get("hosts")):
+        hosts = decode_hosts(config.get("hosts"))
+        # One Redis, the one of REDIS_URL (the same database too): commands for REDIS_URL may
+        # ride along with a publish (PUBLISH itself ignores the database).
+        self.on_redis_url = (
+            len(hosts) == 1 and bool(settings.REDIS_URL) and hosts[0].get("address") == settings.REDIS_URL
+        )
+        for host in hosts:
             options = dict(host)
             if "address" in options:
                 pool = redis.ConnectionPool.from_url(options.pop("address"), **options)
@@ -163,16 +185,25 @@ class _SyncPubSub:
                 pool = redis.ConnectionPool(**options)
             self.clients.append(redis.Redis(connection_pool=pool))
 
-    def publish(self, group: str, messages: list[dict]) -> None:
+    def publish(
+        self, group: str, messages: list[dict], extra: Callable[[Any], None] | None = None
+    ) -> list | None:
+        """PUBLISH `messages`; with `extra` (on REDIS_URL's Redis only), its commands in the same
+        pipeline: answers their results, or None when they were not sent."""
         channel = f"{self.prefix}__group__{group}"
         client = self.clients[_consistent_hash(channel, len(self.clients))]
-        if len(messages) == 1:
+        if extra is not None and not self.on_redis_url:
+            extra = None
+        if len(messages) == 1 and extra is None:
             client.publish(channel, self.serialize(messages[0]))
-            return
+            return None
         with client.pipeline(transaction=False) as pipe:
             for message in messages:
                 pipe.publish(channel, self.serialize(message))
-            pipe.execute()
+            if extra is not None:
+                extra(pipe)
+            results = pipe.execute()
+        return results[len(messages) :] if extra is not None else None
 
 
 _sync_pubsub: dict[tuple[int, int], _SyncPubSub | None] = {}
@@ -212,7 +243,13 @@ def _publisher_loop() -> asyncio.AbstractEventLoop:
         return _publisher[1]
 
 
-def publish_events(workspace_id: str, events: list[dict]) -> None:
+def publish_events(
+    workspace_id: str, events: list[dict], *, extra: Callable[[Any], None] | None = None
+) -> list | None:
+    """Publish `events` to the workspace's group and its sinks. `extra`: commands for REDIS_URL
+    to send in the publish's round trip (see messages_created); answers their results, or None
+    when they were not sent."""
+    answers = None
     try:
         layer = get_channel_layer()
         if layer is not None:
@@ -222,7 +259,7 @@ def publish_events(workspace_id: str, events: list[dict]) -> None:
             messages = layer_messages([event_text(event) for event in events])
             publisher = _sync_publisher(layer)
             if publisher is not None:
-                publisher.publish(group, messages)
+                answers = publisher.publish(group, messages, extra)
             else:
 
                 async def send_all() -> None:
@@ -240,3 +277,4 @@ def publish_events(workspace_id: str, events: list[dict]) -> None:
             sink(workspace_id, events)
         except Exception:
             logger.exception("Event sink %s failed for %d event(s)", sink, len(events))
+    return answers

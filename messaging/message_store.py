@@ -3,7 +3,11 @@
 The opt-out check, the conversations' upsert, the messages and their first events are one
 `WITH … INSERT … RETURNING` statement: one round trip, atomic by itself (no BEGIN/COMMIT of its
 own), whatever the number of messages. The columns come from the models, so a field added to
-Message or MessageEvent is written with its default without a change here.
+Message or MessageEvent is written with its default without a change here. A single message's
+values are the statement's parameters; a batch's rows travel as one JSON parameter, so one
+statement text serves every batch. Both are prepared once per connection. Under a credentials
+token that the request assumed (messaging_platform/api/credentials.py), the statement stores
+only if the table still holds that token, and says which it saw.
 """
 
 import functools
@@ -11,8 +15,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from messaging_platform.api import credentials
+from messaging_platform.api.models import CredentialsVersion
 from messaging_platform.ids import new_ids
 from workspaces.models import Workspace
 
@@ -125,6 +132,41 @@ def _row_params(rows, fields) -> Iterator[list[Any]]:
         params = []
 
 
+def _json_ready(fields) -> bool:
+    """Whether every column's values go into JSON as they are: text, integers, aware datetimes
+    (orjson writes them in RFC 3339, which timestamptz reads) and JSON fields."""
+    return all(_plain_type(f) is not None or f.get_internal_type() == "JSONField" for f in fields)
+
+
+def _json_rows(messages: list[Message], fields, our_sides: list[str], conversation_ids: list[str]) -> str:
+    """The rows of `messages` as one JSON array for json_to_recordset: each message's columns
+    (a NULL left out: a missing key reads as NULL), its ordinal, side and new conversation id."""
+    real = connections[DEFAULT_DB_ALIAS]
+    spec: list[tuple[str, str, Any, Any]] = [
+        (f.column, f.attname, _plain_type(f), f.get_db_prep_save) for f in fields
+    ]
+    rows = []
+    for ordinal, (message, our_side, conversation_id) in enumerate(
+        zip(messages, our_sides, conversation_ids, strict=True)
+    ):
+        row: dict[str, Any] = {
+            "_ordinal": ordinal,
+            "_our_side": our_side,
+            "_new_conversation": conversation_id,
+        }
+        for column, attname, kind, prepare in spec:
+            value = getattr(message, attname)
+            if value is None:
+                continue
+            # A JSON field's value nests as it is (kind None); plain values go as they are.
+            if kind is None or (type(value) is kind and (kind is not datetime or value.tzinfo is not None)):
+                row[column] = value
+            else:
+                row[column] = prepare(value, real)
+        rows.append(row)
+    return orjson.dumps(rows, default=str).decode()
+
+
 def messages_store(*, workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
     """Insert `messages` (built, not saved; `our_sides[i]` is message i's side of its
     conversation) except those to opted-out recipients; sets each stored message's
@@ -140,11 +182,26 @@ def messages_store(*, workspace: Workspace, messages: list[Message], our_sides: 
 @functools.lru_cache(maxsize=16)
 def _statement(rows: int) -> str:
     """The statement for `rows` messages (built once per size and process: the columns come from
-    the models, which do not change while the process runs)."""
+    the models, which do not change while the process runs). `rows` 0: any number of messages,
+    their rows as one JSON parameter (`json_to_recordset`), so one text serves every batch and
+    is prepared once per connection; parsing and planning a thousand rows of VALUES placeholders
+    had been a large share of a batch's cost on PostgreSQL."""
     fields = _columns(Message)
     names = [f.column for f in fields]
-    values = _values(rows, fields)
-    workspace_param = f"${rows * (len(fields) + 3) + 1}"
+    input_columns = ", ".join(_q(n) for n in names)
+    if rows:
+        first_param = rows * (len(fields) + 3) + 1
+        values = _values(rows, fields)
+        source = f"input ({input_columns}, _ordinal, _our_side, _new_conversation) AS (VALUES {values})"
+    else:
+        first_param = 2
+        definition = ", ".join(f"{_q(f.column)} {f.cast_db_type(connection)}" for f in fields)
+        extra = "_ordinal int, _our_side varchar, _new_conversation varchar"
+        source = f"input AS (SELECT * FROM json_to_recordset($1::json) AS r({definition}, {extra}))"  # noqa: S608
+    workspace_param = f"${first_param}"
+    # The credentials token the request went on under (messaging_platform/api/credentials.py:
+    # assumed, not read), or NULL: the messages are stored only if the table still holds it.
+    token_param = f"${first_param + 1}::text"
     input_columns = ", ".join(_q(n) for n in names)
     message_columns = ", ".join(f"kept.{_q(n)}" if n != "conversation_id" else "conv.id" for n in names)
     event_fields = _columns(MessageEvent)
@@ -156,19 +213,20 @@ def _statement(rows: int) -> str:
     }
     event_columns = ", ".join(_q(f.column) for f in event_fields)
     event_selects = ", ".join(event_values.get(f.column, "NULL") for f in event_fields)
-    conversation, message, event, optout = (
-        _q(m._meta.db_table) for m in (Conversation, Message, MessageEvent, OptOut)
+    conversation, message, event, optout, version = (
+        _q(m._meta.db_table) for m in (Conversation, Message, MessageEvent, OptOut, CredentialsVersion)
     )
     # Only our table and column names and placeholders are formatted in; values are parameters.
     return f"""
-        WITH input ({input_columns}, _ordinal, _our_side, _new_conversation) AS (
-            VALUES {values}
-        ), opted AS (
+        WITH {source}, opted AS (
             SELECT DISTINCT phone_number FROM {optout}
             WHERE workspace_id = {workspace_param}
               AND phone_number IN (SELECT to_number FROM input)
+        ), token AS (
+            SELECT token FROM {version} WHERE id = 1
         ), kept AS (
             SELECT * FROM input WHERE to_number NOT IN (SELECT phone_number FROM opted)
+              AND ({token_param} IS NULL OR {token_param} IN (SELECT token FROM token))
         ), conv AS (
             INSERT INTO {conversation} (id, workspace_id, our_number, contact_number,
                                         last_message_id, last_message_at, unread_count, created_at)
@@ -189,18 +247,27 @@ def _statement(rows: int) -> str:
         )
         SELECT 'opted_out', phone_number, NULL FROM opted
         UNION ALL SELECT 'stored', id, conversation_id FROM stored
+        UNION ALL SELECT 'token', token, NULL FROM token WHERE {token_param} IS NOT NULL
     """  # noqa: S608
 
 
 def _store_chunk(workspace: Workspace, messages: list[Message], our_sides: list[str]) -> set[str]:
     fields = _columns(Message)
-    params = []
     conversation_ids = new_ids("conv", len(messages))
-    for ordinal, (row, our_side) in enumerate(zip(_row_params(messages, fields), our_sides, strict=True)):
-        params += row
-        params += [ordinal, our_side, conversation_ids[ordinal]]
-    params.append(workspace.pk)
-    answers = fetch_all(_statement(len(messages)), params, prepare=len(messages) == 1)
+    rows = 0 if len(messages) > 1 and _json_ready(fields) else len(messages)
+    params: list[Any] = []
+    if rows:
+        for ordinal, (row, our_side) in enumerate(zip(_row_params(messages, fields), our_sides, strict=True)):
+            params += row
+            params += [ordinal, our_side, conversation_ids[ordinal]]
+    else:
+        params.append(_json_rows(messages, fields, our_sides, conversation_ids))
+    assumed = credentials.assumed_token()
+    params += [workspace.pk, assumed]
+    answers = fetch_all(_statement(rows), params, prepare=rows <= 1)
+    if assumed is not None:
+        # Raises StaleCredentials when the token changed: then nothing was stored.
+        credentials.assumed_token_seen(next((t for kind, t, _ in answers if kind == "token"), None))
     conversations = {pk: conversation_id for kind, pk, conversation_id in answers if kind == "stored"}
     for message_obj in messages:
         if message_obj.id in conversations:

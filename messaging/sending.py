@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from numbers.phone import is_sender_id
 from numbers.selectors import workspace_numbers, workspace_provider_account, workspace_routes
 from workspaces.models import ApiKey, Workspace
 
-from . import events
+from . import events, wakeup
 from .enqueue import enqueue_many
 from .message_store import messages_store
 from .models import Direction, Message, MessageEvent, OptOut, Status
@@ -326,12 +327,21 @@ def message_send_many(
 
 
 def _after_store(workspace: Workspace, messages: list[Message]) -> None:
-    # Published before the sends are enqueued (on_commit keeps this order): a fast worker must not
-    # announce `sending` before subscribers heard of the message at all.
-    events.messages_created(messages, workspace.id)
+    # Published before the sends are enqueued: a fast worker must not announce `sending` before
+    # subscribers heard of the message at all. The wake-up's SET NX goes in the publish's round
+    # trip when both are on one Redis (after the PUBLISH in the pipeline); the task, if one is
+    # due, after it.
     queued = [m.id for m in messages if m.status == Status.QUEUED]
-    if queued:
-        transaction.on_commit(lambda: enqueue_many(queued))
+    if not queued or settings.CELERY_TASK_ALWAYS_EAGER:  # eager: the wake-up delivers in-process
+        events.messages_created(messages, workspace.id)
+        if queued:
+            transaction.on_commit(lambda: enqueue_many(queued))
+        return
+
+    def wake(answers: list | None) -> None:
+        enqueue_many(queued, pending=bool(answers[0]) if answers else None)
+
+    events.messages_created(messages, workspace.id, extra=(wakeup.pending_command, wake))
 
 
 @transaction.atomic(savepoint=False)

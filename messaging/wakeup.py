@@ -49,9 +49,17 @@ def _redis() -> redis.Redis | None:
     return client
 
 
-def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = None, hops: int = 0) -> None:
+def wake(
+    *,
+    countdown: float | None = None,
+    message_ids: Iterable[str] | None = None,
+    hops: int = 0,
+    pending: bool | None = None,
+) -> None:
     """Have a runner claim due messages now (or in `countdown` seconds). Never raises. `hops`:
-    a wake-up passed on by processes that had runners enough (see messaging.dispatch)."""
+    a wake-up passed on by processes that had runners enough (see messaging.dispatch).
+    `pending`: for an immediate wake-up, the answer of the pending key's SET NX when the caller
+    sent it in a pipeline of its own (`pending_command`): True, it was set and a task goes out."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         from . import dispatch  # the engine imports this module
 
@@ -64,18 +72,28 @@ def wake(*, countdown: float | None = None, message_ids: Iterable[str] | None = 
     # Delayed wake-ups coalesce per tenth of a second of their due time.
     key = PENDING_KEY if delay is None else f"{PENDING_KEY}:{int((time.time() + delay) * 10)}"
     ttl_ms = int((delay or 0) * 1000) + settings.DISPATCH_WAKE_PENDING_MS
-    client = _redis()
-    try:
-        if client is not None and not client.set(key, "1", nx=True, px=ttl_ms):
+    if pending is not None and delay is None:
+        if not pending:
             return  # one is pending already
-    except redis.RedisError:
-        pass  # better a wake-up too many than none
+    else:
+        client = _redis()
+        try:
+            if client is not None and not client.set(key, "1", nx=True, px=ttl_ms):
+                return  # one is pending already
+        except redis.RedisError:
+            pass  # better a wake-up too many than none
     try:
         app.tasks[DISPATCH_TASK].apply_async(
             kwargs={"hops": hops} if hops else None, countdown=delay, expires=(delay or 0) + 60
         )
     except Exception:
         logger.exception("Could not wake the delivery runners; the tick and the sweep will")
+
+
+def pending_command(pipe: redis.client.Pipeline) -> None:
+    """The SET NX of an immediate wake-up, queued in a caller's pipeline to REDIS_URL (one round
+    trip with what it sends anyway); its answer goes to `wake(pending=…)`."""
+    pipe.set(PENDING_KEY, "1", nx=True, px=settings.DISPATCH_WAKE_PENDING_MS)
 
 
 def started() -> None:

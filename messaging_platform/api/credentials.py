@@ -53,7 +53,82 @@ def current_token() -> str | None:
     token = _read_token()
     if getattr(_request, "active", False):
         _request.token = token
+        _request.assumed = False
     return token
+
+
+def request_token() -> str | None:
+    """The token this request read or had confirmed, or None (outside requests; not read yet;
+    assumed and not confirmed): whether `cached` can answer without a round trip."""
+    if not getattr(_request, "active", False) or getattr(_request, "assumed", False):
+        return None
+    return getattr(_request, "token", None)
+
+
+# Assumed tokens: one round trip less for a send --------------------------------------------------
+# A send stores its message in one statement anyway, so the token need not be read on its own
+# first: the request goes on under the token this process's entries were loaded under, and the
+# store statement stores only if the table still holds that token (messaging/message_store.py),
+# in the same snapshot as its writes. A request that stores nothing reads the token before it
+# answers (`assumed_token_holds`). Either way a change committed before the request's writes is
+# seen: when the token differs, the request is served again from the start under the new one.
+
+
+class StaleCredentials(Exception):
+    """The token a request assumed is no longer the table's: nothing was written under it."""
+
+
+def assume_token() -> bool:
+    """In a request: go on under the token of this process's entries, without reading it (False,
+    and nothing assumed, when there is none yet: the first request of a process reads it)."""
+    if not getattr(_request, "active", False) or getattr(_request, "token", None) is not None:
+        return False
+    with _lock:
+        token = _version[0]
+    if token is None:
+        return False
+    _request.token, _request.assumed = token, True
+    return True
+
+
+def assumed_token() -> str | None:
+    """The token this request assumed and no statement has confirmed yet, or None."""
+    return _request.token if getattr(_request, "assumed", False) else None
+
+
+def assumed_token_seen(token: str | None) -> None:
+    """A statement of this request saw the table's `token` in its snapshot: confirmed, or raises
+    StaleCredentials (the caches are emptied and the request forgets the token)."""
+    if token == _request.token:
+        _request.assumed = False
+        return
+    forget_token()
+    raise StaleCredentials
+
+
+def assumed_token_holds() -> bool:
+    """Whether what this request did under an assumed token stands: confirmed by a statement, or
+    read now and unchanged. When it changed, the caches are emptied and the request forgets it."""
+    if not getattr(_request, "assumed", False):
+        return True
+    token = _read_token()
+    if token == _request.token:
+        _request.assumed = False
+        return True
+    forget_token()
+    return False
+
+
+def drop_assumed_token() -> None:
+    """This request reads the token at its next use (what it assumed is not used any further)."""
+    if getattr(_request, "assumed", False):
+        _request.token, _request.assumed = None, False
+
+
+def forget_token() -> None:
+    """This request's token is read afresh at its next use, and this process's entries dropped."""
+    _request.token, _request.assumed = None, False
+    clear()
 
 
 def cached(kind: str, key: object, load: Callable[[], T], *, keep_none: bool = False) -> T:
@@ -87,12 +162,12 @@ def clear() -> None:
 
 def _request_started(**kwargs) -> None:
     _request.active = True
-    _request.token = None
+    _request.token, _request.assumed = None, False
 
 
 def _request_finished(**kwargs) -> None:
     _request.active = False
-    _request.token = None
+    _request.token, _request.assumed = None, False
 
 
 request_started.connect(_request_started, dispatch_uid="credentials-request-started")

@@ -10,6 +10,12 @@ one Redis round trip) and its headers, the handler, the error format (`describe_
 the `Allow` header of the view. Anything else answers None before any side effect, and the view
 serves the request through DRF as before (a wrong or missing key, a 415, a 406, malformed JSON,
 an idempotent retry), so those answers stay DRF's to the letter.
+
+The credentials token is not read on its own here: the request goes on under the token this
+process's caches hold, which the store statement checks (credentials.assume_token); a request
+that stores nothing reads it before it answers. If it changed, nothing was stored, and the
+request is served again from the authentication on, under the new token (counted once against
+the rate limit), or by DRF when the key no longer authenticates.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ParseError, Throttled
 
+from . import credentials
 from .authentication import ApiKeyUser
 from .exceptions import describe_exception
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -77,15 +84,6 @@ def integrator_post(
     raw = _bearer(request)
     if raw is None:
         return None
-    from workspaces.services import api_key_authenticate
-
-    headers = {"Allow": ", ".join(allowed_methods)}
-    try:
-        api_key = api_key_authenticate(raw)
-    except Exception as exc:  # the database unreachable: a 503, as DRF's handler answers it
-        return _error(exc, headers)
-    if api_key is None:
-        return None  # DRF answers the 401 (and counts the failure against the address)
     body = request.body
     if not body:
         return None
@@ -95,16 +93,56 @@ def integrator_post(
         return None
     if type(data) is not dict:
         return None
-    # What DRF's authentication leaves on the request, for the audit log and the rate limit.
-    request.user, request.auth = ApiKeyUser(api_key), api_key
+    from workspaces.services import api_key_authenticate
+
+    headers = {"Allow": ", ".join(allowed_methods)}
+    # The credentials token is not read on its own: the store statement checks it (see
+    # credentials.assume_token); when it changed, the request is served again under the new one.
+    credentials.assume_token()
     throttle = ApiKeyRateLimit()
+    allowed: bool | None = None
+    for _attempt in range(2):
+        try:
+            api_key = api_key_authenticate(raw)
+        except Exception as exc:  # the database unreachable: a 503, as DRF's handler answers it
+            credentials.drop_assumed_token()
+            return _error(exc, headers)
+        if api_key is None:
+            credentials.drop_assumed_token()
+            if hasattr(request, "_rate_limit_usage"):
+                del request._rate_limit_usage  # counted under a key that no longer works
+            return None  # DRF answers the 401 (and counts the failure against the address)
+        # What DRF's authentication leaves on the request, for the audit log and the rate limit.
+        request.user, request.auth = ApiKeyUser(api_key), api_key
+        try:
+            if allowed is None:  # counted once, however many times the request is served
+                allowed = throttle.allow_request(request, None)
+            if not allowed:
+                raise Throttled(wait=throttle.wait())
+            status, answer = handler(api_key, data)
+        except credentials.StaleCredentials:
+            continue
+        except Exception as exc:
+            if not _token_holds():
+                continue
+            return _error(exc, {**headers, **rate_limit_headers(request)})
+        try:
+            if not credentials.assumed_token_holds():
+                continue
+        except Exception as exc:  # the database unreachable
+            return _error(exc, {**headers, **rate_limit_headers(request)})
+        return _render(status, answer, {**headers, **rate_limit_headers(request)})
+    raise RuntimeError("the credentials changed twice under one request")  # never: see above
+
+
+def _token_holds() -> bool:
+    """credentials.assumed_token_holds, for an answer that is an error already: when the token
+    cannot be read (the database unreachable), that error stands."""
     try:
-        if not throttle.allow_request(request, None):
-            raise Throttled(wait=throttle.wait())
-        status, answer = handler(api_key, data)
-    except Exception as exc:
-        return _error(exc, {**headers, **rate_limit_headers(request)})
-    return _render(status, answer, {**headers, **rate_limit_headers(request)})
+        return credentials.assumed_token_holds()
+    except Exception:
+        credentials.drop_assumed_token()
+        return True
 
 
 def _error(exc: Exception, headers: dict[str, str]) -> HttpResponse:
