@@ -295,7 +295,7 @@ def time_hook(workspace, numbers, *, count: int, batch: int = 100, rounds: int =
     best: dict[str, float] = {}
     for _ in range(rounds):
         for label, hook in (("with counting", counting.count_events), ("without", lambda events: None)):
-            lifecycle.count_events = hook
+            lifecycle.writes.count_events = hook
             ids = store_messages(workspace, numbers, count, delivered=False, status="sending")
             started = time.perf_counter()
             for start in range(0, len(ids), batch):
@@ -307,7 +307,7 @@ def time_hook(workspace, numbers, *, count: int, batch: int = 100, rounds: int =
             per_message = (time.perf_counter() - started) / len(ids) * 1e6
             best[label] = min(best.get(label, per_message), per_message)
             Message.objects.filter(pk__in=ids).delete()
-    lifecycle.count_events = counting.count_events
+    lifecycle.writes.count_events = counting.count_events
     for label, value in best.items():
         print(
             f"    {label:14s} {value:7.1f} µs per message (sent + delivered, batches of {batch}, "

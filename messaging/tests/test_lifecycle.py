@@ -110,7 +110,9 @@ def test_retry_later_backs_off_and_gives_up_after_the_last_attempt(
 ):
     settings.SEND_MAX_ATTEMPTS = 3
     woken = []
-    monkeypatch.setattr(lifecycle, "enqueue_send", lambda mid, countdown=None: woken.append((mid, countdown)))
+    monkeypatch.setattr(
+        lifecycle.writes, "enqueue_send", lambda mid, countdown=None: woken.append((mid, countdown))
+    )
     first, last = make(workspace, n=2)
     lifecycle.messages_claim(message_ids=[first.id, last.id])
     with django_capture_on_commit_callbacks(execute=True):
@@ -135,7 +137,7 @@ def test_giving_up_without_a_carrier_code_and_our_own_longer_codes_are_stored(
     # `carrier_unavailable` and `provider_not_configured` are longer than 16 characters: the
     # column once refused them on PostgreSQL, and the message stayed `sending`.
     settings.SEND_MAX_ATTEMPTS = 1
-    monkeypatch.setattr(lifecycle, "enqueue_send", lambda *args, **kwargs: None)
+    monkeypatch.setattr(lifecycle.writes, "enqueue_send", lambda *args, **kwargs: None)
     gave_up, unconfigured = make(workspace, n=2)
     lifecycle.messages_claim(message_ids=[gave_up.id, unconfigured.id])
     lifecycle.messages_retry_later([RetryLater(gave_up.id, attempts=1, reason="no answer")])
@@ -208,7 +210,7 @@ def test_a_scheduled_message_never_takes_a_carrier_status(workspace):
 def test_sweeps_release_due_scheduled_and_requeue_only_the_same_abandoned_claim(
     workspace, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(lifecycle, "enqueue_send", lambda *a, **k: None)
+    monkeypatch.setattr(lifecycle.writes, "enqueue_send", lambda *a, **k: None)
     [due] = make(workspace, status=Status.SCHEDULED, scheduled_at=timezone.now() - timedelta(seconds=1))
     [ahead] = make(workspace, status=Status.SCHEDULED, scheduled_at=timezone.now() + timedelta(hours=1))
     assert [m.id for m in lifecycle.messages_release_scheduled(limit=10)] == [due.id]
@@ -220,7 +222,7 @@ def test_sweeps_release_due_scheduled_and_requeue_only_the_same_abandoned_claim(
 
 
 def test_cancel_and_operator_retry_move_only_messages_in_the_right_status(workspace, monkeypatch):
-    monkeypatch.setattr(lifecycle, "enqueue_send", lambda *a, **k: None)
+    monkeypatch.setattr(lifecycle.writes, "enqueue_send", lambda *a, **k: None)
     [scheduled] = make(workspace, status=Status.SCHEDULED)
     [queued] = make(workspace)
     [failed] = make(workspace, status=Status.FAILED, error_code="30003", attempts=3)

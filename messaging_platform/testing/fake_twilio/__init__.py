@@ -49,7 +49,6 @@ from ..twilio_params import (
     signature_headers,
     signed_post,
     status_params,
-    twilio_date,
 )
 
 __all__ = [
@@ -86,6 +85,7 @@ from .records import (  # noqa: E402 - the records, then the server that keeps t
     _Failure,
     _page,
 )
+from .resources import account_json, message_json, number_json  # noqa: E402
 
 # A recipient's number is checked once (phonenumbers' parse costs more than the rest of a send).
 _possible_e164 = functools.lru_cache(maxsize=65536)(possible_e164)
@@ -499,7 +499,7 @@ class FakeTwilio:
         account = self._authenticate(headers, match["ac"])
         rest = match["rest"] or ""
         if rest == "" and method == "GET":
-            return 200, self._account_json(account)
+            return 200, account_json(account)
         if rest == "/Messages" and method == "POST":
             return 201, self._create_message(account, form)
         if rest == "/Messages" and method == "GET":
@@ -528,7 +528,7 @@ class FakeTwilio:
             if method == "POST":
                 self._update_number(number, form)
             if method in ("GET", "POST"):
-                return 200, self._number_json(account, number)
+                return 200, number_json(account, number)
         raise _ApiError(
             404 if method == "GET" else 405,
             20404 if method == "GET" else 20004,
@@ -620,38 +620,25 @@ class FakeTwilio:
     ) -> dict[str, Any]:
         """A Message resource as Twilio answers it: right after create (`created_from`: the From
         given; queued, or accepted for a Messaging Service), or later (its delivery outcome)."""
-        created = created_from is not False
-        if created:
-            status, error_code = ("queued" if created_from else "accepted"), None
-            shown_from = created_from or None
-        else:
-            status, error_code = self._carrier_status(message)
-            shown_from = message.from_number
-        return {
-            "account_sid": account.sid,
-            "api_version": API_VERSION,
-            "body": message.body,
-            "date_created": twilio_date(message.received_at),
-            "date_sent": None if created else twilio_date(message.received_at),
-            "date_updated": twilio_date(message.received_at),
-            "direction": "outbound-api",
-            "error_code": int(error_code) if error_code else None,
-            "error_message": None,
-            # A Messaging Service picks the sender later: Twilio answers "accepted" and no From.
-            "from": shown_from,
-            "messaging_service_sid": message.messaging_service_sid or None,
-            "num_media": str(len(message.media_urls)),
-            "num_segments": str(segments(message.body)),
-            "price": None,
-            "price_unit": "USD",
-            "sid": message.sid,
-            "status": status,
-            "subresource_uris": {
-                "media": f"/{API_VERSION}/Accounts/{account.sid}/Messages/{message.sid}/Media.json"
-            },
-            "to": message.to,
-            "uri": f"/{API_VERSION}/Accounts/{account.sid}/Messages/{message.sid}.json",
-        }
+        if created_from is not False:
+            status = "queued" if created_from else "accepted"
+            return message_json(
+                account,
+                message,
+                created=True,
+                status=status,
+                error_code=None,
+                shown_from=created_from or None,
+            )
+        status, error_code = self._carrier_status(message)
+        return message_json(
+            account,
+            message,
+            created=False,
+            status=status,
+            error_code=error_code,
+            shown_from=message.from_number,
+        )
 
     def _messages_page(self, account: FakeAccount, query: dict[str, list[str]]) -> dict[str, Any]:
         """Messages list, newest first, filtered by To, From and DateSent / DateSent> / DateSent<
@@ -793,7 +780,7 @@ class FakeTwilio:
             base,
             {"PhoneNumber": wanted} if wanted else {},
             "incoming_phone_numbers",
-            [self._number_json(account, n) for n in chunk],
+            [number_json(account, n) for n in chunk],
             page=page,
             page_size=page_size,
             start=start,
@@ -811,48 +798,3 @@ class FakeTwilio:
             for param, attr in fields.items():
                 if param in form:
                     setattr(number, attr, form[param][0])
-
-    @staticmethod
-    def _number_json(account: FakeAccount, number: FakeNumber) -> dict[str, Any]:
-        return {
-            "account_sid": account.sid,
-            "address_requirements": "none",
-            "address_sid": None,
-            "api_version": API_VERSION,
-            "beta": False,
-            "capabilities": {"voice": number.voice, "sms": number.sms, "mms": number.mms, "fax": False},
-            "date_created": twilio_date(number.created),
-            "date_updated": twilio_date(number.created),
-            "friendly_name": number.friendly_name or number.phone_number,
-            "origin": "twilio",
-            "phone_number": number.phone_number,
-            "sid": number.sid,
-            "sms_application_sid": "",
-            "sms_fallback_method": "POST",
-            "sms_fallback_url": "",
-            "sms_method": number.sms_method,
-            "sms_url": number.sms_url,
-            "status": "in-use",
-            "status_callback": number.status_callback,
-            "status_callback_method": "POST",
-            "trunk_sid": None,
-            "uri": f"/{API_VERSION}/Accounts/{account.sid}/IncomingPhoneNumbers/{number.sid}.json",
-            "voice_method": "POST",
-            "voice_url": "",
-        }
-
-    @staticmethod
-    def _account_json(account: FakeAccount) -> dict[str, Any]:
-        return {
-            # Twilio returns the Auth Token here too; callers must not leak it.
-            "auth_token": account.auth_token,
-            "date_created": twilio_date(0),
-            "date_updated": twilio_date(0),
-            "friendly_name": account.friendly_name,
-            "owner_account_sid": account.sid,
-            "sid": account.sid,
-            "status": account.status,
-            "subresource_uris": {},
-            "type": "Full",
-            "uri": f"/{API_VERSION}/Accounts/{account.sid}.json",
-        }

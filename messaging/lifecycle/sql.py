@@ -1,4 +1,4 @@
-"""The statement helpers of messaging/lifecycle.py: guarded UPDATEs of many messages in one
+"""The statement helpers of messaging.lifecycle: guarded UPDATEs of many messages in one
 statement, answering the rows they changed as Message instances."""
 
 from collections.abc import Iterable, Sequence
@@ -10,7 +10,7 @@ from django.db.models.base import ModelState
 
 from numbers.models import PhoneNumber, ProviderAccount
 
-from .models import FINAL_STATUSES, Message
+from ..models import FINAL_STATUSES, Message
 
 # The statement helpers ---------------------------------------------------------------------------
 # Raw SQL because the ORM has no UPDATE … RETURNING nor UPDATE … FROM (VALUES …). Only the table's
