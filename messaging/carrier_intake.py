@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -151,6 +152,9 @@ def webhook_receive(
         raise IntakeRefused(404, "not_found", "No such carrier.") from None
     if route not in adapter_cls.webhook_routes or "\x00" in workspace_id:
         raise IntakeRefused(404, "not_found", "No such webhook.")
+    answer = _receive_one(provider=provider, workspace_id=workspace_id, route=route, request=request)
+    if answer is not None:
+        return answer
     try:
         account = _webhook_account(workspace_id, provider, str(request.query.get("account") or ""))
     except AccountUnavailable:
@@ -200,16 +204,23 @@ def _workspace_numbers(workspace_id: str, account_pk: int | None) -> frozenset[s
     to (its own and the primary's unassigned ones), cached per process and exact (the
     credentials token)."""
 
-    def load() -> frozenset[str]:
-        numbers = PhoneNumber.objects.filter(workspace_id=workspace_id)
-        if account_pk:
-            numbers = numbers.filter(Q(account__isnull=True) | Q(account_id=account_pk))
-        return frozenset(numbers.values_list("phone_number", flat=True))
-
-    return credentials.cached("inbound-numbers", (workspace_id, account_pk), load)
+    return credentials.cached(
+        "inbound-numbers", (workspace_id, account_pk), lambda: _load_numbers(workspace_id, account_pk)
+    )
 
 
-def _reaches_us(event: IntakeEvent, account: ProviderAccount | None) -> bool:
+def _load_numbers(workspace_id: str, account_pk: int | None) -> frozenset[str]:
+    numbers = PhoneNumber.objects.filter(workspace_id=workspace_id)
+    if account_pk:
+        numbers = numbers.filter(Q(account__isnull=True) | Q(account_id=account_pk))
+    return frozenset(numbers.values_list("phone_number", flat=True))
+
+
+def _reaches_us(
+    event: IntakeEvent,
+    account: ProviderAccount | None,
+    numbers: Callable[[str, int | None], frozenset[str]] | None = None,
+) -> bool:
     if (
         account is not None
         and account.messaging_service_sid
@@ -217,7 +228,7 @@ def _reaches_us(event: IntakeEvent, account: ProviderAccount | None) -> bool:
     ):
         return True
     # Not a number of another of the workspace's carrier accounts (null: the primary's).
-    return event.to_number in _workspace_numbers(
+    return event.to_number in (numbers or _workspace_numbers)(
         event.workspace_id, account.pk if account is not None else None
     )
 
@@ -315,6 +326,225 @@ def _insert_new(event: CarrierEvent) -> bool:
     if inserted:
         event._state.adding = False
     return inserted
+
+
+# One webhook, one round trip -------------------------------------------------------------------
+#
+# A webhook of one event (every Twilio webhook) is verified with the account this process keeps
+# for it and stored by one prepared statement that also reads the credentials token and, for a
+# status, finds the message it names. The process's accounts and numbers are labelled with the
+# token they were loaded under, and the statement stores the event only when that token is still
+# the current one: when it is not (a carrier account, number or workspace changed), nothing is
+# stored, the process drops what it kept, loads again and verifies again. A refusal (no account,
+# a bad signature, an unreadable body, a To number not ours) is answered only once a fresh read
+# of the token shows that what decided it is current. So a rotated auth token or a deactivated
+# workspace takes effect on the very next webhook, on every process, as on the full path; and
+# anything out of the ordinary (several events, PostgreSQL out of reach, no token row) goes the
+# full path below, which behaves as before.
+
+_MAX_KEPT = 10_000
+_ATTEMPTS = 3
+_kept_lock = threading.Lock()
+# (the token, what was loaded under it): replaced whole when the token changes.
+_kept: list[Any] = [None, {}]
+
+
+def _token_now() -> str | None:
+    rows = message_store.fetch_all("SELECT token FROM api_credentialsversion WHERE id = 1", [], prepare=True)
+    return rows[0][0] if rows else None
+
+
+def _adopt(token: str) -> None:
+    with _kept_lock:
+        if _kept[0] != token:
+            _kept[:] = [token, {}]
+
+
+def _kept_under(token: str, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    """`load()`, or what it answered earlier in this process under this token."""
+    kept_token, entries = _kept
+    if kept_token == token and key in entries:
+        return entries[key]
+    value = load()
+    with _kept_lock:
+        if _kept[0] == token:
+            if len(_kept[1]) >= _MAX_KEPT:
+                _kept[1] = {}
+            _kept[1][key] = value
+    return value
+
+
+def _verifier(token: str, workspace_id: str, provider: str, account_id: str) -> tuple[Any, Any] | None:
+    """(account, adapter) of the webhook under this token, or None when there is no account."""
+
+    def load() -> tuple[Any, Any] | None:
+        account = webhook_account(
+            workspace_id=workspace_id, provider=provider, account_id=account_id, from_cache=False
+        )
+        return (account, get_provider(account)) if account is not None else None
+
+    return cast(
+        "tuple[Any, Any] | None", _kept_under(token, ("account", workspace_id, provider, account_id), load)
+    )
+
+
+def _numbers_under(token: str) -> Callable[[str, int | None], frozenset[str]]:
+    def numbers(workspace_id: str, account_pk: int | None) -> frozenset[str]:
+        return cast(
+            frozenset[str],
+            _kept_under(
+                token, ("numbers", workspace_id, account_pk), lambda: _load_numbers(workspace_id, account_pk)
+            ),
+        )
+
+    return numbers
+
+
+class _Stale(Exception):
+    """What decided a refusal was loaded under a token that is no longer current."""
+
+    def __init__(self, token: str | None):
+        self.token = token
+
+
+def _refuse(token: str, refusal: IntakeRefused) -> IntakeRefused:
+    """The refusal, once the token it was decided under is confirmed current; else _Stale."""
+    now = _token_now()
+    if now != token:
+        raise _Stale(now)
+    return refusal
+
+
+@functools.cache
+def _store_one_statement(with_target: bool) -> str:
+    """INSERT one event if the credentials token is the expected one ($1) and, for a status, its
+    message is found (by our id $2 first, else the carrier's $3, in workspace $4); answers the
+    current token, the message found and whether a row was inserted."""
+    quote = connection.ops.quote_name
+    fields = [f for f in CarrierEvent._meta.concrete_fields if f.attname != "message_id"]
+    columns = ", ".join(quote(cast(str, f.column)) for f in fields)
+    values = ", ".join(f"${n + 5}::{f.db_type(connection)}" for n, f in enumerate(fields))
+    table = quote(CarrierEvent._meta.db_table)
+    messages = quote(Message._meta.db_table)
+    id_type = Message._meta.pk.db_type(connection)  # type: ignore[union-attr]
+    if with_target:
+        target = (
+            f"target AS (SELECT id FROM ("  # noqa: S608 - our names
+            f"(SELECT id, 0 AS rank FROM {messages} WHERE id = $2::{id_type} AND workspace_id = $4::text) "
+            f"UNION ALL (SELECT id, 1 FROM {messages} WHERE provider_sid = $3::text AND $3::text <> '' "
+            f"AND workspace_id = $4::text)) found ORDER BY rank LIMIT 1),"
+        )
+        found = "(SELECT id FROM target)"
+        condition = " AND EXISTS (SELECT 1 FROM target)"
+    else:
+        target = "target AS (SELECT $2::text AS id, $3::text AS sid, $4::text AS ws WHERE false),"
+        found = "NULL"
+        condition = ""
+    return (
+        "WITH version AS (SELECT token FROM api_credentialsversion WHERE id = 1), "  # noqa: S608
+        f"{target} "
+        f"stored AS (INSERT INTO {table} ({columns}, {quote('message_id')}) "
+        f"SELECT {values}, {found} "
+        f"WHERE (SELECT token FROM version) = $1::text{condition} "
+        "ON CONFLICT (workspace_id, kind, dedupe_key) DO NOTHING RETURNING 1) "
+        f"SELECT (SELECT token FROM version), {found}, (SELECT count(*) FROM stored)"
+    )
+
+
+def _store_one(token: str, event: IntakeEvent) -> tuple[str | None, str | None, bool]:
+    """(the current token, the message found, whether the event was stored)."""
+    with_target = event.kind == EventKind.STATUS
+    row = CarrierEvent(
+        workspace_id=event.workspace_id,
+        provider=event.provider,
+        kind=event.kind,
+        dedupe_key=event.dedupe_key,
+        provider_sid=event.provider_sid,
+        params=event.payload,
+        received_at=timezone.now(),
+    )
+    params: list[Any] = [token, event.message_id, event.provider_sid, event.workspace_id]
+    params += [
+        f.get_db_prep_save(getattr(row, f.attname), connection)
+        for f in CarrierEvent._meta.concrete_fields
+        if f.attname != "message_id"
+    ]
+    statement = _store_one_statement(with_target)
+    try:
+        if connection.in_atomic_block:  # the caller's transaction survives a failed insert
+            with transaction.atomic():
+                rows = message_store.fetch_all(statement, params, prepare=True)
+        else:
+            rows = message_store.fetch_all(statement, params, prepare=True)
+    except IntegrityError:  # a workspace or message deleted meanwhile, as carrier_event_store
+        return token, None, False
+    current, message_id, inserted = rows[0]
+    return current, message_id, bool(inserted)
+
+
+def _receive_one(
+    *, provider: str, workspace_id: str, route: str, request: WebhookRequest
+) -> WebhookAnswer | None:
+    """webhook_receive's answer through one round trip, or None when the full path must serve it
+    (nothing stored then)."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        token = _kept[0] or _token_now()
+        for _ in range(_ATTEMPTS):
+            if token is None:
+                return None
+            _adopt(token)
+            try:
+                return _verify_and_store(token, provider, workspace_id, route, request)
+            except _Stale as stale:
+                token = stale.token
+    except _DATABASE_DOWN:
+        return None
+    return None
+
+
+def _verify_and_store(
+    token: str, provider: str, workspace_id: str, route: str, request: WebhookRequest
+) -> WebhookAnswer | None:
+    found = _verifier(token, workspace_id, provider, str(request.query.get("account") or ""))
+    if found is None:
+        raise _refuse(token, IntakeRefused(404, "not_found", f"No {provider} account for this workspace."))
+    account, adapter = found
+    if not adapter.verify_webhook(request):
+        refusal = _refuse(token, IntakeRefused(403, "forbidden", "Missing or invalid webhook signature."))
+        logger.warning("Refused a %s webhook for %s: bad signature", provider, workspace_id)
+        raise refusal
+    try:
+        received = adapter.read_webhook(route, request)
+        if len(received) != 1:
+            return None
+        event = intake_event(
+            workspace_id=workspace_id,
+            provider=provider,
+            kind=received[0].kind,
+            payload=received[0].payload,
+            message_id=received[0].message_id,
+        )
+    except ValueError as exc:
+        raise _refuse(token, IntakeRefused(400, "invalid_params", str(exc))) from None
+    if event.kind == EventKind.INBOUND and not _reaches_us(event, account, _numbers_under(token)):
+        raise _refuse(
+            token, IntakeRefused(404, "not_found", "The To number is not a number of this workspace.")
+        )
+    current, message_id, inserted = _store_one(token, event)
+    if current is None:
+        return None  # no token row: the full path makes a fresh one
+    if current != token:
+        raise _Stale(current)
+    if event.kind == EventKind.STATUS and message_id is None:
+        raise IntakeRefused(404, "not_found", "No message of this workspace matches this callback.")
+    if inserted:
+        # One wake-up for however many events arrive while one is pending.
+        transaction.on_commit(enqueue_carrier_events_apply)
+    else:
+        logger.info("Duplicate %s event %s", provider, event.dedupe_key)
+    return adapter.webhook_answer(route)
 
 
 # The Redis stream ------------------------------------------------------------------------------

@@ -96,15 +96,20 @@ def _choose(accounts: list[ProviderAccount], provider: str, account_id: str) -> 
     return of_provider[0] if of_provider else None
 
 
-def webhook_account(*, workspace_id: str, provider: str, account_id: str = "") -> ProviderAccount | None:
+def webhook_account(
+    *, workspace_id: str, provider: str, account_id: str = "", from_cache: bool = True
+) -> ProviderAccount | None:
     """The active workspace's account of this carrier that the webhook is for (see _choose);
     None when it has none.
 
-    Raises AccountUnavailable when PostgreSQL is out of reach and the cache knows nothing of it.
+    Raises AccountUnavailable when PostgreSQL is out of reach and the cache knows nothing of it;
+    with `from_cache=False`, PostgreSQL's error itself (the cache is not read).
     """
     try:
         accounts = list(ProviderAccount.objects.filter(workspace_id=workspace_id, workspace__is_active=True))
     except (OperationalError, InterfaceError):
+        if not from_cache:
+            raise
         entry = _from_cache(workspace_id)
         if entry is None:
             raise AccountUnavailable(f"No cached carrier account for {workspace_id}.") from None
