@@ -43,10 +43,10 @@ class DeliveryHold:
             wakeup.renew_runner_lease(lease, seconds=seconds)
         # Runners at work keep their leases: the hold takes the places they leave.
         while len(self.leases) < wanted:
-            lease = wakeup.runner_lease(settings.DISPATCH_RUNNERS, seconds=seconds)
-            if lease is None or lease == wakeup.NO_REDIS:
+            taken = wakeup.runner_lease(settings.DISPATCH_RUNNERS, seconds=seconds)
+            if taken is None or taken == wakeup.NO_REDIS:
                 break
-            self.leases.append(lease)
+            self.leases.append(taken)
 
     def release(self) -> None:
         """Give the leases back and wake the runners for what was made meanwhile."""
