@@ -225,7 +225,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
 RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # see RECONCILE_AFTER_SECONDS
-# The delivery engine (messaging/dispatch.py): messages claimed per round, how far ahead a round
+# The delivery engine (messaging/dispatch/): messages claimed per round, how far ahead a round
 # takes pacing slots, runners at a time across all workers, how long a runner task runs rounds,
 # how long it waits for the next message to come due before it ends, its Redis lease, and beat's
 # tick (the backstop for lost wake-ups). Providers whose sends a bind process of their own makes

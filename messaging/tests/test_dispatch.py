@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from conftest import require_service, uses_postgres
 from messaging import dispatch, wakeup
+from messaging.dispatch import runners
 from messaging.models import Message, MessageEvent, Status
 from messaging.tests.conftest import CONTACT
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE, TWILIO_TOLL_FREE
@@ -154,7 +155,7 @@ def test_with_pacing_unreachable_a_round_puts_its_messages_back_unseen_and_due_s
     settings.SEND_PACING = True
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every pacing call fails
     woken = []
-    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: woken.append(kwargs))
+    monkeypatch.setattr(wakeup, "wake", lambda **kwargs: woken.append(kwargs))
     ids = queued(3)
 
     assert dispatch.dispatch_round() == 3
@@ -208,19 +209,19 @@ def test_a_wake_up_finding_its_process_full_is_passed_on_for_another_process(set
     settings.DISPATCH_RUNNERS_PER_PROCESS = 1
     settings.DISPATCH_WAKE_HOPS = 2
     passed = []
-    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: passed.append(kwargs))
-    monkeypatch.setattr(dispatch, "_run_rounds", lambda *args: 7)
-    assert dispatch._runner_here()  # one runner already at work in this process
+    monkeypatch.setattr(wakeup, "wake", lambda **kwargs: passed.append(kwargs))
+    monkeypatch.setattr(runners, "_run_rounds", lambda *args: 7)
+    assert runners._runner_here()  # one runner already at work in this process
     try:
         assert dispatch.run_rounds(hops=0) == 0
         assert dispatch.run_rounds(hops=2) == 0  # passed on enough: dropped (the tick wakes again)
     finally:
-        dispatch._runner_gone()
+        runners._runner_gone()
     assert passed == [{"hops": 1}]
     # The refused ones gave their leases back at once.
     assert redis.Redis.from_url(django_settings.REDIS_URL).zcard(wakeup.RUNNERS_KEY) == 0
     monkeypatch.setattr(
-        dispatch,
+        runners,
         "_run_rounds",
         lambda scope, limit, token, seconds: (wakeup.release_runner_lease(token), 7)[1],
     )
