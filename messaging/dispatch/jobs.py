@@ -6,8 +6,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from numbers.providers.base import PermanentProviderError, SendResult, TransientProviderError
+from numbers.providers.base import PermanentProviderError, Provider, SendResult, TransientProviderError
 
 from .. import pacing
 from ..lifecycle import Failed, RetryLater, Sent, WaitForSlot
@@ -17,10 +18,18 @@ from ..operations.logs import log_message_outcome
 logger = logging.getLogger(__name__)
 
 
+class RoundHooks(Protocol):
+    """What an adapter with Capability.ROUND_HOOKS offers beside the Provider protocol."""
+
+    def prepare_sends(self, messages: list[Message]) -> dict[str, Exception | SendResult]: ...
+
+    def record_sends(self, sent: list[tuple[Message, SendResult]], unsent_ids: list[str]) -> None: ...
+
+
 @dataclass
 class _Job:
     message: Message
-    provider: object
+    provider: Provider
     callback: str
     sender: pacing.PacedSender | None = None
     go_at: float = 0.0  # epoch seconds: its pacing slot (0: now)

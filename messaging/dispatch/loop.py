@@ -7,6 +7,10 @@ import atexit
 import contextlib
 import os
 import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -38,6 +42,6 @@ def _close_pools() -> None:
 atexit.register(_close_pools)
 
 
-def run_on_loop(coroutine):
+def run_on_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on the send loop from a synchronous thread and wait for its result."""
     return asyncio.run_coroutine_threadsafe(coroutine, event_loop()).result()

@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
-from numbers.providers.base import Capability, SendResult, TransientProviderError, async_sender
+from numbers.providers.base import Capability, Provider, SendResult, TransientProviderError, async_sender
 from numbers.selectors import status_webhook_url, with_query
 from workspaces.models import Workspace
 
@@ -22,7 +23,7 @@ from .. import lifecycle, pacing, wakeup
 from ..lifecycle import Failed, FailOver, RetryLater, WaitForSlot
 from ..models import Message, Status
 from ..operations.logs import log_message_outcome
-from .jobs import Outcomes, _by_provider, _Job, _record_error, _record_sent, _retry
+from .jobs import Outcomes, RoundHooks, _by_provider, _Job, _record_error, _record_sent, _retry
 from .loop import run_on_loop
 from .scope import Scope, celery_scope
 from .sends import _send_all, _send_in_thread
@@ -122,7 +123,7 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
         if senders
         else {}
     )
-    providers: dict = {}
+    providers: dict[int, Provider] = {}
     callback_bases: dict[tuple[str, int], str] = {}
     jobs = []
     for message in claimed:
@@ -154,7 +155,8 @@ def _prepare_sends(jobs: list[_Job]) -> dict[str, Exception | SendResult]:
     send, with the error they end with, or the result of an earlier send the carrier took."""
     refused: dict[str, Exception | SendResult] = {}
     for group in _by_provider(jobs).values():
-        refused.update(group[0].provider.prepare_sends([job.message for job in group]))
+        hooks = cast(RoundHooks, group[0].provider)
+        refused.update(hooks.prepare_sends([job.message for job in group]))
     return refused
 
 
@@ -165,7 +167,7 @@ def _record_sends(outcomes: Outcomes) -> None:
         return
     sent = {id(job): result for job, result in outcomes.results}
     for group in _by_provider(hooked).values():
-        group[0].provider.record_sends(
+        cast(RoundHooks, group[0].provider).record_sends(
             [(job.message, sent[id(job)]) for job in group if id(job) in sent],
             [job.message.id for job in group if id(job) not in sent],
         )
@@ -269,13 +271,16 @@ def _failovers(outcomes: Outcomes) -> list[FailOver]:
     if not outcomes.not_taken:
         return []
     try:
-        targets = failover_targets(job.message.fallback_account_id for job, _ in outcomes.not_taken)
+        # Only messages with a fallback account are kept for one (_fails_over).
+        targets = failover_targets(
+            cast(int, job.message.fallback_account_id) for job, _ in outcomes.not_taken
+        )
     except OperationalError:  # PostgreSQL away: retried as usual, with the rest of the round
         connection.close()
         targets = {}
     items = []
     for job, exc in outcomes.not_taken:
-        target = targets.get(job.message.fallback_account_id)
+        target = targets.get(cast(int, job.message.fallback_account_id))
         if target is None:
             if isinstance(exc, TransientProviderError):
                 outcomes.retry.append(_retry(job, exc))

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from ..models import Message
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ def celery_scope() -> Scope:
     return Scope(exclude_providers=frozenset(settings.DISPATCH_OWN_PROCESS_PROVIDERS))
 
 
-def _scoped(queryset, scope: Scope):
+def _scoped(queryset: QuerySet[Message], scope: Scope) -> QuerySet[Message]:
     if scope.account_ids is not None:  # of these accounts' workspaces: close enough for a wait
         queryset = queryset.filter(workspace__carrier_accounts__id__in=scope.account_ids)
     if scope.providers is not None:

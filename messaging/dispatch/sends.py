@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -35,7 +37,7 @@ async def _send_group(group: list[_Job], outcomes: Outcomes) -> None:
     the jitter."""
     sender = group[0].sender
     if sender is not None and pacing.tolerance(sender.rate) <= 0:
-        sending = []
+        sending: list[asyncio.Task[None]] = []
         for job in group:
             wait = job.go_at - time.time()
             if wait > 0:
@@ -43,7 +45,7 @@ async def _send_group(group: list[_Job], outcomes: Outcomes) -> None:
             sending.append(asyncio.create_task(_send_one(job, outcomes, take_turn=True)))
         await asyncio.gather(*sending)
         return
-    sending: list[asyncio.Task] = []
+    sending = []
     i = 0
     while i < len(group):
         wait = group[i].go_at - time.time()
@@ -87,9 +89,9 @@ def _wait_in_table(
     outcomes.wait += [WaitForSlot(job.message.id, first + k * step) for k, job in enumerate(jobs)]
 
 
-def _arguments(job: _Job) -> dict:
+def _arguments(job: _Job) -> dict[str, Any]:
     message = job.message
-    arguments = {
+    arguments: dict[str, Any] = {
         "to": message.to_number,
         "from_number": message.from_number or None,
         "body": message.body,
@@ -104,6 +106,7 @@ def _arguments(job: _Job) -> dict:
 
 async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -> None:
     send = async_sender(job.provider)
+    assert send is not None  # only jobs of adapters with send_async come here
     if job.sender is not None and job.sender.rate <= URGENT_RATE:
         # Its turn says when it reaches the carrier: it must not then wait for a connection
         # behind another sender's burst (this task's context only).
@@ -113,7 +116,9 @@ async def _send_one(job: _Job, outcomes: Outcomes, *, take_turn: bool = False) -
             asked = await _turn(job, outcomes)
             if asked is None:
                 return
-            keepalive_http.on_write.set(lambda sender=job.sender, asked=asked: _written(sender, asked))
+            keepalive_http.on_write.set(
+                functools.partial(_written, cast(pacing.PacedSender, job.sender), asked)
+            )
         started = time.monotonic()
         try:
             result = await send(**_arguments(job))
