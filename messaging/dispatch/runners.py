@@ -45,18 +45,20 @@ def run_rounds(
     a time (a Redis lease each; without Redis, any number) and of DISPATCH_RUNNERS_PER_PROCESS in
     this process: a wake-up that finds this process full is passed on, up to DISPATCH_WAKE_HOPS
     times, so that the runners spread over the worker processes (and their cores). A full round
-    wakes one more runner; when nothing is due, a wake-up is set for the next message to come
-    due. Answers how many messages it claimed."""
+    wakes one more runner; a short one is followed by a pause of DISPATCH_LINGER_SECONDS, so that
+    under a trickle of accepts a round gathers that many seconds' worth rather than one or two
+    messages; when nothing is due, a wake-up is set for the next message to come due. While it
+    runs it holds the wake-up's pending key, so accepts wake no more tasks (messaging.wakeup).
+    Answers how many messages it claimed."""
     scope = scope or celery_scope()
     limit = settings.DISPATCH_BATCH_SIZE
-    wakeup.started()
     token = wakeup.runner_lease(runners or settings.DISPATCH_RUNNERS)
     if token is None:
         return 0  # enough runners are at work; they claim what this wake-up was for
     if not _runner_here():
         wakeup.release_runner_lease(token)
         if hops < settings.DISPATCH_WAKE_HOPS:
-            wakeup.wake(hops=hops + 1)
+            wakeup.wake(hops=hops + 1, extra=True)
         return 0
     try:
         return _run_rounds(scope, limit, token, seconds)
@@ -65,30 +67,36 @@ def run_rounds(
 
 
 def _run_rounds(scope: Scope, limit: int, token: str, seconds: float | None) -> int:
-    claimed = 0
+    claimed, out_of_time = 0, True
     deadline = time.monotonic() + (seconds or settings.DISPATCH_RUN_SECONDS)
     try:
         while time.monotonic() < deadline:
+            wakeup.dispatch_runner_alive(token)
             n = dispatch_round(limit=limit, scope=scope)
             claimed += n
-            wakeup.renew_runner_lease(token)
             if n >= limit:
-                wakeup.wake()  # more are due: another runner may help
+                wakeup.wake(extra=True)  # more are due: another runner may help
                 continue
             if n:
+                time.sleep(settings.DISPATCH_LINGER_SECONDS)
                 continue
             next_due = next_due_in(scope)
             if next_due is None:
+                out_of_time = False
                 break
             if next_due > settings.DISPATCH_IDLE_SECONDS:
                 wakeup.wake(countdown=next_due)
+                out_of_time = False
                 break
             time.sleep(max(0.01, next_due))
-        else:
-            wakeup.wake()  # out of time with work left: a fresh task carries on
     finally:
-        wakeup.release_runner_lease(token)
-    return claimed
+        wakeup.dispatch_runner_done(token)
+    # A message accepted after the last round whose wake-up found the pending key still held:
+    # from here on accepts wake a new task, so one more look claims what came in between.
+    last = dispatch_round(limit=limit, scope=scope)
+    if last or out_of_time:
+        wakeup.wake()  # work left (or out of time): a fresh task carries on
+    return claimed + last
 
 
 def next_due_in(scope: Scope) -> float | None:
