@@ -87,6 +87,18 @@ def wake(
         logger.exception("Could not wake the delivery runners; the tick and the sweep will")
 
 
+def dispatch_pending() -> bool:
+    """Whether a delivery runner is at work or a wake-up is on its way (the pending key is held);
+    False when Redis cannot say."""
+    client = _redis()
+    if client is None:
+        return False
+    try:
+        return bool(client.exists(PENDING_KEY))
+    except redis.RedisError:
+        return False
+
+
 def dispatch_runner_alive(token: str) -> None:
     """A delivery runner is at work: its lease renewed, and the pending key held, so that accepted
     messages do not wake more tasks (the runner claims them from the table). One Redis trip."""

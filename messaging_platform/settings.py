@@ -228,7 +228,7 @@ RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # se
 # The delivery engine (messaging/dispatch/): messages claimed per round, how far ahead a round
 # takes pacing slots, runners at a time across all workers, how long a runner task runs rounds,
 # how long it pauses after a short round (so that under a trickle a round gathers more), how long
-# it waits for the next message to come due before it ends, its Redis lease, and beat's
+# it waits for the next message (accepted or coming due) before it ends, its Redis lease, and beat's
 # tick (the backstop for lost wake-ups). Providers whose sends a bind process of their own makes
 # are left out of Celery's rounds.
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 500)
@@ -256,6 +256,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-tick": {
         "task": "messaging.tasks.dispatch",
         "schedule": DISPATCH_TICK_SECONDS,
+        "kwargs": {"tick": True},
         "options": {"expires": DISPATCH_TICK_SECONDS},
     },
     "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},

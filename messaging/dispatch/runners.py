@@ -39,7 +39,12 @@ def _runner_gone() -> None:
 
 
 def run_rounds(
-    *, scope: Scope | None = None, seconds: float | None = None, runners: int | None = None, hops: int = 0
+    *,
+    scope: Scope | None = None,
+    seconds: float | None = None,
+    runners: int | None = None,
+    hops: int = 0,
+    tick: bool = False,
 ) -> int:
     """Rounds while messages are due, for up to `seconds`, as one of at most `runners` runners at
     a time (a Redis lease each; without Redis, any number) and of DISPATCH_RUNNERS_PER_PROCESS in
@@ -47,9 +52,14 @@ def run_rounds(
     times, so that the runners spread over the worker processes (and their cores). A full round
     wakes one more runner; a short one is followed by a pause of DISPATCH_LINGER_SECONDS, so that
     under a trickle of accepts a round gathers that many seconds' worth rather than one or two
-    messages; when nothing is due, a wake-up is set for the next message to come due. While it
-    runs it holds the wake-up's pending key, so accepts wake no more tasks (messaging.wakeup).
-    Answers how many messages it claimed."""
+    messages. With nothing queued it keeps looking for DISPATCH_IDLE_SECONDS before it ends (the
+    next accept of a trickle then wakes no task); with messages queued for later, it waits for
+    them as long, else sets a wake-up for when the first comes due. While it runs it holds the
+    wake-up's pending key, so accepts wake no more tasks (messaging.wakeup), and beat's `tick`
+    finding it held leaves the work to that runner: a trickle stays one runner's, in rounds that
+    gather, rather than several runners' rounds of a message each. Answers how many it claimed."""
+    if tick and wakeup.dispatch_pending():
+        return 0  # a runner is at work, or a wake-up on its way (the key expires with a dead one)
     scope = scope or celery_scope()
     limit = settings.DISPATCH_BATCH_SIZE
     token = wakeup.runner_lease(runners or settings.DISPATCH_RUNNERS)
@@ -68,7 +78,11 @@ def run_rounds(
 
 def _run_rounds(scope: Scope, limit: int, token: str, seconds: float | None) -> int:
     claimed, out_of_time = 0, True
-    deadline = time.monotonic() + (seconds or settings.DISPATCH_RUN_SECONDS)
+    now = time.monotonic()
+    deadline, idle_until = (
+        now + (seconds or settings.DISPATCH_RUN_SECONDS),
+        now + settings.DISPATCH_IDLE_SECONDS,
+    )
     try:
         while time.monotonic() < deadline:
             wakeup.dispatch_runner_alive(token)
@@ -78,10 +92,14 @@ def _run_rounds(scope: Scope, limit: int, token: str, seconds: float | None) -> 
                 wakeup.wake(extra=True)  # more are due: another runner may help
                 continue
             if n:
+                idle_until = time.monotonic() + settings.DISPATCH_IDLE_SECONDS
                 time.sleep(settings.DISPATCH_LINGER_SECONDS)
                 continue
             next_due = next_due_in(scope)
             if next_due is None:
+                if time.monotonic() < idle_until:  # a trickle: the next accept comes soon
+                    time.sleep(settings.DISPATCH_LINGER_SECONDS)
+                    continue
                 out_of_time = False
                 break
             if next_due > settings.DISPATCH_IDLE_SECONDS:

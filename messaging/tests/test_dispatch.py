@@ -207,6 +207,7 @@ def test_a_message_accepted_while_a_runner_stops_is_claimed_by_its_last_look(
     require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.SEND_PACING = False  # all due at once: none waits for its sender's next slot
+    settings.DISPATCH_IDLE_SECONDS = 0  # it stops at its first empty round
     redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
     published = []
     monkeypatch.setattr(
@@ -236,6 +237,7 @@ def test_a_runner_pauses_after_a_short_round_so_that_the_next_gathers_more(
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.SEND_PACING = False
     settings.DISPATCH_LINGER_SECONDS = 0.2
+    settings.DISPATCH_IDLE_SECONDS = 0
     redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
     monkeypatch.setattr(wakeup.app.tasks[wakeup.DISPATCH_TASK], "apply_async", lambda **kw: None)
     rounds = []
@@ -265,6 +267,66 @@ def test_a_runner_pauses_after_a_short_round_so_that_the_next_gathers_more(
     assert rounds[:2] == [1, 3]  # the three accepted during the pause went out in one round
     assert pauses[0] == 0.2
     assert len(fake_twilio.messages) == 4
+
+
+def test_a_runner_with_nothing_queued_keeps_looking_a_while_and_sends_what_comes_meanwhile(
+    queued, fake_twilio, settings, monkeypatch
+):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = False
+    settings.DISPATCH_LINGER_SECONDS = 0.02
+    settings.DISPATCH_IDLE_SECONDS = 0.5
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
+    published = []
+    monkeypatch.setattr(
+        wakeup.app.tasks[wakeup.DISPATCH_TASK], "apply_async", lambda **kw: published.append(kw)
+    )
+    ids: list[str] = []
+    clock = {"now": 0.0, "pauses": 0}
+
+    class Clock:  # the runner's clock, moved on by its pauses: two are accepted 0.1 s in
+        @staticmethod
+        def monotonic():
+            return clock["now"]
+
+        @staticmethod
+        def sleep(seconds):
+            clock["now"] += seconds
+            clock["pauses"] += 1
+            if clock["pauses"] == 5:
+                ids.extend(queued(2))
+                wakeup.wake(message_ids=ids)  # the runner holds the pending key: no task
+
+    monkeypatch.setattr(runners, "time", Clock)
+
+    assert dispatch.run_rounds() == 2
+    assert {m.status for m in Message.objects.filter(pk__in=ids)} == {Status.SENT}
+    assert len(fake_twilio.messages) == 2
+    assert published == []  # the runner that was looking sent them: no task was woken
+    assert clock["now"] == pytest.approx(0.1 + 0.02 + 0.5, abs=0.03)  # then idle 0.5 s, and done
+
+
+def test_beats_tick_leaves_the_work_to_a_runner_at_work_and_runs_rounds_when_none_is(
+    queued, fake_twilio, settings, monkeypatch
+):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = False
+    settings.DISPATCH_IDLE_SECONDS = 0
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
+    monkeypatch.setattr(wakeup.app.tasks[wakeup.DISPATCH_TASK], "apply_async", lambda **kw: None)
+    ids = queued(2)
+    token = wakeup.runner_lease(4)
+    wakeup.dispatch_runner_alive(token)  # another worker's runner is at work: it claims them
+
+    assert dispatch.run_rounds(tick=True) == 0
+    assert {m.status for m in Message.objects.filter(pk__in=ids)} == {Status.QUEUED}
+
+    wakeup.dispatch_runner_done(token)  # it stopped (or died, and the key ran out)
+    assert dispatch.run_rounds(tick=True) == 2
+    assert {m.status for m in Message.objects.filter(pk__in=ids)} == {Status.SENT}
+    assert len(fake_twilio.messages) == 2
 
 
 def test_runner_leases_cap_how_many_run_at_once(settings):
