@@ -12,15 +12,15 @@ each message sent once through crashes: a worker that dies mid-round leaves its 
 
 Runners: a Celery task (`messaging.tasks.dispatch`) runs rounds while messages are due, at most
 DISPATCH_RUNNERS at a time across all workers, and is started by a coalesced wake-up
-(messaging.wakeup) when messages are accepted or come due, by beat every DISPATCH_TICK_SECONDS
-as the backstop, and by the sweep. A runner at work holds the wake-up (accepts then wake no task,
-and the tick leaves the work to it) and pauses briefly after a short round, so that under a
-trickle of accepts one runner sends them in rounds that gather rather than one by one. Carrier accounts whose sends a process of its own makes (an
-SMPP bind lives in one) are left to it: Celery's rounds skip those providers
-(DISPATCH_OWN_PROCESS_PROVIDERS), and that process runs the same rounds from threads of its own
-(`serve_rounds`, scoped to the accounts it holds), its adapter's `send_async` on this process's
-send loop, with the adapter's round hooks (Capability.ROUND_HOOKS) for what it keeps beside a
-message.
+(messaging.wakeup) when messages are accepted or come due, by beat every DISPATCH_TICK_SECONDS as
+the backstop, and by the sweep. A runner at work holds the wake-up (accepts then wake no task, and
+the tick leaves the work to it) and pauses briefly after a short round, so that under a trickle of
+accepts one runner sends them in rounds that gather rather than one by one. Carrier accounts whose
+sends a process of its own makes (an SMPP bind lives in one) are left to it: Celery's rounds skip
+those providers (DISPATCH_OWN_PROCESS_PROVIDERS), and that process runs the same rounds from threads
+of its own (`serve_rounds`, scoped to the accounts it holds), its adapter's `send_async` on this
+process's send loop, with the adapter's round hooks (Capability.ROUND_HOOKS) for what it keeps
+beside a message.
 """
 
 from .jobs import Outcomes
