@@ -21,14 +21,15 @@ STATUS_CALLBACK_TIMEOUT = 5
 
 # Not acks_late: a wake-up lost with a worker is a hint lost; the tick and the sweep wake again.
 @shared_task(ignore_result=True)
-def dispatch(hops: int = 0) -> None:
+def dispatch(hops: int = 0, tick: bool = False) -> None:
     """Run delivery rounds while messages are due (messaging.dispatch). Run eagerly (the embedded
     default's beat thread), one pass over what is due, retries included. `hops`: how many worker
-    processes already passed this wake-up on, having runners enough of their own."""
+    processes already passed this wake-up on, having runners enough of their own. `tick`: beat's
+    backstop, which leaves the work to a runner at work."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         delivery_engine.run_eagerly(None)
     else:
-        delivery_engine.run_rounds(hops=hops)
+        delivery_engine.run_rounds(hops=hops, tick=tick)
 
 
 # Tasks of the per-message delivery, still in a broker from before an upgrade: the engine takes them.

@@ -2,10 +2,12 @@
 Celery task per message.
 
 Accepting messages calls `wake()` after commit. Many wake-ups while one is pending make a single
-broker message: a Redis key set with NX marks it pending until a runner starts (or until it
-expires, so a lost task only delays). A wake-up is only a hint: the messages are in the table,
-and beat's tick (DISPATCH_TICK_SECONDS) and the sweep wake the runners anyway, so a wake-up lost
-with the broker or Redis loses nothing.
+broker message: a Redis key set with NX marks it pending, and a runner at work holds that key
+(renewed every round, so that it expires soon after a runner that dies), since it claims from the
+table whatever was accepted meanwhile; a runner that stops clears it before its last look at the
+table. So a trickle of accepts costs one Redis SET each and no broker message. A wake-up is only
+a hint: the messages are in the table, and beat's tick (DISPATCH_TICK_SECONDS) and the sweep wake
+the runners anyway, so a wake-up lost with the broker or Redis loses nothing.
 
 Runners hold leases in a Redis sorted set, at most DISPATCH_RUNNERS at a time across all workers;
 a killed runner's lease runs out by itself. The runners that apply stored carrier events
@@ -54,12 +56,14 @@ def wake(
     countdown: float | None = None,
     message_ids: Iterable[str] | None = None,
     hops: int = 0,
+    extra: bool = False,
     pending: bool | None = None,
 ) -> None:
     """Have a runner claim due messages now (or in `countdown` seconds). Never raises. `hops`:
-    a wake-up passed on by processes that had runners enough (see messaging.dispatch).
-    `pending`: for an immediate wake-up, the answer of the pending key's SET NX when the caller
-    sent it in a pipeline of its own (`pending_command`): True, it was set and a task goes out."""
+    a wake-up passed on by processes that had runners enough (see messaging.dispatch). `extra`:
+    one more runner although one is at work (a full round, a wake-up passed on). `pending`: for
+    an immediate wake-up, the answer of the pending key's SET NX when the caller sent it in a
+    pipeline of its own (`pending_command`): True, it was set and a task goes out."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         from . import dispatch  # the engine imports this module
 
@@ -72,13 +76,13 @@ def wake(
     # Delayed wake-ups coalesce per tenth of a second of their due time.
     key = PENDING_KEY if delay is None else f"{PENDING_KEY}:{int((time.time() + delay) * 10)}"
     ttl_ms = int((delay or 0) * 1000) + settings.DISPATCH_WAKE_PENDING_MS
-    if pending is not None and delay is None:
+    if pending is not None and delay is None and not extra:
         if not pending:
-            return  # one is pending already
+            return  # one is pending already, or a runner at work holds the key
     else:
         client = _redis()
         try:
-            if client is not None and not client.set(key, "1", nx=True, px=ttl_ms):
+            if not extra and client is not None and not client.set(key, "1", nx=True, px=ttl_ms):
                 return  # one is pending already
         except redis.RedisError:
             pass  # better a wake-up too many than none
@@ -96,13 +100,44 @@ def pending_command(pipe: redis.client.Pipeline) -> None:
     pipe.set(PENDING_KEY, "1", nx=True, px=settings.DISPATCH_WAKE_PENDING_MS)
 
 
-def started() -> None:
-    """A runner started: wake-ups from now on make a new task (a message accepted after this
-    runner's last claim must not wait for the tick)."""
+def dispatch_pending() -> bool:
+    """Whether a delivery runner is at work or a wake-up is on its way (the pending key is held);
+    False when Redis cannot say."""
     client = _redis()
-    if client is not None:
-        with contextlib.suppress(redis.RedisError):
-            client.delete(PENDING_KEY)
+    if client is None:
+        return False
+    try:
+        return bool(client.exists(PENDING_KEY))
+    except redis.RedisError:
+        return False
+
+
+def dispatch_runner_alive(token: str) -> None:
+    """A delivery runner is at work: its lease renewed, and the pending key held, so that accepted
+    messages do not wake more tasks (the runner claims them from the table). One Redis trip."""
+    client = _redis()
+    if client is None:
+        return
+    with contextlib.suppress(redis.RedisError):
+        pipe = client.pipeline(transaction=False)
+        pipe.set(PENDING_KEY, "1", px=settings.DISPATCH_WAKE_PENDING_MS)
+        if token != NO_REDIS:
+            pipe.zadd(RUNNERS_KEY, {token: time.time() + settings.DISPATCH_RUNNER_LEASE_SECONDS})
+        pipe.execute()
+
+
+def dispatch_runner_done(token: str) -> None:
+    """A delivery runner stops: its lease released and the pending key cleared, so that the next
+    accepted message wakes a task (the runner's last look at the table comes after this)."""
+    client = _redis()
+    if client is None:
+        return
+    with contextlib.suppress(redis.RedisError):
+        pipe = client.pipeline(transaction=False)
+        if token != NO_REDIS:
+            pipe.zrem(RUNNERS_KEY, token)
+        pipe.delete(PENDING_KEY)
+        pipe.execute()
 
 
 def runner_lease(limit: int, *, key: str = RUNNERS_KEY, seconds: float | None = None) -> str | None:

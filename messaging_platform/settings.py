@@ -225,9 +225,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 15)
 RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 60.0)  # see RECONCILE_AFTER_SECONDS
-# The delivery engine (messaging/dispatch.py): messages claimed per round, how far ahead a round
+# The delivery engine (messaging/dispatch/): messages claimed per round, how far ahead a round
 # takes pacing slots, runners at a time across all workers, how long a runner task runs rounds,
-# how long it waits for the next message to come due before it ends, its Redis lease, and beat's
+# how long it pauses after a short round (so that under a trickle a round gathers more), how long
+# it waits for the next message (accepted or coming due) before it ends, its Redis lease, and beat's
 # tick (the backstop for lost wake-ups). Providers whose sends a bind process of their own makes
 # are left out of Celery's rounds.
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 500)
@@ -240,6 +241,7 @@ DISPATCH_RUNNERS_PER_PROCESS = env_int("DISPATCH_RUNNERS_PER_PROCESS", 2)
 DISPATCH_WAKE_HOPS = env_int("DISPATCH_WAKE_HOPS", 4)
 DISPATCH_RUN_SECONDS = env_float("DISPATCH_RUN_SECONDS", 30.0)
 DISPATCH_IDLE_SECONDS = env_float("DISPATCH_IDLE_SECONDS", 0.5)
+DISPATCH_LINGER_SECONDS = env_float("DISPATCH_LINGER_SECONDS", 0.02)
 DISPATCH_RUNNER_LEASE_SECONDS = env_float("DISPATCH_RUNNER_LEASE_SECONDS", 60.0)
 DISPATCH_WAKE_PENDING_MS = env_int("DISPATCH_WAKE_PENDING_MS", 2000)
 DISPATCH_WRITE_ATTEMPTS = env_int("DISPATCH_WRITE_ATTEMPTS", 5)
@@ -254,6 +256,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-tick": {
         "task": "messaging.tasks.dispatch",
         "schedule": DISPATCH_TICK_SECONDS,
+        "kwargs": {"tick": True},
         "options": {"expires": DISPATCH_TICK_SECONDS},
     },
     "reconcile": {"task": "messaging.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},

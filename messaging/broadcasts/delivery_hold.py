@@ -57,4 +57,6 @@ class DeliveryHold:
         wakeup.release_runner_lease(self.holder, key=HOLDER_KEY)
         self.leases.clear()
         self.holder = None
-        wakeup.wake()
+        # One more runner even if one is at work (it holds the wake-up's key): the held places
+        # are free again, and its full rounds wake the rest.
+        wakeup.wake(extra=True)

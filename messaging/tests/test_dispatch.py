@@ -2,6 +2,8 @@
 messages claimed in one round, sent concurrently, written back; paced per sender; scoped to
 carrier providers; and woken once for many accepts."""
 
+import time
+
 import pytest
 import redis
 from django.conf import settings as django_settings
@@ -9,6 +11,7 @@ from django.utils import timezone
 
 from conftest import require_service, uses_postgres
 from messaging import dispatch, wakeup
+from messaging.dispatch import runners
 from messaging.models import Message, MessageEvent, Status
 from messaging.tests.conftest import CONTACT
 from messaging_platform.testing.fixtures import TWILIO_LONG_CODE, TWILIO_TOLL_FREE
@@ -154,7 +157,7 @@ def test_with_pacing_unreachable_a_round_puts_its_messages_back_unseen_and_due_s
     settings.SEND_PACING = True
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every pacing call fails
     woken = []
-    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: woken.append(kwargs))
+    monkeypatch.setattr(wakeup, "wake", lambda **kwargs: woken.append(kwargs))
     ids = queued(3)
 
     assert dispatch.dispatch_round() == 3
@@ -168,24 +171,162 @@ def test_with_pacing_unreachable_a_round_puts_its_messages_back_unseen_and_due_s
     assert len(woken) == 1 and 0 <= woken[0]["countdown"] <= 1.0  # a runner comes back for them
 
 
-def test_many_accepts_make_one_wake_up_until_a_runner_starts(settings):
+def test_many_accepts_make_one_wake_up_and_none_while_a_runner_is_at_work(settings):
     require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
     settings.CELERY_TASK_ALWAYS_EAGER = False
     client = redis.Redis.from_url(django_settings.REDIS_URL)
-    client.delete(wakeup.PENDING_KEY)
+    client.delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
     queue = django_settings.CELERY_TASK_DEFAULT_QUEUE
     before = client.llen(queue)
     try:
         for _ in range(5):
             wakeup.wake(message_ids=[CONTACT])
         assert client.llen(queue) == before + 1
-        wakeup.started()  # a runner took it: the next accept wakes again
-        wakeup.wake()
+        token = wakeup.runner_lease(4)
+        wakeup.dispatch_runner_alive(token)  # a runner took it: it claims what is accepted next
+        for _ in range(5):
+            wakeup.wake(message_ids=[CONTACT])
+        assert client.llen(queue) == before + 1
+        wakeup.wake(extra=True)  # a full round asks for one more runner all the same
         assert client.llen(queue) == before + 2
+        wakeup.dispatch_runner_done(token)  # the runner stopped: the next accept wakes again
+        assert client.zcard(wakeup.RUNNERS_KEY) == 0
+        wakeup.wake()
+        assert client.llen(queue) == before + 3
     finally:
         for _ in range(client.llen(queue) - before):
             client.rpop(queue)  # the wake-ups this test published, newest last
-        client.delete(wakeup.PENDING_KEY)
+        client.delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
+
+
+def test_a_message_accepted_while_a_runner_stops_is_claimed_by_its_last_look(
+    queued, fake_twilio, settings, monkeypatch
+):
+    """Its wake-up found the pending key held by the runner, so no task comes for it: the runner's
+    last look after it lets the key go sends it."""
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = False  # all due at once: none waits for its sender's next slot
+    settings.DISPATCH_IDLE_SECONDS = 0  # it stops at its first empty round
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
+    published = []
+    monkeypatch.setattr(
+        wakeup.app.tasks[wakeup.DISPATCH_TASK], "apply_async", lambda **kw: published.append(kw)
+    )
+    first = queued(2)
+    late: list[str] = []
+
+    def accepted_after_the_last_round(scope):
+        # The runner found nothing due; right then one more is accepted and its wake-up made.
+        late.extend(queued(1))
+        wakeup.wake(message_ids=late)  # as the accept's on_commit does: the key is held
+        return None
+
+    monkeypatch.setattr(runners, "next_due_in", accepted_after_the_last_round)
+    assert dispatch.run_rounds() == 3
+    assert {m.status for m in Message.objects.filter(pk__in=first + late)} == {Status.SENT}
+    assert len(fake_twilio.messages) == 3
+    # The last look found one: a fresh task is woken to carry on, and nothing more was published.
+    assert published == [{"kwargs": None, "countdown": None, "expires": 60}]
+
+
+def test_a_runner_pauses_after_a_short_round_so_that_the_next_gathers_more(
+    queued, fake_twilio, settings, monkeypatch
+):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = False
+    settings.DISPATCH_LINGER_SECONDS = 0.2
+    settings.DISPATCH_IDLE_SECONDS = 0
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
+    monkeypatch.setattr(wakeup.app.tasks[wakeup.DISPATCH_TASK], "apply_async", lambda **kw: None)
+    rounds = []
+    real_round = runners.dispatch_round
+
+    def counted(**kwargs):
+        n = real_round(**kwargs)
+        rounds.append(n)
+        return n
+
+    monkeypatch.setattr(runners, "dispatch_round", counted)
+    pauses = []
+
+    class Clock:  # the runner's clock: three more are accepted during its first pause
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(seconds):
+            pauses.append(seconds)
+            if len(pauses) == 1:
+                queued(3)
+
+    monkeypatch.setattr(runners, "time", Clock)
+    queued(1)
+
+    assert dispatch.run_rounds() == 4
+    assert rounds[:2] == [1, 3]  # the three accepted during the pause went out in one round
+    assert pauses[0] == 0.2
+    assert len(fake_twilio.messages) == 4
+
+
+def test_a_runner_with_nothing_queued_keeps_looking_a_while_and_sends_what_comes_meanwhile(
+    queued, fake_twilio, settings, monkeypatch
+):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = False
+    settings.DISPATCH_LINGER_SECONDS = 0.02
+    settings.DISPATCH_IDLE_SECONDS = 0.5
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
+    published = []
+    monkeypatch.setattr(
+        wakeup.app.tasks[wakeup.DISPATCH_TASK], "apply_async", lambda **kw: published.append(kw)
+    )
+    ids: list[str] = []
+    clock = {"now": 0.0, "pauses": 0}
+
+    class Clock:  # the runner's clock, moved on by its pauses: two are accepted 0.1 s in
+        @staticmethod
+        def monotonic():
+            return clock["now"]
+
+        @staticmethod
+        def sleep(seconds):
+            clock["now"] += seconds
+            clock["pauses"] += 1
+            if clock["pauses"] == 5:
+                ids.extend(queued(2))
+                wakeup.wake(message_ids=ids)  # the runner holds the pending key: no task
+
+    monkeypatch.setattr(runners, "time", Clock)
+
+    assert dispatch.run_rounds() == 2
+    assert {m.status for m in Message.objects.filter(pk__in=ids)} == {Status.SENT}
+    assert len(fake_twilio.messages) == 2
+    assert published == []  # the runner that was looking sent them: no task was woken
+    assert clock["now"] == pytest.approx(0.1 + 0.02 + 0.5, abs=0.03)  # then idle 0.5 s, and done
+
+
+def test_beats_tick_leaves_the_work_to_a_runner_at_work_and_runs_rounds_when_none_is(
+    queued, fake_twilio, settings, monkeypatch
+):
+    require_service("Redis (REDIS_URL)", bool(django_settings.REDIS_URL))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.SEND_PACING = False
+    settings.DISPATCH_IDLE_SECONDS = 0
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(wakeup.PENDING_KEY, wakeup.RUNNERS_KEY)
+    monkeypatch.setattr(wakeup.app.tasks[wakeup.DISPATCH_TASK], "apply_async", lambda **kw: None)
+    ids = queued(2)
+    token = wakeup.runner_lease(4)
+    wakeup.dispatch_runner_alive(token)  # another worker's runner is at work: it claims them
+
+    assert dispatch.run_rounds(tick=True) == 0
+    assert {m.status for m in Message.objects.filter(pk__in=ids)} == {Status.QUEUED}
+
+    wakeup.dispatch_runner_done(token)  # it stopped (or died, and the key ran out)
+    assert dispatch.run_rounds(tick=True) == 2
+    assert {m.status for m in Message.objects.filter(pk__in=ids)} == {Status.SENT}
+    assert len(fake_twilio.messages) == 2
 
 
 def test_runner_leases_cap_how_many_run_at_once(settings):
@@ -208,19 +349,19 @@ def test_a_wake_up_finding_its_process_full_is_passed_on_for_another_process(set
     settings.DISPATCH_RUNNERS_PER_PROCESS = 1
     settings.DISPATCH_WAKE_HOPS = 2
     passed = []
-    monkeypatch.setattr(dispatch.wakeup, "wake", lambda **kwargs: passed.append(kwargs))
-    monkeypatch.setattr(dispatch, "_run_rounds", lambda *args: 7)
-    assert dispatch._runner_here()  # one runner already at work in this process
+    monkeypatch.setattr(wakeup, "wake", lambda **kwargs: passed.append(kwargs))
+    monkeypatch.setattr(runners, "_run_rounds", lambda *args: 7)
+    assert runners._runner_here()  # one runner already at work in this process
     try:
         assert dispatch.run_rounds(hops=0) == 0
         assert dispatch.run_rounds(hops=2) == 0  # passed on enough: dropped (the tick wakes again)
     finally:
-        dispatch._runner_gone()
-    assert passed == [{"hops": 1}]
+        runners._runner_gone()
+    assert passed == [{"hops": 1, "extra": True}]  # past the pending key the first wake-up set
     # The refused ones gave their leases back at once.
     assert redis.Redis.from_url(django_settings.REDIS_URL).zcard(wakeup.RUNNERS_KEY) == 0
     monkeypatch.setattr(
-        dispatch,
+        runners,
         "_run_rounds",
         lambda scope, limit, token, seconds: (wakeup.release_runner_lease(token), 7)[1],
     )

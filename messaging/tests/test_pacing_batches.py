@@ -94,7 +94,7 @@ def test_rounds_of_a_burst_keep_within_two_percent_of_the_rate_and_are_never_ref
                     heapq.heappush(
                         events, (now + slots.first + i * slots.spacing + rng.uniform(0, late), next(order), m)
                     )
-                for i, m in enumerate(claimed[slots.count :]):  # as dispatch._paced does
+                for i, m in enumerate(claimed[slots.count :]):  # as dispatch.round._paced does
                     due_at[m] = max(now, now + slots.after + i * slots.spacing - 0.5)
             if due_at:
                 heapq.heappush(events, (now + 0.3, next(order), -1))

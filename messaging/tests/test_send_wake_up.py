@@ -1,6 +1,6 @@
 """After a send is stored, its `message.created` event and the delivery engine's wake-up go to
 Redis together (one pipeline: the PUBLISH, then the wake-up's SET NX); the wake-up still makes
-one task while one is pending, and a new one once a runner started."""
+one task while one is pending, and a new one once the runner is done."""
 
 import redis
 from channels.layers import get_channel_layer
@@ -51,7 +51,7 @@ def test_a_send_publishes_and_wakes_the_engine_in_one_trip(
             assert frame is not None and response.json()["id"].encode() in frame["data"]
         assert client.llen(queue) == before + 1  # one task while it is pending
         assert client.exists(wakeup.PENDING_KEY)
-        wakeup.started()  # a runner took it: the next send wakes again
+        wakeup.dispatch_runner_done(wakeup.NO_REDIS)  # the runner is done: the next send wakes again
         with django_capture_on_commit_callbacks(execute=True):
             assert (
                 api_client.post(URL, {"to": "+14155550009", "body": "hi"}, format="json").status_code == 201

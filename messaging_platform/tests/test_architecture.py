@@ -218,7 +218,8 @@ FUNCTION_LEVEL_ALLOWED = {
     # Imported by the ASGI server's metrics middleware before the app registry is ready.
     ("messaging.operations.metrics", "numbers"),
     # The delivery engine loads Twilio's keep-alive pools and failover routes only when used.
-    ("messaging.dispatch", "numbers"),
+    ("messaging.dispatch.loop", "numbers"),
+    ("messaging.dispatch.round", "numbers"),
 }
 
 
