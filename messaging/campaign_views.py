@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from messaging_platform.errors import DomainError
 from numbers.selectors import workspace_numbers
-from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, render_page, workspace_page
 
 from . import broadcasts, contacts, message_templates
 from .models import BroadcastStatus
@@ -142,10 +142,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 @workspace_page
 @require_POST
 def contact_delete(request: HttpRequest, contact_id: str) -> HttpResponse:
-    try:
-        contact = contacts.access_contact(workspace=request.workspace, contact_id=contact_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    contact = contacts.access_contact(workspace=request.workspace, contact_id=contact_id)
     contacts.contact_delete(contact=contact)
     flash.success(request, f"Deleted {contact.name or contact.phone_number}.")
     return redirect("contacts", ws=request.workspace.pk)
@@ -153,10 +150,7 @@ def contact_delete(request: HttpRequest, contact_id: str) -> HttpResponse:
 
 @workspace_page
 def contact_import(request: HttpRequest, import_id: str) -> HttpResponse:
-    try:
-        job = contacts.access_contact_import(workspace=request.workspace, import_id=import_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    job = contacts.access_contact_import(workspace=request.workspace, import_id=import_id)
     return render_page(request, "campaigns/import.html", {"job": job, "section": "contacts"})
 
 
@@ -186,10 +180,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 @workspace_page
 def template_edit(request: HttpRequest, template_id: str) -> HttpResponse:
-    try:
-        template = message_templates.access_template(workspace=request.workspace, template_id=template_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    template = message_templates.access_template(workspace=request.workspace, template_id=template_id)
     if request.method == "POST" and request.POST.get("action") == "delete":
         message_templates.template_delete(template=template)
         flash.success(request, f"Deleted the template {template.name}.")
@@ -267,10 +258,7 @@ def broadcast_new(request: HttpRequest) -> HttpResponse:
 
 @workspace_page
 def broadcast_detail(request: HttpRequest, broadcast_id: str) -> HttpResponse:
-    try:
-        broadcast = broadcasts.access_broadcast(workspace=request.workspace, broadcast_id=broadcast_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    broadcast = broadcasts.access_broadcast(workspace=request.workspace, broadcast_id=broadcast_id)
     if request.method == "POST":
         try:
             if request.POST.get("action") == "send":

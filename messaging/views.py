@@ -20,7 +20,7 @@ from numbers.providers import get_provider
 from numbers.providers.base import Capability
 from numbers.selectors import default_sender, workspace_numbers, workspace_provider_account
 from workspaces.models import ApiKey
-from workspaces.pages import add_form_error, flash_error, http_error, render_page, workspace_page
+from workspaces.pages import add_form_error, flash_error, render_page, workspace_page
 
 from . import lifecycle, selectors, sending
 from . import opt_outs as opt_out_services
@@ -273,12 +273,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @workspace_page
 def thread(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    try:
-        conversation = selectors.access_conversation(
-            workspace=request.workspace, conversation_id=conversation_id
-        )
-    except DomainError as exc:
-        raise http_error(exc) from None
+    conversation = selectors.access_conversation(workspace=request.workspace, conversation_id=conversation_id)
     if conversation.unread_count:
         conversation_mark_read(conversation=conversation)
     return _inbox(request, conversation)
@@ -335,12 +330,7 @@ def _failed_compose(request: HttpRequest, conversation, numbers) -> ComposeForm 
 @require_POST
 @workspace_page
 def simulate_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    try:
-        conversation = selectors.access_conversation(
-            workspace=request.workspace, conversation_id=conversation_id
-        )
-    except DomainError as exc:
-        raise http_error(exc) from None
+    conversation = selectors.access_conversation(workspace=request.workspace, conversation_id=conversation_id)
     form = ReplyForm(request.POST)
     account = workspace_provider_account(workspace=request.workspace)
     provider = get_provider(account) if account else None
@@ -404,10 +394,7 @@ def message_log(request: HttpRequest) -> HttpResponse:
 
 @workspace_page
 def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
-    try:
-        message = selectors.access_message(workspace=request.workspace, message_id=message_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    message = selectors.access_message(workspace=request.workspace, message_id=message_id)
     return render_page(
         request,
         "messaging/detail.html",
@@ -453,10 +440,7 @@ def opt_outs(request: HttpRequest) -> HttpResponse:
 @workspace_page(manage=True)
 def opt_out_remove(request: HttpRequest) -> HttpResponse:
     number = request.POST.get("phone_number", "")[:64]
-    try:
-        opt_out_services.opt_out_remove(workspace=request.workspace, phone_number=number)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    opt_out_services.opt_out_remove(workspace=request.workspace, phone_number=number)
     messages.success(request, f"{number} may receive messages again.")
     return redirect("opt-outs", ws=request.workspace.pk)
 
@@ -464,12 +448,7 @@ def opt_out_remove(request: HttpRequest) -> HttpResponse:
 @workspace_page
 def thread_consent(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """Whether the thread's contact opted out (the page asks when a message arrives in it)."""
-    try:
-        conversation = selectors.access_conversation(
-            workspace=request.workspace, conversation_id=conversation_id
-        )
-    except DomainError as exc:
-        raise http_error(exc) from None
+    conversation = selectors.access_conversation(workspace=request.workspace, conversation_id=conversation_id)
     opt_out = opt_out_services.opt_out_for(
         workspace=request.workspace, phone_number=conversation.contact_number
     )
@@ -490,10 +469,7 @@ def _back(request: HttpRequest, message: Message) -> HttpResponse:
 
 
 def _message_change(request: HttpRequest, message_id: str, change, done: str) -> HttpResponse:
-    try:
-        message = selectors.access_message(workspace=request.workspace, message_id=message_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    message = selectors.access_message(workspace=request.workspace, message_id=message_id)
     try:
         if message.direction == Direction.OUTBOUND and change is lifecycle.message_retry:
             sending.ensure_not_opted_out(workspace=request.workspace, to_number=message.to_number)

@@ -176,10 +176,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_page(manage=True)
 def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
-    try:
-        services.api_key_revoke(actor=request.membership, api_key_id=key_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    services.api_key_revoke(actor=request.membership, api_key_id=key_id)
     messages.success(request, "The key was revoked; requests made with it now fail.")
     return redirect("api-keys", ws=request.workspace.pk)
 
@@ -275,10 +272,7 @@ def member_remove(request: HttpRequest, user_id: str) -> HttpResponse:
 @require_POST
 @workspace_page(manage=True)
 def invitation_revoke(request: HttpRequest, invitation_id: str) -> HttpResponse:
-    try:
-        services.invitation_revoke(actor=request.membership, invitation_id=invitation_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    services.invitation_revoke(actor=request.membership, invitation_id=invitation_id)
     messages.success(request, "Invitation revoked.")
     return redirect("members", ws=request.workspace.pk)
 

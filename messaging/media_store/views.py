@@ -3,18 +3,14 @@
 from django.http import Http404, HttpRequest, HttpResponse
 
 from messaging.selectors import access_message
-from messaging_platform.errors import DomainError
-from workspaces.pages import http_error, workspace_page
+from workspaces.pages import workspace_page
 
 from .services import message_media
 
 
 @workspace_page
 def media_file(request: HttpRequest, message_id: str, position: int) -> HttpResponse:
-    try:
-        message = access_message(workspace=request.workspace, message_id=message_id)
-    except DomainError as exc:
-        raise http_error(exc) from None
+    message = access_message(workspace=request.workspace, message_id=message_id)
     media = message_media(message=message, position=position)
     if media is None or media.data is None:
         raise Http404("This attachment is not stored (yet).")
