@@ -222,3 +222,20 @@ def test_requests_take_the_next_sequence_numbers():
     first, _ = codec.encode("submit_sm", sequencer, destination_addr="1")
     second, data = codec.encode("enquire_link", sequencer)
     assert (first, second) == (1, 2) and codec.decode(data).sequence == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"Hello @ world", bytes(range(128)), b"\x1b\x65 and \x1b\x3c", b"\x80\xff ascii", b"\x1b"],
+)
+def test_gsm7_text_reads_every_septet_as_the_table_says(data):
+    expected, escape = [], False
+    for byte in data:
+        if escape:
+            expected.append(codec._GSM_EXTENDED.get(byte, " "))
+            escape = False
+        elif byte == 0x1B:
+            escape = True
+        else:
+            expected.append(codec._GSM_BASIC[byte] if byte < 128 else "?")
+    assert codec.decode_short_message(data, 0) == "".join(expected)

@@ -348,7 +348,13 @@ _GSM_EXTENDED = {
 }
 
 
+# The basic table as a str.translate table (latin-1 code point -> GSM-7 character).
+_GSM_BASIC_TRANSLATION = {index: ch for index, ch in enumerate(_GSM_BASIC)}
+
+
 def _gsm7_text(data: bytes) -> str:
+    if data.isascii() and b"\x1b" not in data:  # most texts: one translate, no escapes
+        return data.decode("latin-1").translate(_GSM_BASIC_TRANSLATION)
     out, escape = [], False
     for byte in data:
         if escape:
