@@ -5,6 +5,7 @@ its status."""
 
 import threading
 import time
+from typing import Any, cast
 
 import pytest
 from django.db import connection, transaction
@@ -152,7 +153,7 @@ def test_timestamps_read_by_the_c_loader_are_the_ones_django_reads(account):
     with connection.cursor() as cursor:
         cursor.execute(sql, [message.pk])
         django_read = cursor.fetchone()[:4]
-    template = base.get_adapters_template(True, connection.timezone)
+    template = cast(Any, base).get_adapters_template(True, connection.timezone)
     oid = base.TIMESTAMPTZ_OID
     django_loader = template.get_loader(oid, pq.Format.TEXT)
     try:

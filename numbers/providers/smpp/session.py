@@ -69,6 +69,11 @@ class SessionConfig:
     ssl_context: ssl.SSLContext | None = None
 
 
+def _time_out(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 DeliverHandler = Callable[[object], Awaitable[int]]  # a deliver_sm -> the command_status to answer
 
 
@@ -177,9 +182,11 @@ class SmppSession:
         except ConnectionError as exc:
             self.pending.pop(sequence, None)
             raise SessionClosed(str(exc)) from None
+        # One timer for the answer (asyncio.wait_for makes a waiter and callbacks per request).
+        timer = asyncio.get_running_loop().call_later(self.config.response_timeout, _time_out, future)
         try:
             await cast(asyncio.StreamWriter, self._writer).drain()  # _write found it open
-            return await asyncio.wait_for(future, self.config.response_timeout)
+            return await future
         except SessionClosed as exc:
             raise SessionClosed(str(exc), written=True) from None
         except (ConnectionError, OSError) as exc:
@@ -190,6 +197,7 @@ class SmppSession:
             await self.abort(f"no {command}_resp within {self.config.response_timeout}s")
             raise SessionClosed(f"no {command}_resp in time", written=True) from None
         finally:
+            timer.cancel()
             self.pending.pop(sequence, None)
 
     def _write(self, data: bytes) -> None:

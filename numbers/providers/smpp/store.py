@@ -87,7 +87,7 @@ def load_timestamps_in_c() -> bool:
     could (not on SQLite, nor without psycopg's C implementation)."""
     if connection.vendor != "postgresql":
         return False
-    from django.db.backends.postgresql import base, psycopg_any
+    from django.db.backends.postgresql import psycopg_any
     from psycopg import adapt, adapters, pq
 
     if not getattr(psycopg_any, "is_psycopg3", False) or pq.__impl__ == "python":
@@ -109,7 +109,9 @@ def load_timestamps_in_c() -> bool:
             value = self._load(data)
             return value if value.tzinfo is tz else value.replace(tzinfo=tz)
 
-    base.get_adapters_template(settings.USE_TZ, tz).register_loader("timestamptz", CTimestamptzLoader)
+    # The adapters every new connection of this process starts from (Django's, cached).
+    template = cast(Any, psycopg_any).get_adapters_template(settings.USE_TZ, tz)
+    template.register_loader("timestamptz", CTimestamptzLoader)
     return True
 
 
