@@ -80,13 +80,23 @@ class _Connection:
         self.bind_type = ""
         self.sequencer = codec.Sequencer()
         self.pending: dict[int, asyncio.Future] = {}
+        self.outgoing: list[bytes] = []
 
     @property
     def can_receive(self) -> bool:
         return self.bind_type in ("bind_transceiver", "bind_receiver")
 
     def send(self, data: bytes) -> None:
-        if not self.writer.is_closing():
+        """The PDUs sent in one pass of the loop go out in one write, in order."""
+        if self.writer.is_closing():
+            return
+        self.outgoing.append(data)
+        if len(self.outgoing) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        data, self.outgoing = b"".join(self.outgoing), []
+        if data and not self.writer.is_closing():
             self.writer.write(data)
 
     def respond(self, command: str, sequence: int, status: int = 0, **fields) -> None:
@@ -128,6 +138,7 @@ class _Connection:
             self.close()
 
     def close(self) -> None:
+        self.flush()
         self.smsc._connections.discard(self)
         for future in self.pending.values():
             if not future.done():
@@ -211,7 +222,8 @@ class _Connection:
                 return
         if smsc.latency:
             await asyncio.sleep(smsc.latency)
-        status = smsc._refusal(self, codec.text(pdu.destination_addr))
+        destination = codec.text(pdu.destination_addr)
+        status = smsc._refusal(self, destination)
         if status:
             smsc.refused[status] += 1
             self.respond("submit_sm_resp", pdu.sequence, status)
@@ -221,7 +233,7 @@ class _Connection:
         part = SubmittedPart(
             system_id=self.system_id,
             source_addr=codec.text(pdu.source_addr),
-            destination_addr=codec.text(pdu.destination_addr),
+            destination_addr=destination,
             short_message=pdu.short_message or b"",
             data_coding=pdu.data_coding or 0,
             esm_class=pdu.esm_class or 0,
@@ -282,6 +294,7 @@ class FakeSmsc:
         self._throttle_next = self._queue_full_next = 0
         self._drop_after: int | None = None
         self._pending_receipts: list[PendingReceipt] = []
+        self._receipt_ids: dict[tuple[str, str, str], str] = {}  # an id as receipts spell it
         self._connections: set[_Connection] = set()
         self._windows: dict[_Connection, list[float]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -527,6 +540,13 @@ class FakeSmsc:
             self._loop.call_later(0.5, self._flush_receipts_soon)
 
     def _receipt_id(self, smsc_id: str) -> str:
+        key = (smsc_id, self.id_format, self.receipt_id_format)
+        found = self._receipt_ids.get(key)
+        if found is None:
+            found = self._receipt_ids[key] = self._spell_receipt_id(smsc_id)
+        return found
+
+    def _spell_receipt_id(self, smsc_id: str) -> str:
         number = int(smsc_id, 16) if self.id_format == "hex" else int(smsc_id)
         style = self.id_format if self.receipt_id_format == "same" else self.receipt_id_format
         return format(number, "X") if style == "hex" else str(number)

@@ -5,6 +5,7 @@ its status."""
 
 import threading
 import time
+from typing import Any, cast
 
 import pytest
 from django.db import connection, transaction
@@ -137,3 +138,34 @@ def test_two_batches_at_once_with_the_two_parts_of_a_message(account):
     assert answers == [[codec.ESME_ROK]]
     [event] = events_of(message)
     assert event["MessageStatus"] == "delivered"
+
+
+def test_timestamps_read_by_the_c_loader_are_the_ones_django_reads(account):
+    """The bind process reads timestamptz with psycopg's C loader (load_timestamps_in_c): the
+    values, their tzinfo and Django's per-cursor time zone check are as with Django's loader."""
+    from django.db.backends.postgresql import base
+    from psycopg import pq
+
+    from numbers.providers.smpp.store import load_timestamps_in_c
+
+    message = sent_message(account, ["a1"])
+    sql = "SELECT created_at, updated_at, sent_at, delivered_at, now() FROM messaging_message WHERE id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [message.pk])
+        django_read = cursor.fetchone()[:4]
+    template = cast(Any, base).get_adapters_template(True, connection.timezone)
+    oid = base.TIMESTAMPTZ_OID
+    django_loader = template.get_loader(oid, pq.Format.TEXT)
+    try:
+        assert load_timestamps_in_c()
+        connection.close()
+        with connection.cursor() as cursor:
+            assert cursor.adapters.get_loader(oid, pq.Format.TEXT).__name__ == "CTimestamptzLoader"
+            cursor.execute(sql, [message.pk])
+            c_read = cursor.fetchone()
+        assert c_read[:4] == django_read
+        assert all(v is None or v.tzinfo is connection.timezone for v in c_read)
+        assert Message.objects.get(pk=message.pk).created_at == message.created_at
+    finally:
+        template.register_loader("timestamptz", django_loader)
+        connection.close()

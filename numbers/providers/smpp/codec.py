@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smpplib import command_codes, consts, exceptions, gsm, smpp
+from smpplib import command_codes, consts, gsm, smpp
 
 from messaging.segments import GSM7, GSM7_BASIC, GSM7_EXTENSION, count_segments
 
@@ -105,12 +105,76 @@ def make(
     command: str, sequencer: Sequencer, *, sequence: int | None = None, status: int = 0, **fields: Any
 ) -> Any:
     """A PDU ready to `generate()`: a request takes the next sequence number, a response the
-    request's."""
-    pdu = smpp.make_pdu(command, client=sequencer, **fields)
-    if sequence is not None:
-        pdu.sequence = sequence
+    request's. The commands of a bind's steady traffic (submit_sm, deliver_sm and their
+    responses, enquire_link, generic_nack) are copied from a blank smpplib PDU made once, and
+    generate only their mandatory fields and the TLVs they were given (smpplib encodes each
+    field; building a PDU from scratch and walking its forty unset TLVs was most of the cost)."""
+    if command not in _FAST_COMMANDS:
+        pdu = smpp.make_pdu(command, client=sequencer, **fields)
+        if sequence is not None:
+            pdu.sequence = sequence
+        pdu.status = status
+        return pdu
+    pdu = _blank(command)
+    for key, value in fields.items():
+        setattr(pdu, key, value)
+    pdu.params_order = _order(command, frozenset(fields))
+    pdu.sequence = sequencer.next_sequence() if sequence is None else sequence
     pdu.status = status
     return pdu
+
+
+# The commands made and read from a blank copy: those of a bound session's steady traffic, none
+# whose smpplib constructor sets fields of its own beyond the blanks (bind_* force
+# interface_version).
+_FAST_COMMANDS = frozenset(
+    {
+        "submit_sm",
+        "submit_sm_resp",
+        "deliver_sm",
+        "deliver_sm_resp",
+        "data_sm",
+        "data_sm_resp",
+        "enquire_link",
+        "enquire_link_resp",
+        "generic_nack",
+        "query_sm",
+        "query_sm_resp",
+        "unbind",
+        "unbind_resp",
+    }
+)
+_COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
+_PROTOTYPES: dict[str, Any] = {}
+_ORDERS: dict[tuple[str, frozenset[str]], tuple[str, ...]] = {}
+
+
+def _blank(command: str) -> Any:
+    """A fresh copy of smpplib's PDU for `command` as its constructor leaves it (every field
+    blank), without running the constructor again."""
+    prototype = _PROTOTYPES.get(command)
+    if prototype is None:
+        prototype = _PROTOTYPES[command] = smpp.make_pdu(command, client=Sequencer())
+    pdu = object.__new__(type(prototype))
+    pdu.__dict__.update(prototype.__dict__)
+    return pdu
+
+
+def _order(command: str, given: frozenset[str]) -> tuple[str, ...]:
+    """The fields smpplib's generate_params walks for this PDU: every mandatory one, and the
+    optional ones (TLVs) that are given or set by default, in smpplib's order. Those left out
+    would encode to nothing."""
+    order = _ORDERS.get((command, given))
+    if order is None:
+        prototype = _PROTOTYPES[command]
+        order = _ORDERS[(command, given)] = tuple(
+            name
+            for name in type(prototype).params_order
+            if not prototype.field_is_optional(name)
+            or name in given
+            or getattr(prototype, name, None) is not None
+        )
+    return order
 
 
 def encode(command: str, sequencer: Sequencer, **kwargs: Any) -> tuple[int, bytes]:
@@ -128,16 +192,22 @@ class PduError(Exception):
 
 
 def decode(data: bytes) -> Any:
-    """One complete PDU (header included) into a smpplib command object."""
-    _length, command_id, _status, sequence = HEADER.unpack_from(data)
-    try:
-        name = command_codes.get_command_name(command_id)
-    except exceptions.UnknownCommandError:
-        name = None
+    """One complete PDU (header included) into a smpplib command object: the header as
+    smpplib's `PDU.parse` reads it, the body by its `parse_params`. The command is looked up in
+    a dict made from smpplib's table (its own look-up walks the table), the object copied from a
+    blank one for the steady traffic's commands."""
+    length, command_id, status, sequence = HEADER.unpack_from(data)
+    name = _COMMAND_NAMES.get(command_id)
     if name is None:
         raise PduError(f"unknown command_id 0x{command_id:08X}", status=ESME_RINVCMDID, sequence=sequence)
     try:
-        pdu = smpp.parse_pdu(data, client=Sequencer())
+        if name in _FAST_COMMANDS:
+            pdu = _blank(name)
+            pdu.length, pdu.command, pdu.status, pdu.sequence = length, name, status, sequence
+            if len(data) > HEADER.size:
+                pdu.parse_params(data[HEADER.size :])
+        else:
+            pdu = smpp.parse_pdu(data, client=Sequencer())
     except Exception as exc:  # smpplib raises struct.error, IndexError, its own errors…
         raise PduError(f"malformed {name}: {exc!r}", status=ESME_RINVMSGLEN, sequence=sequence) from None
     if name in ("submit_sm", "deliver_sm") and not _short_message_fits(data[HEADER.size :]):
@@ -278,7 +348,13 @@ _GSM_EXTENDED = {
 }
 
 
+# The basic table as a str.translate table (latin-1 code point -> GSM-7 character).
+_GSM_BASIC_TRANSLATION = {index: ch for index, ch in enumerate(_GSM_BASIC)}
+
+
 def _gsm7_text(data: bytes) -> str:
+    if data.isascii() and b"\x1b" not in data:  # most texts: one translate, no escapes
+        return data.decode("latin-1").translate(_GSM_BASIC_TRANSLATION)
     out, escape = [], False
     for byte in data:
         if escape:

@@ -69,6 +69,11 @@ class SessionConfig:
     ssl_context: ssl.SSLContext | None = None
 
 
+def _time_out(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 DeliverHandler = Callable[[object], Awaitable[int]]  # a deliver_sm -> the command_status to answer
 
 
@@ -84,6 +89,7 @@ class SmppSession:
         self.bound = False
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._outgoing: list[bytes] = []  # PDUs written in this pass of the loop (_write)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_received = 0.0
 
@@ -142,6 +148,7 @@ class SmppSession:
                 future.set_exception(SessionClosed(f"session ended ({self.close_reason})"))
         self.pending.clear()
         if self._writer is not None:
+            self._flush()  # what was answered before the end (a generic_nack) still goes
             self._writer.close()
             with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
                 await asyncio.wait_for(self._writer.wait_closed(), 1.0)
@@ -175,9 +182,11 @@ class SmppSession:
         except ConnectionError as exc:
             self.pending.pop(sequence, None)
             raise SessionClosed(str(exc)) from None
+        # One timer for the answer (asyncio.wait_for makes a waiter and callbacks per request).
+        timer = asyncio.get_running_loop().call_later(self.config.response_timeout, _time_out, future)
         try:
             await cast(asyncio.StreamWriter, self._writer).drain()  # _write found it open
-            return await asyncio.wait_for(future, self.config.response_timeout)
+            return await future
         except SessionClosed as exc:
             raise SessionClosed(str(exc), written=True) from None
         except (ConnectionError, OSError) as exc:
@@ -188,12 +197,22 @@ class SmppSession:
             await self.abort(f"no {command}_resp within {self.config.response_timeout}s")
             raise SessionClosed(f"no {command}_resp in time", written=True) from None
         finally:
+            timer.cancel()
             self.pending.pop(sequence, None)
 
     def _write(self, data: bytes) -> None:
+        """Queue a PDU for the socket: the PDUs queued in one pass of the event loop (a window of
+        submit_sm, the answers to a batch of receipts) go out in one write, soon after, in order."""
         if self._writer is None or self._writer.is_closing():
             raise ConnectionError("not connected")
-        self._writer.write(data)
+        self._outgoing.append(data)
+        if len(self._outgoing) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        data, self._outgoing = b"".join(self._outgoing), []
+        if data and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(data)
 
     def _respond(self, command: str, sequence: int, status: int = codec.ESME_ROK, **fields: Any) -> None:
         # A session that is ending: the SMSC redelivers what it did not hear answered.
