@@ -218,11 +218,21 @@ def _store_through_send_service(
 
 def _count_skipped(broadcast: Broadcast, opted_out: int, skipped: list[dict]) -> None:
     """Add a batch's skipped contacts to the broadcast's counts (other slices add theirs alongside:
-    increments, not the values this batch read), listing the first MAX_SKIPPED_KEPT."""
+    increments, not the values this batch read), listing the first MAX_SKIPPED_KEPT.
+
+    The same update is the making's heartbeat (`updated_at`, which the sweep reads to resume a
+    broadcast a worker left): a batch with nothing to add renews it only when it is a quarter of
+    BROADCAST_STALL_SECONDS old. Updating the row every batch would have each batch wait, at its
+    end, for the row lock another slice's batch holds until its commit (the deferred foreign-key
+    checks of its thousands of messages)."""
+    now = timezone.now()
+    fresh = now - timedelta(seconds=settings.BROADCAST_STALL_SECONDS / 4)
+    if not opted_out and not skipped and broadcast.updated_at > fresh:
+        return
     changes = {
         "skipped_opted_out": F("skipped_opted_out") + opted_out,
         "skipped_invalid": F("skipped_invalid") + len(skipped),
-        "updated_at": timezone.now(),
+        "updated_at": now,
     }
     if skipped:
         kept = (

@@ -475,3 +475,70 @@ def test_a_batch_makes_as_many_queries_for_ten_contacts_as_for_a_hundred(
         assert Message.objects.filter(broadcast_id=made.json()["id"]).count() == count
         queries.append(len(captured))
     assert queries[1] == queries[2], queries
+
+
+def test_quiet_hours_messages_are_published_with_their_release_times(
+    post, workspace, our_number, people, monkeypatch
+):
+    from messaging import events
+
+    frozen = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 23:00 in SF, 02:00 in NY, 07:00 in Paris
+    monkeypatch.setattr(timezone, "now", lambda: frozen)
+    published = []
+    monkeypatch.setattr(events, "publish_events", lambda ws, evs: published.extend(evs))
+    made = post(
+        url(workspace),
+        {
+            "name": "x",
+            "body": "Hi {{name}}",
+            "audience": {"all": True},
+            "quiet_hours": {"start": "21:00", "end": "08:00"},
+        },
+    ).json()
+    created = {e["data"]["id"]: e["data"] for e in published if e["type"] == events.MESSAGE_CREATED}
+    stored = Message.objects.filter(broadcast_id=made["id"])
+    assert len(created) == stored.count() == 3
+    for message in stored:
+        now = events.message_payload(message)
+        assert {k: created[message.id][k] for k in ("created_at", "updated_at", "scheduled_at")} == {
+            k: now[k] for k in ("created_at", "updated_at", "scheduled_at")
+        }
+    assert created[stored.get(to_number=LA).id]["scheduled_at"] == "2026-03-10T15:00:00Z"
+
+
+def test_batches_renew_the_heartbeat_only_when_it_is_old_or_counts_change(
+    post, workspace, our_number, settings, monkeypatch
+):
+    """A batch with nothing skipped leaves the broadcast's row alone while its heartbeat
+    (updated_at) is fresh, renews it once it is a quarter of the stall time old, and a batch that
+    skips someone always counts it."""
+    Contact.objects.bulk_create(
+        [Contact(workspace=workspace, phone_number=f"+1415555{n:04d}") for n in range(3100, 3130)]
+    )
+    settings.BROADCAST_BATCH_CONTACTS = 10
+    settings.BROADCAST_STALL_SECONDS = 60
+    from messaging.broadcasts import making
+    from messaging.models import BroadcastSlice
+
+    monkeypatch.setattr(making, "enqueue_broadcast", lambda broadcast_id: None)  # batch by batch here
+    made = post(url(workspace), {"name": "x", "body": "hi", "audience": {"all": True}}).json()
+    broadcast = Broadcast.objects.get(pk=made["id"])
+    before = broadcast.updated_at
+    assert generation._generate_batch(broadcast.id) == generation._MORE
+    broadcast.refresh_from_db()
+    assert broadcast.updated_at == before  # fresh: untouched
+    Broadcast.objects.filter(pk=broadcast.pk).update(updated_at=timezone.now() - timedelta(seconds=16))
+    assert generation._generate_batch(broadcast.id) == generation._MORE
+    broadcast.refresh_from_db()
+    assert timezone.now() - broadcast.updated_at < timedelta(seconds=5)  # renewed
+    cursor = BroadcastSlice.objects.get(broadcast=broadcast).cursor
+    next_one = Contact.objects.filter(workspace=workspace, pk__gt=cursor).order_by("pk").first()
+    OptOut.objects.create(workspace=workspace, phone_number=next_one.phone_number)
+    assert generation._generate_batch(broadcast.id) == generation._MORE
+    broadcast.refresh_from_db()
+    assert broadcast.skipped_opted_out == 1
+    while generation._generate_batch(broadcast.id) == generation._MORE:
+        pass
+    generation._finish_generating(broadcast.id)
+    broadcast.refresh_from_db()
+    assert broadcast.generated and Message.objects.filter(broadcast=broadcast).count() == 29
