@@ -12,6 +12,7 @@ from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from django.db import connection
 from django.db.models import BigIntegerField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Extract, TruncDay
@@ -21,6 +22,7 @@ from numbers.providers import explain_error
 from workspaces.models import Workspace
 
 from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, Dimension, InsightCount
+from .series import series_json
 
 INTERVALS = ("hour", "day")
 GROUPS = (Dimension.SENDER, Dimension.CARRIER, Dimension.COUNTRY, Dimension.ERROR_CODE)
@@ -274,6 +276,40 @@ def _series(
     return series, total
 
 
+def _computed_by_postgresql() -> bool:
+    """Whether PostgreSQL writes the series (series.py); elsewhere (SQLite) Python does (_series)."""
+    return connection.vendor == "postgresql"
+
+
+def _day_starts(start: datetime, end: datetime, *, zone: ZoneInfo) -> tuple[list[date], list[int]]:
+    """The zone's days from `start`'s while their start is before `end`: their dates and the Unix
+    time of each one's start (as _bucket_starts finds them)."""
+    days, starts = [], []
+    day: date = start.astimezone(zone).date()
+    while (moment := datetime.combine(day, datetime.min.time(), tzinfo=zone)) < end:
+        days.append(day)
+        starts.append(int(moment.timestamp()))
+        day += timedelta(days=1)
+    return days, starts
+
+
+def _series_text(
+    workspace: Workspace, start: datetime, end: datetime, *, interval: str, zone: ZoneInfo, iso: bool
+) -> tuple[str, Sequence[int]]:
+    """The series as PostgreSQL writes it (series.py) and the period's sums in _COLUMNS' order."""
+    days, starts = _day_starts(start, end, zone=zone) if interval == "day" else ((), ())
+    return series_json(
+        workspace_id=workspace.pk,
+        start=start,
+        end=end,
+        interval=interval,
+        zone=str(zone),
+        days=days,
+        starts=starts,
+        iso=iso,
+    )
+
+
 def insights_report(
     *,
     workspace: Workspace,
@@ -282,15 +318,27 @@ def insights_report(
     interval: str,
     group_by: str,
     stamp: Callable[[int], Any] = as_datetime,
+    series_as_json: bool = False,
 ) -> dict[str, Any]:
     """Series over [start, end) by hour or by day (days in the workspace's zone; `start` goes back
     to its bucket's start), their totals, the breakdown by `group_by` over the whole period and
     the top error codes with what they mean and what to do. Each point's `start` is a datetime,
-    or what `stamp` makes of its Unix time (as_text: the API's)."""
+    or what `stamp` makes of its Unix time (as_text: the API's). With `series_as_json`, on
+    PostgreSQL the series is the API's JSON text of it (an orjson.Fragment: no object per point)."""
     zone = workspace_zone(workspace)
     start = bucket_start(start, interval=interval, zone=zone)
     counts = InsightCount.objects.for_workspace(workspace)
-    series, total = _series(counts, start, end, interval=interval, zone=zone, stamp=stamp)
+    series: Any
+    if _computed_by_postgresql():
+        text, total = _series_text(workspace, start, end, interval=interval, zone=zone, iso=series_as_json)
+        if series_as_json:
+            series = orjson.Fragment(text)
+        else:
+            series = orjson.loads(text)
+            for point in series:
+                point["start"] = stamp(point["start"])
+    else:
+        series, total = _series(counts, start, end, interval=interval, zone=zone, stamp=stamp)
 
     period = _period_rows(start, end)
     grouped = list(counts.filter(period, dimension=group_by).values("key").annotate(**_SUMS).order_by())
