@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import orjson
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging_platform.api.renderers import OrjsonRenderer
 from messaging_platform.errors import invalid_params
 from workspaces.models import Workspace
 from workspaces.scoping import IntegratorWorkspaceMixin, WorkspaceMemberMixin
@@ -143,9 +141,9 @@ def _timestamp(moment: datetime) -> str:
 
 
 def insights_answer(report: dict) -> dict:
-    """The report (made with stamp=as_text: its points are JSON values already, or the series'
-    JSON text) as the JSON values InsightsSerializer describes. Made by hand: a serializer takes
-    longer than the queries over the 2,400 points of 100 days by hour."""
+    """The report (made with stamp=as_text: its points are JSON values already) as the JSON
+    values InsightsSerializer describes. Made by hand: a serializer takes longer than the queries
+    over the 2,400 points of 100 days by hour."""
     return {**report, "from": _timestamp(report["from"]), "to": _timestamp(report["to"])}
 
 
@@ -155,26 +153,9 @@ def insights_document(
     """What the insights API answers for these parameters (insights_params)."""
     return insights_answer(
         insights_report(
-            workspace=workspace,
-            start=start,
-            end=end,
-            interval=interval,
-            group_by=group_by,
-            stamp=as_text,
-            series_as_json=True,
+            workspace=workspace, start=start, end=end, interval=interval, group_by=group_by, stamp=as_text
         )
     )
-
-
-class InsightsRenderer(OrjsonRenderer):
-    """The API's renderer: orjson writes the series' JSON text (an orjson.Fragment) as it is; an
-    indented answer (DRF's encoder, which cannot) reads it back first."""
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        indented = self.get_indent(accepted_media_type, renderer_context or {}) is not None
-        if indented and isinstance(data, dict) and isinstance(data.get("series"), orjson.Fragment):
-            data = {**data, "series": orjson.loads(orjson.dumps(data["series"]))}
-        return super().render(data, accepted_media_type, renderer_context)
 
 
 def _answer(request, workspace: Workspace) -> Response:
@@ -185,8 +166,6 @@ def _answer(request, workspace: Workspace) -> Response:
 
 @extend_schema(tags=["insights"])
 class InsightsView(IntegratorWorkspaceMixin, APIView):
-    renderer_classes = [InsightsRenderer]
-
     @extend_schema(
         parameters=PARAMETERS,
         responses=InsightsSerializer,
@@ -198,8 +177,6 @@ class InsightsView(IntegratorWorkspaceMixin, APIView):
 
 @extend_schema(tags=["insights"])
 class WorkspaceInsightsView(WorkspaceMemberMixin, APIView):
-    renderer_classes = [InsightsRenderer]
-
     @extend_schema(
         parameters=PARAMETERS,
         responses=InsightsSerializer,

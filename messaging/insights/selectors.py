@@ -12,7 +12,6 @@ from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 from django.db import connection
 from django.db.models import BigIntegerField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Extract, TruncDay
@@ -22,7 +21,6 @@ from numbers.providers import explain_error
 from workspaces.models import Workspace
 
 from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, Dimension, InsightCount
-from .series import series_json
 
 INTERVALS = ("hour", "day")
 GROUPS = (Dimension.SENDER, Dimension.CARRIER, Dimension.COUNTRY, Dimension.ERROR_CODE)
@@ -101,8 +99,8 @@ _WIDTH = (*(upper - lower for lower, upper in zip(_LOWER, LATENCY_BOUNDS, strict
 _LAST = len(LATENCY_BOUNDS)
 
 
-def _figures(values: Sequence[int], **start: Any) -> dict[str, Any]:
-    """The figures of one row of sums in _COLUMNS' order, after the point's `start` when given.
+def _point(start: Any, values: Sequence[int]) -> dict[str, Any]:
+    """A series' point: its `start` and the figures of its row of sums in _COLUMNS' order.
 
     A long series makes thousands, so this is one pass with no call per figure: the median and
     the 95th percentile are found by bisection of the histogram's running totals (the first bin
@@ -132,7 +130,7 @@ def _figures(values: Sequence[int], **start: Any) -> dict[str, Any]:
             else round(_LOWER[index] + _WIDTH[index] * (target - seen) / (cumulative[index] - seen), 1)
         )
     return {
-        **start,
+        "start": start,
         "sent": sent,
         "delivered": delivered,
         "failed": failed,
@@ -143,6 +141,13 @@ def _figures(values: Sequence[int], **start: Any) -> dict[str, Any]:
         "median_seconds_to_delivered": median,
         "p95_seconds_to_delivered": p95,
     }
+
+
+def _figures(values: Sequence[int]) -> dict[str, Any]:
+    """The figures of one row of sums in _COLUMNS' order."""
+    figures = _point(None, values)
+    del figures["start"]
+    return figures
 
 
 def figures(row: Mapping[str, int | None]) -> dict[str, Any]:
@@ -246,7 +251,7 @@ def _series(
     period's sums, from the totals' rows. By hour these are the stored rows themselves (once
     rolled up, one an hour: summed here where live slots remain); by day PostgreSQL sums them
     into the zone's days. Each point is one dict of numbers, built once (a long series has
-    thousands: no intermediate dict or list per point)."""
+    thousands: no intermediate dict or list per point, nor keyword arguments)."""
     rows = counts.filter(daily=False, dimension=Dimension.TOTAL, bucket__gte=start, bucket__lt=end)
     by_start: dict[int, Sequence[int]] = {}
     if interval == "day":
@@ -269,45 +274,9 @@ def _series(
     series = []
     for moment in starts:
         values = by_start.get(moment)
-        series.append(
-            {"start": stamp(moment), **empty} if values is None else _figures(values, start=stamp(moment))
-        )
+        series.append({"start": stamp(moment), **empty} if values is None else _point(stamp(moment), values))
     total = [sum(column) for column in zip(*by_start.values(), strict=True)] if by_start else _EMPTY
     return series, total
-
-
-def _computed_by_postgresql() -> bool:
-    """Whether PostgreSQL writes the series (series.py); elsewhere (SQLite) Python does (_series)."""
-    return connection.vendor == "postgresql"
-
-
-def _day_starts(start: datetime, end: datetime, *, zone: ZoneInfo) -> tuple[list[date], list[int]]:
-    """The zone's days from `start`'s while their start is before `end`: their dates and the Unix
-    time of each one's start (as _bucket_starts finds them)."""
-    days, starts = [], []
-    day: date = start.astimezone(zone).date()
-    while (moment := datetime.combine(day, datetime.min.time(), tzinfo=zone)) < end:
-        days.append(day)
-        starts.append(int(moment.timestamp()))
-        day += timedelta(days=1)
-    return days, starts
-
-
-def _series_text(
-    workspace: Workspace, start: datetime, end: datetime, *, interval: str, zone: ZoneInfo, iso: bool
-) -> tuple[str, Sequence[int]]:
-    """The series as PostgreSQL writes it (series.py) and the period's sums in _COLUMNS' order."""
-    days, starts = _day_starts(start, end, zone=zone) if interval == "day" else ((), ())
-    return series_json(
-        workspace_id=workspace.pk,
-        start=start,
-        end=end,
-        interval=interval,
-        zone=str(zone),
-        days=days,
-        starts=starts,
-        iso=iso,
-    )
 
 
 def insights_report(
@@ -318,27 +287,15 @@ def insights_report(
     interval: str,
     group_by: str,
     stamp: Callable[[int], Any] = as_datetime,
-    series_as_json: bool = False,
 ) -> dict[str, Any]:
     """Series over [start, end) by hour or by day (days in the workspace's zone; `start` goes back
     to its bucket's start), their totals, the breakdown by `group_by` over the whole period and
     the top error codes with what they mean and what to do. Each point's `start` is a datetime,
-    or what `stamp` makes of its Unix time (as_text: the API's). With `series_as_json`, on
-    PostgreSQL the series is the API's JSON text of it (an orjson.Fragment: no object per point)."""
+    or what `stamp` makes of its Unix time (as_text: the API's)."""
     zone = workspace_zone(workspace)
     start = bucket_start(start, interval=interval, zone=zone)
     counts = InsightCount.objects.for_workspace(workspace)
-    series: Any
-    if _computed_by_postgresql():
-        text, total = _series_text(workspace, start, end, interval=interval, zone=zone, iso=series_as_json)
-        if series_as_json:
-            series = orjson.Fragment(text)
-        else:
-            series = orjson.loads(text)
-            for point in series:
-                point["start"] = stamp(point["start"])
-    else:
-        series, total = _series(counts, start, end, interval=interval, zone=zone, stamp=stamp)
+    series, total = _series(counts, start, end, interval=interval, zone=zone, stamp=stamp)
 
     period = _period_rows(start, end)
     grouped = list(counts.filter(period, dimension=group_by).values("key").annotate(**_SUMS).order_by())
