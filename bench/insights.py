@@ -9,9 +9,9 @@ On its own PostgreSQL database (BENCH_DB, dropped and created each run):
    periodic roll-up leaves them (every hour but the last, every day but today, in one row per
    key), timing it;
 2. times the insights API's work (the selector's queries and the answer: what the view does
-   after authentication, but for rendering JSON) for a day, a week and 90 days, at each interval
-   and group_by, and
-   prints p50 and p99 of each (target: p99 under 50 ms);
+   after authentication), then with the JSON the renderer writes, for a day, a week and 90 days
+   (--periods to pick), at each interval and group_by, and prints p50 and p99 of each (target:
+   p99 under 50 ms with the JSON) and the CPU of an answer;
 3. times the lifecycle's mark_sent and delivered status batches (100 messages each) with and
    without the counting hook, and prints what counting adds per message;
 4. with --rebuild-messages N, stores N messages with their events (generate_series) and times
