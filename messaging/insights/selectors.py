@@ -99,8 +99,8 @@ _WIDTH = (*(upper - lower for lower, upper in zip(_LOWER, LATENCY_BOUNDS, strict
 _LAST = len(LATENCY_BOUNDS)
 
 
-def _figures(values: Sequence[int], **start: Any) -> dict[str, Any]:
-    """The figures of one row of sums in _COLUMNS' order, after the point's `start` when given.
+def _point(start: Any, values: Sequence[int]) -> dict[str, Any]:
+    """A series' point: its `start` and the figures of its row of sums in _COLUMNS' order.
 
     A long series makes thousands, so this is one pass with no call per figure: the median and
     the 95th percentile are found by bisection of the histogram's running totals (the first bin
@@ -130,7 +130,7 @@ def _figures(values: Sequence[int], **start: Any) -> dict[str, Any]:
             else round(_LOWER[index] + _WIDTH[index] * (target - seen) / (cumulative[index] - seen), 1)
         )
     return {
-        **start,
+        "start": start,
         "sent": sent,
         "delivered": delivered,
         "failed": failed,
@@ -141,6 +141,13 @@ def _figures(values: Sequence[int], **start: Any) -> dict[str, Any]:
         "median_seconds_to_delivered": median,
         "p95_seconds_to_delivered": p95,
     }
+
+
+def _figures(values: Sequence[int]) -> dict[str, Any]:
+    """The figures of one row of sums in _COLUMNS' order."""
+    figures = _point(None, values)
+    del figures["start"]
+    return figures
 
 
 def figures(row: Mapping[str, int | None]) -> dict[str, Any]:
@@ -244,7 +251,7 @@ def _series(
     period's sums, from the totals' rows. By hour these are the stored rows themselves (once
     rolled up, one an hour: summed here where live slots remain); by day PostgreSQL sums them
     into the zone's days. Each point is one dict of numbers, built once (a long series has
-    thousands: no intermediate dict or list per point)."""
+    thousands: no intermediate dict or list per point, nor keyword arguments)."""
     rows = counts.filter(daily=False, dimension=Dimension.TOTAL, bucket__gte=start, bucket__lt=end)
     by_start: dict[int, Sequence[int]] = {}
     if interval == "day":
@@ -267,9 +274,7 @@ def _series(
     series = []
     for moment in starts:
         values = by_start.get(moment)
-        series.append(
-            {"start": stamp(moment), **empty} if values is None else _figures(values, start=stamp(moment))
-        )
+        series.append({"start": stamp(moment), **empty} if values is None else _point(stamp(moment), values))
     total = [sum(column) for column in zip(*by_start.values(), strict=True)] if by_start else _EMPTY
     return series, total
 
