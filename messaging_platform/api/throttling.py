@@ -25,11 +25,25 @@ if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
 _script: list = []  # the registered script (EVALSHA, loaded again if Redis forgot it)
+# One client per connection pool: Django's cache makes a new redis.Redis for every command, and
+# building one (its table of response callbacks) cost more than the round trip's own Python.
+_clients: dict[int, object] = {}
+
+
+def _client_of(cache: RedisCache):
+    """The cache's redis.Redis for writes, made once per connection pool (the pool is the
+    cache's own, so connections, timeouts and the server are the same)."""
+    backend = cache._cache
+    pool = backend._get_connection_pool(True)
+    client = _clients.get(id(pool))
+    if client is None or client.connection_pool is not pool:
+        client = _clients[id(pool)] = backend._client(connection_pool=pool)
+    return client
 
 
 def _count_in_redis(cache: RedisCache, key: str, expiry: int) -> int:
     full_key = cache.make_and_validate_key(key)
-    client = cache._cache.get_client(full_key, write=True)
+    client = _client_of(cache)
     if not _script:
         _script.append(client.register_script(_COUNT_SCRIPT))
     return int(_script[0](keys=[full_key], args=[expiry], client=client))
