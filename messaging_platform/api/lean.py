@@ -29,6 +29,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch, get_resolver
 from rest_framework.exceptions import ParseError, Throttled
 
+from workspaces.services import api_key_authenticate
+
 from . import credentials
 from .authentication import ApiKeyUser
 from .exceptions import describe_exception
@@ -95,8 +97,6 @@ def integrator_post(
         return None
     if type(data) is not dict:
         return None
-    from workspaces.services import api_key_authenticate
-
     headers = {"Allow": ", ".join(allowed_methods)}
     # The credentials token is not read on its own: the store statement checks it (see
     # credentials.assume_token); when it changed, the request is served again under the new one.

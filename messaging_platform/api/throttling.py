@@ -9,11 +9,13 @@ headers.
 """
 
 import ipaddress
+import threading
 import time
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.throttling import BaseThrottle
@@ -49,10 +51,37 @@ def _count_in_redis(cache: RedisCache, key: str, expiry: int) -> int:
     return int(_script[0](keys=[full_key], args=[expiry], client=client))
 
 
+# The rate limit's cache in each thread, as `caches` hands it out: looked up there (an asgiref
+# Local behind a lock) it cost as much as the Redis command's own Python. Forgotten when the
+# cache settings change.
+_cache_of_thread: dict[tuple[int, str], object] = {}
+
+
+def _forget_caches(setting: str, **kwargs) -> None:
+    if setting in ("CACHES", "RATELIMIT_USE_CACHE"):
+        _cache_of_thread.clear()
+
+
+setting_changed.connect(_forget_caches, dispatch_uid="throttling-forget-caches")
+
+
+def _rate_limit_cache():
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    key = (threading.get_ident(), alias)
+    cache = _cache_of_thread.get(key)
+    if cache is None:
+        cache = caches[alias]
+        if isinstance(cache, RedisCache):  # thread-safe; other backends are looked up each time
+            if len(_cache_of_thread) >= 1024:  # threads come and go (a thread pool, ASGI)
+                _cache_of_thread.clear()
+            _cache_of_thread[key] = cache
+    return cache
+
+
 def usage_of(request, *, group: str, value: str, rate: str) -> dict | None:
     """Count this request in `value`'s current window of `group`: {count, limit, should_limit,
     time_left}, as django-ratelimit's get_usage answers it (None when rate limits are off)."""
-    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    cache = _rate_limit_cache()
     if not isinstance(cache, RedisCache) or not getattr(settings, "RATELIMIT_ENABLE", True):
         return get_usage(
             request, group=group, key=lambda group, req: value, rate=rate, method=ALL, increment=True
