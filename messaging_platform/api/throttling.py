@@ -11,6 +11,7 @@ headers.
 import ipaddress
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
@@ -29,13 +30,13 @@ return count
 _script: list = []  # the registered script (EVALSHA, loaded again if Redis forgot it)
 # One client per connection pool: Django's cache makes a new redis.Redis for every command, and
 # building one (its table of response callbacks) cost more than the round trip's own Python.
-_clients: dict[int, object] = {}
+_clients: dict[int, Any] = {}
 
 
-def _client_of(cache: RedisCache):
+def _client_of(cache: RedisCache) -> Any:
     """The cache's redis.Redis for writes, made once per connection pool (the pool is the
     cache's own, so connections, timeouts and the server are the same)."""
-    backend = cache._cache
+    backend: Any = cache._cache  # Django's RedisCacheClient: its pool and client class
     pool = backend._get_connection_pool(True)
     client = _clients.get(id(pool))
     if client is None or client.connection_pool is not pool:
