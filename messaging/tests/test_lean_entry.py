@@ -171,3 +171,29 @@ def test_other_paths_keep_every_middleware():
     assert not lean.serves_lean("/api/ui/workspaces")
     status, headers, _ = _call(application, _environ("GET", "/login/"))
     assert status == "200 OK" and "Cookie" in headers["Vary"]  # the session's and CSRF's
+
+
+def test_a_lean_path_is_resolved_once_and_answers_as_before(bearer, our_number, monkeypatch):
+    from django.urls.resolvers import URLResolver
+
+    handler = lean.LeanApiHandler()
+    resolved: list[str] = []
+    original = URLResolver.resolve
+
+    def counting(self, path):
+        resolved.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(URLResolver, "resolve", counting)
+    send = b'{"to": "+14155552671", "body": "Hello"}'
+    assert _call(handler, _environ("POST", "/api/messages", send, **bearer))[0] == "201 Created"
+    after_first = len(resolved)
+    assert after_first > 0
+    status, headers, _ = _call(handler, _environ("POST", "/api/messages", send, **bearer))
+    assert status == "201 Created" and headers["Allow"] == "GET, POST, HEAD, OPTIONS"
+    assert len(resolved) == after_first
+    # A path that matches nothing is resolved each time (a 404 is not kept).
+    for _ in range(2):
+        assert _call(handler, _environ("POST", "/webhooks/nothing"))[0] == "404 Not Found"
+    assert len(resolved) > after_first + 1
+    assert Message.objects.count() == 2

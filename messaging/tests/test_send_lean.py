@@ -151,3 +151,23 @@ def test_the_rate_limit_costs_one_redis_round_trip(api_client, monkeypatch):
         assert (usage["count"], usage["limit"], usage["should_limit"]) == (expected, 100, False)
         assert 0 <= usage["time_left"] <= 60
     assert commands == ["EVALSHA"] * 3
+
+
+def test_the_rate_limit_makes_no_redis_client_per_request(monkeypatch, settings):
+    require_service("Redis", bool(os.environ.get("REDIS_URL")))
+    made = []
+    original = redis.Redis.__init__
+
+    def counting(self, *args, **options):
+        made.append(options.get("connection_pool"))
+        original(self, *args, **options)
+
+    throttling.usage_of(None, group="test", value="key_2", rate="100/m")  # the client made
+    monkeypatch.setattr(redis.Redis, "__init__", counting)
+    for expected in (2, 3, 4):
+        assert throttling.usage_of(None, group="test", value="key_2", rate="100/m")["count"] == expected
+    assert made == []
+    # Other cache settings are taken at once (the test's local memory: counted by django-ratelimit).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    usage = throttling.usage_of(None, group="test", value="key_2", rate="100/m")
+    assert usage is not None and usage["count"] == 1 and made == []

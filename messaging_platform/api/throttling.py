@@ -9,11 +9,14 @@ headers.
 """
 
 import ipaddress
+import threading
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.throttling import BaseThrottle
@@ -25,20 +28,61 @@ if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
 _script: list = []  # the registered script (EVALSHA, loaded again if Redis forgot it)
+# One client per connection pool: Django's cache makes a new redis.Redis for every command, and
+# building one (its table of response callbacks) cost more than the round trip's own Python.
+_clients: dict[int, Any] = {}
+
+
+def _client_of(cache: RedisCache) -> Any:
+    """The cache's redis.Redis for writes, made once per connection pool (the pool is the
+    cache's own, so connections, timeouts and the server are the same)."""
+    backend: Any = cache._cache  # Django's RedisCacheClient: its pool and client class
+    pool = backend._get_connection_pool(True)
+    client = _clients.get(id(pool))
+    if client is None or client.connection_pool is not pool:
+        client = _clients[id(pool)] = backend._client(connection_pool=pool)
+    return client
 
 
 def _count_in_redis(cache: RedisCache, key: str, expiry: int) -> int:
     full_key = cache.make_and_validate_key(key)
-    client = cache._cache.get_client(full_key, write=True)
+    client = _client_of(cache)
     if not _script:
         _script.append(client.register_script(_COUNT_SCRIPT))
     return int(_script[0](keys=[full_key], args=[expiry], client=client))
 
 
+# The rate limit's cache in each thread, as `caches` hands it out: looked up there (an asgiref
+# Local behind a lock) it cost as much as the Redis command's own Python. Forgotten when the
+# cache settings change.
+_cache_of_thread: dict[tuple[int, str], object] = {}
+
+
+def _forget_caches(setting: str, **kwargs) -> None:
+    if setting in ("CACHES", "RATELIMIT_USE_CACHE"):
+        _cache_of_thread.clear()
+
+
+setting_changed.connect(_forget_caches, dispatch_uid="throttling-forget-caches")
+
+
+def _rate_limit_cache():
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    key = (threading.get_ident(), alias)
+    cache = _cache_of_thread.get(key)
+    if cache is None:
+        cache = caches[alias]
+        if isinstance(cache, RedisCache):  # thread-safe; other backends are looked up each time
+            if len(_cache_of_thread) >= 1024:  # threads come and go (a thread pool, ASGI)
+                _cache_of_thread.clear()
+            _cache_of_thread[key] = cache
+    return cache
+
+
 def usage_of(request, *, group: str, value: str, rate: str) -> dict | None:
     """Count this request in `value`'s current window of `group`: {count, limit, should_limit,
     time_left}, as django-ratelimit's get_usage answers it (None when rate limits are off)."""
-    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    cache = _rate_limit_cache()
     if not isinstance(cache, RedisCache) or not getattr(settings, "RATELIMIT_ENABLE", True):
         return get_usage(
             request, group=group, key=lambda group, req: value, rate=rate, method=ALL, increment=True
