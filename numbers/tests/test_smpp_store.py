@@ -141,22 +141,27 @@ def test_two_batches_at_once_with_the_two_parts_of_a_message(account):
 
 
 def test_timestamps_read_by_the_c_loader_are_the_ones_django_reads(account):
-    """The bind process reads timestamptz with psycopg's C loader (load_timestamps_in_c): the
-    values, their tzinfo and Django's per-cursor time zone check are as with Django's loader."""
-    from django.db.backends.postgresql import base
+    """Every process reads timestamptz with psycopg's C loader (load_timestamps_in_c, when the
+    apps are ready): the values, their tzinfo and Django's per-cursor time zone check are as with
+    Django's own loader."""
+    from django.db.backends.postgresql import base, psycopg_any
     from psycopg import pq
 
-    from numbers.providers.smpp.store import load_timestamps_in_c
+    from messaging_platform.db_timestamps import load_timestamps_in_c
 
     message = sent_message(account, ["a1"])
     sql = "SELECT created_at, updated_at, sent_at, delivered_at, now() FROM messaging_message WHERE id = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [message.pk])
-        django_read = cursor.fetchone()[:4]
     template = cast(Any, base).get_adapters_template(True, connection.timezone)
     oid = base.TIMESTAMPTZ_OID
-    django_loader = template.get_loader(oid, pq.Format.TEXT)
+    kept = template.get_loader(oid, pq.Format.TEXT)
+    assert kept.__name__ == "CTimestamptzLoader"
     try:
+        cast(Any, psycopg_any).register_tzloader(connection.timezone, template)  # Django's own
+        connection.close()
+        with connection.cursor() as cursor:
+            assert cursor.adapters.get_loader(oid, pq.Format.TEXT).__name__ != "CTimestamptzLoader"
+            cursor.execute(sql, [message.pk])
+            django_read = cursor.fetchone()[:4]
         assert load_timestamps_in_c()
         connection.close()
         with connection.cursor() as cursor:
@@ -167,5 +172,5 @@ def test_timestamps_read_by_the_c_loader_are_the_ones_django_reads(account):
         assert all(v is None or v.tzinfo is connection.timezone for v in c_read)
         assert Message.objects.get(pk=message.pk).created_at == message.created_at
     finally:
-        template.register_loader("timestamptz", django_loader)
+        template.register_loader("timestamptz", kept)
         connection.close()

@@ -50,7 +50,6 @@ from .store import (
     at_most_once,
     db_job,
     fail_over_unbound,
-    load_timestamps_in_c,
     provider_sid_for,
     record_parts,
     store_inbound,
@@ -521,7 +520,6 @@ class BindManager:
         self._halt = threading.Event()
         self._rounds_stop = threading.Event()
         self.started = threading.Event()
-        load_timestamps_in_c()
 
     def _accounts(self) -> list[ProviderAccount]:
         accounts = ProviderAccount.objects.filter(  # a disabled account sends nothing
