@@ -171,43 +171,71 @@ def carrier_events_apply(
     events are then applied one by one, and the failing ones are tried again after a backoff,
     and dead-lettered after CARRIER_EVENT_MAX_ATTEMPTS. Answers how many events it took."""
     now = timezone.now()
-    with transaction.atomic():
-        pending = _due(CarrierEvent.objects.all(), now)
-        if workspace_id is not None:
-            pending = pending.filter(workspace_id=workspace_id)
-        if event_ids is not None:
-            pending = pending.filter(pk__in=event_ids)
-        batch = list(
-            pending.select_related("workspace")
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("received_at")[: limit or settings.CARRIER_EVENT_BATCH_SIZE]
+    batch: list[CarrierEvent] = []
+    try:
+        # The batch applied as a whole, without a savepoint (two round trips) around it.
+        with transaction.atomic():
+            batch = _take(now, workspace_id, event_ids, limit)
+            if not batch:
+                return 0
+            _mark_processed(_done(batch, _apply_batch(batch), now), now)
+        return len(batch)
+    except Exception:
+        if not batch:
+            raise  # not even taken (PostgreSQL away): the caller waits and tries again
+        logger.warning(
+            "A batch of %d carrier events failed to apply; applying them one by one",
+            len(batch),
+            exc_info=True,
         )
+    # The same events again (those another worker has not taken meanwhile), each on its own.
+    with transaction.atomic():
+        batch = _take(now, None, [event.id for event in batch], None)
         if not batch:
             return 0
-        try:
-            with transaction.atomic():
-                results = _apply_batch(batch)
-        except Exception:
-            logger.warning(
-                "A batch of %d carrier events failed to apply; applying them one by one",
-                len(batch),
-                exc_info=True,
-            )
-            results = {}
-            for event in batch:
-                try:
-                    with transaction.atomic():
-                        results.update(_apply_batch([event]))
-                except Exception as exc:
-                    _attempt_failed(event, exc, now)
-        done = []
+        results = {}
         for event in batch:
-            if event.id in results:
-                event.error, event.message_id = results[event.id]
-                event.processed_at = now
-                done.append(event)
-        _mark_processed(done, now)
+            try:
+                with transaction.atomic():
+                    results.update(_apply_batch([event]))
+            except Exception as exc:
+                _attempt_failed(event, exc, now)
+        _mark_processed(_done(batch, results, now), now)
     return len(batch)
+
+
+def _take(
+    now, workspace_id: str | None, event_ids: Sequence[str] | None, limit: int | None
+) -> list[CarrierEvent]:
+    """Due events, oldest first, locked (rows another worker holds are skipped); those of inbound
+    messages with their workspace (statuses need only its id)."""
+    pending = _due(CarrierEvent.objects.all(), now)
+    if workspace_id is not None:
+        pending = pending.filter(workspace_id=workspace_id)
+    if event_ids is not None:
+        pending = pending.filter(pk__in=event_ids)
+    batch = list(
+        pending.select_for_update(skip_locked=True).order_by("received_at")[
+            : limit or settings.CARRIER_EVENT_BATCH_SIZE
+        ]
+    )
+    inbound = {e.workspace_id for e in batch if e.kind != CarrierEventKind.STATUS}
+    if inbound:
+        workspaces = Workspace.objects.in_bulk(inbound)
+        for event in batch:
+            if event.workspace_id in workspaces:
+                event.workspace = workspaces[event.workspace_id]
+    return batch
+
+
+def _done(batch: Sequence[CarrierEvent], results: dict[str, "Result"], now) -> list[CarrierEvent]:
+    done = []
+    for event in batch:
+        if event.id in results:
+            event.error, event.message_id = results[event.id]
+            event.processed_at = now
+            done.append(event)
+    return done
 
 
 def _mark_processed(events_done: Sequence[CarrierEvent], now) -> None:
