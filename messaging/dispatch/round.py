@@ -295,7 +295,9 @@ def _write_back(outcomes: Outcomes) -> None:
     for attempt in range(settings.DISPATCH_WRITE_ATTEMPTS):
         try:
             with transaction.atomic():
-                lifecycle.messages_mark_sent(outcomes.sent)
+                lifecycle.messages_mark_sent(
+                    outcomes.sent, claimed={job.message.id: job.message for job in outcomes.jobs}
+                )
                 lifecycle.messages_fail(outcomes.failed)
                 retried = lifecycle.messages_retry_later(outcomes.retry, wake=False)
                 lifecycle.messages_wait_for_slot(outcomes.wait)
