@@ -155,7 +155,7 @@ def messages_mark_sent(
     now = timezone.now()
     rows = [(i.message_id, i.provider_sid) for i in items]
     columns = [("id", "text"), ("sid", "text")]
-    mark = {
+    mark: dict[str, Any] = {
         "columns": columns,
         "rows": rows,
         "set_sql": "status = %s, provider_sid = COALESCE(provider_sid, v.v_sid), sent_at = %s, "
