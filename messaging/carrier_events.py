@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -171,43 +172,125 @@ def carrier_events_apply(
     events are then applied one by one, and the failing ones are tried again after a backoff,
     and dead-lettered after CARRIER_EVENT_MAX_ATTEMPTS. Answers how many events it took."""
     now = timezone.now()
-    with transaction.atomic():
-        pending = _due(CarrierEvent.objects.all(), now)
-        if workspace_id is not None:
-            pending = pending.filter(workspace_id=workspace_id)
-        if event_ids is not None:
-            pending = pending.filter(pk__in=event_ids)
-        batch = list(
-            pending.select_related("workspace")
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("received_at")[: limit or settings.CARRIER_EVENT_BATCH_SIZE]
+    batch: list[CarrierEvent] = []
+    try:
+        # The batch applied as a whole, without a savepoint (two round trips) around it.
+        with transaction.atomic():
+            batch = _take_processed(now, workspace_id, event_ids, limit)
+            if not batch:
+                return 0
+            _write_results(batch, _apply_batch(batch), now)
+        return len(batch)
+    except Exception:
+        if not batch:
+            raise  # not even taken (PostgreSQL away): the caller waits and tries again
+        logger.warning(
+            "A batch of %d carrier events failed to apply; applying them one by one",
+            len(batch),
+            exc_info=True,
         )
+    # The same events again (those another worker has not taken meanwhile), each on its own.
+    with transaction.atomic():
+        batch = _take(now, None, [event.id for event in batch], None)
         if not batch:
             return 0
-        try:
-            with transaction.atomic():
-                results = _apply_batch(batch)
-        except Exception:
-            logger.warning(
-                "A batch of %d carrier events failed to apply; applying them one by one",
-                len(batch),
-                exc_info=True,
-            )
-            results = {}
-            for event in batch:
-                try:
-                    with transaction.atomic():
-                        results.update(_apply_batch([event]))
-                except Exception as exc:
-                    _attempt_failed(event, exc, now)
-        done = []
+        results = {}
         for event in batch:
-            if event.id in results:
-                event.error, event.message_id = results[event.id]
-                event.processed_at = now
-                done.append(event)
-        _mark_processed(done, now)
+            try:
+                with transaction.atomic():
+                    results.update(_apply_batch([event]))
+            except Exception as exc:
+                _attempt_failed(event, exc, now)
+        _mark_processed(_done(batch, results, now), now)
     return len(batch)
+
+
+def _take(
+    now, workspace_id: str | None, event_ids: Sequence[str] | None, limit: int | None
+) -> list[CarrierEvent]:
+    """Due events, oldest first, locked (rows another worker holds are skipped); those of inbound
+    messages with their workspace (statuses need only its id)."""
+    pending = _due(CarrierEvent.objects.all(), now)
+    if workspace_id is not None:
+        pending = pending.filter(workspace_id=workspace_id)
+    if event_ids is not None:
+        pending = pending.filter(pk__in=event_ids)
+    batch = list(
+        pending.select_for_update(skip_locked=True).order_by("received_at")[
+            : limit or settings.CARRIER_EVENT_BATCH_SIZE
+        ]
+    )
+    _with_workspaces(batch)
+    return batch
+
+
+_EVENTS = CarrierEvent._meta.db_table
+_EVENT_COLUMNS = ", ".join(cast(str, f.column) for f in CarrierEvent._meta.concrete_fields)
+
+
+def _take_processed(
+    now, workspace_id: str | None, event_ids: Sequence[str] | None, limit: int | None
+) -> list[CarrierEvent]:
+    """Due events, oldest first, taken and marked processed in one statement (rows another worker
+    holds are skipped): the batch's transaction applies them, and what it finds different (an
+    error, the message) is written after; a rollback leaves them due. Those of inbound messages
+    come with their workspace (statuses need only its id)."""
+    where = "processed_at IS NULL AND dead_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+    ts = connection.ops.adapt_datetimefield_value(now)
+    params: list[Any] = [ts]
+    if workspace_id is not None:
+        where += " AND workspace_id = %s"
+        params.append(workspace_id)
+    if event_ids is not None:
+        if not event_ids:
+            return []
+        where += f" AND id IN ({', '.join(['%s'] * len(event_ids))})"
+        params += list(event_ids)
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = (
+        f"WITH picked(p_id) AS MATERIALIZED (SELECT id FROM {_EVENTS} WHERE {where} "  # noqa: S608
+        f"ORDER BY received_at LIMIT %s{lock}) UPDATE {_EVENTS} SET processed_at = %s FROM picked "
+        f"WHERE {_EVENTS}.id = picked.p_id RETURNING {_EVENT_COLUMNS}"
+    )
+    params += [limit or settings.CARRIER_EVENT_BATCH_SIZE, ts]
+    batch = sorted(CarrierEvent.objects.raw(sql, params), key=lambda e: (e.received_at, e.id))
+    _with_workspaces(batch)
+    return batch
+
+
+def _write_results(batch: Sequence[CarrierEvent], results: dict[str, "Result"], now) -> None:
+    """After the batch applied (its events marked processed as they were taken): the error and
+    the message of each event whose result differs from what it holds; an event without a
+    result (none expected) is left due again."""
+    changed, unapplied = [], []
+    for event in batch:
+        if event.id not in results:
+            unapplied.append(event.id)
+        elif results[event.id] != (event.error, event.message_id):
+            event.error, event.message_id = results[event.id]
+            changed.append(event)
+    _mark_processed(changed, now)
+    if unapplied:
+        CarrierEvent.objects.filter(pk__in=unapplied).update(processed_at=None)
+
+
+def _with_workspaces(batch: Sequence[CarrierEvent]) -> None:
+    inbound = {e.workspace_id for e in batch if e.kind != CarrierEventKind.STATUS}
+    if inbound:
+        workspaces = Workspace.objects.in_bulk(inbound)
+        for event in batch:
+            if event.workspace_id in workspaces:
+                event.workspace = workspaces[event.workspace_id]
+
+
+def _done(batch: Sequence[CarrierEvent], results: dict[str, "Result"], now) -> list[CarrierEvent]:
+    done = []
+    for event in batch:
+        if event.id in results:
+            event.error, event.message_id = results[event.id]
+            event.processed_at = now
+            done.append(event)
+    return done
 
 
 def _mark_processed(events_done: Sequence[CarrierEvent], now) -> None:

@@ -6,6 +6,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from messaging_platform.api import credentials
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import get_provider
 from numbers.providers.base import Capability, Provider, SendResult, TransientProviderError, async_sender
@@ -37,14 +39,23 @@ def dispatch_round(*, limit: int | None = None, scope: Scope | None = None) -> i
 
 
 def _round(limit: int, scope: Scope) -> tuple[int, Outcomes | None]:
-    claimed = lifecycle.messages_claim_due(
-        limit=limit,
-        providers=scope.providers,
-        exclude_providers=scope.exclude_providers,
-        account_ids=scope.account_ids,
-        announce=False,
-    )
-    return len(claimed), (deliver(claimed, announced=False) if claimed else None)
+    outcomes = Outcomes()
+    # The claim, the pacing decisions and the `sending` of those that go in one transaction: one
+    # commit before the sends. Those without a slot go back in it, so nobody sees them claimed;
+    # if it fails, nothing was claimed.
+    with transaction.atomic():
+        claimed = lifecycle.messages_claim_due(
+            limit=limit,
+            providers=scope.providers,
+            exclude_providers=scope.exclude_providers,
+            account_ids=scope.account_ids,
+            announce=False,
+        )
+        if not claimed:
+            return 0, None
+        jobs, waiting = _ready(claimed, outcomes, announced=False)
+    _wake_when_due([], False, waiting)
+    return len(claimed), _send_and_write_back(jobs, outcomes, len(claimed))
 
 
 def dispatch_messages(message_ids: Sequence[str]) -> list[RetryLater]:
@@ -62,30 +73,43 @@ def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
     """Send claimed messages and write back what became of them. `announced=False`: their
     `sending` is told only for those sent this round (the rest go back to `queued` unseen)."""
     outcomes = Outcomes()
-    t0 = time.monotonic()
+    with transaction.atomic():
+        jobs, waiting = _ready(claimed, outcomes, announced=announced)
+    _wake_when_due([], False, waiting)
+    return _send_and_write_back(jobs, outcomes, len(claimed))
+
+
+def _ready(
+    claimed: Sequence[Message], outcomes: Outcomes, *, announced: bool
+) -> tuple[list[_Job], list[WaitForSlot]]:
+    """In the caller's transaction, before any send: each message's adapter, its pacing slot (those
+    without one go back to `queued` now: nothing waits in `sending`, where a crash would leave it
+    to the lease, that was never sent), the `sending` of the rest if not yet told, and what the
+    hooked adapters keep beside a message (committed before the sends: it must outlive a crash
+    mid-send). Answers the jobs to send and the messages sent back to wait."""
     jobs = _jobs(claimed, outcomes)
+    waiting: list[WaitForSlot] = []
     if jobs and pacing.pacing_enabled():
         jobs = _paced(jobs, outcomes)
-        if outcomes.wait:
-            # Those without a slot this round go back now, not after the sends: nothing waits
-            # in `sending` (where a crash would leave it to the lease) that was never sent.
-            _write_back(Outcomes(wait=outcomes.wait), announced=announced)
-            outcomes.wait = []
+        waiting, outcomes.wait = outcomes.wait, []
+        lifecycle.messages_wait_for_slot(waiting, announced=announced)
+    if jobs and not announced:
+        lifecycle.messages_announce_sending([job.message for job in jobs])
     hooked = [job for job in jobs if Capability.ROUND_HOOKS in job.provider.capabilities]
-    if (jobs and not announced) or hooked:
-        with transaction.atomic():
-            if not announced:
-                lifecycle.messages_announce_sending([job.message for job in jobs])
-            # Committed before the sends: what an adapter keeps must outlive a crash mid-send.
-            refused = _prepare_sends(hooked)
-        if refused:
-            for job in jobs:
-                decided = refused.get(job.message.id)
-                if isinstance(decided, SendResult):  # the carrier has it already: not sent again
-                    _record_sent(job, decided, outcomes)
-                elif decided is not None:
-                    _record_error(job, decided, outcomes)
-            jobs = [job for job in jobs if job.message.id not in refused]
+    refused = _prepare_sends(hooked)
+    if refused:
+        for job in jobs:
+            decided = refused.get(job.message.id)
+            if isinstance(decided, SendResult):  # the carrier has it already: not sent again
+                _record_sent(job, decided, outcomes)
+            elif decided is not None:
+                _record_error(job, decided, outcomes)
+        jobs = [job for job in jobs if job.message.id not in refused]
+    return jobs, waiting
+
+
+def _send_and_write_back(jobs: list[_Job], outcomes: Outcomes, claimed: int) -> Outcomes:
+    t0 = time.monotonic()
     outcomes.jobs = jobs
     _release_db_connection()
     concurrent = [job for job in jobs if async_sender(job.provider) is not None]
@@ -97,10 +121,7 @@ def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
     t1 = time.monotonic()
     _write_back(outcomes)
     logger.debug(
-        "Round of %d: prepared and sent in %.3f s, written back in %.3f s",
-        len(claimed),
-        t1 - t0,
-        time.monotonic() - t1,
+        "Round of %d: sent in %.3f s, written back in %.3f s", claimed, t1 - t0, time.monotonic() - t1
     )
     return outcomes
 
@@ -108,21 +129,16 @@ def deliver(claimed: Sequence[Message], *, announced: bool = True) -> Outcomes:
 def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
     """Each claimed message with the adapter of its carrier account: the one it was routed to, else
     the account its sender number belongs to, else the workspace's primary one (numbers.routing's
-    rule, read here for the whole round in two queries)."""
-    workspace_ids = {m.workspace_id for m in claimed}
-    accounts = {a.pk: a for a in ProviderAccount.objects.filter(workspace_id__in=workspace_ids)}
-    primary = {a.workspace_id: a for a in accounts.values() if a.is_primary}
-    senders = {m.from_number for m in claimed if m.from_number and not m.carrier_account_id}
-    own_account = (
-        {
-            (ws, number): account_id
-            for ws, number, account_id in PhoneNumber.objects.filter(
-                workspace_id__in=workspace_ids, phone_number__in=senders, account__isnull=False
-            ).values_list("workspace_id", "phone_number", "account_id")
-        }
-        if senders
-        else {}
-    )
+    rule). The round's workspaces' accounts and numbers come from this process's cache, exact
+    under the credentials token (any change to carrier accounts or numbers replaces it)."""
+    accounts: dict[int, ProviderAccount] = {}
+    primary: dict[str, ProviderAccount] = {}
+    own_account: dict[tuple[str, str], int] = {}
+    for workspace_id, kept in _accounts_of({m.workspace_id for m in claimed}).items():
+        accounts.update(kept.accounts)
+        if kept.primary is not None:
+            primary[workspace_id] = kept.primary
+        own_account.update(((workspace_id, number), pk) for number, pk in kept.numbers.items())
     providers: dict[int, Provider] = {}
     callback_bases: dict[tuple[str, int], str] = {}
     jobs = []
@@ -148,6 +164,56 @@ def _jobs(claimed: Sequence[Message], outcomes: Outcomes) -> list[_Job]:
         # Our own id rides along, so a callback that beats the stored provider_sid still finds it.
         jobs.append(_Job(message, providers[account.pk], with_query(base, message_id=message.id)))
     return jobs
+
+
+@dataclass(frozen=True)
+class _Accounts:
+    """A workspace's carrier accounts by id, its primary one, and its numbers' own accounts."""
+
+    accounts: dict[int, ProviderAccount]
+    primary: ProviderAccount | None
+    numbers: dict[str, int]  # phone number -> the account it belongs to
+
+
+# Per process: workspace id -> (the credentials token it was read under, when, its accounts).
+_kept_accounts: dict[str, tuple[str, float, _Accounts]] = {}
+_KEEP_SECONDS = credentials.MAX_AGE_SECONDS  # a backstop; the token is the mechanism
+_KEEP_MAX = 10_000
+
+
+def _accounts_of(workspace_ids: set[str]) -> dict[str, _Accounts]:
+    """The workspaces' carrier accounts and numbers: kept in this process under the credentials
+    token (read once a round; a trigger replaces it in the transaction of any change to carrier
+    accounts or numbers), the others read in two queries. Without a token (not PostgreSQL),
+    read every round."""
+    token = credentials.current_token()
+    now = time.monotonic()
+    found: dict[str, _Accounts] = {}
+    if token is not None:
+        for workspace_id in workspace_ids:
+            kept = _kept_accounts.get(workspace_id)
+            if kept is not None and kept[0] == token and now - kept[1] < _KEEP_SECONDS:
+                found[workspace_id] = kept[2]
+    missing = workspace_ids - found.keys()
+    if not missing:
+        return found
+    by_workspace: dict[str, dict[int, ProviderAccount]] = {ws: {} for ws in missing}
+    for account in ProviderAccount.objects.filter(workspace_id__in=missing):
+        by_workspace[account.workspace_id][account.pk] = account
+    numbers: dict[str, dict[str, int]] = {ws: {} for ws in missing}
+    for ws, number, account_id in PhoneNumber.objects.filter(
+        workspace_id__in=missing, account__isnull=False
+    ).values_list("workspace_id", "phone_number", "account_id"):
+        numbers[ws][number] = account_id
+    if len(_kept_accounts) >= _KEEP_MAX:
+        _kept_accounts.clear()
+    for ws in missing:
+        accounts = by_workspace[ws]
+        primary = next((a for a in accounts.values() if a.is_primary), None)
+        found[ws] = _Accounts(accounts, primary, numbers[ws])
+        if token is not None:
+            _kept_accounts[ws] = (token, now, found[ws])
+    return found
 
 
 def _prepare_sends(jobs: list[_Job]) -> dict[str, Exception | SendResult]:
@@ -221,7 +287,7 @@ def _release_db_connection() -> None:
         connection.close()
 
 
-def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
+def _write_back(outcomes: Outcomes) -> None:
     """Every outcome of the round in one commit. If PostgreSQL is away, try again for a while;
     after that the messages stay `sending`, and the sweep finds them at the carrier after their
     lease (never sending them twice)."""
@@ -229,10 +295,12 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
     for attempt in range(settings.DISPATCH_WRITE_ATTEMPTS):
         try:
             with transaction.atomic():
-                lifecycle.messages_mark_sent(outcomes.sent)
+                lifecycle.messages_mark_sent(
+                    outcomes.sent, claimed={job.message.id: job.message for job in outcomes.jobs}
+                )
                 lifecycle.messages_fail(outcomes.failed)
                 retried = lifecycle.messages_retry_later(outcomes.retry, wake=False)
-                lifecycle.messages_wait_for_slot(outcomes.wait, announced=announced)
+                lifecycle.messages_wait_for_slot(outcomes.wait)
                 lifecycle.messages_fail_over(failovers)
                 _record_sends(outcomes)
             break
@@ -245,10 +313,14 @@ def _write_back(outcomes: Outcomes, *, announced: bool = True) -> None:
             "Gave up writing %d outcomes back; the sweep recovers them after the lease", _count(outcomes)
         )
         return
-    # Wake a runner when the first of them comes due (the runners only claim due messages).
+    _wake_when_due(retried, bool(failovers), outcomes.wait)
+
+
+def _wake_when_due(retried: Sequence[Message], failed_over: bool, waiting: Sequence[WaitForSlot]) -> None:
+    """Wake a runner when the first of these comes due (the runners only claim due messages)."""
     due = [m.next_attempt_at for m in retried if m.status == Status.QUEUED and m.next_attempt_at]
-    due += [timezone.now()] if failovers else []
-    due += [timezone.make_aware(datetime.fromtimestamp(w.not_before)) for w in outcomes.wait]
+    due += [timezone.now()] if failed_over else []
+    due += [timezone.make_aware(datetime.fromtimestamp(w.not_before)) for w in waiting]
     if due and not settings.CELERY_TASK_ALWAYS_EAGER:  # eager runs retry at once (run_eagerly)
         wakeup.wake(countdown=max(0.0, (min(due) - timezone.now()).total_seconds()))
 

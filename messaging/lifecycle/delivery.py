@@ -1,7 +1,7 @@
 """Outbound delivery: claims, and what became of each send (sent, failed, later, its turn, failover)."""
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from .sql import (
     _in_list,
     _param,
     _returning,
+    _returning_sids,
     _update_from_values,
     _update_picked,
 )
@@ -142,22 +143,36 @@ _claimed = messages_announce_sending
 
 
 @transaction.atomic(savepoint=False)
-def messages_mark_sent(items: Sequence[Sent], *, source: str = "worker") -> list[Message]:
+def messages_mark_sent(
+    items: Sequence[Sent], *, source: str = "worker", claimed: Mapping[str, Message] | None = None
+) -> list[Message]:
     """The carrier took these messages: sending (or queued) → sent with its sid. One that a fast
-    callback already moved on keeps its status and only gains the sid it lacked."""
+    callback already moved on keeps its status and only gains the sid it lacked. `claimed`: the
+    messages as their claim answered them (the delivery engine holds them), changed here in
+    Python as the statement changes their rows rather than read back whole."""
     if not items:
         return []
     now = timezone.now()
     rows = [(i.message_id, i.provider_sid) for i in items]
     columns = [("id", "text"), ("sid", "text")]
-    moved = _update_from_values(
-        columns=columns,
-        rows=rows,
-        set_sql="status = %s, provider_sid = COALESCE(provider_sid, v.v_sid), sent_at = %s, "
+    mark: dict[str, Any] = {
+        "columns": columns,
+        "rows": rows,
+        "set_sql": "status = %s, provider_sid = COALESCE(provider_sid, v.v_sid), sent_at = %s, "
         "next_attempt_at = NULL, updated_at = %s",
-        where_sql="status IN (%s, %s)",
-        params=[Status.SENT, _param("ts", now), _param("ts", now), Status.SENDING, Status.QUEUED],
-    )
+        "where_sql": "status IN (%s, %s)",
+        "params": [Status.SENT, _param("ts", now), _param("ts", now), Status.SENDING, Status.QUEUED],
+    }
+    moved: list[Message]
+    if claimed is not None and all(i.message_id in claimed for i in items):
+        moved = []
+        for message_id, sid in _update_from_values(**mark, returning=_returning_sids):
+            message = claimed[message_id]
+            message.status, message.provider_sid, message.sent_at = Status.SENT, sid, now
+            message.next_attempt_at, message.updated_at = None, now
+            moved.append(message)
+    else:
+        moved = _update_from_values(**mark)
     done = {m.id for m in moved}
     rest = [row for row in rows if row[0] not in done]
     sid_only = _update_from_values(

@@ -1,7 +1,7 @@
 """The statement helpers of messaging.lifecycle: guarded UPDATEs of many messages in one
 statement, answering the rows they changed as Message instances."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -89,6 +89,20 @@ def _returning(sql: str, params: Sequence[Any]) -> list[Message]:
         return _messages_of(cursor.fetchall())
 
 
+def _execute(sql: str, params: Sequence[Any]) -> list[Message]:
+    """The statement, answering nothing (its caller holds the rows already)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return []
+
+
+def _returning_sids(sql: str, params: Sequence[Any]) -> list[tuple[str, str | None]]:
+    """The statement, answering (id, provider_sid) of the rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {_TABLE}.id, {_TABLE}.provider_sid", params)
+        return cursor.fetchall()
+
+
 def _update_from_values(
     *,
     columns: Sequence[tuple[str, str]],
@@ -96,14 +110,18 @@ def _update_from_values(
     set_sql: str,
     where_sql: str = "TRUE",
     params: Sequence[Any] = (),
-) -> list[Message]:
-    """One guarded UPDATE of many messages from a VALUES list; answers the rows it changed.
+    returning: bool | Callable[[str, Sequence[Any]], Any] = True,
+) -> Any:
+    """One guarded UPDATE of many messages from a VALUES list; answers the rows it changed
+    (`returning=False`: nothing, the caller holds them; or a function that runs the statement and
+    answers what it returns).
 
     `columns` are (name, kind) with kind text/int/ts; the first is the message id. In `set_sql`
     and `where_sql` the values are `v.v_<name>` and the message's own columns are unqualified
     or `m.`-less (the table's name); `params` fill their own placeholders, after the values."""
     if not rows:
         return []
+    run = returning if callable(returning) else _returning if returning else _execute
     names = [f"v_{name}" for name, _ in columns]
     values: list[Any] | str  # the JSON parameter on PostgreSQL, else the VALUES text
     if connection.vendor == "postgresql":
@@ -112,7 +130,7 @@ def _update_from_values(
             f"WITH v AS ({source}) UPDATE {_TABLE} SET {set_sql} FROM v "  # noqa: S608
             f"WHERE {_TABLE}.id = v.v_id AND {where_sql}"
         )
-        return _returning(sql, [*values, *params])
+        return run(sql, [*values, *params])
     cells = ", ".join(f"CAST(%s AS {_sql_type(kind)})" for _, kind in columns)
     values = ", ".join(f"({cells})" for _ in rows)
     flat = [_param(kind, row[i]) for row in rows for i, (_, kind) in enumerate(columns)]
@@ -120,7 +138,7 @@ def _update_from_values(
         f"WITH v({', '.join(names)}) AS (VALUES {values}) UPDATE {_TABLE} SET {set_sql} "  # noqa: S608
         f"FROM v WHERE {_TABLE}.id = v.v_id AND {where_sql}"
     )
-    return _returning(sql, [*flat, *params])
+    return run(sql, [*flat, *params])
 
 
 def json_rows(

@@ -182,4 +182,5 @@ def _write_statuses(messages: Sequence[Message]) -> None:
         set_sql="status = v.v_status, provider_sid = v.v_sid, sent_at = v.v_sent, "
         "delivered_at = v.v_delivered, error_code = v.v_code, error_message = v.v_reason, "
         "next_attempt_at = v.v_next, updated_at = v.v_updated",
+        returning=False,  # the locked rows, changed in Python, are what the caller tells
     )
