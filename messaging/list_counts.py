@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
+from django.db.models.sql.where import WhereNode
 
 from .models import Contact, Conversation, ListCount, Message
 
@@ -131,8 +132,11 @@ class CountedQuerySet(QuerySet):
             first, keys = found
             start = k.start or 0
             if first <= start <= k.stop <= first + WINDOW:
-                # The rows count_through found: the same rows as the slice, by primary key.
-                return self._chain().filter(pk__in=keys[start - first : k.stop - first])  # type: ignore[attr-defined]
+                # The rows count_through found: the same rows as the slice, by primary key alone
+                # (the filters are not applied again: they could lead the plan back to the search).
+                page = self._chain()  # type: ignore[attr-defined]
+                page.query.where = WhereNode()
+                return page.filter(pk__in=keys[start - first : k.stop - first])
         return super().__getitem__(k)
 
 
