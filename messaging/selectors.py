@@ -19,10 +19,10 @@ from .list_counts import (
 )
 from .models import Contact, Conversation, Message, OptOut, Status
 
-# Every message is either in flight (scheduled, queued, sending) or not: said in a search so that
+# Every message is either in flight (queued, sending) or not: said in a search so that
 # PostgreSQL finds the settled ones through the body's trigram index, which holds only those
 # (migration messaging.0019), and the few in flight through `msg_ws_status`.
-IN_FLIGHT = [Status.SCHEDULED, Status.QUEUED, Status.SENDING]
+IN_FLIGHT = [Status.QUEUED, Status.SENDING]
 IN_FLIGHT_OR_NOT = ~Q(status__in=IN_FLIGHT) | Q(status__in=IN_FLIGHT)
 
 

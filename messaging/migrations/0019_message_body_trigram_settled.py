@@ -1,5 +1,5 @@
 """The body's trigram index (`search`) holds only the messages that are not in flight: a message
-waiting or being sent (scheduled, queued, sending) changes status several times in a few seconds,
+waiting for its turn or being sent (queued, sending) changes status several times in a few seconds,
 and each change of an indexed column writes a new entry for each of the body's trigrams into the
 index's pending list, which the write that fills it then merges into the index (tens of ms, paid
 by whichever statement it falls on: the claim, bench/scale.py). The messages in flight are found
@@ -13,7 +13,7 @@ from django.db import migrations
 
 PostgresOnlySQL = importlib.import_module("messaging.migrations.0013_hot_query_indexes").PostgresOnlySQL
 
-SETTLED = "status NOT IN ('scheduled', 'queued', 'sending')"
+SETTLED = "status NOT IN ('queued', 'sending')"
 
 
 class Migration(migrations.Migration):

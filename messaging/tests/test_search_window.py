@@ -131,3 +131,59 @@ def test_the_matches_are_looked_for_once_for_the_count_and_the_page(refunds, nam
         searched = [q["sql"] for q in queries.captured_queries if "LIKE" in q["sql"].upper()]
         assert len(searched) == 1, searched
         assert any('."id" IN (' in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_search_finds_messages_in_every_status(owner_client, workspace):
+    """The body's trigram index holds only the messages not in flight (migration messaging.0019):
+    the ones in flight are found all the same."""
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(
+            workspace=workspace,
+            direction="inbound" if status == Status.RECEIVED else "outbound",
+            status=status,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=f"Parcel 7Q{status}X is ready",
+            created_at=now - timedelta(minutes=i),
+        )
+        for i, status in enumerate(Status.values)
+    )
+    body = owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages", {"search": "parcel 7q"}).json()
+    assert sorted(m["status"] for m in body["data"]) == sorted(Status.values)
+    assert body["pagination"]["totalItems"] == len(Status.values)
+
+
+def test_claiming_writes_nothing_into_the_bodys_trigram_index(workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("The trigram index is PostgreSQL's.")
+    from messaging import lifecycle
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'msg_body_trgm_settled'")
+        if cursor.fetchone() is None:
+            pytest.skip("pg_trgm is not installed here.")
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+    Message.objects.bulk_create(
+        Message(
+            workspace=workspace,
+            direction="outbound",
+            status=Status.QUEUED,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=f"Your code is {i:06d}, valid for ten minutes",
+        )
+        for i in range(20)
+    )
+
+    def pending() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pending_tuples FROM pgstatginindex('msg_body_trgm_settled')")
+            return cursor.fetchone()[0]
+
+    before = pending()
+    assert len(lifecycle.messages_claim_due(limit=20, announce=False)) == 20
+    assert pending() == before
+    found = Message.objects.filter(workspace=workspace, status=Status.SENDING)
+    lifecycle.messages_mark_sent([lifecycle.Sent(m.id, f"SM{m.id}") for m in found])
+    assert pending() > before  # settled: searched through the index
