@@ -86,8 +86,8 @@ class CountedQuerySet(QuerySet):
     def _ordering(self) -> list[tuple[str, bool]] | None:
         """The list's order as (field, descending) pairs, when it is plain fields ending in one
         that is unique (so that a row's place is the same in every statement)."""
-        fields = list(self.query.order_by)
-        if not fields or not all(isinstance(f, str) for f in fields):
+        fields = [f for f in self.query.order_by if isinstance(f, str)]
+        if not fields or len(fields) != len(self.query.order_by):
             return None
         order = [(f.lstrip("-"), f.startswith("-")) for f in fields]
         if order[-1][0] not in ("pk", self.model._meta.pk.name):
