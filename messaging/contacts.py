@@ -24,7 +24,7 @@ from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
 
 from .enqueue import enqueue_contact_import
-from .list_counts import contact_seek, contact_total, with_total
+from .list_counts import contact_seek, contact_total, windowed, with_total
 from .models import Contact, ContactImport, ContactImportChunk, ImportStatus, OptOut
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,10 @@ def contact_list(
         # The plugin does not see the `opted_out` annotation with_opt_out adds.
         contacts = contacts.filter(opted_out=opted_out)  # type: ignore[misc]
     contacts = contacts.order_by("-created_at", "-id")
-    if search or tags or fields or opted_out is not None:
+    if search:
+        # A trigram index finds the matches: once, for the count and the page alike.
+        return windowed(contacts)
+    if tags or fields or opted_out is not None:
         return contacts
     return with_total(
         contacts,

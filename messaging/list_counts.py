@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
+from django.db.models.sql.where import WhereNode
 
 from .models import Contact, Conversation, ListCount, Message
 
@@ -44,6 +45,13 @@ SEEK_FROM = 1000
 COUNT_AHEAD = 1000
 
 
+# A list counted by its own matches (`bounded`, `windowed`) is counted, on PostgreSQL, in the same
+# statement that finds which rows the page ending at the counted end holds (up to this many: the
+# largest page), so that the matches are looked for once rather than once for the count and again
+# for the page (a trigram index's scan, or the rows read past the matches of a common word).
+WINDOW = 100
+
+
 class CountedQuerySet(QuerySet):
     """A list's queryset whose count() is `total()`, and whose deep slices start from `seek`: given
     an offset, a narrower queryset and the offset within it, so that a deep page does not read
@@ -53,6 +61,10 @@ class CountedQuerySet(QuerySet):
     seek: Callable[[QuerySet, int], tuple[QuerySet, int]] | None = None
     # Counted no further than this many rows past the page (count_through), when set.
     ahead: int | None = None
+    # Counted by its matches, with the page's rows found by the same statement (_count_window).
+    windowed: bool = False
+    # (first row, primary keys of the rows from it) that count_through found for the next slice.
+    _window: tuple[int, list] | None = None
 
     def count(self) -> int:
         if self.total is not None:
@@ -64,14 +76,67 @@ class CountedQuerySet(QuerySet):
     def count_through(self, end: int) -> int:
         """The rows' count, for a page that ends at row `end`: exact, or for a bounded list
         (`ahead`) exact when fewer than end + ahead, else end + ahead (more rows follow)."""
+        end = max(0, end)
+        if self.windowed and connection.vendor == "postgresql" and self._ordering() is not None:
+            return self._count_window(end)
         if self.ahead is None:
             return self.count()
-        return QuerySet.count(self.order_by().values("pk")[: max(0, end) + self.ahead])
+        return QuerySet.count(self.order_by().values("pk")[: end + self.ahead])
+
+    def _ordering(self) -> list[tuple[str, bool]] | None:
+        """The list's order as (field, descending) pairs, when it is plain fields ending in one
+        that is unique (so that a row's place is the same in every statement)."""
+        fields = [f for f in self.query.order_by if isinstance(f, str)]
+        if not fields or len(fields) != len(self.query.order_by):
+            return None
+        order = [(f.lstrip("-"), f.startswith("-")) for f in fields]
+        if order[-1][0] not in ("pk", self.model._meta.pk.name):
+            return None
+        return order
+
+    def _count_window(self, end: int) -> int:
+        """count_through in one statement, which also keeps the primary keys of the rows up to
+        WINDOW before `end` for the slice that follows (__getitem__)."""
+        order = self._ordering()
+        assert order is not None
+        # The columns: the primary key (k), then each other field of the order (o1, o2, …).
+        others = [name for name, _ in order[:-1]]
+        matches = QuerySet.values_list(self, "pk", *others)
+        # The first end + ahead in the list's order, or all of them (in no order) when exact.
+        matches = matches[: end + self.ahead] if self.ahead is not None else matches.order_by()
+        sql, params = matches.query.sql_with_params()
+        columns = ["k", *(f"o{i + 1}" for i in range(len(others)))]
+        by = ", ".join(
+            f"{columns[i + 1] if i < len(others) else 'k'}{' DESC' if desc else ''}"
+            for i, (_, desc) in enumerate(order)
+        )
+        first = max(0, end - WINDOW)
+        with connection.cursor() as cursor:
+            # Found once (a materialized CTE), counted, and the window's keys taken in order.
+            cursor.execute(
+                f"WITH matches({', '.join(columns)}) AS MATERIALIZED ({sql}) "  # noqa: S608
+                f"SELECT (SELECT COUNT(*) FROM matches), "
+                f"ARRAY(SELECT k FROM matches ORDER BY {by} LIMIT %s OFFSET %s)",
+                [*params, end - first, first],
+            )
+            total, keys = cursor.fetchone()
+        self._window = (first, list(keys))
+        return total
 
     def __getitem__(self, k):
         if isinstance(k, slice) and self.seek is not None and (k.start or 0) >= SEEK_FROM:
             narrowed, start = self.seek(self._chain(), k.start)  # type: ignore[attr-defined]
             return narrowed[start : None if k.stop is None else start + k.stop - k.start]
+        found = self._window
+        if isinstance(k, slice) and found is not None and k.step is None and k.stop is not None:
+            first, keys = found
+            start = k.start or 0
+            if first <= start <= k.stop <= first + WINDOW:
+                # The rows count_through found: the same rows as the slice, by primary key alone
+                # (the filters are not applied again: they could lead the plan back to the search).
+                page = self._chain()  # type: ignore[attr-defined]
+                page.query.where = WhereNode()
+                return page.filter(pk__in=keys[start - first : k.stop - first])
         return super().__getitem__(k)
 
 
@@ -104,6 +169,20 @@ def bounded(queryset: QuerySet, ahead: int | None = None) -> QuerySet:
     )
     found._prefetch_related_lookups = queryset._prefetch_related_lookups  # type: ignore[attr-defined]
     found.ahead = COUNT_AHEAD if ahead is None else ahead
+    found.windowed = True
+    return found
+
+
+def windowed(queryset: QuerySet) -> QuerySet:
+    """`queryset`, counted exactly by its own matches in the statement that also finds its page's
+    rows (CountedQuerySet._count_window): a list filtered by what only a trigram index finds (a
+    contact `search`) looks for its matches once."""
+    using, hints = queryset._db, queryset._hints  # type: ignore[attr-defined]
+    found: CountedQuerySet = CountedQuerySet(
+        model=queryset.model, query=queryset.query.chain(), using=using, hints=hints
+    )
+    found._prefetch_related_lookups = queryset._prefetch_related_lookups  # type: ignore[attr-defined]
+    found.windowed = True
     return found
 
 

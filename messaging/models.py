@@ -166,8 +166,9 @@ class Message(models.Model):
             models.Index(
                 fields=["created_at"], name="msg_queued_created", condition=models.Q(status="queued")
             ),
-            # `search` has trigram GIN indexes on UPPER(body) and the contacts' UPPER(name), made
-            # on PostgreSQL only by migration 0010 (not in the models' state: SQLite has none).
+            # `search` has trigram GIN indexes on UPPER(body) (of the messages not in flight) and
+            # the contacts' UPPER(name), made on PostgreSQL only by migrations 0013 and 0019 (not in
+            # the models' state: SQLite has none).
             # The sweeps look for work left behind: stale queued/sending, due scheduled.
             models.Index(
                 fields=["status", "next_attempt_at"],

@@ -1,0 +1,189 @@
+"""A list counted by its own matches (a messages `search`, a contacts `search`) finds them once: one
+statement counts them and names the page's rows (messaging.list_counts.CountedQuerySet), and
+every page is the page an offset reads, with the same total, for every page size."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models import QuerySet
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from messaging import list_counts
+from messaging.models import Contact, Message, Status
+from messaging.tests.conftest import CONTACT, OUR_NUMBER
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def refunds(workspace, other_workspace):
+    """23 messages, 15 of them saying "refund", some at the same moment, and some in another
+    workspace."""
+    now = timezone.now()
+    rows = [
+        Message(
+            workspace=ws,
+            direction="outbound",
+            status=Status.DELIVERED,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=f"Your Refund {i} is on its way" if i % 3 else f"Order {i} shipped",
+            created_at=now - timedelta(minutes=i // 2),  # two at each moment
+        )
+        for ws, n in ((workspace, 23), (other_workspace, 6))
+        for i in range(n)
+    ]
+    Message.objects.bulk_create(rows)
+
+
+@pytest.fixture
+def named(workspace, other_workspace):
+    """17 contacts of the workspace named Contact 0 … 16, some created at the same moment."""
+    now = timezone.now()
+    Contact.objects.bulk_create(
+        Contact(
+            workspace=ws,
+            phone_number=f"+1415555{i:04d}",
+            name=f"Contact {i}",
+            created_at=now - timedelta(minutes=i // 3),
+        )
+        for ws, n in ((workspace, 17), (other_workspace, 4))
+        for i in range(n)
+    )
+
+
+def expected(queryset: QuerySet, start: int, stop: int) -> list[str]:
+    return list(QuerySet.values_list(queryset, "pk", flat=True)[start:stop])
+
+
+def pages(client, path: str, search: str, limit: int):
+    page = 1
+    while True:
+        body = client.get(path, {"search": search, "limit": limit, "page": page}).json()
+        yield page, body["pagination"], [row["id"] for row in body["data"]]
+        if not body["pagination"]["hasNext"]:
+            return
+        page += 1
+
+
+@pytest.mark.parametrize("ahead", [3, 1000])
+@pytest.mark.parametrize("limit", [1, 2, 5, 7, 100])
+def test_every_search_page_is_the_offsets_page_with_the_same_total(
+    refunds, owner_client, workspace, monkeypatch, ahead, limit
+):
+    monkeypatch.setattr(list_counts, "COUNT_AHEAD", ahead)
+    matching = Message.objects.filter(workspace=workspace, body__icontains="REFUND").order_by(
+        "-created_at", "-id"
+    )
+    total = matching.count()
+    seen = []
+    for page, pagination, ids in pages(
+        owner_client, f"/api/ui/workspaces/{workspace.id}/messages", "refund", limit
+    ):
+        end = page * limit
+        assert pagination["totalItems"] == min(total, end + ahead)
+        assert ids == expected(matching, end - limit, end)
+        seen += ids
+    assert seen == expected(matching, 0, total)
+
+
+@pytest.mark.parametrize("limit", [1, 4, 6, 100])
+def test_every_contact_search_page_is_the_offsets_page_with_the_exact_total(
+    named, owner_client, workspace, limit
+):
+    matching = Contact.objects.filter(workspace=workspace, name__icontains="contact 1").order_by(
+        "-created_at", "-id"
+    )
+    total = matching.count()
+    assert total == 8  # Contact 1, 10 … 16
+    seen = []
+    path = f"/api/ui/workspaces/{workspace.id}/contacts"
+    for page, pagination, ids in pages(owner_client, path, "Contact 1", limit):
+        assert pagination["totalItems"] == total
+        assert ids == expected(matching, (page - 1) * limit, page * limit)
+        seen += ids
+    assert seen == expected(matching, 0, total)
+
+
+def test_a_page_past_the_end_is_empty_and_counted(refunds, named, owner_client, workspace):
+    body = owner_client.get(
+        f"/api/ui/workspaces/{workspace.id}/messages", {"search": "refund", "page": 9, "limit": 5}
+    ).json()
+    assert body["data"] == [] and body["pagination"]["totalItems"] == 15
+    body = owner_client.get(
+        f"/api/ui/workspaces/{workspace.id}/contacts", {"search": "nobody", "page": 1}
+    ).json()
+    assert body["data"] == [] and body["pagination"]["totalItems"] == 0
+
+
+def test_the_matches_are_looked_for_once_for_the_count_and_the_page(refunds, named, owner_client, workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("Elsewhere the count and the page are two statements.")
+    for path, search in (("messages", "refund"), ("contacts", "Contact 1")):
+        with CaptureQueriesContext(connection) as queries:
+            body = owner_client.get(
+                f"/api/ui/workspaces/{workspace.id}/{path}", {"search": search, "limit": 2, "page": 2}
+            ).json()
+        assert len(body["data"]) == 2
+        # The page's rows are then read by their keys alone.
+        searched = [q["sql"] for q in queries.captured_queries if "LIKE" in q["sql"].upper()]
+        assert len(searched) == 1, searched
+        assert any('."id" IN (' in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_search_finds_messages_in_every_status(owner_client, workspace):
+    """The body's trigram index holds only the messages not in flight (migration messaging.0019):
+    the ones in flight are found all the same."""
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(
+            workspace=workspace,
+            direction="inbound" if status == Status.RECEIVED else "outbound",
+            status=status,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=f"Parcel 7Q{status}X is ready",
+            created_at=now - timedelta(minutes=i),
+        )
+        for i, status in enumerate(Status.values)
+    )
+    body = owner_client.get(f"/api/ui/workspaces/{workspace.id}/messages", {"search": "parcel 7q"}).json()
+    assert sorted(m["status"] for m in body["data"]) == sorted(Status.values)
+    assert body["pagination"]["totalItems"] == len(Status.values)
+
+
+def test_claiming_writes_nothing_into_the_bodys_trigram_index(workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("The trigram index is PostgreSQL's.")
+    from messaging import lifecycle
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'msg_body_trgm_settled'")
+        if cursor.fetchone() is None:
+            pytest.skip("pg_trgm is not installed here.")
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+    Message.objects.bulk_create(
+        Message(
+            workspace=workspace,
+            direction="outbound",
+            status=Status.QUEUED,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=f"Your code is {i:06d}, valid for ten minutes",
+        )
+        for i in range(20)
+    )
+
+    def pending() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pending_tuples FROM pgstatginindex('msg_body_trgm_settled')")
+            return cursor.fetchone()[0]
+
+    before = pending()
+    assert len(lifecycle.messages_claim_due(limit=20, announce=False)) == 20
+    assert pending() == before
+    found = Message.objects.filter(workspace=workspace, status=Status.SENDING)
+    lifecycle.messages_mark_sent([lifecycle.Sent(m.id, f"SM{m.id}") for m in found])
+    assert pending() > before  # settled: searched through the index
