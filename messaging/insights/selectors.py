@@ -7,20 +7,20 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from itertools import accumulate
-from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
-from django.db.models import BigIntegerField, F, Q, QuerySet, Sum
-from django.db.models.functions import Cast, Extract, TruncDay
+from django.db.models import BigIntegerField, Q, QuerySet, Sum
+from django.db.models.functions import Cast, TruncDay
 
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import explain_error
 from workspaces.models import Workspace
 
-from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, Dimension, InsightCount
+from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, ROLLED_SLOT, Dimension, InsightCount
 
 INTERVALS = ("hour", "day")
 GROUPS = (Dimension.SENDER, Dimension.CARRIER, Dimension.COUNTRY, Dimension.ERROR_CODE)
@@ -49,14 +49,9 @@ def bucket_start(moment: datetime, *, interval: str, zone: ZoneInfo) -> datetime
     return datetime.combine(local.date(), datetime.min.time(), tzinfo=zone).astimezone(UTC)
 
 
-def _bucket_starts(start: datetime, end: datetime, *, interval: str, zone: ZoneInfo) -> list[datetime]:
+def _day_starts(start: datetime, end: datetime, *, zone: ZoneInfo) -> list[datetime]:
+    """The starts of the zone's days from `start` (a day's start) while before `end`."""
     starts = []
-    if interval == "hour":
-        moment = start
-        while moment < end:
-            starts.append(moment)
-            moment += timedelta(hours=1)
-        return starts
     day: date = start.astimezone(zone).date()
     while True:
         moment = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
@@ -143,6 +138,13 @@ def _point(start: Any, values: Sequence[int]) -> dict[str, Any]:
     }
 
 
+def latency_quantiles(values: Sequence[int]) -> tuple[float | None, float | None]:
+    """The median and the 95th percentile time to delivered of a row of sums in _COLUMNS' order,
+    as its point shows them (what the roll-up stores of an hour's row)."""
+    point = _point(None, values)
+    return point["median_seconds_to_delivered"], point["p95_seconds_to_delivered"]
+
+
 def _figures(values: Sequence[int]) -> dict[str, Any]:
     """The figures of one row of sums in _COLUMNS' order."""
     figures = _point(None, values)
@@ -206,14 +208,6 @@ def _period_rows(start: datetime, end: datetime) -> Q:
     )
 
 
-def _bucket_epoch() -> Cast | F:
-    """The bucket as Unix seconds: PostgreSQL's integer loads in C, where a timestamptz takes a
-    Python loader (a long series' 2,000 of them took longer than the query)."""
-    if connection.vendor == "postgresql":
-        return Cast(Extract("bucket", "epoch"), BigIntegerField())
-    return F("bucket")
-
-
 def as_datetime(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -226,16 +220,90 @@ def as_text(epoch: int) -> str:
     return (_EPOCH + timedelta(seconds=epoch)).isoformat() + "Z"
 
 
-def _fetched(rows: QuerySet[Any, Any]) -> Iterable[Sequence[Any]]:
-    """The rows of a values_list as PostgreSQL's driver loads them (integers, in C), without
-    Django's per-row converters, which none of these columns needs; elsewhere, as Django reads
-    them."""
-    if connection.vendor != "postgresql":
-        return rows
-    sql, params = rows.query.sql_with_params()
+_TABLE = InsightCount._meta.db_table
+_READY = f"slot = {ROLLED_SLOT} AND figured"  # one row of the hour, its figures stored
+
+
+@cache
+def _hour_rows_sql(vendor: str, *, bins: bool) -> str:
+    """The totals' rows of a period's hours: the hour (Unix seconds: an integer loads in C, where
+    a timestamptz takes a Python loader), its counts, its stored median and 95th percentile, and
+    but for a rolled row with its figures (or always, with `bins`) its latency bins as text."""
+    if vendor == "postgresql":
+        epoch = "CAST(EXTRACT(EPOCH FROM bucket) AS bigint)"
+    else:
+        epoch = "CAST(strftime('%%s', bucket) AS integer)"
+    text = " || ',' || ".join(LATENCY_COLUMNS)
+    return (
+        f"SELECT {epoch}, {', '.join(COUNT_COLUMNS)}, median_seconds, p95_seconds, "  # noqa: S608
+        f"{text if bins else f'CASE WHEN {_READY} THEN NULL ELSE {text} END'} "
+        f"FROM {_TABLE} WHERE workspace_id = %s AND NOT daily AND dimension = '' "
+        f"AND bucket >= %s AND bucket < %s"
+    )
+
+
+@cache
+def _hour_sums_sql(vendor: str) -> str:
+    """The period's sums of those rows (bigints: PostgreSQL's SUM of a bigint is a numeric)."""
+    kind = "bigint" if vendor == "postgresql" else "integer"
+    return (
+        f"SELECT {', '.join(f'CAST(SUM({c}) AS {kind})' for c in _COLUMNS)} FROM {_TABLE} "  # noqa: S608
+        f"WHERE workspace_id = %s AND NOT daily AND dimension = '' AND bucket >= %s AND bucket < %s"
+    )
+
+
+def _hour_series(
+    workspace: Workspace, start: datetime, end: datetime, *, stamp: Callable[[int], Any]
+) -> tuple[list[dict[str, Any]], Sequence[int]]:
+    """The series by hour and the period's sums. A rolled hour with its figures stored is one row
+    whose point is its counts and its figures (no walk of its bins: a long series has thousands);
+    any other hour's rows (live slots, a late count beside the rolled row, a row without its
+    figures) are summed and their point made of the sums (_point)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    vendor = connection.vendor
+    points: dict[int, dict[str, Any]] = {}
+    summed: dict[int, list[Sequence[int]]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        cursor.execute(_hour_rows_sql(vendor, bins=False), [workspace.pk, adapt(start), adapt(end)])
+        for row in cursor.fetchall():
+            epoch, sent, delivered, failed, undelivered, received, opt_outs, median, p95, bins = row
+            if bins is None:
+                outcomes = delivered + failed + undelivered
+                points[epoch] = {
+                    "start": stamp(epoch),
+                    "sent": sent,
+                    "delivered": delivered,
+                    "failed": failed,
+                    "undelivered": undelivered,
+                    "received": received,
+                    "opt_outs": opt_outs,
+                    "delivery_rate": round(delivered / outcomes, 4) if outcomes > 0 else None,
+                    "median_seconds_to_delivered": median,
+                    "p95_seconds_to_delivered": p95,
+                }
+            else:
+                counts = (sent, delivered, failed, undelivered, received, opt_outs)
+                summed.setdefault(epoch, []).append((*counts, *map(int, bins.split(","))))
+        for epoch in [epoch for epoch in summed if epoch in points]:
+            # Counted into since its roll-up: every row of the hour again, with its bins.
+            hour = datetime.fromtimestamp(epoch, UTC)
+            cursor.execute(
+                _hour_rows_sql(vendor, bins=True),
+                [workspace.pk, adapt(hour), adapt(hour + timedelta(hours=1))],
+            )
+            summed[epoch] = [(*r[1 : 1 + _BINS], *map(int, r[-1].split(","))) for r in cursor.fetchall()]
+        cursor.execute(_hour_sums_sql(vendor), [workspace.pk, adapt(start), adapt(end)])
+        total = [value or 0 for value in cursor.fetchone()]
+    for epoch, rows in summed.items():
+        sums = rows[0] if len(rows) == 1 else [sum(column) for column in zip(*rows, strict=True)]
+        points[epoch] = _point(stamp(epoch), sums)
+    empty = _figures(_EMPTY)
+    # Every hour from start (a whole hour) while before end.
+    series = [
+        points.get(moment) or {"start": stamp(moment), **empty}
+        for moment in range(int(start.timestamp()), math.ceil(end.timestamp()), 3600)
+    ]
+    return series, total
 
 
 def _series(
@@ -243,38 +311,22 @@ def _series(
     start: datetime,
     end: datetime,
     *,
-    interval: str,
     zone: ZoneInfo,
     stamp: Callable[[int], Any],
 ) -> tuple[list[dict[str, Any]], Sequence[int]]:
-    """The series' points (each bucket's start as `stamp` makes it of its Unix time) and the
-    period's sums, from the totals' rows. By hour these are the stored rows themselves (once
-    rolled up, one an hour: summed here where live slots remain); by day PostgreSQL sums them
-    into the zone's days. Each point is one dict of numbers, built once (a long series has
-    thousands: no intermediate dict or list per point, nor keyword arguments)."""
+    """The series by day (each bucket's start as `stamp` makes it of its Unix time) and the
+    period's sums, from the totals' rows, which PostgreSQL sums into the zone's days."""
     rows = counts.filter(daily=False, dimension=Dimension.TOTAL, bucket__gte=start, bucket__lt=end)
     by_start: dict[int, Sequence[int]] = {}
-    if interval == "day":
-        days = rows.annotate(t=TruncDay("bucket", tzinfo=zone)).values("t").annotate(**_SUMS).order_by()
-        for row in days.values_list("t", *_SUMS):
-            by_start[int(row[0].timestamp())] = row[1:]
-        starts: Iterable[int] = [
-            int(m.timestamp()) for m in _bucket_starts(start, end, interval=interval, zone=zone)
-        ]
-    else:
-        hours = rows.annotate(epoch=_bucket_epoch()).order_by().values_list("epoch", *_COLUMNS)
-        for row in _fetched(hours):
-            bucket = row[0]
-            moment = bucket if isinstance(bucket, int) else int(bucket.timestamp())
-            seen = by_start.get(moment)
-            by_start[moment] = row[1:] if seen is None else tuple(map(add, seen, row[1:]))
-        # Every hour from start (a whole hour) while before end.
-        starts = range(int(start.timestamp()), math.ceil(end.timestamp()), 3600)
+    days = rows.annotate(t=TruncDay("bucket", tzinfo=zone)).values("t").annotate(**_SUMS).order_by()
+    for row in days.values_list("t", *_SUMS):
+        by_start[int(row[0].timestamp())] = row[1:]
     empty = _figures(_EMPTY)
     series = []
-    for moment in starts:
-        values = by_start.get(moment)
-        series.append({"start": stamp(moment), **empty} if values is None else _point(stamp(moment), values))
+    for moment in _day_starts(start, end, zone=zone):
+        epoch = int(moment.timestamp())
+        values = by_start.get(epoch)
+        series.append({"start": stamp(epoch), **empty} if values is None else _point(stamp(epoch), values))
     total = [sum(column) for column in zip(*by_start.values(), strict=True)] if by_start else _EMPTY
     return series, total
 
@@ -295,7 +347,10 @@ def insights_report(
     zone = workspace_zone(workspace)
     start = bucket_start(start, interval=interval, zone=zone)
     counts = InsightCount.objects.for_workspace(workspace)
-    series, total = _series(counts, start, end, interval=interval, zone=zone, stamp=stamp)
+    if interval == "hour":
+        series, total = _hour_series(workspace, start, end, stamp=stamp)
+    else:
+        series, total = _series(counts, start, end, zone=zone, stamp=stamp)
 
     period = _period_rows(start, end)
     grouped = list(counts.filter(period, dimension=group_by).values("key").annotate(**_SUMS).order_by())
