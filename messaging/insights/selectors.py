@@ -52,7 +52,7 @@ def bucket_start(moment: datetime, *, interval: str, zone: ZoneInfo) -> datetime
 
 def _day_starts(start: datetime, end: datetime, *, zone: ZoneInfo) -> list[datetime]:
     """The starts of the zone's days from `start` (a day's start) while before `end`."""
-    starts = []
+    starts: list[datetime] = []
     day: date = start.astimezone(zone).date()
     while True:
         moment = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
@@ -192,7 +192,7 @@ def _error(key: str, row: Mapping[str, int | None]) -> dict[str, Any]:
     }
 
 
-def _period_sql(start: datetime, end: datetime) -> tuple[str, list]:
+def _period_sql(start: datetime, end: datetime) -> tuple[str, list[Any]]:
     """The condition of the rows whose sum is [start, end): the UTC days wholly inside it, and
     the hours of its ragged ends."""
     adapt = connection.ops.adapt_datetimefield_value
@@ -223,7 +223,7 @@ def _key_sums_sql(vendor: str, period: str) -> str:
     )
 
 
-def _key_sums(workspace: Workspace, start: datetime, end: datetime, group_by: str) -> list[tuple]:
+def _key_sums(workspace: Workspace, start: datetime, end: datetime, group_by: str) -> list[tuple[Any, ...]]:
     """(dimension, key, sums in _COLUMNS' order) of each key of `group_by` and of the error codes
     over [start, end), in one statement."""
     period, params = _period_sql(start, end)
