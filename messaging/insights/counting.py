@@ -329,6 +329,8 @@ def insights_rebuild(
     that a status change made meanwhile is counted exactly once: by the rebuild if it committed
     before, else by itself after. Messages deleted since (retention keeps them) are no longer
     counted."""
+    from .rollup import store_hour_figures  # which imports this module
+
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -351,5 +353,6 @@ def insights_rebuild(
                     tally[(workspace_id, hour, sender, country_of(contact), code, column, bin_)] += count
                 write_tally(tally, slot=ROLLED_SLOT)  # as the roll-up leaves finished hours
                 start += window
+            store_hour_figures("workspace_id = %s", [workspace_id])
             written += InsightCount.objects.filter(workspace_id=workspace_id).count()
     return written

@@ -15,6 +15,10 @@ per UTC day too (`daily`), so that a long period's breakdown reads days rather t
 - `lat_00` … `lat_19`: how many deliveries took each span of time from the message's acceptance
   (or its scheduled time) to `delivered`, in the fixed bins of LATENCY_BOUNDS; the median and the
   95th percentile are read from them.
+- `figured`, `median_seconds`, `p95_seconds`: on the roll-up's row of an hour of the totals, the
+  median and the 95th percentile of its bins, stored with its counts (rollup.store_hour_figures,
+  in the transaction that changes them): the hour's point of a long series reads them instead of
+  its twenty bins. `figured` false: not stored (a live slot's row, or one written before).
 """
 
 from django.db import models
@@ -74,6 +78,9 @@ class InsightCount(models.Model):
     lat_17 = models.BigIntegerField(default=0)
     lat_18 = models.BigIntegerField(default=0)
     lat_19 = models.BigIntegerField(default=0)
+    figured = models.BooleanField(default=False, db_default=False)
+    median_seconds = models.FloatField(null=True, blank=True)
+    p95_seconds = models.FloatField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 

@@ -12,6 +12,10 @@ row an open transaction is counting into is left for the next run, and a transac
 wants a row being folded waits for the batch, then finds it gone and inserts a new one (its
 ON CONFLICT sees the delete). Only the roll-up writes ROLLED_SLOT's rows, one run at a time (an
 advisory lock), each batch in key order. Running it again finds nothing to do.
+
+The rolled row of an hour of the totals also stores its median and 95th percentile time to
+delivered (store_hour_figures, in the transaction of the fold that changed its counts): what a
+long series by hour shows of it, read instead of computed from its bins on every answer.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .counting import ADVISORY_LOCK_CLASS
-from .models import COUNT_COLUMNS, LATENCY_COLUMNS, ROLLED_SLOT, InsightCount
+from .models import COUNT_COLUMNS, LATENCY_COLUMNS, ROLLED_SLOT, Dimension, InsightCount
+from .selectors import latency_quantiles
 
 # An hour is rolled up this long after its end: what is still in flight at its end has landed.
 GRACE = timedelta(minutes=5)
@@ -51,9 +56,31 @@ def _fold_sql(source: str) -> str:
         f"INSERT INTO {_TABLE} ({key}, slot, {', '.join(_COLUMNS)}) "  # noqa: S608
         f"SELECT {key}, {ROLLED_SLOT}, {', '.join(f'SUM({c})' for c in _COLUMNS)} FROM {source} "
         f"GROUP BY {key} ORDER BY {key} "
-        f"ON CONFLICT (workspace_id, daily, dimension, bucket, key, slot) DO UPDATE SET "
+        f"ON CONFLICT (workspace_id, daily, dimension, bucket, key, slot) DO UPDATE SET figured = %s, "
         + ", ".join(f"{c} = {_TABLE}.{c} + EXCLUDED.{c}" for c in _COLUMNS)
     )
+
+
+# The rows whose figures are stored: the rolled rows of the totals' hours.
+_HOURS_OF_TOTALS = f"slot = {ROLLED_SLOT} AND daily = %s AND dimension = %s"
+
+
+def store_hour_figures(where: str, params: list) -> int:
+    """Store the figures of the rolled rows of the totals' hours that match `where` (with
+    `params`), locked in this transaction for it; answers how many."""
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {', '.join(_COLUMNS)} FROM {_TABLE} "  # noqa: S608
+            f"WHERE {_HOURS_OF_TOTALS} AND ({where}){lock}",
+            [False, Dimension.TOTAL, *params],
+        )
+        figures = [(True, *latency_quantiles(row[1:]), row[0]) for row in cursor.fetchall()]
+        cursor.executemany(
+            f"UPDATE {_TABLE} SET figured = %s, median_seconds = %s, p95_seconds = %s WHERE id = %s",  # noqa: S608
+            figures,
+        )
+    return len(figures)
 
 
 def _roll_batch(where: str, params: list, limit: int) -> int | None:
@@ -63,9 +90,11 @@ def _roll_batch(where: str, params: list, limit: int) -> int | None:
         if connection.vendor != "postgresql":
             # SQLite (the embedded default): one writer at a time, whose first statement here
             # takes the database; its data is small, all of it in one go.
-            cursor.execute(_fold_sql(f"{_TABLE} WHERE {where}"), params)  # noqa: S608
+            cursor.execute(_fold_sql(f"{_TABLE} WHERE {where}"), [*params, False])  # noqa: S608
             cursor.execute(f"DELETE FROM {_TABLE} WHERE {where}", params)  # noqa: S608
-            return cursor.rowcount
+            folded = cursor.rowcount
+            store_hour_figures("NOT figured", [])
+            return folded
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", ROLLUP_LOCK)
         if not cursor.fetchone()[0]:
             return None
@@ -74,10 +103,15 @@ def _roll_batch(where: str, params: list, limit: int) -> int | None:
             f"WITH picked AS (SELECT id FROM {_TABLE} WHERE {where} LIMIT %s FOR UPDATE SKIP LOCKED), "  # noqa: S608
             f"moved AS (DELETE FROM {_TABLE} c USING picked WHERE c.id = picked.id "
             f"RETURNING {', '.join(f'c.{c}' for c in (*_KEY, *_COLUMNS))}), "
-            f"folded AS ({_fold_sql('moved')}) SELECT COUNT(*) FROM moved",
-            [*params, limit],
+            f"folded AS ({_fold_sql('moved')} RETURNING id, daily, dimension) "
+            f"SELECT (SELECT COUNT(*) FROM moved), "
+            f"ARRAY(SELECT id FROM folded WHERE NOT daily AND dimension = %s)",
+            [*params, limit, False, Dimension.TOTAL],
         )
-        return cursor.fetchone()[0]
+        folded, hours = cursor.fetchone()
+    if hours:
+        store_hour_figures("id = ANY(%s)", [hours])
+    return folded
 
 
 def insights_rollup(*, now: datetime | None = None, batch_size: int | None = None) -> int:

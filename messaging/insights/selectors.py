@@ -7,20 +7,20 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import cache, lru_cache
 from itertools import accumulate
-from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
-from django.db.models import BigIntegerField, F, Q, QuerySet, Sum
-from django.db.models.functions import Cast, Extract, TruncDay
+from django.db.models import BigIntegerField, QuerySet, Sum
+from django.db.models.functions import Cast, TruncDay
 
 from numbers.models import PhoneNumber, ProviderAccount
 from numbers.providers import explain_error
 from workspaces.models import Workspace
 
-from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, Dimension, InsightCount
+from .models import COUNT_COLUMNS, LATENCY_BOUNDS, LATENCY_COLUMNS, ROLLED_SLOT, Dimension, InsightCount
 
 INTERVALS = ("hour", "day")
 GROUPS = (Dimension.SENDER, Dimension.CARRIER, Dimension.COUNTRY, Dimension.ERROR_CODE)
@@ -32,6 +32,7 @@ _COLUMNS = (*COUNT_COLUMNS, *LATENCY_COLUMNS)
 _BINS = len(COUNT_COLUMNS)  # where the latency bins start in _COLUMNS
 _SUMS = {column: Cast(Sum(column), BigIntegerField()) for column in _COLUMNS}
 _EMPTY = (0,) * len(_COLUMNS)
+_KEYED = ("key", *_COLUMNS)  # a key's row of sums
 
 
 def workspace_zone(workspace: Workspace) -> ZoneInfo:
@@ -49,14 +50,9 @@ def bucket_start(moment: datetime, *, interval: str, zone: ZoneInfo) -> datetime
     return datetime.combine(local.date(), datetime.min.time(), tzinfo=zone).astimezone(UTC)
 
 
-def _bucket_starts(start: datetime, end: datetime, *, interval: str, zone: ZoneInfo) -> list[datetime]:
-    starts = []
-    if interval == "hour":
-        moment = start
-        while moment < end:
-            starts.append(moment)
-            moment += timedelta(hours=1)
-        return starts
+def _day_starts(start: datetime, end: datetime, *, zone: ZoneInfo) -> list[datetime]:
+    """The starts of the zone's days from `start` (a day's start) while before `end`."""
+    starts: list[datetime] = []
     day: date = start.astimezone(zone).date()
     while True:
         moment = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
@@ -143,6 +139,13 @@ def _point(start: Any, values: Sequence[int]) -> dict[str, Any]:
     }
 
 
+def latency_quantiles(values: Sequence[int]) -> tuple[float | None, float | None]:
+    """The median and the 95th percentile time to delivered of a row of sums in _COLUMNS' order,
+    as its point shows them (what the roll-up stores of an hour's row)."""
+    point = _point(None, values)
+    return point["median_seconds_to_delivered"], point["p95_seconds_to_delivered"]
+
+
 def _figures(values: Sequence[int]) -> dict[str, Any]:
     """The figures of one row of sums in _COLUMNS' order."""
     figures = _point(None, values)
@@ -189,29 +192,46 @@ def _error(key: str, row: Mapping[str, int | None]) -> dict[str, Any]:
     }
 
 
-def _period_rows(start: datetime, end: datetime) -> Q:
-    """The rows whose sum is [start, end): the UTC days wholly inside it, and the hours of its
-    ragged ends."""
+def _period_sql(start: datetime, end: datetime) -> tuple[str, list[Any]]:
+    """The condition of the rows whose sum is [start, end): the UTC days wholly inside it, and
+    the hours of its ragged ends."""
+    adapt = connection.ops.adapt_datetimefield_value
     first_day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if first_day < start:
         first_day += timedelta(days=1)
     last_day = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    hours = Q(daily=False, bucket__gte=start, bucket__lt=end)
+    hours = "(daily = %s AND bucket >= %s AND bucket < %s)"
     if first_day >= last_day:
-        return hours
+        return hours, [False, adapt(start), adapt(end)]
     return (
-        Q(daily=True, bucket__gte=first_day, bucket__lt=last_day)
-        | Q(daily=False, bucket__gte=start, bucket__lt=first_day)
-        | Q(daily=False, bucket__gte=last_day, bucket__lt=end)
+        f"{hours} OR {hours} OR {hours}",
+        [
+            *(True, adapt(first_day), adapt(last_day)),
+            *(False, adapt(start), adapt(first_day)),
+            *(False, adapt(last_day), adapt(end)),
+        ],
     )
 
 
-def _bucket_epoch() -> Cast | F:
-    """The bucket as Unix seconds: PostgreSQL's integer loads in C, where a timestamptz takes a
-    Python loader (a long series' 2,000 of them took longer than the query)."""
-    if connection.vendor == "postgresql":
-        return Cast(Extract("bucket", "epoch"), BigIntegerField())
-    return F("bucket")
+@cache
+def _key_sums_sql(vendor: str, period: str) -> str:
+    kind = "bigint" if vendor == "postgresql" else "integer"
+    return (
+        f"SELECT dimension, key, {', '.join(f'CAST(SUM({c}) AS {kind})' for c in _COLUMNS)} "  # noqa: S608
+        f"FROM {_TABLE} WHERE workspace_id = %s AND dimension IN (%s, %s) AND ({period}) "
+        f"GROUP BY dimension, key"
+    )
+
+
+def _key_sums(workspace: Workspace, start: datetime, end: datetime, group_by: str) -> list[tuple[Any, ...]]:
+    """(dimension, key, sums in _COLUMNS' order) of each key of `group_by` and of the error codes
+    over [start, end), in one statement."""
+    period, params = _period_sql(start, end)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _key_sums_sql(connection.vendor, period), [workspace.pk, group_by, Dimension.ERROR_CODE, *params]
+        )
+        return cursor.fetchall()
 
 
 def as_datetime(epoch: int) -> datetime:
@@ -219,23 +239,108 @@ def as_datetime(epoch: int) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (naive: the text below is UTC, with its own "Z")
+_HOURS = tuple(f"T{hour:02d}:00:00Z" for hour in range(24))
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).date().isoformat()
 
 
 def as_text(epoch: int) -> str:
-    """The API's timestamp of a bucket's start: ISO 8601 UTC, `2026-12-01T08:00:00Z`."""
-    return (_EPOCH + timedelta(seconds=epoch)).isoformat() + "Z"
+    """The API's timestamp of a bucket's start: ISO 8601 UTC, `2026-12-01T08:00:00Z`. A series
+    has thousands: a whole hour is its day's text (made once) and the hour's."""
+    day, seconds = divmod(epoch, 86400)
+    hour, rest = divmod(seconds, 3600)
+    if rest:
+        return (_EPOCH + timedelta(seconds=epoch)).isoformat() + "Z"
+    return _day_text(day) + _HOURS[hour]
 
 
-def _fetched(rows: QuerySet[Any, Any]) -> Iterable[Sequence[Any]]:
-    """The rows of a values_list as PostgreSQL's driver loads them (integers, in C), without
-    Django's per-row converters, which none of these columns needs; elsewhere, as Django reads
-    them."""
-    if connection.vendor != "postgresql":
-        return rows
-    sql, params = rows.query.sql_with_params()
+_TABLE = InsightCount._meta.db_table
+_READY = f"slot = {ROLLED_SLOT} AND figured"  # one row of the hour, its figures stored
+
+
+@cache
+def _hour_rows_sql(vendor: str, *, bins: bool) -> str:
+    """The totals' rows of a period's hours: the hour (Unix seconds: an integer loads in C, where
+    a timestamptz takes a Python loader), its counts, its stored median and 95th percentile, and
+    but for a rolled row with its figures (or always, with `bins`) its latency bins as text."""
+    if vendor == "postgresql":
+        epoch = "CAST(EXTRACT(EPOCH FROM bucket) AS bigint)"
+    else:
+        epoch = "CAST(strftime('%%s', bucket) AS integer)"
+    text = " || ',' || ".join(LATENCY_COLUMNS)
+    return (
+        f"SELECT {epoch}, {', '.join(COUNT_COLUMNS)}, median_seconds, p95_seconds, "  # noqa: S608
+        f"{text if bins else f'CASE WHEN {_READY} THEN NULL ELSE {text} END'} "
+        f"FROM {_TABLE} WHERE workspace_id = %s AND NOT daily AND dimension = '' "
+        f"AND bucket >= %s AND bucket < %s"
+    )
+
+
+@cache
+def _hour_sums_sql(vendor: str) -> str:
+    """The period's sums of those rows (bigints: PostgreSQL's SUM of a bigint is a numeric)."""
+    kind = "bigint" if vendor == "postgresql" else "integer"
+    return (
+        f"SELECT {', '.join(f'CAST(SUM({c}) AS {kind})' for c in _COLUMNS)} FROM {_TABLE} "  # noqa: S608
+        f"WHERE workspace_id = %s AND NOT daily AND dimension = '' AND bucket >= %s AND bucket < %s"
+    )
+
+
+def _hour_series(
+    workspace: Workspace, start: datetime, end: datetime, *, stamp: Callable[[int], Any]
+) -> tuple[list[dict[str, Any]], Sequence[int]]:
+    """The series by hour and the period's sums. A rolled hour with its figures stored is one row
+    whose point is its counts and its figures (no walk of its bins: a long series has thousands);
+    any other hour's rows (live slots, a late count beside the rolled row, a row without its
+    figures) are summed and their point made of the sums (_point)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    vendor = connection.vendor
+    points: dict[int, dict[str, Any]] = {}
+    summed: dict[int, list[Sequence[int]]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        cursor.execute(_hour_rows_sql(vendor, bins=False), [workspace.pk, adapt(start), adapt(end)])
+        for row in cursor.fetchall():
+            epoch, sent, delivered, failed, undelivered, received, opt_outs, median, p95, bins = row
+            if bins is None:
+                outcomes = delivered + failed + undelivered
+                points[epoch] = {
+                    "start": stamp(epoch),
+                    "sent": sent,
+                    "delivered": delivered,
+                    "failed": failed,
+                    "undelivered": undelivered,
+                    "received": received,
+                    "opt_outs": opt_outs,
+                    "delivery_rate": round(delivered / outcomes, 4) if outcomes > 0 else None,
+                    "median_seconds_to_delivered": median,
+                    "p95_seconds_to_delivered": p95,
+                }
+            else:
+                counts = (sent, delivered, failed, undelivered, received, opt_outs)
+                summed.setdefault(epoch, []).append((*counts, *map(int, bins.split(","))))
+        for epoch in [epoch for epoch in summed if epoch in points]:
+            # Counted into since its roll-up: every row of the hour again, with its bins.
+            hour = datetime.fromtimestamp(epoch, UTC)
+            cursor.execute(
+                _hour_rows_sql(vendor, bins=True),
+                [workspace.pk, adapt(hour), adapt(hour + timedelta(hours=1))],
+            )
+            summed[epoch] = [(*r[1 : 1 + _BINS], *map(int, r[-1].split(","))) for r in cursor.fetchall()]
+        cursor.execute(_hour_sums_sql(vendor), [workspace.pk, adapt(start), adapt(end)])
+        total = [value or 0 for value in cursor.fetchone()]
+    for epoch, rows in summed.items():
+        sums = rows[0] if len(rows) == 1 else [sum(column) for column in zip(*rows, strict=True)]
+        points[epoch] = _point(stamp(epoch), sums)
+    empty = _figures(_EMPTY)
+    # Every hour from start (a whole hour) while before end.
+    series = [
+        points.get(moment) or {"start": stamp(moment), **empty}
+        for moment in range(int(start.timestamp()), math.ceil(end.timestamp()), 3600)
+    ]
+    return series, total
 
 
 def _series(
@@ -243,38 +348,22 @@ def _series(
     start: datetime,
     end: datetime,
     *,
-    interval: str,
     zone: ZoneInfo,
     stamp: Callable[[int], Any],
 ) -> tuple[list[dict[str, Any]], Sequence[int]]:
-    """The series' points (each bucket's start as `stamp` makes it of its Unix time) and the
-    period's sums, from the totals' rows. By hour these are the stored rows themselves (once
-    rolled up, one an hour: summed here where live slots remain); by day PostgreSQL sums them
-    into the zone's days. Each point is one dict of numbers, built once (a long series has
-    thousands: no intermediate dict or list per point, nor keyword arguments)."""
+    """The series by day (each bucket's start as `stamp` makes it of its Unix time) and the
+    period's sums, from the totals' rows, which PostgreSQL sums into the zone's days."""
     rows = counts.filter(daily=False, dimension=Dimension.TOTAL, bucket__gte=start, bucket__lt=end)
     by_start: dict[int, Sequence[int]] = {}
-    if interval == "day":
-        days = rows.annotate(t=TruncDay("bucket", tzinfo=zone)).values("t").annotate(**_SUMS).order_by()
-        for row in days.values_list("t", *_SUMS):
-            by_start[int(row[0].timestamp())] = row[1:]
-        starts: Iterable[int] = [
-            int(m.timestamp()) for m in _bucket_starts(start, end, interval=interval, zone=zone)
-        ]
-    else:
-        hours = rows.annotate(epoch=_bucket_epoch()).order_by().values_list("epoch", *_COLUMNS)
-        for row in _fetched(hours):
-            bucket = row[0]
-            moment = bucket if isinstance(bucket, int) else int(bucket.timestamp())
-            seen = by_start.get(moment)
-            by_start[moment] = row[1:] if seen is None else tuple(map(add, seen, row[1:]))
-        # Every hour from start (a whole hour) while before end.
-        starts = range(int(start.timestamp()), math.ceil(end.timestamp()), 3600)
+    days = rows.annotate(t=TruncDay("bucket", tzinfo=zone)).values("t").annotate(**_SUMS).order_by()
+    for row in days.values_list("t", *_SUMS):
+        by_start[int(row[0].timestamp())] = row[1:]
     empty = _figures(_EMPTY)
     series = []
-    for moment in starts:
-        values = by_start.get(moment)
-        series.append({"start": stamp(moment), **empty} if values is None else _point(stamp(moment), values))
+    for moment in _day_starts(start, end, zone=zone):
+        epoch = int(moment.timestamp())
+        values = by_start.get(epoch)
+        series.append({"start": stamp(epoch), **empty} if values is None else _point(stamp(epoch), values))
     total = [sum(column) for column in zip(*by_start.values(), strict=True)] if by_start else _EMPTY
     return series, total
 
@@ -295,10 +384,13 @@ def insights_report(
     zone = workspace_zone(workspace)
     start = bucket_start(start, interval=interval, zone=zone)
     counts = InsightCount.objects.for_workspace(workspace)
-    series, total = _series(counts, start, end, interval=interval, zone=zone, stamp=stamp)
+    if interval == "hour":
+        series, total = _hour_series(workspace, start, end, stamp=stamp)
+    else:
+        series, total = _series(counts, start, end, zone=zone, stamp=stamp)
 
-    period = _period_rows(start, end)
-    grouped = list(counts.filter(period, dimension=group_by).values("key").annotate(**_SUMS).order_by())
+    sums = _key_sums(workspace, start, end, group_by)
+    grouped = [dict(zip(_KEYED, row[1:], strict=True)) for row in sums if row[0] == group_by]
     grouped.sort(key=lambda r: (-(r["sent"] + r["failed"] + r["received"] + r["opt_outs"]), r["key"]))
     grouped = grouped[:BREAKDOWN_LIMIT]
     labels = _labels(workspace, group_by, (r["key"] for r in grouped))
@@ -310,13 +402,10 @@ def insights_report(
             entry["key"] = row["key"].partition(":")[2]
         breakdown.append(entry)
 
-    errors = (
-        counts.filter(period, dimension=Dimension.ERROR_CODE)
-        .values("key")
-        .annotate(failed=_SUMS["failed"], undelivered=_SUMS["undelivered"])
-        .order_by()
+    errors = [dict(zip(_KEYED, row[1:], strict=True)) for row in sums if row[0] == Dimension.ERROR_CODE]
+    top = sorted(
+        (_error(r["key"], r) for r in errors), key=lambda e: (-e["count"], e["code"], e["provider"] or "")
     )
-    top = sorted((_error(r["key"], r) for r in errors), key=lambda e: (-e["count"], e["code"]))
     return {
         "from": start,
         "to": end,
