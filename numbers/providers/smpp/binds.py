@@ -3,9 +3,10 @@ engine's rounds sending through them.
 
 Per account (AccountBind): bind (reconnecting with backoff, rebinding when the SMSC drops the
 bind), a window of outstanding submit_sm at the account's throughput (throttling answers pause
-the bind and are retried in pace, not counted as attempts), receipts and MO messages stored as
-carrier events before their deliver_sm is answered, in batches, on a small pool of database
-threads. An account whose bind cannot be made fails its due messages over to their fallback.
+the bind and are retried in pace, not counted as attempts), receipts applied to their messages
+(through the lifecycle) and MO messages stored as carrier events before their deliver_sm is
+answered, in batches, on a small pool of database threads. An account whose bind cannot be made
+fails its due messages over to their fallback.
 
 The messages go out through the delivery engine's rounds (messaging.dispatch.serve_rounds), as
 for every carrier: a few threads claim the bound accounts' due messages many at a time, pace

@@ -1,11 +1,13 @@
 """The SMPP adapter's database side: the parts of each sent message (to match receipts to), the
-receipts and MO messages stored as carrier events, and failover when no bind can be made.
+receipts applied to their parts and messages, MO messages stored as carrier events, and failover
+when no bind can be made.
 
 The delivery engine's rounds call `prepare_sends` before a round's submits (in at-most-once mode
 the parts are written as `submitting` first, so that a crash leaves the evidence) and
 `record_sends` inside the round's write-back; the bind writes the answered parts with the SMSC's
 ids while the round goes on (`record_parts`, every few milliseconds). Receipts are applied to
-parts in batches by the bind process's database threads.
+parts and, through the lifecycle, to their messages in batches by the bind process's database
+threads.
 """
 
 from __future__ import annotations
@@ -375,20 +377,37 @@ def _event_columns() -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
     return tuple(columns), tuple(defaults)
 
 
-def _store_events(events: list[Any], now: datetime) -> None:
-    """The receipts' carrier events in one INSERT (one JSON parameter), duplicates skipped, and a
-    worker woken to apply them after commit."""
-    from messaging.carrier_intake import carrier_events_store_many
-    from messaging.enqueue import enqueue_carrier_events_apply
-    from messaging.models import CarrierEvent, Message
+def _store_refused(events: list[tuple[Any, str]], now: datetime) -> None:
+    """Receipts the lifecycle refused ((carrier event, why)), kept as carrier events already
+    processed with the refusal, as a worker applying them would have left them: one INSERT (one
+    JSON parameter), duplicates skipped."""
+    from messaging.models import CarrierEvent
 
+    if not events:
+        return
     if connection.vendor != "postgresql":
-        carrier_events_store_many(events, [Message(id=e.message_id) for e in events])
+        CarrierEvent.objects.bulk_create(
+            [
+                CarrierEvent(
+                    workspace_id=e.workspace_id,
+                    provider=e.provider,
+                    kind=e.kind,
+                    dedupe_key=e.dedupe_key,
+                    provider_sid=e.provider_sid,
+                    message_id=e.message_id or None,
+                    params=e.payload,
+                    processed_at=now,
+                    error=refusal[:1000],
+                )
+                for e, refusal in events
+            ],
+            ignore_conflicts=True,
+        )
         return
     columns, defaults = _event_columns()
     ids = iter(new_ids(CarrierEvent._meta.pk.prefix, len(events)))  # type: ignore[attr-defined]
     rows = []
-    for event in events:
+    for event, refusal in events:
         given = {
             "id": next(ids),
             "workspace_id": event.workspace_id,
@@ -399,6 +418,8 @@ def _store_events(events: list[Any], now: datetime) -> None:
             "message_id": event.message_id or None,
             "params": event.payload,
             "received_at": now,
+            "processed_at": now,
+            "error": refusal[:1000],
         }
         rows.append([given.get(name, default) for (name, _), default in zip(columns, defaults, strict=True)])
     source, params = _json_source(columns, rows)
@@ -408,16 +429,18 @@ def _store_events(events: list[Any], now: datetime) -> None:
             f"INSERT INTO {CarrierEvent._meta.db_table} ({names}) {source} ON CONFLICT DO NOTHING",  # noqa: S608
             params,
         )
-    transaction.on_commit(enqueue_carrier_events_apply)
 
 
 def store_receipts(
     account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict[str, Any]]]
 ) -> list[int | None]:
-    """Apply a batch of receipts to their parts and record a carrier event for each message whose
-    aggregate status changes, in one transaction and three statements whatever the batch's size
-    (the parts and their messages read and locked, the parts updated, the events inserted);
-    answers each receipt's deliver_sm_resp status, None for an unknown id."""
+    """Apply a batch of receipts to their parts and, for each message whose aggregate status
+    changes, that status to the message through the lifecycle (messages_apply_statuses: in status
+    order, never backwards), in one transaction whatever the batch's size: the parts read and
+    locked, the parts updated, the messages locked and updated, their history rows. A receipt the
+    lifecycle refuses is kept as a carrier event with the refusal. Answers each receipt's
+    deliver_sm_resp status, None for an unknown id."""
+    from messaging import lifecycle
     from messaging.carrier_intake import intake_event
 
     answers: list[int | None] = []
@@ -450,7 +473,7 @@ def store_receipts(
                 siblings.setdefault(row.message_id, []).append(row)
         for group in siblings.values():
             group.sort(key=lambda p: p.index)
-        events, told = [], set()
+        reports, reported, told = [], [], set()
         for part, receipt, raw in decided:
             group = siblings.get(part.message_id, [part])
             status, code, text = aggregate_status([(p.status, p.error_code, p.error_message) for p in group])
@@ -459,6 +482,13 @@ def store_receipts(
             told.add((part.message_id, status))
             # Its round may not have written it `sent` yet: the sid is the one it will get.
             sid = part.provider_sid or provider_sid_for(account.pk, group[0].smsc_id)
+            reports.append(lifecycle.StatusReport(part.message_id, status, code or None, text or None, sid))
+            reported.append((part, receipt, raw, sid, status, code, text))
+        outcome = lifecycle.messages_apply_statuses(reports, source="carrier")
+        refused = []
+        for index, why in outcome.refused.items():
+            part, receipt, raw, sid, status, code, text = reported[index]
+            logger.warning("SMPP receipt %r (account %s) refused: %s", receipt.smsc_id, account.pk, why)
             params = {
                 "MessageSid": sid,
                 "MessageStatus": status,
@@ -472,16 +502,15 @@ def store_receipts(
                 "part": f"{part.index}/{part.total}",
                 **raw,
             }
-            events.append(
-                intake_event(
-                    workspace_id=account.workspace_id,
-                    provider="smpp",
-                    kind="status",
-                    payload=params,
-                    message_id=part.message_id,
-                )
+            event = intake_event(
+                workspace_id=account.workspace_id,
+                provider="smpp",
+                kind="status",
+                payload=params,
+                message_id=part.message_id,
             )
-        _store_events(events, now)
+            refused.append((event, why))
+        _store_refused(refused, now)
     return answers
 
 
