@@ -120,7 +120,7 @@ def _psql(sql: str) -> list[list[str]]:
 def db_counters() -> dict[str, float]:
     """The database's transactions and each table's rows written so far (inserts, updates and of
     them those that wrote no index entry (HOT), deletes): PostgreSQL's cumulative statistics."""
-    time.sleep(1.2)  # a backend flushes its statistics at most once a second
+    time.sleep(11)  # an idle backend flushes its statistics within 10 s (PGSTAT_IDLE_INTERVAL)
     counters = {
         "commits": float(_psql(f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{DB_NAME}'")[0][0])
     }

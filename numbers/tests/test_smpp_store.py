@@ -133,6 +133,28 @@ def test_a_receipt_before_its_round_wrote_the_message_sent(account):
     assert status_of(message) == ("delivered", None)
 
 
+def test_a_receipt_that_stopped_waiting_for_its_round_goes_to_a_worker(account, monkeypatch):
+    """Its round's write-back has not come (it holds the message's row): the part takes the
+    receipt, the message is left to the write-back, and a worker applies the stored carrier event
+    afterwards, as any callback."""
+    from messaging.carrier_events import carrier_events_apply_pending
+
+    message = sent_message(account, ["f1"])
+    Message.objects.filter(pk=message.pk).update(status=Status.SENDING)
+    woken: list[dict] = []  # the worker's wake-up, held back (tasks run eagerly here)
+    monkeypatch.setattr("messaging.enqueue.enqueue_carrier_events_apply", lambda **kw: woken.append(kw))
+    answers = store_receipts(account, [receipt("F1", "UNDELIV", "011")], unwritten=frozenset({"f1"}))
+    assert answers == [codec.ESME_ROK] and woken == [{}]
+    assert status_of(message) == ("sending", None)
+    [event] = CarrierEvent.objects.filter(message_id=message.pk)
+    assert event.processed_at is None and event.params["MessageStatus"] == "undelivered"
+    assert (event.params["To"], event.params["From"]) == ("+14155552671", "+12025550188")
+    Message.objects.filter(pk=message.pk).update(status=Status.SENT)  # the write-back, at last
+    carrier_events_apply_pending()
+    assert status_of(message) == ("undelivered", "UNDELIV:011")
+    assert history_of(message) == [("undelivered", "UNDELIV:011")]
+
+
 def test_a_refused_receipt_is_kept_with_why(account):
     """A message the lifecycle will not move (here: scheduled, never handed to the carrier) keeps
     its status; the receipt is kept as a carrier event, processed, with the refusal."""

@@ -14,7 +14,8 @@ them, submit them through SmppProvider.send_async (AccountBind.submit) and write
 back in bulk. The answered parts of each message are written while the round goes on, every few
 milliseconds (store.record_parts), so that a crash before the round's write-back does not send
 those messages again; a receipt waits for its message's round to be written back before it is
-stored (it would otherwise lock the message rows that write-back updates).
+applied (it would otherwise lock the message rows that write-back updates); one that stops
+waiting is stored as a carrier event for a worker to apply.
 
 Runs as `python manage.py smpp_binds` (the Procfile's `smpp` line), or in a thread of the server
 process under the embedded default (SMPP_BINDS_IN_PROCESS).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -434,9 +436,17 @@ class AccountBind:
 
     async def _store(self, batch: list[_PendingReceipt]) -> None:
         loop = asyncio.get_running_loop()
+        # Those that stopped waiting for their round's write-back (the receipt loop lets them go
+        # after SMPP_RECEIPT_WAIT_SECONDS): the write-back may be locking their messages now.
+        exacts = (codec.id_forms(receipt.smsc_id)[0] for receipt, _, _, _ in batch)
+        unwritten = frozenset(exact for exact in exacts if exact in self.unwritten)
         try:
             try:
-                answers = await self.db(store_receipts, self.account, [(r, raw) for r, raw, _, _ in batch])
+                answers = await self.db(
+                    functools.partial(store_receipts, unwritten=unwritten),
+                    self.account,
+                    [(r, raw) for r, raw, _, _ in batch],
+                )
             except Exception:
                 logger.exception(
                     "SMPP account %s: storing %d receipts failed; the SMSC will send them again",
