@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import subprocess
 import sys
 import threading
 import time
 
 import psutil
 import requests
-from harness import Platform, _cpu, _pg_backends, contact, load, ms, open_loop, percentile
+from harness import DB_NAME, PG, Platform, _cpu, _pg_backends, contact, load, ms, open_loop, percentile
 
 SYSTEM_ID, PASSWORD = "bench", "bench-pw"
 
@@ -111,6 +112,36 @@ def measure_marks(platform: Platform, smsc: Smsc) -> dict[int, float]:
     return {p.pid: _cpu(p) for p in ps}
 
 
+def _psql(sql: str) -> list[list[str]]:
+    result = subprocess.run(["psql", f"{PG}/{DB_NAME}", "-AtF|", "-c", sql], capture_output=True, text=True)
+    return [line.split("|") for line in result.stdout.splitlines() if line]
+
+
+def db_counters() -> dict[str, float]:
+    """The database's transactions and each table's rows written so far (inserts, updates and of
+    them those that wrote no index entry (HOT), deletes): PostgreSQL's cumulative statistics."""
+    time.sleep(11)  # an idle backend flushes its statistics within 10 s (PGSTAT_IDLE_INTERVAL)
+    counters = {
+        "commits": float(_psql(f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{DB_NAME}'")[0][0])
+    }
+    for name, ins, upd, hot, dele in _psql(
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_user_tables"
+    ):
+        for kind, value in (("insert", ins), ("update", upd), ("update (HOT)", hot), ("delete", dele)):
+            if int(value):
+                counters[f"{name} {kind}"] = float(value)
+    return counters
+
+
+def writes_per_message(before: dict[str, float], count: int) -> None:
+    after = db_counters()
+    print(f"    database, per message ({count} messages, until their last receipt was applied):", flush=True)
+    for key in sorted(after):
+        change = after[key] - before.get(key, 0.0)
+        if change:
+            print(f"      {key:<40} {change / max(1, count):6.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=5000, help="messages sent through the batch endpoint")
@@ -161,6 +192,7 @@ def main() -> None:
             platform.wait_for(lambda: smsc.call("stats")["binds"] >= 1, timeout=30)
 
             # Batch: 1,000 messages a request, from a few clients at once.
+            counters = db_counters()
             marks = measure_marks(platform, smsc)
             platform.mark()
             started = time.monotonic()
@@ -202,6 +234,22 @@ def main() -> None:
             )
             cpu_per_message(platform, smsc, marks, len(received))
             platform.report("batch")
+            if not args.no_receipts:
+                from messaging.models import Message
+
+                platform.wait_for(
+                    lambda: Message.objects.filter(body__startswith="b", status="delivered").count()
+                    >= args.batch,
+                    timeout=120,
+                    interval=0.5,
+                )
+                print(
+                    f"  batch, until every message was delivered: {time.monotonic() - started:.1f} s "
+                    f"from the first POST",
+                    flush=True,
+                )
+                cpu_per_message(platform, smsc, marks, len(received))
+            writes_per_message(counters, len(received))
 
             # Single sends, open loop.
             url, headers = f"{platform.url}/api/messages", platform.headers()

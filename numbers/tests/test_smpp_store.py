@@ -1,7 +1,8 @@
 """The bind process's receipt store on the real database: each receipt matched to its part once
-(whatever the id's spelling), one carrier event per change of a message's status, unknown ids
-left for the caller, and a long message's receipts stored by two batches at once still deciding
-its status."""
+(whatever the id's spelling), the message's status changed through the lifecycle once per change
+(in order, never backwards; a refused receipt kept as a carrier event with why), unknown ids left
+for the caller, and a long message's receipts stored by two batches at once still deciding its
+status."""
 
 import threading
 import time
@@ -11,7 +12,7 @@ import pytest
 from django.db import connection, transaction
 
 from conftest import require_service, uses_postgres
-from messaging.models import CarrierEvent, Message, Status
+from messaging.models import CarrierEvent, Message, MessageEvent, Status
 from numbers.models import ProviderAccount, SmppPart
 from numbers.providers.smpp import codec
 from numbers.providers.smpp.store import provider_sid_for, record_parts, store_receipts
@@ -49,8 +50,17 @@ def receipt(smsc_id, stat="DELIVRD", err="000"):
     return codec.Receipt(smsc_id=smsc_id, stat=stat, error=err), {"receipt": f"id:{smsc_id} stat:{stat}"}
 
 
-def events_of(message):
-    return [e.params for e in CarrierEvent.objects.filter(message_id=message.pk).order_by("received_at")]
+def history_of(message):
+    """The message's history rows the receipts wrote: (status, error code)."""
+    return list(
+        MessageEvent.objects.filter(message_id=message.pk, source="carrier")
+        .order_by("created_at", "id")
+        .values_list("status", "error_code")
+    )
+
+
+def status_of(message):
+    return Message.objects.values_list("status", "error_code").get(pk=message.pk)
 
 
 def test_parts_are_written_with_every_spelling_of_their_ids(account):
@@ -77,37 +87,87 @@ def test_a_batch_of_receipts_matched_once_each(account):
         ],
     )
     assert answers == [codec.ESME_ROK, codec.ESME_ROK, codec.ESME_ROK, None]
-    [delivered] = events_of(short)
-    assert delivered["MessageStatus"] == "delivered"
-    assert delivered["MessageSid"] == short.provider_sid
-    assert (delivered["To"], delivered["From"], delivered["smsc_id"]) == (
-        "+14155550001",
-        "+12025550188",
-        "6699",
-    )
-    [undelivered] = events_of(failed)
-    assert undelivered["MessageStatus"] == "undelivered"
-    assert undelivered["ErrorCode"] == "UNDELIV:012"
+    assert status_of(short) == ("delivered", None)
+    assert history_of(short) == [("delivered", None)]
+    assert Message.objects.get(pk=short.pk).delivered_at is not None
+    assert status_of(failed) == ("undelivered", "UNDELIV:012")
+    assert history_of(failed) == [("undelivered", "UNDELIV:012")]
     # The SMSC sends them again (our answer lost): acknowledged, nothing new.
     assert store_receipts(account, [receipt("1a2b"), receipt("77", "UNDELIV", "012")]) == [codec.ESME_ROK] * 2
-    assert len(events_of(short)) == 1 and len(events_of(failed)) == 1
-    assert CarrierEvent.objects.count() == 2
+    assert len(history_of(short)) == 1 and len(history_of(failed)) == 1
+    # Applied where they arrived: no carrier event for a worker to apply.
+    assert not CarrierEvent.objects.exists()
 
 
 def test_a_long_message_waits_for_its_last_part(account):
     message = sent_message(account, ["a1", "a2", "a3"])
     assert store_receipts(account, [receipt("a1"), receipt("a3")]) == [codec.ESME_ROK] * 2
-    assert events_of(message) == []
+    assert status_of(message) == ("sent", None) and history_of(message) == []
     store_receipts(account, [receipt("a2")])
-    [event] = events_of(message)
-    assert (event["MessageStatus"], event["part"]) == ("delivered", "2/3")
+    assert status_of(message) == ("delivered", None)
+    assert history_of(message) == [("delivered", None)]
 
 
 def test_a_failed_part_decides_at_once(account):
     message = sent_message(account, ["b1", "b2"])
     store_receipts(account, [receipt("b2", "REJECTD", "009")])
-    [event] = events_of(message)
-    assert (event["MessageStatus"], event["ErrorCode"]) == ("failed", "REJECTD:009")
+    assert status_of(message) == ("failed", "REJECTD:009")
+    # The other part's receipt later: the message never goes back.
+    store_receipts(account, [receipt("b1")])
+    assert status_of(message) == ("failed", "REJECTD:009")
+    assert history_of(message) == [("failed", "REJECTD:009")]
+
+
+def test_a_receipt_before_its_round_wrote_the_message_sent(account):
+    """The round's write-back is late (the receipt waited its SMPP_RECEIPT_WAIT_SECONDS): the
+    receipt moves the message from `sending` to delivered with its sid, and the write-back then
+    leaves it delivered."""
+    from messaging import lifecycle
+
+    message = sent_message(account, ["d1"])
+    sid = message.provider_sid
+    Message.objects.filter(pk=message.pk).update(status=Status.SENDING, provider_sid=None)
+    assert store_receipts(account, [receipt("d1")]) == [codec.ESME_ROK]
+    assert Message.objects.values_list("status", "provider_sid").get(pk=message.pk) == ("delivered", sid)
+    assert lifecycle.messages_mark_sent([lifecycle.Sent(message.pk, sid)]) == []
+    assert status_of(message) == ("delivered", None)
+
+
+def test_a_receipt_that_stopped_waiting_for_its_round_goes_to_a_worker(account, monkeypatch):
+    """Its round's write-back has not come (it holds the message's row): the part takes the
+    receipt, the message is left to the write-back, and a worker applies the stored carrier event
+    afterwards, as any callback."""
+    from messaging.carrier_events import carrier_events_apply_pending
+
+    message = sent_message(account, ["f1"])
+    Message.objects.filter(pk=message.pk).update(status=Status.SENDING)
+    woken: list[dict] = []  # the worker's wake-up, held back (tasks run eagerly here)
+    monkeypatch.setattr("messaging.enqueue.enqueue_carrier_events_apply", lambda **kw: woken.append(kw))
+    answers = store_receipts(account, [receipt("F1", "UNDELIV", "011")], unwritten=frozenset({"f1"}))
+    assert answers == [codec.ESME_ROK] and woken == [{}]
+    assert status_of(message) == ("sending", None)
+    [event] = CarrierEvent.objects.filter(message_id=message.pk)
+    assert event.processed_at is None and event.params["MessageStatus"] == "undelivered"
+    assert (event.params["To"], event.params["From"]) == ("+14155552671", "+12025550188")
+    Message.objects.filter(pk=message.pk).update(status=Status.SENT)  # the write-back, at last
+    carrier_events_apply_pending()
+    assert status_of(message) == ("undelivered", "UNDELIV:011")
+    assert history_of(message) == [("undelivered", "UNDELIV:011")]
+
+
+def test_a_refused_receipt_is_kept_with_why(account):
+    """A message the lifecycle will not move (here: scheduled, never handed to the carrier) keeps
+    its status; the receipt is kept as a carrier event, processed, with the refusal."""
+    message = sent_message(account, ["e1"])
+    Message.objects.filter(pk=message.pk).update(status=Status.SCHEDULED)
+    assert store_receipts(account, [receipt("e1")]) == [codec.ESME_ROK]
+    assert status_of(message) == ("scheduled", None)
+    [event] = CarrierEvent.objects.filter(message_id=message.pk)
+    assert event.processed_at is not None and "scheduled" in event.error
+    assert (event.params["MessageStatus"], event.params["smsc_id"]) == ("delivered", "e1")
+    # Sent again by the SMSC: the part is final already, nothing new.
+    assert store_receipts(account, [receipt("e1")]) == [codec.ESME_ROK]
+    assert CarrierEvent.objects.count() == 1
 
 
 def test_two_batches_at_once_with_the_two_parts_of_a_message(account):
@@ -136,8 +196,7 @@ def test_two_batches_at_once_with_the_two_parts_of_a_message(account):
         assert answers == []  # waiting for batch one's parts
     other.join(10)
     assert answers == [[codec.ESME_ROK]]
-    [event] = events_of(message)
-    assert event["MessageStatus"] == "delivered"
+    assert status_of(message) == ("delivered", None)
 
 
 def test_timestamps_read_by_the_c_loader_are_the_ones_django_reads(account):
@@ -174,3 +233,28 @@ def test_timestamps_read_by_the_c_loader_are_the_ones_django_reads(account):
     finally:
         template.register_loader("timestamptz", kept)
         connection.close()
+
+
+def test_a_receipt_changes_its_part_without_writing_index_entries(account):
+    """The parts table keeps half of each page free (numbers 0009): a receipt's change of its part
+    is a heap-only update, none of the table's five indexes written (all but the last one or two
+    of a page whose parts all change in one transaction: no old version can be pruned yet)."""
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")  # this backend's counts, now
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = %s",
+                [SmppPart._meta.db_table],
+            )
+            return cursor.fetchone()
+
+    ids = [f"{n:x}0" for n in range(1, 41)]
+    for smsc_id in ids:
+        sent_message(account, [smsc_id])
+    before = updates()
+    assert store_receipts(account, [receipt(smsc_id) for smsc_id in ids]) == [codec.ESME_ROK] * len(ids)
+    after = updates()
+    assert after[0] - before[0] == len(ids)
+    assert after[1] - before[1] >= 0.9 * len(ids)

@@ -3,9 +3,10 @@ engine's rounds sending through them.
 
 Per account (AccountBind): bind (reconnecting with backoff, rebinding when the SMSC drops the
 bind), a window of outstanding submit_sm at the account's throughput (throttling answers pause
-the bind and are retried in pace, not counted as attempts), receipts and MO messages stored as
-carrier events before their deliver_sm is answered, in batches, on a small pool of database
-threads. An account whose bind cannot be made fails its due messages over to their fallback.
+the bind and are retried in pace, not counted as attempts), receipts applied to their messages
+(through the lifecycle) and MO messages stored as carrier events before their deliver_sm is
+answered, in batches, on a small pool of database threads. An account whose bind cannot be made
+fails its due messages over to their fallback.
 
 The messages go out through the delivery engine's rounds (messaging.dispatch.serve_rounds), as
 for every carrier: a few threads claim the bound accounts' due messages many at a time, pace
@@ -13,7 +14,8 @@ them, submit them through SmppProvider.send_async (AccountBind.submit) and write
 back in bulk. The answered parts of each message are written while the round goes on, every few
 milliseconds (store.record_parts), so that a crash before the round's write-back does not send
 those messages again; a receipt waits for its message's round to be written back before it is
-stored (it would otherwise lock the message rows that write-back updates).
+applied (it would otherwise lock the message rows that write-back updates); one that stops
+waiting is stored as a carrier event for a worker to apply.
 
 Runs as `python manage.py smpp_binds` (the Procfile's `smpp` line), or in a thread of the server
 process under the embedded default (SMPP_BINDS_IN_PROCESS).
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -433,9 +436,17 @@ class AccountBind:
 
     async def _store(self, batch: list[_PendingReceipt]) -> None:
         loop = asyncio.get_running_loop()
+        # Those that stopped waiting for their round's write-back (the receipt loop lets them go
+        # after SMPP_RECEIPT_WAIT_SECONDS): the write-back may be locking their messages now.
+        exacts = (codec.id_forms(receipt.smsc_id)[0] for receipt, _, _, _ in batch)
+        unwritten = frozenset(exact for exact in exacts if exact in self.unwritten)
         try:
             try:
-                answers = await self.db(store_receipts, self.account, [(r, raw) for r, raw, _, _ in batch])
+                answers = await self.db(
+                    functools.partial(store_receipts, unwritten=unwritten),
+                    self.account,
+                    [(r, raw) for r, raw, _, _ in batch],
+                )
             except Exception:
                 logger.exception(
                     "SMPP account %s: storing %d receipts failed; the SMSC will send them again",

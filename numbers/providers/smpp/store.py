@@ -1,11 +1,13 @@
 """The SMPP adapter's database side: the parts of each sent message (to match receipts to), the
-receipts and MO messages stored as carrier events, and failover when no bind can be made.
+receipts applied to their parts and messages, MO messages stored as carrier events, and failover
+when no bind can be made.
 
 The delivery engine's rounds call `prepare_sends` before a round's submits (in at-most-once mode
 the parts are written as `submitting` first, so that a crash leaves the evidence) and
 `record_sends` inside the round's write-back; the bind writes the answered parts with the SMSC's
 ids while the round goes on (`record_parts`, every few milliseconds). Receipts are applied to
-parts in batches by the bind process's database threads.
+parts and, through the lifecycle, to their messages in batches by the bind process's database
+threads.
 """
 
 from __future__ import annotations
@@ -278,8 +280,7 @@ _PARTS = SmppPart._meta.db_table
 
 @dataclass(slots=True)
 class _Part:
-    """A part a receipt names (or a sibling of one), with what its carrier event needs of its
-    message: read in one statement, no model instances."""
+    """A part a receipt names (or a sibling of one): read in one statement, no model instances."""
 
     pk: int
     message_id: str
@@ -292,9 +293,6 @@ class _Part:
     id_as_hex: str | None
     error_code: str | None
     error_message: str | None
-    provider_sid: str | None
-    to_number: str
-    from_number: str
 
 
 def _in(values: Sequence[Any]) -> str:
@@ -306,9 +304,7 @@ def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> tuple[dict[str
     newest such part), else by its other spelling (hex read as decimal, or the reverse); and every
     part of the long messages among them, so that a message's status is decided from all its
     parts. All of them locked (in id order: two batches never wait on each other crosswise), the
-    message rows not: they are the round's to write meanwhile."""
-    from messaging.models import Message
-
+    message rows not (the lifecycle locks those it changes)."""
     exacts = sorted({codec.id_forms(smsc_id)[0] for smsc_id in smsc_ids})
     index = connection.ops.quote_name("index")
     lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
@@ -317,8 +313,7 @@ def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> tuple[dict[str
         f"WITH hit AS (SELECT id, message_id, total FROM {_PARTS} WHERE account_id = %s AND "  # noqa: S608
         f"(id_exact IN ({names}) OR id_as_decimal IN ({names}) OR id_as_hex IN ({names}))) "
         f"SELECT p.id, p.message_id, p.{index}, p.total, p.status, p.smsc_id, p.id_exact, "
-        "p.id_as_decimal, p.id_as_hex, p.error_code, p.error_message, m.provider_sid, m.to_number, "
-        f"m.from_number FROM {_PARTS} p JOIN {Message._meta.db_table} m ON m.id = p.message_id "
+        f"p.id_as_decimal, p.id_as_hex, p.error_code, p.error_message FROM {_PARTS} p "
         f"WHERE p.id IN (SELECT id FROM hit UNION SELECT s.id FROM {_PARTS} s JOIN hit h "
         f"ON s.message_id = h.message_id WHERE h.total > 1) ORDER BY p.id{lock}"
     )
@@ -336,6 +331,16 @@ def _find_parts(account: ProviderAccount, smsc_ids: list[str]) -> tuple[dict[str
                 by_other[other] = part
     found = {exact: by_exact.get(exact) or by_other.get(exact) for exact in exacts}
     return {exact: part for exact, part in found.items() if part is not None}, rows
+
+
+def _numbers_of(message_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """(to, from) of these messages (the few whose receipts were refused)."""
+    from messaging.models import Message
+
+    if not message_ids:
+        return {}
+    rows = Message.objects.filter(pk__in=message_ids).values_list("pk", "to_number", "from_number")
+    return {pk: (to, sender) for pk, to, sender in rows}
 
 
 def _update_parts(parts: list[_Part], now: datetime) -> None:
@@ -375,20 +380,40 @@ def _event_columns() -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
     return tuple(columns), tuple(defaults)
 
 
-def _store_events(events: list[Any], now: datetime) -> None:
-    """The receipts' carrier events in one INSERT (one JSON parameter), duplicates skipped, and a
-    worker woken to apply them after commit."""
-    from messaging.carrier_intake import carrier_events_store_many
+def _store_events(events: list[tuple[Any, str | None]], now: datetime) -> None:
+    """Receipts kept as carrier events ((event, refusal)), in one INSERT (one JSON parameter),
+    duplicates skipped: with a refusal, already processed with it, as a worker applying it would
+    have left it; without, for a worker to apply (woken after commit)."""
     from messaging.enqueue import enqueue_carrier_events_apply
-    from messaging.models import CarrierEvent, Message
+    from messaging.models import CarrierEvent
 
+    if not events:
+        return
+    if any(refusal is None for _, refusal in events):
+        transaction.on_commit(enqueue_carrier_events_apply)
     if connection.vendor != "postgresql":
-        carrier_events_store_many(events, [Message(id=e.message_id) for e in events])
+        CarrierEvent.objects.bulk_create(
+            [
+                CarrierEvent(
+                    workspace_id=e.workspace_id,
+                    provider=e.provider,
+                    kind=e.kind,
+                    dedupe_key=e.dedupe_key,
+                    provider_sid=e.provider_sid,
+                    message_id=e.message_id or None,
+                    params=e.payload,
+                    processed_at=None if refusal is None else now,
+                    error=(refusal or "")[:1000],
+                )
+                for e, refusal in events
+            ],
+            ignore_conflicts=True,
+        )
         return
     columns, defaults = _event_columns()
     ids = iter(new_ids(CarrierEvent._meta.pk.prefix, len(events)))  # type: ignore[attr-defined]
     rows = []
-    for event in events:
+    for event, refusal in events:
         given = {
             "id": next(ids),
             "workspace_id": event.workspace_id,
@@ -400,6 +425,8 @@ def _store_events(events: list[Any], now: datetime) -> None:
             "params": event.payload,
             "received_at": now,
         }
+        if refusal is not None:
+            given.update(processed_at=now, error=refusal[:1000])
         rows.append([given.get(name, default) for (name, _), default in zip(columns, defaults, strict=True)])
     source, params = _json_source(columns, rows)
     names = ", ".join(connection.ops.quote_name(name) for name, _ in columns)
@@ -408,24 +435,67 @@ def _store_events(events: list[Any], now: datetime) -> None:
             f"INSERT INTO {CarrierEvent._meta.db_table} ({names}) {source} ON CONFLICT DO NOTHING",  # noqa: S608
             params,
         )
-    transaction.on_commit(enqueue_carrier_events_apply)
+
+
+@dataclass(slots=True)
+class _Decided:
+    """A message's new status from a receipt of the batch, as a carrier would report it."""
+
+    part: _Part
+    receipt: codec.Receipt
+    raw: dict[str, Any]
+    report: Any  # lifecycle.StatusReport
+
+    def event(self, account: ProviderAccount, numbers: tuple[str, str]) -> Any:
+        """The receipt as a carrier event (the raw receipt beside the status)."""
+        from messaging.carrier_intake import intake_event
+
+        part, receipt, report = self.part, self.receipt, self.report
+        params = {
+            "MessageSid": report.provider_sid,
+            "MessageStatus": report.status,
+            "ErrorCode": report.error_code or "",
+            "ErrorMessage": report.error_message or "",
+            "To": numbers[0],
+            "From": numbers[1],
+            "smsc_id": receipt.smsc_id,
+            "stat": receipt.stat,
+            "err": receipt.error,
+            "part": f"{part.index}/{part.total}",
+            **self.raw,
+        }
+        return intake_event(
+            workspace_id=account.workspace_id,
+            provider="smpp",
+            kind="status",
+            payload=params,
+            message_id=part.message_id,
+        )
 
 
 def store_receipts(
-    account: ProviderAccount, receipts: list[tuple[codec.Receipt, dict[str, Any]]]
+    account: ProviderAccount,
+    receipts: list[tuple[codec.Receipt, dict[str, Any]]],
+    *,
+    unwritten: frozenset[str] = frozenset(),
 ) -> list[int | None]:
-    """Apply a batch of receipts to their parts and record a carrier event for each message whose
-    aggregate status changes, in one transaction and three statements whatever the batch's size
-    (the parts and their messages read and locked, the parts updated, the events inserted);
-    answers each receipt's deliver_sm_resp status, None for an unknown id."""
-    from messaging.carrier_intake import intake_event
+    """Apply a batch of receipts to their parts and, for each message whose aggregate status
+    changes, that status to the message through the lifecycle (messages_apply_statuses: in status
+    order, never backwards), in one transaction whatever the batch's size: the parts read and
+    locked, the parts updated, the messages locked and updated, their history rows. A receipt the
+    lifecycle refuses is kept as a carrier event with the refusal. `unwritten`: receipt ids (as
+    id_forms gives them first) whose round has not written its messages back (the receipt waited
+    SMPP_RECEIPT_WAIT_SECONDS for it): their messages' rows are the write-back's to lock, so their
+    statuses are stored as carrier events for a worker to apply, as any callback. Answers each
+    receipt's deliver_sm_resp status, None for an unknown id."""
+    from messaging import lifecycle
 
     answers: list[int | None] = []
     now = timezone.now()
     with transaction.atomic():
         found, rows = _find_parts(account, [receipt.smsc_id for receipt, _ in receipts])
         changed: dict[int, _Part] = {}
-        decided = []  # (part, receipt, raw) whose receipt moved the part
+        moved = []  # (part, receipt, raw) whose receipt moved the part
         for receipt, raw in receipts:
             part = found.get(codec.id_forms(receipt.smsc_id)[0])
             if part is None:
@@ -440,7 +510,7 @@ def store_receipts(
                 receipt.error_message,
             )
             changed[part.pk] = part
-            decided.append((part, receipt, raw))
+            moved.append((part, receipt, raw))
         if not changed:
             return answers
         _update_parts(list(changed.values()), now)
@@ -450,38 +520,31 @@ def store_receipts(
                 siblings.setdefault(row.message_id, []).append(row)
         for group in siblings.values():
             group.sort(key=lambda p: p.index)
-        events, told = [], set()
-        for part, receipt, raw in decided:
+        decided: list[_Decided] = []
+        late: list[_Decided] = []
+        told = set()
+        for part, receipt, raw in moved:
             group = siblings.get(part.message_id, [part])
             status, code, text = aggregate_status([(p.status, p.error_code, p.error_message) for p in group])
             if status is None or (part.message_id, status) in told:
                 continue
             told.add((part.message_id, status))
-            # Its round may not have written it `sent` yet: the sid is the one it will get.
-            sid = part.provider_sid or provider_sid_for(account.pk, group[0].smsc_id)
-            params = {
-                "MessageSid": sid,
-                "MessageStatus": status,
-                "ErrorCode": code or "",
-                "ErrorMessage": text or "",
-                "To": part.to_number,
-                "From": part.from_number,
-                "smsc_id": receipt.smsc_id,
-                "stat": receipt.stat,
-                "err": receipt.error,
-                "part": f"{part.index}/{part.total}",
-                **raw,
-            }
-            events.append(
-                intake_event(
-                    workspace_id=account.workspace_id,
-                    provider="smpp",
-                    kind="status",
-                    payload=params,
-                    message_id=part.message_id,
-                )
-            )
-        _store_events(events, now)
+            # The sid its round gives it (it may not have written it yet); the lifecycle refuses
+            # the report if the message holds another.
+            sid = provider_sid_for(account.pk, group[0].smsc_id)
+            report = lifecycle.StatusReport(part.message_id, status, code or None, text or None, sid)
+            waiting = codec.id_forms(receipt.smsc_id)[0] in unwritten  # its whole round's parts
+            (late if waiting else decided).append(_Decided(part, receipt, raw, report))
+        outcome = lifecycle.messages_apply_statuses([d.report for d in decided], source="carrier")
+        kept: list[tuple[_Decided, str | None]] = [(decided[i], why) for i, why in outcome.refused.items()]
+        for item, why in kept:
+            logger.warning("SMPP receipt %r (account %s) refused: %s", item.receipt.smsc_id, account.pk, why)
+        kept += [(item, None) for item in late]
+        numbers = _numbers_of([item.part.message_id for item, _ in kept])
+        _store_events(
+            [(item.event(account, numbers.get(item.part.message_id, ("", ""))), why) for item, why in kept],
+            now,
+        )
     return answers
 
 
