@@ -216,13 +216,16 @@ class MessageListView(_MembersMayWrite, WorkspaceAPIMixin, generics.GenericAPIVi
         envelope["pagination"]["totalMessages"] = envelope["pagination"]["totalItems"]
         return Response(envelope)
 
-    def dispatch(self, request, *args, **kwargs):
+    def lean_dispatch(self, request):
+        """A send of the common shape, without DRF's dispatch (messaging_platform/api/lean.py);
+        None when DRF must serve the request."""
         if self.surface == INTEGRATOR:
-            # A send of the common shape skips DRF's dispatch (messaging_platform/api/lean.py).
-            response = integrator_post(request, self.allowed_methods, _lean_send)
-            if response is not None:
-                return response
-        return super().dispatch(request, *args, **kwargs)
+            return integrator_post(request, self.allowed_methods, _lean_send)
+        return None
+
+    def dispatch(self, request, *args, **kwargs):
+        response = self.lean_dispatch(request)
+        return response if response is not None else super().dispatch(request, *args, **kwargs)
 
     @extend_schema(request=SendInputSerializer, responses={201: MessageSerializer})
     @for_surface(INTEGRATOR, summary="Send an SMS or MMS")
@@ -267,8 +270,11 @@ BatchResultSerializer = inline_serializer(
 
 @extend_schema(tags=["messages"])
 class MessageBatchView(IntegratorWorkspaceMixin, APIView):
+    def lean_dispatch(self, request):
+        return integrator_post(request, self.allowed_methods, _lean_send_batch)
+
     def dispatch(self, request, *args, **kwargs):
-        response = integrator_post(request, self.allowed_methods, _lean_send_batch)
+        response = self.lean_dispatch(request)
         return response if response is not None else super().dispatch(request, *args, **kwargs)
 
     @extend_schema(

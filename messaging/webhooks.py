@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from messaging_platform.api.exceptions import error_body, json_error_response
+from messaging_platform.api.lean import serves_raw
 from numbers.providers.base import WebhookRequest
 
 from .carrier_intake import IntakeRefused, IntakeUnavailable, webhook_receive
@@ -32,6 +33,7 @@ def _webhook_request(request: HttpRequest) -> WebhookRequest:
     )
 
 
+@serves_raw  # by the raw entry too (messaging_platform/raw_entry.py)
 @csrf_exempt
 def carrier_webhook(request: HttpRequest, provider: str, workspace_id: str, route: str) -> HttpResponse:
     if request.method != "POST":

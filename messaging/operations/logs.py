@@ -8,13 +8,14 @@ workspace id. LogContextFilter puts it all on every record, for the JSON formatt
 or the plain one (`make run`, where it shows as `[req …]`).
 """
 
+import contextlib
 import functools
 import inspect
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 
 from django.http import HttpRequest, HttpResponse
@@ -61,18 +62,31 @@ class PlainFormatter(logging.Formatter):
         return f"{line} [{ids}]" if ids else line
 
 
+@contextlib.contextmanager
+def request_context(request_id: str) -> Iterator[str]:
+    """The log context of a request, from its id alone, for as long as it is served."""
+    token = _context.set({"request_id": request_id})
+    try:
+        yield request_id
+    finally:
+        _context.reset(token)
+
+
 class RequestIdMiddleware:
+    header = REQUEST_ID_HEADER
+    _meta_key = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
+    def request_id(self, request: HttpRequest) -> str:
+        """The caller's request id if it is a sane one, else a new one."""
+        given = request.META.get(self._meta_key, "")
+        return given if _SANE_REQUEST_ID.fullmatch(given) else new_request_id()
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _SANE_REQUEST_ID.fullmatch(given) else new_request_id()
-        token = _context.set({"request_id": request_id})
-        try:
+        with request_context(self.request_id(request)) as request_id:
             response = self.get_response(request)
-        finally:
-            _context.reset(token)
         response[REQUEST_ID_HEADER] = request_id
         return response
 

@@ -217,12 +217,17 @@ class HttpMetricsMiddleware:
             return metrics_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
+        self.observe(request, response, started)
+        return response
+
+    @staticmethod
+    def observe(request: HttpRequest, response: HttpResponse, started: float) -> None:
+        """Count and time a request answered (`started`: its time.perf_counter())."""
         match = getattr(request, "resolver_match", None)
         route = (match.route or match.view_name) if match else "unmatched"
         method = request.method if request.method in HTTP_METHODS else "other"
         metrics.HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
         metrics.HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
-        return response
 
 
 class WebSocketMetricsMiddleware:

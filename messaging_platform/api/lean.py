@@ -157,6 +157,13 @@ def _error(exc: Exception, headers: dict[str, str]) -> HttpResponse:
     return _render(status, answer, {**headers, **error_headers})
 
 
+def serves_raw(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Marks a function view that the raw entry (messaging_platform/raw_entry.py) may call whole,
+    without the middleware chain: it answers every request itself, errors included."""
+    view.serves_raw = True  # type: ignore[attr-defined]
+    return view
+
+
 # The lean entry: which middlewares serve which paths ------------------------------------------
 
 # What only pages need: sessions, CSRF, the logged-in user, flash messages, static files, the
@@ -221,9 +228,10 @@ class LeanApiHandler(WSGIHandler):
         return match
 
 
-def with_lean_paths(full: WSGIHandler) -> Callable:
-    """The WSGI application: the lean paths through LeanApiHandler, the rest through `full`."""
-    lean = LeanApiHandler()
+def with_lean_paths(full: WSGIHandler, lean: WSGIHandler | None = None) -> Callable:
+    """The WSGI application: the lean paths through `lean` (a LeanApiHandler), the rest through
+    `full`."""
+    lean = lean if lean is not None else LeanApiHandler()
 
     def application(environ, start_response):
         handler = lean if serves_lean(environ.get("PATH_INFO", "")) else full

@@ -3,7 +3,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 
 from messaging_platform.errors import invalid_params
 
@@ -52,6 +52,19 @@ def _has_nul(request: HttpRequest) -> bool:
     )
 
 
+def refusal_before_view(request: HttpRequest) -> JsonResponse | None:
+    """The answer to a request no view may see (under /api/ and /webhooks/): a declared body
+    over the limit, a NUL in the path or query."""
+    if answers_json(request.path):
+        if _declared_too_large(request):
+            return json_error_response(RequestDataTooBig())
+        if _has_nul(request):
+            return json_error_response(
+                invalid_params("The path and query parameters may not contain NUL characters.")
+            )
+    return None
+
+
 class ApiErrorMiddleware:
     """Under /api/ and /webhooks/, an exception that escaped a view answers in the error format,
     never HTML; input PostgreSQL cannot take (NUL) is refused before any view runs."""
@@ -60,14 +73,8 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        if answers_json(request.path):
-            if _declared_too_large(request):
-                return json_error_response(RequestDataTooBig())
-            if _has_nul(request):
-                return json_error_response(
-                    invalid_params("The path and query parameters may not contain NUL characters.")
-                )
-        return self.get_response(request)
+        refusal = refusal_before_view(request)
+        return refusal if refusal is not None else self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
         if not answers_json(request.path):

@@ -25,6 +25,7 @@ COMPOSITION_ROOT = {
     "messaging_platform.urls",
     "messaging_platform.asgi",
     "messaging_platform.wsgi",
+    "messaging_platform.raw_entry",  # the WSGI application's hot paths: every layer's middlewares
     "messaging_platform.routing",
     "messaging_platform.celery",
     "messaging_platform.embedded_beat",
