@@ -78,7 +78,8 @@ class Message(models.Model):
     media_urls = models.JSONField(default=list, blank=True)
     num_segments = models.PositiveSmallIntegerField(default=1)
     encoding = models.CharField(max_length=5, default="GSM-7")
-    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Unique where set (Meta.constraints): a message not yet handed to a carrier has none.
+    provider_sid = models.CharField(max_length=64, null=True, blank=True)
     status_callback = models.URLField(max_length=2000, blank=True)
     error_code = models.CharField(max_length=64, null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
@@ -89,6 +90,7 @@ class Message(models.Model):
         blank=True,
         related_name="messages",
         db_index=False,
+        db_constraint=False,  # see `broadcast` below
     )
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -109,14 +111,42 @@ class Message(models.Model):
     request_id = models.CharField(max_length=64, blank=True, default="")
     # A message still not sent by then ends `failed` with `expired` (validity_period).
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Not checked by the database (db_constraint=False) for the conversation, the broadcast, the
+    # API key and the sender: each check cost every stored message a lookup and a lock of the row
+    # it names, at commit. A conversation, a broadcast or an API key goes only with its workspace
+    # (keys are revoked, never deleted), and the workspace's own check stays: a message stored
+    # while its workspace goes fails that check, so none outlives it. A user's deletion (only an
+    # operator's, in the admin) clears `sent_by` as Django does for every SET_NULL. The carrier
+    # accounts keep theirs: one is removed on its own (numbers.services.carrier_account_remove),
+    # and a message must never be routed to an account that is gone.
     broadcast = models.ForeignKey(
-        "Broadcast", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", db_index=False
+        "Broadcast",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,
+        db_constraint=False,
     )
+    # Who sent it: read by nothing but the deletion of a key or user (Meta.indexes: of the
+    # messages that have one).
     api_key = models.ForeignKey(
-        "workspaces.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "workspaces.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     sent_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # The carrier account it goes through, chosen when it was accepted (numbers.routing); null:
     # its sender number's account, else the workspace's primary one. `fallback_account` takes it
@@ -143,9 +173,16 @@ class Message(models.Model):
     class Meta:
         indexes = [
             # One per list filter, each ending in the list's order (newest first).
+            # A direction filter's list: inbound messages by their own index (they are rarely the
+            # most of a workspace's, and written once: received), outbound ones by msg_ws_created
+            # (usually most of them; each of their status changes would write an entry more).
             models.Index(fields=["workspace", "-created_at"], name="msg_ws_created"),
             models.Index(fields=["workspace", "status", "-created_at"], name="msg_ws_status"),
-            models.Index(fields=["workspace", "direction", "-created_at"], name="msg_ws_direction"),
+            models.Index(
+                fields=["workspace", "-created_at"],
+                name="msg_ws_inbound",
+                condition=models.Q(direction="inbound"),
+            ),
             models.Index(fields=["workspace", "to_number", "-created_at"], name="msg_ws_to"),
             models.Index(fields=["workspace", "from_number", "-created_at"], name="msg_ws_from"),
             models.Index(fields=["conversation", "-created_at"], name="msg_conversation"),
@@ -186,6 +223,16 @@ class Message(models.Model):
                 fields=["expires_at"],
                 name="msg_unsent_expiry",
                 condition=models.Q(status__in=["queued", "scheduled"], expires_at__isnull=False),
+            ),
+            # Deleting an API key or a user clears it from its messages (SET_NULL) through these.
+            models.Index(fields=["api_key"], name="msg_api_key", condition=models.Q(api_key__isnull=False)),
+            models.Index(fields=["sent_by"], name="msg_sent_by", condition=models.Q(sent_by__isnull=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_sid"],
+                name="msg_provider_sid",
+                condition=models.Q(provider_sid__isnull=False),
             ),
         ]
 

@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction
 
     dependencies = [
-        ("messaging", "0020_carrier_event_pattern_ops_indexes"),
+        ("messaging", "0021_schema_fewer_checks_and_indexes"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]

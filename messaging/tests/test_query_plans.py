@@ -54,6 +54,7 @@ def plan(queryset) -> str:
         {},
         {"status": "failed"},
         {"direction": "inbound"},
+        {"direction": "outbound"},
         {"to": "+14155550042"},
         {"startDate": "2020-01-01"},
         {"search": "carrier 42"},
