@@ -145,7 +145,9 @@ def _run(strategy, label, app, headers, forbidden, report, examples, random_seed
             text = response.text
             seen = [value for value in forbidden if value in text]
             if seen:
-                report.leaks.append(f"{label} {response.status_code}: {seen}")
+                sent, answered = str(case.body)[:300], text[:300]
+                status = response.status_code
+                report.leaks.append(f"{label} {status}: {seen}; sent {sent!r}; answered {answered!r}")
         finally:
             transaction.savepoint_rollback(sid)
 
