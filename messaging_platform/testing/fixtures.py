@@ -1,15 +1,51 @@
-"""pytest fixtures for the fake carriers (registered in the root conftest.py)."""
+"""pytest fixtures for the fake carriers (registered in the root conftest.py), and the emptying of
+the test database after a transactional test made safe against a live server still writing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.management.base import CommandError
+from django.test import TransactionTestCase
 
 from .fake_smsc import FakeSmsc
 from .fake_telnyx import FakeTelnyx, FakeTelnyxAccount
 from .fake_twilio import FakeAccount, FakeNumber, FakeTwilio
+
+
+def _deadlocked(exc: BaseException) -> bool:
+    while exc is not None:
+        if type(exc).__name__ == "DeadlockDetected":  # psycopg.errors, under Django's wrapper
+            return True
+        exc = exc.__cause__
+    return False
+
+
+_flush = TransactionTestCase._fixture_teardown
+
+
+def _flush_again_after_a_deadlock(self: TransactionTestCase) -> None:
+    """Empty the test database after a transactional test, once more if it deadlocked.
+
+    A live server or worker of the test may still be applying the last status callback while the
+    database is emptied; TRUNCATE locks table after table and can deadlock with it. PostgreSQL
+    then ends one of the two; when that is the emptying, the other commits and a second try
+    empties all. Without it the rows stay and every later test of the run sees them.
+    """
+    for attempt in range(3):
+        try:
+            return _flush(self)
+        except CommandError as exc:
+            if attempt == 2 or not _deadlocked(exc):
+                raise
+            time.sleep(0.2)
+
+
+TransactionTestCase._fixture_teardown = _flush_again_after_a_deadlock
+
 
 # The numbers of the `twilio_account` fixture's account (fictional 555-01XX numbers).
 TWILIO_LONG_CODE = "+12025550100"

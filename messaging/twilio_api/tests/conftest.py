@@ -75,7 +75,7 @@ class CompatAccount:
 
 
 @pytest.fixture
-def make_compat_account(transactional_db, carrier, make_user):
+def make_compat_account(request, transactional_db, carrier, make_user):
     from numbers.models import PhoneNumber
     from workspaces.services import workspace_create
 
@@ -98,7 +98,23 @@ def make_compat_account(transactional_db, carrier, make_user):
         key = api_key_create(actor=owner, name="SDK").key
         return CompatAccount(workspace, workspace.account_sid, token, key, fake, number)
 
-    return make
+    yield make
+    if "live" in request.fixturenames:
+        live_work_settle(carrier)
+
+
+def live_work_settle(carrier: FakeTwilio, timeout: float = 30.0) -> None:
+    """Wait, before the test database is emptied, for the live server to finish what the test
+    started: its sends handed to the carrier and the carrier's status callbacks answered. A callback
+    still being applied while the database is emptied can deadlock the emptying."""
+    from messaging.models import Message, Status
+
+    deadline = time.monotonic() + timeout
+    due = Message.objects.filter(status__in=(Status.QUEUED, Status.SENDING))
+    while due.exists():
+        assert time.monotonic() < deadline, f"messages still waiting for the carrier: {list(due)}"
+        time.sleep(0.05)
+    carrier.wait_for_callbacks_posted(timeout=max(0.0, deadline - time.monotonic()))
 
 
 @pytest.fixture

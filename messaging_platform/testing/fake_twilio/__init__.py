@@ -377,6 +377,15 @@ class FakeTwilio:
             lambda: len(self._callbacks) >= count, timeout, f"{count} callbacks", lambda: self.callbacks_sent
         )
 
+    def wait_for_callbacks_posted(self, timeout: float = 10.0) -> None:
+        """Until every status callback scheduled so far has been posted and answered (or failed)."""
+        self._wait(lambda: not self._callback_tasks, timeout, "its callbacks posted", lambda: None)
+
+    def _callback_done(self, task: asyncio.Task) -> None:
+        with self._changed:
+            self._callback_tasks.discard(task)
+            self._changed.notify_all()
+
     def _wait(self, ready: Callable[[], bool], timeout: float, what: str, result: Callable[[], Any]) -> Any:
         with self._changed:
             if not self._changed.wait_for(ready, timeout):
@@ -607,8 +616,9 @@ class FakeTwilio:
             self._changed.notify_all()
         if self.callbacks and callback:
             task = asyncio.get_running_loop().create_task(self._post_callbacks(account, message))
-            self._callback_tasks.add(task)
-            task.add_done_callback(self._callback_tasks.discard)
+            with self._lock:
+                self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_done)
         return self._message_json(account, message, created_from=from_number or None)
 
     def _carrier_status(self, message: SentMessage) -> tuple[str, str | None]:
