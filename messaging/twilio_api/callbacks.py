@@ -20,7 +20,7 @@ import phonenumbers
 import requests
 from defusedxml import ElementTree
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
@@ -125,12 +125,44 @@ def on_platform_events(workspace_id: str, platform_events: list[dict]) -> None:
         if e.get("type") == events.MESSAGE_CREATED and e["data"].get("direction") == "inbound"
     ]
     deliveries: list[CallbackDelivery] = []
-    if updated:
+    if updated and _may_have(_STATUS_CALLBACKS, workspace_id):
         deliveries += _status_deliveries(workspace_id, updated)
-    if received:
+    if received and _may_have(_SMS_URLS, workspace_id):
         deliveries += _incoming_deliveries(workspace_id, received)
     for delivery in deliveries:
         enqueue(delivery.pk)
+
+
+# Whether a workspace has anything to post. Most never send with a StatusCallback nor set an
+# SmsUrl, and every batch their workers published asked for callbacks by message id (12-14% of a
+# delivery thread's CPU). A workspace seen with some is remembered in this process: "some" only
+# sends the batch on to the exact query, which is right whatever changed since (callbacks deleted,
+# an SmsUrl cleared). "None" is never remembered: it is asked again at every batch with one
+# indexed EXISTS, so a StatusCallback committed by any process is honoured at its message's very
+# next status, here too.
+_STATUS_CALLBACKS = (
+    "SELECT EXISTS (SELECT 1 FROM twilio_api_messagestatuscallback WHERE workspace_id = %s)",
+    set[str](),
+)
+_SMS_URLS = (
+    "SELECT EXISTS (SELECT 1 FROM twilio_api_numberwebhooks WHERE workspace_id = %s AND sms_url <> '')",
+    set[str](),
+)
+MAX_REMEMBERED = 10_000
+
+
+def _may_have(kind: tuple[str, set[str]], workspace_id: str) -> bool:
+    sql, seen = kind
+    if workspace_id in seen:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workspace_id])
+        (found,) = cursor.fetchone()
+    if found:
+        if len(seen) >= MAX_REMEMBERED:
+            seen.clear()
+        seen.add(workspace_id)
+    return found
 
 
 def _account_sid(workspace_id: str) -> str:
