@@ -166,11 +166,20 @@ def test_unicode_message_is_ucs2(api_client, fake_smsc, binds):
     assert part.data_coding == codec.DATA_CODING_UCS2 and part.text == "Grüße 👋 from the platform"
 
 
-def test_throttling_is_retried_in_pace_without_counting_attempts(api_client, fake_smsc, binds):
+@pytest.fixture
+def short_throttle_pauses(settings):
+    # Each throttling answer met outside a pause doubles the next pause (0.5 s, 1, 2, 4, 8 by
+    # default): on a loaded machine five refusals can come one by one and take 15 s.
+    settings.SMPP_THROTTLE_PAUSE_SECONDS, settings.SMPP_THROTTLE_PAUSE_MAX_SECONDS = 0.1, 0.8
+
+
+def test_throttling_is_retried_in_pace_without_counting_attempts(
+    short_throttle_pauses, api_client, fake_smsc, binds
+):
     fake_smsc.throttle_next(3)
     fake_smsc.queue_full_next(2)
     ids = [send(api_client, f"burst {n}") for n in range(10)]
-    wait_status(ids, Status.DELIVERED)
+    wait_status(ids, Status.DELIVERED, timeout=30)
     assert fake_smsc.refused[codec.ESME_RTHROTTLED] == 3 and fake_smsc.refused[codec.ESME_RMSGQFUL] == 2
     assert set(Message.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {1}
     assert len(fake_smsc.parts) == 10 and not fake_smsc.duplicate_parts()
