@@ -16,7 +16,7 @@ from .fake_telnyx import FakeTelnyx, FakeTelnyxAccount
 from .fake_twilio import FakeAccount, FakeNumber, FakeTwilio
 
 
-def _deadlocked(exc: BaseException) -> bool:
+def _deadlocked(exc: BaseException | None) -> bool:
     while exc is not None:
         if type(exc).__name__ == "DeadlockDetected":  # psycopg.errors, under Django's wrapper
             return True
@@ -24,7 +24,7 @@ def _deadlocked(exc: BaseException) -> bool:
     return False
 
 
-_flush = TransactionTestCase._fixture_teardown
+_flush = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]  # private, not in the stubs
 
 
 def _flush_again_after_a_deadlock(self: TransactionTestCase) -> None:
@@ -44,7 +44,7 @@ def _flush_again_after_a_deadlock(self: TransactionTestCase) -> None:
             time.sleep(0.2)
 
 
-TransactionTestCase._fixture_teardown = _flush_again_after_a_deadlock
+TransactionTestCase._fixture_teardown = _flush_again_after_a_deadlock  # type: ignore[attr-defined]
 
 
 # The numbers of the `twilio_account` fixture's account (fictional 555-01XX numbers).
