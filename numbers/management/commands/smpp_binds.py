@@ -2,12 +2,15 @@
 
 import logging
 import signal
+import sys
 
 from django.core.management.base import BaseCommand
 
 from numbers.providers.smpp.binds import BindManager
 
 logger = logging.getLogger(__name__)
+
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class Command(BaseCommand):
@@ -23,6 +26,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, accounts=None, **options):
+        # The bind's send loop shares the interpreter with the round and database threads: at
+        # Python's default 5 ms switch interval every PDU the loop reads waits up to that long
+        # behind a round building its write-back, and the window's round trips grow with it.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         manager = BindManager(account_ids=accounts)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: manager.stop())

@@ -154,7 +154,15 @@ def _blank(command: str) -> Any:
     blank), without running the constructor again."""
     prototype = _PROTOTYPES.get(command)
     if prototype is None:
-        prototype = _PROTOTYPES[command] = smpp.make_pdu(command, client=Sequencer())
+        prototype = smpp.make_pdu(command, client=Sequencer())
+        # smpplib's generate_params and parse_params ask field_is_optional of every field (two
+        # hasattr and a look-up in a list each, a third of the coding's CPU): the same answers,
+        # taken once per command from that method, as a set look-up copied with the blank.
+        optional = frozenset(
+            name for name in type(prototype).params_order if prototype.field_is_optional(name)
+        )
+        prototype.field_is_optional = optional.__contains__
+        _PROTOTYPES[command] = prototype
     pdu = object.__new__(type(prototype))
     pdu.__dict__.update(prototype.__dict__)
     return pdu
