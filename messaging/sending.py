@@ -355,9 +355,9 @@ def _messages_like(prototype: Message, rows: list[dict]) -> list[Message]:
 
 def _after_store(workspace: Workspace, messages: list[Message]) -> None:
     # Published before the sends are enqueued: a fast worker must not announce `sending` before
-    # subscribers heard of the message at all. The wake-up's SET NX goes in the publish's round
-    # trip when both are on one Redis (after the PUBLISH in the pipeline); the task, if one is
-    # due, after it.
+    # subscribers heard of the message at all. The wake-up's SET NX, when it is sent at all, goes
+    # in the publish's round trip when both are on one Redis (after the PUBLISH in the
+    # pipeline); the task, if one is due, after it.
     queued = [m.id for m in messages if m.status == Status.QUEUED]
     if not queued or settings.CELERY_TASK_ALWAYS_EAGER:  # eager: the wake-up delivers in-process
         events.messages_created(messages, workspace.id)
@@ -368,7 +368,9 @@ def _after_store(workspace: Workspace, messages: list[Message]) -> None:
     def wake(answers: list | None) -> None:
         enqueue_many(queued, pending=bool(answers[0]) if answers else None)
 
-    events.messages_created(messages, workspace.id, extra=(wakeup.pending_command, wake))
+    # No SET NX at all while this process knows the key held (messaging/wakeup.py: the memo).
+    extra = events.Extra(wakeup.pending_command, wake, wanted=lambda: not wakeup.pending_known())
+    events.messages_created(messages, workspace.id, extra=extra)
 
 
 @transaction.atomic(savepoint=False)
