@@ -338,7 +338,11 @@ def _messages_like(shared: dict, relations: dict, rows: list[dict]) -> list[Mess
     __init__ when something listens to a Message's init signals."""
     if signals.pre_init.has_listeners(Message) or signals.post_init.has_listeners(Message):
         return [Message(**shared, **relations, **row) for row in rows]
-    given = {**shared, **{_attname(name): _target_value(name, obj) for name, obj in relations.items()}}
+    columns = _relation_columns()
+    given = dict(shared)
+    for name, obj in relations.items():
+        attname, target = columns[name]
+        given[attname] = None if obj is None else getattr(obj, target)
     constant, fresh = _message_defaults()
     common = {**constant, **given}
     fresh_here = [f for f in fresh if f.attname not in common]
@@ -358,14 +362,15 @@ def _messages_like(shared: dict, relations: dict, rows: list[dict]) -> list[Mess
     return messages
 
 
-def _attname(relation: str) -> str:
-    return cast("models.ForeignKey", Message._meta.get_field(relation)).attname
-
-
-def _target_value(relation: str, obj) -> object:
-    """What a relation's column holds for `obj`, as its descriptor sets it."""
-    field = cast("models.ForeignKey", Message._meta.get_field(relation))
-    return None if obj is None else getattr(obj, field.target_field.attname)
+@functools.cache
+def _relation_columns() -> dict[str, tuple[str, str]]:
+    """For each relation of Message, its column's attribute and the attribute of the related
+    object that its descriptor copies into it."""
+    return {
+        f.name: (f.attname, cast("models.ForeignKey", f).target_field.attname)
+        for f in Message._meta.concrete_fields
+        if f.is_relation
+    }
 
 
 @functools.cache
