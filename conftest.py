@@ -1,5 +1,6 @@
 """Fixtures shared by every app's tests: users, workspaces (always with a second one), clients."""
 
+import math
 import os
 
 import pytest
@@ -39,8 +40,12 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # Rate-limit counters and idempotency live in the cache; each test starts from zero.
+    # Rate-limit counters and idempotency live in the cache; each test starts from zero. So does
+    # the delivery wake-up's pending key, and with it this process's memo of having seen it held.
+    from messaging import wakeup
+
     cache.clear()
+    wakeup._seen_held[0] = -math.inf
     yield
 
 

@@ -10,7 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis
@@ -100,10 +100,14 @@ def message_updated(message) -> None:
     messages_updated([message])
 
 
-# A caller's commands to send in the publish's own round trip (`extra`): a function queueing them in
-# a redis pipeline, and one taking their answers after the publish (None: they were not sent, the
-# caller must send them itself).
-Extra = tuple[Callable[[Any], None], Callable[[list | None], None]]
+class Extra(NamedTuple):
+    """A caller's commands to send in the publish's own round trip."""
+
+    queue: Callable[[Any], None]  # queues them in a redis pipeline
+    take: Callable[[list | None], None]  # their answers after the publish (None: not sent, the
+    # caller must send them itself)
+    wanted: Callable[[], bool] = lambda: True  # asked after commit: False, nothing is sent and
+    # `take` is not called
 
 
 def messages_created(messages: list, workspace_id: str, *, extra: Extra | None = None) -> None:
@@ -131,19 +135,20 @@ def _publish_on_commit(event_type: str, messages: Sequence[Any], *, extra: Extra
         )
 
     def publish() -> None:
+        ride = extra if extra is not None and extra.wanted() else None
         answers = None
         for workspace_id, workspace_events in by_workspace.items():
-            if extra is not None and answers is None:
-                answers = publish_events(workspace_id, workspace_events, extra=extra[0])
+            if ride is not None and answers is None:
+                answers = publish_events(workspace_id, workspace_events, extra=ride.queue)
             else:
                 publish_events(workspace_id, workspace_events)
-        if extra is not None:
-            extra[1](answers)
+        if ride is not None:
+            ride.take(answers)
 
     if by_workspace:
         transaction.on_commit(publish)
     elif extra is not None:
-        transaction.on_commit(lambda: extra[1](None))
+        transaction.on_commit(lambda: extra.take(None) if extra.wanted() else None)
 
 
 def event_text(event: dict) -> str:
@@ -210,7 +215,7 @@ class _SyncPubSub:
         if extra is not None and not self.on_redis_url:
             extra = None
         if len(messages) == 1 and extra is None:
-            client.publish(channel, self.serialize(messages[0]))
+            _publish_unanswered(client, channel, self.serialize(messages[0]))
             return None
         with client.pipeline(transaction=False) as pipe:
             for message in messages:
@@ -219,6 +224,25 @@ class _SyncPubSub:
                 extra(pipe)
             results = pipe.execute()
         return results[len(messages) :] if extra is not None else None
+
+
+# Redis answers nothing to the command after this one (and nothing to this one either).
+_SKIP_REPLY = ("CLIENT", "REPLY", "SKIP")
+
+
+def _publish_unanswered(client: redis.Redis, channel: str, data: bytes) -> None:
+    """PUBLISH, without waiting for its answer (the number of subscribers, which nothing reads):
+    one write and no read. A connection that breaks raises as a PUBLISH would; one that Redis
+    dropped unseen loses the event, as a lost pub/sub message would anyway."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command(connection.pack_commands([_SKIP_REPLY, ("PUBLISH", channel, data)]))
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
 
 
 _sync_pubsub: dict[tuple[int, int], _SyncPubSub | None] = {}

@@ -11,7 +11,7 @@ only if the table still holds that token, and says which it saw.
 """
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _values(rows: int, fields: list) -> str:
+def _values(rows: int, fields: Sequence) -> str:
     """The VALUES rows of the input, in PostgreSQL's own placeholders ($1, $2, …): each message's
     columns, then its ordinal, its side of the conversation and a new conversation id. The first
     row carries each column's type (VALUES in a subquery has no target to take it from); the
@@ -45,11 +45,11 @@ def _values(rows: int, fields: list) -> str:
     return ", ".join([f"({first})", *(f"({row})" for row in other)])
 
 
-def _may_prepare() -> bool:
+def _may_prepare(db) -> bool:
     """Whether statements may be prepared on the server: not when the settings say how psycopg
     prepares (PgBouncer in transaction mode sets None: the next statement may reach another
     server connection)."""
-    return "prepare_threshold" not in connection.settings_dict.get("OPTIONS", {})
+    return "prepare_threshold" not in db.settings_dict.get("OPTIONS", {})
 
 
 def fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
@@ -64,13 +64,14 @@ def fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
     planning the store statement cost PostgreSQL more than running it (0.6 of 1.0 ms a send)."""
     from psycopg import RawCursor
 
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        # The PostgreSQL backend's own method: the stubs type `connection` as the base wrapper.
-        cursor = connection._prepare_cursor(RawCursor(connection.connection))  # type: ignore[attr-defined]
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's, looked up once (not through the proxy)
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        # The PostgreSQL backend's own method: the stubs type `db` as the base wrapper.
+        cursor = db._prepare_cursor(RawCursor(db.connection))  # type: ignore[attr-defined]
     with cursor:
-        if prepare and _may_prepare():
-            raw = connection.connection
+        if prepare and _may_prepare(db):
+            raw = db.connection
             raw.prepare_threshold = 0
             try:
                 cursor.execute(sql, params)  # threshold 0: prepared at its first execution
@@ -81,12 +82,14 @@ def fetch_all(sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _columns(model, *, skip_auto: bool = True) -> list:
-    return [
+@functools.cache
+def _columns(model, *, skip_auto: bool = True) -> tuple:
+    """The model's columns (made once per process: models do not change while it runs)."""
+    return tuple(
         f
         for f in model._meta.concrete_fields
         if not (skip_auto and f.primary_key and f.get_internal_type().endswith("AutoField"))
-    ]
+    )
 
 
 _TEXT_TYPES = {"CharField", "TextField"}
@@ -114,12 +117,25 @@ def _plain_type(field) -> type | None:
     return datetime if kind == "DateTimeField" else None
 
 
+_row_specs: dict[int, tuple[Sequence, tuple[tuple[str, Any, Any], ...]]] = {}
+
+
+def _row_spec(fields: Sequence) -> tuple[tuple[str, Any, Any], ...]:
+    """Each column's attribute, plain type and preparation, found once per process and list of
+    columns (by identity: hashing thirty fields cost as much as finding them again)."""
+    found = _row_specs.get(id(fields))
+    if found is None or found[0] is not fields:
+        spec = tuple((f.attname, _plain_type(f), f.get_db_prep_save) for f in fields)
+        found = _row_specs[id(fields)] = (fields, spec)
+    return found[1]
+
+
 def _row_params(rows, fields) -> Iterator[list[Any]]:
     """Each row's column values for the driver, as get_db_prep_save makes them; values of the
     plain types (most of a message's) skip it, which was a third of a 1,000-message batch's web
     CPU. Through the connection itself, not Django's per-thread proxy."""
     real = connections[DEFAULT_DB_ALIAS]
-    plain: list[tuple[str, Any, Any]] = [(f.attname, _plain_type(f), f.get_db_prep_save) for f in fields]
+    plain = _row_spec(fields)
     params = []
     for row in rows:
         for attname, kind, prepare in plain:

@@ -1,12 +1,13 @@
 """Accepting messages: validation, the sender, opt-outs, segments; then queue or schedule."""
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import signals
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -282,15 +283,13 @@ def message_send_many(
     now = timezone.now()
     request_id = log_context().get("request_id", "")
     ids = new_ids("msg", len(accepted))  # at once: a batch makes a thousand
-    prototype = Message(
-        workspace=workspace,
-        direction=Direction.OUTBOUND,
-        request_id=request_id,
-        api_key=api_key,
-        sent_by=sent_by,
-        created_at=now,
-        updated_at=now,
-    )
+    shared = {
+        "direction": Direction.OUTBOUND,
+        "request_id": request_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    relations = {"workspace": workspace, "api_key": api_key, "sent_by": sent_by}
     rows = []
     for (_, request, sender), message_id in zip(accepted, ids, strict=True):
         segments = count_segments(request.body)
@@ -313,7 +312,7 @@ def message_send_many(
                 "fallback_account_id": sender.fallback_id,
             }
         )
-    messages = _messages_like(prototype, rows)
+    messages = _messages_like(shared, relations, rows)
     our_sides = [sender.our_side for _, _, sender in accepted]
     if connection.vendor == "postgresql":
         opted_out = messages_store(workspace=workspace, messages=messages, our_sides=our_sides)
@@ -331,21 +330,31 @@ def message_send_many(
     return cast("list[Message | DomainError]", results)
 
 
-def _messages_like(prototype: Message, rows: list[dict]) -> list[Message]:
-    """Messages as `Message(**prototype's fields, **row)` makes them (`row` by attname, the same
-    keys in each), without a Model.__init__ per message: that was a third of a 1,000-message
-    batch's web CPU (each field's default, each relation's descriptor). Through __init__ when
-    something listens to a Message's init signals."""
+def _messages_like(shared: dict, relations: dict, rows: list[dict]) -> list[Message]:
+    """Messages as `Message(**shared, **relations, **row)` makes them (`shared` and `row` by
+    attname, `relations` by field name, given as instances or None; the same keys in each row),
+    without a Model.__init__ per message: that was a third of a 1,000-message batch's web CPU
+    (each field's default, each relation's descriptor), and a tenth of a single send's own. Through
+    __init__ when something listens to a Message's init signals."""
     if signals.pre_init.has_listeners(Message) or signals.post_init.has_listeners(Message):
-        fields = {f.attname: getattr(prototype, f.attname) for f in Message._meta.concrete_fields}
-        return [Message(**{**fields, **row}) for row in rows]
-    shared = {name: value for name, value in prototype.__dict__.items() if name != "_state"}
-    relations = prototype._state.fields_cache
+        return [Message(**shared, **relations, **row) for row in rows]
+    columns = _relation_columns()
+    given = dict(shared)
+    for name, obj in relations.items():
+        attname, target = columns[name]
+        given[attname] = None if obj is None else getattr(obj, target)
+    constant, fresh = _message_defaults()
+    common = {**constant, **given}
+    fresh_here = [f for f in fresh if f.attname not in common]
     messages = []
     for row in rows:
         message = Message.__new__(Message)
-        message.__dict__.update(shared)
-        message.__dict__.update(row)
+        values = message.__dict__
+        values.update(common)
+        values.update(row)
+        for f in fresh_here:
+            if f.attname not in row:
+                values[f.attname] = f.get_default()
         state = ModelState()
         state.fields_cache = dict(relations)  # the workspace, key and user given as instances
         message._state = state
@@ -353,11 +362,35 @@ def _messages_like(prototype: Message, rows: list[dict]) -> list[Message]:
     return messages
 
 
+@functools.cache
+def _relation_columns() -> dict[str, tuple[str, str]]:
+    """For each relation of Message, its column's attribute and the attribute of the related
+    object that its descriptor copies into it."""
+    return {
+        f.name: (f.attname, cast("models.ForeignKey", f).target_field.attname)
+        for f in Message._meta.concrete_fields
+        if f.is_relation
+    }
+
+
+@functools.cache
+def _message_defaults() -> tuple[dict, tuple]:
+    """What Message() leaves in each field that it is not given: the constant defaults (None for
+    a field without one), and the fields whose default is made anew for each message."""
+    constant, fresh = {}, []
+    for f in Message._meta.concrete_fields:
+        if f.has_default() and callable(f.default):
+            fresh.append(f)
+        else:
+            constant[f.attname] = f.get_default()
+    return constant, tuple(fresh)
+
+
 def _after_store(workspace: Workspace, messages: list[Message]) -> None:
     # Published before the sends are enqueued: a fast worker must not announce `sending` before
-    # subscribers heard of the message at all. The wake-up's SET NX goes in the publish's round
-    # trip when both are on one Redis (after the PUBLISH in the pipeline); the task, if one is
-    # due, after it.
+    # subscribers heard of the message at all. The wake-up's SET NX, when it is sent at all, goes
+    # in the publish's round trip when both are on one Redis (after the PUBLISH in the
+    # pipeline); the task, if one is due, after it.
     queued = [m.id for m in messages if m.status == Status.QUEUED]
     if not queued or settings.CELERY_TASK_ALWAYS_EAGER:  # eager: the wake-up delivers in-process
         events.messages_created(messages, workspace.id)
@@ -368,7 +401,9 @@ def _after_store(workspace: Workspace, messages: list[Message]) -> None:
     def wake(answers: list | None) -> None:
         enqueue_many(queued, pending=bool(answers[0]) if answers else None)
 
-    events.messages_created(messages, workspace.id, extra=(wakeup.pending_command, wake))
+    # No SET NX at all while this process knows the key held (messaging/wakeup.py: the memo).
+    extra = events.Extra(wakeup.pending_command, wake, wanted=lambda: not wakeup.pending_known())
+    events.messages_created(messages, workspace.id, extra=extra)
 
 
 @transaction.atomic(savepoint=False)

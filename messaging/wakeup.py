@@ -9,6 +9,14 @@ table. So a trickle of accepts costs one Redis SET each and no broker message. A
 a hint: the messages are in the table, and beat's tick (DISPATCH_TICK_SECONDS) and the sweep wake
 the runners anyway, so a wake-up lost with the broker or Redis loses nothing.
 
+Each process also remembers when it last saw the pending key held (its SET NX answered, either
+way), and for DISPATCH_WAKE_MEMO_MS after that an immediate wake-up asks Redis nothing: under a
+flood of accepts most of them skip the SET. The guarantee stays: a runner that stops waits as
+long after clearing the key before its last look (`dispatch_runner_done`). A wake-up skipped on
+the memo comes after its message's commit and before the memo ran out, that is, less than the
+memo's length after a moment the key was still held, so before the key was cleared plus that
+length: before the stopping runner's last look, which claims the message.
+
 Runners hold leases in a Redis sorted set, at most DISPATCH_RUNNERS at a time across all workers;
 a killed runner's lease runs out by itself. The runners that apply stored carrier events
 (messaging.carrier_events) are woken the same way (`wake_events()`).
@@ -20,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -37,6 +47,11 @@ RUNNERS_KEY = "mp:dispatch:runners"
 NO_REDIS = "no-redis"  # a runner's lease when Redis cannot count them
 
 _clients: dict[str, redis.Redis] = {}
+
+# When this process last saw the pending key held: time.monotonic() taken before the SET NX whose
+# answer said so (a refusal, or this wake-up's own key), so that the memo never outlives the key.
+_seen_held = [-math.inf]
+_asked = threading.local()  # when a caller's pipeline asked (pending_command), for wake(pending=…)
 
 
 def _redis() -> redis.Redis | None:
@@ -77,13 +92,21 @@ def wake(
     key = PENDING_KEY if delay is None else f"{PENDING_KEY}:{int((time.time() + delay) * 10)}"
     ttl_ms = int((delay or 0) * 1000) + settings.DISPATCH_WAKE_PENDING_MS
     if pending is not None and delay is None and not extra:
+        _seen_held[0] = getattr(_asked, "at", -math.inf)  # held now either way: by us or another
         if not pending:
             return  # one is pending already, or a runner at work holds the key
     else:
+        if delay is None and not extra and pending_known():
+            return  # seen held a moment ago (module docstring)
         client = _redis()
         try:
-            if not extra and client is not None and not client.set(key, "1", nx=True, px=ttl_ms):
-                return  # one is pending already
+            asked = time.monotonic()
+            if not extra and client is not None:
+                was_set = client.set(key, "1", nx=True, px=ttl_ms)
+                if delay is None:
+                    _seen_held[0] = asked
+                if not was_set:
+                    return  # one is pending already
         except redis.RedisError:
             pass  # better a wake-up too many than none
     try:
@@ -96,8 +119,15 @@ def wake(
 
 def pending_command(pipe: redis.client.Pipeline) -> None:
     """The SET NX of an immediate wake-up, queued in a caller's pipeline to REDIS_URL (one round
-    trip with what it sends anyway); its answer goes to `wake(pending=…)`."""
+    trip with what it sends anyway); its answer goes to `wake(pending=…)`, in the same thread."""
+    _asked.at = time.monotonic()
     pipe.set(PENDING_KEY, "1", nx=True, px=settings.DISPATCH_WAKE_PENDING_MS)
+
+
+def pending_known() -> bool:
+    """Whether this process saw the pending key held less than DISPATCH_WAKE_MEMO_MS ago: then an
+    immediate wake-up needs no SET NX (module docstring)."""
+    return time.monotonic() - _seen_held[0] < settings.DISPATCH_WAKE_MEMO_MS / 1000
 
 
 def dispatch_pending() -> bool:
@@ -128,7 +158,9 @@ def dispatch_runner_alive(token: str) -> None:
 
 def dispatch_runner_done(token: str) -> None:
     """A delivery runner stops: its lease released and the pending key cleared, so that the next
-    accepted message wakes a task (the runner's last look at the table comes after this)."""
+    accepted message wakes a task (the runner's last look at the table comes after this). Returns
+    once every process's memo of the key held before has run out (DISPATCH_WAKE_MEMO_MS): a
+    wake-up skipped on such a memo was for a message committed before the last look."""
     client = _redis()
     if client is None:
         return
@@ -138,6 +170,10 @@ def dispatch_runner_done(token: str) -> None:
             pipe.zrem(RUNNERS_KEY, token)
         pipe.delete(PENDING_KEY)
         pipe.execute()
+    # Other machines' clocks may run a little faster: a tenth more, and a millisecond.
+    memo = settings.DISPATCH_WAKE_MEMO_MS / 1000
+    if memo > 0:
+        time.sleep(memo * 1.1 + 0.001)
 
 
 def runner_lease(limit: int, *, key: str = RUNNERS_KEY, seconds: float | None = None) -> str | None:

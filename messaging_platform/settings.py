@@ -244,6 +244,9 @@ DISPATCH_IDLE_SECONDS = env_float("DISPATCH_IDLE_SECONDS", 0.5)
 DISPATCH_LINGER_SECONDS = env_float("DISPATCH_LINGER_SECONDS", 0.02)
 DISPATCH_RUNNER_LEASE_SECONDS = env_float("DISPATCH_RUNNER_LEASE_SECONDS", 60.0)
 DISPATCH_WAKE_PENDING_MS = env_int("DISPATCH_WAKE_PENDING_MS", 2000)
+# How long a process trusts having seen the wake-up's pending key held (no SET NX meanwhile); a
+# stopping runner waits as long before its last look at the table (messaging/wakeup.py). 0: off.
+DISPATCH_WAKE_MEMO_MS = env_int("DISPATCH_WAKE_MEMO_MS", 100)
 DISPATCH_WRITE_ATTEMPTS = env_int("DISPATCH_WRITE_ATTEMPTS", 5)
 DISPATCH_TICK_SECONDS = env_float("DISPATCH_TICK_SECONDS", 2.0)
 DISPATCH_OWN_PROCESS_PROVIDERS = [

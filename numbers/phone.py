@@ -24,13 +24,34 @@ _NANP_E164 = re.compile(r"\+1[2-9]\d{9}")
 _NOT_A_NUMBER, _NOT_VALID = "not-a-number", "not-valid"
 
 
+def _us_decides_first() -> bool:
+    """Whether the library gives a NANP number the region US whenever it is valid for the US: US
+    comes first among country code 1's regions and has no leading digits, so the library's
+    region lookup (which checks each region's patterns in order) stops at US for such a number."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ())
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("US", None)
+    return bool(regions) and regions[0] == "US" and metadata is not None and metadata.leading_digits is None
+
+
+_US_FIRST = _us_decides_first()
+
+
+def _valid_nanp(number: phonenumbers.PhoneNumber) -> bool:
+    """phonenumbers.is_valid_number for country code 1. A number valid for the US (most traffic)
+    is valid, and the library would have checked the US patterns twice to say so (once to find
+    its region, once to validate it there); any other goes through the library whole."""
+    if _US_FIRST and phonenumbers.is_valid_number_for_region(number, "US"):
+        return True
+    return phonenumbers.is_valid_number(number)
+
+
 @functools.lru_cache(maxsize=16384)
 def _normalized(raw: str, default_region: str | None) -> str:
     """The E.164 form of a stripped `raw`, or one of the two failure markers. Cached per process:
     the answer depends only on the input and the library's metadata."""
     if default_region is None and _NANP_E164.fullmatch(raw):
         number = phonenumbers.PhoneNumber(country_code=1, national_number=int(raw[2:]))
-        return raw if phonenumbers.is_valid_number(number) else _NOT_VALID
+        return raw if _valid_nanp(number) else _NOT_VALID
     try:
         parsed = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException:

@@ -58,3 +58,40 @@ def test_a_batch_stores_what_a_single_send_stores(api_client, our_number, fields
         assert MessageEvent.objects.filter(message=stored, status=stored.status).count() == 1
     assert answers[0]["message"]["media_urls"] == single.json()["media_urls"]
     assert answers[0]["message"]["scheduled_at"] == single.json()["scheduled_at"]
+
+
+def test_the_messages_of_a_send_are_built_as_the_model_builds_them(workspace, api_key, user):
+    api_key = api_key.api_key
+    from django.db.models.base import ModelState
+
+    from messaging.sending import _messages_like
+
+    now = timezone.now()
+    shared = {"direction": "outbound", "request_id": "req-1", "created_at": now, "updated_at": now}
+    rows = [
+        {
+            "id": f"msg_{n}",
+            "status": "queued",
+            "to_number": f"+1415555000{n}",
+            "body": f"hi {n}",
+            "media_urls": [],
+            "num_segments": 1,
+            "encoding": "GSM-7",
+            "carrier_account_id": None,
+        }
+        for n in range(2)
+    ]
+    for relations in (
+        {"workspace": workspace, "api_key": api_key, "sent_by": None},
+        {"workspace": workspace, "api_key": None, "sent_by": user},
+    ):
+        built = _messages_like(shared, relations, rows)
+        for message, row in zip(built, rows, strict=True):
+            expected = Message(**shared, **relations, **row)
+            assert {k: v for k, v in vars(message).items() if k != "_state"} == {
+                k: v for k, v in vars(expected).items() if k != "_state"
+            }
+            assert isinstance(message._state, ModelState)
+            assert message._state.fields_cache == expected._state.fields_cache
+            assert (message._state.adding, message._state.db) == (True, None)
+        assert built[0].media_urls is not built[1].media_urls

@@ -137,20 +137,27 @@ def test_what_the_lean_path_does_not_serve_goes_the_full_way(api_client, our_num
 
 def test_the_rate_limit_costs_one_redis_round_trip(api_client, monkeypatch):
     require_service("Redis", bool(os.environ.get("REDIS_URL")))
-    commands = []
-    original = redis.Redis.execute_command
+    commands, answers = [], []
+    connection_class = redis.connection.AbstractConnection
+    pack, read = connection_class.pack_command, connection_class.read_response
 
-    def counting(self, *args, **options):
+    def packing(self, *args):
         commands.append(args[0])
-        return original(self, *args, **options)
+        return pack(self, *args)
+
+    def reading(self, *args, **options):
+        answers.append(1)
+        return read(self, *args, **options)
 
     throttling.usage_of(None, group="test", value="key_1", rate="100/m")  # the script loaded
-    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    monkeypatch.setattr(connection_class, "pack_command", packing)
+    monkeypatch.setattr(connection_class, "read_response", reading)
     for expected in (2, 3, 4):
         usage = throttling.usage_of(None, group="test", value="key_1", rate="100/m")
         assert (usage["count"], usage["limit"], usage["should_limit"]) == (expected, 100, False)
         assert 0 <= usage["time_left"] <= 60
     assert commands == ["EVALSHA"] * 3
+    assert len(answers) == 3  # one answer read each: one round trip
 
 
 def test_the_rate_limit_makes_no_redis_client_per_request(monkeypatch, settings):

@@ -3,7 +3,8 @@
 Counted in django-ratelimit's fixed windows (each key's window staggered by a hash of the key) in
 the cache (Redis in production), so every web process shares one budget. On Redis a request costs
 one round trip: a Lua script increments the window's counter and sets its expiry when it creates
-it (django-ratelimit's own add-then-incr is three trips: SET NX, EXISTS, INCR). Other caches go
+it (django-ratelimit's own add-then-incr is three trips: SET NX, EXISTS, INCR), sent by EVALSHA
+on a pooled connection (the client's own path when Redis must load the script or reconnect). Other caches go
 through django-ratelimit. The usage is kept on the request so that every answer can carry the
 headers.
 """
@@ -19,6 +20,9 @@ from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.throttling import BaseThrottle
 
 # INCR, and the window's expiry when this request created its counter: atomic, one round trip.
@@ -49,7 +53,30 @@ def _count_in_redis(cache: RedisCache, key: str, expiry: int) -> int:
     client = _client_of(cache)
     if not _script:
         _script.append(client.register_script(_COUNT_SCRIPT))
-    return int(_script[0](keys=[full_key], args=[expiry], client=client))
+    script = _script[0]
+    count = _evalsha_on_connection(client, script.sha, full_key, expiry)
+    if count is None:  # through the client: it loads the script, reconnects, retries
+        count = script(keys=[full_key], args=[expiry], client=client)
+    return int(count)
+
+
+def _evalsha_on_connection(client: Any, sha: str, key: str, expiry: int) -> Any:
+    """The script's answer, sent on a connection of the client's pool directly (the client's
+    command path, its retry wrapper and response callbacks, cost twice the round trip's own
+    Python); None when Redis does not know the script or the connection failed, for the client
+    to handle as it does."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command(connection.pack_command("EVALSHA", sha, 1, key, expiry))
+        return connection.read_response()
+    except NoScriptError:
+        return None
+    except (RedisConnectionError, RedisTimeoutError):
+        connection.disconnect()
+        return None
+    finally:
+        pool.release(connection)
 
 
 # The rate limit's cache in each thread, as `caches` hands it out: looked up there (an asgiref

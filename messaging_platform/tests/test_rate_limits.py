@@ -67,3 +67,42 @@ def test_rate_limit_counters_live_in_redis_when_it_is_configured(api_client):
     created = set(client.keys("*rl:*")) - before
     assert len(created) == 1
     assert int(client.get(created.pop())) == 1
+
+
+def test_the_count_goes_on_when_redis_forgot_the_script(api_client, settings, monkeypatch):
+    """After a Redis restart (or SCRIPT FLUSH) the counting script is unknown to it: the request
+    is counted all the same, once, and Redis learns the script again."""
+    require_service("Redis", bool(os.environ.get("REDIS_URL")))
+    from messaging_platform.api import throttling
+
+    settings.API_KEY_RATE_LIMIT = "5/m"
+    assert_rate_headers(api_client.get("/api/workspace"), 5, 4)
+    client = throttling._client_of(throttling._rate_limit_cache())
+    # The same script under a text Redis has never seen: its first EVALSHA answers NOSCRIPT.
+    unknown = client.register_script(throttling._COUNT_SCRIPT + f"-- {time.time_ns()}\n")
+    assert client.script_exists(unknown.sha) == [False]
+    monkeypatch.setattr(throttling, "_script", [unknown])
+    assert_rate_headers(api_client.get("/api/workspace"), 5, 3)
+    assert client.script_exists(unknown.sha) == [True]
+    assert_rate_headers(api_client.get("/api/workspace"), 5, 2)
+
+
+def test_the_count_goes_on_over_a_connection_redis_closed(api_client, settings):
+    require_service("Redis", bool(os.environ.get("REDIS_URL")))
+    from messaging_platform.api import throttling
+
+    settings.API_KEY_RATE_LIMIT = "5/m"
+    assert_rate_headers(api_client.get("/api/workspace"), 5, 4)
+    import redis
+
+    pool = throttling._client_of(throttling._rate_limit_cache()).connection_pool
+    ours = []
+    for connection in pool._available_connections:  # type: ignore[attr-defined]
+        connection.send_command("CLIENT", "ID")
+        ours.append(connection.read_response())
+    assert ours
+    killer = redis.Redis.from_url(os.environ["REDIS_URL"])
+    for connection_id in ours:  # Redis closes them (a restart, a timeout, a proxy)
+        killer.client_kill_filter(_id=str(connection_id))
+    assert_rate_headers(api_client.get("/api/workspace"), 5, 3)
+    assert_rate_headers(api_client.get("/api/workspace"), 5, 2)
