@@ -215,7 +215,7 @@ class _SyncPubSub:
         if extra is not None and not self.on_redis_url:
             extra = None
         if len(messages) == 1 and extra is None:
-            _publish_unanswered(client, channel, self.serialize(messages[0]))
+            client.publish(channel, self.serialize(messages[0]))
             return None
         with client.pipeline(transaction=False) as pipe:
             for message in messages:
@@ -224,25 +224,6 @@ class _SyncPubSub:
                 extra(pipe)
             results = pipe.execute()
         return results[len(messages) :] if extra is not None else None
-
-
-# Redis answers nothing to the command after this one (and nothing to this one either).
-_SKIP_REPLY = ("CLIENT", "REPLY", "SKIP")
-
-
-def _publish_unanswered(client: redis.Redis, channel: str, data: bytes) -> None:
-    """PUBLISH, without waiting for its answer (the number of subscribers, which nothing reads):
-    one write and no read. A connection that breaks raises as a PUBLISH would; one that Redis
-    dropped unseen loses the event, as a lost pub/sub message would anyway."""
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
-        connection.send_packed_command(connection.pack_commands([_SKIP_REPLY, ("PUBLISH", channel, data)]))
-    except BaseException:
-        connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)
 
 
 _sync_pubsub: dict[tuple[int, int], _SyncPubSub | None] = {}

@@ -75,6 +75,9 @@ def _evalsha_on_connection(client: Any, sha: str, key: str, expiry: int) -> Any:
     except (RedisConnectionError, RedisTimeoutError):
         connection.disconnect()
         return None
+    except BaseException:  # anything else mid-read: the connection's replies are out of step
+        connection.disconnect()
+        raise
     finally:
         pool.release(connection)
 
