@@ -307,12 +307,21 @@ form_bytes = st.one_of(
         st.tuples(st.text(max_size=6), st.text(max_size=8)).map(lambda kv: urlencode([kv]).encode()),
         max_size=6,
     ).map(b"&".join),
-    st.text(alphabet="ab=&+%2C3Dé;", max_size=30).map(lambda text: text.encode()),
+    st.text(alphabet="ab=&+%2C3Ddé;", max_size=30).map(lambda text: text.encode()),
+    # Escapes of UTF-8 fragments, whole or cut, beside separators and raw non-ASCII text.
+    st.lists(
+        st.sampled_from(
+            ["%C3", "%A9", "%E2", "%82", "%AC", "%F0", "%9F", "é", "&", "=", "a", "%", "%2", "+"]
+        ),
+        max_size=20,
+    ).map(lambda parts: "".join(parts).encode()),
 )
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=1000)
 @given(form_bytes)
+@example(b"a%3db=1&%C3%A9=%E2%82")  # an escaped = (lower case); UTF-8 cut short
+@example(b"a%3D=b&c=%26")  # an escaped = and &
 def test_a_webhook_form_is_read_as_django_reads_it(body):
     # The carrier signed the form Django parses: each name's last value, blank values kept.
     assert urlencoded_fields(body, "utf-8") == QueryDict(body, encoding="utf-8").dict()
