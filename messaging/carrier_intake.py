@@ -84,6 +84,10 @@ class IntakeEvent:
 def without_nul(value: Any) -> Any:
     """The value with NUL characters removed from every string in it: PostgreSQL's text and JSONB
     cannot hold them, and a carrier's payload is kept rather than refused for one."""
+    if type(value) is dict and all(
+        type(k) is str and type(v) is str and "\x00" not in k and "\x00" not in v for k, v in value.items()
+    ):
+        return value  # a form's fields without a NUL (every Twilio webhook): one scan, no copy
     if isinstance(value, str):
         return value.replace("\x00", "")
     if isinstance(value, dict):
@@ -451,24 +455,54 @@ def _store_one_statement(with_target: bool) -> str:
     )
 
 
+# The event's own columns: text the IntakeEvent holds already, which a CharField (or the
+# workspace's key, one) stores as it is.
+_EVENT_COLUMNS = frozenset({"workspace_id", "provider", "kind", "dedupe_key", "provider_sid"})
+
+
+@functools.cache
+def _row_plan() -> tuple[tuple[str, Any], ...]:
+    """How _store_one fills each column of its statement (CarrierEvent's concrete fields but
+    message_id, in order), without making a CarrierEvent: ("event", attname) from the event,
+    ("field", field) a value its field prepares (the payload, received_at), ("new", field) a
+    default made for each row (the id), ("same", value) a default alike for every row, prepared
+    once (the processing columns: NULL, '' and 0)."""
+    plan: list[tuple[str, Any]] = []
+    for field in CarrierEvent._meta.concrete_fields:
+        if field.attname == "message_id":
+            continue
+        if field.attname in _EVENT_COLUMNS:
+            plan.append(("event", field.attname))
+        elif field.attname in ("params", "received_at"):
+            plan.append(("field", field))
+        elif field.has_default() and callable(field.default):
+            plan.append(("new", field))
+        else:
+            plan.append(("same", field.get_db_prep_save(field.get_default(), connection)))
+    return tuple(plan)
+
+
+def _row_values(event: IntakeEvent) -> list[Any]:
+    """The values of _row_plan's columns for this event, as get_db_prep_save prepares them."""
+    values: list[Any] = []
+    given = {"params": event.payload, "received_at": timezone.now()}
+    for how, what in _row_plan():
+        if how == "event":
+            values.append(getattr(event, what))
+        elif how == "field":
+            values.append(what.get_db_prep_save(given[what.attname], connection))
+        elif how == "new":
+            values.append(what.get_db_prep_save(what.get_default(), connection))
+        else:
+            values.append(what)
+    return values
+
+
 def _store_one(token: str, event: IntakeEvent) -> tuple[str | None, str | None, bool]:
     """(the current token, the message found, whether the event was stored)."""
     with_target = event.kind == EventKind.STATUS
-    row = CarrierEvent(
-        workspace_id=event.workspace_id,
-        provider=event.provider,
-        kind=event.kind,
-        dedupe_key=event.dedupe_key,
-        provider_sid=event.provider_sid,
-        params=event.payload,
-        received_at=timezone.now(),
-    )
     params: list[Any] = [token, event.message_id, event.provider_sid, event.workspace_id]
-    params += [
-        f.get_db_prep_save(getattr(row, f.attname), connection)
-        for f in CarrierEvent._meta.concrete_fields
-        if f.attname != "message_id"
-    ]
+    params += _row_values(event)
     statement = _store_one_statement(with_target)
     try:
         if connection.in_atomic_block:  # the caller's transaction survives a failed insert

@@ -10,28 +10,25 @@ _ALPHABET = string.ascii_letters + string.digits
 ID_RANDOM_LENGTH = 22  # about 131 bits of randomness
 
 
-_ID_SPACE = len(_ALPHABET) ** ID_RANDOM_LENGTH
+# A random byte below 248 (4 × 62) is a character, the others are drawn again: each character is
+# uniform and independent, so an id is uniform over the 62**22 of them.
+_BYTE_TO_CHARACTER = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(248)) + bytes(8)
+_DRAWN_AGAIN = bytes(range(248, 256))
+_ONE_DRAW = ID_RANDOM_LENGTH + 8  # enough for one id but about once in 4 million draws
 
 
 def new_id(prefix: str) -> str:
-    # One draw from the whole id space, written in base 62: uniform like 22 secrets.choice calls,
-    # at a tenth of the cost (a batch of 1,000 messages makes 3,000 ids).
-    n = secrets.randbelow(_ID_SPACE)
-    chars = []
-    for _ in range(ID_RANDOM_LENGTH):
-        n, digit = divmod(n, len(_ALPHABET))
-        chars.append(_ALPHABET[digit])
-    return f"{prefix}_" + "".join(chars)
-
-
-# new_ids: a random byte below 248 (4 × 62) is a character, the others are drawn again.
-_BYTE_TO_CHARACTER = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(248)) + bytes(8)
-_DRAWN_AGAIN = bytes(range(248, 256))
+    # Random bytes mapped in one translate: half the cost of drawing one number below 62**22 and
+    # writing it in base 62 (every message and carrier event makes one).
+    characters = secrets.token_bytes(_ONE_DRAW).translate(_BYTE_TO_CHARACTER, _DRAWN_AGAIN)
+    while len(characters) < ID_RANDOM_LENGTH:
+        characters += secrets.token_bytes(_ONE_DRAW).translate(_BYTE_TO_CHARACTER, _DRAWN_AGAIN)
+    return f"{prefix}_" + characters[:ID_RANDOM_LENGTH].decode("ascii")
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
-    """`count` ids like new_id's (the same alphabet, each character uniform and independent), for
-    a batch: the random bytes are drawn and mapped at once, a fraction of new_id's cost per id."""
+    """`count` ids like new_id's, for a batch: the random bytes are drawn and mapped at once, a
+    fraction of new_id's cost per id."""
     wanted = count * ID_RANDOM_LENGTH
     characters = b""
     while len(characters) < wanted:

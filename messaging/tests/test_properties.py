@@ -3,9 +3,11 @@ Twilio signatures and idempotency. Seeded (derandomize) so a CI failure reproduc
 
 import re
 import string
+from urllib.parse import urlencode
 
 import phonenumbers
 import pytest
+from django.http import QueryDict
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
@@ -14,6 +16,7 @@ from messaging.lifecycle import message_apply_status
 from messaging.models import FINAL_STATUSES, Message, MessageEvent, Status
 from messaging.segments import MAX_BODY_CHARACTERS, count_segments
 from messaging.tests.conftest import CONTACT
+from messaging.webhooks import urlencoded_fields
 from numbers.models import ProviderAccount
 from numbers.phone import InvalidPhoneNumber, normalize_e164
 from numbers.providers import get_provider
@@ -277,6 +280,51 @@ def test_a_webhook_signature_is_valid_iff_the_twilio_library_computed_it(request
     url, params, signature, genuine = request_parts
     provider = get_provider(ProviderAccount(provider="twilio", account_sid="AC" + "0" * 32, auth_token=TOKEN))
     assert provider.validate_webhook(url=url, params=params, signature=signature) == (signature == genuine)
+
+
+ported_urls = st.builds(
+    lambda scheme, port, path: f"{scheme}://platform.example.com{port}/webhooks/twilio/{path}",
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["", ":80", ":443", ":8443"]),
+    st.from_regex(r"ws_[a-z0-9]{1,8}/status(\?message_id=msg_[a-z0-9]{1,8})?", fullmatch=True),
+)
+
+
+@PROPERTY
+@given(ported_urls, ported_urls, params_strategy)
+def test_a_webhook_signature_is_valid_iff_the_twilio_library_validates_it_whatever_the_ports(
+    called_url, signed_url, params
+):
+    provider = get_provider(ProviderAccount(provider="twilio", account_sid="AC" + "0" * 32, auth_token=TOKEN))
+    signature = RequestValidator(TOKEN).compute_signature(signed_url, params)
+    expected = RequestValidator(TOKEN).validate(called_url, params, signature)
+    assert provider.validate_webhook(url=called_url, params=params, signature=signature) == expected
+
+
+form_bytes = st.one_of(
+    st.binary(max_size=80),
+    st.lists(
+        st.tuples(st.text(max_size=6), st.text(max_size=8)).map(lambda kv: urlencode([kv]).encode()),
+        max_size=6,
+    ).map(b"&".join),
+    st.text(alphabet="ab=&+%2C3Ddé;", max_size=30).map(lambda text: text.encode()),
+    # Escapes of UTF-8 fragments, whole or cut, beside separators and raw non-ASCII text.
+    st.lists(
+        st.sampled_from(
+            ["%C3", "%A9", "%E2", "%82", "%AC", "%F0", "%9F", "é", "&", "=", "a", "%", "%2", "+"]
+        ),
+        max_size=20,
+    ).map(lambda parts: "".join(parts).encode()),
+)
+
+
+@settings(PROPERTY, max_examples=1000)
+@given(form_bytes)
+@example(b"a%3db=1&%C3%A9=%E2%82")  # an escaped = (lower case); UTF-8 cut short
+@example(b"a%3D=b&c=%26")  # an escaped = and &
+def test_a_webhook_form_is_read_as_django_reads_it(body):
+    # The carrier signed the form Django parses: each name's last value, blank values kept.
+    assert urlencoded_fields(body, "utf-8") == QueryDict(body, encoding="utf-8").dict()
 
 
 # --- idempotency --------------------------------------------------------------------------------

@@ -20,3 +20,15 @@ def test_every_character_of_a_batch_id_is_drawn_evenly():
     expected = 20_000 * ID_RANDOM_LENGTH / 62  # about 7,100 each
     # Far wider than chance (a standard deviation is about 84); a biased mapping is far outside.
     assert all(abs(n - expected) < 600 for n in characters.values())
+
+
+def test_every_character_of_a_single_id_is_drawn_evenly_and_ids_never_repeat():
+    ids = [new_id("msg") for _ in range(20_000)]
+    assert len(set(ids)) == 20_000
+    assert all(ID.fullmatch(i) for i in ids)
+    characters = Counter("".join(i[4:] for i in ids))
+    assert len(characters) == 62
+    expected = 20_000 * ID_RANDOM_LENGTH / 62
+    assert all(abs(n - expected) < 600 for n in characters.values())
+    positions = Counter(i[4] for i in ids)  # the first character too: no position is favoured
+    assert len(positions) == 62 and all(abs(n - 20_000 / 62) < 130 for n in positions.values())

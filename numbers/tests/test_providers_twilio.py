@@ -368,6 +368,23 @@ def test_forged_missing_or_tampered_signatures_are_refused(provider, twilio_acco
     )
 
 
+def test_a_url_signed_with_or_without_its_default_port_is_genuine_and_another_port_is_not(
+    provider, twilio_account
+):
+    params = status_params(message_sid="SM" + "a" * 32, status="delivered")
+    bare, with_port = WEBHOOK_URL, WEBHOOK_URL.replace(".com/", ".com:443/")
+
+    def signed(url: str) -> str:
+        return RequestValidator(twilio_account.auth_token).compute_signature(url, params)
+
+    for signed_url in (bare, with_port):  # Twilio may sign either form of the URL it called
+        for called_url in (bare, with_port):
+            assert provider.validate_webhook(url=called_url, params=params, signature=signed(signed_url))
+    other_port = signed(WEBHOOK_URL.replace(".com/", ".com:8443/"))
+    assert not provider.validate_webhook(url=bare, params=params, signature=other_port)
+    assert not provider.validate_webhook(url=with_port, params=params, signature=other_port)
+
+
 def test_without_an_auth_token_no_webhook_is_genuine(fake_twilio):
     provider = get_provider(ProviderAccount(provider="twilio", account_sid="AC" + "1" * 32))
     signature = RequestValidator("").compute_signature(WEBHOOK_URL, {})
