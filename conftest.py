@@ -41,11 +41,11 @@ def _fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     # Rate-limit counters and idempotency live in the cache; each test starts from zero. So does
-    # the delivery wake-up's pending key, and with it this process's memo of having seen it held.
+    # the wake-ups' pending keys, and with them this process's memos of having seen them held.
     from messaging import wakeup
 
     cache.clear()
-    wakeup._seen_held[0] = -math.inf
+    wakeup._seen_held[0] = wakeup._events_seen_held[0] = -math.inf
     yield
 
 

@@ -170,10 +170,13 @@ def dispatch_runner_done(token: str) -> None:
             pipe.zrem(RUNNERS_KEY, token)
         pipe.delete(PENDING_KEY)
         pipe.execute()
+    _wait_out_memo(settings.DISPATCH_WAKE_MEMO_MS)
+
+
+def _wait_out_memo(memo_ms: int) -> None:
     # Other machines' clocks may run a little faster: a tenth more, and a millisecond.
-    memo = settings.DISPATCH_WAKE_MEMO_MS / 1000
-    if memo > 0:
-        time.sleep(memo * 1.1 + 0.001)
+    if memo_ms > 0:
+        time.sleep(memo_ms / 1000 * 1.1 + 0.001)
 
 
 def runner_lease(limit: int, *, key: str = RUNNERS_KEY, seconds: float | None = None) -> str | None:
@@ -223,6 +226,7 @@ def release_runner_lease(token: str, *, key: str = RUNNERS_KEY) -> None:
 
 APPLY_EVENTS_TASK = "messaging.tasks.apply_carrier_events"
 EVENTS_PENDING_KEY = "mp:events:pending"
+_events_seen_held = [-math.inf]  # as _seen_held, for the carrier events' pending key
 EVENTS_RUNNERS_KEY = "mp:events:runners"
 
 
@@ -230,12 +234,18 @@ def wake_events(*, extra: bool = False, hops: int = 0) -> None:
     """Have a runner apply the stored carrier events. Never raises. `extra`: wake one more
     runner although one is at work (a backlog, or a wake-up passed on by a full process)."""
     if not settings.CELERY_TASK_ALWAYS_EAGER and not extra:
+        if time.monotonic() - _events_seen_held[0] < settings.CARRIER_EVENT_WAKE_MEMO_MS / 1000:
+            return  # seen held a moment ago: as a send's wake-up (module docstring)
         client = _redis()
         try:
-            if client is not None and not client.set(
-                EVENTS_PENDING_KEY, "1", nx=True, px=settings.CARRIER_EVENT_WAKE_PENDING_MS
-            ):
-                return  # a runner is at work, or a wake-up is on its way
+            asked = time.monotonic()
+            if client is not None:
+                was_set = client.set(
+                    EVENTS_PENDING_KEY, "1", nx=True, px=settings.CARRIER_EVENT_WAKE_PENDING_MS
+                )
+                _events_seen_held[0] = asked  # held now either way: by this wake-up or another
+                if not was_set:
+                    return  # a runner is at work, or a wake-up is on its way
         except redis.RedisError:
             pass  # better a wake-up too many than none
     try:
@@ -262,7 +272,8 @@ def events_runner_alive(token: str) -> None:
 
 def events_runner_done(token: str) -> None:
     """A runner stops: its lease released and the pending key cleared, so that the next stored
-    event wakes a task (the runner's last look at the table comes after this)."""
+    event wakes a task (the runner's last look at the table comes after this). Returns once
+    every process's memo of the key held before has run out (CARRIER_EVENT_WAKE_MEMO_MS)."""
     client = _redis()
     if client is None:
         return
@@ -272,3 +283,4 @@ def events_runner_done(token: str) -> None:
             pipe.zrem(EVENTS_RUNNERS_KEY, token)
         pipe.delete(EVENTS_PENDING_KEY)
         pipe.execute()
+    _wait_out_memo(settings.CARRIER_EVENT_WAKE_MEMO_MS)

@@ -352,6 +352,8 @@ CARRIER_EVENT_IDLE_SECONDS = env_float("CARRIER_EVENT_IDLE_SECONDS", 1.0)
 CARRIER_EVENT_RUN_SECONDS = env_float("CARRIER_EVENT_RUN_SECONDS", 30.0)
 CARRIER_EVENT_RUNNER_LEASE_SECONDS = env_float("CARRIER_EVENT_RUNNER_LEASE_SECONDS", 10.0)
 CARRIER_EVENT_WAKE_PENDING_MS = env_int("CARRIER_EVENT_WAKE_PENDING_MS", 2000)
+# As DISPATCH_WAKE_MEMO_MS, for the wake-ups of the carrier events' runners. 0: off.
+CARRIER_EVENT_WAKE_MEMO_MS = env_int("CARRIER_EVENT_WAKE_MEMO_MS", 100)
 # An abandoned `sending` message is looked up at the carrier before it is sent again: messages the
 # carrier created up to this long before our claim still count (clocks differ; dates are in seconds).
 CARRIER_CLOCK_SKEW_SECONDS = env_int("CARRIER_CLOCK_SKEW_SECONDS", 30)

@@ -192,3 +192,60 @@ def test_events_a_killed_runner_left_behind_are_applied_after_the_tick(
     assert broker() == 1
     assert carrier_events.carrier_events_run() == 5  # what that task does
     assert Message.objects.filter(status=Status.DELIVERED).count() == 5
+
+
+def test_webhooks_within_the_memo_ask_redis_nothing_and_a_stopping_runner_waits_it_out(
+    broker, twilio_workspace, post_status, settings, monkeypatch
+):
+    settings.CARRIER_EVENT_WAKE_MEMO_MS = 300
+    sets: list[str] = []
+    original_set = redis.Redis.set
+
+    def spy_set(self, name, *args, **kwargs):
+        sets.append(name)
+        return original_set(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "set", spy_set)
+    for message in sent_messages(twilio_workspace, 4):
+        post_status(message, "delivered")
+    # The first one's SET NX only (the other SETs are the cache's).
+    assert [name for name in sets if name == wakeup.EVENTS_PENDING_KEY] == [wakeup.EVENTS_PENDING_KEY]
+    assert broker() == 1
+
+    token = wakeup.runner_lease(2, key=wakeup.EVENTS_RUNNERS_KEY)
+    started = time.monotonic()
+    wakeup.events_runner_done(token)
+    assert time.monotonic() - started >= 0.3
+
+
+def test_an_event_stored_while_a_runner_stops_is_applied_though_its_wake_up_was_skipped(
+    broker, twilio_workspace, post_status, settings, monkeypatch
+):
+    """The runner cleared the pending key, and a webhook whose process saw the key held a moment
+    before skips its wake-up on the memo: no task comes for it, and the runner's last look,
+    which waits out the memo, applies it."""
+    settings.CARRIER_EVENT_IDLE_SECONDS = 0  # it stops at its first empty batch
+    settings.CARRIER_EVENT_WAKE_MEMO_MS = 2000  # room for the webhook in the test's thread
+    first, late = sent_messages(twilio_workspace, 2)
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    real_sleep = wakeup.time.sleep
+
+    class Clock:  # the runner's wait after clearing the key: a webhook comes in meanwhile
+        monotonic = staticmethod(time.monotonic)
+        time = staticmethod(time.time)
+
+        @staticmethod
+        def sleep(seconds):
+            assert not client.exists(wakeup.EVENTS_PENDING_KEY)  # cleared: a SET NX would succeed
+            post_status(late, "delivered")
+            assert not client.exists(wakeup.EVENTS_PENDING_KEY)  # the memo skipped it
+            assert broker() == 1  # and no task came for it
+            real_sleep(seconds)
+
+    post_status(first, "delivered")  # its wake-up sets the key, and this process's memo
+    assert broker() == 1
+    monkeypatch.setattr(wakeup, "time", Clock)
+    assert carrier_events.carrier_events_run() == 2
+    assert set(Message.objects.filter(pk__in=[first.pk, late.pk]).values_list("status", flat=True)) == {
+        Status.DELIVERED
+    }
