@@ -151,6 +151,9 @@ class Message(models.Model):
     # The carrier account it goes through, chosen when it was accepted (numbers.routing); null:
     # its sender number's account, else the workspace's primary one. `fallback_account` takes it
     # over when that account definitely did not take it (a route's fallback; cleared once used).
+    # No full index (db_index=False): most messages name neither account, so Meta.indexes holds
+    # only those that do; removing an account reads them there, for its SET_NULL and for the
+    # database's check of the constraint, instead of scanning every message.
     carrier_account = models.ForeignKey(
         "numbers.ProviderAccount",
         on_delete=models.SET_NULL,
@@ -227,6 +230,17 @@ class Message(models.Model):
             # Deleting an API key or a user clears it from its messages (SET_NULL) through these.
             models.Index(fields=["api_key"], name="msg_api_key", condition=models.Q(api_key__isnull=False)),
             models.Index(fields=["sent_by"], name="msg_sent_by", condition=models.Q(sent_by__isnull=False)),
+            # Removing a carrier account does the same, and its constraint is checked, through these.
+            models.Index(
+                fields=["carrier_account"],
+                name="msg_carrier_account",
+                condition=models.Q(carrier_account__isnull=False),
+            ),
+            models.Index(
+                fields=["fallback_account"],
+                name="msg_fallback_account",
+                condition=models.Q(fallback_account__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
