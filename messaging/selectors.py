@@ -3,7 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Expression, OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Upper
+from django.db.models.lookups import Contains
 
 from workspaces.models import Workspace
 from workspaces.selectors import in_workspace
@@ -19,11 +22,28 @@ from .list_counts import (
 )
 from .models import Contact, Conversation, Message, OptOut, Status
 
-# Every message is either in flight (queued, sending) or not: said in a search so that
-# PostgreSQL finds the settled ones through the body's trigram index, which holds only those
-# (migration messaging.0019), and the few in flight through `msg_ws_status`.
+# A message in flight (queued, sending) has no `search_text` (or one from an earlier settling):
+# a search tests its body itself, and finds it through `msg_ws_status`.
 IN_FLIGHT = [Status.QUEUED, Status.SENDING]
-IN_FLIGHT_OR_NOT = ~Q(status__in=IN_FLIGHT) | Q(status__in=IN_FLIGHT)
+
+
+class SearchText(Expression):
+    """The messages' `search_text` column on PostgreSQL: UPPER(body), kept by the database once a
+    message has settled, under the body's trigram index (migration messaging.0024; not a model
+    field, so Django neither writes nor fetches it)."""
+
+    output_field = TextField()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str | int, ...]]:
+        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        return f"{table}.search_text", ()
+
+
+def body_search(text: str) -> Q:
+    """Messages whose body holds `text`, case-insensitively (UPPER on both sides, as icontains)."""
+    if connection.vendor != "postgresql":
+        return Q(body__icontains=text)
+    return Q(Contains(SearchText(), Upper(Value(text)))) | Q(status__in=IN_FLIGHT, body__icontains=text)
 
 
 def access_message(*, workspace: Workspace, message_id: str) -> Message:
@@ -69,7 +89,7 @@ def message_list(*, workspace: Workspace, filters: MessageFilters | Mapping[str,
     if filters.conversation_id:
         messages = messages.filter(conversation_id=filters.conversation_id)
     if filters.search:
-        messages = messages.filter(body__icontains=filters.search).filter(IN_FLIGHT_OR_NOT)
+        messages = messages.filter(body_search(filters.search))
     if filters.updated_after:
         messages = messages.filter(updated_at__gt=filters.updated_after)
     messages = messages.order_by("-created_at", "-id")

@@ -134,8 +134,8 @@ def test_the_matches_are_looked_for_once_for_the_count_and_the_page(refunds, nam
 
 
 def test_a_search_finds_messages_in_every_status(owner_client, workspace):
-    """The body's trigram index holds only the messages not in flight (migration messaging.0019):
-    the ones in flight are found all the same."""
+    """The body's trigram index holds only the messages that have settled (migrations
+    messaging.0019, 0024): the ones in flight are found all the same."""
     now = timezone.now()
     Message.objects.bulk_create(
         Message(
@@ -160,7 +160,7 @@ def test_claiming_writes_nothing_into_the_bodys_trigram_index(workspace):
     from messaging import lifecycle
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'msg_body_trgm_settled'")
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'msg_search_text_trgm'")
         if cursor.fetchone() is None:
             pytest.skip("pg_trgm is not installed here.")
         cursor.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
@@ -178,7 +178,7 @@ def test_claiming_writes_nothing_into_the_bodys_trigram_index(workspace):
 
     def pending() -> int:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pending_tuples FROM pgstatginindex('msg_body_trgm_settled')")
+            cursor.execute("SELECT pending_tuples FROM pgstatginindex('msg_search_text_trgm')")
             return cursor.fetchone()[0]
 
     before = pending()
@@ -218,3 +218,106 @@ def test_the_body_index_migration_analyzes_only_a_table_that_holds_messages(work
     with connection.schema_editor(atomic=False) as editor:
         migration.analyze_if_filled(None, editor)
     assert analyzed() == before + 1
+
+
+def search_texts(workspace) -> dict[str, str | None]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT body, search_text FROM messaging_message WHERE workspace_id = %s", [workspace.pk]
+        )
+        return dict(cursor.fetchall())
+
+
+def test_the_database_keeps_a_settled_messages_search_text(workspace, owner_client):
+    """search_text (messaging.0024) is UPPER(body) once a message has settled, and nothing
+    while it has never settled; a body changed in flight clears it. Searches see each state."""
+    if connection.vendor != "postgresql":
+        pytest.skip("The column and its triggers are PostgreSQL's.")
+    from messaging import lifecycle
+
+    def make(body, status):
+        return Message.objects.create(
+            workspace=workspace,
+            direction="outbound",
+            status=status,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=body,
+        )
+
+    queued = make("Straße número 1 queued", Status.QUEUED)
+    received = make("Straße número 2 received", Status.RECEIVED)
+    scheduled = make("Straße número 3 scheduled", Status.SCHEDULED)
+    assert search_texts(workspace) == {
+        queued.body: None,
+        received.body: received.body.upper().replace("SS", "ß"),  # PostgreSQL's UPPER keeps ß
+        scheduled.body: scheduled.body.upper().replace("SS", "ß"),
+    }
+
+    def found(text):
+        path = f"/api/ui/workspaces/{workspace.id}/messages"
+        return sorted(m["id"] for m in owner_client.get(path, {"search": text}).json()["data"])
+
+    assert found("straße NÚMERO") == sorted([queued.id, received.id, scheduled.id])
+
+    [claimed] = lifecycle.messages_claim_due(limit=10, announce=False)
+    assert search_texts(workspace)[queued.body] is None
+    lifecycle.messages_mark_sent([lifecycle.Sent(claimed.id, "SM1")])
+    settled = search_texts(workspace)[queued.body]
+    assert settled is not None and settled.startswith("STRA")
+    # Settled again later (delivered), or sent back to the queue: the text stays, and matches.
+    Message.objects.filter(pk=queued.pk).update(status=Status.QUEUED)
+    assert search_texts(workspace)[queued.body] == settled
+    assert found("número 1") == [queued.id]
+    # A body changed (redacted) while in flight leaves no trace of the old words.
+    Message.objects.filter(pk=queued.pk).update(body="[redacted]")
+    assert search_texts(workspace)["[redacted]"] is None
+    assert found("número 1") == []
+    assert found("redacted") == [queued.id]
+    # A settled message's body changed: its text follows.
+    Message.objects.filter(pk=received.pk).update(body="Nothing to see")
+    assert search_texts(workspace)["Nothing to see"] == "NOTHING TO SEE"
+    assert found("número 2") == []
+
+
+def test_a_search_for_like_wildcards_matches_them_literally(workspace, owner_client):
+    for body in ("50% off today", "500 off today", "a_b", "axb", "back\\slash"):
+        for status in (Status.QUEUED, Status.DELIVERED):
+            Message.objects.create(
+                workspace=workspace,
+                direction="outbound",
+                status=status,
+                to_number=CONTACT,
+                from_number=OUR_NUMBER,
+                body=body,
+            )
+    path = f"/api/ui/workspaces/{workspace.id}/messages"
+    for text, body in (("50%", "50% off today"), ("a_b", "a_b"), ("k\\s", "back\\slash")):
+        data = owner_client.get(path, {"search": text}).json()["data"]
+        assert sorted(m["status"] for m in data) == ["delivered", "queued"], text
+        assert {m["body"] for m in data} == {body}, text
+
+
+def test_the_search_text_migration_fills_settled_messages_only(workspace, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("The column is PostgreSQL's.")
+    import importlib
+
+    migration = importlib.import_module("messaging.migrations.0024_message_search_text")
+    for i, status in enumerate([Status.QUEUED, Status.DELIVERED, Status.FAILED, Status.SENDING] * 3):
+        Message.objects.create(
+            workspace=workspace,
+            direction="outbound",
+            status=status,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=f"Body {i} {status}",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE messaging_message SET search_text = NULL")  # as before the migration
+    monkeypatch.setattr(migration, "BATCH", 5)  # several batches
+    with connection.schema_editor(atomic=False) as editor:
+        migration.fill(None, editor)
+    for body, text in search_texts(workspace).items():
+        in_flight = body.endswith(("queued", "sending"))
+        assert text == (None if in_flight else body.upper()), body
