@@ -256,43 +256,41 @@ def fill(messages: int, workspaces: int, big_share: float) -> None:
             f"'Your {WORDS[0]} ' || j || ' is confirmed: see example.com/t/' || j || ' - ' || "
             f"(ARRAY{WORDS!r})[1 + j % {len(WORDS)}] || ' ' || md5(id)"
         )
-        insert(
-            conn,
-            "messaging_message",
-            {
-                "id": "id",
-                "workspace_id": "ws",
-                "direction": "CASE WHEN inbound THEN 'inbound' ELSE 'outbound' END",
-                "status": "status",
-                "to_number": f"CASE WHEN inbound THEN our ELSE {contact} END",
-                "from_number": f"CASE WHEN inbound THEN {contact} ELSE our END",
-                "messaging_service_sid": "''",
-                "body": body,
-                # What the database's trigger (off during the load) keeps: messaging.0024.
-                "search_text": f"CASE WHEN status IN ('queued', 'sending') THEN NULL ELSE UPPER({body}) END",
-                "media_urls": "'[]'::jsonb",
-                "num_segments": "1",
-                "encoding": "'GSM-7'",
-                "provider_sid": f"CASE WHEN inbound OR {final} THEN 'SM' || md5(id) END",
-                "status_callback": "''",
-                "error_code": "CASE WHEN status = 'failed' THEN '30003' "
-                "WHEN status = 'undelivered' THEN '30005' END",
-                "conversation_id": "'conv_' || substr(ws, 9) || '_' || k",
-                "scheduled_at": "CASE WHEN status = 'scheduled' THEN now() + interval '1 day' END",
-                "sent_at": f"CASE WHEN NOT inbound AND {final} THEN created + interval '1 second' END",
-                "delivered_at": "CASE WHEN status = 'delivered' THEN created + interval '5 seconds' END",
-                "created_at": "created",
-                "updated_at": "created + CASE WHEN status = 'delivered' THEN interval '5 seconds' "
-                "ELSE interval '1 second' END",
-                "attempts": "CASE WHEN inbound OR status = 'scheduled' THEN 0 ELSE 1 END",
-                "claimed_at": "CASE WHEN status = 'sending' THEN now() - interval '5 seconds' END",
-                "request_id": "''",
-            },
-            "bench_msg",
-        )
         # A live system wrote its messages in flight last (accepted or claimed in the last
-        # minutes), so their rows sit on the table's newest pages, not among 90-day-old ones.
-        conn.execute("UPDATE messaging_message SET status = status WHERE status IN ('queued', 'sending')")
+        # minutes), so their rows sit on the table's newest pages, not among 90-day-old ones: the
+        # settled ones are written first, filling the pages, then those in flight after them.
+        in_flight = "status IN ('queued', 'sending')"
+        message_columns = {
+            "id": "id",
+            "workspace_id": "ws",
+            "direction": "CASE WHEN inbound THEN 'inbound' ELSE 'outbound' END",
+            "status": "status",
+            "to_number": f"CASE WHEN inbound THEN our ELSE {contact} END",
+            "from_number": f"CASE WHEN inbound THEN {contact} ELSE our END",
+            "messaging_service_sid": "''",
+            "body": body,
+            # What the database's trigger (off during the load) keeps: messaging.0024.
+            "search_text": f"CASE WHEN {in_flight} THEN NULL ELSE UPPER({body}) END",
+            "media_urls": "'[]'::jsonb",
+            "num_segments": "1",
+            "encoding": "'GSM-7'",
+            "provider_sid": f"CASE WHEN inbound OR {final} THEN 'SM' || md5(id) END",
+            "status_callback": "''",
+            "error_code": "CASE WHEN status = 'failed' THEN '30003' "
+            "WHEN status = 'undelivered' THEN '30005' END",
+            "conversation_id": "'conv_' || substr(ws, 9) || '_' || k",
+            "scheduled_at": "CASE WHEN status = 'scheduled' THEN now() + interval '1 day' END",
+            "sent_at": f"CASE WHEN NOT inbound AND {final} THEN created + interval '1 second' END",
+            "delivered_at": "CASE WHEN status = 'delivered' THEN created + interval '5 seconds' END",
+            "created_at": "created",
+            "updated_at": "created + CASE WHEN status = 'delivered' THEN interval '5 seconds' "
+            "ELSE interval '1 second' END",
+            "attempts": "CASE WHEN inbound OR status = 'scheduled' THEN 0 ELSE 1 END",
+            "claimed_at": "CASE WHEN status = 'sending' THEN now() - interval '5 seconds' END",
+            "request_id": "''",
+        }
+        for rows in (f"NOT ({in_flight})", in_flight):
+            insert(conn, "messaging_message", message_columns, f"bench_msg WHERE {rows}")
         log(f"  messages: {time.monotonic() - started:.0f} s")
         # The conversations: their last message is the newest of each (j's last lap around C(w)).
         last = "(k + ((ws.m - 1 - k) / ws.c) * ws.c)"
