@@ -298,6 +298,34 @@ def test_a_search_for_like_wildcards_matches_them_literally(workspace, owner_cli
         assert {m["body"] for m in data} == {body}, text
 
 
+def test_a_search_cut_into_tiles_still_finds_only_the_text_itself(workspace, owner_client):
+    """The index is asked for the text's three-character tiles in order (a code "afc712-16c1e0"
+    as "%AFC%712%16C%1E0%"); a body holding the tiles apart is not a match."""
+    from messaging.selectors import tiles_pattern
+
+    assert tiles_pattern("afc712-16c1e0") == "%afc%712%16c%1e0%"
+    assert tiles_pattern("Straße número 12345") == "%Str%mer%123%"  # ASCII letters and digits
+    assert tiles_pattern("refund") == "%ref%und%"
+    assert tiles_pattern("hi there") is None  # one tile: the plain search
+    bodies = ("Code AFC712-16C1E0 is yours", "afc then 712 16c and 1e0", "Code afc712-16c1e")
+    for body in bodies:
+        for status in (Status.QUEUED, Status.DELIVERED):
+            Message.objects.create(
+                workspace=workspace,
+                direction="outbound",
+                status=status,
+                to_number=CONTACT,
+                from_number=OUR_NUMBER,
+                body=body,
+            )
+    path = f"/api/ui/workspaces/{workspace.id}/messages"
+    data = owner_client.get(path, {"search": "afc712-16C1E0"}).json()["data"]
+    assert sorted((m["body"], m["status"]) for m in data) == [
+        (bodies[0], "delivered"),
+        (bodies[0], "queued"),
+    ]
+
+
 def test_the_search_text_migration_fills_settled_messages_only(workspace, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("The column is PostgreSQL's.")
