@@ -23,15 +23,15 @@ from .list_counts import (
 )
 from .models import Contact, Conversation, Message, OptOut, Status
 
-# A message in flight (queued, sending) has no `search_text` (or one from an earlier settling):
-# a search tests its body itself, and finds it through `msg_ws_status`.
+# A message in flight (queued, sending) is not in the trigram index (a claim would write into it):
+# a search finds those through `msg_ws_status`.
 IN_FLIGHT = [Status.QUEUED, Status.SENDING]
 
 
 class SearchText(Expression):
-    """The messages' `search_text` column on PostgreSQL: UPPER(body), kept by the database once a
-    message has settled, under the body's trigram index (migration messaging.0024; not a model
-    field, so Django neither writes nor fetches it)."""
+    """The messages' `search_text` column on PostgreSQL: UPPER(body), kept by the database from
+    each message's insert, under a trigram index of the settled messages (migrations
+    messaging.0024, 0025; not a model field, so Django neither writes nor fetches it)."""
 
     output_field = TextField()
 
@@ -66,17 +66,17 @@ def body_search(text: str) -> Q:
     """Messages whose body holds `text`, case-insensitively (UPPER on both sides, as icontains)."""
     if connection.vendor != "postgresql":
         return Q(body__icontains=text)
-    # The status before the body: PostgreSQL tests an OR's parts in the order written, and a
-    # settled row must not pay UPPER(body).
-    in_flight = Q(status__in=IN_FLIGHT) & Q(body__icontains=text)
     wanted = Upper(Value(text))
     pattern = tiles_pattern(text)
     if pattern is None:
-        return Q(Contains(SearchText(), wanted)) | in_flight
-    # The tiles find the candidates through the index; STRPOS, which no index takes, keeps the
-    # bodies that hold the text itself ("<> 0" keeps the planner's estimate of the LIKE's rows).
-    holds = ~Q(Exact(StrIndex(SearchText(), wanted), 0))
-    return (Q(Like(SearchText(), Upper(Value(pattern)))) & holds) | in_flight
+        holds = Q(Contains(SearchText(), wanted))
+    else:
+        # The tiles find the candidates through the index; STRPOS, which no index takes, keeps
+        # the bodies that hold the text itself ("<> 0" keeps the planner's estimate of the rows).
+        holds = Q(Like(SearchText(), Upper(Value(pattern)))) & ~Q(Exact(StrIndex(SearchText(), wanted), 0))
+    # The status first, in both parts: PostgreSQL tests an OR's parts in the order written.
+    in_flight = Q(status__in=IN_FLIGHT)
+    return (~in_flight & holds) | (in_flight & holds)
 
 
 def access_message(*, workspace: Workspace, message_id: str) -> Message:

@@ -160,7 +160,7 @@ def test_claiming_writes_nothing_into_the_bodys_trigram_index(workspace):
     from messaging import lifecycle
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'msg_search_text_trgm'")
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'msg_search_text_settled'")
         if cursor.fetchone() is None:
             pytest.skip("pg_trgm is not installed here.")
         cursor.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
@@ -178,7 +178,7 @@ def test_claiming_writes_nothing_into_the_bodys_trigram_index(workspace):
 
     def pending() -> int:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pending_tuples FROM pgstatginindex('msg_search_text_trgm')")
+            cursor.execute("SELECT pending_tuples FROM pgstatginindex('msg_search_text_settled')")
             return cursor.fetchone()[0]
 
     before = pending()
@@ -228,9 +228,9 @@ def search_texts(workspace) -> dict[str, str | None]:
         return dict(cursor.fetchall())
 
 
-def test_the_database_keeps_a_settled_messages_search_text(workspace, owner_client):
-    """search_text (messaging.0024) is UPPER(body) once a message has settled, and nothing
-    while it has never settled; a body changed in flight clears it. Searches see each state."""
+def test_the_database_keeps_every_messages_search_text(workspace, owner_client):
+    """search_text (messaging.0024, 0025) is UPPER(body) from a message's insert, in flight or
+    settled, and follows its body; searches see each state."""
     if connection.vendor != "postgresql":
         pytest.skip("The column and its triggers are PostgreSQL's.")
     from messaging import lifecycle
@@ -248,9 +248,10 @@ def test_the_database_keeps_a_settled_messages_search_text(workspace, owner_clie
     queued = make("Straße número 1 queued", Status.QUEUED)
     received = make("Straße número 2 received", Status.RECEIVED)
     scheduled = make("Straße número 3 scheduled", Status.SCHEDULED)
+    upper = queued.body.upper().replace("SS", "ß")  # PostgreSQL's UPPER keeps ß
     assert search_texts(workspace) == {
-        queued.body: None,
-        received.body: received.body.upper().replace("SS", "ß"),  # PostgreSQL's UPPER keeps ß
+        queued.body: upper,
+        received.body: received.body.upper().replace("SS", "ß"),
         scheduled.body: scheduled.body.upper().replace("SS", "ß"),
     }
 
@@ -259,22 +260,22 @@ def test_the_database_keeps_a_settled_messages_search_text(workspace, owner_clie
         return sorted(m["id"] for m in owner_client.get(path, {"search": text}).json()["data"])
 
     assert found("straße NÚMERO") == sorted([queued.id, received.id, scheduled.id])
+    assert found("número 1 queued") == [queued.id]
 
     [claimed] = lifecycle.messages_claim_due(limit=10, announce=False)
-    assert search_texts(workspace)[queued.body] is None
+    assert search_texts(workspace)[queued.body] == upper
+    assert found("número 1 queued") == [queued.id]
     lifecycle.messages_mark_sent([lifecycle.Sent(claimed.id, "SM1")])
-    settled = search_texts(workspace)[queued.body]
-    assert settled is not None and settled.startswith("STRA")
-    # Settled again later (delivered), or sent back to the queue: the text stays, and matches.
+    assert search_texts(workspace)[queued.body] == upper
+    assert found("número 1 queued") == [queued.id]
+    # Sent back to the queue: the text stays, and matches.
     Message.objects.filter(pk=queued.pk).update(status=Status.QUEUED)
-    assert search_texts(workspace)[queued.body] == settled
     assert found("número 1") == [queued.id]
-    # A body changed (redacted) while in flight leaves no trace of the old words.
+    # A body changed (redacted) in flight or settled leaves no trace of the old words.
     Message.objects.filter(pk=queued.pk).update(body="[redacted]")
-    assert search_texts(workspace)["[redacted]"] is None
+    assert search_texts(workspace)["[redacted]"] == "[REDACTED]"
     assert found("número 1") == []
     assert found("redacted") == [queued.id]
-    # A settled message's body changed: its text follows.
     Message.objects.filter(pk=received.pk).update(body="Nothing to see")
     assert search_texts(workspace)["Nothing to see"] == "NOTHING TO SEE"
     assert found("número 2") == []
@@ -349,3 +350,28 @@ def test_the_search_text_migration_fills_settled_messages_only(workspace, monkey
     for body, text in search_texts(workspace).items():
         in_flight = body.endswith(("queued", "sending"))
         assert text == (None if in_flight else body.upper()), body
+
+
+def test_the_in_flight_search_text_migration_fills_every_message(workspace, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("The column is PostgreSQL's.")
+    import importlib
+
+    migration = importlib.import_module("messaging.migrations.0025_search_text_in_flight")
+    for i, status in enumerate([Status.QUEUED, Status.DELIVERED, Status.FAILED, Status.SENDING] * 3):
+        Message.objects.create(
+            workspace=workspace,
+            direction="outbound",
+            status=status,
+            to_number=CONTACT,
+            from_number=OUR_NUMBER,
+            body=f"Body {i} {status}",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE messaging_message SET search_text = NULL WHERE status IN ('queued', 'sending')"
+        )
+    monkeypatch.setattr(migration, "BATCH", 5)  # several batches
+    with connection.schema_editor(atomic=False) as editor:
+        migration.fill(None, editor)
+    assert search_texts(workspace) == {body: body.upper() for body in search_texts(workspace)}
