@@ -543,6 +543,18 @@ def queries() -> list[tuple[str, Callable[[], object]]]:
                 ),
             )
         )
+        found.append(
+            (
+                f"{label}: contacts, search=<a number's last 7 digits>",
+                list_page(
+                    lambda ws=ws, digits=sample.to_number[-7:]: contacts.contact_list(
+                        workspace=ws, search=digits
+                    ),
+                    page=1,
+                    limit=50,
+                ),
+            )
+        )
     found.append(
         (
             "claim: messages_claim_due(limit=100)",

@@ -14,6 +14,7 @@ from messaging.selectors import message_list
 pytestmark = pytest.mark.django_db
 
 ROWS = 20_000
+CONTACTS = 100_000  # enough that the workspace's rows cost more to test than the index
 
 
 @pytest.fixture
@@ -64,3 +65,32 @@ def test_list_queries_use_an_index_not_a_full_scan(many_messages, filters):
     text = plan(message_list(workspace=many_messages, filters=filters))
     assert "Seq Scan on messaging_message" not in text, text
     assert "Index" in text, text
+
+
+def test_a_contacts_search_by_digits_reads_the_numbers_trigram_index(workspace, other_workspace):
+    """Three digits or more look the numbers up in `contact_ws_phone_trgm` (messaging.0026), as
+    the names are looked up in theirs, instead of testing every contact of the workspace."""
+    require_service("PostgreSQL (DATABASE_URL)", uses_postgres())
+    from messaging.contacts import contact_list
+    from messaging.models import Contact
+
+    Contact.objects.bulk_create(
+        (
+            Contact(
+                workspace=workspace if n % 10 else other_workspace,
+                phone_number=f"+1415{n:07d}",
+                name=f"Contact {n}" if n % 3 == 0 else "",
+            )
+            for n in range(CONTACTS)
+        ),
+        batch_size=5000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE messaging_contact")
+        # A table this small is read whole faster; at scale the index wins (bench/scale.py).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    found = contact_list(workspace=workspace, search="0012345")
+    text = plan(found)
+    assert "contact_ws_phone_trgm" in text, text
+    assert "Seq Scan on messaging_contact" not in text, text
+    assert [c.phone_number for c in found] == ["+14150012345"]
