@@ -314,8 +314,12 @@ class CarrierEvent(models.Model):
             )
         ]
         indexes = [
+            # The events a runner may take: dead-lettered ones leave it, or every intake would
+            # walk past all of them, the oldest, first.
             models.Index(
-                fields=["received_at"], name="cev_unprocessed", condition=models.Q(processed_at__isnull=True)
+                fields=["received_at"],
+                name="cev_due",
+                condition=models.Q(processed_at__isnull=True, dead_at__isnull=True),
             ),
         ]
 
